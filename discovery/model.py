@@ -1,0 +1,208 @@
+"""Typed, immutable Kubernetes objects seaway understands.
+
+Only the fields a dataplane needs are kept; everything else a manifest carries
+(managedFields, status we do not use, ...) is accepted and dropped by the parser.
+Objects are frozen dataclasses with slots: cheap to build by the ten thousand and safe
+to share between the store, the Snapshot and the dataplanes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Literal, NamedTuple
+
+Protocol = Literal["TCP", "UDP", "SCTP"]
+ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
+TrafficPolicy = Literal["Cluster", "Local"]
+PathType = Literal["Exact", "Prefix", "ImplementationSpecific"]
+
+KIND_SERVICE = "Service"
+KIND_ENDPOINTSLICE = "EndpointSlice"
+KIND_INGRESS = "Ingress"
+KIND_INGRESSCLASS = "IngressClass"
+KIND_SECRET = "Secret"
+KINDS = (KIND_SERVICE, KIND_ENDPOINTSLICE, KIND_INGRESS, KIND_INGRESSCLASS, KIND_SECRET)
+
+SERVICE_NAME_LABEL = "kubernetes.io/service-name"
+DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
+LAST_CHANGE_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
+DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds, the Kubernetes default for ClientIP affinity
+
+
+class ObjectKey(NamedTuple):
+    """Identity of an object in the store. IngressClass is cluster-scoped (namespace "")."""
+
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        if self.namespace:
+            return f"{self.kind} {self.namespace}/{self.name}"
+        return f"{self.kind} {self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ObjectMeta:
+    name: str
+    namespace: str = ""
+    uid: str = ""
+    resource_version: str = ""
+    creation_timestamp: str = ""  # RFC 3339 as written; sorts correctly as text
+    labels: Mapping[str, str] = field(default_factory=dict)
+    annotations: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePort:
+    name: str
+    protocol: Protocol
+    port: int
+    target_port: int | str  # number, or the name of a container port
+    node_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Service:
+    meta: ObjectMeta
+    type: ServiceType = "ClusterIP"
+    cluster_ips: tuple[str, ...] = ()  # "None" (headless) is kept out: see `headless`
+    headless: bool = False
+    ports: tuple[ServicePort, ...] = ()
+    session_affinity_timeout: int | None = None  # seconds when sessionAffinity is ClientIP
+    external_traffic_policy: TrafficPolicy = "Cluster"
+    internal_traffic_policy: TrafficPolicy = "Cluster"
+    external_ips: tuple[str, ...] = ()
+    load_balancer_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
+    external_name: str = ""
+    health_check_node_port: int | None = None
+
+    kind = KIND_SERVICE
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_SERVICE, self.meta.namespace, self.meta.name)
+
+    @property
+    def proxied(self) -> bool:
+        """kube-proxy ignores ExternalName and headless services; so do our dataplanes."""
+        return self.type != "ExternalName" and not self.headless and bool(self.cluster_ips)
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointConditions:
+    # Resolved as kube-proxy does: ready/serving default to True when unset,
+    # terminating defaults to False.
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Endpoint:
+    addresses: tuple[str, ...]
+    conditions: EndpointConditions = EndpointConditions()
+    node_name: str = ""
+    zone: str = ""
+    hint_zones: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointPort:
+    name: str
+    port: int
+    protocol: Protocol = "TCP"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointSlice:
+    meta: ObjectMeta
+    service_name: str  # from the kubernetes.io/service-name label
+    address_type: Literal["IPv4", "IPv6", "FQDN"] = "IPv4"
+    endpoints: tuple[Endpoint, ...] = ()
+    ports: tuple[EndpointPort, ...] = ()
+
+    kind = KIND_ENDPOINTSLICE
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_ENDPOINTSLICE, self.meta.namespace, self.meta.name)
+
+
+@dataclass(frozen=True, slots=True)
+class IngressBackend:
+    """A service backend (port by number or by name) or, rarely, a resource backend."""
+
+    service_name: str = ""
+    port_number: int | None = None
+    port_name: str = ""
+    resource: str = ""  # "apiGroup/Kind/name" of a resource backend; seaway answers 503
+
+
+@dataclass(frozen=True, slots=True)
+class IngressPath:
+    path: str
+    path_type: PathType
+    backend: IngressBackend
+
+
+@dataclass(frozen=True, slots=True)
+class IngressRule:
+    host: str  # "" matches every host; may be "*.example.com"
+    paths: tuple[IngressPath, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class IngressTLS:
+    hosts: tuple[str, ...]
+    secret_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class Ingress:
+    meta: ObjectMeta
+    ingress_class_name: str | None = None
+    default_backend: IngressBackend | None = None
+    rules: tuple[IngressRule, ...] = ()
+    tls: tuple[IngressTLS, ...] = ()
+
+    kind = KIND_INGRESS
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_INGRESS, self.meta.namespace, self.meta.name)
+
+
+@dataclass(frozen=True, slots=True)
+class IngressClass:
+    meta: ObjectMeta
+    controller: str
+
+    kind = KIND_INGRESSCLASS
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_INGRESSCLASS, "", self.meta.name)
+
+    @property
+    def is_default(self) -> bool:
+        return self.meta.annotations.get(DEFAULT_CLASS_ANNOTATION, "").lower() == "true"
+
+
+@dataclass(frozen=True, slots=True)
+class TLSSecret:
+    """A v1 Secret of type kubernetes.io/tls; PEM bytes decoded from base64."""
+
+    meta: ObjectMeta
+    cert_pem: bytes
+    key_pem: bytes
+
+    kind = KIND_SECRET
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_SECRET, self.meta.namespace, self.meta.name)
+
+
+KubeObject = Service | EndpointSlice | Ingress | IngressClass | TLSSecret

@@ -1,0 +1,100 @@
+"""The Snapshot: the immutable, resolved view every dataplane consumes.
+
+Dataplanes never see the store or raw EndpointSlices; they see service ports with their
+usable endpoints already chosen (ready first; serving-and-terminating only when none is
+ready; duplicates across slices merged; named target ports resolved).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+from discovery.model import (
+    Ingress,
+    IngressClass,
+    Protocol,
+    Service,
+    TLSSecret,
+    TrafficPolicy,
+)
+
+
+class ServicePortName(NamedTuple):
+    """kube-proxy's ServicePortName: namespace/name:portname plus protocol."""
+
+    namespace: str
+    name: str
+    port: str  # the service port's name ("" for a single unnamed port)
+    protocol: Protocol
+
+    def __str__(self) -> str:
+        base = f"{self.namespace}/{self.name}"
+        return f"{base}:{self.port}" if self.port else base
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointInfo:
+    ip: str
+    port: int
+    ready: bool = True
+    serving: bool = True
+    terminating: bool = False
+    node_name: str = ""
+    zone: str = ""
+
+    @property
+    def address(self) -> str:
+        return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
+
+
+@dataclass(frozen=True, slots=True)
+class ServicePortInfo:
+    name: ServicePortName
+    cluster_ips: tuple[str, ...]
+    port: int
+    protocol: Protocol
+    node_port: int | None = None
+    session_affinity_timeout: int | None = None  # seconds, when ClientIP affinity is on
+    external_traffic_policy: TrafficPolicy = "Cluster"
+    internal_traffic_policy: TrafficPolicy = "Cluster"
+    external_ips: tuple[str, ...] = ()
+    load_balancer_ips: tuple[str, ...] = ()
+    # Every endpoint the slices list for this port (merged, deduplicated by ip:port),
+    # and the usable subset in stable order (sorted by ip, port).
+    all_endpoints: tuple[EndpointInfo, ...] = ()
+    endpoints: tuple[EndpointInfo, ...] = ()
+
+    def local_endpoints(self, node_name: str) -> tuple[EndpointInfo, ...]:
+        """Usable endpoints on this node, for Local traffic policies.
+
+        Like kube-proxy, local selection falls back to serving-and-terminating local
+        endpoints when no local endpoint is ready.
+        """
+        local = [e for e in self.all_endpoints if e.node_name == node_name]
+        ready = tuple(e for e in local if e.ready)
+        if ready:
+            return ready
+        return tuple(e for e in local if e.serving and e.terminating)
+
+
+@dataclass(frozen=True, slots=True)
+class Snapshot:
+    """Everything a dataplane needs for one sync. Never mutated after it is built."""
+
+    generation: int = 0
+    service_ports: Mapping[ServicePortName, ServicePortInfo] = field(default_factory=dict)
+    # Raw objects the L7 dataplane compiles its router from.
+    services: Mapping[tuple[str, str], Service] = field(default_factory=dict)
+    ingresses: tuple[Ingress, ...] = ()
+    ingress_classes: tuple[IngressClass, ...] = ()
+    tls_secrets: Mapping[tuple[str, str], TLSSecret] = field(default_factory=dict)
+    # EndpointSlice last-change-trigger-time values (epoch seconds) that this snapshot
+    # is the first to include, for network-programming latency.
+    trigger_times: tuple[float, ...] = ()
+
+    # (namespace, service name) -> that service's ports, for Ingress backend resolution.
+    ports_by_service: Mapping[tuple[str, str], tuple[ServicePortInfo, ...]] = field(
+        default_factory=dict
+    )

@@ -1,0 +1,72 @@
+"""The `seaway` command line: one subcommand module each, registered here."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Sequence
+
+# Each module defines `register(subparsers)`, adding its subcommand(s) with
+# `set_defaults(func=callable(args) -> int)`. Modules are imported lazily per name so
+# `seaway echo` does not pay for the iptables code, and vice versa.
+COMMAND_MODULES: dict[str, str] = {
+    "run": "proxy.cmd_run",
+    "check": "proxy.cmd_check",
+    "apply": "proxy.cmd_kernel",
+    "rules": "proxy.cmd_kernel",
+    "trace": "proxy.cmd_kernel",
+    "cleanup": "proxy.cmd_kernel",
+    "echo": "proxy.cmd_echo",
+    "demo": "proxy.cmd_demo",
+}
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="seaway",
+        description="seaway: a service proxy and load balancer. kube-proxy (iptables, "
+        "nftables or userspace) and an Ingress controller in one daemon, fed by manifest "
+        "files or the Kubernetes API.",
+    )
+    parser.add_argument(
+        "-v",
+        "--log-level",
+        default="info",
+        choices=("debug", "info", "warning", "error"),
+        help="log verbosity (default info)",
+    )
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    seen: set[str] = set()
+    for name, module in COMMAND_MODULES.items():
+        if only is not None and name != only:
+            continue
+        if module in seen:
+            continue
+        seen.add(module)
+        importlib.import_module(module).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args_list = list(sys.argv[1:] if argv is None else argv)
+    # Import only the module of the subcommand asked for (fast start, and a broken
+    # optional module cannot break unrelated commands); --help alone lists them all.
+    command = next((a for a in args_list if not a.startswith("-")), None)
+    only = command if command in COMMAND_MODULES else None
+    parser = build_parser(only)
+    args = parser.parse_args(args_list)
+    logging.basicConfig(
+        level=getattr(logging, args.log_level.upper()),
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+    try:
+        return int(args.func(args))
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,223 @@
+"""Command-line flags shared by the subcommands, named after kube-proxy's where one exists."""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from dataclasses import dataclass, field
+
+PROXY_MODES = ("userspace", "iptables")
+
+
+def _duration(text: str) -> float:
+    """Parse '250ms', '1s', '2m', or a bare number of seconds."""
+    units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
+    t = text.strip()
+    for suffix in ("ms", "s", "m", "h"):
+        if t.endswith(suffix) and t[: -len(suffix)].replace(".", "", 1).isdigit():
+            return float(t[: -len(suffix)]) * units[suffix]
+    try:
+        value = float(t)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"invalid duration {text!r}: use e.g. 250ms, 1s, 2m"
+        ) from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"invalid duration {text!r}: must not be negative")
+    return value
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
+        raise argparse.ArgumentTypeError(f"invalid address {text!r}: expected HOST:PORT")
+    return host.strip("[]") or "0.0.0.0", int(port)
+
+
+def _csv(text: str) -> list[str]:
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+@dataclass(slots=True)
+class Options:
+    """Resolved settings for sources and dataplanes (built from parsed flags)."""
+
+    config: str | None = None
+    kubeconfig: str | None = None
+    master: str | None = None
+    proxy_mode: str = "userspace"
+    hostname: str = field(default_factory=socket.gethostname)
+    cluster_cidr: list[str] = field(default_factory=list)
+    nodeport_addresses: list[str] = field(default_factory=list)  # empty: all local
+    bind_cluster_ips: bool = False
+    iptables_flavor: str = "auto"
+    metrics_bind_address: tuple[str, int] = ("127.0.0.1", 10249)
+    healthz_bind_address: tuple[str, int] = ("0.0.0.0", 10256)
+    http_bind_address: tuple[str, int] = ("0.0.0.0", 8080)
+    https_bind_address: tuple[str, int] = ("0.0.0.0", 8443)
+    workers: int = 1
+    ingress_controller: str = "seaway.dev/ingress"
+    watch_ingress_without_class: bool = False
+    min_sync_period: float = 0.1
+    sync_period: float = 30.0
+    max_body_size: int = 0  # 0 = unlimited
+
+
+def add_source_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("where objects come from")
+    g.add_argument(
+        "-c",
+        "--config",
+        metavar="PATH",
+        help="manifest file or directory (YAML, multi-document or kind: List, or JSON); "
+        "watched for changes",
+    )
+    g.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file of a cluster to watch")
+    g.add_argument("--master", metavar="URL", help="Kubernetes API server URL (overrides kubeconfig)")
+
+
+def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspace") -> None:
+    g = parser.add_argument_group("dataplane")
+    g.add_argument(
+        "--proxy-mode",
+        choices=PROXY_MODES,
+        default=default_mode,
+        help=f"how Service traffic is forwarded (default {default_mode}): userspace = seaway's "
+        "own L4 proxy; iptables = kernel DNAT rules",
+    )
+    g.add_argument(
+        "--hostname-override",
+        metavar="NAME",
+        help="node name used for Local traffic policies (default: this host's name)",
+    )
+    g.add_argument(
+        "--cluster-cidr",
+        type=_csv,
+        default=[],
+        metavar="CIDR[,CIDR]",
+        help="pod network range(s); traffic from outside them is masqueraded",
+    )
+    g.add_argument(
+        "--nodeport-addresses",
+        type=_csv,
+        default=[],
+        metavar="CIDR[,CIDR]",
+        help="addresses or ranges NodePorts are served on (default: all local addresses)",
+    )
+    g.add_argument(
+        "--bind-cluster-ips",
+        action="store_true",
+        help="userspace mode: add cluster IPs to a dummy interface (seaway0) so they can be "
+        "listened on (needs root); removed on exit",
+    )
+    g.add_argument(
+        "--iptables-flavor",
+        choices=("auto", "legacy", "nft"),
+        default="auto",
+        help="iptables backend to drive in iptables mode (default: detect, as kube-proxy does)",
+    )
+
+
+def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("daemon")
+    g.add_argument(
+        "--metrics-bind-address",
+        type=_host_port,
+        default=("127.0.0.1", 10249),
+        metavar="HOST:PORT",
+        help="Prometheus /metrics (default 127.0.0.1:10249; port 0 disables)",
+    )
+    g.add_argument(
+        "--healthz-bind-address",
+        type=_host_port,
+        default=("0.0.0.0", 10256),
+        metavar="HOST:PORT",
+        help="/healthz and /readyz (default 0.0.0.0:10256; port 0 disables)",
+    )
+    g.add_argument(
+        "--http-bind-address",
+        type=_host_port,
+        default=("0.0.0.0", 8080),
+        metavar="HOST:PORT",
+        help="Ingress HTTP listener, opened when seaway owns Ingresses (default 0.0.0.0:8080)",
+    )
+    g.add_argument(
+        "--https-bind-address",
+        type=_host_port,
+        default=("0.0.0.0", 8443),
+        metavar="HOST:PORT",
+        help="Ingress HTTPS listener, opened when an owned Ingress has tls (default 0.0.0.0:8443)",
+    )
+    g.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        metavar="N",
+        help="HTTP worker processes sharing the listeners via SO_REUSEPORT (default: CPU count)",
+    )
+    g.add_argument(
+        "--ingress-controller",
+        default="seaway.dev/ingress",
+        metavar="NAME",
+        help="IngressClass spec.controller value seaway answers to (default seaway.dev/ingress)",
+    )
+    g.add_argument(
+        "--watch-ingress-without-class",
+        action="store_true",
+        help="also serve Ingresses that name no class",
+    )
+    g.add_argument(
+        "--max-body-size",
+        type=int,
+        default=0,
+        metavar="BYTES",
+        help="largest request body accepted (413 beyond it; default 0 = unlimited)",
+    )
+    g.add_argument(
+        "--min-sync-period",
+        type=_duration,
+        default=0.1,
+        metavar="DURATION",
+        help="least time between two syncs; bursts of changes are coalesced (default 100ms)",
+    )
+    g.add_argument(
+        "--sync-period",
+        type=_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="most time between two syncs, changes or not (default 30s)",
+    )
+
+
+def options_from_args(args: argparse.Namespace) -> Options:
+    """Build Options from whatever flags the subcommand defined (others keep defaults)."""
+    import os
+
+    o = Options()
+    for name in (
+        "config",
+        "kubeconfig",
+        "master",
+        "proxy_mode",
+        "cluster_cidr",
+        "nodeport_addresses",
+        "bind_cluster_ips",
+        "iptables_flavor",
+        "metrics_bind_address",
+        "healthz_bind_address",
+        "http_bind_address",
+        "https_bind_address",
+        "workers",
+        "ingress_controller",
+        "watch_ingress_without_class",
+        "min_sync_period",
+        "sync_period",
+        "max_body_size",
+    ):
+        if hasattr(args, name):
+            setattr(o, name, getattr(args, name))
+    if getattr(args, "hostname_override", None):
+        o.hostname = args.hostname_override
+    if not o.workers:
+        o.workers = os.cpu_count() or 1
+    return o
