@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 PROXY_MODES = ("userspace", "iptables")
 
 
-def _duration(text: str) -> float:
+def parse_duration(text: str) -> float:
     """Parse '250ms', '1s', '2m', or a bare number of seconds."""
     units = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0}
     t = text.strip()
@@ -27,7 +27,7 @@ def _duration(text: str) -> float:
     return value
 
 
-def _host_port(text: str) -> tuple[str, int]:
+def host_port(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     if not sep or not port.isdigit() or not 0 <= int(port) <= 65535:
         raise argparse.ArgumentTypeError(f"invalid address {text!r}: expected HOST:PORT")
@@ -122,28 +122,28 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("daemon")
     g.add_argument(
         "--metrics-bind-address",
-        type=_host_port,
+        type=host_port,
         default=("127.0.0.1", 10249),
         metavar="HOST:PORT",
         help="Prometheus /metrics (default 127.0.0.1:10249; port 0 disables)",
     )
     g.add_argument(
         "--healthz-bind-address",
-        type=_host_port,
+        type=host_port,
         default=("0.0.0.0", 10256),
         metavar="HOST:PORT",
         help="/healthz and /readyz (default 0.0.0.0:10256; port 0 disables)",
     )
     g.add_argument(
         "--http-bind-address",
-        type=_host_port,
+        type=host_port,
         default=("0.0.0.0", 8080),
         metavar="HOST:PORT",
         help="Ingress HTTP listener, opened when seaway owns Ingresses (default 0.0.0.0:8080)",
     )
     g.add_argument(
         "--https-bind-address",
-        type=_host_port,
+        type=host_port,
         default=("0.0.0.0", 8443),
         metavar="HOST:PORT",
         help="Ingress HTTPS listener, opened when an owned Ingress has tls (default 0.0.0.0:8443)",
@@ -175,14 +175,14 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--min-sync-period",
-        type=_duration,
+        type=parse_duration,
         default=0.1,
         metavar="DURATION",
         help="least time between two syncs; bursts of changes are coalesced (default 100ms)",
     )
     g.add_argument(
         "--sync-period",
-        type=_duration,
+        type=parse_duration,
         default=30.0,
         metavar="DURATION",
         help="most time between two syncs, changes or not (default 30s)",
