@@ -73,7 +73,9 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
         "watched for changes",
     )
     g.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file of a cluster to watch")
-    g.add_argument("--master", metavar="URL", help="Kubernetes API server URL (overrides kubeconfig)")
+    g.add_argument(
+        "--master", metavar="URL", help="Kubernetes API server URL (overrides kubeconfig)"
+    )
 
 
 def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspace") -> None:

@@ -1,0 +1,156 @@
+"""`seaway demo`: echo backends at every endpoint of the demo config, plus the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from proxy.options import Options, host_port
+
+log = logging.getLogger("seaway.demo")
+
+DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "demo",
+        help="start echo backends and the proxy on the bundled demo config",
+        description="Start an echo backend at every endpoint of the demo config "
+        "(configs/demo.yaml: loopback addresses, no root needed) and run the daemon in "
+        "userspace mode on it, then print curl commands to try. Edit the file while it "
+        "runs: changes apply live. Ctrl-C stops everything.",
+    )
+    p.add_argument(
+        "-c",
+        "--config",
+        default=str(DEMO_CONFIG),
+        metavar="PATH",
+        help=f"config to serve (default {DEMO_CONFIG})",
+    )
+    p.add_argument(
+        "--http-bind-address",
+        type=host_port,
+        default=("127.0.0.1", 8080),
+        metavar="HOST:PORT",
+        help="Ingress HTTP listener (default 127.0.0.1:8080)",
+    )
+    p.add_argument(
+        "--healthz-bind-address",
+        type=host_port,
+        default=("127.0.0.1", 10256),
+        metavar="HOST:PORT",
+        help="/healthz and /readyz (default 127.0.0.1:10256)",
+    )
+    p.add_argument(
+        "--metrics-bind-address",
+        type=host_port,
+        default=("127.0.0.1", 10249),
+        metavar="HOST:PORT",
+        help="/metrics (default 127.0.0.1:10249)",
+    )
+    p.set_defaults(func=run)
+
+
+def backends_of(objects: list[Any]) -> list[tuple[str, int, str, bool]]:
+    """(ip, port, name, udp) for every endpoint address of every EndpointSlice."""
+    from discovery.model import EndpointSlice
+
+    found: list[tuple[str, int, str, bool]] = []
+    for obj in objects:
+        if not isinstance(obj, EndpointSlice):
+            continue
+        for i, endpoint in enumerate(obj.endpoints, start=1):
+            for port in obj.ports:
+                for address in endpoint.addresses[:1]:
+                    found.append(
+                        (address, port.port, f"{obj.service_name}-{i}", port.protocol == "UDP")
+                    )
+    return found
+
+
+def try_these(options: Options) -> str:
+    http = "{}:{}".format(*options.http_bind_address)
+    health = "{}:{}".format(*options.healthz_bind_address)
+    metrics = "{}:{}".format(*options.metrics_bind_address)
+    return f"""
+seaway demo is up. Try:
+
+  # L4, userspace proxy: round robin over web-1..3 (web-4 is terminating, so skipped)
+  for i in 1 2 3 4; do curl -s 127.0.10.1:8000/ | head -c 60; echo; done
+  curl -s 127.0.0.1:30080/hello                  # the same service on its NodePort
+  curl -s 127.0.10.2:8000/                       # api: ClientIP affinity, always one pod
+  echo ping | nc -u -w1 127.0.10.3 5353          # UDP echo service
+
+  # L7, Ingress routing by host and path
+  curl -s -H 'Host: demo.localhost' {http}/            # -> web
+  curl -s -H 'Host: demo.localhost' {http}/api/users   # -> api (Prefix /api)
+  curl -s -H 'Host: shop.apps.localhost' {http}/       # -> api (wildcard host)
+  curl -s -H 'Host: other.example' {http}/             # -> web (defaultBackend)
+
+  # admin
+  curl -s {health}/healthz ; curl -s {metrics}/metrics | grep kubeproxy_sync
+
+Edit {options.config} while this runs; Ctrl-C stops everything.
+"""
+
+
+def run(args: argparse.Namespace) -> int:
+    from discovery.manifest import load_path
+
+    loaded = load_path(args.config)
+    if loaded.errors:
+        for error in loaded.errors:
+            print(error, file=sys.stderr)
+        return 1
+    options = Options(
+        config=args.config,
+        proxy_mode="userspace",
+        nodeport_addresses=["127.0.0.1/32"],
+        http_bind_address=args.http_bind_address,
+        https_bind_address=("127.0.0.1", 0),
+        healthz_bind_address=args.healthz_bind_address,
+        metrics_bind_address=args.metrics_bind_address,
+        workers=1,
+    )
+
+    import uvloop
+
+    from discovery.file_source import FileSource
+    from proxy.cmd_run import choose_dataplanes
+    from proxy.daemon import Daemon
+    from proxy.echo import start_echo
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        servers = []
+        for ip, port, name, udp in backends_of(loaded.objects()):
+            servers.append(await start_echo(ip, port, name, udp=udp))
+        log.info("started %d echo backends", len(servers))
+        daemon = Daemon(options, FileSource(options.config or ""), choose_dataplanes(options))
+        runner = asyncio.create_task(daemon.run(stop))
+        waiter = asyncio.create_task(daemon.synced.wait())
+        await asyncio.wait([runner, waiter], return_when=asyncio.FIRST_COMPLETED)
+        if daemon.synced.is_set():
+            print(try_these(options), flush=True)
+        waiter.cancel()
+        try:
+            await runner
+        finally:
+            for server in servers:
+                server.close()
+
+    try:
+        uvloop.run(main())
+    except OSError as e:
+        print(f"seaway demo: {e}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,119 @@
+"""`seaway run`: the daemon."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import signal
+import sys
+from typing import Any
+
+from proxy.options import (
+    Options,
+    add_daemon_flags,
+    add_mode_flags,
+    add_source_flags,
+    options_from_args,
+)
+
+log = logging.getLogger("seaway")
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "run",
+        help="run the daemon: watch objects and keep the dataplane in sync",
+        description="Run seaway: take Services, EndpointSlices, Ingresses, IngressClasses "
+        "and TLS Secrets from manifest files (-c) or the Kubernetes API (--kubeconfig, "
+        "--master, or in-cluster), and make their traffic flow through the chosen "
+        "--proxy-mode; Ingresses seaway owns are served on --http-bind-address in every "
+        "mode. SIGTERM or SIGINT stops it cleanly.",
+    )
+    add_source_flags(p)
+    add_mode_flags(p)
+    add_daemon_flags(p)
+    p.add_argument(
+        "--cleanup",
+        action="store_true",
+        help="remove everything seaway programmed in the kernel (both iptables flavors) and "
+        "exit, like kube-proxy --cleanup",
+    )
+    p.set_defaults(func=run)
+
+
+def choose_source(options: Options) -> Any:
+    """Files when -c is given; else the Kubernetes API (kubeconfig, master or in-cluster)."""
+    if options.config:
+        from discovery.file_source import FileSource
+
+        return FileSource(options.config)
+    from discovery.kube_source import KubeSource
+
+    return KubeSource(options)
+
+
+def choose_dataplanes(options: Options) -> list[Any]:
+    dataplanes: list[Any] = []
+    if options.proxy_mode == "userspace":
+        from proxy.userspace.dataplane import UserspaceDataplane
+
+        dataplanes.append(UserspaceDataplane(options))
+    elif options.proxy_mode == "iptables":
+        from proxy.iptables.dataplane import IptablesDataplane
+
+        dataplanes.append(IptablesDataplane(options))
+    from ingress.dataplane import IngressDataplane
+
+    dataplanes.append(IngressDataplane(options))
+    return dataplanes
+
+
+def run(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    if args.cleanup:
+        from proxy.cmd_kernel import cleanup_all
+
+        return cleanup_all()
+    in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    if options.config and (options.kubeconfig or options.master):
+        print("seaway run: give either -c/--config or --kubeconfig/--master, not both",
+              file=sys.stderr)
+        return 2
+    if not (options.config or options.kubeconfig or options.master or in_cluster):
+        print(
+            "seaway run: no source of objects: give -c PATH (manifest files), --kubeconfig "
+            "PATH or --master URL, or run in a Kubernetes pod",
+            file=sys.stderr,
+        )
+        return 2
+    if options.config and not os.path.exists(options.config):
+        print(f"seaway run: {options.config}: no such file or directory", file=sys.stderr)
+        return 2
+
+    import uvloop
+
+    from proxy.daemon import Daemon
+
+    async def main() -> None:
+        daemon = Daemon(options, choose_source(options), choose_dataplanes(options))
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        log.info(
+            "seaway starting: proxy-mode %s, source %s, healthz %s:%d, metrics %s:%d",
+            options.proxy_mode,
+            options.config or options.kubeconfig or options.master or "in-cluster",
+            *options.healthz_bind_address,
+            *options.metrics_bind_address,
+        )
+        await daemon.run(stop)
+
+    try:
+        uvloop.run(main())
+    except OSError as e:
+        print(f"seaway run: {e}", file=sys.stderr)
+        return 1
+    return 0
