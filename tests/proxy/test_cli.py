@@ -1,0 +1,84 @@
+"""The `seaway` command line as a user meets it."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+
+import pytest
+
+from proxy.cli import COMMAND_MODULES, build_parser
+
+
+def subparsers() -> dict[str, argparse.ArgumentParser]:
+    parser = build_parser()
+    action = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    return dict(action.choices)
+
+
+def test_every_subcommand_is_registered() -> None:
+    assert set(subparsers()) == set(COMMAND_MODULES)
+
+
+@pytest.mark.parametrize("name", sorted(COMMAND_MODULES))
+def test_every_flag_has_help(name: str) -> None:
+    sub = subparsers()[name]
+    assert sub.description, f"seaway {name} has no description"
+    for action in sub._actions:
+        if isinstance(action, argparse._HelpAction):
+            continue
+        assert action.help and len(action.help) > 10, (
+            f"seaway {name} {'/'.join(action.option_strings) or action.dest} has no help"
+        )
+
+
+def test_run_without_a_source_says_what_to_give() -> None:
+    env = {"PATH": "/usr/bin:/bin"}  # no KUBERNETES_SERVICE_HOST
+    proc = subprocess.run([sys.executable, "-m", "proxy.cli", "run"], capture_output=True,
+                          text=True, env=env, timeout=30)
+    assert proc.returncode == 2
+    assert "-c PATH" in proc.stderr and "--kubeconfig" in proc.stderr
+
+
+def test_run_with_missing_config_file() -> None:
+    proc = subprocess.run([sys.executable, "-m", "proxy.cli", "run", "-c", "/nonexistent.yaml"],
+                          capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert "/nonexistent.yaml: no such file" in proc.stderr
+
+
+def test_bad_duration_is_a_clear_error() -> None:
+    proc = subprocess.run([sys.executable, "-m", "proxy.cli", "run", "-c", "x",
+                           "--min-sync-period", "soon"], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 2
+    assert "invalid duration 'soon'" in proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("text", "seconds"), [("250ms", 0.25), ("1s", 1.0), ("2m", 120.0), ("1.5", 1.5), ("0", 0.0)]
+)
+def test_parse_duration(text: str, seconds: float) -> None:
+    from proxy.options import parse_duration
+
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("127.0.0.1:80", ("127.0.0.1", 80)), (":8080", ("0.0.0.0", 8080)),
+     ("[::1]:443", ("::1", 443))],
+)
+def test_host_port(text: str, expected: tuple[str, int]) -> None:
+    from proxy.options import host_port
+
+    assert host_port(text) == expected
+
+
+@pytest.mark.parametrize("text", ["nohost", "1.2.3.4:99999", "1.2.3.4:http"])
+def test_host_port_rejects(text: str) -> None:
+    from proxy.options import host_port
+
+    with pytest.raises(argparse.ArgumentTypeError, match="expected HOST:PORT"):
+        host_port(text)
