@@ -1,0 +1,99 @@
+"""Per-host path matching with the Kubernetes Ingress semantics.
+
+Kubernetes (https://kubernetes.io/docs/concepts/services-networking/ingress/#path-types):
+
+- ``Exact``: the request path equals the rule's path, case-sensitively (``/foo`` does not
+  match ``/foo/``, ``/foo/`` does not match ``/foo``).
+- ``Prefix``: element-wise prefix on "/"-separated elements, case-sensitive; a trailing
+  slash on either side is ignored (``/foo/`` matches ``/foo``, ``/foo`` matches ``/foo/``);
+  ``/foo/bar`` matches ``/foo/bar/baz`` but not ``/foo/barbaz``; ``/`` matches everything.
+- Several matches: the longest path wins; at equal length ``Exact`` wins over ``Prefix``.
+- ``ImplementationSpecific``: seaway treats it exactly as ``Prefix``.
+
+The matcher never scans the rules. Exact paths are one dict lookup. Prefix paths are
+stored with their trailing slashes removed (``/`` becomes ``""``) and the request path is
+walked from its longest "/"-element prefix to the shortest, one dict lookup per element:
+O(depth of the request path). Element prefixes whose length no stored prefix has are
+skipped without building the substring.
+
+An Exact match is always at least as long as any Prefix match of the same request (a
+Prefix match is never longer than the request path, trailing slash ignored), so looking
+up Exact first and then Prefix from longest to shortest gives exactly the documented
+precedence.
+
+``/foo`` and ``/foo/`` as Prefix (or ImplementationSpecific) match the same requests, so
+they are the same key: the first one added wins and the later one is reported as a
+conflict by :meth:`PathMatcher.add`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Generic, TypeVar
+
+from discovery.model import PathType
+
+T = TypeVar("T")
+
+
+def prefix_key(path: str) -> str:
+    """The dict key of a Prefix path: trailing slashes removed ("/" -> "")."""
+    return path.rstrip("/")
+
+
+class PathMatcher(Generic[T]):
+    """Exact + Prefix lookup for the paths of one host. Filled by add(), then read only."""
+
+    __slots__ = ("_exact", "_lengths", "_prefix")
+
+    def __init__(self) -> None:
+        self._exact: dict[str, T] = {}
+        self._prefix: dict[str, T] = {}
+        self._lengths: set[int] = set()
+
+    def __len__(self) -> int:
+        return len(self._exact) + len(self._prefix)
+
+    def values(self) -> Iterator[T]:
+        yield from self._exact.values()
+        yield from self._prefix.values()
+
+    def add(self, path: str, path_type: PathType, value: T) -> T | None:
+        """Add a path; if an equivalent path is already there, keep it and return its value.
+
+        Returns None when `value` was stored. An empty path (allowed for
+        ImplementationSpecific) means "/".
+        """
+        if path_type == "Exact":
+            existing = self._exact.get(path)
+            if existing is not None:
+                return existing
+            self._exact[path] = value
+            return None
+        key = prefix_key(path or "/")
+        existing = self._prefix.get(key)
+        if existing is not None:
+            return existing
+        self._prefix[key] = value
+        self._lengths.add(len(key))
+        return None
+
+    def match(self, path: str) -> T | None:
+        """The value of the best matching path, or None."""
+        found = self._exact.get(path)
+        if found is not None:
+            return found
+        prefix = self._prefix
+        if not prefix:
+            return None
+        lengths = self._lengths
+        candidate = path.rstrip("/")
+        while True:
+            if len(candidate) in lengths:
+                found = prefix.get(candidate)
+                if found is not None:
+                    return found
+            if not candidate:
+                return None
+            cut = candidate.rfind("/")
+            candidate = candidate[:cut] if cut > 0 else ""
