@@ -1,0 +1,61 @@
+"""What every downstream connection of one worker shares: settings, router, balancers, pools."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Protocol
+
+from discovery.snapshot import EndpointInfo
+from ingress.pool import PoolSet
+from ingress.settings import HttpSettings
+from proxy.balancer import RoundRobin
+
+
+class RouteLike(Protocol):
+    """The part of ingress.router.Route the proxy reads."""
+
+    @property
+    def status(self) -> int: ...
+
+    @property
+    def endpoints(self) -> tuple[EndpointInfo, ...]: ...
+
+    @property
+    def key(self) -> str: ...
+
+
+class RouterLike(Protocol):
+    def route(self, host: str, path: str) -> RouteLike: ...
+
+
+class ProxyContext:
+    """Swapped in place on a config change: new requests see the new router at once."""
+
+    __slots__ = ("balancers", "connections", "loop", "pools", "router", "settings")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        settings: HttpSettings,
+        router: RouterLike,
+        pools: PoolSet | None = None,
+    ) -> None:
+        self.loop = loop
+        self.settings = settings
+        self.router = router
+        self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
+        self.balancers: dict[str, RoundRobin] = {}
+        self.connections: set[asyncio.Protocol] = set()
+
+    def balancer(self, route: RouteLike) -> RoundRobin:
+        """The round-robin state of the route's backend; endpoints refreshed if they changed."""
+        eps = route.endpoints
+        bal = self.balancers.get(route.key)
+        if bal is None:
+            bal = self.balancers[route.key] = RoundRobin(eps)
+        elif bal.endpoints is not eps and bal.endpoints != eps:
+            bal.update(eps)
+        return bal
+
+    def set_router(self, router: RouterLike) -> None:
+        self.router = router

@@ -1,0 +1,98 @@
+"""IngressDataplane: the L7 proxy as a Dataplane (see proxy/dataplane.py).
+
+On each sync it recompiles the Router only when something it reads changed (Ingresses,
+IngressClasses, TLS Secrets, or a service port of a service the Router uses), opens the
+HTTP listener while seaway owns at least one Ingress (HTTPS while one of them has tls),
+closes them when it owns none, and sends the config to the `--workers` processes.
+`--workers 1` serves in the daemon's own loop; N serves in the daemon plus N-1 processes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from discovery.snapshot import ServicePortName, Snapshot
+from ingress.apply import L7State, settings_for
+from ingress.router import Router
+from ingress.settings import HttpSettings
+from ingress.workers import WorkerConfig, WorkerPool, ingress_part
+from proxy.options import Options
+
+log = logging.getLogger(__name__)
+
+
+class IngressDataplane:
+    name = "ingress"
+
+    def __init__(self, options: Options, settings: HttpSettings | None = None) -> None:
+        self.options = options
+        self.settings = settings_for(options.max_body_size, settings)
+        self.state: L7State | None = None
+        self.pool = WorkerPool(max(0, options.workers - 1))
+        self._last: tuple[object, ...] | None = None
+        self._failed = False
+        self.syncs = 0  # router compilations, for tests and status
+
+    async def start(self) -> None:
+        self.state = L7State(asyncio.get_running_loop())
+        if self.pool.count:
+            self.pool.start()
+
+    @property
+    def router(self) -> Router | None:
+        return self.state.router if self.state is not None else None
+
+    def addresses(self) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
+        return self.state.addresses() if self.state is not None else (None, None)
+
+    def _needs_compile(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> bool:
+        if self._failed or self._last is None or self.router is None:
+            return True
+        ingresses, classes, secrets = self._last
+        if (
+            snapshot.ingresses != ingresses
+            or snapshot.ingress_classes != classes
+            or dict(snapshot.tls_secrets) != secrets
+        ):
+            return True
+        used = self.router.services
+        return any((c.namespace, c.name) in used for c in changed)
+
+    async def sync(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> None:
+        assert self.state is not None, "start() first"
+        if not self._needs_compile(snapshot, changed):
+            return
+        self._failed = True
+        o = self.options
+        part = ingress_part(snapshot)
+        config = WorkerConfig(
+            self.settings,
+            o.ingress_controller,
+            o.watch_ingress_without_class,
+            o.http_bind_address,
+            o.https_bind_address,
+            part,
+        )
+        router = await self.state.apply(config)
+        self.syncs += 1
+        if self.pool.workers:
+            http, https = self.state.addresses()
+            resolved = WorkerConfig(
+                self.settings,
+                o.ingress_controller,
+                o.watch_ingress_without_class,
+                http,
+                https,
+                part,
+            )
+            await self.pool.publish(resolved)
+        for warning in router.warnings:
+            log.warning("ingress: %s", warning)
+        self._last = (snapshot.ingresses, snapshot.ingress_classes, dict(snapshot.tls_secrets))
+        self._failed = False
+
+    async def stop(self) -> None:
+        await self.pool.stop()
+        if self.state is not None:
+            await self.state.close()

@@ -1,0 +1,40 @@
+"""Read-side flow control of a transport: several independent reasons to stop reading.
+
+Reading resumes only when every reason is gone (a pipelined request waiting, an upstream
+not connected yet, an upstream whose write buffer is above its high-water mark, ...).
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+PIPELINE = 1  # a request is waiting for the one before it to be answered
+CONNECTING = 2  # body bytes arrived while no upstream is bound yet
+UPSTREAM = 4  # the upstream's write buffer is above its high-water mark
+UPGRADE = 8  # an Upgrade request waits for the backend's 101
+
+
+class ReadFlow:
+    __slots__ = ("closed", "reasons", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.reasons = 0
+        self.closed = False
+
+    def pause(self, reason: int) -> None:
+        if not self.reasons and not self.closed:
+            self.transport.pause_reading()
+        self.reasons |= reason
+
+    def resume(self, reason: int) -> None:
+        if self.reasons & reason:
+            self.reasons &= ~reason
+            if not self.reasons and not self.closed:
+                self.transport.resume_reading()
+
+    def resume_all(self) -> None:
+        if self.reasons:
+            self.reasons = 0
+            if not self.closed:
+                self.transport.resume_reading()

@@ -1,0 +1,442 @@
+"""Downstream HTTP/1.1: one asyncio.Protocol per client connection (uvicorn-style).
+
+bytes -> httptools (llhttp, strict) callbacks -> RequestState -> an upstream exchange.
+Per-connection state lives on the protocol, per-request state on RequestState. Requests
+pipelined behind one in flight are queued (reading paused) and answered in order. Bodies
+stream both ways; ReadFlow pauses the client while the upstream cannot take more, and a
+slow client pauses the upstream (pause_writing below). Timeouts use the injected loop's
+clock with one lazy timer per connection: header-read (408) and keep-alive idle.
+
+Retry rule: a request whose pooled upstream connection closes before any response byte
+is retried once on a fresh connection only if its method is idempotent (GET, HEAD,
+OPTIONS, TRACE, PUT, DELETE) and it has no body; a failed connect is retried on the next
+endpoint for every method (nothing was sent). Everything else gets 502 (504 on timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from functools import partial
+from typing import cast
+
+import httptools
+
+from discovery.snapshot import EndpointInfo
+from ingress.context import ProxyContext, RouteLike
+from ingress.errors import PeerError, error_response
+from ingress.flow import CONNECTING, PIPELINE, UPGRADE, UPSTREAM, ReadFlow
+from ingress.request import RequestState
+from ingress.upstream import UpstreamConnection
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+
+
+class HttpProtocol(asyncio.Protocol):
+    __slots__ = (
+        "_deadline",
+        "_timer",
+        "_timer_at",
+        "active",
+        "client_ip",
+        "closing",
+        "ctx",
+        "flow",
+        "loop",
+        "parser",
+        "queue",
+        "req",
+        "routes",
+        "scheme",
+        "settings",
+        "stopped",
+        "transport",
+        "tunnel",
+        "tunnel_buf",
+        "upstream",
+        "write_paused",
+    )
+
+    def __init__(self, ctx: ProxyContext, scheme: bytes = b"http") -> None:
+        self.ctx = ctx
+        self.scheme = scheme
+        self.loop = ctx.loop
+        self.settings = ctx.settings
+        self.transport: asyncio.Transport | None = None
+        self.flow: ReadFlow | None = None
+        self.parser = httptools.HttpRequestParser(self)
+        self.client_ip = b""
+        self.req: RequestState | None = None  # the request being parsed
+        self.active: RequestState | None = None  # the request whose exchange runs
+        self.queue: deque[RequestState] = deque()
+        self.routes: dict[int, RouteLike] = {}
+        self.upstream: UpstreamConnection | None = None
+        self.closing = False
+        self.stopped = False  # parsing stopped (bad request or closing): ignore input
+        self.write_paused = False
+        self.tunnel = False
+        self.tunnel_buf = b""
+        self._deadline = 0.0
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at = 0.0
+
+    # -- asyncio.Protocol ----------------------------------------------------------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        tr = cast(asyncio.Transport, transport)
+        self.transport = tr
+        self.flow = ReadFlow(tr)
+        tr.set_write_buffer_limits(self.settings.high_water, self.settings.low_water)
+        peer = tr.get_extra_info("peername")
+        self.client_ip = str(peer[0]).encode() if peer else b""
+        self.ctx.connections.add(self)
+        self._set_deadline(self.settings.header_timeout)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closing = self.stopped = True
+        if self.flow is not None:
+            self.flow.closed = True
+        self.ctx.connections.discard(self)
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        conn, self.upstream = self.upstream, None
+        if conn is not None:
+            conn.close()
+        self.active = None
+        self.queue.clear()
+
+    def data_received(self, data: bytes) -> None:
+        if self.tunnel:
+            assert self.upstream is not None
+            self.upstream.tunnel(data)
+            return
+        if self.stopped:
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            self._on_upgrade(data[int(exc.args[0]) :] if exc.args else b"")
+            return
+        except httptools.HttpParserCallbackError as exc:
+            err = exc.__context__
+            if isinstance(err, PeerError):
+                if err.status:
+                    log.debug("client %s: %s", self.client_ip, err)
+                    self._bad(err.status)
+            else:
+                log.error("bug handling a request", exc_info=err)
+                self._bad(500)
+            return
+        except httptools.HttpParserError as exc:
+            log.debug("client %s: bad request: %s", self.client_ip, exc)
+            self._bad(400)
+            return
+        req = self.req
+        if req is not None and not req.head_done:
+            req.head_bytes += len(data)  # bytes llhttp holds for a head not finished yet
+            s = self.settings
+            if req.head_bytes > s.max_header_bytes + s.max_request_line:
+                self._bad(431 if req.url else 414)
+
+    def eof_received(self) -> bool | None:
+        return False
+
+    def pause_writing(self) -> None:
+        self.write_paused = True
+        if self.upstream is not None:
+            self.upstream.pause_reading()
+
+    def resume_writing(self) -> None:
+        self.write_paused = False
+        if self.upstream is not None:
+            self.upstream.resume_reading()
+
+    # -- httptools callbacks ---------------------------------------------------------------
+    def on_message_begin(self) -> None:
+        if self.closing:
+            raise PeerError(0, "connection closing")  # stop parsing what follows
+        self.req = RequestState()
+        self._set_deadline(self.settings.header_timeout)
+
+    def on_url(self, url: bytes) -> None:
+        assert self.req is not None
+        self.req.add_url(url, self.settings)
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        assert self.req is not None
+        self.req.add_header(name, value, self.settings)
+
+    def on_headers_complete(self) -> None:
+        req = self.req
+        assert req is not None
+        parser = self.parser
+        method = parser.get_method()
+        if method == b"CONNECT":
+            raise PeerError(405, "CONNECT is not supported")
+        req.finish_head(method, parser.get_http_version(), parser.should_keep_alive())
+        if req.version != "1.1" or req.upgrade is not None:
+            req.keep_alive = False
+        self._deadline = 0.0
+        host = req.host.decode("latin-1") if req.host is not None else ""
+        route = self.ctx.router.route(host, req.path())
+        if route.status:
+            req.local = route.status
+        else:
+            self.routes[id(req)] = route
+            req.upstream_head = req.build_upstream_head(self.client_ip, self.scheme)
+        if self.active is None:
+            self._start(req)
+        else:
+            self.queue.append(req)
+            self._flow().pause(PIPELINE)
+
+    def on_body(self, body: bytes) -> None:
+        req = self.req
+        assert req is not None
+        req.body_received += len(body)
+        limit = self.settings.max_body_size
+        if limit and req.body_received > limit:
+            raise PeerError(413, "request body too large")
+        if req is self.active and self.upstream is not None:
+            self.upstream.send_body(body, req.chunked)
+        elif not req.local:
+            req.pending.append(body)
+            if req is self.active:
+                self._flow().pause(CONNECTING)
+
+    def on_message_complete(self) -> None:
+        req = self.req
+        assert req is not None
+        req.complete = True
+        self.req = None
+        if req is self.active:
+            if self.upstream is not None:
+                self.upstream.end_body(req.chunked)
+            if req.response_done:
+                self._finish()
+
+    # -- exchange ------------------------------------------------------------------------
+    def _start(self, req: RequestState) -> None:
+        self.active = req
+        if req.error:
+            self._answer(req.error, close=True)
+            return
+        if req.local:
+            self._answer(req.local, close=req.expect_continue and req.has_body())
+            return
+        if req.expect_continue and not req.complete:
+            self._write(CONTINUE)
+        self._dispatch(req, fresh=False)
+
+    def _dispatch(self, req: RequestState, fresh: bool) -> None:
+        route = self.routes[id(req)]
+        bal = self.ctx.balancer(route)
+        ep = bal.pick_excluding(req.tried) if req.tried else bal.pick()
+        if ep is None:
+            self._answer(502, close=not req.complete)
+            return
+        key = (ep.ip, ep.port)
+        if not fresh:
+            conn = self.ctx.pools.get(key).acquire()
+            if conn is not None:
+                assert isinstance(conn, UpstreamConnection)
+                self._bind(conn, reused=True)
+                return
+        self.loop.create_task(self._connect(req, ep, key, len(bal.endpoints)))
+
+    async def _connect(
+        self, req: RequestState, ep: EndpointInfo, key: tuple[str, int], n: int
+    ) -> None:
+        s = self.settings
+        factory = partial(UpstreamConnection, self.loop, self.ctx.pools, key, s.upstream_timeout)
+        try:
+            _, conn = await asyncio.wait_for(
+                self.loop.create_connection(factory, key[0], key[1]), s.connect_timeout
+            )
+        except (TimeoutError, OSError) as exc:
+            if self.closing or req is not self.active:
+                return
+            log.info("upstream %s:%d: connect failed: %r", key[0], key[1], exc)
+            req.tried.append(ep)
+            if len(req.tried) < n:
+                self._dispatch(req, fresh=True)
+            else:
+                status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
+                self._answer(status, close=not req.complete)
+            return
+        if self.closing or req is not self.active:
+            conn.keep_alive = True
+            conn.release()  # nobody waits for it any more: keep it for the next request
+            return
+        self._bind(conn, reused=False)
+
+    def _bind(self, conn: UpstreamConnection, reused: bool) -> None:
+        req = self.active
+        assert req is not None and self.transport is not None
+        self.upstream = conn
+        conn.attach(
+            self,
+            self.transport,
+            req.upstream_head,
+            req.method == b"HEAD",
+            req.keep_alive,
+            req.version == "1.0",
+            reused,
+        )
+        if self.write_paused:
+            conn.pause_reading()
+        if req.pending:
+            for chunk in req.pending:
+                conn.send_body(chunk, req.chunked)
+            req.pending = []
+        if req.complete:
+            conn.end_body(req.chunked)
+        self._flow().resume(CONNECTING)
+
+    def _finish(self) -> None:
+        req = self.active
+        assert req is not None
+        self.active = None
+        self.routes.pop(id(req), None)
+        conn, self.upstream = self.upstream, None
+        if conn is not None:
+            conn.release()
+        if not req.keep_alive:
+            self._close()
+            return
+        if self.queue:
+            nxt = self.queue.popleft()
+            if not self.queue:
+                self._flow().resume(PIPELINE)
+            self._start(nxt)
+        else:
+            self._flow().resume(PIPELINE)
+            self._set_deadline(self.settings.keepalive_timeout)
+
+    def _answer(self, status: int, close: bool) -> None:
+        """A response the proxy makes itself, in order, for the active request."""
+        req = self.active
+        assert req is not None
+        req.local = status
+        req.response_started = req.response_done = True
+        close = close or not req.keep_alive
+        self._write(error_response(status, close))
+        if close:
+            req.keep_alive = False
+            self._close()
+        elif req.complete:
+            self._finish()
+
+    def _bad(self, status: int) -> None:
+        """The client broke the protocol or a limit: answer `status` in turn, then close."""
+        self.stopped = True
+        req = self.req
+        self._flow().pause(PIPELINE)
+        if self.active is None and not self.queue:
+            self.active = req or RequestState()
+            self._answer(status, close=True)
+        elif req is not None and req is self.active:
+            conn, self.upstream = self.upstream, None
+            if conn is not None:
+                conn.close()
+            if req.response_started:
+                self._close()
+            else:
+                self._answer(status, close=True)
+        elif req is not None and req in self.queue:
+            req.error = status
+        else:
+            marker = RequestState()
+            marker.error = status
+            self.queue.append(marker)
+
+    def _on_upgrade(self, rest: bytes) -> None:
+        self.tunnel_buf = rest
+        self._flow().pause(UPGRADE)
+
+    # -- called by UpstreamConnection -------------------------------------------------------
+    def response_started(self, close: bool) -> None:
+        req = self.active
+        if req is not None:
+            req.response_started = True
+            if close:
+                req.keep_alive = False
+
+    def response_done(self, conn: UpstreamConnection) -> None:
+        req = self.active
+        if req is None or conn is not self.upstream:
+            conn.close()
+            return
+        req.response_done = True
+        if req.complete:
+            self._finish()
+
+    def upstream_failed(self, conn: UpstreamConnection, status: int, retryable: bool) -> None:
+        req = self.active
+        if req is None or conn is not self.upstream or self.closing:
+            return
+        self.upstream = None
+        if retryable and not req.retries and req.method in IDEMPOTENT and not req.has_body():
+            req.retries += 1
+            self._dispatch(req, fresh=True)
+            return
+        self._answer(status, close=not req.complete)
+
+    def upstream_upgraded(self, conn: UpstreamConnection) -> None:
+        self.tunnel = True
+        if self.tunnel_buf:
+            conn.tunnel(self.tunnel_buf)
+            self.tunnel_buf = b""
+        self._flow().resume_all()
+
+    def abort(self) -> None:
+        self._close()
+
+    def pause_reading_for_upstream(self) -> None:
+        self._flow().pause(UPSTREAM)
+
+    def resume_reading_for_upstream(self) -> None:
+        self._flow().resume(UPSTREAM)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _flow(self) -> ReadFlow:
+        assert self.flow is not None
+        return self.flow
+
+    def _write(self, data: bytes) -> None:
+        if self.transport is not None and not self.closing:
+            self.transport.write(data)
+
+    def _close(self) -> None:
+        if not self.closing:
+            self.closing = self.stopped = True
+            if self.transport is not None:
+                self.transport.close()
+
+    def _set_deadline(self, delay: float) -> None:
+        when = self.loop.time() + delay
+        self._deadline = when
+        if self._timer is None or when < self._timer_at:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer_at = when
+            self._timer = self.loop.call_at(when, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if self.closing or not self._deadline:
+            return
+        now = self.loop.time()
+        if now < self._deadline:
+            self._timer_at = self._deadline
+            self._timer = self.loop.call_at(self._deadline, self._on_timer)
+            return
+        req = self.req
+        if req is not None and not req.head_done and self.active is None and not self.queue:
+            self._bad(408)
+        elif self.active is None and not self.queue:
+            self._close()  # idle keep-alive connection (or nothing ever sent)

@@ -1,0 +1,21 @@
+"""Limits and timeouts of the L7 proxy, in one place (defaults close to nginx's)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True, slots=True)
+class HttpSettings:
+    max_request_line: int = 8192  # bytes of the request target: 414 beyond it
+    max_header_bytes: int = 32768  # request line + headers: 431 beyond it
+    max_headers: int = 100  # header fields: 431 beyond it
+    max_body_size: int = 0  # request body bytes, 0 = unlimited: 413 beyond it
+    header_timeout: float = 10.0  # from the first byte of a request to its end of head: 408
+    keepalive_timeout: float = 75.0  # idle time between two requests on one connection
+    connect_timeout: float = 5.0  # upstream TCP connect
+    upstream_timeout: float = 60.0  # upstream idle while we wait for its response: 504
+    pool_max_idle: int = 64  # idle keep-alive connections kept per endpoint
+    pool_idle_timeout: float = 60.0  # idle pooled connections older than this are closed
+    high_water: int = 256 * 1024  # write buffer above which the other side stops reading
+    low_water: int = 64 * 1024
