@@ -216,8 +216,10 @@ def test_delete_drops_ownership(store: Store) -> None:
 
 
 def test_replace_source_repeated_key_last_wins(store: Store) -> None:
-    store.replace_source("f.yaml", [make_service("w", cluster_ip="10.96.0.1"),
-                                    make_service("w", cluster_ip="10.96.0.2")])
+    store.replace_source(
+        "f.yaml",
+        [make_service("w", cluster_ip="10.96.0.1"), make_service("w", cluster_ip="10.96.0.2")],
+    )
     got = store.get(svc_key("w"))
     assert got is not None and got == make_service("w", cluster_ip="10.96.0.2")
     change = store.take_changes()[svc_key("w")]

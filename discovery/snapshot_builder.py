@@ -1,0 +1,403 @@
+"""Build Snapshots from the store, incrementally.
+
+The first build resolves every Service; later builds take the store's changes and
+recompute only the Services they touch (a Service change, or an EndpointSlice change
+naming the Service in its previous or current service-name label). Unchanged
+ServicePortInfo objects, and unchanged Snapshot fields, are shared with the previous
+Snapshot (same objects), so `new.ingresses is old.ingresses` means "no Ingress changed".
+
+Endpoint resolution follows kube-proxy's EndpointSliceCache:
+- a slice belongs to the Service named by its kubernetes.io/service-name label in its
+  namespace, and counts only when its addressType is a family of the Service's cluster
+  IPs (FQDN slices never count);
+- a slice port feeds the service port with the same name ("" for an unnamed port) and
+  protocol; the slice carries the number, which is how a named targetPort resolves;
+- one endpoint per slice endpoint, from its first address; duplicates (same ip:port)
+  across slices merge, preferring a ready one; slices are read in name order;
+- usable endpoints: the ready ones, or when none is ready the serving-and-terminating
+  ones.
+"""
+
+from __future__ import annotations
+
+import gc
+import ipaddress
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from functools import lru_cache
+from typing import TypeVar
+
+from discovery.model import (
+    KIND_ENDPOINTSLICE,
+    KIND_INGRESS,
+    KIND_INGRESSCLASS,
+    KIND_SECRET,
+    KIND_SERVICE,
+    LAST_CHANGE_TRIGGER_TIME,
+    EndpointSlice,
+    Ingress,
+    IngressClass,
+    KubeObject,
+    ObjectKey,
+    Service,
+    TLSSecret,
+)
+from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
+from discovery.store import Change, Store
+
+NsName = tuple[str, str]
+T = TypeVar("T")
+
+
+class SnapshotBuilder:
+    """Turns the store's current objects into Snapshots; see the module docstring.
+
+    `not_before` (epoch seconds): EndpointSlice trigger times older than this are left
+    out of `Snapshot.trigger_times`, as kube-proxy ignores those older than its start.
+    """
+
+    __slots__ = (
+        "_generation",
+        "_ingress_classes",
+        "_ingresses",
+        "_not_before",
+        "_ports_by_service",
+        "_service_ports",
+        "_services",
+        "_slices_by_service",
+        "_store",
+        "_tls_secrets",
+    )
+
+    def __init__(self, store: Store, *, not_before: float | None = None) -> None:
+        self._store = store
+        self._not_before = not_before
+        self._generation = 0
+        # (namespace, service-name label) -> keys of the slices naming that service.
+        self._slices_by_service: dict[NsName, set[ObjectKey]] = {}
+        # The maps of the last Snapshot. Never mutated once handed out: a build that
+        # changes one copies it first (copy on write).
+        self._service_ports: dict[ServicePortName, ServicePortInfo] = {}
+        self._ports_by_service: dict[NsName, tuple[ServicePortInfo, ...]] = {}
+        self._services: dict[NsName, Service] = {}
+        self._ingresses: tuple[Ingress, ...] = ()
+        self._ingress_classes: tuple[IngressClass, ...] = ()
+        self._tls_secrets: dict[NsName, TLSSecret] = {}
+
+    @property
+    def generation(self) -> int:
+        return self._generation
+
+    def build(self) -> tuple[Snapshot, frozenset[ServicePortName]]:
+        """Take the store's changes and return the new Snapshot and the service ports
+        added, removed or changed since the previous build (all of them the first time)."""
+        if self._generation == 0:
+            # The first build allocates a few objects per endpoint and frees none: the
+            # cyclic GC would walk the whole heap several times for nothing (it about
+            # doubles the time at 10k services), so it is paused for that build.
+            with _gc_paused():
+                changes = self._store.take_changes()
+                changed = self._build_all()
+        else:
+            changes = self._store.take_changes()
+            changed = self._apply(changes)
+        self._generation += 1
+        snapshot = Snapshot(
+            generation=self._generation,
+            service_ports=self._service_ports,
+            services=self._services,
+            ingresses=self._ingresses,
+            ingress_classes=self._ingress_classes,
+            tls_secrets=self._tls_secrets,
+            trigger_times=self._trigger_times(changes),
+            ports_by_service=self._ports_by_service,
+        )
+        return snapshot, changed
+
+    # -- full build ---------------------------------------------------------------
+
+    def _build_all(self) -> frozenset[ServicePortName]:
+        store = self._store
+        index: dict[NsName, set[ObjectKey]] = {}
+        for key, obj in store.objects(KIND_ENDPOINTSLICE).items():
+            if not isinstance(obj, EndpointSlice):
+                continue
+            index.setdefault((key.namespace, obj.service_name), set()).add(key)
+        self._slices_by_service = index
+
+        services: dict[NsName, Service] = {}
+        service_ports: dict[ServicePortName, ServicePortInfo] = {}
+        ports_by_service: dict[NsName, tuple[ServicePortInfo, ...]] = {}
+        for key, svc in store.objects(KIND_SERVICE).items():
+            if not isinstance(svc, Service):
+                continue
+            ns_name = (key.namespace, key.name)
+            services[ns_name] = svc
+            infos = self._resolve(svc, ns_name)
+            if infos:
+                ports_by_service[ns_name] = infos
+                for info in infos:
+                    service_ports[info.name] = info
+        self._services = services
+        self._service_ports = service_ports
+        self._ports_by_service = ports_by_service
+        self._ingresses = _sorted_values(store.objects(KIND_INGRESS), Ingress)
+        self._ingress_classes = _sorted_values(store.objects(KIND_INGRESSCLASS), IngressClass)
+        self._tls_secrets = {
+            (k.namespace, k.name): s
+            for k, s in store.objects(KIND_SECRET).items()
+            if isinstance(s, TLSSecret)
+        }
+        return frozenset(service_ports)
+
+    # -- incremental build --------------------------------------------------------
+
+    def _apply(self, changes: Mapping[ObjectKey, Change]) -> frozenset[ServicePortName]:
+        touched: set[NsName] = set()
+        services_changed = ingresses_changed = classes_changed = secrets_changed = False
+        for key, change in changes.items():
+            kind = key.kind
+            if kind == KIND_ENDPOINTSLICE:
+                for obj, add in ((change.previous, False), (change.current, True)):
+                    if isinstance(obj, EndpointSlice):
+                        ns_name = (key.namespace, obj.service_name)
+                        touched.add(ns_name)
+                        self._index_slice(ns_name, key, add)
+            elif kind == KIND_SERVICE:
+                touched.add((key.namespace, key.name))
+                services_changed = True
+            elif kind == KIND_INGRESS:
+                ingresses_changed = True
+            elif kind == KIND_INGRESSCLASS:
+                classes_changed = True
+            elif kind == KIND_SECRET:
+                secrets_changed = True
+
+        store = self._store
+        if services_changed:
+            self._services = services = dict(self._services)
+            for key, change in changes.items():
+                if key.kind == KIND_SERVICE:
+                    if isinstance(change.current, Service):
+                        services[(key.namespace, key.name)] = change.current
+                    else:
+                        services.pop((key.namespace, key.name), None)
+        if ingresses_changed:
+            self._ingresses = _sorted_values(store.objects(KIND_INGRESS), Ingress)
+        if classes_changed:
+            self._ingress_classes = _sorted_values(store.objects(KIND_INGRESSCLASS), IngressClass)
+        if secrets_changed:
+            self._tls_secrets = secrets = dict(self._tls_secrets)
+            for key, change in changes.items():
+                if key.kind == KIND_SECRET:
+                    if isinstance(change.current, TLSSecret):
+                        secrets[(key.namespace, key.name)] = change.current
+                    else:
+                        secrets.pop((key.namespace, key.name), None)
+        return self._recompute(touched) if touched else frozenset()
+
+    def _index_slice(self, ns_name: NsName, key: ObjectKey, add: bool) -> None:
+        keys = self._slices_by_service.get(ns_name)
+        if add:
+            if keys is None:
+                keys = self._slices_by_service[ns_name] = set()
+            keys.add(key)
+        elif keys is not None:
+            keys.discard(key)
+            if not keys:
+                del self._slices_by_service[ns_name]
+
+    def _recompute(self, touched: Iterable[NsName]) -> frozenset[ServicePortName]:
+        service_ports = dict(self._service_ports)
+        ports_by_service = dict(self._ports_by_service)
+        changed: set[ServicePortName] = set()
+        services = self._services
+        for ns_name in touched:
+            old_infos = ports_by_service.get(ns_name, ())
+            svc = services.get(ns_name)
+            new_infos = self._resolve(svc, ns_name, old_infos) if svc is not None else ()
+            if new_infos == old_infos:  # element-wise identity first: cheap when reused
+                continue
+            new_names = {info.name for info in new_infos}
+            for info in old_infos:
+                if info.name not in new_names:
+                    del service_ports[info.name]
+                    changed.add(info.name)
+            for info in new_infos:
+                if service_ports.get(info.name) is not info:
+                    service_ports[info.name] = info
+                    changed.add(info.name)
+            if new_infos:
+                ports_by_service[ns_name] = new_infos
+            else:
+                del ports_by_service[ns_name]
+        if changed:
+            self._service_ports = service_ports
+            self._ports_by_service = ports_by_service
+        return frozenset(changed)
+
+    # -- resolution -----------------------------------------------------------------
+
+    def _resolve(
+        self,
+        svc: Service,
+        ns_name: NsName,
+        previous: Sequence[ServicePortInfo] = (),
+    ) -> tuple[ServicePortInfo, ...]:
+        """The service's port infos; an info equal to one in `previous` is reused."""
+        if not svc.proxied:
+            return ()
+        slice_keys = self._slices_by_service.get(ns_name)
+        slices: list[EndpointSlice] = []
+        if slice_keys:
+            families = {_family(ip) for ip in svc.cluster_ips}
+            get = self._store.get
+            for key in sorted(slice_keys):
+                eps = get(key)
+                if isinstance(eps, EndpointSlice) and eps.address_type in families:
+                    slices.append(eps)
+        infos = service_port_infos(svc, slices)
+        if not previous:
+            return tuple(infos)
+        reuse = {info.name: info for info in previous}
+        for i, info in enumerate(infos):
+            old = reuse.get(info.name)
+            if old is not None and old == info:
+                infos[i] = old
+        return tuple(infos)
+
+    def _trigger_times(self, changes: Mapping[ObjectKey, Change]) -> tuple[float, ...]:
+        times: list[float] = []
+        not_before = self._not_before
+        for key, change in changes.items():
+            current = change.current
+            if key.kind != KIND_ENDPOINTSLICE or current is None:
+                continue
+            when = parse_trigger_time(current.meta.annotations.get(LAST_CHANGE_TRIGGER_TIME))
+            if when is not None and (not_before is None or when >= not_before):
+                times.append(when)
+        times.sort()
+        return tuple(times)
+
+
+def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[ServicePortInfo]:
+    """Resolve each port of a proxied Service against its slices (already filtered to
+    the service's address families and sorted by name)."""
+    ns, name = svc.meta.namespace, svc.meta.name
+    infos: list[ServicePortInfo] = []
+    for sp in svc.ports:
+        merged: dict[tuple[str, int], EndpointInfo] = {}
+        for eps in slices:
+            for slice_port in eps.ports:
+                if slice_port.name != sp.name or slice_port.protocol != sp.protocol:
+                    continue
+                port = slice_port.port
+                for endpoint in eps.endpoints:
+                    if not endpoint.addresses:
+                        continue
+                    ip = endpoint.addresses[0]
+                    cond = endpoint.conditions
+                    seen = merged.get((ip, port))
+                    if seen is None or (cond.ready and not seen.ready):
+                        merged[(ip, port)] = EndpointInfo(
+                            ip,
+                            port,
+                            cond.ready,
+                            cond.serving,
+                            cond.terminating,
+                            endpoint.node_name,
+                            endpoint.zone,
+                        )
+        if len(merged) > 1:
+            all_endpoints = tuple(merged[k] for k in sorted(merged, key=_endpoint_sort_key))
+        else:
+            all_endpoints = tuple(merged.values())
+        usable = tuple(e for e in all_endpoints if e.ready)
+        if not usable:
+            usable = tuple(e for e in all_endpoints if e.serving and e.terminating)
+        infos.append(
+            ServicePortInfo(
+                name=ServicePortName(ns, name, sp.name, sp.protocol),
+                cluster_ips=svc.cluster_ips,
+                port=sp.port,
+                protocol=sp.protocol,
+                node_port=sp.node_port,
+                session_affinity_timeout=svc.session_affinity_timeout,
+                external_traffic_policy=svc.external_traffic_policy,
+                internal_traffic_policy=svc.internal_traffic_policy,
+                external_ips=svc.external_ips,
+                load_balancer_ips=svc.load_balancer_ips,
+                all_endpoints=all_endpoints,
+                endpoints=usable,
+            )
+        )
+    return infos
+
+
+def build_snapshot(objects: Iterable[KubeObject]) -> Snapshot:
+    """One-shot: the Snapshot of exactly these objects (for rules/apply/trace/check)."""
+    store = Store()
+    for obj in objects:
+        store.upsert(obj)
+    snapshot, _ = SnapshotBuilder(store).build()
+    return snapshot
+
+
+def parse_trigger_time(value: str | None) -> float | None:
+    """An RFC 3339 timestamp (endpoints.kubernetes.io/last-change-trigger-time) as epoch
+    seconds; None when absent or malformed."""
+    if not value:
+        return None
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    if when.tzinfo is None:  # RFC 3339 requires an offset; read a bare time as UTC
+        when = when.replace(tzinfo=UTC)
+    return when.timestamp()
+
+
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _sorted_values(objects: Mapping[ObjectKey, KubeObject], kind: type[T]) -> tuple[T, ...]:
+    """The objects in key order (namespace, then name)."""
+    return tuple(obj for key in sorted(objects) if isinstance(obj := objects[key], kind))
+
+
+def _family(ip: str) -> str:
+    return "IPv6" if ":" in ip else "IPv4"
+
+
+def _endpoint_sort_key(ip_port: tuple[str, int]) -> tuple[int, int, str, int]:
+    ip, port = ip_port
+    family, value = _ip_sort_key(ip)
+    return family, value, ip, port
+
+
+@lru_cache(maxsize=65536)
+def _ip_sort_key(ip: str) -> tuple[int, int]:
+    """Numeric order of addresses (10.0.0.2 before 10.0.0.10), IPv4 first; an
+    unparsable address sorts last, by text."""
+    if ":" not in ip:  # the common case, without ipaddress's slower parser
+        parts = ip.split(".")
+        if len(parts) == 4:
+            try:
+                a, b, c, d = (int(p) for p in parts)
+            except ValueError:
+                return 9, 0
+            return 4, (a << 24) | (b << 16) | (c << 8) | d
+        return 9, 0
+    try:
+        return 6, int(ipaddress.IPv6Address(ip))
+    except ValueError:
+        return 9, 0
