@@ -43,7 +43,7 @@ def test_update_keeps_position_and_drops_removed() -> None:
     rr.update([A, C])
     picks = [rr.pick() for _ in range(4)]
     assert B not in picks
-    assert sorted(picks, key=lambda e: e.ip) == [A, A, C, C]
+    assert picks.count(A) == 2 and picks.count(C) == 2
     rr.update([])
     assert rr.pick() is None
     rr.update([B])

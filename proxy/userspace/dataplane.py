@@ -1,0 +1,246 @@
+"""`--proxy-mode userspace`: seaway's own L4 proxy (TCP and UDP) on the daemon's loop.
+
+Each sync updates the per-service-port targets in place (new endpoints apply to new
+connections at once; open connections are untouched), then diffs the listener set:
+listeners of removed ports close, new ones open, unchanged ones are left alone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import socket
+import time
+from collections.abc import Callable
+
+from discovery.snapshot import ServicePortName, Snapshot
+from proxy.options import Options
+from proxy.userspace.addresses import DUMMY_INTERFACE, DummyInterface, host_addresses
+from proxy.userspace.listeners import (
+    ListenerKey,
+    bindable_cluster_ips,
+    desired_listeners,
+    diff_listeners,
+    is_loopback,
+    nodeport_ips,
+)
+from proxy.userspace.target import ServiceTarget
+from proxy.userspace.tcp import CONNECT_TIMEOUT, TcpConnections, TcpListenerFactory
+from proxy.userspace.udp import IDLE_TIMEOUT, UdpListener
+
+log = logging.getLogger(__name__)
+
+LISTEN_BACKLOG = 1024
+
+
+class _TcpListener:
+    __slots__ = ("factory", "server")
+
+    def __init__(self, server: asyncio.AbstractServer, factory: TcpListenerFactory) -> None:
+        self.server = server
+        self.factory = factory
+
+    def retarget(self, target: ServiceTarget) -> None:
+        self.factory.target = target
+
+    def close(self) -> None:
+        self.server.close()  # stops accepting; established connections stay
+
+
+class _UdpListenerHandle:
+    __slots__ = ("protocol",)
+
+    def __init__(self, protocol: UdpListener) -> None:
+        self.protocol = protocol
+
+    def retarget(self, target: ServiceTarget) -> None:
+        self.protocol.target = target
+
+    def close(self) -> None:
+        self.protocol.close()
+
+
+def _bound_socket(key: ListenerKey) -> socket.socket:
+    family = socket.AF_INET6 if ":" in key.ip else socket.AF_INET
+    kind = socket.SOCK_STREAM if key.protocol == "TCP" else socket.SOCK_DGRAM
+    sock = socket.socket(family, kind)
+    try:
+        if kind == socket.SOCK_STREAM:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((key.ip, key.port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+class UserspaceDataplane:
+    """Implements proxy.dataplane.Dataplane.
+
+    Keyword arguments exist for tests and embedding: `clock` (affinity and UDP idle
+    time), `udp_idle_timeout`, `sweep_interval` (how often idle UDP associations and
+    stale affinity entries are dropped; 0 = never, tests call `sweep()`),
+    `local_addresses` (returns the host's addresses; runs in a worker thread),
+    `dummy_interface` (name of the link cluster IPs are bound to).
+    """
+
+    name = "userspace"
+
+    def __init__(
+        self,
+        options: Options,
+        *,
+        clock: Callable[[], float] = time.monotonic,
+        udp_idle_timeout: float = IDLE_TIMEOUT,
+        sweep_interval: float | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        local_addresses: Callable[[], frozenset[str]] = host_addresses,
+        dummy_interface: str = DUMMY_INTERFACE,
+    ) -> None:
+        self.options = options
+        self.clock = clock
+        self.udp_idle_timeout = udp_idle_timeout
+        self.sweep_interval = (
+            min(udp_idle_timeout / 2, 10.0) if sweep_interval is None else sweep_interval
+        )
+        self.connect_timeout = connect_timeout
+        self._local_addresses = local_addresses
+        self._dummy = DummyInterface(dummy_interface)
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._conns: TcpConnections | None = None
+        self._sweeper: asyncio.TimerHandle | None = None
+        self._targets: dict[ServicePortName, ServiceTarget] = {}
+        self._listeners: dict[ListenerKey, _TcpListener | _UdpListenerHandle] = {}
+        self._listening: dict[ListenerKey, ServicePortName] = {}
+        self._bind_ips = False
+        self._bound: frozenset[str] = frozenset()
+        self._conflicts: frozenset[tuple[ListenerKey, ServicePortName, ServicePortName]] = (
+            frozenset()
+        )
+        self._need_full = True
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._conns = TcpConnections(self._loop, self.connect_timeout)
+        if self.options.bind_cluster_ips:
+            if os.geteuid() == 0:
+                self._bind_ips = True
+            else:
+                log.warning("--bind-cluster-ips needs root; cluster IPs are not bound")
+        if self.sweep_interval > 0:
+            self._sweeper = self._loop.call_later(self.sweep_interval, self._periodic_sweep)
+
+    async def stop(self) -> None:
+        if self._sweeper is not None:
+            self._sweeper.cancel()
+            self._sweeper = None
+        for listener in self._listeners.values():
+            listener.close()
+        self._listeners.clear()
+        self._listening.clear()
+        if self._conns is not None:
+            self._conns.abort_all()
+        self._targets.clear()
+        if self._bind_ips:
+            await asyncio.to_thread(self._dummy.remove)
+            self._bound = frozenset()
+        self._need_full = True
+
+    def listening(self) -> dict[ListenerKey, ServicePortName]:
+        """The listeners open now and the service port each serves."""
+        return dict(self._listening)
+
+    def sweep(self) -> None:
+        """Drop idle UDP associations and expired affinity entries."""
+        for listener in self._listeners.values():
+            if isinstance(listener, _UdpListenerHandle):
+                listener.protocol.expire_idle()
+        for target in self._targets.values():
+            target.expire()
+
+    def _periodic_sweep(self) -> None:
+        try:
+            self.sweep()
+        finally:
+            if self._loop is not None and self.sweep_interval > 0:
+                self._sweeper = self._loop.call_later(self.sweep_interval, self._periodic_sweep)
+
+    # ------------------------------------------------------------------ sync
+    async def sync(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> None:
+        if self._loop is None:
+            raise RuntimeError("UserspaceDataplane.sync called before start()")
+        full, self._need_full = self._need_full, True
+        ports = snapshot.service_ports
+
+        for name, info in ports.items():
+            target = self._targets.get(name)
+            if target is None:
+                self._targets[name] = ServiceTarget(info, self.clock)
+            elif (full or name in changed) and target.info != info:
+                target.update(info)
+        for name in [n for n in self._targets if n not in ports]:
+            del self._targets[name]
+
+        local = set(await asyncio.to_thread(self._local_addresses))
+        if self._bind_ips:
+            want = bindable_cluster_ips(ports.values())
+            if full or want != self._bound:
+                await asyncio.to_thread(self._dummy.sync, want)
+                self._bound = want
+            local |= self._bound
+
+        def is_local(ip: str) -> bool:
+            return ip in local or is_loopback(ip)
+
+        opts = self.options
+        desired = desired_listeners(
+            ports,
+            is_local,
+            nodeport_ips(opts.nodeport_addresses, local, "TCP"),
+            nodeport_ips(opts.nodeport_addresses, local, "UDP"),
+        )
+        for name in desired.skipped:
+            log.debug("%s: SCTP is not supported by the userspace proxy; skipped", name)
+        conflicts = frozenset(desired.conflicts)
+        for key, owner, loser in sorted(conflicts - self._conflicts):
+            log.warning("%s and %s both want %s; %s keeps it", owner, loser, key, owner)
+        self._conflicts = conflicts
+
+        diff = diff_listeners(self._listening, desired.listeners)
+        for key in diff.close:
+            self._listeners.pop(key).close()
+            del self._listening[key]
+            log.info("closed listener %s", key)
+        for key, name in diff.retarget:
+            self._listeners[key].retarget(self._targets[name])
+            self._listening[key] = name
+        for key, name in diff.open:
+            try:
+                await self._open(key, self._targets[name])
+            except OSError as e:
+                log.warning("%s: cannot listen on %s: %s (retried next sync)", name, key, e)
+                continue
+            self._listening[key] = name
+            log.info("listening on %s for %s", key, name)
+        self._need_full = False
+
+    async def _open(self, key: ListenerKey, target: ServiceTarget) -> None:
+        assert self._loop is not None and self._conns is not None
+        sock = _bound_socket(key)
+        try:
+            if key.protocol == "TCP":
+                factory = TcpListenerFactory(target, self._conns)
+                server = await self._loop.create_server(factory, sock=sock, backlog=LISTEN_BACKLOG)
+                self._listeners[key] = _TcpListener(server, factory)
+            else:
+                proto = UdpListener(target, self._loop, self.clock, self.udp_idle_timeout)
+                await self._loop.create_datagram_endpoint(proto, sock=sock)
+                self._listeners[key] = _UdpListenerHandle(proto)
+        except BaseException:
+            sock.close()
+            raise

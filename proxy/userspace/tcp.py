@@ -1,0 +1,254 @@
+"""TCP forwarding: asyncio Protocols that pass bytes straight through, both ways.
+
+One accepted connection = a `ClientSide` and, once connected, an `UpstreamSide`. Each
+side writes what it receives to the other side's transport. Flow control: when one
+transport's write buffer goes over the high-water mark (`pause_writing`), the other
+side stops reading until it drains (`resume_writing`); `ReadGate` keeps the reasons a
+side is not reading (still connecting, backpressure) so they do not undo each other.
+Half-close: EOF from one side becomes `write_eof` on the other while the opposite
+direction stays open; the connection closes when both directions have ended.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import struct
+
+from discovery.snapshot import EndpointInfo
+from proxy.userspace.target import ServiceTarget
+
+log = logging.getLogger(__name__)
+
+CONNECTING = 1
+BACKPRESSURE = 2
+
+CONNECT_TIMEOUT = 5.0
+WRITE_HIGH = 256 * 1024
+WRITE_LOW = 64 * 1024
+_LINGER_ZERO = struct.pack("ii", 1, 0)
+
+
+def reset(transport: asyncio.Transport) -> None:
+    """Close with RST (SO_LINGER 0) instead of FIN: "nothing here", at once."""
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_ZERO)
+    transport.abort()
+
+
+def _tune(transport: asyncio.Transport) -> None:
+    sock = transport.get_extra_info("socket")
+    if sock is not None:
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    transport.set_write_buffer_limits(WRITE_HIGH, WRITE_LOW)
+
+
+class ReadGate:
+    """Pauses reading on a transport while any reason to pause holds."""
+
+    __slots__ = ("reasons", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self.reasons = 0
+
+    def pause(self, reason: int) -> None:
+        if not self.reasons and not self.transport.is_closing():
+            self.transport.pause_reading()
+        self.reasons |= reason
+
+    def resume(self, reason: int) -> None:
+        if self.reasons & reason:
+            self.reasons &= ~reason
+            if not self.reasons and not self.transport.is_closing():
+                self.transport.resume_reading()
+
+
+class TcpConnections:
+    """The open connections of a dataplane (to abort them on stop) and their settings."""
+
+    __slots__ = ("connect_timeout", "loop", "open")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, connect_timeout: float = CONNECT_TIMEOUT):
+        self.loop = loop
+        self.connect_timeout = connect_timeout
+        self.open: set[ClientSide] = set()
+
+    def abort_all(self) -> None:
+        for conn in list(self.open):
+            conn.abort()
+
+
+class TcpListenerFactory:
+    """Protocol factory of one listener; `target` is re-pointed on config changes."""
+
+    __slots__ = ("conns", "target")
+
+    def __init__(self, target: ServiceTarget, conns: TcpConnections) -> None:
+        self.target = target
+        self.conns = conns
+
+    def __call__(self) -> ClientSide:
+        return ClientSide(self.target, self.conns)
+
+
+class ClientSide(asyncio.Protocol):
+    __slots__ = (
+        "_conns",
+        "_task",
+        "closed",
+        "eof",
+        "gate",
+        "target",
+        "transport",
+        "up",
+        "upstream",
+    )
+
+    def __init__(self, target: ServiceTarget, conns: TcpConnections) -> None:
+        self.target = target
+        self._conns = conns
+        self.transport: asyncio.Transport | None = None
+        self.gate: ReadGate | None = None
+        self.up: UpstreamSide | None = None
+        self.upstream: asyncio.Transport | None = None  # up.transport, once connected
+        self._task: asyncio.Task[None] | None = None
+        self.eof = False
+        self.closed = False
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peer = transport.get_extra_info("peername")
+        client_ip = peer[0] if peer else ""
+        ep = self.target.picker.pick(client_ip)
+        if ep is None:
+            log.debug("%s: no endpoints, resetting connection from %s", self.target.name, peer)
+            self.closed = True
+            reset(transport)
+            return
+        _tune(transport)
+        self.gate = ReadGate(transport)
+        self.gate.pause(CONNECTING)
+        self._conns.open.add(self)
+        self._task = self._conns.loop.create_task(self._connect(ep, client_ip))
+
+    async def _connect(self, ep: EndpointInfo | None, client_ip: str) -> None:
+        tried: list[EndpointInfo] = []
+        loop = self._conns.loop
+        while ep is not None:
+            tried.append(ep)
+            up = UpstreamSide(self)
+            try:
+                async with asyncio.timeout(self._conns.connect_timeout):
+                    await loop.create_connection(up, ep.ip, ep.port)
+            except (OSError, TimeoutError) as e:
+                log.debug("%s: connect to %s failed: %s", self.target.name, ep.address, e)
+                if self.closed:
+                    return
+                ep = self.target.picker.pick(client_ip, tried)
+                continue
+            if self.closed or up.transport is None:
+                up.abort()
+                return
+            self.up = up
+            self.upstream = up.transport
+            if self.gate is not None:
+                self.gate.resume(CONNECTING)
+            return
+        if not self.closed and self.transport is not None:
+            log.info("%s: no endpoint reachable (tried %d)", self.target.name, len(tried))
+            reset(self.transport)
+
+    # -- client -> upstream
+    def data_received(self, data: bytes) -> None:
+        self.upstream.write(data)  # type: ignore[union-attr]
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        up = self.up
+        if up is None or up.eof or up.transport is None:
+            return False  # both directions ended: close (pending writes are flushed)
+        if up.transport.can_write_eof():
+            up.transport.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._conns.open.discard(self)
+        if self.up is not None and self.up.transport is not None:
+            self.up.transport.close()
+
+    # -- flow control: our transport's buffer is full -> stop reading upstream
+    def pause_writing(self) -> None:
+        if self.up is not None and self.up.gate is not None:
+            self.up.gate.pause(BACKPRESSURE)
+
+    def resume_writing(self) -> None:
+        if self.up is not None and self.up.gate is not None:
+            self.up.gate.resume(BACKPRESSURE)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()
+        if self.up is not None:
+            self.up.abort()
+
+
+class UpstreamSide(asyncio.Protocol):
+    __slots__ = ("client", "downstream", "eof", "gate", "transport")
+
+    def __init__(self, client: ClientSide) -> None:
+        self.client = client
+        self.downstream = client.transport
+        self.transport: asyncio.Transport | None = None
+        self.gate: ReadGate | None = None
+        self.eof = False
+
+    def __call__(self) -> UpstreamSide:  # its own protocol factory: no closure per connect
+        return self
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        _tune(transport)
+        self.gate = ReadGate(transport)
+
+    def data_received(self, data: bytes) -> None:
+        self.downstream.write(data)  # type: ignore[union-attr]
+
+    def eof_received(self) -> bool:
+        self.eof = True
+        client = self.client
+        t = client.transport
+        if client.eof or t is None or t.is_closing():
+            return False
+        if t.can_write_eof():
+            t.write_eof()
+            return True
+        return False
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        client = self.client
+        if client.up is self and client.transport is not None:
+            client.transport.close()
+
+    def pause_writing(self) -> None:
+        gate = self.client.gate
+        if gate is not None:
+            gate.pause(BACKPRESSURE)
+
+    def resume_writing(self) -> None:
+        gate = self.client.gate
+        if gate is not None:
+            gate.resume(BACKPRESSURE)
+
+    def abort(self) -> None:
+        if self.transport is not None:
+            self.transport.abort()

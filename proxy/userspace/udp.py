@@ -1,0 +1,145 @@
+"""UDP forwarding: one association (a connected upstream socket) per client address.
+
+The listener socket is bound to the service address, so replies sent back through it
+leave from the address the client talked to. An association lives while it is used;
+`UdpListener.expire_idle` (run periodically by the dataplane, or by a test with a fake
+clock) closes those idle longer than the timeout. A refused endpoint (ICMP port
+unreachable on the connected socket) ends its association, so the client's next
+datagram picks another endpoint.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from discovery.snapshot import EndpointInfo
+from proxy.userspace.target import ServiceTarget
+
+log = logging.getLogger(__name__)
+
+IDLE_TIMEOUT = 30.0
+MAX_PENDING = 64  # datagrams queued per association while its socket is being set up
+
+Address = tuple[str, int]
+
+
+class UdpListener(asyncio.DatagramProtocol):
+    __slots__ = ("_loop", "associations", "clock", "idle_timeout", "target", "transport")
+
+    def __init__(
+        self,
+        target: ServiceTarget,
+        loop: asyncio.AbstractEventLoop,
+        clock: Callable[[], float],
+        idle_timeout: float = IDLE_TIMEOUT,
+    ) -> None:
+        self.target = target
+        self._loop = loop
+        self.clock = clock
+        self.idle_timeout = idle_timeout
+        self.transport: asyncio.DatagramTransport | None = None
+        self.associations: dict[Address, Association] = {}
+
+    def __call__(self) -> UdpListener:
+        return self
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        assoc = self.associations.get(addr)
+        if assoc is None:
+            ep = self.target.picker.pick(addr[0])
+            if ep is None:
+                log.debug("%s: no endpoints, dropping datagram from %s", self.target.name, addr)
+                return
+            assoc = Association(self, addr, ep)
+            self.associations[addr] = assoc
+            assoc.task = self._loop.create_task(assoc.open(self._loop))
+        assoc.last_used = self.clock()
+        assoc.send(data)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("%s: listener error: %s", self.target.name, exc)
+
+    def reply(self, data: bytes, addr: Address) -> None:
+        if self.transport is not None and not self.transport.is_closing():
+            self.transport.sendto(data, addr)
+
+    def drop(self, assoc: Association) -> None:
+        if self.associations.get(assoc.client) is assoc:
+            del self.associations[assoc.client]
+        assoc.close()
+
+    def expire_idle(self) -> int:
+        """Close associations idle for longer than the timeout; returns how many."""
+        deadline = self.clock() - self.idle_timeout
+        stale = [a for a in self.associations.values() if a.last_used < deadline]
+        for assoc in stale:
+            self.drop(assoc)
+        return len(stale)
+
+    def close(self) -> None:
+        for assoc in list(self.associations.values()):
+            self.drop(assoc)
+        if self.transport is not None:
+            self.transport.close()
+
+
+class Association(asyncio.DatagramProtocol):
+    __slots__ = ("client", "endpoint", "last_used", "listener", "pending", "task", "transport")
+
+    def __init__(self, listener: UdpListener, client: Address, endpoint: EndpointInfo) -> None:
+        self.listener = listener
+        self.client = client
+        self.endpoint = endpoint
+        self.transport: asyncio.DatagramTransport | None = None
+        self.pending: list[bytes] | None = []
+        self.last_used = 0.0
+        self.task: asyncio.Task[None] | None = None
+
+    def __call__(self) -> Association:
+        return self
+
+    async def open(self, loop: asyncio.AbstractEventLoop) -> None:
+        try:
+            await loop.create_datagram_endpoint(
+                self, remote_addr=(self.endpoint.ip, self.endpoint.port)
+            )
+        except OSError as e:
+            log.debug("udp association to %s failed: %s", self.endpoint.address, e)
+            self.listener.drop(self)
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.DatagramTransport)
+        self.transport = transport
+        pending, self.pending = self.pending, None
+        if self.listener.associations.get(self.client) is not self:
+            transport.close()  # expired or closed while connecting
+            return
+        for data in pending or ():
+            transport.sendto(data)
+
+    def send(self, data: bytes) -> None:
+        if self.transport is not None:
+            self.transport.sendto(data)
+        elif self.pending is not None and len(self.pending) < MAX_PENDING:
+            self.pending.append(data)
+
+    def datagram_received(self, data: bytes, addr: Address) -> None:
+        self.last_used = self.listener.clock()
+        self.listener.reply(data, self.client)
+
+    def error_received(self, exc: Exception) -> None:
+        log.debug("udp endpoint %s: %s", self.endpoint.address, exc)
+        if isinstance(exc, ConnectionRefusedError):
+            self.listener.drop(self)
+
+    def close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+        elif self.task is not None and not self.task.done():
+            self.task.cancel()
