@@ -222,7 +222,7 @@ class SnapshotBuilder:
             new_names = {info.name for info in new_infos}
             for info in old_infos:
                 if info.name not in new_names:
-                    del service_ports[info.name]
+                    service_ports.pop(info.name, None)
                     changed.add(info.name)
             for info in new_infos:
                 if service_ports.get(info.name) is not info:
@@ -283,10 +283,15 @@ class SnapshotBuilder:
 
 def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[ServicePortInfo]:
     """Resolve each port of a proxied Service against its slices (already filtered to
-    the service's address families and sorted by name)."""
+    the service's address families and sorted by name). A port repeating an earlier
+    port's name and protocol (invalid; validation rejects it) is skipped."""
     ns, name = svc.meta.namespace, svc.meta.name
     infos: list[ServicePortInfo] = []
+    port_ids: set[tuple[str, str]] = set()
     for sp in svc.ports:
+        if (sp.name, sp.protocol) in port_ids:
+            continue
+        port_ids.add((sp.name, sp.protocol))
         merged: dict[tuple[str, int], EndpointInfo] = {}
         for eps in slices:
             for slice_port in eps.ports:

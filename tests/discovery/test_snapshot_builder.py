@@ -457,3 +457,14 @@ def test_build_snapshot_of_nothing() -> None:
     snap = build_snapshot([])
     assert snap.generation == 1
     assert snap.service_ports == {} and snap.ingresses == ()
+
+
+def test_repeated_port_name_keeps_the_first() -> None:
+    store = Store()
+    store.upsert(make_service("web", ports=[("http", 80), ("http", 81)]))
+    builder = SnapshotBuilder(store)
+    snap, _ = builder.build()
+    assert [i.port for i in snap.ports_by_service[("default", "web")]] == [80]
+    store.delete(ObjectKey("Service", "default", "web"))
+    snap, changed = builder.build()
+    assert changed == {spn("web", "http")} and snap.service_ports == {}
