@@ -14,7 +14,7 @@ The matcher never scans the rules. Exact paths are one dict lookup. Prefix paths
 stored with their trailing slashes removed (``/`` becomes ``""``) and the request path is
 walked from its longest "/"-element prefix to the shortest, one dict lookup per element:
 O(depth of the request path). Element prefixes whose length no stored prefix has are
-skipped without building the substring.
+skipped without building the substring or looking it up.
 
 An Exact match is always at least as long as any Prefix match of the same request (a
 Prefix match is never longer than the request path, trailing slash ignored), so looking
@@ -87,13 +87,14 @@ class PathMatcher(Generic[T]):
         if not prefix:
             return None
         lengths = self._lengths
-        candidate = path.rstrip("/")
+        end = len(path.rstrip("/"))
         while True:
-            if len(candidate) in lengths:
-                found = prefix.get(candidate)
+            # path[:end] is the candidate; build it only if some prefix has that length
+            if end in lengths:
+                found = prefix.get(path[:end])
                 if found is not None:
                     return found
-            if not candidate:
+            if end == 0:
                 return None
-            cut = candidate.rfind("/")
-            candidate = candidate[:cut] if cut > 0 else ""
+            cut = path.rfind("/", 0, end)
+            end = cut if cut > 0 else 0

@@ -27,8 +27,9 @@ Backends
     Service port's name) through ``Snapshot.ports_by_service``. A missing Service or port,
     a port with no usable endpoint, or a resource backend gives a Route with status 503.
 
-Every Route is built at compile time; ``route()`` allocates nothing but the normalised
-host string when the Host header is not already lower-case without a port.
+Every Route is built at compile time. ``route()`` allocates nothing for a Host header
+seen before (a bounded cache maps raw Host headers to their normalised form) and, for
+Prefix paths, one substring per "/"-element tried.
 """
 
 from __future__ import annotations
@@ -86,16 +87,19 @@ def normalize_host(host: str) -> str:
 
     IPv6 literals keep their brackets: "[::1]:8080" -> "[::1]".
     """
-    if host.startswith("["):
+    if host[:1] == "[":
         end = host.find("]")
         if end > 0:
             host = host[: end + 1]
-    elif host.count(":") == 1:
-        host = host[: host.find(":")]
+    else:
+        colon = host.find(":")
+        if colon >= 0 and host.find(":", colon + 1) < 0:
+            host = host[:colon]
     host = host.lower()
-    if host.endswith("."):
-        host = host[:-1]
-    return host
+    return host[:-1] if host[-1:] == "." else host
+
+
+HOST_CACHE_SIZE = 1024
 
 
 def _host_problem(host: str) -> str:
@@ -180,6 +184,7 @@ class Router:
         "_any",
         "_default",
         "_exact",
+        "_host_cache",
         "_tls",
         "_wildcard",
         "generation",
@@ -202,6 +207,9 @@ class Router:
         self._wildcard = table.wildcard
         self._any: PathMatcher[Route] | None = table.any if len(table.any) else None
         self._default = default
+        # Host header as received -> normalize_host() of it; bounded (cleared when full),
+        # so odd Host headers cost memory only up to HOST_CACHE_SIZE entries.
+        self._host_cache: dict[str, str] = {}
         self._tls = tls
         self.owned_ingresses = owned
         # (namespace, service) of every backend: a change to one of them needs a recompile.
@@ -222,7 +230,13 @@ class Router:
         """Route a request: `host` as in the Host header, `path` without the query."""
         matcher = self._exact.get(host)
         if matcher is None:
-            host = normalize_host(host)
+            cache = self._host_cache
+            normal = cache.get(host)
+            if normal is None:
+                if len(cache) >= HOST_CACHE_SIZE:
+                    cache.clear()
+                normal = cache[host] = normalize_host(host)
+            host = normal
             matcher = self._exact.get(host)
         if matcher is not None:
             found = matcher.match(path)

@@ -404,3 +404,15 @@ def test_tls_hosts() -> None:
         "b.com": ("default", "cert-rules"),
         "c.com": ("default", "cert-rules"),
     }
+
+
+def test_host_cache_is_bounded_and_keeps_answers_right() -> None:
+    from ingress.router import HOST_CACHE_SIZE
+
+    ing = k.ingress("i", k.rule("h.com", k.path("/", "h")), k.rule("*.w.com", k.path("/", "w")))
+    router = Router.compile(k.snapshot([ing], k.services("h", "w")))
+    for i in range(HOST_CACHE_SIZE * 2 + 5):
+        assert router.route(f"H.com:{i}", "/").key == "default/h:80"
+        assert router.route(f"x{i}.W.com", "/").key == "default/w:80"
+        assert router.route(f"x{i}.h.com", "/").status == 404
+        assert len(router._host_cache) <= HOST_CACHE_SIZE
