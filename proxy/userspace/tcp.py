@@ -16,6 +16,7 @@ import contextlib
 import logging
 import socket
 import struct
+from typing import cast
 
 from discovery.snapshot import EndpointInfo
 from proxy.userspace.target import ServiceTarget
@@ -104,6 +105,7 @@ class ClientSide(asyncio.Protocol):
         "closed",
         "eof",
         "gate",
+        "pending",
         "target",
         "transport",
         "up",
@@ -118,12 +120,12 @@ class ClientSide(asyncio.Protocol):
         self.up: UpstreamSide | None = None
         self.upstream: asyncio.Transport | None = None  # up.transport, once connected
         self._task: asyncio.Task[None] | None = None
+        self.pending: list[bytes] = []
         self.eof = False
         self.closed = False
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport = cast(asyncio.Transport, transport)
         peer = transport.get_extra_info("peername")
         client_ip = peer[0] if peer else ""
         ep = self.target.picker.pick(client_ip)
@@ -158,6 +160,11 @@ class ClientSide(asyncio.Protocol):
                 return
             self.up = up
             self.upstream = up.transport
+            if self.pending:
+                up.transport.writelines(self.pending)
+                self.pending.clear()
+            if self.eof and up.transport.can_write_eof():
+                up.transport.write_eof()
             if self.gate is not None:
                 self.gate.resume(CONNECTING)
             return
@@ -167,12 +174,18 @@ class ClientSide(asyncio.Protocol):
 
     # -- client -> upstream
     def data_received(self, data: bytes) -> None:
-        self.upstream.write(data)  # type: ignore[union-attr]
+        upstream = self.upstream
+        if upstream is not None:
+            upstream.write(data)
+        else:  # uvloop may deliver what it already read before the pause took effect
+            self.pending.append(data)
 
     def eof_received(self) -> bool:
         self.eof = True
         up = self.up
-        if up is None or up.eof or up.transport is None:
+        if up is None:
+            return True  # still connecting: passed on once connected
+        if up.eof or up.transport is None:
             return False  # both directions ended: close (pending writes are flushed)
         if up.transport.can_write_eof():
             up.transport.write_eof()
@@ -215,8 +228,7 @@ class UpstreamSide(asyncio.Protocol):
         return self
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        self.transport = transport = cast(asyncio.Transport, transport)
         _tune(transport)
         self.gate = ReadGate(transport)
 

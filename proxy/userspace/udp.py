@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import cast
 
 from discovery.snapshot import EndpointInfo
 from proxy.userspace.target import ServiceTarget
@@ -46,8 +47,7 @@ class UdpListener(asyncio.DatagramProtocol):
         return self
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport = cast(asyncio.DatagramTransport, transport)
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         assoc = self.associations.get(addr)
@@ -114,8 +114,7 @@ class Association(asyncio.DatagramProtocol):
             self.listener.drop(self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        self.transport = transport = cast(asyncio.DatagramTransport, transport)
         pending, self.pending = self.pending, None
         if self.listener.associations.get(self.client) is not self:
             transport.close()  # expired or closed while connecting
