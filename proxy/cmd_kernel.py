@@ -1,0 +1,248 @@
+"""`seaway apply | rules | trace | cleanup` for the kernel (iptables) dataplane."""
+
+from __future__ import annotations
+
+import argparse
+import ipaddress
+import logging
+import os
+import sys
+import time
+
+from discovery.snapshot import Snapshot
+from proxy.options import Options, add_mode_flags, add_source_flags, options_from_args
+
+log = logging.getLogger(__name__)
+
+
+def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    p = subparsers.add_parser(
+        "apply",
+        help="program the kernel once from the config, then exit",
+        description="Build the ruleset from the config and apply it with one sync (atomic "
+        "iptables-restore), then exit; prints counts and a timing breakdown.",
+    )
+    _common(p)
+    p.set_defaults(func=cmd_apply)
+
+    p = subparsers.add_parser(
+        "rules",
+        help="print the ruleset a mode would apply, touching nothing",
+        description="Print the iptables-restore input seaway would apply for the config. "
+        "Changes nothing and needs no root.",
+    )
+    _common(p)
+    p.set_defaults(func=cmd_rules)
+
+    p = subparsers.add_parser(
+        "trace",
+        help="walk a packet through the generated rules",
+        description="Simulate a new connection through the rules seaway would apply: "
+        "prints the rules hit and each outcome (DNAT target with its probability, "
+        "REJECT/DROP, masquerade or not). Touches nothing.",
+    )
+    _common(p)
+    p.add_argument("--src", required=True, metavar="IP", help="source address of the packet")
+    p.add_argument("--dst", required=True, metavar="IP:PORT", help="destination address and port")
+    p.add_argument("--proto", choices=("tcp", "udp", "sctp"), default="tcp", help="default tcp")
+    p.add_argument(
+        "--node-ip",
+        action="append",
+        default=None,
+        metavar="IP",
+        help="an address of this node (repeatable; default: the addresses of this host)",
+    )
+    p.set_defaults(func=cmd_trace)
+
+    p = subparsers.add_parser(
+        "cleanup",
+        help="remove every rule and chain seaway programmed",
+        description="Remove every SEAWAY- chain and every jump to one, in both iptables "
+        "flavors (legacy and nft). Needs root.",
+    )
+    add_mode_flags(p, default_mode="iptables")
+    p.set_defaults(func=cmd_cleanup)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    add_source_flags(p)
+    add_mode_flags(p, default_mode="iptables")
+
+
+def _check_mode(options: Options) -> str | None:
+    if options.proxy_mode != "iptables":
+        return f"seaway: this command supports --proxy-mode iptables, not {options.proxy_mode}"
+    if not options.config:
+        return "seaway: -c/--config PATH is required"
+    return None
+
+
+def _load(options: Options) -> Snapshot | None:
+    from discovery.manifest import load_path
+    from discovery.snapshot_builder import build_snapshot
+
+    assert options.config is not None
+    result = load_path(options.config)
+    if result.errors:
+        for err in result.errors:
+            print(f"error: {err}", file=sys.stderr)
+        print(
+            f"seaway: {len(result.errors)} error(s) in {options.config}; nothing applied",
+            file=sys.stderr,
+        )
+        return None
+    return build_snapshot(result.objects())
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Options, Snapshot | None, float]:
+    options = options_from_args(args)
+    problem = _check_mode(options)
+    if problem:
+        print(problem, file=sys.stderr)
+        return options, None, 0.0
+    t0 = time.perf_counter()
+    snapshot = _load(options)
+    return options, snapshot, time.perf_counter() - t0
+
+
+def _need_root(what: str) -> bool:
+    if os.geteuid() != 0:
+        print(f"seaway: {what} needs root (it runs iptables-restore)", file=sys.stderr)
+        return False
+    return True
+
+
+def cmd_apply(args: argparse.Namespace) -> int:
+    from proxy.iptables.applier import Applier
+    from proxy.iptables.dataplane import build_config
+    from proxy.iptables.flavor import detect_flavor
+    from proxy.iptables.syncer import IptablesSyncer
+
+    if not _need_root("apply"):
+        return 1
+    started = time.perf_counter()
+    options, snapshot, parse_s = _prepare(args)
+    if snapshot is None:
+        return 1
+    t0 = time.perf_counter()
+    flavor = detect_flavor(options.iptables_flavor)
+    detect_s = time.perf_counter() - t0
+    syncer = IptablesSyncer(build_config(options), Applier(flavor))
+    try:
+        report = syncer.sync(snapshot)
+    except Exception as exc:
+        print(f"seaway: apply failed: {exc}", file=sys.stderr)
+        return 1
+    total = time.perf_counter() - started
+    print(
+        f"applied {report.service_ports} service ports, {report.endpoints} endpoints: "
+        f"{report.chains} chains, {report.rules} rules ({flavor} flavor); "
+        f"parse {parse_s:.3f} s, build {report.build_seconds:.3f} s, "
+        f"apply {report.apply_seconds + detect_s:.3f} s (flavor detection {detect_s:.3f} s), "
+        f"total {total:.3f} s"
+    )
+    return 0
+
+
+def cmd_rules(args: argparse.Namespace) -> int:
+    from proxy.iptables.builder import build_ruleset
+    from proxy.iptables.dataplane import build_config
+    from proxy.iptables.render import render_full
+
+    options, snapshot, _ = _prepare(args)
+    if snapshot is None:
+        return 1
+    ruleset = build_ruleset(snapshot, build_config(options))
+    sys.stdout.write(render_full(ruleset, None, nft=False).text)
+    return 0
+
+
+def _host_addresses() -> list[str]:
+    from pyroute2 import IPRoute
+
+    with IPRoute() as ipr:
+        return [str(a.get_attr("IFA_ADDRESS")) for a in ipr.get_addr(family=2)]
+
+
+def cmd_trace(args: argparse.Namespace) -> int:
+    from proxy.iptables.builder import build_ruleset
+    from proxy.iptables.dataplane import build_config
+    from proxy.iptables.simulator import Simulator, format_trace
+
+    host, sep, port = args.dst.rpartition(":")
+    try:
+        ipaddress.IPv4Address(args.src)
+        ipaddress.IPv4Address(host)
+        dport = int(port)
+        if not sep or not 0 < dport < 65536:
+            raise ValueError(port)
+    except ValueError:
+        print(
+            f"seaway: trace: --src IP and --dst IP:PORT (IPv4) expected, got "
+            f"{args.src!r} {args.dst!r}",
+            file=sys.stderr,
+        )
+        return 2
+    options, snapshot, _ = _prepare(args)
+    if snapshot is None:
+        return 1
+    ruleset = build_ruleset(snapshot, build_config(options))
+    local = set(args.node_ip) if args.node_ip else set(_host_addresses())
+    outcomes = Simulator(ruleset, local).trace(args.src, host, dport, args.proto)
+    print(
+        f"trace {args.proto} {args.src} -> {host}:{dport} (node addresses: "
+        f"{', '.join(sorted(local))})"
+    )
+    print(format_trace(outcomes))
+    return 0
+
+
+def cleanup_flavor(flavor: str) -> tuple[int, int] | None:
+    """Remove seaway's chains and jumps in one flavor; (chains, jumps) removed, None if absent."""
+    from proxy.iptables.applier import Applier, run_command
+    from proxy.iptables.render import (
+        TABLES,
+        KernelState,
+        builtin_jump_lines,
+        parse_save,
+        render_cleanup,
+    )
+
+    applier = Applier(flavor, run_command)
+    probe = applier.run([applier.tool("save"), "-t", "filter"])
+    if probe.rc == 127:
+        return None
+    state = KernelState()
+    jumps: dict[str, list[str]] = {}
+    for table in TABLES:
+        text = applier.save(table)
+        parse_save(table, text, state)
+        jumps[table] = builtin_jump_lines(table, text)
+    script = render_cleanup(state, jumps)
+    applier.restore(script)
+    return sum(len(c) for c in state.chains.values()), sum(len(j) for j in jumps.values())
+
+
+def cmd_cleanup(args: argparse.Namespace) -> int:
+    options = options_from_args(args)
+    if options.proxy_mode != "iptables":
+        print(
+            f"seaway: cleanup supports --proxy-mode iptables, not {options.proxy_mode}",
+            file=sys.stderr,
+        )
+        return 2
+    if not _need_root("cleanup"):
+        return 1
+    status = 0
+    for flavor in ("legacy", "nft"):
+        try:
+            done = cleanup_flavor(flavor)
+        except Exception as exc:
+            print(f"seaway: cleanup ({flavor}) failed: {exc}", file=sys.stderr)
+            status = 1
+            continue
+        if done is None:
+            print(f"{flavor}: iptables-{flavor} not installed, skipped")
+        else:
+            print(f"{flavor}: removed {done[0]} chains and {done[1]} jumps")
+    return status

@@ -1,0 +1,432 @@
+"""Pure rule builder: Snapshot in, the rules seaway wants per table and chain out.
+
+kube-proxy's iptables layout under the SEAWAY- prefix:
+
+nat:    PREROUTING, OUTPUT -> SEAWAY-SERVICES
+          cluster IP           -> SEAWAY-SVC-x (or SEAWAY-SVL-x for internalTrafficPolicy Local)
+          external / LB IP     -> SEAWAY-EXT-x
+          local address (last) -> SEAWAY-NODEPORTS -> SEAWAY-EXT-x
+        SEAWAY-EXT-x (Cluster): mark for masquerade, -> SEAWAY-SVC-x
+        SEAWAY-EXT-x (Local):   pods and the node -> SEAWAY-SVC-x, others -> SEAWAY-SVL-x
+        SEAWAY-SVC-x / SVL-x:   affinity (recent) checks, then statistic 1/(n-i) -> SEAWAY-SEP-y
+        SEAWAY-SEP-y:           hairpin masquerade mark, affinity set, DNAT
+        POSTROUTING -> SEAWAY-POSTROUTING: MASQUERADE what carries the mark
+filter: INPUT, FORWARD -> SEAWAY-EXTERNAL-SERVICES (REJECT/DROP external traffic without
+        endpoints), OUTPUT, FORWARD -> SEAWAY-SERVICES (REJECT cluster IPs without endpoints),
+        FORWARD -> SEAWAY-FORWARD (accept marked and established traffic).
+
+Per service port the builder makes a `ServiceFragment`; `RuleBuilder` caches fragments so
+a sync after a small change rebuilds only the service ports that changed.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+
+from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
+from proxy.iptables import chains as C
+
+# Above this many endpoints in total, per-endpoint comments are left out (kube-proxy's
+# "large cluster mode"): less text to parse and load, same behaviour.
+LARGE_CLUSTER_ENDPOINTS = 1000
+
+# The jumps seaway puts in the built-in chains: (table, chain, rule spec).
+BUILTIN_JUMPS: tuple[tuple[str, str, str], ...] = (
+    (C.NAT, "PREROUTING", f'-m comment --comment "seaway service portals" -j {C.SERVICES}'),
+    (C.NAT, "OUTPUT", f'-m comment --comment "seaway service portals" -j {C.SERVICES}'),
+    (C.NAT, "POSTROUTING", f'-m comment --comment "seaway postrouting rules" -j {C.POSTROUTING}'),
+    (
+        C.FILTER,
+        "INPUT",
+        "-m conntrack --ctstate NEW -m comment --comment "
+        f'"seaway external services" -j {C.EXTERNAL_SERVICES}',
+    ),
+    (C.FILTER, "FORWARD", f'-m comment --comment "seaway forwarding rules" -j {C.FORWARD}'),
+    (
+        C.FILTER,
+        "FORWARD",
+        f'-m conntrack --ctstate NEW -m comment --comment "seaway service portals" -j {C.SERVICES}',
+    ),
+    (
+        C.FILTER,
+        "FORWARD",
+        "-m conntrack --ctstate NEW -m comment --comment "
+        f'"seaway external services" -j {C.EXTERNAL_SERVICES}',
+    ),
+    (
+        C.FILTER,
+        "OUTPUT",
+        f'-m conntrack --ctstate NEW -m comment --comment "seaway service portals" -j {C.SERVICES}',
+    ),
+)
+
+_UNSAFE = re.compile(r"[^A-Za-z0-9 ._:/>-]")
+
+
+@dataclass(frozen=True, slots=True)
+class BuildConfig:
+    hostname: str
+    cluster_cidrs: tuple[str, ...] = ()
+    nodeport_addresses: tuple[str, ...] = ()  # CIDRs or IPs; empty = every local address
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceFragment:
+    """Everything one service port contributes to the ruleset."""
+
+    chains: tuple[tuple[str, tuple[str, ...]], ...] = ()  # nat chains it owns
+    services: tuple[str, ...] = ()  # nat SEAWAY-SERVICES rules
+    nodeports: tuple[str, ...] = ()  # nat SEAWAY-NODEPORTS rules
+    filter_services: tuple[str, ...] = ()  # filter SEAWAY-SERVICES rules
+    filter_external: tuple[str, ...] = ()  # filter SEAWAY-EXTERNAL-SERVICES rules
+    endpoints: int = 0  # endpoint chains written
+
+
+@dataclass(slots=True)
+class Ruleset:
+    """The chains seaway owns, per table, each with its rule lines ("-A CHAIN ...")."""
+
+    tables: dict[str, dict[str, tuple[str, ...]]] = field(default_factory=dict)
+    service_ports: int = 0
+    endpoints: int = 0
+
+    def chain_count(self) -> int:
+        return sum(len(t) for t in self.tables.values())
+
+    def rule_count(self) -> int:
+        return sum(len(r) for t in self.tables.values() for r in t.values())
+
+
+def _clean(text: str) -> str:
+    return _UNSAFE.sub("_", text)
+
+
+def _comment(text: str) -> str:
+    return f'-m comment --comment "{_clean(text)}"'
+
+
+def _proto_match(proto: str, port: int) -> str:
+    p = proto.lower()
+    return f"-p {p} -m {p} --dport {port}"
+
+
+def _dest(ip: str) -> str:
+    return f"{ip}/32"
+
+
+def _cidr(text: str) -> str:
+    return text if "/" in text else f"{text}/32"
+
+
+def _v4(ips: Iterable[str]) -> list[str]:
+    # IPv6 belongs to ip6tables; this dataplane programs IPv4 only.
+    return [ip for ip in ips if ":" not in ip]
+
+
+def _probability(i: int, n: int) -> str:
+    # kube-proxy's format: 1/(n-i) with 10 decimals, e.g. 0.3333333333.
+    return f"{1.0 / (n - i):.10f}"
+
+
+class FragmentBuilder:
+    """Builds one service port's fragment. Pure; holds only the node's configuration."""
+
+    __slots__ = ("config",)
+
+    def __init__(self, config: BuildConfig) -> None:
+        self.config = config
+
+    def build(self, spi: ServicePortInfo, large: bool) -> ServiceFragment:
+        name = spi.name
+        label = str(name)
+        proto = spi.protocol
+        match = _proto_match(proto, spi.port)
+        cluster_ips = _v4(spi.cluster_ips)
+        external = _v4(spi.external_ips) + _v4(spi.load_balancer_ips)
+        node_port = spi.node_port
+        has_external = bool(external) or node_port is not None
+
+        all_eps = tuple(e for e in spi.endpoints if ":" not in e.ip)
+        local_eps = tuple(e for e in spi.local_endpoints(self.config.hostname) if ":" not in e.ip)
+        internal_local = spi.internal_traffic_policy == "Local"
+        external_local = spi.external_traffic_policy == "Local"
+        internal_eps = local_eps if internal_local else all_eps
+        external_eps = local_eps if external_local else all_eps
+
+        svc = C.service_chain(name)
+        svl = C.local_chain(name)
+        ext = C.external_chain(name)
+        owned: dict[str, tuple[str, ...]] = {}
+        services: list[str] = []
+        nodeports: list[str] = []
+        f_services: list[str] = []
+        f_external: list[str] = []
+
+        # Endpoint chains for every endpoint any policy chain uses.
+        used: dict[EndpointInfo, str] = {}
+        for ep in (*all_eps, *local_eps):
+            if ep not in used:
+                used[ep] = C.endpoint_chain(name, ep)
+        for ep, sep in used.items():
+            owned[sep] = self._endpoint_rules(sep, ep, spi, label, large)
+
+        need_svc = bool(all_eps) and (not internal_local or has_external)
+        need_svl = bool(local_eps) and (internal_local or (has_external and external_local))
+        if need_svc:
+            owned[svc] = self._policy_rules(svc, all_eps, used, spi, label, cluster_ips)
+        if need_svl:
+            owned[svl] = self._policy_rules(svl, local_eps, used, spi, label, ())
+
+        # Cluster IPs.
+        internal_target = svl if internal_local else svc
+        for cip in cluster_ips:
+            if internal_eps:
+                services.append(
+                    f"-A {C.SERVICES} {_comment(label + ' cluster IP')} -d {_dest(cip)} "
+                    f"{match} -j {internal_target}"
+                )
+            else:
+                verdict = "DROP" if all_eps else "REJECT"
+                why = "has no local endpoints" if all_eps else "has no endpoints"
+                f_services.append(
+                    f"-A {C.SERVICES} {_comment(label + ' ' + why)} -d {_dest(cip)} "
+                    f"{match} -j {verdict}"
+                )
+
+        if has_external:
+            if external_eps or (external_local and all_eps):
+                owned[ext] = self._external_rules(
+                    ext, svc, svl, label, external_local, bool(local_eps)
+                )
+            for ip in external:
+                if external_eps or (external_local and all_eps):
+                    services.append(
+                        f"-A {C.SERVICES} {_comment(label + ' external IP')} -d {_dest(ip)} "
+                        f"{match} -j {ext}"
+                    )
+                if not external_eps:
+                    verdict = "DROP" if all_eps else "REJECT"
+                    why = "has no local endpoints" if all_eps else "has no endpoints"
+                    f_external.append(
+                        f"-A {C.EXTERNAL_SERVICES} {_comment(label + ' ' + why)} "
+                        f"-d {_dest(ip)} {match} -j {verdict}"
+                    )
+            if node_port is not None:
+                np_match = _proto_match(proto, node_port)
+                if external_eps or (external_local and all_eps):
+                    nodeports.append(
+                        f"-A {C.NODEPORTS} {_comment(label + ' node port')} {np_match} -j {ext}"
+                    )
+                if not external_eps:
+                    verdict = "DROP" if all_eps else "REJECT"
+                    why = "has no local endpoints" if all_eps else "has no endpoints"
+                    f_external.append(
+                        f"-A {C.EXTERNAL_SERVICES} {_comment(label + ' ' + why)} "
+                        f"-m addrtype --dst-type LOCAL {np_match} -j {verdict}"
+                    )
+
+        return ServiceFragment(
+            chains=tuple(owned.items()),
+            services=tuple(services),
+            nodeports=tuple(nodeports),
+            filter_services=tuple(f_services),
+            filter_external=tuple(f_external),
+            endpoints=len(used),
+        )
+
+    def _masq_rule(self, chain: str, cip: str, match: str, label: str) -> list[str]:
+        cidrs = self.config.cluster_cidrs
+        if not cidrs:
+            return []
+        if len(cidrs) == 1:
+            return [
+                f"-A {chain} {_comment(label + ' cluster IP')} ! -s {cidrs[0]} "
+                f"-d {_dest(cip)} {match} -j {C.MARK_MASQ}"
+            ]
+        return [
+            f"-A {chain} {_comment(label + ' cluster IP')} -d {_dest(cip)} {match} "
+            f"-j {C.NONPOD_MASQ}"
+        ]
+
+    def _policy_rules(
+        self,
+        chain: str,
+        eps: tuple[EndpointInfo, ...],
+        used: Mapping[EndpointInfo, str],
+        spi: ServicePortInfo,
+        label: str,
+        cluster_ips: list[str] | tuple[str, ...],
+    ) -> tuple[str, ...]:
+        match = _proto_match(spi.protocol, spi.port)
+        rules: list[str] = []
+        for cip in cluster_ips:
+            rules.extend(self._masq_rule(chain, cip, match, label))
+        timeout = spi.session_affinity_timeout
+        if timeout is not None:
+            for ep in eps:
+                sep = used[ep]
+                rules.append(
+                    f"-A {chain} {_comment(label + ' -> ' + ep.address)} -m recent --name {sep} "
+                    f"--mask 255.255.255.255 --rsource --rcheck --seconds {timeout} --reap -j {sep}"
+                )
+        n = len(eps)
+        for i, ep in enumerate(eps):
+            sep = used[ep]
+            stat = (
+                f" -m statistic --mode random --probability {_probability(i, n)}"
+                if i < n - 1
+                else ""
+            )
+            rules.append(f"-A {chain} {_comment(label + ' -> ' + ep.address)}{stat} -j {sep}")
+        return tuple(rules)
+
+    def _endpoint_rules(
+        self, sep: str, ep: EndpointInfo, spi: ServicePortInfo, label: str, large: bool
+    ) -> tuple[str, ...]:
+        proto = spi.protocol.lower()
+        comment = "" if large else f" {_comment(label)}"
+        recent = ""
+        if spi.session_affinity_timeout is not None:
+            recent = f" -m recent --name {sep} --mask 255.255.255.255 --rsource --set"
+        return (
+            f"-A {sep}{comment} -s {_dest(ep.ip)} -j {C.MARK_MASQ}",
+            f"-A {sep}{comment} -p {proto}{recent} -m {proto} -j DNAT "
+            f"--to-destination {ep.address}",
+        )
+
+    def _external_rules(
+        self, ext: str, svc: str, svl: str, label: str, local: bool, has_local: bool
+    ) -> tuple[str, ...]:
+        if not local:
+            return (
+                f"-A {ext} {_comment('masquerade traffic for ' + label + ' external destinations')}"
+                f" -j {C.MARK_MASQ}",
+                f"-A {ext} -j {svc}",
+            )
+        rules = [
+            f"-A {ext} {_comment('pod traffic for ' + label + ' external destinations')} "
+            f"-s {cidr} -j {svc}"
+            for cidr in self.config.cluster_cidrs
+        ]
+        masq = _comment(f"masquerade LOCAL traffic for {label} external destinations")
+        rules.append(f"-A {ext} {masq} -m addrtype --src-type LOCAL -j {C.MARK_MASQ}")
+        rules.append(
+            f"-A {ext} {_comment('route LOCAL traffic for ' + label + ' external destinations')}"
+            f" -m addrtype --src-type LOCAL -j {svc}"
+        )
+        if has_local:
+            rules.append(f"-A {ext} -j {svl}")
+        return tuple(rules)
+
+
+def fixed_chains(config: BuildConfig) -> dict[str, dict[str, tuple[str, ...]]]:
+    """The chains every ruleset has, apart from the service dispatch chains."""
+    nat: dict[str, tuple[str, ...]] = {
+        C.MARK_MASQ: (f"-A {C.MARK_MASQ} -j MARK --or-mark {C.MASQ_MARK}",),
+        C.POSTROUTING: (
+            f"-A {C.POSTROUTING} -m mark ! --mark {C.MASQ_MARK}/{C.MASQ_MARK} -j RETURN",
+            f"-A {C.POSTROUTING} -j MARK --xor-mark {C.MASQ_MARK}",
+            f"-A {C.POSTROUTING} {_comment('seaway service traffic requiring SNAT')} "
+            "-j MASQUERADE --random-fully",
+        ),
+    }
+    if len(config.cluster_cidrs) > 1:
+        nat[C.NONPOD_MASQ] = (
+            *(f"-A {C.NONPOD_MASQ} -s {c} -j RETURN" for c in config.cluster_cidrs),
+            f"-A {C.NONPOD_MASQ} -j {C.MARK_MASQ}",
+        )
+    filt: dict[str, tuple[str, ...]] = {
+        C.FORWARD: (
+            f"-A {C.FORWARD} {_comment('seaway forwarding rules')} "
+            f"-m mark --mark {C.MASQ_MARK}/{C.MASQ_MARK} -j ACCEPT",
+            f"-A {C.FORWARD} {_comment('seaway forwarding conntrack rule')} "
+            "-m conntrack --ctstate RELATED,ESTABLISHED -j ACCEPT",
+        ),
+    }
+    return {C.NAT: nat, C.FILTER: filt}
+
+
+def nodeport_dispatch(config: BuildConfig) -> tuple[str, ...]:
+    """The last rules of nat SEAWAY-SERVICES: local destinations go to SEAWAY-NODEPORTS."""
+    note = _comment("seaway service nodeports; NOTE: this must be the last rule in this chain")
+    if not config.nodeport_addresses:
+        return (f"-A {C.SERVICES} {note} -m addrtype --dst-type LOCAL -j {C.NODEPORTS}",)
+    return tuple(
+        f"-A {C.SERVICES} {note} -d {_cidr(a)} -m addrtype --dst-type LOCAL -j {C.NODEPORTS}"
+        for a in config.nodeport_addresses
+        if ":" not in a
+    )
+
+
+class RuleBuilder:
+    """Snapshot -> Ruleset, reusing the fragments of service ports that did not change.
+
+    Pure: no I/O. Keeps the last fragment per service port; `build(snapshot, changed)`
+    rebuilds the ports whose ServicePortInfo differs from the cached one (compared by
+    identity, then equality), so it never depends on the caller's `changed` set being
+    right; `changed` is accepted for the Dataplane signature.
+    """
+
+    __slots__ = ("_cache", "_fragments", "_large", "config")
+
+    def __init__(self, config: BuildConfig) -> None:
+        self.config = config
+        self._fragments = FragmentBuilder(config)
+        self._cache: dict[ServicePortName, tuple[ServicePortInfo, ServiceFragment]] = {}
+        self._large: bool | None = None
+
+    def build(
+        self, snapshot: Snapshot, changed: frozenset[ServicePortName] | None = None
+    ) -> Ruleset:
+        ports = snapshot.service_ports
+        total_eps = sum(len(p.endpoints) for p in ports.values())
+        large = total_eps > LARGE_CLUSTER_ENDPOINTS
+        if large != self._large:
+            self._cache.clear()
+            self._large = large
+        cache = self._cache
+        for stale in [k for k in cache if k not in ports]:
+            del cache[stale]
+
+        fragments: list[ServiceFragment] = []
+        for name in sorted(ports, key=str):
+            spi = ports[name]
+            hit = cache.get(name)
+            if hit is not None and (hit[0] is spi or hit[0] == spi):
+                frag = hit[1]
+            else:
+                frag = self._fragments.build(spi, large)
+                cache[name] = (spi, frag)
+            fragments.append(frag)
+        return assemble(self.config, fragments, len(ports))
+
+
+def assemble(config: BuildConfig, fragments: list[ServiceFragment], ports: int) -> Ruleset:
+    tables = fixed_chains(config)
+    nat = tables[C.NAT]
+    filt = tables[C.FILTER]
+    services: list[str] = []
+    nodeports: list[str] = []
+    f_services: list[str] = []
+    f_external: list[str] = []
+    endpoints = 0
+    for frag in fragments:
+        services.extend(frag.services)
+        nodeports.extend(frag.nodeports)
+        f_services.extend(frag.filter_services)
+        f_external.extend(frag.filter_external)
+        nat.update(frag.chains)
+        endpoints += frag.endpoints
+    services.extend(nodeport_dispatch(config))
+    nat[C.SERVICES] = tuple(services)
+    nat[C.NODEPORTS] = tuple(nodeports)
+    filt[C.SERVICES] = tuple(f_services)
+    filt[C.EXTERNAL_SERVICES] = tuple(f_external)
+    return Ruleset(tables=tables, service_ports=ports, endpoints=endpoints)
+
+
+def build_ruleset(snapshot: Snapshot, config: BuildConfig) -> Ruleset:
+    """One-shot build (for `seaway rules`, `trace` and tests)."""
+    return RuleBuilder(config).build(snapshot)

@@ -1,0 +1,64 @@
+"""Chain names: fixed dispatch chains and stable hashed per-service / per-endpoint chains.
+
+Like kube-proxy, per-service chain names come from a hash of validated fields (namespace,
+name, port name, protocol, endpoint address), never from user text, so they always fit
+iptables' 28-character limit and cannot inject anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+
+from discovery.snapshot import EndpointInfo, ServicePortName
+
+PREFIX = "SEAWAY-"
+
+# nat table
+SERVICES = "SEAWAY-SERVICES"
+NODEPORTS = "SEAWAY-NODEPORTS"
+POSTROUTING = "SEAWAY-POSTROUTING"
+MARK_MASQ = "SEAWAY-MARK-MASQ"
+# only with several --cluster-cidr ranges: RETURN for pod sources, else mark
+NONPOD_MASQ = "SEAWAY-NONPOD-MASQ"
+# filter table (SERVICES is reused there for REJECT of cluster IPs, as kube-proxy does)
+EXTERNAL_SERVICES = "SEAWAY-EXTERNAL-SERVICES"
+FORWARD = "SEAWAY-FORWARD"
+
+MASQ_MARK = "0x4000"
+
+NAT = "nat"
+FILTER = "filter"
+
+
+def _hash(text: str) -> str:
+    digest = hashlib.sha256(text.encode()).digest()
+    return base64.b32encode(digest)[:16].decode()
+
+
+def _port_key(name: ServicePortName) -> str:
+    return f"{name.namespace}/{name.name}:{name.port}{name.protocol.lower()}"
+
+
+def service_chain(name: ServicePortName) -> str:
+    """SEAWAY-SVC-<hash>: all usable endpoints (Cluster policy)."""
+    return "SEAWAY-SVC-" + _hash(_port_key(name))
+
+
+def local_chain(name: ServicePortName) -> str:
+    """SEAWAY-SVL-<hash>: local endpoints only (Local policy)."""
+    return "SEAWAY-SVL-" + _hash(_port_key(name))
+
+
+def external_chain(name: ServicePortName) -> str:
+    """SEAWAY-EXT-<hash>: traffic to NodePorts, external IPs and load-balancer IPs."""
+    return "SEAWAY-EXT-" + _hash(_port_key(name))
+
+
+def endpoint_chain(name: ServicePortName, endpoint: EndpointInfo) -> str:
+    """SEAWAY-SEP-<hash>: one endpoint (hairpin masquerade, affinity, DNAT)."""
+    return "SEAWAY-SEP-" + _hash(_port_key(name) + endpoint.address)
+
+
+def is_ours(chain: str) -> bool:
+    return chain.startswith(PREFIX)

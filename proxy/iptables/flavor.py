@@ -1,0 +1,42 @@
+"""Which iptables flavor the host uses, decided as kube-proxy's iptables wrapper does.
+
+If only one flavor holds seaway's chains, that one (we were there before). Otherwise the
+flavor with more rules wins (the one other agents on the host use); on a tie the flavor
+the plain `iptables` binary points to.
+"""
+
+from __future__ import annotations
+
+from proxy.iptables.applier import Runner, run_command
+
+
+def _rules(run: Runner, flavor: str) -> tuple[int, bool] | None:
+    r = run([f"iptables-{flavor}-save"])
+    if r.rc != 0:
+        return None
+    text = r.stdout.decode(errors="replace")
+    count = sum(1 for line in text.splitlines() if line.startswith("-"))
+    return count, ":SEAWAY-" in text
+
+
+def _default(run: Runner) -> str:
+    r = run(["iptables", "--version"])
+    return "legacy" if b"legacy" in r.stdout else "nft"
+
+
+def detect_flavor(requested: str = "auto", run: Runner = run_command) -> str:
+    if requested in ("legacy", "nft"):
+        return requested
+    legacy = _rules(run, "legacy")
+    nft = _rules(run, "nft")
+    if legacy is None and nft is None:
+        return _default(run)
+    if legacy is None:
+        return "nft"
+    if nft is None:
+        return "legacy"
+    if legacy[1] != nft[1]:
+        return "legacy" if legacy[1] else "nft"
+    if legacy[0] != nft[0]:
+        return "legacy" if legacy[0] > nft[0] else "nft"
+    return _default(run)
