@@ -209,32 +209,37 @@ class SnapshotBuilder:
                 del self._slices_by_service[ns_name]
 
     def _recompute(self, touched: Iterable[NsName]) -> frozenset[ServicePortName]:
-        service_ports = dict(self._service_ports)
-        ports_by_service = dict(self._ports_by_service)
+        # Copy on write: the previous Snapshot keeps the maps it was given.
+        service_ports: dict[ServicePortName, ServicePortInfo] | None = None
+        ports_by_service: dict[NsName, tuple[ServicePortInfo, ...]] | None = None
         changed: set[ServicePortName] = set()
         services = self._services
         for ns_name in touched:
-            old_infos = ports_by_service.get(ns_name, ())
+            old_infos = self._ports_by_service.get(ns_name, ())
             svc = services.get(ns_name)
             new_infos = self._resolve(svc, ns_name, old_infos) if svc is not None else ()
             if new_infos == old_infos:  # element-wise identity first: cheap when reused
                 continue
-            new_names = {info.name for info in new_infos}
-            for info in old_infos:
-                if info.name not in new_names:
-                    service_ports.pop(info.name, None)
-                    changed.add(info.name)
-            for info in new_infos:
-                if service_ports.get(info.name) is not info:
-                    service_ports[info.name] = info
-                    changed.add(info.name)
+            if ports_by_service is None:
+                ports_by_service = self._ports_by_service = dict(self._ports_by_service)
             if new_infos:
                 ports_by_service[ns_name] = new_infos
             else:
                 del ports_by_service[ns_name]
-        if changed:
-            self._service_ports = service_ports
-            self._ports_by_service = ports_by_service
+            # Same ports, only in another order: nothing changed per service port.
+            new_names = {info.name for info in new_infos}
+            for info in old_infos:
+                if info.name not in new_names:
+                    changed.add(info.name)
+                    if service_ports is None:
+                        service_ports = self._service_ports = dict(self._service_ports)
+                    service_ports.pop(info.name, None)
+            for info in new_infos:
+                if self._service_ports.get(info.name) is not info:
+                    changed.add(info.name)
+                    if service_ports is None:
+                        service_ports = self._service_ports = dict(self._service_ports)
+                    service_ports[info.name] = info
         return frozenset(changed)
 
     # -- resolution -----------------------------------------------------------------

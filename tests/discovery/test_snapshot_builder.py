@@ -384,6 +384,13 @@ _NAMES = ["s0", "s1", "s2", "s3", "s4"]
 def _random_object(rng: random.Random) -> KubeObject:
     name = rng.choice(_NAMES)
     ns = rng.choice(["default", "other"])
+    other_kind = rng.random()
+    if other_kind < 0.05:
+        return make_ingress(name, ns, ingress_class_name=rng.choice([None, "a", "b"]))
+    if other_kind < 0.08:
+        return make_tls_secret(name, ns, cert_pem=rng.choice([b"1", b"2"]))
+    if other_kind < 0.1:
+        return make_ingress_class(rng.choice(["a", "b"]), default=rng.random() < 0.5)
     if rng.random() < 0.35:
         kind = rng.random()
         ports = rng.sample(
@@ -421,7 +428,10 @@ def _random_object(rng: random.Random) -> KubeObject:
     )
 
 
-@pytest.mark.parametrize("seed", range(25))
+_KINDS = ("Service", "EndpointSlice", "Ingress", "IngressClass", "Secret")
+
+
+@pytest.mark.parametrize("seed", range(40))
 def test_incremental_equals_full_rebuild(seed: int) -> None:
     rng = random.Random(seed)
     store = Store()
@@ -429,8 +439,8 @@ def test_incremental_equals_full_rebuild(seed: int) -> None:
     previous = dict(builder.build()[0].service_ports)
     for _step in range(40):
         for _ in range(rng.randint(1, 4)):
-            if rng.random() < 0.25 and store.objects("EndpointSlice"):
-                kind = rng.choice(["Service", "EndpointSlice"])
+            if rng.random() < 0.25:
+                kind = rng.choice(_KINDS)
                 keys = list(store.objects(kind))
                 if keys:
                     store.delete(rng.choice(keys))
@@ -438,12 +448,15 @@ def test_incremental_equals_full_rebuild(seed: int) -> None:
                 store.upsert(_random_object(rng))
         snap, changed = builder.build()
         current_objects: list[KubeObject] = [
-            obj for kind in ("Service", "EndpointSlice") for obj in store.objects(kind).values()
+            obj for kind in _KINDS for obj in store.objects(kind).values()
         ]
         fresh = build_snapshot(current_objects)
         assert snap.service_ports == fresh.service_ports
         assert snap.ports_by_service == fresh.ports_by_service
         assert snap.services == fresh.services
+        assert snap.ingresses == fresh.ingresses
+        assert snap.ingress_classes == fresh.ingress_classes
+        assert snap.tls_secrets == fresh.tls_secrets
         expected_changed = {
             name
             for name in set(previous) | set(snap.service_ports)
@@ -468,3 +481,16 @@ def test_repeated_port_name_keeps_the_first() -> None:
     store.delete(ObjectKey("Service", "default", "web"))
     snap, changed = builder.build()
     assert changed == {spn("web", "http")} and snap.service_ports == {}
+
+
+def test_reordered_ports_change_ports_by_service_only() -> None:
+    store = Store()
+    store.upsert(make_service("web", ports=[("a", 80), ("b", 81)]))
+    builder = SnapshotBuilder(store)
+    snap1, _ = builder.build()
+    store.upsert(make_service("web", ports=[("b", 81), ("a", 80)]))
+    snap2, changed = builder.build()
+    assert changed == frozenset()
+    assert [i.name.port for i in snap2.ports_by_service[("default", "web")]] == ["b", "a"]
+    assert [i.name.port for i in snap1.ports_by_service[("default", "web")]] == ["a", "b"]
+    assert snap2.service_ports is snap1.service_ports
