@@ -1,0 +1,217 @@
+"""discovery.k8s.io/v1 EndpointSlice manifest -> discovery.model.EndpointSlice.
+
+Conditions are resolved as kube-proxy reads them: ready and serving default to true when
+unset (null), terminating to false. A port whose `port` is null ("all ports") gives a
+dataplane nothing to forward to and is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal, cast
+
+from discovery.model import (
+    SERVICE_NAME_LABEL,
+    Endpoint,
+    EndpointConditions,
+    EndpointPort,
+    EndpointSlice,
+    Protocol,
+)
+from discovery.parse_common import (
+    IPV4_PATTERN,
+    MAX_PORT,
+    Problems,
+    check_dns1035_label,
+    check_dns1123_label,
+    check_dns1123_subdomain,
+    check_enum,
+    check_port,
+    get_bool,
+    get_int,
+    get_list,
+    get_str,
+    good_dns1123_label,
+    is_ipv4,
+    is_ipv6,
+    read_meta,
+    show,
+)
+
+ADDRESS_TYPES = ("IPv4", "IPv6", "FQDN")
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+MAX_ADDRESSES = 100
+_DEFAULT_CONDITIONS = EndpointConditions()
+# The eight possible conditions, shared (they are immutable).
+_CONDITIONS = {
+    (r, s, t): EndpointConditions(r, s, t)
+    for r in (True, False)
+    for s in (True, False)
+    for t in (True, False)
+}
+_IPV4_OK = IPV4_PATTERN.match
+_BOOLS = (None, True, False)
+
+
+def parse_endpointslice(p: Problems, doc: Mapping[str, Any]) -> EndpointSlice | None:
+    meta = read_meta(p, doc, namespaced=True)
+    service_name = ""
+    if meta is not None:
+        service_name = meta.labels.get(SERVICE_NAME_LABEL, "")
+        if not service_name:
+            p.add(f"metadata.labels[{SERVICE_NAME_LABEL}]", "required: the name of the Service")
+        else:
+            check_dns1035_label(p, service_name, f"metadata.labels[{SERVICE_NAME_LABEL}]")
+    address_type = get_str(p, doc, "addressType", "")
+    if address_type is None:
+        if "addressType" not in doc:
+            p.add("addressType", "required (IPv4, IPv6 or FQDN)")
+        address_type = "IPv4"
+    elif not check_enum(p, address_type, ADDRESS_TYPES, "addressType"):
+        address_type = ""
+    endpoints: list[Endpoint] = []
+    for i, item in enumerate(get_list(p, doc, "endpoints", "")):
+        ep = _endpoint(p, item, i, address_type)
+        if ep is not None:
+            endpoints.append(ep)
+    ports = _ports(p, doc)
+    if p.errors or meta is None:
+        return None
+    return EndpointSlice(
+        meta=meta,
+        service_name=service_name,
+        address_type=cast(Literal["IPv4", "IPv6", "FQDN"], address_type),
+        endpoints=tuple(endpoints),
+        ports=ports,
+    )
+
+
+def _endpoint(p: Problems, item: Any, i: int, address_type: str) -> Endpoint | None:
+    if type(item) is not dict:
+        p.add(f"endpoints[{i}]", "must be a mapping, got " + show(item))
+        return None
+    addresses = item.get("addresses")
+    if type(addresses) is not list or not addresses:
+        if addresses is None or addresses == []:
+            p.add(f"endpoints[{i}].addresses", "required (at least one address)")
+        else:
+            p.add(f"endpoints[{i}].addresses", "must be a list, got " + show(addresses))
+        return None
+    if len(addresses) > MAX_ADDRESSES:
+        p.add(f"endpoints[{i}].addresses", f"must have at most 100 addresses, got {len(addresses)}")
+    check = _IPV4_OK if address_type == "IPv4" else None
+    for j, addr in enumerate(addresses):
+        if check is not None and type(addr) is str and check(addr) is not None:
+            continue  # the common case, checked with one regex match
+        if type(addr) is not str:
+            p.add(f"endpoints[{i}].addresses[{j}]", "must be a string, got " + show(addr))
+        elif not _address_ok(addr, address_type):
+            p.add(
+                f"endpoints[{i}].addresses[{j}]",
+                f"must be a valid {address_type} address, got {show(addr)}",
+            )
+    conditions = _DEFAULT_CONDITIONS
+    cond = item.get("conditions")
+    if cond:
+        if type(cond) is dict:
+            r = cond.get("ready")
+            s = cond.get("serving")
+            t = cond.get("terminating")
+            if r in _BOOLS and s in _BOOLS and t in _BOOLS:  # None, True, False only
+                conditions = _CONDITIONS[(r is not False, s is not False, t is True)]
+            else:
+                conditions = _conditions(p, cond, f"endpoints[{i}].conditions")
+        else:
+            conditions = _conditions(p, cond, f"endpoints[{i}].conditions")
+    node_name = item.get("nodeName") or ""
+    if type(node_name) is not str:
+        node_name = get_str(p, item, "nodeName", f"endpoints[{i}].") or ""
+    zone = item.get("zone") or ""
+    if type(zone) is not str:
+        zone = get_str(p, item, "zone", f"endpoints[{i}].") or ""
+    hints = item.get("hints")
+    hint_zones: tuple[str, ...] = ()
+    if hints:
+        hint_zones = _hint_zones(p, hints, f"endpoints[{i}].hints")
+    return Endpoint(tuple(addresses), conditions, node_name, zone, hint_zones)
+
+
+def _address_ok(addr: str, address_type: str) -> bool:
+    if address_type == "IPv4":
+        return is_ipv4(addr)
+    if address_type == "IPv6":
+        return is_ipv6(addr)
+    if address_type == "FQDN":
+        p = Problems("", "")
+        return check_dns1123_subdomain(p, addr, "")
+    return True  # unknown type already reported
+
+
+def _conditions(p: Problems, cond: Any, path: str) -> EndpointConditions:
+    if type(cond) is not dict:
+        p.add(path, "must be a mapping, got " + show(cond))
+        return _DEFAULT_CONDITIONS
+    ready = get_bool(p, cond, "ready", path + ".")
+    serving = get_bool(p, cond, "serving", path + ".")
+    terminating = get_bool(p, cond, "terminating", path + ".")
+    return _CONDITIONS[(ready is not False, serving is not False, terminating is True)]
+
+
+def _hint_zones(p: Problems, hints: Any, path: str) -> tuple[str, ...]:
+    if type(hints) is not dict:
+        p.add(path, "must be a mapping, got " + show(hints))
+        return ()
+    zones: list[str] = []
+    for k, z in enumerate(get_list(p, hints, "forZones", path + ".")):
+        name = get_str(p, z, "name", f"{path}.forZones[{k}].") if type(z) is dict else None
+        if name:
+            zones.append(name)
+        else:
+            p.add(f"{path}.forZones[{k}].name", "required")
+    return tuple(zones)
+
+
+def _ports(p: Problems, doc: Mapping[str, Any]) -> tuple[EndpointPort, ...]:
+    ports: list[EndpointPort] = []
+    names: set[str] = set()
+    for i, item in enumerate(get_list(p, doc, "ports", "")):
+        if type(item) is dict:  # the common case: everything valid, checked inline
+            name = item.get("name", "")
+            proto = item.get("protocol", "TCP")
+            port = item.get("port")
+            if (
+                type(name) is str
+                and (not name or good_dns1123_label(name))
+                and name not in names
+                and proto in PROTOCOLS
+                and type(port) is int
+                and 0 < port <= MAX_PORT
+            ):
+                names.add(name)
+                ports.append(EndpointPort(name, port, proto))
+                continue
+        _port_checked(p, item, i, names, ports)
+    return tuple(ports)
+
+
+def _port_checked(
+    p: Problems, item: Any, i: int, names: set[str], ports: list[EndpointPort]
+) -> None:
+    """One port, every problem reported (the slow path)."""
+    path = f"ports[{i}]."
+    if type(item) is not dict:
+        p.add(path[:-1], "must be a mapping, got " + show(item))
+        return
+    name = get_str(p, item, "name", path) or ""
+    if name:
+        check_dns1123_label(p, name, path + "name")
+    if name in names:
+        p.add(path + "name", f"duplicate port name {show(name)}")
+    names.add(name)
+    proto = get_str(p, item, "protocol", path) or "TCP"
+    check_enum(p, proto, PROTOCOLS, path + "protocol")
+    if item.get("port") is None:
+        return
+    port = check_port(p, get_int(p, item, "port", path), path + "port")
+    if port is not None and proto in PROTOCOLS:
+        ports.append(EndpointPort(name, port, cast(Protocol, proto)))

@@ -1,0 +1,264 @@
+"""v1 Service manifest -> discovery.model.Service, validated as the API server would for
+the fields a dataplane relies on.
+
+nodePort is accepted in 1-65535: the 30000-32767 range is a cluster setting
+(--service-node-port-range), not a property of the object, so seaway does not impose it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, cast
+
+from discovery.model import (
+    DEFAULT_AFFINITY_TIMEOUT,
+    Protocol,
+    Service,
+    ServicePort,
+    ServiceType,
+    TrafficPolicy,
+)
+from discovery.parse_common import (
+    IANA_MESSAGE,
+    IPV4_PATTERN,
+    MAX_PORT,
+    Problems,
+    check_dns1123_label,
+    check_dns1123_subdomain,
+    check_enum,
+    check_ip,
+    check_port,
+    get_int,
+    get_list,
+    get_map,
+    get_str,
+    get_str_list,
+    good_dns1123_label,
+    good_iana_svc_name,
+    is_iana_svc_name,
+    read_meta,
+    show,
+)
+
+SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
+PROTOCOLS = ("TCP", "UDP", "SCTP")
+POLICIES = ("Cluster", "Local")
+AFFINITIES = ("None", "ClientIP")
+MAX_AFFINITY_TIMEOUT = 86400
+_IPV4_OK = IPV4_PATTERN.match
+
+
+def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
+    meta = read_meta(p, doc, namespaced=True, name_check="dns1035")
+    spec = doc.get("spec")
+    if type(spec) is not dict:
+        spec = get_map(p, doc, "spec", "")
+    stype = _enum(p, spec, "type", SERVICE_TYPES, "ClusterIP")
+    cluster_ips, headless = _cluster_ips(p, spec)
+    ports = _ports(p, spec)
+    if not ports and not headless and stype != "ExternalName" and "ports" not in spec:
+        p.add("spec.ports", "required (at least one port)")
+    timeout = _affinity(p, spec) if "sessionAffinity" in spec else None
+    etp = _enum(p, spec, "externalTrafficPolicy", POLICIES, "Cluster")
+    itp = _enum(p, spec, "internalTrafficPolicy", POLICIES, "Cluster")
+    external_ips: list[str] = []
+    if spec.get("externalIPs"):
+        external_ips = get_str_list(p, spec, "externalIPs", "spec.")
+        for i, ip in enumerate(external_ips):
+            check_ip(p, ip, f"spec.externalIPs[{i}]")
+    external_name = ""
+    if "externalName" in spec or stype == "ExternalName":
+        external_name = _external_name(p, spec, stype)
+    hc = None
+    if spec.get("healthCheckNodePort") is not None:
+        hc = check_port(
+            p, get_int(p, spec, "healthCheckNodePort", "spec."), "spec.healthCheckNodePort", False
+        )
+    lb_ips = _load_balancer_ips(p, doc) if "status" in doc else ()
+
+    if p.errors or meta is None:
+        return None
+    return Service(
+        meta=meta,
+        type=cast(ServiceType, stype),
+        cluster_ips=cluster_ips,
+        headless=headless,
+        ports=ports,
+        session_affinity_timeout=timeout,
+        external_traffic_policy=cast(TrafficPolicy, etp),
+        internal_traffic_policy=cast(TrafficPolicy, itp),
+        external_ips=tuple(external_ips),
+        load_balancer_ips=lb_ips,
+        external_name=external_name,
+        health_check_node_port=hc,
+    )
+
+
+def _enum(
+    p: Problems, spec: Mapping[str, Any], key: str, allowed: tuple[str, ...], default: str
+) -> str:
+    value = spec.get(key, default)
+    if value in allowed:
+        return cast(str, value)
+    value = get_str(p, spec, key, "spec.") or default
+    check_enum(p, value, allowed, "spec." + key)
+    return value
+
+
+def _external_name(p: Problems, spec: Mapping[str, Any], stype: str) -> str:
+    name = get_str(p, spec, "externalName", "spec.") or ""
+    if stype == "ExternalName":
+        if not name:
+            p.add("spec.externalName", "required when type is ExternalName")
+        else:
+            check_dns1123_subdomain(p, name.rstrip("."), "spec.externalName")
+    return name
+
+
+def _cluster_ips(p: Problems, spec: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
+    single = spec.get("clusterIP")
+    many = spec.get("clusterIPs")
+    if (  # the common case
+        type(single) is str
+        and _IPV4_OK(single) is not None
+        and (many is None or (type(many) is list and len(many) == 1 and many[0] == single))
+    ):
+        return (single,), False
+    return _cluster_ips_checked(p, spec)
+
+
+def _cluster_ips_checked(p: Problems, spec: Mapping[str, Any]) -> tuple[tuple[str, ...], bool]:
+    single = get_str(p, spec, "clusterIP", "spec.")
+    many = get_str_list(p, spec, "clusterIPs", "spec.")
+    if single and many and many[0] != single:
+        p.add(
+            "spec.clusterIPs[0]", f"must match spec.clusterIP {show(single)}, got {show(many[0])}"
+        )
+    ips = many or ([single] if single else [])
+    if ips and ips[0] == "None":
+        if len(ips) > 1:
+            p.add("spec.clusterIPs", 'must be ["None"] alone for a headless service')
+        return (), True
+    field = "spec.clusterIPs" if many else "spec.clusterIP"
+    for i, ip in enumerate(ips):
+        if ip == "None":
+            p.add(f"{field}[{i}]", '"None" is only allowed alone, first')
+        else:
+            check_ip(p, ip, f"{field}[{i}]" if many else field)
+    return tuple(ips), False
+
+
+def _ports(p: Problems, spec: Mapping[str, Any]) -> tuple[ServicePort, ...]:
+    raw = get_list(p, spec, "ports", "spec.")
+    ports: list[ServicePort] = []
+    names: set[str] = set()
+    seen: set[tuple[int, str]] = set()
+    many = len(raw) > 1
+    for i, item in enumerate(raw):
+        if type(item) is dict:  # the common case: everything valid, checked inline
+            name = item.get("name", "")
+            proto = item.get("protocol", "TCP")
+            port = item.get("port")
+            target = item.get("targetPort", port)
+            node_port = item.get("nodePort")
+            if (
+                type(name) is str
+                and ((name and good_dns1123_label(name)) or (not name and not many))
+                and name not in names
+                and proto in PROTOCOLS
+                and type(port) is int
+                and 0 < port <= MAX_PORT
+                and (port, proto) not in seen
+                and (
+                    (type(target) is int and 0 < target <= MAX_PORT)
+                    or (type(target) is str and good_iana_svc_name(target))
+                )
+                and (node_port is None or (type(node_port) is int and 0 <= node_port <= MAX_PORT))
+            ):
+                names.add(name)
+                seen.add((port, proto))
+                ports.append(ServicePort(name, proto, port, target, node_port or None))
+                continue
+        _port_checked(p, item, i, many, names, seen, ports)
+    return tuple(ports)
+
+
+def _port_checked(
+    p: Problems,
+    item: Any,
+    i: int,
+    many: bool,
+    names: set[str],
+    seen: set[tuple[int, str]],
+    ports: list[ServicePort],
+) -> None:
+    """One port, every problem reported (the slow path)."""
+    path = f"spec.ports[{i}]."
+    if type(item) is not dict:
+        p.add(path[:-1], "must be a mapping, got " + show(item))
+        return
+    name = get_str(p, item, "name", path) or ""
+    if name:
+        if check_dns1123_label(p, name, path + "name") and name in names:
+            p.add(path + "name", f"duplicate port name {show(name)}")
+        names.add(name)
+    elif many:
+        p.add(path + "name", "required when the service has more than one port")
+    proto = get_str(p, item, "protocol", path) or "TCP"
+    check_enum(p, proto, PROTOCOLS, path + "protocol")
+    port = check_port(p, get_int(p, item, "port", path), path + "port")
+    target = _target_port(p, item, path, port)
+    node_port = get_int(p, item, "nodePort", path)
+    if node_port == 0:
+        node_port = None
+    node_port = check_port(p, node_port, path + "nodePort", required=False)
+    if port is not None:
+        if (port, proto) in seen:
+            p.add(path + "port", f"duplicate port {port}/{proto}")
+        seen.add((port, proto))
+        if target is not None:
+            ports.append(ServicePort(name, cast(Protocol, proto), port, target, node_port))
+
+
+def _target_port(
+    p: Problems, item: Mapping[str, Any], path: str, port: int | None
+) -> int | str | None:
+    v = item.get("targetPort")
+    if v is None:
+        return port  # the Kubernetes default: same as port
+    if type(v) is int:
+        return check_port(p, v, path + "targetPort")
+    if type(v) is str and is_iana_svc_name(v):  # "8080" quoted is a (bad) name, as in k8s
+        return v
+    p.add(path + "targetPort", IANA_MESSAGE + show(v))
+    return None
+
+
+def _affinity(p: Problems, spec: Mapping[str, Any]) -> int | None:
+    affinity = get_str(p, spec, "sessionAffinity", "spec.") or "None"
+    if not check_enum(p, affinity, AFFINITIES, "spec.sessionAffinity") or affinity == "None":
+        return None
+    cfg = get_map(p, spec, "sessionAffinityConfig", "spec.")
+    client = get_map(p, cfg, "clientIP", "spec.sessionAffinityConfig.")
+    path = "spec.sessionAffinityConfig.clientIP."
+    timeout = get_int(p, client, "timeoutSeconds", path)
+    if timeout is None:
+        return DEFAULT_AFFINITY_TIMEOUT
+    if not 1 <= timeout <= MAX_AFFINITY_TIMEOUT:
+        p.add(path + "timeoutSeconds", f"must be 1-86400, got {timeout}")
+        return None
+    return timeout
+
+
+def _load_balancer_ips(p: Problems, doc: Mapping[str, Any]) -> tuple[str, ...]:
+    status = get_map(p, doc, "status", "")
+    lb = get_map(p, status, "loadBalancer", "status.")
+    ips: list[str] = []
+    for i, entry in enumerate(get_list(p, lb, "ingress", "status.loadBalancer.")):
+        if type(entry) is not dict:
+            p.add(f"status.loadBalancer.ingress[{i}]", "must be a mapping, got " + show(entry))
+            continue
+        ip = get_str(p, entry, "ip", f"status.loadBalancer.ingress[{i}].")
+        if ip and check_ip(p, ip, f"status.loadBalancer.ingress[{i}].ip"):
+            ips.append(ip)
+    return tuple(ips)

@@ -1,0 +1,144 @@
+"""Manifest text -> decoded documents, fast.
+
+Two decoders:
+
+- `decode_fast`: rapidyaml (C++, `ryml`) parses the YAML into its tree and emits JSON,
+  which orjson (or the standard json module) loads. About 10x faster than PyYAML's C
+  loader on a 10,000-Service file. rapidyaml reads YAML 1.2 core scalars, so a few YAML
+  1.1 spellings that PyYAML (and kubectl) read as booleans, nulls or numbers (`yes`,
+  `on`, `~`, `0x1F`, `1_000`, `12:30`, ...) come out as strings, and `1e3` as a number.
+  The caller therefore treats this result as provisional: a file whose objects do not
+  all validate is decoded again by `decode_exact`, and text containing the spellings
+  that could change an otherwise valid object (aliases, tags, `~`, hex/octal/binary
+  numbers) is not decoded fast at all.
+- `decode_exact`: PyYAML's SafeLoader (libyaml when present), the reference. Timestamps
+  stay as written (text), the way they arrive in JSON from the API server.
+
+JSON text is loaded as JSON by both.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import yaml
+
+try:  # optional accelerators: everything works (slower) without them
+    import ryml  # type: ignore[import-untyped]
+except ImportError:  # pragma: no cover - depends on the environment
+    ryml = None
+try:
+    import orjson
+
+    _json_loads: Callable[[str | bytes], Any] = orjson.loads
+except ImportError:  # pragma: no cover - depends on the environment
+    _json_loads = json.loads
+
+_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+
+class ExactLoader(_Loader):  # type: ignore[misc,valid-type]
+    """SafeLoader that keeps timestamps as their text."""
+
+
+ExactLoader.add_constructor(
+    "tag:yaml.org,2002:timestamp",
+    lambda loader, node: loader.construct_scalar(node),
+)
+
+# Spellings that rapidyaml would read differently from PyYAML *and* that could still make
+# a valid object (so validation would not catch them): nulls, aliases and anchors, tags,
+# merge keys, and integers in other bases (a hex targetPort looks like a port name).
+_UNSAFE_FOR_FAST = (
+    ": ~", "- ~", ": !", "- !", "<<", ": &", "- &", ": *", "- *",
+    ": 0x", ": 0o", ": 0b", ": 0X", ": 0O", ": 0B",
+)  # fmt: skip
+
+
+class DecodeError(Exception):
+    """Syntax error; `where` is e.g. "line 3, column 5" (empty when unknown)."""
+
+    def __init__(self, where: str, message: str) -> None:
+        super().__init__(f"{where}: {message}" if where else message)
+        self.where = where
+        self.message = message
+
+
+def looks_like_json(text: str | bytes) -> bool:
+    head = text[:64].lstrip()
+    return bool(head) and head[:1] in ("{", "[", b"{", b"[")
+
+
+def decode_fast(data: str | bytes) -> list[Any] | None:
+    """Documents via rapidyaml + JSON, or None when this path cannot be trusted for the
+    text (see the module doc) or is unavailable or fails; then use decode_exact."""
+    if ryml is None:
+        return None
+    raw = data.encode() if isinstance(data, str) else data
+    if any(s.encode() in raw for s in _UNSAFE_FOR_FAST):
+        return None
+    try:
+        with _quiet_stderr():
+            tree = ryml.parse_in_arena(raw)
+        if tree.size() == 0:
+            return []
+        root = tree.root_id()
+        out = ryml.emit_json_malloc(tree, root)
+        if out is None:
+            return []
+        value = _json_loads(out)
+    except Exception:  # ryml's own exception types, JSON errors: fall back to PyYAML
+        return None
+    return list(value) if tree.is_stream(root) else [value]
+
+
+def decode_exact(data: str | bytes) -> list[Any]:
+    """Documents via PyYAML (JSON via json); raises DecodeError naming line and column."""
+    if looks_like_json(data):
+        try:
+            return [_json_loads(data)]
+        except ValueError:
+            pass  # maybe YAML flow style; the YAML parser has the final word
+    try:
+        return list(yaml.load_all(data, Loader=ExactLoader))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = e.problem or e.context or "invalid YAML"
+        raise DecodeError(where, "YAML syntax error: " + problem) from None
+    except yaml.YAMLError as e:
+        raise DecodeError("", f"YAML error: {e}") from None
+
+
+def json_error(data: str | bytes) -> DecodeError | None:
+    """The JSON syntax error of `data`, if any (for .json files)."""
+    try:
+        json.loads(data)
+    except json.JSONDecodeError as e:
+        return DecodeError(f"line {e.lineno}, column {e.colno}", "JSON syntax error: " + e.msg)
+    except ValueError as e:
+        return DecodeError("", f"JSON error: {e}")
+    return None
+
+
+@contextmanager
+def _quiet_stderr() -> Iterator[None]:
+    """rapidyaml prints parse errors on fd 2 before raising; PyYAML reports them better,
+    so silence the C++ side for the duration of the (GIL-holding) call."""
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all
+        yield
+        return
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
