@@ -27,7 +27,7 @@ Address = tuple[str, int]
 
 
 class UdpListener(asyncio.DatagramProtocol):
-    __slots__ = ("_loop", "associations", "clock", "idle_timeout", "target", "transport")
+    __slots__ = ("_loop", "associations", "clock", "dropped", "idle_timeout", "target", "transport")
 
     def __init__(
         self,
@@ -42,6 +42,7 @@ class UdpListener(asyncio.DatagramProtocol):
         self.idle_timeout = idle_timeout
         self.transport: asyncio.DatagramTransport | None = None
         self.associations: dict[Address, Association] = {}
+        self.dropped = 0  # datagrams dropped for want of an endpoint
 
     def __call__(self) -> UdpListener:
         return self
@@ -54,6 +55,7 @@ class UdpListener(asyncio.DatagramProtocol):
         if assoc is None:
             ep = self.target.picker.pick(addr[0])
             if ep is None:
+                self.dropped += 1
                 log.debug("%s: no endpoints, dropping datagram from %s", self.target.name, addr)
                 return
             assoc = Association(self, addr, ep)

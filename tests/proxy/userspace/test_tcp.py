@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+from typing import cast
 
 import pytest
 
@@ -281,10 +283,12 @@ def test_large_transfer_to_slow_reader_is_bounded() -> None:
             )
             await dp.sync(snap, changed(snap))
             reader, writer = await asyncio.open_connection(ip, port, limit=65536)
-            writer.transport.pause_reading()  # a reader that does not read (yet)
-            assert dp._conns is not None
-            await wait_until(lambda: len(dp._conns.open) == 1, "the proxied connection")
-            (conn,) = dp._conns.open
+            client = cast(asyncio.Transport, writer.transport)
+            client.pause_reading()  # a reader that does not read (yet)
+            conns = dp._conns
+            assert conns is not None
+            await wait_until(lambda: len(conns.open) == 1, "the proxied connection")
+            (conn,) = conns.open
             assert isinstance(conn, ClientSide)
             await wait_until(
                 lambda: (
@@ -299,7 +303,7 @@ def test_large_transfer_to_slow_reader_is_bounded() -> None:
             assert conn.transport.get_write_buffer_size() <= WRITE_HIGH + 256 * 1024
             assert sent[0] < size  # the backend is being held back
 
-            writer.transport.resume_reading()
+            client.resume_reading()
             got = hashlib.sha256()
             total = 0
             while chunk := await reader.read(1 << 20):
@@ -349,10 +353,8 @@ def test_stop_closes_listeners_and_connections() -> None:
         writer.write(b"a")
         assert await reader.read(100) == b"b0:a"
         await dp.stop()
-        try:
+        with contextlib.suppress(ConnectionResetError):
             assert await reader.read(100) == b""
-        except ConnectionResetError:
-            pass
         with pytest.raises(ConnectionRefusedError):
             await asyncio.open_connection(ip, port)
         writer.close()
