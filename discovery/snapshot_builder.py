@@ -323,9 +323,11 @@ def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[Se
             all_endpoints = tuple(merged[k] for k in sorted(merged, key=_endpoint_sort_key))
         else:
             all_endpoints = tuple(merged.values())
-        usable = tuple(e for e in all_endpoints if e.ready)
-        if not usable:
-            usable = tuple(e for e in all_endpoints if e.serving and e.terminating)
+        usable = tuple([e for e in all_endpoints if e.ready])
+        if len(usable) == len(all_endpoints):
+            usable = all_endpoints  # the common case: share the tuple
+        elif not usable:
+            usable = tuple([e for e in all_endpoints if e.serving and e.terminating])
         infos.append(
             ServicePortInfo(
                 name=ServicePortName(ns, name, sp.name, sp.protocol),
