@@ -1,0 +1,210 @@
+"""L4 TCP forwarding: seaway's userspace proxy vs haproxy `mode tcp` vs the backend alone.
+
+Backend: nginx (1 worker) answering `return 200 "ok"`. Peers: haproxy (nbthread 1) and
+seaway's UserspaceDataplane (1 process, uvloop). wrk drives each in turn, alternating,
+for several rounds; the table shows requests/s, p50 and p99 and the ratio to haproxy.
+
+    python3 bench/l4.py                      # 2 rounds x 5 s, 64 connections, 2 threads
+    python3 bench/l4.py --rounds 3 --duration 10
+    python3 bench/l4.py --via run            # seaway through `seaway run -c FILE`
+
+Everything listens on 127.0.0.1 on free ports; every process is stopped at the end,
+also on Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import statistics
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from bench.common import (  # noqa: E402
+    HOST,
+    Processes,
+    WrkResult,
+    free_port,
+    haproxy_tcp,
+    nginx_backend,
+    print_table,
+    ratio,
+    run_wrk,
+    wait_port,
+)
+
+MANIFEST = """\
+apiVersion: v1
+kind: Service
+metadata: {{name: bench, namespace: default}}
+spec:
+  clusterIP: {ip}
+  ports: [{{name: http, port: {port}, targetPort: {backend_port}, protocol: TCP}}]
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata:
+  name: bench-1
+  namespace: default
+  labels: {{kubernetes.io/service-name: bench}}
+addressType: IPv4
+ports: [{{name: http, port: {backend_port}, protocol: TCP}}]
+endpoints:
+- addresses: [{backend_ip}]
+  conditions: {{ready: true}}
+"""
+
+
+# ---------------------------------------------------------------- the seaway side
+
+
+async def _serve(listen: tuple[str, int], backend: tuple[str, int]) -> None:
+    from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
+    from proxy.options import Options
+    from proxy.userspace.dataplane import UserspaceDataplane
+
+    name = ServicePortName("default", "bench", "http", "TCP")
+    ep = EndpointInfo(*backend)
+    info = ServicePortInfo(
+        name=name,
+        cluster_ips=(listen[0],),
+        port=listen[1],
+        protocol="TCP",
+        all_endpoints=(ep,),
+        endpoints=(ep,),
+    )
+    dp = UserspaceDataplane(Options(), local_addresses=frozenset)
+    await dp.start()
+    await dp.sync(Snapshot(generation=1, service_ports={name: info}), frozenset({name}))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await dp.stop()
+
+
+def serve_main(listen: str, backend: str) -> None:
+    import uvloop
+
+    lh, lp = listen.rsplit(":", 1)
+    bh, bp = backend.rsplit(":", 1)
+    uvloop.run(_serve((lh, int(lp)), (bh, int(bp))))
+
+
+def start_seaway(procs: Processes, port: int, backend_port: int, via: str) -> None:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    if via == "run":
+        manifest = procs.write(
+            "bench.yaml",
+            MANIFEST.format(ip=HOST, port=port, backend_ip=HOST, backend_port=backend_port),
+        )
+        argv = [
+            sys.executable, "-m", "proxy.cli", "run", "-c", manifest,
+            "--proxy-mode", "userspace",
+            "--metrics-bind-address", "127.0.0.1:0",
+            "--healthz-bind-address", "127.0.0.1:0",
+            "--http-bind-address", f"127.0.0.1:{free_port()}",
+            "--https-bind-address", f"127.0.0.1:{free_port()}",
+            "--workers", "1",
+        ]  # fmt: skip
+    else:
+        argv = [
+            sys.executable, str(Path(__file__).resolve()), "--serve",
+            f"{HOST}:{port}", f"{HOST}:{backend_port}",
+        ]  # fmt: skip
+    proc = procs.start(argv, env=env, log="seaway.log")
+    try:
+        wait_port(HOST, port, timeout=20, proc=proc)
+    except (RuntimeError, TimeoutError):
+        with open(procs.path("seaway.log")) as f:
+            sys.stderr.write(f.read())
+        raise
+
+
+# ---------------------------------------------------------------- the bench
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run (default 5)")
+    ap.add_argument("--rounds", type=int, default=2, help="alternating rounds (default 2)")
+    ap.add_argument("--connections", type=int, default=64, help="wrk connections (default 64)")
+    ap.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    ap.add_argument(
+        "--via",
+        choices=("script", "run"),
+        default="script",
+        help="start seaway as a minimal script over a hand-built Snapshot (default) or "
+        "as `seaway run -c FILE --proxy-mode userspace`",
+    )
+    ap.add_argument("--serve", nargs=2, metavar=("LISTEN", "BACKEND"), help=argparse.SUPPRESS)
+    args = ap.parse_args()
+    if args.serve:
+        serve_main(*args.serve)
+        return 0
+
+    with Processes() as procs:
+        backend_port = free_port()
+        nginx_backend(procs, backend_port)
+        haproxy_port = free_port()
+        haproxy_tcp(procs, haproxy_port, [(HOST, backend_port)], threads=1)
+        seaway_port = free_port()
+        start_seaway(procs, seaway_port, backend_port, args.via)
+
+        targets = {
+            "nginx (direct)": backend_port,
+            "haproxy tcp": haproxy_port,
+            "seaway userspace": seaway_port,
+        }
+        for port in targets.values():  # warm up: connections, caches, JIT-free but fair
+            run_wrk(f"http://{HOST}:{port}/", args.connections, args.threads, 1)
+
+        results: dict[str, list[WrkResult]] = {name: [] for name in targets}
+        order = list(targets)
+        for rnd in range(args.rounds):
+            rows = []
+            for name in order if rnd % 2 == 0 else reversed(order):
+                port = targets[name]
+                r = run_wrk(f"http://{HOST}:{port}/", args.connections, args.threads, args.duration)
+                results[name].append(r)
+                rows.append((name, r))
+            print(f"\nround {rnd + 1}")
+            print_table(sorted(rows, key=lambda x: order.index(x[0])), baseline="haproxy tcp")
+
+        summary = [
+            (
+                name,
+                WrkResult(
+                    rps=statistics.mean(r.rps for r in rs),
+                    p50_ms=statistics.median(r.p50_ms for r in rs),
+                    p99_ms=statistics.median(r.p99_ms for r in rs),
+                    errors=sum(r.errors for r in rs),
+                ),
+            )
+            for name, rs in results.items()
+        ]
+        print(
+            f"\nsummary: mean req/s, median latency over {args.rounds} rounds x "
+            f"{args.duration:g}s, {args.connections} connections, {args.threads} wrk threads"
+        )
+        print_table(summary, baseline="haproxy tcp")
+        s = dict(summary)
+        print(
+            f"\nseaway / haproxy = {ratio(s['seaway userspace'].rps, s['haproxy tcp'].rps)}"
+            f"   seaway / direct = {ratio(s['seaway userspace'].rps, s['nginx (direct)'].rps)}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except KeyboardInterrupt:
+        sys.exit(130)
