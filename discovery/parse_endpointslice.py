@@ -212,6 +212,6 @@ def _port_checked(
     check_enum(p, proto, PROTOCOLS, path + "protocol")
     if item.get("port") is None:
         return
-    port = check_port(p, get_int(p, item, "port", path), path + "port")
+    port = check_port(p, get_int(p, item, "port", path), path + "port", required=False)
     if port is not None and proto in PROTOCOLS:
         ports.append(EndpointPort(name, port, cast(Protocol, proto)))

@@ -56,7 +56,7 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
     stype = _enum(p, spec, "type", SERVICE_TYPES, "ClusterIP")
     cluster_ips, headless = _cluster_ips(p, spec)
     ports = _ports(p, spec)
-    if not ports and not headless and stype != "ExternalName" and "ports" not in spec:
+    if not ports and not headless and stype != "ExternalName" and spec.get("ports") in (None, []):
         p.add("spec.ports", "required (at least one port)")
     timeout = _affinity(p, spec) if "sessionAffinity" in spec else None
     etp = _enum(p, spec, "externalTrafficPolicy", POLICIES, "Cluster")
@@ -206,7 +206,8 @@ def _port_checked(
         p.add(path + "name", "required when the service has more than one port")
     proto = get_str(p, item, "protocol", path) or "TCP"
     check_enum(p, proto, PROTOCOLS, path + "protocol")
-    port = check_port(p, get_int(p, item, "port", path), path + "port")
+    port = get_int(p, item, "port", path)
+    port = check_port(p, port, path + "port", required=item.get("port") is None)
     target = _target_port(p, item, path, port)
     node_port = get_int(p, item, "nodePort", path)
     if node_port == 0:

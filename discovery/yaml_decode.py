@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -53,10 +54,10 @@ ExactLoader.add_constructor(
 # Spellings that rapidyaml would read differently from PyYAML *and* that could still make
 # a valid object (so validation would not catch them): nulls, aliases and anchors, tags,
 # merge keys, and integers in other bases (a hex targetPort looks like a port name).
-_UNSAFE_FOR_FAST = (
-    ": ~", "- ~", ": !", "- !", "<<", ": &", "- &", ": *", "- *",
-    ": 0x", ": 0o", ": 0b", ": 0X", ": 0O", ": 0B",
-)  # fmt: skip
+_UNSAFE_FOR_FAST = tuple(
+    s.encode() for s in (": ~", "- ~", ": !", "- !", "<<", ": &", "- &", ": *", "- *")
+)
+_RADIX_INT = re.compile(rb"(?m)(?:: |- )[-+]?0[xXoObB][0-9a-fA-F_]*[ \t\r]*(?:#.*)?$")
 
 
 class DecodeError(Exception):
@@ -79,7 +80,9 @@ def decode_fast(data: str | bytes) -> list[Any] | None:
     if ryml is None:
         return None
     raw = data.encode() if isinstance(data, str) else data
-    if any(s.encode() in raw for s in _UNSAFE_FOR_FAST):
+    if any(s in raw for s in _UNSAFE_FOR_FAST):
+        return None
+    if (b": 0" in raw or b"- 0" in raw) and _RADIX_INT.search(raw):
         return None
     try:
         with _quiet_stderr():
