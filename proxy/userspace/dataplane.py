@@ -147,7 +147,10 @@ class UserspaceDataplane:
             self._conns.abort_all()
         self._targets.clear()
         if self._bind_ips:
-            await asyncio.to_thread(self._dummy.remove)
+            try:
+                await asyncio.to_thread(self._dummy.remove)
+            except Exception as e:
+                log.error("cannot remove dummy interface %s: %s", self._dummy.name, e)
             self._bound = frozenset()
         self._need_full = True
 
@@ -186,7 +189,7 @@ class UserspaceDataplane:
         for name in [n for n in self._targets if n not in ports]:
             del self._targets[name]
 
-        local = set(await asyncio.to_thread(self._local_addresses))
+        local = set(await self._host_addresses())
         if self._bind_ips:
             want = bindable_cluster_ips(ports.values())
             if full or want != self._bound:
@@ -228,6 +231,13 @@ class UserspaceDataplane:
             self._listening[key] = name
             log.info("listening on %s for %s", key, name)
         self._need_full = False
+
+    async def _host_addresses(self) -> frozenset[str]:
+        try:
+            return await asyncio.to_thread(self._local_addresses)
+        except Exception as e:  # no netlink (some sandboxes): loopback still works
+            log.warning("cannot list host addresses (%s); serving loopback cluster IPs only", e)
+            return frozenset()
 
     async def _open(self, key: ListenerKey, target: ServiceTarget) -> None:
         assert self._loop is not None and self._conns is not None
