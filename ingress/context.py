@@ -7,8 +7,11 @@ from typing import Protocol
 
 from discovery.snapshot import EndpointInfo
 from ingress.pool import PoolSet
+from ingress.request import RequestState
 from ingress.settings import HttpSettings
 from proxy.balancer import RoundRobin
+
+ROUTE_CACHE_SIZE = 4096
 
 
 class RouteLike(Protocol):
@@ -31,7 +34,7 @@ class RouterLike(Protocol):
 class ProxyContext:
     """Swapped in place on a config change: new requests see the new router at once."""
 
-    __slots__ = ("balancers", "connections", "loop", "pools", "router", "settings")
+    __slots__ = ("_routes", "balancers", "connections", "loop", "pools", "router", "settings")
 
     def __init__(
         self,
@@ -46,6 +49,20 @@ class ProxyContext:
         self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
         self.balancers: dict[str, RoundRobin] = {}
         self.connections: set[asyncio.Protocol] = set()
+        # (Host, target) -> Route: most traffic repeats a few of them. Cleared on a new
+        # router and when full, so it stays small whatever the clients send.
+        self._routes: dict[tuple[bytes | None, bytes], RouteLike] = {}
+
+    def route(self, req: RequestState) -> RouteLike:
+        key = (req.host, req.url)
+        route = self._routes.get(key)
+        if route is None:
+            host = req.host.decode("latin-1") if req.host is not None else ""
+            route = self.router.route(host, req.path())
+            if len(self._routes) >= ROUTE_CACHE_SIZE:
+                self._routes.clear()
+            self._routes[key] = route
+        return route
 
     def balancer(self, route: RouteLike) -> RoundRobin:
         """The round-robin state of the route's backend; endpoints refreshed if they changed."""
@@ -59,3 +76,4 @@ class ProxyContext:
 
     def set_router(self, router: RouterLike) -> None:
         self.router = router
+        self._routes = {}

@@ -27,7 +27,7 @@ from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext, RouteLike
 from ingress.errors import PeerError, error_response
 from ingress.flow import CONNECTING, PIPELINE, UPGRADE, UPSTREAM, ReadFlow
-from ingress.request import RequestState
+from ingress.request import SPECIAL_HEADERS, RequestState
 from ingress.upstream import UpstreamConnection
 
 log = logging.getLogger(__name__)
@@ -38,9 +38,11 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 class HttpProtocol(asyncio.Protocol):
     __slots__ = (
-        "_deadline",
+        "_interval",
+        "_seen",
+        "_since",
+        "_ticks",
         "_timer",
-        "_timer_at",
         "active",
         "client_ip",
         "closing",
@@ -50,7 +52,6 @@ class HttpProtocol(asyncio.Protocol):
         "parser",
         "queue",
         "req",
-        "routes",
         "scheme",
         "settings",
         "stopped",
@@ -67,22 +68,24 @@ class HttpProtocol(asyncio.Protocol):
         self.loop = ctx.loop
         self.settings = ctx.settings
         self.transport: asyncio.Transport | None = None
-        self.flow: ReadFlow | None = None
+        self.flow = cast(ReadFlow, None)  # set in connection_made
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
         self.req: RequestState | None = None  # the request being parsed
         self.active: RequestState | None = None  # the request whose exchange runs
         self.queue: deque[RequestState] = deque()
-        self.routes: dict[int, RouteLike] = {}
         self.upstream: UpstreamConnection | None = None
         self.closing = False
         self.stopped = False  # parsing stopped (bad request or closing): ignore input
         self.write_paused = False
         self.tunnel = False
         self.tunnel_buf = b""
-        self._deadline = 0.0
+        s = self.settings
+        self._interval = min(s.header_timeout, s.keepalive_timeout) / 2
+        self._ticks = 0  # bumped when a request begins or ends; the timer watches it
+        self._seen = 0
+        self._since = 0.0
         self._timer: asyncio.TimerHandle | None = None
-        self._timer_at = 0.0
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -93,7 +96,8 @@ class HttpProtocol(asyncio.Protocol):
         peer = tr.get_extra_info("peername")
         self.client_ip = str(peer[0]).encode() if peer else b""
         self.ctx.connections.add(self)
-        self._set_deadline(self.settings.header_timeout)
+        self._since = self.loop.time()
+        self._timer = self.loop.call_later(self._interval, self._on_timer)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = self.stopped = True
@@ -160,15 +164,31 @@ class HttpProtocol(asyncio.Protocol):
         if self.closing:
             raise PeerError(0, "connection closing")  # stop parsing what follows
         self.req = RequestState()
-        self._set_deadline(self.settings.header_timeout)
+        self._ticks += 1
 
     def on_url(self, url: bytes) -> None:
-        assert self.req is not None
-        self.req.add_url(url, self.settings)
+        req = self.req
+        assert req is not None
+        if req.url or len(url) > self.settings.max_request_line:
+            req.add_url(url, self.settings)
+        else:
+            req.url = url
 
     def on_header(self, name: bytes, value: bytes) -> None:
-        assert self.req is not None
-        self.req.add_header(name, value, self.settings)
+        req = self.req
+        assert req is not None
+        if req.head_done:
+            return  # a chunked trailer: dropped (we do not forward trailers)
+        s = self.settings
+        req.nheaders += 1
+        req.head_bytes += len(name) + len(value) + 4
+        if req.nheaders > s.max_headers or req.head_bytes > s.max_header_bytes:
+            raise PeerError(431, "request headers too large")
+        code = SPECIAL_HEADERS.get(name.lower())
+        if code is None:
+            req.fwd.append(b"%s: %s\r\n" % (name, value))
+        else:
+            req.special_header(code, name, value, s)
 
     def on_headers_complete(self) -> None:
         req = self.req
@@ -180,19 +200,17 @@ class HttpProtocol(asyncio.Protocol):
         req.finish_head(method, parser.get_http_version(), parser.should_keep_alive())
         if req.version != "1.1" or req.upgrade is not None:
             req.keep_alive = False
-        self._deadline = 0.0
-        host = req.host.decode("latin-1") if req.host is not None else ""
-        route = self.ctx.router.route(host, req.path())
+        route = self.ctx.route(req)
         if route.status:
             req.local = route.status
         else:
-            self.routes[id(req)] = route
+            req.route = route
             req.upstream_head = req.build_upstream_head(self.client_ip, self.scheme)
         if self.active is None:
             self._start(req)
         else:
             self.queue.append(req)
-            self._flow().pause(PIPELINE)
+            self.flow.pause(PIPELINE)
 
     def on_body(self, body: bytes) -> None:
         req = self.req
@@ -204,9 +222,11 @@ class HttpProtocol(asyncio.Protocol):
         if req is self.active and self.upstream is not None:
             self.upstream.send_body(body, req.chunked)
         elif not req.local:
+            if req.pending is None:
+                req.pending = []
             req.pending.append(body)
             if req is self.active:
-                self._flow().pause(CONNECTING)
+                self.flow.pause(CONNECTING)
 
     def on_message_complete(self) -> None:
         req = self.req
@@ -214,8 +234,8 @@ class HttpProtocol(asyncio.Protocol):
         req.complete = True
         self.req = None
         if req is self.active:
-            if self.upstream is not None:
-                self.upstream.end_body(req.chunked)
+            if self.upstream is not None and req.chunked:
+                self.upstream.end_body(True)
             if req.response_done:
                 self._finish()
 
@@ -233,7 +253,7 @@ class HttpProtocol(asyncio.Protocol):
         self._dispatch(req, fresh=False)
 
     def _dispatch(self, req: RequestState, fresh: bool) -> None:
-        route = self.routes[id(req)]
+        route = cast(RouteLike, req.route)
         bal = self.ctx.balancer(route)
         ep = bal.pick_excluding(req.tried) if req.tried else bal.pick()
         if ep is None:
@@ -261,6 +281,8 @@ class HttpProtocol(asyncio.Protocol):
             if self.closing or req is not self.active:
                 return
             log.info("upstream %s:%d: connect failed: %r", key[0], key[1], exc)
+            if req.tried is None:
+                req.tried = []
             req.tried.append(ep)
             if len(req.tried) < n:
                 self._dispatch(req, fresh=True)
@@ -292,16 +314,17 @@ class HttpProtocol(asyncio.Protocol):
         if req.pending:
             for chunk in req.pending:
                 conn.send_body(chunk, req.chunked)
-            req.pending = []
-        if req.complete:
-            conn.end_body(req.chunked)
-        self._flow().resume(CONNECTING)
+            req.pending = None
+        if req.complete and req.chunked:
+            conn.end_body(True)
+        if self.flow.reasons:
+            self.flow.resume(CONNECTING)
 
     def _finish(self) -> None:
         req = self.active
         assert req is not None
         self.active = None
-        self.routes.pop(id(req), None)
+        self._ticks += 1
         conn, self.upstream = self.upstream, None
         if conn is not None:
             conn.release()
@@ -311,11 +334,10 @@ class HttpProtocol(asyncio.Protocol):
         if self.queue:
             nxt = self.queue.popleft()
             if not self.queue:
-                self._flow().resume(PIPELINE)
+                self.flow.resume(PIPELINE)
             self._start(nxt)
-        else:
-            self._flow().resume(PIPELINE)
-            self._set_deadline(self.settings.keepalive_timeout)
+        elif self.flow.reasons:
+            self.flow.resume(PIPELINE)
 
     def _answer(self, status: int, close: bool) -> None:
         """A response the proxy makes itself, in order, for the active request."""
@@ -335,7 +357,7 @@ class HttpProtocol(asyncio.Protocol):
         """The client broke the protocol or a limit: answer `status` in turn, then close."""
         self.stopped = True
         req = self.req
-        self._flow().pause(PIPELINE)
+        self.flow.pause(PIPELINE)
         if self.active is None and not self.queue:
             self.active = req or RequestState()
             self._answer(status, close=True)
@@ -356,7 +378,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _on_upgrade(self, rest: bytes) -> None:
         self.tunnel_buf = rest
-        self._flow().pause(UPGRADE)
+        self.flow.pause(UPGRADE)
 
     # -- called by UpstreamConnection -------------------------------------------------------
     def response_started(self, close: bool) -> None:
@@ -391,22 +413,18 @@ class HttpProtocol(asyncio.Protocol):
         if self.tunnel_buf:
             conn.tunnel(self.tunnel_buf)
             self.tunnel_buf = b""
-        self._flow().resume_all()
+        self.flow.resume_all()
 
     def abort(self) -> None:
         self._close()
 
     def pause_reading_for_upstream(self) -> None:
-        self._flow().pause(UPSTREAM)
+        self.flow.pause(UPSTREAM)
 
     def resume_reading_for_upstream(self) -> None:
-        self._flow().resume(UPSTREAM)
+        self.flow.resume(UPSTREAM)
 
     # -- helpers -------------------------------------------------------------------------
-    def _flow(self) -> ReadFlow:
-        assert self.flow is not None
-        return self.flow
-
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.closing:
             self.transport.write(data)
@@ -417,26 +435,29 @@ class HttpProtocol(asyncio.Protocol):
             if self.transport is not None:
                 self.transport.close()
 
-    def _set_deadline(self, delay: float) -> None:
-        when = self.loop.time() + delay
-        self._deadline = when
-        if self._timer is None or when < self._timer_at:
-            if self._timer is not None:
-                self._timer.cancel()
-            self._timer_at = when
-            self._timer = self.loop.call_at(when, self._on_timer)
-
     def _on_timer(self) -> None:
+        """Every interval: 408 a head that takes too long, close an idle connection.
+
+        Activity is seen through `_ticks` (no clock read per request), so a timeout
+        fires between its value and its value plus one interval.
+        """
         self._timer = None
-        if self.closing or not self._deadline:
+        if self.closing:
             return
         now = self.loop.time()
-        if now < self._deadline:
-            self._timer_at = self._deadline
-            self._timer = self.loop.call_at(self._deadline, self._on_timer)
-            return
-        req = self.req
-        if req is not None and not req.head_done and self.active is None and not self.queue:
-            self._bad(408)
+        if self._ticks != self._seen:
+            self._seen = self._ticks
+            self._since = now
         elif self.active is None and not self.queue:
-            self._close()  # idle keep-alive connection (or nothing ever sent)
+            req = self.req
+            s = self.settings
+            if req is not None:
+                if not req.head_done and now - self._since >= s.header_timeout:
+                    self._bad(408)
+                    return
+            else:
+                limit = s.keepalive_timeout if self._ticks else s.header_timeout
+                if now - self._since >= limit:
+                    self._close()  # idle keep-alive connection, or nothing ever sent
+                    return
+        self._timer = self.loop.call_later(self._interval, self._on_timer)

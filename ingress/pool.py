@@ -1,10 +1,11 @@
 """Keep-alive pool of upstream connections, one FIFO per endpoint (aiohttp-connector style).
 
-Idle connections sit in a deque of (connection, last_used). Checkout takes the oldest
-live one and drops stale ones (closed by the peer, or idle longer than the timeout) on
-the way; release appends. One lazy cleanup timer per pool set closes connections that
-idle too long, re-armed only while something is idle. The loop is injected (`call_at`,
-`time`) so tests drive the timer by hand.
+Idle connections sit in a deque of (connection, release epoch). Checkout takes the oldest
+live one and drops stale ones (closed by the peer) on the way; release appends. One lazy
+cleanup timer per pool set, running only while something is idle, advances the epoch
+every idle_timeout/2 and closes connections idle for at least idle_timeout (at most
+1.5 x idle_timeout). The hot path reads no clock. The timer comes from an injected
+`call_later`, so tests fire it by hand.
 """
 
 from __future__ import annotations
@@ -26,10 +27,8 @@ class TimerHandle(Protocol):
     def cancel(self) -> None: ...
 
 
-class Clock(Protocol):
-    def time(self) -> float: ...
-
-    def call_at(self, when: float, callback: Callable[[], object]) -> TimerHandle: ...
+class Timers(Protocol):
+    def call_later(self, delay: float, callback: Callable[[], object]) -> TimerHandle: ...
 
 
 class EndpointPool:
@@ -40,7 +39,7 @@ class EndpointPool:
     def __init__(self, owner: PoolSet, key: tuple[str, int]) -> None:
         self.key = key
         self._owner = owner
-        self._idle: deque[tuple[Pooled, float]] = deque()
+        self._idle: deque[tuple[Pooled, int]] = deque()
 
     def __len__(self) -> int:
         return len(self._idle)
@@ -48,24 +47,22 @@ class EndpointPool:
     def acquire(self) -> Pooled | None:
         """The oldest idle live connection, or None (stale ones are closed on the way)."""
         idle = self._idle
-        if not idle:
-            return None
-        now = self._owner.clock.time()
-        limit = self._owner.idle_timeout
         while idle:
-            conn, last = idle.popleft()
-            if conn.reusable() and now - last < limit:
+            conn = idle.popleft()[0]
+            if conn.reusable():
                 return conn
             conn.close()
         return None
 
     def release(self, conn: Pooled) -> None:
         """Return a connection after a complete exchange; closed if the pool is full."""
-        if len(self._idle) >= self._owner.max_idle or not conn.reusable():
+        owner = self._owner
+        if len(self._idle) >= owner.max_idle or not conn.reusable():
             conn.close()
             return
-        self._idle.append((conn, self._owner.clock.time()))
-        self._owner.arm()
+        self._idle.append((conn, owner.epoch))
+        if owner.timer is None:
+            owner.arm()
 
     def discard(self, conn: Pooled) -> None:
         """Forget a connection the peer closed while it was idle."""
@@ -74,10 +71,9 @@ class EndpointPool:
                 del self._idle[i]
                 return
 
-    def expire(self, now: float) -> None:
+    def expire(self, oldest_kept: int) -> None:
         idle = self._idle
-        limit = self._owner.idle_timeout
-        while idle and (now - idle[0][1] >= limit or not idle[0][0].reusable()):
+        while idle and (idle[0][1] < oldest_kept or not idle[0][0].reusable()):
             idle.popleft()[0].close()
 
     def close_all(self) -> None:
@@ -86,16 +82,21 @@ class EndpointPool:
 
 
 class PoolSet:
-    """The pools of every endpoint, keyed by (ip, port), with one lazy cleanup timer."""
+    """The pools of every endpoint, keyed by (ip, port), with one lazy cleanup timer.
 
-    __slots__ = ("_pools", "_timer", "clock", "idle_timeout", "max_idle")
+    A pool, once created, stays (connections keep a reference to theirs): one small
+    object per endpoint ever used.
+    """
 
-    def __init__(self, clock: Clock, max_idle: int, idle_timeout: float) -> None:
-        self.clock = clock
+    __slots__ = ("_pools", "epoch", "idle_timeout", "max_idle", "timer", "timers")
+
+    def __init__(self, timers: Timers, max_idle: int, idle_timeout: float) -> None:
+        self.timers = timers
         self.max_idle = max_idle
         self.idle_timeout = idle_timeout
+        self.epoch = 0
         self._pools: dict[tuple[str, int], EndpointPool] = {}
-        self._timer: TimerHandle | None = None
+        self.timer: TimerHandle | None = None
 
     def get(self, key: tuple[str, int]) -> EndpointPool:
         pool = self._pools.get(key)
@@ -107,24 +108,25 @@ class PoolSet:
         return sum(len(p) for p in self._pools.values())
 
     def arm(self) -> None:
-        if self._timer is None:
-            when = self.clock.time() + self.idle_timeout
-            self._timer = self.clock.call_at(when, self._cleanup)
+        if self.timer is None:
+            self.timer = self.timers.call_later(self.idle_timeout / 2, self.tick)
 
-    def _cleanup(self) -> None:
-        self._timer = None
-        now = self.clock.time()
-        for key, pool in list(self._pools.items()):
-            pool.expire(now)
-            if not len(pool):
-                del self._pools[key]
-        if self._pools:
+    def tick(self) -> None:
+        """Advance the epoch; close what idled two full epochs (>= idle_timeout)."""
+        self.timer = None
+        self.epoch += 1
+        oldest_kept = self.epoch - 2
+        idle = False
+        for pool in self._pools.values():
+            pool.expire(oldest_kept)
+            idle = idle or bool(len(pool))
+        if idle:
             self.arm()
 
     def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+        if self.timer is not None:
+            self.timer.cancel()
+            self.timer = None
         for pool in self._pools.values():
             pool.close_all()
         self._pools.clear()

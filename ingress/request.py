@@ -30,12 +30,30 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-_OURS = frozenset({b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host", b"x-real-ip"})
-_SKIP = HOP_BY_HOP | _OURS | {b"expect"}
+_HOST, _TE, _CL, _CONN, _EXPECT, _UPGRADE, _XFF, _DROP = range(8)
+SPECIAL_HEADERS: dict[bytes, int] = {
+    b"host": _HOST,
+    b"transfer-encoding": _TE,
+    b"content-length": _CL,
+    b"connection": _CONN,
+    b"expect": _EXPECT,
+    b"upgrade": _UPGRADE,
+    b"x-forwarded-for": _XFF,
+    b"x-forwarded-proto": _DROP,
+    b"x-forwarded-host": _DROP,
+    b"x-real-ip": _DROP,
+}
+for _name in HOP_BY_HOP:
+    SPECIAL_HEADERS.setdefault(_name, _DROP)
+_PLAIN_TOKENS = frozenset({b"keep-alive", b"close", b"upgrade", b""})
 
 
 class RequestState:
-    """One request: its head as parsed, its framing, and where it is in its exchange."""
+    """One request: its head as parsed, its framing, and where it is in its exchange.
+
+    Header lines to forward are kept as they will be written (`fwd`), so building the
+    upstream head is one join; the few headers that matter are dispatched by name.
+    """
 
     __slots__ = (
         "body_received",
@@ -45,18 +63,19 @@ class RequestState:
         "content_length",
         "error",
         "expect_continue",
+        "fwd",
         "head_bytes",
         "head_done",
-        "headers",
         "host",
         "keep_alive",
         "local",
         "method",
+        "nheaders",
         "pending",
         "response_done",
         "response_started",
         "retries",
-        "route_key",
+        "route",
         "tried",
         "upgrade",
         "upstream_head",
@@ -69,7 +88,8 @@ class RequestState:
         self.method = b""
         self.url = b""
         self.version = "1.1"
-        self.headers: list[tuple[bytes, bytes]] = []
+        self.fwd: list[bytes] = []
+        self.nheaders = 0
         self.head_bytes = 0
         self.host: bytes | None = None
         self.xff: bytes | None = None
@@ -78,18 +98,18 @@ class RequestState:
         self.keep_alive = True
         self.expect_continue = False
         self.upgrade: bytes | None = None
-        self.connection_tokens: frozenset[bytes] = frozenset()
+        self.connection_tokens: frozenset[bytes] | None = None
         self.head_done = False
         self.complete = False
         self.body_received = 0
-        self.pending: list[bytes] = []  # body received before an upstream is bound
+        self.pending: list[bytes] | None = None  # body received before an upstream is bound
         self.upstream_head = b""
         self.error = 0  # a status to answer instead of forwarding (pipelined bad request)
         self.local = 0  # a status the proxy answers itself (404, 503, ...)
         self.response_started = False
         self.response_done = False
-        self.route_key = ""
-        self.tried: list[EndpointInfo] = []
+        self.route: object = None
+        self.tried: list[EndpointInfo] | None = None
         self.retries = 0
 
     def add_url(self, url: bytes, settings: HttpSettings) -> None:
@@ -98,34 +118,46 @@ class RequestState:
             raise PeerError(414, "request target too long")
 
     def add_header(self, name: bytes, value: bytes, settings: HttpSettings) -> None:
+        """Record one header field (HttpProtocol.on_header inlines the common case)."""
         if self.head_done:
             return  # a chunked trailer: dropped (we do not forward trailers)
-        headers = self.headers
-        headers.append((name, value))
+        self.nheaders += 1
         self.head_bytes += len(name) + len(value) + 4
-        if len(headers) > settings.max_headers or self.head_bytes > settings.max_header_bytes:
+        if self.nheaders > settings.max_headers or self.head_bytes > settings.max_header_bytes:
             raise PeerError(431, "request headers too large")
-        lname = name.lower()
-        if lname == b"host":
+        code = SPECIAL_HEADERS.get(name.lower())
+        if code is None:
+            self.fwd.append(b"%s: %s\r\n" % (name, value))
+        else:
+            self.special_header(code, name, value, settings)
+
+    def special_header(self, code: int, name: bytes, value: bytes, settings: HttpSettings) -> None:
+        if code == _HOST:
             if self.host is not None:
                 raise PeerError(400, "duplicate Host header")
             self.host = value
-        elif lname == b"transfer-encoding":
-            if self.chunked or value.lower() != b"chunked":
-                raise PeerError(400, "Transfer-Encoding other than chunked")
-            self.chunked = True
-        elif lname == b"content-length":
+            self.fwd.append(b"%s: %s\r\n" % (name, value))
+        elif code == _CL:
             self.content_length = int(value)  # llhttp checked the digits
             if settings.max_body_size and self.content_length > settings.max_body_size:
                 raise PeerError(413, "request body too large")
-        elif lname == b"connection":
-            tokens = {t.strip().lower() for t in value.split(b",")}
-            self.connection_tokens = self.connection_tokens | tokens
-        elif lname == b"expect":
-            self.expect_continue = value.lower() == b"100-continue"
-        elif lname == b"upgrade":
+            self.fwd.append(b"%s: %s\r\n" % (name, value))
+        elif code == _TE:
+            if self.chunked or value.lower() != b"chunked":
+                raise PeerError(400, "Transfer-Encoding other than chunked")
+            self.chunked = True
+        elif code == _CONN:
+            tokens = frozenset(t.strip().lower() for t in value.split(b","))
+            old = self.connection_tokens
+            self.connection_tokens = tokens if old is None else old | tokens
+        elif code == _EXPECT:
+            if value.lower() == b"100-continue":
+                self.expect_continue = True  # we answer 100 ourselves
+            else:
+                self.fwd.append(b"%s: %s\r\n" % (name, value))
+        elif code == _UPGRADE:
             self.upgrade = value
-        elif lname == b"x-forwarded-for":
+        elif code == _XFF:
             self.xff = value if self.xff is None else self.xff + b", " + value
 
     def finish_head(self, method: bytes, version: str, keep_alive: bool) -> None:
@@ -143,7 +175,8 @@ class RequestState:
             raise PeerError(400, "Transfer-Encoding on HTTP/1.0")
         if self.url == b"*" and method != b"OPTIONS":
             raise PeerError(400, "asterisk target on a method other than OPTIONS")
-        if self.upgrade is not None and b"upgrade" not in self.connection_tokens:
+        tokens = self.connection_tokens
+        if self.upgrade is not None and (tokens is None or b"upgrade" not in tokens):
             self.upgrade = None
 
     def path(self) -> str:
@@ -164,22 +197,17 @@ class RequestState:
 
     def build_upstream_head(self, client_ip: bytes, scheme: bytes) -> bytes:
         """The request head for the backend: same target and Host, hop-by-hop removed."""
-        parts = [self.method, b" ", self.url, b" HTTP/1.1\r\n"]
-        named = self.connection_tokens
-        for name, value in self.headers:
-            lname = name.lower()
-            if lname in _SKIP or lname in named:
-                if lname == b"expect" and not self.expect_continue:
-                    parts += (name, b": ", value, b"\r\n")
-                continue
-            parts += (name, b": ", value, b"\r\n")
-        if self.chunked:
-            parts.append(b"Transfer-Encoding: chunked\r\n")
+        fwd = self.fwd
+        tokens = self.connection_tokens
+        if tokens is not None and not tokens <= _PLAIN_TOKENS:
+            fwd = [line for line in fwd if line.partition(b":")[0].lower() not in tokens]
+        framing = b"Transfer-Encoding: chunked\r\n" if self.chunked else b""
         if self.upgrade is not None:
-            parts += (b"Connection: upgrade\r\nUpgrade: ", self.upgrade, b"\r\n")
+            framing += b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade
         xff = client_ip if self.xff is None else self.xff + b", " + client_ip
-        parts += (b"X-Forwarded-For: ", xff, b"\r\nX-Forwarded-Proto: ", scheme)
-        if self.host is not None:
-            parts += (b"\r\nX-Forwarded-Host: ", self.host)
-        parts += (b"\r\nX-Real-IP: ", client_ip, b"\r\n\r\n")
-        return b"".join(parts)
+        host = self.host if self.host is not None else b""
+        return (
+            b"%s %s HTTP/1.1\r\n%s%sX-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
+            b"X-Forwarded-Host: %s\r\nX-Real-IP: %s\r\n\r\n"
+            % (self.method, self.url, b"".join(fwd), framing, xff, scheme, host, client_ip)
+        )

@@ -8,45 +8,36 @@ client that cannot take chunked.
 
 from __future__ import annotations
 
+import re
+
 from ingress.request import HOP_BY_HOP
 
-_NEEDLES = (
-    b"\r\nkeep-alive:",
-    b"\r\nproxy-",
-    b"\r\ntrailer:",
-    b"\r\nupgrade:",
-    b"\r\nte:",
+# Every header whose presence decides something; found in one case-insensitive scan.
+_INTERESTING = re.compile(
+    rb"\r\n(connection|keep-alive|proxy-[a-z-]*|trailer|upgrade|te|transfer-encoding"
+    rb"|content-length)[ \t]*:[ \t]*([^\r]*)",
+    re.IGNORECASE,
 )
 
 
-class HeadInfo:
-    """What the proxy needs to know about a response head (found in its lowered bytes)."""
-
-    __slots__ = ("chunked", "content_length", "passthrough_ok")
-
-    def __init__(self, head: bytes) -> None:
-        low = head.lower()
-        self.chunked = _value(low, b"\r\ntransfer-encoding:").endswith(b"chunked")
-        self.content_length = low.find(b"\r\ncontent-length:") >= 0
-        ok = True
-        conn = _value(low, b"\r\nconnection:")
-        if conn and conn != b"keep-alive":
-            ok = False
-        else:
-            for needle in _NEEDLES:
-                if needle in low:
-                    ok = False
-                    break
-        self.passthrough_ok = ok
+CHUNKED = 1
+CONTENT_LENGTH = 2
+REBUILD = 4  # a hop-by-hop header other than `Connection: keep-alive` is present
 
 
-def _value(low: bytes, needle: bytes) -> bytes:
-    i = low.find(needle)
-    if i < 0:
-        return b""
-    start = i + len(needle)
-    end = low.find(b"\r\n", start)
-    return low[start:end].strip()
+def head_flags(head: bytes) -> int:
+    """What the proxy needs to know about a response head, as CHUNKED|CONTENT_LENGTH|REBUILD."""
+    flags = 0
+    for name, value in _INTERESTING.findall(head):
+        lname = name.lower()
+        if lname == b"content-length":
+            flags |= CONTENT_LENGTH
+        elif lname == b"transfer-encoding":
+            if value.rstrip().lower().endswith(b"chunked"):
+                flags |= CHUNKED
+        elif lname != b"connection" or value.rstrip().lower() != b"keep-alive":
+            flags |= REBUILD
+    return flags
 
 
 def rebuild_head(head: bytes, close: bool, drop_chunked: bool, keep_upgrade: bool = False) -> bytes:

@@ -15,7 +15,7 @@ from typing import Protocol, cast
 import httptools
 
 from ingress.pool import PoolSet
-from ingress.response import HeadInfo, rebuild_head
+from ingress.response import CHUNKED, CONTENT_LENGTH, REBUILD, head_flags, rebuild_head
 
 log = logging.getLogger(__name__)
 
@@ -49,12 +49,18 @@ class UpstreamConnection(asyncio.Protocol):
         "_close_delimited",
         "_data",
         "_decode",
+        "_done",
+        "_emit",
         "_head_buf",
         "_head_done",
         "_head_request",
+        "_held",
         "_in_head",
         "_interim",
+        "_keep",
+        "_pieces",
         "_pos",
+        "_sent",
         "_status",
         "_ticks",
         "_timer",
@@ -68,6 +74,8 @@ class UpstreamConnection(asyncio.Protocol):
         "loop",
         "out",
         "parser",
+        "paused",
+        "pool",
         "pools",
         "reused",
         "timeout",
@@ -80,7 +88,9 @@ class UpstreamConnection(asyncio.Protocol):
     ) -> None:
         self.loop = loop
         self.pools = pools
+        self.pool = pools.get(key)
         self.key = key
+        self.paused = False
         self.timeout = timeout
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
@@ -103,6 +113,12 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_request = False
         self._chunked = False
         self._decode = False
+        self._done = False
+        self._emit = -1
+        self._held = 0
+        self._keep = False
+        self._pieces: list[bytes] = []
+        self._sent = False
         self._close_delimited = False
         self._ticks = 0
         self._busy_ticks = -1
@@ -116,7 +132,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.closed = True
         client = self.client
         if client is None:
-            self.pools.get(self.key).discard(self)
+            self.pool.discard(self)
             return
         self.client = None
         if self.upgraded:
@@ -131,7 +147,8 @@ class UpstreamConnection(asyncio.Protocol):
             client.abort()  # response cut short: the client must see a broken connection
 
     def eof_received(self) -> bool | None:
-        return False  # close our side too; connection_lost finishes the exchange
+        self.closed = True  # never reused; connection_lost finishes the exchange
+        return False
 
     def pause_writing(self) -> None:
         if self.client is not None:
@@ -142,17 +159,21 @@ class UpstreamConnection(asyncio.Protocol):
             self.client.resume_reading_for_upstream()
 
     def data_received(self, data: bytes) -> None:
+        out = self.out
         if self.upgraded:
-            assert self.out is not None
-            self.out.write(data)
+            assert out is not None
+            out.write(data)
             return
-        if self.client is None:
+        if self.client is None or out is None:
             self.close()  # bytes nobody asked for: never reuse this connection
             return
         self.got_byte = True
         self._ticks += 1
         self._data = data
         self._pos = 0
+        # Body bytes are forwarded as received (chunked framing included): from offset
+        # _emit of this chunk, after whatever the callbacks queued in _pieces (a head).
+        self._emit = 0 if self._head_done and not self._decode else -1
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -162,16 +183,32 @@ class UpstreamConnection(asyncio.Protocol):
             log.info("upstream %s:%d: bad response: %s", self.key[0], self.key[1], exc)
             self._fail()
             return
+        pieces = self._pieces
+        emit = self._emit
+        if pieces:
+            if emit >= 0 and emit < len(data):
+                pieces.append(data[emit:] if emit else data)
+            if len(pieces) > 1:
+                out.writelines(pieces)
+            else:
+                out.write(pieces[0])
+            pieces.clear()
+        elif emit >= 0:
+            out.write(data[emit:] if emit else data)
+        self._sent = self._head_done
         if self._in_head:
             self._head_buf += data[self._pos :]
             if len(self._head_buf) > MAX_RESPONSE_HEAD:
                 self._fail()
-        elif self._head_request and self._head_done and self.client is not None:
-            self.parser = httptools.HttpResponseParser(self)
-            self._finish(True)
+        elif self._done:
+            if self._head_request:
+                self.parser = httptools.HttpResponseParser(self)
+            self._finish(self._keep)
 
     # -- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
+        if self._done or self._head_done:
+            raise ValueError("upstream sent more than one response")
         self._in_head = True
 
     def on_headers_complete(self) -> None:
@@ -182,44 +219,45 @@ class UpstreamConnection(asyncio.Protocol):
         if 100 <= status < 200 and status != 101:
             self._interim = True  # 100/102/103: dropped, the final response follows
             return
-        out = self.out
         client = self.client
-        assert out is not None and client is not None
+        assert client is not None
         self._head_done = True
         if status == 101:
-            out.write(head)
+            self._pieces.append(head)
             client.response_started(False)
             return
-        info = HeadInfo(head)
-        no_body = self._head_request or status in (204, 304)
-        self._chunked = info.chunked and not no_body
-        self._close_delimited = not no_body and not info.chunked and not info.content_length
+        flags = head_flags(head)
+        no_body = self._head_request or status == 204 or status == 304
+        self._chunked = not no_body and bool(flags & CHUNKED)
+        self._close_delimited = not no_body and not flags & (CHUNKED | CONTENT_LENGTH)
         close = not self.client_ka or self._close_delimited
         self._decode = self._chunked and self.client_10
-        if info.passthrough_ok and not close:
-            out.write(head)
+        passthrough = not flags & REBUILD
+        if passthrough and not close and not self._held and not no_body:
+            self._emit = self._pos - len(head)  # the head goes out as received, with the body
         else:
-            out.write(rebuild_head(head, close, self._decode))
+            if not passthrough or close:
+                head = rebuild_head(head, close, self._decode)
+            self._pieces.append(head)
+            self._emit = -1 if (self._decode or self._head_request) else self._pos
+        if self._head_request:
+            self._done = True
+            self._keep = self.parser.should_keep_alive()
         client.response_started(close)
 
     def on_body(self, body: bytes) -> None:
-        out = self.out
-        assert out is not None
-        if self._chunked and not self._decode:
-            out.writelines((b"%x\r\n" % len(body), body, _CRLF))
-        else:
-            out.write(body)
+        if self._decode:
+            self._pieces.append(body)
 
     def on_message_complete(self) -> None:
         if self._interim:
             self._interim = False
+            self._in_head = False
             return
-        if self._status == 101 or self._head_request:
+        if self._status == 101:
             return
-        if self._chunked and not self._decode:
-            assert self.out is not None
-            self.out.write(_LAST_CHUNK)
-        self._finish(self.parser.should_keep_alive())
+        self._done = True
+        self._keep = self.parser.should_keep_alive()
 
     # -- used by the downstream side -------------------------------------------------------
     def attach(
@@ -237,6 +275,12 @@ class UpstreamConnection(asyncio.Protocol):
         self._head_done = False
         self._head_request = head_request
         self._head_buf.clear()
+        self._in_head = True
+        self._done = False
+        self._sent = False
+        self._decode = False
+        self._chunked = False
+        self._close_delimited = False
         self._ticks += 1
         assert self.transport is not None
         self.transport.write(head)
@@ -262,11 +306,13 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport.write(data)
 
     def pause_reading(self) -> None:
-        if self.transport is not None and not self.closed:
+        if self.transport is not None and not self.closed and not self.paused:
+            self.paused = True
             self.transport.pause_reading()
 
     def resume_reading(self) -> None:
-        if self.transport is not None and not self.closed:
+        if self.paused and self.transport is not None and not self.closed:
+            self.paused = False
             self.transport.resume_reading()
 
     def release(self) -> None:
@@ -274,19 +320,15 @@ class UpstreamConnection(asyncio.Protocol):
         self.client = None
         self.out = None
         if self.keep_alive and not self.closed:
-            self.resume_reading()
-            self.pools.get(self.key).release(self)
+            if self.paused:
+                self.resume_reading()
+            self.pool.release(self)
         else:
             self.close()
 
     # -- pool protocol -----------------------------------------------------------------
     def reusable(self) -> bool:
-        return (
-            not self.closed
-            and self.client is None
-            and self.transport is not None
-            and not self.transport.is_closing()
-        )
+        return not self.closed and self.client is None
 
     def close(self) -> None:
         self.client = None
@@ -301,8 +343,8 @@ class UpstreamConnection(asyncio.Protocol):
     # -- internals ---------------------------------------------------------------------
     def _take_head(self) -> bytes:
         data, pos = self._data, self._pos
-        if self._head_buf:
-            held = len(self._head_buf)
+        self._held = held = len(self._head_buf)
+        if held:
             buf = bytes(self._head_buf) + data[pos:]
             self._head_buf.clear()
             end = buf.find(b"\r\n\r\n") + 4
@@ -320,7 +362,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _fail(self) -> None:
         client = self.client
-        started = self._head_done
+        started = self._sent  # a head already went out: too late for a 502
+        self._pieces.clear()
         self.close()
         if client is not None:
             if started:
@@ -336,9 +379,13 @@ class UpstreamConnection(asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        assert self.out is not None
+        pieces = self._pieces
         if rest:
-            assert self.out is not None
-            self.out.write(rest)
+            pieces.append(rest)
+        if pieces:
+            self.out.writelines(pieces)
+            pieces.clear()
         self.client.upstream_upgraded(self)
 
     def _on_timer(self) -> None:
@@ -350,7 +397,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._busy_ticks = self._ticks  # activity since the last look: wait again
             self._timer = self.loop.call_later(self.timeout, self._on_timer)
             return
-        started = self._head_done
+        started = self._sent
         self.close()
         if started:
             client.abort()

@@ -1,0 +1,95 @@
+"""Run seaway's L7 proxy alone for benchmarks: one Ingress (/ -> a backend), no source.
+
+    python3 bench/seaway_l7.py --listen 127.0.0.1:8080 --backend 127.0.0.1:9000 [--workers 1]
+
+Builds a Snapshot by hand (IngressClass, Service, its endpoints, one Ingress) and runs
+IngressDataplane on uvloop until SIGTERM/SIGINT.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+import uvloop  # noqa: E402
+
+from discovery.model import (  # noqa: E402
+    Ingress,
+    IngressBackend,
+    IngressClass,
+    IngressPath,
+    IngressRule,
+    ObjectMeta,
+    Service,
+    ServicePort,
+)
+from discovery.snapshot import (  # noqa: E402
+    EndpointInfo,
+    ServicePortInfo,
+    ServicePortName,
+    Snapshot,
+)
+from ingress.dataplane import IngressDataplane  # noqa: E402
+from proxy.options import Options  # noqa: E402
+
+
+def bench_snapshot(backends: list[tuple[str, int]], generation: int = 1) -> Snapshot:
+    name = ServicePortName("default", "bench", "http", "TCP")
+    eps = tuple(EndpointInfo(ip, port) for ip, port in backends)
+    info = ServicePortInfo(name, ("10.96.0.10",), 80, "TCP", endpoints=eps, all_endpoints=eps)
+    svc = Service(
+        ObjectMeta("bench", "default"),
+        cluster_ips=("10.96.0.10",),
+        ports=(ServicePort("http", "TCP", 80, 80),),
+    )
+    ing = Ingress(
+        ObjectMeta("bench", "default"),
+        ingress_class_name="seaway",
+        rules=(
+            IngressRule(
+                "",
+                (IngressPath("/", "Prefix", IngressBackend("bench", port_number=80)),),
+            ),
+        ),
+    )
+    cls = IngressClass(ObjectMeta("seaway"), "seaway.dev/ingress")
+    return Snapshot(
+        generation=generation,
+        service_ports={name: info},
+        services={("default", "bench"): svc},
+        ingresses=(ing,),
+        ingress_classes=(cls,),
+        ports_by_service={("default", "bench"): (info,)},
+    )
+
+
+def _addr(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    return host, int(port)
+
+
+async def main(args: argparse.Namespace) -> None:
+    options = Options(http_bind_address=_addr(args.listen), workers=args.workers)
+    dp = IngressDataplane(options)
+    await dp.start()
+    snap = bench_snapshot([_addr(b) for b in args.backend])
+    await dp.sync(snap, frozenset(snap.service_ports))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await dp.stop()
+
+
+if __name__ == "__main__":
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--listen", required=True)
+    p.add_argument("--backend", action="append", required=True)
+    p.add_argument("--workers", type=int, default=1)
+    uvloop.run(main(p.parse_args()))
