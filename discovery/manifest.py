@@ -32,7 +32,7 @@ from discovery.yaml_decode import (
     DecodeError,
     decode_exact,
     decode_fast,
-    json_error,
+    decode_json,
     looks_like_json,
 )
 
@@ -119,32 +119,24 @@ def parse_manifest_text(
 
 
 def _parse_text(text: str | bytes, file: str) -> tuple[list[KubeObject], list[ManifestError]]:
-    docs: list[Any] | None = None
-    if looks_like_json(text):
-        try:
-            docs = decode_exact(text)
-        except DecodeError:
-            docs = None
-    exact = docs is not None
-    if docs is None:
+    try:
+        if file.endswith(".json"):
+            return _convert(decode_json(text), file)
+        if looks_like_json(text):  # JSON in a .yaml file: valid JSON is valid YAML
+            try:
+                return _convert(decode_json(text), file)
+            except DecodeError:
+                pass  # YAML flow style, or broken: the YAML parser has the final word
         docs = decode_fast(text)
-    if docs is None:
-        exact = True
-        try:
-            docs = decode_exact(text)
-        except DecodeError as e:
-            if file.endswith(".json"):
-                e = json_error(text) or e
-            return [], [ManifestError(file, "", e.where, e.message)]
-    objects, errors = _convert(docs, file)
-    if errors and not exact:
-        # The fast decoder reads a few YAML 1.1 spellings differently; let the reference
-        # decoder have the final word on anything that does not validate.
-        try:
-            objects, errors = _convert(decode_exact(text), file)
-        except DecodeError as e:
-            return [], [ManifestError(file, "", e.where, e.message)]
-    return objects, errors
+        if docs is not None:
+            objects, errors = _convert(docs, file)
+            if not errors:
+                return objects, errors
+            # The fast decoder reads a few YAML 1.1 spellings differently; the reference
+            # decoder has the final word on anything that does not validate.
+        return _convert(decode_exact(text), file)
+    except DecodeError as e:
+        return [], [ManifestError(file, "", e.where, e.message)]
 
 
 def _convert(docs: list[Any], file: str) -> tuple[list[KubeObject], list[ManifestError]]:

@@ -14,7 +14,7 @@ Two decoders:
 - `decode_exact`: PyYAML's SafeLoader (libyaml when present), the reference. Timestamps
   stay as written (text), the way they arrive in JSON from the API server.
 
-JSON text is loaded as JSON by both.
+`decode_json` loads JSON (orjson when installed).
 """
 
 from __future__ import annotations
@@ -69,6 +69,11 @@ class DecodeError(Exception):
         self.message = message
 
 
+def fast_available() -> bool:
+    """Whether rapidyaml is installed (else every YAML file goes through PyYAML)."""
+    return ryml is not None
+
+
 def looks_like_json(text: str | bytes) -> bool:
     head = text[:64].lstrip()
     return bool(head) and head[:1] in ("{", "[", b"{", b"[")
@@ -100,12 +105,7 @@ def decode_fast(data: str | bytes) -> list[Any] | None:
 
 
 def decode_exact(data: str | bytes) -> list[Any]:
-    """Documents via PyYAML (JSON via json); raises DecodeError naming line and column."""
-    if looks_like_json(data):
-        try:
-            return [_json_loads(data)]
-        except ValueError:
-            pass  # maybe YAML flow style; the YAML parser has the final word
+    """Documents via PyYAML; raises DecodeError naming line and column."""
     try:
         return list(yaml.load_all(data, Loader=ExactLoader))
     except yaml.MarkedYAMLError as e:
@@ -117,15 +117,21 @@ def decode_exact(data: str | bytes) -> list[Any]:
         raise DecodeError("", f"YAML error: {e}") from None
 
 
-def json_error(data: str | bytes) -> DecodeError | None:
-    """The JSON syntax error of `data`, if any (for .json files)."""
+def decode_json(data: str | bytes) -> list[Any]:
+    """One JSON value as a one-document list; raises DecodeError naming line and column."""
     try:
+        return [_json_loads(data)]
+    except ValueError:
+        pass
+    try:  # the standard module's message and position are the clearer ones
         json.loads(data)
     except json.JSONDecodeError as e:
-        return DecodeError(f"line {e.lineno}, column {e.colno}", "JSON syntax error: " + e.msg)
+        raise DecodeError(
+            f"line {e.lineno}, column {e.colno}", "JSON syntax error: " + e.msg
+        ) from None
     except ValueError as e:
-        return DecodeError("", f"JSON error: {e}")
-    return None
+        raise DecodeError("", f"JSON error: {e}") from None
+    raise DecodeError("", "JSON syntax error")  # orjson refused what json accepts (NaN...)
 
 
 @contextmanager
