@@ -10,6 +10,7 @@ import signal
 import sys
 import tempfile
 
+from tests.kubeapi.certs import make_pki
 from tests.kubeapi.server import ApiServer
 
 
@@ -41,6 +42,12 @@ def main(argv: list[str] | None = None) -> int:
         help="how often watches with allowWatchBookmarks get a BOOKMARK (default 60)",
     )
     p.add_argument("--token", help="require this bearer token (written into the kubeconfig)")
+    p.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve HTTPS with a throwaway CA and require a client certificate (all written "
+        "into the kubeconfig)",
+    )
     args = p.parse_args(argv)
     host, _, port = args.listen.rpartition(":")
     logging.basicConfig(
@@ -48,7 +55,8 @@ def main(argv: list[str] | None = None) -> int:
     )
 
     async def serve() -> None:
-        server = ApiServer(bookmark_interval=args.bookmark_interval, token=args.token)
+        pki = make_pki(tempfile.mkdtemp(prefix="kubeapi-pki-")) if args.tls else None
+        server = ApiServer(bookmark_interval=args.bookmark_interval, token=args.token, pki=pki)
         await server.start(host.strip("[]") or "127.0.0.1", int(port or 0))
         path = args.kubeconfig_out
         if not path:

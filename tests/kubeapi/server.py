@@ -13,6 +13,7 @@ import base64
 import ipaddress
 import json
 import logging
+import ssl
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable
@@ -21,6 +22,7 @@ from typing import Any
 from aiohttp import web
 
 from tests.kubeapi import discovery
+from tests.kubeapi.certs import Pki
 from tests.kubeapi.patch import apply_patch
 from tests.kubeapi.resources import BY_PATH, Resource
 from tests.kubeapi.state import ApiError, Database, Obj, Selector, gone
@@ -49,10 +51,14 @@ class ApiServer:
         bookmark_interval: float = 1.0,
         service_cidr: str = "127.100.0.0/16",
         token: str | None = None,
+        pki: Pki | None = None,
+        require_client_cert: bool = True,
     ) -> None:
         self.db = db or Database()
         self.bookmark_interval = bookmark_interval
         self.token = token  # when set, requests must carry "Authorization: Bearer <token>"
+        self.pki = pki  # when set: HTTPS; a client certificate signed by its CA accepted
+        self.require_client_cert = require_client_cert  # ... and required
         self.stalled = False
         self.fail_code = 0
         self.delay = 0.0
@@ -73,7 +79,7 @@ class ApiServer:
     # ---- lifecycle ------------------------------------------------------------------
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
+        return f"{'https' if self.pki else 'http'}://{self.host}:{self.port}"
 
     def build_app(self) -> web.Application:
         app = web.Application(middlewares=[self._middleware])
@@ -88,7 +94,12 @@ class ApiServer:
     async def start(self, host: str = "127.0.0.1", port: int = 0) -> None:
         self._runner = web.AppRunner(self.build_app(), access_log=None, shutdown_timeout=0.5)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, host, port, reuse_address=True)
+        ctx = None
+        if self.pki is not None:
+            ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=self.pki.ca_cert)
+            ctx.load_cert_chain(self.pki.server_cert, self.pki.server_key)
+            ctx.verify_mode = ssl.CERT_REQUIRED if self.require_client_cert else ssl.CERT_OPTIONAL
+        site = web.TCPSite(self._runner, host, port, reuse_address=True, ssl_context=ctx)
         await site.start()
         server = site._server
         assert server is not None
@@ -113,11 +124,17 @@ class ApiServer:
 
     def kubeconfig(self) -> str:
         user: dict[str, Any] = {"token": self.token} if self.token else {}
+        cluster: dict[str, Any] = {"server": self.url}
+        if self.pki is not None:
+            cluster["certificate-authority-data"] = _b64file(self.pki.ca_cert)
+        if self.pki is not None and self.require_client_cert:
+            user["client-certificate-data"] = _b64file(self.pki.client_cert)
+            user["client-key-data"] = _b64file(self.pki.client_key)
         return json.dumps(
             {
                 "apiVersion": "v1",
                 "kind": "Config",
-                "clusters": [{"name": "standin", "cluster": {"server": self.url}}],
+                "clusters": [{"name": "standin", "cluster": cluster}],
                 "users": [{"name": "standin", "user": user}],
                 "contexts": [
                     {
@@ -400,6 +417,11 @@ def _default_endpointslice(obj: Obj) -> None:
     for port in obj.get("ports") or []:
         if isinstance(port, dict):
             port.setdefault("protocol", "TCP")
+
+
+def _b64file(path: str) -> str:
+    with open(path, "rb") as f:
+        return base64.b64encode(f.read()).decode()
 
 
 def _line(event: dict[str, Any]) -> bytes:
