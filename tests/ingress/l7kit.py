@@ -1,0 +1,294 @@
+"""Helpers for the L7 proxy tests: a uvloop in a thread, a scriptable backend, raw clients.
+
+The proxy and the backends run in one background event loop; the test thread talks to
+them with raw sockets and curl, as a real client would.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import socket
+import threading
+from collections.abc import Coroutine, Iterable
+from typing import Any, TypeVar
+
+import httptools
+import uvloop
+
+from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
+from ingress.router import Router
+from ingress.server import WorkerServer
+from ingress.settings import HttpSettings
+from tests.ingress import routerkit as k
+
+T = TypeVar("T")
+HOST = "127.0.0.1"
+
+
+class LoopThread:
+    """A uvloop running in a daemon thread; `run` executes a coroutine there."""
+
+    def __init__(self) -> None:
+        self.loop = uvloop.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = 30.0) -> T:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
+
+    def stop(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(10)
+        self.loop.close()
+
+
+# ---------------------------------------------------------------- backend
+
+
+class BackendStats:
+    def __init__(self) -> None:
+        self.connections = 0
+        self.requests: list[dict[str, Any]] = []
+
+
+class BackendProtocol(asyncio.Protocol):
+    """HTTP/1.1 backend. Paths: /slow never answers, /chunked answers chunked,
+    /ws upgrades and echoes, /echo-body returns the body, /bad answers garbage, /close
+    answers without length and closes; anything else gets JSON about the request."""
+
+    def __init__(self, name: str, stats: BackendStats) -> None:
+        self.name = name
+        self.stats = stats
+        self.parser = httptools.HttpRequestParser(self)
+        self.transport: asyncio.Transport | None = None
+        self.tunnel = False
+        self.url = b""
+        self.headers: dict[str, str] = {}
+        self.body_length = 0
+        self.body = bytearray()
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.stats.connections += 1
+
+    def data_received(self, data: bytes) -> None:
+        assert self.transport is not None
+        if self.tunnel:
+            self.transport.write(data.upper())  # websocket stand-in: echo upper-cased
+            return
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as exc:
+            rest = data[int(exc.args[0]) :]
+            if rest:
+                self.transport.write(rest.upper())
+        except httptools.HttpParserError:
+            self.transport.close()
+
+    def on_message_begin(self) -> None:
+        self.url = b""
+        self.headers = {}
+        self.body_length = 0
+        self.body = bytearray()
+
+    def on_url(self, url: bytes) -> None:
+        self.url += url
+
+    def on_header(self, name: bytes, value: bytes) -> None:
+        key = name.decode("latin-1")
+        if key in self.headers:
+            self.headers[key] += ", " + value.decode("latin-1")
+        else:
+            self.headers[key] = value.decode("latin-1")
+
+    def on_headers_complete(self) -> None:
+        path = self.url.decode()
+        method = self.parser.get_method().decode()
+        self.stats.requests.append({"path": path, "method": method, "headers": self.headers})
+        if path.startswith("/ws"):
+            self.tunnel = True
+            assert self.transport is not None
+            self.transport.write(
+                b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                b"Connection: Upgrade\r\n\r\n"
+            )
+
+    def on_body(self, body: bytes) -> None:
+        self.body_length += len(body)
+        if self.url.startswith(b"/echo-body"):
+            self.body += body
+
+    def on_message_complete(self) -> None:
+        t = self.transport
+        assert t is not None
+        path = self.url.decode()
+        if path.startswith("/ws") or path.startswith("/slow"):
+            return
+        if path.startswith("/bad"):
+            t.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello")
+            return
+        if path.startswith("/echo-body"):
+            t.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(self.body))
+            t.write(bytes(self.body))
+            return
+        doc = {
+            "name": self.name,
+            "method": self.parser.get_method().decode(),
+            "path": path,
+            "headers": self.headers,
+            "body_length": self.body_length,
+        }
+        body = json.dumps(doc).encode()
+        if path.startswith("/chunked"):
+            t.write(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+            for part in (body[:10], body[10:]):
+                t.write(b"%x\r\n%s\r\n" % (len(part), part))
+            t.write(b"0\r\n\r\n")
+        elif path.startswith("/close"):
+            t.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
+            t.close()
+        else:
+            t.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+
+
+class Backend:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.stats = BackendStats()
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    async def start(self) -> Backend:
+        loop = asyncio.get_running_loop()
+        self.server = await loop.create_server(
+            lambda: BackendProtocol(self.name, self.stats), HOST, 0
+        )
+        self.port = self.server.sockets[0].getsockname()[1]
+        return self
+
+    @property
+    def endpoint(self) -> EndpointInfo:
+        return EndpointInfo(HOST, self.port)
+
+    async def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+
+# ---------------------------------------------------------------- config
+
+
+def port_info(service: str, endpoints: Iterable[EndpointInfo], port: int = 80) -> ServicePortInfo:
+    eps = tuple(endpoints)
+    return ServicePortInfo(
+        name=ServicePortName("default", service, "", "TCP"),
+        cluster_ips=("10.96.0.10",),
+        port=port,
+        protocol="TCP",
+        all_endpoints=eps,
+        endpoints=eps,
+    )
+
+
+def two_service_snapshot(
+    web: Iterable[EndpointInfo], api: Iterable[EndpointInfo], generation: int = 1
+) -> Snapshot:
+    """web.test/ -> web, web.test/api -> api, any host /other -> a service with no endpoints,
+    everything else 404."""
+    ing = k.ingress(
+        "site",
+        k.rule("web.test", k.path("/", "web"), k.path("/api", "api")),
+        k.rule("", k.path("/other", "empty")),
+    )
+    ports = [port_info("web", web), port_info("api", api), port_info("empty", ())]
+    return k.snapshot([ing], ports, generation=generation)
+
+
+class Proxy:
+    """A WorkerServer (HTTP listener on a free port) in the loop thread."""
+
+    def __init__(self, lt: LoopThread, settings: HttpSettings | None = None) -> None:
+        self.lt = lt
+        self.settings = settings or HttpSettings()
+        self.server: WorkerServer | None = None
+        self.port = 0
+
+    def apply(self, snap: Snapshot) -> None:
+        router = Router.compile(snap)
+
+        async def go() -> None:
+            if self.server is None:
+                self.server = WorkerServer(self.lt.loop, self.settings, router)
+            await self.server.apply(router, (HOST, self.port), None, None)
+            assert self.server.http is not None
+            self.port = self.server.http.address[1]
+
+        self.lt.run(go())
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.lt.run(self.server.close())
+
+
+# ---------------------------------------------------------------- clients
+
+
+def exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
+    """Send raw bytes, read until the proxy closes the connection."""
+    with socket.create_connection((HOST, port), timeout=timeout) as s:
+        s.sendall(data)
+        chunks = []
+        while True:
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+class Response:
+    def __init__(self) -> None:
+        self.status = 0
+        self.headers: dict[str, str] = {}
+        self.body = bytearray()
+
+
+def parse_responses(raw: bytes) -> list[Response]:
+    """Every complete response in `raw` (as read from one connection), in order."""
+    out: list[Response] = []
+
+    class P:
+        def __init__(self) -> None:
+            self.cur = Response()
+
+        def on_header(self, n: bytes, v: bytes) -> None:
+            self.cur.headers[n.decode().lower()] = v.decode()
+
+        def on_headers_complete(self) -> None:
+            self.cur.status = parser.get_status_code()
+
+        def on_body(self, b: bytes) -> None:
+            self.cur.body.extend(b)
+
+        def on_message_complete(self) -> None:
+            out.append(self.cur)
+            self.cur = Response()
+
+    parser = httptools.HttpResponseParser(P())
+    try:
+        parser.feed_data(raw)
+    except httptools.HttpParserError:
+        pass
+    return out
+
+
+def get(port: int, path: str, host: str = "web.test", extra: str = "") -> tuple[int, bytes]:
+    raw = exchange(
+        port, f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n{extra}\r\n".encode()
+    )
+    status = int(raw.split(b" ", 2)[1]) if raw else 0
+    return status, raw.partition(b"\r\n\r\n")[2]
