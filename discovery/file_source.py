@@ -1,0 +1,168 @@
+"""Objects from manifest files, followed as they change.
+
+`FileSource(path)` reads a manifest file, or a directory recursively (*.yaml, *.yml,
+*.json; dotfiles and editor temp files skipped), and keeps the store in step with it:
+
+- each file is a store source (`store.replace_source(file, objects)`), so a deleted file,
+  or an object removed from a file, disappears from the store;
+- a file that fails to parse or validate is logged by name with every error, and its
+  last good objects stay in force;
+- an object defined by two files comes from the file loaded (or changed) last, with a
+  warning; when that file drops it, the other file's version comes back.
+
+Changes are noticed with watchfiles (inotify). Each batch of events, and every
+`rescan_interval` seconds without events, the files are also compared by (mtime, size,
+inode), which catches what events can miss: a change made before the watcher started,
+and Kubernetes ConfigMap volumes, whose files are symlinks swapped through a hidden
+`..data` directory.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from collections.abc import Callable, Iterable
+from typing import Protocol
+
+from watchfiles import awatch
+
+from discovery.manifest import ManifestError, discover_files, load_file
+from discovery.model import KubeObject, ObjectKey
+
+log = logging.getLogger(__name__)
+
+Signature = tuple[int, int, int]  # mtime_ns, size, inode (of the target, symlinks followed)
+
+
+class SourceStore(Protocol):
+    def replace_source(self, source_id: str, objects: Iterable[KubeObject]) -> None: ...
+
+
+class FileSource:
+    """A manifest file or directory, loaded and then watched until cancelled."""
+
+    def __init__(self, path: str, rescan_interval: float = 1.0) -> None:
+        self.path = path
+        self.rescan_interval = rescan_interval
+        self.objects_by_file: dict[str, list[KubeObject]] = {}  # last good, per file
+        self.errors_by_file: dict[str, list[ManifestError]] = {}  # current problems
+        self._signatures: dict[str, Signature] = {}
+        self._definers: dict[ObjectKey, list[str]] = {}  # files defining a key, oldest first
+        self._batches = 0
+        self._batch_done = asyncio.Event()
+
+    async def run(self, store: SourceStore, ready: Callable[[], None]) -> None:
+        if not os.path.exists(self.path):
+            log.error("%s: no such file or directory (waiting for it to appear)", self.path)
+        self.sync(store, set())
+        log.info(
+            "loaded %d objects from %d files under %s",
+            sum(len(o) for o in self.objects_by_file.values()),
+            len(self.objects_by_file),
+            self.path,
+        )
+        ready()
+        is_dir = os.path.isdir(self.path)
+        # A single file is watched through its directory (editors replace files by
+        # renaming), not recursively.
+        root = self.path if is_dir else os.path.dirname(os.path.abspath(self.path))
+        while not os.path.isdir(root):
+            await asyncio.sleep(self.rescan_interval)
+            self.sync(store, set())
+        async for changes in awatch(
+            root,
+            watch_filter=None,
+            step=50,
+            rust_timeout=int(self.rescan_interval * 1000),
+            yield_on_timeout=True,
+            recursive=is_dir,
+        ):
+            self.sync(store, {os.path.abspath(p) for _, p in changes})
+
+    async def wait_batches(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until `count` batches (initial load included) have been applied: tests."""
+        async with asyncio.timeout(timeout):
+            while self._batches < count:
+                self._batch_done.clear()
+                await self._batch_done.wait()
+
+    @property
+    def batches(self) -> int:
+        return self._batches
+
+    def sync(self, store: SourceStore, touched: set[str]) -> None:
+        """Bring the store in step with the files: reload the files named in `touched`
+        or whose signature changed, drop the files that are gone."""
+        files = discover_files(self.path)
+        present = set(files)
+        for gone in [f for f in self._known() if f not in present]:
+            self._forget(store, gone)
+        for file in files:
+            sig = _signature(file)
+            if sig is None:
+                continue  # vanished between listing and stat: the next batch drops it
+            if os.path.abspath(file) in touched or self._signatures.get(file) != sig:
+                self._signatures[file] = sig
+                self._reload(store, file)
+        self._batches += 1
+        self._batch_done.set()
+
+    def _known(self) -> list[str]:
+        return sorted(set(self._signatures) | set(self.objects_by_file))
+
+    def _reload(self, store: SourceStore, file: str) -> None:
+        objects, errors = load_file(file)
+        if errors:
+            self.errors_by_file[file] = errors
+            kept = len(self.objects_by_file.get(file, ()))
+            log.error(
+                "%s: %d error(s); keeping its last good objects (%d):\n  %s",
+                file,
+                len(errors),
+                kept,
+                "\n  ".join(str(e) for e in errors),
+            )
+            return
+        self.errors_by_file.pop(file, None)
+        self._apply(store, file, objects)
+        log.info("%s: %d objects", file, len(objects))
+
+    def _forget(self, store: SourceStore, file: str) -> None:
+        log.info("%s: removed; deleting its objects", file)
+        self._signatures.pop(file, None)
+        self.errors_by_file.pop(file, None)
+        self._apply(store, file, [])
+        self.objects_by_file.pop(file, None)
+
+    def _apply(self, store: SourceStore, file: str, objects: list[KubeObject]) -> None:
+        old_keys = {o.key for o in self.objects_by_file.get(file, ())}
+        new_keys = {o.key for o in objects}
+        for key in new_keys - old_keys:
+            files = self._definers.setdefault(key, [])
+            if files:
+                log.warning("%s is defined in %s and %s; using %s", key, files[-1], file, file)
+            files.append(file)
+        self.objects_by_file[file] = objects
+        store.replace_source(file, objects)
+        # Keys this file no longer defines but another file does: that file's version
+        # comes back (the store deleted the key, as this file owned it).
+        restore: set[str] = set()
+        for key in old_keys - new_keys:
+            files = self._definers.get(key, [])
+            if file in files:
+                files.remove(file)
+            if files:
+                restore.add(files[-1])
+            else:
+                self._definers.pop(key, None)
+        for other in sorted(restore):
+            store.replace_source(other, self.objects_by_file[other])
+
+
+def _signature(file: str) -> Signature | None:
+    try:
+        st = os.stat(file)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_size, st.st_ino)
