@@ -7,7 +7,6 @@ iptables' 28-character limit and cannot inject anything.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 
 from discovery.snapshot import EndpointInfo, ServicePortName
@@ -32,12 +31,19 @@ FILTER = "filter"
 
 
 def _hash(text: str) -> str:
-    digest = hashlib.sha256(text.encode()).digest()
-    return base64.b32encode(digest)[:16].decode()
+    # 16 upper-case hex digits (64 bits) of SHA-256. kube-proxy uses base32, but
+    # Python's b32encode is pure Python and costs 30 % of a 10,000-service build.
+    return hashlib.sha256(text.encode()).hexdigest()[:16].upper()
 
 
 def _port_key(name: ServicePortName) -> str:
     return f"{name.namespace}/{name.name}:{name.port}{name.protocol.lower()}"
+
+
+def policy_chains(name: ServicePortName) -> tuple[str, str, str]:
+    """(SEAWAY-SVC-x, SEAWAY-SVL-x, SEAWAY-EXT-x) with one hash."""
+    h = _hash(_port_key(name))
+    return "SEAWAY-SVC-" + h, "SEAWAY-SVL-" + h, "SEAWAY-EXT-" + h
 
 
 def service_chain(name: ServicePortName) -> str:

@@ -1,0 +1,158 @@
+"""Sync state machine with a recording fake runner: full, partial, failure -> full,
+UDP conntrack cleanup; flavor detection."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from proxy.iptables import chains as C
+from proxy.iptables.applier import Applier, ApplyError, Result
+from proxy.iptables.builder import BuildConfig
+from proxy.iptables.conntrack import stale_udp_entries
+from proxy.iptables.flavor import detect_flavor
+from proxy.iptables.syncer import IptablesSyncer
+from tests.proxy.iptables.helpers import eps, snapshot, svc
+
+
+class FakeRunner:
+    def __init__(self) -> None:
+        self.calls: list[tuple[list[str], bytes | None]] = []
+        self.fail_restore = False
+        self.saves: dict[str, str] = {}
+        self.conntrack_list = ""
+
+    def __call__(self, argv: Sequence[str], stdin: bytes | None = None) -> Result:
+        argv = list(argv)
+        self.calls.append((argv, stdin))
+        if argv[0].endswith("-restore"):
+            return Result(1 if self.fail_restore else 0, b"", b"iptables-restore: line 3 failed")
+        if argv[0].endswith("-save"):
+            table = argv[argv.index("-t") + 1] if "-t" in argv else ""
+            return Result(0, self.saves.get(table, "").encode(), b"")
+        if argv[:2] == ["conntrack", "-L"]:
+            return Result(0, self.conntrack_list.encode(), b"")
+        return Result(0, b"", b"")
+
+    def restores(self) -> list[str]:
+        return [
+            (stdin or b"").decode() for argv, stdin in self.calls if argv[0].endswith("-restore")
+        ]
+
+    def commands(self, prefix: str) -> list[list[str]]:
+        return [argv for argv, _ in self.calls if argv[0] == prefix]
+
+
+def make(flavor: str = "legacy") -> tuple[IptablesSyncer, FakeRunner]:
+    run = FakeRunner()
+    ticks = iter(range(1000))
+    return IptablesSyncer(
+        BuildConfig(hostname="n"), Applier(flavor, run), clock=lambda: float(next(ticks))
+    ), run
+
+
+def test_first_sync_full_then_partial_then_nothing() -> None:
+    s, run = make()
+    a = svc("a", "10.96.0.1", eps("10.1.0.1"))
+    b = svc("b", "10.96.0.2", eps("10.1.0.2"))
+    r1 = s.sync(snapshot(a, b))
+    assert r1.full and r1.service_ports == 2 and r1.endpoints == 2
+    assert [c[0][0] for c in run.calls[:2]] == ["iptables-legacy-save"] * 2
+    assert run.commands("iptables-legacy-restore")[0] == [
+        "iptables-legacy-restore",
+        "--noflush",
+        "-w",
+        "5",
+    ]
+    b2 = svc("b", "10.96.0.2", eps("10.1.0.3"))
+    r2 = s.sync(snapshot(a, b2), frozenset({b2.name}))
+    assert not r2.full and r2.chains_written == 2 and r2.chains_deleted == 1
+    partial = run.restores()[-1]
+    assert C.service_chain(a.name) not in partial and C.service_chain(b2.name) in partial
+    r3 = s.sync(snapshot(a, b2), frozenset())
+    assert r3.restore_bytes == 0 and len(run.restores()) == 2
+    assert len(run.commands("iptables-legacy-save")) == 2  # partial syncs never read back
+
+
+def test_failure_makes_the_next_sync_full() -> None:
+    s, run = make("nft")
+    a = svc("a", "10.96.0.1", eps("10.1.0.1"))
+    s.sync(snapshot(a))
+    run.fail_restore = True
+    with pytest.raises(ApplyError, match="line 3 failed"):
+        s.sync(snapshot(svc("a", "10.96.0.1", eps("10.1.0.2"))))
+    run.fail_restore = False
+    report = s.sync(snapshot(svc("a", "10.96.0.1", eps("10.1.0.2"))))
+    assert report.full
+    assert run.commands("iptables-nft-restore")  # the nft tools are used
+
+
+def test_udp_endpoint_removal_deletes_conntrack_entries() -> None:
+    s, run = make()
+    dns = svc(
+        "dns", "10.96.0.53", eps("10.1.0.1", "10.1.0.2"), port=53, proto="UDP", node_port=30053
+    )
+    s.sync(snapshot(dns))
+    first = run.commands("conntrack")  # endpoints appeared: stale no-DNAT entries cleared
+    assert ["conntrack", "-D", "-p", "udp", "--orig-dst", "10.96.0.53"] in first
+    run.calls.clear()
+    s.sync(
+        snapshot(svc("dns", "10.96.0.53", eps("10.1.0.1"), port=53, proto="UDP", node_port=30053))
+    )
+    assert run.commands("conntrack") == [
+        ["conntrack", "-D", "-p", "udp", "--orig-dst", "10.96.0.53", "--dst-nat", "10.1.0.2"],
+        ["conntrack", "-D", "-p", "udp", "--orig-port-dst", "30053", "--dst-nat", "10.1.0.2"],
+    ]
+
+
+def test_tcp_changes_touch_no_conntrack() -> None:
+    assert (
+        stale_udp_entries(
+            snapshot(svc("w", "10.96.0.1", eps("10.1.0.1", "10.1.0.2"))).service_ports,
+            snapshot(svc("w", "10.96.0.1", eps("10.1.0.1"))).service_ports,
+        )
+        == []
+    )
+
+
+def test_many_conntrack_deletions_list_first() -> None:
+    s, run = make()
+    ports = [svc(f"u{i}", f"10.96.1.{i}", eps("10.1.0.1"), proto="UDP") for i in range(1, 30)]
+    run.conntrack_list = (
+        "udp      17 29 src=10.1.0.9 dst=10.96.1.7 sport=5000 dport=80 "
+        "[UNREPLIED] src=10.96.1.7 dst=10.1.0.9 sport=80 dport=5000 mark=0\n"
+    )
+    s.sync(snapshot(*ports))
+    deletes = [c for c in run.commands("conntrack") if c[1] == "-D"]
+    assert deletes == [["conntrack", "-D", "-p", "udp", "--orig-dst", "10.96.1.7"]]
+
+
+SAVE_WITH = "*nat\n:SEAWAY-SERVICES - [0:0]\n-A PREROUTING -j SEAWAY-SERVICES\nCOMMIT\n"
+
+
+def flavor_runner(legacy: str | None, nft: str | None, default: str = "nf_tables") -> FakeRunner:
+    class R(FakeRunner):
+        def __call__(self, argv: Sequence[str], stdin: bytes | None = None) -> Result:
+            if argv[0] == "iptables-legacy-save":
+                return (
+                    Result(0, legacy.encode(), b"") if legacy is not None else Result(127, b"", b"")
+                )
+            if argv[0] == "iptables-nft-save":
+                return Result(0, nft.encode(), b"") if nft is not None else Result(127, b"", b"")
+            return Result(0, f"iptables v1.8.9 ({default})".encode(), b"")
+
+    return R()
+
+
+def test_flavor_detection() -> None:
+    rules = "*filter\n-A INPUT -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n"
+    assert detect_flavor("legacy", flavor_runner("", "")) == "legacy"
+    assert detect_flavor("auto", flavor_runner(rules, "")) == "legacy"
+    assert detect_flavor("auto", flavor_runner("", rules)) == "nft"
+    # our own chains win over rule counts
+    assert detect_flavor("auto", flavor_runner(rules, SAVE_WITH)) == "nft"
+    # tie: whatever the plain iptables binary is
+    assert detect_flavor("auto", flavor_runner("", "", "legacy")) == "legacy"
+    assert detect_flavor("auto", flavor_runner("", "")) == "nft"
+    assert detect_flavor("auto", flavor_runner(None, "")) == "nft"
