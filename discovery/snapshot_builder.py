@@ -58,6 +58,7 @@ class SnapshotBuilder:
     """
 
     __slots__ = (
+        "_full",
         "_generation",
         "_ingress_classes",
         "_ingresses",
@@ -74,6 +75,7 @@ class SnapshotBuilder:
         self._store = store
         self._not_before = not_before
         self._generation = 0
+        self._full = True  # the next build resolves everything
         # (namespace, service-name label) -> keys of the slices naming that service.
         self._slices_by_service: dict[NsName, set[ObjectKey]] = {}
         # The maps of the last Snapshot. Never mutated once handed out: a build that
@@ -89,19 +91,30 @@ class SnapshotBuilder:
     def generation(self) -> int:
         return self._generation
 
+    def invalidate(self) -> None:
+        """Make the next build a full one that reports every service port as changed
+        (those of the last Snapshot too). For a dataplane whose sync failed: its retry
+        then sees everything again, not only what changed since the failed attempt."""
+        self._full = True
+
     def build(self) -> tuple[Snapshot, frozenset[ServicePortName]]:
         """Take the store's changes and return the new Snapshot and the service ports
         added, removed or changed since the previous build (all of them the first time)."""
-        if self._generation == 0:
-            # The first build allocates a few objects per endpoint and frees none: the
-            # cyclic GC would walk the whole heap several times for nothing (it about
-            # doubles the time at 10k services), so it is paused for that build.
-            with _gc_paused():
+        try:
+            if self._full:
+                # A full build allocates a few objects per endpoint and frees none: the
+                # cyclic GC would walk the whole heap several times for nothing (about
+                # +40% at 10k services), so it is paused meanwhile.
+                with _gc_paused():
+                    changes = self._store.take_changes()
+                    changed = self._build_all()
+                self._full = False
+            else:
                 changes = self._store.take_changes()
-                changed = self._build_all()
-        else:
-            changes = self._store.take_changes()
-            changed = self._apply(changes)
+                changed = self._apply(changes)
+        except BaseException:
+            self._full = True  # the changes taken are lost: start over next time
+            raise
         self._generation += 1
         snapshot = Snapshot(
             generation=self._generation,
@@ -119,6 +132,7 @@ class SnapshotBuilder:
 
     def _build_all(self) -> frozenset[ServicePortName]:
         store = self._store
+        previous = self._service_ports
         index: dict[NsName, set[ObjectKey]] = {}
         for key, obj in store.objects(KIND_ENDPOINTSLICE).items():
             if not isinstance(obj, EndpointSlice):
@@ -149,7 +163,7 @@ class SnapshotBuilder:
             for k, s in store.objects(KIND_SECRET).items()
             if isinstance(s, TLSSecret)
         }
-        return frozenset(service_ports)
+        return frozenset(service_ports).union(previous)
 
     # -- incremental build --------------------------------------------------------
 

@@ -494,3 +494,50 @@ def test_reordered_ports_change_ports_by_service_only() -> None:
     assert [i.name.port for i in snap2.ports_by_service[("default", "web")]] == ["b", "a"]
     assert [i.name.port for i in snap1.ports_by_service[("default", "web")]] == ["a", "b"]
     assert snap2.service_ports is snap1.service_ports
+
+
+def test_invalidate_reports_everything_including_removed(store: Store) -> None:
+    builder = SnapshotBuilder(store)
+    builder.build()
+    store.delete(ObjectKey("Service", "default", "c"))
+    builder.build()  # suppose a dataplane failed to apply this one
+    builder.invalidate()
+    store.upsert(make_service("d", ports=[80]))
+    snap, changed = builder.build()
+    assert changed == {spn("a", "http"), spn("b", "http"), spn("d")}
+    assert set(snap.service_ports) == {spn("a", "http"), spn("b", "http"), spn("d")}
+    builder.invalidate()
+    store.delete(ObjectKey("Service", "default", "d"))
+    snap, changed = builder.build()
+    assert changed == {spn("a", "http"), spn("b", "http"), spn("d")}  # d: removed
+    assert spn("d") not in snap.service_ports
+    assert builder.build()[1] == frozenset()
+
+
+class _FailingStore(Store):
+    """A store whose get() raises while `fail` is set: a bug in the middle of a build."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.fail = False
+
+    def get(self, key: ObjectKey) -> KubeObject | None:
+        if self.fail:
+            raise RuntimeError("injected")
+        return super().get(key)
+
+
+def test_failed_build_is_followed_by_a_full_one() -> None:
+    st = _FailingStore()
+    web = make_service("web", ports=[80])
+    st.upsert(web)
+    builder = SnapshotBuilder(st)
+    builder.build()
+    st.upsert(make_slice(web, ["10.1.0.1"], ports=[80]))
+    st.fail = True
+    with pytest.raises(RuntimeError, match="injected"):
+        builder.build()
+    st.fail = False
+    snap, changed = builder.build()  # the slice change was taken by the failed build
+    assert changed == {spn("web")}
+    assert addrs(snap.service_ports[spn("web")].endpoints) == ["10.1.0.1:80"]
