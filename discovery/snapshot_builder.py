@@ -5,6 +5,9 @@ recompute only the Services they touch (a Service change, or an EndpointSlice ch
 naming the Service in its previous or current service-name label). Unchanged
 ServicePortInfo objects, and unchanged Snapshot fields, are shared with the previous
 Snapshot (same objects), so `new.ingresses is old.ingresses` means "no Ingress changed".
+Snapshot maps are plain dicts (they pickle) shared between Snapshots: never mutate them.
+`invalidate()` makes the next build a full one reporting every service port (for a
+retry after a failed dataplane sync); a build that raises does the same.
 
 Endpoint resolution follows kube-proxy's EndpointSliceCache:
 - a slice belongs to the Service named by its kubernetes.io/service-name label in its
