@@ -7,6 +7,7 @@ for several rounds; the table shows requests/s, p50 and p99 and the ratio to hap
     python3 bench/l4.py                      # 2 rounds x 5 s, 64 connections, 2 threads
     python3 bench/l4.py --rounds 3 --duration 10
     python3 bench/l4.py --via run            # seaway through `seaway run -c FILE`
+    python3 bench/l4.py --close              # a new connection per request
 
 Everything listens on 127.0.0.1 on free ports; every process is stopped at the end,
 also on Ctrl-C.
@@ -144,6 +145,11 @@ def main() -> int:
         help="start seaway as a minimal script over a hand-built Snapshot (default) or "
         "as `seaway run -c FILE --proxy-mode userspace`",
     )
+    ap.add_argument(
+        "--close",
+        action="store_true",
+        help="send `Connection: close`: a new proxied connection per request",
+    )
     ap.add_argument("--serve", nargs=2, metavar=("LISTEN", "BACKEND"), help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.serve:
@@ -158,13 +164,14 @@ def main() -> int:
         seaway_port = free_port()
         start_seaway(procs, seaway_port, backend_port, args.via)
 
+        extra = ["-H", "Connection: close"] if args.close else []
         targets = {
             "nginx (direct)": backend_port,
             "haproxy tcp": haproxy_port,
             "seaway userspace": seaway_port,
         }
         for port in targets.values():  # warm up: connections, caches, JIT-free but fair
-            run_wrk(f"http://{HOST}:{port}/", args.connections, args.threads, 1)
+            run_wrk(f"http://{HOST}:{port}/", args.connections, args.threads, 1, extra)
 
         results: dict[str, list[WrkResult]] = {name: [] for name in targets}
         order = list(targets)
@@ -172,7 +179,8 @@ def main() -> int:
             rows = []
             for name in order if rnd % 2 == 0 else reversed(order):
                 port = targets[name]
-                r = run_wrk(f"http://{HOST}:{port}/", args.connections, args.threads, args.duration)
+                url = f"http://{HOST}:{port}/"
+                r = run_wrk(url, args.connections, args.threads, args.duration, extra)
                 results[name].append(r)
                 rows.append((name, r))
             print(f"\nround {rnd + 1}")
@@ -193,6 +201,7 @@ def main() -> int:
         print(
             f"\nsummary: mean req/s, median latency over {args.rounds} rounds x "
             f"{args.duration:g}s, {args.connections} connections, {args.threads} wrk threads"
+            + (", Connection: close" if args.close else ", keep-alive")
         )
         print_table(summary, baseline="haproxy tcp")
         s = dict(summary)

@@ -75,13 +75,12 @@ def changed(snap: Snapshot) -> frozenset[ServicePortName]:
     return frozenset(snap.service_ports)
 
 
-def dataplane(clock: Callable[[], float] | None = None, **kw: Any) -> UserspaceDataplane:
+def dataplane(
+    clock: Callable[[], float] | None = None, options: Options | None = None, **kw: Any
+) -> UserspaceDataplane:
+    kw.setdefault("local_addresses", frozenset)
     return UserspaceDataplane(
-        Options(),
-        clock=clock or FakeClock(),
-        sweep_interval=0,
-        local_addresses=frozenset,
-        **kw,
+        options or Options(), clock=clock or FakeClock(), sweep_interval=0, **kw
     )
 
 

@@ -9,6 +9,7 @@ from typing import cast
 
 import pytest
 
+from proxy.options import Options
 from proxy.userspace.listeners import ListenerKey
 from proxy.userspace.tcp import BACKPRESSURE, WRITE_HIGH, ClientSide
 
@@ -359,5 +360,30 @@ def test_stop_closes_listeners_and_connections() -> None:
             await asyncio.open_connection(ip, port)
         writer.close()
         backend.close()
+
+    run(main())
+
+
+def test_node_port_on_nodeport_addresses() -> None:
+    async def main() -> None:
+        (backend,) = await _backends(1)
+        ip = loopback_ip()
+        port = free_port(ip)
+        node_port = free_port("127.0.0.1")
+        opts = Options(nodeport_addresses=["127.0.0.0/8"])
+        dp = dataplane(options=opts, local_addresses=lambda: frozenset({"127.0.0.1", "192.0.2.9"}))
+        await dp.start()
+        try:
+            web = service_port("web", ip, port, [("127.0.0.1", backend.port)], node_port=node_port)
+            snap = snapshot(web)
+            await dp.sync(snap, changed(snap))
+            assert dp.listening() == {
+                ListenerKey("TCP", ip, port): web.name,
+                ListenerKey("TCP", "127.0.0.1", node_port): web.name,
+            }
+            assert await request("127.0.0.1", node_port, b"n") == b"b0:n"
+        finally:
+            await dp.stop()
+            backend.close()
 
     run(main())
