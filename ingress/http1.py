@@ -47,6 +47,7 @@ class HttpProtocol(asyncio.Protocol):
         "client_ip",
         "closing",
         "ctx",
+        "deferred",
         "flow",
         "loop",
         "parser",
@@ -76,6 +77,7 @@ class HttpProtocol(asyncio.Protocol):
         self.queue: deque[RequestState] = deque()
         self.upstream: UpstreamConnection | None = None
         self.closing = False
+        self.deferred = False
         self.stopped = False  # parsing stopped (bad request or closing): ignore input
         self.write_paused = False
         self.tunnel = False
@@ -124,7 +126,6 @@ class HttpProtocol(asyncio.Protocol):
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
             self._on_upgrade(data[int(exc.args[0]) :] if exc.args else b"")
-            return
         except httptools.HttpParserCallbackError as exc:
             err = exc.__context__
             if isinstance(err, PeerError):
@@ -134,17 +135,23 @@ class HttpProtocol(asyncio.Protocol):
             else:
                 log.error("bug handling a request", exc_info=err)
                 self._bad(500)
-            return
         except httptools.HttpParserError as exc:
             log.debug("client %s: bad request: %s", self.client_ip, exc)
             self._bad(400)
-            return
-        req = self.req
-        if req is not None and not req.head_done:
-            req.head_bytes += len(data)  # bytes llhttp holds for a head not finished yet
-            s = self.settings
-            if req.head_bytes > s.max_header_bytes + s.max_request_line:
-                self._bad(431 if req.url else 414)
+        else:
+            req = self.req
+            if req is not None and not req.head_done:
+                req.head_bytes += len(data)  # bytes llhttp holds for a head not finished yet
+                s = self.settings
+                if req.head_bytes > s.max_header_bytes + s.max_request_line:
+                    self._bad(431 if req.url else 414)
+        if self.deferred and not self.closing:
+            # The request head was complete in this read: it goes upstream only now, so
+            # a framing error later in the same read stops it before any byte is sent,
+            # and a small body goes out with the head in one write.
+            self.deferred = False
+            assert self.active is not None
+            self._start(self.active)
 
     def eof_received(self) -> bool | None:
         return False
@@ -207,7 +214,8 @@ class HttpProtocol(asyncio.Protocol):
             req.route = route
             req.upstream_head = req.build_upstream_head(self.client_ip, self.scheme)
         if self.active is None:
-            self._start(req)
+            self.active = req
+            self.deferred = True  # started once this read is parsed (see data_received)
         else:
             self.queue.append(req)
             self.flow.pause(PIPELINE)
@@ -300,10 +308,14 @@ class HttpProtocol(asyncio.Protocol):
         req = self.active
         assert req is not None and self.transport is not None
         self.upstream = conn
+        head = req.upstream_head
+        if req.pending and not req.chunked:
+            head = b"".join((head, *req.pending))  # head and body so far in one write
+            req.pending = None
         conn.attach(
             self,
             self.transport,
-            req.upstream_head,
+            head,
             req.method == b"HEAD",
             req.keep_alive,
             req.version == "1.0",
@@ -357,6 +369,8 @@ class HttpProtocol(asyncio.Protocol):
         """The client broke the protocol or a limit: answer `status` in turn, then close."""
         self.stopped = True
         req = self.req
+        if req is not None and req is self.active and self.deferred:
+            self.deferred = False  # the bad request itself was about to start: never does
         self.flow.pause(PIPELINE)
         if self.active is None and not self.queue:
             self.active = req or RequestState()
