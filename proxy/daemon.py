@@ -47,7 +47,8 @@ class Daemon:
         self.source = source
         self.dataplanes = list(dataplanes)
         self.store = Store()
-        self.builder = SnapshotBuilder(self.store)
+        # Trigger times from before we started are not our latency (kube-proxy ignores them).
+        self.builder = SnapshotBuilder(self.store, not_before=wall_clock())
         self.metrics = DaemonMetrics()
         self.health = Health(max_sync_period=options.sync_period, clock=wall_clock)
         self.snapshot: Snapshot | None = None
@@ -99,6 +100,9 @@ class Daemon:
         self.metrics.service_ports.set(len(snapshot.service_ports))
         self.metrics.endpoints.set(endpoints)
         if failed:
+            # The retry must hand every dataplane the whole picture again: the changes
+            # this build consumed would otherwise be lost to a partial sync.
+            self.builder.invalidate()
             raise RuntimeError(f"sync failed for {', '.join(failed)}")
         now = self._wall_clock()
         for trigger in snapshot.trigger_times:
