@@ -233,6 +233,11 @@ def cmd_cleanup(args: argparse.Namespace) -> int:
         return 2
     if not _need_root("cleanup"):
         return 1
+    return cleanup_all()
+
+
+def cleanup_all() -> int:
+    """Remove seaway's iptables rules in both flavors (also `seaway run --cleanup`)."""
     status = 0
     for flavor in ("legacy", "nft"):
         try:

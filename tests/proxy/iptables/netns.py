@@ -1,0 +1,242 @@
+"""A throwaway cluster in network namespaces, for the kernel tests and bench/sync.py.
+
+node (routes, runs seaway) -- veth -- pod0..podN (10.1.<i>.1, a backend each)
+node -- veth -- client (192.168.77.2, "outside")
+Everything is created with unique names (pid) and removed by `close()`, which is safe to
+call after a partial set-up.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import cast
+
+REPO = Path(__file__).resolve().parents[3]
+NODE_IP = "192.168.77.1"
+CLIENT_IP = "192.168.77.2"
+CLUSTER_CIDR = "10.1.0.0/16"
+TCP_PORT = 8080
+UDP_PORT = 5353
+
+BACKEND = r"""
+import socket, sys, threading
+name = sys.argv[1]
+def udp():
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind(("0.0.0.0", @UDP@))
+    while True:
+        data, peer = u.recvfrom(2048)
+        u.sendto(f"{name} {peer[0]}".encode(), peer)
+threading.Thread(target=udp, daemon=True).start()
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", @TCP@))
+s.listen(512)
+print("ready", flush=True)
+while True:
+    c, peer = s.accept()
+    try:
+        c.sendall(f"{name} {peer[0]}\n".encode())
+    finally:
+        c.close()
+""".replace("@UDP@", str(UDP_PORT)).replace("@TCP@", str(TCP_PORT))
+
+# Client: N connections (tcp) or datagrams (udp), one JSON line per try:
+# {"ok": true, "answer": "pod1 10.1.0.254"} or {"ok": false, "error": "...", "ms": 3.1}
+CLIENT = r"""
+import json, socket, sys, time
+proto, host, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+sport = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+for _ in range(count):
+    t = time.monotonic()
+    try:
+        if proto == "tcp":
+            with socket.create_connection((host, port), timeout=3) as c:
+                data = c.recv(200)
+        else:
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+                u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                u.bind(("0.0.0.0", sport))
+                u.settimeout(2)
+                u.sendto(b"hi", (host, port))
+                data, _ = u.recvfrom(200)
+        print(json.dumps({"ok": True, "answer": data.decode().strip()}), flush=True)
+    except OSError as e:
+        print(json.dumps({"ok": False, "error": type(e).__name__,
+                          "ms": (time.monotonic() - t) * 1000}), flush=True)
+"""
+
+
+def sh(*argv: str, check: bool = True, input: bytes | None = None) -> str:
+    p = subprocess.run(argv, capture_output=True, input=input, check=False)
+    if check and p.returncode != 0:
+        raise RuntimeError(f"{' '.join(argv)}: rc {p.returncode}: {p.stderr.decode().strip()}")
+    return p.stdout.decode()
+
+
+class Cluster:
+    def __init__(self, pods: int = 3, tag: str = "") -> None:
+        pid = os.getpid()
+        self.node = f"sw{tag}{pid}n"
+        self.client = f"sw{tag}{pid}c"
+        self.pods = [f"sw{tag}{pid}p{i}" for i in range(pods)]
+        self.procs: list[subprocess.Popen[bytes]] = []
+        self.created: list[str] = []
+
+    # -- lifecycle ----------------------------------------------------------------
+    def open(self) -> Cluster:
+        for ns in [self.node, self.client, *self.pods]:
+            sh("ip", "netns", "add", ns)
+            self.created.append(ns)
+        self.exec(self.node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        for ns in [self.node, self.client, *self.pods]:
+            self.exec(ns, "ip", "link", "set", "lo", "up")
+        self._veth(self.node, "toclient", self.client, "eth0", NODE_IP, CLIENT_IP, 24)
+        self.exec(self.client, "ip", "route", "add", "default", "via", NODE_IP)
+        for i, pod in enumerate(self.pods):
+            self._veth(self.node, f"topod{i}", pod, "eth0", self.gateway(i), self.pod_ip(i), 24)
+            self.exec(pod, "ip", "route", "add", "default", "via", self.gateway(i))
+        # the node needs a route for service IPs before nat OUTPUT rewrites them
+        self.exec(self.node, "ip", "route", "add", "default", "via", CLIENT_IP)
+        for i, pod in enumerate(self.pods):
+            p = subprocess.Popen(
+                ["ip", "netns", "exec", pod, sys.executable, "-c", BACKEND, f"pod{i}"],
+                stdout=subprocess.PIPE,
+                stderr=subprocess.DEVNULL,
+            )
+            self.procs.append(p)
+            assert p.stdout is not None
+            if p.stdout.readline().strip() != b"ready":
+                raise RuntimeError(f"backend in {pod} did not start")
+        return self
+
+    def close(self) -> None:
+        for p in self.procs:
+            p.kill()
+            p.wait()
+        self.procs.clear()
+        for ns in reversed(self.created):
+            sh("ip", "netns", "del", ns, check=False)
+        self.created.clear()
+
+    def _veth(self, a: str, a_if: str, b: str, b_if: str, a_ip: str, b_ip: str, plen: int) -> None:
+        sh("ip", "link", "add", a_if, "netns", a, "type", "veth", "peer", "name", b_if, "netns", b)
+        self.exec(a, "ip", "addr", "add", f"{a_ip}/{plen}", "dev", a_if)
+        self.exec(b, "ip", "addr", "add", f"{b_ip}/{plen}", "dev", b_if)
+        self.exec(a, "ip", "link", "set", a_if, "up")
+        self.exec(b, "ip", "link", "set", b_if, "up")
+
+    # -- helpers ------------------------------------------------------------------
+    @staticmethod
+    def pod_ip(i: int) -> str:
+        return f"10.1.{i}.1"
+
+    @staticmethod
+    def gateway(i: int) -> str:
+        return f"10.1.{i}.254"
+
+    def exec(self, ns: str, *argv: str, check: bool = True, input: bytes | None = None) -> str:
+        return sh("ip", "netns", "exec", ns, *argv, check=check, input=input)
+
+    def seaway(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
+        p = subprocess.run(
+            ["ip", "netns", "exec", self.node, sys.executable, "-m", "proxy.cli", *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO,
+            check=False,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        if check and p.returncode != 0:
+            raise RuntimeError(f"seaway {' '.join(args)}: rc {p.returncode}: {p.stderr}")
+        return p
+
+    def connect(
+        self, ns: str, host: str, port: int, count: int = 1, proto: str = "tcp", sport: int = 0
+    ) -> list[dict[str, object]]:
+        out = self.exec(
+            ns, sys.executable, "-c", CLIENT, proto, host, str(port), str(count), str(sport)
+        )
+        return [json.loads(line) for line in out.splitlines()]
+
+    def answers(
+        self, ns: str, host: str, port: int, count: int = 1, proto: str = "tcp", sport: int = 0
+    ) -> list[str]:
+        res = self.connect(ns, host, port, count, proto, sport)
+        bad = [r for r in res if not r["ok"]]
+        assert not bad, f"{ns} -> {host}:{port}/{proto}: {bad[:3]}"
+        return [str(r["answer"]) for r in res]
+
+    def save(self, flavor: str) -> str:
+        return self.exec(self.node, f"iptables-{flavor}-save", check=False)
+
+
+def wait_until(pred: object, timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if callable(pred) and pred():
+            return True
+        time.sleep(0.02)
+    return False
+
+
+def manifest(services: Sequence[dict[str, object]]) -> str:
+    """YAML (JSON is YAML) for services: dicts with name, ip, port, proto, endpoints
+    (pod indexes), and optional nodePort, affinity, node (per endpoint host)."""
+    docs: list[dict[str, object]] = []
+    for s in services:
+        spec: dict[str, object] = {
+            "clusterIP": s["ip"],
+            "ports": [
+                {
+                    "name": "p",
+                    "port": s.get("port", 80),
+                    "targetPort": s.get("target", TCP_PORT),
+                    "protocol": s.get("proto", "TCP"),
+                    **({"nodePort": s["nodePort"]} if "nodePort" in s else {}),
+                }
+            ],
+        }
+        if "nodePort" in s:
+            spec["type"] = "NodePort"
+        if s.get("affinity"):
+            spec["sessionAffinity"] = "ClientIP"
+            spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": s["affinity"]}}
+        docs.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": s["name"], "namespace": "default"},
+                "spec": spec,
+            }
+        )
+        docs.append(
+            {
+                "apiVersion": "discovery.k8s.io/v1",
+                "kind": "EndpointSlice",
+                "metadata": {
+                    "name": f"{s['name']}-1",
+                    "namespace": "default",
+                    "labels": {"kubernetes.io/service-name": s["name"]},
+                },
+                "addressType": "IPv4",
+                "ports": [
+                    {
+                        "name": "p",
+                        "port": s.get("target", TCP_PORT),
+                        "protocol": s.get("proto", "TCP"),
+                    }
+                ],
+                "endpoints": [
+                    {"addresses": [Cluster.pod_ip(int(i))], "nodeName": "node-a"}
+                    for i in cast(list[int], s.get("endpoints", []))
+                ],
+            }
+        )
+    return "\n---\n".join(json.dumps(d) for d in docs) + "\n"
