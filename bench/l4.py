@@ -15,17 +15,22 @@ also on Ctrl-C.
 
 from __future__ import annotations
 
-import argparse
-import asyncio
-import os
-import signal
-import statistics
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+# Run as a script, Python puts bench/ first on sys.path, where bench/http.py would
+# shadow the standard library's http package: take it off, put the repository on.
+_HERE = Path(__file__).resolve().parent
+ROOT = _HERE.parent
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+
+import argparse  # noqa: E402
+import asyncio  # noqa: E402
+import os  # noqa: E402
+import signal  # noqa: E402
+import statistics  # noqa: E402
 
 from bench.common import (  # noqa: E402
     HOST,
@@ -117,7 +122,7 @@ def start_seaway(procs: Processes, port: int, backend_port: int, via: str) -> No
         ]  # fmt: skip
     else:
         argv = [
-            sys.executable, str(Path(__file__).resolve()), "--serve",
+            sys.executable, "-m", "bench.l4", "--serve",
             f"{HOST}:{port}", f"{HOST}:{backend_port}",
         ]  # fmt: skip
     proc = procs.start(argv, env=env, log="seaway.log")
