@@ -50,6 +50,7 @@ class BackendStats:
     def __init__(self) -> None:
         self.connections = 0
         self.requests: list[dict[str, Any]] = []
+        self.transports: list[asyncio.BaseTransport] = []
 
 
 class BackendProtocol(asyncio.Protocol):
@@ -71,6 +72,7 @@ class BackendProtocol(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.stats.connections += 1
+        self.stats.transports.append(transport)
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
@@ -106,7 +108,7 @@ class BackendProtocol(asyncio.Protocol):
         path = self.url.decode()
         method = self.parser.get_method().decode()
         self.stats.requests.append({"path": path, "method": method, "headers": self.headers})
-        if path.startswith("/ws"):
+        if path.removeprefix("/api").startswith("/ws"):
             self.tunnel = True
             assert self.transport is not None
             self.transport.write(
@@ -116,14 +118,22 @@ class BackendProtocol(asyncio.Protocol):
 
     def on_body(self, body: bytes) -> None:
         self.body_length += len(body)
-        if self.url.startswith(b"/echo-body"):
+        if self.url.removeprefix(b"/api").startswith(b"/echo-body"):
             self.body += body
 
     def on_message_complete(self) -> None:
         t = self.transport
         assert t is not None
-        path = self.url.decode()
+        full = self.url.decode()
+        path = full.removeprefix("/api")  # the same behaviours behind /api
         if path.startswith("/ws") or path.startswith("/slow"):
+            return
+        if path.startswith("/status/"):
+            code = int(path.split("/")[2])
+            t.write(
+                b"HTTP/1.1 %d X\r\nContent-Length: 0\r\nX-Name: %s\r\n\r\n"
+                % (code, self.name.encode())
+            )
             return
         if path.startswith("/bad"):
             t.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello")
@@ -135,7 +145,7 @@ class BackendProtocol(asyncio.Protocol):
         doc = {
             "name": self.name,
             "method": self.parser.get_method().decode(),
-            "path": path,
+            "path": full,
             "headers": self.headers,
             "body_length": self.body_length,
         }
@@ -149,7 +159,11 @@ class BackendProtocol(asyncio.Protocol):
             t.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n" + body)
             t.close()
         else:
-            t.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+            if self.parser.get_method() == b"HEAD":
+                body = b""  # a HEAD response announces the length but sends no body
+                t.write(b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n")
+            else:
+                t.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
 
 
 class Backend:
