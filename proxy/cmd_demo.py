@@ -85,7 +85,8 @@ seaway demo is up. Try:
   for i in 1 2 3 4; do curl -s 127.0.10.1:8000/ | head -c 60; echo; done
   curl -s 127.0.0.1:30080/hello                  # the same service on its NodePort
   curl -s 127.0.10.2:8000/                       # api: ClientIP affinity, always one pod
-  echo ping | nc -u -w1 127.0.10.3 5353          # UDP echo service
+  python3 -c 'import socket; s = socket.socket(type=socket.SOCK_DGRAM); \
+    s.sendto(b"ping", ("127.0.10.3", 5353)); print(s.recv(99))'     # UDP service
 
   # L7, Ingress routing by host and path
   curl -s -H 'Host: demo.localhost' {http}/            # -> web
