@@ -75,7 +75,7 @@ def test_404_and_503(site: tuple[Proxy, list[Backend], Backend]) -> None:
 
 
 def test_round_robin_over_three_endpoints(site: tuple[Proxy, list[Backend], Backend]) -> None:
-    proxy, webs, _ = site
+    proxy, _, _ = site
     names = [doc(get(proxy.port, "/rr")[1])["name"] for _ in range(9)]
     assert sorted(names) == sorted(["web0", "web1", "web2"] * 3)
     assert names[:3] == names[3:6] == names[6:9]  # a rotation, not random
@@ -183,7 +183,8 @@ def test_headers_forwarded_and_hop_by_hop_removed(
     )
     raw = exchange(
         proxy.port,
-        f"GET /api/a%2Fb?x=1&y HTTP/1.1\r\nHost: Web.Test\r\n{extra}Connection: close\r\n\r\n".encode(),
+        b"GET /api/a%2Fb?x=1&y HTTP/1.1\r\nHost: Web.Test\r\n"
+        + f"{extra}Connection: close\r\n\r\n".encode(),
     )
     (resp,) = parse_responses(raw)
     d = doc(bytes(resp.body))
@@ -243,7 +244,7 @@ def test_websocket_upgrade_is_tunnelled(site: tuple[Proxy, list[Backend], Backen
 
 
 def test_502_and_504(lt: LoopThread, site: tuple[Proxy, list[Backend], Backend]) -> None:
-    proxy, webs, api = site
+    proxy, _, api = site
     assert get(proxy.port, "/api/slow")[0] == 504
     assert get(proxy.port, "/api/bad")[0] == 502  # backend sends two Content-Lengths
     dead = EndpointInfo(HOST, free_port())
