@@ -235,6 +235,8 @@ class WrkResult:
     p99_ms: float
     errors: int = 0
     raw: str = field(default="", repr=False)
+    # CPU time the measured server used per request (microseconds), when measured
+    cpu_us: float | None = None
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -287,6 +289,54 @@ def run_wrk(
     return parse_wrk(out.stdout)
 
 
+def _tree(pid: int) -> list[int]:
+    """pid and all its descendants (from /proc/<pid>/task/*/children)."""
+    out = [pid]
+    try:
+        tasks = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tasks:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/children") as f:
+                kids = [int(k) for k in f.read().split()]
+        except OSError:
+            continue
+        for kid in kids:
+            out.extend(_tree(kid))
+    return out
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by a process and its descendants."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                fields = f.read().rpartition(")")[2].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def run_wrk_measured(
+    url: str,
+    server_pid: int | None,
+    connections: int = 64,
+    threads: int = 2,
+    duration: float = 5.0,
+    extra: Sequence[str] = (),
+) -> WrkResult:
+    """run_wrk, also recording the CPU time `server_pid` (and children) spent per request."""
+    before = cpu_seconds(server_pid) if server_pid else 0.0
+    res = run_wrk(url, connections, threads, duration, extra)
+    if server_pid and res.rps > 0:
+        used = cpu_seconds(server_pid) - before
+        res.cpu_us = used / (res.rps * duration) * 1e6
+    return res
+
+
 # ---------------------------------------------------------------- reporting
 
 
@@ -297,12 +347,16 @@ def ratio(a: float, b: float) -> str:
 def print_table(rows: Sequence[tuple[str, WrkResult]], baseline: str | None = None) -> None:
     """One line per run: name, requests/s, p50, p99, errors, and ratio vs `baseline`."""
     base = {name: r for name, r in rows}.get(baseline) if baseline else None
+    cpu = any(r.cpu_us is not None for _, r in rows)
     print(
         f"{'target':<22}{'req/s':>12}{'p50 ms':>10}{'p99 ms':>10}{'errors':>8}"
+        + (f"{'CPU us/req':>12}" if cpu else "")
         + (f"{'vs ' + str(baseline):>16}" if base else "")
     )
     for name, r in rows:
         line = f"{name:<22}{r.rps:>12.0f}{r.p50_ms:>10.2f}{r.p99_ms:>10.2f}{r.errors:>8}"
+        if cpu:
+            line += f"{r.cpu_us:>12.1f}" if r.cpu_us is not None else f"{'':>12}"
         if base:
             line += f"{ratio(r.rps, base.rps):>16}"
         print(line)

@@ -31,6 +31,7 @@ import asyncio  # noqa: E402
 import os  # noqa: E402
 import signal  # noqa: E402
 import statistics  # noqa: E402
+import subprocess  # noqa: E402
 
 from bench.common import (  # noqa: E402
     HOST,
@@ -42,8 +43,13 @@ from bench.common import (  # noqa: E402
     print_table,
     ratio,
     run_wrk,
+    run_wrk_measured,
     wait_port,
 )
+
+DIRECT = "nginx (direct)"
+HAPROXY = "haproxy tcp"
+SEAWAY = "seaway userspace"
 
 MANIFEST = """\
 apiVersion: v1
@@ -104,7 +110,9 @@ def serve_main(listen: str, backend: str) -> None:
     uvloop.run(_serve((lh, int(lp)), (bh, int(bp))))
 
 
-def start_seaway(procs: Processes, port: int, backend_port: int, via: str) -> None:
+def start_seaway(
+    procs: Processes, port: int, backend_port: int, via: str
+) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if via == "run":
         manifest = procs.write(
@@ -132,6 +140,7 @@ def start_seaway(procs: Processes, port: int, backend_port: int, via: str) -> No
         with open(procs.path("seaway.log")) as f:
             sys.stderr.write(f.read())
         raise
+    return proc
 
 
 # ---------------------------------------------------------------- the bench
@@ -163,19 +172,20 @@ def main() -> int:
 
     with Processes() as procs:
         backend_port = free_port()
-        nginx_backend(procs, backend_port)
+        nginx = nginx_backend(procs, backend_port)
         haproxy_port = free_port()
-        haproxy_tcp(procs, haproxy_port, [(HOST, backend_port)], threads=1)
+        haproxy = haproxy_tcp(procs, haproxy_port, [(HOST, backend_port)], threads=1)
         seaway_port = free_port()
-        start_seaway(procs, seaway_port, backend_port, args.via)
+        seaway = start_seaway(procs, seaway_port, backend_port, args.via)
 
         extra = ["-H", "Connection: close"] if args.close else []
+        # name -> (port, the process whose CPU per request is measured)
         targets = {
-            "nginx (direct)": backend_port,
-            "haproxy tcp": haproxy_port,
-            "seaway userspace": seaway_port,
+            DIRECT: (backend_port, nginx.pid),
+            HAPROXY: (haproxy_port, haproxy.pid),
+            SEAWAY: (seaway_port, seaway.pid),
         }
-        for port in targets.values():  # warm up: connections, caches, JIT-free but fair
+        for port, _ in targets.values():  # warm up
             run_wrk(f"http://{HOST}:{port}/", args.connections, args.threads, 1, extra)
 
         results: dict[str, list[WrkResult]] = {name: [] for name in targets}
@@ -183,38 +193,47 @@ def main() -> int:
         for rnd in range(args.rounds):
             rows = []
             for name in order if rnd % 2 == 0 else reversed(order):
-                port = targets[name]
+                port, pid = targets[name]
                 url = f"http://{HOST}:{port}/"
-                r = run_wrk(url, args.connections, args.threads, args.duration, extra)
+                r = run_wrk_measured(url, pid, args.connections, args.threads, args.duration, extra)
                 results[name].append(r)
                 rows.append((name, r))
             print(f"\nround {rnd + 1}")
-            print_table(sorted(rows, key=lambda x: order.index(x[0])), baseline="haproxy tcp")
+            print_table(sorted(rows, key=lambda x: order.index(x[0])), baseline=HAPROXY)
 
-        summary = [
-            (
-                name,
-                WrkResult(
-                    rps=statistics.mean(r.rps for r in rs),
-                    p50_ms=statistics.median(r.p50_ms for r in rs),
-                    p99_ms=statistics.median(r.p99_ms for r in rs),
-                    errors=sum(r.errors for r in rs),
-                ),
-            )
-            for name, rs in results.items()
-        ]
+        summary = [(name, _combine(rs)) for name, rs in results.items()]
         print(
-            f"\nsummary: mean req/s, median latency over {args.rounds} rounds x "
+            f"\nsummary: mean req/s and CPU, median latency over {args.rounds} rounds x "
             f"{args.duration:g}s, {args.connections} connections, {args.threads} wrk threads"
             + (", Connection: close" if args.close else ", keep-alive")
         )
-        print_table(summary, baseline="haproxy tcp")
-        s = dict(summary)
+        print_table(summary, baseline=HAPROXY)
+        per_round = [
+            s.rps / h.rps for s, h in zip(results[SEAWAY], results[HAPROXY], strict=True) if h.rps
+        ]
+        s, h = dict(summary)[SEAWAY], dict(summary)[HAPROXY]
         print(
-            f"\nseaway / haproxy = {ratio(s['seaway userspace'].rps, s['haproxy tcp'].rps)}"
-            f"   seaway / direct = {ratio(s['seaway userspace'].rps, s['nginx (direct)'].rps)}"
+            f"\nseaway / haproxy requests/s: {ratio(s.rps, h.rps)} (per round: "
+            + ", ".join(f"{x:.2f}x" for x in per_round)
+            + f"; median {statistics.median(per_round):.2f}x)"
         )
+        if s.cpu_us and h.cpu_us:
+            print(
+                f"proxy CPU per request: seaway {s.cpu_us:.1f} us, haproxy {h.cpu_us:.1f} us "
+                f"(seaway uses {s.cpu_us / h.cpu_us:.2f}x haproxy's CPU per request)"
+            )
     return 0
+
+
+def _combine(rs: list[WrkResult]) -> WrkResult:
+    cpus = [r.cpu_us for r in rs if r.cpu_us is not None]
+    return WrkResult(
+        rps=statistics.mean(r.rps for r in rs),
+        p50_ms=statistics.median(r.p50_ms for r in rs),
+        p99_ms=statistics.median(r.p99_ms for r in rs),
+        errors=sum(r.errors for r in rs),
+        cpu_us=statistics.mean(cpus) if cpus else None,
+    )
 
 
 if __name__ == "__main__":
