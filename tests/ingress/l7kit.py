@@ -136,6 +136,14 @@ class BackendProtocol(asyncio.Protocol):
                 % (code, self.name.encode())
             )
             return
+        if path.startswith("/big/"):
+            size = int(path.split("/")[2])
+            t.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
+            block = b"z" * 1048576
+            while size > 0:
+                t.write(block[: min(size, len(block))])
+                size -= len(block)
+            return
         if path.startswith("/bad"):
             t.write(b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello")
             return

@@ -76,7 +76,7 @@ def test_404_and_503(site: tuple[Proxy, list[Backend], Backend]) -> None:
 
 def test_round_robin_over_three_endpoints(site: tuple[Proxy, list[Backend], Backend]) -> None:
     proxy, _, _ = site
-    names = [doc(get(proxy.port, "/rr")[1])["name"] for _ in range(9)]
+    names = [str(doc(get(proxy.port, "/rr")[1])["name"]) for _ in range(9)]
     assert sorted(names) == sorted(["web0", "web1", "web2"] * 3)
     assert names[:3] == names[3:6] == names[6:9]  # a rotation, not random
 
@@ -102,7 +102,11 @@ def test_stale_pooled_connection_is_replaced(lt: LoopThread) -> None:
     try:
         assert get(proxy.port, "/")[0] == 200
         # The backend drops its idle keep-alive connection; the next request still works.
-        lt.loop.call_soon_threadsafe(lambda: [t.close() for t in backend.stats.transports])
+        def drop_all() -> None:
+            for t in backend.stats.transports:
+                t.close()
+
+        lt.loop.call_soon_threadsafe(drop_all)
         for _ in range(3):
             assert get(proxy.port, "/")[0] == 200
         assert backend.stats.connections == 2

@@ -1,0 +1,208 @@
+"""Upstream side without sockets: the keep-alive pool, response heads, and the response
+parser driven byte by byte with a fake client."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+import pytest
+
+from ingress.pool import PoolSet
+from ingress.response import CHUNKED, CONTENT_LENGTH, REBUILD, head_flags, rebuild_head
+from ingress.upstream import UpstreamConnection
+from tests.ingress.test_http_timeouts import FakeLoop, FakeTransport
+
+
+class Conn:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.alive = True
+        self.closed = False
+
+    def reusable(self) -> bool:
+        return self.alive and not self.closed
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_pool_is_fifo_and_drops_stale_on_checkout() -> None:
+    loop = FakeLoop()
+    pools = PoolSet(loop, max_idle=2, idle_timeout=10.0)  # type: ignore[arg-type]
+    pool = pools.get(("10.0.0.1", 80))
+    a, b, c = Conn("a"), Conn("b"), Conn("c")
+    pool.release(a)
+    pool.release(b)
+    pool.release(c)  # over max_idle: closed, not kept
+    assert c.closed and len(pool) == 2
+    a.alive = False  # the peer closed it while idle
+    assert pool.acquire() is b
+    assert a.closed
+    assert pool.acquire() is None
+
+
+def test_pool_idle_timeout_uses_one_lazy_timer() -> None:
+    loop = FakeLoop()
+    pools = PoolSet(loop, max_idle=8, idle_timeout=10.0)  # type: ignore[arg-type]
+    old, new = Conn("old"), Conn("new")
+    pools.get(("10.0.0.1", 80)).release(old)
+    loop.advance(6.0)
+    pools.get(("10.0.0.2", 80)).release(new)
+    loop.advance(6.0)
+    assert not old.closed  # idle 12 s but its epoch is not two ticks old yet
+    loop.advance(5.0)
+    assert old.closed and not new.closed
+    loop.advance(10.0)
+    assert new.closed
+    assert pools.timer is None  # nothing idle: the timer is not re-armed
+    loop.advance(100.0)
+    assert pools.idle_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("head", "flags"),
+    [
+        (b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: keep-alive\r\n\r\n", CONTENT_LENGTH),
+        (b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n", CHUNKED),
+        (
+            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nKeep-Alive: timeout=5\r\n\r\n",
+            CONTENT_LENGTH | REBUILD,
+        ),
+        (b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", REBUILD),
+        (b"HTTP/1.1 200 OK\r\nX-Te: 1\r\nTested: yes\r\n\r\n", 0),
+        (
+            b"HTTP/1.1 200 OK\r\nProxy-Authenticate: x\r\nContent-Length: 0\r\n\r\n",
+            REBUILD | CONTENT_LENGTH,
+        ),
+    ],
+)
+def test_head_flags(head: bytes, flags: int) -> None:
+    assert head_flags(head) == flags
+
+
+def test_rebuild_head_drops_hop_by_hop_and_named_headers() -> None:
+    head = (
+        b"HTTP/1.1 200 OK\r\nConnection: X-Private, keep-alive\r\nX-Private: 1\r\n"
+        b"Keep-Alive: timeout=5\r\nTransfer-Encoding: chunked\r\nX-Kept: 2\r\n\r\n"
+    )
+    assert rebuild_head(head, close=True, drop_chunked=False) == (
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nX-Kept: 2\r\nConnection: close\r\n\r\n"
+    )
+    assert rebuild_head(head, close=True, drop_chunked=True) == (
+        b"HTTP/1.1 200 OK\r\nX-Kept: 2\r\nConnection: close\r\n\r\n"
+    )
+
+
+class FakeClient:
+    def __init__(self) -> None:
+        self.events: list[Any] = []
+
+    def response_started(self, close: bool) -> None:
+        self.events.append(("started", close))
+
+    def response_done(self, conn: UpstreamConnection) -> None:
+        self.events.append(("done", conn.keep_alive))
+
+    def upstream_failed(self, conn: UpstreamConnection, status: int, retryable: bool) -> None:
+        self.events.append(("failed", status, retryable))
+
+    def upstream_upgraded(self, conn: UpstreamConnection) -> None:
+        self.events.append("upgraded")
+
+    def abort(self) -> None:
+        self.events.append("abort")
+
+    def pause_reading_for_upstream(self) -> None:
+        pass
+
+    def resume_reading_for_upstream(self) -> None:
+        pass
+
+
+def upstream(
+    head_request: bool = False, client_ka: bool = True, client_10: bool = False
+) -> tuple[UpstreamConnection, FakeTransport, FakeTransport, FakeClient]:
+    loop = FakeLoop()
+    pools = PoolSet(loop, 8, 60.0)  # type: ignore[arg-type]
+    conn = UpstreamConnection(loop, pools, ("10.0.0.1", 80), 30.0)  # type: ignore[arg-type]
+    up, down, client = FakeTransport(), FakeTransport(), FakeClient()
+    conn.connection_made(up)  # type: ignore[arg-type]
+    conn.attach(
+        client,
+        cast(Any, down),
+        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
+        head_request,
+        client_ka,
+        client_10,
+        False,
+    )
+    return conn, up, down, client
+
+
+def feed(conn: UpstreamConnection, data: bytes, step: int) -> None:
+    for i in range(0, len(data), step):
+        conn.data_received(data[i : i + step])
+
+
+RESP = b"HTTP/1.1 200 OK\r\nServer: t\r\nContent-Length: 5\r\nConnection: keep-alive\r\n\r\nhello"
+CHUNKED_RESP = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5;x=y\r\nhello\r\n0\r\n\r\n"
+
+
+@pytest.mark.parametrize("step", [1, 7, 1000])
+def test_response_passed_through_as_received(step: int) -> None:
+    conn, up, down, client = upstream()
+    assert up.out == b"GET / HTTP/1.1\r\nHost: a\r\n\r\n"
+    feed(conn, RESP, step)
+    assert bytes(down.out) == RESP
+    assert client.events == [("started", False), ("done", True)]
+
+
+@pytest.mark.parametrize("step", [1, 5, 1000])
+def test_chunked_response_bytes_unchanged(step: int) -> None:
+    conn, _, down, client = upstream()
+    feed(conn, CHUNKED_RESP, step)
+    assert bytes(down.out) == CHUNKED_RESP
+    assert client.events[-1] == ("done", True)
+
+
+def test_chunked_response_decoded_for_http10_client() -> None:
+    conn, _, down, client = upstream(client_ka=False, client_10=True)
+    feed(conn, CHUNKED_RESP, 1000)
+    assert bytes(down.out) == b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello"
+    assert client.events[0] == ("started", True)
+
+
+def test_interim_responses_dropped_and_hop_by_hop_rebuilt() -> None:
+    conn, _, down, _ = upstream()
+    feed(
+        conn,
+        b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nKeep-Alive: timeout=3\r\n"
+        b"Content-Length: 2\r\n\r\nok",
+        1000,
+    )
+    assert bytes(down.out) == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+
+
+def test_head_response_completes_without_body() -> None:
+    conn, _, down, client = upstream(head_request=True)
+    feed(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", 1000)
+    assert bytes(down.out) == b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
+    assert client.events[-1] == ("done", True)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\nContent-Length: 6\r\n\r\nhello",
+        b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        b"HTTP/1.1 200 OK\nContent-Length: 1\n\nx",
+        b"HTTP/1.1 2000 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n",
+    ],
+)
+def test_bad_upstream_framing_gives_502(bad: bytes) -> None:
+    conn, _, down, client = upstream()
+    conn.data_received(bad)
+    assert client.events[-1] == ("failed", 502, False)
+    assert not down.out  # nothing of the bad response reached the client
+    assert conn.closed
