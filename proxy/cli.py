@@ -26,8 +26,8 @@ COMMAND_MODULES: dict[str, str] = {
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seaway",
-        description="seaway: a service proxy and load balancer. kube-proxy (iptables, "
-        "nftables or userspace) and an Ingress controller in one daemon, fed by manifest "
+        description="seaway: a service proxy and load balancer. kube-proxy (iptables or "
+        "userspace) and an Ingress controller in one daemon, fed by manifest "
         "files or the Kubernetes API.",
     )
     parser.add_argument(
