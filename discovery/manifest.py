@@ -181,11 +181,12 @@ def _collect(
 
 def _dedupe(objects: list[KubeObject], file: str) -> list[KubeObject]:
     """The same object twice in one file: the later one wins (warned)."""
+    # (kind, namespace, name) equals ObjectKey (a NamedTuple), and is cheaper to build
+    if len({(o.kind, o.meta.namespace, o.meta.name) for o in objects}) == len(objects):
+        return objects
     by_key: dict[ObjectKey, KubeObject] = {}
     for obj in objects:
         by_key[obj.key] = obj
-    if len(by_key) == len(objects):
-        return objects
     seen: set[ObjectKey] = set()
     for obj in objects:
         if obj.key in seen:

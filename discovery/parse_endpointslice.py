@@ -39,6 +39,7 @@ from discovery.parse_common import (
 )
 
 ADDRESS_TYPES = ("IPv4", "IPv6", "FQDN")
+AddressType = Literal["IPv4", "IPv6", "FQDN"]
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 MAX_ADDRESSES = 100
 _DEFAULT_CONDITIONS = EndpointConditions()
@@ -80,7 +81,7 @@ def parse_endpointslice(p: Problems, doc: Mapping[str, Any]) -> EndpointSlice | 
     return EndpointSlice(
         meta=meta,
         service_name=service_name,
-        address_type=cast(Literal["IPv4", "IPv6", "FQDN"], address_type),
+        address_type=cast(AddressType, address_type),
         endpoints=tuple(endpoints),
         ports=ports,
     )
