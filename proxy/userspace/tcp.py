@@ -42,10 +42,7 @@ def reset(transport: asyncio.Transport) -> None:
 
 
 def _tune(transport: asyncio.Transport) -> None:
-    sock = transport.get_extra_info("socket")
-    if sock is not None:
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    # uvloop (and asyncio) already set TCP_NODELAY on TCP transports
     transport.set_write_buffer_limits(WRITE_HIGH, WRITE_LOW)
 
 
@@ -126,11 +123,15 @@ class ClientSide(asyncio.Protocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport = cast(asyncio.Transport, transport)
-        peer = transport.get_extra_info("peername")
-        client_ip = peer[0] if peer else ""
-        ep = self.target.picker.pick(client_ip)
+        picker = self.target.picker
+        if picker.affinity is not None:  # only then is the client address needed
+            peer = transport.get_extra_info("peername")
+            client_ip = peer[0] if peer else ""
+        else:
+            client_ip = ""
+        ep = picker.pick(client_ip)
         if ep is None:
-            log.debug("%s: no endpoints, resetting connection from %s", self.target.name, peer)
+            log.debug("%s: no endpoints, resetting a connection", self.target.name)
             self.closed = True
             reset(transport)
             return
