@@ -177,7 +177,10 @@ class ClientSide(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         upstream = self.upstream
         if upstream is not None:
-            upstream.write(data)
+            try:
+                upstream.write(data)
+            except RuntimeError:  # upstream already closed; its connection_lost is due
+                self.transport.abort()  # type: ignore[union-attr]
         else:  # uvloop may deliver what it already read before the pause took effect
             self.pending.append(data)
 
@@ -234,7 +237,10 @@ class UpstreamSide(asyncio.Protocol):
         self.gate = ReadGate(transport)
 
     def data_received(self, data: bytes) -> None:
-        self.downstream.write(data)  # type: ignore[union-attr]
+        try:
+            self.downstream.write(data)  # type: ignore[union-attr]
+        except RuntimeError:  # client already closed
+            self.transport.abort()  # type: ignore[union-attr]
 
     def eof_received(self) -> bool:
         self.eof = True

@@ -387,3 +387,50 @@ def test_node_port_on_nodeport_addresses() -> None:
             backend.close()
 
     run(main())
+
+
+def test_close_propagates_both_ways() -> None:
+    async def main() -> None:
+        events: list[str] = []
+
+        async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            first = await reader.read(100)
+            if first == b"you close":
+                writer.close()  # server ends the connection
+                events.append("server closed")
+                return
+            writer.write(b"ok")
+            await writer.drain()
+            events.append("eof" if await reader.read() == b"" else "data?")
+            writer.close()
+
+        server = await asyncio.start_server(handle, "127.0.0.1", 0)
+        ip = loopback_ip()
+        port = free_port(ip)
+        dp = dataplane()
+        await dp.start()
+        try:
+            eps = [("127.0.0.1", server.sockets[0].getsockname()[1])]
+            snap = snapshot(service_port("web", ip, port, eps))
+            await dp.sync(snap, changed(snap))
+            conns = dp._conns
+            assert conns is not None
+
+            reader, writer = await asyncio.open_connection(ip, port)
+            writer.write(b"hello")
+            assert await reader.read(100) == b"ok"
+            writer.close()  # client goes away: the backend sees its EOF
+            await wait_until(lambda: events == ["eof"], "the backend to see the close")
+            await wait_until(lambda: not conns.open, "the proxy to drop the connection")
+
+            reader, writer = await asyncio.open_connection(ip, port)
+            writer.write(b"you close")
+            assert await reader.read(100) == b""  # the client sees the backend's close
+            writer.close()
+            await wait_until(lambda: not conns.open, "the proxy to drop the connection")
+            assert events == ["eof", "server closed"]
+        finally:
+            await dp.stop()
+            server.close()
+
+    run(main())
