@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import socket
 from typing import cast
 
 import pytest
@@ -432,5 +433,34 @@ def test_close_propagates_both_ways() -> None:
         finally:
             await dp.stop()
             server.close()
+
+    run(main())
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
+
+
+@pytest.mark.skipif(not _has_ipv6_loopback(), reason="no IPv6 loopback on this host")
+def test_ipv6_cluster_ip() -> None:
+    async def main() -> None:
+        (backend,) = await _backends(1)
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+            port = s.getsockname()[1]
+        dp = dataplane()
+        await dp.start()
+        try:
+            snap = snapshot(service_port("v6", "::1", port, [("127.0.0.1", backend.port)]))
+            await dp.sync(snap, changed(snap))
+            assert await request("::1", port, b"6") == b"b0:6"
+        finally:
+            await dp.stop()
+            backend.close()
 
     run(main())
