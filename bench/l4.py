@@ -115,8 +115,11 @@ def start_seaway(
 ) -> subprocess.Popen[bytes]:
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     if via == "run":
+        # its own directory: the file source watches it, and logs written next to it
+        # (nginx, haproxy, seaway's own) would wake the watcher on every line
+        os.makedirs(procs.path("manifests"), exist_ok=True)
         manifest = procs.write(
-            "bench.yaml",
+            "manifests/bench.yaml",
             MANIFEST.format(ip=HOST, port=port, backend_ip=HOST, backend_port=backend_port),
         )
         argv = [
