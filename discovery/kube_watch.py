@@ -173,27 +173,30 @@ class KindWatcher:
 
     # ---- LIST ---------------------------------------------------------------------------
     async def list(self) -> str:
-        """List every page, then replace the source's objects; returns the resourceVersion."""
-        s = self.settings
+        """List every page, then replace the source's objects; returns the resourceVersion.
+
+        The next page is requested as soon as this one's continue token is known, so the
+        server prepares it while we parse this one."""
         objects: list[KubeObject] = []
-        cont = ""
         rv = ""
-        while True:
-            params = {"limit": str(s.page_size)}
-            if cont:
-                params["continue"] = cont
-            if self.spec.field_selector:
-                params["fieldSelector"] = self.spec.field_selector
-            data = await self._get_json(params)
-            meta = data.get("metadata") or {}
-            rv = rv or str(meta.get("resourceVersion", ""))
-            for item in data.get("items") or ():
-                obj = self._convert(item, listing=True)
-                if obj is not None:
-                    objects.append(obj)
-            cont = str(meta.get("continue") or "")
-            if not cont:
-                break
+        fetch = asyncio.ensure_future(self._get_json(self._list_params("")))
+        try:
+            while True:
+                data = await fetch
+                meta = data.get("metadata") or {}
+                rv = rv or str(meta.get("resourceVersion", ""))
+                cont = str(meta.get("continue") or "")
+                if cont:
+                    fetch = asyncio.ensure_future(self._get_json(self._list_params(cont)))
+                for item in data.get("items") or ():
+                    obj = self._convert(item, listing=True)
+                    if obj is not None:
+                        objects.append(obj)
+                if not cont:
+                    break
+        finally:
+            if not fetch.done():
+                fetch.cancel()
         self.store.replace_source(self.spec.source_id, objects)
         self.lists += 1
         self.resource_version = rv
@@ -205,6 +208,14 @@ class KindWatcher:
         if self.on_change is not None:
             self.on_change()
         return rv
+
+    def _list_params(self, cont: str) -> dict[str, str]:
+        params = {"limit": str(self.settings.page_size)}
+        if cont:
+            params["continue"] = cont
+        if self.spec.field_selector:
+            params["fieldSelector"] = self.spec.field_selector
+        return params
 
     async def _get_json(self, params: dict[str, str]) -> dict[str, Any]:
         s = self.settings
@@ -314,15 +325,17 @@ class KindWatcher:
         doc.setdefault("kind", self.spec.kind)  # list items carry no kind/apiVersion
         doc.setdefault("apiVersion", self.spec.api_version)
         obj, errors = parse_object(doc, file=self._file)
+        if obj is not None and not errors:
+            return obj
         key = object_key(self.spec.kind, doc)
         if errors:
             for err in errors:
                 log.error("%s (last good version kept)", err)
             return self.store.get(key) if listing and key is not None else None
-        if obj is None and key is not None and not listing:
+        if key is not None and not listing:
             # Not (or no longer) an object seaway uses, e.g. a Secret that is not TLS.
             self.store.delete(key)
-        return obj
+        return None
 
 
 def _status_message(body: bytes) -> str:

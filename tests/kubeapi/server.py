@@ -23,8 +23,9 @@ from aiohttp import web
 
 from tests.kubeapi import discovery
 from tests.kubeapi.certs import Pki
+from tests.kubeapi.encoding import dumps
 from tests.kubeapi.patch import apply_patch
-from tests.kubeapi.resources import BY_PATH, Resource
+from tests.kubeapi.resources import BY_KIND, BY_PATH, Resource
 from tests.kubeapi.state import ApiError, Database, Obj, Selector, gone
 
 log = logging.getLogger("kubeapi")
@@ -34,7 +35,7 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 def _json(body: Any, status: int = 200, content_type: str = "application/json") -> web.Response:
     return web.Response(
-        body=json.dumps(body, separators=(",", ":")).encode(),
+        body=dumps(body),
         status=status,
         headers={"Content-Type": content_type},
     )
@@ -164,6 +165,20 @@ class ApiServer:
     def drop_watches(self) -> int:
         return self.db.drop_watches()
 
+    def touch(self, kind: str, count: int) -> int:
+        """Update (MODIFIED events) the first `count` objects of `kind`: load for benches."""
+        res = BY_KIND[kind]
+        n = 0
+        for (ns, name), obj in list(self.db.table(res).items())[:count]:
+            body = json.loads(json.dumps(obj))
+            annotations = body["metadata"].setdefault("annotations", {})
+            annotations["kubeapi.test/touched"] = str(
+                int(annotations.get("kubeapi.test/touched", "0")) + 1
+            )
+            self.db.update(res, ns, name, body)
+            n += 1
+        return n
+
     async def _hook(self, request: web.Request) -> web.Response:
         hook = request.match_info["hook"]
         q = request.query
@@ -183,6 +198,8 @@ class ApiServer:
         elif hook == "restart":
             down = float(q.get("down", "0"))
             self._restarting = asyncio.get_running_loop().create_task(self.restart(down))
+        elif hook == "touch":
+            result = self.touch(q.get("kind", "Service"), int(q.get("count", "1")))
         elif hook == "stats":
             result = dict(self.stats)
         else:
@@ -262,7 +279,7 @@ class ApiServer:
         m = request.method
         if not name:
             if m == "GET":
-                if request.query.get("watch") in ("true", "1"):
+                if _truthy(request.query.get("watch", "")):
                     return await self._watch(request, res, namespace)
                 return self._list(request, res, namespace)
             if m == "POST":
@@ -325,18 +342,11 @@ class ApiServer:
             meta["remainingItemCount"] = len(items) - end
         else:
             self._snapshots.pop(snap_id, None)
-        page = [
-            {k: v for k, v in o.items() if k != "kind" and k != "apiVersion"}
-            for o in items[offset:end]
-        ]
-        return _json(
-            {
-                "kind": f"{res.kind}List",
-                "apiVersion": res.api_version,
-                "metadata": meta,
-                "items": page,
-            }
-        )
+        cache = self.db.cache
+        items_json = b",".join([cache.item(o) for o in items[offset:end]])
+        head = dumps({"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta})
+        body = head[:-1] + b',"items":[' + items_json + b"]}"
+        return web.Response(body=body, headers={"Content-Type": "application/json"})
 
     async def _watch(
         self, request: web.Request, res: Resource, namespace: str
@@ -347,7 +357,7 @@ class ApiServer:
         rv_text = q.get("resourceVersion", "")
         since = int(rv_text) if rv_text not in ("", "0") else None
         timeout = float(q.get("timeoutSeconds", "1800") or 1800)
-        bookmarks = q.get("allowWatchBookmarks") in ("true", "1")
+        bookmarks = _truthy(q.get("allowWatchBookmarks", ""))
         sel = Selector.parse(q.get("fieldSelector", ""), q.get("labelSelector", ""))
         resp = web.StreamResponse(headers={"Content-Type": "application/json"})
         try:
@@ -389,7 +399,8 @@ class ApiServer:
                     await asyncio.sleep(0.05)
                 if watcher.closed:
                     break
-                await resp.write(_line({"type": event.type, "object": event.obj}))
+                obj_json = self.db.cache.full(event.obj)
+                await resp.write(b'{"type":"%s","object":%s}\n' % (event.type.encode(), obj_json))
                 last_write = loop.time()
         except (ConnectionResetError, asyncio.CancelledError):
             pass
@@ -419,13 +430,18 @@ def _default_endpointslice(obj: Obj) -> None:
             port.setdefault("protocol", "TCP")
 
 
+def _truthy(value: str) -> bool:
+    """A query boolean as the apiserver parses it (Go's strconv.ParseBool)."""
+    return value in ("1", "t", "T", "true", "TRUE", "True")
+
+
 def _b64file(path: str) -> str:
     with open(path, "rb") as f:
         return base64.b64encode(f.read()).decode()
 
 
 def _line(event: dict[str, Any]) -> bytes:
-    return json.dumps(event, separators=(",", ":")).encode() + b"\n"
+    return dumps(event) + b"\n"
 
 
 def _bookmark(res: Resource, rv: int) -> bytes:

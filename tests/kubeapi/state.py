@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from tests.kubeapi.encoding import ObjectCache
 from tests.kubeapi.resources import Resource
 
 Obj = dict[str, Any]
@@ -144,6 +145,7 @@ class Database:
         self.watchers: set[Watcher] = set()
         # Hooks for defaulting (e.g. Service cluster IP allocation): kind -> f(obj).
         self.defaulters: dict[str, Callable[[Obj], None]] = {}
+        self.cache = ObjectCache()  # encoded bytes of stored objects (never mutated)
 
     # ---- reads -------------------------------------------------------------------
     def table(self, res: Resource) -> dict[tuple[str, str], Obj]:
@@ -266,6 +268,7 @@ class Database:
             return current if obj == current else obj
         meta["resourceVersion"] = str(self._next_rv())
         self.table(res)[(cur_meta.get("namespace", ""), name)] = obj
+        self.cache.forget(current)
         self._record(res, "MODIFIED", obj)
         return obj
 
@@ -274,6 +277,7 @@ class Database:
         if dry_run:
             return current
         del self.table(res)[(current["metadata"].get("namespace", ""), name)]
+        self.cache.forget(current)
         gone_obj = copy.deepcopy(current)
         gone_obj["metadata"]["resourceVersion"] = str(self._next_rv())
         self._record(res, "DELETED", gone_obj)
@@ -291,6 +295,7 @@ class Database:
             meta.setdefault("creationTimestamp", _now())
             meta["resourceVersion"] = str(self._next_rv())
             table[(meta.get("namespace", ""), meta["name"])] = obj
+            self.cache.item(obj)  # stored encoded, as etcd (and the watch cache) hold them
             n += 1
         return n
 
