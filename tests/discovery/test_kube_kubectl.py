@@ -26,7 +26,9 @@ from discovery.model import (
     ObjectKey,
     Service,
 )
+from tests.kubeapi.certs import make_pki
 from tests.kubeapi.fixtures import api_server, eventually, run, run_process, running_source
+from tests.kubeapi.resources import BY_KIND
 from tests.support import REPO, free_port
 
 KUBECTL = shutil.which("kubectl")
@@ -215,7 +217,8 @@ async def poll_gone(port: int, path: str, host: str) -> None:
 def test_kubectl_to_daemon_request_reaches_backend() -> None:
     """kubectl applies a Service, an EndpointSlice and an Ingress to the stand-in; the
     daemon (`seaway run --kubeconfig`) picks them up; a request through its Ingress
-    listener (L7) and through the Service's cluster IP (userspace L4) reaches the backend."""
+    listener (L7) and through the Service's cluster IP (userspace L4) reaches the backend;
+    it still does while the API fails; a kubectl delete after recovery takes effect."""
 
     async def main() -> None:
         backend_port, http_port, healthz_port = free_port(), free_port(), free_port()
@@ -248,6 +251,20 @@ def test_kubectl_to_daemon_request_reaches_backend() -> None:
                         assert body["path"] == "/hello"
                         status, body = await _l4_get(cluster_ip, service_port)
                         assert status == 200 and body["name"] == "backend-1"
+                        # The API fails (every request 500, watches cut): traffic already
+                        # flowing keeps flowing on the last good state.
+                        requests = server.stats["requests"]
+                        server.fail_code = 500
+                        server.drop_watches()
+                        while server.stats["requests"] < requests + 3:  # daemon retrying
+                            await asyncio.sleep(0.05)
+                        status, body = await http_get(http_port, "/still", host="web.example")
+                        assert status == 200 and body["name"] == "backend-1"
+                        status, body = await _l4_get(cluster_ip, service_port)
+                        assert status == 200 and body["name"] == "backend-1"
+                        status, _ = await http_get(healthz_port, "/healthz")
+                        assert status == 200
+                        server.fail_code = 0
                         # Deleting the Ingress with kubectl stops the L7 route (404, or the
                         # listener closes since seaway then owns no Ingress).
                         await kubectl(kc, "delete", "ingress", "web")
@@ -271,3 +288,22 @@ async def _l4_get(ip: str, port: int) -> tuple[int, Any]:
         except (aiohttp.ClientError, OSError):
             await asyncio.sleep(0.05)
     raise AssertionError(f"nothing answered on {ip}:{port}")
+
+
+def test_kubectl_over_https_with_client_certificate() -> None:
+    """The stand-in's HTTPS mode is real enough for kubectl: CA, client certificate."""
+
+    async def main() -> None:
+        with tempfile.TemporaryDirectory() as tmp:
+            pki = make_pki(tmp)
+            async with api_server(pki=pki) as server:
+                kc = server.write_kubeconfig(os.path.join(tmp, "kubeconfig"))
+                path = Path(tmp, "web.yaml")
+                path.write_text(manifests("127.0.60.2", 9001))
+                out = await kubectl(kc, "apply", "--validate=false", "-f", str(path))
+                assert "service/web created" in out
+                assert server.db.get(BY_KIND["Service"], "default", "web")["spec"]["clusterIP"] == (
+                    "127.0.60.2"
+                )
+
+    run(main())
