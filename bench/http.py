@@ -19,7 +19,9 @@ import statistics
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, Python puts bench/ first on sys.path, where http.py and discovery.py
+# would shadow the stdlib `http` and the `discovery` package: put the repo root there.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench.common import (  # noqa: E402
     HOST,
@@ -45,6 +47,8 @@ def backend_nginx(procs: Processes, port: int) -> None:
     """nginx answering / with 2 bytes and /big with 64 KiB, keep-alive forever."""
     d = procs.path(f"backend-{port}")
     os.makedirs(d, exist_ok=True)
+    os.chmod(procs.tmpdir, 0o755)  # nginx workers run as nobody and must read /big
+    os.chmod(d, 0o755)
     with open(os.path.join(d, "big"), "wb") as f:
         f.write(b"x" * 65536)
     conf = f"""
@@ -97,6 +101,8 @@ http {{
             proxy_set_header Host $host;
             proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
             proxy_buffering on;
+            proxy_buffers 16 16k;  # 64 KiB responses stay in memory (no temp files)
+            proxy_max_temp_file_size 0;
         }}
     }}
 }}

@@ -14,7 +14,9 @@ import signal
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+# Run as a script, Python puts bench/ first on sys.path, where http.py and discovery.py
+# would shadow the stdlib `http` and the `discovery` package: put the repo root there.
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 import uvloop  # noqa: E402
 

@@ -15,7 +15,7 @@ class HttpSettings:
     keepalive_timeout: float = 75.0  # idle time between two requests on one connection
     connect_timeout: float = 5.0  # upstream TCP connect
     upstream_timeout: float = 60.0  # upstream idle while we wait for its response: 504
-    pool_max_idle: int = 64  # idle keep-alive connections kept per endpoint
+    pool_max_idle: int = 1024  # idle keep-alive connections kept per endpoint
     pool_idle_timeout: float = 60.0  # idle pooled connections older than this are closed
     high_water: int = 256 * 1024  # write buffer above which the other side stops reading
     low_water: int = 64 * 1024
