@@ -14,11 +14,13 @@ and the headers of each request.
 from __future__ import annotations
 
 import ssl
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
+from kubernetes_asyncio.config.kube_config import refresh_token
 
 
 class KubeConfigError(Exception):
@@ -31,6 +33,9 @@ class ApiCredentials:
     ssl_context: ssl.SSLContext | None  # None for plain http
     configuration: Any  # kubernetes_asyncio Configuration (token refresh hooks live on it)
     source: str  # "kubeconfig /path", "master URL", "in-cluster"
+    # Runs until cancelled, renewing tokens from exec plugins / auth providers (kubeconfig
+    # only; in-cluster tokens are re-read from their file on each request).
+    refresh: Callable[[], Awaitable[None]] | None = None
 
     async def headers(self) -> dict[str, str]:
         """Headers for one request (the bearer token may have been rotated since)."""
@@ -56,14 +61,19 @@ def ssl_context_for(configuration: Any) -> ssl.SSLContext | None:
 
 async def load_credentials(kubeconfig: str | None, master: str | None) -> ApiCredentials:
     configuration = Configuration()
+    refresh: Callable[[], Awaitable[None]] | None = None
     if kubeconfig:
         source = f"kubeconfig {kubeconfig}"
         try:
-            await load_kube_config(
+            loader = await load_kube_config(
                 config_file=kubeconfig, client_configuration=configuration, persist_config=False
             )
         except (ConfigException, OSError, ValueError, KeyError, TypeError) as e:
             raise KubeConfigError(f"{kubeconfig}: cannot load kubeconfig: {e}") from e
+
+        def refresh() -> Awaitable[None]:
+            return refresh_token(loader, configuration)  # type: ignore[no-any-return]
+
         if master:
             configuration.host = master
             source += f" (server {master})"
@@ -86,4 +96,4 @@ async def load_credentials(kubeconfig: str | None, master: str | None) -> ApiCre
         ctx = ssl_context_for(configuration)
     except (OSError, ssl.SSLError) as e:
         raise KubeConfigError(f"{source}: cannot load TLS certificates: {e}") from e
-    return ApiCredentials(host, ctx, configuration, source)
+    return ApiCredentials(host, ctx, configuration, source, refresh)

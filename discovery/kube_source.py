@@ -92,6 +92,7 @@ class KubeSource:
         self._store, self._credentials = store, credentials
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60)
         tasks: list[asyncio.Task[None]] = []
+        refresher = asyncio.ensure_future(credentials.refresh()) if credentials.refresh else None
         async with aiohttp.ClientSession(connector=connector) as session:
             self._session = session
             try:
@@ -114,6 +115,8 @@ class KubeSource:
                 ready()
                 await asyncio.gather(*tasks)
             finally:
+                if refresher is not None:
+                    refresher.cancel()
                 for t in tasks + [t for _, t in self.secret_watchers.values()]:
                     t.cancel()
                 await asyncio.gather(

@@ -6,6 +6,7 @@ import asyncio
 import base64
 import json
 import os
+import sys
 import tempfile
 
 import aiohttp
@@ -94,6 +95,48 @@ def test_bearer_token_from_kubeconfig() -> None:
                 assert r.store.get(WEB) is not None
                 headers = await r.source.watchers[KIND_SERVICE].credentials.headers()
                 assert headers["Authorization"] == "Bearer s3cret"
+
+    run(main())
+
+
+def test_token_from_an_exec_plugin() -> None:
+    """kubeconfig users with `exec:` (cloud CLIs): the plugin's token is what gets sent."""
+
+    async def main() -> None:
+        async with api_server(token="from-exec") as server:
+            create(server, service("web", "127.0.70.1"))
+            with tempfile.TemporaryDirectory() as tmp:
+                plugin = os.path.join(tmp, "plugin.py")
+                with open(plugin, "w") as f:
+                    f.write(
+                        "import json\nprint(json.dumps({'apiVersion': "
+                        "'client.authentication.k8s.io/v1beta1', 'kind': 'ExecCredential', "
+                        "'status': {'token': 'from-exec'}}))\n"
+                    )
+                doc = json.loads(server.kubeconfig())
+                doc["users"][0]["user"] = {
+                    "exec": {
+                        "apiVersion": "client.authentication.k8s.io/v1beta1",
+                        "command": sys.executable,
+                        "args": [plugin],
+                    }
+                }
+                path = os.path.join(tmp, "kubeconfig")
+                with open(path, "w") as f:
+                    json.dump(doc, f)
+                creds = await load_credentials(path, None)
+                assert (await creds.headers())["Authorization"] == "Bearer from-exec"
+                assert creds.refresh is not None
+                store = Store()
+                ready: list[bool] = []
+                source = KubeSource(Options(kubeconfig=path), fast_settings())
+                task = asyncio.create_task(source.run(store, lambda: ready.append(True)))
+                try:
+                    await eventually(lambda: bool(ready), what="ready with the exec token")
+                    assert store.get(WEB) is not None
+                finally:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
 
     run(main())
 
