@@ -66,6 +66,8 @@ def parse_object(
 ) -> tuple[KubeObject | None, list[ManifestError]]:
     """One decoded manifest -> (object, []) or (None, errors); (None, []) for kinds
     seaway ignores. `where` names the object in messages when it has no usable name."""
+    if type(doc) is not dict and isinstance(doc, Mapping):
+        doc = dict(doc)
     if type(doc) is not dict:
         return None, [
             ManifestError(

@@ -467,3 +467,48 @@ metadata: {name: ignored}
         "web.yaml: EndpointSlice default/web-1: endpoints[0].addresses[0]: must be a valid IPv4 "
         'address, got "10.0.0.999"',
     ]
+
+
+def test_ingress_backend_service_and_resource_both() -> None:
+    backend = {
+        "service": {"name": "web", "port": {"number": 80}},
+        "resource": {"kind": "Bucket", "name": "b"},
+    }
+    doc = set_path(INGRESS, "spec.rules.0.http.paths.0.backend", backend)
+    assert errors_of(doc) == [
+        ING + f"{P0}.backend: must have service or resource, not both",
+    ]
+
+
+def test_ingress_class_is_cluster_scoped() -> None:
+    cls = {
+        "apiVersion": "networking.k8s.io/v1",
+        "kind": "IngressClass",
+        "metadata": {"name": "seaway", "namespace": "ignored"},
+        "spec": {"controller": "seaway.dev/ingress"},
+    }
+    obj, errors = parse_object(cls, "c.yaml")
+    assert errors == [] and obj is not None and obj.meta.namespace == ""
+    bad = set_path(cls, "metadata.name", "Seaway")
+    assert errors_of(bad) == [
+        "web.yaml: IngressClass Seaway: metadata.name: must be a DNS-1123 subdomain (lowercase "
+        "letters, digits, '-' and '.', each part starting and ending with a letter or digit, "
+        'at most 253 characters), got "Seaway"'
+    ]
+
+
+def test_any_mapping_is_accepted() -> None:
+    from types import MappingProxyType
+
+    obj, errors = parse_object(MappingProxyType(SERVICE), "web.yaml")
+    assert errors == [] and obj is not None and str(obj.key) == "Service default/web"
+
+
+def test_unknown_kinds_and_other_secrets_are_ignored_silently() -> None:
+    for doc in (
+        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}},
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}},  # even without a name
+        {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "s"}},
+        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}},
+    ):
+        assert parse_object(doc, "x.yaml") == (None, [])
