@@ -144,34 +144,41 @@ class ClientSide(asyncio.Protocol):
     async def _connect(self, ep: EndpointInfo | None, client_ip: str) -> None:
         tried: list[EndpointInfo] = []
         loop = self._conns.loop
-        while ep is not None:
-            tried.append(ep)
-            up = UpstreamSide(self)
-            try:
-                async with asyncio.timeout(self._conns.connect_timeout):
-                    await loop.create_connection(up, ep.ip, ep.port)
-            except (OSError, TimeoutError) as e:
-                log.debug("%s: connect to %s failed: %s", self.target.name, ep.address, e)
-                if self.closed:
-                    return
-                ep = self.target.picker.pick(client_ip, tried)
-                continue
-            if self.closed or up.transport is None:
-                up.abort()
+        try:
+            while ep is not None:
+                tried.append(ep)
+                up = UpstreamSide(self)
+                try:
+                    async with asyncio.timeout(self._conns.connect_timeout):
+                        await loop.create_connection(up, ep.ip, ep.port)
+                except (OSError, TimeoutError) as e:
+                    log.debug("%s: connect to %s failed: %s", self.target.name, ep.address, e)
+                    if self.closed:
+                        return
+                    ep = self.target.picker.pick(client_ip, tried)
+                    continue
+                self._attach(up)
                 return
-            self.up = up
-            self.upstream = up.transport
-            if self.pending:
-                up.transport.writelines(self.pending)
-                self.pending.clear()
-            if self.eof and up.transport.can_write_eof():
-                up.transport.write_eof()
-            if self.gate is not None:
-                self.gate.resume(CONNECTING)
+            if not self.closed and self.transport is not None:
+                log.info("%s: no endpoint reachable (tried %d)", self.target.name, len(tried))
+                reset(self.transport)
+        finally:
+            self._task = None  # the task refers to us through this coroutine: no cycle
+
+    def _attach(self, up: UpstreamSide) -> None:
+        t = up.transport
+        if self.closed or t is None:  # the client left while we were connecting
+            up.abort()
             return
-        if not self.closed and self.transport is not None:
-            log.info("%s: no endpoint reachable (tried %d)", self.target.name, len(tried))
-            reset(self.transport)
+        self.up = up
+        self.upstream = t
+        if self.pending:
+            t.writelines(self.pending)
+            self.pending.clear()
+        if self.eof and t.can_write_eof():
+            t.write_eof()
+        if self.gate is not None:
+            self.gate.resume(CONNECTING)
 
     # -- client -> upstream
     def data_received(self, data: bytes) -> None:
@@ -201,6 +208,9 @@ class ClientSide(asyncio.Protocol):
         self._conns.open.discard(self)
         if self.up is not None and self.up.transport is not None:
             self.up.transport.close()
+        # drop the references that form cycles, so a connection is freed by refcounting
+        # rather than by the garbage collector
+        self.up = self.upstream = self.transport = self.gate = None
 
     # -- flow control: our transport's buffer is full -> stop reading upstream
     def pause_writing(self) -> None:
@@ -257,6 +267,7 @@ class UpstreamSide(asyncio.Protocol):
         client = self.client
         if client.up is self and client.transport is not None:
             client.transport.close()
+        self.transport = self.downstream = self.gate = None
 
     def pause_writing(self) -> None:
         gate = self.client.gate

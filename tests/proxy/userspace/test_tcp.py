@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import hashlib
 import socket
 from typing import cast
@@ -12,7 +13,7 @@ import pytest
 
 from proxy.options import Options
 from proxy.userspace.listeners import ListenerKey
-from proxy.userspace.tcp import BACKPRESSURE, WRITE_HIGH, ClientSide
+from proxy.userspace.tcp import BACKPRESSURE, WRITE_HIGH, ClientSide, UpstreamSide
 
 from .helpers import (
     NamedBackend,
@@ -460,6 +461,32 @@ def test_ipv6_cluster_ip() -> None:
             await dp.sync(snap, changed(snap))
             assert await request("::1", port, b"6") == b"b0:6"
         finally:
+            await dp.stop()
+            backend.close()
+
+    run(main())
+
+
+def test_closed_connections_are_freed_without_the_garbage_collector() -> None:
+    def alive() -> int:
+        return sum(isinstance(o, ClientSide | UpstreamSide) for o in gc.get_objects())
+
+    async def main() -> None:
+        (backend,) = await _backends(1)
+        ip = loopback_ip()
+        port = free_port(ip)
+        dp = dataplane()
+        await dp.start()
+        gc.collect()
+        gc.disable()  # only reference counting frees objects now: a cycle would stay
+        try:
+            snap = snapshot(service_port("web", ip, port, [("127.0.0.1", backend.port)]))
+            await dp.sync(snap, changed(snap))
+            for _ in range(20):
+                assert await request(ip, port, b"x") == b"b0:x"
+            await wait_until(lambda: alive() == 0, "every proxied connection to be freed")
+        finally:
+            gc.enable()
             await dp.stop()
             backend.close()
 
