@@ -74,9 +74,8 @@ def parse_object(
                 file, where, "", "must be a mapping (a Kubernetes object), got " + show(doc)
             )
         ]
-    kind = doc.get("kind")
+    kind: Any = doc.get("kind")
     entry = _KINDS.get(kind) if type(kind) is str else None
-    kind_name = str(kind)
     if entry is None:
         if not kind:
             return None, [ManifestError(file, where, "kind", "required")]
@@ -86,23 +85,12 @@ def parse_object(
     if kind == "Secret" and doc.get("type") != TLS_TYPE:
         log.debug("%s: %s: Secret of type %s ignored", file, where, show(doc.get("type")))
         return None, []
-    p = Problems(file, label=lambda: _label(kind_name, namespaced, doc, where))
+    p = Problems(file, label_of=(kind, namespaced, doc, where))
     if doc.get("apiVersion") != api_version:
         p.add("apiVersion", f"must be {api_version}, got {show(doc.get('apiVersion'))}")
         return None, p.errors
     obj = parser(p, doc)
     return (obj, []) if not p.errors else (None, p.errors)
-
-
-def _label(kind: str, namespaced: bool, doc: Mapping[str, Any], where: str) -> str:
-    meta = doc.get("metadata")
-    name = meta.get("name") if type(meta) is dict else None
-    if type(name) is not str or not name:
-        return f"{where} ({kind})"
-    if not namespaced:
-        return f"{kind} {name}"
-    ns = meta.get("namespace") if type(meta) is dict else None
-    return f"{kind} {ns if type(ns) is str and ns else 'default'}/{name}"
 
 
 def parse_manifest_text(

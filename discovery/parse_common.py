@@ -48,26 +48,43 @@ class ManifestError:
 class Problems:
     """Collects the errors of one object (all of them, not just the first).
 
-    The object's label ("Service default/web") is computed by `label()` only when the
-    first error is added: the happy path never formats it."""
+    The object's label ("Service default/web") is only formatted when the first error is
+    added (from `label_of`: kind, namespaced, doc, where): the happy path never does."""
 
-    __slots__ = ("_label", "_obj", "errors", "file")
+    __slots__ = ("_label_of", "_obj", "errors", "file")
 
-    def __init__(self, file: str, obj: str = "", label: Callable[[], str] | None = None) -> None:
+    def __init__(
+        self,
+        file: str,
+        obj: str = "",
+        label_of: tuple[str, bool, Mapping[str, Any], str] | None = None,
+    ) -> None:
         self.file = file
         self._obj = obj
-        self._label = label
+        self._label_of = label_of
         self.errors: list[ManifestError] = []
 
     @property
     def obj(self) -> str:
-        if self._label is not None:
-            self._obj = self._label()
-            self._label = None
+        if self._label_of is not None:
+            self._obj = object_label(*self._label_of)
+            self._label_of = None
         return self._obj
 
     def add(self, field: str, message: str) -> None:
         self.errors.append(ManifestError(self.file, self.obj, field, message))
+
+
+def object_label(kind: str, namespaced: bool, doc: Mapping[str, Any], where: str) -> str:
+    """ "Service default/web", "IngressClass seaway", or "document 3 (Service)"."""
+    meta = doc.get("metadata")
+    name = meta.get("name") if type(meta) is dict else None
+    if type(name) is not str or not name:
+        return f"{where} ({kind})"
+    if not namespaced:
+        return f"{kind} {name}"
+    ns = meta.get("namespace") if type(meta) is dict else None
+    return f"{kind} {ns if type(ns) is str and ns else 'default'}/{name}"
 
 
 def show(value: Any) -> str:
@@ -298,11 +315,11 @@ def _is_label(value: str) -> bool:
 good_dns1123_label = KnownGood(_is_label)
 good_iana_svc_name = KnownGood(lambda v: is_iana_svc_name(v))
 _good_namespace = good_dns1123_label
-_NAME_OK = {
-    "dns1035": lambda v: len(v) <= 63 and _DNS1035_LABEL.match(v) is not None,
-    "subdomain": lambda v: len(v) <= 253 and _DNS1123_SUBDOMAIN.match(v) is not None,
+# name rule -> (max length, fast matcher, checker that reports)
+_NAME_RULES = {
+    "dns1035": (63, _DNS1035_LABEL.match, check_dns1035_label),
+    "subdomain": (253, _DNS1123_SUBDOMAIN.match, check_dns1123_subdomain),
 }
-_NAME_CHECK = {"dns1035": check_dns1035_label, "subdomain": check_dns1123_subdomain}
 
 
 def read_meta(
@@ -317,14 +334,15 @@ def read_meta(
         m = get_map(p, doc, "metadata", "")
     name = m.get("name")
     ok = False
-    if type(name) is str and name and _NAME_OK[name_check](name):
+    max_len, match, check = _NAME_RULES[name_check]
+    if type(name) is str and name and len(name) <= max_len and match(name) is not None:
         ok = True
     elif name is None or name == "":
         p.add("metadata.name", "required")
     elif type(name) is not str:
         p.add("metadata.name", "must be a string, got " + show(name))
     else:
-        _NAME_CHECK[name_check](p, name, "metadata.name")
+        check(p, name, "metadata.name")
     namespace = ""
     if namespaced:
         ns = m.get("namespace")
