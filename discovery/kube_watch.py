@@ -132,6 +132,7 @@ class KindWatcher:
         self.resource_version = ""
         self.lists = 0  # complete lists applied (for tests and logs)
         self.events = 0  # watch events and bookmarks received
+        self.failures = 0  # failed lists/watches (connection, HTTP status, bad JSON)
         self._backoff = self.settings.backoff()
         self._file = f"api:{spec.kind}"
 
@@ -158,6 +159,7 @@ class KindWatcher:
                 if gones > 1:
                     await self.settings.sleep(self._backoff.next())
             except _TRANSIENT as e:
+                self.failures += 1
                 if rv is not None:
                     rv = self.resource_version  # resume after the last event we applied
                 delay = self._backoff.next()
