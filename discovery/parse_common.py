@@ -356,10 +356,10 @@ def read_meta(
                 check_dns1123_label(p, ns, "metadata.namespace")
             else:
                 get_str(p, m, "namespace", "metadata.")
-    uid = m.get("uid") or ""
+    uid = m.get("uid", "")
     if type(uid) is not str:
         uid = get_str(p, m, "uid", "metadata.") or ""
-    rv = m.get("resourceVersion") or ""
+    rv = m.get("resourceVersion", "")
     if type(rv) is not str:
         rv = get_str(p, m, "resourceVersion", "metadata.") or ""
     ts = m.get("creationTimestamp")

@@ -51,7 +51,6 @@ _CONDITIONS = {
     for t in (True, False)
 }
 _IPV4_OK = IPV4_PATTERN.match
-_BOOLS = (None, True, False)
 
 
 def parse_endpointslice(p: Problems, doc: Mapping[str, Any]) -> EndpointSlice | None:
@@ -118,16 +117,20 @@ def _endpoint(p: Problems, item: Any, i: int, address_type: str) -> Endpoint | N
             r = cond.get("ready")
             s = cond.get("serving")
             t = cond.get("terminating")
-            if r in _BOOLS and s in _BOOLS and t in _BOOLS:  # None, True, False only
+            if (  # None, True or False only (1 == True, so compare identities)
+                (r is None or r is True or r is False)
+                and (s is None or s is True or s is False)
+                and (t is None or t is True or t is False)
+            ):
                 conditions = _CONDITIONS[(r is not False, s is not False, t is True)]
             else:
                 conditions = _conditions(p, cond, f"endpoints[{i}].conditions")
         else:
             conditions = _conditions(p, cond, f"endpoints[{i}].conditions")
-    node_name = item.get("nodeName") or ""
+    node_name = item.get("nodeName", "")
     if type(node_name) is not str:
         node_name = get_str(p, item, "nodeName", f"endpoints[{i}].") or ""
-    zone = item.get("zone") or ""
+    zone = item.get("zone", "")
     if type(zone) is not str:
         zone = get_str(p, item, "zone", f"endpoints[{i}].") or ""
     hints = item.get("hints")

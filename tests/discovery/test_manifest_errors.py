@@ -263,6 +263,13 @@ ES = "web.yaml: EndpointSlice default/web-1: "
             {"ready": "yes"},
             'endpoints[0].conditions.ready: must be true or false, got "yes"',
         ),
+        (
+            "endpoints.0.conditions",
+            {"ready": 1},
+            "endpoints[0].conditions.ready: must be true or false, got 1",
+        ),
+        ("endpoints.0.nodeName", 0, "endpoints[0].nodeName: must be a string, got 0"),
+        ("metadata.uid", 0, "metadata.uid: must be a string, got 0"),
         ("ports.0.port", 0, "ports[0].port: must be 1-65535, got 0"),
         (
             "ports.0.protocol",
