@@ -75,7 +75,7 @@ def test_client_certificate_is_what_gets_us_in() -> None:
                     await eventually(
                         lambda: (
                             source.watchers.get(KIND_SERVICE) is not None
-                            and source.watchers[KIND_SERVICE]._backoff._attempt >= 3
+                            and source.watchers[KIND_SERVICE].failures >= 3
                         ),
                         what="failed attempts",
                     )
