@@ -202,3 +202,33 @@ def test_fast_decoder_refuses_what_it_could_misread(capfd: pytest.CaptureFixture
     # a syntax error is left to PyYAML (which names the line), and prints nothing
     assert yaml_decode.decode_fast(b"a: [1\nb: 2\n") is None
     assert capfd.readouterr().err == ""  # rapidyaml's own error print is silenced
+
+
+@pytest.mark.parametrize(
+    ("text", "refused"),
+    [
+        (b"a: ~\n", True),
+        (b"a:\t~\n", True),
+        (b"a: [1, ~]\n", True),
+        (b"a: !!str 1\n", True),
+        (b"a: [!!str 1]\n", True),
+        (b"x: &a 1\ny: *a\n", True),
+        (b"b:\n  <<: {c: 1}\n", True),
+        (b"p: 0x1f\n", True),
+        (b"p: -0x1f # hex\n", True),
+        (b"p: [0x1f]\n", True),
+        (b"- 0b101\n", True),
+        (b"a: b~c\n", False),
+        (b"a: ~x\n", False),
+        (b'h: "*.x.com"\n', False),
+        (b"u: http://a/?x=1&y=2\n", False),
+        (b"t: 'hi ! there'\n", False),
+        (b"a: <b>\n", False),
+        (b"uid: 0b6f2a4e-1c2d-4e5f-8a9b-0b1234567890\n", False),
+        (b"n: 100b\n", False),
+    ],
+)
+def test_fast_decoder_guard(text: bytes, refused: bool) -> None:
+    if not yaml_decode.fast_available():
+        pytest.skip("rapidyaml not installed")
+    assert (yaml_decode.decode_fast(text) is None) == refused
