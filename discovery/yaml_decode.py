@@ -10,7 +10,9 @@ Two decoders:
   The caller therefore treats this result as provisional: a file whose objects do not
   all validate is decoded again by `decode_exact`, and text containing the spellings
   that could change an otherwise valid object (aliases, tags, `~`, hex/octal/binary
-  numbers) is not decoded fast at all.
+  numbers) is not decoded fast at all. What remains: in a field that takes any string
+  (an annotation, a zone), a plain `yes` or `.inf` stays a string where kubectl would
+  reject a boolean or number; seaway is that much more lenient.
 - `decode_exact`: PyYAML's SafeLoader (libyaml when present), the reference. Timestamps
   stay as written (text), the way they arrive in JSON from the API server.
 
