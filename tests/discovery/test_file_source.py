@@ -251,3 +251,24 @@ def test_with_the_real_store(tmp_path: Path) -> None:
                 await task
 
     asyncio.run(main())
+
+
+def test_configmap_volume_symlink_swap(tmp_path: Path) -> None:
+    """A ConfigMap volume: web.yaml -> ..data/web.yaml, ..data -> ..<timestamp>/; an update
+    writes a new hidden directory and swaps the ..data symlink atomically."""
+    (tmp_path / "..v1").mkdir()
+    (tmp_path / "..v1" / "web.yaml").write_text(service("web", "10.96.0.1"))
+    (tmp_path / "..data").symlink_to("..v1")
+    (tmp_path / "web.yaml").symlink_to("..data/web.yaml")
+    web = str(tmp_path / "web.yaml")
+
+    async def scenario(source: FileSource, store: FakeStore) -> None:
+        assert [sid for sid, _ in store.calls] == [web]  # hidden directories not loaded
+        (tmp_path / "..v2").mkdir()
+        (tmp_path / "..v2" / "web.yaml").write_text(service("web", "10.96.0.1", port=7070))
+        (tmp_path / "..data_tmp").symlink_to("..v2")
+        os.replace(tmp_path / "..data_tmp", tmp_path / "..data")
+        await until(lambda: _port_of(store, web) == 7070, source)
+        assert {sid for sid, _ in store.calls} == {web}
+
+    run_source(tmp_path, scenario)
