@@ -18,6 +18,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
+import yaml
 from kubernetes_asyncio.client import Configuration
 from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
 from kubernetes_asyncio.config.kube_config import refresh_token
@@ -68,8 +69,9 @@ async def load_credentials(kubeconfig: str | None, master: str | None) -> ApiCre
             loader = await load_kube_config(
                 config_file=kubeconfig, client_configuration=configuration, persist_config=False
             )
-        except (ConfigException, OSError, ValueError, KeyError, TypeError) as e:
-            raise KubeConfigError(f"{kubeconfig}: cannot load kubeconfig: {e}") from e
+        except (ConfigException, OSError, ValueError, KeyError, TypeError, yaml.YAMLError) as e:
+            detail = " ".join(str(e).split())
+            raise KubeConfigError(f"{kubeconfig}: cannot load kubeconfig: {detail}") from e
 
         def refresh() -> Awaitable[None]:
             return refresh_token(loader, configuration)  # type: ignore[no-any-return]

@@ -111,9 +111,11 @@ def run(args: argparse.Namespace) -> int:
         )
         await daemon.run(stop)
 
+    from discovery.kube_config import KubeConfigError
+
     try:
         uvloop.run(main())
-    except OSError as e:
+    except (OSError, KubeConfigError) as e:
         print(f"seaway run: {e}", file=sys.stderr)
         return 1
     return 0

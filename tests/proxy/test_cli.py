@@ -82,3 +82,22 @@ def test_host_port_rejects(text: str) -> None:
 
     with pytest.raises(argparse.ArgumentTypeError, match="expected HOST:PORT"):
         host_port(text)
+
+
+def test_run_with_broken_kubeconfig_is_one_line_and_exit_1(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from tests.support import free_port
+
+    kc = Path(str(tmp_path)) / "kubeconfig"
+    kc.write_text("garbage: [\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "proxy.cli", "run", "--kubeconfig", str(kc),
+         "--healthz-bind-address", f"127.0.0.1:{free_port()}",
+         "--metrics-bind-address", f"127.0.0.1:{free_port()}",
+         "--http-bind-address", f"127.0.0.1:{free_port()}"],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 1
+    assert f"seaway run: {kc}: cannot load kubeconfig" in proc.stderr
+    assert "Traceback" not in proc.stderr
