@@ -8,6 +8,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from proxy.iptables.builder import BUILTIN_JUMPS
+from proxy.iptables.render import TABLES, KernelState, parse_nft_chains, parse_save
+
 log = logging.getLogger(__name__)
 
 FLAVORS = ("legacy", "nft")
@@ -75,6 +78,25 @@ class Applier:
             log.debug("%s -t %s: rc %d %s", self.tool("save"), table, r.rc, _first_lines(r.stderr))
             return ""
         return r.stdout.decode(errors="replace")
+
+    def kernel_state(self) -> KernelState:
+        """seaway chains present and jumps from built-in chains, read as cheaply as the
+        flavor allows: legacy reads each table in one go (fast); on nft a full
+        iptables-save of 70,000 rules takes seconds, so chain names come from
+        `nft list chains ip` and the few built-in chains are listed one by one."""
+        state = KernelState()
+        if self.nft:
+            r = self.run(["nft", "list", "chains", "ip"])
+            if r.rc == 0:
+                parse_nft_chains(r.stdout.decode(errors="replace"), state)
+                for table, chain in dict.fromkeys((t, c) for t, c, _ in BUILTIN_JUMPS):
+                    out = self.run([self.tool("iptables"), "-w", "5", "-t", table, "-S", chain])
+                    if out.rc == 0:
+                        parse_save(table, out.stdout.decode(errors="replace"), state)
+                return state
+        for table in TABLES:
+            parse_save(table, self.save(table), state)
+        return state
 
     def conntrack_delete(self, args: Sequence[str]) -> bool:
         """`conntrack -D ...`; rc 1 with no matching entries is not an error."""

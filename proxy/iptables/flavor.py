@@ -24,9 +24,17 @@ def _default(run: Runner) -> str:
     return "legacy" if b"legacy" in r.stdout else "nft"
 
 
+def _has_ours(run: Runner, flavor: str) -> bool:
+    # Listing one chain is cheap in both flavors (no full save of a big table).
+    return run([f"iptables-{flavor}", "-w", "5", "-t", "nat", "-S", "SEAWAY-SERVICES"]).rc == 0
+
+
 def detect_flavor(requested: str = "auto", run: Runner = run_command) -> str:
     if requested in ("legacy", "nft"):
         return requested
+    ours = [f for f in ("legacy", "nft") if _has_ours(run, f)]
+    if len(ours) == 1:
+        return ours[0]
     legacy = _rules(run, "legacy")
     nft = _rules(run, "nft")
     if legacy is None and nft is None:

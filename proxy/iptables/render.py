@@ -49,6 +49,19 @@ def parse_save(table: str, text: str, state: KernelState) -> None:
                     state.jumps.add((table, parts[1], target))
 
 
+def parse_nft_chains(text: str, state: KernelState) -> None:
+    """`nft list chains ip` output: seaway chain names per table (no rules: fast)."""
+    table = ""
+    for line in text.splitlines():
+        parts = line.split()
+        if len(parts) >= 3 and parts[0] == "table":
+            table = parts[2]
+        elif len(parts) >= 2 and parts[0] == "chain" and table in TABLES and C.is_ours(parts[1]):
+            state.chains.setdefault(table, set()).add(parts[1])
+    for t in TABLES:
+        state.chains.setdefault(t, set())
+
+
 def _target(spec: str) -> str:
     parts = spec.split()
     return parts[parts.index("-j") + 1]

@@ -16,14 +16,7 @@ from discovery.snapshot import ServicePortInfo, ServicePortName, Snapshot
 from proxy.iptables.applier import Applier
 from proxy.iptables.builder import BuildConfig, RuleBuilder, Ruleset
 from proxy.iptables.conntrack import stale_udp_entries
-from proxy.iptables.render import (
-    TABLES,
-    KernelState,
-    RestoreText,
-    parse_save,
-    render_full,
-    render_partial,
-)
+from proxy.iptables.render import KernelState, RestoreText, render_full, render_partial
 
 log = logging.getLogger(__name__)
 
@@ -76,10 +69,7 @@ class IptablesSyncer:
         self.needs_full = True
 
     def read_kernel(self) -> KernelState:
-        state = KernelState()
-        for table in TABLES:
-            parse_save(table, self.applier.save(table), state)
-        return state
+        return self.applier.kernel_state()
 
     def sync(
         self, snapshot: Snapshot, changed: frozenset[ServicePortName] | None = None

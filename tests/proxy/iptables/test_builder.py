@@ -281,6 +281,19 @@ def test_large_cluster_mode_drops_endpoint_comments() -> None:
     sep = C.endpoint_chain(spn("s0"), eps("10.1.0.1")[0])
     assert "comment" not in rs.tables["nat"][sep][0]
     assert rs.endpoints == 2 * n
+    per_service = [
+        r
+        for c, rules in rs.tables["nat"].items()
+        if c.startswith(("SEAWAY-SVC-", "SEAWAY-SEP-"))
+        for r in rules
+    ]
+    assert per_service and not any("comment" in r for r in per_service)
+    assert rs.tables["nat"][C.SERVICES][0] == (
+        f"-A SEAWAY-SERVICES -d 10.96.0.1/32 -p tcp -m tcp --dport 80 -j "
+        f"{C.service_chain(spn('s0'))}"
+    )
+    # the fixed chains keep theirs
+    assert "comment" in rs.tables["nat"][C.SERVICES][-1]
 
 
 def test_rule_builder_reuses_unchanged_fragments() -> None:

@@ -132,14 +132,19 @@ SAVE_WITH = "*nat\n:SEAWAY-SERVICES - [0:0]\n-A PREROUTING -j SEAWAY-SERVICES\nC
 
 
 def flavor_runner(legacy: str | None, nft: str | None, default: str = "nf_tables") -> FakeRunner:
+    saves = {"legacy": legacy, "nft": nft}
+
     class R(FakeRunner):
         def __call__(self, argv: Sequence[str], stdin: bytes | None = None) -> Result:
-            if argv[0] == "iptables-legacy-save":
-                return (
-                    Result(0, legacy.encode(), b"") if legacy is not None else Result(127, b"", b"")
-                )
-            if argv[0] == "iptables-nft-save":
-                return Result(0, nft.encode(), b"") if nft is not None else Result(127, b"", b"")
+            self.calls.append((list(argv), stdin))
+            tool = argv[0]
+            for flavor, text in saves.items():
+                if tool in (f"iptables-{flavor}-save", f"iptables-{flavor}"):
+                    if text is None:
+                        return Result(127, b"", b"not found")
+                    if tool.endswith("-save"):
+                        return Result(0, text.encode(), b"")
+                    return Result(0 if ":SEAWAY-SERVICES" in text else 1, b"", b"")
             return Result(0, f"iptables v1.8.9 ({default})".encode(), b"")
 
     return R()
@@ -156,3 +161,51 @@ def test_flavor_detection() -> None:
     assert detect_flavor("auto", flavor_runner("", "", "legacy")) == "legacy"
     assert detect_flavor("auto", flavor_runner("", "")) == "nft"
     assert detect_flavor("auto", flavor_runner(None, "")) == "nft"
+
+
+def test_flavor_detection_with_our_chains_needs_no_full_save() -> None:
+    run = flavor_runner(SAVE_WITH, "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n")
+    assert detect_flavor("auto", run) == "legacy"
+    assert not [c for c, _ in run.calls if c[0].endswith("-save")]
+
+
+def test_nft_kernel_state_reads_chain_names_and_builtin_chains_only() -> None:
+    class R(FakeRunner):
+        def __call__(self, argv: Sequence[str], stdin: bytes | None = None) -> Result:
+            self.calls.append((list(argv), stdin))
+            if argv[:3] == ["nft", "list", "chains"]:
+                return Result(0, NFT_CHAINS.encode(), b"")
+            if argv[0] == "iptables-nft" and argv[-1] == "PREROUTING":
+                return Result(0, b"-P PREROUTING ACCEPT\n-A PREROUTING -j SEAWAY-SERVICES\n", b"")
+            return Result(0, b"", b"")
+
+    run = R()
+    state = Applier("nft", run).kernel_state()
+    assert state.chains == {
+        "nat": {"SEAWAY-SERVICES", "SEAWAY-SVC-X"},
+        "filter": {"SEAWAY-FORWARD"},
+    }
+    assert state.jumps == {("nat", "PREROUTING", "SEAWAY-SERVICES")}
+    assert not [c for c, _ in run.calls if c[0].endswith("-save")]
+
+
+NFT_CHAINS = """table ip filter {
+\tchain SEAWAY-FORWARD {
+\t}
+\tchain INPUT {
+\t\ttype filter hook input priority filter; policy accept;
+\t}
+}
+table ip nat {
+\tchain SEAWAY-SERVICES {
+\t}
+\tchain SEAWAY-SVC-X {
+\t}
+\tchain DOCKER {
+\t}
+}
+table ip mangle {
+\tchain SEAWAY-NOT-OURS-TABLE {
+\t}
+}
+"""

@@ -1,0 +1,255 @@
+"""iptables sync benchmark (root): full sync end to end and live one-endpoint-change latency.
+
+Everything runs in private network namespaces this script creates and removes
+(tests/proxy/iptables/netns.py: a node that routes, two backend pods, a client).
+
+1. Full sync: `seaway apply -c big.yaml --proxy-mode iptables` of N services x M endpoints
+   from one YAML file, timed end to end (process start to exit), on an empty table and
+   again on a table already holding the same rules; plus seaway's own parse/build/apply.
+2. Live change: `seaway run -c DIR --proxy-mode iptables` with N services in DIR (N-1 in
+   one file, the probe service in its own file); the probe's EndpointSlice is rewritten to
+   point at the other pod, and a client inside the node namespace connects to the probe's
+   cluster IP in a loop: latency = first answer from the new pod - time the file was written.
+
+    sudo python3 bench/sync.py                         # 1,000 and 10,000 x 2 and 10, both flavors
+    sudo python3 bench/sync.py --services 10000 --endpoints 2 --flavors nft --changes 5
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from tests.proxy.iptables.netns import CLUSTER_CIDR, REPO, TCP_PORT, Cluster
+
+PROBE_IP = "10.95.0.1"
+POLLER = r"""
+import socket, sys, time
+host, port = sys.argv[1], int(sys.argv[2])
+last = None
+while True:
+    try:
+        with socket.create_connection((host, port), timeout=1) as c:
+            name = c.recv(100).decode().split()[0]
+    except OSError as e:
+        name = type(e).__name__
+    if name != last:
+        print(f"{time.monotonic():.6f} {name}", flush=True)
+        last = name
+    time.sleep(0.002)
+"""
+
+
+def service_yaml(i: int, ip: str, endpoints: list[str]) -> str:
+    eps = "".join(f"- addresses: [{e}]\n  nodeName: node-a\n" for e in endpoints)
+    return (
+        f"apiVersion: v1\nkind: Service\nmetadata: {{name: svc{i}, namespace: bench}}\n"
+        f"spec:\n  clusterIP: {ip}\n  ports: [{{name: http, port: 80, targetPort: {TCP_PORT}, "
+        f"protocol: TCP}}]\n---\napiVersion: discovery.k8s.io/v1\nkind: EndpointSlice\n"
+        f"metadata: {{name: svc{i}-a, namespace: bench, labels: "
+        f"{{kubernetes.io/service-name: svc{i}}}}}\naddressType: IPv4\n"
+        f"ports: [{{name: http, port: {TCP_PORT}, protocol: TCP}}]\nendpoints:\n{eps}"
+    )
+
+
+def big_yaml(n: int, m: int, first: int = 0) -> str:
+    docs = []
+    for i in range(first, n):
+        ip = f"10.{96 + i // 65536}.{(i // 256) % 256}.{i % 256}"
+        eps = [f"10.{128 + i // 256 % 64}.{i % 256}.{j + 1}" for j in range(m)]
+        docs.append(service_yaml(i, ip, eps))
+    return "---\n".join(docs)
+
+
+def apply(cluster: Cluster, path: str, flavor: str) -> tuple[float, str]:
+    t = time.perf_counter()
+    out = cluster.seaway(
+        "apply",
+        "-c",
+        path,
+        "--proxy-mode",
+        "iptables",
+        "--iptables-flavor",
+        flavor,
+        "--cluster-cidr",
+        CLUSTER_CIDR,
+    )
+    return time.perf_counter() - t, out.stdout.strip()
+
+
+def seaway_times(line: str) -> str:
+    m = re.search(r"parse ([\d.]+) s, build ([\d.]+) s, apply ([\d.]+) s", line)
+    return f"parse {m.group(1)} build {m.group(2)} apply {m.group(3)}" if m else line
+
+
+def bench_full(cluster: Cluster, tmp: Path, n: int, m: int, flavor: str, runs: int) -> None:
+    path = tmp / f"big-{n}-{m}.yaml"
+    path.write_text(big_yaml(n, m))
+    empty, again = [], []
+    last_empty = last_again = ""
+    for _ in range(runs):
+        cluster.seaway("cleanup")
+        took, last_empty = apply(cluster, str(path), flavor)
+        empty.append(took)
+        took, last_again = apply(cluster, str(path), flavor)
+        again.append(took)
+    cluster.seaway("cleanup")
+    case = f"  full sync {flavor:6} {n:>6} x {m:<2}"
+    for what, runs_s, last in (
+        ("empty table", empty, last_empty),
+        ("re-apply   ", again, last_again),
+    ):
+        print(
+            f"{case}  {what}: median {statistics.median(runs_s):.2f} s (min {min(runs_s):.2f})"
+            f"  [{seaway_times(last)}]",
+            flush=True,
+        )
+
+
+def bench_live(cluster: Cluster, tmp: Path, n: int, m: int, flavor: str, changes: int) -> None:
+    conf = tmp / f"live-{n}-{m}-{flavor}"
+    conf.mkdir()
+    (conf / "big.yaml").write_text(big_yaml(n, m, first=1))
+    probe = conf / "probe.yaml"
+
+    def write_probe(pod: int) -> float:
+        tmpfile = conf / ".probe.tmp"
+        tmpfile.write_text(service_yaml(0, PROBE_IP, [cluster.pod_ip(pod)]))
+        t = time.monotonic()
+        os.replace(tmpfile, probe)
+        return t
+
+    write_probe(0)
+    log = open(tmp / f"daemon-{n}-{m}-{flavor}.log", "w+")  # noqa: SIM115 (closed in finally)
+    daemon = subprocess.Popen(
+        [
+            "ip",
+            "netns",
+            "exec",
+            cluster.node,
+            sys.executable,
+            "-m",
+            "proxy.cli",
+            "run",
+            "-c",
+            str(conf),
+            "--proxy-mode",
+            "iptables",
+            "--iptables-flavor",
+            flavor,
+            "--cluster-cidr",
+            CLUSTER_CIDR,
+            "--hostname-override",
+            "node-a",
+            "--metrics-bind-address",
+            "127.0.0.1:0",
+            "--healthz-bind-address",
+            "127.0.0.1:0",
+            "--min-sync-period",
+            "0",
+        ],
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+    poller = subprocess.Popen(
+        ["ip", "netns", "exec", cluster.node, sys.executable, "-c", POLLER, PROBE_IP, "80"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert poller.stdout is not None
+        t0 = time.monotonic()
+        while True:
+            stamp, name = poller.stdout.readline().split()
+            if name == "pod0":
+                break
+            if daemon.poll() is not None:
+                raise RuntimeError(f"daemon exited: see {log.name}")
+        print(
+            f"  live       {flavor:6} {n:>6} x {m:<2}  daemon start to traffic: "
+            f"{float(stamp) - t0:.2f} s",
+            flush=True,
+        )
+        latencies = []
+        for k in range(changes):
+            target = (k + 1) % 2
+            written = write_probe(target)
+            while True:
+                stamp, name = poller.stdout.readline().split()
+                if name == f"pod{target}":
+                    latencies.append(float(stamp) - written)
+                    break
+            time.sleep(0.3)
+        log.flush()
+        log.seek(0)
+        partial = re.findall(r"partial sync: .*?build (\d+) ms, apply (\d+) ms", log.read())
+        syncs = ", ".join(f"{b}+{a}" for b, a in partial[-changes:])
+        print(
+            f"  live       {flavor:6} {n:>6} x {m:<2}  endpoint change -> traffic: median "
+            f"{statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
+            f"over {changes} changes (partial syncs build+apply ms: {syncs})",
+            flush=True,
+        )
+    finally:
+        poller.kill()
+        poller.wait()
+        daemon.terminate()
+        try:
+            daemon.wait(10)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait()
+        log.close()
+        cluster.seaway("cleanup", check=False)
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    ap.add_argument("--services", default="1000,10000", help="comma-separated N values")
+    ap.add_argument("--endpoints", default="2,10", help="comma-separated M values")
+    ap.add_argument("--flavors", default="legacy,nft")
+    ap.add_argument("--runs", type=int, default=3, help="full-sync repetitions (median)")
+    ap.add_argument("--changes", type=int, default=5, help="live endpoint changes per case")
+    ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--skip-live", action="store_true")
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        print("bench/sync.py needs root (network namespaces, iptables)", file=sys.stderr)
+        return 1
+    version = subprocess.run(["iptables", "--version"], capture_output=True, text=True)
+    print(
+        f"bench/sync.py on {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} "
+        f"({version.stdout.strip()})"
+    )
+    cluster = Cluster(pods=2, tag="b")
+    try:
+        cluster.open()
+        with tempfile.TemporaryDirectory(prefix="seaway-bench-") as d:
+            tmp = Path(d)
+            for n in (int(x) for x in args.services.split(",")):
+                for m in (int(x) for x in args.endpoints.split(",")):
+                    for flavor in args.flavors.split(","):
+                        if not args.skip_full:
+                            bench_full(cluster, tmp, n, m, flavor, args.runs)
+                        if not args.skip_live:
+                            bench_live(cluster, tmp, n, m, flavor, args.changes)
+    finally:
+        cluster.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
