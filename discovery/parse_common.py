@@ -232,6 +232,10 @@ def check_dns1123_subdomain(p: Problems, value: str, path: str) -> bool:
     return False
 
 
+def is_dns1123_subdomain(value: str) -> bool:
+    return len(value) <= 253 and _DNS1123_SUBDOMAIN.match(value) is not None
+
+
 def is_iana_svc_name(value: str) -> bool:
     return (
         len(value) <= 15

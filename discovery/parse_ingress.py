@@ -32,6 +32,7 @@ from discovery.parse_common import (
     get_map,
     get_str,
     get_str_list,
+    is_dns1123_subdomain,
     is_iana_svc_name,
     read_meta,
     show,
@@ -238,8 +239,6 @@ def check_host(p: Problems, host: str, path: str) -> bool:
             + show(host),
         )
         return False
-    return (
-        check_dns1123_subdomain(p, name, path)
-        if len(host) <= 253
-        else check_dns1123_subdomain(p, host, path)
-    )
+    if len(host) <= 253 and is_dns1123_subdomain(name):
+        return True
+    return check_dns1123_subdomain(p, host, path)  # reports the host as written

@@ -377,6 +377,13 @@ P0 = RULE + ".http.paths[0]"
         ("spec.tls.0.secretName", DELETE, "spec.tls[0].secretName: required"),
         (
             "spec.tls.0.hosts",
+            ["*.Shop.com"],
+            "spec.tls[0].hosts[0]: must be a DNS-1123 subdomain (lowercase letters, digits, "
+            "'-' and '.', each part starting and ending with a letter or digit, at most 253 "
+            'characters), got "*.Shop.com"',
+        ),
+        (
+            "spec.tls.0.hosts",
             ["*"],
             "spec.tls[0].hosts[0]: a wildcard is only allowed as the whole first label "
             '(*.example.com), got "*"',
