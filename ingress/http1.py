@@ -7,10 +7,7 @@ stream both ways; ReadFlow pauses the client while the upstream cannot take more
 slow client pauses the upstream (pause_writing below). Timeouts use the injected loop's
 clock with one lazy timer per connection: header-read (408) and keep-alive idle.
 
-Retry rule: a request whose pooled upstream connection closes before any response byte
-is retried once on a fresh connection only if its method is idempotent (GET, HEAD,
-OPTIONS, TRACE, PUT, DELETE) and it has no body; a failed connect is retried on the next
-endpoint for every method (nothing was sent). Everything else gets 502 (504 on timeout).
+Picking an endpoint, the upstream connection and the retry rule are in ingress/exchange.py.
 """
 
 from __future__ import annotations
@@ -18,25 +15,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
-from functools import partial
 from typing import cast
 
 import httptools
 
-from discovery.snapshot import EndpointInfo
-from ingress.context import ProxyContext, RouteLike
+from ingress.context import ProxyContext
 from ingress.errors import PeerError, error_response
-from ingress.flow import CONNECTING, PIPELINE, UPGRADE, UPSTREAM, ReadFlow
+from ingress.exchange import UpstreamSide
+from ingress.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
 from ingress.request import SPECIAL_HEADERS, RequestState
-from ingress.upstream import UpstreamConnection
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 
 
-class HttpProtocol(asyncio.Protocol):
+class HttpProtocol(UpstreamSide, asyncio.Protocol):
     __slots__ = (
         "_interval",
         "_seen",
@@ -57,13 +51,11 @@ class HttpProtocol(asyncio.Protocol):
         "settings",
         "stopped",
         "transport",
-        "tunnel",
-        "tunnel_buf",
-        "upstream",
         "write_paused",
     )
 
     def __init__(self, ctx: ProxyContext, scheme: bytes = b"http") -> None:
+        super().__init__()
         self.ctx = ctx
         self.scheme = scheme
         self.loop = ctx.loop
@@ -75,13 +67,10 @@ class HttpProtocol(asyncio.Protocol):
         self.req: RequestState | None = None  # the request being parsed
         self.active: RequestState | None = None  # the request whose exchange runs
         self.queue: deque[RequestState] = deque()
-        self.upstream: UpstreamConnection | None = None
         self.closing = False
         self.deferred = False
         self.stopped = False  # parsing stopped (bad request or closing): ignore input
         self.write_paused = False
-        self.tunnel = False
-        self.tunnel_buf = b""
         s = self.settings
         self._interval = min(s.header_timeout, s.keepalive_timeout) / 2
         self._ticks = 0  # bumped when a request begins or ends; the timer watches it
@@ -260,78 +249,6 @@ class HttpProtocol(asyncio.Protocol):
             self._write(CONTINUE)
         self._dispatch(req, fresh=False)
 
-    def _dispatch(self, req: RequestState, fresh: bool) -> None:
-        route = cast(RouteLike, req.route)
-        bal = self.ctx.balancer(route)
-        ep = bal.pick_excluding(req.tried) if req.tried else bal.pick()
-        if ep is None:
-            self._answer(502, close=not req.complete)
-            return
-        key = (ep.ip, ep.port)
-        if not fresh:
-            conn = self.ctx.pools.get(key).acquire()
-            if conn is not None:
-                assert isinstance(conn, UpstreamConnection)
-                self._bind(conn, reused=True)
-                return
-        self.loop.create_task(self._connect(req, ep, key, len(bal.endpoints)))
-
-    async def _connect(
-        self, req: RequestState, ep: EndpointInfo, key: tuple[str, int], n: int
-    ) -> None:
-        s = self.settings
-        factory = partial(UpstreamConnection, self.loop, self.ctx.pools, key, s.upstream_timeout)
-        try:
-            _, conn = await asyncio.wait_for(
-                self.loop.create_connection(factory, key[0], key[1]), s.connect_timeout
-            )
-        except (TimeoutError, OSError) as exc:
-            if self.closing or req is not self.active:
-                return
-            log.info("upstream %s:%d: connect failed: %r", key[0], key[1], exc)
-            if req.tried is None:
-                req.tried = []
-            req.tried.append(ep)
-            if len(req.tried) < n:
-                self._dispatch(req, fresh=True)
-            else:
-                status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
-                self._answer(status, close=not req.complete)
-            return
-        if self.closing or req is not self.active:
-            conn.keep_alive = True
-            conn.release()  # nobody waits for it any more: keep it for the next request
-            return
-        self._bind(conn, reused=False)
-
-    def _bind(self, conn: UpstreamConnection, reused: bool) -> None:
-        req = self.active
-        assert req is not None and self.transport is not None
-        self.upstream = conn
-        head = req.upstream_head
-        if req.pending and not req.chunked:
-            head = b"".join((head, *req.pending))  # head and body so far in one write
-            req.pending = None
-        conn.attach(
-            self,
-            self.transport,
-            head,
-            req.method == b"HEAD",
-            req.keep_alive,
-            req.version == "1.0",
-            reused,
-        )
-        if self.write_paused:
-            conn.pause_reading()
-        if req.pending:
-            for chunk in req.pending:
-                conn.send_body(chunk, req.chunked)
-            req.pending = None
-        if req.complete and req.chunked:
-            conn.end_body(True)
-        if self.flow.reasons:
-            self.flow.resume(CONNECTING)
-
     def _finish(self) -> None:
         req = self.active
         assert req is not None
@@ -393,50 +310,6 @@ class HttpProtocol(asyncio.Protocol):
     def _on_upgrade(self, rest: bytes) -> None:
         self.tunnel_buf = rest
         self.flow.pause(UPGRADE)
-
-    # -- called by UpstreamConnection -------------------------------------------------------
-    def response_started(self, close: bool) -> None:
-        req = self.active
-        if req is not None:
-            req.response_started = True
-            if close:
-                req.keep_alive = False
-
-    def response_done(self, conn: UpstreamConnection) -> None:
-        req = self.active
-        if req is None or conn is not self.upstream:
-            conn.close()
-            return
-        req.response_done = True
-        if req.complete:
-            self._finish()
-
-    def upstream_failed(self, conn: UpstreamConnection, status: int, retryable: bool) -> None:
-        req = self.active
-        if req is None or conn is not self.upstream or self.closing:
-            return
-        self.upstream = None
-        if retryable and not req.retries and req.method in IDEMPOTENT and not req.has_body():
-            req.retries += 1
-            self._dispatch(req, fresh=True)
-            return
-        self._answer(status, close=not req.complete)
-
-    def upstream_upgraded(self, conn: UpstreamConnection) -> None:
-        self.tunnel = True
-        if self.tunnel_buf:
-            conn.tunnel(self.tunnel_buf)
-            self.tunnel_buf = b""
-        self.flow.resume_all()
-
-    def abort(self) -> None:
-        self._close()
-
-    def pause_reading_for_upstream(self) -> None:
-        self.flow.pause(UPSTREAM)
-
-    def resume_reading_for_upstream(self) -> None:
-        self.flow.resume(UPSTREAM)
 
     # -- helpers -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:

@@ -1,0 +1,173 @@
+"""The upstream half of HttpProtocol: pick an endpoint, get a connection, follow it.
+
+A mixin so ingress/http1.py stays readable; it holds no state of its own (the slots are
+HttpProtocol's). The methods under "called by UpstreamConnection" are the `Client`
+protocol of ingress/upstream.py.
+
+Retry rule: a request whose pooled upstream connection closes before any response byte
+is retried once on a fresh connection only if its method is idempotent (GET, HEAD,
+OPTIONS, TRACE, PUT, DELETE) and it has no body; a failed connect is retried on the next
+endpoint for every method (nothing was sent). Everything else gets 502 (504 on timeout).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from functools import partial
+from typing import cast
+
+from discovery.snapshot import EndpointInfo
+from ingress.context import ProxyContext, RouteLike
+from ingress.flow import CONNECTING, UPSTREAM, ReadFlow
+from ingress.request import RequestState
+from ingress.settings import HttpSettings
+from ingress.upstream import UpstreamConnection
+
+log = logging.getLogger("ingress.http1")
+
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+
+
+class UpstreamSide:
+    __slots__ = ("tunnel", "tunnel_buf", "upstream")  # the rest are HttpProtocol's
+
+    # State owned by HttpProtocol (declared here for the type checker).
+    ctx: ProxyContext
+    loop: asyncio.AbstractEventLoop
+    settings: HttpSettings
+    transport: asyncio.Transport | None
+    flow: ReadFlow
+    active: RequestState | None
+    closing: bool
+    write_paused: bool
+
+    def __init__(self) -> None:
+        self.upstream: UpstreamConnection | None = None
+        self.tunnel = False  # bytes go both ways unparsed (after a 101)
+        self.tunnel_buf = b""  # client bytes after an Upgrade request, until the 101
+
+    def _answer(self, status: int, close: bool) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        raise NotImplementedError
+
+    def _close(self) -> None:
+        raise NotImplementedError
+
+    def _dispatch(self, req: RequestState, fresh: bool) -> None:
+        route = cast(RouteLike, req.route)
+        bal = self.ctx.balancer(route)
+        ep = bal.pick_excluding(req.tried) if req.tried else bal.pick()
+        if ep is None:
+            self._answer(502, close=not req.complete)
+            return
+        key = (ep.ip, ep.port)
+        if not fresh:
+            conn = self.ctx.pools.get(key).acquire()
+            if conn is not None:
+                assert isinstance(conn, UpstreamConnection)
+                self._bind(conn, reused=True)
+                return
+        self.loop.create_task(self._connect(req, ep, key, len(bal.endpoints)))
+
+    async def _connect(
+        self, req: RequestState, ep: EndpointInfo, key: tuple[str, int], n: int
+    ) -> None:
+        s = self.settings
+        factory = partial(UpstreamConnection, self.loop, self.ctx.pools, key, s.upstream_timeout)
+        try:
+            _, conn = await asyncio.wait_for(
+                self.loop.create_connection(factory, key[0], key[1]), s.connect_timeout
+            )
+        except (TimeoutError, OSError) as exc:
+            if self.closing or req is not self.active:
+                return
+            log.info("upstream %s:%d: connect failed: %r", key[0], key[1], exc)
+            if req.tried is None:
+                req.tried = []
+            req.tried.append(ep)
+            if len(req.tried) < n:
+                self._dispatch(req, fresh=True)
+            else:
+                status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
+                self._answer(status, close=not req.complete)
+            return
+        if self.closing or req is not self.active:
+            conn.keep_alive = True
+            conn.release()  # nobody waits for it any more: keep it for the next request
+            return
+        self._bind(conn, reused=False)
+
+    def _bind(self, conn: UpstreamConnection, reused: bool) -> None:
+        req = self.active
+        assert req is not None and self.transport is not None
+        self.upstream = conn
+        head = req.upstream_head
+        if req.pending and not req.chunked:
+            head = b"".join((head, *req.pending))  # head and body so far in one write
+            req.pending = None
+        conn.attach(
+            self,
+            self.transport,
+            head,
+            req.method == b"HEAD",
+            req.keep_alive,
+            req.version == "1.0",
+            reused,
+        )
+        if self.write_paused:
+            conn.pause_reading()
+        if req.pending:
+            for chunk in req.pending:
+                conn.send_body(chunk, req.chunked)
+            req.pending = None
+        if req.complete and req.chunked:
+            conn.end_body(True)
+        if self.flow.reasons:
+            self.flow.resume(CONNECTING)
+
+    # -- called by UpstreamConnection ------------------------------------------------------
+    def response_started(self, close: bool) -> None:
+        req = self.active
+        if req is not None:
+            req.response_started = True
+            if close:
+                req.keep_alive = False
+
+    def response_done(self, conn: UpstreamConnection) -> None:
+        req = self.active
+        if req is None or conn is not self.upstream:
+            conn.close()
+            return
+        req.response_done = True
+        if req.complete:
+            self._finish()
+
+    def upstream_failed(self, conn: UpstreamConnection, status: int, retryable: bool) -> None:
+        req = self.active
+        if req is None or conn is not self.upstream or self.closing:
+            return
+        self.upstream = None
+        if retryable and not req.retries and req.method in IDEMPOTENT and not req.has_body():
+            req.retries += 1
+            self._dispatch(req, fresh=True)
+            return
+        self._answer(status, close=not req.complete)
+
+    def upstream_upgraded(self, conn: UpstreamConnection) -> None:
+        self.tunnel = True
+        if self.tunnel_buf:
+            conn.tunnel(self.tunnel_buf)
+            self.tunnel_buf = b""
+        self.flow.resume_all()
+
+    def abort(self) -> None:
+        self._close()
+
+    def pause_reading_for_upstream(self) -> None:
+        self.flow.pause(UPSTREAM)
+
+    def resume_reading_for_upstream(self) -> None:
+        self.flow.resume(UPSTREAM)
