@@ -200,6 +200,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
 def cleanup_flavor(flavor: str) -> tuple[int, int] | None:
     """Remove seaway's chains and jumps in one flavor; (chains, jumps) removed, None if absent."""
     from proxy.iptables.applier import Applier, run_command
+    from proxy.iptables.flavor import legacy_tables_loaded
     from proxy.iptables.render import (
         TABLES,
         KernelState,
@@ -209,9 +210,11 @@ def cleanup_flavor(flavor: str) -> tuple[int, int] | None:
     )
 
     applier = Applier(flavor, run_command)
-    probe = applier.run([applier.tool("save"), "-t", "filter"])
+    probe = applier.run([applier.tool("iptables"), "--version"])
     if probe.rc == 127:
         return None
+    if flavor == "legacy" and not legacy_tables_loaded():
+        return 0, 0  # nothing there; listing would only create empty legacy tables
     state = KernelState()
     jumps: dict[str, list[str]] = {}
     for table in TABLES:

@@ -3,11 +3,27 @@
 If only one flavor holds seaway's chains, that one (we were there before). Otherwise the
 flavor with more rules wins (the one other agents on the host use); on a tie the flavor
 the plain `iptables` binary points to.
+
+Legacy tables are only probed when the kernel has some (/proc/net/ip_tables_names): on
+an nft host, running iptables-legacy would create empty legacy tables and make every
+iptables-nft command warn about them.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from proxy.iptables.applier import Runner, run_command
+
+LEGACY_TABLES = "/proc/net/ip_tables_names"
+
+
+def _read_legacy_tables() -> str:
+    try:
+        with open(LEGACY_TABLES) as f:
+            return f.read()
+    except OSError:
+        return ""
 
 
 def _rules(run: Runner, flavor: str) -> tuple[int, bool] | None:
@@ -24,14 +40,24 @@ def _default(run: Runner) -> str:
     return "legacy" if b"legacy" in r.stdout else "nft"
 
 
+def legacy_tables_loaded() -> bool:
+    return bool(_read_legacy_tables().split())
+
+
 def _has_ours(run: Runner, flavor: str) -> bool:
     # Listing one chain is cheap in both flavors (no full save of a big table).
     return run([f"iptables-{flavor}", "-w", "5", "-t", "nat", "-S", "SEAWAY-SERVICES"]).rc == 0
 
 
-def detect_flavor(requested: str = "auto", run: Runner = run_command) -> str:
+def detect_flavor(
+    requested: str = "auto",
+    run: Runner = run_command,
+    legacy_tables: Callable[[], str] = _read_legacy_tables,
+) -> str:
     if requested in ("legacy", "nft"):
         return requested
+    if not legacy_tables().split():
+        return "nft" if run(["iptables-nft", "--version"]).rc == 0 else _default(run)
     ours = [f for f in ("legacy", "nft") if _has_ours(run, f)]
     if len(ours) == 1:
         return ours[0]

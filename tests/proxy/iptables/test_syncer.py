@@ -150,22 +150,33 @@ def flavor_runner(legacy: str | None, nft: str | None, default: str = "nf_tables
     return R()
 
 
+def detect_flavor_with(run: FakeRunner) -> str:
+    return detect_flavor("auto", run, legacy_tables=lambda: "nat\nfilter\n")
+
+
+def test_no_legacy_tables_means_nft_without_touching_legacy() -> None:
+    run = flavor_runner("", "")
+    assert detect_flavor("auto", run, legacy_tables=lambda: "") == "nft"
+    assert not [c for c, _ in run.calls if "legacy" in c[0]]
+
+
 def test_flavor_detection() -> None:
     rules = "*filter\n-A INPUT -j ACCEPT\n-A INPUT -j DROP\nCOMMIT\n"
     assert detect_flavor("legacy", flavor_runner("", "")) == "legacy"
-    assert detect_flavor("auto", flavor_runner(rules, "")) == "legacy"
-    assert detect_flavor("auto", flavor_runner("", rules)) == "nft"
+    assert detect_flavor("nft", flavor_runner("", "")) == "nft"
+    assert detect_flavor_with(flavor_runner(rules, "")) == "legacy"
+    assert detect_flavor_with(flavor_runner("", rules)) == "nft"
     # our own chains win over rule counts
-    assert detect_flavor("auto", flavor_runner(rules, SAVE_WITH)) == "nft"
+    assert detect_flavor_with(flavor_runner(rules, SAVE_WITH)) == "nft"
     # tie: whatever the plain iptables binary is
-    assert detect_flavor("auto", flavor_runner("", "", "legacy")) == "legacy"
-    assert detect_flavor("auto", flavor_runner("", "")) == "nft"
-    assert detect_flavor("auto", flavor_runner(None, "")) == "nft"
+    assert detect_flavor_with(flavor_runner("", "", "legacy")) == "legacy"
+    assert detect_flavor_with(flavor_runner("", "")) == "nft"
+    assert detect_flavor_with(flavor_runner(None, "")) == "nft"
 
 
 def test_flavor_detection_with_our_chains_needs_no_full_save() -> None:
     run = flavor_runner(SAVE_WITH, "*filter\n-A INPUT -j ACCEPT\nCOMMIT\n")
-    assert detect_flavor("auto", run) == "legacy"
+    assert detect_flavor_with(run) == "legacy"
     assert not [c for c, _ in run.calls if c[0].endswith("-save")]
 
 
