@@ -25,8 +25,26 @@ CONTENT_LENGTH = 2
 REBUILD = 4  # a hop-by-hop header other than `Connection: keep-alive` is present
 
 
+_CACHE_SIZE = 512
+_cache: dict[bytes, int] = {}
+
+
 def head_flags(head: bytes) -> int:
-    """What the proxy needs to know about a response head, as CHUNKED|CONTENT_LENGTH|REBUILD."""
+    """What the proxy needs to know about a response head, as CHUNKED|CONTENT_LENGTH|REBUILD.
+
+    Backends repeat the same heads (only Date changes, once a second), so results are
+    cached by the head's bytes; the cache is emptied when full (unique heads cost one
+    dict insert more than no cache at all).
+    """
+    flags = _cache.get(head)
+    if flags is None:
+        if len(_cache) >= _CACHE_SIZE:
+            _cache.clear()
+        flags = _cache[head] = _scan(head)
+    return flags
+
+
+def _scan(head: bytes) -> int:
     flags = 0
     for name, value in _INTERESTING.findall(head):
         lname = name.lower()
