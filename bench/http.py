@@ -29,7 +29,6 @@ from bench.common import (  # noqa: E402
     WrkResult,
     free_port,
     haproxy_http,
-    nginx_backend,
     ratio,
     require,
     run_wrk,
@@ -154,21 +153,32 @@ def main() -> int:
                 order = list(ports) if rnd % 2 == 0 else list(reversed(ports))
                 for target in order:
                     url = f"http://{HOST}:{ports[target]}{path}"
-                    r = run_wrk(url, connections=conns, threads=args.threads, duration=args.duration)
+                    r = run_wrk(
+                        url, connections=conns, threads=args.threads, duration=args.duration
+                    )
                     results.setdefault((scen, target), []).append(r)
-                    print(f"round {rnd + 1} {scen:6} {target:8} {r.rps:10.0f} req/s "
-                          f"p50 {r.p50_ms:7.2f} ms p99 {r.p99_ms:7.2f} ms errors {r.errors}",
-                          flush=True)
+                    print(
+                        f"round {rnd + 1} {scen:6} {target:8} {r.rps:10.0f} req/s "
+                        f"p50 {r.p50_ms:7.2f} ms p99 {r.p99_ms:7.2f} ms errors {r.errors}",
+                        flush=True,
+                    )
         print()
-        print(f"median of {args.rounds} rounds, {args.duration:g}s each, seaway workers={args.workers}")
-        print(f"{'scenario':8}{'target':10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-              f"{'errors':>8}{'rps/nginx':>11}{'p99/nginx':>11}")
+        print(
+            f"median of {args.rounds} rounds, {args.duration:g}s each, "
+            f"seaway workers={args.workers}"
+        )
+        print(
+            f"{'scenario':8}{'target':10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
+            f"{'errors':>8}{'rps/nginx':>11}{'p99/nginx':>11}"
+        )
         for scen in scenarios:
             ng = median(results[(scen, "nginx")])
             for target in ports:
                 m = median(results[(scen, target)])
-                print(f"{scen:8}{target:10}{m.rps:>10.0f}{m.p50_ms:>9.2f}{m.p99_ms:>9.2f}"
-                      f"{m.errors:>8}{ratio(m.rps, ng.rps):>11}{ratio(m.p99_ms, ng.p99_ms):>11}")
+                print(
+                    f"{scen:8}{target:10}{m.rps:>10.0f}{m.p50_ms:>9.2f}{m.p99_ms:>9.2f}"
+                    f"{m.errors:>8}{ratio(m.rps, ng.rps):>11}{ratio(m.p99_ms, ng.p99_ms):>11}"
+                )
     return 0
 
 
