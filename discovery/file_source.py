@@ -32,6 +32,7 @@ from discovery.model import KubeObject, ObjectKey
 
 log = logging.getLogger(__name__)
 
+BIG_FILE = 512 * 1024  # bytes; bigger files are parsed off the event loop
 Signature = tuple[int, int, int]  # mtime_ns, size, inode (of the target, symlinks followed)
 
 
@@ -55,7 +56,7 @@ class FileSource:
     async def run(self, store: SourceStore, ready: Callable[[], None]) -> None:
         if not os.path.exists(self.path):
             log.error("%s: no such file or directory (waiting for it to appear)", self.path)
-        self.sync(store, set())
+        await self.sync(store, set())
         log.info(
             "loaded %d objects from %d files under %s",
             sum(len(o) for o in self.objects_by_file.values()),
@@ -69,7 +70,7 @@ class FileSource:
         root = self.path if is_dir else os.path.dirname(os.path.abspath(self.path))
         while not os.path.isdir(root):
             await asyncio.sleep(self.rescan_interval)
-            self.sync(store, set())
+            await self.sync(store, set())
         async for changes in awatch(
             root,
             watch_filter=None,
@@ -78,7 +79,7 @@ class FileSource:
             yield_on_timeout=True,
             recursive=is_dir,
         ):
-            self.sync(store, {os.path.abspath(p) for _, p in changes})
+            await self.sync(store, {os.path.abspath(p) for _, p in changes})
 
     async def wait_batches(self, count: int, timeout: float = 10.0) -> None:
         """Wait until `count` batches (initial load included) have been applied: tests."""
@@ -91,9 +92,10 @@ class FileSource:
     def batches(self) -> int:
         return self._batches
 
-    def sync(self, store: SourceStore, touched: set[str]) -> None:
+    async def sync(self, store: SourceStore, touched: set[str]) -> None:
         """Bring the store in step with the files: reload the files named in `touched`
-        or whose signature changed, drop the files that are gone."""
+        or whose signature changed, drop the files that are gone. A big file is parsed
+        in a worker thread so the event loop (and the proxying on it) keeps running."""
         files = discover_files(self.path)
         present = set(files)
         for gone in [f for f in self._known() if f not in present]:
@@ -104,15 +106,24 @@ class FileSource:
                 continue  # vanished between listing and stat: the next batch drops it
             if os.path.abspath(file) in touched or self._signatures.get(file) != sig:
                 self._signatures[file] = sig
-                self._reload(store, file)
+                if sig[1] > BIG_FILE:
+                    objects, errors = await asyncio.to_thread(load_file, file)
+                else:
+                    objects, errors = load_file(file)
+                self._reload(store, file, objects, errors)
         self._batches += 1
         self._batch_done.set()
 
     def _known(self) -> list[str]:
         return sorted(set(self._signatures) | set(self.objects_by_file))
 
-    def _reload(self, store: SourceStore, file: str) -> None:
-        objects, errors = load_file(file)
+    def _reload(
+        self,
+        store: SourceStore,
+        file: str,
+        objects: list[KubeObject],
+        errors: list[ManifestError],
+    ) -> None:
         if errors:
             self.errors_by_file[file] = errors
             kept = len(self.objects_by_file.get(file, ()))

@@ -24,6 +24,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -161,7 +162,11 @@ def decode_json(data: str | bytes) -> list[Any]:
 @contextmanager
 def _quiet_stderr() -> Iterator[None]:
     """rapidyaml prints parse errors on fd 2 before raising; PyYAML reports them better,
-    so silence the C++ side for the duration of the (GIL-holding) call."""
+    so silence the C++ side for the duration of the (GIL-holding) call. Only on the main
+    thread: elsewhere the main thread could be writing to stderr meanwhile."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
     try:
         saved = os.dup(2)
     except OSError:  # no stderr at all

@@ -272,3 +272,19 @@ def test_configmap_volume_symlink_swap(tmp_path: Path) -> None:
         assert {sid for sid, _ in store.calls} == {web}
 
     run_source(tmp_path, scenario)
+
+
+def test_big_file_parsed_off_the_loop(tmp_path: Path) -> None:
+    from bench.manifest import generate
+    from discovery import file_source
+
+    big = tmp_path / "big.yaml"
+    big.write_text(generate(1000))
+    assert big.stat().st_size > file_source.BIG_FILE  # takes the worker-thread path
+
+    async def scenario(source: FileSource, store: FakeStore) -> None:
+        assert len(store.current(str(big)) or []) == 2000
+        big.write_text(generate(1001))
+        await until(lambda: len(store.current(str(big)) or []) == 2002, source)
+
+    run_source(tmp_path, scenario)
