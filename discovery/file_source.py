@@ -71,9 +71,12 @@ class FileSource:
         while not os.path.isdir(root):
             await asyncio.sleep(self.rescan_interval)
             await self.sync(store, set())
+        target = os.path.abspath(self.path)
         async for changes in awatch(
             root,
-            watch_filter=None,
+            # Single-file mode: other files written in that directory (logs beside the
+            # manifest, say) must not wake us; renames onto the file still do.
+            watch_filter=None if is_dir else _OnlyPath(target),
             step=50,
             rust_timeout=int(self.rescan_interval * 1000),
             yield_on_timeout=True,
@@ -177,3 +180,15 @@ def _signature(file: str) -> Signature | None:
     except OSError:
         return None
     return (st.st_mtime_ns, st.st_size, st.st_ino)
+
+
+class _OnlyPath:
+    """watchfiles filter passing changes of one path only."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+
+    def __call__(self, change: object, path: str) -> bool:
+        return os.path.abspath(path) == self.path

@@ -62,6 +62,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
         stream=sys.stderr,
     )
+    # watchfiles reports every batch of file changes at INFO; we log what they mean.
+    logging.getLogger("watchfiles").setLevel(max(logging.WARNING, logging.root.level))
     try:
         return int(args.func(args))
     except KeyboardInterrupt:
