@@ -115,7 +115,9 @@ def bench_full(cluster: Cluster, tmp: Path, n: int, m: int, flavor: str, runs: i
         )
 
 
-def bench_live(cluster: Cluster, tmp: Path, n: int, m: int, flavor: str, changes: int) -> None:
+def bench_live(
+    cluster: Cluster, tmp: Path, n: int, m: int, flavor: str, changes: int, logs: Path
+) -> None:
     conf = tmp / f"live-{n}-{m}-{flavor}"
     conf.mkdir()
     (conf / "big.yaml").write_text(big_yaml(n, m, first=1))
@@ -129,7 +131,7 @@ def bench_live(cluster: Cluster, tmp: Path, n: int, m: int, flavor: str, changes
         return t
 
     write_probe(0)
-    log = open(tmp / f"daemon-{n}-{m}-{flavor}.log", "w+")  # noqa: SIM115 (closed in finally)
+    log = open(logs / f"daemon-{n}-{m}-{flavor}.log", "w+")  # noqa: SIM115 (closed in finally)
     daemon = subprocess.Popen(
         [
             "ip",
@@ -224,6 +226,7 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="full-sync repetitions (median)")
     ap.add_argument("--changes", type=int, default=5, help="live endpoint changes per case")
     ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--log-dir", help="keep the daemon logs here (default: a temporary dir)")
     ap.add_argument("--skip-live", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0:
@@ -239,13 +242,15 @@ def main() -> int:
         cluster.open()
         with tempfile.TemporaryDirectory(prefix="seaway-bench-") as d:
             tmp = Path(d)
+            logs = Path(args.log_dir) if args.log_dir else tmp
+            logs.mkdir(parents=True, exist_ok=True)
             for n in (int(x) for x in args.services.split(",")):
                 for m in (int(x) for x in args.endpoints.split(",")):
                     for flavor in args.flavors.split(","):
                         if not args.skip_full:
                             bench_full(cluster, tmp, n, m, flavor, args.runs)
                         if not args.skip_live:
-                            bench_live(cluster, tmp, n, m, flavor, args.changes)
+                            bench_live(cluster, tmp, n, m, flavor, args.changes, logs)
     finally:
         cluster.close()
     return 0

@@ -89,14 +89,27 @@ class Applier:
             r = self.run(["nft", "list", "chains", "ip"])
             if r.rc == 0:
                 parse_nft_chains(r.stdout.decode(errors="replace"), state)
-                for table, chain in dict.fromkeys((t, c) for t, c, _ in BUILTIN_JUMPS):
-                    out = self.run([self.tool("iptables"), "-w", "5", "-t", table, "-S", chain])
-                    if out.rc == 0:
-                        parse_save(table, out.stdout.decode(errors="replace"), state)
+                self._builtin_jumps(state)
                 return state
         for table in TABLES:
             parse_save(table, self.save(table), state)
         return state
+
+    def builtin_jumps(self) -> set[tuple[str, str, str]]:
+        """(table, built-in chain, seaway target) jumps present now."""
+        state = KernelState()
+        if self.nft:
+            self._builtin_jumps(state)
+        else:
+            for table in TABLES:
+                parse_save(table, self.save(table), state)
+        return state.jumps
+
+    def _builtin_jumps(self, state: KernelState) -> None:
+        for table, chain in dict.fromkeys((t, c) for t, c, _ in BUILTIN_JUMPS):
+            out = self.run([self.tool("iptables"), "-w", "5", "-t", table, "-S", chain])
+            if out.rc == 0:
+                parse_save(table, out.stdout.decode(errors="replace"), state)
 
     def conntrack_delete(self, args: Sequence[str]) -> bool:
         """`conntrack -D ...`; rc 1 with no matching entries is not an error."""

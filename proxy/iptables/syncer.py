@@ -14,11 +14,15 @@ from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortInfo, ServicePortName, Snapshot
 from proxy.iptables.applier import Applier
-from proxy.iptables.builder import BuildConfig, RuleBuilder, Ruleset
+from proxy.iptables.builder import BUILTIN_JUMPS, BuildConfig, RuleBuilder, Ruleset
 from proxy.iptables.conntrack import stale_udp_entries
 from proxy.iptables.render import KernelState, RestoreText, render_full, render_partial
 
 log = logging.getLogger(__name__)
+
+# When a sync has nothing to write, check at most this often that the jumps from the
+# built-in chains are still there (someone may have flushed PREROUTING); if not, full sync.
+JUMP_CHECK_INTERVAL = 30.0
 
 # Above this many conntrack deletions, list UDP entries once and delete only matches.
 CONNTRACK_LIST_THRESHOLD = 20
@@ -64,6 +68,7 @@ class IptablesSyncer:
         self.needs_full = True
         self.applied: Ruleset | None = None
         self.applied_ports: Mapping[ServicePortName, ServicePortInfo] = {}
+        self._jumps_checked = clock()
 
     def force_full(self) -> None:
         self.needs_full = True
@@ -85,6 +90,12 @@ class IptablesSyncer:
             else:
                 assert self.applied is not None
                 text = render_partial(ruleset, self.applied, self.applier.nft)
+                if text is None and t0 - self._jumps_checked >= JUMP_CHECK_INTERVAL:
+                    self._jumps_checked = t0
+                    if not self._jumps_present():
+                        log.warning("jumps to seaway chains disappeared; full sync")
+                        full = True
+                        text = render_full(ruleset, self.read_kernel(), self.applier.nft)
             if text is not None:
                 self.applier.restore(text.text)
         except Exception:
@@ -110,6 +121,10 @@ class IptablesSyncer:
             restore_bytes=len(text.text) if text else 0,
             conntrack_deleted=deleted,
         )
+
+    def _jumps_present(self) -> bool:
+        have = self.applier.builtin_jumps()
+        return all((t, c, spec.split("-j ")[-1].split()[0]) in have for t, c, spec in BUILTIN_JUMPS)
 
     def _clear_conntrack(self, entries: Sequence[tuple[str, ...]]) -> int:
         if not entries:

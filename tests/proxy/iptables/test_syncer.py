@@ -9,7 +9,7 @@ import pytest
 
 from proxy.iptables import chains as C
 from proxy.iptables.applier import Applier, ApplyError, Result
-from proxy.iptables.builder import BuildConfig
+from proxy.iptables.builder import BUILTIN_JUMPS, BuildConfig
 from proxy.iptables.conntrack import stale_udp_entries
 from proxy.iptables.flavor import detect_flavor
 from proxy.iptables.syncer import IptablesSyncer
@@ -73,6 +73,27 @@ def test_first_sync_full_then_partial_then_nothing() -> None:
     r3 = s.sync(snapshot(a, b2), frozenset())
     assert r3.restore_bytes == 0 and len(run.restores()) == 2
     assert len(run.commands("iptables-legacy-save")) == 2  # partial syncs never read back
+
+
+def test_idle_sync_checks_builtin_jumps_and_repairs_with_a_full_sync() -> None:
+    run = FakeRunner()
+    now = [0.0]
+    s = IptablesSyncer(BuildConfig(hostname="n"), Applier("legacy", run), clock=lambda: now[0])
+    snap = snapshot(svc("a", "10.96.0.1", eps("10.1.0.1")))
+    s.sync(snap)
+    now[0] = 10.0
+    assert s.sync(snap).restore_bytes == 0  # too soon to check: nothing runs
+    assert len(run.calls) == 3  # 2 saves + 1 restore of the first sync
+    now[0] = 40.0
+    # the fake kernel has no jumps at all: a full sync puts them back
+    report = s.sync(snap)
+    assert report.full and "-I PREROUTING 1" in run.restores()[-1]
+    run.saves = {
+        "nat": "".join(f"-A {c} {spec}\n" for t, c, spec in BUILTIN_JUMPS if t == "nat"),
+        "filter": "".join(f"-A {c} {spec}\n" for t, c, spec in BUILTIN_JUMPS if t == "filter"),
+    }
+    now[0] = 80.0
+    assert not s.sync(snap).full and len(run.restores()) == 2
 
 
 def test_failure_makes_the_next_sync_full() -> None:
