@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from proxy.options import Options, host_port
+from proxy.options import Options, add_address_flag
 
 log = logging.getLogger("seaway.demo")
 
@@ -33,27 +33,9 @@ def register(sub: Any) -> None:
         metavar="PATH",
         help=f"config to serve (default {DEMO_CONFIG})",
     )
-    p.add_argument(
-        "--http-bind-address",
-        type=host_port,
-        default=("127.0.0.1", 8080),
-        metavar="HOST:PORT",
-        help="Ingress HTTP listener (default 127.0.0.1:8080)",
-    )
-    p.add_argument(
-        "--healthz-bind-address",
-        type=host_port,
-        default=("127.0.0.1", 10256),
-        metavar="HOST:PORT",
-        help="/healthz and /readyz (default 127.0.0.1:10256)",
-    )
-    p.add_argument(
-        "--metrics-bind-address",
-        type=host_port,
-        default=("127.0.0.1", 10249),
-        metavar="HOST:PORT",
-        help="/metrics (default 127.0.0.1:10249)",
-    )
+    add_address_flag(p, "--http-bind-address", ("127.0.0.1", 8080))
+    add_address_flag(p, "--healthz-bind-address", ("127.0.0.1", 10256))
+    add_address_flag(p, "--metrics-bind-address", ("127.0.0.1", 10249))
     p.set_defaults(func=run)
 
 

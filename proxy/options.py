@@ -120,36 +120,41 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
     )
 
 
+ADDRESS_FLAGS: dict[str, tuple[tuple[str, int], str]] = {
+    "--metrics-bind-address": (("127.0.0.1", 10249), "Prometheus /metrics; port 0 disables"),
+    "--healthz-bind-address": (("0.0.0.0", 10256), "/healthz and /readyz; port 0 disables"),
+    "--http-bind-address": (
+        ("0.0.0.0", 8080),
+        "Ingress HTTP listener, opened when seaway owns Ingresses",
+    ),
+    "--https-bind-address": (
+        ("0.0.0.0", 8443),
+        "Ingress HTTPS listener, opened when an owned Ingress has tls",
+    ),
+}
+
+
+def add_address_flag(
+    group: argparse._ArgumentGroup | argparse.ArgumentParser,
+    flag: str,
+    default: tuple[str, int] | None = None,
+) -> None:
+    """One of the HOST:PORT listener flags, with its standard help and a default."""
+    standard, what = ADDRESS_FLAGS[flag]
+    host, port = default or standard
+    group.add_argument(
+        flag,
+        type=host_port,
+        default=(host, port),
+        metavar="HOST:PORT",
+        help=f"{what} (default {host}:{port})",
+    )
+
+
 def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
     g = parser.add_argument_group("daemon")
-    g.add_argument(
-        "--metrics-bind-address",
-        type=host_port,
-        default=("127.0.0.1", 10249),
-        metavar="HOST:PORT",
-        help="Prometheus /metrics (default 127.0.0.1:10249; port 0 disables)",
-    )
-    g.add_argument(
-        "--healthz-bind-address",
-        type=host_port,
-        default=("0.0.0.0", 10256),
-        metavar="HOST:PORT",
-        help="/healthz and /readyz (default 0.0.0.0:10256; port 0 disables)",
-    )
-    g.add_argument(
-        "--http-bind-address",
-        type=host_port,
-        default=("0.0.0.0", 8080),
-        metavar="HOST:PORT",
-        help="Ingress HTTP listener, opened when seaway owns Ingresses (default 0.0.0.0:8080)",
-    )
-    g.add_argument(
-        "--https-bind-address",
-        type=host_port,
-        default=("0.0.0.0", 8443),
-        metavar="HOST:PORT",
-        help="Ingress HTTPS listener, opened when an owned Ingress has tls (default 0.0.0.0:8443)",
-    )
+    for flag in ADDRESS_FLAGS:
+        add_address_flag(g, flag)
     g.add_argument(
         "--workers",
         type=int,
