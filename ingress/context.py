@@ -6,6 +6,7 @@ import asyncio
 from typing import Protocol
 
 from discovery.snapshot import EndpointInfo
+from ingress.outbox import Outbox
 from ingress.pool import PoolSet
 from ingress.request import RequestState
 from ingress.settings import HttpSettings
@@ -34,7 +35,16 @@ class RouterLike(Protocol):
 class ProxyContext:
     """Swapped in place on a config change: new requests see the new router at once."""
 
-    __slots__ = ("_routes", "balancers", "connections", "loop", "pools", "router", "settings")
+    __slots__ = (
+        "_routes",
+        "balancers",
+        "connections",
+        "loop",
+        "outbox",
+        "pools",
+        "router",
+        "settings",
+    )
 
     def __init__(
         self,
@@ -42,11 +52,13 @@ class ProxyContext:
         settings: HttpSettings,
         router: RouterLike,
         pools: PoolSet | None = None,
+        outbox: Outbox | None = None,
     ) -> None:
         self.loop = loop
         self.settings = settings
         self.router = router
         self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
+        self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, RoundRobin] = {}
         self.connections: set[asyncio.Protocol] = set()
         # (Host, target) -> Route: most traffic repeats a few of them. Cleared on a new

@@ -76,7 +76,10 @@ class UpstreamSide:
         self, req: RequestState, ep: EndpointInfo, key: tuple[str, int], n: int
     ) -> None:
         s = self.settings
-        factory = partial(UpstreamConnection, self.loop, self.ctx.pools, key, s.upstream_timeout)
+        ctx = self.ctx
+        factory = partial(
+            UpstreamConnection, self.loop, ctx.pools, key, s.upstream_timeout, ctx.outbox
+        )
         try:
             _, conn = await asyncio.wait_for(
                 self.loop.create_connection(factory, key[0], key[1]), s.connect_timeout

@@ -314,12 +314,13 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
     # -- helpers -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.closing:
-            self.transport.write(data)
+            self.ctx.outbox.write(self.transport, data)
 
     def _close(self) -> None:
         if not self.closing:
             self.closing = self.stopped = True
             if self.transport is not None:
+                self.ctx.outbox.flush()  # what is queued for this client goes out first
                 self.transport.close()
 
     def _on_timer(self) -> None:

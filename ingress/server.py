@@ -152,6 +152,7 @@ class WorkerServer:
             if listener is not None:
                 await listener.close()
         self.http = self.https = None
+        self.ctx.outbox.flush()
         for proto in list(self.ctx.connections):
             transport = getattr(proto, "transport", None)
             if transport is not None:

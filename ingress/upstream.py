@@ -14,6 +14,7 @@ from typing import Protocol, cast
 
 import httptools
 
+from ingress.outbox import Outbox
 from ingress.pool import PoolSet
 from ingress.response import CHUNKED, CONTENT_LENGTH, REBUILD, head_flags, rebuild_head
 
@@ -73,6 +74,7 @@ class UpstreamConnection(asyncio.Protocol):
         "key",
         "loop",
         "out",
+        "outbox",
         "parser",
         "paused",
         "pool",
@@ -84,9 +86,15 @@ class UpstreamConnection(asyncio.Protocol):
     )
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, pools: PoolSet, key: tuple[str, int], timeout: float
+        self,
+        loop: asyncio.AbstractEventLoop,
+        pools: PoolSet,
+        key: tuple[str, int],
+        timeout: float,
+        outbox: Outbox | None = None,
     ) -> None:
         self.loop = loop
+        self.outbox = Outbox(None) if outbox is None else outbox  # None: at once (tests)
         self.pools = pools
         self.pool = pools.get(key)
         self.key = key
@@ -162,7 +170,7 @@ class UpstreamConnection(asyncio.Protocol):
         out = self.out
         if self.upgraded:
             assert out is not None
-            out.write(data)
+            self.outbox.write(out, data)
             return
         if self.client is None or out is None:
             self.close()  # bytes nobody asked for: never reuse this connection
@@ -189,12 +197,12 @@ class UpstreamConnection(asyncio.Protocol):
             if emit >= 0 and emit < len(data):
                 pieces.append(data[emit:] if emit else data)
             if len(pieces) > 1:
-                out.writelines(pieces)
+                self.outbox.writelines(out, pieces)
             else:
-                out.write(pieces[0])
+                self.outbox.write(out, pieces[0])
             pieces.clear()
         elif emit >= 0:
-            out.write(data[emit:] if emit else data)
+            self.outbox.write(out, data[emit:] if emit else data)
         self._sent = self._head_done
         if self._in_head:
             self._head_buf += data[self._pos :]
@@ -283,7 +291,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._close_delimited = False
         self._ticks += 1
         assert self.transport is not None
-        self.transport.write(head)
+        self.outbox.write(self.transport, head)
         if self._timer is None:
             self._busy_ticks = -1
             self._timer = self.loop.call_later(self.timeout, self._on_timer)
@@ -292,18 +300,18 @@ class UpstreamConnection(asyncio.Protocol):
         assert self.transport is not None
         self._ticks += 1
         if chunked:
-            self.transport.writelines((b"%x\r\n" % len(data), data, _CRLF))
+            self.outbox.writelines(self.transport, [b"%x\r\n" % len(data), data, _CRLF])
         else:
-            self.transport.write(data)
+            self.outbox.write(self.transport, data)
 
     def end_body(self, chunked: bool) -> None:
         if chunked:
             assert self.transport is not None
-            self.transport.write(_LAST_CHUNK)
+            self.outbox.write(self.transport, _LAST_CHUNK)
 
     def tunnel(self, data: bytes) -> None:
         assert self.transport is not None
-        self.transport.write(data)
+        self.outbox.write(self.transport, data)
 
     def pause_reading(self) -> None:
         if self.transport is not None and not self.closed and not self.paused:
@@ -338,6 +346,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._timer = None
         if self.transport is not None and not self.closed:
             self.closed = True
+            self.outbox.flush()  # what is queued for it (a tunnel's last bytes) goes first
             self.transport.close()
 
     # -- internals ---------------------------------------------------------------------
@@ -384,7 +393,7 @@ class UpstreamConnection(asyncio.Protocol):
         if rest:
             pieces.append(rest)
         if pieces:
-            self.out.writelines(pieces)
+            self.outbox.writelines(self.out, pieces)
             pieces.clear()
         self.client.upstream_upgraded(self)
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from ingress.context import ProxyContext
 from ingress.http1 import HttpProtocol
+from ingress.outbox import Outbox
 from ingress.settings import HttpSettings
 
 
@@ -93,7 +94,7 @@ SETTINGS = HttpSettings(header_timeout=5.0, keepalive_timeout=20.0)
 
 def connect() -> tuple[FakeLoop, FakeTransport, HttpProtocol]:
     loop = FakeLoop()
-    ctx = ProxyContext(loop, SETTINGS, Router404())  # type: ignore[arg-type]
+    ctx = ProxyContext(loop, SETTINGS, Router404(), outbox=Outbox(None))  # type: ignore[arg-type]
     proto = HttpProtocol(ctx)
     transport = FakeTransport()
     proto.connection_made(transport)  # type: ignore[arg-type]
