@@ -216,6 +216,76 @@ def bench_live(
         cluster.seaway("cleanup", check=False)
 
 
+def kube_proxy_text(n: int, m: int, comments: bool = True, hint: bool = False) -> str:
+    """A kube-proxy-shaped nat restore (SERVICES, SVC, SEP with comments and statistic)."""
+    import hashlib
+
+    def h(prefix: str, key: str) -> str:
+        return prefix + hashlib.sha256(key.encode()).hexdigest()[:16].upper()
+
+    chains, rules = [":SEAWAY-SERVICES - [0:0]", ":SEAWAY-MARK-MASQ - [0:0]"], []
+    for i in range(n):
+        svc = h("SEAWAY-SVC-", str(i))
+        chains.append(f":{svc} - [0:0]")
+        cip = f"10.{96 + i // 65536}.{(i // 256) % 256}.{i % 256}"
+        c = f'-m comment --comment "ns/svc{i}:http cluster IP" ' if comments else ""
+        rules.append(f"-A SEAWAY-SERVICES {c}-d {cip}/32 -p tcp -m tcp --dport 80 -j {svc}")
+        for j in range(m):
+            sep = h("SEAWAY-SEP-", f"{i}-{j}")
+            chains.append(f":{sep} - [0:0]")
+            ip = f"10.{128 + i // 256 % 64}.{i % 256}.{j + 1}"
+            st = (
+                f"-m statistic --mode random --probability {1 / (m - j):.10f} " if j < m - 1 else ""
+            )
+            rules.append(f"-A {svc} {c}{st}-j {sep}")
+            rules.append(f"-A {sep} {c}-s {ip}/32 -j SEAWAY-MARK-MASQ")
+            rules.append(f"-A {sep} {c}-p tcp -m tcp -j DNAT --to-destination {ip}:8080")
+    head = ["*nat", "-Z"] if hint else ["*nat"]
+    return "\n".join([*head, *chains, *rules, "COMMIT", ""])
+
+
+def bench_restore_shapes(cluster: Cluster, sizes: list[int], max_quadratic: int) -> None:
+    """Why iptables-nft-restore --noflush is slow, measured on kube-proxy-shaped input."""
+    import resource
+
+    def timed(argv: list[str], text: str) -> str:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
+        t = time.perf_counter()
+        cluster.exec(cluster.node, *argv, input=text.encode())
+        wall = time.perf_counter() - t
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        user, sys_ = after.ru_utime - before.ru_utime, after.ru_stime - before.ru_stime
+        for flavor in ("legacy", "nft"):
+            for table in ("nat", "filter"):
+                cluster.exec(cluster.node, f"iptables-{flavor}", "-t", table, "-F", check=False)
+                cluster.exec(cluster.node, f"iptables-{flavor}", "-t", table, "-X", check=False)
+        return f"{wall:6.2f} s (user {user:.2f}, sys {sys_:.2f})"
+
+    for n in sizes:
+        plain = kube_proxy_text(n, 2)
+        print(f"  restore shapes, {n} services x 2 endpoints ({plain.count(chr(10))} lines):")
+        cases = [
+            ("legacy --noflush", ["iptables-legacy-restore", "--noflush"], plain),
+            ("nft flush mode (no --noflush)", ["iptables-nft-restore"], plain),
+            (
+                "nft --noflush + '-Z' first (seaway)",
+                ["iptables-nft-restore", "--noflush"],
+                kube_proxy_text(n, 2, hint=True),
+            ),
+            (
+                "nft --noflush + '-Z', no comments",
+                ["iptables-nft-restore", "--noflush"],
+                kube_proxy_text(n, 2, comments=False, hint=True),
+            ),
+        ]
+        if n <= max_quadratic:
+            cases.insert(
+                1, ("nft --noflush (kube-proxy)", ["iptables-nft-restore", "--noflush"], plain)
+            )
+        for label, argv, text in cases:
+            print(f"    {label:38} {timed(argv, text)}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -226,6 +296,18 @@ def main() -> int:
     ap.add_argument("--runs", type=int, default=3, help="full-sync repetitions (median)")
     ap.add_argument("--changes", type=int, default=5, help="live endpoint changes per case")
     ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument(
+        "--restore-shapes",
+        metavar="N[,N]",
+        help="only compare raw restores of kube-proxy-shaped rules (legacy, nft, nft with "
+        "seaway's fix) at these sizes",
+    )
+    ap.add_argument(
+        "--max-quadratic",
+        type=int,
+        default=4000,
+        help="largest N for the plain nft --noflush case (quadratic; 10,000 takes ~60 s)",
+    )
     ap.add_argument("--log-dir", help="keep the daemon logs here (default: a temporary dir)")
     ap.add_argument("--skip-live", action="store_true")
     args = ap.parse_args()
@@ -240,6 +322,10 @@ def main() -> int:
     cluster = Cluster(pods=2, tag="b")
     try:
         cluster.open()
+        if args.restore_shapes:
+            sizes = [int(x) for x in args.restore_shapes.split(",")]
+            bench_restore_shapes(cluster, sizes, args.max_quadratic)
+            return 0
         with tempfile.TemporaryDirectory(prefix="seaway-bench-") as d:
             tmp = Path(d)
             logs = Path(args.log_dir) if args.log_dir else tmp
