@@ -16,7 +16,15 @@ import httptools
 
 from ingress.outbox import Outbox
 from ingress.pool import PoolSet
-from ingress.response import CHUNKED, CONTENT_LENGTH, REBUILD, head_flags, rebuild_head
+from ingress.response import (
+    CHUNKED,
+    CONTENT_LENGTH,
+    KNOWN_HEADS,
+    REBUILD,
+    head_flags,
+    rebuild_head,
+    remember_head,
+)
 
 log = logging.getLogger(__name__)
 
@@ -52,6 +60,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_decode",
         "_done",
         "_emit",
+        "_fast",
         "_head_buf",
         "_head_done",
         "_head_request",
@@ -61,6 +70,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_keep",
         "_pieces",
         "_pos",
+        "_remaining",
         "_sent",
         "_status",
         "_ticks",
@@ -123,6 +133,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._decode = False
         self._done = False
         self._emit = -1
+        self._fast = False
+        self._remaining = 0
         self._held = 0
         self._keep = False
         self._pieces: list[bytes] = []
@@ -177,6 +189,16 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self.got_byte = True
         self._ticks += 1
+        if self._remaining:
+            self._count_body(data, out)
+            return
+        if self._fast and not self._head_buf:
+            end = data.find(b"\r\n\r\n") + 4
+            if end > 3:
+                known = KNOWN_HEADS.get(data[:end])
+                if known is not None and len(data) - end <= known[0]:
+                    self._known_head(data, out, len(data) - end, *known)
+                    return
         self._data = data
         self._pos = 0
         # Body bytes are forwarded as received (chunked framing included): from offset
@@ -213,6 +235,37 @@ class UpstreamConnection(asyncio.Protocol):
                 self.parser = httptools.HttpResponseParser(self)
             self._finish(self._keep)
 
+    def _known_head(
+        self, data: bytes, out: asyncio.Transport, body: int, length: int, keep: bool
+    ) -> None:
+        """A response starting with a head parsed before: passed through, body counted."""
+        self._in_head = False
+        self._head_done = True
+        self._status = 200  # any final status other than 101 (only 101 is looked at)
+        client = self.client
+        assert client is not None
+        client.response_started(False)
+        self.outbox.write(out, data)
+        self._sent = True
+        self._keep = keep
+        if body == length:
+            self._done = True
+            self._finish(keep)
+        else:
+            self._remaining = length - body
+
+    def _count_body(self, data: bytes, out: asyncio.Transport) -> None:
+        left = self._remaining - len(data)
+        if left < 0:
+            log.info("upstream %s:%d: bytes after the response", self.key[0], self.key[1])
+            self._fail()
+            return
+        self.outbox.write(out, data)
+        self._remaining = left
+        if not left:
+            self._done = True
+            self._finish(self._keep)
+
     # -- httptools callbacks -------------------------------------------------------------
     def on_message_begin(self) -> None:
         if self._done or self._head_done:
@@ -243,6 +296,8 @@ class UpstreamConnection(asyncio.Protocol):
         passthrough = not flags & REBUILD
         if passthrough and not close and not self._held and not no_body:
             self._emit = self._pos - len(head)  # the head goes out as received, with the body
+            if flags == CONTENT_LENGTH and self._fast:
+                remember_head(head, self.parser.should_keep_alive())
         else:
             if not passthrough or close:
                 head = rebuild_head(head, close, self._decode)
@@ -282,6 +337,8 @@ class UpstreamConnection(asyncio.Protocol):
         self.keep_alive = False
         self._head_done = False
         self._head_request = head_request
+        self._fast = client_ka and not head_request  # a known head may skip the parser
+        self._remaining = 0
         self._head_buf.clear()
         self._in_head = True
         self._done = False

@@ -8,7 +8,14 @@ from typing import Any, cast
 import pytest
 
 from ingress.pool import PoolSet
-from ingress.response import CHUNKED, CONTENT_LENGTH, REBUILD, head_flags, rebuild_head
+from ingress.response import (
+    CHUNKED,
+    CONTENT_LENGTH,
+    KNOWN_HEADS,
+    REBUILD,
+    head_flags,
+    rebuild_head,
+)
 from ingress.upstream import UpstreamConnection
 from tests.ingress.test_http_timeouts import FakeLoop, FakeTransport
 
@@ -206,3 +213,50 @@ def test_bad_upstream_framing_gives_502(bad: bytes) -> None:
     assert client.events[-1] == ("failed", 502, False)
     assert not down.out  # nothing of the bad response reached the client
     assert conn.closed
+
+
+class NoParser:
+    """Fails the test if the response parser is used (a known head must not need it)."""
+
+    def feed_data(self, data: bytes) -> None:
+        raise AssertionError("parser used for a known head")
+
+
+def test_known_head_skips_the_parser_and_counts_the_body() -> None:
+    head = b"HTTP/1.1 200 OK\r\nServer: known\r\nContent-Length: 10\r\n\r\n"
+    first, _, down, client = upstream()
+    feed(first, head + b"0123456789", 1000)  # parsed strictly once, then remembered
+    assert KNOWN_HEADS[head] == (10, True)
+    conn, _, down, client = upstream()
+    conn.parser = NoParser()  # type: ignore[assignment]
+    conn.data_received(head + b"0123")
+    assert client.events == [("started", False)]
+    conn.data_received(b"456")
+    conn.data_received(b"789")
+    assert bytes(down.out) == head + b"0123456789"
+    assert client.events == [("started", False), ("done", True)]
+
+
+def test_known_head_with_bytes_after_the_body_fails() -> None:
+    head = b"HTTP/1.1 200 OK\r\nServer: extra\r\nContent-Length: 4\r\n\r\n"
+    feed(upstream()[0], head + b"abcd", 1000)
+    conn, _, down, client = upstream()
+    conn.data_received(head + b"ab")
+    conn.data_received(b"cdHTTP/1.1 200 OK\r\n")  # a second response nobody asked for
+    assert client.events[-1] == "abort"  # the head went out already: the client sees a cut
+    assert conn.closed and bytes(down.out) == head + b"ab"
+    conn, _, down, client = upstream()
+    conn.data_received(head + b"abcdX")  # in the same read: nothing sent yet, 502
+    assert client.events[-1] == ("failed", 502, False)
+    assert not down.out and conn.closed
+
+
+def test_known_head_not_used_for_head_requests_or_closing_clients() -> None:
+    head = b"HTTP/1.1 200 OK\r\nServer: head\r\nContent-Length: 7\r\n\r\n"
+    feed(upstream()[0], head + b"1234567", 1000)
+    conn, _, down, client = upstream(head_request=True)
+    conn.data_received(head)  # no body follows a HEAD request's response
+    assert client.events == [("started", False), ("done", True)]
+    conn, _, down, client = upstream(client_ka=False)
+    conn.data_received(head + b"1234567")
+    assert bytes(down.out).endswith(b"Connection: close\r\n\r\n1234567")
