@@ -53,17 +53,18 @@ CLIENT = r"""
 import json, socket, sys, time
 proto, host, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 sport = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+timeout = float(sys.argv[6]) if len(sys.argv) > 6 else 3.0
 for _ in range(count):
     t = time.monotonic()
     try:
         if proto == "tcp":
-            with socket.create_connection((host, port), timeout=3) as c:
+            with socket.create_connection((host, port), timeout=timeout) as c:
                 data = c.recv(200)
         else:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
                 u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
                 u.bind(("0.0.0.0", sport))
-                u.settimeout(2)
+                u.settimeout(timeout)
                 u.sendto(b"hi", (host, port))
                 data, _ = u.recvfrom(200)
         print(json.dumps({"ok": True, "answer": data.decode().strip()}), flush=True)
@@ -158,11 +159,17 @@ class Cluster:
         return p
 
     def connect(
-        self, ns: str, host: str, port: int, count: int = 1, proto: str = "tcp", sport: int = 0
+        self,
+        ns: str,
+        host: str,
+        port: int,
+        count: int = 1,
+        proto: str = "tcp",
+        sport: int = 0,
+        timeout: float = 3.0,
     ) -> list[dict[str, object]]:
-        out = self.exec(
-            ns, sys.executable, "-c", CLIENT, proto, host, str(port), str(count), str(sport)
-        )
+        argv = (proto, host, str(port), str(count), str(sport), str(timeout))
+        out = self.exec(ns, sys.executable, "-c", CLIENT, *argv)
         return [json.loads(line) for line in out.splitlines()]
 
     def answers(
