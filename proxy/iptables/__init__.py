@@ -1,6 +1,7 @@
 """iptables dataplane: kube-proxy's rule layout under the SEAWAY- prefix.
 
-builder (pure rules), render (restore text), simulator (pure packet tracer), flavor
-(legacy/nft detection), applier (runs the tools), syncer (full/partial sync state),
-dataplane (the daemon's IptablesDataplane).
+chains (stable hashed names), builder (pure: Snapshot -> Ruleset), render (pure: restore
+text, full and partial), simulator (pure packet tracer), conntrack (pure: stale UDP
+entries), flavor (legacy/nft detection), applier (runs the tools), syncer (full/partial
+sync state), dataplane (IptablesDataplane for `seaway run`).
 """
