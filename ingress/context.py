@@ -8,11 +8,13 @@ from typing import Protocol
 from discovery.snapshot import EndpointInfo
 from ingress.outbox import Outbox
 from ingress.pool import PoolSet
-from ingress.request import RequestState
+from ingress.request import KnownRequest, RequestState
 from ingress.settings import HttpSettings
 from proxy.balancer import RoundRobin
 
 ROUTE_CACHE_SIZE = 4096
+KNOWN_REQUESTS_SIZE = 1024  # request heads remembered (cleared when full)
+KNOWN_REQUEST_BYTES = 4096  # longer heads are not remembered
 
 
 class RouteLike(Protocol):
@@ -39,6 +41,7 @@ class ProxyContext:
         "_routes",
         "balancers",
         "connections",
+        "known_requests",
         "loop",
         "outbox",
         "pools",
@@ -64,6 +67,16 @@ class ProxyContext:
         # (Host, target) -> Route: most traffic repeats a few of them. Cleared on a new
         # router and when full, so it stays small whatever the clients send.
         self._routes: dict[tuple[bytes | None, bytes], RouteLike] = {}
+        # Reads that were exactly one plain request head -> its parse (RequestState.known).
+        # Per context, because the limits that head passed are this context's settings.
+        self.known_requests: dict[bytes, KnownRequest] = {}
+
+    def remember_request(self, head: bytes, known: KnownRequest) -> None:
+        if len(head) > KNOWN_REQUEST_BYTES:
+            return
+        if len(self.known_requests) >= KNOWN_REQUESTS_SIZE:
+            self.known_requests.clear()
+        self.known_requests[head] = known
 
     def route(self, req: RequestState) -> RouteLike:
         key = (req.host, req.url)

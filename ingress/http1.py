@@ -23,7 +23,7 @@ from ingress.context import ProxyContext
 from ingress.errors import PeerError, error_response
 from ingress.exchange import UpstreamSide
 from ingress.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
-from ingress.request import SPECIAL_HEADERS, RequestState
+from ingress.request import SPECIAL_HEADERS, KnownRequest, RequestState
 
 log = logging.getLogger(__name__)
 
@@ -33,6 +33,8 @@ CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 class HttpProtocol(UpstreamSide, asyncio.Protocol):
     __slots__ = (
         "_interval",
+        "_memo",
+        "_memo_head",
         "_seen",
         "_since",
         "_ticks",
@@ -77,6 +79,8 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         self._seen = 0
         self._since = 0.0
         self._timer: asyncio.TimerHandle | None = None
+        self._memo: KnownRequest | None = None  # the last known head and its upstream head
+        self._memo_head = b""
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -111,6 +115,12 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
             return
         if self.stopped:
             return
+        fresh = self.req is None and self.active is None  # the read starts a message
+        if fresh:
+            known = self.ctx.known_requests.get(data)
+            if known is not None:
+                self._known_request(known)
+                return
         try:
             self.parser.feed_data(data)
         except httptools.HttpParserUpgrade as exc:
@@ -139,8 +149,13 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
             # a framing error later in the same read stops it before any byte is sent,
             # and a small body goes out with the head in one write.
             self.deferred = False
-            assert self.active is not None
-            self._start(self.active)
+            req = self.active
+            assert req is not None
+            if fresh and self.req is None and not self.queue:
+                known = req.known()  # the read was exactly this request: remember it
+                if known is not None:
+                    self.ctx.remember_request(data, known)
+            self._start(req)
 
     def eof_received(self) -> bool | None:
         return False
@@ -154,6 +169,22 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         self.write_paused = False
         if self.upstream is not None:
             self.upstream.resume_reading()
+
+    def _known_request(self, known: KnownRequest) -> None:
+        """The read is a plain request head parsed before: same result, no parser."""
+        req = RequestState.from_known(known)
+        self._ticks += 2  # begun and complete
+        route = self.ctx.route(req)
+        if route.status:
+            req.local = route.status
+        else:
+            req.route = route
+            if known is not self._memo:
+                self._memo = known
+                self._memo_head = req.build_upstream_head(self.client_ip, self.scheme)
+            req.upstream_head = self._memo_head
+        self.active = req
+        self._start(req)
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:

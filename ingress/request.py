@@ -47,6 +47,9 @@ for _name in HOP_BY_HOP:
     SPECIAL_HEADERS.setdefault(_name, _DROP)
 _PLAIN_TOKENS = frozenset({b"keep-alive", b"close", b"upgrade", b""})
 
+# What an identical later head needs: method, target, Host, forwarded lines, X-Forwarded-For.
+KnownRequest = tuple[bytes, bytes, "bytes | None", bytes, "bytes | None"]
+
 
 class RequestState:
     """One request: its head as parsed, its framing, and where it is in its exchange.
@@ -111,6 +114,32 @@ class RequestState:
         self.route: object = None
         self.tried: list[EndpointInfo] | None = None
         self.retries = 0
+
+    @classmethod
+    def from_known(cls, known: KnownRequest) -> RequestState:
+        """A complete request from a head seen before (see known())."""
+        req = cls()
+        req.method, req.url, req.host, fwd, req.xff = known
+        req.fwd = [fwd]
+        req.head_done = req.complete = True
+        return req
+
+    def known(self) -> KnownRequest | None:
+        """This request's parse, to reuse for identical head bytes: only for the plain case
+        (HTTP/1.1 keep-alive, no body, no Expect, Upgrade or Connection header), where the
+        parser ends back at a message start, exactly as if it had parsed them again."""
+        if (
+            not self.keep_alive
+            or self.version != "1.1"
+            or self.chunked
+            or self.content_length is not None
+            or self.expect_continue
+            or self.upgrade is not None
+            or self.connection_tokens is not None
+            or self.error
+        ):
+            return None
+        return (self.method, self.url, self.host, b"".join(self.fwd), self.xff)
 
     def add_url(self, url: bytes, settings: HttpSettings) -> None:
         self.url = self.url + url if self.url else url
