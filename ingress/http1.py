@@ -184,7 +184,10 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
                 self._memo_head = req.build_upstream_head(self.client_ip, self.scheme)
             req.upstream_head = self._memo_head
         self.active = req
-        self._start(req)
+        if req.local:
+            self._answer(req.local, close=False)
+        else:
+            self._dispatch(req, fresh=False)
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:

@@ -250,7 +250,8 @@ class UpstreamConnection(asyncio.Protocol):
         self._keep = keep
         if body == length:
             self._done = True
-            self._finish(keep)
+            self.keep_alive = keep
+            client.response_done(self)
         else:
             self._remaining = length - body
 
