@@ -3,6 +3,9 @@
 `UpstreamConnection` is an asyncio.Protocol: bytes from the backend -> httptools'
 strict response parser -> the response head passed through as received (or rebuilt when
 something in it must change), body bytes written straight to the client transport.
+A response that starts with a head llhttp already accepted and passed through unchanged
+(exact bytes, Content-Length: response.KNOWN_HEADS) skips the parser: its body is counted,
+and bytes beyond it fail the exchange as the parser would (502, or a cut if started).
 It knows its client only through the `Client` protocol below, so it is tested with a fake.
 """
 
