@@ -195,7 +195,7 @@ class UpstreamConnection(asyncio.Protocol):
         if self._remaining:
             self._count_body(data, out)
             return
-        if self._fast and not self._head_buf:
+        if self._fast and self._in_head and not self._head_buf:  # at a response start
             end = data.find(b"\r\n\r\n") + 4
             if end > 3:
                 known = KNOWN_HEADS.get(data[:end])

@@ -260,3 +260,21 @@ def test_known_head_not_used_for_head_requests_or_closing_clients() -> None:
     conn, _, down, client = upstream(client_ka=False)
     conn.data_received(head + b"1234567")
     assert bytes(down.out).endswith(b"Connection: close\r\n\r\n1234567")
+
+
+def test_body_bytes_that_look_like_a_known_head_are_body() -> None:
+    """Only a response's first bytes are looked up: a body that embeds a head stays body."""
+    head = b"HTTP/1.1 200 OK\r\nServer: inner\r\nContent-Length: 2\r\n\r\n"
+    feed(upstream()[0], head + b"ok", 1000)
+    assert head in KNOWN_HEADS
+    conn, _, down, client = upstream()
+    outer = b"HTTP/1.1 200 OK\r\nContent-Type: message/http\r\nContent-Length: %d\r\n\r\n"
+    inner = head + b"ok"
+    conn.data_received(outer % len(inner))
+    conn.data_received(inner)  # the whole body, starting with a known head
+    assert bytes(down.out) == (outer % len(inner)) + inner
+    assert client.events == [("started", False), ("done", True)]
+    conn, _, down, client = upstream()
+    conn.data_received(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+    conn.data_received(head)  # not a chunk size line: a framing error, as without the cache
+    assert client.events[-1] == "abort"
