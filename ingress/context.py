@@ -95,8 +95,10 @@ class ProxyContext:
         bal = self.balancers.get(route.key)
         if bal is None:
             bal = self.balancers[route.key] = RoundRobin(eps)
-        elif bal.endpoints is not eps and bal.endpoints != eps:
-            bal.update(eps)
+        else:
+            current = bal.endpoints
+            if current is not eps and current != eps:
+                bal.update(eps)
         return bal
 
     def set_router(self, router: RouterLike) -> None:

@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
-from typing import cast
 
 from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext, RouteLike
@@ -57,7 +56,7 @@ class UpstreamSide:
         raise NotImplementedError
 
     def _dispatch(self, req: RequestState, fresh: bool) -> None:
-        route = cast(RouteLike, req.route)
+        route: RouteLike = req.route  # type: ignore[assignment]  # set when routed
         bal = self.ctx.balancer(route)
         ep = bal.pick_excluding(req.tried) if req.tried else bal.pick()
         if ep is None:
@@ -67,8 +66,7 @@ class UpstreamSide:
         if not fresh:
             conn = self.ctx.pools.get(key).acquire()
             if conn is not None:
-                assert isinstance(conn, UpstreamConnection)
-                self._bind(conn, reused=True)
+                self._bind(conn, reused=True)  # type: ignore[arg-type]  # the pool holds ours
                 return
         self.loop.create_task(self._connect(req, ep, key, len(bal.endpoints)))
 
