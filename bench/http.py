@@ -9,6 +9,9 @@ rounds; the table shows the median per target and scenario, and ratios against n
   64k     64 KiB responses, 64 connections
   c256    small responses, 256 connections
 seaway runs as bench/seaway_l7.py (hand-built Snapshot, IngressDataplane on uvloop).
+"cpu us" is the CPU time (user + system) the target's processes spent per request: on a
+shared machine it is steadier than requests/s, and for a proxy that saturates its one core
+it is what bounds requests/s.
 """
 
 from __future__ import annotations
@@ -31,7 +34,7 @@ from bench.common import (  # noqa: E402
     haproxy_http,
     ratio,
     require,
-    run_wrk,
+    run_wrk_measured,
     wait_port,
 )
 
@@ -42,7 +45,7 @@ SCENARIOS = {
 }
 
 
-def backend_nginx(procs: Processes, port: int) -> None:
+def backend_nginx(procs: Processes, port: int) -> int:
     """nginx answering / with 2 bytes and /big with 64 KiB, keep-alive forever."""
     d = procs.path(f"backend-{port}")
     os.makedirs(d, exist_ok=True)
@@ -72,9 +75,10 @@ http {{
     path = procs.write(f"backend-{port}.conf", conf)
     proc = procs.start(["nginx", "-c", path, "-p", d, "-e", f"{d}/error.log"], log="backend.log")
     wait_port(HOST, port, proc=proc)
+    return proc.pid
 
 
-def nginx_proxy(procs: Processes, port: int, backend: int) -> None:
+def nginx_proxy(procs: Processes, port: int, backend: int) -> int:
     """nginx as a reverse proxy: 1 worker, HTTP/1.1 upstream keep-alive."""
     d = procs.path(f"proxy-{port}")
     os.makedirs(d, exist_ok=True)
@@ -109,23 +113,31 @@ http {{
     path = procs.write(f"proxy-{port}.conf", conf)
     proc = procs.start(["nginx", "-c", path, "-p", d, "-e", f"{d}/error.log"], log="proxy.log")
     wait_port(HOST, port, proc=proc)
+    return proc.pid
 
 
-def seaway(procs: Processes, port: int, backend: int, workers: int) -> None:
+def seaway(procs: Processes, port: int, backend: int, workers: int) -> int:
     script = str(Path(__file__).resolve().parent / "seaway_l7.py")
     argv = [sys.executable, script, "--listen", f"{HOST}:{port}"]
     argv += ["--backend", f"{HOST}:{backend}", "--workers", str(workers)]
     proc = procs.start(argv, log="seaway.log")
     wait_port(HOST, port, proc=proc)
+    return proc.pid
 
 
 def median(results: list[WrkResult]) -> WrkResult:
+    cpu = [r.cpu_us for r in results if r.cpu_us is not None]
     return WrkResult(
         statistics.median(r.rps for r in results),
         statistics.median(r.p50_ms for r in results),
         statistics.median(r.p99_ms for r in results),
         sum(r.errors for r in results),
+        cpu_us=statistics.median(cpu) if cpu else None,
     )
+
+
+def cpu(r: WrkResult) -> str:
+    return f"{r.cpu_us:.1f}" if r.cpu_us is not None else "-"
 
 
 def main() -> int:
@@ -140,11 +152,11 @@ def main() -> int:
     scenarios = [s for s in SCENARIOS if not args.only or s in args.only.split(",")]
     with Processes() as procs:
         be = free_port()
-        backend_nginx(procs, be)
+        pids = {"backend": backend_nginx(procs, be)}
         ports = {"seaway": free_port(), "nginx": free_port(), "haproxy": free_port()}
-        seaway(procs, ports["seaway"], be, args.workers)
-        nginx_proxy(procs, ports["nginx"], be)
-        haproxy_http(procs, ports["haproxy"], [(HOST, be)], threads=1)
+        pids["seaway"] = seaway(procs, ports["seaway"], be, args.workers)
+        pids["nginx"] = nginx_proxy(procs, ports["nginx"], be)
+        pids["haproxy"] = haproxy_http(procs, ports["haproxy"], [(HOST, be)], threads=1).pid
         ports["backend"] = be
         results: dict[tuple[str, str], list[WrkResult]] = {}
         for rnd in range(args.rounds):
@@ -153,13 +165,14 @@ def main() -> int:
                 order = list(ports) if rnd % 2 == 0 else list(reversed(ports))
                 for target in order:
                     url = f"http://{HOST}:{ports[target]}{path}"
-                    r = run_wrk(
-                        url, connections=conns, threads=args.threads, duration=args.duration
+                    r = run_wrk_measured(
+                        url, pids[target], conns, threads=args.threads, duration=args.duration
                     )
                     results.setdefault((scen, target), []).append(r)
                     print(
                         f"round {rnd + 1} {scen:6} {target:8} {r.rps:10.0f} req/s "
-                        f"p50 {r.p50_ms:7.2f} ms p99 {r.p99_ms:7.2f} ms errors {r.errors}",
+                        f"p50 {r.p50_ms:7.2f} ms p99 {r.p99_ms:7.2f} ms errors {r.errors} "
+                        f"cpu {cpu(r)} us/req",
                         flush=True,
                     )
         print()
@@ -169,7 +182,7 @@ def main() -> int:
         )
         print(
             f"{'scenario':8}{'target':10}{'req/s':>10}{'p50 ms':>9}{'p99 ms':>9}"
-            f"{'errors':>8}{'rps/nginx':>11}{'p99/nginx':>11}"
+            f"{'errors':>8}{'cpu us':>8}{'rps/nginx':>11}{'p99/nginx':>11}"
         )
         for scen in scenarios:
             ng = median(results[(scen, "nginx")])
@@ -177,7 +190,8 @@ def main() -> int:
                 m = median(results[(scen, target)])
                 print(
                     f"{scen:8}{target:10}{m.rps:>10.0f}{m.p50_ms:>9.2f}{m.p99_ms:>9.2f}"
-                    f"{m.errors:>8}{ratio(m.rps, ng.rps):>11}{ratio(m.p99_ms, ng.p99_ms):>11}"
+                    f"{m.errors:>8}{cpu(m):>8}{ratio(m.rps, ng.rps):>11}"
+                    f"{ratio(m.p99_ms, ng.p99_ms):>11}"
                 )
     return 0
 
