@@ -158,23 +158,31 @@ http {{
     return proc
 
 
-def haproxy_tcp(
+HAPROXY_MODES = {
+    "tcp": "    mode tcp\n",
+    # keep-alive to the backends and connection reuse, as a fair HTTP peer
+    "http": "    mode http\n    option http-keep-alive\n    timeout http-keep-alive 60s\n",
+}
+
+
+def haproxy(
     procs: Processes,
     listen_port: int,
     backends: Sequence[tuple[str, int]],
+    mode: str = "tcp",
     threads: int = 1,
     host: str = HOST,
 ) -> subprocess.Popen[bytes]:
-    """haproxy in `mode tcp`, round robin over `backends`."""
+    """haproxy in `mode tcp` or `mode http`, round robin over `backends`."""
     require("haproxy")
     servers = "\n".join(f"    server s{i} {h}:{p}" for i, (h, p) in enumerate(backends))
+    reuse = "    http-reuse always\n" if mode == "http" else ""
     conf = f"""
 global
     nbthread {threads}
     maxconn 4096
 defaults
-    mode tcp
-    timeout connect 5s
+{HAPROXY_MODES[mode]}    timeout connect 5s
     timeout client 60s
     timeout server 60s
 frontend fe
@@ -182,45 +190,10 @@ frontend fe
     default_backend be
 backend be
     balance roundrobin
-{servers}
+{reuse}{servers}
 """
-    path = procs.write(f"haproxy-{listen_port}.cfg", conf)
-    proc = procs.start(["haproxy", "-f", path], log=f"haproxy-{listen_port}.log")
-    wait_port(host, listen_port, proc=proc)
-    return proc
-
-
-def haproxy_http(
-    procs: Processes,
-    listen_port: int,
-    backends: Sequence[tuple[str, int]],
-    threads: int = 1,
-    host: str = HOST,
-) -> subprocess.Popen[bytes]:
-    """haproxy in `mode http` with keep-alive to the backends, round robin."""
-    require("haproxy")
-    servers = "\n".join(f"    server s{i} {h}:{p}" for i, (h, p) in enumerate(backends))
-    conf = f"""
-global
-    nbthread {threads}
-    maxconn 4096
-defaults
-    mode http
-    option http-keep-alive
-    timeout connect 5s
-    timeout client 60s
-    timeout server 60s
-    timeout http-keep-alive 60s
-frontend fe
-    bind {host}:{listen_port}
-    default_backend be
-backend be
-    balance roundrobin
-    http-reuse always
-{servers}
-"""
-    path = procs.write(f"haproxy-http-{listen_port}.cfg", conf)
-    proc = procs.start(["haproxy", "-f", path], log=f"haproxy-http-{listen_port}.log")
+    path = procs.write(f"haproxy-{mode}-{listen_port}.cfg", conf)
+    proc = procs.start(["haproxy", "-f", path], log=f"haproxy-{mode}-{listen_port}.log")
     wait_port(host, listen_port, proc=proc)
     return proc
 

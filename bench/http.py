@@ -31,7 +31,7 @@ from bench.common import (  # noqa: E402
     Processes,
     WrkResult,
     free_port,
-    haproxy_http,
+    haproxy,
     ratio,
     require,
     run_wrk_measured,
@@ -156,7 +156,7 @@ def main() -> int:
         ports = {"seaway": free_port(), "nginx": free_port(), "haproxy": free_port()}
         pids["seaway"] = seaway(procs, ports["seaway"], be, args.workers)
         pids["nginx"] = nginx_proxy(procs, ports["nginx"], be)
-        pids["haproxy"] = haproxy_http(procs, ports["haproxy"], [(HOST, be)], threads=1).pid
+        pids["haproxy"] = haproxy(procs, ports["haproxy"], [(HOST, be)], "http", threads=1).pid
         ports["backend"] = be
         results: dict[tuple[str, str], list[WrkResult]] = {}
         for rnd in range(args.rounds):

@@ -38,7 +38,7 @@ from bench.common import (  # noqa: E402
     Processes,
     WrkResult,
     free_port,
-    haproxy_tcp,
+    haproxy,
     nginx_backend,
     print_table,
     ratio,
@@ -177,7 +177,7 @@ def main() -> int:
         backend_port = free_port()
         nginx = nginx_backend(procs, backend_port)
         haproxy_port = free_port()
-        haproxy = haproxy_tcp(procs, haproxy_port, [(HOST, backend_port)], threads=1)
+        haproxy_proc = haproxy(procs, haproxy_port, [(HOST, backend_port)], "tcp", threads=1)
         seaway_port = free_port()
         seaway = start_seaway(procs, seaway_port, backend_port, args.via)
 
@@ -185,7 +185,7 @@ def main() -> int:
         # name -> (port, the process whose CPU per request is measured)
         targets = {
             DIRECT: (backend_port, nginx.pid),
-            HAPROXY: (haproxy_port, haproxy.pid),
+            HAPROXY: (haproxy_port, haproxy_proc.pid),
             SEAWAY: (seaway_port, seaway.pid),
         }
         for port, _ in targets.values():  # warm up
