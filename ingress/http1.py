@@ -27,7 +27,7 @@ from typing import cast
 
 import httptools
 
-from ingress.context import ProxyContext
+from ingress.context import ProxyContext, RouteLike, RouterLike
 from ingress.errors import PeerError, error_response
 from ingress.exchange import UpstreamSide
 from ingress.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
@@ -43,6 +43,8 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         "_interval",
         "_memo",
         "_memo_head",
+        "_memo_route",
+        "_memo_router",
         "_seen",
         "_since",
         "_ticks",
@@ -89,6 +91,8 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         self._timer: asyncio.TimerHandle | None = None
         self._memo: KnownRequest | None = None  # the last known head and its upstream head
         self._memo_head = b""
+        self._memo_route: RouteLike | None = None  # the memo's route under _memo_router
+        self._memo_router: RouterLike | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -182,15 +186,22 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         """The read is a plain request head parsed before: same result, no parser."""
         req = RequestState.from_known(known)
         self._ticks += 2  # begun and complete
-        route = self.ctx.route(req)
-        if route.status:
-            req.local = route.status
-        else:
-            req.route = route
-            if known is not self._memo:
-                self._memo = known
-                self._memo_head = req.build_upstream_head(self.client_ip, self.scheme)
+        ctx = self.ctx
+        if known is self._memo and ctx.router is self._memo_router:
+            req.route = self._memo_route  # same head, same router: same route
             req.upstream_head = self._memo_head
+        else:
+            route = ctx.route(req)
+            if route.status:
+                req.local = route.status
+            else:
+                req.route = route
+                self._memo = known
+                self._memo_router = ctx.router
+                self._memo_route = route
+                self._memo_head = req.upstream_head = req.build_upstream_head(
+                    self.client_ip, self.scheme
+                )
         self.active = req
         if req.local:
             self._answer(req.local, close=False)

@@ -50,6 +50,8 @@ _PLAIN_TOKENS = frozenset({b"keep-alive", b"close", b"upgrade", b""})
 # What an identical later head needs: method, target, Host, forwarded lines, X-Forwarded-For.
 KnownRequest = tuple[bytes, bytes, "bytes | None", bytes, "bytes | None"]
 
+_new = object.__new__
+
 
 class RequestState:
     """One request: its head as parsed, its framing, and where it is in its exchange.
@@ -118,10 +120,19 @@ class RequestState:
     @classmethod
     def from_known(cls, known: KnownRequest) -> RequestState:
         """A complete request from a head seen before (see known())."""
-        req = cls()
+        # Every slot set once, without __init__ (this runs once per repeated request).
+        req = _new(cls)
         req.method, req.url, req.host, fwd, req.xff = known
         req.fwd = [fwd]
-        req.head_done = req.complete = True
+        req.version = "1.1"
+        req.nheaders = req.head_bytes = req.body_received = 0
+        req.content_length = req.upgrade = req.connection_tokens = None
+        req.pending = req.route = req.tried = None
+        req.chunked = req.expect_continue = False
+        req.response_started = req.response_done = False
+        req.keep_alive = req.head_done = req.complete = True
+        req.upstream_head = b""
+        req.error = req.local = req.retries = 0
         return req
 
     def known(self) -> KnownRequest | None:

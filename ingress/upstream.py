@@ -199,9 +199,12 @@ class UpstreamConnection(asyncio.Protocol):
             end = data.find(b"\r\n\r\n") + 4
             if end > 3:
                 known = KNOWN_HEADS.get(data[:end])
-                if known is not None and len(data) - end <= known[0]:
-                    self._known_head(data, out, len(data) - end, *known)
-                    return
+                if known is not None:
+                    length, keep = known
+                    body = len(data) - end
+                    if body <= length:
+                        self._known_head(data, out, body, length, keep)
+                        return
         self._data = data
         self._pos = 0
         # Body bytes are forwarded as received (chunked framing included): from offset
