@@ -45,8 +45,10 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         "_memo_head",
         "_memo_route",
         "_memo_router",
+        "_recyclable",
         "_seen",
         "_since",
+        "_spare",
         "_ticks",
         "_timer",
         "active",
@@ -93,6 +95,9 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         self._memo_head = b""
         self._memo_route: RouteLike | None = None  # the memo's route under _memo_router
         self._memo_router: RouterLike | None = None
+        # A finished known request reused for the next one (see _known_request).
+        self._recyclable: RequestState | None = None
+        self._spare: RequestState | None = None
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -184,7 +189,12 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
 
     def _known_request(self, known: KnownRequest) -> None:
         """The read is a plain request head parsed before: same result, no parser."""
-        req = RequestState.from_known(known)
+        req = self._spare
+        if req is not None:
+            self._spare = None
+            req.renew_known(known)
+        else:
+            req = RequestState.from_known(known)
         self._ticks += 2  # begun and complete
         ctx = self.ctx
         if known is self._memo and ctx.router is self._memo_router:
@@ -207,6 +217,10 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
             self._answer(req.local, close=False)
         else:
             self._dispatch(req, fresh=False)
+            if self.upstream is not None:
+                # Bound to a pooled connection at once: no connect task holds `req`, so
+                # once finished without a retry it can serve the next known request.
+                self._recyclable = req
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -307,6 +321,10 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         assert req is not None
         self.active = None
         self._ticks += 1
+        if req is self._recyclable:
+            self._recyclable = None
+            if not req.retries and not req.local:
+                self._spare = req
         conn, self.upstream = self.upstream, None
         if conn is not None:
             conn.release()

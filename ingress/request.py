@@ -135,6 +135,17 @@ class RequestState:
         req.error = req.local = req.retries = 0
         return req
 
+    def renew_known(self, known: KnownRequest) -> None:
+        """Make this request, built by from_known and finished cleanly on a pooled
+        connection (no retry, no local answer), a new one from `known`: only the fields
+        such an exchange changes are reset (HttpProtocol recycles it; see _spare)."""
+        self.method, self.url, self.host, fwd, self.xff = known
+        self.fwd[0] = fwd
+        self.route = None
+        self.upstream_head = b""
+        self.response_started = self.response_done = False
+        self.keep_alive = True
+
     def known(self) -> KnownRequest | None:
         """This request's parse, to reuse for identical head bytes: only for the plain case
         (HTTP/1.1 keep-alive, no body, no Expect, Upgrade or Connection header), where the
