@@ -1,9 +1,7 @@
-"""Keep-alive pool of upstream connections, one LIFO per endpoint.
+"""Keep-alive pool of upstream connections, one FIFO per endpoint (aiohttp-connector style).
 
-Idle connections sit in a deque of (connection, release epoch), oldest first. Checkout
-takes the newest live one (its objects and socket are the likeliest in cache, and the
-oldest ones are left to age out, so the pool shrinks to what the load needs) and drops
-stale ones (closed by the peer) on the way; release appends. One lazy
+Idle connections sit in a deque of (connection, release epoch). Checkout takes the oldest
+live one and drops stale ones (closed by the peer) on the way; release appends. One lazy
 cleanup timer per pool set, running only while something is idle, advances the epoch
 every idle_timeout/2 and closes connections idle for at least idle_timeout (at most
 1.5 x idle_timeout). The hot path reads no clock. The timer comes from an injected
@@ -47,10 +45,10 @@ class EndpointPool:
         return len(self._idle)
 
     def acquire(self) -> Pooled | None:
-        """The newest idle live connection, or None (stale ones are closed on the way)."""
+        """The oldest idle live connection, or None (stale ones are closed on the way)."""
         idle = self._idle
         while idle:
-            conn = idle.pop()[0]
+            conn = idle.popleft()[0]
             if conn.reusable():
                 return conn
             conn.close()
