@@ -2,6 +2,8 @@
 
 Reading resumes only when every reason is gone (a pipelined request waiting, an upstream
 not connected yet, an upstream whose write buffer is above its high-water mark, ...).
+Shared by the L7 protocol and the userspace L4 proxy (proxy/userspace/tcp.py), each with
+its own reason bits. A transport already closing is never paused or resumed.
 """
 
 from __future__ import annotations
@@ -23,14 +25,14 @@ class ReadFlow:
         self.closed = False
 
     def pause(self, reason: int) -> None:
-        if not self.reasons and not self.closed:
+        if not self.reasons and not self.closed and not self.transport.is_closing():
             self.transport.pause_reading()
         self.reasons |= reason
 
     def resume(self, reason: int) -> None:
         if self.reasons & reason:
             self.reasons &= ~reason
-            if not self.reasons and not self.closed:
+            if not self.reasons and not self.closed and not self.transport.is_closing():
                 self.transport.resume_reading()
 
     def resume_all(self) -> None:

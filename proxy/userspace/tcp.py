@@ -3,8 +3,9 @@
 One accepted connection = a `ClientSide` and, once connected, an `UpstreamSide`. Each
 side writes what it receives to the other side's transport. Flow control: when one
 transport's write buffer goes over the high-water mark (`pause_writing`), the other
-side stops reading until it drains (`resume_writing`); `ReadGate` keeps the reasons a
-side is not reading (still connecting, backpressure) so they do not undo each other.
+side stops reading until it drains (`resume_writing`); `ReadFlow` (ingress/flow.py, shared
+with L7) keeps the reasons a side is not reading (still connecting, backpressure) so they
+do not undo each other.
 Half-close: EOF from one side becomes `write_eof` on the other while the opposite
 direction stays open; the connection closes when both directions have ended.
 """
@@ -19,6 +20,7 @@ import struct
 from typing import cast
 
 from discovery.snapshot import EndpointInfo
+from ingress.flow import ReadFlow
 from proxy.userspace.target import ServiceTarget
 
 log = logging.getLogger(__name__)
@@ -44,27 +46,6 @@ def reset(transport: asyncio.Transport) -> None:
 def _tune(transport: asyncio.Transport) -> None:
     # uvloop (and asyncio) already set TCP_NODELAY on TCP transports
     transport.set_write_buffer_limits(WRITE_HIGH, WRITE_LOW)
-
-
-class ReadGate:
-    """Pauses reading on a transport while any reason to pause holds."""
-
-    __slots__ = ("reasons", "transport")
-
-    def __init__(self, transport: asyncio.Transport) -> None:
-        self.transport = transport
-        self.reasons = 0
-
-    def pause(self, reason: int) -> None:
-        if not self.reasons and not self.transport.is_closing():
-            self.transport.pause_reading()
-        self.reasons |= reason
-
-    def resume(self, reason: int) -> None:
-        if self.reasons & reason:
-            self.reasons &= ~reason
-            if not self.reasons and not self.transport.is_closing():
-                self.transport.resume_reading()
 
 
 class TcpConnections:
@@ -113,7 +94,7 @@ class ClientSide(asyncio.Protocol):
         self.target = target
         self._conns = conns
         self.transport: asyncio.Transport | None = None
-        self.gate: ReadGate | None = None
+        self.gate: ReadFlow | None = None
         self.up: UpstreamSide | None = None
         self.upstream: asyncio.Transport | None = None  # up.transport, once connected
         self._task: asyncio.Task[None] | None = None
@@ -136,7 +117,7 @@ class ClientSide(asyncio.Protocol):
             reset(transport)
             return
         _tune(transport)
-        self.gate = ReadGate(transport)
+        self.gate = ReadFlow(transport)
         self.gate.pause(CONNECTING)
         self._conns.open.add(self)
         self._task = self._conns.loop.create_task(self._connect(ep, client_ip))
@@ -235,7 +216,7 @@ class UpstreamSide(asyncio.Protocol):
         self.client = client
         self.downstream = client.transport
         self.transport: asyncio.Transport | None = None
-        self.gate: ReadGate | None = None
+        self.gate: ReadFlow | None = None
         self.eof = False
 
     def __call__(self) -> UpstreamSide:  # its own protocol factory: no closure per connect
@@ -244,7 +225,7 @@ class UpstreamSide(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport = cast(asyncio.Transport, transport)
         _tune(transport)
-        self.gate = ReadGate(transport)
+        self.gate = ReadFlow(transport)
 
     def data_received(self, data: bytes) -> None:
         try:

@@ -1,11 +1,12 @@
-"""ReadGate: pause reasons do not undo each other (fake transport, no I/O)."""
+"""ReadFlow: pause reasons do not undo each other (fake transport, no I/O)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import cast
 
-from proxy.userspace.tcp import BACKPRESSURE, CONNECTING, ReadGate
+from ingress.flow import ReadFlow
+from proxy.userspace.tcp import BACKPRESSURE, CONNECTING
 
 
 class FakeTransport:
@@ -23,9 +24,9 @@ class FakeTransport:
         return self.closing
 
 
-def gate() -> tuple[ReadGate, FakeTransport]:
+def gate() -> tuple[ReadFlow, FakeTransport]:
     t = FakeTransport()
-    return ReadGate(cast(asyncio.Transport, t)), t
+    return ReadFlow(cast(asyncio.Transport, t)), t
 
 
 def test_two_reasons_resume_only_when_both_clear() -> None:
