@@ -23,6 +23,24 @@ from ingress.request import RequestState
 from ingress.settings import HttpSettings
 from ingress.upstream import UpstreamConnection
 
+# Connect failures are logged once per endpoint per interval (with how many were not),
+# so a dead backend under load does not flood the log.
+CONNECT_LOG_INTERVAL = 10.0
+_connect_failures: dict[tuple[str, int], list[float]] = {}  # key -> [last logged, suppressed]
+
+
+def _log_connect_failure(key: tuple[str, int], exc: BaseException, now: float) -> None:
+    seen = _connect_failures.get(key)
+    if seen is not None and now - seen[0] < CONNECT_LOG_INTERVAL:
+        seen[1] += 1
+        return
+    suppressed = int(seen[1]) if seen is not None else 0
+    if len(_connect_failures) > 1024:
+        _connect_failures.clear()
+    _connect_failures[key] = [now, 0]
+    more = f" ({suppressed} more since the last report)" if suppressed else ""
+    log.warning("upstream %s:%d: connect failed: %r%s", key[0], key[1], exc, more)
+
 log = logging.getLogger("ingress.http1")
 
 IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
@@ -85,7 +103,7 @@ class UpstreamSide:
         except (TimeoutError, OSError) as exc:
             if self.closing or req is not self.active:
                 return
-            log.info("upstream %s:%d: connect failed: %r", key[0], key[1], exc)
+            _log_connect_failure(key, exc, self.loop.time())
             if req.tried is None:
                 req.tried = []
             req.tried.append(ep)

@@ -278,3 +278,18 @@ def test_body_bytes_that_look_like_a_known_head_are_body() -> None:
     conn.data_received(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
     conn.data_received(head)  # not a chunk size line: a framing error, as without the cache
     assert client.events[-1] == "abort"
+
+
+def test_connect_failures_are_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:
+    from ingress import exchange
+
+    exchange._connect_failures.clear()
+    key = ("10.0.0.9", 80)
+    with caplog.at_level("WARNING", logger="ingress.exchange"):
+        for i in range(5):
+            exchange._log_connect_failure(key, ConnectionRefusedError(111), 100.0 + i)
+        exchange._log_connect_failure(key, ConnectionRefusedError(111), 111.0)
+    lines = [r.getMessage() for r in caplog.records]
+    assert len(lines) == 2
+    assert "connect failed" in lines[0] and "more since" not in lines[0]
+    assert "(4 more since the last report)" in lines[1]
