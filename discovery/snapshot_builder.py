@@ -193,25 +193,13 @@ class SnapshotBuilder:
 
         store = self._store
         if services_changed:
-            self._services = services = dict(self._services)
-            for key, change in changes.items():
-                if key.kind == KIND_SERVICE:
-                    if isinstance(change.current, Service):
-                        services[(key.namespace, key.name)] = change.current
-                    else:
-                        services.pop((key.namespace, key.name), None)
+            self._services = _updated(self._services, changes, KIND_SERVICE)
         if ingresses_changed:
             self._ingresses = _sorted_values(store.objects(KIND_INGRESS), Ingress)
         if classes_changed:
             self._ingress_classes = _sorted_values(store.objects(KIND_INGRESSCLASS), IngressClass)
         if secrets_changed:
-            self._tls_secrets = secrets = dict(self._tls_secrets)
-            for key, change in changes.items():
-                if key.kind == KIND_SECRET:
-                    if isinstance(change.current, TLSSecret):
-                        secrets[(key.namespace, key.name)] = change.current
-                    else:
-                        secrets.pop((key.namespace, key.name), None)
+            self._tls_secrets = _updated(self._tls_secrets, changes, KIND_SECRET)
         return self._recompute(touched) if touched else frozenset()
 
     def _index_slice(self, ns_name: NsName, key: ObjectKey, add: bool) -> None:
@@ -401,6 +389,20 @@ def _gc_paused() -> Iterator[None]:
 def _sorted_values(objects: Mapping[ObjectKey, KubeObject], kind: type[T]) -> tuple[T, ...]:
     """The objects in key order (namespace, then name)."""
     return tuple(obj for key in sorted(objects) if isinstance(obj := objects[key], kind))
+
+
+def _updated(
+    current: Mapping[tuple[str, str], T], changes: Mapping[ObjectKey, Change], kind: str
+) -> dict[tuple[str, str], T]:
+    """A copy of `current` (by (namespace, name)) with the changes of one kind applied."""
+    updated = dict(current)
+    for key, change in changes.items():
+        if key.kind == kind:
+            if change.current is None:
+                updated.pop((key.namespace, key.name), None)
+            else:
+                updated[(key.namespace, key.name)] = change.current  # type: ignore[assignment]
+    return updated
 
 
 def _family(ip: str) -> str:
