@@ -244,6 +244,8 @@ def test_api_restart_reconnects_and_resyncs() -> None:
             populate(server)
             async with running_source(server) as r:
                 store = r.store
+                # ready() comes after the lists; the watches open just after it.
+                await eventually(lambda: server.stats["watch:Service"] >= 1, what="watch")
                 watches = server.stats["watch:Service"]
                 port = server.port
                 await server.stop()
@@ -260,7 +262,10 @@ def test_api_restart_reconnects_and_resyncs() -> None:
                     lambda: store.get(web2) is not None and store.get(SLICE) is None,
                     what="resync after restart",
                 )
-                assert server.stats["watch:Service"] > watches
+                # Each kind reconnects on its own backoff: wait for the Service watch too.
+                await eventually(
+                    lambda: server.stats["watch:Service"] > watches, what="Service re-watch"
+                )
 
     run(main())
 
