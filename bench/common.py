@@ -121,12 +121,20 @@ class Processes:
 # ---------------------------------------------------------------- peers
 
 
-def nginx_backend(
-    procs: Processes, port: int, body: str = "ok", workers: int = 1, host: str = HOST
+def start_nginx(
+    procs: Processes,
+    name: str,
+    port: int,
+    server: str,
+    http: str = "",
+    workers: int = 1,
+    host: str = HOST,
 ) -> subprocess.Popen[bytes]:
-    """nginx answering every request with 200 and a small static body."""
+    """nginx in the foreground in its own directory under the bench's temp dir: one
+    `server` listening on host:port with the given body, keep-alive forever, no access log.
+    `http` adds directives at http level (an upstream block, say)."""
     require("nginx")
-    d = procs.path(f"nginx-{port}")
+    d = procs.path(f"{name}-{port}")
     os.makedirs(d, exist_ok=True)
     conf = f"""
 worker_processes {workers};
@@ -137,25 +145,31 @@ error_log {d}/error.log warn;
 events {{ worker_connections 4096; }}
 http {{
     access_log off;
-    client_body_temp_path {d};
-    proxy_temp_path {d};
-    fastcgi_temp_path {d};
-    uwsgi_temp_path {d};
-    scgi_temp_path {d};
+    client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
+    uwsgi_temp_path {d}; scgi_temp_path {d};
     keepalive_requests 1000000;
     keepalive_timeout 300s;
+{http}
     server {{
         listen {host}:{port} reuseport;
-        location / {{ return 200 "{body}"; }}
+{server}
     }}
 }}
 """
-    path = procs.write(f"nginx-{port}.conf", conf)
+    path = procs.write(f"{name}-{port}.conf", conf)
     proc = procs.start(
-        ["nginx", "-c", path, "-p", d, "-e", f"{d}/error.log"], log=f"nginx-{port}.log"
+        ["nginx", "-c", path, "-p", d, "-e", f"{d}/error.log"], log=f"{name}-{port}.log"
     )
     wait_port(host, port, proc=proc)
     return proc
+
+
+def nginx_backend(
+    procs: Processes, port: int, body: str = "ok", workers: int = 1, host: str = HOST
+) -> subprocess.Popen[bytes]:
+    """nginx answering every request with 200 and a small static body."""
+    server = f'        location / {{ return 200 "{body}"; }}'
+    return start_nginx(procs, "nginx", port, server, workers=workers, host=host)
 
 
 HAPROXY_MODES = {

@@ -35,6 +35,7 @@ from bench.common import (  # noqa: E402
     ratio,
     require,
     run_wrk_measured,
+    start_nginx,
     wait_port,
 )
 
@@ -53,51 +54,15 @@ def backend_nginx(procs: Processes, port: int) -> int:
     os.chmod(d, 0o755)
     with open(os.path.join(d, "big"), "wb") as f:
         f.write(b"x" * 65536)
-    conf = f"""
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
-    uwsgi_temp_path {d}; scgi_temp_path {d};
-    keepalive_requests 1000000;
-    keepalive_timeout 300s;
-    server {{
-        listen {HOST}:{port} reuseport;
-        location = /big {{ root {d}; }}
-        location / {{ return 200 "ok"; }}
-    }}
-}}
-"""
-    path = procs.write(f"backend-{port}.conf", conf)
-    proc = procs.start(["nginx", "-c", path, "-p", d, "-e", f"{d}/error.log"], log="backend.log")
-    wait_port(HOST, port, proc=proc)
-    return proc.pid
+    server = f"""        location = /big {{ root {d}; }}
+        location / {{ return 200 "ok"; }}"""
+    return start_nginx(procs, "backend", port, server).pid
 
 
 def nginx_proxy(procs: Processes, port: int, backend: int) -> int:
     """nginx as a reverse proxy: 1 worker, HTTP/1.1 upstream keep-alive."""
-    d = procs.path(f"proxy-{port}")
-    os.makedirs(d, exist_ok=True)
-    conf = f"""
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
-    uwsgi_temp_path {d}; scgi_temp_path {d};
-    keepalive_requests 1000000;
-    keepalive_timeout 300s;
-    upstream be {{ server {HOST}:{backend}; keepalive 256; }}
-    server {{
-        listen {HOST}:{port} reuseport;
-        location / {{
+    upstream = f"    upstream be {{ server {HOST}:{backend}; keepalive 256; }}"
+    server = """        location / {
             proxy_pass http://be;
             proxy_http_version 1.1;
             proxy_set_header Connection "";
@@ -106,14 +71,8 @@ http {{
             proxy_buffering on;
             proxy_buffers 16 16k;  # 64 KiB responses stay in memory (no temp files)
             proxy_max_temp_file_size 0;
-        }}
-    }}
-}}
-"""
-    path = procs.write(f"proxy-{port}.conf", conf)
-    proc = procs.start(["nginx", "-c", path, "-p", d, "-e", f"{d}/error.log"], log="proxy.log")
-    wait_port(HOST, port, proc=proc)
-    return proc.pid
+        }"""
+    return start_nginx(procs, "proxy", port, server, http=upstream).pid
 
 
 def seaway(procs: Processes, port: int, backend: int, workers: int) -> int:
