@@ -8,7 +8,9 @@ rounds; the table shows the median per target and scenario, and ratios against n
   small   small responses (2 bytes), 64 keep-alive connections
   64k     64 KiB responses, 64 connections
   c256    small responses, 256 connections
-seaway runs as bench/seaway_l7.py (hand-built Snapshot, IngressDataplane on uvloop).
+seaway runs as bench/seaway_l7.py (hand-built Snapshot, IngressDataplane on uvloop), with
+its defaults ("seaway") and with `--upstream-pipelining 8` ("seaway-p8": GETs that arrive
+together share one upstream connection; off by default, see the README).
 "cpu us" is the CPU time (user + system) the target's processes spent per request: on a
 shared machine it is steadier than requests/s, and for a proxy that saturates its one core
 it is what bounds requests/s.
@@ -75,11 +77,15 @@ def nginx_proxy(procs: Processes, port: int, backend: int) -> int:
     return start_nginx(procs, "proxy", port, server, http=upstream).pid
 
 
-def seaway(procs: Processes, port: int, backend: int, workers: int) -> int:
+PIPELINING = 8  # the "seaway-p8" target's --upstream-pipelining
+
+
+def seaway(procs: Processes, port: int, backend: int, workers: int, pipelining: int = 1) -> int:
     script = str(Path(__file__).resolve().parent / "seaway_l7.py")
     argv = [sys.executable, script, "--listen", f"{HOST}:{port}"]
     argv += ["--backend", f"{HOST}:{backend}", "--workers", str(workers)]
-    proc = procs.start(argv, log="seaway.log")
+    argv += ["--upstream-pipelining", str(pipelining)]
+    proc = procs.start(argv, log=f"seaway-{port}.log")
     wait_port(HOST, port, proc=proc)
     return proc.pid
 
@@ -112,8 +118,14 @@ def main() -> int:
     with Processes() as procs:
         be = free_port()
         pids = {"backend": backend_nginx(procs, be)}
-        ports = {"seaway": free_port(), "nginx": free_port(), "haproxy": free_port()}
+        ports = {
+            "seaway": free_port(),
+            "seaway-p8": free_port(),
+            "nginx": free_port(),
+            "haproxy": free_port(),
+        }
         pids["seaway"] = seaway(procs, ports["seaway"], be, args.workers)
+        pids["seaway-p8"] = seaway(procs, ports["seaway-p8"], be, args.workers, PIPELINING)
         pids["nginx"] = nginx_proxy(procs, ports["nginx"], be)
         pids["haproxy"] = haproxy(procs, ports["haproxy"], [(HOST, be)], "http", threads=1).pid
         ports["backend"] = be
@@ -129,7 +141,7 @@ def main() -> int:
                     )
                     results.setdefault((scen, target), []).append(r)
                     print(
-                        f"round {rnd + 1} {scen:6} {target:8} {r.rps:10.0f} req/s "
+                        f"round {rnd + 1} {scen:6} {target:9} {r.rps:10.0f} req/s "
                         f"p50 {r.p50_ms:7.2f} ms p99 {r.p99_ms:7.2f} ms errors {r.errors} "
                         f"cpu {cpu(r)} us/req",
                         flush=True,

@@ -1,6 +1,7 @@
 """Run seaway's L7 proxy alone for benchmarks: one Ingress (/ -> a backend), no source.
 
     python3 bench/seaway_l7.py --listen 127.0.0.1:8080 --backend 127.0.0.1:9000 [--workers 1]
+        [--upstream-pipelining N]
 
 Builds a Snapshot by hand (IngressClass, Service, its endpoints, one Ingress) and runs
 IngressDataplane on uvloop until SIGTERM/SIGINT.
@@ -76,7 +77,11 @@ def _addr(text: str) -> tuple[str, int]:
 
 
 async def main(args: argparse.Namespace) -> None:
-    options = Options(http_bind_address=_addr(args.listen), workers=args.workers)
+    options = Options(
+        http_bind_address=_addr(args.listen),
+        workers=args.workers,
+        upstream_pipelining=args.upstream_pipelining,
+    )
     dp = IngressDataplane(options)
     await dp.start()
     snap = bench_snapshot([_addr(b) for b in args.backend])
@@ -94,4 +99,5 @@ if __name__ == "__main__":
     p.add_argument("--listen", required=True)
     p.add_argument("--backend", action="append", required=True)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--upstream-pipelining", type=int, default=1)
     uvloop.run(main(p.parse_args()))

@@ -59,7 +59,13 @@ class L7State:
             self.server = None
 
 
-def settings_for(max_body_size: int, base: HttpSettings | None = None) -> HttpSettings:
+def settings_for(
+    max_body_size: int, base: HttpSettings | None = None, upstream_pipelining: int = 1
+) -> HttpSettings:
     from dataclasses import replace
 
-    return replace(base or HttpSettings(), max_body_size=max_body_size)
+    return replace(
+        base or HttpSettings(),
+        max_body_size=max_body_size,
+        upstream_pipelining=upstream_pipelining,
+    )

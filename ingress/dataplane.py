@@ -27,7 +27,9 @@ class IngressDataplane:
 
     def __init__(self, options: Options, settings: HttpSettings | None = None) -> None:
         self.options = options
-        self.settings = settings_for(options.max_body_size, settings)
+        self.settings = settings_for(
+            options.max_body_size, settings, options.upstream_pipelining
+        )
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))
         self._last: tuple[object, ...] | None = None

@@ -8,6 +8,8 @@ Retry rule: a request whose pooled upstream connection closes before any respons
 is retried once on a fresh connection only if its method is idempotent (GET, HEAD,
 OPTIONS, TRACE, PUT, DELETE) and it has no body; a failed connect is retried on the next
 endpoint for every method (nothing was sent). Everything else gets 502 (504 on timeout).
+With pipelining on, only GETs without body are pipelined, so every exchange waiting on a
+connection that fails before its response began is retried under that same rule.
 """
 
 from __future__ import annotations
@@ -82,9 +84,21 @@ class UpstreamSide:
             return
         key = (ep.ip, ep.port)
         if not fresh:
-            conn = self.ctx.pools.get(key).acquire()
+            pool = self.ctx.pools.get(key)
+            depth = self.settings.upstream_pipelining
+            pipeline = (
+                depth > 1 and req.method == b"GET" and req.upgrade is None and not req.has_body()
+            )
+            if pipeline:
+                joined = pool.pipelining
+                if joined is not None and joined.can_pipeline(self.ctx.outbox.generation, depth):
+                    self._bind(joined, reused=True, pipeline=True)  # type: ignore[arg-type]
+                    return
+            conn = pool.acquire()
             if conn is not None:
-                self._bind(conn, reused=True)  # type: ignore[arg-type]  # the pool holds ours
+                if pipeline:
+                    pool.pipelining = conn  # type: ignore[assignment]  # the pool holds ours
+                self._bind(conn, reused=True, pipeline=pipeline)  # type: ignore[arg-type]
                 return
         self.loop.create_task(self._connect(req, ep, key, len(bal.endpoints)))
 
@@ -119,7 +133,7 @@ class UpstreamSide:
             return
         self._bind(conn, reused=False)
 
-    def _bind(self, conn: UpstreamConnection, reused: bool) -> None:
+    def _bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
         req = self.active
         assert req is not None and self.transport is not None
         self.upstream = conn
@@ -135,6 +149,7 @@ class UpstreamSide:
             req.keep_alive,
             req.version == "1.0",
             reused,
+            pipeline,
         )
         if self.write_paused:
             conn.pause_reading()

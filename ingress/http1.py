@@ -121,7 +121,7 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
             self._timer = None
         conn, self.upstream = self.upstream, None
         if conn is not None:
-            conn.close()
+            conn.abandon(self)
         self.active = None
         self.queue.clear()
 
@@ -179,13 +179,15 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        if self.upstream is not None:
-            self.upstream.pause_reading()
+        conn = self.upstream
+        if conn is not None and conn.client is self:  # not while it waits its turn
+            conn.pause_reading()
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        if self.upstream is not None:
-            self.upstream.resume_reading()
+        conn = self.upstream
+        if conn is not None and conn.client is self:
+            conn.resume_reading()
 
     def _known_request(self, known: KnownRequest) -> None:
         """The read is a plain request head parsed before: same result, no parser."""
@@ -327,7 +329,10 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
                 self._spare = req
         conn, self.upstream = self.upstream, None
         if conn is not None:
-            conn.release()
+            if conn.client is self:
+                conn.release()
+            else:
+                conn.abandon(self)  # finished before its turn (an answer of our own)
         if not req.keep_alive:
             self._close()
             return
@@ -366,7 +371,7 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         elif req is not None and req is self.active:
             conn, self.upstream = self.upstream, None
             if conn is not None:
-                conn.close()
+                conn.abandon(self)
             if req.response_started:
                 self._close()
             else:

@@ -11,6 +11,10 @@ Order per transport is kept because every proxy write to a transport goes throug
 outbox; a large write (above DIRECT) flushes what is queued and goes out at once, so flow
 control (pause_writing) reacts as before and a stream never piles up here. Closing a
 transport must flush first (`flush`), so nothing queued for it is lost.
+
+`batch` queues a write as a list that later writes of the same iteration may extend
+(pipelined request heads for one upstream connection: one write for all of them);
+`generation` counts flushes, so the extender knows whether the list is still queued.
 """
 
 from __future__ import annotations
@@ -30,12 +34,13 @@ Soon = Callable[[Callable[[], object]], Any]
 class Outbox:
     """One per event loop. `call_soon=None` writes at once (tests without a loop)."""
 
-    __slots__ = ("_call_soon", "_items", "_scheduled")
+    __slots__ = ("_call_soon", "_items", "_scheduled", "generation")
 
     def __init__(self, call_soon: Soon | None) -> None:
         self._call_soon = call_soon
         self._items: list[tuple[asyncio.WriteTransport, bytes | list[bytes]]] = []
         self._scheduled = False
+        self.generation = 0  # flushes so far
 
     def __len__(self) -> int:
         return len(self._items)
@@ -61,6 +66,19 @@ class Outbox:
             self._call_soon(self.flush)
         items.append((transport, data))
 
+    def batch(self, transport: asyncio.WriteTransport, data: bytes) -> list[bytes] | None:
+        """Queue `data` as a list the caller may append to until this generation ends
+        (None: written at once, nothing to extend)."""
+        if len(data) >= DIRECT or self._call_soon is None:
+            self.write(transport, data)
+            return None
+        parts = [data]
+        if not self._items and not self._scheduled:
+            self._scheduled = True
+            self._call_soon(self.flush)
+        self._items.append((transport, parts))
+        return parts
+
     def writelines(self, transport: asyncio.WriteTransport, parts: list[bytes]) -> None:
         if self._call_soon is None:
             transport.writelines(parts)
@@ -71,6 +89,7 @@ class Outbox:
     def flush(self) -> None:
         """Write everything queued, in order (skipping transports closed meanwhile)."""
         self._scheduled = False
+        self.generation += 1
         items = self._items
         if not items:
             return

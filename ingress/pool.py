@@ -23,6 +23,12 @@ class Pooled(Protocol):
     def close(self) -> None: ...
 
 
+class Pipelined(Pooled, Protocol):
+    """A connection that may take more requests before its first response."""
+
+    def can_pipeline(self, generation: int, depth: int) -> bool: ...
+
+
 class TimerHandle(Protocol):
     def cancel(self) -> None: ...
 
@@ -34,12 +40,14 @@ class Timers(Protocol):
 class EndpointPool:
     """Idle keep-alive connections to one endpoint."""
 
-    __slots__ = ("_idle", "_owner", "key")
+    __slots__ = ("_idle", "_owner", "key", "pipelining")
 
     def __init__(self, owner: PoolSet, key: tuple[str, int]) -> None:
         self.key = key
         self._owner = owner
         self._idle: deque[tuple[Pooled, int]] = deque()
+        # The connection a pipelinable request went to last (see ingress/upstream.py).
+        self.pipelining: Pipelined | None = None
 
     def __len__(self) -> int:
         return len(self._idle)
@@ -77,6 +85,7 @@ class EndpointPool:
             idle.popleft()[0].close()
 
     def close_all(self) -> None:
+        self.pipelining = None
         while self._idle:
             self._idle.popleft()[0].close()
 

@@ -17,5 +17,8 @@ class HttpSettings:
     upstream_timeout: float = 60.0  # upstream idle while we wait for its response: 504
     pool_max_idle: int = 1024  # idle keep-alive connections kept per endpoint
     pool_idle_timeout: float = 60.0  # idle pooled connections older than this are closed
+    # GET requests (no body) that arrive in the same loop iteration for one endpoint go
+    # down one upstream connection, up to this many at a time (1 = never pipeline).
+    upstream_pipelining: int = 1
     high_water: int = 256 * 1024  # write buffer above which the other side stops reading
     low_water: int = 64 * 1024

@@ -7,16 +7,28 @@ A response that starts with a head llhttp already accepted and passed through un
 (exact bytes, Content-Length: response.KNOWN_HEADS) skips the parser: its body is counted,
 and bytes beyond it fail the exchange as the parser would (502, or a cut if started).
 It knows its client only through the `Client` protocol below, so it is tested with a fake.
+
+Pipelining (`--upstream-pipelining N`, off by default): a GET without body that finds the
+connection a GET went to earlier in the same loop iteration, its head still queued in
+the Outbox, joins it (up to N exchanges): the heads go out in one write, and the backend's
+answers often come back in one read. Later exchanges wait in `_queue`; when a response
+ends, the next exchange takes the connection (`release`). While exchanges wait, each read
+is cut where the current response ends (ingress/framing.py), so every client gets only
+its own response's bytes. If the connection closes, times out or fails, or a response
+asks to close it, the waiting exchanges get a retryable failure: they are GETs whose
+response has not begun, retried once on a fresh connection (ingress/exchange.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from typing import Protocol, cast
 
 import httptools
 
+from ingress.framing import ResponseFramer
 from ingress.outbox import Outbox
 from ingress.pool import PoolSet
 from ingress.response import (
@@ -39,6 +51,8 @@ _LAST_CHUNK = b"0\r\n\r\n"
 class Client(Protocol):
     """What an upstream connection calls back on the downstream side."""
 
+    write_paused: bool  # the client cannot take more bytes now: do not read for it
+
     def response_started(self, close: bool) -> None: ...
 
     def response_done(self, conn: UpstreamConnection) -> None: ...
@@ -54,16 +68,24 @@ class Client(Protocol):
     def resume_reading_for_upstream(self) -> None: ...
 
 
+# An exchange waiting on a pipelined connection: client, its transport, client keep-alive,
+# client HTTP/1.0 (client None: it went away; its turn closes the connection).
+Waiting = tuple["Client | None", "asyncio.Transport | None", bool, bool]
+
+
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
+        "_batch",
         "_busy_ticks",
         "_chunked",
         "_close_delimited",
+        "_completed",
         "_data",
         "_decode",
         "_done",
         "_emit",
         "_fast",
+        "_framer",
         "_head_buf",
         "_head_done",
         "_head_request",
@@ -72,7 +94,9 @@ class UpstreamConnection(asyncio.Protocol):
         "_interim",
         "_keep",
         "_pieces",
+        "_pipe_generation",
         "_pos",
+        "_queue",
         "_remaining",
         "_sent",
         "_status",
@@ -146,6 +170,14 @@ class UpstreamConnection(asyncio.Protocol):
         self._ticks = 0
         self._busy_ticks = -1
         self._timer: asyncio.TimerHandle | None = None
+        self._completed = 0  # responses finished on this connection
+        # Pipelining: exchanges waiting for their turn, the Outbox list holding this
+        # iteration's request heads, the Outbox generation that list belongs to (-1: the
+        # current exchange may not be pipelined behind), the cutter of responses.
+        self._queue: deque[Waiting] = deque()
+        self._batch: list[bytes] | None = None
+        self._pipe_generation = -1
+        self._framer = ResponseFramer()
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -153,6 +185,8 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        if self._queue:
+            self._fail_waiting()
         client = self.client
         if client is None:
             self.pool.discard(self)
@@ -190,6 +224,13 @@ class UpstreamConnection(asyncio.Protocol):
         if self.client is None or out is None:
             self.close()  # bytes nobody asked for: never reuse this connection
             return
+        if self._queue:
+            self._pipelined(data)
+            return
+        self._received(data, out)
+
+    def _received(self, data: bytes, out: asyncio.Transport) -> None:
+        """Bytes of the current exchange's response (all of them, when pipelining)."""
         self.got_byte = True
         self._ticks += 1
         if self._remaining:
@@ -257,6 +298,7 @@ class UpstreamConnection(asyncio.Protocol):
         if body == length:
             self._done = True
             self.keep_alive = keep
+            self._completed += 1
             client.response_done(self)
         else:
             self._remaining = length - body
@@ -332,19 +374,56 @@ class UpstreamConnection(asyncio.Protocol):
     # -- used by the downstream side -------------------------------------------------------
     def attach(
         self, client: Client, out: asyncio.Transport, head: bytes, head_request: bool,
-        client_ka: bool, client_10: bool, reused: bool,
+        client_ka: bool, client_10: bool, reused: bool, pipeline: bool = False,
     ) -> None:
-        """Start an exchange: write the request head; the body follows with send_body."""
+        """Start an exchange: write the request head; the body follows with send_body.
+
+        `pipeline`: a GET without body, which later GETs of this loop iteration may join.
+        On a connection that `can_pipeline`, the exchange waits its turn instead.
+        """
+        self._ticks += 1
+        if self.client is not None:
+            assert self._batch is not None and pipeline
+            self._batch.append(head)  # goes out in the same write as the others
+            self._queue.append((client, out, client_ka, client_10))
+            return
         self.client = client
         self.out = out
+        self._start(client_ka, client_10, reused)
+        self._head_request = head_request
+        self._fast = client_ka and not head_request  # a known head may skip the parser
+        assert self.transport is not None
+        if pipeline:
+            self._batch = self.outbox.batch(self.transport, head)
+            self._pipe_generation = -1 if self._batch is None else self.outbox.generation
+            self._framer.start()
+        else:
+            self._pipe_generation = -1
+            self.outbox.write(self.transport, head)
+        if self._timer is None:
+            self._busy_ticks = -1
+            self._timer = self.loop.call_later(self.timeout, self._on_timer)
+
+    def can_pipeline(self, generation: int, depth: int) -> bool:
+        """Whether a GET may join this connection now: its current exchange is a GET whose
+        head is still queued in this Outbox generation, with room for one more."""
+        return (
+            self._pipe_generation == generation
+            and self.client is not None
+            and not self.closed
+            and len(self._queue) + 1 < depth
+        )
+
+    def _start(self, client_ka: bool, client_10: bool, reused: bool) -> None:
+        """Per-exchange state, at its start."""
         self.client_ka = client_ka
         self.client_10 = client_10
         self.reused = reused
         self.got_byte = False
         self.keep_alive = False
         self._head_done = False
-        self._head_request = head_request
-        self._fast = client_ka and not head_request  # a known head may skip the parser
+        self._head_request = False
+        self._fast = client_ka
         self._remaining = 0
         self._head_buf.clear()
         self._in_head = True
@@ -353,12 +432,6 @@ class UpstreamConnection(asyncio.Protocol):
         self._decode = False
         self._chunked = False
         self._close_delimited = False
-        self._ticks += 1
-        assert self.transport is not None
-        self.outbox.write(self.transport, head)
-        if self._timer is None:
-            self._busy_ticks = -1
-            self._timer = self.loop.call_later(self.timeout, self._on_timer)
 
     def send_body(self, data: bytes, chunked: bool) -> None:
         assert self.transport is not None
@@ -388,15 +461,122 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def release(self) -> None:
-        """Back to the pool if the exchange left it reusable, else closed."""
+        """The current exchange is over: the next waiting one takes the connection, or it
+        goes back to the pool if the exchange left it reusable, else it is closed."""
         self.client = None
         self.out = None
-        if self.keep_alive and not self.closed:
+        reusable = self.keep_alive and not self.closed
+        if self._queue:
+            if reusable and self._next():
+                return
+            self._fail_waiting()
+        if reusable:
             if self.paused:
                 self.resume_reading()
             self.pool.release(self)
         else:
             self.close()
+
+    def abandon(self, client: Client) -> None:
+        """`client` goes away (closed, or its request failed) before its response ended."""
+        if client is self.client or not self._queue:
+            self.close()
+            return
+        queue = self._queue
+        for i, waiting in enumerate(queue):
+            if waiting[0] is client:
+                queue[i] = (None, None, False, False)  # its turn will close the connection
+                return
+
+    def _next(self) -> bool:
+        """Hand the connection to the next waiting exchange (False: it left meanwhile)."""
+        client, out, client_ka, client_10 = self._queue.popleft()
+        if client is None or out is None:
+            return False
+        self.client = client
+        self.out = out
+        self._start(client_ka, client_10, True)
+        self._framer.start()
+        if self.paused:
+            self.resume_reading()
+        if client.write_paused:
+            self.pause_reading()
+        return True
+
+    def _fail_waiting(self) -> None:
+        """Every waiting exchange fails before its response began: retryable."""
+        waiting = list(self._queue)
+        self._queue.clear()
+        for client, _, _, _ in waiting:
+            if client is not None:
+                client.upstream_failed(self, 502, True)
+
+    def _pipelined(self, data: bytes) -> None:
+        """A read while exchanges wait: cut it where each response ends."""
+        framer = self._framer
+        while True:
+            if framer.at_start():
+                n = self._whole_known(data)
+                if n:  # a whole response with a known head: done, no framer, no parser
+                    data = data[n:]
+                    if not self._next_part(data):
+                        return
+                    continue
+            n = framer.feed(data)
+            if not (framer.ended or framer.interim):
+                self._received(data, cast(asyncio.Transport, self.out))
+                return
+            part, data = data[:n], data[n:]
+            if framer.interim:  # a 1xx head: the same exchange's final response follows
+                framer.start()
+                self._received(part, cast(asyncio.Transport, self.out))
+                if not data or self.client is None:
+                    return
+                continue
+            completed = self._completed
+            self._received(part, cast(asyncio.Transport, self.out))
+            if self._completed == completed:
+                # llhttp did not end the response where the framer did: never guess.
+                if not self.closed:
+                    self._fail()
+                return
+            framer.start()
+            if not self._next_part(data):
+                return
+
+    def _whole_known(self, data: bytes) -> int:
+        """Bytes of `data` taken by a whole response starting with a known head (0: none)."""
+        if not (self._fast and self._in_head and not self._head_buf):
+            return 0
+        end = data.find(b"\r\n\r\n") + 4
+        if end < 4:
+            return 0
+        known = KNOWN_HEADS.get(data[:end])
+        if known is None:
+            return 0
+        length, keep = known
+        cut = end + length
+        if cut > len(data):
+            return 0
+        self.got_byte = True
+        self._ticks += 1
+        self._known_head(data[:cut], cast(asyncio.Transport, self.out), length, length, keep)
+        return cut
+
+    def _next_part(self, rest: bytes) -> bool:
+        """After a response ended inside a read: whether `rest` needs the framer (True);
+        else it was handled here (nothing left, the last exchange's own bytes, or bytes
+        nobody asked for)."""
+        if not rest:
+            return False
+        out = self.out
+        if self.client is None or out is None:
+            self.close()  # bytes nobody asked for: never reuse this connection
+            return False
+        if not self._queue:
+            self._received(rest, out)  # the last exchange of the batch: its own bytes
+            return False
+        return True
 
     # -- pool protocol -----------------------------------------------------------------
     def reusable(self) -> bool:
@@ -430,6 +610,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _finish(self, keep_alive: bool) -> None:
         client = self.client
         self.keep_alive = keep_alive and not self._close_delimited
+        self._completed += 1
         if client is not None:
             client.response_done(self)
 

@@ -34,6 +34,18 @@ def host_port(text: str) -> tuple[str, int]:
     return host.strip("[]") or "0.0.0.0", int(port)
 
 
+MAX_PIPELINING = 64
+
+
+def _pipeline_depth(text: str) -> int:
+    if not text.strip().isdigit() or not 1 <= int(text) <= MAX_PIPELINING:
+        raise argparse.ArgumentTypeError(
+            f"invalid --upstream-pipelining {text!r}: a whole number from 1 (off) to "
+            f"{MAX_PIPELINING}"
+        )
+    return int(text)
+
+
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -61,6 +73,7 @@ class Options:
     min_sync_period: float = 0.1
     sync_period: float = 30.0
     max_body_size: int = 0  # 0 = unlimited
+    upstream_pipelining: int = 1  # 1 = off
 
 
 def add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -181,6 +194,16 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         help="largest request body accepted (413 beyond it; default 0 = unlimited)",
     )
     g.add_argument(
+        "--upstream-pipelining",
+        type=_pipeline_depth,
+        default=1,
+        metavar="N",
+        help="send up to N GET requests (no body) that arrive together for one backend "
+        "down one keep-alive connection before its first response (HTTP/1.1 pipelining; "
+        "fewer packets, less CPU per request, but the backend answers them one after "
+        "another); only for backends known to handle pipelining. Default 1: off",
+    )
+    g.add_argument(
         "--min-sync-period",
         type=parse_duration,
         default=0.1,
@@ -220,6 +243,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "min_sync_period",
         "sync_period",
         "max_body_size",
+        "upstream_pipelining",
     ):
         if hasattr(args, name):
             setattr(o, name, getattr(args, name))

@@ -108,7 +108,9 @@ class BackendProtocol(asyncio.Protocol):
     def on_headers_complete(self) -> None:
         path = self.url.decode()
         method = self.parser.get_method().decode()
-        self.stats.requests.append({"path": path, "method": method, "headers": self.headers})
+        self.stats.requests.append(
+            {"path": path, "method": method, "headers": self.headers, "conn": id(self)}
+        )
         if path.removeprefix("/api").startswith("/ws"):
             self.tunnel = True
             assert self.transport is not None

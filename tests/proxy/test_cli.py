@@ -101,3 +101,23 @@ def test_run_with_broken_kubeconfig_is_one_line_and_exit_1(tmp_path: object) -> 
     assert proc.returncode == 1
     assert f"seaway run: {kc}: cannot load kubeconfig" in proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_upstream_pipelining_flag_reaches_the_l7_settings() -> None:
+    from ingress.dataplane import IngressDataplane
+    from proxy.options import options_from_args
+
+    args = build_parser().parse_args(["run", "-c", "x", "--upstream-pipelining", "8"])
+    dp = IngressDataplane(options_from_args(args))
+    assert dp.settings.upstream_pipelining == 8
+    default = build_parser().parse_args(["run", "-c", "x"])
+    assert IngressDataplane(options_from_args(default)).settings.upstream_pipelining == 1
+
+
+@pytest.mark.parametrize("value", ["0", "65", "two", "-1"])
+def test_upstream_pipelining_rejects(value: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "proxy.cli", "run", "-c", "x",
+                           f"--upstream-pipelining={value}"], capture_output=True, text=True,
+                          timeout=30)
+    assert proc.returncode == 2
+    assert f"invalid --upstream-pipelining '{value}'" in proc.stderr

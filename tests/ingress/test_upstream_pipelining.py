@@ -1,0 +1,358 @@
+"""Upstream pipelining (`--upstream-pipelining N`).
+
+Without sockets: several exchanges on one UpstreamConnection, responses cut between their
+clients however the reads split, and every way a batch can fail. With sockets: a burst of
+GETs from many clients through the proxy to a Python backend and to nginx, each client
+getting its own answer over fewer backend connections."""
+
+from __future__ import annotations
+
+import itertools
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable
+from typing import Any, cast
+
+import pytest
+
+from discovery.snapshot import EndpointInfo
+from ingress.outbox import Outbox
+from ingress.pool import PoolSet
+from ingress.response import KNOWN_HEADS
+from ingress.settings import HttpSettings
+from ingress.upstream import UpstreamConnection
+from tests.ingress.l7kit import HOST, Backend, LoopThread, Proxy, two_service_snapshot
+from tests.ingress.test_http_timeouts import FakeLoop, FakeTransport
+from tests.support import free_port, wait_for_port
+
+
+class CountingTransport(FakeTransport):
+    def __init__(self) -> None:
+        super().__init__()
+        self.writes = 0
+
+    def write(self, data: bytes) -> None:
+        self.writes += 1
+        super().write(data)
+
+    def writelines(self, parts: list[bytes]) -> None:
+        self.writes += 1
+        super().writelines(parts)
+
+
+class PipeClient:
+    """A downstream client as UpstreamConnection sees it; releases when done, like
+    HttpProtocol._finish."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.down = FakeTransport()
+        self.events: list[Any] = []
+        self.write_paused = False
+
+    def response_started(self, close: bool) -> None:
+        self.events.append("started")
+
+    def response_done(self, conn: UpstreamConnection) -> None:
+        self.events.append("done")
+        conn.release()
+
+    def upstream_failed(self, conn: UpstreamConnection, status: int, retryable: bool) -> None:
+        self.events.append(("failed", status, retryable))
+
+    def upstream_upgraded(self, conn: UpstreamConnection) -> None:
+        self.events.append("upgraded")
+
+    def abort(self) -> None:
+        self.events.append("abort")
+
+    def pause_reading_for_upstream(self) -> None:
+        pass
+
+    def resume_reading_for_upstream(self) -> None:
+        pass
+
+
+def head(path: str) -> bytes:
+    return f"GET {path} HTTP/1.1\r\nHost: a\r\n\r\n".encode()
+
+
+class Batch:
+    """One upstream connection with `n` pipelined GETs attached in one loop iteration."""
+
+    def __init__(self, n: int, depth: int = 8) -> None:
+        self.soon: list[Callable[[], object]] = []
+        self.outbox = Outbox(self.soon.append)
+        loop = FakeLoop()
+        self.pools = PoolSet(loop, 8, 60.0)  # type: ignore[arg-type]
+        self.conn = UpstreamConnection(
+            loop,  # type: ignore[arg-type]
+            self.pools,
+            ("10.0.0.1", 80),
+            30.0,
+            self.outbox,
+        )
+        self.up = CountingTransport()
+        self.conn.connection_made(self.up)  # type: ignore[arg-type]
+        self.clients = [PipeClient(f"c{i}") for i in range(n)]
+        for i, c in enumerate(self.clients):
+            if i:
+                assert self.conn.can_pipeline(self.outbox.generation, depth)
+            self.conn.attach(c, cast(Any, c.down), head(f"/{i}"), False, True, False, True, True)
+        self.flush()
+
+    def flush(self) -> None:
+        while self.soon:
+            self.soon.pop(0)()
+
+    def feed(self, data: bytes, cuts: list[int]) -> None:
+        points = [0, *cuts, len(data)]
+        for a, b in itertools.pairwise(points):
+            if b > a:
+                self.conn.data_received(data[a:b])
+        self.flush()
+
+
+CL = b"HTTP/1.1 200 OK\r\nServer: pipe\r\nContent-Length: 4\r\n\r\n"
+RESPONSES = [
+    CL + b"zero",
+    b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n0\r\n\r\n",
+    b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n",
+    CL + b"thr3",
+    b"HTTP/1.1 304 Not Modified\r\nContent-Length: 99\r\n\r\n",
+]
+
+
+def delivered(c: PipeClient) -> bytes:
+    return bytes(c.down.out)
+
+
+def test_heads_go_out_in_one_write_and_the_depth_is_kept() -> None:
+    b = Batch(3, depth=3)
+    assert b.up.writes == 1
+    assert bytes(b.up.out) == head("/0") + head("/1") + head("/2")
+    assert not b.conn.can_pipeline(b.outbox.generation, 3)  # 3 in flight: full
+    b2 = Batch(1)
+    assert not b2.conn.can_pipeline(b2.outbox.generation, 8)  # its write went out already
+
+
+def test_a_request_that_may_not_be_pipelined_is_never_joined() -> None:
+    b = Batch(1)
+    b.conn.release()  # pretend its exchange ended; the pool has it
+    other = PipeClient("post")
+    post = b"POST / HTTP/1.1\r\n\r\n"
+    b.conn.attach(other, cast(Any, other.down), post, False, True, False, True)
+    assert not b.conn.can_pipeline(b.outbox.generation, 8)
+
+
+@pytest.mark.parametrize("cut", [None, *range(1, 220, 3)])
+def test_each_client_gets_exactly_its_own_response(cut: int | None) -> None:
+    KNOWN_HEADS.clear()
+    b = Batch(len(RESPONSES))
+    stream = b"".join(RESPONSES)
+    b.feed(stream, [] if cut is None else [min(cut, len(stream))])
+    for c, resp in zip(b.clients, RESPONSES, strict=True):
+        expect = resp.split(b"\r\n\r\n", 1)[1] if b"103" in resp else resp  # 1xx dropped
+        assert delivered(c) == expect, c.name
+        assert c.events == ["started", "done"], c.name
+    assert not b.conn.closed and b.conn.client is None  # back in the pool
+    assert len(b.pools.get(("10.0.0.1", 80))) == 1
+
+
+def test_known_heads_are_cut_without_the_parser() -> None:
+    warm = Batch(1)
+    warm.feed(CL + b"warm", [])  # llhttp accepts the head once: now it is known
+    b = Batch(4)
+    b.conn.parser = None  # type: ignore[assignment]  # any use of the parser would raise
+    b.feed(b"".join(CL + b"%04d" % i for i in range(4)), [])
+    assert [delivered(c) for c in b.clients] == [CL + b"%04d" % i for i in range(4)]
+
+
+def test_a_response_that_closes_sends_the_waiting_requests_elsewhere() -> None:
+    b = Batch(3)
+    b.feed(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", [])
+    assert b.clients[0].events == ["started", "done"]
+    assert b.clients[1].events == [("failed", 502, True)]
+    assert b.clients[2].events == [("failed", 502, True)]
+    assert b.conn.closed
+
+
+def test_connection_lost_mid_batch() -> None:
+    b = Batch(3)
+    b.feed(RESPONSES[0] + CL + b"th", [])  # the second response is cut short
+    b.conn.connection_lost(None)
+    assert b.clients[0].events == ["started", "done"]
+    assert b.clients[1].events == ["started", "abort"]  # its head went out: a cut
+    assert b.clients[2].events == [("failed", 502, True)]  # never began: retryable
+
+
+def test_a_waiting_client_that_leaves_closes_the_connection_at_its_turn() -> None:
+    b = Batch(3)
+    b.conn.abandon(cast(Any, b.clients[1]))
+    assert not b.conn.closed  # the first response is still coming
+    b.feed(RESPONSES[0] + RESPONSES[0], [])
+    assert b.clients[0].events == ["started", "done"]
+    assert delivered(b.clients[1]) == b""
+    assert b.clients[2].events == [("failed", 502, True)]
+    assert b.conn.closed
+
+
+def test_bytes_llhttp_rejects_fail_the_exchange_and_retry_the_rest() -> None:
+    b = Batch(2)
+    bad = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\nok"
+    b.feed(bad + RESPONSES[0], [])
+    assert b.clients[0].events == [("failed", 502, False)]
+    assert delivered(b.clients[0]) == b""
+    b.conn.connection_lost(None)
+    assert b.clients[1].events == [("failed", 502, True)]
+    assert delivered(b.clients[1]) == b""
+
+
+def test_the_current_client_alone_pauses_the_upstream() -> None:
+    b = Batch(2)
+    b.clients[1].write_paused = True
+    b.feed(RESPONSES[0], [])  # client 1's turn begins while it cannot take bytes
+    assert b.conn.paused
+    b.conn.resume_reading()
+    b.feed(RESPONSES[0], [])
+    assert delivered(b.clients[1]) == RESPONSES[0]
+
+
+# ---------------------------------------------------------------- with sockets
+
+PIPELINING = HttpSettings(upstream_pipelining=8, upstream_timeout=5.0)
+
+
+def burst(lt: LoopThread, port: int, paths: list[str], host: str = "web.test") -> list[bytes]:
+    """Connect one client per path, then send every request while the proxy's loop is
+    blocked, so they are all read in one loop iteration (a pipelining batch)."""
+    socks = [socket.create_connection((HOST, port), timeout=10) for _ in paths]
+    try:
+        time.sleep(0.2)  # the proxy accepted them all
+        lt.loop.call_soon_threadsafe(time.sleep, 0.3)  # blocks the proxy's loop
+        time.sleep(0.05)
+        for s, path in zip(socks, paths, strict=True):
+            s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
+        out = []
+        for s in socks:
+            chunks = []
+            while chunk := s.recv(65536):
+                chunks.append(chunk)
+            out.append(b"".join(chunks))
+        return out
+    finally:
+        for s in socks:
+            s.close()
+
+
+def connections_used(backend: Backend, since: int) -> int:
+    return len({r["conn"] for r in backend.stats.requests[since:]})
+
+
+def test_burst_of_gets_shares_backend_connections(lt: LoopThread) -> None:
+    backend = lt.run(Backend("solo").start())
+    proxy = Proxy(lt, PIPELINING)
+    proxy.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
+    try:
+        # Only pooled connections take pipelined requests: the first burst fills the pool.
+        assert len(burst(lt, proxy.port, [f"/warm/{i}" for i in range(24)])) == 24
+        assert connections_used(backend, 0) == 24
+        paths = [f"/{('plain', 'chunked')[i % 2]}/{i}" for i in range(24)]
+        replies = burst(lt, proxy.port, paths)
+        for path, raw in zip(paths, replies, strict=True):
+            assert raw.startswith(b"HTTP/1.1 200 OK"), raw[:80]
+            assert f'"path": "{path}"'.encode() in raw, (path, raw[-120:])
+        assert len(backend.stats.requests) == 48
+        # 24 GETs read in one loop iteration, up to 8 per connection: 3 connections.
+        assert connections_used(backend, 24) == 3
+        assert backend.stats.connections == 24  # no new ones
+    finally:
+        proxy.close()
+        lt.run(backend.close())
+
+
+def test_a_closing_response_in_a_batch_retries_the_rest(lt: LoopThread) -> None:
+    backend = lt.run(Backend("solo").start())
+    proxy = Proxy(lt, PIPELINING)
+    proxy.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
+    try:
+        burst(lt, proxy.port, [f"/warm/{i}" for i in range(4)])
+        paths = ["/close/0", "/a/1", "/a/2", "/a/3"]
+        replies = burst(lt, proxy.port, paths)
+        for path, raw in zip(paths, replies, strict=True):
+            assert f'"path": "{path}"'.encode() in raw, (path, raw[-120:])
+        # /close answered and closed: the three behind it were sent again, on fresh
+        # connections, and answered there.
+        sent = [r["path"] for r in backend.stats.requests[4:]]
+        assert sorted(sent) == sorted(["/close/0", *(["/a/1", "/a/2", "/a/3"] * 2)])
+    finally:
+        proxy.close()
+        lt.run(backend.close())
+
+
+def test_pipelining_off_by_default_one_connection_per_request(lt: LoopThread) -> None:
+    backend = lt.run(Backend("solo").start())
+    proxy = Proxy(lt, HttpSettings())
+    proxy.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
+    try:
+        for _ in range(2):
+            replies = burst(lt, proxy.port, [f"/x/{i}" for i in range(6)])
+            assert all(r.startswith(b"HTTP/1.1 200 OK") for r in replies)
+        assert connections_used(backend, 6) == 6
+    finally:
+        proxy.close()
+        lt.run(backend.close())
+
+
+def access_log_lines(path: str, prefix: str, want: int) -> list[str]:
+    """The log lines that mention `prefix`, once nginx has written `want` of them (it logs
+    after answering; a readiness poll, not a timing test)."""
+    deadline = time.monotonic() + 10
+    while True:
+        with open(path) as f:
+            lines = [ln for ln in f.read().splitlines() if prefix in ln]
+        if len(lines) >= want or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+def test_burst_through_nginx_backend(lt: LoopThread) -> None:
+    port = free_port()
+    d = tempfile.mkdtemp(prefix="seaway-nginx-pipe-")
+    os.chmod(d, 0o755)
+    conf = os.path.join(d, "nginx.conf")
+    with open(conf, "w") as f:
+        f.write(
+            f"worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n"
+            f"events {{ worker_connections 256; }}\n"
+            f"http {{ log_format conn '$connection $request_uri';"
+            f" access_log {d}/access.log conn;"
+            f" client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};"
+            f" uwsgi_temp_path {d}; scgi_temp_path {d};\n"
+            f"  server {{ listen {HOST}:{port};"
+            f"    location / {{ return 200 'nginx $request_uri'; }} }} }}\n"
+        )
+    proc = subprocess.Popen(["nginx", "-c", conf, "-p", d, "-g", "daemon off;"])
+    proxy = Proxy(lt, PIPELINING)
+    try:
+        wait_for_port(HOST, port)
+        ep = EndpointInfo(HOST, port)
+        proxy.apply(two_service_snapshot([ep], [ep]))
+        burst(lt, proxy.port, [f"/warm/{i}" for i in range(16)])
+        paths = [f"/n/{i}" for i in range(16)]
+        replies = burst(lt, proxy.port, paths)
+        for path, raw in zip(paths, replies, strict=True):
+            assert raw.endswith(f"nginx {path}".encode()), raw[-60:]
+        lines = access_log_lines(os.path.join(d, "access.log"), "/n/", len(paths))
+        assert sorted(line.split()[1] for line in lines) == sorted(paths)
+        assert len({line.split()[0] for line in lines}) == 2  # 16 GETs, 8 per connection
+    finally:
+        proxy.close()
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
