@@ -96,8 +96,8 @@ class UpstreamSide:
                     return
             conn = pool.acquire()
             if conn is not None:
-                if pipeline:
-                    pool.pipelining = conn  # type: ignore[assignment]  # the pool holds ours
+                if pipeline and conn.small:  # type: ignore[attr-defined]  # the pool holds ours
+                    pool.pipelining = conn  # type: ignore[assignment]
                 self._bind(conn, reused=True, pipeline=pipeline)  # type: ignore[arg-type]
                 return
         self.loop.create_task(self._connect(req, ep, key, len(bal.endpoints)))

@@ -11,7 +11,9 @@ It knows its client only through the `Client` protocol below, so it is tested wi
 Pipelining (`--upstream-pipelining N`, off by default): a GET without body that finds the
 connection a GET went to earlier in the same loop iteration, its head still queued in
 the Outbox, joins it (up to N exchanges): the heads go out in one write, and the backend's
-answers often come back in one read. Later exchanges wait in `_queue`; when a response
+answers often come back in one read. Only a connection whose last response was small
+(SMALL_RESPONSE) takes them: with large responses the bytes cost more than the packets,
+and pipelining would only add copies and waits. Later exchanges wait in `_queue`; when a response
 ends, the next exchange takes the connection (`release`). While exchanges wait, each read
 is cut where the current response ends (ingress/framing.py), so every client gets only
 its own response's bytes. If the connection closes, times out or fails, or a response
@@ -44,6 +46,7 @@ from ingress.response import (
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE_HEAD = 64 * 1024
+SMALL_RESPONSE = 16 * 1024  # bytes, head included: pipelining only behind responses this small
 _CRLF = b"\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 
@@ -86,6 +89,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_emit",
         "_fast",
         "_framer",
+        "_got",
         "_head_buf",
         "_head_done",
         "_head_request",
@@ -117,6 +121,7 @@ class UpstreamConnection(asyncio.Protocol):
         "pool",
         "pools",
         "reused",
+        "small",
         "timeout",
         "transport",
         "upgraded",
@@ -171,6 +176,10 @@ class UpstreamConnection(asyncio.Protocol):
         self._busy_ticks = -1
         self._timer: asyncio.TimerHandle | None = None
         self._completed = 0  # responses finished on this connection
+        self._got = 0  # bytes of the current response so far
+        # The last response was small: the connection may take pipelined requests (for
+        # large responses pipelining saves nothing and costs copies and head-of-line waits).
+        self.small = False
         # Pipelining: exchanges waiting for their turn, the Outbox list holding this
         # iteration's request heads, the Outbox generation that list belongs to (-1: the
         # current exchange may not be pipelined behind), the cutter of responses.
@@ -233,6 +242,7 @@ class UpstreamConnection(asyncio.Protocol):
         """Bytes of the current exchange's response (all of them, when pipelining)."""
         self.got_byte = True
         self._ticks += 1
+        self._got += len(data)
         if self._remaining:
             self._count_body(data, out)
             return
@@ -299,6 +309,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._done = True
             self.keep_alive = keep
             self._completed += 1
+            self.small = self._got <= SMALL_RESPONSE
             client.response_done(self)
         else:
             self._remaining = length - body
@@ -416,6 +427,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _start(self, client_ka: bool, client_10: bool, reused: bool) -> None:
         """Per-exchange state, at its start."""
+        self._got = 0
         self.client_ka = client_ka
         self.client_10 = client_10
         self.reused = reused
@@ -560,6 +572,7 @@ class UpstreamConnection(asyncio.Protocol):
             return 0
         self.got_byte = True
         self._ticks += 1
+        self._got += cut
         self._known_head(data[:cut], cast(asyncio.Transport, self.out), length, length, keep)
         return cut
 
@@ -611,6 +624,7 @@ class UpstreamConnection(asyncio.Protocol):
         client = self.client
         self.keep_alive = keep_alive and not self._close_delimited
         self._completed += 1
+        self.small = self._got <= SMALL_RESPONSE
         if client is not None:
             client.response_done(self)
 

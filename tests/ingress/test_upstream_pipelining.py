@@ -294,6 +294,25 @@ def test_a_closing_response_in_a_batch_retries_the_rest(lt: LoopThread) -> None:
         lt.run(backend.close())
 
 
+def test_no_pipelining_behind_large_responses(lt: LoopThread) -> None:
+    backend = lt.run(Backend("solo").start())
+    proxy = Proxy(lt, PIPELINING)
+    proxy.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
+    try:
+        # Every pooled connection last carried 100 kB: none takes pipelined requests.
+        big = burst(lt, proxy.port, [f"/big/{100_000 + i}" for i in range(6)])
+        assert all(len(r) > 100_000 for r in big)
+        replies = burst(lt, proxy.port, [f"/x/{i}" for i in range(6)])
+        assert all(r.startswith(b"HTTP/1.1 200 OK") for r in replies)
+        assert connections_used(backend, 6) == 6
+        # Those answers were small: now the same connections are shared again.
+        burst(lt, proxy.port, [f"/y/{i}" for i in range(6)])
+        assert connections_used(backend, 12) == 1
+    finally:
+        proxy.close()
+        lt.run(backend.close())
+
+
 def test_pipelining_off_by_default_one_connection_per_request(lt: LoopThread) -> None:
     backend = lt.run(Backend("solo").start())
     proxy = Proxy(lt, HttpSettings())
