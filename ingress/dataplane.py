@@ -4,7 +4,8 @@ On each sync it recompiles the Router only when something it reads changed (Ingr
 IngressClasses, TLS Secrets, or a service port of a service the Router uses), opens the
 HTTP listener while seaway owns at least one Ingress (HTTPS while one of them has tls),
 closes them when it owns none, and sends the config to the `--workers` processes.
-`--workers 1` serves in the daemon's own loop; N serves in the daemon plus N-1 processes.
+`--workers 1` serves in the daemon's own loop; N serves in the daemon plus N-1 processes,
+and a worker process that dies is restarted with the last config (ingress/workers.py).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from discovery.snapshot import ServicePortName, Snapshot
 from ingress.apply import L7State, settings_for
 from ingress.router import Router
 from ingress.settings import HttpSettings
-from ingress.workers import WorkerConfig, WorkerPool, ingress_part
+from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool, ingress_part
 from proxy.options import Options
 
 log = logging.getLogger(__name__)
@@ -35,11 +36,21 @@ class IngressDataplane:
         self._last: tuple[object, ...] | None = None
         self._failed = False
         self.syncs = 0  # router compilations, for tests and status
+        self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         self.state = L7State(asyncio.get_running_loop())
         if self.pool.count:
             self.pool.start()
+            self._supervisor = asyncio.get_running_loop().create_task(self._supervise())
+
+    async def _supervise(self) -> None:
+        while True:
+            await asyncio.sleep(REVIVE_INTERVAL)
+            try:
+                await self.pool.revive()
+            except Exception:  # a failed restart must not end supervision
+                log.exception("restarting worker processes failed")
 
     @property
     def router(self) -> Router | None:
@@ -95,6 +106,9 @@ class IngressDataplane:
         self._failed = False
 
     async def stop(self) -> None:
+        if self._supervisor is not None:
+            self._supervisor.cancel()
+            self._supervisor = None
         await self.pool.stop()
         if self.state is not None:
             await self.state.close()

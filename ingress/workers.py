@@ -11,6 +11,12 @@ not mean N watches. A worker whose pipe closes (daemon gone) exits.
 Listeners: the daemon process serves too (worker 0, in its own loop) and binds first,
 with SO_REUSEPORT, so a port 0 in the flags is resolved once; the N-1 worker processes
 bind the same resolved address with SO_REUSEPORT and the kernel spreads connections.
+
+A worker that dies (a crash, the OOM killer, a stray kill) is restarted by the daemon, as
+nginx's master restarts its workers: `WorkerPool.revive` (called every REVIVE_INTERVAL by
+the dataplane) starts a new process with the same index and sends it the last config.
+One that dies again within CRASH_WINDOW of its start waits twice as long each time (up to
+MAX_BACKOFF) before the next try, so a crash loop does not spin.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ import socket
 import struct
 import subprocess
 import sys
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -32,6 +40,9 @@ from ingress.settings import HttpSettings
 log = logging.getLogger(__name__)
 
 _LEN = struct.Struct("!I")
+REVIVE_INTERVAL = 0.5  # seconds between checks for dead workers
+CRASH_WINDOW = 5.0  # a worker dying sooner than this after its start backs off
+MAX_BACKOFF = 30.0
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
 
 
@@ -84,6 +95,7 @@ class WorkerProcess:
         env = dict(os.environ)
         env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
         self.index = index
+        self.started = time.monotonic()
         self.sock = parent
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ingress.worker", str(child.fileno()), str(index)],
@@ -108,21 +120,64 @@ class WorkerProcess:
 
 
 class WorkerPool:
-    """The N-1 extra worker processes; `publish` sends a config to all of them."""
+    """The N-1 extra worker processes; `publish` sends a config to all of them, `revive`
+    restarts the ones that died."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(
+        self,
+        count: int,
+        spawn: Callable[[int], WorkerProcess] = WorkerProcess,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.count = count
         self.workers: list[WorkerProcess] = []
+        self.restarts = 0
+        self._spawn = spawn
+        self._clock = clock
+        self._payload: bytes | None = None  # the last config sent
+        self._backoff: dict[int, float] = {}  # index -> current delay after a quick death
+        self._not_before: dict[int, float] = {}  # index -> earliest next restart
 
     def start(self) -> None:
-        self.workers = [WorkerProcess(i) for i in range(1, self.count + 1)]
+        self.workers = [self._spawn(i) for i in range(1, self.count + 1)]
+
+    async def revive(self) -> None:
+        """Restart every worker that has exited, and give it the last config."""
+        now = self._clock()
+        for pos, w in enumerate(self.workers):
+            code = w.proc.poll()
+            if code is None or now < self._not_before.get(w.index, 0.0):
+                continue
+            if w.index not in self._not_before:  # first look at this death
+                quick = now - w.started < CRASH_WINDOW
+                delay = min(self._backoff.get(w.index, 0.5) * 2, MAX_BACKOFF) if quick else 0.0
+                self._backoff[w.index] = delay if quick else 0.5
+                self._not_before[w.index] = now + delay
+                log.error(
+                    "worker %d (pid %d) exited with %s; restarting it%s",
+                    w.index,
+                    w.proc.pid,
+                    code,
+                    f" in {delay:.0f} s" if delay else "",
+                )
+                if delay:
+                    continue
+            del self._not_before[w.index]
+            w.sock.close()
+            fresh = self._spawn(w.index)
+            self.workers[pos] = fresh
+            self.restarts += 1
+            if self._payload is not None:
+                try:
+                    await fresh.send(self._payload)
+                except OSError as exc:
+                    log.error("worker %d: cannot send config: %s", fresh.index, exc)
 
     async def publish(self, config: WorkerConfig) -> None:
-        payload = encode(config)
+        payload = self._payload = encode(config)
         for w in self.workers:
             if w.proc.poll() is not None:
-                log.error("worker %d exited with %s", w.index, w.proc.returncode)
-                continue
+                continue  # revive restarts it with this config
             try:
                 await w.send(payload)
             except OSError as exc:

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
 import ssl
+import subprocess
 import time
 from collections.abc import Iterator
 
@@ -190,3 +193,37 @@ def test_workers_share_the_port_and_follow_config(lt: LoopThread, backends: list
     finally:
         lt.run(dp.stop())
     assert refused(http[1])
+
+
+@pytest.mark.slow
+def test_a_killed_worker_is_restarted_with_the_config(
+    lt: LoopThread, backends: list[Backend]
+) -> None:
+    dp = start(lt, workers=2)
+    try:
+        sync(lt, dp, site([backends[0].endpoint]))
+        http, _ = dp.addresses()
+        assert http is not None
+        (old,) = dp.pool.pids()
+        deadline = time.monotonic() + 20  # readiness polls, not timing assertions
+        while time.monotonic() < deadline and not listening_pid(http[1], old):
+            time.sleep(0.05)  # the worker binds once it has its config
+        assert listening_pid(http[1], old)
+        os.kill(old, signal.SIGKILL)
+        while time.monotonic() < deadline and dp.pool.pids() == [old]:
+            time.sleep(0.05)
+        (new,) = dp.pool.pids()
+        assert new != old and dp.pool.restarts == 1
+        while time.monotonic() < deadline and not listening_pid(http[1], new):
+            time.sleep(0.05)
+        assert listening_pid(http[1], new)  # it got the last config without a new sync
+        assert get(http[1], "/", host="a.test")[0] == 200
+    finally:
+        lt.run(dp.stop())
+
+
+def listening_pid(port: int, pid: int) -> bool:
+    out = subprocess.run(
+        ["ss", "-ltnpH", f"sport = :{port}"], capture_output=True, text=True, check=False
+    ).stdout
+    return f"pid={pid}," in out

@@ -1,0 +1,102 @@
+"""WorkerPool.revive without processes: who is restarted, when, and with which config."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from ingress.settings import HttpSettings
+from ingress.workers import MAX_BACKOFF, WorkerConfig, WorkerPool, encode
+
+
+class FakeProc:
+    def __init__(self, pid: int) -> None:
+        self.pid = pid
+        self.returncode: int | None = None
+
+    def poll(self) -> int | None:
+        return self.returncode
+
+
+class FakeSock:
+    def close(self) -> None:
+        pass
+
+
+class FakeWorker:
+    pids = iter(range(100, 1000))
+
+    def __init__(self, index: int, started: float) -> None:
+        self.index = index
+        self.started = started
+        self.proc = FakeProc(next(self.pids))
+        self.sock = FakeSock()
+        self.sent: list[bytes] = []
+
+    async def send(self, payload: bytes) -> None:
+        self.sent.append(payload)
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def pool(count: int = 2) -> tuple[WorkerPool, Clock]:
+    clock = Clock()
+    p = WorkerPool(count, spawn=lambda i: FakeWorker(i, clock.now), clock=clock)  # type: ignore[arg-type,return-value]
+    p.start()
+    return p, clock
+
+
+def run(coro: Any) -> None:
+    asyncio.run(coro)
+
+
+CONFIG = WorkerConfig(HttpSettings(), "seaway.dev/ingress", False, ("127.0.0.1", 1), None)
+
+
+def test_a_dead_worker_is_replaced_and_gets_the_last_config() -> None:
+    p, clock = pool()
+    run(p.publish(CONFIG))
+    first, second = p.workers
+    clock.now += 60  # long after its start: no backoff
+    first.proc.returncode = -9
+    run(p.revive())
+    assert p.workers[1] is second  # the live one is left alone
+    fresh = p.workers[0]
+    assert fresh is not first and fresh.index == 1
+    assert fresh.sent == [encode(CONFIG)]  # type: ignore[attr-defined]
+    assert p.restarts == 1
+
+
+def test_no_config_yet_means_nothing_to_send() -> None:
+    p, clock = pool(1)
+    clock.now += 60
+    p.workers[0].proc.returncode = 1
+    run(p.revive())
+    assert p.restarts == 1 and p.workers[0].sent == []  # type: ignore[attr-defined]
+
+
+def test_a_crash_loop_backs_off_doubling() -> None:
+    p, clock = pool(1)
+    waits = []
+    for _ in range(8):
+        p.workers[0].proc.returncode = 1  # dies at once after each start
+        before = p.restarts
+        start = clock.now
+        while p.restarts == before:
+            run(p.revive())
+            clock.now += 0.25
+        waits.append(clock.now - 0.25 - start)
+    assert waits[:5] == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert waits[5:] == [MAX_BACKOFF] * 3
+    # Once a restarted worker lives past the crash window, the next death restarts at once.
+    clock.now += 60
+    p.workers[0].proc.returncode = 1
+    before = p.restarts
+    run(p.revive())
+    assert p.restarts == before + 1
