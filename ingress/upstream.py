@@ -338,7 +338,14 @@ class UpstreamConnection(asyncio.Protocol):
         status = self.parser.get_status_code()
         self._status = status
         if 100 <= status < 200 and status != 101:
-            self._interim = True  # 100/102/103: dropped, the final response follows
+            # An interim response; the final one follows. A proxy must forward 1xx
+            # (RFC 9110 15.2), so 103 Early Hints and others reach HTTP/1.1 clients; 100
+            # does not: seaway answers the client's Expect itself; HTTP/1.0 gets none.
+            self._interim = True
+            if status != 100 and not self.client_10:
+                if head_flags(head) & REBUILD:
+                    head = rebuild_head(head, False, False)
+                self._pieces.append(head)
             return
         client = self.client
         assert client is not None

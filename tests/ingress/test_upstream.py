@@ -190,6 +190,19 @@ def test_interim_responses_dropped_and_hop_by_hop_rebuilt() -> None:
     assert bytes(down.out) == b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
 
 
+@pytest.mark.parametrize("step", [1, 1000])
+def test_early_hints_are_forwarded_to_http11_clients_only(step: int) -> None:
+    hints = b"HTTP/1.1 103 Early Hints\r\nLink: </s.css>; rel=preload\r\n\r\n"
+    final = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+    conn, _, down, client = upstream()
+    feed(conn, hints + final, step)
+    assert bytes(down.out) == hints + final
+    assert client.events[-1] == ("done", True)
+    conn, _, down, _ = upstream(client_10=True)
+    feed(conn, hints + final, step)
+    assert bytes(down.out).startswith(b"HTTP/1.1 200 OK")  # no 1xx for HTTP/1.0 clients
+
+
 def test_head_response_completes_without_body() -> None:
     conn, _, down, client = upstream(head_request=True)
     feed(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", 1000)
