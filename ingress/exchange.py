@@ -89,6 +89,9 @@ class UpstreamSide:
             pipeline = (
                 depth > 1 and req.method == b"GET" and req.upgrade is None and not req.has_body()
             )
+            if pipeline and pool.pipeline_pause:
+                pool.pipeline_pause -= 1  # a batch broke here lately (see upstream.py)
+                pipeline = False
             if pipeline:
                 joined = pool.pipelining
                 if joined is not None and joined.can_pipeline(self.ctx.outbox.generation, depth):

@@ -40,7 +40,7 @@ class Timers(Protocol):
 class EndpointPool:
     """Idle keep-alive connections to one endpoint."""
 
-    __slots__ = ("_idle", "_owner", "key", "pipelining")
+    __slots__ = ("_idle", "_owner", "key", "pipeline_pause", "pipelining")
 
     def __init__(self, owner: PoolSet, key: tuple[str, int]) -> None:
         self.key = key
@@ -48,6 +48,8 @@ class EndpointPool:
         self._idle: deque[tuple[Pooled, int]] = deque()
         # The connection a pipelinable request went to last (see ingress/upstream.py).
         self.pipelining: Pipelined | None = None
+        # Pipelinable requests still to send one per connection, after a batch broke.
+        self.pipeline_pause = 0
 
     def __len__(self) -> int:
         return len(self._idle)

@@ -13,9 +13,10 @@ connection a GET went to earlier in the same loop iteration, its head still queu
 the Outbox, joins it (up to N exchanges): the heads go out in one write, and the backend's
 answers often come back in one read. Only a connection whose last response was small
 (SMALL_RESPONSE) takes them: with large responses the bytes cost more than the packets,
-and pipelining would only add copies and waits. Later exchanges wait in `_queue`; when a response
-ends, the next exchange takes the connection (`release`). While exchanges wait, each read
-is cut where the current response ends (ingress/framing.py), so every client gets only
+and pipelining would only add copies and waits; and after a batch broke, the endpoint
+gets its next PAUSE_AFTER_BREAK requests one per connection. Later exchanges wait in
+`_queue`; when a response ends, the next exchange takes the connection (`release`).
+While exchanges wait, each read is cut where the current response ends (ingress/framing.py), so every client gets only
 its own response's bytes. If the connection closes, times out or fails, or a response
 asks to close it, the waiting exchanges get a retryable failure: they are GETs whose
 response has not begun, retried once on a fresh connection (ingress/exchange.py).
@@ -47,6 +48,10 @@ log = logging.getLogger(__name__)
 
 MAX_RESPONSE_HEAD = 64 * 1024
 SMALL_RESPONSE = 16 * 1024  # bytes, head included: pipelining only behind responses this small
+# After a batch broke (the connection closed with requests waiting, which must be sent
+# again), this many pipelinable requests to that endpoint go one per connection: a
+# backend that closes connections often pays for every batch it breaks.
+PAUSE_AFTER_BREAK = 256
 _CRLF = b"\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
 
@@ -526,6 +531,7 @@ class UpstreamConnection(asyncio.Protocol):
         """Every waiting exchange fails before its response began: retryable."""
         waiting = list(self._queue)
         self._queue.clear()
+        self.pool.pipeline_pause = PAUSE_AFTER_BREAK
         for client, _, _, _ in waiting:
             if client is not None:
                 client.upstream_failed(self, 502, True)

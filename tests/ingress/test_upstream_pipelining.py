@@ -178,6 +178,7 @@ def test_a_response_that_closes_sends_the_waiting_requests_elsewhere() -> None:
     assert b.clients[1].events == [("failed", 502, True)]
     assert b.clients[2].events == [("failed", 502, True)]
     assert b.conn.closed
+    assert b.pools.get(("10.0.0.1", 80)).pipeline_pause > 0  # the endpoint rests a while
 
 
 def test_connection_lost_mid_batch() -> None:
@@ -288,6 +289,10 @@ def test_a_closing_response_in_a_batch_retries_the_rest(lt: LoopThread) -> None:
         # connections, and answered there.
         sent = [r["path"] for r in backend.stats.requests[4:]]
         assert sorted(sent) == sorted(["/close/0", *(["/a/1", "/a/2", "/a/3"] * 2)])
+        # A broken batch pauses pipelining to that endpoint: one connection per request.
+        done = len(backend.stats.requests)
+        burst(lt, proxy.port, [f"/b/{i}" for i in range(4)])
+        assert connections_used(backend, done) == 4
     finally:
         proxy.close()
         lt.run(backend.close())
