@@ -10,16 +10,17 @@ It knows its client only through the `Client` protocol below, so it is tested wi
 
 Pipelining (`--upstream-pipelining N`, off by default): a GET without body that finds the
 connection a GET went to earlier in the same loop iteration, its head still queued in
-the Outbox, joins it (up to N exchanges): the heads go out in one write, and the backend's
-answers often come back in one read. Only a connection whose last response was small
-(SMALL_RESPONSE) takes them: with large responses the bytes cost more than the packets,
-and pipelining would only add copies and waits; and after a batch broke, the endpoint
-gets its next PAUSE_AFTER_BREAK requests one per connection. Later exchanges wait in
-`_queue`; when a response ends, the next exchange takes the connection (`release`).
-While exchanges wait, each read is cut where the current response ends (ingress/framing.py), so every client gets only
-its own response's bytes. If the connection closes, times out or fails, or a response
-asks to close it, the waiting exchanges get a retryable failure: they are GETs whose
-response has not begun, retried once on a fresh connection (ingress/exchange.py).
+the Outbox, joins it (up to N exchanges): the heads go out in one write, and the
+backend's answers often come back in one read. Only a connection whose last response was
+small (SMALL_RESPONSE) takes them: with large responses the bytes cost more than the
+packets, and pipelining would only add copies and waits; and after a batch broke, the
+endpoint gets its next PAUSE_AFTER_BREAK requests one per connection. Later exchanges
+wait in `_queue`; when a response ends, the next exchange takes the connection
+(`release`). While exchanges wait, each read is cut where the current response ends
+(ingress/framing.py), so every client gets only its own response's bytes. If the
+connection closes, times out or fails, or a response asks to close it, the waiting
+exchanges get a retryable failure: they are GETs whose response has not begun, retried
+once on a fresh connection (ingress/exchange.py).
 """
 
 from __future__ import annotations
