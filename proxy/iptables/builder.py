@@ -187,9 +187,9 @@ class FragmentBuilder:
         need_svc = bool(all_eps) and (not internal_local or has_external)
         need_svl = bool(local_eps) and (internal_local or (has_external and external_local))
         if need_svc:
-            owned[svc] = self._policy_rules(svc, all_eps, used, spi, label, cluster_ips)
+            owned[svc] = self._policy_rules(svc, all_eps, used, spi, label, bool(cluster_ips))
         if need_svl:
-            owned[svl] = self._policy_rules(svl, local_eps, used, spi, label, ())
+            owned[svl] = self._policy_rules(svl, local_eps, used, spi, label, False)
 
         # Cluster IPs.
         internal_target = svl if internal_local else svc
@@ -248,18 +248,23 @@ class FragmentBuilder:
             endpoints=len(used),
         )
 
-    def _masq_rule(self, chain: str, cip: str, match: str, label: str) -> list[str]:
+    def _masq_rules(self, chain: str, label: str) -> list[str]:
+        """Masquerade what reaches the service from outside the cluster CIDRs.
+
+        No destination, protocol or port match: every way into a SEAWAY-SVC- chain
+        already implies them (SEAWAY-SERVICES jumps here on -d CLUSTER-IP -p -m --dport),
+        or marks the packet itself first (SEAWAY-EXT- with Cluster policy, and for the
+        node's own traffic with Local policy), or comes from a pod (Local policy's
+        pod rule, which this rule skips). Fewer matches make a faster restore on nft
+        (each is a kernel expression); tests/proxy/iptables/test_simulator.py's trace
+        matrix checks every path.
+        """
         cidrs = self.config.cluster_cidrs
         if not cidrs:
             return []
         if len(cidrs) == 1:
-            return [
-                f"-A {chain}{self._c(label + ' cluster IP')} ! -s {cidrs[0]} "
-                f"-d {_dest(cip)} {match} -j {C.MARK_MASQ}"
-            ]
-        return [
-            f"-A {chain}{self._c(label + ' cluster IP')} -d {_dest(cip)} {match} -j {C.NONPOD_MASQ}"
-        ]
+            return [f"-A {chain}{self._c(label + ' cluster IP')} ! -s {cidrs[0]} -j {C.MARK_MASQ}"]
+        return [f"-A {chain}{self._c(label + ' cluster IP')} -j {C.NONPOD_MASQ}"]
 
     def _policy_rules(
         self,
@@ -268,12 +273,9 @@ class FragmentBuilder:
         used: Mapping[EndpointInfo, str],
         spi: ServicePortInfo,
         label: str,
-        cluster_ips: list[str] | tuple[str, ...],
+        masquerade: bool,
     ) -> tuple[str, ...]:
-        match = _proto_match(spi.protocol, spi.port)
-        rules: list[str] = []
-        for cip in cluster_ips:
-            rules.extend(self._masq_rule(chain, cip, match, label))
+        rules = self._masq_rules(chain, label) if masquerade else []
         timeout = spi.session_affinity_timeout
         if timeout is not None:
             for ep in eps:
@@ -303,7 +305,8 @@ class FragmentBuilder:
             recent = f" -m recent --name {sep} --mask 255.255.255.255 --rsource --set"
         return (
             f"-A {sep}{comment} -s {_dest(ep.ip)} -j {C.MARK_MASQ}",
-            f"-A {sep}{comment} -p {proto}{recent} -m {proto} -j DNAT "
+            # No "-m tcp": DNAT needs only -p; the match would be one more expression.
+            f"-A {sep}{comment} -p {proto}{recent} -j DNAT "
             f"--to-destination {ep.address}",
         )
 

@@ -65,7 +65,7 @@ def test_golden_cluster_ip_three_endpoints_with_node_port() -> None:
     ]
     assert nat[n["SVC"]] == [
         f'-A {n["SVC"]} -m comment --comment "default/web:http cluster IP" ! -s 10.1.0.0/16 '
-        f"-d 10.96.0.10/32 -p tcp -m tcp --dport 80 -j SEAWAY-MARK-MASQ",
+        "-j SEAWAY-MARK-MASQ",
         f'-A {n["SVC"]} -m comment --comment "default/web:http -> 10.1.0.1:8080" '
         f"-m statistic --mode random --probability 0.3333333333 -j {n['SEP0']}",
         f'-A {n["SVC"]} -m comment --comment "default/web:http -> 10.1.0.2:8080" '
@@ -75,7 +75,7 @@ def test_golden_cluster_ip_three_endpoints_with_node_port() -> None:
     assert nat[n["SEP1"]] == [
         f'-A {n["SEP1"]} -m comment --comment "default/web:http" -s 10.1.0.2/32 '
         "-j SEAWAY-MARK-MASQ",
-        f'-A {n["SEP1"]} -m comment --comment "default/web:http" -p tcp -m tcp -j DNAT '
+        f'-A {n["SEP1"]} -m comment --comment "default/web:http" -p tcp -j DNAT '
         "--to-destination 10.1.0.2:8080",
     ]
     assert nat[n["EXT"]] == [
@@ -160,7 +160,7 @@ def test_session_affinity_uses_recent_per_endpoint() -> None:
     assert "--rcheck" in rules[2] and n["SEP1"] in rules[2]
     assert rs.tables["nat"][n["SEP1"]][1] == (
         f'-A {n["SEP1"]} -m comment --comment "default/s" -p tcp -m recent --name {n["SEP1"]} '
-        "--mask 255.255.255.255 --rsource --set -m tcp -j DNAT --to-destination 10.1.0.2:8080"
+        "--mask 255.255.255.255 --rsource --set -j DNAT --to-destination 10.1.0.2:8080"
     )
 
 
@@ -253,6 +253,10 @@ def test_several_cluster_cidrs_use_a_nonpod_chain() -> None:
         "-A SEAWAY-NONPOD-MASQ -s 10.1.0.0/16 -j RETURN",
         "-A SEAWAY-NONPOD-MASQ -s 10.2.0.0/16 -j RETURN",
         "-A SEAWAY-NONPOD-MASQ -j SEAWAY-MARK-MASQ",
+    )
+    svc_chain = C.service_chain(spn("w"))
+    assert rs.tables["nat"][svc_chain][0] == (
+        f'-A {svc_chain} -m comment --comment "default/w cluster IP" -j SEAWAY-NONPOD-MASQ'
     )
 
 
