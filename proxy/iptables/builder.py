@@ -176,13 +176,14 @@ class FragmentBuilder:
         f_services: list[str] = []
         f_external: list[str] = []
 
-        # Endpoint chains for every endpoint any policy chain uses.
-        used: dict[EndpointInfo, str] = {}
+        # Endpoint chains for every endpoint any policy chain uses, by address (what
+        # the chain name hashes; a str key hashes faster than the dataclass).
+        used: dict[str, str] = {}
         for ep in (*all_eps, *local_eps):
-            if ep not in used:
-                used[ep] = C.endpoint_chain(name, ep)
-        for ep, sep in used.items():
-            owned[sep] = self._endpoint_rules(sep, ep, spi, label, large)
+            address = ep.address
+            if address not in used:
+                sep = used[address] = C.endpoint_chain(name, ep)
+                owned[sep] = self._endpoint_rules(sep, ep.ip, address, spi, label)
 
         need_svc = bool(all_eps) and (not internal_local or has_external)
         need_svl = bool(local_eps) and (internal_local or (has_external and external_local))
@@ -270,33 +271,33 @@ class FragmentBuilder:
         self,
         chain: str,
         eps: tuple[EndpointInfo, ...],
-        used: Mapping[EndpointInfo, str],
+        used: Mapping[str, str],
         spi: ServicePortInfo,
         label: str,
         masquerade: bool,
     ) -> tuple[str, ...]:
         rules = self._masq_rules(chain, label) if masquerade else []
         timeout = spi.session_affinity_timeout
+        addresses = [ep.address for ep in eps]
         if timeout is not None:
-            for ep in eps:
-                sep = used[ep]
+            for address in addresses:
+                sep = used[address]
                 rules.append(
-                    f"-A {chain}{self._c(label + ' -> ' + ep.address)} -m recent --name {sep} "
+                    f"-A {chain}{self._c(label + ' -> ' + address)} -m recent --name {sep} "
                     f"--mask 255.255.255.255 --rsource --rcheck --seconds {timeout} --reap -j {sep}"
                 )
-        n = len(eps)
-        for i, ep in enumerate(eps):
-            sep = used[ep]
+        n = len(addresses)
+        for i, address in enumerate(addresses):
             stat = (
                 f" -m statistic --mode random --probability {_probability(i, n)}"
                 if i < n - 1
                 else ""
             )
-            rules.append(f"-A {chain}{self._c(label + ' -> ' + ep.address)}{stat} -j {sep}")
+            rules.append(f"-A {chain}{self._c(label + ' -> ' + address)}{stat} -j {used[address]}")
         return tuple(rules)
 
     def _endpoint_rules(
-        self, sep: str, ep: EndpointInfo, spi: ServicePortInfo, label: str, large: bool
+        self, sep: str, ip: str, address: str, spi: ServicePortInfo, label: str
     ) -> tuple[str, ...]:
         proto = spi.protocol.lower()
         comment = self._c(label)
@@ -304,10 +305,9 @@ class FragmentBuilder:
         if spi.session_affinity_timeout is not None:
             recent = f" -m recent --name {sep} --mask 255.255.255.255 --rsource --set"
         return (
-            f"-A {sep}{comment} -s {_dest(ep.ip)} -j {C.MARK_MASQ}",
+            f"-A {sep}{comment} -s {_dest(ip)} -j {C.MARK_MASQ}",
             # No "-m tcp": DNAT needs only -p; the match would be one more expression.
-            f"-A {sep}{comment} -p {proto}{recent} -j DNAT "
-            f"--to-destination {ep.address}",
+            f"-A {sep}{comment} -p {proto}{recent} -j DNAT --to-destination {address}",
         )
 
     def _external_rules(
