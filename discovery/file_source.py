@@ -33,6 +33,11 @@ from discovery.model import KubeObject, ObjectKey
 log = logging.getLogger(__name__)
 
 BIG_FILE = 512 * 1024  # bytes; bigger files are parsed off the event loop
+# watchfiles polls its queue of inotify events every `step` ms and yields once a poll
+# finds no new event, so a change is seen step..2*step ms after it happened (50 ms, the
+# default, made 50-100 ms of an endpoint change's latency). An atomic rename, a ConfigMap
+# symlink swap or an editor's save produces its events within microseconds.
+WATCH_STEP_MS = 20
 Signature = tuple[int, int, int]  # mtime_ns, size, inode (of the target, symlinks followed)
 
 
@@ -77,7 +82,7 @@ class FileSource:
             # Single-file mode: other files written in that directory (logs beside the
             # manifest, say) must not wake us; renames onto the file still do.
             watch_filter=None if is_dir else _OnlyPath(target),
-            step=50,
+            step=WATCH_STEP_MS,
             rust_timeout=int(self.rescan_interval * 1000),
             yield_on_timeout=True,
             recursive=is_dir,

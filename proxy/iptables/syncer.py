@@ -77,8 +77,13 @@ class IptablesSyncer:
         return self.applier.kernel_state()
 
     def sync(
-        self, snapshot: Snapshot, changed: frozenset[ServicePortName] | None = None
+        self,
+        snapshot: Snapshot,
+        changed: frozenset[ServicePortName] | None = None,
+        kernel: KernelState | None = None,
     ) -> SyncReport:
+        """One sync. `kernel`: what the kernel holds, when the caller read it already
+        (`seaway apply` reads it while parsing); used by a full sync, else read here."""
         t0 = self.clock()
         ruleset = self.builder.build(snapshot, changed)
         t1 = self.clock()
@@ -86,7 +91,8 @@ class IptablesSyncer:
         text: RestoreText | None
         try:
             if full:
-                text = render_full(ruleset, self.read_kernel(), self.applier.nft)
+                state = kernel if kernel is not None else self.read_kernel()
+                text = render_full(ruleset, state, self.applier.nft)
             else:
                 assert self.applied is not None
                 text = render_partial(ruleset, self.applied, self.applier.nft)

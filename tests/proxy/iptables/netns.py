@@ -195,7 +195,8 @@ def wait_until(pred: object, timeout: float = 5.0) -> bool:
 
 def manifest(services: Sequence[dict[str, object]]) -> str:
     """YAML (JSON is YAML) for services: dicts with name, ip, port, proto, endpoints
-    (pod indexes), and optional nodePort, affinity, node (per endpoint host)."""
+    (pod indexes), and optional nodePort, affinity, etp (externalTrafficPolicy) and remote
+    (pod indexes whose endpoint is on node-b rather than node-a)."""
     docs: list[dict[str, object]] = []
     for s in services:
         spec: dict[str, object] = {
@@ -212,6 +213,8 @@ def manifest(services: Sequence[dict[str, object]]) -> str:
         }
         if "nodePort" in s:
             spec["type"] = "NodePort"
+        if "etp" in s:
+            spec["externalTrafficPolicy"] = s["etp"]
         if s.get("affinity"):
             spec["sessionAffinity"] = "ClientIP"
             spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": s["affinity"]}}
@@ -241,7 +244,12 @@ def manifest(services: Sequence[dict[str, object]]) -> str:
                     }
                 ],
                 "endpoints": [
-                    {"addresses": [Cluster.pod_ip(int(i))], "nodeName": "node-a"}
+                    {
+                        "addresses": [Cluster.pod_ip(int(i))],
+                        "nodeName": "node-b"
+                        if i in cast(list[int], s.get("remote", []))
+                        else "node-a",
+                    }
                     for i in cast(list[int], s.get("endpoints", []))
                 ],
             }

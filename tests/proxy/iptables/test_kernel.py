@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.proxy.iptables.netns import (
+    CLIENT_IP,
     CLUSTER_CIDR,
     NODE_IP,
     REPO,
@@ -91,6 +92,48 @@ def test_cluster_ip_node_port_and_hairpin(cluster: Cluster, config_dir: Path, fl
     for a in cluster.answers(cluster.client, NODE_IP, 30080, count=10):
         name, peer = a.split()
         assert peer == cluster.gateway(int(name[3:]))
+
+
+@pytest.mark.parametrize("flavor", ["legacy", "nft"])
+def test_node_port_masquerade_by_traffic_policy(
+    cluster: Cluster, config_dir: Path, flavor: str
+) -> None:
+    """The paths into a service chain other than its cluster IP: a node port with Cluster
+    policy masquerades everyone, with Local policy it keeps the source and serves outside
+    clients from local endpoints only (pods from all)."""
+    cfg = write(
+        config_dir / "np.yaml",
+        [
+            {"name": "np", "ip": "10.96.0.50", "endpoints": [0, 1], "nodePort": 30050},
+            {
+                "name": "local",
+                "ip": "10.96.0.51",
+                "endpoints": [0, 1],
+                "remote": [1],
+                "nodePort": 30051,
+                "etp": "Local",
+            },
+        ],
+    )
+    cluster.seaway("apply", "-c", cfg, "--iptables-flavor", flavor, *FLAGS)
+
+    # Cluster policy: from a pod and from the outside client, always masqueraded
+    for ns in (cluster.pods[2], cluster.client):
+        got = {}
+        for a in cluster.answers(ns, NODE_IP, 30050, count=30):
+            name, peer = a.split()
+            got[name] = peer
+        assert got == {"pod0": cluster.gateway(0), "pod1": cluster.gateway(1)}, ns
+
+    # Local policy: the outside client reaches only the local endpoint, source kept
+    for a in cluster.answers(cluster.client, NODE_IP, 30051, count=10):
+        assert a.split() == ["pod0", CLIENT_IP]
+    # ... a pod reaches every endpoint, source kept
+    got = {}
+    for a in cluster.answers(cluster.pods[2], NODE_IP, 30051, count=30):
+        name, peer = a.split()
+        got[name] = peer
+    assert got == {"pod0": cluster.pod_ip(2), "pod1": cluster.pod_ip(2)}
 
 
 def test_no_endpoints_is_refused_at_once(cluster: Cluster, config_dir: Path) -> None:

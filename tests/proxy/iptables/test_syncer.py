@@ -12,6 +12,7 @@ from proxy.iptables.applier import Applier, ApplyError, Result
 from proxy.iptables.builder import BUILTIN_JUMPS, BuildConfig
 from proxy.iptables.conntrack import stale_udp_entries
 from proxy.iptables.flavor import detect_flavor
+from proxy.iptables.render import KernelState
 from proxy.iptables.syncer import IptablesSyncer
 from tests.proxy.iptables.helpers import eps, snapshot, svc
 
@@ -241,3 +242,13 @@ table ip mangle {
 \t}
 }
 """
+
+
+def test_full_sync_uses_a_kernel_state_read_by_the_caller() -> None:
+    s, run = make()
+    stale = "SEAWAY-SVC-0123456789ABCDEF"
+    kernel = KernelState(chains={"nat": {stale}, "filter": set()})
+    s.sync(snapshot(svc("a", "10.96.0.1", eps("10.1.0.1"))), kernel=kernel)
+    assert not run.commands("iptables-legacy-save")  # not read again
+    (text,) = run.restores()
+    assert f"-X {stale}" in text
