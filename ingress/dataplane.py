@@ -97,7 +97,7 @@ class IngressDataplane:
                 o.watch_ingress_without_class,
                 http,
                 https,
-                part,
+                ingress_part(snapshot, router.services),
             )
             await self.pool.publish(resolved)
         for warning in router.warnings:

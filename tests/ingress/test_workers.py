@@ -1,12 +1,16 @@
-"""WorkerPool.revive without processes: who is restarted, when, and with which config."""
+"""Worker processes without processes: what a worker is sent, and WorkerPool.revive (who
+is restarted, when, and with which config)."""
 
 from __future__ import annotations
 
 import asyncio
 from typing import Any
 
+from ingress.router import Router
 from ingress.settings import HttpSettings
-from ingress.workers import MAX_BACKOFF, WorkerConfig, WorkerPool, encode
+from ingress.workers import MAX_BACKOFF, WorkerConfig, WorkerPool, encode, ingress_part
+from tests.ingress import routerkit as k
+from tests.ingress.l7kit import port_info
 
 
 class FakeProc:
@@ -100,3 +104,25 @@ def test_a_crash_loop_backs_off_doubling() -> None:
     before = p.restarts
     run(p.revive())
     assert p.restarts == before + 1
+
+
+def test_workers_get_only_the_services_the_owned_ingresses_name() -> None:
+    from discovery.snapshot import EndpointInfo
+
+    ep = EndpointInfo("10.0.0.1", 80)
+    ing = k.ingress("site", k.rule("a.test", k.path("/", "web")))
+    ports = [port_info("web", [ep]), *(port_info(f"other{i}", [ep]) for i in range(50))]
+    snap = k.snapshot([ing], ports)
+    router = Router.compile(snap)
+    part = ingress_part(snap, router.services)
+    assert set(part.ports_by_service) == {("default", "web")}
+    # The worker's router, compiled from the part, routes exactly as the daemon's does.
+    worker = Router.compile(part)
+    for host, path in (("a.test", "/x"), ("b.test", "/")):
+        mine, theirs = worker.route(host, path), router.route(host, path)
+        assert (mine.status, mine.key, mine.endpoints) == (
+            theirs.status,
+            theirs.key,
+            theirs.endpoints,
+        )
+    assert len(ingress_part(snap).ports_by_service) == 51  # unfiltered: everything
