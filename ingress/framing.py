@@ -72,18 +72,14 @@ class ResponseFramer:
         end = len(data)
         while pos < end:
             state = self._state
-            if state == LENGTH:
+            if state in (LENGTH, DATA):
                 take = min(self._left, end - pos)
                 self._left -= take
                 pos += take
                 if not self._left:
-                    self.ended = True
-                    return pos
-            elif state == DATA:
-                take = min(self._left, end - pos)
-                self._left -= take
-                pos += take
-                if not self._left:
+                    if state == LENGTH:
+                        self.ended = True
+                        return pos
                     self._state = SIZE
             elif state == HEAD:
                 stop = self._find(data, pos, b"\r\n\r\n")
@@ -94,12 +90,17 @@ class ResponseFramer:
                 pos = self._head_done(head, stop + 4)
                 if self.ended or self.interim:
                     return pos
-            elif state == SIZE:
+            elif state in (SIZE, TRAILER):
                 stop = self._find(data, pos, b"\r\n")
                 if stop is None:
                     return end
                 line = self._take_line(data, pos, stop)
                 pos = stop + 2
+                if state == TRAILER:
+                    if not line:  # the empty line after the trailers
+                        self.ended = True
+                        return pos
+                    continue
                 m = _HEX.match(line)
                 if m is None:
                     self._state = UNTIL_CLOSE  # malformed: llhttp rejects it
@@ -110,15 +111,6 @@ class ResponseFramer:
                     self._left = size + 2  # the data and its CRLF
                 else:
                     self._state = TRAILER
-            elif state == TRAILER:
-                stop = self._find(data, pos, b"\r\n")
-                if stop is None:
-                    return end
-                line = self._take_line(data, pos, stop)
-                pos = stop + 2
-                if not line:
-                    self.ended = True
-                    return pos
             else:  # UNTIL_CLOSE
                 return end
         return end

@@ -9,9 +9,15 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
+import shutil
 import socket
+import subprocess
+import tempfile
 import threading
-from collections.abc import Coroutine, Iterable
+import time
+from collections.abc import Coroutine, Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import httptools
@@ -256,6 +262,19 @@ class Proxy:
             self.lt.run(self.server.close())
 
 
+@contextmanager
+def one_backend(lt: LoopThread, settings: HttpSettings) -> Iterator[tuple[Proxy, Backend]]:
+    """A Proxy with `settings` in front of one Python Backend ("web"), both closed after."""
+    backend = lt.run(Backend("web").start())
+    proxy = Proxy(lt, settings)
+    proxy.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
+    try:
+        yield proxy, backend
+    finally:
+        proxy.close()
+        lt.run(backend.close())
+
+
 # ---------------------------------------------------------------- clients
 
 
@@ -315,3 +334,48 @@ def get(port: int, path: str, host: str = "web.test", extra: str = "") -> tuple[
     )
     status = int(raw.split(b" ", 2)[1]) if raw else 0
     return status, raw.partition(b"\r\n\r\n")[2]
+
+
+# ---------------------------------------------------------------- nginx as a backend
+
+
+@contextmanager
+def nginx_backend(port: int, body: str, log_format: str = "") -> Iterator[str]:
+    """nginx (1 worker) on HOST:port answering every request 200 with `body` (nginx
+    variables allowed); yields its access log's path. Stopped and removed afterwards."""
+    from tests.support import wait_for_port
+
+    d = tempfile.mkdtemp(prefix="seaway-nginx-")
+    os.chmod(d, 0o755)
+    conf = os.path.join(d, "nginx.conf")
+    fmt = f" log_format custom '{log_format}';" if log_format else ""
+    log = f"{d}/access.log" + (" custom" if log_format else "")
+    with open(conf, "w") as f:
+        f.write(
+            f"worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n"
+            f"events {{ worker_connections 256; }}\n"
+            f"http {{{fmt} access_log {log}; client_body_temp_path {d};"
+            f" proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d};"
+            f" scgi_temp_path {d};\n"
+            f"  server {{ listen {HOST}:{port}; location / {{ return 200 '{body}'; }} }} }}\n"
+        )
+    proc = subprocess.Popen(["nginx", "-c", conf, "-p", d, "-g", "daemon off;"])
+    try:
+        wait_for_port(HOST, port)
+        yield os.path.join(d, "access.log")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+        shutil.rmtree(d, ignore_errors=True)
+
+
+def access_log_lines(path: str, needle: str, want: int) -> list[str]:
+    """The log lines that contain `needle`, once nginx has written `want` of them (it logs
+    after answering; a readiness poll, not a timing test)."""
+    deadline = time.monotonic() + 10
+    while True:
+        with open(path) as f:
+            lines = [ln for ln in f.read().splitlines() if needle in ln]
+        if len(lines) >= want or time.monotonic() > deadline:
+            return lines
+        time.sleep(0.02)

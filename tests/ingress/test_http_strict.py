@@ -16,8 +16,8 @@ from tests.ingress.l7kit import (
     LoopThread,
     Proxy,
     exchange,
+    one_backend,
     parse_responses,
-    two_service_snapshot,
 )
 
 LIMITS = HttpSettings(
@@ -27,14 +27,8 @@ LIMITS = HttpSettings(
 
 @pytest.fixture(scope="module")
 def env(lt: LoopThread) -> Iterator[tuple[Proxy, Backend]]:
-    backend = lt.run(Backend("web").start())
-    proxy = Proxy(lt, LIMITS)
-    proxy.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
-    try:
-        yield proxy, backend
-    finally:
-        proxy.close()
-        lt.run(backend.close())
+    with one_backend(lt, LIMITS) as site:
+        yield site
 
 
 H = b"Host: web.test\r\n"

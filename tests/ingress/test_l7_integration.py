@@ -21,13 +21,14 @@ from tests.ingress.l7kit import (
     Backend,
     LoopThread,
     Proxy,
+    access_log_lines,
     exchange,
     get,
+    nginx_backend,
     parse_responses,
     two_service_snapshot,
 )
-from tests.ingress.test_upstream_pipelining import access_log_lines
-from tests.support import free_port, wait_for_port
+from tests.support import free_port
 
 SETTINGS = HttpSettings(upstream_timeout=0.3, connect_timeout=2.0)
 
@@ -315,35 +316,17 @@ def test_config_change_under_load(lt: LoopThread) -> None:
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx not installed")
-def test_nginx_backend(lt: LoopThread, tmp_path: object) -> None:
+def test_nginx_backend(lt: LoopThread) -> None:
     port = free_port()
-    d = tempfile.mkdtemp(prefix="seaway-nginx-")
-    os.chmod(d, 0o755)
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(
-            f"worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n"
-            f"events {{ worker_connections 64; }}\n"
-            f"http {{ access_log {d}/access.log; client_body_temp_path {d};"
-            f" proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d};"
-            f" scgi_temp_path {d};\n"
-            f"  server {{ listen {HOST}:{port};"
-            f"    location / {{ return 200 'nginx $request_uri $http_x_forwarded_for'; }} }} }}\n"
-        )
-    proc = subprocess.Popen(["nginx", "-c", conf, "-p", d, "-g", "daemon off;"])
     proxy = Proxy(lt, SETTINGS)
     try:
-        wait_for_port(HOST, port)
-        ep = EndpointInfo(HOST, port)
-        proxy.apply(two_service_snapshot([ep], [ep]))
-        for i in range(5):
-            r = curl("-H", "Host: web.test", f"http://{HOST}:{proxy.port}/n/{i}?q=1")
-            assert r.returncode == 0, r.stderr
-            assert r.stdout == f"nginx /n/{i}?q=1 127.0.0.1".encode()
-        # nginx logs after answering: poll (readiness, not a timing test)
-        assert len(access_log_lines(os.path.join(d, "access.log"), "/n/", 5)) == 5
+        with nginx_backend(port, "nginx $request_uri $http_x_forwarded_for") as log:
+            ep = EndpointInfo(HOST, port)
+            proxy.apply(two_service_snapshot([ep], [ep]))
+            for i in range(5):
+                r = curl("-H", "Host: web.test", f"http://{HOST}:{proxy.port}/n/{i}?q=1")
+                assert r.returncode == 0, r.stderr
+                assert r.stdout == f"nginx /n/{i}?q=1 127.0.0.1".encode()
+            assert len(access_log_lines(log, "/n/", 5)) == 5
     finally:
         proxy.close()
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(d, ignore_errors=True)

@@ -101,6 +101,8 @@ def test_rebuild_head_drops_hop_by_hop_and_named_headers() -> None:
 
 
 class FakeClient:
+    write_paused = False
+
     def __init__(self) -> None:
         self.events: list[Any] = []
 

@@ -8,13 +8,10 @@ getting its own answer over fewer backend connections."""
 from __future__ import annotations
 
 import itertools
-import os
 import shutil
 import socket
-import subprocess
-import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 import pytest
@@ -25,9 +22,19 @@ from ingress.pool import PoolSet
 from ingress.response import KNOWN_HEADS
 from ingress.settings import HttpSettings
 from ingress.upstream import UpstreamConnection
-from tests.ingress.l7kit import HOST, Backend, LoopThread, Proxy, two_service_snapshot
+from tests.ingress.l7kit import (
+    HOST,
+    Backend,
+    LoopThread,
+    Proxy,
+    access_log_lines,
+    nginx_backend,
+    one_backend,
+    two_service_snapshot,
+)
 from tests.ingress.test_http_timeouts import FakeLoop, FakeTransport
-from tests.support import free_port, wait_for_port
+from tests.ingress.test_upstream import FakeClient
+from tests.support import free_port
 
 
 class CountingTransport(FakeTransport):
@@ -44,37 +51,21 @@ class CountingTransport(FakeTransport):
         super().writelines(parts)
 
 
-class PipeClient:
-    """A downstream client as UpstreamConnection sees it; releases when done, like
-    HttpProtocol._finish."""
+class PipeClient(FakeClient):
+    """A downstream client as UpstreamConnection sees it; releases the connection when its
+    response is done, as HttpProtocol._finish does."""
 
     def __init__(self, name: str) -> None:
+        super().__init__()
         self.name = name
         self.down = FakeTransport()
-        self.events: list[Any] = []
-        self.write_paused = False
-
-    def response_started(self, close: bool) -> None:
-        self.events.append("started")
 
     def response_done(self, conn: UpstreamConnection) -> None:
-        self.events.append("done")
+        super().response_done(conn)
         conn.release()
 
-    def upstream_failed(self, conn: UpstreamConnection, status: int, retryable: bool) -> None:
-        self.events.append(("failed", status, retryable))
 
-    def upstream_upgraded(self, conn: UpstreamConnection) -> None:
-        self.events.append("upgraded")
-
-    def abort(self) -> None:
-        self.events.append("abort")
-
-    def pause_reading_for_upstream(self) -> None:
-        pass
-
-    def resume_reading_for_upstream(self) -> None:
-        pass
+STARTED, DONE = ("started", False), ("done", True)
 
 
 def head(path: str) -> bytes:
@@ -157,7 +148,7 @@ def test_each_client_gets_exactly_its_own_response(cut: int | None) -> None:
     b.feed(stream, [] if cut is None else [min(cut, len(stream))])
     for c, resp in zip(b.clients, RESPONSES, strict=True):
         assert delivered(c) == resp, c.name  # a 103 included: forwarded
-        assert c.events == ["started", "done"], c.name
+        assert c.events == [STARTED, DONE], c.name
     assert not b.conn.closed and b.conn.client is None  # back in the pool
     assert len(b.pools.get(("10.0.0.1", 80))) == 1
 
@@ -174,7 +165,7 @@ def test_known_heads_are_cut_without_the_parser() -> None:
 def test_a_response_that_closes_sends_the_waiting_requests_elsewhere() -> None:
     b = Batch(3)
     b.feed(b"HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 2\r\n\r\nok", [])
-    assert b.clients[0].events == ["started", "done"]
+    assert b.clients[0].events == [STARTED, ("done", False)]
     assert b.clients[1].events == [("failed", 502, True)]
     assert b.clients[2].events == [("failed", 502, True)]
     assert b.conn.closed
@@ -185,8 +176,8 @@ def test_connection_lost_mid_batch() -> None:
     b = Batch(3)
     b.feed(RESPONSES[0] + CL + b"th", [])  # the second response is cut short
     b.conn.connection_lost(None)
-    assert b.clients[0].events == ["started", "done"]
-    assert b.clients[1].events == ["started", "abort"]  # its head went out: a cut
+    assert b.clients[0].events == [STARTED, DONE]
+    assert b.clients[1].events == [STARTED, "abort"]  # its head went out: a cut
     assert b.clients[2].events == [("failed", 502, True)]  # never began: retryable
 
 
@@ -195,7 +186,7 @@ def test_a_waiting_client_that_leaves_closes_the_connection_at_its_turn() -> Non
     b.conn.abandon(cast(Any, b.clients[1]))
     assert not b.conn.closed  # the first response is still coming
     b.feed(RESPONSES[0] + RESPONSES[0], [])
-    assert b.clients[0].events == ["started", "done"]
+    assert b.clients[0].events == [STARTED, DONE]
     assert delivered(b.clients[1]) == b""
     assert b.clients[2].events == [("failed", 502, True)]
     assert b.conn.closed
@@ -227,6 +218,16 @@ def test_the_current_client_alone_pauses_the_upstream() -> None:
 PIPELINING = HttpSettings(upstream_pipelining=8, upstream_timeout=5.0)
 
 
+Solo = tuple[Proxy, Backend]
+
+
+@pytest.fixture
+def solo(lt: LoopThread) -> Iterator[Solo]:
+    """The proxy with pipelining 8 in front of one Python backend."""
+    with one_backend(lt, PIPELINING) as site:
+        yield site
+
+
 def burst(lt: LoopThread, port: int, paths: list[str], host: str = "web.test") -> list[bytes]:
     """Connect one client per path, then send every request while the proxy's loop is
     blocked, so they are all read in one loop iteration (a pipelining batch)."""
@@ -253,129 +254,75 @@ def connections_used(backend: Backend, since: int) -> int:
     return len({r["conn"] for r in backend.stats.requests[since:]})
 
 
-def test_burst_of_gets_shares_backend_connections(lt: LoopThread) -> None:
-    backend = lt.run(Backend("solo").start())
-    proxy = Proxy(lt, PIPELINING)
-    proxy.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
-    try:
-        # Only pooled connections take pipelined requests: the first burst fills the pool.
-        assert len(burst(lt, proxy.port, [f"/warm/{i}" for i in range(24)])) == 24
-        assert connections_used(backend, 0) == 24
-        paths = [f"/{('plain', 'chunked')[i % 2]}/{i}" for i in range(24)]
-        replies = burst(lt, proxy.port, paths)
-        for path, raw in zip(paths, replies, strict=True):
-            assert raw.startswith(b"HTTP/1.1 200 OK"), raw[:80]
-            assert f'"path": "{path}"'.encode() in raw, (path, raw[-120:])
-        assert len(backend.stats.requests) == 48
-        # 24 GETs read in one loop iteration, up to 8 per connection: 3 connections.
-        assert connections_used(backend, 24) == 3
-        assert backend.stats.connections == 24  # no new ones
-    finally:
-        proxy.close()
-        lt.run(backend.close())
+def test_burst_of_gets_shares_backend_connections(lt: LoopThread, solo: Solo) -> None:
+    proxy, backend = solo
+    # Only pooled connections take pipelined requests: the first burst fills the pool.
+    assert len(burst(lt, proxy.port, [f"/warm/{i}" for i in range(24)])) == 24
+    assert connections_used(backend, 0) == 24
+    paths = [f"/{('plain', 'chunked')[i % 2]}/{i}" for i in range(24)]
+    replies = burst(lt, proxy.port, paths)
+    for path, raw in zip(paths, replies, strict=True):
+        assert raw.startswith(b"HTTP/1.1 200 OK"), raw[:80]
+        assert f'"path": "{path}"'.encode() in raw, (path, raw[-120:])
+    assert len(backend.stats.requests) == 48
+    # 24 GETs read in one loop iteration, up to 8 per connection: 3 connections.
+    assert connections_used(backend, 24) == 3
+    assert backend.stats.connections == 24  # no new ones
 
 
-def test_a_closing_response_in_a_batch_retries_the_rest(lt: LoopThread) -> None:
-    backend = lt.run(Backend("solo").start())
-    proxy = Proxy(lt, PIPELINING)
-    proxy.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
-    try:
-        burst(lt, proxy.port, [f"/warm/{i}" for i in range(4)])
-        paths = ["/close/0", "/a/1", "/a/2", "/a/3"]
-        replies = burst(lt, proxy.port, paths)
-        for path, raw in zip(paths, replies, strict=True):
-            assert f'"path": "{path}"'.encode() in raw, (path, raw[-120:])
-        # /close answered and closed: the three behind it were sent again, on fresh
-        # connections, and answered there.
-        sent = [r["path"] for r in backend.stats.requests[4:]]
-        assert sorted(sent) == sorted(["/close/0", *(["/a/1", "/a/2", "/a/3"] * 2)])
-        # A broken batch pauses pipelining to that endpoint: one connection per request.
-        done = len(backend.stats.requests)
-        burst(lt, proxy.port, [f"/b/{i}" for i in range(4)])
-        assert connections_used(backend, done) == 4
-    finally:
-        proxy.close()
-        lt.run(backend.close())
+def test_a_closing_response_in_a_batch_retries_the_rest(lt: LoopThread, solo: Solo) -> None:
+    proxy, backend = solo
+    burst(lt, proxy.port, [f"/warm/{i}" for i in range(4)])
+    paths = ["/close/0", "/a/1", "/a/2", "/a/3"]
+    replies = burst(lt, proxy.port, paths)
+    for path, raw in zip(paths, replies, strict=True):
+        assert f'"path": "{path}"'.encode() in raw, (path, raw[-120:])
+    # /close answered and closed: the three behind it were sent again, on fresh
+    # connections, and answered there.
+    sent = [r["path"] for r in backend.stats.requests[4:]]
+    assert sorted(sent) == sorted(["/close/0", *(["/a/1", "/a/2", "/a/3"] * 2)])
+    # A broken batch pauses pipelining to that endpoint: one connection per request.
+    done = len(backend.stats.requests)
+    burst(lt, proxy.port, [f"/b/{i}" for i in range(4)])
+    assert connections_used(backend, done) == 4
 
 
-def test_no_pipelining_behind_large_responses(lt: LoopThread) -> None:
-    backend = lt.run(Backend("solo").start())
-    proxy = Proxy(lt, PIPELINING)
-    proxy.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
-    try:
-        # Every pooled connection last carried 100 kB: none takes pipelined requests.
-        big = burst(lt, proxy.port, [f"/big/{100_000 + i}" for i in range(6)])
-        assert all(len(r) > 100_000 for r in big)
-        replies = burst(lt, proxy.port, [f"/x/{i}" for i in range(6)])
-        assert all(r.startswith(b"HTTP/1.1 200 OK") for r in replies)
-        assert connections_used(backend, 6) == 6
-        # Those answers were small: now the same connections are shared again.
-        burst(lt, proxy.port, [f"/y/{i}" for i in range(6)])
-        assert connections_used(backend, 12) == 1
-    finally:
-        proxy.close()
-        lt.run(backend.close())
+def test_no_pipelining_behind_large_responses(lt: LoopThread, solo: Solo) -> None:
+    proxy, backend = solo
+    # Every pooled connection last carried 100 kB: none takes pipelined requests.
+    big = burst(lt, proxy.port, [f"/big/{100_000 + i}" for i in range(6)])
+    assert all(len(r) > 100_000 for r in big)
+    replies = burst(lt, proxy.port, [f"/x/{i}" for i in range(6)])
+    assert all(r.startswith(b"HTTP/1.1 200 OK") for r in replies)
+    assert connections_used(backend, 6) == 6
+    # Those answers were small: now the same connections are shared again.
+    burst(lt, proxy.port, [f"/y/{i}" for i in range(6)])
+    assert connections_used(backend, 12) == 1
 
 
 def test_pipelining_off_by_default_one_connection_per_request(lt: LoopThread) -> None:
-    backend = lt.run(Backend("solo").start())
-    proxy = Proxy(lt, HttpSettings())
-    proxy.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
-    try:
+    with one_backend(lt, HttpSettings()) as (proxy, backend):
         for _ in range(2):
             replies = burst(lt, proxy.port, [f"/x/{i}" for i in range(6)])
             assert all(r.startswith(b"HTTP/1.1 200 OK") for r in replies)
         assert connections_used(backend, 6) == 6
-    finally:
-        proxy.close()
-        lt.run(backend.close())
-
-
-def access_log_lines(path: str, prefix: str, want: int) -> list[str]:
-    """The log lines that mention `prefix`, once nginx has written `want` of them (it logs
-    after answering; a readiness poll, not a timing test)."""
-    deadline = time.monotonic() + 10
-    while True:
-        with open(path) as f:
-            lines = [ln for ln in f.read().splitlines() if prefix in ln]
-        if len(lines) >= want or time.monotonic() > deadline:
-            return lines
-        time.sleep(0.02)
 
 
 @pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
 def test_burst_through_nginx_backend(lt: LoopThread) -> None:
     port = free_port()
-    d = tempfile.mkdtemp(prefix="seaway-nginx-pipe-")
-    os.chmod(d, 0o755)
-    conf = os.path.join(d, "nginx.conf")
-    with open(conf, "w") as f:
-        f.write(
-            f"worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n"
-            f"events {{ worker_connections 256; }}\n"
-            f"http {{ log_format conn '$connection $request_uri';"
-            f" access_log {d}/access.log conn;"
-            f" client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};"
-            f" uwsgi_temp_path {d}; scgi_temp_path {d};\n"
-            f"  server {{ listen {HOST}:{port};"
-            f"    location / {{ return 200 'nginx $request_uri'; }} }} }}\n"
-        )
-    proc = subprocess.Popen(["nginx", "-c", conf, "-p", d, "-g", "daemon off;"])
     proxy = Proxy(lt, PIPELINING)
     try:
-        wait_for_port(HOST, port)
-        ep = EndpointInfo(HOST, port)
-        proxy.apply(two_service_snapshot([ep], [ep]))
-        burst(lt, proxy.port, [f"/warm/{i}" for i in range(16)])
-        paths = [f"/n/{i}" for i in range(16)]
-        replies = burst(lt, proxy.port, paths)
-        for path, raw in zip(paths, replies, strict=True):
-            assert raw.endswith(f"nginx {path}".encode()), raw[-60:]
-        lines = access_log_lines(os.path.join(d, "access.log"), "/n/", len(paths))
-        assert sorted(line.split()[1] for line in lines) == sorted(paths)
-        assert len({line.split()[0] for line in lines}) == 2  # 16 GETs, 8 per connection
+        with nginx_backend(port, "nginx $request_uri", "$connection $request_uri") as log:
+            ep = EndpointInfo(HOST, port)
+            proxy.apply(two_service_snapshot([ep], [ep]))
+            burst(lt, proxy.port, [f"/warm/{i}" for i in range(16)])
+            paths = [f"/n/{i}" for i in range(16)]
+            replies = burst(lt, proxy.port, paths)
+            for path, raw in zip(paths, replies, strict=True):
+                assert raw.endswith(f"nginx {path}".encode()), raw[-60:]
+            lines = access_log_lines(log, "/n/", len(paths))
+            assert sorted(line.split()[1] for line in lines) == sorted(paths)
+            assert len({line.split()[0] for line in lines}) == 2  # 16 GETs, 8 per connection
     finally:
         proxy.close()
-        proc.terminate()
-        proc.wait(10)
-        shutil.rmtree(d, ignore_errors=True)
