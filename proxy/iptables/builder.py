@@ -188,9 +188,16 @@ class FragmentBuilder:
         need_svc = bool(all_eps) and (not internal_local or has_external)
         need_svl = bool(local_eps) and (internal_local or (has_external and external_local))
         if need_svc:
-            owned[svc] = self._policy_rules(svc, all_eps, used, spi, label, bool(cluster_ips))
+            masq = self._masq_rules(svc, label, ("",)) if cluster_ips else []
+            owned[svc] = self._policy_rules(svc, all_eps, used, spi, label, masq)
         if need_svl:
-            owned[svl] = self._policy_rules(svl, local_eps, used, spi, label, False)
+            # With internalTrafficPolicy Local, SVL is the cluster IP's chain and gets its
+            # masquerade rule (as kube-proxy's internal traffic chain does); scoped to the
+            # cluster IP, because external traffic with Local policy enters SVL too and
+            # must keep its source.
+            scopes = tuple(f" -d {_dest(cip)} {match}" for cip in cluster_ips)
+            masq = self._masq_rules(svl, label, scopes) if internal_local else []
+            owned[svl] = self._policy_rules(svl, local_eps, used, spi, label, masq)
 
         # Cluster IPs.
         internal_target = svl if internal_local else svc
@@ -249,10 +256,11 @@ class FragmentBuilder:
             endpoints=len(used),
         )
 
-    def _masq_rules(self, chain: str, label: str) -> list[str]:
-        """Masquerade what reaches the service from outside the cluster CIDRs.
+    def _masq_rules(self, chain: str, label: str, scopes: tuple[str, ...]) -> list[str]:
+        """Masquerade what reaches the cluster IP from outside the cluster CIDRs, one rule
+        per scope (a match prepended to the source match: "" for none).
 
-        No destination, protocol or port match: every way into a SEAWAY-SVC- chain
+        In a SEAWAY-SVC- chain, no destination, protocol or port match: every way in
         already implies them (SEAWAY-SERVICES jumps here on -d CLUSTER-IP -p -m --dport),
         or marks the packet itself first (SEAWAY-EXT- with Cluster policy, and for the
         node's own traffic with Local policy), or comes from a pod (Local policy's
@@ -263,9 +271,10 @@ class FragmentBuilder:
         cidrs = self.config.cluster_cidrs
         if not cidrs:
             return []
+        comment = self._c(label + " cluster IP")
         if len(cidrs) == 1:
-            return [f"-A {chain}{self._c(label + ' cluster IP')} ! -s {cidrs[0]} -j {C.MARK_MASQ}"]
-        return [f"-A {chain}{self._c(label + ' cluster IP')} -j {C.NONPOD_MASQ}"]
+            return [f"-A {chain}{comment}{s} ! -s {cidrs[0]} -j {C.MARK_MASQ}" for s in scopes]
+        return [f"-A {chain}{comment}{s} -j {C.NONPOD_MASQ}" for s in scopes]
 
     def _policy_rules(
         self,
@@ -274,9 +283,9 @@ class FragmentBuilder:
         used: Mapping[str, str],
         spi: ServicePortInfo,
         label: str,
-        masquerade: bool,
+        masq: list[str],
     ) -> tuple[str, ...]:
-        rules = self._masq_rules(chain, label) if masquerade else []
+        rules = masq
         timeout = spi.session_affinity_timeout
         addresses = [ep.address for ep in eps]
         if timeout is not None:

@@ -239,8 +239,9 @@ def test_trace_affinity_and_format() -> None:
 #   external -> only local ones with externalTrafficPolicy Local, unless the source is a
 #   pod or the node itself (those use every endpoint);
 # - masquerade: a pod reaching itself (hairpin); a cluster IP reached from outside the
-#   cluster CIDRs (not for internalTrafficPolicy Local, whose chain has no such rule);
-#   external traffic with Cluster policy, and external traffic from the node itself.
+#   cluster CIDRs (with either internalTrafficPolicy: kube-proxy writes that rule into
+#   the internal traffic chain, SVL for Local); external traffic with Cluster policy, and
+#   external traffic from the node itself.
 
 POD_A = eps("10.1.0.1", node="node-a")
 POD_B = eps("10.2.0.3", node="node-b")
@@ -302,7 +303,7 @@ def _expected(
     in_pod_cidr = any(ipaddress.ip_address(src) in ipaddress.ip_network(c) for c in cidrs)
     if path == "cluster IP":
         targets = POD_A if kind.itp == "Local" else POD_A + POD_B
-        masq = bool(cidrs) and not in_pod_cidr and kind.itp != "Local"
+        masq = bool(cidrs) and not in_pod_cidr
     else:
         from_node = src in LOCAL
         local_only = kind.etp == "Local" and not in_pod_cidr and not from_node
