@@ -326,3 +326,24 @@ def test_burst_through_nginx_backend(lt: LoopThread) -> None:
             assert len({line.split()[0] for line in lines}) == 2  # 16 GETs, 8 per connection
     finally:
         proxy.close()
+
+
+def test_an_http10_client_in_a_batch_gets_its_chunked_answer_decoded() -> None:
+    soon: list[Callable[[], object]] = []
+    outbox = Outbox(soon.append)
+    loop = FakeLoop()
+    pools = PoolSet(loop, 8, 60.0)  # type: ignore[arg-type]
+    conn = UpstreamConnection(loop, pools, ("10.0.0.1", 80), 30.0, outbox)  # type: ignore[arg-type]
+    conn.connection_made(CountingTransport())  # type: ignore[arg-type]
+    new, old = PipeClient("1.1"), PipeClient("1.0")
+    conn.attach(new, cast(Any, new.down), head("/a"), False, True, False, True, True)
+    conn.attach(old, cast(Any, old.down), head("/b"), False, False, True, True, True)
+    chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n0\r\n\r\n"
+    conn.data_received(RESPONSES[0] + chunked)
+    while soon:
+        soon.pop(0)()
+    assert delivered(new) == RESPONSES[0]
+    got = delivered(old)
+    assert b"chunked" not in got.lower() and got.endswith(b"\r\n\r\none")
+    assert b"Connection: close" in got
+    assert old.events == [("started", True), DONE]
