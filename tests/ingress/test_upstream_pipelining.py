@@ -10,6 +10,7 @@ from __future__ import annotations
 import itertools
 import shutil
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any, cast
@@ -17,6 +18,7 @@ from typing import Any, cast
 import pytest
 
 from discovery.snapshot import EndpointInfo
+from ingress.http1 import HttpProtocol
 from ingress.outbox import Outbox
 from ingress.pool import PoolSet
 from ingress.response import KNOWN_HEADS
@@ -228,14 +230,31 @@ def solo(lt: LoopThread) -> Iterator[Solo]:
         yield site
 
 
-def burst(lt: LoopThread, port: int, paths: list[str], host: str = "web.test") -> list[bytes]:
+def accepted(proxy: Proxy) -> set[int]:
+    """The client ports of the connections the proxy has accepted."""
+    assert proxy.server is not None
+    conns = cast(list[HttpProtocol], list(proxy.server.ctx.connections))
+    return {c.transport.get_extra_info("peername")[1] for c in conns if c.transport}
+
+
+def burst(lt: LoopThread, proxy: Proxy, paths: list[str], host: str = "web.test") -> list[bytes]:
     """Connect one client per path, then send every request while the proxy's loop is
     blocked, so they are all read in one loop iteration (a pipelining batch)."""
-    socks = [socket.create_connection((HOST, port), timeout=10) for _ in paths]
+    socks = [socket.create_connection((HOST, proxy.port), timeout=10) for _ in paths]
     try:
-        time.sleep(0.2)  # the proxy accepted them all
-        lt.loop.call_soon_threadsafe(time.sleep, 0.3)  # blocks the proxy's loop
-        time.sleep(0.05)
+        mine = {s.getsockname()[1] for s in socks}
+        deadline = time.monotonic() + 10  # readiness polls, not timing assertions
+        while not mine <= accepted(proxy):
+            assert time.monotonic() < deadline, "the proxy did not accept every client"
+            time.sleep(0.01)
+        blocked = threading.Event()
+
+        def block() -> None:
+            blocked.set()
+            time.sleep(0.3)  # the proxy's loop: every request arrives meanwhile
+
+        lt.loop.call_soon_threadsafe(block)
+        assert blocked.wait(10)
         for s, path in zip(socks, paths, strict=True):
             s.sendall(f"GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode())
         out = []
@@ -257,10 +276,10 @@ def connections_used(backend: Backend, since: int) -> int:
 def test_burst_of_gets_shares_backend_connections(lt: LoopThread, solo: Solo) -> None:
     proxy, backend = solo
     # Only pooled connections take pipelined requests: the first burst fills the pool.
-    assert len(burst(lt, proxy.port, [f"/warm/{i}" for i in range(24)])) == 24
+    assert len(burst(lt, proxy, [f"/warm/{i}" for i in range(24)])) == 24
     assert connections_used(backend, 0) == 24
     paths = [f"/{('plain', 'chunked')[i % 2]}/{i}" for i in range(24)]
-    replies = burst(lt, proxy.port, paths)
+    replies = burst(lt, proxy, paths)
     for path, raw in zip(paths, replies, strict=True):
         assert raw.startswith(b"HTTP/1.1 200 OK"), raw[:80]
         assert f'"path": "{path}"'.encode() in raw, (path, raw[-120:])
@@ -272,9 +291,9 @@ def test_burst_of_gets_shares_backend_connections(lt: LoopThread, solo: Solo) ->
 
 def test_a_closing_response_in_a_batch_retries_the_rest(lt: LoopThread, solo: Solo) -> None:
     proxy, backend = solo
-    burst(lt, proxy.port, [f"/warm/{i}" for i in range(4)])
+    burst(lt, proxy, [f"/warm/{i}" for i in range(4)])
     paths = ["/close/0", "/a/1", "/a/2", "/a/3"]
-    replies = burst(lt, proxy.port, paths)
+    replies = burst(lt, proxy, paths)
     for path, raw in zip(paths, replies, strict=True):
         assert f'"path": "{path}"'.encode() in raw, (path, raw[-120:])
     # /close answered and closed: the three behind it were sent again, on fresh
@@ -283,27 +302,27 @@ def test_a_closing_response_in_a_batch_retries_the_rest(lt: LoopThread, solo: So
     assert sorted(sent) == sorted(["/close/0", *(["/a/1", "/a/2", "/a/3"] * 2)])
     # A broken batch pauses pipelining to that endpoint: one connection per request.
     done = len(backend.stats.requests)
-    burst(lt, proxy.port, [f"/b/{i}" for i in range(4)])
+    burst(lt, proxy, [f"/b/{i}" for i in range(4)])
     assert connections_used(backend, done) == 4
 
 
 def test_no_pipelining_behind_large_responses(lt: LoopThread, solo: Solo) -> None:
     proxy, backend = solo
     # Every pooled connection last carried 100 kB: none takes pipelined requests.
-    big = burst(lt, proxy.port, [f"/big/{100_000 + i}" for i in range(6)])
+    big = burst(lt, proxy, [f"/big/{100_000 + i}" for i in range(6)])
     assert all(len(r) > 100_000 for r in big)
-    replies = burst(lt, proxy.port, [f"/x/{i}" for i in range(6)])
+    replies = burst(lt, proxy, [f"/x/{i}" for i in range(6)])
     assert all(r.startswith(b"HTTP/1.1 200 OK") for r in replies)
     assert connections_used(backend, 6) == 6
     # Those answers were small: now the same connections are shared again.
-    burst(lt, proxy.port, [f"/y/{i}" for i in range(6)])
+    burst(lt, proxy, [f"/y/{i}" for i in range(6)])
     assert connections_used(backend, 12) == 1
 
 
 def test_pipelining_off_by_default_one_connection_per_request(lt: LoopThread) -> None:
     with one_backend(lt, HttpSettings()) as (proxy, backend):
         for _ in range(2):
-            replies = burst(lt, proxy.port, [f"/x/{i}" for i in range(6)])
+            replies = burst(lt, proxy, [f"/x/{i}" for i in range(6)])
             assert all(r.startswith(b"HTTP/1.1 200 OK") for r in replies)
         assert connections_used(backend, 6) == 6
 
@@ -316,9 +335,9 @@ def test_burst_through_nginx_backend(lt: LoopThread) -> None:
         with nginx_backend(port, "nginx $request_uri", "$connection $request_uri") as log:
             ep = EndpointInfo(HOST, port)
             proxy.apply(two_service_snapshot([ep], [ep]))
-            burst(lt, proxy.port, [f"/warm/{i}" for i in range(16)])
+            burst(lt, proxy, [f"/warm/{i}" for i in range(16)])
             paths = [f"/n/{i}" for i in range(16)]
-            replies = burst(lt, proxy.port, paths)
+            replies = burst(lt, proxy, paths)
             for path, raw in zip(paths, replies, strict=True):
                 assert raw.endswith(f"nginx {path}".encode()), raw[-60:]
             lines = access_log_lines(log, "/n/", len(paths))
