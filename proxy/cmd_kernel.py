@@ -44,14 +44,32 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
 
     p = subparsers.add_parser(
         "trace",
-        help="walk a packet through the generated rules",
-        description="Simulate a new connection through the rules seaway would apply: "
-        "prints the rules hit and each outcome (DNAT target with its probability, "
-        "REJECT/DROP, masquerade or not). Touches nothing.",
+        help="explain where a packet (--src/--dst) or an HTTP request (--url) would go",
+        description="Packets: simulate a new connection through the iptables rules seaway "
+        "would apply, and print the rules hit and each outcome (DNAT target with its "
+        "probability, REJECT/DROP, masquerade or not). Requests (--url): route it as the "
+        "Ingress proxy would, and print the Ingress rule that matched, the Service port "
+        "and its endpoints, or why the answer is 404 or 503. Touches nothing.",
     )
     _common(p)
-    p.add_argument("--src", required=True, metavar="IP", help="source address of the packet")
-    p.add_argument("--dst", required=True, metavar="IP:PORT", help="destination address and port")
+    p.add_argument("--src", metavar="IP", help="source address of the packet")
+    p.add_argument("--dst", metavar="IP:PORT", help="destination address and port")
+    p.add_argument(
+        "--url",
+        metavar="URL",
+        help="trace an HTTP request instead: http(s)://HOST[:PORT]/PATH as a client sends it",
+    )
+    p.add_argument(
+        "--ingress-controller",
+        default="seaway.dev/ingress",
+        metavar="NAME",
+        help="IngressClass spec.controller seaway answers to (as for `seaway run`)",
+    )
+    p.add_argument(
+        "--watch-ingress-without-class",
+        action="store_true",
+        help="also route Ingresses that name no class (as for `seaway run`)",
+    )
     p.add_argument("--proto", choices=("tcp", "udp", "sctp"), default="tcp", help="default tcp")
     p.add_argument(
         "--node-ip",
@@ -209,6 +227,11 @@ def cmd_trace(args: argparse.Namespace) -> int:
     from proxy.iptables.dataplane import build_config
     from proxy.iptables.simulator import Simulator, format_trace
 
+    if args.url is not None:
+        return _trace_request(args)
+    if args.src is None or args.dst is None:
+        print("seaway: trace: give --src IP and --dst IP:PORT, or --url URL", file=sys.stderr)
+        return 2
     host, sep, port = args.dst.rpartition(":")
     try:
         ipaddress.IPv4Address(args.src)
@@ -234,6 +257,30 @@ def cmd_trace(args: argparse.Namespace) -> int:
         f"{', '.join(sorted(local))})"
     )
     print(format_trace(outcomes))
+    return 0
+
+
+def _trace_request(args: argparse.Namespace) -> int:
+    """`seaway trace --url`: the L7 route, in any --proxy-mode (Ingresses are served in
+    every mode)."""
+    from ingress.trace import TraceError, split_url, trace_request
+
+    try:
+        split_url(args.url)
+    except TraceError as exc:
+        print(f"seaway: trace: {exc}", file=sys.stderr)
+        return 2
+    options = options_from_args(args)
+    if not options.config:
+        print("seaway: -c/--config PATH is required", file=sys.stderr)
+        return 2
+    snapshot = _load(options)
+    if snapshot is None:
+        return 1
+    lines = trace_request(
+        snapshot, args.url, options.ingress_controller, options.watch_ingress_without_class
+    )
+    print("\n".join(lines))
     return 0
 
 

@@ -1,0 +1,67 @@
+"""Pure: explain where an HTTP request would go (`seaway trace --url`).
+
+The same Router the proxy compiles, asked the same question the proxy asks for each
+request (Host header, path without the query), with the answer spelled out: which
+Ingress rule matched, which Service port it names and its usable endpoints, or why the
+proxy would answer 404 or 503 itself.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from discovery.snapshot import Snapshot
+from ingress.ownership import DEFAULT_CONTROLLER
+from ingress.router import Router
+
+
+class TraceError(ValueError):
+    """The URL cannot be a request the proxy would see."""
+
+
+def split_url(url: str) -> tuple[str, str, str]:
+    """(scheme, Host header, path without query) of an http(s) URL."""
+    parts = urlsplit(url if "://" in url else "http://" + url)
+    if parts.scheme not in ("http", "https"):
+        raise TraceError(f"{url!r}: only http:// and https:// URLs are served")
+    if not parts.netloc:
+        raise TraceError(f"{url!r}: no host")
+    return parts.scheme, parts.netloc, parts.path or "/"
+
+
+def trace_request(
+    snapshot: Snapshot,
+    url: str,
+    controller: str = DEFAULT_CONTROLLER,
+    watch_without_class: bool = False,
+) -> list[str]:
+    """Lines that explain the route of a request for `url`."""
+    scheme, host, path = split_url(url)
+    router = Router.compile(snapshot, controller, watch_without_class)
+    route = router.route(host, path)
+    lines = [f"request {scheme}://{host}{path} (Host: {host}, path {path})"]
+    if route.source:
+        lines.append(f"  matched {route.source}")
+    if route.status == 0:
+        eps = ", ".join(e.address for e in route.endpoints)
+        lines.append(f"  backend {route.key} (service port {route.service})")
+        lines.append(f"  -> forwarded, round robin over {len(route.endpoints)} endpoint(s): {eps}")
+    elif route.status == 404:
+        lines.append(
+            f"  no rule of an Ingress seaway owns matches host {host!r} and path {path!r}, "
+            "and there is no defaultBackend"
+        )
+        lines.append("  -> 404 from seaway")
+    else:
+        why = (
+            "has no usable endpoints"
+            if route.service is not None
+            else "does not exist (no such Service, or no TCP port by that name or number)"
+        )
+        lines.append(f"  backend {route.key} {why}")
+        lines.append(f"  -> {route.status} from seaway")
+    bare = host.rsplit(":", 1)[0].lower() if not host.endswith("]") else host.lower()
+    for warning in router.warnings:
+        if bare in warning:
+            lines.append(f"  note: {warning}")
+    return lines

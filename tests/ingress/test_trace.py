@@ -1,0 +1,87 @@
+"""`seaway trace --url`: the route of a request, explained (pure, and through the CLI)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ingress.trace import TraceError, split_url, trace_request
+from tests.ingress import routerkit as k
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def site() -> object:
+    old = k.ingress(
+        "old",
+        k.rule("shop.test", k.path("/", "web"), k.path("/cart", "cart")),
+        created="2024-01-01T00:00:00Z",
+    )
+    young = k.ingress(
+        "young", k.rule("shop.test", k.path("/cart", "other")), created="2025-01-01T00:00:00Z"
+    )
+    ports = [
+        k.service_port("web", endpoints=("10.1.0.1", "10.1.0.2")),
+        k.service_port("cart", endpoints=()),
+    ]
+    return k.snapshot([old, young], ports)
+
+
+def test_a_matching_rule_names_its_backend_and_endpoints() -> None:
+    lines = trace_request(site(), "http://shop.test:8080/a/b?q=1")  # type: ignore[arg-type]
+    assert lines[0] == "request http://shop.test:8080/a/b (Host: shop.test:8080, path /a/b)"
+    assert "Ingress default/old: spec.rules[0].http.paths[0] (shop.test Prefix /)" in lines[1]
+    assert lines[2] == "  backend default/web:80 (service port default/web)"
+    assert lines[3].endswith("2 endpoint(s): 10.1.0.1:8080, 10.1.0.2:8080")
+
+
+def test_no_endpoints_is_503_and_a_lost_conflict_is_noted() -> None:
+    lines = trace_request(site(), "https://shop.test/cart/9")  # type: ignore[arg-type]
+    assert "paths[1] (shop.test Prefix /cart)" in lines[1]
+    assert "default/cart:80 has no usable endpoints" in lines[2]
+    assert lines[3] == "  -> 503 from seaway"
+    assert any("young" in line and "conflicts with" in line for line in lines[4:])
+
+
+def test_no_rule_is_404_and_a_missing_service_is_503() -> None:
+    assert trace_request(site(), "http://elsewhere.test/")[-1] == "  -> 404 from seaway"  # type: ignore[arg-type]
+    snap = k.snapshot([k.ingress("x", k.rule("", k.path("/", "gone")))])
+    lines = trace_request(snap, "http://any.test/")
+    assert "does not exist" in lines[2] and lines[3] == "  -> 503 from seaway"
+
+
+def test_unowned_ingresses_are_not_routed() -> None:
+    other = k.ingress("x", k.rule("", k.path("/", "web")), cls="other")
+    snap = k.snapshot([other], k.services("web"))
+    assert trace_request(snap, "http://a.test/")[-1] == "  -> 404 from seaway"
+
+
+@pytest.mark.parametrize("url", ["ftp://a/b", "http://", "https:///x"])
+def test_bad_urls_are_refused(url: str) -> None:
+    with pytest.raises(TraceError):
+        split_url(url)
+
+
+def test_cli_traces_a_request_in_any_mode() -> None:
+    demo = str(REPO / "configs" / "demo.yaml")
+    proc = subprocess.run(
+        [sys.executable, "-m", "proxy.cli", "trace", "-c", demo, "--proxy-mode", "userspace",
+         "--url", "http://demo.localhost/api/users"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "spec.rules[0].http.paths[1] (demo.localhost Prefix /api)" in proc.stdout
+    assert "-> forwarded, round robin over 2 endpoint(s)" in proc.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "proxy.cli", "trace", "-c", demo, "--url", "gopher://x/"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )
+    assert bad.returncode == 2 and "only http:// and https://" in bad.stderr
+    neither = subprocess.run(
+        [sys.executable, "-m", "proxy.cli", "trace", "-c", demo],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )
+    assert neither.returncode == 2 and "--url URL" in neither.stderr
