@@ -40,6 +40,9 @@ def trace_request(
     router = Router.compile(snapshot, controller, watch_without_class)
     route = router.route(host, path)
     lines = [f"request {scheme}://{host}{path} (Host: {host}, path {path})"]
+    bare = host.rsplit(":", 1)[0].lower() if not host.endswith("]") else host.lower()
+    if scheme == "https":
+        lines.append(f"  TLS: {_certificate(snapshot, router, bare)}")
     if route.source:
         lines.append(f"  matched {route.source}")
     if route.status == 0:
@@ -60,8 +63,28 @@ def trace_request(
         )
         lines.append(f"  backend {route.key} {why}")
         lines.append(f"  -> {route.status} from seaway")
-    bare = host.rsplit(":", 1)[0].lower() if not host.endswith("]") else host.lower()
     for warning in router.warnings:
         if bare in warning:
             lines.append(f"  note: {warning}")
     return lines
+
+
+def _certificate(snapshot: Snapshot, router: Router, name: str) -> str:
+    """Which certificate a handshake with SNI `name` gets (as ingress/tls.py chooses)."""
+    hosts = router.tls_hosts()
+    dot = name.find(".")
+    for pattern in (name, "*" + name[dot:] if dot > 0 else ""):
+        secret = hosts.get(pattern)
+        if secret is None:
+            continue
+        ns, secret_name = secret
+        if secret in snapshot.tls_secrets:
+            return f"certificate from Secret {ns}/{secret_name} (spec.tls host {pattern})"
+        return (
+            f"Secret {ns}/{secret_name} (spec.tls host {pattern}) is missing: the default "
+            "certificate is served"
+        )
+    return (
+        "no spec.tls host matches: the default certificate (the first usable Secret the "
+        "owned Ingresses name, else a self-signed one)"
+    )

@@ -39,7 +39,7 @@ def test_a_matching_rule_names_its_backend_and_endpoints() -> None:
 
 
 def test_no_endpoints_is_503_and_a_lost_conflict_is_noted() -> None:
-    lines = trace_request(site(), "https://shop.test/cart/9")  # type: ignore[arg-type]
+    lines = trace_request(site(), "http://shop.test/cart/9")  # type: ignore[arg-type]
     assert "paths[1] (shop.test Prefix /cart)" in lines[1]
     assert "default/cart:80 has no usable endpoints" in lines[2]
     assert lines[3] == "  -> 503 from seaway"
@@ -85,3 +85,25 @@ def test_cli_traces_a_request_in_any_mode() -> None:
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )
     assert neither.returncode == 2 and "--url URL" in neither.stderr
+
+
+def test_https_names_the_certificate_sni_picks() -> None:
+    from discovery.model import ObjectMeta, TLSSecret
+
+    ing = k.ingress(
+        "tls",
+        k.rule("a.test", k.path("/", "web")),
+        k.rule("x.wild.test", k.path("/", "web")),
+        tls=[(["a.test"], "cert-a"), (["*.wild.test"], "cert-wild"), (["b.test"], "gone")],
+    )
+    secrets = [
+        TLSSecret(meta=ObjectMeta(name=n, namespace="default"), cert_pem=b"", key_pem=b"")
+        for n in ("cert-a", "cert-wild")
+    ]
+    snap = k.snapshot([ing], k.services("web"), secrets=secrets)
+    assert "Secret default/cert-a (spec.tls host a.test)" in trace_request(snap, "https://a.test/")[1]
+    assert "cert-wild (spec.tls host *.wild.test)" in trace_request(snap, "https://x.wild.test/")[1]
+    missing = trace_request(snap, "https://b.test/")[1]
+    assert "default/gone (spec.tls host b.test) is missing" in missing
+    assert "no spec.tls host matches" in trace_request(snap, "https://c.test/")[1]
+    assert not any("TLS" in line for line in trace_request(snap, "http://a.test/"))
