@@ -654,8 +654,8 @@ class UpstreamConnection(asyncio.Protocol):
                 client.upstream_failed(self, 502, False)
 
     def _upgraded(self, rest: bytes) -> None:
-        if self._status != 101 or self.client is None:
-            self._fail()
+        if self._status != 101 or self.client is None or self._queue:
+            self._fail()  # (a 101 to a pipelined GET: the connection is no longer HTTP)
             return
         self.upgraded = True
         if self._timer is not None:

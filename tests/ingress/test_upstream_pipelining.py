@@ -205,6 +205,16 @@ def test_bytes_llhttp_rejects_fail_the_exchange_and_retry_the_rest() -> None:
     assert delivered(b.clients[1]) == b""
 
 
+def test_a_101_in_a_batch_fails_it_rather_than_tunnel() -> None:
+    b = Batch(2)
+    b.feed(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", [])
+    assert b.clients[0].events == [STARTED, ("failed", 502, False)]
+    assert delivered(b.clients[0]) == b""  # nothing of the 101 reached the client
+    assert b.conn.closed and not b.conn.upgraded
+    b.conn.connection_lost(None)
+    assert b.clients[1].events == [("failed", 502, True)]
+
+
 def test_the_current_client_alone_pauses_the_upstream() -> None:
     b = Batch(2)
     b.clients[1].write_paused = True
