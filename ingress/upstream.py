@@ -132,6 +132,9 @@ class UpstreamConnection(asyncio.Protocol):
         "transport",
         "upgraded",
     )
+    # Set per exchange in _start (declared here, where mypy looks first).
+    _remaining: int
+    _done: bool
 
     def __init__(
         self,
@@ -152,37 +155,22 @@ class UpstreamConnection(asyncio.Protocol):
         self.parser = httptools.HttpResponseParser(self)
         self.client: Client | None = None
         self.out: asyncio.Transport | None = None
-        self.client_ka = True
-        self.client_10 = False
         self.closed = False
-        self.reused = False
         self.upgraded = False
-        self.got_byte = False
-        self.keep_alive = False
         self._head_buf = bytearray()
+        self._start(True, False, False)  # the per-exchange state (client_ka ... _got)
         self._data = b""
         self._pos = 0
-        self._in_head = False
-        self._head_done = False
         self._interim = False
         self._status = 0
-        self._head_request = False
-        self._chunked = False
-        self._decode = False
-        self._done = False
         self._emit = -1
-        self._fast = False
-        self._remaining = 0
         self._held = 0
         self._keep = False
         self._pieces: list[bytes] = []
-        self._sent = False
-        self._close_delimited = False
         self._ticks = 0
         self._busy_ticks = -1
         self._timer: asyncio.TimerHandle | None = None
         self._completed = 0  # responses finished on this connection
-        self._got = 0  # bytes of the current response so far
         # The last response was small: the connection may take pipelined requests (for
         # large responses pipelining saves nothing and costs copies and head-of-line waits).
         self.small = False
@@ -440,7 +428,7 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _start(self, client_ka: bool, client_10: bool, reused: bool) -> None:
         """Per-exchange state, at its start."""
-        self._got = 0
+        self._got = 0  # bytes of the current response so far
         self.client_ka = client_ka
         self.client_10 = client_10
         self.reused = reused
