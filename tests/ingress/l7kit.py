@@ -353,7 +353,7 @@ def nginx_backend(port: int, body: str, log_format: str = "") -> Iterator[str]:
     with open(conf, "w") as f:
         f.write(
             f"worker_processes 1; pid {d}/nginx.pid; error_log {d}/error.log;\n"
-            f"events {{ worker_connections 256; }}\n"
+            f"events {{ worker_connections 1024; }}\n"
             f"http {{{fmt} access_log {log}; client_body_temp_path {d};"
             f" proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d};"
             f" scgi_temp_path {d};\n"
