@@ -7,6 +7,7 @@ getting its own answer over fewer backend connections."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import shutil
 import socket
@@ -376,3 +377,37 @@ def test_an_http10_client_in_a_batch_gets_its_chunked_answer_decoded() -> None:
     assert b"chunked" not in got.lower() and got.endswith(b"\r\n\r\none")
     assert b"Connection: close" in got
     assert old.events == [("started", True), DONE]
+
+
+@pytest.mark.skipif(shutil.which("nginx") is None, reason="nginx is not installed")
+def test_no_answer_reaches_another_client_under_concurrent_load(lt: LoopThread) -> None:
+    """64 keep-alive clients, 40 GETs each, every body checked against its own path."""
+    port = free_port()
+    proxy = Proxy(lt, PIPELINING)
+
+    async def client(cid: int) -> list[str]:
+        reader, writer = await asyncio.open_connection(HOST, proxy.port)
+        wrong = []
+        for n in range(40):
+            path = f"/c{cid}/{n}" + "/x" * (n % 4)
+            writer.write(f"GET {path} HTTP/1.1\r\nHost: web.test\r\n\r\n".encode())
+            head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), 10)
+            length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+            body = await reader.readexactly(length)
+            if body != f"nginx {path}".encode():
+                wrong.append(f"{path}: {body[:60]!r}")
+        writer.close()
+        return wrong
+
+    async def clients() -> list[str]:
+        results = await asyncio.gather(*(client(i) for i in range(64)))
+        return [w for r in results for w in r]
+
+    try:
+        with nginx_backend(port, "nginx $request_uri", "$connection $request_uri") as log:
+            ep = EndpointInfo(HOST, port)
+            proxy.apply(two_service_snapshot([ep], [ep]))
+            assert asyncio.run(clients()) == []
+            assert len(access_log_lines(log, "/c", 64 * 40)) == 64 * 40
+    finally:
+        proxy.close()
