@@ -194,7 +194,8 @@ def cmd_apply(args: argparse.Namespace) -> int:
     total = time.perf_counter() - started
     print(
         f"applied {report.service_ports} service ports, {report.endpoints} endpoints: "
-        f"{report.chains} chains, {report.rules} rules ({flavor} flavor); "
+        f"{report.chains} chains, {report.rules} rules ({flavor} flavor), "
+        f"{report.chains_written} chains written, {report.chains_deleted} deleted; "
         f"parse {parse_s:.3f} s, build {report.build_seconds:.3f} s, "
         f"apply {report.apply_seconds + wait_s:.3f} s (flavor and kernel state read during "
         f"parse, waited {wait_s:.3f} s), total {total:.3f} s"

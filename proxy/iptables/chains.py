@@ -66,5 +66,13 @@ def endpoint_chain(name: ServicePortName, endpoint: EndpointInfo) -> str:
     return "SEAWAY-SEP-" + _hash(_port_key(name) + endpoint.address)
 
 
+_PER_SERVICE = ("SEAWAY-SVC-", "SEAWAY-SVL-", "SEAWAY-EXT-", "SEAWAY-SEP-")
+
+
+def is_per_service(chain: str) -> bool:
+    """A chain of one service port (or one of its endpoints), not a fixed chain."""
+    return chain.startswith(_PER_SERVICE)
+
+
 def is_ours(chain: str) -> bool:
     return chain.startswith(PREFIX)

@@ -13,10 +13,18 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortInfo, ServicePortName, Snapshot
+from proxy.iptables import chains as C
 from proxy.iptables.applier import Applier
-from proxy.iptables.builder import BUILTIN_JUMPS, BuildConfig, RuleBuilder, Ruleset
+from proxy.iptables.builder import BUILTIN_JUMPS, BuildConfig, RuleBuilder, Ruleset, fixed_chains
 from proxy.iptables.conntrack import stale_udp_entries
-from proxy.iptables.render import KernelState, RestoreText, render_full, render_partial
+from proxy.iptables.render import (
+    FullRender,
+    KernelState,
+    RestoreText,
+    nft_all_chains_hint,
+    render_full,
+    render_partial,
+)
 
 log = logging.getLogger(__name__)
 
@@ -85,15 +93,16 @@ class IptablesSyncer:
         """One sync. `kernel`: what the kernel holds, when the caller read it already
         (`seaway apply` reads it while parsing); used by a full sync, else read here."""
         t0 = self.clock()
-        ruleset = self.builder.build(snapshot, changed)
-        t1 = self.clock()
         full = self.needs_full or self.applied is None
         text: RestoreText | None
         try:
             if full:
                 state = kernel if kernel is not None else self.read_kernel()
-                text = render_full(ruleset, state, self.applier.nft)
+                ruleset, text, build_s, restore_bytes = self._full(snapshot, state)
+                t1 = t0 + build_s
             else:
+                ruleset = self.builder.build(snapshot, changed)
+                t1 = self.clock()
                 assert self.applied is not None
                 text = render_partial(ruleset, self.applied, self.applier.nft)
                 if text is None and t0 - self._jumps_checked >= JUMP_CHECK_INTERVAL:
@@ -102,8 +111,9 @@ class IptablesSyncer:
                         log.warning("jumps to seaway chains disappeared; full sync")
                         full = True
                         text = render_full(ruleset, self.read_kernel(), self.applier.nft)
-            if text is not None:
-                self.applier.restore(text.text)
+                if text is not None:
+                    self.applier.restore(text.text)
+                restore_bytes = len(text.text) if text else 0
         except Exception:
             self.needs_full = True
             raise
@@ -124,9 +134,47 @@ class IptablesSyncer:
             rules=ruleset.rule_count(),
             chains_written=text.chains_written if text else 0,
             chains_deleted=text.chains_deleted if text else 0,
-            restore_bytes=len(text.text) if text else 0,
+            restore_bytes=restore_bytes,
             conntrack_deleted=deleted,
         )
+
+    def _full(
+        self, snapshot: Snapshot, kernel: KernelState
+    ) -> tuple[Ruleset, RestoreText, float, int]:
+        """Build and apply everything, streaming each service port's chains to
+        iptables-restore as soon as they are built: the restore parses them on the other
+        core meanwhile (about 0.15 s off a 10,000-service sync). One restore, so as
+        atomic as rendering first. Returns the ruleset, what was written (counts only:
+        the text is gone), the seconds spent building (not waiting for the restore) and
+        the bytes written."""
+        t0 = self.clock()
+        if kernel.rules.get(C.NAT):
+            # seaway's rules are there already (a restart, a re-apply): write only the
+            # chains that differ, which needs the whole ruleset before the first line.
+            ruleset = self.builder.build(snapshot)
+            build_s = self.clock() - t0
+            text = render_full(ruleset, kernel, self.applier.nft)
+            self.applier.restore(text.text)
+            return ruleset, text, build_s, len(text.text)
+        ports = snapshot.service_ports.values()
+        endpoints = sum(len(p.endpoints) for p in ports)
+        # Each endpoint makes a chain and about three rules, each port a chain and a rule.
+        hint = nft_all_chains_hint(4 * endpoints + 2 * len(ports))
+        render = FullRender(kernel, self.applier.nft)
+        sink = self.applier.open_restore()
+        try:
+            sink.write(render.head(fixed_chains(self.builder.config)[C.NAT], hint))
+            ruleset = self.builder.build(
+                snapshot, each_port=lambda chains: sink.write(render.service_chains(chains))
+            )
+            build_s = self.clock() - t0 - sink.wait_seconds
+            sink.write(render.tail(ruleset))
+        except BaseException:
+            sink.abort()
+            raise
+        sink.finish()
+        text = RestoreText("", render.chains_written, render.chains_deleted, render.rules)
+        return ruleset, text, build_s, sink.written
 
     def _jumps_present(self) -> bool:
         have = self.applier.builtin_jumps()

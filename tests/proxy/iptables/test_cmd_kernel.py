@@ -38,7 +38,7 @@ def test_rules_prints_restore_text(tmp_path: Path) -> None:
     p = seaway("rules", "-c", config(tmp_path), "--proxy-mode", "iptables")
     assert p.returncode == 0, p.stderr
     lines = p.stdout.splitlines()
-    assert lines[0] == "*filter" and lines.count("COMMIT") == 2
+    assert lines[0] == "*nat" and lines.count("COMMIT") == 2
     assert any(line.startswith("-A SEAWAY-SERVICES") and "REJECT" in line for line in lines)
     assert any("--to-destination 10.1.1.1:8080" in line for line in lines)
 

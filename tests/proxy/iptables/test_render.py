@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from proxy.iptables import chains as C
-from proxy.iptables.builder import BuildConfig, RuleBuilder, Ruleset, build_ruleset
+from proxy.iptables.builder import BUILTIN_JUMPS, BuildConfig, RuleBuilder, Ruleset, build_ruleset
 from proxy.iptables.render import (
     NFT_ALL_CHAINS_THRESHOLD,
     KernelState,
+    as_seaway_writes,
     builtin_jump_lines,
     parse_save,
     render_cleanup,
@@ -44,6 +45,20 @@ def _tables(text: str) -> dict[str, list[str]]:
     return out
 
 
+def assert_declared_before_use(lines: list[str]) -> None:
+    """Every seaway chain is declared (":NAME") before a rule is added to it or jumps
+    to it: iptables-legacy-restore rejects a jump to a chain it does not know yet."""
+    declared: set[str] = set()
+    for line in lines:
+        if line.startswith(":"):
+            declared.add(line[1:].split()[0])
+        elif line.startswith(("-A ", "-I ")):
+            parts = line.split()
+            used = [parts[1], parts[parts.index("-j") + 1]] if "-j" in parts else [parts[1]]
+            for chain in used:
+                assert not C.is_ours(chain) or chain in declared, line
+
+
 def test_full_on_empty_kernel_declares_everything_and_inserts_jumps() -> None:
     rs = build_ruleset(snapshot(svc("a", "10.96.0.1", eps("10.1.0.1"))), CFG)
     t = _tables(render_full(rs, None, nft=False).text)
@@ -57,9 +72,7 @@ def test_full_on_empty_kernel_declares_everything_and_inserts_jumps() -> None:
     inserts = [line for line in nat if line.startswith("-I ")]
     assert [line.split()[1] for line in inserts] == ["POSTROUTING", "OUTPUT", "PREROUTING"]
     assert "-Z" not in nat and not any(line.startswith("-X") for line in nat)
-    # every chain declared before the first rule
-    first_rule = next(i for i, line in enumerate(nat) if line.startswith("-"))
-    assert all(not line.startswith(":") for line in nat[first_rule:])
+    assert_declared_before_use(nat)
 
 
 def test_full_removes_stale_chains_and_keeps_existing_jumps() -> None:
@@ -149,3 +162,84 @@ def test_ruleset_counts() -> None:
     rs: Ruleset = build_ruleset(snapshot(svc("a", "10.96.0.1", eps("10.1.0.1", "10.1.0.2"))), CFG)
     assert rs.service_ports == 1 and rs.endpoints == 2
     assert rs.rule_count() == sum(len(r) for t in rs.tables.values() for r in t.values())
+
+
+def _kernel_with(ruleset: Ruleset, keep: set[str]) -> KernelState:
+    nat = ruleset.tables["nat"]
+    return KernelState(
+        chains={"nat": set(nat), "filter": set(ruleset.tables["filter"])},
+        jumps={(t, c, spec.split("-j ")[-1]) for t, c, spec in BUILTIN_JUMPS},
+        rules={"nat": {c: r for c, r in nat.items() if c in keep}},
+    )
+
+
+def test_full_leaves_chains_the_kernel_holds_unchanged_alone() -> None:
+    a = svc("a", "10.96.0.1", eps("10.1.0.1", "10.1.0.2"))
+    rs = build_ruleset(snapshot(a), CFG)
+    nat = rs.tables["nat"]
+    svc_chain = C.service_chain(a.name)
+    keep = set(nat) - {svc_chain}
+    text = render_full(rs, _kernel_with(rs, keep), nft=False)
+    lines = _tables(text.text)["nat"]
+    assert [line for line in lines if line.startswith(":")] == [f":{svc_chain} - [0:0]"]
+    assert [line for line in lines if line.startswith("-A")] == list(nat[svc_chain])
+    assert text.chains_written == 1 + len(rs.tables["filter"]) and text.chains_deleted == 0
+    # A kernel chain with other rules (someone added one) is written again.
+    kernel = _kernel_with(rs, set(nat))
+    sep = next(c for c in nat if c.startswith("SEAWAY-SEP-"))
+    kernel.rules["nat"][sep] = (*nat[sep], f"-A {sep} -j RETURN")
+    lines = _tables(render_full(rs, kernel, nft=False).text)["nat"]
+    assert [line for line in lines if line.startswith(":")] == [f":{sep} - [0:0]"]
+
+
+def test_nft_all_chains_hint_counts_only_what_is_written() -> None:
+    n = NFT_ALL_CHAINS_THRESHOLD // 4 + 1
+    big = build_ruleset(
+        snapshot(
+            *[svc(f"s{i}", f"10.96.{i // 250}.{i % 250 + 1}", eps("10.1.0.1")) for i in range(n)]
+        ),
+        CFG,
+    )
+    kernel = _kernel_with(big, set(big.tables["nat"]))
+    assert "-Z" not in render_full(big, kernel, nft=True).text.splitlines()
+    assert "-Z" in render_full(big, None, nft=True).text.splitlines()
+
+
+def test_saved_rules_read_as_seaway_writes_them() -> None:
+    """iptables-save's spelling of seaway's own rules (seen from 1.8.9, both flavors)."""
+    chain = "SEAWAY-SEP-203078B3D8924D3A"
+    saved_and_ours = [
+        (
+            f'-A {chain} -p tcp -m comment --comment "demo/api:http" -m recent --set '
+            f"--name {chain} --mask 255.255.255.255 --rsource -j DNAT --to-destination 1.2.3.4:80",
+            f'-A {chain} -m comment --comment "demo/api:http" -p tcp -m recent --name {chain} '
+            "--mask 255.255.255.255 --rsource --set -j DNAT --to-destination 1.2.3.4:80",
+        ),
+        (
+            f'-A {chain} -m comment --comment "a -> b" -m recent --rcheck --seconds 600 --reap '
+            f"--name {chain} --mask 255.255.255.255 --rsource -j {chain}",
+            f'-A {chain} -m comment --comment "a -> b" -m recent --name {chain} '
+            f"--mask 255.255.255.255 --rsource --rcheck --seconds 600 --reap -j {chain}",
+        ),
+        (
+            f"-A {chain} -m statistic --mode random --probability 0.14285714272 -j X",
+            f"-A {chain} -m statistic --mode random --probability 0.1428571429 -j X",
+        ),
+        (
+            f"-A {chain} -m statistic --mode random --probability 0.20000000019 -j X",
+            f"-A {chain} -m statistic --mode random --probability 0.2000000000 -j X",
+        ),
+        (f"-A {chain} -j MARK --set-xmark 0x4000/0x4000", f"-A {chain} -j MARK --or-mark 0x4000"),
+        (f"-A {chain} -j MARK --set-xmark 0x4000/0x0", f"-A {chain} -j MARK --xor-mark 0x4000"),
+        (
+            f'-A {chain} -d 10.96.0.1/32 -p tcp -m comment --comment "x y" -m tcp --dport 80 -j Y',
+            f'-A {chain} -m comment --comment "x y" -d 10.96.0.1/32 -p tcp -m tcp --dport 80 -j Y',
+        ),
+    ]
+    for saved, ours in saved_and_ours:
+        assert as_seaway_writes(saved, chain) == ours
+    # Probabilities no 1/n maps to, and other MARK masks, stay as they are.
+    odd = f"-A {chain} -m statistic --mode random --probability 0.30000000000 -j X"
+    assert as_seaway_writes(odd, chain) == odd
+    other = f"-A {chain} -j MARK --set-xmark 0x4000/0xffffffff"
+    assert as_seaway_writes(other, chain) == other

@@ -3,18 +3,20 @@ UDP conntrack cleanup; flavor detection."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import pytest
 
 from proxy.iptables import chains as C
 from proxy.iptables.applier import Applier, ApplyError, Result
-from proxy.iptables.builder import BUILTIN_JUMPS, BuildConfig
+from proxy.iptables.builder import BUILTIN_JUMPS, BuildConfig, build_ruleset
 from proxy.iptables.conntrack import stale_udp_entries
 from proxy.iptables.flavor import detect_flavor
-from proxy.iptables.render import KernelState
+from proxy.iptables.render import KernelState, render_full
 from proxy.iptables.syncer import IptablesSyncer
 from tests.proxy.iptables.helpers import eps, snapshot, svc
+from tests.proxy.iptables.test_render import assert_declared_before_use
 
 
 class FakeRunner:
@@ -202,12 +204,30 @@ def test_flavor_detection_with_our_chains_needs_no_full_save() -> None:
     assert not [c for c, _ in run.calls if c[0].endswith("-save")]
 
 
-def test_nft_kernel_state_reads_chain_names_and_builtin_chains_only() -> None:
+STAT = "-m statistic --mode random --probability"
+NAT_SAVE = """*nat
+:PREROUTING ACCEPT [0:0]
+:SEAWAY-SERVICES - [0:0]
+:SEAWAY-SVC-X - [0:0]
+:DOCKER - [0:0]
+-A PREROUTING -j SEAWAY-SERVICES
+-A SEAWAY-SERVICES -d 10.96.0.1/32 -p tcp -m tcp --dport 80 -j SEAWAY-SVC-X
+-A SEAWAY-SVC-X -m statistic --mode random --probability 0.33333333349 -j SEAWAY-SEP-A
+-A SEAWAY-SVC-X -m statistic --mode random --probability 0.50000000000 -j SEAWAY-SEP-B
+-A SEAWAY-SVC-X -j SEAWAY-SEP-C
+-A DOCKER -j RETURN
+COMMIT
+"""
+
+
+def test_nft_kernel_state_reads_chain_names_builtin_chains_and_only_the_nat_table() -> None:
     class R(FakeRunner):
         def __call__(self, argv: Sequence[str], stdin: bytes | None = None) -> Result:
             self.calls.append((list(argv), stdin))
             if argv[:3] == ["nft", "list", "chains"]:
                 return Result(0, NFT_CHAINS.encode(), b"")
+            if argv == ["iptables-nft-save", "-t", "nat"]:
+                return Result(0, NAT_SAVE.encode(), b"")
             if argv[0] == "iptables-nft" and argv[-1] == "PREROUTING":
                 return Result(0, b"-P PREROUTING ACCEPT\n-A PREROUTING -j SEAWAY-SERVICES\n", b"")
             return Result(0, b"", b"")
@@ -219,7 +239,35 @@ def test_nft_kernel_state_reads_chain_names_and_builtin_chains_only() -> None:
         "filter": {"SEAWAY-FORWARD"},
     }
     assert state.jumps == {("nat", "PREROUTING", "SEAWAY-SERVICES")}
-    assert not [c for c, _ in run.calls if c[0].endswith("-save")]
+    assert [c for c, _ in run.calls if c[0].endswith("-save")] == [
+        ["iptables-nft-save", "-t", "nat"]
+    ]
+    # The saved probabilities read as seaway writes 1/3 and 1/2; other agents' chains are not kept.
+    assert state.rules == {
+        "nat": {
+            "SEAWAY-SERVICES": (
+                "-A SEAWAY-SERVICES -d 10.96.0.1/32 -p tcp -m tcp --dport 80 -j SEAWAY-SVC-X",
+            ),
+            "SEAWAY-SVC-X": (
+                f"-A SEAWAY-SVC-X {STAT} 0.3333333333 -j SEAWAY-SEP-A",
+                f"-A SEAWAY-SVC-X {STAT} 0.5000000000 -j SEAWAY-SEP-B",
+                "-A SEAWAY-SVC-X -j SEAWAY-SEP-C",
+            ),
+        }
+    }
+
+
+def test_nft_kernel_state_without_seaway_nat_chains_saves_nothing() -> None:
+    class R(FakeRunner):
+        def __call__(self, argv: Sequence[str], stdin: bytes | None = None) -> Result:
+            self.calls.append((list(argv), stdin))
+            if argv[:3] == ["nft", "list", "chains"]:
+                return Result(0, b"table ip nat {\n\tchain DOCKER {\n\t}\n}\n", b"")
+            return Result(0, b"", b"")
+
+    run = R()
+    state = Applier("nft", run).kernel_state()
+    assert not state.rules and not [c for c, _ in run.calls if c[0].endswith("-save")]
 
 
 NFT_CHAINS = """table ip filter {
@@ -252,3 +300,65 @@ def test_full_sync_uses_a_kernel_state_read_by_the_caller() -> None:
     assert not run.commands("iptables-legacy-save")  # not read again
     (text,) = run.restores()
     assert f"-X {stale}" in text
+
+
+def _sorted_tables(text: str) -> dict[str, list[str]]:
+    out: dict[str, list[str]] = {}
+    table = ""
+    for line in text.splitlines():
+        if line.startswith("*"):
+            table = line[1:]
+        out.setdefault(table, []).append(line)
+    return {t: sorted(lines) for t, lines in out.items()}
+
+
+def test_streamed_full_sync_writes_what_render_full_renders() -> None:
+    """The full sync writes each service port's chains as they are built; the restore
+    input holds the same lines as the one-piece rendering (order aside), and every
+    chain is declared before it is used."""
+    cfg = BuildConfig(hostname="n", cluster_cidrs=("10.1.0.0/16",))
+    snap = snapshot(
+        svc("a", "10.96.0.1", eps("10.1.0.1", "10.1.0.2"), affinity=60),
+        svc("b", "10.96.0.2", eps("10.1.0.3", node="n"), node_port=30080, etp="Local"),
+        svc("c", "10.96.0.3", eps("10.1.0.4", node="m"), itp="Local", external_ips=("1.2.3.4",)),
+        svc("d", "10.96.0.4"),  # no endpoints: REJECT in filter
+    )
+    stale = "SEAWAY-SVC-0123456789ABCDEF"
+    kernel = KernelState(chains={"nat": {stale, C.SERVICES}, "filter": set()})
+    for flavor in ("legacy", "nft"):
+        run = FakeRunner()
+        report = IptablesSyncer(cfg, Applier(flavor, run)).sync(snap, kernel=kernel)
+        (streamed,) = run.restores()
+        expected = render_full(build_ruleset(snap, cfg), kernel, nft=flavor == "nft")
+        assert _sorted_tables(streamed) == _sorted_tables(expected.text)
+        assert report.full and report.restore_bytes == len(streamed.encode())
+        assert (report.chains_written, report.chains_deleted) == (
+            expected.chains_written,
+            expected.chains_deleted,
+        )
+        nat = streamed.split("*filter")[0].splitlines()
+        assert_declared_before_use(nat)
+        assert nat[-2:] == [f"-X {stale}", "COMMIT"]
+
+
+def test_streamed_full_sync_asks_nft_for_all_chains_when_big() -> None:
+    many = [svc(f"s{i}", f"10.96.{i // 250}.{i % 250 + 1}", eps("10.1.0.1")) for i in range(600)]
+    for ports, hinted in ((many[:1], False), (many, True)):
+        s, run = make("nft")
+        s.sync(snapshot(*ports))
+        assert ("-Z" in run.restores()[0].splitlines()) == hinted
+
+
+class _Unreadable(tuple):  # type: ignore[type-arg]
+    def __iter__(self):  # type: ignore[no-untyped-def]
+        raise RuntimeError("builder bug")
+
+
+def test_a_build_failure_midway_applies_nothing_and_next_sync_is_full() -> None:
+    s, run = make()
+    good = svc("a", "10.96.0.1", eps("10.1.0.1"))
+    bad = dataclasses.replace(svc("b", "10.96.0.2"), endpoints=_Unreadable(eps("10.1.0.2")))
+    with pytest.raises(RuntimeError, match="builder bug"):
+        s.sync(snapshot(good, bad))  # "a" was written to the sink before "b" failed
+    assert not run.restores()  # the half-written input was dropped, never restored
+    assert s.sync(snapshot(good)).full and len(run.restores()) == 1
