@@ -38,7 +38,7 @@ host, port = sys.argv[1], int(sys.argv[2])
 last = None
 while True:
     try:
-        with socket.create_connection((host, port), timeout=1) as c:
+        with socket.create_connection((host, port), timeout=0.05) as c:
             name = c.recv(100).decode().split()[0]
     except OSError as e:
         name = type(e).__name__

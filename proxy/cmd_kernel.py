@@ -309,7 +309,7 @@ def cleanup_flavor(flavor: str) -> tuple[int, int] | None:
         text = applier.save(table)
         parse_save(table, text, state)
         jumps[table] = builtin_jump_lines(table, text)
-    script = render_cleanup(state, jumps)
+    script = render_cleanup(state, jumps, nft=applier.nft)
     applier.restore(script)
     return sum(len(c) for c in state.chains.values()), sum(len(j) for j in jumps.values())
 

@@ -156,6 +156,14 @@ def test_cleanup_script() -> None:
     assert "-X SEAWAY-SVC-OLDOLDOLDOLDOLD0" in script
     assert not any("DOCKER" in line for line in script)
     assert render_cleanup(KernelState(), {}) == ""
+    assert "-Z" not in render_cleanup(state, jumps, nft=True).splitlines()  # small
+
+
+def test_big_nft_cleanup_asks_for_all_chains_first() -> None:
+    chains = {f"SEAWAY-SEP-{i:016X}" for i in range(NFT_ALL_CHAINS_THRESHOLD)}
+    state = KernelState(chains={"nat": chains})
+    assert render_cleanup(state, {}, nft=True).splitlines()[:2] == ["*nat", "-Z"]
+    assert "-Z" not in render_cleanup(state, {}, nft=False).splitlines()
 
 
 def test_ruleset_counts() -> None:
