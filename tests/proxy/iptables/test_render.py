@@ -33,7 +33,7 @@ COMMIT
 """
 
 
-def _tables(text: str) -> dict[str, list[str]]:
+def restore_tables(text: str) -> dict[str, list[str]]:
     out: dict[str, list[str]] = {}
     cur = ""
     for line in text.splitlines():
@@ -61,7 +61,7 @@ def assert_declared_before_use(lines: list[str]) -> None:
 
 def test_full_on_empty_kernel_declares_everything_and_inserts_jumps() -> None:
     rs = build_ruleset(snapshot(svc("a", "10.96.0.1", eps("10.1.0.1"))), CFG)
-    t = _tables(render_full(rs, None, nft=False).text)
+    t = restore_tables(render_full(rs, None, nft=False).text)
     nat = t["nat"]
     assert nat[-1] == "COMMIT"
     assert f":{C.SERVICES} - [0:0]" in nat
@@ -75,13 +75,26 @@ def test_full_on_empty_kernel_declares_everything_and_inserts_jumps() -> None:
     assert_declared_before_use(nat)
 
 
+def test_full_declares_every_chain_first_for_legacy_and_each_before_its_rules_for_nft() -> None:
+    rs = build_ruleset(
+        snapshot(svc("a", "10.96.0.1", eps("10.1.0.1")), svc("b", "10.96.0.2", eps("10.1.0.2"))),
+        CFG,
+    )
+    for nft in (False, True):
+        nat = restore_tables(render_full(rs, None, nft=nft).text)["nat"]
+        first_rule = next(i for i, line in enumerate(nat) if line.startswith("-A"))
+        late = [line for line in nat[first_rule:] if line.startswith(":")]
+        assert (late == []) is not nft, nat
+        assert_declared_before_use(nat)
+
+
 def test_full_removes_stale_chains_and_keeps_existing_jumps() -> None:
     state = KernelState()
     parse_save("nat", SAVE_NAT, state)
     assert state.chains["nat"] == {"SEAWAY-SERVICES", "SEAWAY-SVC-OLDOLDOLDOLDOLD0"}
     assert ("nat", "PREROUTING", "SEAWAY-SERVICES") in state.jumps
     rs = build_ruleset(snapshot(svc("a", "10.96.0.1", eps("10.1.0.1"))), CFG)
-    nat = _tables(render_full(rs, state, nft=False).text)["nat"]
+    nat = restore_tables(render_full(rs, state, nft=False).text)["nat"]
     assert nat[-2:] == ["-X SEAWAY-SVC-OLDOLDOLDOLDOLD0", "COMMIT"]
     assert ":SEAWAY-SVC-OLDOLDOLDOLDOLD0 - [0:0]" in nat  # flushed before deletion
     inserted = {line.split()[1] for line in nat if line.startswith("-I ")}
@@ -99,7 +112,7 @@ def test_nft_all_chains_hint_only_for_big_restores() -> None:
         ),
         CFG,
     )
-    nat = _tables(render_full(big, None, nft=True).text)["nat"]
+    nat = restore_tables(render_full(big, None, nft=True).text)["nat"]
     assert nat[0] == "-Z"
     assert "-Z" not in render_full(big, None, nft=False).text.splitlines()
 
@@ -115,13 +128,13 @@ def test_partial_writes_only_changed_chains() -> None:
     new = builder.build(snapshot(a2, b))
     text = render_partial(new, old, nft=False)
     assert text is not None
-    nat = _tables(text.text)["nat"]
+    nat = restore_tables(text.text)["nat"]
     declared = {line[1:].split()[0] for line in nat if line.startswith(":")}
     gone = C.endpoint_chain(a.name, a.endpoints[1])
     added = C.endpoint_chain(a.name, a2.endpoints[1])
     assert declared == {C.service_chain(a.name), added, gone}
     assert nat[-2:] == [f"-X {gone}", "COMMIT"]
-    assert "filter" not in _tables(text.text)
+    assert "filter" not in restore_tables(text.text)
     # the dispatch chain did not change: not rewritten
     assert not any(line.startswith(f"-A {C.SERVICES}") for line in nat)
     assert text.chains_written == 2 and text.chains_deleted == 1
@@ -138,7 +151,7 @@ def test_partial_rewrites_dispatch_when_a_service_appears_or_loses_endpoints() -
     gone = builder.build(snapshot(svc("a", "10.96.0.1", ())))
     text2 = render_partial(gone, new, nft=False)
     assert text2 is not None
-    t = _tables(text2.text)
+    t = restore_tables(text2.text)
     assert any("REJECT" in line for line in t["filter"])
     assert f"-X {C.service_chain(a.name)}" in t["nat"]
 
@@ -188,7 +201,7 @@ def test_full_leaves_chains_the_kernel_holds_unchanged_alone() -> None:
     svc_chain = C.service_chain(a.name)
     keep = set(nat) - {svc_chain}
     text = render_full(rs, _kernel_with(rs, keep), nft=False)
-    lines = _tables(text.text)["nat"]
+    lines = restore_tables(text.text)["nat"]
     assert [line for line in lines if line.startswith(":")] == [f":{svc_chain} - [0:0]"]
     assert [line for line in lines if line.startswith("-A")] == list(nat[svc_chain])
     assert text.chains_written == 1 + len(rs.tables["filter"]) and text.chains_deleted == 0
@@ -196,7 +209,7 @@ def test_full_leaves_chains_the_kernel_holds_unchanged_alone() -> None:
     kernel = _kernel_with(rs, set(nat))
     sep = next(c for c in nat if c.startswith("SEAWAY-SEP-"))
     kernel.rules["nat"][sep] = (*nat[sep], f"-A {sep} -j RETURN")
-    lines = _tables(render_full(rs, kernel, nft=False).text)["nat"]
+    lines = restore_tables(render_full(rs, kernel, nft=False).text)["nat"]
     assert [line for line in lines if line.startswith(":")] == [f":{sep} - [0:0]"]
 
 

@@ -16,7 +16,7 @@ from proxy.iptables.flavor import detect_flavor
 from proxy.iptables.render import KernelState, render_full
 from proxy.iptables.syncer import IptablesSyncer
 from tests.proxy.iptables.helpers import eps, snapshot, svc
-from tests.proxy.iptables.test_render import assert_declared_before_use
+from tests.proxy.iptables.test_render import assert_declared_before_use, restore_tables
 
 
 class FakeRunner:
@@ -303,13 +303,7 @@ def test_full_sync_uses_a_kernel_state_read_by_the_caller() -> None:
 
 
 def _sorted_tables(text: str) -> dict[str, list[str]]:
-    out: dict[str, list[str]] = {}
-    table = ""
-    for line in text.splitlines():
-        if line.startswith("*"):
-            table = line[1:]
-        out.setdefault(table, []).append(line)
-    return {t: sorted(lines) for t, lines in out.items()}
+    return {t: sorted(lines) for t, lines in restore_tables(text).items()}
 
 
 def test_streamed_full_sync_writes_what_render_full_renders() -> None:
@@ -355,7 +349,7 @@ class _Unreadable(tuple):  # type: ignore[type-arg]
 
 
 def test_a_build_failure_midway_applies_nothing_and_next_sync_is_full() -> None:
-    s, run = make()
+    s, run = make("nft")  # the streamed full sync
     good = svc("a", "10.96.0.1", eps("10.1.0.1"))
     bad = dataclasses.replace(svc("b", "10.96.0.2"), endpoints=_Unreadable(eps("10.1.0.2")))
     with pytest.raises(RuntimeError, match="builder bug"):
