@@ -304,15 +304,16 @@ def render_full(ruleset: Ruleset, kernel: KernelState | None, nft: bool) -> Rest
 
 
 def _declarations_first(text: str) -> str:
-    """The nat table with every chain declared before any rule, which is what
-    iptables-legacy-restore (libiptc) is fast with: 10,000 services x 10 endpoints
-    restore in 3.9 s this way and 6.9 s with each chain declared before its rules (the
-    order iptables-nft is faster with: 8.5 s against 11.2 s)."""
+    """The nat table with every chain declared before any rule, in descending order of
+    name, which is what iptables-legacy-restore (libiptc, which keeps chains sorted) is
+    fast with: 10,000 services x 10 endpoints restore in 3.9 s this way, 5.7 s with the
+    declarations first but unsorted, 6.9 s with each chain declared just before its
+    rules (the order iptables-nft is faster with: 8.5 s against 11.2 s)."""
     nat, sep, rest = text.partition("COMMIT\n")
     lines = nat.split("\n")
     head = [line for line in lines[:2] if line in ("*nat", "-Z")]
     body = lines[len(head) :]
-    declared = [line for line in body if line.startswith(":")]
+    declared = sorted((line for line in body if line.startswith(":")), reverse=True)
     others = [line for line in body if line and not line.startswith(":")]
     return "\n".join([*head, *declared, *others, ""]) + sep + rest
 
