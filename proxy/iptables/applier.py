@@ -200,7 +200,8 @@ class Applier:
             raise ApplyError(f"{self.tool('restore')} failed (rc {r.rc}): {_first_lines(r.stderr)}")
 
     def open_restore(self) -> RestoreSink:
-        """A restore fed while its input is produced (same atomicity as `restore`)."""
+        """A restore fed while its input is produced (same atomicity as `restore`).
+        With an injected Runner (tests), the pieces are joined and passed to it."""
         if self.run is run_command:
             return ProcessSink(self._restore_argv())
         return JoinedSink(self)

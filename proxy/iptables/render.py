@@ -185,7 +185,6 @@ class FullRender:
         "_kernel",
         "_nft",
         "chains_deleted",
-        "chains_kept",
         "chains_written",
         "rules",
     )
@@ -198,7 +197,6 @@ class FullRender:
         self._kept = kernel.rules.get(C.NAT, {}) if kernel else {}
         self.chains_written = 0
         self.chains_deleted = 0
-        self.chains_kept = 0
         self.rules = 0
 
     def nat_size(self, nat: Mapping[str, tuple[str, ...]]) -> int:
@@ -230,7 +228,6 @@ class FullRender:
         kept = self._kept
         for chain, rules in chains:
             if kept and kept.get(chain) == rules:
-                self.chains_kept += 1
                 continue
             lines.append(f":{chain} - [0:0]")
             lines.extend(rules)
@@ -240,9 +237,7 @@ class FullRender:
     def tail(self, ruleset: Ruleset) -> str:
         nat = ruleset.tables.get(C.NAT, {})
         dispatch = [c for c in nat if c not in self._head and not C.is_per_service(c)]
-        kept = self._kept
-        rest = [c for c in dispatch if not (kept and kept.get(c) == nat[c])]
-        self.chains_kept += len(dispatch) - len(rest)
+        rest = [c for c in dispatch if self._kept.get(c) != nat[c]]
         lines = [f":{c} - [0:0]" for c in rest]
         for chain in rest:
             lines.extend(nat[chain])
