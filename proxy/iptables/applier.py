@@ -230,10 +230,11 @@ class Applier:
             if r.rc == 0:
                 parse_nft_chains(r.stdout.decode(errors="replace"), state)
                 if state.chains.get(C.NAT):
-                    saved = KernelState()
-                    parse_save(C.NAT, self.save(C.NAT), saved)
-                    state.rules = saved.rules
-                self._builtin_jumps(state)
+                    # The saved nat table has its jumps from the built-in chains too.
+                    parse_save(C.NAT, self.save(C.NAT), state)
+                    self._builtin_jumps(state, (C.FILTER,))
+                else:
+                    self._builtin_jumps(state, TABLES)
                 return state
         for table in TABLES:
             parse_save(table, self.save(table), state)
@@ -243,14 +244,14 @@ class Applier:
         """(table, built-in chain, seaway target) jumps present now."""
         state = KernelState()
         if self.nft:
-            self._builtin_jumps(state)
+            self._builtin_jumps(state, TABLES)
         else:
             for table in TABLES:
                 parse_save(table, self.save(table), state)
         return state.jumps
 
-    def _builtin_jumps(self, state: KernelState) -> None:
-        for table, chain in dict.fromkeys((t, c) for t, c, _ in BUILTIN_JUMPS):
+    def _builtin_jumps(self, state: KernelState, tables: Sequence[str]) -> None:
+        for table, chain in dict.fromkeys((t, c) for t, c, _ in BUILTIN_JUMPS if t in tables):
             out = self.run([self.tool("iptables"), "-w", "5", "-t", table, "-S", chain])
             if out.rc == 0:
                 parse_save(table, out.stdout.decode(errors="replace"), state)
