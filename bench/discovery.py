@@ -42,7 +42,7 @@ from discovery.manifest import parse_object
 from discovery.model import KIND_SERVICE, KubeObject
 from discovery.snapshot_builder import SnapshotBuilder
 from discovery.store import Store
-from proxy.options import Options
+from proxy.app.options import Options
 
 TOUCH = "kubeapi.test/touched"
 # Client CPU seconds (this process) from start to the first snapshot, per client.
@@ -111,7 +111,7 @@ async def seaway_cold(kubeconfig: str, n: int) -> tuple[float, float, float]:
     """(seconds to ready, seconds to first snapshot, watch seconds for n events)."""
     store = Store()
     ready = asyncio.Event()
-    source = KubeSource(Options(kubeconfig=kubeconfig), WatchSettings())
+    source = KubeSource(Options(kubeconfig=kubeconfig).kube_source_config(), WatchSettings())
     t0, c0 = time.perf_counter(), time.process_time()
     task = asyncio.create_task(source.run(store, ready.set))
     try:

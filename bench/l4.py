@@ -78,7 +78,7 @@ endpoints:
 
 async def _serve(listen: tuple[str, int], backend: tuple[str, int]) -> None:
     from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
-    from proxy.options import Options
+    from proxy.app.options import Options
     from proxy.userspace.dataplane import UserspaceDataplane
 
     name = ServicePortName("default", "bench", "http", "TCP")
@@ -91,7 +91,7 @@ async def _serve(listen: tuple[str, int], backend: tuple[str, int]) -> None:
         all_endpoints=(ep,),
         endpoints=(ep,),
     )
-    dp = UserspaceDataplane(Options(), local_addresses=frozenset)
+    dp = UserspaceDataplane(Options().userspace_config(), local_addresses=frozenset)
     await dp.start()
     await dp.sync(Snapshot(generation=1, service_ports={name: info}), frozenset({name}))
     stop = asyncio.Event()
@@ -123,7 +123,7 @@ def start_seaway(
             MANIFEST.format(ip=HOST, port=port, backend_ip=HOST, backend_port=backend_port),
         )
         argv = [
-            sys.executable, "-m", "proxy.cli", "run", "-c", manifest,
+            sys.executable, "-m", "proxy.app.cli", "run", "-c", manifest,
             "--proxy-mode", "userspace",
             "--metrics-bind-address", "127.0.0.1:0",
             "--healthz-bind-address", "127.0.0.1:0",

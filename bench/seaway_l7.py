@@ -38,7 +38,7 @@ from discovery.snapshot import (  # noqa: E402
     Snapshot,
 )
 from ingress.dataplane import IngressDataplane  # noqa: E402
-from proxy.options import Options  # noqa: E402
+from proxy.app.options import Options  # noqa: E402
 
 
 def bench_snapshot(backends: list[tuple[str, int]], generation: int = 1) -> Snapshot:
@@ -82,7 +82,7 @@ async def main(args: argparse.Namespace) -> None:
         workers=args.workers,
         upstream_pipelining=args.upstream_pipelining,
     )
-    dp = IngressDataplane(options)
+    dp = IngressDataplane(options.ingress_config())
     await dp.start()
     snap = bench_snapshot([_addr(b) for b in args.backend])
     await dp.sync(snap, frozenset(snap.service_ports))

@@ -140,7 +140,7 @@ def bench_live(
             cluster.node,
             sys.executable,
             "-m",
-            "proxy.cli",
+            "proxy.app.cli",
             "run",
             "-c",
             str(conf),

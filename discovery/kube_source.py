@@ -18,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
@@ -25,10 +26,9 @@ import aiohttp
 from discovery.kube_config import ApiCredentials, load_credentials
 from discovery.kube_watch import KindSpec, KindWatcher, WatchSettings
 from discovery.model import KIND_INGRESS, KIND_INGRESSCLASS, Ingress, IngressClass
+from discovery.ownership import DEFAULT_CONTROLLER, owned_ingresses
 from discovery.snapshot import Snapshot
 from discovery.store import Store
-from ingress.ownership import owned_ingresses
-from proxy.options import Options
 
 log = logging.getLogger("seaway.kube")
 
@@ -75,9 +75,19 @@ def referenced_secrets(
     }
 
 
+@dataclass(frozen=True, slots=True)
+class KubeSourceConfig:
+    """Where the API is and which Ingresses are ours (to know which Secrets to watch)."""
+
+    kubeconfig: str | None = None
+    master: str | None = None
+    ingress_controller: str = DEFAULT_CONTROLLER
+    watch_ingress_without_class: bool = False
+
+
 class KubeSource:
-    def __init__(self, options: Options, settings: WatchSettings | None = None) -> None:
-        self.options = options
+    def __init__(self, config: KubeSourceConfig, settings: WatchSettings | None = None) -> None:
+        self.config = config
         self.settings = settings or WatchSettings()
         self.watchers: dict[str, KindWatcher] = {}
         self.secret_watchers: dict[tuple[str, str], tuple[KindWatcher, asyncio.Task[None]]] = {}
@@ -87,7 +97,7 @@ class KubeSource:
         self._reconcile_pending = False
 
     async def run(self, store: Store, ready: Callable[[], None]) -> None:
-        credentials = await load_credentials(self.options.kubeconfig, self.options.master)
+        credentials = await load_credentials(self.config.kubeconfig, self.config.master)
         log.info("watching the Kubernetes API at %s (%s)", credentials.host, credentials.source)
         self._store, self._credentials = store, credentials
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60)
@@ -142,8 +152,8 @@ class KubeSource:
         wanted = referenced_secrets(
             [o for o in store.objects(KIND_INGRESS).values() if isinstance(o, Ingress)],
             [o for o in store.objects(KIND_INGRESSCLASS).values() if isinstance(o, IngressClass)],
-            self.options.ingress_controller,
-            self.options.watch_ingress_without_class,
+            self.config.ingress_controller,
+            self.config.watch_ingress_without_class,
         )
         for ref in sorted(wanted - self.secret_watchers.keys()):
             spec = secret_spec(*ref)

@@ -12,22 +12,37 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 
+from discovery.ownership import DEFAULT_CONTROLLER
 from discovery.snapshot import ServicePortName, Snapshot
 from ingress.apply import L7State, settings_for
 from ingress.router import Router
 from ingress.settings import HttpSettings
 from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool, ingress_part
-from proxy.options import Options
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class IngressConfig:
+    """What the L7 dataplane needs from the command line."""
+
+    ingress_controller: str = DEFAULT_CONTROLLER
+    watch_ingress_without_class: bool = False
+    http_bind_address: tuple[str, int] | None = ("0.0.0.0", 80)
+    https_bind_address: tuple[str, int] | None = ("0.0.0.0", 443)
+    max_body_size: int = 0
+    upstream_pipelining: int = 1
+    workers: int = 1
 
 
 class IngressDataplane:
     name = "ingress"
 
-    def __init__(self, options: Options, settings: HttpSettings | None = None) -> None:
-        self.options = options
+    def __init__(self, config: IngressConfig, settings: HttpSettings | None = None) -> None:
+        self.config = config
+        options = config
         self.settings = settings_for(
             options.max_body_size, settings, options.upstream_pipelining
         )
@@ -77,7 +92,7 @@ class IngressDataplane:
         if not self._needs_compile(snapshot, changed):
             return
         self._failed = True
-        o = self.options
+        o = self.config
         part = ingress_part(snapshot)
         config = WorkerConfig(
             self.settings,

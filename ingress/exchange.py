@@ -20,10 +20,10 @@ from functools import partial
 
 from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext, RouteLike
-from ingress.flow import CONNECTING, UPSTREAM, ReadFlow
 from ingress.request import RequestState
 from ingress.settings import HttpSettings
 from ingress.upstream import UpstreamConnection
+from proxy.flow import CONNECTING, UPSTREAM, ReadFlow
 
 # Connect failures are logged once per endpoint per interval (with how many were not),
 # so a dead backend under load does not flood the log.

@@ -30,8 +30,8 @@ import httptools
 from ingress.context import ProxyContext, RouteLike, RouterLike
 from ingress.errors import PeerError, error_response
 from ingress.exchange import UpstreamSide
-from ingress.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
 from ingress.request import SPECIAL_HEADERS, KnownRequest, RequestState
+from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ Lookup order
     ImplementationSpecific treated as Prefix).
 
 Merging and conflicts
-    The rules of every Ingress seaway owns (ingress/ownership.py) are merged per host. When
+    The rules of every Ingress seaway owns (discovery/ownership.py) are merged per host. When
     two Ingresses (or two rules of one) give the same host, the same path and the same
     path type (Prefix ``/foo`` and ``/foo/`` count as the same, and ImplementationSpecific
     counts as Prefix), the oldest Ingress wins: by creationTimestamp, then namespace/name;
@@ -37,8 +37,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 from discovery.model import Ingress, IngressBackend, IngressRule
+from discovery.ownership import DEFAULT_CONTROLLER, owned_ingresses
 from discovery.snapshot import EndpointInfo, ServicePortName, Snapshot
-from ingress.ownership import DEFAULT_CONTROLLER, owned_ingresses
 from ingress.paths import PathMatcher
 
 __all__ = ["DEFAULT_CONTROLLER", "Route", "Router", "normalize_host", "owned_ingresses"]

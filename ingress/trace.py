@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from urllib.parse import urlsplit
 
+from discovery.ownership import DEFAULT_CONTROLLER
 from discovery.snapshot import Snapshot
-from ingress.ownership import DEFAULT_CONTROLLER
 from ingress.router import Router
 
 

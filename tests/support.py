@@ -50,7 +50,7 @@ def seaway(args: Sequence[str], **popen: object) -> Iterator[subprocess.Popen[st
     env = dict(os.environ)
     env["PYTHONPATH"] = str(REPO) + os.pathsep + env.get("PYTHONPATH", "")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "proxy.cli", *args],
+        [sys.executable, "-m", "proxy.app.cli", *args],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,

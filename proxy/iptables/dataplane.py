@@ -11,32 +11,32 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortName, Snapshot
 from proxy.iptables.applier import Applier
 from proxy.iptables.builder import BuildConfig
 from proxy.iptables.flavor import detect_flavor
 from proxy.iptables.syncer import IptablesSyncer, SyncReport
-from proxy.options import Options
 
 log = logging.getLogger(__name__)
 
 FULL_SYNC_PERIOD = 3600.0
 
 
-def build_config(options: Options) -> BuildConfig:
-    return BuildConfig(
-        hostname=options.hostname,
-        cluster_cidrs=tuple(options.cluster_cidr),
-        nodeport_addresses=tuple(options.nodeport_addresses),
-    )
+@dataclass(frozen=True, slots=True)
+class IptablesConfig:
+    """What the iptables dataplane needs from the command line, and nothing more."""
+
+    build: BuildConfig
+    flavor: str = "auto"  # auto | legacy | nft
 
 
 class IptablesDataplane:
     name = "iptables"
 
-    def __init__(self, options: Options, applier: Applier | None = None) -> None:
-        self.options = options
+    def __init__(self, config: IptablesConfig, applier: Applier | None = None) -> None:
+        self.config = config
         self._applier = applier
         self.syncer: IptablesSyncer | None = None
         self.last_sync_duration: float | None = None  # seconds, for metrics
@@ -47,10 +47,10 @@ class IptablesDataplane:
     async def start(self) -> None:
         applier = self._applier
         if applier is None:
-            flavor = await asyncio.to_thread(detect_flavor, self.options.iptables_flavor)
+            flavor = await asyncio.to_thread(detect_flavor, self.config.flavor)
             applier = Applier(flavor)
         log.info("iptables dataplane: using the %s flavor", applier.flavor)
-        self.syncer = IptablesSyncer(build_config(self.options), applier)
+        self.syncer = IptablesSyncer(self.config.build, applier)
 
     async def sync(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> None:
         if self.syncer is None:

@@ -13,9 +13,9 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortName, Snapshot
-from proxy.options import Options
 from proxy.userspace.addresses import DUMMY_INTERFACE, DummyInterface, host_addresses
 from proxy.userspace.listeners import (
     ListenerKey,
@@ -78,6 +78,14 @@ def _bound_socket(key: ListenerKey) -> socket.socket:
     return sock
 
 
+@dataclass(frozen=True, slots=True)
+class UserspaceConfig:
+    """What the userspace L4 dataplane needs from the command line."""
+
+    bind_cluster_ips: bool = False
+    nodeport_addresses: tuple[str, ...] = ()
+
+
 class UserspaceDataplane:
     """Implements proxy.dataplane.Dataplane.
 
@@ -92,7 +100,7 @@ class UserspaceDataplane:
 
     def __init__(
         self,
-        options: Options,
+        config: UserspaceConfig,
         *,
         clock: Callable[[], float] = time.monotonic,
         udp_idle_timeout: float = IDLE_TIMEOUT,
@@ -101,7 +109,7 @@ class UserspaceDataplane:
         local_addresses: Callable[[], frozenset[str]] = host_addresses,
         dummy_interface: str = DUMMY_INTERFACE,
     ) -> None:
-        self.options = options
+        self.config = config
         self.clock = clock
         self.udp_idle_timeout = udp_idle_timeout
         self.sweep_interval = (
@@ -127,7 +135,7 @@ class UserspaceDataplane:
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._conns = TcpConnections(self._loop, self.connect_timeout)
-        if self.options.bind_cluster_ips:
+        if self.config.bind_cluster_ips:
             if os.geteuid() == 0:
                 self._bind_ips = True
             else:
@@ -200,7 +208,7 @@ class UserspaceDataplane:
         def is_local(ip: str) -> bool:
             return ip in local or is_loopback(ip)
 
-        opts = self.options
+        opts = self.config
         desired = desired_listeners(
             ports,
             is_local,

@@ -3,7 +3,7 @@
 One accepted connection = a `ClientSide` and, once connected, an `UpstreamSide`. Each
 side writes what it receives to the other side's transport. Flow control: when one
 transport's write buffer goes over the high-water mark (`pause_writing`), the other
-side stops reading until it drains (`resume_writing`); `ReadFlow` (ingress/flow.py, shared
+side stops reading until it drains (`resume_writing`); `ReadFlow` (proxy/flow.py, shared
 with L7) keeps the reasons a side is not reading (still connecting, backpressure) so they
 do not undo each other.
 Half-close: EOF from one side becomes `write_eof` on the other while the opposite
@@ -20,7 +20,7 @@ import struct
 from typing import cast
 
 from discovery.snapshot import EndpointInfo
-from ingress.flow import ReadFlow
+from proxy.flow import ReadFlow
 from proxy.userspace.target import ServiceTarget
 
 log = logging.getLogger(__name__)

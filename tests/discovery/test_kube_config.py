@@ -18,7 +18,7 @@ from discovery.kube_source import KIND_SPECS, KubeSource
 from discovery.kube_watch import Backoff, KindWatcher
 from discovery.model import KIND_SERVICE, ObjectKey
 from discovery.store import Store
-from proxy.options import Options
+from proxy.app.options import Options
 from tests.kubeapi.certs import make_pki
 from tests.kubeapi.fixtures import (
     api_server,
@@ -69,7 +69,7 @@ def test_client_certificate_is_what_gets_us_in() -> None:
 
                 store = Store()
                 ready: list[bool] = []
-                source = KubeSource(Options(kubeconfig=path), fast_settings())
+                source = KubeSource(Options(kubeconfig=path).kube_source_config(), fast_settings())
                 task = asyncio.create_task(source.run(store, lambda: ready.append(True)))
                 try:
                     await eventually(
@@ -129,7 +129,7 @@ def test_token_from_an_exec_plugin() -> None:
                 assert creds.refresh is not None
                 store = Store()
                 ready: list[bool] = []
-                source = KubeSource(Options(kubeconfig=path), fast_settings())
+                source = KubeSource(Options(kubeconfig=path).kube_source_config(), fast_settings())
                 task = asyncio.create_task(source.run(store, lambda: ready.append(True)))
                 try:
                     await eventually(lambda: bool(ready), what="ready with the exec token")

@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from discovery.kube_source import KIND_SPECS, secret_spec
-from proxy.options import Options
+from proxy.app.options import Options
 from tests.kubeapi.fixtures import api_server, run, run_process
 from tests.kubeapi.resources import BY_KIND
 from tests.support import REPO
@@ -82,7 +82,7 @@ def test_daemonset_flags_probes_and_privileges() -> None:
     assert pod["serviceAccountName"] == by_kind("ServiceAccount")["metadata"]["name"]
     (c,) = pod["containers"]
     # The flags parse with seaway's own parser.
-    from proxy.cli import build_parser
+    from proxy.app.cli import build_parser
 
     args = build_parser("run").parse_args(
         [a.replace("$(NODE_NAME)", "node-1").replace("$(CLUSTER_CIDR)", "10.244.0.0/16")
@@ -100,7 +100,7 @@ def test_daemonset_flags_probes_and_privileges() -> None:
 
 def test_ingressclass_passes_seaway_check_and_names_the_default_controller() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "check", "-c", str(CONFIGS / "ingressclass.yaml")],
+        [sys.executable, "-m", "proxy.app.cli", "check", "-c", str(CONFIGS / "ingressclass.yaml")],
         cwd=REPO,
         env=dict(os.environ, PYTHONPATH=str(REPO)),
         capture_output=True,

@@ -231,11 +231,11 @@ def test_kubectl_to_daemon_request_reaches_backend() -> None:
                 path.write_text(manifests(cluster_ip, backend_port, service_port))
                 async with (
                     child(
-                        os.path.join(tmp, "echo.log"), "-m", "proxy.cli", "echo",
+                        os.path.join(tmp, "echo.log"), "-m", "proxy.app.cli", "echo",
                         "--listen", f"127.0.0.1:{backend_port}", "--name", "backend-1",
                     ),
                     child(
-                        os.path.join(tmp, "seaway.log"), "-m", "proxy.cli", "run",
+                        os.path.join(tmp, "seaway.log"), "-m", "proxy.app.cli", "run",
                         "--kubeconfig", kc, "--proxy-mode", "userspace",
                         "--http-bind-address", f"127.0.0.1:{http_port}",
                         "--healthz-bind-address", f"127.0.0.1:{healthz_port}",

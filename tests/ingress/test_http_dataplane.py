@@ -18,7 +18,7 @@ from cryptography.x509.oid import NameOID
 from discovery.snapshot import EndpointInfo, Snapshot
 from ingress import selfsigned
 from ingress.dataplane import IngressDataplane
-from proxy.options import Options
+from proxy.app.options import Options
 from tests.ingress import routerkit as k
 from tests.ingress.l7kit import HOST, Backend, LoopThread, get, port_info
 
@@ -60,7 +60,9 @@ def backends(lt: LoopThread) -> Iterator[list[Backend]]:
 
 def start(lt: LoopThread, workers: int = 1) -> IngressDataplane:
     dp = IngressDataplane(
-        Options(http_bind_address=(HOST, 0), https_bind_address=(HOST, 0), workers=workers)
+        Options(
+            http_bind_address=(HOST, 0), https_bind_address=(HOST, 0), workers=workers
+        ).ingress_config()
     )
     lt.run(dp.start())
     return dp

@@ -68,7 +68,7 @@ def test_bad_urls_are_refused(url: str) -> None:
 def test_cli_traces_a_request_in_any_mode() -> None:
     demo = str(REPO / "configs" / "demo.yaml")
     proc = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "trace", "-c", demo, "--proxy-mode", "userspace",
+        [sys.executable, "-m", "proxy.app.cli", "trace", "-c", demo, "--proxy-mode", "userspace",
          "--url", "http://demo.localhost/api/users"],
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )
@@ -76,12 +76,12 @@ def test_cli_traces_a_request_in_any_mode() -> None:
     assert "spec.rules[0].http.paths[1] (demo.localhost Prefix /api)" in proc.stdout
     assert "-> forwarded, round robin over 2 endpoint(s)" in proc.stdout
     bad = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "trace", "-c", demo, "--url", "gopher://x/"],
+        [sys.executable, "-m", "proxy.app.cli", "trace", "-c", demo, "--url", "gopher://x/"],
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )
     assert bad.returncode == 2 and "only http:// and https://" in bad.stderr
     neither = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "trace", "-c", demo],
+        [sys.executable, "-m", "proxy.app.cli", "trace", "-c", demo],
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )
     assert neither.returncode == 2 and "--url URL" in neither.stderr

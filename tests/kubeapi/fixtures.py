@@ -20,7 +20,7 @@ from typing import Any, TypeVar
 from discovery.kube_source import KubeSource
 from discovery.kube_watch import Backoff, WatchSettings
 from discovery.store import Store
-from proxy.options import Options
+from proxy.app.options import Options
 from tests.kubeapi.resources import BY_KIND
 from tests.kubeapi.server import ApiServer
 
@@ -90,7 +90,7 @@ async def running_source(
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = server.write_kubeconfig(os.path.join(tmp, "kubeconfig"))
         opts = Options(kubeconfig=kubeconfig, **options)
-        source = KubeSource(opts, settings or fast_settings())
+        source = KubeSource(opts.kube_source_config(), settings or fast_settings())
         st = store or Store()
         ready_calls: list[float] = []
         task = asyncio.create_task(source.run(st, lambda: ready_calls.append(time.monotonic())))

@@ -147,7 +147,7 @@ class Cluster:
 
     def seaway(self, *args: str, check: bool = True) -> subprocess.CompletedProcess[str]:
         p = subprocess.run(
-            ["ip", "netns", "exec", self.node, sys.executable, "-m", "proxy.cli", *args],
+            ["ip", "netns", "exec", self.node, sys.executable, "-m", "proxy.app.cli", *args],
             capture_output=True,
             text=True,
             cwd=REPO,

@@ -12,7 +12,7 @@ from tests.proxy.iptables.netns import REPO, manifest
 
 def seaway(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "proxy.cli", *args],
+        [sys.executable, "-m", "proxy.app.cli", *args],
         capture_output=True,
         text=True,
         cwd=REPO,

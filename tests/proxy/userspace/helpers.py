@@ -12,7 +12,7 @@ from typing import Any, TypeVar
 import uvloop
 
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
-from proxy.options import Options
+from proxy.app.options import Options
 from proxy.userspace.dataplane import UserspaceDataplane
 
 T = TypeVar("T")
@@ -80,7 +80,10 @@ def dataplane(
 ) -> UserspaceDataplane:
     kw.setdefault("local_addresses", frozenset)
     return UserspaceDataplane(
-        options or Options(), clock=clock or FakeClock(), sweep_interval=0, **kw
+        (options or Options()).userspace_config(),
+        clock=clock or FakeClock(),
+        sweep_interval=0,
+        **kw,
     )
 
 

@@ -10,7 +10,7 @@ import json
 
 import uvloop
 
-from proxy.options import Options
+from proxy.app.options import Options
 from proxy.userspace.addresses import DummyInterface
 from proxy.userspace.dataplane import UserspaceDataplane
 
@@ -22,7 +22,7 @@ async def main() -> dict[str, object]:
     backend = NamedBackend("b0")
     await backend.start()
     ep = [("127.0.0.1", backend.port)]
-    dp = UserspaceDataplane(Options(bind_cluster_ips=True), sweep_interval=0)
+    dp = UserspaceDataplane(Options(bind_cluster_ips=True).userspace_config(), sweep_interval=0)
     dummy = DummyInterface()
     await dp.start()
     try:

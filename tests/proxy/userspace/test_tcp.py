@@ -11,7 +11,7 @@ from typing import cast
 
 import pytest
 
-from proxy.options import Options
+from proxy.app.options import Options
 from proxy.userspace.listeners import ListenerKey
 from proxy.userspace.tcp import BACKPRESSURE, WRITE_HIGH, ClientSide, UpstreamSide
 

@@ -69,7 +69,7 @@ def test_udp_echo() -> None:
 
 def test_echo_help_explains_flags() -> None:
     out = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "echo", "--help"],
+        [sys.executable, "-m", "proxy.app.cli", "echo", "--help"],
         capture_output=True, text=True, check=True,
     ).stdout
     for flag in ("--listen", "--name", "--udp"):

@@ -7,7 +7,7 @@ import asyncio
 import signal
 from typing import Any
 
-from proxy.options import host_port
+from proxy.app.options import host_port
 
 
 def register(sub: Any) -> None:
@@ -33,7 +33,7 @@ def register(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     import uvloop
 
-    from proxy.echo import start_echo
+    from proxy.app.echo import start_echo
 
     async def main() -> None:
         host, port = args.listen

@@ -20,10 +20,10 @@ from discovery.runner import SyncRunner
 from discovery.snapshot import Snapshot
 from discovery.snapshot_builder import SnapshotBuilder
 from discovery.store import Store
-from proxy.admin import Health, add_health_routes, add_metrics_route, start_site
+from proxy.app.admin import Health, add_health_routes, add_metrics_route, start_site
+from proxy.app.metrics import DaemonMetrics
+from proxy.app.options import Options
 from proxy.dataplane import Dataplane
-from proxy.metrics import DaemonMetrics
-from proxy.options import Options
 
 log = logging.getLogger("seaway.daemon")
 

@@ -16,8 +16,8 @@ import pytest
 from discovery.model import KubeObject
 from discovery.snapshot import ServicePortName, Snapshot
 from discovery.store import Store
-from proxy.daemon import Daemon
-from proxy.options import Options
+from proxy.app.daemon import Daemon
+from proxy.app.options import Options
 from tests.discovery.factories import ep, make_service, make_slice, port
 from tests.support import free_port
 
@@ -201,7 +201,7 @@ def test_run_help_lists_kube_proxy_flags(mode: str) -> None:
     import subprocess
     import sys
 
-    out = subprocess.run([sys.executable, "-m", "proxy.cli", "run", "--help"],
+    out = subprocess.run([sys.executable, "-m", "proxy.app.cli", "run", "--help"],
                          capture_output=True, text=True, check=True).stdout
     for flag in ("--proxy-mode", "--kubeconfig", "--master", "--hostname-override",
                  "--cluster-cidr", "--nodeport-addresses", "--metrics-bind-address",

@@ -8,7 +8,7 @@ import sys
 
 import pytest
 
-from proxy.cli import COMMAND_MODULES, build_parser
+from proxy.app.cli import COMMAND_MODULES, build_parser
 
 
 def subparsers() -> dict[str, argparse.ArgumentParser]:
@@ -35,21 +35,21 @@ def test_every_flag_has_help(name: str) -> None:
 
 def test_run_without_a_source_says_what_to_give() -> None:
     env = {"PATH": "/usr/bin:/bin"}  # no KUBERNETES_SERVICE_HOST
-    proc = subprocess.run([sys.executable, "-m", "proxy.cli", "run"], capture_output=True,
+    proc = subprocess.run([sys.executable, "-m", "proxy.app.cli", "run"], capture_output=True,
                           text=True, env=env, timeout=30)
     assert proc.returncode == 2
     assert "-c PATH" in proc.stderr and "--kubeconfig" in proc.stderr
 
 
 def test_run_with_missing_config_file() -> None:
-    proc = subprocess.run([sys.executable, "-m", "proxy.cli", "run", "-c", "/nonexistent.yaml"],
+    proc = subprocess.run([sys.executable, "-m", "proxy.app.cli", "run", "-c", "/nonexistent.yaml"],
                           capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert "/nonexistent.yaml: no such file" in proc.stderr
 
 
 def test_bad_duration_is_a_clear_error() -> None:
-    proc = subprocess.run([sys.executable, "-m", "proxy.cli", "run", "-c", "x",
+    proc = subprocess.run([sys.executable, "-m", "proxy.app.cli", "run", "-c", "x",
                            "--min-sync-period", "soon"], capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 2
@@ -60,7 +60,7 @@ def test_bad_duration_is_a_clear_error() -> None:
     ("text", "seconds"), [("250ms", 0.25), ("1s", 1.0), ("2m", 120.0), ("1.5", 1.5), ("0", 0.0)]
 )
 def test_parse_duration(text: str, seconds: float) -> None:
-    from proxy.options import parse_duration
+    from proxy.app.options import parse_duration
 
     assert parse_duration(text) == seconds
 
@@ -71,14 +71,14 @@ def test_parse_duration(text: str, seconds: float) -> None:
      ("[::1]:443", ("::1", 443))],
 )
 def test_host_port(text: str, expected: tuple[str, int]) -> None:
-    from proxy.options import host_port
+    from proxy.app.options import host_port
 
     assert host_port(text) == expected
 
 
 @pytest.mark.parametrize("text", ["nohost", "1.2.3.4:99999", "1.2.3.4:http"])
 def test_host_port_rejects(text: str) -> None:
-    from proxy.options import host_port
+    from proxy.app.options import host_port
 
     with pytest.raises(argparse.ArgumentTypeError, match="expected HOST:PORT"):
         host_port(text)
@@ -92,7 +92,7 @@ def test_run_with_broken_kubeconfig_is_one_line_and_exit_1(tmp_path: object) -> 
     kc = Path(str(tmp_path)) / "kubeconfig"
     kc.write_text("garbage: [\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "run", "--kubeconfig", str(kc),
+        [sys.executable, "-m", "proxy.app.cli", "run", "--kubeconfig", str(kc),
          "--healthz-bind-address", f"127.0.0.1:{free_port()}",
          "--metrics-bind-address", f"127.0.0.1:{free_port()}",
          "--http-bind-address", f"127.0.0.1:{free_port()}"],
@@ -105,18 +105,19 @@ def test_run_with_broken_kubeconfig_is_one_line_and_exit_1(tmp_path: object) -> 
 
 def test_upstream_pipelining_flag_reaches_the_l7_settings() -> None:
     from ingress.dataplane import IngressDataplane
-    from proxy.options import options_from_args
+    from proxy.app.options import options_from_args
 
     args = build_parser().parse_args(["run", "-c", "x", "--upstream-pipelining", "8"])
-    dp = IngressDataplane(options_from_args(args))
+    dp = IngressDataplane(options_from_args(args).ingress_config())
     assert dp.settings.upstream_pipelining == 8
     default = build_parser().parse_args(["run", "-c", "x"])
-    assert IngressDataplane(options_from_args(default)).settings.upstream_pipelining == 1
+    default_dp = IngressDataplane(options_from_args(default).ingress_config())
+    assert default_dp.settings.upstream_pipelining == 1
 
 
 @pytest.mark.parametrize("value", ["0", "65", "two", "-1"])
 def test_upstream_pipelining_rejects(value: str) -> None:
-    proc = subprocess.run([sys.executable, "-m", "proxy.cli", "run", "-c", "x",
+    proc = subprocess.run([sys.executable, "-m", "proxy.app.cli", "run", "-c", "x",
                            f"--upstream-pipelining={value}"], capture_output=True, text=True,
                           timeout=30)
     assert proc.returncode == 2

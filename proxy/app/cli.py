@@ -12,14 +12,14 @@ from collections.abc import Sequence
 # `set_defaults(func=callable(args) -> int)`. Modules are imported lazily per name so
 # `seaway echo` does not pay for the iptables code, and vice versa.
 COMMAND_MODULES: dict[str, str] = {
-    "run": "proxy.cmd_run",
-    "check": "proxy.cmd_check",
-    "apply": "proxy.cmd_kernel",
-    "rules": "proxy.cmd_kernel",
-    "trace": "proxy.cmd_kernel",
-    "cleanup": "proxy.cmd_kernel",
-    "echo": "proxy.cmd_echo",
-    "demo": "proxy.cmd_demo",
+    "run": "proxy.app.cmd_run",
+    "check": "proxy.app.cmd_check",
+    "apply": "proxy.app.cmd_kernel",
+    "rules": "proxy.app.cmd_kernel",
+    "trace": "proxy.app.cmd_kernel",
+    "cleanup": "proxy.app.cmd_kernel",
+    "echo": "proxy.app.cmd_echo",
+    "demo": "proxy.app.cmd_demo",
 }
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import cast
 
-from ingress.flow import ReadFlow
+from proxy.flow import ReadFlow
 from proxy.userspace.tcp import BACKPRESSURE, CONNECTING
 
 

@@ -11,7 +11,7 @@ import sys
 from collections import Counter
 
 from discovery.model import KINDS
-from proxy.options import add_source_flags
+from proxy.app.options import add_source_flags
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from discovery.snapshot import Snapshot
-from proxy.options import Options, add_mode_flags, add_source_flags, options_from_args
+from proxy.app.options import Options, add_mode_flags, add_source_flags, options_from_args
 
 if TYPE_CHECKING:
     from proxy.iptables.render import KernelState
@@ -159,7 +159,6 @@ def _gc_paused() -> Iterator[None]:
 
 def cmd_apply(args: argparse.Namespace) -> int:
     from proxy.iptables.applier import Applier
-    from proxy.iptables.dataplane import build_config
     from proxy.iptables.syncer import IptablesSyncer
 
     if not _need_root("apply"):
@@ -186,7 +185,7 @@ def cmd_apply(args: argparse.Namespace) -> int:
             t0 = time.perf_counter()
             flavor, kernel = probe.result()
             wait_s = time.perf_counter() - t0
-            syncer = IptablesSyncer(build_config(options), Applier(flavor))
+            syncer = IptablesSyncer(options.iptables_config().build, Applier(flavor))
             report = syncer.sync(snapshot, kernel=kernel)
         except Exception as exc:
             print(f"seaway: apply failed: {exc}", file=sys.stderr)
@@ -205,13 +204,12 @@ def cmd_apply(args: argparse.Namespace) -> int:
 
 def cmd_rules(args: argparse.Namespace) -> int:
     from proxy.iptables.builder import build_ruleset
-    from proxy.iptables.dataplane import build_config
     from proxy.iptables.render import render_full
 
     options, snapshot, _ = _prepare(args)
     if snapshot is None:
         return 1
-    ruleset = build_ruleset(snapshot, build_config(options))
+    ruleset = build_ruleset(snapshot, options.iptables_config().build)
     sys.stdout.write(render_full(ruleset, None, nft=False).text)
     return 0
 
@@ -225,7 +223,6 @@ def _host_addresses() -> list[str]:
 
 def cmd_trace(args: argparse.Namespace) -> int:
     from proxy.iptables.builder import build_ruleset
-    from proxy.iptables.dataplane import build_config
     from proxy.iptables.simulator import Simulator, format_trace
 
     if args.url is not None:
@@ -250,7 +247,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     options, snapshot, _ = _prepare(args)
     if snapshot is None:
         return 1
-    ruleset = build_ruleset(snapshot, build_config(options))
+    ruleset = build_ruleset(snapshot, options.iptables_config().build)
     local = set(args.node_ip) if args.node_ip else set(_host_addresses())
     outcomes = Simulator(ruleset, local).trace(args.src, host, dport, args.proto)
     print(

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from proxy.metrics import DaemonMetrics
+from proxy.app.metrics import DaemonMetrics
 
 
 @dataclass(slots=True)

@@ -10,7 +10,7 @@ import signal
 import sys
 from typing import Any
 
-from proxy.options import (
+from proxy.app.options import (
     Options,
     add_daemon_flags,
     add_mode_flags,
@@ -51,7 +51,7 @@ def choose_source(options: Options) -> Any:
         return FileSource(options.config)
     from discovery.kube_source import KubeSource
 
-    return KubeSource(options)
+    return KubeSource(options.kube_source_config())
 
 
 def choose_dataplanes(options: Options) -> list[Any]:
@@ -59,21 +59,21 @@ def choose_dataplanes(options: Options) -> list[Any]:
     if options.proxy_mode == "userspace":
         from proxy.userspace.dataplane import UserspaceDataplane
 
-        dataplanes.append(UserspaceDataplane(options))
+        dataplanes.append(UserspaceDataplane(options.userspace_config()))
     elif options.proxy_mode == "iptables":
         from proxy.iptables.dataplane import IptablesDataplane
 
-        dataplanes.append(IptablesDataplane(options))
+        dataplanes.append(IptablesDataplane(options.iptables_config()))
     from ingress.dataplane import IngressDataplane
 
-    dataplanes.append(IngressDataplane(options))
+    dataplanes.append(IngressDataplane(options.ingress_config()))
     return dataplanes
 
 
 def run(args: argparse.Namespace) -> int:
     options = options_from_args(args)
     if args.cleanup:
-        from proxy.cmd_kernel import cleanup_all
+        from proxy.app.cmd_kernel import cleanup_all
 
         return cleanup_all()
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
@@ -94,7 +94,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvloop
 
-    from proxy.daemon import Daemon
+    from proxy.app.daemon import Daemon
 
     async def main() -> None:
         daemon = Daemon(options, choose_source(options), choose_dataplanes(options))

@@ -5,8 +5,15 @@ from __future__ import annotations
 import argparse
 import socket
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 PROXY_MODES = ("userspace", "iptables")
+
+if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
+    from discovery.kube_source import KubeSourceConfig
+    from ingress.dataplane import IngressConfig
+    from proxy.iptables.dataplane import IptablesConfig
+    from proxy.userspace.dataplane import UserspaceConfig
 
 
 def parse_duration(text: str) -> float:
@@ -74,6 +81,43 @@ class Options:
     sync_period: float = 30.0
     max_body_size: int = 0  # 0 = unlimited
     upstream_pipelining: int = 1  # 1 = off
+
+    # Each dataplane and source takes its own small config, never this whole bag.
+    def userspace_config(self) -> UserspaceConfig:
+        from proxy.userspace.dataplane import UserspaceConfig
+
+        return UserspaceConfig(self.bind_cluster_ips, tuple(self.nodeport_addresses))
+
+    def iptables_config(self) -> IptablesConfig:
+        from proxy.iptables.builder import BuildConfig
+        from proxy.iptables.dataplane import IptablesConfig
+
+        build = BuildConfig(
+            hostname=self.hostname,
+            cluster_cidrs=tuple(self.cluster_cidr),
+            nodeport_addresses=tuple(self.nodeport_addresses),
+        )
+        return IptablesConfig(build, self.iptables_flavor)
+
+    def ingress_config(self) -> IngressConfig:
+        from ingress.dataplane import IngressConfig
+
+        return IngressConfig(
+            ingress_controller=self.ingress_controller,
+            watch_ingress_without_class=self.watch_ingress_without_class,
+            http_bind_address=self.http_bind_address,
+            https_bind_address=self.https_bind_address,
+            max_body_size=self.max_body_size,
+            upstream_pipelining=self.upstream_pipelining,
+            workers=self.workers,
+        )
+
+    def kube_source_config(self) -> KubeSourceConfig:
+        from discovery.kube_source import KubeSourceConfig
+
+        return KubeSourceConfig(
+            self.kubeconfig, self.master, self.ingress_controller, self.watch_ingress_without_class
+        )
 
 
 def add_source_flags(parser: argparse.ArgumentParser) -> None:

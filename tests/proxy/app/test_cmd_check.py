@@ -6,13 +6,13 @@ import subprocess
 import sys
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 FIXTURES = ROOT / "tests" / "discovery" / "fixtures"
 
 
 def check(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "proxy.cli", "check", *args],
+        [sys.executable, "-m", "proxy.app.cli", "check", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -10,11 +10,11 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from proxy.options import Options, add_address_flag
+from proxy.app.options import Options, add_address_flag
 
 log = logging.getLogger("seaway.demo")
 
-DEMO_CONFIG = Path(__file__).resolve().parent.parent / "configs" / "demo.yaml"
+DEMO_CONFIG = Path(__file__).resolve().parents[2] / "configs" / "demo.yaml"
 
 
 def register(sub: Any) -> None:
@@ -105,9 +105,9 @@ def run(args: argparse.Namespace) -> int:
     import uvloop
 
     from discovery.file_source import FileSource
-    from proxy.cmd_run import choose_dataplanes
-    from proxy.daemon import Daemon
-    from proxy.echo import start_echo
+    from proxy.app.cmd_run import choose_dataplanes
+    from proxy.app.daemon import Daemon
+    from proxy.app.echo import start_echo
 
     async def main() -> None:
         stop = asyncio.Event()
