@@ -43,6 +43,8 @@ class EndpointInfo:
     terminating: bool = False
     node_name: str = ""
     zone: str = ""
+    hint_zones: tuple[str, ...] = ()  # EndpointSlice hints.forZones
+    hint_nodes: tuple[str, ...] = ()  # EndpointSlice hints.forNodes
 
     @property
     def address(self) -> str:
@@ -61,8 +63,15 @@ class ServicePortInfo:
     internal_traffic_policy: TrafficPolicy = "Cluster"
     external_ips: tuple[str, ...] = ()
     load_balancer_ips: tuple[str, ...] = ()
+    # spec.loadBalancerSourceRanges (CIDRs): traffic to a load-balancer IP from outside
+    # them is dropped. Empty: no restriction.
+    load_balancer_source_ranges: tuple[str, ...] = ()
+    # spec.healthCheckNodePort of an externalTrafficPolicy: Local LoadBalancer service.
+    health_check_node_port: int | None = None
     # Every endpoint the slices list for this port (merged, deduplicated by ip:port),
-    # and the usable subset in stable order (sorted by ip, port).
+    # and the usable subset in stable order (sorted by ip, port). `endpoints` is what
+    # cluster-wide traffic uses, so topology (hints, trafficDistribution) is applied to it
+    # when the snapshot is built; `local_endpoints()` (Local policies) ignores topology.
     all_endpoints: tuple[EndpointInfo, ...] = ()
     endpoints: tuple[EndpointInfo, ...] = ()
 
