@@ -12,12 +12,14 @@ from typing import Any, cast
 
 from discovery.model import (
     DEFAULT_AFFINITY_TIMEOUT,
+    DEFAULT_LOAD_BALANCING,
     Protocol,
     Service,
     ServicePort,
     ServiceType,
     TrafficPolicy,
 )
+from discovery.parse_balancing import parse_load_balancing
 from discovery.parse_common import (
     IANA_MESSAGE,
     IPV4_PATTERN,
@@ -75,6 +77,7 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
             p, get_int(p, spec, "healthCheckNodePort", "spec."), "spec.healthCheckNodePort", False
         )
     lb_ips = _load_balancer_ips(p, doc) if "status" in doc else ()
+    balancing = parse_load_balancing(p, meta.annotations) if meta is not None else None
 
     if p.errors or meta is None:
         return None
@@ -91,6 +94,7 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
         load_balancer_ips=lb_ips,
         external_name=external_name,
         health_check_node_port=hc,
+        load_balancing=balancing or DEFAULT_LOAD_BALANCING,
     )
 
 

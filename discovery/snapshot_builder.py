@@ -345,6 +345,7 @@ def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[Se
                 internal_traffic_policy=svc.internal_traffic_policy,
                 external_ips=svc.external_ips,
                 load_balancer_ips=svc.load_balancer_ips,
+                load_balancing=svc.load_balancing,
                 all_endpoints=all_endpoints,
                 endpoints=usable,
             )

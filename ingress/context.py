@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 from typing import Protocol
 
+from discovery.model import LoadBalancing
 from discovery.snapshot import EndpointInfo
 from ingress.outbox import Outbox
 from ingress.pool import PoolSet
 from ingress.request import KnownRequest, RequestState
 from ingress.settings import HttpSettings
-from proxy.balancer import RoundRobin
+from proxy.balancer import Balancer, EndpointLimits, new_balancer
 
 ROUTE_CACHE_SIZE = 4096
 KNOWN_REQUESTS_SIZE = 1024  # request heads remembered (cleared when full)
@@ -29,6 +30,9 @@ class RouteLike(Protocol):
     @property
     def key(self) -> str: ...
 
+    @property
+    def balancing(self) -> LoadBalancing: ...
+
 
 class RouterLike(Protocol):
     def route(self, host: str, path: str) -> RouteLike: ...
@@ -42,6 +46,7 @@ class ProxyContext:
         "balancers",
         "connections",
         "known_requests",
+        "limits",
         "loop",
         "outbox",
         "pools",
@@ -62,7 +67,10 @@ class ProxyContext:
         self.router = router
         self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
-        self.balancers: dict[str, RoundRobin] = {}
+        self.balancers: dict[str, Balancer] = {}
+        self.limits = EndpointLimits(
+            settings.max_endpoint_requests, settings.max_endpoint_connecting
+        )
         self.connections: set[asyncio.Protocol] = set()
         # (Host, target) -> Route: most traffic repeats a few of them. Cleared on a new
         # router and when full, so it stays small whatever the clients send.
@@ -89,12 +97,16 @@ class ProxyContext:
             self._routes[key] = route
         return route
 
-    def balancer(self, route: RouteLike) -> RoundRobin:
-        """The round-robin state of the route's backend; endpoints refreshed if they changed."""
+    def balancer(self, route: RouteLike) -> Balancer:
+        """The balancer of the route's backend (its Service's policy); endpoints refreshed
+        if they changed, a new balancer if the policy did."""
         eps = route.endpoints
         bal = self.balancers.get(route.key)
-        if bal is None:
-            bal = self.balancers[route.key] = RoundRobin(eps)
+        policy = route.balancing.policy
+        if bal is None or bal.policy != policy:
+            bal = self.balancers[route.key] = new_balancer(
+                policy, eps, clock=self.loop.time, limits=self.limits
+            )
         else:
             current = bal.endpoints
             if current is not eps and current != eps:

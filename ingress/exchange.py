@@ -20,9 +20,11 @@ from functools import partial
 
 from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext, RouteLike
+from ingress.hashkey import request_key
 from ingress.request import RequestState
 from ingress.settings import HttpSettings
 from ingress.upstream import UpstreamConnection
+from proxy.balancer import Lease
 from proxy.flow import CONNECTING, UPSTREAM, ReadFlow
 
 # Connect failures are logged once per endpoint per interval (with how many were not),
@@ -49,7 +51,7 @@ IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"
 
 
 class UpstreamSide:
-    __slots__ = ("tunnel", "tunnel_buf", "upstream")  # the rest are HttpProtocol's
+    __slots__ = ("lease", "tunnel", "tunnel_buf", "upstream")  # the rest are HttpProtocol's
 
     # State owned by HttpProtocol (declared here for the type checker).
     ctx: ProxyContext
@@ -58,6 +60,7 @@ class UpstreamSide:
     transport: asyncio.Transport | None
     flow: ReadFlow
     active: RequestState | None
+    client_ip: bytes
     closing: bool
     write_paused: bool
 
@@ -65,6 +68,7 @@ class UpstreamSide:
         self.upstream: UpstreamConnection | None = None
         self.tunnel = False  # bytes go both ways unparsed (after a 101)
         self.tunnel_buf = b""  # client bytes after an Upgrade request, until the 101
+        self.lease: Lease | None = None  # the endpoint pick of the active request
 
     def _answer(self, status: int, close: bool) -> None:
         raise NotImplementedError
@@ -77,11 +81,16 @@ class UpstreamSide:
 
     def _dispatch(self, req: RequestState, fresh: bool) -> None:
         route: RouteLike = req.route  # type: ignore[assignment]  # set when routed
+        self._end_lease()  # a retry: the failed try ends first
         bal = self.ctx.balancer(route)
-        ep = bal.pick_excluding(req.tried) if req.tried else bal.pick()
-        if ep is None:
-            self._answer(502, close=not req.complete)
+        hashed = None
+        if bal.needs_key:
+            hashed = request_key(route.balancing.hash_by, self.client_ip, req.fwd)
+        ep = bal.pick(hashed, req.tried) if req.tried else bal.pick(hashed)
+        if ep is None:  # every endpoint tried (502) or at its cap (503)
+            self._answer(503 if bal.saturated else 502, close=not req.complete)
             return
+        self.lease = Lease(bal, ep, self.loop.time())
         key = (ep.ip, ep.port)
         if not fresh:
             pool = self.ctx.pools.get(key)
@@ -136,10 +145,18 @@ class UpstreamSide:
             return
         self._bind(conn, reused=False)
 
+    def _end_lease(self) -> None:
+        lease = self.lease
+        if lease is not None:
+            self.lease = None
+            lease.end(self.loop.time())
+
     def _bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
         req = self.active
         assert req is not None and self.transport is not None
         self.upstream = conn
+        if self.lease is not None:
+            self.lease.connected()
         head = req.upstream_head
         if req.pending and not req.chunked:
             head = b"".join((head, *req.pending))  # head and body so far in one write

@@ -122,6 +122,7 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         conn, self.upstream = self.upstream, None
         if conn is not None:
             conn.abandon(self)
+        self._end_lease()
         self.active = None
         self.queue.clear()
 
@@ -322,6 +323,7 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         req = self.active
         assert req is not None
         self.active = None
+        self._end_lease()
         self._ticks += 1
         if req is self._recyclable:
             self._recyclable = None

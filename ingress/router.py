@@ -36,7 +36,13 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from discovery.model import Ingress, IngressBackend, IngressRule
+from discovery.model import (
+    DEFAULT_LOAD_BALANCING,
+    Ingress,
+    IngressBackend,
+    IngressRule,
+    LoadBalancing,
+)
 from discovery.ownership import DEFAULT_CONTROLLER, owned_ingresses
 from discovery.snapshot import EndpointInfo, ServicePortName, Snapshot
 from ingress.paths import PathMatcher
@@ -53,10 +59,11 @@ class Route:
 
     `key` names the backend service port ("namespace/service:port"), stable across
     compiles, for per-backend balancers and metrics; "" for 404. `source` says which
-    Ingress rule produced the route (for logs and `seaway trace`).
+    Ingress rule produced the route (for logs and `seaway trace`). `balancing` is the
+    backend Service's choice of balancer.
     """
 
-    __slots__ = ("endpoints", "key", "service", "source", "status")
+    __slots__ = ("balancing", "endpoints", "key", "service", "source", "status")
 
     def __init__(
         self,
@@ -65,12 +72,14 @@ class Route:
         endpoints: tuple[EndpointInfo, ...] = (),
         key: str = "",
         source: str = "",
+        balancing: LoadBalancing = DEFAULT_LOAD_BALANCING,
     ) -> None:
         self.status = status
         self.service = service
         self.endpoints = endpoints
         self.key = key
         self.source = source
+        self.balancing = balancing
 
     def __repr__(self) -> str:
         return (
@@ -114,32 +123,30 @@ def _host_problem(host: str) -> str:
     return ""
 
 
+# (status, service port, endpoints, key, balancing)
+_Resolved = tuple[int, ServicePortName | None, tuple[EndpointInfo, ...], str, LoadBalancing]
+
+
 class _Resolver:
-    """Backend -> (status, service port, endpoints, key), cached per compile."""
+    """Backend -> (status, service port, endpoints, key, balancing), cached per compile."""
 
     __slots__ = ("_cache", "_snapshot")
 
     def __init__(self, snapshot: Snapshot) -> None:
         self._snapshot = snapshot
-        self._cache: dict[
-            tuple[str, IngressBackend],
-            tuple[int, ServicePortName | None, tuple[EndpointInfo, ...], str],
-        ] = {}
+        self._cache: dict[tuple[str, IngressBackend], _Resolved] = {}
 
-    def resolve(
-        self, namespace: str, backend: IngressBackend
-    ) -> tuple[int, ServicePortName | None, tuple[EndpointInfo, ...], str]:
+    def resolve(self, namespace: str, backend: IngressBackend) -> _Resolved:
         cache_key = (namespace, backend)
         found = self._cache.get(cache_key)
         if found is None:
             found = self._cache[cache_key] = self._resolve(namespace, backend)
         return found
 
-    def _resolve(
-        self, namespace: str, backend: IngressBackend
-    ) -> tuple[int, ServicePortName | None, tuple[EndpointInfo, ...], str]:
+    def _resolve(self, namespace: str, backend: IngressBackend) -> _Resolved:
         if not backend.service_name:
-            return (UNAVAILABLE, None, (), f"{namespace}/resource:{backend.resource}")
+            resource = f"{namespace}/resource:{backend.resource}"
+            return (UNAVAILABLE, None, (), resource, DEFAULT_LOAD_BALANCING)
         name = backend.service_name
         number = backend.port_number
         wanted: int | str = number if number is not None else backend.port_name
@@ -150,8 +157,8 @@ class _Resolver:
             if info.port == wanted if isinstance(wanted, int) else info.name.port == wanted:
                 key = f"{namespace}/{name}:{info.port}"
                 status = FORWARD if info.endpoints else UNAVAILABLE
-                return (status, info.name, info.endpoints, key)
-        return (UNAVAILABLE, None, (), f"{namespace}/{name}:{wanted}")
+                return (status, info.name, info.endpoints, key, info.load_balancing)
+        return (UNAVAILABLE, None, (), f"{namespace}/{name}:{wanted}", DEFAULT_LOAD_BALANCING)
 
 
 class _HostTable:
@@ -332,8 +339,8 @@ class _Compiler:
         namespace = ingress.meta.namespace
         if backend.service_name:
             self._services.add((namespace, backend.service_name))
-        status, service, endpoints, key = self._resolver.resolve(namespace, backend)
-        return Route(status, service, endpoints, key, source)
+        status, service, endpoints, key, balancing = self._resolver.resolve(namespace, backend)
+        return Route(status, service, endpoints, key, source, balancing)
 
     def _add_rule(self, ingress: Ingress, index: int, rule: IngressRule) -> None:
         meta = ingress.meta

@@ -20,6 +20,7 @@ import struct
 from typing import cast
 
 from discovery.snapshot import EndpointInfo
+from proxy.balancer import Lease
 from proxy.flow import ReadFlow
 from proxy.userspace.target import ServiceTarget
 
@@ -83,6 +84,7 @@ class ClientSide(asyncio.Protocol):
         "closed",
         "eof",
         "gate",
+        "lease",
         "pending",
         "target",
         "transport",
@@ -98,6 +100,7 @@ class ClientSide(asyncio.Protocol):
         self.up: UpstreamSide | None = None
         self.upstream: asyncio.Transport | None = None  # up.transport, once connected
         self._task: asyncio.Task[None] | None = None
+        self.lease: Lease | None = None  # the endpoint pick this connection holds
         self.pending: list[bytes] = []
         self.eof = False
         self.closed = False
@@ -112,10 +115,14 @@ class ClientSide(asyncio.Protocol):
             client_ip = ""
         ep = picker.pick(client_ip)
         if ep is None:
-            log.debug("%s: no endpoints, resetting a connection", self.target.name)
+            if picker.balancer.saturated:
+                log.debug("%s: every endpoint at its cap, refusing", self.target.name)
+            else:
+                log.debug("%s: no endpoints, resetting a connection", self.target.name)
             self.closed = True
             reset(transport)
             return
+        self.lease = Lease(picker.balancer, ep, self._conns.loop.time())
         _tune(transport)
         self.gate = ReadFlow(transport)
         self.gate.pause(CONNECTING)
@@ -134,10 +141,17 @@ class ClientSide(asyncio.Protocol):
                         await loop.create_connection(up, ep.ip, ep.port)
                 except (OSError, TimeoutError) as e:
                     log.debug("%s: connect to %s failed: %s", self.target.name, ep.address, e)
+                    if self.lease is not None:
+                        self.lease.end(loop.time())
                     if self.closed:
                         return
-                    ep = self.target.picker.pick(client_ip, tried)
+                    picker = self.target.picker
+                    ep = picker.pick(client_ip, tried)
+                    if ep is not None:
+                        self.lease = Lease(picker.balancer, ep, loop.time())
                     continue
+                if self.lease is not None:
+                    self.lease.connected(loop.time())
                 self._attach(up)
                 return
             if not self.closed and self.transport is not None:
@@ -187,6 +201,9 @@ class ClientSide(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._conns.open.discard(self)
+        if self.lease is not None:
+            self.lease.end()
+            self.lease = None
         if self.up is not None and self.up.transport is not None:
             self.up.transport.close()
         # drop the references that form cycles, so a connection is freed by refcounting

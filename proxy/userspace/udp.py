@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import cast
 
 from discovery.snapshot import EndpointInfo
+from proxy.balancer import Lease
 from proxy.userspace.target import ServiceTarget
 
 log = logging.getLogger(__name__)
@@ -53,12 +54,13 @@ class UdpListener(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Address) -> None:
         assoc = self.associations.get(addr)
         if assoc is None:
-            ep = self.target.picker.pick(addr[0])
+            picker = self.target.picker
+            ep = picker.pick(addr[0])
             if ep is None:
                 self.dropped += 1
                 log.debug("%s: no endpoints, dropping datagram from %s", self.target.name, addr)
                 return
-            assoc = Association(self, addr, ep)
+            assoc = Association(self, addr, ep, Lease(picker.balancer, ep, 0.0))
             self.associations[addr] = assoc
             assoc.task = self._loop.create_task(assoc.open(self._loop))
         assoc.last_used = self.clock()
@@ -92,12 +94,24 @@ class UdpListener(asyncio.DatagramProtocol):
 
 
 class Association(asyncio.DatagramProtocol):
-    __slots__ = ("client", "endpoint", "last_used", "listener", "pending", "task", "transport")
+    __slots__ = (
+        "client",
+        "endpoint",
+        "last_used",
+        "lease",
+        "listener",
+        "pending",
+        "task",
+        "transport",
+    )
 
-    def __init__(self, listener: UdpListener, client: Address, endpoint: EndpointInfo) -> None:
+    def __init__(
+        self, listener: UdpListener, client: Address, endpoint: EndpointInfo, lease: Lease
+    ) -> None:
         self.listener = listener
         self.client = client
         self.endpoint = endpoint
+        self.lease = lease  # the pick this association holds (least-request counts them)
         self.transport: asyncio.DatagramTransport | None = None
         self.pending: list[bytes] | None = []
         self.last_used = 0.0
@@ -117,6 +131,7 @@ class Association(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport = cast(asyncio.DatagramTransport, transport)
+        self.lease.connected()
         pending, self.pending = self.pending, None
         if self.listener.associations.get(self.client) is not self:
             transport.close()  # expired or closed while connecting
@@ -140,6 +155,7 @@ class Association(asyncio.DatagramProtocol):
             self.listener.drop(self)
 
     def close(self) -> None:
+        self.lease.end()
         if self.transport is not None:
             self.transport.close()
         elif self.task is not None and not self.task.done():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from discovery.model import DEFAULT_LOAD_BALANCING
 from ingress.http1 import HttpProtocol
 from tests.ingress.test_http_timeouts import FakeTransport, connect
 
@@ -63,6 +64,7 @@ class NoEndpoints:
     status = 0
     endpoints = ()
     key = "empty"
+    balancing = DEFAULT_LOAD_BALANCING
 
 
 class RouterNoEndpoints:

@@ -7,6 +7,7 @@ from __future__ import annotations
 from collections.abc import Coroutine
 from typing import Any
 
+from discovery.model import DEFAULT_LOAD_BALANCING
 from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext
 from ingress.http1 import HttpProtocol
@@ -37,6 +38,7 @@ class Route:
         self.status = 0
         self.endpoints = (EP,)
         self.key = key
+        self.balancing = DEFAULT_LOAD_BALANCING
 
 
 class Router:
