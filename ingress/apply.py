@@ -60,7 +60,13 @@ class L7State:
 
 
 def settings_for(
-    max_body_size: int, base: HttpSettings | None = None, upstream_pipelining: int = 1
+    max_body_size: int,
+    base: HttpSettings | None = None,
+    upstream_pipelining: int = 1,
+    *,
+    max_connections: int = 0,
+    max_endpoint_requests: int = 1024,
+    max_endpoint_connecting: int = 1024,
 ) -> HttpSettings:
     from dataclasses import replace
 
@@ -68,4 +74,7 @@ def settings_for(
         base or HttpSettings(),
         max_body_size=max_body_size,
         upstream_pipelining=upstream_pipelining,
+        max_connections=max_connections,
+        max_endpoint_requests=max_endpoint_requests,
+        max_endpoint_connecting=max_endpoint_connecting,
     )

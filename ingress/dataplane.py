@@ -35,6 +35,9 @@ class IngressConfig:
     max_body_size: int = 0
     upstream_pipelining: int = 1
     workers: int = 1
+    max_connections: int = 0  # client connections per worker; 0 = no limit
+    max_endpoint_requests: int = 1024  # per endpoint and worker; 0 = no cap
+    max_endpoint_connecting: int = 1024
 
 
 class IngressDataplane:
@@ -44,7 +47,12 @@ class IngressDataplane:
         self.config = config
         options = config
         self.settings = settings_for(
-            options.max_body_size, settings, options.upstream_pipelining
+            options.max_body_size,
+            settings,
+            options.upstream_pipelining,
+            max_connections=options.max_connections,
+            max_endpoint_requests=options.max_endpoint_requests,
+            max_endpoint_connecting=options.max_endpoint_connecting,
         )
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))

@@ -24,6 +24,7 @@ from ingress.hashkey import request_key
 from ingress.request import RequestState
 from ingress.settings import HttpSettings
 from ingress.upstream import UpstreamConnection
+from proxy.acceptor import COUNTERS
 from proxy.balancer import Lease
 from proxy.flow import CONNECTING, UPSTREAM, ReadFlow
 
@@ -88,6 +89,8 @@ class UpstreamSide:
             hashed = request_key(route.balancing.hash_by, self.client_ip, req.fwd)
         ep = bal.pick(hashed, req.tried) if req.tried else bal.pick(hashed)
         if ep is None:  # every endpoint tried (502) or at its cap (503)
+            if bal.saturated:
+                COUNTERS.endpoint_overflows += 1
             self._answer(503 if bal.saturated else 502, close=not req.complete)
             return
         self.lease = Lease(bal, ep, self.loop.time())

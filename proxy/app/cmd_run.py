@@ -95,6 +95,9 @@ def run(args: argparse.Namespace) -> int:
     import uvloop
 
     from proxy.app.daemon import Daemon
+    from proxy.app.limits import raise_nofile_limit
+
+    raise_nofile_limit()  # before anything is opened; worker processes inherit it
 
     async def main() -> None:
         daemon = Daemon(options, choose_source(options), choose_dataplanes(options))
@@ -103,11 +106,13 @@ def run(args: argparse.Namespace) -> int:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
         log.info(
-            "seaway starting: proxy-mode %s, source %s, healthz %s:%d, metrics %s:%d",
+            "seaway starting: proxy-mode %s, source %s, healthz %s:%d, metrics %s:%d, "
+            "max connections per worker %s",
             options.proxy_mode,
             options.config or options.kubeconfig or options.master or "in-cluster",
             *options.healthz_bind_address,
             *options.metrics_bind_address,
+            options.resolved_max_connections() or "unlimited",
         )
         await daemon.run(stop)
 

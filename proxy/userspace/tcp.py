@@ -20,6 +20,7 @@ import struct
 from typing import cast
 
 from discovery.snapshot import EndpointInfo
+from proxy.acceptor import COUNTERS
 from proxy.balancer import Lease
 from proxy.flow import ReadFlow
 from proxy.userspace.target import ServiceTarget
@@ -116,6 +117,7 @@ class ClientSide(asyncio.Protocol):
         ep = picker.pick(client_ip)
         if ep is None:
             if picker.balancer.saturated:
+                COUNTERS.endpoint_overflows += 1
                 log.debug("%s: every endpoint at its cap, refusing", self.target.name)
             else:
                 log.debug("%s: no endpoints, resetting a connection", self.target.name)
