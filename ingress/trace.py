@@ -48,7 +48,9 @@ def trace_request(
     if route.status == 0:
         eps = ", ".join(e.address for e in route.endpoints)
         lines.append(f"  backend {route.key} (service port {route.service})")
-        lines.append(f"  -> forwarded, round robin over {len(route.endpoints)} endpoint(s): {eps}")
+        lb = route.balancing
+        how = f"maglev by {lb.hash_by}" if lb.policy == "maglev" else lb.policy
+        lines.append(f"  -> forwarded, {how} over {len(route.endpoints)} endpoint(s): {eps}")
     elif route.status == 404:
         lines.append(
             f"  no rule of an Ingress seaway owns matches host {host!r} and path {path!r}, "

@@ -315,8 +315,8 @@ def add_limit_flags(parser: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N|auto",
         help="client connections per worker process; beyond it a new connection gets 503 "
-        "and is closed (L7) or is reset at once (L4). auto (default): half the open-files "
-        "limit minus 100, so a worker never runs out of descriptors; 0: no limit",
+        "and is closed (L7) or is reset at once (L4). auto (default): (open-files limit - "
+        "100) / 2, so a worker never runs out of descriptors; 0: no limit",
     )
     g.add_argument(
         "--max-endpoint-connections",
