@@ -87,13 +87,13 @@ class UpstreamSide:
         hashed = None
         if bal.needs_key:
             hashed = request_key(route.balancing.hash_by, self.client_ip, req.fwd)
-        ep = bal.pick(hashed, req.tried) if req.tried else bal.pick(hashed)
-        if ep is None:  # every endpoint tried (502) or at its cap (503)
+        lease = self.lease = bal.lease(hashed, req.tried or (), self.loop.time())
+        if lease is None:  # every endpoint tried (502) or at its cap (503)
             if bal.saturated:
                 COUNTERS.endpoint_overflows += 1
             self._answer(503 if bal.saturated else 502, close=not req.complete)
             return
-        self.lease = Lease(bal, ep, self.loop.time())
+        ep = lease.endpoint
         key = (ep.ip, ep.port)
         if not fresh:
             pool = self.ctx.pools.get(key)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from discovery.model import DEFAULT_LOAD_BALANCER
 from discovery.snapshot import EndpointInfo
-from proxy.balancers.base import Balancer
+from proxy.balancers.base import Balancer, Lease
 from proxy.balancers.least_request import Ewma, LeastRequest
 from proxy.balancers.maglev import Maglev
 from proxy.balancers.round_robin import RoundRobin
@@ -84,36 +84,6 @@ def spread_weights(
             endpoints.extend(eps)
             weights.extend([share] * len(eps))
     return tuple(endpoints), tuple(weights)
-
-
-class Lease:
-    """One pick held by a connection (L4) or a request (L7) until it ends.
-
-    `connected()` when the upstream connection is up, `end()` at the end (again is
-    harmless), which releases the endpoint's counts. Given `now` (same clock as
-    `started`), either reports the time since `started` to the balancer, which EWMA
-    learns from: L4 reports connect time, L7 the time to the end of the response.
-    """
-
-    __slots__ = ("balancer", "endpoint", "started", "up")
-
-    def __init__(self, balancer: Balancer, endpoint: EndpointInfo, started: float) -> None:
-        self.balancer: Balancer | None = balancer
-        self.endpoint = endpoint
-        self.started = started
-        self.up = False
-
-    def connected(self, now: float | None = None) -> None:
-        if not self.up and self.balancer is not None:
-            self.up = True
-            self.balancer.connected(self.endpoint, None if now is None else now - self.started)
-
-    def end(self, now: float | None = None) -> None:
-        balancer = self.balancer
-        if balancer is not None:
-            self.balancer = None
-            latency = None if now is None else now - self.started
-            balancer.done(self.endpoint, latency, self.up)
 
 
 class ClientIPAffinity:
@@ -205,6 +175,15 @@ class Picker:
     ) -> None:
         self.balancer.update(endpoints, weights)
         self._members = frozenset(self.balancer.endpoints)
+
+    def lease(
+        self, client_ip: str, tried: Collection[EndpointInfo], now: float
+    ) -> Lease | None:
+        """`pick`, held in a Lease (None when pick gives None)."""
+        ep = self.pick(client_ip, tried)
+        if ep is None:
+            return None
+        return Lease(self.balancer, ep, now, self.balancer.last_index)
 
     def pick(self, client_ip: str, tried: Collection[EndpointInfo] = ()) -> EndpointInfo | None:
         bal = self.balancer

@@ -76,13 +76,16 @@ class Balancer:
 
     policy: ClassVar[str] = ""
     needs_key: ClassVar[bool] = False  # True: pick() hashes its key (maglev)
+    observes: ClassVar[bool] = False  # True: latencies matter (`_observe`)
 
     __slots__ = (
         "_endpoints",
         "_index",
-        "_weights",
+                "_weights",
         "active",
         "connecting",
+        "generation",
+        "last_index",
         "max_active",
         "max_connecting",
         "overflows",
@@ -109,6 +112,8 @@ class Balancer:
         self._index: dict[Address, int] = {}
         self.active: list[int] = []
         self.connecting: list[int] = []
+        self.generation = 0  # bumped by update: indexes of older picks may be stale
+        self.last_index = -1  # the index of the last pick
         self._setup()
         self.update(endpoints, weights)
 
@@ -138,6 +143,7 @@ class Balancer:
                 connecting[i] = old_connecting[j]
         self._endpoints, self._weights, self._index = eps, ws, index
         self.active, self.connecting = active, connecting
+        self.generation += 1
         self._rebuild(old_eps, old_index)
 
     # -- the protocol ------------------------------------------------------------------------
@@ -156,18 +162,30 @@ class Balancer:
             if len(skip) >= n:
                 return None
         i = self._choose(key, skip)
-        if i >= 0 and (self.max_active or self.max_connecting) and self._full(i):
+        if i < 0:
+            return None
+        active, connecting = self.active, self.connecting
+        cap_a, cap_c = self.max_active, self.max_connecting
+        if (cap_a and active[i] >= cap_a) or (cap_c and connecting[i] >= cap_c):
             i = self._choose_under_caps(key, skip, i)
             if i < 0:
                 self.saturated = True
                 self.overflows += 1
                 return None
-        if i < 0:
-            return None
         self.saturated = False
-        self.active[i] += 1
-        self.connecting[i] += 1
+        active[i] += 1
+        connecting[i] += 1
+        self.last_index = i
         return self._endpoints[i]
+
+    def lease(
+        self, key: bytes | str | None, tried: Collection[EndpointInfo], now: float
+    ) -> Lease | None:
+        """`pick`, held in a Lease that ends it (None when pick gives None)."""
+        ep = self.pick(key, tried)
+        if ep is None:
+            return None
+        return Lease(self, ep, now, self.last_index)
 
     def pick_this(self, ep: EndpointInfo) -> bool:
         """Count a pick of this very endpoint (session affinity); False when it is not in
@@ -177,6 +195,7 @@ class Balancer:
             return False
         self.active[i] += 1
         self.connecting[i] += 1
+        self.last_index = i
         return True
 
     def pick_excluding(
@@ -186,22 +205,26 @@ class Balancer:
 
     def connected(self, ep: EndpointInfo, latency: float | None = None) -> None:
         i = self._index.get((ep.ip, ep.port))
-        if i is None:
-            return
-        if self.connecting[i] > 0:
-            self.connecting[i] -= 1
-        if latency is not None:
-            self._observe(i, latency)
+        if i is not None:
+            self._connected(i, latency)
 
     def done(self, ep: EndpointInfo, latency: float | None = None, up: bool = True) -> None:
         i = self._index.get((ep.ip, ep.port))
-        if i is None:
-            return
+        if i is not None:
+            self._done(i, latency, up)
+
+    def _connected(self, i: int, latency: float | None) -> None:
+        if self.connecting[i] > 0:
+            self.connecting[i] -= 1
+        if latency is not None and self.observes:
+            self._observe(i, latency)
+
+    def _done(self, i: int, latency: float | None, up: bool) -> None:
         if self.active[i] > 0:
             self.active[i] -= 1
         if not up and self.connecting[i] > 0:
             self.connecting[i] -= 1
-        if latency is not None:
+        if latency is not None and self.observes:
             self._observe(i, latency)
 
     # -- for subclasses ----------------------------------------------------------------------
@@ -234,3 +257,49 @@ class Balancer:
                 return -1
             i = self._choose(key, passed)
         return i
+
+
+class Lease:
+    """One pick held by a connection (L4) or a request (L7) until it ends.
+
+    `connected()` when the upstream connection is up, `end()` at the end (again is
+    harmless), which releases the endpoint's counts. Given `now` (same clock as
+    `started`), either reports the time since `started` to the balancer, which EWMA
+    learns from: L4 reports connect time, L7 the time to the end of the response.
+    Made by `Balancer.lease` it knows the endpoint's index (no lookup while the
+    endpoints did not change); made by hand it looks the endpoint up by address.
+    """
+
+    __slots__ = ("balancer", "endpoint", "generation", "index", "started", "up")
+
+    def __init__(
+        self, balancer: Balancer, endpoint: EndpointInfo, started: float, index: int = -1
+    ) -> None:
+        self.balancer: Balancer | None = balancer
+        self.endpoint = endpoint
+        self.started = started
+        self.index = index
+        self.generation = balancer.generation if index >= 0 else -1
+        self.up = False
+
+    def _where(self, b: Balancer) -> int | None:
+        if self.generation == b.generation:
+            return self.index
+        ep = self.endpoint
+        return b._index.get((ep.ip, ep.port))
+
+    def connected(self, now: float | None = None) -> None:
+        b = self.balancer
+        if not self.up and b is not None:
+            self.up = True
+            i = self._where(b)
+            if i is not None:
+                b._connected(i, None if now is None else now - self.started)
+
+    def end(self, now: float | None = None) -> None:
+        b = self.balancer
+        if b is not None:
+            self.balancer = None
+            i = self._where(b)
+            if i is not None:
+                b._done(i, None if now is None else now - self.started, self.up)

@@ -80,6 +80,23 @@ class LeastRequest(PowerOfTwo):
 
     __slots__ = ()
 
+    def _choose(self, key: bytes | str | None, skip: Collection[int]) -> int:
+        if skip or self._weights is not None:
+            return super()._choose(key, skip)
+        # the common case inlined: unweighted, nothing to skip (a pick is ~1 us of CPython)
+        n = len(self._endpoints)
+        a = self._next
+        if a >= n:
+            a = 0
+        self._next = a + 1
+        if n == 1:
+            return a
+        b = int(self.rng.random() * (n - 1))
+        if b >= a:
+            b += 1
+        active = self.active
+        return b if active[b] < active[a] else a
+
     def _cost(self, i: int) -> float:
         ws = self._weights
         return self.active[i] / ws[i] if ws is not None else self.active[i]
@@ -95,6 +112,7 @@ class Ewma(PowerOfTwo):
     """
 
     policy = "ewma"
+    observes = True
 
     __slots__ = ("_clock", "_ewma", "_touched")
 

@@ -114,8 +114,8 @@ class ClientSide(asyncio.Protocol):
             client_ip = peer[0] if peer else ""
         else:
             client_ip = ""
-        ep = picker.pick(client_ip)
-        if ep is None:
+        lease = self.lease = picker.lease(client_ip, (), self._conns.loop.time())
+        if lease is None:
             if picker.balancer.saturated:
                 COUNTERS.endpoint_overflows += 1
                 log.debug("%s: every endpoint at its cap, refusing", self.target.name)
@@ -124,12 +124,11 @@ class ClientSide(asyncio.Protocol):
             self.closed = True
             reset(transport)
             return
-        self.lease = Lease(picker.balancer, ep, self._conns.loop.time())
         _tune(transport)
         self.gate = ReadFlow(transport)
         self.gate.pause(CONNECTING)
         self._conns.open.add(self)
-        self._task = self._conns.loop.create_task(self._connect(ep, client_ip))
+        self._task = self._conns.loop.create_task(self._connect(lease.endpoint, client_ip))
 
     async def _connect(self, ep: EndpointInfo | None, client_ip: str) -> None:
         tried: list[EndpointInfo] = []
@@ -147,10 +146,8 @@ class ClientSide(asyncio.Protocol):
                         self.lease.end(loop.time())
                     if self.closed:
                         return
-                    picker = self.target.picker
-                    ep = picker.pick(client_ip, tried)
-                    if ep is not None:
-                        self.lease = Lease(picker.balancer, ep, loop.time())
+                    self.lease = self.target.picker.lease(client_ip, tried, loop.time())
+                    ep = self.lease.endpoint if self.lease is not None else None
                     continue
                 if self.lease is not None:
                     self.lease.connected(loop.time())

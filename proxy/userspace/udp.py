@@ -54,13 +54,12 @@ class UdpListener(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Address) -> None:
         assoc = self.associations.get(addr)
         if assoc is None:
-            picker = self.target.picker
-            ep = picker.pick(addr[0])
-            if ep is None:
+            lease = self.target.picker.lease(addr[0], (), 0.0)
+            if lease is None:
                 self.dropped += 1
                 log.debug("%s: no endpoints, dropping datagram from %s", self.target.name, addr)
                 return
-            assoc = Association(self, addr, ep, Lease(picker.balancer, ep, 0.0))
+            assoc = Association(self, addr, lease.endpoint, lease)
             self.associations[addr] = assoc
             assoc.task = self._loop.create_task(assoc.open(self._loop))
         assoc.last_used = self.clock()
