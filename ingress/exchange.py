@@ -82,12 +82,14 @@ class UpstreamSide:
 
     def _dispatch(self, req: RequestState, fresh: bool) -> None:
         route: RouteLike = req.route  # type: ignore[assignment]  # set when routed
-        self._end_lease()  # a retry: the failed try ends first
+        if self.lease is not None:  # a retry: the failed try ends first
+            self._end_lease()
         bal = self.ctx.balancer(route)
         hashed = None
         if bal.needs_key:
             hashed = request_key(route.balancing.hash_by, self.client_ip, req.fwd)
-        lease = self.lease = bal.lease(hashed, req.tried or (), self.loop.time())
+        now = self.loop.time() if bal.observes else 0.0  # only EWMA learns latencies
+        lease = self.lease = bal.lease(hashed, req.tried or (), now)
         if lease is None:  # every endpoint tried (502) or at its cap (503)
             if bal.saturated:
                 COUNTERS.endpoint_overflows += 1
@@ -115,6 +117,7 @@ class UpstreamSide:
                     pool.pipelining = conn  # type: ignore[assignment]
                 self._bind(conn, reused=True, pipeline=pipeline)  # type: ignore[arg-type]
                 return
+        lease.begin_connect()
         self.loop.create_task(self._connect(req, ep, key, len(bal.endpoints)))
 
     async def _connect(
@@ -146,20 +149,20 @@ class UpstreamSide:
             conn.keep_alive = True
             conn.release()  # nobody waits for it any more: keep it for the next request
             return
+        if self.lease is not None:
+            self.lease.connected()
         self._bind(conn, reused=False)
 
     def _end_lease(self) -> None:
         lease = self.lease
         if lease is not None:
             self.lease = None
-            lease.end(self.loop.time())
+            lease.end(self.loop.time() if lease.timed else None)
 
     def _bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
         req = self.active
         assert req is not None and self.transport is not None
         self.upstream = conn
-        if self.lease is not None:
-            self.lease.connected()
         head = req.upstream_head
         if req.pending and not req.chunked:
             head = b"".join((head, *req.pending))  # head and body so far in one write

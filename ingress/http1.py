@@ -323,7 +323,8 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         req = self.active
         assert req is not None
         self.active = None
-        self._end_lease()
+        if self.lease is not None:
+            self._end_lease()
         self._ticks += 1
         if req is self._recyclable:
             self._recyclable = None

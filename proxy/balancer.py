@@ -134,8 +134,8 @@ class Picker:
 
     `pick(client_ip, tried)` returns the affine endpoint when there is one (not already
     tried, not at its cap), else what the balancer picks (hashing the client IP when it
-    hashes), and records the choice for affinity. Either way the pick is counted on
-    `balancer` until the caller ends it (see Lease).
+    hashes), and records the choice for affinity. `lease` holds the pick in a Lease that
+    ends it; `pick` leaves it counted until `balancer.done`.
     """
 
     __slots__ = ("_members", "affinity", "balancer")
@@ -179,27 +179,27 @@ class Picker:
     def lease(
         self, client_ip: str, tried: Collection[EndpointInfo], now: float
     ) -> Lease | None:
-        """`pick`, held in a Lease (None when pick gives None)."""
-        ep = self.pick(client_ip, tried)
-        if ep is None:
-            return None
-        return Lease(self.balancer, ep, now, self.balancer.last_index)
-
-    def pick(self, client_ip: str, tried: Collection[EndpointInfo] = ()) -> EndpointInfo | None:
+        """The affine endpoint when there is one (not tried, not at its cap), else the
+        balancer's pick (hashing the client IP when it hashes), in a Lease."""
         bal = self.balancer
         key = client_ip if bal.needs_key else None
         aff = self.affinity
         if aff is None:
-            return bal.pick(key, tried)
+            return bal.lease(key, tried, now)
         ep = aff.lookup(client_ip, self._members)
         if ep is not None and ep not in tried:
             if bal.pick_this(ep):
                 aff.record(client_ip, ep)
-                return ep
+                return Lease(bal, ep, now)
             tried = (*tried, ep)  # at its cap: this connection goes elsewhere
-        ep = bal.pick(key, tried)
-        if ep is not None:
-            aff.record(client_ip, ep)
+        lease = bal.lease(key, tried, now)
+        if lease is not None:
+            aff.record(client_ip, lease.endpoint)
         else:
             aff.forget(client_ip)
-        return ep
+        return lease
+
+    def pick(self, client_ip: str, tried: Collection[EndpointInfo] = ()) -> EndpointInfo | None:
+        """`lease` without the Lease (the pick stays counted until `balancer.done`)."""
+        lease = self.lease(client_ip, tried, 0.0)
+        return lease.endpoint if lease is not None else None

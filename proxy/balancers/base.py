@@ -1,16 +1,18 @@
 """What every balancer shares: the endpoints and their weights, per-endpoint counts of
-active and connecting picks, per-endpoint caps (circuit breaking), and the call protocol.
+active picks and of connects in progress, per-endpoint caps (circuit breaking), and the
+call protocol, through a Lease (one per connection at L4, per request at L7):
 
-    ep = bal.pick(key, tried)   # one more active (and connecting) pick on ep; None: none
-    bal.connected(ep[, latency])  # the connection to ep is up (or was taken from a pool)
-    bal.done(ep[, latency], up)   # that request or connection ended: once per pick
+    lease = bal.lease(key, tried, now)   # an endpoint, counted active; None: none
+    lease.begin_connect()                # a new upstream connection is being opened
+    lease.connected(now)                 # ... and it is up (L4 reports connect time)
+    lease.end(now)                       # the request or connection ended (once; again
+                                         # is harmless); a connect still open ends too
 
-A latency passed to either (connect time at L4, response time at L7) feeds the
-latency-aware balancers (EWMA).
-
-`done(..., up=False)` (the connect failed) releases the connecting count as well. An
-endpoint that left the list in between is ignored. `proxy.balancer.Lease` holds one pick
-and makes ending it twice harmless; callers should use it.
+A request that reuses a pooled connection calls neither connect method. Given `now`, the
+time since the lease began feeds the latency-aware balancer (EWMA); the others ignore it,
+and `lease.timed` says whether a clock read is worth it. `pick`/`done` are the same
+without a Lease (tests, simple callers). An endpoint that left the list meanwhile is
+ignored when its lease ends.
 
 Weights: endpoints come with optional weights (canary and HTTPRoute backend weights
 spread over a backend's endpoints). A weight of 0 takes the endpoint out; equal weights
@@ -85,7 +87,6 @@ class Balancer:
         "active",
         "connecting",
         "generation",
-        "last_index",
         "max_active",
         "max_connecting",
         "overflows",
@@ -113,7 +114,6 @@ class Balancer:
         self.active: list[int] = []
         self.connecting: list[int] = []
         self.generation = 0  # bumped by update: indexes of older picks may be stale
-        self.last_index = -1  # the index of the last pick
         self._setup()
         self.update(endpoints, weights)
 
@@ -152,40 +152,25 @@ class Balancer:
     ) -> EndpointInfo | None:
         """An endpoint for a new connection or request (counted active until `done`), or
         None when there is none, every one was tried, or every one is at its cap."""
-        n = len(self._endpoints)
-        if not n:
-            return None
-        skip: Collection[int] = NO_SKIP
-        if tried:
-            index = self._index
-            skip = {i for e in tried if (i := index.get((e.ip, e.port))) is not None}
-            if len(skip) >= n:
-                return None
-        i = self._choose(key, skip)
-        if i < 0:
-            return None
-        active, connecting = self.active, self.connecting
-        cap_a, cap_c = self.max_active, self.max_connecting
-        if (cap_a and active[i] >= cap_a) or (cap_c and connecting[i] >= cap_c):
-            i = self._choose_under_caps(key, skip, i)
-            if i < 0:
-                self.saturated = True
-                self.overflows += 1
-                return None
-        self.saturated = False
-        active[i] += 1
-        connecting[i] += 1
-        self.last_index = i
-        return self._endpoints[i]
+        i = self._pick(key, tried)
+        return self._endpoints[i] if i >= 0 else None
 
     def lease(
         self, key: bytes | str | None, tried: Collection[EndpointInfo], now: float
     ) -> Lease | None:
         """`pick`, held in a Lease that ends it (None when pick gives None)."""
-        ep = self.pick(key, tried)
-        if ep is None:
+        i = self._pick(key, tried)
+        if i < 0:
             return None
-        return Lease(self, ep, now, self.last_index)
+        lease: Lease = _new(Lease)  # no __init__ call: this runs once per request
+        lease.balancer = self
+        lease.endpoint = self._endpoints[i]
+        lease.started = now
+        lease.index = i
+        lease.generation = self.generation
+        lease.timed = self.observes
+        lease.phase = PICKED
+        return lease
 
     def pick_this(self, ep: EndpointInfo) -> bool:
         """Count a pick of this very endpoint (session affinity); False when it is not in
@@ -194,8 +179,6 @@ class Balancer:
         if i is None or ((self.max_active or self.max_connecting) and self._full(i)):
             return False
         self.active[i] += 1
-        self.connecting[i] += 1
-        self.last_index = i
         return True
 
     def pick_excluding(
@@ -203,29 +186,40 @@ class Balancer:
     ) -> EndpointInfo | None:
         return self.pick(key, tried)
 
-    def connected(self, ep: EndpointInfo, latency: float | None = None) -> None:
+    def done(self, ep: EndpointInfo, latency: float | None = None) -> None:
+        """A pick made with `pick` ended (after `latency` seconds, if known)."""
         i = self._index.get((ep.ip, ep.port))
         if i is not None:
-            self._connected(i, latency)
+            if self.active[i] > 0:
+                self.active[i] -= 1
+            if latency is not None and self.observes:
+                self._observe(i, latency)
 
-    def done(self, ep: EndpointInfo, latency: float | None = None, up: bool = True) -> None:
-        i = self._index.get((ep.ip, ep.port))
-        if i is not None:
-            self._done(i, latency, up)
-
-    def _connected(self, i: int, latency: float | None) -> None:
-        if self.connecting[i] > 0:
-            self.connecting[i] -= 1
-        if latency is not None and self.observes:
-            self._observe(i, latency)
-
-    def _done(self, i: int, latency: float | None, up: bool) -> None:
-        if self.active[i] > 0:
-            self.active[i] -= 1
-        if not up and self.connecting[i] > 0:
-            self.connecting[i] -= 1
-        if latency is not None and self.observes:
-            self._observe(i, latency)
+    def _pick(self, key: bytes | str | None, tried: Collection[EndpointInfo]) -> int:
+        n = len(self._endpoints)
+        if not n:
+            return -1
+        skip: Collection[int] = NO_SKIP
+        if tried:
+            index = self._index
+            skip = {i for e in tried if (i := index.get((e.ip, e.port))) is not None}
+            if len(skip) >= n:
+                return -1
+        i = self._choose(key, skip)
+        if i < 0:
+            return -1
+        active = self.active
+        cap_a, cap_c = self.max_active, self.max_connecting
+        if (cap_a and active[i] >= cap_a) or (cap_c and self.connecting[i] >= cap_c):
+            i = self._choose_under_caps(key, skip, i)
+            if i < 0:
+                self.saturated = True
+                self.overflows += 1
+                return -1
+        if self.saturated:
+            self.saturated = False
+        active[i] += 1
+        return i
 
     # -- for subclasses ----------------------------------------------------------------------
     def _setup(self) -> None:
@@ -259,47 +253,66 @@ class Balancer:
         return i
 
 
+PICKED, CONNECTING, CONNECTED = 0, 1, 2
+
+
 class Lease:
-    """One pick held by a connection (L4) or a request (L7) until it ends.
+    """One pick held by a connection (L4) or a request (L7) until it ends (see the
+    module docstring). Made by `Balancer.lease` it knows the endpoint's index, valid
+    while the balancer's `generation` is unchanged; made by hand it looks the endpoint
+    up by address."""
 
-    `connected()` when the upstream connection is up, `end()` at the end (again is
-    harmless), which releases the endpoint's counts. Given `now` (same clock as
-    `started`), either reports the time since `started` to the balancer, which EWMA
-    learns from: L4 reports connect time, L7 the time to the end of the response.
-    Made by `Balancer.lease` it knows the endpoint's index (no lookup while the
-    endpoints did not change); made by hand it looks the endpoint up by address.
-    """
+    __slots__ = ("balancer", "endpoint", "generation", "index", "phase", "started", "timed")
 
-    __slots__ = ("balancer", "endpoint", "generation", "index", "started", "up")
-
-    def __init__(
-        self, balancer: Balancer, endpoint: EndpointInfo, started: float, index: int = -1
-    ) -> None:
+    def __init__(self, balancer: Balancer, endpoint: EndpointInfo, started: float) -> None:
         self.balancer: Balancer | None = balancer
         self.endpoint = endpoint
         self.started = started
-        self.index = index
-        self.generation = balancer.generation if index >= 0 else -1
-        self.up = False
+        self.index = -1
+        self.generation = -1
+        self.timed = balancer.observes
+        self.phase = PICKED
 
-    def _where(self, b: Balancer) -> int | None:
+    def _slot(self, b: Balancer) -> int | None:
         if self.generation == b.generation:
             return self.index
-        ep = self.endpoint
-        return b._index.get((ep.ip, ep.port))
+        return b._index.get((self.endpoint.ip, self.endpoint.port))
+
+    def begin_connect(self) -> None:
+        b = self.balancer
+        if b is not None and self.phase == PICKED:
+            self.phase = CONNECTING
+            i = self._slot(b)
+            if i is not None:
+                b.connecting[i] += 1
 
     def connected(self, now: float | None = None) -> None:
         b = self.balancer
-        if not self.up and b is not None:
-            self.up = True
-            i = self._where(b)
-            if i is not None:
-                b._connected(i, None if now is None else now - self.started)
+        if b is None or self.phase != CONNECTING:
+            return
+        self.phase = CONNECTED
+        i = self._slot(b)
+        if i is not None:
+            if b.connecting[i] > 0:
+                b.connecting[i] -= 1
+            if now is not None and self.timed:
+                b._observe(i, now - self.started)
 
     def end(self, now: float | None = None) -> None:
         b = self.balancer
-        if b is not None:
-            self.balancer = None
-            i = self._where(b)
-            if i is not None:
-                b._done(i, None if now is None else now - self.started, self.up)
+        if b is None:
+            return
+        self.balancer = None
+        i = self._slot(b)
+        if i is None:
+            return
+        active = b.active
+        if active[i] > 0:
+            active[i] -= 1
+        if self.phase == CONNECTING and b.connecting[i] > 0:
+            b.connecting[i] -= 1
+        if now is not None and self.timed:
+            b._observe(i, now - self.started)
+
+
+_new = object.__new__

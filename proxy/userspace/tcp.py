@@ -124,6 +124,7 @@ class ClientSide(asyncio.Protocol):
             self.closed = True
             reset(transport)
             return
+        lease.begin_connect()
         _tune(transport)
         self.gate = ReadFlow(transport)
         self.gate.pause(CONNECTING)
@@ -147,7 +148,10 @@ class ClientSide(asyncio.Protocol):
                     if self.closed:
                         return
                     self.lease = self.target.picker.lease(client_ip, tried, loop.time())
-                    ep = self.lease.endpoint if self.lease is not None else None
+                    ep = None
+                    if self.lease is not None:
+                        self.lease.begin_connect()
+                        ep = self.lease.endpoint
                     continue
                 if self.lease is not None:
                     self.lease.connected(loop.time())

@@ -130,7 +130,6 @@ class Association(asyncio.DatagramProtocol):
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport = cast(asyncio.DatagramTransport, transport)
-        self.lease.connected()
         pending, self.pending = self.pending, None
         if self.listener.associations.get(self.client) is not self:
             transport.close()  # expired or closed while connecting

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import pytest
 
 from discovery.snapshot import EndpointInfo
-from proxy.balancer import EndpointLimits, Lease, new_balancer, spread_weights
+from proxy.balancer import EndpointLimits, new_balancer, spread_weights
 from proxy.balancers.base import Balancer, usable
 from proxy.balancers.least_request import DECAY_TIME, Ewma, LeastRequest
 from proxy.balancers.maglev import Maglev, build_table
@@ -192,9 +192,10 @@ def test_ewma_learns_connect_time_from_a_lease() -> None:
     clock = FakeClock()
     (a,) = eps(1)
     ew = Ewma([a], clock=clock)
-    ep = ew.pick()
-    assert ep == a
-    lease = Lease(ew, a, started=10.0)
+    lease = ew.lease(None, (), now=10.0)
+    assert lease is not None and lease.endpoint == a and lease.timed
+    lease.begin_connect()
+    assert ew.connecting == [1] and ew.active == [1]
     lease.connected(now=10.25)
     assert ew.latency(0) == pytest.approx(0.25)
     assert ew.connecting == [0] and ew.active == [1]
@@ -279,15 +280,41 @@ def test_caps_pass_over_full_endpoints_then_overflow(policy: str) -> None:
     assert not bal.pick_this(a)
 
 
-def test_connecting_cap_frees_on_connect() -> None:
+def test_connecting_cap_frees_on_connect_or_on_a_failed_connect() -> None:
     (a,) = eps(1)
     bal = RoundRobin([a], max_connecting=1)
-    assert bal.pick() == a
-    assert bal.pick() is None and bal.saturated
-    bal.connected(a)
-    assert bal.pick() == a
-    bal.done(a, up=False)  # that connect failed: both counts drop
+    first = bal.lease(None, (), 0.0)
+    assert first is not None and not first.timed
+    first.begin_connect()
+    assert bal.pick() is None and bal.saturated  # one connect in progress: full
+    first.connected()
+    second = bal.lease(None, (), 0.0)
+    assert second is not None and not bal.saturated
+    second.begin_connect()
+    second.end()  # that connect failed: both counts drop
     assert bal.connecting == [0] and bal.active == [1]
+    pooled = bal.lease(None, (), 0.0)  # a request on a pooled connection: no connect
+    assert pooled is not None
+    pooled.end()
+    first.end()
+    assert bal.connecting == [0] and bal.active == [0]
+
+
+def test_a_lease_outlives_an_update_and_finds_its_endpoint_by_address() -> None:
+    a, b, c = eps(3)
+    bal = LeastRequest([a, b], rng=random.Random(1))
+    lease = bal.lease(None, (), 0.0)
+    assert lease is not None
+    held = lease.endpoint
+    bal.update([c, held])  # its index changed
+    assert bal.active == [0, 1]
+    lease.end()
+    assert bal.active == [0, 0]
+    gone = bal.lease(None, (), 0.0)
+    assert gone is not None
+    bal.update([e for e in (a, b, c) if e != gone.endpoint])
+    gone.end()  # its endpoint left: nothing to release, nothing broken
+    assert sum(bal.active) == 0
 
 
 def test_update_keeps_counts_of_endpoints_that_stay_and_ignores_gone_ones() -> None:
