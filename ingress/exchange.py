@@ -20,7 +20,7 @@ from functools import partial
 
 from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext, RouteLike
-from ingress.hashkey import request_key
+from ingress.hashkey import header_value, request_key
 from ingress.request import RequestState
 from ingress.settings import HttpSettings
 from ingress.upstream import UpstreamConnection
@@ -87,7 +87,8 @@ class UpstreamSide:
         bal = self.ctx.balancer(route)
         hashed = None
         if bal.needs_key:
-            hashed = request_key(route.balancing.hash_by, self.client_ip, req.fwd)
+            header = partial(header_value, req.fwd)
+            hashed = request_key(route.balancing.hash_by, self.client_ip, header)
         now = self.loop.time() if bal.observes else 0.0  # only EWMA learns latencies
         lease = self.lease = bal.lease(hashed, req.tried or (), now)
         if lease is None:  # every endpoint tried (502) or at its cap (503)

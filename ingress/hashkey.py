@@ -9,7 +9,11 @@ lines and cannot be hashed.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from discovery.model import HashBy
+
+HeaderGetter = Callable[[bytes], "bytes | None"]  # lower-case name -> first value or None
 
 
 def header_value(lines: list[bytes], name: bytes) -> bytes | None:
@@ -30,10 +34,12 @@ def cookie_value(header: bytes, name: bytes) -> bytes | None:
     return None
 
 
-def request_key(hash_by: HashBy, client_ip: bytes, lines: list[bytes]) -> bytes | None:
+def request_key(hash_by: HashBy, client_ip: bytes, header: HeaderGetter) -> bytes | None:
+    """`header` reads a request header by lower-case name (RequestState.header where the
+    raw head is kept; `header_value` over the forwarded lines otherwise)."""
     if hash_by.source == "client-ip":
         return client_ip
     if hash_by.source == "header":
-        return header_value(lines, hash_by.name.encode("latin-1"))
-    cookies = header_value(lines, b"cookie")
+        return header(hash_by.name.encode("latin-1"))
+    cookies = header(b"cookie")
     return cookie_value(cookies, hash_by.name.encode("latin-1")) if cookies else None
