@@ -33,7 +33,6 @@ __all__ = [
     "spread_weights",
 ]
 
-ENVOY_DEFAULT_CAP = 1024  # Envoy's circuit-breaker default for connections and pending
 
 
 @dataclass(frozen=True, slots=True)
