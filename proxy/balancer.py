@@ -34,7 +34,6 @@ __all__ = [
 ]
 
 
-
 @dataclass(frozen=True, slots=True)
 class EndpointLimits:
     """Per-endpoint caps (circuit breaking); 0 = none. `max_active`: connections at L4,
