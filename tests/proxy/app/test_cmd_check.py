@@ -31,8 +31,8 @@ def test_valid_directory_counts_per_kind_and_warns_on_duplicates() -> None:
     out = check("-c", str(FIXTURES))
     assert out.returncode == 0, out.stderr
     assert out.stdout == (
-        f"{FIXTURES}: ok, 10 objects in 7 files "
-        "(5 Service, 2 EndpointSlice, 1 Ingress, 1 IngressClass, 1 Secret)\n"
+        f"{FIXTURES}: ok, 11 objects in 7 files "
+        "(5 Service, 2 EndpointSlice, 1 Ingress, 1 IngressClass, 1 Secret, 1 ConfigMap)\n"
     )
     # list.json repeats two objects of other fixtures: warned, not an error ...
     assert out.stderr.count("warning: ") == 2
