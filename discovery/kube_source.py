@@ -9,8 +9,11 @@ connection per referenced Secret, which is few. The set is reconciled whenever I
 or IngressClasses change: new references start a watcher, dropped ones stop it and remove
 the Secret from the store.
 
+With --configmap NAMESPACE/NAME, that one ConfigMap (ingress-nginx's settings) is watched
+the same way, by name; no other ConfigMap is ever read.
+
 `ready()` is called once the first list of every kind (and of the Secrets referenced at
-that moment) has been applied to the store.
+that moment, and of the ConfigMap) has been applied to the store.
 """
 
 from __future__ import annotations
@@ -62,6 +65,16 @@ def secret_spec(namespace: str, name: str) -> KindSpec:
     )
 
 
+def configmap_spec(namespace: str, name: str) -> KindSpec:
+    return KindSpec(
+        "ConfigMap",
+        "v1",
+        f"/api/v1/namespaces/{namespace}/configmaps",
+        f"kube:ConfigMap:{namespace}/{name}",
+        field_selector=f"metadata.name={name}",
+    )
+
+
 def referenced_secrets(
     ingresses: list[Ingress], classes: list[IngressClass], controller: str, without_class: bool
 ) -> set[tuple[str, str]]:
@@ -83,6 +96,7 @@ class KubeSourceConfig:
     master: str | None = None
     ingress_controller: str = DEFAULT_CONTROLLER
     watch_ingress_without_class: bool = False
+    configmap: tuple[str, str] | None = None  # (namespace, name) of ingress-nginx's settings
 
 
 class KubeSource:
@@ -106,7 +120,10 @@ class KubeSource:
         async with aiohttp.ClientSession(connector=connector) as session:
             self._session = session
             try:
-                for spec in KIND_SPECS:
+                specs = KIND_SPECS
+                if self.config.configmap is not None:
+                    specs = (*specs, configmap_spec(*self.config.configmap))
+                for spec in specs:
                     on_change = (
                         self._schedule_reconcile
                         if spec.kind in (KIND_INGRESS, KIND_INGRESSCLASS)

@@ -184,9 +184,7 @@ def parse_nginx_configmap(data: Mapping[str, str], ref: str) -> NginxGlobalSetti
             ignored.append(Ignored(key, reason))
         elif parsed is not _INVALID:
             if key == "allow-snippet-annotations" and parsed is True:
-                ignored.append(
-                    Ignored(key, "only false is honoured: seaway never runs snippets")
-                )
+                ignored.append(Ignored(key, "only false is honoured: seaway never runs snippets"))
                 continue
             values[key.replace("-", "_")] = parsed
             recognised.append(key)
@@ -216,8 +214,12 @@ def _parse_key(key: str, value: str, bad: Bad) -> object:
         number = 0 if value == "" else go_int_any_base(value)
         low, high = (100, 599) if key in _STATUS_CODES else (0, 2**31)
         if number is None or not low <= number <= high:
-            hint = "an HTTP status code" if key in _STATUS_CODES else "whole seconds"
-            bad(key, value, "number", hint)
+            if key in _STATUS_CODES:
+                bad(key, value, "status code", "an HTTP status code such as 429")
+            elif key in _SECONDS:
+                bad(key, value, "timeout", "whole seconds, e.g. 60 (no unit)")
+            else:
+                bad(key, value, "number", "a whole number")
             return _INVALID
         return number
     if key in _CIDR_LISTS:
