@@ -402,6 +402,33 @@ CONFIGMAP_KEYS: dict[str, str] = {
 }
 
 
+# What a PARSED name does beyond its ingress-nginx meaning (the README shows it).
+ANNOTATION_NOTES: dict[str, str] = {
+    "backend-protocol": "HTTP, HTTPS, AUTO_HTTP; GRPC, GRPCS and FCGI refuse the Ingress",
+    "auth-type": "basic; digest answers 503 on every path rather than serving unprotected",
+    "auth-url": "nginx variables limited to those seaway can expand ($host, $request_uri, ...)",
+    "load-balance": "round_robin; ewma maps to seaway's least-loaded choice",
+    "server-alias": "host names and *.wildcards; nginx regex names are left out",
+    "ssl-passthrough": "needs --enable-ssl-passthrough, as in ingress-nginx",
+    "whitelist-source-range": "alias of allowlist-source-range",
+    "limit-whitelist": "alias of limit-allowlist",
+}
+CONFIGMAP_NOTES: dict[str, str] = {
+    "allow-snippet-annotations": "only false is honoured: snippets are always refused",
+    "load-balance": "round_robin; ewma maps to seaway's least-loaded choice",
+    "use-proxy-protocol": "PROXY protocol v1 and v2 on the HTTP and HTTPS listeners",
+}
+
+
+def readme_status(status: str, note: str = "") -> str:
+    """The status column of the README's migration tables."""
+    if status == PARSED:
+        return "planned: parsed + validated" + (f" ({note})" if note else "")
+    if status == REFUSED:
+        return "refused: the Ingress is not served (snippet)"
+    return "not supported: " + status
+
+
 def annotation_status(name: str) -> str | None:
     """PARSED, REFUSED, a reason, or None for a name ingress-nginx does not have."""
     return ANNOTATIONS.get(name)
