@@ -12,6 +12,7 @@ from discovery.nginx_routing import URL_HINT, url_valid
 from discovery.nginx_settings import (
     BasicAuth,
     Cors,
+    Effect,
     ExternalAuth,
     RateLimit,
     SourceRanges,
@@ -38,18 +39,27 @@ _CORS_EXPOSE = re.compile(r"(([A-Za-z0-9\-_]+|\*),?\s?)+")
 # -- access (ipallowlist/, ipdenylist/, auth/, authreq/, ratelimit/) --------------------------
 
 
-def _cidrs(r: AnnotationReader, name: str, effect: str, alias: str = "") -> tuple[str, ...] | None:
+def _cidrs(
+    r: AnnotationReader, name: str, effect: Effect, alias: str = ""
+) -> tuple[str, ...] | None:
+    parsed: list[tuple[str, ...]] = []  # the validator's result, kept (parsed once)
+
+    def valid(value: str) -> bool:
+        cidrs, error = parse_cidr_list(value)
+        parsed.append(cidrs)
+        return not error
+
     value = r.text(
         name,
-        lambda v: not parse_cidr_list(v)[1],
+        valid,
         "CIDR list",
         "comma-separated addresses or CIDRs, e.g. 10.0.0.0/8,192.168.1.7",
-        "denied" if effect == "denied" else "refused",
+        effect,
         aliases=(alias,) if alias else (),
     )
     if alias and r.present(name) and r.present(alias):
         r.ignore(alias, f"{name} is set, and wins")
-    return parse_cidr_list(value)[0] if value is not None else None
+    return parsed[-1] if value is not None else None
 
 
 def read_source_ranges(r: AnnotationReader) -> SourceRanges:

@@ -45,6 +45,7 @@ class AnnotationReader:
     """One Ingress's annotations under one prefix, read once each."""
 
     __slots__ = (
+        "_present",
         "_problems",
         "_read",
         "annotations",
@@ -63,7 +64,10 @@ class AnnotationReader:
         self.recognised: dict[str, None] = {}  # full keys, in reading order
         self.ignored: dict[str, str] = {}  # full key -> reason
         self._problems: list[AnnotationProblem] = []
-        self._read: set[str] = set()  # full keys looked at (present or not)
+        self._read: set[str] = set()  # full keys looked at
+        # Short names present under the prefix: the many absent ones cost one set lookup.
+        n = len(self.prefix)
+        self._present = {k[n:] for k in annotations if k.startswith(self.prefix)}
         self.refusals: list[str] = []
         self.denied: list[str] = []
 
@@ -71,18 +75,19 @@ class AnnotationReader:
         return self.prefix + name
 
     def present(self, name: str) -> bool:
-        return bool(self.annotations.get(self.prefix + name))
+        """Whether `name` is set to a non-empty value."""
+        return name in self._present and bool(self.annotations[self.prefix + name])
 
     # -- reads ----------------------------------------------------------------------------
 
     def raw(self, name: str, aliases: tuple[str, ...] = ()) -> tuple[str, str] | None:
         """(full key, value as written) of the first non-empty of name and its aliases."""
         for candidate in (name, *aliases):
+            if candidate not in self._present:
+                continue
             key = self.prefix + candidate
             self._read.add(key)
-            value = self.annotations.get(key)
-            if value is None:
-                continue
+            value = self.annotations[key]
             if value == "":
                 self.ignored[key] = "empty value: treated as absent, as ingress-nginx does"
                 continue
@@ -182,7 +187,7 @@ class AnnotationReader:
     def ignore(self, name: str, reason: str) -> None:
         """Mark a present key (short name) as having no effect, for `reason`."""
         key = self.prefix + name
-        if self.annotations.get(key):
+        if self.present(name):
             self.recognised.pop(key, None)
             self._read.add(key)
             if not any(p.annotation == key for p in self._problems):

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from functools import lru_cache
 
 # -- Go's strconv ---------------------------------------------------------------------------
 
@@ -79,6 +80,7 @@ def nginx_size(text: str) -> int | None:
 # -- addresses ------------------------------------------------------------------------------
 
 
+@lru_cache(maxsize=4096)  # the same office ranges recur on many Ingresses
 def parse_cidr_list(text: str) -> tuple[tuple[str, ...], str]:
     """A comma-separated list of CIDRs and addresses, as ingress-nginx's net.ParseCIDRs
     reads it: ((canonical entries, sorted, without duplicates), "") or ((), error).
