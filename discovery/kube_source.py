@@ -55,24 +55,23 @@ KIND_SPECS: tuple[KindSpec, ...] = (
 )
 
 
-def secret_spec(namespace: str, name: str) -> KindSpec:
+def _one_object(kind: str, plural: str, namespace: str, name: str) -> KindSpec:
+    """A list/watch of one core/v1 object by name (fieldSelector), in its namespace."""
     return KindSpec(
-        "Secret",
+        kind,
         "v1",
-        f"/api/v1/namespaces/{namespace}/secrets",
-        f"kube:Secret:{namespace}/{name}",
+        f"/api/v1/namespaces/{namespace}/{plural}",
+        f"kube:{kind}:{namespace}/{name}",
         field_selector=f"metadata.name={name}",
     )
+
+
+def secret_spec(namespace: str, name: str) -> KindSpec:
+    return _one_object("Secret", "secrets", namespace, name)
 
 
 def configmap_spec(namespace: str, name: str) -> KindSpec:
-    return KindSpec(
-        "ConfigMap",
-        "v1",
-        f"/api/v1/namespaces/{namespace}/configmaps",
-        f"kube:ConfigMap:{namespace}/{name}",
-        field_selector=f"metadata.name={name}",
-    )
+    return _one_object("ConfigMap", "configmaps", namespace, name)
 
 
 def referenced_secrets(

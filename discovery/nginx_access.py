@@ -23,7 +23,6 @@ from discovery.nginx_values import (
     HEADERS_VARIABLE,
     URL_WITH_NGINX_VARIABLE,
     matches,
-    one_of,
     parse_cidr_list,
     quote,
 )
@@ -70,38 +69,31 @@ def read_source_ranges(r: AnnotationReader) -> SourceRanges:
 
 
 def read_basic_auth(r: AnnotationReader, namespace: str) -> BasicAuth | None:
-    kind = r.text(
-        "auth-type",
-        lambda v: one_of(v.replace(" ", ""), ("basic", "digest")),
-        "auth type",
-        '"basic"',
-        "refused",
+    kind = r.choice(
+        "auth-type", ("basic", "digest"), "auth type", "refused", remove_spaces=True, hint='"basic"'
     )
     if kind is None:
         r.ignore_all(("auth-secret", "auth-secret-type", "auth-realm"), "auth-type is not set")
         return None
-    secret_type = r.text(
-        "auth-secret-type",
-        lambda v: one_of(v.replace(" ", ""), ("auth-file", "auth-map")),
-        "secret type",
-        '"auth-file" or "auth-map"',
-        "refused",
+    secret_type = r.choice(
+        "auth-secret-type", ("auth-file", "auth-map"), "secret type", "refused", remove_spaces=True
     )
     realm = r.text(
         "auth-realm",
-        lambda v: matches(CHARS_WITH_SPACE, v),
+        CHARS_WITH_SPACE,
         "realm",
         "letters, digits, spaces and -._~/:",
         "refused",
     )
     secret = r.text(
         "auth-secret",
-        lambda v: matches(BASIC_CHARS, v, remove_spaces=True),
+        BASIC_CHARS,
         "Secret reference",
         "name or namespace/name",
         "denied",
+        remove_spaces=True,
     )
-    if kind.replace(" ", "") == "digest":
+    if kind == "digest":
         r.deny(
             r.key("auth-type"),
             "digest authentication is not supported: every path "
@@ -123,7 +115,7 @@ def read_basic_auth(r: AnnotationReader, namespace: str) -> BasicAuth | None:
     if secret_ns != namespace:
         r.deny(key, f"Secret {secret} is in another namespace, which is not allowed")
         return None
-    if secret_type is not None and "auth-map" in secret_type:
+    if secret_type == "auth-map":
         return BasicAuth(secret_ns, secret_name, "auth-map", realm or "")
     return BasicAuth(secret_ns, secret_name, "auth-file", realm or "")
 
@@ -139,10 +131,11 @@ def read_external_auth(r: AnnotationReader) -> ExternalAuth | None:
     )
     url = r.text(
         "auth-url",
-        lambda v: matches(URL_WITH_NGINX_VARIABLE, v, True),
+        URL_WITH_NGINX_VARIABLE,
         "URL",
         URL_HINT + ", plus nginx variables",
         "refused",
+        remove_spaces=True,
     )
     if url is None:
         r.ignore_all(dependents, "auth-url is not set")
@@ -156,17 +149,19 @@ def read_external_auth(r: AnnotationReader) -> ExternalAuth | None:
         return None
     method = r.text(
         "auth-method",
-        lambda v: matches(_METHODS, v, True),
+        _METHODS,
         "HTTP method",
         "GET, HEAD, POST, ...",
         "denied",
+        remove_spaces=True,
     )
     signin = r.text(
         "auth-signin",
-        lambda v: matches(URL_WITH_NGINX_VARIABLE, v, True),
+        URL_WITH_NGINX_VARIABLE,
         "URL",
         URL_HINT + ", plus nginx variables",
         "default",
+        remove_spaces=True,
     )
     if signin is not None and not r.variables_ok("auth-signin", signin, "default"):
         signin = None
@@ -234,10 +229,11 @@ def read_cors(r: AnnotationReader) -> Cors:
     base = Cors(enabled=True)
     origins = r.text(
         "cors-allow-origin",
-        lambda v: matches(_CORS_ORIGINS, v, True),
+        _CORS_ORIGINS,
         "origin list",
         "*, or comma-separated scheme://host[:port] (one *. label allowed)",
         "default",
+        remove_spaces=True,
     )
     allow_origin = base.allow_origin
     if origins is not None:
@@ -258,8 +254,7 @@ def read_cors(r: AnnotationReader) -> Cors:
         allow_origin = tuple(found)
 
     def text(name: str, pattern: re.Pattern[str], default: str, hint: str) -> str:
-        valid = lambda v: matches(pattern, v, remove_spaces=True)  # noqa: E731
-        value = r.text(name, valid, "list", hint, "default")
+        value = r.text(name, pattern, "list", hint, "default", remove_spaces=True)
         return default if value is None else value
 
     return Cors(

@@ -10,10 +10,11 @@ every line trimmed (`normalize`), and a value that trims to nothing counts as ab
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping
 
 from discovery.nginx_settings import AnnotationProblem, Effect, Ignored
-from discovery.nginx_values import go_bool, go_int, nginx_variables, normalize, quote
+from discovery.nginx_values import go_bool, go_int, matches, nginx_variables, normalize, quote
 
 # Variables seaway can expand in auth-url, auth-signin and upstream-hash-by; the
 # families (arg_NAME, http_NAME, cookie_NAME) by prefix.
@@ -97,19 +98,23 @@ class AnnotationReader:
     def text(
         self,
         name: str,
-        valid: Callable[[str], bool],
+        valid: Callable[[str], bool] | re.Pattern[str],
         what: str,
         hint: str,
         effect: Effect,
         aliases: tuple[str, ...] = (),
+        *,
+        remove_spaces: bool = False,
     ) -> str | None:
         """The value (lines trimmed) when present and valid; None when absent or invalid
-        (the problem is recorded with `effect`)."""
+        (the problem is recorded with `effect`). `valid` is a check, or a pattern the
+        whole value must match (parser.ValidateRegex, spaces removed first when asked)."""
         found = self.raw(name, aliases)
         if found is None:
             return None
         key, value = found
-        if not valid(value):
+        ok = matches(valid, value, remove_spaces) if isinstance(valid, re.Pattern) else valid(value)
+        if not ok:
             self.problem(key, f"invalid {what} {quote(value)}", effect, hint)
             return None
         value = normalize(value)
@@ -118,6 +123,33 @@ class AnnotationReader:
             return None
         self.recognised[key] = None
         return value
+
+    def choice(
+        self,
+        name: str,
+        options: tuple[str, ...],
+        what: str,
+        effect: Effect,
+        *,
+        case_sensitive: bool = True,
+        remove_spaces: bool = False,
+        hint: str = "",
+    ) -> str | None:
+        """parser.ValidateOptions: one of `options` (trimmed, lower-cased first unless
+        case_sensitive); returns the option itself, None when absent or invalid."""
+
+        def canonical(value: str) -> str:
+            value = value.replace(" ", "") if remove_spaces else value.strip()
+            return value if case_sensitive else value.lower()
+
+        found = self.text(
+            name,
+            lambda v: canonical(v) in options,
+            what,
+            hint or " or ".join(f'"{o}"' for o in options),
+            effect,
+        )
+        return None if found is None else canonical(found)
 
     def flag(self, name: str, effect: Effect) -> bool | None:
         """A Go boolean ("true", "false", "1", "0", "t", "f", ...); None when absent or

@@ -27,7 +27,6 @@ from discovery.nginx_values import (
     is_service_name,
     matches,
     nginx_size,
-    one_of,
     quote,
 )
 
@@ -43,7 +42,7 @@ URL_HINT = "letters, digits and -._~/:,?&= only (no % or #), as ingress-nginx al
 def read_rewrite(r: AnnotationReader) -> PathRewrite:
     target = r.text(
         "rewrite-target",
-        lambda v: matches(REGEX_PATH_WITH_CAPTURE, v),
+        REGEX_PATH_WITH_CAPTURE,
         "rewrite target",
         "a path; $1..$n insert the captures of the path's regular expression",
         "default",
@@ -57,10 +56,11 @@ def read_rewrite(r: AnnotationReader) -> PathRewrite:
     )
     prefix = r.text(
         "x-forwarded-prefix",
-        lambda v: matches(REGEX_PATH_WITH_CAPTURE, v, remove_spaces=True),
+        REGEX_PATH_WITH_CAPTURE,
         "prefix",
         "a path; $1..$n insert the captures of the path's regular expression",
         "refused",
+        remove_spaces=True,
     )
     return PathRewrite(
         use_regex=r.flag("use-regex", "default") or False,
@@ -157,12 +157,13 @@ def read_limits(r: AnnotationReader) -> ProxyLimits:
 
 
 def read_backends(r: AnnotationReader, namespace: str) -> Backends:
-    protocol = r.text(
+    protocol = r.choice(
         "backend-protocol",
-        lambda v: one_of(v, ("http", "https", "auto_http", "grpc", "grpcs", "fcgi"), False),
+        ("http", "https", "auto_http", "grpc", "grpcs", "fcgi"),
         "backend protocol",
-        "HTTP, HTTPS, AUTO_HTTP (GRPC, GRPCS and FCGI are not supported)",
         "default",
+        case_sensitive=False,
+        hint="HTTP, HTTPS, AUTO_HTTP (GRPC, GRPCS and FCGI are not supported)",
     )
     proto = cast(BackendProtocol, protocol.upper() if protocol else "HTTP")
     if proto in ("GRPC", "GRPCS", "FCGI"):
@@ -177,10 +178,11 @@ def read_backends(r: AnnotationReader, namespace: str) -> Backends:
         service_upstream = False  # ingress-nginx's parser returns false for a bad value
     errors = r.text(
         "custom-http-errors",
-        lambda v: matches(_CUSTOM_ERRORS, v, remove_spaces=True),
+        _CUSTOM_ERRORS,
         "HTTP status codes",
         "comma-separated codes 400-599, e.g. 404,503",
         "refused",
+        remove_spaces=True,
     )
     return Backends(
         protocol=proto,
@@ -240,10 +242,11 @@ def _proxy_ssl(r: AnnotationReader, namespace: str, protocol: str) -> ProxySSL |
     )
     secret = r.text(
         "proxy-ssl-secret",
-        lambda v: matches(BASIC_CHARS, v, remove_spaces=True),
+        BASIC_CHARS,
         "Secret reference",
         "namespace/name of a Secret with ca.crt (and tls.crt, tls.key)",
         "refused",
+        remove_spaces=True,
     )
     if secret is None:
         r.ignore_all(
@@ -264,18 +267,20 @@ def _proxy_ssl(r: AnnotationReader, namespace: str, protocol: str) -> ProxySSL |
         return None
     verify = r.text(
         "proxy-ssl-verify",
-        lambda v: matches(_ON_OFF, v, True),
+        _ON_OFF,
         "switch",
         '"on" or "off"',
         "default",
+        remove_spaces=True,
     )
     name = r.text("proxy-ssl-name", is_server_name, "host name", "a host name", "default")
     sni = r.text(
         "proxy-ssl-server-name",
-        lambda v: matches(_ON_OFF, v, True),
+        _ON_OFF,
         "switch",
         '"on" or "off"',
         "default",
+        remove_spaces=True,
     )
     depth = r.integer("proxy-ssl-verify-depth", "default", "depth", "a whole number", 0)
     return ProxySSL(parts[0], parts[1], verify == "on", depth or 1, name or "", sni == "on")

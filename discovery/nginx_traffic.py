@@ -18,8 +18,6 @@ from discovery.nginx_values import (
     BASIC_CHARS,
     IS_VALID_REGEX,
     URL_IS_VALID,
-    matches,
-    one_of,
     quote,
 )
 
@@ -53,15 +51,14 @@ def read_canary(r: AnnotationReader) -> Canary:
     names = "a header name"
 
     def basic(name: str, what: str) -> str:
-        valid = lambda v: matches(BASIC_CHARS, v, remove_spaces=True)  # noqa: E731
-        return r.text(name, valid, what, names, "default") or ""
+        return r.text(name, BASIC_CHARS, what, names, "default", remove_spaces=True) or ""
 
     header = basic("canary-by-header", "header name")
     value = basic("canary-by-header-value", "header value")
     pattern = (
         r.text(
             "canary-by-header-pattern",
-            lambda v: matches(IS_VALID_REGEX, v),
+            IS_VALID_REGEX,
             "pattern",
             "a regular expression",
             "default",
@@ -103,23 +100,9 @@ def _compiles(pattern: str) -> bool:
 
 
 def read_affinity(r: AnnotationReader) -> Affinity:
-    kind = r.text(
-        "affinity", lambda v: one_of(v, ("cookie",)), "affinity type", '"cookie"', "default"
-    )
-    mode = r.text(
-        "affinity-mode",
-        lambda v: one_of(v, ("balanced", "persistent")),
-        "mode",
-        '"balanced" or "persistent"',
-        "default",
-    )
-    behaviour = r.text(
-        "affinity-canary-behavior",
-        lambda v: one_of(v, ("sticky", "legacy")),
-        "behavior",
-        '"sticky" or "legacy"',
-        "default",
-    )
+    kind = r.choice("affinity", ("cookie",), "affinity type", "default")
+    mode = r.choice("affinity-mode", ("balanced", "persistent"), "mode", "default")
+    behaviour = r.choice("affinity-canary-behavior", ("sticky", "legacy"), "behavior", "default")
     cookie_keys = tuple(
         k[len(r.prefix) :] for k in r.annotations if k.startswith(r.prefix + "session-cookie-")
     )
@@ -130,15 +113,15 @@ def read_affinity(r: AnnotationReader) -> Affinity:
         return Affinity()
 
     def text(name: str, pattern: re.Pattern[str], hint: str) -> str:
-        valid = lambda v: matches(pattern, v, remove_spaces=True)  # noqa: E731
-        return r.text(name, valid, "value", hint, "default") or ""
+        return r.text(name, pattern, "value", hint, "default", remove_spaces=True) or ""
 
-    samesite = r.text(
+    samesite = r.choice(
         "session-cookie-samesite",
-        lambda v: one_of(v, ("none", "lax", "strict"), False),
+        ("none", "lax", "strict"),
         "SameSite",
-        '"None", "Lax" or "Strict"',
         "default",
+        case_sensitive=False,
+        hint='"None", "Lax" or "Strict"',
     )
     seconds = "a whole number of seconds"
     cookie = SessionCookie(
@@ -147,7 +130,7 @@ def read_affinity(r: AnnotationReader) -> Affinity:
         domain=text("session-cookie-domain", BASIC_CHARS, "a domain"),
         max_age=r.integer("session-cookie-max-age", "default", "max age", seconds),
         expires=r.integer("session-cookie-expires", "default", "expiry", seconds),
-        samesite=_SAMESITE[samesite.lower()] if samesite else "",
+        samesite=_SAMESITE[samesite] if samesite else "",
         conditional_samesite_none=bool(
             r.flag("session-cookie-conditional-samesite-none", "default")
         ),
@@ -163,19 +146,16 @@ def read_affinity(r: AnnotationReader) -> Affinity:
 
 
 def read_balancing(r: AnnotationReader) -> LoadBalancing:
-    algorithm = r.text(
-        "load-balance",
-        lambda v: one_of(v, LOAD_BALANCE_ALGORITHMS),
-        "algorithm",
-        "round_robin or ewma",
-        "refused",
+    algorithm = r.choice(
+        "load-balance", LOAD_BALANCE_ALGORITHMS, "algorithm", "refused", hint="round_robin or ewma"
     )
     key = r.text(
         "upstream-hash-by",
-        lambda v: matches(_HASH_BY, v, remove_spaces=True),
+        _HASH_BY,
         "hash key",
         'an nginx expression such as "$request_uri"',
         "refused",
+        remove_spaces=True,
     )
     subset = r.flag("upstream-hash-by-subset", "refused")
     size = r.integer("upstream-hash-by-subset-size", "refused", "subset size", "a whole number")
@@ -187,4 +167,4 @@ def read_balancing(r: AnnotationReader) -> LoadBalancing:
         key = ""
     elif not r.variables_ok("upstream-hash-by", key, "default"):
         key = ""
-    return LoadBalancing(algorithm.strip() if algorithm else None, key, bool(subset), size or 3)
+    return LoadBalancing(algorithm, key, bool(subset), size or 3)

@@ -169,12 +169,6 @@ def is_service_name(text: str) -> bool:
     return len(text) <= 63 and _DNS1035_LABEL.fullmatch(text) is not None
 
 
-def one_of(text: str, options: tuple[str, ...], case_sensitive: bool = True) -> bool:
-    """parser.ValidateOptions with trimSpace: the trimmed text is one of `options`."""
-    text = text.strip()
-    return (text if case_sensitive else text.lower()) in options
-
-
 # -- nginx variables in URLs ----------------------------------------------------------------
 
 _VARIABLE = re.compile(r"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
