@@ -27,7 +27,7 @@ ingress-nginx behaviours a migrating user may not expect, kept on purpose:
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 DEFAULT_PREFIX = "nginx.ingress.kubernetes.io"
@@ -374,7 +374,7 @@ class IngressAnnotations:
     ignored: tuple[Ignored, ...] = ()
     problems: tuple[AnnotationProblem, ...] = ()
     refusals: tuple[str, ...] = ()
-    denied: tuple[str, ...] = field(default=())
+    denied: tuple[str, ...] = ()
 
     @property
     def served(self) -> bool:
