@@ -22,7 +22,15 @@ KIND_ENDPOINTSLICE = "EndpointSlice"
 KIND_INGRESS = "Ingress"
 KIND_INGRESSCLASS = "IngressClass"
 KIND_SECRET = "Secret"
-KINDS = (KIND_SERVICE, KIND_ENDPOINTSLICE, KIND_INGRESS, KIND_INGRESSCLASS, KIND_SECRET)
+KIND_CONFIGMAP = "ConfigMap"
+KINDS = (
+    KIND_SERVICE,
+    KIND_ENDPOINTSLICE,
+    KIND_INGRESS,
+    KIND_INGRESSCLASS,
+    KIND_SECRET,
+    KIND_CONFIGMAP,
+)
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
@@ -205,4 +213,19 @@ class TLSSecret:
         return ObjectKey(KIND_SECRET, self.meta.namespace, self.meta.name)
 
 
-KubeObject = Service | EndpointSlice | Ingress | IngressClass | TLSSecret
+@dataclass(frozen=True, slots=True)
+class ConfigMap:
+    """A v1 ConfigMap's string data (binaryData is dropped). seaway reads one: the
+    ingress-nginx settings named by --configmap."""
+
+    meta: ObjectMeta
+    data: Mapping[str, str] = field(default_factory=dict)
+
+    kind = KIND_CONFIGMAP
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_CONFIGMAP, self.meta.namespace, self.meta.name)
+
+
+KubeObject = Service | EndpointSlice | Ingress | IngressClass | TLSSecret | ConfigMap
