@@ -1,4 +1,4 @@
-"""Per-host path matching with the Kubernetes Ingress semantics.
+"""Exact and element-wise Prefix path lookup on raw path bytes (Kubernetes Ingress rules).
 
 Kubernetes (https://kubernetes.io/docs/concepts/services-networking/ingress/#path-types):
 
@@ -11,7 +11,7 @@ Kubernetes (https://kubernetes.io/docs/concepts/services-networking/ingress/#pat
 - ``ImplementationSpecific``: seaway treats it exactly as ``Prefix``.
 
 The matcher never scans the rules. Exact paths are one dict lookup. Prefix paths are
-stored with their trailing slashes removed (``/`` becomes ``""``) and the request path is
+stored with their trailing slashes removed (``/`` becomes ``b""``) and the request path is
 walked from its longest "/"-element prefix to the shortest, one dict lookup per element:
 O(depth of the request path). Element prefixes whose length no stored prefix has are
 skipped without building the substring or looking it up.
@@ -24,6 +24,10 @@ precedence.
 ``/foo`` and ``/foo/`` as Prefix (or ImplementationSpecific) match the same requests, so
 they are the same key: the first one added wins and the later one is reported as a
 conflict by :meth:`PathMatcher.add`.
+
+The route compiler (ingress/route_match.py) uses PathMatcher for virtual hosts whose
+routes are plain Exact/Prefix paths in this precedence order, and `prefix_candidates` for
+the others.
 """
 
 from __future__ import annotations
@@ -31,14 +35,26 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from discovery.model import PathType
-
 T = TypeVar("T")
 
 
-def prefix_key(path: str) -> str:
-    """The dict key of a Prefix path: trailing slashes removed ("/" -> "")."""
-    return path.rstrip("/")
+def prefix_key(path: bytes) -> bytes:
+    """The dict key of a Prefix path: trailing slashes removed (b"/" -> b"")."""
+    return path.rstrip(b"/")
+
+
+def element_prefixes(path: bytes, lengths: set[int] | frozenset[int]) -> Iterator[bytes]:
+    """The "/"-element prefixes of `path` that could be a stored Prefix key, longest first
+    (trailing slashes ignored; b"" last, standing for "/"). Only lengths in `lengths` are
+    built."""
+    end = len(path.rstrip(b"/"))
+    while True:
+        if end in lengths:
+            yield path[:end]
+        if end == 0:
+            return
+        cut = path.rfind(b"/", 0, end)
+        end = cut if cut > 0 else 0
 
 
 class PathMatcher(Generic[T]):
@@ -47,8 +63,8 @@ class PathMatcher(Generic[T]):
     __slots__ = ("_exact", "_lengths", "_prefix")
 
     def __init__(self) -> None:
-        self._exact: dict[str, T] = {}
-        self._prefix: dict[str, T] = {}
+        self._exact: dict[bytes, T] = {}
+        self._prefix: dict[bytes, T] = {}
         self._lengths: set[int] = set()
 
     def __len__(self) -> int:
@@ -58,11 +74,11 @@ class PathMatcher(Generic[T]):
         yield from self._exact.values()
         yield from self._prefix.values()
 
-    def add(self, path: str, path_type: PathType, value: T) -> T | None:
+    def add(self, path: bytes, path_type: str, value: T) -> T | None:
         """Add a path; if an equivalent path is already there, keep it and return its value.
 
-        Returns None when `value` was stored. An empty path (allowed for
-        ImplementationSpecific) means "/".
+        `path_type` "Exact" is exact; anything else (Prefix, ImplementationSpecific) is
+        Prefix. Returns None when `value` was stored. An empty Prefix path means "/".
         """
         if path_type == "Exact":
             existing = self._exact.get(path)
@@ -70,7 +86,7 @@ class PathMatcher(Generic[T]):
                 return existing
             self._exact[path] = value
             return None
-        key = prefix_key(path or "/")
+        key = prefix_key(path or b"/")
         existing = self._prefix.get(key)
         if existing is not None:
             return existing
@@ -78,8 +94,12 @@ class PathMatcher(Generic[T]):
         self._lengths.add(len(key))
         return None
 
-    def match(self, path: str) -> T | None:
-        """The value of the best matching path, or None."""
+    def match(
+        self, path: bytes, target: bytes = b"", method: bytes = b"", header: object = None
+    ) -> T | None:
+        """The value of the best matching path, or None. (`target`, `method` and `header`
+        are ignored: they let a PathMatcher stand where a route index that needs them
+        does, see ingress/route_match.py.)"""
         found = self._exact.get(path)
         if found is not None:
             return found
@@ -87,7 +107,7 @@ class PathMatcher(Generic[T]):
         if not prefix:
             return None
         lengths = self._lengths
-        end = len(path.rstrip("/"))
+        end = len(path.rstrip(b"/"))
         while True:
             # path[:end] is the candidate; build it only if some prefix has that length
             if end in lengths:
@@ -96,5 +116,5 @@ class PathMatcher(Generic[T]):
                     return found
             if end == 0:
                 return None
-            cut = path.rfind("/", 0, end)
+            cut = path.rfind(b"/", 0, end)
             end = cut if cut > 0 else 0
