@@ -11,10 +11,12 @@ Kubernetes (https://kubernetes.io/docs/concepts/services-networking/ingress/#pat
 - ``ImplementationSpecific``: seaway treats it exactly as ``Prefix``.
 
 The matcher never scans the rules. Exact paths are one dict lookup. Prefix paths are
-stored with their trailing slashes removed (``/`` becomes ``b""``) and the request path is
-walked from its longest "/"-element prefix to the shortest, one dict lookup per element:
-O(depth of the request path). Element prefixes whose length no stored prefix has are
-skipped without building the substring or looking it up.
+stored with their trailing slashes removed (``/`` becomes ``b""``). A request path's
+candidates are its "/"-element prefixes; only those whose length some stored prefix has
+can match, so the matcher tries the stored lengths, longest first: a length L is a
+candidate when the path is L bytes long or has a "/" at L (0, the root, always is), and
+only then is ``path[:L]`` built and looked up. O(distinct prefix lengths of the host),
+a handful in practice, whatever the depth of the request path.
 
 An Exact match is always at least as long as any Prefix match of the same request (a
 Prefix match is never longer than the request path, trailing slash ignored), so looking
@@ -43,29 +45,28 @@ def prefix_key(path: bytes) -> bytes:
     return path.rstrip(b"/")
 
 
-def element_prefixes(path: bytes, lengths: set[int] | frozenset[int]) -> Iterator[bytes]:
-    """The "/"-element prefixes of `path` that could be a stored Prefix key, longest first
-    (trailing slashes ignored; b"" last, standing for "/"). Only lengths in `lengths` are
-    built."""
-    end = len(path.rstrip(b"/"))
-    while True:
-        if end in lengths:
-            yield path[:end]
-        if end == 0:
-            return
-        cut = path.rfind(b"/", 0, end)
-        end = cut if cut > 0 else 0
+def element_prefixes(path: bytes, sizes: tuple[int, ...]) -> Iterator[bytes]:
+    """The "/"-element prefixes of `path` whose length is in `sizes` (distinct Prefix key
+    lengths, longest first), longest first: the only ones a stored Prefix can be."""
+    n = len(path)
+    for size in sizes:
+        if size < n:
+            if size and path[size] != 47:  # b"/"
+                continue
+        elif size > n:
+            continue
+        yield path[:size]
 
 
 class PathMatcher(Generic[T]):
     """Exact + Prefix lookup for the paths of one host. Filled by add(), then read only."""
 
-    __slots__ = ("_exact", "_lengths", "_prefix")
+    __slots__ = ("_exact", "_prefix", "_sizes")
 
     def __init__(self) -> None:
         self._exact: dict[bytes, T] = {}
         self._prefix: dict[bytes, T] = {}
-        self._lengths: set[int] = set()
+        self._sizes: tuple[int, ...] = ()  # distinct key lengths, longest first
 
     def __len__(self) -> int:
         return len(self._exact) + len(self._prefix)
@@ -91,7 +92,8 @@ class PathMatcher(Generic[T]):
         if existing is not None:
             return existing
         self._prefix[key] = value
-        self._lengths.add(len(key))
+        if len(key) not in self._sizes:
+            self._sizes = tuple(sorted((*self._sizes, len(key)), reverse=True))
         return None
 
     def match(
@@ -104,17 +106,14 @@ class PathMatcher(Generic[T]):
         if found is not None:
             return found
         prefix = self._prefix
-        if not prefix:
-            return None
-        lengths = self._lengths
-        end = len(path.rstrip(b"/"))
-        while True:
-            # path[:end] is the candidate; build it only if some prefix has that length
-            if end in lengths:
-                found = prefix.get(path[:end])
-                if found is not None:
-                    return found
-            if end == 0:
-                return None
-            cut = path.rfind(b"/", 0, end)
-            end = cut if cut > 0 else 0
+        n = len(path)
+        for size in self._sizes:
+            if size < n:
+                if size and path[size] != 47:  # b"/"
+                    continue
+            elif size > n:
+                continue
+            found = prefix.get(path[:size])
+            if found is not None:
+                return found
+        return None

@@ -16,11 +16,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ingress.routes import Backend, PathRewrite
+from ingress.routes import Backend, Compact, PathRewrite
 
 
 @dataclass(frozen=True, slots=True)
-class HeaderEdits:
+class HeaderEdits(Compact):
     """Header changes, applied in this order: ``remove`` the names, ``set`` (replace every
     field of that name, or add it), ``add`` (one more field, keeping existing ones). Names
     are case-insensitive. Gateway API RequestHeaderModifier/ResponseHeaderModifier;
@@ -42,7 +42,7 @@ class ResponseHeaders(HeaderEdits):
 
 
 @dataclass(frozen=True, slots=True)
-class Rewrite:
+class Rewrite(Compact):
     """What the backend is asked for instead of what the client asked.
 
     ``path``: ReplaceFullPath, ReplacePrefix or RegexReplace (ingress/routes.py; the query
@@ -55,7 +55,7 @@ class Rewrite:
 
 
 @dataclass(frozen=True, slots=True)
-class HttpsRedirect:
+class HttpsRedirect(Compact):
     """A request that arrived over plain HTTP is answered ``status`` with the same URL in
     https (``port`` None: none written, i.e. 443); HTTPS requests pass. ingress-nginx
     ssl-redirect / force-ssl-redirect (308 by default)."""
@@ -65,7 +65,7 @@ class HttpsRedirect:
 
 
 @dataclass(frozen=True, slots=True)
-class BasicAuth:
+class BasicAuth(Compact):
     """HTTP Basic authentication (401 with ``WWW-Authenticate: Basic realm=...`` when
     missing or wrong). ``users``: (user, htpasswd hash: apr1 ``$apr1$``, bcrypt ``$2y$``,
     sha1 ``{SHA}``), from an auth-file or auth-map Secret. The Authorization header is
@@ -76,7 +76,7 @@ class BasicAuth:
 
 
 @dataclass(frozen=True, slots=True)
-class ExternalAuth:
+class ExternalAuth(Compact):
     """Ask ``url`` (with ``method``) before forwarding: 2xx lets the request through and
     copies ``response_headers`` from that answer onto the request; 401/403 are returned
     to the client (401 redirected to ``signin`` when set); anything else is 500.
@@ -90,7 +90,7 @@ class ExternalAuth:
 
 
 @dataclass(frozen=True, slots=True)
-class Cors:
+class Cors(Compact):
     """CORS: preflight OPTIONS answered 204 by the proxy, and the Access-Control-* response
     headers added. Defaults are ingress-nginx's enable-cors defaults."""
 
@@ -113,7 +113,7 @@ class Cors:
 
 
 @dataclass(frozen=True, slots=True)
-class RateLimit:
+class RateLimit(Compact):
     """Per client address: at most ``rps`` requests a second and ``rpm`` a minute (0: no
     limit) with bursts of ``burst_multiplier`` times the limit, and ``connections``
     concurrent connections; over the limit: ``status``. Addresses in ``exempt`` (CIDRs)
@@ -129,7 +129,7 @@ class RateLimit:
 
 
 @dataclass(frozen=True, slots=True)
-class SourceRanges:
+class SourceRanges(Compact):
     """Client address filter (CIDRs): with ``allow``, only those; then ``deny`` refused;
     refused requests get ``status``. ingress-nginx whitelist/allowlist-source-range and
     denylist-source-range (403)."""
@@ -140,7 +140,7 @@ class SourceRanges:
 
 
 @dataclass(frozen=True, slots=True)
-class CookieAffinity:
+class CookieAffinity(Compact):
     """Sticky sessions by cookie: the backend endpoint is remembered in cookie ``name``
     (set on the first response). ``mode`` "balanced" re-balances when endpoints scale,
     "persistent" never moves a client. ingress-nginx affinity: cookie, session-cookie-*,
@@ -156,7 +156,7 @@ class CookieAffinity:
 
 
 @dataclass(frozen=True, slots=True)
-class HashBy:
+class HashBy(Compact):
     """Pick the endpoint by a consistent hash of ``key``, an nginx-style expression of
     request values ("$request_uri", "$remote_addr", "$http_x_user", "$cookie_id").
     ingress-nginx upstream-hash-by."""
@@ -165,7 +165,7 @@ class HashBy:
 
 
 @dataclass(frozen=True, slots=True)
-class LoadBalancing:
+class LoadBalancing(Compact):
     """The endpoint choice of the route's backends. ingress-nginx load-balance
     (round_robin; ewma maps to least_loaded)."""
 
@@ -173,7 +173,7 @@ class LoadBalancing:
 
 
 @dataclass(frozen=True, slots=True)
-class Timeouts:
+class Timeouts(Compact):
     """Per-route timeouts (None: the listener's settings). ``connect``, ``read`` (between
     two reads of the response), ``send`` (between two writes of the request) as
     ingress-nginx proxy-*-timeout (504 when they fire); ``request`` (whole exchange, from
@@ -188,7 +188,7 @@ class Timeouts:
 
 
 @dataclass(frozen=True, slots=True)
-class Retry:
+class Retry(Compact):
     """At most ``tries`` attempts on other endpoints when an attempt fails before any
     response byte. ingress-nginx proxy-next-upstream-tries."""
 
@@ -196,7 +196,7 @@ class Retry:
 
 
 @dataclass(frozen=True, slots=True)
-class BodyLimit:
+class BodyLimit(Compact):
     """A request body larger than ``max_bytes`` gets 413 (0: unlimited). ingress-nginx
     proxy-body-size."""
 
@@ -204,7 +204,7 @@ class BodyLimit:
 
 
 @dataclass(frozen=True, slots=True)
-class Mirror:
+class Mirror(Compact):
     """A copy of each request (``percent`` of them) is sent to ``backend``; its answer is
     dropped. Gateway API RequestMirror."""
 
@@ -213,7 +213,7 @@ class Mirror:
 
 
 @dataclass(frozen=True, slots=True)
-class ErrorPages:
+class ErrorPages(Compact):
     """A backend answer whose status is in ``codes`` is replaced by the answer of
     ``backend`` (asked with X-Code, X-Format, X-Original-URI... as ingress-nginx's
     custom-http-errors does with its default backend)."""
@@ -223,7 +223,7 @@ class ErrorPages:
 
 
 @dataclass(frozen=True, slots=True)
-class UpstreamProtocol:
+class UpstreamProtocol(Compact):
     """How to talk to the backend: "HTTPS" opens TLS to the endpoint (certificate checked
     only with ``verify``, against ``server_name`` if given). ingress-nginx backend-protocol
     and proxy-ssl-verify."""

@@ -271,7 +271,7 @@ def _layers_ascend(cands: list[_Candidate]) -> bool:
 class _RouteIndex:
     """A virtual host's routes that a PathMatcher cannot answer for (see module doc)."""
 
-    __slots__ = ("_ascending", "_exact", "_lengths", "_prefix", "_scan")
+    __slots__ = ("_ascending", "_exact", "_prefix", "_scan", "_sizes")
 
     def __init__(self, cands: list[_Candidate]) -> None:
         self._exact: dict[bytes, list[_Candidate]] = {}
@@ -280,7 +280,7 @@ class _RouteIndex:
             if c.kind != "Regex":
                 table = self._exact if c.kind == "Exact" else self._prefix
                 table.setdefault(c.key, []).append(c)
-        self._lengths = frozenset(len(k) for k in self._prefix)
+        self._sizes = tuple(sorted({len(k) for k in self._prefix}, reverse=True))
         self._scan = [c for c in cands if c.kind == "Regex"]
         self._ascending = _layers_ascend(cands)
 
@@ -298,7 +298,7 @@ class _RouteIndex:
             if best is not None and ascending:
                 return best.result
         if self._prefix:
-            for key in element_prefixes(path, self._lengths):
+            for key in element_prefixes(path, self._sizes):
                 group = self._prefix.get(key)
                 if group is None:
                     continue

@@ -115,7 +115,7 @@ def _others(verdicts: tuple[Verdict, ...]) -> list[str]:
     losers = [v for v in verdicts if v.why]
     if not losers:
         return []
-    lines = ["  other routes tried, in order:"]
+    lines = ["  routes that lost, in the order tried:"]
     hidden = 0
     for v in losers:
         if len(losers) > MAX_VERDICTS and v.why.startswith("path "):

@@ -128,12 +128,22 @@ class _HostRoutes:
 
 
 class _Translator:
-    __slots__ = ("_backends", "_certs", "_hosts", "_reports", "_snapshot", "_warnings", "owned")
+    __slots__ = (
+        "_backends",
+        "_certs",
+        "_forwards",
+        "_hosts",
+        "_reports",
+        "_snapshot",
+        "_warnings",
+        "owned",
+    )
 
     def __init__(self, snapshot: Snapshot, controller: str, watch_without_class: bool) -> None:
         self._snapshot = snapshot
         self.owned = owned_ingresses(snapshot, controller, watch_without_class)
         self._backends = ServiceBackends(snapshot)
+        self._forwards: dict[int, Forward] = {}  # id(Backend) -> its Forward, shared
         self._hosts: dict[str, _HostRoutes] = {}
         self._certs: list[Certificate] = []
         self._warnings: list[str] = []
@@ -189,7 +199,10 @@ class _Translator:
         self, ingress: Ingress, backend: IngressBackend, source: RouteSource, path: PathMatch
     ) -> Route:
         resolved = self._backend(ingress.meta.namespace, backend)
-        return Route(RouteMatch(path), Forward((resolved,)), source)
+        forward = self._forwards.get(id(resolved))
+        if forward is None:
+            forward = self._forwards[id(resolved)] = Forward((resolved,))
+        return Route(RouteMatch(path), forward, source)
 
     def _add_rule(self, ingress: Ingress, index: int, rule: IngressRule) -> None:
         meta = ingress.meta
