@@ -21,7 +21,10 @@ KNOWN_REQUEST_BYTES = 4096  # longer heads are not remembered
 
 
 class RouteLike(Protocol):
-    """The part of ingress.route_match.RouteResult the proxy reads."""
+    """The part of ingress.route_match.RouteResult the proxy reads (and ``cache``, a slot
+    the hot path may use for its per-worker state of that route: balancer, pool...)."""
+
+    cache: object
 
     @property
     def status(self) -> int: ...
@@ -55,7 +58,9 @@ class RouterLike(Protocol):
 
 def header_in_lines(lines: list[bytes], name: bytes) -> bytes | None:
     """The first value of header `name` (lower case) in head lines b"Name: value\\r\\n"
-    (several lines may share one element, as RequestState.fwd holds a known head)."""
+    (several lines may share one element, as RequestState.fwd holds a known head). Until
+    RequestState reads fields from the raw head itself, this is how route conditions see
+    headers: the forwarded lines, so hop-by-hop and X-Forwarded-* fields are not seen."""
     for chunk in lines:
         for line in chunk.split(b"\r\n"):
             field, colon, value = line.partition(b":")
