@@ -56,7 +56,7 @@ class Route:
     Ingress rule produced the route (for logs and `seaway trace`).
     """
 
-    __slots__ = ("endpoints", "key", "service", "source", "status")
+    __slots__ = ("cache", "endpoints", "key", "service", "source", "status")
 
     def __init__(
         self,
@@ -71,6 +71,7 @@ class Route:
         self.endpoints = endpoints
         self.key = key
         self.source = source
+        self.cache: object = None  # per-worker state the proxy keeps here (context.RouteState)
 
     def __repr__(self) -> str:
         return (
