@@ -55,6 +55,8 @@ class ProxyContext:
         "connection_class",
         "connections",
         "loop",
+        "memo_hits",
+        "memo_misses",
         "outbox",
         "pipelining",
         "pools",
@@ -77,6 +79,9 @@ class ProxyContext:
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, RoundRobin] = {}
         self.connections: set[asyncio.Protocol] = set()
+        # The repeated-request memo of ingress/http1.py (exact bytes): its hit rate.
+        self.memo_hits = 0
+        self.memo_misses = 0
         # Pipelining bookkeeping only when it is on (ingress/pipelining.py).
         self.pipelining = settings.upstream_pipelining > 1
         self.connection_class: type[UpstreamConnection] = (

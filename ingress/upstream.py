@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 from typing import Protocol, cast
 
 import httptools
@@ -45,7 +46,9 @@ SMALL_RESPONSE = 16 * 1024  # bytes, head included: pipelining only behind respo
 _CRLF = b"\r\n"
 _BLANK = b"\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
-HEAD, BODY = 0, 1  # where the connection is in the current response
+HEAD, BODY, COUNT = 0, 1, 2  # in the current response: its head, its body (llhttp), or
+# the body of a repeated head (counted, see _repeated)
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
 
 
 class ResponseSink(Protocol):
@@ -110,6 +113,10 @@ class UpstreamConnection(asyncio.Protocol):
         "_hbuf",
         "_head_done",
         "_keep",
+        "_last_head",
+        "_last_length",
+        "_last_status",
+        "_left",
         "_message_done",
         "_state",
         "_ticks",
@@ -156,6 +163,12 @@ class UpstreamConnection(asyncio.Protocol):
         self._close_delimited = False  # the body ends when the connection does
         self._decoded: list[bytes] | None = None  # decoded body pieces (HTTP/1.0 client)
         self._completed = 0  # responses finished on this connection
+        # The last head passed through unchanged and its Content-Length (-1: not read
+        # yet), status, and the body bytes still to count after a repeat (see _repeated).
+        self._last_head = b""
+        self._last_length = -1
+        self._last_status = 0
+        self._left = 0
         self._ticks = 0
         self._busy_ticks = -1
         self._timer: asyncio.TimerHandle | None = None
@@ -224,8 +237,20 @@ class UpstreamConnection(asyncio.Protocol):
     def _received(self, data: bytes, ex: ResponseSink) -> None:
         """Bytes of the current exchange's response."""
         ex.received += len(data)
-        if self._state == HEAD:
+        state = self._state
+        if state == HEAD:
             self._read_head(data, ex)
+            return
+        if state == COUNT:
+            left = self._left - len(data)
+            if left < 0:
+                log.info("upstream %s:%d: bytes after the response", *self.pool.key)
+                self._fail(ex)
+                return
+            self.outbox.write(ex.out, data)
+            self._left = left
+            if not left:
+                self._done(ex)
             return
         if not self._feed(data, ex):
             return
@@ -247,8 +272,47 @@ class UpstreamConnection(asyncio.Protocol):
             return False
         return True
 
+    def _repeated(self, data: bytes, ex: ResponseSink) -> bool:
+        """Whether `data` starts with the head this connection passed through unchanged
+        last time, and was handled as such: the same bytes parse the same way, so the
+        response goes out as received and its body is counted, without llhttp (which
+        stays where it is, at a message start). Backends repeat their heads for repeated
+        requests; varied responses (an id, a cookie) miss after one bytes comparison.
+        Counted per endpoint (`memo_hits`, `memo_misses` of the pool)."""
+        last = self._last_head
+        req = ex.req
+        if not data.startswith(last) or not req.keep_alive or req.method == b"HEAD":
+            self.pool.memo_misses += 1
+            return False
+        length = self._last_length
+        if length < 0:  # seen twice: read its length once
+            m = _CONTENT_LENGTH.search(last)
+            length = self._last_length = int(m.group(1)) if m is not None else 0
+            if m is None:  # not Content-Length framing: never repeated
+                self._last_head = b""
+                return False
+        body = len(data) - len(last)
+        if body > length:
+            return False  # more than one response: llhttp refuses it below
+        self.pool.memo_hits += 1
+        ex.status = self._last_status
+        self._keep = True
+        self._close_delimited = False
+        self._decoded = None
+        ex.response_started(False)
+        ex.sent = True
+        self.outbox.write(ex.out, data)
+        if body == length:
+            self._done(ex)
+        else:
+            self._state = COUNT
+            self._left = length - body
+        return True
+
     def _read_head(self, data: bytes, ex: ResponseSink) -> None:
         fed = len(self._hbuf)  # bytes llhttp has seen already
+        if not fed and self._last_head and self._repeated(data, ex):
+            return
         if fed:
             data = self._hbuf + data
             self._hbuf = b""
@@ -309,6 +373,10 @@ class UpstreamConnection(asyncio.Protocol):
             close = self._close_delimited = False  # the common case: nothing changes
             self._decoded = None
             new_head = None
+            if status != 204 and status != 304 and head != self._last_head:
+                self._last_head = head  # a candidate for _repeated
+                self._last_length = -1
+                self._last_status = status
         else:
             flags = scan_head(head)
             no_body = head_request or status == 204 or status == 304
