@@ -33,8 +33,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import sys
+import time
 from dataclasses import asdict
 from pathlib import Path
 
@@ -143,9 +145,28 @@ def wrk_extra(scenario: str) -> list[str]:
 
 
 Results = dict[str, dict[str, list[WrkResult]]]  # scenario -> target -> rounds
+# scenario -> seaway target -> summed (request hits, misses, response hits, misses)
+Memos = dict[str, dict[str, list[int]]]
 
 
-def run(args: argparse.Namespace, scenarios: list[str]) -> Results:
+def memo_counts(procs: Processes, port: int, pid: int) -> list[int]:
+    """The exact-bytes memo counters of a seaway target so far (SIGUSR1: it prints them)."""
+    log = procs.path(f"seaway-{port}.log")
+    os.kill(pid, signal.SIGUSR1)
+    for _ in range(50):
+        time.sleep(0.02)
+        with open(log) as f:
+            lines = [ln for ln in f.read().splitlines() if ln.startswith("memos ")]
+        if lines and len(lines) > memo_counts.seen.get(port, 0):
+            memo_counts.seen[port] = len(lines)
+            return [int(x) for x in lines[-1].split()[1:]]
+    return [0, 0, 0, 0]
+
+
+memo_counts.seen = {}  # type: ignore[attr-defined]
+
+
+def run(args: argparse.Namespace, scenarios: list[str], memos: Memos) -> Results:
     require("nginx", "haproxy", "wrk")
     results: Results = {}
     with Processes() as procs:
@@ -169,6 +190,8 @@ def run(args: argparse.Namespace, scenarios: list[str]) -> Results:
                 path, conns, _ = SCENARIOS[scen]
                 order = list(ports) if rnd % 2 == 0 else list(reversed(ports))
                 for target in order:
+                    memo = target.startswith("seaway")
+                    before = memo_counts(procs, ports[target], pids[target]) if memo else []
                     r = run_wrk_measured(
                         f"http://{HOST}:{ports[target]}{path}",
                         pids[target],
@@ -178,6 +201,11 @@ def run(args: argparse.Namespace, scenarios: list[str]) -> Results:
                         extra=wrk_extra(scen),
                     )
                     results.setdefault(scen, {}).setdefault(target, []).append(r)
+                    if memo:
+                        after = memo_counts(procs, ports[target], pids[target])
+                        sums = memos.setdefault(scen, {}).setdefault(target, [0, 0, 0, 0])
+                        for i, (a, b) in enumerate(zip(after, before, strict=True)):
+                            sums[i] += a - b
                     print(
                         f"round {rnd + 1} {scen:11} {target:10} {r.rps:9.0f} req/s "
                         f"p50 {r.p50_ms:6.2f} ms p99 {r.p99_ms:6.2f} ms errors {r.errors} "
@@ -204,6 +232,19 @@ def table(results: Results, header: str) -> None:
                 f"{_num(m.cpu_sys_us):>6}{ratio(m.rps, ng.rps):>10}"
                 f"{ratio(m.p99_ms, ng.p99_ms):>10}"
             )
+
+
+def memo_table(memos: Memos) -> None:
+    """The hit rate of every exact-bytes memo that remains (ingress/http1.py: repeated
+    request; ingress/upstream.py: repeated response head), per scenario."""
+    print()
+    print("exact-bytes memos (seaway, the daemon's worker): hit rate")
+    print(f"{'scenario':12}{'target':11}{'requests':>10}{'responses':>11}")
+    for scen, targets in memos.items():
+        for target, (rh, rm, sh, sm) in targets.items():
+            req = f"{100 * rh / (rh + rm):.1f}%" if rh + rm else "-"
+            resp = f"{100 * sh / (sh + sm):.1f}%" if sh + sm else "-"
+            print(f"{scen:12}{target:11}{req:>10}{resp:>11}")
 
 
 def plot(results: Results, path: str, title: str) -> None:
@@ -271,7 +312,8 @@ def main() -> int:
         unknown = [s for s in wanted if s not in SCENARIOS]
         if unknown:
             p.error(f"unknown scenario(s): {', '.join(unknown)}")
-        results = run(args, wanted)
+        memos: Memos = {}
+        results = run(args, wanted, memos)
         title = (
             f"median of {args.rounds} rounds, {args.duration:g}s each, "
             f"workers={args.workers} (seaway, nginx; haproxy threads)"
@@ -284,9 +326,12 @@ def main() -> int:
                         s: {t: [{**asdict(r), "raw": ""} for r in rs] for t, rs in ts.items()}
                         for s, ts in results.items()
                     },
+                    "memos": memos,
                 }
                 json.dump(doc, f, indent=1)
     table(results, title)
+    if not args.from_json:
+        memo_table(memos)
     if args.plot:
         plot(results, args.plot, f"bench/http.py: {title}")
     return 0
