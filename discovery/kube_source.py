@@ -1,8 +1,10 @@
 """The Kubernetes API source: every kind seaway needs, listed and watched into the Store.
 
 One KindWatcher (discovery/kube_watch.py) per kind: Services, EndpointSlices, Ingresses
-(all namespaces) and IngressClasses (cluster-scoped). Secrets are NOT watched cluster-wide:
-only the TLS Secrets that seaway's own Ingresses reference, one list/watch per Secret with
+(all namespaces) and IngressClasses (cluster-scoped); and, when a node name is given, that
+Node alone (`fieldSelector=metadata.name=NODE`, as kube-proxy watches its own node) for
+its topology.kubernetes.io/zone label. Secrets are NOT watched cluster-wide: only the TLS
+Secrets that seaway's own Ingresses reference, one list/watch per Secret with
 `fieldSelector=metadata.name=NAME` in its namespace (kubelet's "Watch" strategy for the
 Secrets pods use). seaway thus never holds other Secrets in memory; the cost is one watch
 connection per referenced Secret, which is few. The set is reconciled whenever Ingresses
@@ -52,6 +54,12 @@ KIND_SPECS: tuple[KindSpec, ...] = (
 )
 
 
+def node_spec(name: str) -> KindSpec:
+    return KindSpec(
+        "Node", "v1", "/api/v1/nodes", "kube:Node", field_selector=f"metadata.name={name}"
+    )
+
+
 def secret_spec(namespace: str, name: str) -> KindSpec:
     return KindSpec(
         "Secret",
@@ -83,6 +91,7 @@ class KubeSourceConfig:
     master: str | None = None
     ingress_controller: str = DEFAULT_CONTROLLER
     watch_ingress_without_class: bool = False
+    node_name: str = ""  # the Node to watch for its zone label; "" = none
 
 
 class KubeSource:
@@ -106,7 +115,10 @@ class KubeSource:
         async with aiohttp.ClientSession(connector=connector) as session:
             self._session = session
             try:
-                for spec in KIND_SPECS:
+                specs = KIND_SPECS
+                if self.config.node_name:
+                    specs = (*specs, node_spec(self.config.node_name))
+                for spec in specs:
                     on_change = (
                         self._schedule_reconcile
                         if spec.kind in (KIND_INGRESS, KIND_INGRESSCLASS)

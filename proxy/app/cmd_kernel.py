@@ -117,7 +117,7 @@ def _load(options: Options) -> Snapshot | None:
             file=sys.stderr,
         )
         return None
-    return build_snapshot(result.objects())
+    return build_snapshot(result.objects(), options.node_topology())
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Options, Snapshot | None, float]:

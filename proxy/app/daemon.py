@@ -48,7 +48,9 @@ class Daemon:
         self.dataplanes = list(dataplanes)
         self.store = Store()
         # Trigger times from before we started are not our latency (kube-proxy ignores them).
-        self.builder = SnapshotBuilder(self.store, not_before=wall_clock())
+        self.builder = SnapshotBuilder(
+            self.store, not_before=wall_clock(), topology=options.node_topology()
+        )
         self.metrics = DaemonMetrics()
         self.health = Health(max_sync_period=options.sync_period, clock=wall_clock)
         self.snapshot: Snapshot | None = None

@@ -11,6 +11,7 @@ PROXY_MODES = ("userspace", "iptables")
 
 if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
     from discovery.kube_source import KubeSourceConfig
+    from discovery.topology import NodeTopology
     from ingress.dataplane import IngressConfig
     from proxy.iptables.dataplane import IptablesConfig
     from proxy.userspace.dataplane import UserspaceConfig
@@ -66,6 +67,7 @@ class Options:
     master: str | None = None
     proxy_mode: str = "userspace"
     hostname: str = field(default_factory=socket.gethostname)
+    node_zone: str = ""  # "" = this Node's topology.kubernetes.io/zone label (API mode)
     cluster_cidr: list[str] = field(default_factory=list)
     nodeport_addresses: list[str] = field(default_factory=list)  # empty: all local
     bind_cluster_ips: bool = False
@@ -116,8 +118,18 @@ class Options:
         from discovery.kube_source import KubeSourceConfig
 
         return KubeSourceConfig(
-            self.kubeconfig, self.master, self.ingress_controller, self.watch_ingress_without_class
+            self.kubeconfig,
+            self.master,
+            self.ingress_controller,
+            self.watch_ingress_without_class,
+            node_name="" if self.node_zone else self.hostname,
         )
+
+    def node_topology(self) -> NodeTopology:
+        """For the snapshot builder: this node's name and its zone when given."""
+        from discovery.topology import NodeTopology
+
+        return NodeTopology(self.hostname, self.node_zone)
 
 
 def add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -148,6 +160,14 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
         "--hostname-override",
         metavar="NAME",
         help="node name used for Local traffic policies (default: this host's name)",
+    )
+    g.add_argument(
+        "--node-zone",
+        default="",
+        metavar="ZONE",
+        help="this node's zone, for topology-aware routing (EndpointSlice hints, "
+        "trafficDistribution); default: the topology.kubernetes.io/zone label of this "
+        "node's Node object when watching the API, else none",
     )
     g.add_argument(
         "--cluster-cidr",
@@ -273,6 +293,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "kubeconfig",
         "master",
         "proxy_mode",
+        "node_zone",
         "cluster_cidr",
         "nodeport_addresses",
         "bind_cluster_ips",
@@ -293,6 +314,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
             setattr(o, name, getattr(args, name))
     if getattr(args, "hostname_override", None):
         o.hostname = args.hostname_override
+    o.hostname = o.hostname.strip().lower()  # as kube-proxy: node names are lower case
     if not o.workers:
         o.workers = os.cpu_count() or 1
     return o
