@@ -120,7 +120,7 @@ class IptablesSyncer:
         self.needs_full = False
         self.applied = ruleset
         deleted = self._clear_conntrack(
-            stale_udp_entries(self.applied_ports, snapshot.service_ports)
+            stale_udp_entries(self.applied_ports, snapshot.service_ports, self.builder.family)
         )
         self.applied_ports = snapshot.service_ports
         t2 = self.clock()
@@ -186,7 +186,7 @@ class IptablesSyncer:
         if not entries:
             return 0
         if len(entries) > CONNTRACK_LIST_THRESHOLD:
-            r = self.applier.run(["conntrack", "-L", "-p", "udp"])
+            r = self.applier.conntrack(["-L", "-p", "udp"])
             text = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
             dsts: set[str] = set()
             ports: set[str] = set()
