@@ -91,7 +91,7 @@ BUILTIN_JUMPS: tuple[tuple[str, str, str], ...] = (
     ),
 )
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9 ._:/>-]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9 ._:/>\[\]-]")
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,23 +335,27 @@ class FragmentBuilder:
     ) -> tuple[str, ...]:
         rules = masq
         timeout = spi.session_affinity_timeout
-        addresses = [ep.address for ep in eps]
+        fam = self.family
+        # (endpoint chain, address as the DNAT rule writes it, for the comment)
+        targets = [
+            (used[ep.address], ep.address if fam.version == 4 else fam.address(ep.ip, ep.port))
+            for ep in eps
+        ]
         if timeout is not None:
-            mask = self.family.mask
-            for address in addresses:
-                sep = used[address]
+            mask = fam.mask
+            for sep, address in targets:
                 rules.append(
                     f"-A {chain}{self._c(label + ' -> ' + address)} -m recent --name {sep} "
                     f"--mask {mask} --rsource --rcheck --seconds {timeout} --reap -j {sep}"
                 )
-        n = len(addresses)
-        for i, address in enumerate(addresses):
+        n = len(targets)
+        for i, (sep, address) in enumerate(targets):
             stat = (
                 f" -m statistic --mode random --probability {_probability(i, n)}"
                 if i < n - 1
                 else ""
             )
-            rules.append(f"-A {chain}{self._c(label + ' -> ' + address)}{stat} -j {used[address]}")
+            rules.append(f"-A {chain}{self._c(label + ' -> ' + address)}{stat} -j {sep}")
         return tuple(rules)
 
     def _endpoint_rules(
