@@ -13,6 +13,7 @@ if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every da
     from discovery.kube_source import KubeSourceConfig
     from discovery.topology import NodeTopology
     from ingress.dataplane import IngressConfig
+    from proxy.healthcheck_server import HealthCheckConfig
     from proxy.iptables.dataplane import IptablesConfig
     from proxy.userspace.dataplane import UserspaceConfig
 
@@ -124,6 +125,11 @@ class Options:
             self.watch_ingress_without_class,
             node_name="" if self.node_zone else self.hostname,
         )
+
+    def healthcheck_config(self) -> HealthCheckConfig:
+        from proxy.healthcheck_server import HealthCheckConfig
+
+        return HealthCheckConfig(self.hostname, tuple(self.nodeport_addresses))
 
     def node_topology(self) -> NodeTopology:
         """For the snapshot builder: this node's name and its zone when given."""
