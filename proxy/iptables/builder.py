@@ -434,9 +434,10 @@ def nodeport_dispatch(config: BuildConfig) -> tuple[str, ...]:
     addresses = fam.cidrs(config.nodeport_addresses)
     if not addresses:
         # NodePorts on IPv6 loopback never work (no route_localnet): not ::1, as kube-proxy.
+        # (after the comment, before addrtype: where iptables-save prints it)
         not_lo = " ! -d ::1/128" if fam.version == 6 else ""
         return (
-            f"-A {C.SERVICES} {note} -m addrtype --dst-type LOCAL{not_lo} -j {C.NODEPORTS}",
+            f"-A {C.SERVICES} {note}{not_lo} -m addrtype --dst-type LOCAL -j {C.NODEPORTS}",
         )
     return tuple(
         f"-A {C.SERVICES} {note} -d {a} -m addrtype --dst-type LOCAL -j {C.NODEPORTS}"

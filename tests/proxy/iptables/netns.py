@@ -10,6 +10,7 @@ call after a partial set-up.
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -25,7 +26,7 @@ CLIENT_IP = "192.168.77.2"
 CLUSTER_CIDR = "10.1.0.0/16"
 NODE_IP6 = "fd00:77::1"
 CLIENT_IP6 = "fd00:77::2"
-CLUSTER_CIDR6 = "fd00:1::/48"
+CLUSTER_CIDR6 = "fd00:1::/32"  # pods fd00:1:<i>::1
 TCP_PORT = 8080
 UDP_PORT = 5353
 
@@ -179,11 +180,11 @@ class Cluster:
 
     @staticmethod
     def pod_ip6(i: int) -> str:
-        return f"fd00:1:{i}::1"
+        return str(ipaddress.IPv6Address(f"fd00:1:{i}::1"))  # canonical, as peers print it
 
     @staticmethod
     def gateway6(i: int) -> str:
-        return f"fd00:1:{i}::fe"
+        return str(ipaddress.IPv6Address(f"fd00:1:{i}::fe"))
 
     def exec(self, ns: str, *argv: str, check: bool = True, input: bytes | None = None) -> str:
         return sh("ip", "netns", "exec", ns, *argv, check=check, input=input)

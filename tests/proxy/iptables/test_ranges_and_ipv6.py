@@ -117,7 +117,7 @@ def test_golden_ipv6_rules() -> None:
         f'-A SEAWAY-SERVICES -m comment --comment "default/web cluster IP" '
         f"-d fd00:96::a/128 -p tcp -m tcp --dport 80 -j {svc_chain}",
         '-A SEAWAY-SERVICES -m comment --comment "seaway service nodeports_ NOTE: this must '
-        'be the last rule in this chain" -m addrtype --dst-type LOCAL ! -d ::1/128 '
+        'be the last rule in this chain" ! -d ::1/128 -m addrtype --dst-type LOCAL '
         "-j SEAWAY-NODEPORTS",
     ]
     mask = "ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff"
