@@ -119,6 +119,8 @@ class ServiceFragment:
     endpoints: int = 0  # endpoint chains written
 
 
+EMPTY_FRAGMENT = ServiceFragment()
+
 # Receives one service port's nat chains: ((chain, rule lines), ...).
 ChainsSink = Callable[[tuple[tuple[str, tuple[str, ...]], ...]], None]
 
@@ -176,9 +178,13 @@ class FragmentBuilder:
         name = spi.name
         label = str(name)
         proto = spi.protocol
-        match = _proto_match(proto, spi.port)
         fam = self.family
         cluster_ips = fam.ips(spi.cluster_ips)
+        if not cluster_ips:
+            # A service of the other family only: nothing in this family's tables (as
+            # kube-proxy's per-family proxiers never see it).
+            return EMPTY_FRAGMENT
+        match = _proto_match(proto, spi.port)
         lb_ips = fam.ips(spi.load_balancer_ips)
         external = fam.ips(spi.external_ips)
         node_port = spi.node_port

@@ -66,7 +66,9 @@ class Family:
 
     def host(self, ip: str) -> str:
         """A single address as a match: 10.0.0.1/32, fd00::1/128."""
-        return self.ip(ip) + self.host_len
+        if self.version == 4:
+            return ip + "/32"
+        return canonical_v6(ip) + "/128"
 
     def address(self, ip: str, port: int) -> str:
         """ip:port as DNAT --to-destination takes it ([ip]:port for IPv6)."""
