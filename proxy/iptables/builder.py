@@ -185,18 +185,17 @@ class FragmentBuilder:
             # kube-proxy's per-family proxiers never see it).
             return EMPTY_FRAGMENT
         match = _proto_match(proto, spi.port)
-        lb_ips = fam.ips(spi.load_balancer_ips)
-        external = fam.ips(spi.external_ips)
+        lb_ips = fam.ips(spi.load_balancer_ips) if spi.load_balancer_ips else ()
+        external = fam.ips(spi.external_ips) if spi.external_ips else ()
         node_port = spi.node_port
         has_external = bool(external) or bool(lb_ips) or node_port is not None
 
-        has = fam.has
-        all_eps = tuple(e for e in spi.endpoints if has(e.ip))
+        all_eps = fam.endpoints(spi.endpoints)
         internal_local = spi.internal_traffic_policy == "Local"
         external_local = spi.external_traffic_policy == "Local"
         local_eps: tuple[EndpointInfo, ...] = ()
         if internal_local or (external_local and has_external):
-            local_eps = tuple(e for e in spi.local_endpoints(self.config.hostname) if has(e.ip))
+            local_eps = fam.endpoints(spi.local_endpoints(self.config.hostname))
         internal_eps = local_eps if internal_local else all_eps
         external_eps = local_eps if external_local else all_eps
 
@@ -209,13 +208,17 @@ class FragmentBuilder:
         f_firewall: list[str] = []
 
         # Endpoint chains for every endpoint any policy chain uses, by address (what
-        # the chain name hashes; a str key hashes faster than the dataclass).
-        used: dict[str, str] = {}
+        # the chain name hashes; a str key hashes faster than the dataclass): the chain,
+        # and the address as DNAT writes it (canonical for IPv6).
+        used: dict[str, tuple[str, str]] = {}
+        v4 = fam.version == 4
         for ep in (*all_eps, *local_eps):
             address = ep.address
             if address not in used:
-                sep = used[address] = C.endpoint_chain(name, ep)
-                owned[sep] = self._endpoint_rules(sep, ep, spi, label)
+                sep = C.endpoint_chain(name, ep)
+                dnat = address if v4 else fam.address(ep.ip, ep.port)
+                used[address] = (sep, dnat)
+                owned[sep] = self._endpoint_rules(sep, ep.ip, dnat, spi, label)
 
         need_svc = bool(all_eps) and (not internal_local or has_external)
         need_svl = bool(local_eps) and (internal_local or (has_external and external_local))
@@ -334,21 +337,16 @@ class FragmentBuilder:
         self,
         chain: str,
         eps: tuple[EndpointInfo, ...],
-        used: Mapping[str, str],
+        used: Mapping[str, tuple[str, str]],
         spi: ServicePortInfo,
         label: str,
         masq: list[str],
     ) -> tuple[str, ...]:
         rules = masq
         timeout = spi.session_affinity_timeout
-        fam = self.family
-        # (endpoint chain, address as the DNAT rule writes it, for the comment)
-        targets = [
-            (used[ep.address], ep.address if fam.version == 4 else fam.address(ep.ip, ep.port))
-            for ep in eps
-        ]
+        targets = [used[ep.address] for ep in eps]  # (chain, address as DNAT writes it)
         if timeout is not None:
-            mask = fam.mask
+            mask = self.family.mask
             for sep, address in targets:
                 rules.append(
                     f"-A {chain}{self._c(label + ' -> ' + address)} -m recent --name {sep} "
@@ -365,7 +363,7 @@ class FragmentBuilder:
         return tuple(rules)
 
     def _endpoint_rules(
-        self, sep: str, ep: EndpointInfo, spi: ServicePortInfo, label: str
+        self, sep: str, ip: str, address: str, spi: ServicePortInfo, label: str
     ) -> tuple[str, ...]:
         proto = spi.protocol.lower()
         comment = self._c(label)
@@ -374,10 +372,9 @@ class FragmentBuilder:
         if spi.session_affinity_timeout is not None:
             recent = f" -m recent --name {sep} --mask {fam.mask} --rsource --set"
         return (
-            f"-A {sep}{comment} -s {fam.host(ep.ip)} -j {C.MARK_MASQ}",
+            f"-A {sep}{comment} -s {fam.host(ip)} -j {C.MARK_MASQ}",
             # No "-m tcp": DNAT needs only -p; the match would be one more expression.
-            f"-A {sep}{comment} -p {proto}{recent} -j DNAT "
-            f"--to-destination {fam.address(ep.ip, ep.port)}",
+            f"-A {sep}{comment} -p {proto}{recent} -j DNAT --to-destination {address}",
         )
 
     def _external_rules(
@@ -527,7 +524,8 @@ class RuleBuilder:
             ruleset = _patched(last, rebuilt)
         if ruleset is None:
             fragments = [cache[name][1] for name in sorted(ports, key=str)]
-            ruleset = assemble(self.config, fragments, len(ports))
+            in_family = sum(1 for f in fragments if f is not EMPTY_FRAGMENT)
+            ruleset = assemble(self.config, fragments, in_family)
         self._last = ruleset
         return ruleset
 

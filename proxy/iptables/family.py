@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from functools import lru_cache
 from typing import Literal
 
+from discovery.snapshot import EndpointInfo
+
 IPFamily = Literal[4, 6]
 
 
@@ -49,6 +51,14 @@ class Family:
         if self.version == 4:
             return [ip for ip in ips if ":" not in ip]
         return [canonical_v6(ip) for ip in ips if ":" in ip]
+
+    def endpoints(self, endpoints: tuple[EndpointInfo, ...]) -> tuple[EndpointInfo, ...]:
+        """The endpoints of this family (the same tuple when all are)."""
+        if self.version == 4:
+            kept = tuple([e for e in endpoints if ":" not in e.ip])
+        else:
+            kept = tuple([e for e in endpoints if ":" in e.ip])
+        return endpoints if len(kept) == len(endpoints) else kept
 
     def cidrs(self, cidrs: Iterable[str]) -> tuple[str, ...]:
         """CIDRs (or bare addresses, made host routes) of this family, as written in rules."""

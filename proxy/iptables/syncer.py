@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortInfo, ServicePortName, Snapshot
@@ -158,7 +158,9 @@ class IptablesSyncer:
             text = render_full(ruleset, kernel, self.applier.nft)
             self.applier.restore(text.text)
             return ruleset, text, build_s, len(text.text)
-        ports = snapshot.service_ports.values()
+        ports: Collection[ServicePortInfo] = snapshot.service_ports.values()
+        if self.builder.family.version == 6:  # only the service ports with IPv6 rules
+            ports = [p for p in ports if any(":" in ip for ip in p.cluster_ips)]
         endpoints = sum(len(p.endpoints) for p in ports)
         # Each endpoint makes a chain and about three rules, each port a chain and a rule.
         hint = nft_all_chains_hint(4 * endpoints + 2 * len(ports))
