@@ -388,3 +388,4 @@ def test_source_ranges_and_health_check_port_in_the_snapshot() -> None:
     info = build_snapshot([cluster]).service_ports[WEB]
     assert info.load_balancer_source_ranges == ("192.0.2.0/24",)
     assert info.health_check_node_port is None
+

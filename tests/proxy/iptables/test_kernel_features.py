@@ -232,3 +232,45 @@ def test_ipv6_cluster_ip_and_node_port(cluster: Cluster, config_dir: Path, flavo
     assert "SEAWAY" not in cluster.exec(cluster.node, f"ip6tables-{flavor}-save")
     (res,) = cluster.connect(cluster.pods[0], "fd00:96::100", 80, timeout=0.5)
     assert res["ok"] is False
+
+
+def test_ipv6_partial_sync_deletes_stale_udp_conntrack(cluster: Cluster, config_dir: Path) -> None:
+    """The daemon's path for ip6tables: a full sync, then a partial one removing an
+    endpoint; the IPv6 conntrack entry of the removed endpoint is deleted, so the same UDP
+    flow moves to the survivor."""
+
+    def services(endpoints: list[int]) -> list[dict[str, object]]:
+        return [{"name": "dns", "ips": ["fd00:96::54"], "port": 53, "target": UDP_PORT,
+                 "proto": "UDP", "endpoints": endpoints}]  # fmt: skip
+
+    driver = subprocess.Popen(
+        ["ip", "netns", "exec", cluster.node, sys.executable, "-m",
+         "tests.proxy.iptables.sync_driver", "nft", f"{CLUSTER_CIDR},{CLUSTER_CIDR6}", "6"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, cwd=REPO,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )  # fmt: skip
+
+    def sync(path: str) -> dict[str, object]:
+        assert driver.stdin is not None and driver.stdout is not None
+        driver.stdin.write(path + "\n")
+        driver.stdin.flush()
+        report: dict[str, object] = json.loads(driver.stdout.readline())
+        assert "error" not in report, report
+        return report
+
+    try:
+        assert sync(write(config_dir / "a.yaml", services([0, 1])))["full"] is True
+        ask = (cluster.pods[2], "fd00:96::54", 53)
+        (first,) = names(cluster.answers(*ask, proto="udp", sport=40001))
+        again = names(cluster.answers(*ask, count=3, proto="udp", sport=40001))
+        assert again == {first}  # one flow, pinned by conntrack
+        remaining = 1 - int(first[3:])
+        report = sync(write(config_dir / "b.yaml", services([remaining])))
+        assert report["full"] is False and report["conntrack_deleted"] == 1, report
+        after = names(cluster.answers(*ask, proto="udp", sport=40001))
+        assert after == {f"pod{remaining}"}
+    finally:
+        if driver.stdin:
+            driver.stdin.close()
+        driver.kill()
+        driver.wait()

@@ -3,9 +3,12 @@ KUBE-FW-x / KUBE-PROXY-FIREWALL layout; ip6tables spelling) and packet traces.""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import pytest
 
 from proxy.iptables import chains as C
+from proxy.iptables.applier import Applier, Result
 from proxy.iptables.builder import BuildConfig, build_ruleset
 from proxy.iptables.conntrack import stale_udp_entries
 from proxy.iptables.family import IPV6
@@ -172,3 +175,21 @@ def test_ipv6_nodeport_addresses_and_conntrack_family() -> None:
         ("-D", "-p", "udp", "--orig-dst", "fd00:96::53", "--dst-nat", "fd00:1::1")
     ]
     assert stale_udp_entries(before, after) == []  # nothing of IPv4 went away
+
+
+def test_ip6tables_tools_and_conntrack_family() -> None:
+    calls: list[list[str]] = []
+
+    def run(argv: Sequence[str], stdin: bytes | None = None) -> Result:
+        calls.append(list(argv))
+        return Result(0, b"", b"")
+
+    v6 = Applier("nft", run, family=6)
+    assert v6.tool("restore") == "ip6tables-nft-restore" and v6.tool("iptables") == "ip6tables-nft"
+    assert v6.available()
+    # without an address (--orig-port-dst) conntrack would assume IPv4: the family is given
+    v6.conntrack_delete(("-D", "-p", "udp", "--orig-port-dst", "30053"))
+    v6.kernel_state()
+    assert ["conntrack", "-D", "-f", "ipv6", "-p", "udp", "--orig-port-dst", "30053"] in calls
+    assert ["nft", "list", "chains", "ip6"] in calls
+    assert Applier("legacy", run).tool("save") == "iptables-legacy-save"
