@@ -11,8 +11,11 @@ connection per referenced Secret, which is few. The set is reconciled whenever I
 or IngressClasses change: new references start a watcher, dropped ones stop it and remove
 the Secret from the store.
 
+With --configmap NAMESPACE/NAME, that one ConfigMap (ingress-nginx's settings) is watched
+the same way, by name; no other ConfigMap is ever read.
+
 `ready()` is called once the first list of every kind (and of the Secrets referenced at
-that moment) has been applied to the store.
+that moment, and of the ConfigMap) has been applied to the store.
 """
 
 from __future__ import annotations
@@ -60,14 +63,23 @@ def node_spec(name: str) -> KindSpec:
     )
 
 
-def secret_spec(namespace: str, name: str) -> KindSpec:
+def _one_object(kind: str, plural: str, namespace: str, name: str) -> KindSpec:
+    """A list/watch of one core/v1 object by name (fieldSelector), in its namespace."""
     return KindSpec(
-        "Secret",
+        kind,
         "v1",
-        f"/api/v1/namespaces/{namespace}/secrets",
-        f"kube:Secret:{namespace}/{name}",
+        f"/api/v1/namespaces/{namespace}/{plural}",
+        f"kube:{kind}:{namespace}/{name}",
         field_selector=f"metadata.name={name}",
     )
+
+
+def secret_spec(namespace: str, name: str) -> KindSpec:
+    return _one_object("Secret", "secrets", namespace, name)
+
+
+def configmap_spec(namespace: str, name: str) -> KindSpec:
+    return _one_object("ConfigMap", "configmaps", namespace, name)
 
 
 def referenced_secrets(
@@ -91,6 +103,7 @@ class KubeSourceConfig:
     master: str | None = None
     ingress_controller: str = DEFAULT_CONTROLLER
     watch_ingress_without_class: bool = False
+    configmap: tuple[str, str] | None = None  # (namespace, name) of ingress-nginx's settings
     node_name: str = ""  # the Node to watch for its zone label; "" = none
 
 
@@ -118,6 +131,8 @@ class KubeSource:
                 specs = KIND_SPECS
                 if self.config.node_name:
                     specs = (*specs, node_spec(self.config.node_name))
+                if self.config.configmap is not None:
+                    specs = (*specs, configmap_spec(*self.config.configmap))
                 for spec in specs:
                     on_change = (
                         self._schedule_reconcile

@@ -25,6 +25,7 @@ KIND_INGRESS = "Ingress"
 KIND_INGRESSCLASS = "IngressClass"
 KIND_SECRET = "Secret"
 KIND_NODE = "Node"
+KIND_CONFIGMAP = "ConfigMap"
 KINDS = (
     KIND_SERVICE,
     KIND_ENDPOINTSLICE,
@@ -32,6 +33,7 @@ KINDS = (
     KIND_INGRESSCLASS,
     KIND_SECRET,
     KIND_NODE,
+    KIND_CONFIGMAP,
 )
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -237,4 +239,19 @@ class Node:
         return self.meta.labels.get(ZONE_LABEL, "")
 
 
-KubeObject = Service | EndpointSlice | Ingress | IngressClass | TLSSecret | Node
+@dataclass(frozen=True, slots=True)
+class ConfigMap:
+    """A v1 ConfigMap's string data (binaryData is dropped). seaway reads one: the
+    ingress-nginx settings named by --configmap."""
+
+    meta: ObjectMeta
+    data: Mapping[str, str] = field(default_factory=dict)
+
+    kind = KIND_CONFIGMAP
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_CONFIGMAP, self.meta.namespace, self.meta.name)
+
+
+KubeObject = Service | EndpointSlice | Ingress | IngressClass | TLSSecret | ConfigMap | Node

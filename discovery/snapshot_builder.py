@@ -9,6 +9,9 @@ Snapshot maps are plain dicts (they pickle) shared between Snapshots: never muta
 `invalidate()` makes the next build a full one reporting every service port (for a
 retry after a failed dataplane sync); a build that raises does the same.
 
+Ingress annotations are parsed when an Ingress changes (only that one), and ingress-nginx's
+global settings when the ConfigMap named by --configmap changes (see IngressNginxMode).
+
 Endpoint resolution follows kube-proxy's EndpointSliceCache:
 - a slice belongs to the Service named by its kubernetes.io/service-name label in its
   namespace, and counts only when its addressType is a family of the Service's cluster
@@ -41,6 +44,7 @@ from functools import lru_cache
 from typing import TypeVar
 
 from discovery.model import (
+    KIND_CONFIGMAP,
     KIND_ENDPOINTSLICE,
     KIND_INGRESS,
     KIND_INGRESSCLASS,
@@ -48,6 +52,7 @@ from discovery.model import (
     KIND_SECRET,
     KIND_SERVICE,
     LAST_CHANGE_TRIGGER_TIME,
+    ConfigMap,
     EndpointSlice,
     Ingress,
     IngressClass,
@@ -57,6 +62,9 @@ from discovery.model import (
     Service,
     TLSSecret,
 )
+from discovery.nginx_annotations import parse_ingress_annotations
+from discovery.nginx_configmap import IngressNginxMode, NginxGlobalSettings, global_settings
+from discovery.nginx_settings import NO_ANNOTATIONS, IngressAnnotations
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
 from discovery.store import Change, Store
 from discovery.topology import NodeTopology, cluster_endpoints, endpoint_hints
@@ -72,14 +80,18 @@ class SnapshotBuilder:
     `not_before` (epoch seconds): EndpointSlice trigger times older than this are left
     out of `Snapshot.trigger_times`, as kube-proxy ignores those older than its start.
     `topology`: this node's name and, when known from the command line, its zone.
+    `nginx`: the annotation prefix and the ingress-nginx ConfigMap to read.
     """
 
     __slots__ = (
+        "_annotations",
         "_config",
         "_full",
         "_generation",
         "_ingress_classes",
         "_ingresses",
+        "_nginx",
+        "_nginx_mode",
         "_not_before",
         "_ports_by_service",
         "_service_ports",
@@ -96,11 +108,13 @@ class SnapshotBuilder:
         *,
         not_before: float | None = None,
         topology: NodeTopology | None = None,
+        nginx: IngressNginxMode | None = None,
     ) -> None:
         self._store = store
         self._not_before = not_before
         self._config = topology or NodeTopology()
         self._topology = self._config  # with the zone in force (the Node's label)
+        self._nginx_mode = nginx or IngressNginxMode()
         self._generation = 0
         self._full = True  # the next build resolves everything
         # (namespace, service-name label) -> keys of the slices naming that service.
@@ -113,6 +127,8 @@ class SnapshotBuilder:
         self._ingresses: tuple[Ingress, ...] = ()
         self._ingress_classes: tuple[IngressClass, ...] = ()
         self._tls_secrets: dict[NsName, TLSSecret] = {}
+        self._annotations: dict[NsName, IngressAnnotations] = {}
+        self._nginx: NginxGlobalSettings | None = None
 
     @property
     def generation(self) -> int:
@@ -165,6 +181,8 @@ class SnapshotBuilder:
             tls_secrets=self._tls_secrets,
             trigger_times=self._trigger_times(changes),
             ports_by_service=self._ports_by_service,
+            ingress_annotations=self._annotations,
+            nginx=self._nginx,
         )
         return snapshot, changed
 
@@ -204,6 +222,9 @@ class SnapshotBuilder:
             for k, s in store.objects(KIND_SECRET).items()
             if isinstance(s, TLSSecret)
         }
+        self._annotations = {}
+        self._update_annotations(((i.meta.namespace, i.meta.name), i) for i in self._ingresses)
+        self._nginx = self._global_settings()
         return frozenset(service_ports).union(previous)
 
     # -- incremental build --------------------------------------------------------
@@ -211,6 +232,7 @@ class SnapshotBuilder:
     def _apply(self, changes: Mapping[ObjectKey, Change]) -> frozenset[ServicePortName]:
         touched: set[NsName] = set()
         services_changed = ingresses_changed = classes_changed = secrets_changed = False
+        changed_ingresses: list[tuple[NsName, Ingress | None]] = []
         for key, change in changes.items():
             kind = key.kind
             if kind == KIND_ENDPOINTSLICE:
@@ -224,6 +246,9 @@ class SnapshotBuilder:
                 services_changed = True
             elif kind == KIND_INGRESS:
                 ingresses_changed = True
+                current = change.current
+                ingress = current if isinstance(current, Ingress) else None
+                changed_ingresses.append(((key.namespace, key.name), ingress))
             elif kind == KIND_INGRESSCLASS:
                 classes_changed = True
             elif kind == KIND_SECRET:
@@ -233,17 +258,51 @@ class SnapshotBuilder:
                 if topology != self._topology:
                     self._topology = topology
                     touched.update(self._services)  # every service: hints may apply now
+            elif kind == KIND_CONFIGMAP and self._is_nginx_configmap(key):
+                self._nginx = self._global_settings()
 
         store = self._store
         if services_changed:
             self._services = _updated(self._services, changes, KIND_SERVICE)
         if ingresses_changed:
             self._ingresses = _sorted_values(store.objects(KIND_INGRESS), Ingress)
+            self._update_annotations(changed_ingresses)
         if classes_changed:
             self._ingress_classes = _sorted_values(store.objects(KIND_INGRESSCLASS), IngressClass)
         if secrets_changed:
             self._tls_secrets = _updated(self._tls_secrets, changes, KIND_SECRET)
         return self._recompute(touched) if touched else frozenset()
+
+    # -- ingress-nginx annotations and settings ---------------------------------------
+
+    def _update_annotations(self, changed: Iterable[tuple[NsName, Ingress | None]]) -> None:
+        """Re-parse the annotations of changed Ingresses (None: deleted); the map is
+        copied only when an entry differs (copy on write)."""
+        prefix = self._nginx_mode.annotations_prefix
+        updated: dict[NsName, IngressAnnotations] | None = None
+        for key, ingress in changed:
+            parsed = NO_ANNOTATIONS
+            if ingress is not None:
+                parsed = parse_ingress_annotations(ingress, prefix)
+            if self._annotations.get(key, NO_ANNOTATIONS) == parsed:
+                continue
+            if updated is None:
+                updated = self._annotations = dict(self._annotations)
+            if parsed == NO_ANNOTATIONS:
+                updated.pop(key, None)
+            else:
+                updated[key] = parsed
+
+    def _is_nginx_configmap(self, key: ObjectKey) -> bool:
+        return self._nginx_mode.configmap == (key.namespace, key.name)
+
+    def _global_settings(self) -> NginxGlobalSettings | None:
+        mode = self._nginx_mode
+        data = None
+        if mode.configmap is not None:
+            found = self._store.get(ObjectKey(KIND_CONFIGMAP, *mode.configmap))
+            data = found.data if isinstance(found, ConfigMap) else None
+        return global_settings(mode, data)
 
     def _index_slice(self, ns_name: NsName, key: ObjectKey, add: bool) -> None:
         keys = self._slices_by_service.get(ns_name)
@@ -419,13 +478,15 @@ def service_port_infos(
 
 
 def build_snapshot(
-    objects: Iterable[KubeObject], topology: NodeTopology | None = None
+    objects: Iterable[KubeObject],
+    topology: NodeTopology | None = None,
+    nginx: IngressNginxMode | None = None,
 ) -> Snapshot:
     """One-shot: the Snapshot of exactly these objects (for rules/apply/trace/check)."""
     store = Store()
     for obj in objects:
         store.upsert(obj)
-    snapshot, _ = SnapshotBuilder(store, topology=topology).build()
+    snapshot, _ = SnapshotBuilder(store, topology=topology, nginx=nginx).build()
     return snapshot
 
 

@@ -1,24 +1,30 @@
-"""What every downstream connection of one worker shares: settings, router, balancers, pools."""
+"""What every downstream connection of one worker shares: settings, routes, balancers, pools."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
+from functools import partial
+from random import random
 from typing import Protocol
 
 from discovery.snapshot import EndpointInfo
 from ingress.outbox import Outbox
 from ingress.pool import PoolSet
 from ingress.request import KnownRequest, RequestState
+from ingress.route_conditions import no_header
 from ingress.settings import HttpSettings
 from proxy.balancer import RoundRobin
 
-ROUTE_CACHE_SIZE = 4096
 KNOWN_REQUESTS_SIZE = 1024  # request heads remembered (cleared when full)
 KNOWN_REQUEST_BYTES = 4096  # longer heads are not remembered
 
 
 class RouteLike(Protocol):
-    """The part of ingress.router.Route the proxy reads."""
+    """The part of ingress.route_match.RouteResult the proxy reads (and ``cache``, a slot
+    the hot path may use for its per-worker state of that route: balancer, pool...)."""
+
+    cache: object
 
     @property
     def status(self) -> int: ...
@@ -29,16 +35,44 @@ class RouteLike(Protocol):
     @property
     def key(self) -> str: ...
 
+    @property
+    def split(self) -> tuple[RouteLike, ...] | None: ...
+
+    def pick(self, value: float) -> RouteLike: ...
+
 
 class RouterLike(Protocol):
-    def route(self, host: str, path: str) -> RouteLike: ...
+    """The part of ingress.route_match.CompiledTable the proxy uses."""
+
+    @property
+    def uses_headers(self) -> bool: ...
+
+    def match(
+        self,
+        host: bytes | None,
+        target: bytes,
+        method: bytes,
+        header: Callable[[bytes], bytes | None],
+    ) -> RouteLike: ...
+
+
+def header_in_lines(lines: list[bytes], name: bytes) -> bytes | None:
+    """The first value of header `name` (lower case) in head lines b"Name: value\\r\\n"
+    (several lines may share one element, as RequestState.fwd holds a known head). Until
+    RequestState reads fields from the raw head itself, this is how route conditions see
+    headers: the forwarded lines, so hop-by-hop and X-Forwarded-* fields are not seen."""
+    for chunk in lines:
+        for line in chunk.split(b"\r\n"):
+            field, colon, value = line.partition(b":")
+            if colon and field.strip().lower() == name:
+                return value.strip()
+    return None
 
 
 class ProxyContext:
     """Swapped in place on a config change: new requests see the new router at once."""
 
     __slots__ = (
-        "_routes",
         "balancers",
         "connections",
         "known_requests",
@@ -64,9 +98,6 @@ class ProxyContext:
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, RoundRobin] = {}
         self.connections: set[asyncio.Protocol] = set()
-        # (Host, target) -> Route: most traffic repeats a few of them. Cleared on a new
-        # router and when full, so it stays small whatever the clients send.
-        self._routes: dict[tuple[bytes | None, bytes], RouteLike] = {}
         # Reads that were exactly one plain request head -> its parse (RequestState.known).
         # Per context, because the limits that head passed are this context's settings.
         self.known_requests: dict[bytes, KnownRequest] = {}
@@ -79,14 +110,14 @@ class ProxyContext:
         self.known_requests[head] = known
 
     def route(self, req: RequestState) -> RouteLike:
-        key = (req.host, req.url)
-        route = self._routes.get(key)
-        if route is None:
-            host = req.host.decode("latin-1") if req.host is not None else ""
-            route = self.router.route(host, req.path())
-            if len(self._routes) >= ROUTE_CACHE_SIZE:
-                self._routes.clear()
-            self._routes[key] = route
+        """The route of a request, on its raw bytes (ingress/route_match.py); a weighted
+        Forward's backend is picked here. Headers are read only when some route of the
+        table matches on them."""
+        router = self.router
+        header = partial(header_in_lines, req.fwd) if router.uses_headers else no_header
+        route = router.match(req.host, req.url, req.method, header)
+        if route.split is not None:
+            route = route.pick(random())
         return route
 
     def balancer(self, route: RouteLike) -> RoundRobin:
@@ -103,4 +134,3 @@ class ProxyContext:
 
     def set_router(self, router: RouterLike) -> None:
         self.router = router
-        self._routes = {}

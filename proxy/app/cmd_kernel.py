@@ -49,9 +49,11 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="explain where a packet (--src/--dst) or an HTTP request (--url) would go",
         description="Packets: simulate a new connection through the iptables rules seaway "
         "would apply, and print the rules hit and each outcome (DNAT target with its "
-        "probability, REJECT/DROP, masquerade or not). Requests (--url): route it as the "
-        "Ingress proxy would, and print the Ingress rule that matched, the Service port "
-        "and its endpoints, or why the answer is 404 or 503. Touches nothing.",
+        "probability, REJECT/DROP, masquerade or not). Requests (--url, with --method and "
+        "--header when routes match on them): route it as the Ingress proxy would, and "
+        "print the rule that matched, the Service port and its endpoints (or the redirect "
+        "or fixed answer, or why 404/503), and why every other route tried lost. Touches "
+        "nothing.",
     )
     _common(p)
     p.add_argument("--src", metavar="IP", help="source address of the packet")
@@ -59,7 +61,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--url",
         metavar="URL",
-        help="trace an HTTP request instead: http(s)://HOST[:PORT]/PATH as a client sends it",
+        help="trace an HTTP request instead: http(s)://HOST[:PORT]/PATH[?QUERY] as a client "
+        "sends it",
+    )
+    p.add_argument(
+        "-X",
+        "--method",
+        default="GET",
+        metavar="METHOD",
+        help="the request's method, with --url (default GET)",
+    )
+    p.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a request header, with --url (repeatable; e.g. -H 'X-Canary: always')",
     )
     p.add_argument(
         "--ingress-controller",
@@ -297,6 +315,13 @@ def _trace_request(args: argparse.Namespace) -> int:
     except TraceError as exc:
         print(f"seaway: trace: {exc}", file=sys.stderr)
         return 2
+    headers = []
+    for field in args.header:
+        name, colon, value = field.partition(":")
+        if not colon or not name.strip():
+            print(f"seaway: trace: --header {field!r}: expected 'NAME: VALUE'", file=sys.stderr)
+            return 2
+        headers.append((name.strip(), value.strip()))
     options = options_from_args(args)
     if not options.config:
         print("seaway: -c/--config PATH is required", file=sys.stderr)
@@ -305,7 +330,12 @@ def _trace_request(args: argparse.Namespace) -> int:
     if snapshot is None:
         return 1
     lines = trace_request(
-        snapshot, args.url, options.ingress_controller, options.watch_ingress_without_class
+        snapshot,
+        args.url,
+        options.ingress_controller,
+        options.watch_ingress_without_class,
+        args.method,
+        headers,
     )
     print("\n".join(lines))
     return 0

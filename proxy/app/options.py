@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -11,6 +12,7 @@ PROXY_MODES = ("userspace", "iptables")
 
 if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
     from discovery.kube_source import KubeSourceConfig
+    from discovery.nginx_configmap import IngressNginxMode
     from discovery.topology import NodeTopology
     from ingress.dataplane import IngressConfig
     from proxy.healthcheck_server import HealthCheckConfig
@@ -55,6 +57,36 @@ def _pipeline_depth(text: str) -> int:
     return int(text)
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def namespaced_name(text: str) -> tuple[str, str]:
+    """NAMESPACE/NAME of a ConfigMap (--configmap, as ingress-nginx's flag)."""
+    namespace, sep, name = text.partition("/")
+    if (
+        not sep
+        or not _DNS_LABEL.fullmatch(namespace)
+        or len(namespace) > 63
+        or not _DNS_SUBDOMAIN.fullmatch(name)
+        or len(name) > 253
+    ):
+        raise argparse.ArgumentTypeError(
+            f"invalid --configmap {text!r}: expected NAMESPACE/NAME, "
+            "e.g. ingress-nginx/ingress-nginx-controller"
+        )
+    return namespace, name
+
+
+def annotation_prefix(text: str) -> str:
+    if not _DNS_SUBDOMAIN.fullmatch(text) or len(text) > 253:
+        raise argparse.ArgumentTypeError(
+            f"invalid --annotations-prefix {text!r}: expected a DNS name such as "
+            "nginx.ingress.kubernetes.io (without the /)"
+        )
+    return text
+
+
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -84,6 +116,8 @@ class Options:
     sync_period: float = 30.0
     max_body_size: int = 0  # 0 = unlimited
     upstream_pipelining: int = 1  # 1 = off
+    annotations_prefix: str = "nginx.ingress.kubernetes.io"
+    configmap: tuple[str, str] | None = None  # ingress-nginx's ConfigMap (namespace, name)
 
     # Each dataplane and source takes its own small config, never this whole bag.
     def userspace_config(self) -> UserspaceConfig:
@@ -123,7 +157,15 @@ class Options:
             self.master,
             self.ingress_controller,
             self.watch_ingress_without_class,
+            self.configmap,
             node_name="" if self.node_zone else self.hostname,
+        )
+
+    def ingress_nginx_mode(self) -> IngressNginxMode:
+        from discovery.nginx_configmap import IngressNginxMode
+
+        return IngressNginxMode.from_flags(
+            self.annotations_prefix, self.configmap, self.ingress_controller
         )
 
     def healthcheck_config(self) -> HealthCheckConfig:
@@ -150,6 +192,36 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--kubeconfig", metavar="PATH", help="kubeconfig file of a cluster to watch")
     g.add_argument(
         "--master", metavar="URL", help="Kubernetes API server URL (overrides kubeconfig)"
+    )
+
+
+def add_ingress_nginx_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "ingress-nginx compatibility",
+        "seaway reads and validates the nginx.ingress.kubernetes.io/* annotations of "
+        "Ingresses written for ingress-nginx, whatever their class (`seaway check` lists "
+        "what each one amounts to; the README's migration section says which act on "
+        "traffic). To take over ingress-nginx's IngressClass, give --ingress-controller "
+        "k8s.io/ingress-nginx.",
+    )
+    g.add_argument(
+        "--annotations-prefix",
+        type=annotation_prefix,
+        default="nginx.ingress.kubernetes.io",
+        metavar="PREFIX",
+        help="prefix of the ingress-nginx annotations to read, as ingress-nginx's flag of "
+        "that name (default nginx.ingress.kubernetes.io)",
+    )
+    g.add_argument(
+        "--configmap",
+        type=namespaced_name,
+        metavar="NAMESPACE/NAME",
+        help="ingress-nginx's controller ConfigMap to read global settings from (body size, "
+        "timeouts, ssl-redirect, HSTS, forwarded headers, PROXY protocol, ...): from the "
+        "files, or watched by name in the API. With it, or with --ingress-controller "
+        "k8s.io/ingress-nginx, every setting the ConfigMap leaves out takes ingress-nginx's "
+        "default (proxy-body-size 1m, proxy-read-timeout 60s, ssl-redirect true, HSTS on); "
+        "without either, seaway's own defaults apply",
     )
 
 
@@ -249,7 +321,9 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         "--ingress-controller",
         default="seaway.dev/ingress",
         metavar="NAME",
-        help="IngressClass spec.controller value seaway answers to (default seaway.dev/ingress)",
+        help="IngressClass spec.controller value seaway answers to (default "
+        "seaway.dev/ingress; k8s.io/ingress-nginx to take over ingress-nginx's classes, "
+        "with its defaults: see --configmap)",
     )
     g.add_argument(
         "--watch-ingress-without-class",
@@ -315,6 +389,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "sync_period",
         "max_body_size",
         "upstream_pipelining",
+        "annotations_prefix",
+        "configmap",
     ):
         if hasattr(args, name):
             setattr(o, name, getattr(args, name))

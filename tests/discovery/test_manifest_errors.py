@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from discovery.manifest import parse_manifest_text, parse_object
+from discovery.model import ConfigMap
 
 SERVICE: dict[str, Any] = {
     "apiVersion": "v1",
@@ -594,8 +595,43 @@ def test_any_mapping_is_accepted() -> None:
 def test_unknown_kinds_and_other_secrets_are_ignored_silently() -> None:
     for doc in (
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}},  # even without a name
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}},  # even unnamed
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "s"}},
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}},
     ):
         assert parse_object(doc, "x.yaml") == (None, [])
+
+
+CONFIGMAP: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx"},
+    "data": {"proxy-body-size": "8m", "hsts": "false"},
+    "binaryData": {"blob": "AAEC"},
+}
+CM = "web.yaml: ConfigMap ingress-nginx/ingress-nginx-controller: "
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("metadata.name", DELETE, ["web.yaml: document 1 (ConfigMap): metadata.name: required"]),
+        ("data.hsts", True, [CM + "data[hsts]: must be a string, got true (quote it)"]),
+        ("data.proxy-read-timeout", 60, [CM + "data[proxy-read-timeout]: must be a string, "
+                                         "got 60 (quote it)"]),
+        ("data.bad key", "x", [CM + "data[bad key]: keys must be letters, digits, '-', '_' "
+                               "and '.'"]),
+        ("data.list", ["a"], [CM + "data[list]: must be a string, got a list"]),
+        ("data", "x", [CM + 'data: must be a mapping, got "x"']),
+    ],
+)
+def test_configmap_errors(path: str, value: Any, expected: list[str]) -> None:
+    assert errors_of(set_path(CONFIGMAP, path, value)) == expected
+
+
+def test_configmap_keeps_string_data_and_drops_binary_data() -> None:
+    obj, errors = parse_object(CONFIGMAP, "web.yaml")
+    assert errors == []
+    assert isinstance(obj, ConfigMap)
+    assert obj.data == {"proxy-body-size": "8m", "hsts": "false"}
+    assert str(obj.key) == "ConfigMap ingress-nginx/ingress-nginx-controller"

@@ -82,10 +82,13 @@ class NotFound:
     status = 404
     endpoints = ()
     key = ""
+    split = None
 
 
 class Router404:
-    def route(self, host: str, path: str) -> NotFound:
+    uses_headers = False
+
+    def match(self, host: object, target: bytes, method: bytes, header: object) -> NotFound:
         return NotFound()
 
 

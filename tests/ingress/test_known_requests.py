@@ -63,10 +63,13 @@ class NoEndpoints:
     status = 0
     endpoints = ()
     key = "empty"
+    split = None
 
 
 class RouterNoEndpoints:
-    def route(self, host: str, path: str) -> NoEndpoints:
+    uses_headers = False
+
+    def match(self, host: object, target: bytes, method: bytes, header: object) -> NoEndpoints:
         return NoEndpoints()
 
 
