@@ -85,6 +85,16 @@ async def ask(port: int, path: str = "/healthz") -> tuple[int, dict[str, object]
         return resp.status, json.loads(await resp.read()), resp.headers["Content-Type"]
 
 
+def distinct_ports(n: int) -> list[int]:
+    """n free ports, all different (free_port alone may hand the same one out twice)."""
+    ports: list[int] = []
+    while len(ports) < n:
+        port = free_port()
+        if port not in ports:
+            ports.append(port)
+    return ports
+
+
 def refused(port: int) -> bool:
     with socket.socket() as s:
         return s.connect_ex(("127.0.0.1", port)) != 0
@@ -98,7 +108,7 @@ def test_server_sequence_as_kube_proxys_test_server() -> None:
     """TestServer: sync nothing; a service (503, 0); 18 endpoints (200); zero (503); the
     service deleted (port closed); three services; one removed, one left, one moved to
     another port, one added; an unhealthy proxy answers 503 with the counts kept."""
-    p1, p2, p3, p3b, p4 = (free_port() for _ in range(5))
+    p1, p2, p3, p3b, p4 = distinct_ports(5)
     healthy = [True]
 
     async def main() -> None:
@@ -192,7 +202,7 @@ endpoints:
 
 @pytest.mark.skipif(shutil.which("curl") is None, reason="curl not installed")
 def test_daemon_serves_health_check_node_ports_in_userspace_mode(tmp_path: Path) -> None:
-    hc, port, node_port = free_port(), free_port(), free_port()
+    hc, port, node_port = distinct_ports(3)
 
     def write(*nodes: str) -> None:
         eps = "".join(
