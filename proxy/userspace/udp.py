@@ -17,6 +17,7 @@ from typing import cast
 
 from discovery.snapshot import EndpointInfo
 from proxy.balancer import Lease
+from proxy.userspace.listeners import SourceRanges
 from proxy.userspace.target import ServiceTarget
 
 log = logging.getLogger(__name__)
@@ -28,7 +29,16 @@ Address = tuple[str, int]
 
 
 class UdpListener(asyncio.DatagramProtocol):
-    __slots__ = ("_loop", "associations", "clock", "dropped", "idle_timeout", "target", "transport")
+    __slots__ = (
+        "_loop",
+        "associations",
+        "clock",
+        "dropped",
+        "idle_timeout",
+        "sources",
+        "target",
+        "transport",
+    )
 
     def __init__(
         self,
@@ -43,7 +53,9 @@ class UdpListener(asyncio.DatagramProtocol):
         self.idle_timeout = idle_timeout
         self.transport: asyncio.DatagramTransport | None = None
         self.associations: dict[Address, Association] = {}
-        self.dropped = 0  # datagrams dropped for want of an endpoint
+        self.dropped = 0  # datagrams dropped: no endpoint, or a client outside `sources`
+        # loadBalancerSourceRanges of a load-balancer IP listener (see `restrict`)
+        self.sources: SourceRanges | None = None
 
     def __call__(self) -> UdpListener:
         return self
@@ -54,6 +66,10 @@ class UdpListener(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Address) -> None:
         assoc = self.associations.get(addr)
         if assoc is None:
+            sources = self.sources
+            if sources is not None and not sources.permits(addr[0]):
+                self.dropped += 1
+                return
             lease = self.target.picker.lease(addr[0], (), 0.0)
             if lease is None:
                 self.dropped += 1
@@ -67,6 +83,15 @@ class UdpListener(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("%s: listener error: %s", self.target.name, exc)
+
+    def restrict(self, sources: SourceRanges | None) -> None:
+        """Only clients inside `sources` from now on (None: anyone); associations of
+        clients now outside end (only new ones are checked per datagram)."""
+        self.sources = sources
+        if sources is not None:
+            outside = [a for a in self.associations.values() if not sources.permits(a.client[0])]
+            for assoc in outside:
+                self.drop(assoc)
 
     def reply(self, data: bytes, addr: Address) -> None:
         if self.transport is not None and not self.transport.is_closing():

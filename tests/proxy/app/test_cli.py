@@ -159,3 +159,13 @@ def test_limit_flags_reject(flag: str, value: str) -> None:
                            f"{flag}={value}"], capture_output=True, text=True, timeout=30)
     assert proc.returncode == 2
     assert f"'{value}'" in proc.stderr and "whole number" in proc.stderr
+def test_node_watch_only_without_node_zone() -> None:
+    """The kube source watches this node's Node for its zone unless --node-zone says it."""
+    from discovery.topology import NodeTopology
+    from proxy.app.options import Options
+
+    assert Options(hostname="node-a").kube_source_config().node_name == "node-a"
+    assert Options(hostname="node-a", node_zone="z1").kube_source_config().node_name == ""
+    assert Options(hostname="node-a", node_zone="z1").node_topology() == NodeTopology(
+        "node-a", "z1"
+    )
