@@ -1,7 +1,7 @@
 """Run seaway's L7 proxy alone for benchmarks: one Ingress (/ -> a backend), no source.
 
     python3 bench/seaway_l7.py --listen 127.0.0.1:8080 --backend 127.0.0.1:9000 [--workers 1]
-        [--upstream-pipelining N]
+        [--upstream-pipelining N] [--load-balancer least-request|round-robin|ewma|maglev]
 
 Builds a Snapshot by hand (IngressClass, Service, its endpoints, one Ingress) and runs
 IngressDataplane on uvloop until SIGTERM/SIGINT.
@@ -22,11 +22,15 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import uvloop  # noqa: E402
 
 from discovery.model import (  # noqa: E402
+    DEFAULT_LOAD_BALANCER,
+    DEFAULT_LOAD_BALANCING,
+    LOAD_BALANCER_POLICIES,
     Ingress,
     IngressBackend,
     IngressClass,
     IngressPath,
     IngressRule,
+    LoadBalancing,
     ObjectMeta,
     Service,
     ServicePort,
@@ -41,10 +45,22 @@ from ingress.dataplane import IngressDataplane  # noqa: E402
 from proxy.app.options import Options  # noqa: E402
 
 
-def bench_snapshot(backends: list[tuple[str, int]], generation: int = 1) -> Snapshot:
+def bench_snapshot(
+    backends: list[tuple[str, int]],
+    generation: int = 1,
+    balancing: LoadBalancing = DEFAULT_LOAD_BALANCING,
+) -> Snapshot:
     name = ServicePortName("default", "bench", "http", "TCP")
     eps = tuple(EndpointInfo(ip, port) for ip, port in backends)
-    info = ServicePortInfo(name, ("10.96.0.10",), 80, "TCP", endpoints=eps, all_endpoints=eps)
+    info = ServicePortInfo(
+        name,
+        ("10.96.0.10",),
+        80,
+        "TCP",
+        load_balancing=balancing,
+        endpoints=eps,
+        all_endpoints=eps,
+    )
     svc = Service(
         ObjectMeta("bench", "default"),
         cluster_ips=("10.96.0.10",),
@@ -95,7 +111,7 @@ async def main(args: argparse.Namespace) -> None:
     )
     dp = IngressDataplane(options.ingress_config())
     await dp.start()
-    snap = bench_snapshot([_addr(b) for b in args.backend])
+    snap = bench_snapshot([_addr(b) for b in args.backend], 1, LoadBalancing(args.load_balancer))
     await dp.sync(snap, frozenset(snap.service_ports))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,4 +128,5 @@ if __name__ == "__main__":
     p.add_argument("--backend", action="append", required=True)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--upstream-pipelining", type=int, default=1)
+    p.add_argument("--load-balancer", choices=LOAD_BALANCER_POLICIES, default=DEFAULT_LOAD_BALANCER)
     uvloop.run(main(p.parse_args()))

@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import random
+import sys
 from collections.abc import Collection, Sequence
 from typing import ClassVar
 
@@ -37,6 +38,7 @@ from discovery.snapshot import EndpointInfo
 
 Address = tuple[str, int]
 NO_SKIP: frozenset[int] = frozenset()
+_NO_CAP = sys.maxsize  # a cap of 0 ("none") as a number no count reaches
 _RNG = random.Random()
 
 
@@ -81,9 +83,11 @@ class Balancer:
     observes: ClassVar[bool] = False  # True: latencies matter (`_observe`)
 
     __slots__ = (
+        "_cap_active",
+        "_cap_connecting",
         "_endpoints",
         "_index",
-                "_weights",
+        "_weights",
         "active",
         "connecting",
         "generation",
@@ -104,8 +108,10 @@ class Balancer:
         max_connecting: int = 0,
     ) -> None:
         self.rng = rng or _RNG
-        self.max_active = max_active  # 0: no cap
+        self.max_active = max_active  # 0: no cap (both are set once, here)
         self.max_connecting = max_connecting
+        self._cap_active = max_active or _NO_CAP
+        self._cap_connecting = max_connecting or _NO_CAP
         self.overflows = 0
         self.saturated = False  # the last pick found every endpoint at its cap
         self._endpoints: tuple[EndpointInfo, ...] = ()
@@ -165,18 +171,18 @@ class Balancer:
         lease: Lease = _new(Lease)  # no __init__ call: this runs once per request
         lease.balancer = self
         lease.endpoint = self._endpoints[i]
-        lease.started = now
         lease.index = i
         lease.generation = self.generation
-        lease.timed = self.observes
         lease.phase = PICKED
+        lease.timed = self.observes
+        lease.started = now
         return lease
 
     def pick_this(self, ep: EndpointInfo) -> bool:
         """Count a pick of this very endpoint (session affinity); False when it is not in
         the list or at its cap."""
         i = self._index.get((ep.ip, ep.port))
-        if i is None or ((self.max_active or self.max_connecting) and self._full(i)):
+        if i is None or self._full(i):
             return False
         self.active[i] += 1
         return True
@@ -196,28 +202,28 @@ class Balancer:
                 self._observe(i, latency)
 
     def _pick(self, key: bytes | str | None, tried: Collection[EndpointInfo]) -> int:
-        n = len(self._endpoints)
-        if not n:
-            return -1
-        skip: Collection[int] = NO_SKIP
+        # Once per request at L7: every attribute read and call here shows in req/s.
+        skip: Collection[int]
         if tried:
             index = self._index
             skip = {i for e in tried if (i := index.get((e.ip, e.port))) is not None}
-            if len(skip) >= n:
+            if len(skip) >= len(self._endpoints):
                 return -1
+        elif self._endpoints:
+            skip = NO_SKIP
+        else:
+            return -1
         i = self._choose(key, skip)
         if i < 0:
             return -1
         active = self.active
-        cap_a, cap_c = self.max_active, self.max_connecting
-        if (cap_a and active[i] >= cap_a) or (cap_c and self.connecting[i] >= cap_c):
+        if active[i] >= self._cap_active or self.connecting[i] >= self._cap_connecting:
             i = self._choose_under_caps(key, skip, i)
             if i < 0:
                 self.saturated = True
                 self.overflows += 1
                 return -1
-        if self.saturated:
-            self.saturated = False
+        self.saturated = False
         active[i] += 1
         return i
 
@@ -237,10 +243,7 @@ class Balancer:
 
     # -- caps --------------------------------------------------------------------------------
     def _full(self, i: int) -> bool:
-        return bool(
-            (self.max_active and self.active[i] >= self.max_active)
-            or (self.max_connecting and self.connecting[i] >= self.max_connecting)
-        )
+        return self.active[i] >= self._cap_active or self.connecting[i] >= self._cap_connecting
 
     def _choose_under_caps(self, key: bytes | str | None, skip: Collection[int], i: int) -> int:
         passed = set(skip)
@@ -303,9 +306,13 @@ class Lease:
         if b is None:
             return
         self.balancer = None
-        i = self._slot(b)
-        if i is None:
-            return
+        if self.generation == b.generation:  # _slot inlined: this runs once per request
+            i = self.index
+        else:
+            found = b._index.get((self.endpoint.ip, self.endpoint.port))
+            if found is None:
+                return
+            i = found
         active = b.active
         if active[i] > 0:
             active[i] -= 1
