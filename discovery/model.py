@@ -8,9 +8,14 @@ to share between the store, the Snapshot and the dataplanes.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from dataclasses import dataclass
+from typing import Literal
+
+# ObjectKey and ObjectMeta live in model_meta (the Gateway API types in model_gateway use
+# them too); re-exported here, where every other module looks for them.
+from discovery.model_gateway import GATEWAY_KINDS, GatewayObject
+from discovery.model_meta import ObjectKey as ObjectKey
+from discovery.model_meta import ObjectMeta as ObjectMeta
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
@@ -22,36 +27,19 @@ KIND_ENDPOINTSLICE = "EndpointSlice"
 KIND_INGRESS = "Ingress"
 KIND_INGRESSCLASS = "IngressClass"
 KIND_SECRET = "Secret"
-KINDS = (KIND_SERVICE, KIND_ENDPOINTSLICE, KIND_INGRESS, KIND_INGRESSCLASS, KIND_SECRET)
+KINDS = (
+    KIND_SERVICE,
+    KIND_ENDPOINTSLICE,
+    KIND_INGRESS,
+    KIND_INGRESSCLASS,
+    KIND_SECRET,
+    *GATEWAY_KINDS,  # Gateway API and Namespace (discovery/model_gateway.py)
+)
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 LAST_CHANGE_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
 DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds, the Kubernetes default for ClientIP affinity
-
-
-class ObjectKey(NamedTuple):
-    """Identity of an object in the store. IngressClass is cluster-scoped (namespace "")."""
-
-    kind: str
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        if self.namespace:
-            return f"{self.kind} {self.namespace}/{self.name}"
-        return f"{self.kind} {self.name}"
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectMeta:
-    name: str
-    namespace: str = ""
-    uid: str = ""
-    resource_version: str = ""
-    creation_timestamp: str = ""  # RFC 3339 as written; sorts correctly as text
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,4 +193,4 @@ class TLSSecret:
         return ObjectKey(KIND_SECRET, self.meta.namespace, self.meta.name)
 
 
-KubeObject = Service | EndpointSlice | Ingress | IngressClass | TLSSecret
+KubeObject = Service | EndpointSlice | Ingress | IngressClass | TLSSecret | GatewayObject

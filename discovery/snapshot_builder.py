@@ -46,11 +46,32 @@ from discovery.model import (
     Service,
     TLSSecret,
 )
+from discovery.model_gateway import (
+    KIND_GATEWAY,
+    KIND_GATEWAYCLASS,
+    KIND_HTTPROUTE,
+    KIND_NAMESPACE,
+    KIND_REFERENCEGRANT,
+    Gateway,
+    GatewayClass,
+    HTTPRoute,
+    Namespace,
+    ReferenceGrant,
+)
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
 from discovery.store import Change, Store
 
 NsName = tuple[str, str]
 T = TypeVar("T")
+
+# Kinds carried into the Snapshot as they are (sorted tuples): kind -> (builder slot, type).
+_CARRIED: dict[str, tuple[str, type]] = {
+    KIND_GATEWAYCLASS: ("_gateway_classes", GatewayClass),
+    KIND_GATEWAY: ("_gateways", Gateway),
+    KIND_HTTPROUTE: ("_http_routes", HTTPRoute),
+    KIND_REFERENCEGRANT: ("_reference_grants", ReferenceGrant),
+    KIND_NAMESPACE: ("_namespaces", Namespace),
+}
 
 
 class SnapshotBuilder:
@@ -62,11 +83,16 @@ class SnapshotBuilder:
 
     __slots__ = (
         "_full",
+        "_gateway_classes",
+        "_gateways",
         "_generation",
+        "_http_routes",
         "_ingress_classes",
         "_ingresses",
+        "_namespaces",
         "_not_before",
         "_ports_by_service",
+        "_reference_grants",
         "_service_ports",
         "_services",
         "_slices_by_service",
@@ -89,6 +115,11 @@ class SnapshotBuilder:
         self._ingresses: tuple[Ingress, ...] = ()
         self._ingress_classes: tuple[IngressClass, ...] = ()
         self._tls_secrets: dict[NsName, TLSSecret] = {}
+        self._gateway_classes: tuple[GatewayClass, ...] = ()
+        self._gateways: tuple[Gateway, ...] = ()
+        self._http_routes: tuple[HTTPRoute, ...] = ()
+        self._reference_grants: tuple[ReferenceGrant, ...] = ()
+        self._namespaces: tuple[Namespace, ...] = ()
 
     @property
     def generation(self) -> int:
@@ -126,6 +157,11 @@ class SnapshotBuilder:
             ingresses=self._ingresses,
             ingress_classes=self._ingress_classes,
             tls_secrets=self._tls_secrets,
+            gateway_classes=self._gateway_classes,
+            gateways=self._gateways,
+            http_routes=self._http_routes,
+            reference_grants=self._reference_grants,
+            namespaces=self._namespaces,
             trigger_times=self._trigger_times(changes),
             ports_by_service=self._ports_by_service,
         )
@@ -166,6 +202,8 @@ class SnapshotBuilder:
             for k, s in store.objects(KIND_SECRET).items()
             if isinstance(s, TLSSecret)
         }
+        for kind in _CARRIED:
+            self._carry(kind)
         return frozenset(service_ports).union(previous)
 
     # -- incremental build --------------------------------------------------------
@@ -173,6 +211,7 @@ class SnapshotBuilder:
     def _apply(self, changes: Mapping[ObjectKey, Change]) -> frozenset[ServicePortName]:
         touched: set[NsName] = set()
         services_changed = ingresses_changed = classes_changed = secrets_changed = False
+        carried: set[str] = set()
         for key, change in changes.items():
             kind = key.kind
             if kind == KIND_ENDPOINTSLICE:
@@ -190,6 +229,8 @@ class SnapshotBuilder:
                 classes_changed = True
             elif kind == KIND_SECRET:
                 secrets_changed = True
+            elif kind in _CARRIED:
+                carried.add(kind)
 
         store = self._store
         if services_changed:
@@ -200,7 +241,14 @@ class SnapshotBuilder:
             self._ingress_classes = _sorted_values(store.objects(KIND_INGRESSCLASS), IngressClass)
         if secrets_changed:
             self._tls_secrets = _updated(self._tls_secrets, changes, KIND_SECRET)
+        for kind in carried:
+            self._carry(kind)
         return self._recompute(touched) if touched else frozenset()
+
+    def _carry(self, kind: str) -> None:
+        """Refresh the Snapshot's sorted tuple of a carried kind from the store."""
+        slot, cls = _CARRIED[kind]
+        setattr(self, slot, _sorted_values(self._store.objects(kind), cls))
 
     def _index_slice(self, ns_name: NsName, key: ObjectKey, add: bool) -> None:
         keys = self._slices_by_service.get(ns_name)
