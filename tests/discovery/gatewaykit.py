@@ -187,7 +187,9 @@ def find_condition(
 ) -> bool:
     """findConditionInList: empty status or reason match anything."""
     return any(
-        c.type == ctype and (not status or c.status == status) and (not reason or c.reason == reason)
+        c.type == ctype
+        and (not status or c.status == status)
+        and (not reason or c.reason == reason)
         for c in conditions
     )
 

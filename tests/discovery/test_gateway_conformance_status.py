@@ -9,13 +9,14 @@ the objects is checked the way the upstream helpers check it.
 
 from __future__ import annotations
 
-from discovery.gateway_hostnames import host_matches
+from discovery.gateway_hostnames import host_matches, specificity
 from tests.discovery.gatewaykit import (
     APP,
     CONTROLLER,
     INFRA,
     WEB,
     ExpectedListener,
+    World,
     config,
     find_condition,
     gateway_and_routes_accepted,
@@ -1135,15 +1136,10 @@ spec:
 """
 
 
-def _served_by(w: object, gateway: str, host: str, path: str) -> str:
+def _served_by(w: World, gateway: str, host: str, path: str) -> str:
     """Which route's backend a request reaches through the attached listeners'
     effective hostnames (a stand-in for the router: the most specific listener
     hostname that matches the host is chosen, as the spec requires), or "404"."""
-    from discovery.gateway_hostnames import specificity
-
-    from tests.discovery.gatewaykit import World
-
-    assert isinstance(w, World)
     state = w.attachment.gateway(INFRA, gateway)
     assert state is not None
     host = host.split(":", 1)[0]
