@@ -69,8 +69,8 @@ class GatewayConfig:
     # What status.addresses says for such a Gateway (the node's addresses); empty:
     # none known, and the Gateway is not Programmed (AddressNotAssigned).
     default_addresses: tuple[str, ...] = ()
-    # Addresses this node can listen on; an IPAddress in spec.addresses outside them is
-    # AddressNotUsable. None: not checked (seaway check, where files describe elsewhere).
+    # Addresses this node has; an IPAddress in spec.addresses outside them (and outside
+    # loopback) is AddressNotUsable. None: not checked (seaway check).
     local_addresses: frozenset[str] | None = None
     unsupported_filters: frozenset[str] = UNSUPPORTED_FILTERS
 
@@ -433,7 +433,7 @@ def _addresses(
             values.extend(a for a in config.default_addresses if a not in values)
             continue
         local = config.local_addresses
-        if local is not None and address.value not in local:
+        if local is not None and address.value not in local and not _loopback(address.value):
             return (
                 (),
                 (),
@@ -446,6 +446,11 @@ def _addresses(
         if address.value not in values:
             values.append(address.value)
     return tuple(GatewayAddress("IPAddress", v) for v in values), tuple(values), None
+
+
+def _loopback(ip: str) -> bool:
+    """Loopback addresses can all be listened on (Linux routes 127.0.0.0/8 locally)."""
+    return ip.startswith("127.") or ip == "::1"
 
 
 def _listener(
@@ -475,7 +480,7 @@ def _listener(
     if resolved.status:
         programmed = Verdict(True, "Programmed")
     else:
-        programmed = Verdict(False, "Invalid", resolved.message)
+        programmed = Verdict(False, "Invalid", f"not served: {resolved.reason}")
     return ListenerState(
         listener, supported, accepted, resolved, no_conflict, programmed, certificates
     )

@@ -13,6 +13,7 @@ from typing import Any
 from proxy.app.options import (
     Options,
     add_daemon_flags,
+    add_gateway_flags,
     add_mode_flags,
     add_source_flags,
     options_from_args,
@@ -34,6 +35,7 @@ def register(sub: Any) -> None:
     add_source_flags(p)
     add_mode_flags(p)
     add_daemon_flags(p)
+    add_gateway_flags(p)
     p.add_argument(
         "--cleanup",
         action="store_true",
