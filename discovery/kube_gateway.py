@@ -174,6 +174,7 @@ class GatewayStatusWriter:
         self.writes = 0  # status writes that succeeded (tests, logs)
         self.conflicts = 0  # writes refused because the object had changed
         self.passes = 0  # computations run
+        self.failures = 0  # passes that failed (API unreachable, errors): retried later
         self._backoff = backoff()
         self._wake = asyncio.Event()
         self._sent: dict[ObjectKey, str] = {}  # key -> resourceVersion last written from
@@ -191,6 +192,7 @@ class GatewayStatusWriter:
                 await self.reconcile()
                 self._backoff.reset()
             except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
+                self.failures += 1
                 wait = self._backoff.next()
                 log.warning("Gateway API status: %s: %s; retrying in %.1fs",
                             type(e).__name__, e, wait)  # fmt: skip
