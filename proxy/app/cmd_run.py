@@ -30,7 +30,9 @@ def register(sub: Any) -> None:
         "and TLS Secrets from manifest files (-c) or the Kubernetes API (--kubeconfig, "
         "--master, or in-cluster), and make their traffic flow through the chosen "
         "--proxy-mode; Ingresses seaway owns are served on --http-bind-address in every "
-        "mode. SIGTERM or SIGINT stops it cleanly.",
+        "mode. Gateway API objects (GatewayClass, Gateway, HTTPRoute, ReferenceGrant) are "
+        "read too: in API mode seaway writes the status of its own. SIGTERM or SIGINT stops "
+        "it cleanly.",
     )
     add_source_flags(p)
     add_mode_flags(p)

@@ -6,11 +6,15 @@ from __future__ import annotations
 
 import pytest
 
+from discovery.gateway_attach import attach_gateways
 from discovery.gateway_hostnames import host_matches, intersect_hostnames, specificity
+from discovery.manifest import load_path
 from discovery.model_gateway import LabelRequirement, LabelSelector
+from discovery.snapshot_builder import build_snapshot
 from discovery.tls_pem import pem_problem
 from ingress.selfsigned import generate
 from tests.discovery.gatewaykit import config, find_condition, service, world
+from tests.support import REPO
 
 GWC = """
 apiVersion: gateway.networking.k8s.io/v1
@@ -292,3 +296,20 @@ def test_selector_namespaces_without_namespace_objects_use_the_name_label() -> N
     w = world(GWC, gw, route("r", "  parentRefs: [{name: gw}]"), base=False)
     (parent,) = w.parents("default", "r")
     assert find_condition(parent.conditions, "Accepted", "True")
+
+
+def test_the_bundled_example_is_all_accepted() -> None:
+    """configs/gateway/: valid, and everything in it attached and resolved."""
+    loaded = load_path(str(REPO / "configs" / "gateway"))
+    assert loaded.errors == []
+    snapshot = build_snapshot(loaded.objects())
+    attachment = attach_gateways(snapshot, config())
+    (gw,) = attachment.gateways
+    assert gw.accepted.status and gw.programmed.status
+    assert [ls.attached_routes for ls in gw.listeners] == [2]
+    assert all(ls.resolved_refs.status and ls.programmed.status for ls in gw.listeners)
+    assert len(attachment.routes) == 2
+    for route in attachment.routes:
+        assert route.resolved_refs.status
+        assert all(p.accepted.status for p in route.parents)
+        assert not any(r.problem for r in route.rules)
