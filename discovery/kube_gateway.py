@@ -159,6 +159,7 @@ class GatewayStatusWriter:
         versions: dict[str, str],
         *,
         delay: float = 0.05,
+        inputs_listed: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
         backoff: Callable[[], Backoff] = Backoff,
         timeout: float = 10.0,
@@ -169,6 +170,10 @@ class GatewayStatusWriter:
         self.config = config
         self.versions = versions
         self.delay = delay
+        # False while some input (a kind, a Secret) is still being listed: a status computed
+        # from half the objects would be wrong for a moment (a RefNotPermitted before the
+        # ReferenceGrants arrive); the list's completion kicks the writer again.
+        self.inputs_listed = inputs_listed
         self.clock = clock
         self.timeout = timeout
         self.writes = 0  # status writes that succeeded (tests, logs)
@@ -188,6 +193,8 @@ class GatewayStatusWriter:
             await self._wake.wait()
             await asyncio.sleep(self.delay)  # let a burst of events land first
             self._wake.clear()
+            if not self.inputs_listed():
+                continue
             try:
                 await self.reconcile()
                 self._backoff.reset()

@@ -248,9 +248,18 @@ class KubeSource:
         assert self._session is not None and self._credentials is not None
         assert self._store is not None
         self.status_writer = GatewayStatusWriter(
-            self._session, self._credentials, self._store, self.config.gateway, versions
+            self._session,
+            self._credentials,
+            self._store,
+            self.config.gateway,
+            versions,
+            inputs_listed=self._inputs_listed,
         )
         self._tasks.append(asyncio.create_task(self.status_writer.run(), name="gateway status"))
+
+    def _inputs_listed(self) -> bool:
+        watchers = [*self.watchers.values(), *(w for w, _ in self.secret_watchers.values())]
+        return all(w.synced.is_set() for w in watchers)
 
     def _on_status_input(self) -> None:
         if self.status_writer is not None:
