@@ -137,9 +137,11 @@ def test_kubectl_sees_status_follow_routes_attaching_detaching_and_breaking() ->
                 two.write_text(route("two", hostnames=("two.example.org",)))
                 await kubectl(kc, "apply", "--validate=false", "-f", str(two))
                 await eventually(lambda: attached(server) == 1, what="back to one")
-                assert our_condition(server, "two", "Accepted") == (
-                    "False", "NoMatchingListenerHostname",
-                )  # fmt: skip
+                await eventually(
+                    lambda: our_condition(server, "two", "Accepted")
+                    == ("False", "NoMatchingListenerHostname"),
+                    what="route two detached",
+                )
                 reason = await kubectl(
                     kc, "get", "httproute", "two", "-o",
                     'jsonpath={.status.parents[0].conditions[?(@.type=="Accepted")].reason}',
