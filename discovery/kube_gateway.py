@@ -158,7 +158,7 @@ class GatewayStatusWriter:
         config: GatewayConfig,
         versions: dict[str, str],
         *,
-        delay: float = 0.05,
+        delay: float = 0.1,
         inputs_listed: Callable[[], bool] = lambda: True,
         clock: Callable[[], float] = time.time,
         backoff: Callable[[], Backoff] = Backoff,
