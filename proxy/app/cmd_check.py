@@ -4,7 +4,10 @@ Exit 0 with a one-line summary of what was loaded, or 1 with every error on stde
 per line (file: object: field: message). Then, for every Ingress carrying ingress-nginx
 annotations: those recognised and those ignored (why) on stdout, invalid values (with
 what is accepted and what happens now), refused Ingresses and denied paths on stderr;
-the same for the --configmap ConfigMap. Any of those errors also makes the exit 1.
+the same for the --configmap ConfigMap. Any of those errors also makes the exit 1. When
+the files hold Gateway API objects, the status seaway computes for its own (GatewayClass,
+Gateway and listeners, HTTPRoute parents) follows the summary, as it would be written
+back in API mode.
 """
 
 from __future__ import annotations
@@ -12,9 +15,15 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
+from typing import Any
 
 from discovery.model import KINDS, ConfigMap, Ingress, KubeObject, ObjectKey
-from proxy.app.options import add_ingress_nginx_flags, add_source_flags
+from proxy.app.options import (
+    add_gateway_flags,
+    add_ingress_nginx_flags,
+    add_source_flags,
+    options_from_args,
+)
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -27,11 +36,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Ingress, the ingress-nginx annotations recognised, those ignored and why, invalid "
         "values (NAMESPACE/NAME: metadata.annotations[KEY]: invalid ...) and Ingresses "
         "refused (snippets, GRPC backends, ...), and the same for the --configmap "
-        "ConfigMap. Exit 0 and a one-line summary when everything is valid, 1 otherwise. "
-        "Only files are checked: --kubeconfig and --master are refused.",
+        "ConfigMap. Exit 0 and a one-line summary when everything is valid, 1 otherwise; "
+        "then the status of the Gateway API objects seaway owns (what it would write back "
+        "in API mode). Only files are checked: --kubeconfig and --master are refused.",
     )
     add_source_flags(p)
     add_ingress_nginx_flags(p)
+    add_gateway_flags(p)
     p.add_argument(
         "--strict",
         action="store_true",
@@ -79,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
         f"{args.config}: ok, {_plural(len(objects), 'object')} in {_plural(files, 'file')}"
         + (f" ({per_kind})" if per_kind else "")
     )
+    if any(counts[k] for k in ("GatewayClass", "Gateway", "HTTPRoute")):
+        _print_gateway_status(args, objects)
     return 0
 
 
@@ -120,6 +133,21 @@ def _report_nginx(
                 file=sys.stderr,
             )
     return errors, warnings
+def _print_gateway_status(args: argparse.Namespace, objects: list[Any]) -> None:
+    from discovery.gateway_attach import attach_gateways
+    from discovery.gateway_status import describe
+    from discovery.snapshot_builder import build_snapshot
+
+    config = options_from_args(args).gateway_config(on_this_node=False)
+    snapshot = build_snapshot(objects)
+    attachment = attach_gateways(snapshot, config)
+    lines = describe(snapshot, attachment, config.controller_name)
+    if not lines:
+        print(f"Gateway API: no GatewayClass has controllerName {config.controller_name}")
+        return
+    print(f"Gateway API status (controller {config.controller_name}):")
+    for line in lines:
+        print("  " + line)
 
 
 def _plural(n: int, noun: str) -> str:

@@ -191,3 +191,72 @@ def test_annotations_prefix_flag(tmp_path: Path) -> None:
         f'default/web: metadata.annotations[{N}use-regex]: ignored: not read: '
         '--annotations-prefix is "custom.io"'
     )
+
+
+GATEWAY_FILES = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: seaway}
+spec: {controllerName: seaway.dev/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw}
+spec:
+  gatewayClassName: seaway
+  listeners:
+  - {name: http, port: 80, protocol: HTTP, hostname: "*.example.com"}
+---
+apiVersion: v1
+kind: Service
+metadata: {name: web}
+spec: {clusterIP: 10.96.0.9, ports: [{port: 80}]}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: shop}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [shop.example.com]
+  rules: [{backendRefs: [{name: web, port: 80}]}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: elsewhere}
+spec:
+  parentRefs: [{name: gw}]
+  hostnames: [shop.example.org]
+  rules: [{backendRefs: [{name: missing, port: 80}]}]
+"""
+
+
+def test_gateway_api_status_is_printed(tmp_path: Path) -> None:
+    """In file mode, `seaway check` shows the status API mode would write back."""
+    (tmp_path / "gw.yaml").write_text(GATEWAY_FILES)
+    out = check("-c", str(tmp_path), "--gateway-bind-address", "127.0.0.5")
+    assert out.returncode == 0, out.stderr
+    lines = out.stdout.splitlines()
+    assert lines[0] == (
+        f"{tmp_path}: ok, 5 objects in 1 file (1 Service, 1 GatewayClass, 1 Gateway, 2 HTTPRoute)"
+    )
+    assert lines[1:] == [
+        "Gateway API status (controller seaway.dev/gateway-controller):",
+        "  GatewayClass seaway: Accepted=True (Accepted)",
+        "  Gateway default/gw: Accepted=True (Accepted), Programmed=True (Programmed); "
+        "addresses 127.0.0.5",
+        "    listener http (HTTP :80 *.example.com): Accepted=True (Accepted), Programmed=True "
+        "(Programmed), ResolvedRefs=True (ResolvedRefs), Conflicted=False (NoConflicts); "
+        "attachedRoutes 1",
+        "  HTTPRoute default/elsewhere:",
+        "    parent Gateway default/gw: Accepted=False (NoMatchingListenerHostname) no route "
+        "hostname (shop.example.org) intersects the listeners' (*.example.com), "
+        "ResolvedRefs=False (BackendNotFound) Service default/missing not found",
+        "  HTTPRoute default/shop:",
+        "    parent Gateway default/gw: Accepted=True (Accepted), ResolvedRefs=True "
+        "(ResolvedRefs)",
+    ]
+    other = check("-c", str(tmp_path), "--gateway-controller-name", "example.net/other")
+    assert other.returncode == 0
+    assert other.stdout.splitlines()[1] == (
+        "Gateway API: no GatewayClass has controllerName example.net/other"
+    )
