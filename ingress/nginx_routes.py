@@ -147,7 +147,6 @@ class RouteBuilder:
     def _rewrite(self, loc: Location) -> Rewrite:
         target = loc.anns.rewrite.rewrite_target
         prefix = loc.anns.rewrite.x_forwarded_prefix or None
-        self.note(loc.ingress, f"rewrite-target: {loc.path} -> {target}")
         return Rewrite(RegexReplace(loc.path, target, ignore_case=True), None, prefix)
 
     def _default_backend(self, loc: Location) -> Backend | None:
@@ -181,9 +180,6 @@ class RouteBuilder:
             return None
         meta = loc.ingress.meta
         backend = self._default_backend(loc)
-        shown = backend.key if backend is not None else "seaway's own pages"
-        listed = ", ".join(map(str, codes))
-        self.note(loc.ingress, f"custom-http-errors: {listed} answered by {shown}")
         return ErrorPages(
             codes,
             backend,
