@@ -5,6 +5,7 @@ discovery/nginx_annotations.py for the whole)."""
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from discovery.nginx_reader import AnnotationReader
 from discovery.nginx_settings import (
@@ -108,7 +109,7 @@ def read_affinity(r: AnnotationReader) -> Affinity:
     cookie_keys = tuple(
         k[len(r.prefix) :] for k in r.annotations if k.startswith(r.prefix + "session-cookie-")
     )
-    legacy = "legacy" if behaviour == "legacy" else "sticky"
+    legacy: Literal["sticky", "legacy"] = "legacy" if behaviour == "legacy" else "sticky"
     if kind is None:
         # affinity-canary-behavior is read whatever the type (sessionaffinity/main.go):
         # on a canary Ingress, legacy keeps the main Service port's affinity off it.

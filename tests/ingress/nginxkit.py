@@ -14,7 +14,7 @@ from discovery.nginx_configmap import INGRESS_NGINX_DEFAULTS, NginxGlobalSetting
 from discovery.snapshot import ServicePortInfo, Snapshot
 from ingress.route_actions import find_filter, redirect_location, rewrite_target
 from ingress.route_filters import Filter, Rewrite
-from ingress.route_match import CompiledTable, RouteResult, compile_table
+from ingress.route_match import RouteResult, compile_table
 from ingress.routes import Backend, Forward, Listener, PathMatch, Redirect, Route, VirtualHost
 from ingress.translate_ingress import IngressTranslation, LastGood, translate_ingresses
 from tests.ingress import routerkit as k
@@ -32,7 +32,9 @@ def ann(**values: str) -> dict[str, str]:
     return {P + key.replace("_", "-"): value for key, value in values.items()}
 
 
-def path(p: str, service: str = "web", path_type: PathType = "Prefix", port: int = 80) -> IngressPath:
+def path(
+    p: str, service: str = "web", path_type: PathType = "Prefix", port: int = 80
+) -> IngressPath:
     return k.path(p, service, path_type, port)
 
 

@@ -102,7 +102,8 @@ def test_upstream_vhost() -> None:
     """e2e upstreamvhost.go "set host to upstreamvhost.bar.com": proxy_set_header Host
     "upstreamvhost.bar.com"; with a rewrite it is the same Rewrite filter."""
     host = "upstreamvhost.foo.com"
-    t = translate(ing("u", host, path("/"), annotations=ann(upstream_vhost="upstreamvhost.bar.com")))
+    vhost = ann(upstream_vhost="upstreamvhost.bar.com")
+    t = translate(ing("u", host, path("/"), annotations=vhost))
     assert find_filter(t.ask(host, "/").filters, Rewrite) == Rewrite(
         hostname="upstreamvhost.bar.com"
     )

@@ -196,8 +196,7 @@ def test_x_forwarded_prefix_with_a_rewrite() -> None:
 def test_x_forwarded_prefix_without_rewrite_does_nothing() -> None:
     """e2e xforwardedprefix.go "should not add X-Forwarded-Prefix if the annotation value
     is empty"; buildProxyPass writes the header only inside the rewrite branch."""
-    for annotations in (ann(x_forwarded_prefix="", rewrite_target="/foo"),
-                        ann(x_forwarded_prefix="/p")):
-        t = translate(ing("x", HOST, path("/"), annotations=annotations))
+    for given in (ann(x_forwarded_prefix="", rewrite_target="/foo"), ann(x_forwarded_prefix="/p")):
+        t = translate(ing("x", HOST, path("/"), annotations=given))
         rewrite = find_filter(t.ask(HOST, "/").filters, Rewrite)
         assert rewrite is None or rewrite.forwarded_prefix is None

@@ -30,9 +30,18 @@ def test_valid_directory_summary() -> None:
 def test_valid_directory_counts_per_kind_and_warns_on_duplicates() -> None:
     out = check("-c", str(FIXTURES))
     assert out.returncode == 0, out.stderr
+    regex = (
+        "every path is a case-insensitive regular expression (use-regex or rewrite-target on "
+        "an Ingress of the host)"
+    )
     assert out.stdout == (
-        # the fixture Ingress carries an ingress-nginx annotation
+        # the fixture Ingress carries an ingress-nginx annotation: rewrite-target "/" on a
+        # host with an Exact path other than "/" makes both its hosts regex hosts
         "shop/shop: annotations recognised: rewrite-target\n"
+        f"shop/shop: translated: host shop.example.com: {regex}\n"
+        f"shop/shop: translated: host *.shop.example.com: {regex}\n"
+        "shop/shop: translated: rewrite: path matching /api/v1/orders becomes / (query kept)\n"
+        "shop/shop: translated: rewrite: path matching /static becomes / (query kept)\n"
         f"{FIXTURES}: ok, 11 objects in 7 files "
         "(5 Service, 2 EndpointSlice, 1 Ingress, 1 IngressClass, 1 Secret, 1 ConfigMap)\n"
     )
@@ -101,6 +110,13 @@ spec:
 """
 
 
+NOTE = (
+    "note: {count} not served with --ingress-controller seaway.dev/ingress, so their "
+    "annotations are not translated (give the controller their IngressClass names, e.g. "
+    "k8s.io/ingress-nginx)"
+)
+
+
 def ingress_yaml(name: str, annotations: dict[str, str]) -> str:
     lines = "\n".join(f"    {k}: {v!r}".replace("'", '"') for k, v in annotations.items())
     return INGRESS.format(name=name, annotations=lines)
@@ -122,6 +138,7 @@ def test_annotations_recognised_ignored_invalid_and_refused(tmp_path: Path) -> N
         "default/web: annotations recognised: rewrite-target, use-regex",
         f"default/web: metadata.annotations[{N}mirror-target]: ignored: not supported: "
         "request mirroring is not implemented",
+        NOTE.format(count="3 Ingresses are"),
     ]
     err = out.stderr.splitlines()
     assert err[0].startswith(f"default/snip: metadata.annotations[{N}server-snippet]: a snippet")
@@ -150,6 +167,7 @@ def test_valid_annotations_and_configmap_pass(tmp_path: Path) -> None:
         "ConfigMap ingress-nginx/ingress-nginx-controller: keys recognised: proxy-body-size",
         "ConfigMap ingress-nginx/ingress-nginx-controller: data[use-gzip]: ignored: not "
         "supported: response compression is not implemented",
+        NOTE.format(count="1 Ingress is"),
         f"{tmp_path}: ok, 2 objects in 1 file (1 Ingress, 1 ConfigMap)",
     ]
     assert out.stderr == ""
