@@ -209,3 +209,50 @@ def test_annotations_prefix_flag(tmp_path: Path) -> None:
         f'default/web: metadata.annotations[{N}use-regex]: ignored: not read: '
         '--annotations-prefix is "custom.io"'
     )
+
+
+def test_translation_report_per_ingress(tmp_path: Path) -> None:
+    """What the translator made of the annotations, and its warnings (a canary Ingress
+    without a main one), for the Ingresses --ingress-controller owns."""
+
+    def owned(name: str, host: str, service: str, annotations: str) -> str:
+        return (
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+            f"metadata: {{name: {name}, namespace: default, annotations: {{{annotations}}}}}\n"
+            f"spec:\n  ingressClassName: nginx\n  rules: [{{host: {host}, http: {{paths: "
+            f"[{{path: /x, pathType: Prefix, backend: {{service: {{name: {service}, "
+            "port: {number: 80}}}}]}}]\n---\n"
+        )
+
+    (tmp_path / "a.yaml").write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx}\n"
+        "spec: {controller: k8s.io/ingress-nginx}\n---\n"
+        + owned("web", "a.test", "web", f'{N}proxy-body-size: "8m"')
+        + owned("lonely", "b.test", "next", f'{N}canary: "true"')
+    )
+    out = check("-c", str(tmp_path), "--ingress-controller", "k8s.io/ingress-nginx")
+    assert out.returncode == 0, out.stderr
+    assert "default/web: translated: body limit 8m (413 above)" in out.stdout.splitlines()
+    assert out.stderr.splitlines() == [
+        "warning: Ingress default/lonely: spec.rules[0].http.paths[0] (b.test Prefix /x): no "
+        "main Ingress serves host b.test: the canary is not used (as in ingress-nginx)"
+    ]
+    strict = check("--strict", "-c", str(tmp_path), "--ingress-controller", "k8s.io/ingress-nginx")
+    assert strict.returncode == 1
+
+
+def test_the_ingress_nginx_example_is_accepted() -> None:
+    """configs/ingress-nginx/: a typical ingress-nginx app, checked as it is."""
+    example = str(ROOT / "configs" / "ingress-nginx")
+    plain = check("-c", example)
+    assert plain.returncode == 0, plain.stderr
+    out = check("-c", example, "--ingress-controller", "k8s.io/ingress-nginx",
+                "--configmap", "ingress-nginx/ingress-nginx-controller", "--strict")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    lines = out.stdout.splitlines()
+    canary = "shop/api-canary: translated: canary of shop/api: shop/api:8080 -> shop/api-next:8080"
+    assert canary in lines
+    assert "shop/storefront: translated: plain HTTP redirected to HTTPS (308)" in lines
+    assert lines[-1].endswith("(3 Service, 3 EndpointSlice, 3 Ingress, 1 IngressClass, "
+                              "1 Secret, 1 ConfigMap)")
