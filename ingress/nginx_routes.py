@@ -112,7 +112,11 @@ class RouteBuilder:
         f = self.filters(loc)
         wanted = anns.redirects.redirect
         if wanted is not None:
-            if wanted.url.startswith("/") and not anns.redirects.relative:
+            # absolute_redirect off: the annotation, or the ConfigMap's relative-redirects
+            relative = anns.redirects.relative or bool(
+                self._settings and self._settings.relative_redirects
+            )
+            if wanted.url.startswith("/") and not relative:
                 action = Redirect(wanted.code, path=ReplaceFullPath(wanted.url), keep_query=False)
             else:
                 action = Redirect(wanted.code, location=wanted.url)

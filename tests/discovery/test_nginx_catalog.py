@@ -15,6 +15,8 @@ from discovery.nginx_catalog import (
     CONFIGMAP_NOTES,
     PARSED,
     REFUSED,
+    TRANSLATED,
+    TRANSLATED_KEYS,
     readme_status,
 )
 from discovery.nginx_configmap import parse_nginx_configmap
@@ -25,14 +27,16 @@ P = "nginx.ingress.kubernetes.io/"
 
 def annotation_rows() -> list[str]:
     return [
-        f"| `{name}` | {readme_status(status, ANNOTATION_NOTES.get(name, ''))} |"
+        f"| `{name}` | "
+        f"{readme_status(status, ANNOTATION_NOTES.get(name, ''), TRANSLATED.get(name, ''))} |"
         for name, status in sorted(ANNOTATIONS.items())
     ]
 
 
 def configmap_rows() -> list[str]:
     return [
-        f"| `{key}` | {readme_status(status, CONFIGMAP_NOTES.get(key, ''))} |"
+        f"| `{key}` | "
+        f"{readme_status(status, CONFIGMAP_NOTES.get(key, ''), TRANSLATED_KEYS.get(key, ''))} |"
         for key, status in sorted(CONFIGMAP_KEYS.items())
     ]
 
