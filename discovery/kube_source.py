@@ -1,8 +1,10 @@
 """The Kubernetes API source: every kind seaway needs, listed and watched into the Store.
 
 One KindWatcher (discovery/kube_watch.py) per kind: Services, EndpointSlices, Ingresses
-(all namespaces) and IngressClasses (cluster-scoped). Secrets are NOT watched cluster-wide:
-only the TLS Secrets that seaway's own Ingresses reference, one list/watch per Secret with
+(all namespaces) and IngressClasses (cluster-scoped); and, when a node name is given, that
+Node alone (`fieldSelector=metadata.name=NODE`, as kube-proxy watches its own node) for
+its topology.kubernetes.io/zone label. Secrets are NOT watched cluster-wide: only the TLS
+Secrets that seaway's own Ingresses reference, one list/watch per Secret with
 `fieldSelector=metadata.name=NAME` in its namespace (kubelet's "Watch" strategy for the
 Secrets pods use). seaway thus never holds other Secrets in memory; the cost is one watch
 connection per referenced Secret, which is few. The set is reconciled whenever Ingresses
@@ -55,6 +57,12 @@ KIND_SPECS: tuple[KindSpec, ...] = (
 )
 
 
+def node_spec(name: str) -> KindSpec:
+    return KindSpec(
+        "Node", "v1", "/api/v1/nodes", "kube:Node", field_selector=f"metadata.name={name}"
+    )
+
+
 def _one_object(kind: str, plural: str, namespace: str, name: str) -> KindSpec:
     """A list/watch of one core/v1 object by name (fieldSelector), in its namespace."""
     return KindSpec(
@@ -96,6 +104,7 @@ class KubeSourceConfig:
     ingress_controller: str = DEFAULT_CONTROLLER
     watch_ingress_without_class: bool = False
     configmap: tuple[str, str] | None = None  # (namespace, name) of ingress-nginx's settings
+    node_name: str = ""  # the Node to watch for its zone label; "" = none
 
 
 class KubeSource:
@@ -120,6 +129,8 @@ class KubeSource:
             self._session = session
             try:
                 specs = KIND_SPECS
+                if self.config.node_name:
+                    specs = (*specs, node_spec(self.config.node_name))
                 if self.config.configmap is not None:
                     specs = (*specs, configmap_spec(*self.config.configmap))
                 for spec in specs:

@@ -12,6 +12,7 @@ Every error of a file is reported, each naming file, object and field path, e.g.
 An object with errors is not returned. Kinds seaway does not use (Deployment,
 StatefulSet, ...) and Secrets of types other than kubernetes.io/tls are skipped silently.
 ConfigMaps are read (one of them may hold ingress-nginx settings: --configmap).
+Nodes are read for their labels only (the zone of the node seaway runs on).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from discovery.parse_common import ManifestError, Problems, show
 from discovery.parse_configmap import parse_configmap
 from discovery.parse_endpointslice import parse_endpointslice
 from discovery.parse_ingress import parse_ingress, parse_ingress_class
+from discovery.parse_node import parse_node
 from discovery.parse_secret import TLS_TYPE, parse_tls_secret
 from discovery.parse_service import parse_service
 from discovery.yaml_decode import (
@@ -59,6 +61,7 @@ _KINDS: dict[str, tuple[str, bool, Parser]] = {
     "Ingress": ("networking.k8s.io/v1", True, parse_ingress),
     "IngressClass": ("networking.k8s.io/v1", False, parse_ingress_class),
     "Secret": ("v1", True, parse_tls_secret),
+    "Node": ("v1", False, parse_node),
     "ConfigMap": ("v1", True, parse_configmap),
 }
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

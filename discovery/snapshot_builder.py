@@ -21,7 +21,16 @@ Endpoint resolution follows kube-proxy's EndpointSliceCache:
 - one endpoint per slice endpoint, from its first address; duplicates (same ip:port)
   across slices merge, preferring a ready one; slices are read in name order;
 - usable endpoints: the ready ones, or when none is ready the serving-and-terminating
-  ones.
+  ones; topology (EndpointSlice hints, trafficDistribution: discovery/topology.py)
+  narrows the ready ones for cluster-wide traffic, as kube-proxy does.
+
+The node's zone is NodeTopology.zone when given (--node-zone), else the
+topology.kubernetes.io/zone label of the Node named NodeTopology.node_name in the store
+(the kube source watches that one Node); a change of it recomputes every service.
+Per service port it also resolves what kube-proxy's ServicePortInfo holds:
+loadBalancerSourceRanges (a family whose ranges include 0.0.0.0/0 or ::/0 is
+unrestricted, so its ranges are left out) and the health-check node port (type
+LoadBalancer with externalTrafficPolicy Local only).
 """
 
 from __future__ import annotations
@@ -39,6 +48,7 @@ from discovery.model import (
     KIND_ENDPOINTSLICE,
     KIND_INGRESS,
     KIND_INGRESSCLASS,
+    KIND_NODE,
     KIND_SECRET,
     KIND_SERVICE,
     LAST_CHANGE_TRIGGER_TIME,
@@ -47,6 +57,7 @@ from discovery.model import (
     Ingress,
     IngressClass,
     KubeObject,
+    Node,
     ObjectKey,
     Service,
     TLSSecret,
@@ -56,9 +67,11 @@ from discovery.nginx_configmap import IngressNginxMode, NginxGlobalSettings, glo
 from discovery.nginx_settings import NO_ANNOTATIONS, IngressAnnotations
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
 from discovery.store import Change, Store
+from discovery.topology import NodeTopology, cluster_endpoints, endpoint_hints
 
 NsName = tuple[str, str]
 T = TypeVar("T")
+NO_TOPOLOGY = NodeTopology()
 
 
 class SnapshotBuilder:
@@ -66,11 +79,13 @@ class SnapshotBuilder:
 
     `not_before` (epoch seconds): EndpointSlice trigger times older than this are left
     out of `Snapshot.trigger_times`, as kube-proxy ignores those older than its start.
+    `topology`: this node's name and, when known from the command line, its zone.
     `nginx`: the annotation prefix and the ingress-nginx ConfigMap to read.
     """
 
     __slots__ = (
         "_annotations",
+        "_config",
         "_full",
         "_generation",
         "_ingress_classes",
@@ -84,6 +99,7 @@ class SnapshotBuilder:
         "_slices_by_service",
         "_store",
         "_tls_secrets",
+        "_topology",
     )
 
     def __init__(
@@ -91,10 +107,13 @@ class SnapshotBuilder:
         store: Store,
         *,
         not_before: float | None = None,
+        topology: NodeTopology | None = None,
         nginx: IngressNginxMode | None = None,
     ) -> None:
         self._store = store
         self._not_before = not_before
+        self._config = topology or NodeTopology()
+        self._topology = self._config  # with the zone in force (the Node's label)
         self._nginx_mode = nginx or IngressNginxMode()
         self._generation = 0
         self._full = True  # the next build resolves everything
@@ -114,6 +133,19 @@ class SnapshotBuilder:
     @property
     def generation(self) -> int:
         return self._generation
+
+    @property
+    def topology(self) -> NodeTopology:
+        """This node's name and the zone in force (given, or from its Node's label)."""
+        return self._topology
+
+    def _node_topology(self) -> NodeTopology:
+        config = self._config
+        if config.zone or not config.node_name:
+            return config
+        node = self._store.get(ObjectKey(KIND_NODE, "", config.node_name))
+        zone = node.zone if isinstance(node, Node) else ""
+        return NodeTopology(config.node_name, zone)
 
     def invalidate(self) -> None:
         """Make the next build a full one that reports every service port as changed
@@ -165,6 +197,7 @@ class SnapshotBuilder:
                 continue
             index.setdefault((key.namespace, obj.service_name), set()).add(key)
         self._slices_by_service = index
+        self._topology = self._node_topology()
 
         services: dict[NsName, Service] = {}
         service_ports: dict[ServicePortName, ServicePortInfo] = {}
@@ -220,6 +253,11 @@ class SnapshotBuilder:
                 classes_changed = True
             elif kind == KIND_SECRET:
                 secrets_changed = True
+            elif kind == KIND_NODE and key.name == self._config.node_name:
+                topology = self._node_topology()
+                if topology != self._topology:
+                    self._topology = topology
+                    touched.update(self._services)  # every service: hints may apply now
             elif kind == KIND_CONFIGMAP and self._is_nginx_configmap(key):
                 self._nginx = self._global_settings()
 
@@ -331,7 +369,7 @@ class SnapshotBuilder:
                 eps = get(key)
                 if isinstance(eps, EndpointSlice) and eps.address_type in families:
                     slices.append(eps)
-        infos = service_port_infos(svc, slices)
+        infos = service_port_infos(svc, slices, self._topology)
         if not previous:
             return tuple(infos)
         reuse = {info.name: info for info in previous}
@@ -355,18 +393,29 @@ class SnapshotBuilder:
         return tuple(times)
 
 
-def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[ServicePortInfo]:
+def service_port_infos(
+    svc: Service, slices: Sequence[EndpointSlice], topology: NodeTopology = NO_TOPOLOGY
+) -> list[ServicePortInfo]:
     """Resolve each port of a proxied Service against its slices (already filtered to
-    the service's address families and sorted by name). A port repeating an earlier
-    port's name and protocol (invalid; validation rejects it) is skipped."""
+    the service's address families and sorted by name), for a node at `topology`. A port
+    repeating an earlier port's name and protocol (invalid; validation rejects it) is
+    skipped."""
     ns, name = svc.meta.namespace, svc.meta.name
     infos: list[ServicePortInfo] = []
     port_ids: set[tuple[str, str]] = set()
+    distribution = svc.traffic_distribution
+    source_ranges = _effective_source_ranges(svc.load_balancer_source_ranges)
+    health_check_port = (
+        svc.health_check_node_port
+        if svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local"
+        else None
+    )
     for sp in svc.ports:
         if (sp.name, sp.protocol) in port_ids:
             continue
         port_ids.add((sp.name, sp.protocol))
         merged: dict[tuple[str, int], EndpointInfo] = {}
+        hinted = False
         for eps in slices:
             for slice_port in eps.ports:
                 if slice_port.name != sp.name or slice_port.protocol != sp.protocol:
@@ -379,6 +428,11 @@ def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[Se
                     cond = endpoint.conditions
                     seen = merged.get((ip, port))
                     if seen is None or (cond.ready and not seen.ready):
+                        if distribution or endpoint.hint_zones or endpoint.hint_nodes:
+                            zones, nodes = endpoint_hints(endpoint, cond.ready, distribution)
+                            hinted = hinted or bool(zones or nodes)
+                        else:
+                            zones = nodes = ()
                         merged[(ip, port)] = EndpointInfo(
                             ip,
                             port,
@@ -387,16 +441,21 @@ def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[Se
                             cond.terminating,
                             endpoint.node_name,
                             endpoint.zone,
+                            zones,
+                            nodes,
                         )
         if len(merged) > 1:
             all_endpoints = tuple(merged[k] for k in sorted(merged, key=_endpoint_sort_key))
         else:
             all_endpoints = tuple(merged.values())
-        usable = tuple([e for e in all_endpoints if e.ready])
-        if len(usable) == len(all_endpoints):
-            usable = all_endpoints  # the common case: share the tuple
-        elif not usable:
-            usable = tuple([e for e in all_endpoints if e.serving and e.terminating])
+        if hinted:
+            usable = cluster_endpoints(all_endpoints, topology)
+        else:
+            usable = tuple([e for e in all_endpoints if e.ready])
+            if len(usable) == len(all_endpoints):
+                usable = all_endpoints  # the common case: share the tuple
+            elif not usable:
+                usable = tuple([e for e in all_endpoints if e.serving and e.terminating])
         infos.append(
             ServicePortInfo(
                 name=ServicePortName(ns, name, sp.name, sp.protocol),
@@ -409,6 +468,8 @@ def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[Se
                 internal_traffic_policy=svc.internal_traffic_policy,
                 external_ips=svc.external_ips,
                 load_balancer_ips=svc.load_balancer_ips,
+                load_balancer_source_ranges=source_ranges,
+                health_check_node_port=health_check_port,
                 all_endpoints=all_endpoints,
                 endpoints=usable,
             )
@@ -417,14 +478,30 @@ def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[Se
 
 
 def build_snapshot(
-    objects: Iterable[KubeObject], nginx: IngressNginxMode | None = None
+    objects: Iterable[KubeObject],
+    topology: NodeTopology | None = None,
+    nginx: IngressNginxMode | None = None,
 ) -> Snapshot:
     """One-shot: the Snapshot of exactly these objects (for rules/apply/trace/check)."""
     store = Store()
     for obj in objects:
         store.upsert(obj)
-    snapshot, _ = SnapshotBuilder(store, nginx=nginx).build()
+    snapshot, _ = SnapshotBuilder(store, topology=topology, nginx=nginx).build()
     return snapshot
+
+
+@lru_cache(maxsize=1024)
+def _effective_source_ranges(ranges: tuple[str, ...]) -> tuple[str, ...]:
+    """loadBalancerSourceRanges as kube-proxy applies them, per family: a family listing
+    0.0.0.0/0 or ::/0 accepts everyone, the same as listing nothing, so its ranges are
+    left out (an empty result restricts nothing; one family's ranges never restrict the
+    other family's load-balancer IPs)."""
+    if not ranges:
+        return ranges
+    open_families = {":" in r for r in ranges if r.endswith("/0")}
+    if not open_families:
+        return ranges
+    return tuple(r for r in ranges if (":" in r) not in open_families)
 
 
 def parse_trigger_time(value: str | None) -> float | None:

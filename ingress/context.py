@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from functools import partial
 from random import random
-from typing import Protocol
+from typing import Any, Protocol
 
 from discovery.snapshot import EndpointInfo
 from ingress.outbox import Outbox
+from ingress.pipelining import PipelinedConnection
 from ingress.pool import PoolSet
-from ingress.request import KnownRequest, RequestState
+from ingress.request import RequestState
 from ingress.route_conditions import no_header
 from ingress.settings import HttpSettings
+from ingress.upstream import UpstreamConnection
 from proxy.balancer import RoundRobin
 
 KNOWN_REQUESTS_SIZE = 1024  # request heads remembered (cleared when full)
@@ -24,7 +25,7 @@ class RouteLike(Protocol):
     """The part of ingress.route_match.RouteResult the proxy reads (and ``cache``, a slot
     the hot path may use for its per-worker state of that route: balancer, pool...)."""
 
-    cache: object
+    cache: Any  # written by the proxy: a RouteState
 
     @property
     def status(self) -> int: ...
@@ -39,6 +40,9 @@ class RouteLike(Protocol):
     def split(self) -> tuple[RouteLike, ...] | None: ...
 
     def pick(self, value: float) -> RouteLike: ...
+
+    @property
+    def repeatable(self) -> bool: ...
 
 
 class RouterLike(Protocol):
@@ -56,17 +60,17 @@ class RouterLike(Protocol):
     ) -> RouteLike: ...
 
 
-def header_in_lines(lines: list[bytes], name: bytes) -> bytes | None:
-    """The first value of header `name` (lower case) in head lines b"Name: value\\r\\n"
-    (several lines may share one element, as RequestState.fwd holds a known head). Until
-    RequestState reads fields from the raw head itself, this is how route conditions see
-    headers: the forwarded lines, so hop-by-hop and X-Forwarded-* fields are not seen."""
-    for chunk in lines:
-        for line in chunk.split(b"\r\n"):
-            field, colon, value = line.partition(b":")
-            if colon and field.strip().lower() == name:
-                return value.strip()
-    return None
+class RouteState:
+    """Per-worker state of one route object, resolved on its first request and kept on
+    the route (`route.cache`): a request then does no lookup by name. `owner` is the
+    context it belongs to (a route object shared by two contexts gets its own per context).
+    """
+
+    __slots__ = ("balancer", "owner")
+
+    def __init__(self, owner: ProxyContext, balancer: RoundRobin) -> None:
+        self.owner = owner
+        self.balancer = balancer
 
 
 class ProxyContext:
@@ -74,10 +78,13 @@ class ProxyContext:
 
     __slots__ = (
         "balancers",
+        "connection_class",
         "connections",
-        "known_requests",
         "loop",
+        "memo_hits",
+        "memo_misses",
         "outbox",
+        "pipelining",
         "pools",
         "router",
         "settings",
@@ -98,27 +105,28 @@ class ProxyContext:
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, RoundRobin] = {}
         self.connections: set[asyncio.Protocol] = set()
-        # Reads that were exactly one plain request head -> its parse (RequestState.known).
-        # Per context, because the limits that head passed are this context's settings.
-        self.known_requests: dict[bytes, KnownRequest] = {}
-
-    def remember_request(self, head: bytes, known: KnownRequest) -> None:
-        if len(head) > KNOWN_REQUEST_BYTES:
-            return
-        if len(self.known_requests) >= KNOWN_REQUESTS_SIZE:
-            self.known_requests.clear()
-        self.known_requests[head] = known
+        # The repeated-request memo of ingress/http1.py (exact bytes): its hit rate.
+        self.memo_hits = 0
+        self.memo_misses = 0
+        # Pipelining bookkeeping only when it is on (ingress/pipelining.py).
+        self.pipelining = settings.upstream_pipelining > 1
+        self.connection_class: type[UpstreamConnection] = (
+            PipelinedConnection if self.pipelining else UpstreamConnection
+        )
 
     def route(self, req: RequestState) -> RouteLike:
         """The route of a request, on its raw bytes (ingress/route_match.py); a weighted
-        Forward's backend is picked here. Headers are read only when some route of the
-        table matches on them."""
+        Forward's backend is picked here. Headers are read from the raw head only when
+        some route of the table matches on them."""
         router = self.router
-        header = partial(header_in_lines, req.fwd) if router.uses_headers else no_header
+        header = req.header if router.uses_headers else no_header
         route = router.match(req.host, req.url, req.method, header)
         if route.split is not None:
             route = route.pick(random())
         return route
+
+    def route_state(self, route: RouteLike) -> RouteState:
+        return RouteState(self, self.balancer(route))
 
     def balancer(self, route: RouteLike) -> RoundRobin:
         """The round-robin state of the route's backend; endpoints refreshed if they changed."""

@@ -48,9 +48,7 @@ class IngressDataplane:
     def __init__(self, config: IngressConfig, settings: HttpSettings | None = None) -> None:
         self.config = config
         options = config
-        self.settings = settings_for(
-            options.max_body_size, settings, options.upstream_pipelining
-        )
+        self.settings = settings_for(options.max_body_size, settings, options.upstream_pipelining)
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))
         self._last: tuple[object, ...] | None = None

@@ -34,6 +34,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
+from typing import Any
 
 from discovery.snapshot import EndpointInfo, ServicePortName
 from ingress.paths import PathMatcher, element_prefixes, prefix_key
@@ -131,6 +132,7 @@ class RouteResult:
         "filters",
         "key",
         "origin",
+        "repeatable",
         "route",
         "service",
         "source",
@@ -147,8 +149,12 @@ class RouteResult:
         backend: Backend | None = None,
         filters: tuple[Filter, ...] = (),
         split: tuple[RouteResult, ...] | None = None,
+        repeatable: bool = True,
     ) -> None:
         self.status = status
+        # False for a backend picked at random from a weighted split: the same request
+        # may go elsewhere next time, so per-connection memos must route it again.
+        self.repeatable = repeatable
         self.action = action
         self.route = route
         self.origin: RouteSource | None = route.source if route is not None else None
@@ -163,7 +169,7 @@ class RouteResult:
         if split is not None:
             weights = (r.backend.weight if r.backend else 0 for r in split)
             self.cumulative = tuple(accumulate(weights))
-        self.cache: object = None
+        self.cache: Any = None  # the hot path's per-worker state (ingress.context.RouteState)
 
     def pick(self, value: float) -> RouteResult:
         """The backend's RouteResult for a uniform `value` in [0, 1), by weight; self when
@@ -180,7 +186,7 @@ class RouteResult:
         )
 
 
-def _backend_result(route: Route, backend: Backend) -> RouteResult:
+def _backend_result(route: Route, backend: Backend, repeatable: bool = True) -> RouteResult:
     return RouteResult(
         backend.status,
         route.action,
@@ -188,6 +194,7 @@ def _backend_result(route: Route, backend: Backend) -> RouteResult:
         route,
         backend,
         route.filters + backend.filters,
+        repeatable=repeatable,
     )
 
 
@@ -200,7 +207,7 @@ def _route_result(route: Route) -> RouteResult:
         return _backend_result(route, usable[0])
     if not usable:  # Gateway API: no backend, or every weight 0: 500
         return RouteResult(500, action, str(route.source), route, None, route.filters)
-    split = tuple(_backend_result(route, b) for b in usable)
+    split = tuple(_backend_result(route, b, repeatable=False) for b in usable)
     return RouteResult(0, action, str(route.source), route, None, route.filters, split)
 
 

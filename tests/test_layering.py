@@ -25,6 +25,7 @@ PURE_MODULES = (
     "discovery.store",
     "discovery.snapshot",
     "discovery.snapshot_builder",
+    "discovery.topology",
     "discovery.ownership",
     "discovery.nginx_values",
     "discovery.nginx_settings",
@@ -55,8 +56,10 @@ PURE_MODULES = (
     "ingress.trace",
     "ingress.framing",
     "proxy.balancer",
+    "proxy.healthcheck",
     "proxy.iptables.builder",
     "proxy.iptables.chains",
+    "proxy.iptables.family",
     "proxy.iptables.render",
     "proxy.iptables.simulator",
 )

@@ -67,8 +67,14 @@ def choose_dataplanes(options: Options) -> list[Any]:
 
         dataplanes.append(IptablesDataplane(options.iptables_config()))
     from ingress.dataplane import IngressDataplane
+    from proxy.healthcheck_server import HealthCheckServer
+    from proxy.userspace.addresses import host_addresses
 
     dataplanes.append(IngressDataplane(options.ingress_config()))
+    # Health-check node ports (LoadBalancer, externalTrafficPolicy Local), in every mode.
+    dataplanes.append(
+        HealthCheckServer(options.healthcheck_config(), local_addresses=host_addresses)
+    )
     return dataplanes
 
 
@@ -99,9 +105,14 @@ def run(args: argparse.Namespace) -> int:
     import uvloop
 
     from proxy.app.daemon import Daemon
+    from proxy.healthcheck_server import HealthCheckServer
 
     async def main() -> None:
-        daemon = Daemon(options, choose_source(options), choose_dataplanes(options))
+        dataplanes = choose_dataplanes(options)
+        daemon = Daemon(options, choose_source(options), dataplanes)
+        for dataplane in dataplanes:  # "serviceProxyHealthy" is the daemon's /healthz
+            if isinstance(dataplane, HealthCheckServer):
+                dataplane.proxy_healthy = daemon.health.healthy
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

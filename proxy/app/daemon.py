@@ -68,7 +68,10 @@ class Daemon:
         self.store = Store()
         # Trigger times from before we started are not our latency (kube-proxy ignores them).
         self.builder = SnapshotBuilder(
-            self.store, not_before=wall_clock(), nginx=options.ingress_nginx_mode()
+            self.store,
+            not_before=wall_clock(),
+            topology=options.node_topology(),
+            nginx=options.ingress_nginx_mode(),
         )
         self.metrics = DaemonMetrics()
         self.health = Health(max_sync_period=options.sync_period, clock=wall_clock)

@@ -13,7 +13,9 @@ PROXY_MODES = ("userspace", "iptables")
 if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
     from discovery.kube_source import KubeSourceConfig
     from discovery.nginx_configmap import IngressNginxMode
+    from discovery.topology import NodeTopology
     from ingress.dataplane import IngressConfig
+    from proxy.healthcheck_server import HealthCheckConfig
     from proxy.iptables.dataplane import IptablesConfig
     from proxy.userspace.dataplane import UserspaceConfig
 
@@ -98,6 +100,7 @@ class Options:
     master: str | None = None
     proxy_mode: str = "userspace"
     hostname: str = field(default_factory=socket.gethostname)
+    node_zone: str = ""  # "" = this Node's topology.kubernetes.io/zone label (API mode)
     cluster_cidr: list[str] = field(default_factory=list)
     nodeport_addresses: list[str] = field(default_factory=list)  # empty: all local
     bind_cluster_ips: bool = False
@@ -155,6 +158,7 @@ class Options:
             self.ingress_controller,
             self.watch_ingress_without_class,
             self.configmap,
+            node_name="" if self.node_zone else self.hostname,
         )
 
     def ingress_nginx_mode(self) -> IngressNginxMode:
@@ -163,6 +167,17 @@ class Options:
         return IngressNginxMode.from_flags(
             self.annotations_prefix, self.configmap, self.ingress_controller
         )
+
+    def healthcheck_config(self) -> HealthCheckConfig:
+        from proxy.healthcheck_server import HealthCheckConfig
+
+        return HealthCheckConfig(self.hostname, tuple(self.nodeport_addresses))
+
+    def node_topology(self) -> NodeTopology:
+        """For the snapshot builder: this node's name and its zone when given."""
+        from discovery.topology import NodeTopology
+
+        return NodeTopology(self.hostname, self.node_zone)
 
 
 def add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -223,6 +238,14 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
         "--hostname-override",
         metavar="NAME",
         help="node name used for Local traffic policies (default: this host's name)",
+    )
+    g.add_argument(
+        "--node-zone",
+        default="",
+        metavar="ZONE",
+        help="this node's zone, for topology-aware routing (EndpointSlice hints, "
+        "trafficDistribution); default: the topology.kubernetes.io/zone label of this "
+        "node's Node object when watching the API, else none",
     )
     g.add_argument(
         "--cluster-cidr",
@@ -350,6 +373,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "kubeconfig",
         "master",
         "proxy_mode",
+        "node_zone",
         "cluster_cidr",
         "nodeport_addresses",
         "bind_cluster_ips",
@@ -372,6 +396,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
             setattr(o, name, getattr(args, name))
     if getattr(args, "hostname_override", None):
         o.hostname = args.hostname_override
+    o.hostname = o.hostname.strip().lower()  # as kube-proxy: node names are lower case
     if not o.workers:
         o.workers = os.cpu_count() or 1
     return o

@@ -235,6 +235,79 @@ def test_all_errors_of_an_object_are_reported() -> None:
     ]
 
 
+def test_traffic_distribution() -> None:
+    for value in ("PreferClose", "PreferSameZone", "PreferSameNode"):
+        obj, errors = parse_object(set_path(SERVICE, "spec.trafficDistribution", value), "w")
+        assert errors == [] and obj.traffic_distribution == value  # type: ignore[union-attr]
+    assert errors_of(set_path(SERVICE, "spec.trafficDistribution", "PreferFar")) == [
+        SVC + "spec.trafficDistribution: must be one of PreferClose, PreferSameZone, "
+        'PreferSameNode, got "PreferFar"'
+    ]
+    assert errors_of(set_path(SERVICE, "spec.trafficDistribution", 1)) == [
+        SVC + "spec.trafficDistribution: must be a string, got 1"
+    ]
+
+
+def test_load_balancer_source_ranges() -> None:
+    lb = set_path(SERVICE, "spec.type", "LoadBalancer")
+    ranges = [" 10.0.0.0/8", "192.0.2.7/24", "FD00::/64"]
+    obj, errors = parse_object(set_path(lb, "spec.loadBalancerSourceRanges", ranges), "w")
+    assert errors == []
+    # spaces dropped (kube-proxy trims them), host bits cleared, IPv6 in canonical form
+    assert obj.load_balancer_source_ranges == (  # type: ignore[union-attr]
+        "10.0.0.0/8",
+        "192.0.2.0/24",
+        "fd00::/64",
+    )
+    bad = set_path(lb, "spec.loadBalancerSourceRanges", ["10.0.0.0/8", "10.0.0.1", "x/8", 7])
+    assert errors_of(bad) == [
+        SVC + 'spec.loadBalancerSourceRanges[1]: must be a CIDR (10.0.0.0/8, fd00::/64), '
+        'got "10.0.0.1"',
+        SVC + 'spec.loadBalancerSourceRanges[2]: must be a CIDR (10.0.0.0/8, fd00::/64), '
+        'got "x/8"',
+        SVC + "spec.loadBalancerSourceRanges[3]: must be a string, got 7",
+    ]
+    not_lb = set_path(SERVICE, "spec.loadBalancerSourceRanges", ["10.0.0.0/8"])
+    assert errors_of(not_lb) == [
+        SVC + "spec.loadBalancerSourceRanges: may only be used when type is LoadBalancer"
+    ]
+
+
+def test_endpoint_hints_for_zones_and_nodes() -> None:
+    hints = {"forZones": [{"name": "z1"}, {"name": "z2"}], "forNodes": [{"name": "node-a"}]}
+    obj, errors = parse_object(set_path(SLICE, "endpoints.0.hints", hints), "web.yaml")
+    assert errors == []
+    endpoint = obj.endpoints[0]  # type: ignore[union-attr]
+    assert endpoint.hint_zones == ("z1", "z2") and endpoint.hint_nodes == ("node-a",)
+    bad = {"forZones": [{}], "forNodes": ["node-a", {"name": 3}]}
+    assert errors_of(set_path(SLICE, "endpoints.0.hints", bad)) == [
+        ES + "endpoints[0].hints.forZones[0].name: required",
+        ES + 'endpoints[0].hints.forNodes[0]: must be a mapping with a name, got "node-a"',
+        ES + "endpoints[0].hints.forNodes[1].name: must be a string, got 3",
+    ]
+
+
+def test_node_keeps_only_name_and_labels() -> None:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": "node-a",
+            "resourceVersion": "42",
+            "labels": {"topology.kubernetes.io/zone": "z1"},
+        },
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    obj, errors = parse_object(doc, "nodes.yaml")
+    assert errors == [] and obj is not None
+    assert obj.key == ("Node", "", "node-a") and obj.zone == "z1"  # type: ignore[union-attr]
+    heartbeat = set_path(doc, "metadata.resourceVersion", "43")
+    assert parse_object(heartbeat, "nodes.yaml")[0] == obj  # not a change
+    assert [str(e) for e in parse_object(set_path(doc, "metadata.name", ""), "n.yaml")[1]] == [
+        "n.yaml: object (Node): metadata.name: required"
+    ]
+
+
 ES = "web.yaml: EndpointSlice default/web-1: "
 
 

@@ -83,6 +83,8 @@ class NotFound:
     endpoints = ()
     key = ""
     split = None
+    repeatable = True
+    cache = None
 
 
 class Router404:
