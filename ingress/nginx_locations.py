@@ -21,11 +21,13 @@ from dataclasses import dataclass
 
 from discovery.model import Ingress, IngressBackend, PathType
 from discovery.nginx_settings import IngressAnnotations
+from ingress.routes import Backend
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class Location:
-    """One path of one Ingress rule, with the annotations of its Ingress."""
+    """One path of one Ingress rule, with the annotations of its Ingress and its Backend
+    (resolved once; None for a canary's, resolved when merged)."""
 
     ingress: Ingress
     anns: IngressAnnotations
@@ -35,6 +37,7 @@ class Location:
     path: str  # as nginx sees it: an empty path is "/"
     path_type: PathType
     backend: IngressBackend
+    resolved: Backend | None = None
 
     @property
     def exact(self) -> bool:
@@ -76,12 +79,13 @@ class RegexEntry:
 class HostLocations:
     """The locations of one host (rule host, or "" for rules without one)."""
 
-    __slots__ = ("host", "ingresses", "locations")
+    __slots__ = ("_kept", "host", "ingresses", "locations")
 
     def __init__(self, host: str) -> None:
         self.host = host
         self.ingresses: list[tuple[Ingress, IngressAnnotations]] = []  # with a rule here
         self.locations: list[Location] = []
+        self._kept: dict[tuple[str, bool], Location] = {}
 
     def add_ingress(self, ingress: Ingress, anns: IngressAnnotations) -> None:
         if not self.ingresses or self.ingresses[-1][0] is not ingress:
@@ -89,9 +93,11 @@ class HostLocations:
 
     def add(self, loc: Location) -> Location | None:
         """Keep `loc` unless a location with its path and type is there: return that."""
-        for kept in self.locations:
-            if kept.path == loc.path and kept.exact == loc.exact:
-                return kept
+        key = (loc.path, loc.path_type == "Exact")
+        kept = self._kept.get(key)
+        if kept is not None:
+            return kept
+        self._kept[key] = loc
         self.locations.append(loc)
         return None
 

@@ -22,6 +22,7 @@ from collections.abc import Callable
 
 from discovery.model import Ingress
 from discovery.nginx_configmap import NginxGlobalSettings
+from discovery.nginx_settings import NO_ANNOTATIONS
 from discovery.snapshot import Snapshot
 from ingress.backends import ServiceBackends
 from ingress.nginx_canary import CanaryRule, canary_routes
@@ -89,7 +90,9 @@ class RouteBuilder:
         return found
 
     def resolve(self, loc: Location) -> Backend:
-        return self._backends.ingress_backend(loc.ingress.meta.namespace, loc.backend)
+        if loc.resolved is None:
+            loc.resolved = self._backends.ingress_backend(loc.ingress.meta.namespace, loc.backend)
+        return loc.resolved
 
     def forward(self, backend: Backend) -> Forward:
         """The Forward to one Backend, shared by every route to it (smaller pickles)."""
@@ -106,6 +109,10 @@ class RouteBuilder:
         meta, anns = loc.ingress.meta, loc.anns
         source = RouteSource(KIND, meta.namespace, meta.name, loc.rule, loc.index, text)
         match = RouteMatch(path)
+        if anns is NO_ANNOTATIONS and self._settings is None:  # the common case, fast
+            resolved = self.resolve(loc)
+            main = Route(match, self.forward(self._upstreams.backend(resolved, loc.path)), source)
+            return self._with_canary(main, loc, resolved)
         if anns.denied:
             self.note(loc.ingress, "access annotations unusable: every path answers 503")
             return [Route(match, FixedResponse(DENIED), source)]
@@ -139,6 +146,10 @@ class RouteBuilder:
             self._error_pages(loc),
         )
         main = Route(match, self.forward(backend), source, filters)
+        return self._with_canary(main, loc, resolved)
+
+    def _with_canary(self, main: Route, loc: Location, resolved: Backend) -> list[Route]:
+        """`main`, behind the routes of the canary of its Service port if it has one."""
         canary = self._canaries.get(resolved.key)
         if canary is None:
             return [main]

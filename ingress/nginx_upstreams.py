@@ -40,6 +40,13 @@ class Upstream:
     affinity: Affinity | None = None  # type and mode of the first, cookie of the last
     users: list[NsName] = field(default_factory=list)
 
+    @property
+    def plain(self) -> bool:
+        """Nothing to change on its Backends (seaway's defaults)."""
+        return not (
+            self.affinity or self.hash_by or self.service_upstream or self.balance == "ewma"
+        )
+
 
 class Upstreams:
     """The upstreams of one translation: `note` every Ingress in order, then ask."""
@@ -85,7 +92,7 @@ class Upstreams:
         cluster IP as its one endpoint under service-upstream, and its endpoint choice
         (affinity from the upstream `affinity_of` when given: a sticky canary)."""
         up = self.by_key.get(resolved.key)
-        if up is None:
+        if up is None or (up.plain and affinity_of is None):
             return resolved
         affinity = up.affinity
         if affinity_of is not None:

@@ -55,7 +55,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from discovery.model import Ingress, IngressRule
-from discovery.nginx_settings import Canary, IngressAnnotations
+from discovery.nginx_settings import NO_ANNOTATIONS, Canary, IngressAnnotations
 from discovery.ownership import DEFAULT_CONTROLLER, owned_ingresses
 from discovery.snapshot import Snapshot
 from ingress.backends import ServiceBackends
@@ -176,12 +176,16 @@ class _Translator:
     def run(self) -> IngressTranslation:
         served = self._served()
         mains = [s for s in served if not s.annotations.canary.enabled]
-        for s in served:
-            self._note_upstreams(s)
+        canaries_served = len(mains) != len(served)
+        if self._snapshot.nginx is not None or any(
+            s.annotations is not NO_ANNOTATIONS for s in served
+        ):  # without annotations or ConfigMap, every upstream has the defaults
+            for s in served:
+                self._note_upstreams(s)
         default: Route | None = None
         for s in mains:
             for index, rule in enumerate(s.ingress.rules):
-                self._add_rule(s, index, rule)
+                self._add_rule(s, index, rule, canaries_served)
             default = self._default(s, default, any(r.paths for r in s.ingress.rules))
         canaries = self._merge_canaries([s for s in served if s.annotations.canary.enabled])
         certs = self._certificates(mains)
@@ -247,7 +251,7 @@ class _Translator:
                 resolved = self._backends.ingress_backend(ns, backend)
                 self._upstreams.note(s.ingress, s.annotations, resolved)
 
-    def _add_rule(self, s: ServedIngress, index: int, rule: IngressRule) -> None:
+    def _add_rule(self, s: ServedIngress, index: int, rule: IngressRule, canaries: bool) -> None:
         meta = s.ingress.meta
         host = rule.host.lower()
         problem = host_problem(host)
@@ -260,6 +264,7 @@ class _Translator:
             locations = self._hosts[host] = HostLocations(host)
         locations.add_ingress(s.ingress, s.annotations)
         for number, item in enumerate(rule.paths):
+            named = self._backends.ingress_backend(meta.namespace, item.backend)
             loc = Location(
                 s.ingress,
                 s.annotations,
@@ -269,9 +274,9 @@ class _Translator:
                 item.path or "/",
                 item.path_type,
                 item.backend,
+                named,
             )
-            if item.backend.service_name:
-                named = self._backends.ingress_backend(meta.namespace, item.backend)
+            if canaries and item.backend.service_name:
                 up = self._upstreams.upstream(named.key)
                 if up is not None and up.owner_is_canary and up.owner != _key(s.ingress):
                     self._warn(
