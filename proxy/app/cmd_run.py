@@ -13,6 +13,7 @@ from typing import Any
 from proxy.app.options import (
     Options,
     add_daemon_flags,
+    add_gateway_flags,
     add_ingress_nginx_flags,
     add_mode_flags,
     add_source_flags,
@@ -28,14 +29,18 @@ def register(sub: Any) -> None:
         help="run the daemon: watch objects and keep the dataplane in sync",
         description="Run seaway: take Services, EndpointSlices, Ingresses, IngressClasses "
         "and TLS Secrets (and ingress-nginx's ConfigMap: --configmap) from manifest files "
-        "(-c) or the Kubernetes API (--kubeconfig, --master, or in-cluster), and make their "
-        "traffic flow through the chosen --proxy-mode; Ingresses seaway owns are served on "
-        "--http-bind-address in every mode. SIGTERM or SIGINT stops it cleanly.",
+        "(-c) or the Kubernetes API (--kubeconfig, "
+        "--master, or in-cluster), and make their traffic flow through the chosen "
+        "--proxy-mode; Ingresses seaway owns are served on --http-bind-address in every "
+        "mode. Gateway API objects (GatewayClass, Gateway, HTTPRoute, ReferenceGrant) are "
+        "read too: in API mode seaway writes the status of its own. SIGTERM or SIGINT stops "
+        "it cleanly.",
     )
     add_source_flags(p)
     add_mode_flags(p)
     add_daemon_flags(p)
     add_ingress_nginx_flags(p)
+    add_gateway_flags(p)
     p.add_argument(
         "--cleanup",
         action="store_true",
