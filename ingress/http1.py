@@ -379,8 +379,10 @@ class HttpProtocol(asyncio.Protocol):
         ex = self.exchange
         if ex is not None:
             self.exchange = None
-            if ex.lease is not None:
-                ex.end()
+            lease = ex.lease
+            if lease is not None:  # ex.end() inlined: this runs once per request
+                ex.lease = None
+                lease.end(self.loop.time() if lease.timed else None)
             conn = ex.conn
             if conn is not None:
                 if conn.exchange is ex:

@@ -164,19 +164,13 @@ class Balancer:
     def lease(
         self, key: bytes | str | None, tried: Collection[EndpointInfo], now: float
     ) -> Lease | None:
-        """`pick`, held in a Lease that ends it (None when pick gives None)."""
+        """`pick`, held in a Lease that ends it (None when pick gives None). Round robin
+        and least request override it with their common case inlined (L7 calls this once
+        per request), falling back here for the rest."""
         i = self._pick(key, tried)
         if i < 0:
             return None
-        lease: Lease = _new(Lease)  # no __init__ call: this runs once per request
-        lease.balancer = self
-        lease.endpoint = self._endpoints[i]
-        lease.index = i
-        lease.generation = self.generation
-        lease.phase = PICKED
-        lease.timed = self.observes
-        lease.started = now
-        return lease
+        return held(self, i, now)
 
     def pick_this(self, ep: EndpointInfo) -> bool:
         """Count a pick of this very endpoint (session affinity); False when it is not in
@@ -323,3 +317,16 @@ class Lease:
 
 
 _new = object.__new__
+
+
+def held(balancer: Balancer, i: int, now: float) -> Lease:
+    """A Lease of endpoint i, already counted active (no __init__ call: once per request)."""
+    lease: Lease = _new(Lease)
+    lease.balancer = balancer
+    lease.endpoint = balancer._endpoints[i]
+    lease.index = i
+    lease.generation = balancer.generation
+    lease.phase = PICKED
+    lease.timed = balancer.observes
+    lease.started = now
+    return lease

@@ -25,7 +25,7 @@ from collections.abc import Callable, Collection, Sequence
 from itertools import accumulate
 
 from discovery.snapshot import EndpointInfo
-from proxy.balancers.base import Address
+from proxy.balancers.base import Address, Balancer, Lease, held
 from proxy.balancers.round_robin import RoundRobin
 
 DECAY_TIME = 10.0  # seconds: ingress-nginx's EWMA decay time
@@ -51,6 +51,8 @@ class PowerOfTwo(RoundRobin):
         super()._rebuild(old, old_index)
         ws = self._weights
         self._cum = list(accumulate(ws)) if ws is not None else []
+
+    lease = Balancer.lease  # not round robin's shortcut
 
     def _choose(self, key: bytes | str | None, skip: Collection[int]) -> int:
         a = super()._choose(key, skip)
@@ -80,6 +82,31 @@ class LeastRequest(PowerOfTwo):
 
     __slots__ = ()
 
+    def lease(
+        self, key: bytes | str | None, tried: Collection[EndpointInfo], now: float
+    ) -> Lease | None:
+        # The common case inlined: unweighted, nothing tried, the choice under its caps.
+        n = len(self._endpoints)
+        if tried or not n or self._weights is not None:
+            return Balancer.lease(self, key, tried, now)
+        a = self._next
+        if a >= n:
+            a = 0
+        i = a
+        active = self.active
+        if n > 1:
+            b = self.rng.getrandbits(32) % (n - 1)  # (int(random() * m) costs 3x more)
+            if b >= a:
+                b += 1
+            if active[b] < active[a]:
+                i = b
+        if active[i] >= self._cap_active or self.connecting[i] >= self._cap_connecting:
+            return Balancer.lease(self, key, tried, now)
+        self._next = a + 1
+        self.saturated = False
+        active[i] += 1
+        return held(self, i, now)
+
     def _choose(self, key: bytes | str | None, skip: Collection[int]) -> int:
         if skip or self._weights is not None:
             return super()._choose(key, skip)
@@ -91,7 +118,7 @@ class LeastRequest(PowerOfTwo):
         self._next = a + 1
         if n == 1:
             return a
-        b = int(self.rng.random() * (n - 1))
+        b = self.rng.getrandbits(32) % (n - 1)
         if b >= a:
             b += 1
         active = self.active

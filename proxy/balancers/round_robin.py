@@ -6,7 +6,7 @@ import heapq
 from collections.abc import Collection
 
 from discovery.snapshot import EndpointInfo
-from proxy.balancers.base import Address, Balancer
+from proxy.balancers.base import Address, Balancer, Lease, held
 
 
 class RoundRobin(Balancer):
@@ -44,6 +44,28 @@ class RoundRobin(Balancer):
             heap.append((now + 1.0 / ws[i] if deadline is None else deadline, i))
         heapq.heapify(heap)
         self._heap = heap
+
+    def lease(
+        self, key: bytes | str | None, tried: Collection[EndpointInfo], now: float
+    ) -> Lease | None:
+        # The common case inlined: unweighted, nothing tried, the next one under its caps.
+        n = len(self._endpoints)
+        i = self._next
+        if i >= n:
+            i = 0
+        active = self.active
+        if (
+            tried
+            or not n
+            or self._weights is not None
+            or active[i] >= self._cap_active
+            or self.connecting[i] >= self._cap_connecting
+        ):
+            return Balancer.lease(self, key, tried, now)
+        self._next = i + 1
+        self.saturated = False
+        active[i] += 1
+        return held(self, i, now)
 
     def _choose(self, key: bytes | str | None, skip: Collection[int]) -> int:
         if self._weights is not None:
