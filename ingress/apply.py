@@ -11,8 +11,10 @@ import logging
 from ingress.router import Router
 from ingress.server import WorkerServer
 from ingress.settings import HttpSettings
+from ingress.stats import make_stats
 from ingress.tls import CertStore
 from ingress.workers import WorkerConfig
+from proxy.counters import Delta
 
 log = logging.getLogger(__name__)
 
@@ -23,6 +25,7 @@ class L7State:
         self.server: WorkerServer | None = None
         self.certs = CertStore()
         self.router: Router | None = None
+        self._leftover = Delta()
 
     async def apply(self, config: WorkerConfig) -> Router:
         router = Router.compile(config.snapshot, config.controller, config.watch_without_class)
@@ -33,7 +36,8 @@ class L7State:
             self.certs.update(config.snapshot, router)
             tls = self.certs.server_context()
         if self.server is None:
-            self.server = WorkerServer(self.loop, config.settings, router)
+            stats = make_stats(config.observability)
+            self.server = WorkerServer(self.loop, config.settings, router, stats)
         await self.server.apply(
             router,
             config.http if owned else None,
@@ -53,14 +57,34 @@ class L7State:
             s.https.address if s.https is not None else None,
         )
 
+    def take_stats(self) -> Delta:
+        if self.server is None:
+            leftover, self._leftover = self._leftover, Delta()
+            return leftover
+        return self.server.take_stats()
+
+    def reopen_logs(self) -> None:
+        access_log = self.server.ctx.stats.access_log if self.server is not None else None
+        if access_log is not None:
+            access_log.reopen()
+
+    async def drain(self) -> None:
+        """Graceful shutdown of this worker's listeners and connections (see WorkerServer)."""
+        if self.server is not None:
+            await self.server.drain(self.server.ctx.settings.shutdown_grace_period)
+
     async def close(self) -> None:
         if self.server is not None:
             await self.server.close()
+            self._leftover = self.server.take_stats()  # counted while closing
             self.server = None
 
 
 def settings_for(
-    max_body_size: int, base: HttpSettings | None = None, upstream_pipelining: int = 1
+    max_body_size: int,
+    base: HttpSettings | None = None,
+    upstream_pipelining: int = 1,
+    shutdown_grace_period: float = 30.0,
 ) -> HttpSettings:
     from dataclasses import replace
 
@@ -68,4 +92,5 @@ def settings_for(
         base or HttpSettings(),
         max_body_size=max_body_size,
         upstream_pipelining=upstream_pipelining,
+        shutdown_grace_period=shutdown_grace_period,
     )

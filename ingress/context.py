@@ -10,6 +10,7 @@ from ingress.outbox import Outbox
 from ingress.pool import PoolSet
 from ingress.request import KnownRequest, RequestState
 from ingress.settings import HttpSettings
+from ingress.stats import RequestStats
 from proxy.balancer import RoundRobin
 
 ROUTE_CACHE_SIZE = 4096
@@ -47,6 +48,7 @@ class ProxyContext:
         "pools",
         "router",
         "settings",
+        "stats",
     )
 
     def __init__(
@@ -56,10 +58,12 @@ class ProxyContext:
         router: RouterLike,
         pools: PoolSet | None = None,
         outbox: Outbox | None = None,
+        stats: RequestStats | None = None,
     ) -> None:
         self.loop = loop
         self.settings = settings
         self.router = router
+        self.stats = RequestStats() if stats is None else stats  # this worker's counters
         self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, RoundRobin] = {}

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
+from time import perf_counter
 
 from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext, RouteLike
@@ -77,6 +78,8 @@ class UpstreamSide:
 
     def _dispatch(self, req: RequestState, fresh: bool) -> None:
         route: RouteLike = req.route  # type: ignore[assignment]  # set when routed
+        if not req.upstream_at:
+            req.upstream_at = perf_counter()
         bal = self.ctx.balancer(route)
         ep = bal.pick_excluding(req.tried) if req.tried else bal.pick()
         if ep is None:
@@ -113,11 +116,13 @@ class UpstreamSide:
         factory = partial(
             UpstreamConnection, self.loop, ctx.pools, key, s.upstream_timeout, ctx.outbox
         )
+        began = perf_counter()
         try:
             _, conn = await asyncio.wait_for(
                 self.loop.create_connection(factory, key[0], key[1]), s.connect_timeout
             )
         except (TimeoutError, OSError) as exc:
+            ctx.stats.connect_failed(key)
             if self.closing or req is not self.active:
                 return
             _log_connect_failure(key, exc, self.loop.time())
@@ -130,6 +135,7 @@ class UpstreamSide:
                 status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
                 self._answer(status, close=not req.complete)
             return
+        ctx.stats.connected(key, perf_counter() - began)
         if self.closing or req is not self.active:
             conn.keep_alive = True
             conn.release()  # nobody waits for it any more: keep it for the next request

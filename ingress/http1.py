@@ -52,10 +52,13 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         "_ticks",
         "_timer",
         "active",
+        "bytes_in",
+        "bytes_in_mark",
         "client_ip",
         "closing",
         "ctx",
         "deferred",
+        "draining",
         "flow",
         "loop",
         "parser",
@@ -82,7 +85,10 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         self.active: RequestState | None = None  # the request whose exchange runs
         self.queue: deque[RequestState] = deque()
         self.closing = False
+        self.draining = False  # shutting down: finish what is in flight, take nothing new
         self.deferred = False
+        self.bytes_in = 0  # read on this connection; the request metrics take their share
+        self.bytes_in_mark = 0
         self.stopped = False  # parsing stopped (bad request or closing): ignore input
         self.write_paused = False
         s = self.settings
@@ -119,6 +125,8 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
+        if self.active is not None:  # answered and closed, cut, or the client went away
+            self.ctx.stats.request_done(self, self.active)
         conn, self.upstream = self.upstream, None
         if conn is not None:
             conn.abandon(self)
@@ -126,6 +134,7 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         self.queue.clear()
 
     def data_received(self, data: bytes) -> None:
+        self.bytes_in += len(data)
         if self.tunnel:
             assert self.upstream is not None
             self.upstream.tunnel(data)
@@ -203,11 +212,10 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
             req.route = self._memo_route  # same head, same router: same route
             req.upstream_head = self._memo_head
         else:
-            route = ctx.route(req)
+            route = req.route = ctx.route(req)
             if route.status:
                 req.local = route.status
             else:
-                req.route = route
                 self._memo = known
                 self._memo_router = ctx.router
                 self._memo_route = route
@@ -226,7 +234,7 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
-        if self.closing:
+        if self.closing or self.draining:
             raise PeerError(0, "connection closing")  # stop parsing what follows
         self.req = RequestState()
         self._ticks += 1
@@ -263,13 +271,12 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         if method == b"CONNECT":
             raise PeerError(405, "CONNECT is not supported")
         req.finish_head(method, parser.get_http_version(), parser.should_keep_alive())
-        if req.version != "1.1" or req.upgrade is not None:
+        if req.version != "1.1" or req.upgrade is not None or self.draining:
             req.keep_alive = False
-        route = self.ctx.route(req)
+        route = req.route = self.ctx.route(req)
         if route.status:
             req.local = route.status
         else:
-            req.route = route
             req.upstream_head = req.build_upstream_head(self.client_ip, self.scheme)
         if self.active is None:
             self.active = req
@@ -321,6 +328,7 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
     def _finish(self) -> None:
         req = self.active
         assert req is not None
+        self.ctx.stats.request_done(self, req)
         self.active = None
         self._ticks += 1
         if req is self._recyclable:
@@ -386,6 +394,27 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
     def _on_upgrade(self, rest: bytes) -> None:
         self.tunnel_buf = rest
         self.flow.pause(UPGRADE)
+
+    # -- shutdown --------------------------------------------------------------------------
+    def drain(self) -> None:
+        """Graceful shutdown: an idle connection closes now; otherwise the requests in
+        flight finish, the last response says `Connection: close` (when its head has not
+        gone out yet) and the connection closes after it; no new request is read."""
+        self.draining = True
+        if self.closing:
+            return
+        if self.active is None and self.req is None and not self.queue:
+            self._close()
+            return
+        if self.req is not None and not self.req.head_done:
+            return  # its head is not complete: on_headers_complete will see `draining`
+        last = self.queue[-1] if self.queue else self.active
+        if last is None:
+            return
+        last.keep_alive = False
+        conn = self.upstream
+        if last is self.active and conn is not None and conn.client is self:
+            conn.close_after_response()
 
     # -- helpers -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:

@@ -40,7 +40,7 @@ class Timers(Protocol):
 class EndpointPool:
     """Idle keep-alive connections to one endpoint."""
 
-    __slots__ = ("_idle", "_owner", "key", "pipeline_pause", "pipelining")
+    __slots__ = ("_idle", "_owner", "hits", "key", "misses", "pipeline_pause", "pipelining")
 
     def __init__(self, owner: PoolSet, key: tuple[str, int]) -> None:
         self.key = key
@@ -50,6 +50,8 @@ class EndpointPool:
         self.pipelining: Pipelined | None = None
         # Pipelinable requests still to send one per connection, after a batch broke.
         self.pipeline_pause = 0
+        self.hits = 0  # acquire() found an idle connection (request metrics: take_counts)
+        self.misses = 0
 
     def __len__(self) -> int:
         return len(self._idle)
@@ -60,9 +62,17 @@ class EndpointPool:
         while idle:
             conn = idle.popleft()[0]
             if conn.reusable():
+                self.hits += 1
                 return conn
             conn.close()
+        self.misses += 1
         return None
+
+    def take_counts(self) -> tuple[int, int]:
+        """(hits, misses) since the last call."""
+        counts = (self.hits, self.misses)
+        self.hits = self.misses = 0
+        return counts
 
     def release(self, conn: Pooled) -> None:
         """Return a connection after a complete exchange; closed if the pool is full."""
@@ -99,7 +109,9 @@ class PoolSet:
     object per endpoint ever used.
     """
 
-    __slots__ = ("_pools", "epoch", "idle_timeout", "max_idle", "timer", "timers")
+    __slots__ = (
+        "_pools", "closed", "epoch", "idle_timeout", "max_idle", "opened", "timer", "timers"
+    )
 
     def __init__(self, timers: Timers, max_idle: int, idle_timeout: float) -> None:
         self.timers = timers
@@ -108,12 +120,19 @@ class PoolSet:
         self.epoch = 0
         self._pools: dict[tuple[str, int], EndpointPool] = {}
         self.timer: TimerHandle | None = None
+        # Upstream connections made and lost (counted by the connections): open = the
+        # difference, for the request metrics.
+        self.opened = 0
+        self.closed = 0
 
     def get(self, key: tuple[str, int]) -> EndpointPool:
         pool = self._pools.get(key)
         if pool is None:
             pool = self._pools[key] = EndpointPool(self, key)
         return pool
+
+    def endpoints(self) -> list[EndpointPool]:
+        return list(self._pools.values())
 
     def idle_count(self) -> int:
         return sum(len(p) for p in self._pools.values())

@@ -12,6 +12,8 @@ Host on HTTP/1.1, `*` as the target of anything but OPTIONS, and our size limits
 
 from __future__ import annotations
 
+from time import perf_counter
+
 from discovery.snapshot import EndpointInfo
 from ingress.errors import PeerError
 from ingress.settings import HttpSettings
@@ -81,8 +83,10 @@ class RequestState:
         "response_started",
         "retries",
         "route",
+        "started",
         "tried",
         "upgrade",
+        "upstream_at",
         "upstream_head",
         "url",
         "version",
@@ -116,6 +120,10 @@ class RequestState:
         self.route: object = None
         self.tried: list[EndpointInfo] | None = None
         self.retries = 0
+        # perf_counter() at the request's first byte and when it was first sent upstream
+        # (0: never), for the request metrics and the access log (ingress/stats.py).
+        self.started = perf_counter()
+        self.upstream_at = 0.0
 
     @classmethod
     def from_known(cls, known: KnownRequest) -> RequestState:
@@ -133,6 +141,8 @@ class RequestState:
         req.keep_alive = req.head_done = req.complete = True
         req.upstream_head = b""
         req.error = req.local = req.retries = 0
+        req.started = perf_counter()
+        req.upstream_at = 0.0
         return req
 
     def renew_known(self, known: KnownRequest) -> None:
@@ -145,6 +155,8 @@ class RequestState:
         self.upstream_head = b""
         self.response_started = self.response_done = False
         self.keep_alive = True
+        self.started = perf_counter()
+        self.upstream_at = 0.0
 
     def known(self) -> KnownRequest | None:
         """This request's parse, to reuse for identical head bytes: only for the plain case

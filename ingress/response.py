@@ -47,19 +47,19 @@ def head_flags(head: bytes) -> int:
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]+)", re.IGNORECASE)
 
 # Heads llhttp has parsed and the proxy passed through unchanged: exact bytes -> (content
-# length, keep-alive). The same bytes at the start of a response always parse the same
+# length, keep-alive, status). The same bytes at the start of a response always parse the same
 # way, so a response starting with a known head needs no parser: its body is counted.
-KNOWN_HEADS: dict[bytes, tuple[int, bool]] = {}
+KNOWN_HEADS: dict[bytes, tuple[int, bool, int]] = {}
 
 
-def remember_head(head: bytes, keep_alive: bool) -> None:
+def remember_head(head: bytes, keep_alive: bool, status: int = 200) -> None:
     """Record a Content-Length head (already parsed strictly, passed through as is)."""
     m = _CONTENT_LENGTH.search(head)
     if m is None:
         return
     if len(KNOWN_HEADS) >= _CACHE_SIZE:
         KNOWN_HEADS.clear()
-    KNOWN_HEADS[head] = (int(m.group(1)), keep_alive)
+    KNOWN_HEADS[head] = (int(m.group(1)), keep_alive, status)
 
 
 def _scan(head: bytes) -> int:

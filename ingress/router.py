@@ -53,10 +53,12 @@ class Route:
 
     `key` names the backend service port ("namespace/service:port"), stable across
     compiles, for per-backend balancers and metrics; "" for 404. `source` says which
-    Ingress rule produced the route (for logs and `seaway trace`).
+    Ingress rule produced the route (for logs and `seaway trace`). `labels` are its
+    metric labels and status-page fields: (namespace, ingress, service, port, host, path)
+    of the rule, "" where there is none.
     """
 
-    __slots__ = ("endpoints", "key", "service", "source", "status")
+    __slots__ = ("endpoints", "key", "labels", "service", "source", "status")
 
     def __init__(
         self,
@@ -65,12 +67,14 @@ class Route:
         endpoints: tuple[EndpointInfo, ...] = (),
         key: str = "",
         source: str = "",
+        labels: tuple[str, str, str, str, str, str] = ("", "", "", "", "", ""),
     ) -> None:
         self.status = status
         self.service = service
         self.endpoints = endpoints
         self.key = key
         self.source = source
+        self.labels = labels
 
     def __repr__(self) -> str:
         return (
@@ -314,7 +318,7 @@ class _Compiler:
                 meta = ingress.meta
                 source = f"Ingress {meta.namespace}/{meta.name}: spec.defaultBackend"
                 if default is NOT_FOUND_ROUTE:
-                    default = self._route(ingress, ingress.default_backend, source)
+                    default = self._route(ingress, ingress.default_backend, source, "", "")
                 else:
                     self._warnings.append(f"{source}: ignored, {default.source} is older")
             self._add_tls(ingress)
@@ -328,12 +332,17 @@ class _Compiler:
             self._snapshot.generation,
         )
 
-    def _route(self, ingress: Ingress, backend: IngressBackend, source: str) -> Route:
+    def _route(
+        self, ingress: Ingress, backend: IngressBackend, source: str, host: str, path: str
+    ) -> Route:
         namespace = ingress.meta.namespace
         if backend.service_name:
             self._services.add((namespace, backend.service_name))
         status, service, endpoints, key = self._resolver.resolve(namespace, backend)
-        return Route(status, service, endpoints, key, source)
+        port = backend.port_name if backend.port_number is None else str(backend.port_number)
+        name = backend.service_name or backend.resource
+        labels = (namespace, ingress.meta.name, name, port, host, path)
+        return Route(status, service, endpoints, key, source, labels)
 
     def _add_rule(self, ingress: Ingress, index: int, rule: IngressRule) -> None:
         meta = ingress.meta
@@ -347,7 +356,7 @@ class _Compiler:
         for number, item in enumerate(rule.paths):
             path_type = "Prefix" if item.path_type == "ImplementationSpecific" else item.path_type
             source = f"{where}.http.paths[{number}] ({host or '*'} {path_type} {item.path or '/'})"
-            route = self._route(ingress, item.backend, source)
+            route = self._route(ingress, item.backend, source, host, item.path or "/")
             winner = matcher.add(item.path, item.path_type, route)
             if winner is not None:
                 self._warnings.append(f"{source}: conflicts with {winner.source}, which wins")

@@ -182,12 +182,25 @@ class UpstreamConnection(asyncio.Protocol):
         self._pipe_generation = -1
         self._framer = ResponseFramer()
 
+    # -- read by the request metrics and the access log (ingress/stats.py) ---------------
+    @property
+    def status(self) -> int:
+        """Status of the current exchange's response (0 before its head)."""
+        return self._status
+
+    @property
+    def response_bytes(self) -> int:
+        """Bytes of the current exchange's response received so far, head included."""
+        return self._got
+
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.pools.opened += 1
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.pools.closed += 1
         if self._queue:
             self._fail_waiting()
         client = self.client
@@ -245,10 +258,10 @@ class UpstreamConnection(asyncio.Protocol):
             if end > 3:
                 known = KNOWN_HEADS.get(data[:end])
                 if known is not None:
-                    length, keep = known
+                    length, keep, status = known
                     body = len(data) - end
                     if body <= length:
-                        self._known_head(data, out, body, length, keep)
+                        self._known_head(data, out, body, length, keep, status)
                         return
         self._data = data
         self._pos = 0
@@ -287,12 +300,13 @@ class UpstreamConnection(asyncio.Protocol):
             self._finish(self._keep)
 
     def _known_head(
-        self, data: bytes, out: asyncio.Transport, body: int, length: int, keep: bool
+        self, data: bytes, out: asyncio.Transport, body: int, length: int, keep: bool,
+        status: int,
     ) -> None:
         """A response starting with a head parsed before: passed through, body counted."""
         self._in_head = False
         self._head_done = True
-        self._status = 200  # any final status other than 101 (only 101 is looked at)
+        self._status = status
         client = self.client
         assert client is not None
         client.response_started(False)
@@ -358,7 +372,7 @@ class UpstreamConnection(asyncio.Protocol):
         if passthrough and not close and not self._held and not no_body:
             self._emit = self._pos - len(head)  # the head goes out as received, with the body
             if flags == CONTENT_LENGTH and self._fast:
-                remember_head(head, self.parser.should_keep_alive())
+                remember_head(head, self.parser.should_keep_alive(), status)
         else:
             if not passthrough or close:
                 head = rebuild_head(head, close, self._decode)
@@ -415,6 +429,13 @@ class UpstreamConnection(asyncio.Protocol):
         if self._timer is None:
             self._busy_ticks = -1
             self._timer = self.loop.call_later(self.timeout, self._on_timer)
+
+    def close_after_response(self) -> None:
+        """The client connection closes after this response (seaway shuts down): if its
+        head has not arrived yet, it goes out with `Connection: close`."""
+        if not self._head_done:
+            self.client_ka = False
+            self._fast = False
 
     def can_pipeline(self, generation: int, depth: int) -> bool:
         """Whether a GET may join this connection now: its current exchange is a GET whose
@@ -568,14 +589,16 @@ class UpstreamConnection(asyncio.Protocol):
         known = KNOWN_HEADS.get(data[:end])
         if known is None:
             return 0
-        length, keep = known
+        length, keep, status = known
         cut = end + length
         if cut > len(data):
             return 0
         self.got_byte = True
         self._ticks += 1
         self._got += cut
-        self._known_head(data[:cut], cast(asyncio.Transport, self.out), length, length, keep)
+        self._known_head(
+            data[:cut], cast(asyncio.Transport, self.out), length, length, keep, status
+        )
         return cut
 
     def _next_part(self, rest: bytes) -> bool:

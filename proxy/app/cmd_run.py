@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from typing import Any
 
@@ -14,6 +13,7 @@ from proxy.app.options import (
     Options,
     add_daemon_flags,
     add_mode_flags,
+    add_operations_flags,
     add_source_flags,
     options_from_args,
 )
@@ -29,11 +29,13 @@ def register(sub: Any) -> None:
         "and TLS Secrets from manifest files (-c) or the Kubernetes API (--kubeconfig, "
         "--master, or in-cluster), and make their traffic flow through the chosen "
         "--proxy-mode; Ingresses seaway owns are served on --http-bind-address in every "
-        "mode. SIGTERM or SIGINT stops it cleanly.",
+        "mode. SIGTERM or SIGINT drains and stops it (twice: at once); SIGHUP re-reads the "
+        "files; SIGUSR1 reopens the access log.",
     )
     add_source_flags(p)
     add_mode_flags(p)
     add_daemon_flags(p)
+    add_operations_flags(p)
     p.add_argument(
         "--cleanup",
         action="store_true",
@@ -94,14 +96,13 @@ def run(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    from proxy.app import signals
     from proxy.app.daemon import Daemon
 
     async def main() -> None:
         daemon = Daemon(options, choose_source(options), choose_dataplanes(options))
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        signals.install(asyncio.get_running_loop(), daemon, stop)
         log.info(
             "seaway starting: proxy-mode %s, source %s, healthz %s:%d, metrics %s:%d",
             options.proxy_mode,

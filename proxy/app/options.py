@@ -81,12 +81,19 @@ class Options:
     sync_period: float = 30.0
     max_body_size: int = 0  # 0 = unlimited
     upstream_pipelining: int = 1  # 1 = off
+    shutdown_grace_period: float = 30.0
+    request_metrics: bool = True
+    metrics_compat: str = ""  # "" or "ingress-nginx"
+    access_log: str = ""  # "" = off, "-" = stdout
+    access_log_format: str = "combined"
 
     # Each dataplane and source takes its own small config, never this whole bag.
     def userspace_config(self) -> UserspaceConfig:
         from proxy.userspace.dataplane import UserspaceConfig
 
-        return UserspaceConfig(self.bind_cluster_ips, tuple(self.nodeport_addresses))
+        return UserspaceConfig(
+            self.bind_cluster_ips, tuple(self.nodeport_addresses), self.shutdown_grace_period
+        )
 
     def iptables_config(self) -> IptablesConfig:
         from proxy.iptables.builder import BuildConfig
@@ -101,6 +108,7 @@ class Options:
 
     def ingress_config(self) -> IngressConfig:
         from ingress.dataplane import IngressConfig
+        from ingress.stats import ObservabilitySettings
 
         return IngressConfig(
             ingress_controller=self.ingress_controller,
@@ -110,6 +118,11 @@ class Options:
             max_body_size=self.max_body_size,
             upstream_pipelining=self.upstream_pipelining,
             workers=self.workers,
+            observability=ObservabilitySettings(
+                self.request_metrics, self.metrics_compat, self.access_log,
+                self.access_log_format,
+            ),
+            shutdown_grace_period=self.shutdown_grace_period,
         )
 
     def kube_source_config(self) -> KubeSourceConfig:
@@ -263,6 +276,48 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_operations_flags(parser: argparse.ArgumentParser) -> None:
+    """Metrics, access log and shutdown: every command that serves traffic has them."""
+    g = parser.add_argument_group("operations")
+    g.add_argument(
+        "--request-metrics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count requests and connections for /metrics and the status page (default on; "
+        "--no-request-metrics turns counting off)",
+    )
+    g.add_argument(
+        "--metrics-compat",
+        choices=("ingress-nginx",),
+        default="",
+        help="also serve ingress-nginx's request metrics (nginx_ingress_controller_requests, "
+        "..._request_duration_seconds, ..._request_size, ..._response_size) with its labels",
+    )
+    g.add_argument(
+        "--access-log",
+        default="",
+        metavar="PATH|-",
+        help="write one line per HTTP request to PATH (appended; reopened on SIGUSR1) or to "
+        "stdout with '-' (default: off)",
+    )
+    g.add_argument(
+        "--access-log-format",
+        choices=("combined", "json"),
+        default="combined",
+        help="nginx's combined format plus request length and time, upstream address, "
+        "status and time, route and service; or the same fields as one JSON object per line "
+        "(default combined)",
+    )
+    g.add_argument(
+        "--shutdown-grace-period",
+        type=parse_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="on SIGTERM, how long requests and connections in flight get to finish before "
+        "they are closed (default 30s, a pod's default grace period)",
+    )
+
+
 def options_from_args(args: argparse.Namespace) -> Options:
     """Build Options from whatever flags the subcommand defined (others keep defaults)."""
     import os
@@ -288,6 +343,11 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "sync_period",
         "max_body_size",
         "upstream_pipelining",
+        "shutdown_grace_period",
+        "request_metrics",
+        "metrics_compat",
+        "access_log",
+        "access_log_format",
     ):
         if hasattr(args, name):
             setattr(o, name, getattr(args, name))

@@ -241,7 +241,7 @@ def test_known_head_skips_the_parser_and_counts_the_body() -> None:
     head = b"HTTP/1.1 200 OK\r\nServer: known\r\nContent-Length: 10\r\n\r\n"
     first, _, down, client = upstream()
     feed(first, head + b"0123456789", 1000)  # parsed strictly once, then remembered
-    assert KNOWN_HEADS[head] == (10, True)
+    assert KNOWN_HEADS[head] == (10, True, 200)
     conn, _, down, client = upstream()
     conn.parser = NoParser()  # type: ignore[assignment]
     conn.data_received(head + b"0123")
