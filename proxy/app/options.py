@@ -44,7 +44,7 @@ def host_port(text: str) -> tuple[str, int]:
 MAX_PIPELINING = 64
 
 
-def _pipeline_depth(text: str) -> int:
+def pipeline_depth(text: str) -> int:
     if not text.strip().isdigit() or not 1 <= int(text) <= MAX_PIPELINING:
         raise argparse.ArgumentTypeError(
             f"invalid --upstream-pipelining {text!r}: a whole number from 1 (off) to "
@@ -252,7 +252,7 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--upstream-pipelining",
-        type=_pipeline_depth,
+        type=pipeline_depth,
         default=1,
         metavar="N",
         help="send up to N GET requests (no body) that arrive together for one backend "
