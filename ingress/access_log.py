@@ -47,7 +47,7 @@ MAX_BACKLOG = 64 * 1024 * 1024  # bytes handed to the writer and not written yet
 _REOPEN = b"\0reopen"  # queue markers (never a log batch: batches end with a newline)
 _STOP = b"\0stop"
 _UNSAFE = re.compile(rb'[\x00-\x1f"\\\x7f-\xff]')
-_HEADERS = re.compile(rb"(?im)^(referer|user-agent)[ \t]*:[ \t]*([^\r\n]*)")
+_NAMES_CACHE = 1024  # routes and upstream addresses remembered as their logged bytes
 
 
 def _escape(value: bytes) -> bytes:
@@ -57,16 +57,32 @@ def _escape(value: bytes) -> bytes:
     return _UNSAFE.sub(lambda m: b"\\x%02X" % m.group()[0], value)
 
 
+def _header(blob: bytes, low: bytes, name: bytes) -> bytes:
+    """The value of header `name` (lower case, with the colon) in forwarded header lines."""
+    i = low.find(name)
+    while i > 0 and low[i - 1] != 10:  # not at a line start: part of another header
+        i = low.find(name, i + 1)
+    if i < 0:
+        return b"-"
+    start = i + len(name)
+    end = blob.find(b"\r", start)
+    return blob[start:end].strip() or b"-"
+
+
 def _headers(req: RequestState) -> tuple[bytes, bytes]:
     """(Referer, User-Agent) of the request, b"-" when absent."""
-    referer = agent = b"-"
     fwd = req.fwd
-    for name, value in _HEADERS.findall(fwd[0] if len(fwd) == 1 else b"".join(fwd)):
-        if name.lower() == b"referer":
-            referer = value
-        else:
-            agent = value
-    return referer, agent
+    blob = fwd[0] if len(fwd) == 1 else b"".join(fwd)
+    low = blob.lower()
+    return _header(blob, low, b"referer:"), _header(blob, low, b"user-agent:")
+
+
+def _route_names(route: object) -> tuple[bytes, bytes]:
+    """(route, service) as logged: "namespace/ingress" and "namespace/service:port"."""
+    labels = route_labels(route)
+    name = f"{labels[0]}/{labels[1]}" if labels[1] else "-"
+    service = str(getattr(route, "key", "")) or "-"
+    return _escape(name.encode()), _escape(service.encode())
 
 
 class _Clock:
@@ -92,11 +108,13 @@ class _Clock:
 
 class AccessLog:
     __slots__ = (
+        "_addresses",
         "_buffer",
         "_clock",
         "_closed",
         "_handed",
         "_loop",
+        "_names",
         "_queue",
         "_size",
         "_thread",
@@ -119,6 +137,8 @@ class AccessLog:
         self._written = 0  # bytes it wrote (writer thread only)
         self._queue: queue.SimpleQueue[bytes] = queue.SimpleQueue()
         self._clock = _Clock()
+        self._names: dict[object, tuple[bytes, bytes]] = {}  # route -> its logged names
+        self._addresses: dict[tuple[str, int], bytes] = {}
         self._loop: asyncio.AbstractEventLoop | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
@@ -148,49 +168,31 @@ class AccessLog:
             return
         conn = proto.upstream
         if conn is not None:
-            up_addr = b"%s:%d" % (conn.key[0].encode(), conn.key[1])
+            up_addr = self._address(conn.key)
             up_status = b"%d" % conn.status if req.response_started and not req.local else b"-"
         elif req.tried:
             up_addr = req.tried[-1].address.encode()
             up_status = b"-"
         else:
             up_addr = up_status = b"-"
-        labels = route_labels(req.route)
-        route = f"{labels[0]}/{labels[1]}" if labels[1] else "-"
-        service = str(getattr(req.route, "key", "")) or "-"
+        route = req.route
+        names = self._names.get(route)
+        if names is None:
+            if len(self._names) >= _NAMES_CACHE:
+                self._names.clear()
+            names = self._names[route] = _route_names(route)
         referer, agent = _headers(req)
         local, iso = self._clock.stamps()
-        version = req.version.encode()
         if self.format == "json":
-            line = orjson.dumps(
-                {
-                    "time": iso,
-                    "remote_addr": proto.client_ip.decode(),
-                    "request_method": req.method.decode("latin-1"),
-                    "request_uri": req.url.decode("latin-1"),
-                    "server_protocol": f"HTTP/{req.version}",
-                    "status": status,
-                    "bytes_sent": sent,
-                    "request_length": received,
-                    "http_referer": referer.decode("latin-1"),
-                    "http_user_agent": agent.decode("latin-1"),
-                    "host": (req.host or b"").decode("latin-1"),
-                    "request_time": round(took, 6),
-                    "upstream_addr": up_addr.decode(),
-                    "upstream_status": int(up_status) if up_status != b"-" else None,
-                    "upstream_response_time": round(upstream, 6) if upstream >= 0 else None,
-                    "route": route,
-                    "service": service,
-                },
-                option=orjson.OPT_APPEND_NEWLINE,
-            )
+            line = self._json(proto, req, status, sent, received, took, upstream, iso, referer,
+                              agent, up_addr, up_status, names)
         else:
             line = b'%s - - [%s] "%s %s HTTP/%s" %d %d "%s" "%s" %d %.3f %s %s %s "%s" "%s"\n' % (
                 proto.client_ip or b"-",
                 local,
-                _escape(req.method),
+                req.method,
                 _escape(req.url),
-                version,
+                req.version.encode(),
                 status,
                 sent,
                 _escape(referer),
@@ -200,13 +202,66 @@ class AccessLog:
                 up_addr,
                 up_status,
                 b"%.3f" % upstream if upstream >= 0 else b"-",
-                _escape(route.encode()),
-                _escape(service.encode()),
+                names[0],
+                names[1],
             )
         self._buffer.append(line)
         self._size += len(line)
         if self._size >= FLUSH_BYTES:
             self.flush()
+
+    @staticmethod
+    def _json(
+        proto: HttpProtocol,
+        req: RequestState,
+        status: int,
+        sent: int,
+        received: int,
+        took: float,
+        upstream: float,
+        iso: str,
+        referer: bytes,
+        agent: bytes,
+        up_addr: bytes,
+        up_status: bytes,
+        names: tuple[bytes, bytes],
+    ) -> bytes:
+        def text(value: bytes) -> str | None:
+            return None if value == b"-" else value.decode("latin-1")
+
+        return orjson.dumps(
+            {
+                "time": iso,
+                "remote_addr": proto.client_ip.decode(),
+                "request_method": req.method.decode("latin-1"),
+                "request_uri": req.url.decode("latin-1"),
+                "server_protocol": f"HTTP/{req.version}",
+                "status": status,
+                "bytes_sent": sent,
+                "request_length": received,
+                "http_referer": text(referer),
+                "http_user_agent": text(agent),
+                "host": (req.host or b"").decode("latin-1"),
+                "request_time": round(took, 6),
+                "upstream_addr": text(up_addr),
+                "upstream_status": int(up_status) if up_status != b"-" else None,
+                "upstream_response_time": round(upstream, 6) if upstream >= 0 else None,
+                "route": text(names[0]),
+                "service": text(names[1]),
+            },
+            option=orjson.OPT_APPEND_NEWLINE,
+        )
+
+    def _address(self, key: tuple[str, int]) -> bytes:
+        found = self._addresses.get(key)
+        if found is None:
+            if len(self._addresses) >= _NAMES_CACHE:
+                self._addresses.clear()
+            ip, port = key
+            found = self._addresses[key] = (
+                f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
+            ).encode()
+        return found
 
     def flush(self) -> None:
         """Hand the buffered lines to the writer thread (or drop them if it is far behind)."""

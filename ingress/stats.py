@@ -260,10 +260,24 @@ def _address(key: tuple[str, int]) -> str:
     return f"[{ip}]:{port}" if ":" in ip else f"{ip}:{port}"
 
 
-def make_stats(settings: ObservabilitySettings) -> RequestStats:
-    access_log = None
-    if settings.access_log:
-        from ingress.access_log import AccessLog
+class NullStats(RequestStats):
+    """Request metrics off and no access log: nothing to do per request."""
 
-        access_log = AccessLog(settings.access_log, settings.access_log_format)
+    __slots__ = ()
+
+    def __init__(self) -> None:
+        super().__init__(counting=False)
+
+    def request_done(self, proto: HttpProtocol, req: RequestState) -> None:
+        pass
+
+
+def make_stats(settings: ObservabilitySettings) -> RequestStats:
+    if not settings.access_log:
+        if not settings.request_metrics:
+            return NullStats()
+        return RequestStats(True, bool(settings.metrics_compat))
+    from ingress.access_log import AccessLog
+
+    access_log = AccessLog(settings.access_log, settings.access_log_format)
     return RequestStats(settings.request_metrics, bool(settings.metrics_compat), access_log)

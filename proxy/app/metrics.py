@@ -72,6 +72,15 @@ def _num(value: float) -> str:
     return str(floatToGoString(value))  # type: ignore[no-untyped-call]
 
 
+def _le(bound: float) -> str:
+    """A bucket bound as Go's client writes it ("1", "0.005", "+Inf"), so `le` label
+    values match those of ingress-nginx's metrics exactly."""
+    if bound == math.inf:
+        return "+Inf"
+    text = repr(bound)
+    return text[:-2] if text.endswith(".0") else text
+
+
 def _escape(value: str) -> str:
     return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
 
@@ -96,7 +105,7 @@ def render_family(
             continue
         count, total, *cumulative = values
         for bound, n in zip((*family.bounds, math.inf), cumulative, strict=True):
-            le = _labels([*pairs, ("le", _num(bound))])
+            le = _labels([*pairs, ("le", _le(bound))])
             out.append(f"{family.name}_bucket{{{le}}} {_num(n)}\n")
         base = _labels(pairs)
         out.append(f"{family.name}_sum{{{base}}} {_num(total)}\n")
