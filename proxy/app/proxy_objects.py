@@ -8,7 +8,9 @@
   - one EndpointSlice per backend (backends may use different ports), ready unless the
     health check says otherwise;
   - for HTTP: IngressClass "seaway" and Ingress "proxy" whose defaultBackend is the
-    Service, plus spec.tls and a kubernetes.io/tls Secret with --tls-cert/--tls-key.
+    Service, plus spec.tls and a kubernetes.io/tls Secret with --tls-cert/--tls-key; the
+    tls hosts are the certificate's DNS names, so it is chosen by SNI for them and is
+    the default certificate for every other name.
 They go through the normal store -> Snapshot -> dataplane path, so metrics, the status
 page, the access log and draining work exactly as for manifests.
 """
@@ -92,6 +94,26 @@ def endpoint_slices(spec: ProxySpec, down: frozenset[Backend] = frozenset()) -> 
     return slices
 
 
+def certificate_names(cert_pem: bytes) -> tuple[str, ...]:
+    """The DNS names of a certificate (subjectAltName, else the subject's CN)."""
+    from cryptography import x509
+    from cryptography.x509.oid import NameOID
+
+    cert = x509.load_pem_x509_certificate(cert_pem)
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName)
+        names = tuple(san.value.get_values_for_type(x509.DNSName))
+    except x509.ExtensionNotFound:
+        names = ()
+    if not names:
+        names = tuple(
+            str(a.value) for a in cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
+        )
+    return tuple(n.lower() for n in names if n and "/" not in n and ":" not in n) or (
+        "seaway-proxy.invalid",  # no usable name: it still becomes the default certificate
+    )
+
+
 def ingress_objects(spec: ProxySpec) -> list[KubeObject]:
     """IngressClass, Ingress (and the TLS Secret) of an HTTP proxy; none for --l4."""
     if spec.l4:
@@ -101,7 +123,7 @@ def ingress_objects(spec: ProxySpec) -> list[KubeObject]:
     if spec.tls is not None:
         cert, key = spec.tls
         objects.append(TLSSecret(_meta(f"{NAME}-tls"), cert, key))
-        tls = (IngressTLS((), f"{NAME}-tls"),)
+        tls = (IngressTLS(certificate_names(cert), f"{NAME}-tls"),)
     objects.append(
         Ingress(
             _meta(NAME),
