@@ -22,8 +22,9 @@ interface (README, "Status page"); its keys are stable and only ever added to:
   routes[]        host, path, backend, ingress, source, status (0: forwarded)
   workers[]       index, pid, alive, restarts, started
 
-Rates, error rates and p99 are over the last WINDOW seconds, sampled every
-SAMPLE_INTERVAL; counts are since start (they survive worker restarts).
+Counts are since start (they survive worker restarts) and taken when the document is
+built; rates, error rates and p99 are over the last WINDOW seconds (from the oldest of
+the samples taken every SAMPLE_INTERVAL to now).
 """
 
 from __future__ import annotations
@@ -84,6 +85,10 @@ def _l4_sample(totals: Totals) -> L4Sample:
     return out
 
 
+def _add(rows: list[list[float]]) -> list[float]:
+    return [sum(col) for col in zip(*rows, strict=True)]
+
+
 def _window(first: list[float] | None, last: list[float], seconds: float) -> dict[str, Any]:
     """Requests since start, and rate, error rate and p99 between two samples."""
     before = first or [0.0] * len(last)
@@ -112,18 +117,20 @@ class StatusBoard:
             await asyncio.sleep(SAMPLE_INTERVAL)
 
     def sample(self) -> None:
+        http, l4 = self._collect()
+        self.samples.append((self.clock(), http, l4))
+
+    def _collect(self) -> tuple[HttpSample, L4Sample]:
         http: HttpSample = {}
         l4: L4Sample = {}
         for dataplane in self.daemon.counting():
             totals = dataplane.collect()
             http.update(_http_sample(totals))
             l4.update(_l4_sample(totals))
-        self.samples.append((self.clock(), http, l4))
+        return http, l4
 
     # -- the document ----------------------------------------------------------------------
     def document(self) -> dict[str, Any]:
-        if not self.samples:
-            self.sample()
         d = self.daemon
         now = self.clock()
         snapshot = d.snapshot
@@ -164,20 +171,18 @@ class StatusBoard:
 
     def _ends(self) -> tuple[float, tuple[float, HttpSample, L4Sample] | None, HttpSample,
                              L4Sample]:
-        """Seconds between the oldest and newest samples, the oldest, the newest's parts."""
-        last_time, http, l4 = self.samples[-1]
-        first = self.samples[0] if len(self.samples) > 1 else None
-        seconds = last_time - first[0] if first is not None else 0.0
+        """Seconds from the oldest sample to now, the oldest sample, and the counts now
+        (taken fresh, so the page shows a request as soon as it is counted)."""
+        now = self.clock()
+        http, l4 = self._collect()
+        first = self.samples[0] if self.samples else None
+        seconds = now - first[0] if first is not None else 0.0
         return seconds, first, http, l4
 
     def _totals(self) -> dict[str, Any]:
         seconds, first, http, l4 = self._ends()
-        last = [sum(col) for col in zip(*http.values(), strict=True)] or [0.0] * _HTTP_WIDTH
-        before = None
-        if first is not None and first[1]:
-            before = [sum(col) for col in zip(*first[1].values(), strict=True)]
-            if len(before) != len(last):
-                before = None
+        last = _add(list(http.values())) if http else [0.0] * _HTTP_WIDTH
+        before = _add(list(first[1].values())) if first is not None and first[1] else None
         out = _window(before, last, seconds)
         out["connections"] = int(sum(row[0] for row in l4.values()))
         return out
@@ -218,11 +223,14 @@ class StatusBoard:
                 "http": None,
                 "l4": None,
             }
-            for label in (str(info.port), name.port):
-                key = (name.namespace, name.name, label)
-                if label and key in http:
-                    entry["http"] = _window(first_http.get(key), http[key], seconds)
-                    break
+            # Ingress backends name the port by number or by name: both count.
+            keys = [(name.namespace, name.name, label) for label in {str(info.port), name.port}]
+            now_rows = [http[k] for k in keys if k in http]
+            if now_rows:
+                then_rows = [first_http[k] for k in keys if k in first_http]
+                entry["http"] = _window(
+                    _add(then_rows) if then_rows else None, _add(now_rows), seconds
+                )
             key4 = (name.namespace, name.name, name.port, name.protocol)
             row = l4.get(key4)
             if row is not None:
