@@ -14,7 +14,14 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import free_port, http_get, seaway, wait_for_port, wait_until
+from tests.support import (
+    connect_refused,
+    free_port,
+    http_get,
+    seaway,
+    wait_for_port,
+    wait_until,
+)
 
 HOST = "127.0.0.1"
 GRACE = 10.0  # --shutdown-grace-period of these tests, seconds
@@ -84,11 +91,7 @@ def request(port: int, path: str = "/") -> tuple[int, dict[str, str]]:
 
 
 def refused(port: int) -> bool:
-    try:
-        socket.create_connection((HOST, port), timeout=2).close()
-    except ConnectionRefusedError:
-        return True
-    return False
+    return connect_refused(HOST, port)
 
 
 def ready_status(metrics: int) -> int:

@@ -33,7 +33,15 @@ from ingress.stats import (
     UPSTREAM_COUNT,
 )
 from proxy.counters import NBUCKETS, Delta, Key, Totals
-from tests.ingress.l7kit import HOST, Backend, LoopThread, Proxy, get, two_service_snapshot
+from tests.ingress.l7kit import (
+    HOST,
+    Backend,
+    LoopThread,
+    Proxy,
+    get,
+    one_backend,
+    two_service_snapshot,
+)
 from tests.support import free_port, wait_until
 
 WEB = ("default", "site", "web", "80", "web.test", "/")
@@ -43,14 +51,8 @@ NONE = ("", "", "", "", "", "")
 
 @pytest.fixture
 def proxy(lt: LoopThread) -> Iterator[tuple[Proxy, Backend]]:
-    backend = lt.run(Backend("web").start())
-    p = Proxy(lt, HttpSettings())
-    p.apply(two_service_snapshot([backend.endpoint], [backend.endpoint]))
-    try:
-        yield p, backend
-    finally:
-        p.close()
-        lt.run(backend.close())
+    with one_backend(lt, HttpSettings()) as pair:
+        yield pair
 
 
 def take(lt: LoopThread, p: Proxy) -> Delta:
