@@ -53,7 +53,6 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         "_timer",
         "active",
         "bytes_in",
-        "bytes_in_mark",
         "client_ip",
         "closing",
         "ctx",
@@ -87,8 +86,7 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         self.closing = False
         self.draining = False  # shutting down: finish what is in flight, take nothing new
         self.deferred = False
-        self.bytes_in = 0  # read on this connection; the request metrics take their share
-        self.bytes_in_mark = 0
+        self.bytes_in = 0  # read since the request metrics last took them (ingress/stats.py)
         self.stopped = False  # parsing stopped (bad request or closing): ignore input
         self.write_paused = False
         s = self.settings

@@ -175,8 +175,8 @@ class RequestStats:
         else:
             status = 499  # the client went away before a response began (nginx's 499)
             sent = 0
-        received = proto.bytes_in - proto.bytes_in_mark
-        proto.bytes_in_mark = proto.bytes_in
+        received = proto.bytes_in  # read since the last request ended: this one's
+        proto.bytes_in = 0
         took = now - req.started
         upstream = now - req.upstream_at if req.upstream_at else -1.0
         if self.counting:
@@ -188,11 +188,15 @@ class RequestStats:
             row[BYTES_IN] += received
             row[BYTES_OUT] += sent
             row[DURATION_SUM] += took
-            row[DURATION_B + bisect_left(DURATION_BUCKETS, took)] += 1
+            bucket = bisect_left(DURATION_BUCKETS, took)
+            row[DURATION_B + bucket] += 1
             if upstream >= 0:
                 row[UPSTREAM_COUNT] += 1
                 row[UPSTREAM_SUM] += upstream
-                row[UPSTREAM_B + bisect_left(DURATION_BUCKETS, upstream)] += 1
+                # upstream <= took, and usually just below it: most often the same bucket
+                if bucket and upstream <= DURATION_BUCKETS[bucket - 1]:
+                    bucket = bisect_left(DURATION_BUCKETS, upstream)
+                row[UPSTREAM_B + bucket] += 1
             if req.retries or req.tried:
                 row[RETRIES] += req.retries + len(req.tried or ())
             if self.compat:

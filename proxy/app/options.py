@@ -191,7 +191,11 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
 
 
 ADDRESS_FLAGS: dict[str, tuple[tuple[str, int], str]] = {
-    "--metrics-bind-address": (("127.0.0.1", 10249), "Prometheus /metrics; port 0 disables"),
+    "--metrics-bind-address": (
+        ("127.0.0.1", 10249),
+        "Prometheus /metrics, the status page (/status, /status.json) and /healthz, /readyz; "
+        "port 0 disables",
+    ),
     "--healthz-bind-address": (("0.0.0.0", 10256), "/healthz and /readyz; port 0 disables"),
     "--http-bind-address": (
         ("0.0.0.0", 8080),
