@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -31,6 +32,10 @@ from ingress.stats import (
     RETRIES,
     UPSTREAM_B,
     UPSTREAM_COUNT,
+    NullStats,
+    ObservabilitySettings,
+    RequestStats,
+    make_stats,
 )
 from proxy.counters import NBUCKETS, Delta, Key, Totals
 from tests.ingress.l7kit import (
@@ -224,3 +229,14 @@ def test_totals_add_deltas_and_drop_a_gone_workers_gauges() -> None:
     totals.forget(1)  # worker 1 died: its connections are gone, its counts are not
     assert totals.gauge_rows(OPEN)[("downstream",)] == [4]
     assert totals.rows(HTTP)[key][REQUESTS] == 4
+
+
+def test_settings_choose_what_is_done_per_request(tmp_path: Path) -> None:
+    assert type(make_stats(ObservabilitySettings(request_metrics=False))) is NullStats
+    counting = make_stats(ObservabilitySettings())
+    assert type(counting) is RequestStats and counting.counting and not counting.compat
+    assert make_stats(ObservabilitySettings(metrics_compat="ingress-nginx")).compat
+    logging_only = make_stats(
+        ObservabilitySettings(request_metrics=False, access_log=str(tmp_path / "a.log"))
+    )
+    assert not logging_only.counting and logging_only.access_log is not None
