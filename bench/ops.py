@@ -2,10 +2,10 @@
 
     python3 bench/ops.py [--duration 5] [--rounds 3] [--base DIR] [--peers]
 
-wrk sends requests that differ like real clients' do (paths with ids, query strings,
-cookies, user agents: 20,000 distinct heads per wrk thread, more than any cache of
-seaway's holds) through seaway's L7 proxy (bench/seaway_l7.py, one worker) to one nginx
-backend whose responses differ too (the URI in the body, a request id header). Targets,
+wrk sends requests that differ like real clients' do (bench/varied.lua: path, query,
+User-Agent, X-Request-Id and Cookie change on every request) through seaway's L7 proxy
+(bench/seaway_l7.py, one worker) to one nginx backend whose responses differ too
+(bench/http.py's: the URI in the body, a request id and a cookie per answer). Targets,
 run in turn, alternating order, for several rounds:
   off          --no-request-metrics: nothing counted, no access log
   metrics      the default: request metrics on
@@ -35,50 +35,9 @@ from bench.common import (  # noqa: E402
     start_nginx,
     wait_port,
 )
+from bench.http import LUA, backend_nginx  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-
-# Builds 20,000 distinct requests per thread at start; each request takes the next.
-VARIED_LUA = r"""
-local reqs = {}
-local n = 0
-local agents = {"Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0",
-  "Mozilla/5.0 (Macintosh) Safari/605.1.15", "curl/8.5.0", "okhttp/4.12.0",
-  "python-requests/2.32.3"}
-function init(args)
-  local seed = tonumber(tostring({}):match("0x(%x+)"), 16) or 1
-  math.randomseed(seed)
-  for i = 1, 20000 do
-    local id = math.random(1, 10000000)
-    local kind = i % 4
-    local path
-    if kind == 0 then path = "/api/users/" .. id .. "?fields=name,email&page=" .. (i % 50)
-    elseif kind == 1 then path = "/static/app." .. (id % 997) .. ".js?v=" .. (id % 31)
-    elseif kind == 2 then path = "/search?q=item" .. id .. "&sort=price&from=" .. (i % 100)
-    else path = "/orders/" .. id .. "/items/" .. (i % 9) end
-    local headers = {["Cookie"] = "sid=" .. string.format("%x", id * 7919) .. "; theme=dark",
-      ["User-Agent"] = agents[(i % #agents) + 1],
-      ["Accept"] = "application/json, text/plain, */*",
-      ["X-Request-Id"] = string.format("%08x-%04x", id, i)}
-    reqs[i] = wrk.format("GET", path, headers)
-  end
-  n = math.random(1, 20000)
-end
-function request()
-  n = n + 1
-  if n > 20000 then n = 1 end
-  return reqs[n]
-end
-"""
-
-
-def backend(procs: Processes, port: int) -> int:
-    """nginx answering with the request URI and a fresh request id: every response differs."""
-    server = """        location / {
-            add_header X-Request-Id $request_id;
-            return 200 "{\\"uri\\": \\"$request_uri\\", \\"id\\": \\"$request_id\\"}";
-        }"""
-    return start_nginx(procs, "backend", port, server).pid
 
 
 def seaway(procs: Processes, name: str, root: Path, port: int, be: int, extra: list[str]) -> int:
@@ -112,9 +71,8 @@ def main() -> int:
     args = p.parse_args()
     require("nginx", "wrk")
     with Processes() as procs:
-        script = procs.write("varied.lua", VARIED_LUA)
         be = free_port()
-        backend(procs, be)
+        backend_nginx(procs, be)
         log_path = procs.path("access.log")
         targets = {
             "off": ["--no-request-metrics"],
@@ -139,7 +97,7 @@ def main() -> int:
             for name in order:
                 r = run_wrk_measured(
                     f"http://{HOST}:{ports[name]}/", pids[name], args.connections,
-                    args.threads, args.duration, extra=["-s", script],
+                    args.threads, args.duration, extra=["-s", LUA],
                 )
                 results[name].append(r)
                 print(f"round {rnd + 1} {name:11} {r.rps:9.0f} req/s  p99 {r.p99_ms:6.2f} ms  "

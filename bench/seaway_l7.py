@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -77,6 +78,17 @@ def _addr(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def report_memos(dp: IngressDataplane) -> None:
+    """SIGUSR1: print the exact-bytes memo counters of this process's worker (with
+    --workers N, the daemon's own one of N) as one line: bench/http.py reads it."""
+    server = dp.state.server if dp.state is not None else None
+    if server is None:
+        return
+    ctx = server.ctx
+    hits, misses = ctx.pools.memo_counts()
+    print(f"memos {ctx.memo_hits} {ctx.memo_misses} {hits} {misses}", flush=True)
+
+
 async def main(args: argparse.Namespace) -> None:
     options = Options(
         http_bind_address=_addr(args.listen),
@@ -94,8 +106,10 @@ async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, report_memos, dp)
     while not stop.is_set():  # take the counts as the daemon's status page would
-        await asyncio.sleep(1.0)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
         dp.collect()
     await dp.stop()
 

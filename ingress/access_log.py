@@ -31,9 +31,8 @@ from typing import TYPE_CHECKING
 
 import orjson
 
-from ingress.stats import route_labels
-
 if TYPE_CHECKING:
+    from ingress.exchange import Exchange
     from ingress.http1 import HttpProtocol
     from ingress.request import RequestState
 
@@ -57,30 +56,16 @@ def _escape(value: bytes) -> bytes:
     return _UNSAFE.sub(lambda m: b"\\x%02X" % m.group()[0], value)
 
 
-def _header(blob: bytes, low: bytes, name: bytes) -> bytes:
-    """The value of header `name` (lower case, with the colon) in forwarded header lines."""
-    i = low.find(name)
-    while i > 0 and low[i - 1] != 10:  # not at a line start: part of another header
-        i = low.find(name, i + 1)
-    if i < 0:
-        return b"-"
-    start = i + len(name)
-    end = blob.find(b"\r", start)
-    return blob[start:end].strip() or b"-"
-
-
 def _headers(req: RequestState) -> tuple[bytes, bytes]:
     """(Referer, User-Agent) of the request, b"-" when absent."""
-    fwd = req.fwd
-    blob = fwd[0] if len(fwd) == 1 else b"".join(fwd)
-    low = blob.lower()
-    return _header(blob, low, b"referer:"), _header(blob, low, b"user-agent:")
+    return req.header(b"referer") or b"-", req.header(b"user-agent") or b"-"
 
 
 def _route_names(route: object) -> tuple[bytes, bytes]:
-    """(route, service) as logged: "namespace/ingress" and "namespace/service:port"."""
-    labels = route_labels(route)
-    name = f"{labels[0]}/{labels[1]}" if labels[1] else "-"
+    """(route, service) as logged: "namespace/name" of the object the route came from,
+    and the backend "namespace/service:port"."""
+    origin = getattr(route, "origin", None)
+    name = f"{origin.namespace}/{origin.name}" if origin is not None else "-"
     service = str(getattr(route, "key", "")) or "-"
     return _escape(name.encode()), _escape(service.encode())
 
@@ -158,6 +143,7 @@ class AccessLog:
         self,
         proto: HttpProtocol,
         req: RequestState,
+        ex: Exchange | None,
         status: int,
         sent: int,
         received: int,
@@ -166,15 +152,15 @@ class AccessLog:
     ) -> None:
         if self._closed:
             return
-        conn = proto.upstream
-        if conn is not None:
-            up_addr = self._address(conn.key)
-            up_status = b"%d" % conn.status if req.response_started and not req.local else b"-"
-        elif req.tried:
-            up_addr = req.tried[-1].address.encode()
-            up_status = b"-"
-        else:
-            up_addr = up_status = b"-"
+        up_addr = up_status = b"-"
+        if ex is not None:
+            conn = ex.conn
+            if conn is not None:
+                up_addr = self._address(conn.key)
+            elif ex.tried:
+                up_addr = ex.tried[-1].address.encode()
+            if ex.status and not req.local:
+                up_status = b"%d" % ex.status
         route = req.route
         names = self._names.get(route)
         if names is None:

@@ -40,7 +40,19 @@ class Timers(Protocol):
 class EndpointPool:
     """Idle keep-alive connections to one endpoint."""
 
-    __slots__ = ("_idle", "_owner", "hits", "key", "misses", "pipeline_pause", "pipelining")
+    __slots__ = (
+        "_idle",
+        "_owner",
+        "closed",
+        "hits",
+        "key",
+        "memo_hits",
+        "memo_misses",
+        "misses",
+        "opened",
+        "pipeline_pause",
+        "pipelining",
+    )
 
     def __init__(self, owner: PoolSet, key: tuple[str, int]) -> None:
         self.key = key
@@ -50,8 +62,16 @@ class EndpointPool:
         self.pipelining: Pipelined | None = None
         # Pipelinable requests still to send one per connection, after a batch broke.
         self.pipeline_pause = 0
-        self.hits = 0  # acquire() found an idle connection (request metrics: take_counts)
+        # Responses whose head repeated the connection's last one (ingress/upstream.py).
+        self.memo_hits = 0
+        self.memo_misses = 0
+        # For the request metrics (ingress/stats.py): acquire() found an idle connection
+        # or not (take_counts), and upstream connections made and lost (counted by the
+        # connections: open = the difference).
+        self.hits = 0
         self.misses = 0
+        self.opened = 0
+        self.closed = 0
 
     def __len__(self) -> int:
         return len(self._idle)
@@ -109,9 +129,7 @@ class PoolSet:
     object per endpoint ever used.
     """
 
-    __slots__ = (
-        "_pools", "closed", "epoch", "idle_timeout", "max_idle", "opened", "timer", "timers"
-    )
+    __slots__ = ("_pools", "epoch", "idle_timeout", "max_idle", "timer", "timers")
 
     def __init__(self, timers: Timers, max_idle: int, idle_timeout: float) -> None:
         self.timers = timers
@@ -120,10 +138,6 @@ class PoolSet:
         self.epoch = 0
         self._pools: dict[tuple[str, int], EndpointPool] = {}
         self.timer: TimerHandle | None = None
-        # Upstream connections made and lost (counted by the connections): open = the
-        # difference, for the request metrics.
-        self.opened = 0
-        self.closed = 0
 
     def get(self, key: tuple[str, int]) -> EndpointPool:
         pool = self._pools.get(key)
@@ -131,8 +145,17 @@ class PoolSet:
             pool = self._pools[key] = EndpointPool(self, key)
         return pool
 
+    def memo_counts(self) -> tuple[int, int]:
+        """(hits, misses) of the repeated-head memo over every endpoint."""
+        pools = self._pools.values()
+        return sum(p.memo_hits for p in pools), sum(p.memo_misses for p in pools)
+
     def endpoints(self) -> list[EndpointPool]:
         return list(self._pools.values())
+
+    def open_count(self) -> int:
+        """Upstream connections open now (made and not yet lost)."""
+        return sum(p.opened - p.closed for p in self._pools.values())
 
     def idle_count(self) -> int:
         return sum(len(p) for p in self._pools.values())

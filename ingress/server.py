@@ -161,7 +161,8 @@ class WorkerServer:
     def take_stats(self) -> Delta:
         """This worker's request counts since the last take, and its open connections."""
         ctx = self.ctx
-        return ctx.stats.take(len(ctx.connections), ctx.pools)
+        table = getattr(ctx.router, "table", None)  # a CompiledTable's RouteTable
+        return ctx.stats.take(len(ctx.connections), ctx.pools, table)
 
     async def drain(self, grace: float) -> None:
         """Graceful shutdown: stop accepting, let every request in flight finish within

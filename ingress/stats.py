@@ -1,17 +1,20 @@
 """Request metrics of one L7 worker: plain counters, no lock, no prometheus-client call.
 
-The protocol calls `RequestStats.request_done(proto, req)` once per request that leaves
-the connection (answered, failed, or cut by the client), which adds into one row keyed
-by (route, method, status): the route object itself, hashed by identity, so the hot
-path builds no label strings. `take()` (every second, in the worker) turns the rows into
-label-keyed rows of a `proxy.counters.Delta` and starts afresh; the main process adds
-the deltas of every worker (ingress/dataplane.py) and serves them (proxy/app/metrics.py).
+The protocol calls `RequestStats.request_done(proto, req, exchange)` once per request
+that leaves the connection (answered, failed, or cut by the client: HttpProtocol.finish
+and connection_lost), which adds into one row keyed by (route, method, status): the
+RouteResult object itself, hashed by identity, so the hot path builds no label strings.
+`take()` (every second, in the worker) turns the rows into label-keyed rows of a
+`proxy.counters.Delta` (ingress/route_labels.py names the routes) and starts afresh; the
+main process adds the deltas of every worker (ingress/dataplane.py) and serves them
+(proxy/app/metrics.py).
 
-Everything the protocol reads here it reads from HttpProtocol and RequestState at the
-end of the request: which route, the status sent (the backend's, or the proxy's own, or
-499 when the client went away before a response began), bytes read from the client on
-this connection since the last request ended, bytes of the backend's response, the time
-since the request began and since it was first sent upstream (retries included).
+What is read at the end of a request: the route (`req.route`), the status sent
+(`req.status`: the backend's or the proxy's own; when cut short, the backend's if its
+response had begun, else 499 as nginx logs a client that went away), the request's size
+(its head and body bytes), the response's (the exchange's `received`, or the size of the
+proxy's own answer), the time since the head was complete (`req.start`) and since the
+exchange began (`Exchange.began`, retries included), and the exchange's retries.
 """
 
 from __future__ import annotations
@@ -22,15 +25,18 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ingress.errors import error_response
+from ingress.route_labels import RouteHosts, labels_of
+from ingress.routes import RouteTable
 from proxy.counters import DURATION_BUCKETS, NBUCKETS, Delta, Family, Key, Rows, add_rows
 
 if TYPE_CHECKING:
     from ingress.access_log import AccessLog
+    from ingress.exchange import Exchange
     from ingress.http1 import HttpProtocol
     from ingress.pool import PoolSet
     from ingress.request import RequestState
 
-clock = time.perf_counter  # what RequestState.started and upstream_at are read with
+clock = time.perf_counter  # what RequestState.start and Exchange.began are read with
 
 # ingress-nginx's request and response size buckets (prometheus.LinearBuckets(10, 10, 10)).
 SIZE_BUCKETS: tuple[float, ...] = tuple(float(10 * i) for i in range(1, 11))
@@ -57,7 +63,6 @@ ENDPOINT_WIDTH = CONNECT_B + NBUCKETS
 CONNECTIONS = "http_connections"
 OPEN = "http_open"
 
-NO_LABELS = ("", "", "", "", "", "")
 KEY_NAMESPACE, KEY_INGRESS, KEY_SERVICE, KEY_PORT, KEY_HOST, KEY_PATH, KEY_METHOD, KEY_CODE = (
     range(8)
 )
@@ -67,7 +72,7 @@ FAMILIES: tuple[Family, ...] = (
     Family("seaway_http_requests_total", "HTTP requests answered, by route, method and code",
            "counter", HTTP, (*_ROUTE, ("method", 6), ("code", 7)), REQUESTS),
     Family("seaway_http_request_duration_seconds",
-           "Time from the first byte of a request to the end of its response", "histogram",
+           "Time from a request's complete head to the end of its response", "histogram",
            HTTP, _ROUTE, DURATION_B, REQUESTS, DURATION_SUM, DURATION_BUCKETS),
     Family("seaway_http_upstream_response_seconds",
            "Time from sending a request upstream (connect included) to the end of the "
@@ -142,15 +147,10 @@ def _local_size(status: int) -> int:
     return size
 
 
-def route_labels(route: object) -> tuple[str, str, str, str, str, str]:
-    labels = getattr(route, "labels", None)
-    return labels if isinstance(labels, tuple) and len(labels) == 6 else NO_LABELS
-
-
 class RequestStats:
     """One worker's counters (and its access log, when on)."""
 
-    __slots__ = ("accepted", "access_log", "compat", "counting", "endpoints", "rows")
+    __slots__ = ("accepted", "access_log", "compat", "counting", "endpoints", "hosts", "rows")
 
     def __init__(self, counting: bool = True, compat: bool = False,
                  access_log: AccessLog | None = None) -> None:
@@ -160,25 +160,26 @@ class RequestStats:
         self.rows: dict[tuple[object, bytes, int], list[float]] = {}
         self.endpoints: dict[tuple[str, int], list[float]] = {}
         self.accepted = 0  # downstream connections (ingress/server.py counts them)
+        self.hosts = RouteHosts()  # the routes' hosts, for their labels (in take)
 
     # -- the hot path --------------------------------------------------------------------
-    def request_done(self, proto: HttpProtocol, req: RequestState) -> None:
+    def request_done(self, proto: HttpProtocol, req: RequestState, ex: Exchange | None) -> None:
         """A request leaves its connection: count it (and log it)."""
         now = clock()
-        conn = proto.upstream
-        status = req.local
-        if status:
+        status = req.status
+        if req.local:
+            status = status or req.local
             sent = _local_size(status)
-        elif conn is not None and req.response_started:
-            status = conn.status
-            sent = conn.response_bytes
+        elif ex is not None:
+            sent = ex.received
+            if not status:  # cut short: the backend's status once its response began
+                status = ex.status if req.response_started and ex.status else 499
         else:
-            status = 499  # the client went away before a response began (nginx's 499)
             sent = 0
-        received = proto.bytes_in  # read since the last request ended: this one's
-        proto.bytes_in = 0
-        took = now - req.started
-        upstream = now - req.upstream_at if req.upstream_at else -1.0
+            status = status or 499  # the client went away before a response began
+        received = len(req.head) + req.body_received
+        took = now - req.start
+        upstream = now - ex.began if ex is not None else -1.0
         if self.counting:
             key = (req.route, req.method, status)
             row = self.rows.get(key)
@@ -197,13 +198,13 @@ class RequestStats:
                 if bucket and upstream <= DURATION_BUCKETS[bucket - 1]:
                     bucket = bisect_left(DURATION_BUCKETS, upstream)
                 row[UPSTREAM_B + bucket] += 1
-            if req.retries or req.tried:
-                row[RETRIES] += req.retries + len(req.tried or ())
+            if ex is not None and (ex.retries or ex.tried):
+                row[RETRIES] += ex.retries + len(ex.tried or ())
             if self.compat:
                 row[REQUEST_SIZE_B + bisect_left(SIZE_BUCKETS, received)] += 1
                 row[RESPONSE_SIZE_B + bisect_left(SIZE_BUCKETS, sent)] += 1
         if self.access_log is not None:
-            self.access_log.request(proto, req, status, sent, received, took, upstream)
+            self.access_log.request(proto, req, ex, status, sent, received, took, upstream)
 
     # -- per upstream connection (not per request) ------------------------------------------
     def _endpoint(self, key: tuple[str, int]) -> list[float]:
@@ -224,15 +225,18 @@ class RequestStats:
             self._endpoint(key)[CONNECT_FAILURES] += 1
 
     # -- off the hot path ----------------------------------------------------------------------
-    def take(self, connections: int, pools: PoolSet) -> Delta:
-        """The counts since the last take, by labels, and the gauges now; starts afresh."""
+    def take(self, connections: int, pools: PoolSet, table: RouteTable | None = None) -> Delta:
+        """The counts since the last take, by labels, and the gauges now; starts afresh.
+        `table`: the routes served now (their hosts are labels)."""
         delta = Delta()
         if not self.counting:
             return delta
         rows, self.rows = self.rows, {}
         http: Rows = {}
+        hosts = self.hosts
+        hosts.follow(table)
         for (route, method, status), values in rows.items():
-            key: Key = (*route_labels(route), method.decode("latin-1"), str(status))
+            key: Key = (*labels_of(route, hosts), method.decode("latin-1"), str(status))
             have = http.get(key)  # two routes of one rule (recompiled): one label set
             if have is None:
                 http[key] = values
@@ -254,7 +258,7 @@ class RequestStats:
         delta.tables[CONNECTIONS] = {("downstream",): [accepted], ("upstream",): [opened]}
         delta.gauges[OPEN] = {
             ("downstream",): [connections],
-            ("upstream",): [pools.opened - pools.closed],
+            ("upstream",): [pools.open_count()],
         }
         return delta
 
@@ -272,7 +276,7 @@ class NullStats(RequestStats):
     def __init__(self) -> None:
         super().__init__(counting=False)
 
-    def request_done(self, proto: HttpProtocol, req: RequestState) -> None:
+    def request_done(self, proto: HttpProtocol, req: RequestState, ex: Exchange | None) -> None:
         pass
 
 

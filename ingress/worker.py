@@ -35,7 +35,7 @@ async def _follow(reader: asyncio.StreamReader, state: L7State, drain: asyncio.E
         try:
             await state.apply(config)
         except Exception:
-            log.exception("worker: config generation %d failed", config.snapshot.generation)
+            log.exception("worker: config generation %d failed", config.table.generation)
 
 
 async def _ship_stats(state: L7State, writer: asyncio.StreamWriter) -> None:

@@ -19,7 +19,7 @@ interface (README, "Status page"); its keys are stable and only ever added to:
                   node_port, endpoints[] {address, ready, serving, terminating, node,
                   used}, http {requests, rate, error_rate, p99_seconds} | null,
                   l4 {connections, active, failures, bytes_in, bytes_out, rate} | null
-  routes[]        host, path, backend, ingress, source, status (0: forwarded)
+  routes[]        host, path, backend, ingress, kind, source, status (0: forwarded)
   workers[]       index, pid, alive, restarts, started
 
 Counts are since start (they survive worker restarts) and taken when the document is
@@ -248,24 +248,11 @@ class StatusBoard:
         return out
 
     def _routes(self) -> list[dict[str, Any]]:
-        out = []
+        out: list[dict[str, Any]] = []
         for dataplane in self.daemon.dataplanes:
             routes = getattr(dataplane, "routes", None)
-            if not callable(routes):
-                continue
-            for route in routes():
-                labels = getattr(route, "labels", ("", "", "", "", "", ""))
-                namespace, ingress, _, _, host, path = labels
-                out.append(
-                    {
-                        "host": host or "*",
-                        "path": path or "(default backend)",
-                        "backend": route.key,
-                        "ingress": f"{namespace}/{ingress}" if ingress else "",
-                        "source": route.source,
-                        "status": route.status,
-                    }
-                )
+            if callable(routes):
+                out += routes()  # ingress/route_labels.py: route_rows
         out.sort(key=lambda r: (r["host"], r["path"]))
         return out
 

@@ -23,6 +23,8 @@ NONPOD_MASQ = "SEAWAY-NONPOD-MASQ"
 # filter table (SERVICES is reused there for REJECT of cluster IPs, as kube-proxy does)
 EXTERNAL_SERVICES = "SEAWAY-EXTERNAL-SERVICES"
 FORWARD = "SEAWAY-FORWARD"
+# DROP what still goes to a load-balancer IP with source ranges after nat (not DNATed)
+PROXY_FIREWALL = "SEAWAY-PROXY-FIREWALL"
 
 MASQ_MARK = "0x4000"
 
@@ -61,12 +63,17 @@ def external_chain(name: ServicePortName) -> str:
     return "SEAWAY-EXT-" + _hash(_port_key(name))
 
 
+def firewall_chain(name: ServicePortName) -> str:
+    """SEAWAY-FW-<hash>: load-balancer IP traffic, checked against loadBalancerSourceRanges."""
+    return "SEAWAY-FW-" + _hash(_port_key(name))
+
+
 def endpoint_chain(name: ServicePortName, endpoint: EndpointInfo) -> str:
     """SEAWAY-SEP-<hash>: one endpoint (hairpin masquerade, affinity, DNAT)."""
     return "SEAWAY-SEP-" + _hash(_port_key(name) + endpoint.address)
 
 
-_PER_SERVICE = ("SEAWAY-SVC-", "SEAWAY-SVL-", "SEAWAY-EXT-", "SEAWAY-SEP-")
+_PER_SERVICE = ("SEAWAY-SVC-", "SEAWAY-SVL-", "SEAWAY-EXT-", "SEAWAY-FW-", "SEAWAY-SEP-")
 
 
 def is_per_service(chain: str) -> bool:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import re
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortInfo, ServicePortName, Snapshot
@@ -120,7 +120,7 @@ class IptablesSyncer:
         self.needs_full = False
         self.applied = ruleset
         deleted = self._clear_conntrack(
-            stale_udp_entries(self.applied_ports, snapshot.service_ports)
+            stale_udp_entries(self.applied_ports, snapshot.service_ports, self.builder.family)
         )
         self.applied_ports = snapshot.service_ports
         t2 = self.clock()
@@ -158,7 +158,9 @@ class IptablesSyncer:
             text = render_full(ruleset, kernel, self.applier.nft)
             self.applier.restore(text.text)
             return ruleset, text, build_s, len(text.text)
-        ports = snapshot.service_ports.values()
+        ports: Collection[ServicePortInfo] = snapshot.service_ports.values()
+        if self.builder.family.version == 6:  # only the service ports with IPv6 rules
+            ports = [p for p in ports if any(":" in ip for ip in p.cluster_ips)]
         endpoints = sum(len(p.endpoints) for p in ports)
         # Each endpoint makes a chain and about three rules, each port a chain and a rule.
         hint = nft_all_chains_hint(4 * endpoints + 2 * len(ports))
@@ -186,7 +188,7 @@ class IptablesSyncer:
         if not entries:
             return 0
         if len(entries) > CONNTRACK_LIST_THRESHOLD:
-            r = self.applier.run(["conntrack", "-L", "-p", "udp"])
+            r = self.applier.conntrack(["-L", "-p", "udp"])
             text = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
             dsts: set[str] = set()
             ports: set[str] = set()

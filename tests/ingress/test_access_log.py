@@ -15,10 +15,11 @@ import pytest
 
 from ingress import access_log as access_log_module
 from ingress.access_log import AccessLog
-from ingress.router import Router
+from ingress.route_match import compile_table
 from ingress.server import WorkerServer
 from ingress.settings import HttpSettings
 from ingress.stats import ObservabilitySettings, make_stats
+from ingress.translate_ingress import translate_ingresses
 from tests.ingress.l7kit import HOST, Backend, LoopThread, get, two_service_snapshot
 from tests.support import wait_until
 
@@ -36,7 +37,7 @@ class LoggingProxy:
         self.lt = lt
         self.backend = lt.run(Backend("web").start())
         snap = two_service_snapshot([self.backend.endpoint], [self.backend.endpoint])
-        router = Router.compile(snap)
+        router = compile_table(translate_ingresses(snap).table)
         settings = ObservabilitySettings(access_log=path, access_log_format=fmt)
 
         async def start() -> tuple[WorkerServer, int]:
