@@ -70,7 +70,9 @@ def test_idle_closes_at_once_and_a_head_on_its_way_is_answered(
     p, _ = proxy
     with connect(p) as idle, connect(p) as partial, connect(p) as body:
         partial.sendall(b"GET /late HTTP/1.1\r\nHost: web.test\r\n")
-        body.sendall(b"POST /echo-body HTTP/1.1\r\nHost: web.test\r\nContent-Length: 10\r\n\r\n01234")
+        body.sendall(
+            b"POST /echo-body HTTP/1.1\r\nHost: web.test\r\nContent-Length: 10\r\n\r\n01234"
+        )
         assert p.server is not None
         wait_until(lambda: len(p.server.ctx.connections) == 3, what="three connections")
         drained = start_drain(lt, p)
