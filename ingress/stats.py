@@ -178,7 +178,7 @@ class RequestStats:
             sent = 0
             status = status or 499  # the client went away before a response began
         received = len(req.head) + req.body_received
-        took = now - req.start
+        took = now - req.start if req.start else 0.0  # (0: refused before its head was read)
         upstream = now - ex.began if ex is not None else -1.0
         if self.counting:
             key = (req.route, req.method, status)

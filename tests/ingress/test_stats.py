@@ -240,3 +240,18 @@ def test_settings_choose_what_is_done_per_request(tmp_path: Path) -> None:
         ObservabilitySettings(request_metrics=False, access_log=str(tmp_path / "a.log"))
     )
     assert not logging_only.counting and logging_only.access_log is not None
+
+
+def test_a_refused_request_is_a_400_without_route_and_takes_no_time(
+    lt: LoopThread, proxy: tuple[Proxy, Backend]
+) -> None:
+    p, _ = proxy
+    take(lt, p)
+    with socket.create_connection((HOST, p.port), timeout=5) as s:
+        s.sendall(b"GET / HTTP/1.1\r\nHost: web.test\r\nBad Header: x\r\n\r\n")
+        assert s.recv(65536).startswith(b"HTTP/1.1 400 ")
+    delta = take(lt, p)
+    row = rows(delta)[(*NONE, "", "400")]
+    assert row[REQUESTS] == 1 and row[UPSTREAM_COUNT] == 0
+    # Its head was never read: it took no time (not the clock's whole value, +Inf).
+    assert row[DURATION_B] == 1
