@@ -24,6 +24,7 @@ from ingress.stats import (
     CONNECTS,
     DURATION_B,
     ENDPOINTS,
+    FOLD,
     HTTP,
     OPEN,
     POOL_HITS,
@@ -255,3 +256,22 @@ def test_a_refused_request_is_a_400_without_route_and_takes_no_time(
     assert row[REQUESTS] == 1 and row[UPSTREAM_COUNT] == 0
     # Its head was never read: it took no time (not the clock's whole value, +Inf).
     assert row[DURATION_B] == 1
+
+
+def test_requests_are_noted_then_folded_every_fold_and_at_each_take(
+    lt: LoopThread, proxy: tuple[Proxy, Backend]
+) -> None:
+    p, _ = proxy
+    take(lt, p)
+    assert p.server is not None
+    stats = p.server.ctx.stats
+    with socket.create_connection((HOST, p.port), timeout=5) as s:
+        for i in range(FOLD + 3):
+            s.sendall(f"GET /{i} HTTP/1.1\r\nHost: web.test\r\n\r\n".encode())
+            _read_response(s)
+
+    async def state() -> tuple[int, float]:
+        return len(stats.pending), sum(row[REQUESTS] for row in stats.rows.values())
+
+    wait_until(lambda: lt.run(state()) == (3, FOLD), what="one fold, three notes")
+    assert count(take(lt, p), WEB, "GET", "200") == FOLD + 3

@@ -57,7 +57,8 @@ def test_http_round_robin_with_metrics_and_status(echoes: list[int]) -> None:
                  metrics)
     with seaway(args):
         wait_for_port(HOST, port)
-        assert names(port, 4) == ["e1", "e2", "e1", "e2"]
+        got = names(port, 4)  # in turn (endpoints are ordered by address, then port)
+        assert sorted(got[:2]) == ["e1", "e2"] and got[2:] == got[:2]
         status, body = http_get(HOST, port, "/", headers={"Host": "any.example"})
         assert status == 200 and json.loads(body)["host"] == "any.example"
 
