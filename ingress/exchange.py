@@ -101,7 +101,9 @@ class Exchange:
         self.status = 0
         self.tried: list[EndpointInfo] | None = None  # endpoints whose connect failed
         self.retries = 0
-        self.began = perf_counter()  # first sent upstream (the request metrics' upstream time)
+        # When it began (perf_counter): with the request's head, unless it waited behind
+        # pipelined ones (HttpProtocol.finish); the request metrics' upstream time.
+        self.began = req.start
 
     # -- going upstream ------------------------------------------------------------------
     def start(self, fresh: bool = False) -> None:

@@ -402,6 +402,9 @@ class HttpProtocol(asyncio.Protocol):
             if not self.queue:
                 self.flow.resume(PIPELINE)
             self._start(nxt)
+            waited = self.exchange
+            if waited is not None:  # it waited its turn: its exchange begins now
+                waited.began = perf_counter()
         elif self.flow.reasons:
             self.flow.resume(PIPELINE)
 

@@ -14,7 +14,8 @@ What is read at the end of a request: the route (`req.route`), the status sent
 response had begun, else 499 as nginx logs a client that went away), the request's size
 (its head and body bytes), the response's (the exchange's `received`, or the size of the
 proxy's own answer), the time since the head was complete (`req.start`) and since the
-exchange began (`Exchange.began`, retries included), and the exchange's retries.
+exchange began (`Exchange.began`: with the head, or when a pipelined request's turn came;
+connects and retries included), and the exchange's retries.
 """
 
 from __future__ import annotations
@@ -75,9 +76,9 @@ FAMILIES: tuple[Family, ...] = (
            "Time from a request's complete head to the end of its response", "histogram",
            HTTP, _ROUTE, DURATION_B, REQUESTS, DURATION_SUM, DURATION_BUCKETS),
     Family("seaway_http_upstream_response_seconds",
-           "Time from sending a request upstream (connect included) to the end of the "
-           "backend's response", "histogram", HTTP, _ROUTE, UPSTREAM_B, UPSTREAM_COUNT,
-           UPSTREAM_SUM, DURATION_BUCKETS),
+           "Time from the start of a request's exchange with a backend (connects and "
+           "retries included) to the end of the backend's response", "histogram", HTTP,
+           _ROUTE, UPSTREAM_B, UPSTREAM_COUNT, UPSTREAM_SUM, DURATION_BUCKETS),
     Family("seaway_http_request_bytes_total", "Bytes received from clients (heads and bodies)",
            "counter", HTTP, _ROUTE, BYTES_IN),
     Family("seaway_http_response_bytes_total", "Bytes of responses sent to clients",

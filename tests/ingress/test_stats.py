@@ -9,6 +9,8 @@ connect failures, retries and pool hits per endpoint; open connections.
 from __future__ import annotations
 
 import socket
+import time
+from bisect import bisect_left
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -38,7 +40,7 @@ from ingress.stats import (
     RequestStats,
     make_stats,
 )
-from proxy.counters import NBUCKETS, Delta, Key, Totals
+from proxy.counters import DURATION_BUCKETS, NBUCKETS, Delta, Key, Totals
 from tests.ingress.l7kit import (
     HOST,
     Backend,
@@ -275,3 +277,29 @@ def test_requests_are_noted_then_folded_every_fold_and_at_each_take(
 
     wait_until(lambda: lt.run(state()) == (3, FOLD), what="one fold, three notes")
     assert count(take(lt, p), WEB, "GET", "200") == FOLD + 3
+
+
+def test_a_pipelined_request_waits_its_turn_outside_its_upstream_time(
+    lt: LoopThread, proxy: tuple[Proxy, Backend]
+) -> None:
+    p, backend = proxy
+    take(lt, p)
+    with socket.create_connection((HOST, p.port), timeout=5) as s:
+        s.sendall(
+            b"GET /slow HTTP/1.1\r\nHost: web.test\r\n\r\n"
+            b"GET /next HTTP/1.1\r\nHost: web.test\r\n\r\n"
+        )
+        wait_until(lambda: len(backend.stats.requests) == 1, what="the slow one upstream")
+        time.sleep(0.3)  # /next waits behind it, at the proxy
+        answer = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+        upstream_side = backend.stats.transports[-1]
+        lt.loop.call_soon_threadsafe(upstream_side.write, answer)  # type: ignore[attr-defined]
+        _read_response(s)
+        _read_response(s)
+    row = rows(take(lt, p))[(*WEB, "GET", "200")]
+    assert row[REQUESTS] == 2 and row[UPSTREAM_COUNT] == 2
+    slow_bucket = bisect_left(DURATION_BUCKETS, 0.3)
+    durations = row[DURATION_B : DURATION_B + NBUCKETS]
+    upstream = row[UPSTREAM_B : UPSTREAM_B + NBUCKETS]
+    assert sum(durations[slow_bucket:]) == 2  # both took 0.3 s or more, for the client
+    assert sum(upstream[slow_bucket:]) == 1  # but only the first one upstream
