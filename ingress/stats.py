@@ -208,15 +208,11 @@ class RequestStats:
 
     # -- the hot path --------------------------------------------------------------------
     def request_done(self, proto: HttpProtocol, req: RequestState, ex: Exchange | None) -> None:
-        """A request leaves its connection: note it (and log it)."""
-        now = clock()
-        if self.counting:
-            pending = self.pending
-            pending.append((now, req, ex))
-            if len(pending) >= FOLD:
-                self.fold()
-        if self.access_log is not None:
-            self.access_log.request(proto, req, ex, *outcome(now, req, ex))
+        """A request leaves its connection: note it (LoggedStats logs it too)."""
+        pending = self.pending
+        pending.append((clock(), req, ex))
+        if len(pending) >= FOLD:
+            self.fold()
 
     def fold(self) -> None:
         """Add the noted requests into their rows, by (route, method, status)."""
@@ -324,7 +320,24 @@ class NullStats(RequestStats):
         pass
 
 
+class LoggedStats(RequestStats):
+    """The access log on: every request is logged as it ends (and noted, when counting)."""
+
+    __slots__ = ()
+
+    def request_done(self, proto: HttpProtocol, req: RequestState, ex: Exchange | None) -> None:
+        now = clock()
+        if self.counting:
+            pending = self.pending
+            pending.append((now, req, ex))
+            if len(pending) >= FOLD:
+                self.fold()
+        assert self.access_log is not None
+        self.access_log.request(proto, req, ex, *outcome(now, req, ex))
+
+
 def make_stats(settings: ObservabilitySettings) -> RequestStats:
+    """What a worker does per request: nothing, count, or count and log (or only log)."""
     if not settings.access_log:
         if not settings.request_metrics:
             return NullStats()
@@ -332,4 +345,4 @@ def make_stats(settings: ObservabilitySettings) -> RequestStats:
     from ingress.access_log import AccessLog
 
     access_log = AccessLog(settings.access_log, settings.access_log_format)
-    return RequestStats(settings.request_metrics, bool(settings.metrics_compat), access_log)
+    return LoggedStats(settings.request_metrics, bool(settings.metrics_compat), access_log)

@@ -35,6 +35,7 @@ from ingress.stats import (
     RETRIES,
     UPSTREAM_B,
     UPSTREAM_COUNT,
+    LoggedStats,
     NullStats,
     ObservabilitySettings,
     RequestStats,
@@ -242,6 +243,7 @@ def test_settings_choose_what_is_done_per_request(tmp_path: Path) -> None:
     logging_only = make_stats(
         ObservabilitySettings(request_metrics=False, access_log=str(tmp_path / "a.log"))
     )
+    assert type(logging_only) is LoggedStats
     assert not logging_only.counting and logging_only.access_log is not None
 
 
