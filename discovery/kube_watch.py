@@ -271,7 +271,11 @@ class KindWatcher:
             content = resp.content
             while True:
                 try:
-                    chunk = await asyncio.wait_for(content.readany(), s.stall_timeout)
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
+                    # cancellation that lands as data arrives, and the watcher then outlives
+                    # its source's shutdown.
+                    async with asyncio.timeout(s.stall_timeout):
+                        chunk = await content.readany()
                 except TimeoutError:
                     log.warning(
                         "%s: watch stalled (nothing for %.0fs); restarting it from %s",

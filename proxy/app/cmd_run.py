@@ -12,6 +12,7 @@ from typing import Any
 from proxy.app.options import (
     Options,
     add_daemon_flags,
+    add_gateway_flags,
     add_ingress_nginx_flags,
     add_mode_flags,
     add_operations_flags,
@@ -30,14 +31,17 @@ def register(sub: Any) -> None:
         "and TLS Secrets (and ingress-nginx's ConfigMap: --configmap) from manifest files "
         "(-c) or the Kubernetes API (--kubeconfig, --master, or in-cluster), and make their "
         "traffic flow through the chosen --proxy-mode; Ingresses seaway owns are served on "
-        "--http-bind-address in every mode. SIGTERM or SIGINT drains and stops it (twice: "
-        "at once); SIGHUP re-reads the files; SIGUSR1 reopens the access log.",
+        "--http-bind-address in every mode. Gateway API objects (GatewayClass, Gateway, "
+        "HTTPRoute, ReferenceGrant) are read too: in API mode seaway writes the status of its "
+        "own. SIGTERM or SIGINT drains and stops it (twice: at once); SIGHUP re-reads the "
+        "files; SIGUSR1 reopens the access log.",
     )
     add_source_flags(p)
     add_mode_flags(p)
     add_daemon_flags(p)
     add_operations_flags(p)
     add_ingress_nginx_flags(p)
+    add_gateway_flags(p)
     p.add_argument(
         "--cleanup",
         action="store_true",

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 
 PROXY_MODES = ("userspace", "iptables")
 
+DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
+
 if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
+    from discovery.gateway_attach import GatewayConfig
     from discovery.kube_source import KubeSourceConfig
     from discovery.nginx_configmap import IngressNginxMode
     from discovery.topology import NodeTopology
@@ -85,6 +88,13 @@ def annotation_prefix(text: str) -> str:
             "nginx.ingress.kubernetes.io (without the /)"
         )
     return text
+def _ip(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text.strip().strip("[]")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid address {text!r}: expected an IP") from None
 
 
 def _csv(text: str) -> list[str]:
@@ -112,6 +122,8 @@ class Options:
     workers: int = 1
     ingress_controller: str = "seaway.dev/ingress"
     watch_ingress_without_class: bool = False
+    gateway_controller_name: str = DEFAULT_GATEWAY_CONTROLLER
+    gateway_bind_address: str = "0.0.0.0"
     min_sync_period: float = 0.1
     sync_period: float = 30.0
     max_body_size: int = 0  # 0 = unlimited
@@ -172,6 +184,7 @@ class Options:
             self.watch_ingress_without_class,
             self.configmap,
             node_name="" if self.node_zone else self.hostname,
+            gateway=self.gateway_config(),
         )
 
     def ingress_nginx_mode(self) -> IngressNginxMode:
@@ -191,6 +204,78 @@ class Options:
         from discovery.topology import NodeTopology
 
         return NodeTopology(self.hostname, self.node_zone)
+
+    def gateway_config(self, on_this_node: bool = True) -> GatewayConfig:
+        """Which GatewayClasses are seaway's, and the addresses Gateways get: the
+        --gateway-bind-address, or when it is a wildcard, this node's addresses (its name
+        resolved, else its interfaces'). `on_this_node=False` (seaway check): spec
+        addresses are not checked against this machine's."""
+        from discovery.gateway_attach import GatewayConfig
+
+        bind = self.gateway_bind_address
+        local = interface_addresses() if on_this_node else None
+        defaults = (bind,) if bind not in ("0.0.0.0", "::") else node_addresses(self.hostname)
+        return GatewayConfig(self.gateway_controller_name, bind, defaults, local)
+
+
+def node_addresses(hostname: str) -> tuple[str, ...]:
+    """This node's addresses for Gateway status: its hostname's (as kube-proxy finds a
+    node IP), else its interfaces', loopback last; 127.0.0.1 when nothing else is known."""
+    found: list[str] = []
+    try:
+        for info in socket.getaddrinfo(hostname, None, proto=socket.IPPROTO_TCP):
+            ip = str(info[4][0])
+            if ip not in found and _routable(ip):
+                found.append(ip)
+    except OSError:
+        pass
+    if not found:
+        found = sorted(a for a in interface_addresses() or () if _routable(a))
+    return tuple(found[:4]) or ("127.0.0.1",)
+
+
+def interface_addresses() -> frozenset[str] | None:
+    """The addresses on this host's interfaces, read over netlink in a thread of its own
+    (callable from inside a running event loop); None when they cannot be read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from proxy.userspace.addresses import host_addresses
+
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            return pool.submit(host_addresses).result(timeout=10)
+        except Exception:  # no netlink (not Linux, sandboxed): unknown
+            return None
+
+
+def _routable(ip: str) -> bool:
+    """Not loopback, not link-local: an address another machine could reach."""
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    return not (addr.is_loopback or addr.is_link_local or addr.is_unspecified)
+
+
+def add_gateway_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("Gateway API")
+    g.add_argument(
+        "--gateway-controller-name",
+        default=DEFAULT_GATEWAY_CONTROLLER,
+        metavar="NAME",
+        help="GatewayClass spec.controllerName seaway answers to (default "
+        f"{DEFAULT_GATEWAY_CONTROLLER})",
+    )
+    g.add_argument(
+        "--gateway-bind-address",
+        type=_ip,
+        default="0.0.0.0",
+        metavar="IP",
+        help="address the listeners of Gateways without spec.addresses are served on "
+        "(default 0.0.0.0: every address; their status then shows this node's addresses)",
+    )
 
 
 def add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -444,6 +529,8 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "workers",
         "ingress_controller",
         "watch_ingress_without_class",
+        "gateway_controller_name",
+        "gateway_bind_address",
         "min_sync_period",
         "sync_period",
         "max_body_size",
