@@ -215,6 +215,28 @@ class KubeSource:
                 self.secret_watchers.clear()
                 self._session = None
 
+    def status(self) -> dict[str, object]:
+        """For the status page (proxy/app/status.py documents the keys)."""
+        watchers = [*self.watchers.values(), *(w for w, _ in self.secret_watchers.values())]
+        watches = [
+            {
+                "resource": w.spec.source_id.removeprefix("kube:"),
+                "state": "failing" if w.last_error else "watching" if w.synced.is_set()
+                else "listing",
+                "lists": w.lists,
+                "events": w.events,
+                "failures": w.failures,
+                "last_error": w.last_error,
+                "resource_version": w.resource_version,
+            }
+            for w in watchers
+        ]
+        states = {w["state"] for w in watches}
+        state = "loading" if not watches or "listing" in states else (
+            "degraded" if "failing" in states else "ok"
+        )
+        return {"kind": "kubernetes", "state": state, "watches": watches}
+
     def _start_watcher(self, spec: KindSpec) -> None:
         assert self._session is not None and self._credentials is not None
         assert self._store is not None
