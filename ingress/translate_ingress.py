@@ -65,6 +65,7 @@ from ingress.nginx_filters import listener_filters
 from ingress.nginx_hosts import CertificateHosts, HostBuilder
 from ingress.nginx_locations import HostLocations, Location
 from ingress.nginx_routes import KIND, RouteBuilder
+from ingress.nginx_secrets import IngressSecrets, ingress_secrets
 from ingress.nginx_upstreams import Upstreams
 from ingress.routes import (
     Certificate,
@@ -196,6 +197,7 @@ class _Translator:
             self._upstreams,
             canaries,
             self._note,
+            self._secrets(mains),
         )
         hosts = HostBuilder(builder, CertificateHosts(certs), self._snapshot.nginx, self._warn)
         vhosts = hosts.build(self._hosts)
@@ -409,6 +411,22 @@ class _Translator:
                 names = tuple(h.lower() for h in hosts)
                 certs.append(Certificate(names, meta.namespace, tls.secret_name, source))
         return tuple(certs)
+
+    def _secrets(self, mains: list[ServedIngress]) -> dict[NsName, IngressSecrets]:
+        """The users and CAs of the Secrets each Ingress names; their problems reported."""
+        found: dict[NsName, IngressSecrets] = {}
+        secrets = self._snapshot.auth_secrets
+        for s in mains:
+            anns = s.annotations
+            if anns.basic_auth is None and anns.backends.proxy_ssl is None or anns.denied:
+                continue
+            key = _key(s.ingress)
+            resolved = found[key] = ingress_secrets(anns, secrets, f"{KIND} {key[0]}/{key[1]}")
+            for warning in resolved.warnings:
+                self._warn(s.ingress, warning)
+            for note in resolved.notes:
+                self._note(s.ingress, note)
+        return found
 
     # -- reports --------------------------------------------------------------------------
 
