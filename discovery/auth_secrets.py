@@ -27,6 +27,7 @@ from discovery.nginx_settings import IngressAnnotations
 from discovery.tls_pem import ca_problem, pem_problem
 
 NsName = tuple[str, str]
+NO_USERS = HtpasswdUsers()
 Use = Literal["auth-file", "auth-map", "proxy-ssl"]
 
 
@@ -35,7 +36,7 @@ class Htpasswd:
     """An auth-secret read as `secret_type` says. `unusable` non-empty: ingress-nginx
     denies the paths (503), and so does seaway."""
 
-    users: HtpasswdUsers = HtpasswdUsers()
+    users: HtpasswdUsers = NO_USERS
     unusable: str = ""
 
 
@@ -88,34 +89,30 @@ def read_auth_secret(secret: GenericSecret | TLSSecret, uses: Iterable[Use]) -> 
     if "auth-file" in wanted:
         text = data.get("auth")
         if text is None:
-            auth_file = Htpasswd(unusable=f"Secret {_name(secret)} has no key auth")
+            auth_file = Htpasswd(unusable="data[auth]: required (the htpasswd file)")
         else:
             auth_file = Htpasswd(htpasswd_text(text))
     if "auth-map" in wanted:
         auth_map = Htpasswd(parse_auth_map(data))
     if "proxy-ssl" in wanted:
-        proxy_ssl = read_proxy_ssl(_name(secret), data)
+        proxy_ssl = read_proxy_ssl(data)
     return AuthSecret(meta.namespace, meta.name, auth_file, auth_map, proxy_ssl)
 
 
-def read_proxy_ssl(name: str, data: Mapping[str, bytes]) -> ProxySSLMaterial:
+def read_proxy_ssl(data: Mapping[str, bytes]) -> ProxySSLMaterial:
     """ingress-nginx's getPemCertificate for a proxy-ssl-secret."""
     ca = data.get("ca.crt", b"")
     cert, key = data.get("tls.crt"), data.get("tls.key")
     if not ca:
         if cert is not None and key is not None:
             return ProxySSLMaterial()  # a key pair alone: no verification, no client cert
-        return ProxySSLMaterial(unusable=f"Secret {name} contains no key pair or ca.crt")
+        return ProxySSLMaterial(unusable="data: neither ca.crt nor tls.crt and tls.key")
     problem = ca_problem(ca)
     if problem:
-        return ProxySSLMaterial(unusable=f"Secret {name}: data[ca.crt]: {problem}")
+        return ProxySSLMaterial(unusable=f"data[ca.crt]: {problem}")
     if cert and key:
         problem = pem_problem(cert, key)
         if problem:
-            return ProxySSLMaterial(unusable=f"Secret {name}: {problem}")
+            return ProxySSLMaterial(unusable=f"data: {problem}")
         return ProxySSLMaterial(ca, cert, key)
     return ProxySSLMaterial(ca)
-
-
-def _name(secret: GenericSecret | TLSSecret) -> str:
-    return f"{secret.meta.namespace}/{secret.meta.name}"

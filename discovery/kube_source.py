@@ -12,9 +12,9 @@ ingress-nginx annotations auth-secret and proxy-ssl-secret: discovery/secret_ref
 Gateway listeners reference, one list/watch per Secret with
 `fieldSelector=metadata.name=NAME` in its namespace (kubelet's "Watch" strategy for the
 Secrets pods use). seaway thus never holds other Secrets in memory; the cost is one watch
-connection per referenced Secret, which is few. The set is reconciled whenever Ingresses, IngressClasses, Gateways or
-GatewayClasses change: new references start a watcher, dropped ones stop it and remove
-the Secret from the store.
+connection per referenced Secret, which is few. The set is reconciled whenever Ingresses,
+IngressClasses, Gateways or GatewayClasses change: new references start a watcher, dropped
+ones stop it and remove the Secret from the store.
 
 With --configmap NAMESPACE/NAME, that one ConfigMap (ingress-nginx's settings) is watched
 the same way, by name; no other ConfigMap is ever read.

@@ -366,10 +366,9 @@ class SnapshotBuilder:
             inputs[key] = (found, wanted)
             previous = self._auth_inputs.get(key)
             old = self._auth_secrets.get(key)
-            if old is not None and previous is not None and previous[0] is found:
-                if previous[1] == wanted:
-                    secrets[key] = old
-                    continue
+            if old is not None and previous == (found, wanted) and previous[0] is found:
+                secrets[key] = old
+                continue
             secrets[key] = read_auth_secret(found, wanted)
         self._auth_inputs = inputs
         if secrets != self._auth_secrets:

@@ -214,9 +214,9 @@ def sha_crypt(password: bytes, setting: bytes) -> bytes:
             step.update(p)
         step.update(c if i & 1 else p)
         c = step.digest()
-    if size == 32:
-        order, tail = _SHA256_ORDER, _to64((c[31] << 8) | c[30], 3)
-    else:
+    order: tuple[tuple[int, int, int], ...] = _SHA256_ORDER
+    tail = _to64((c[31] << 8) | c[30], 3)
+    if size == 64:
         order, tail = _SHA512_ORDER, _to64(c[63], 2)
     encoded = b"".join(_to64((c[x] << 16) | (c[y] << 8) | c[z], 4) for x, y, z in order)
     head = magic + (b"rounds=%d$" % rounds if explicit else b"") + salt + b"$"

@@ -24,73 +24,86 @@ from discovery.nginx_settings import IngressAnnotations
 
 NsName = tuple[str, str]
 Users = tuple[tuple[str, str], ...]
+NO_MATERIAL = ProxySSLMaterial()
+
+
+DENIED_EFFECT = "every path of the Ingress answers 503 until it is fixed (as ingress-nginx)"
+
+
+@dataclass(frozen=True, slots=True)
+class SecretProblem:
+    """Something wrong with a Secret an Ingress names. ``message`` names the field
+    ("data[auth] line 3: ...") or says "not found"; ``effect`` what is answered meanwhile;
+    ``denies``: the Ingress's paths answer 503."""
+
+    annotation: str  # "auth-secret" or "proxy-ssl-secret"
+    secret: NsName
+    message: str
+    effect: str = ""
+    denies: bool = False
+
+    def text(self, where: str) -> str:
+        """The line for the translator's report of the Ingress `where`."""
+        ref = "/".join(self.secret)
+        effect = f": {self.effect}" if self.effect else ""
+        return f"{where}: {self.annotation} {ref}: {self.message}{effect}"
 
 
 @dataclass(frozen=True, slots=True)
 class IngressSecrets:
-    """What an Ingress's named Secrets give its routes. ``denied`` non-empty: its paths
-    answer 503; ``warnings`` are for its report; ``notes`` say what was applied."""
+    """What an Ingress's named Secrets give its routes, and what is wrong with them
+    (what its filters do is said by ingress/filter_text.py)."""
 
     users: Users = ()
-    proxy_ssl: ProxySSLMaterial = ProxySSLMaterial()
-    denied: tuple[str, ...] = ()
-    warnings: tuple[str, ...] = ()
-    notes: tuple[str, ...] = ()
+    proxy_ssl: ProxySSLMaterial = NO_MATERIAL
+    problems: tuple[SecretProblem, ...] = ()
+
+    @property
+    def denied(self) -> bool:
+        """Whether the paths of the Ingress answer 503."""
+        return any(p.denies for p in self.problems)
 
 
 NO_SECRETS = IngressSecrets()
 
 
 def ingress_secrets(
-    anns: IngressAnnotations, secrets: Mapping[NsName, AuthSecret], where: str
+    anns: IngressAnnotations, secrets: Mapping[NsName, AuthSecret]
 ) -> IngressSecrets:
-    """The Secrets of one Ingress's annotations (`where`: "Ingress ns/name", for messages)."""
+    """The Secrets one Ingress's annotations name, resolved."""
     basic, ssl = anns.basic_auth, anns.backends.proxy_ssl
     if basic is None and ssl is None:
         return NO_SECRETS
-    denied: list[str] = []
-    warnings: list[str] = []
-    notes: list[str] = []
+    problems: list[SecretProblem] = []
     users: Users = ()
-    material = ProxySSLMaterial()
+    material = NO_MATERIAL
     if basic is not None:
-        ref = f"{basic.secret_namespace}/{basic.secret_name}"
-        head = f"{where}: auth-secret {ref}"
-        found = secrets.get((basic.secret_namespace, basic.secret_name))
+        key = (basic.secret_namespace, basic.secret_name)
+        found = secrets.get(key)
         read = found.htpasswd(basic.secret_type) if found is not None else None
-        if read is None:
-            denied.append(f"{head}: Secret not found")
-        elif read.unusable:
-            denied.append(f"{head}: {read.unusable}")
+        if read is None or read.unusable:
+            why = read.unusable if read is not None else "not found"
+            problems.append(SecretProblem("auth-secret", key, why, DENIED_EFFECT, True))
         else:
             users = read.users.users
-            warnings.extend(f"{head}: {problem}" for problem in read.users.problems)
+            problems.extend(SecretProblem("auth-secret", key, p) for p in read.users.problems)
             if not users:
-                warnings.append(f"{head}: no usable user: every request answers 401")
-            notes.append(f"basic auth: {len(users)} user(s) from Secret {ref} ({basic.secret_type})")
+                problems.append(SecretProblem(
+                    "auth-secret", key, "no usable user", "every request answers 401"
+                ))  # fmt: skip
     if ssl is not None:
-        ref = f"{ssl.secret_namespace}/{ssl.secret_name}"
-        head = f"{where}: proxy-ssl-secret {ref}"
-        found = secrets.get((ssl.secret_namespace, ssl.secret_name))
+        key = (ssl.secret_namespace, ssl.secret_name)
+        found = secrets.get(key)
         read_ssl = found.proxy_ssl if found is not None else None
-        if read_ssl is None:
-            denied.append(f"{head}: Secret not found")
-        elif read_ssl.unusable:
-            denied.append(f"{head}: {read_ssl.unusable}")
+        if read_ssl is None or read_ssl.unusable:
+            why = read_ssl.unusable if read_ssl is not None else "not found"
+            problems.append(SecretProblem("proxy-ssl-secret", key, why, DENIED_EFFECT, True))
         else:
             material = read_ssl
             if ssl.verify and not material.ca_pem:
-                warnings.append(
-                    f"{head}: proxy-ssl-verify is on but the Secret has no ca.crt: the pods' "
-                    "certificates are not verified (ingress-nginx then sets no proxy_ssl_verify)"
-                )
-            elif ssl.verify:
-                notes.append(f"TLS to the pods verified with ca.crt of Secret {ref}")
-            if material.cert_pem:
-                notes.append(f"client certificate tls.crt of Secret {ref} shown to the pods")
-    if denied:
-        warnings.extend(
-            f"{reason}: every path answers 503 until it is fixed (as ingress-nginx)"
-            for reason in denied
-        )
-    return IngressSecrets(users, material, tuple(denied), tuple(warnings), tuple(notes))
+                problems.append(SecretProblem(
+                    "proxy-ssl-secret", key, "no ca.crt although proxy-ssl-verify is on",
+                    "the pods' certificates are not verified (ingress-nginx then sets no "
+                    "proxy_ssl_verify)",
+                ))  # fmt: skip
+    return IngressSecrets(users, material, tuple(problems))

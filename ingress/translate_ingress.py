@@ -418,14 +418,12 @@ class _Translator:
         secrets = self._snapshot.auth_secrets
         for s in mains:
             anns = s.annotations
-            if anns.basic_auth is None and anns.backends.proxy_ssl is None or anns.denied:
+            if (anns.basic_auth is None and anns.backends.proxy_ssl is None) or anns.denied:
                 continue
             key = _key(s.ingress)
-            resolved = found[key] = ingress_secrets(anns, secrets, f"{KIND} {key[0]}/{key[1]}")
-            for warning in resolved.warnings:
-                self._warn(s.ingress, warning)
-            for note in resolved.notes:
-                self._note(s.ingress, note)
+            resolved = found[key] = ingress_secrets(anns, secrets)
+            for problem in resolved.problems:
+                self._warn(s.ingress, problem.text(f"{KIND} {key[0]}/{key[1]}"))
         return found
 
     # -- reports --------------------------------------------------------------------------

@@ -118,7 +118,8 @@ def run(args: argparse.Namespace) -> int:
         for ip, port, name, udp in backends_of(loaded.objects()):
             servers.append(await start_echo(ip, port, name, udp=udp))
         log.info("started %d echo backends", len(servers))
-        daemon = Daemon(options, FileSource(options.config or "", secret_refs=options.secret_refs()), choose_dataplanes(options))
+        source = FileSource(options.config or "", secret_refs=options.secret_refs())
+        daemon = Daemon(options, source, choose_dataplanes(options))
         runner = asyncio.create_task(daemon.run(stop))
         waiter = asyncio.create_task(daemon.synced.wait())
         await asyncio.wait([runner, waiter], return_when=asyncio.FIRST_COMPLETED)

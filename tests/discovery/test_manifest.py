@@ -14,6 +14,7 @@ from discovery.model import (
     EndpointConditions,
     EndpointPort,
     EndpointSlice,
+    GenericSecret,
     Ingress,
     IngressBackend,
     IngressClass,
@@ -23,7 +24,6 @@ from discovery.model import (
     KubeObject,
     Service,
     ServicePort,
-    GenericSecret,
     TLSSecret,
 )
 
