@@ -20,7 +20,8 @@ SHA = "{SHA}L55TUjtiq8FBorTWAZ0jy6g129A="
 
 
 def opaque(name: str, ns: str = "default", **data: bytes) -> GenericSecret:
-    return GenericSecret(meta(name, ns), "Opaque", {k.replace("_", "."): v for k, v in data.items()})
+    values = {k.replace("_", "."): v for k, v in data.items()}
+    return GenericSecret(meta(name, ns), "Opaque", values)
 
 
 def basic(name: str, secret: str, kind: str = "auth-file", **more: str) -> dict[str, str]:
