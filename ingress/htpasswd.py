@@ -19,16 +19,19 @@ same credentials with every request, so successful checks are remembered: a boun
 of keyed BLAKE2b digests of (user, hash, password), the key random per process (no
 password is kept in memory, and the digests are useless elsewhere). Failures are never
 remembered: guessing stays as slow as the hash makes it. A changed or removed hash in the
-Secret changes the key, so a revoked password stops working at once.
+Secret changes the key, so a revoked password stops working at once. `verify_basic` may
+be called from several threads (to keep a slow bcrypt off the event loop).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import hmac
 import os
 from collections.abc import Callable
+from typing import Any
 
 import bcrypt
 
@@ -59,7 +62,7 @@ def verify_basic(users: Users, user: str, password: str) -> bool:
     if not check_hash(hashed, password.encode()):
         return False
     if len(_remembered) >= _REMEMBERED_MAX:
-        del _remembered[next(iter(_remembered))]
+        _evict_oldest(_remembered)
     _remembered[memo] = None
     return True
 
@@ -80,9 +83,16 @@ def _index(users: Users) -> dict[str, str]:
     for name, hashed in users:
         index.setdefault(name, hashed)
     if len(_indexes) >= _INDEX_MAX:
-        del _indexes[next(iter(_indexes))]
+        _evict_oldest(_indexes)
     _indexes[id(users)] = (users, index)
     return index
+
+
+def _evict_oldest(memo: dict[Any, Any]) -> None:
+    """Drop the oldest entry; another thread may be doing the same (verify_basic may run
+    in a thread pool, so bcrypt does not hold the event loop)."""
+    with contextlib.suppress(StopIteration, RuntimeError, KeyError):
+        del memo[next(iter(memo))]
 
 
 # -- the forms ---------------------------------------------------------------------------

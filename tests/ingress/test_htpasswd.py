@@ -160,3 +160,13 @@ def test_crypt_des_from_htpasswd_is_reported_unsupported() -> None:
         "($2y$/$2a$/$2b$, htpasswd -B), SHA-1 ({SHA}, htpasswd -s), SHA-256/SHA-512 crypt "
         "($5$/$6$, htpasswd -2/-5), MD5-crypt ($1$), {SSHA}, {PLAIN}",
     )
+
+
+def test_the_memo_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(htpasswd, "_REMEMBERED_MAX", 8)
+    monkeypatch.setattr(htpasswd, "_remembered", {})
+    users = tuple((f"u{i}", f"{{PLAIN}}p{i}") for i in range(20))
+    for user, hashed in users:
+        assert verify_basic(users, user, hashed[7:])
+    assert len(htpasswd._remembered) == 8
+    assert all(verify_basic(users, user, hashed[7:]) for user, hashed in users)
