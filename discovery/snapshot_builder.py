@@ -364,9 +364,9 @@ class SnapshotBuilder:
             if not isinstance(found, (GenericSecret, TLSSecret)):
                 continue
             inputs[key] = (found, wanted)
-            previous = self._auth_inputs.get(key)
+            before = self._auth_inputs.get(key, (None, frozenset()))
             old = self._auth_secrets.get(key)
-            if old is not None and previous == (found, wanted) and previous[0] is found:
+            if old is not None and before[0] is found and before[1] == wanted:
                 secrets[key] = old
                 continue
             secrets[key] = read_auth_secret(found, wanted)

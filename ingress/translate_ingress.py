@@ -40,9 +40,12 @@ Annotations (ingress-nginx's, parsed into the Snapshot by discovery/) become mat
 actions and filters: ingress/nginx_routes.py per path, ingress/nginx_filters.py for the
 filters and the ConfigMap's defaults (the listener's filters), ingress/nginx_upstreams.py
 per Service port, ingress/nginx_canary.py for canaries. An Ingress without annotations
-gives routes without filters. An Ingress its annotations refuse (a snippet, a GRPC
-backend, an invalid value ingress-nginx rejects) is left out with the reason in its
-report; when a version of it was served before (``last_good``), that version keeps
+gives routes without filters. The Secrets annotations name come read from
+``Snapshot.auth_secrets`` (ingress/nginx_secrets.py): auth-secret users go into BasicAuth,
+proxy-ssl-secret's CA into UpstreamProtocol; one missing or unusable makes every path of
+the Ingress answer 503, as in ingress-nginx. An Ingress its annotations refuse (a
+snippet, a GRPC backend, an invalid value ingress-nginx rejects) is left out with the
+reason in its report; when a version of it was served before (``last_good``), that version keeps
 serving, as nginx keeps its last good configuration.
 
 Everything goes to one Listener, INGRESS_LISTENER, served on the HTTP bind address and,

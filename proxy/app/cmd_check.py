@@ -4,11 +4,12 @@ Exit 0 with a one-line summary of what was loaded, or 1 with every error on stde
 per line (file: object: field: message). Then, for every Ingress carrying ingress-nginx
 annotations: those recognised and those ignored (why) on stdout, invalid values (with
 what is accepted and what happens now), refused Ingresses and denied paths on stderr;
-        "ConfigMap; then, per Ingress seaway would serve (--ingress-controller), what the "
-        "translation made of its annotations (translated: ...) and its warnings; then the "
-        "status of the Gateway API objects seaway owns (what it would write back in API "
-        "mode). Exit 0 and a one-line summary when everything is valid, 1 otherwise. Only "
-        "files are checked: --kubeconfig and --master are refused.",
+the same for the --configmap ConfigMap; then, per Ingress seaway would serve
+(--ingress-controller), what the translation made of its annotations (translated: ...),
+the problems of the Secrets its auth-secret and proxy-ssl-secret name (errors naming the
+Secret's file and field, or the annotation when the Secret is missing, with what the
+Ingress answers meanwhile: 503 or 401) and its warnings; then the status of the Gateway
+API objects seaway owns (what it would write back in API mode).
 """
 
 from __future__ import annotations
@@ -43,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "values (NAMESPACE/NAME: metadata.annotations[KEY]: invalid ...) and Ingresses "
         "refused (snippets, GRPC backends, ...), and the same for the --configmap "
         "ConfigMap; then, per Ingress seaway would serve (--ingress-controller), what the "
-        "translation made of its annotations (translated: ...) and its warnings; then the "
+        "translation made of its annotations (translated: ...), the problems of the Secrets "
+        "its auth-secret and proxy-ssl-secret name (missing: 503; htpasswd lines seaway "
+        "cannot use: 401 for those users) and its warnings; then the "
         "status of the Gateway API objects seaway owns (what it would write back in API "
         "mode). Exit 0 and a one-line summary when everything is valid, 1 otherwise. Only "
         "files are checked: --kubeconfig and --master are refused.",
