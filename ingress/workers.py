@@ -4,6 +4,9 @@ How config reaches every worker: the daemon (the only process that watches files
 Kubernetes API) translates each Snapshot into a RouteTable (ingress/routes.py: routes with
 their backends and endpoints resolved) and sends it with the TLS Secrets it names,
 pickled and length-prefixed, over a Unix socketpair per worker right after its own sync.
+The users of auth-secret Secrets and the CAs of proxy-ssl-secret ones travel inside the
+table (the BasicAuth and UpstreamProtocol filters carry them), so a change of such a Secret
+is a new table.
 Each worker compiles the table and builds its CertStore from it, so a change reaches
 every worker as soon as the daemon has synced (milliseconds; well under 1 s). Workers
 know nothing of Ingress objects and never talk to the API server, so N workers do not

@@ -111,7 +111,8 @@ def run(args: argparse.Namespace) -> int:
         for ip, port, name, udp in backends_of(loaded.objects()):
             servers.append(await start_echo(ip, port, name, udp=udp))
         log.info("started %d echo backends", len(servers))
-        daemon = Daemon(options, FileSource(options.config or ""), choose_dataplanes(options))
+        source = FileSource(options.config or "", secret_refs=options.secret_refs())
+        daemon = Daemon(options, source, choose_dataplanes(options))
         stop = asyncio.Event()
         signals.install(asyncio.get_running_loop(), daemon, stop)
         runner = asyncio.create_task(daemon.run(stop))

@@ -56,7 +56,7 @@ def choose_source(options: Options) -> Any:
     if options.config:
         from discovery.file_source import FileSource
 
-        return FileSource(options.config)
+        return FileSource(options.config, secret_refs=options.secret_refs())
     from discovery.kube_source import KubeSource
 
     return KubeSource(options.kube_source_config())

@@ -16,6 +16,7 @@ if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every da
     from discovery.gateway_attach import GatewayConfig
     from discovery.kube_source import KubeSourceConfig
     from discovery.nginx_configmap import IngressNginxMode
+    from discovery.secret_refs import SecretRefs
     from discovery.topology import NodeTopology
     from ingress.dataplane import IngressConfig
     from proxy.healthcheck_server import HealthCheckConfig
@@ -182,9 +183,18 @@ class Options:
             self.master,
             self.ingress_controller,
             self.watch_ingress_without_class,
+            self.annotations_prefix,
             self.configmap,
             node_name="" if self.node_zone else self.hostname,
             gateway=self.gateway_config(),
+        )
+
+    def secret_refs(self) -> SecretRefs:
+        """Which Secrets the file source keeps: those the owned Ingresses name."""
+        from discovery.secret_refs import SecretRefs
+
+        return SecretRefs(
+            self.ingress_controller, self.watch_ingress_without_class, self.annotations_prefix
         )
 
     def ingress_nginx_mode(self) -> IngressNginxMode:
