@@ -8,9 +8,9 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import Protocol
 
+from proxy.command import Result, Runner, first_lines, run_command
 from proxy.iptables import chains as C
 from proxy.iptables.builder import BUILTIN_JUMPS
 from proxy.iptables.render import TABLES, KernelState, parse_nft_chains, parse_save
@@ -19,25 +19,7 @@ log = logging.getLogger(__name__)
 
 FLAVORS = ("legacy", "nft")
 
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    rc: int
-    stdout: bytes
-    stderr: bytes
-
-
-class Runner(Protocol):
-    def __call__(self, argv: Sequence[str], stdin: bytes | None = None) -> Result: ...
-
-
-def run_command(argv: Sequence[str], stdin: bytes | None = None) -> Result:
-    """Run a command to completion; a missing binary is rc 127 (like a shell)."""
-    try:
-        p = subprocess.run(list(argv), input=stdin, capture_output=True, check=False)
-    except FileNotFoundError as exc:
-        return Result(127, b"", str(exc).encode())
-    return Result(p.returncode, p.stdout, p.stderr)
+__all__ = ["FLAVORS", "Applier", "ApplyError", "Result", "Runner", "run_command"]
 
 
 class ApplyError(RuntimeError):
@@ -154,7 +136,7 @@ class ProcessSink:
             if rc != 0:
                 self._err.seek(0)
                 name = self._argv[0]
-                raise ApplyError(f"{name} failed (rc {rc}): {_first_lines(self._err.read())}")
+                raise ApplyError(f"{name} failed (rc {rc}): {first_lines(self._err.read())}")
         finally:
             self._err.close()
 
@@ -166,10 +148,6 @@ class ProcessSink:
             with contextlib.suppress(BrokenPipeError):
                 self._proc.stdin.close()
         self._err.close()
-
-
-def _first_lines(data: bytes, n: int = 5) -> str:
-    return " | ".join(data.decode(errors="replace").strip().splitlines()[:n])
 
 
 class Applier:
@@ -197,7 +175,7 @@ class Applier:
             return
         r = self.run(self._restore_argv(), text.encode())
         if r.rc != 0:
-            raise ApplyError(f"{self.tool('restore')} failed (rc {r.rc}): {_first_lines(r.stderr)}")
+            raise ApplyError(f"{self.tool('restore')} failed (rc {r.rc}): {first_lines(r.stderr)}")
 
     def open_restore(self) -> RestoreSink:
         """A restore fed while its input is produced (same atomicity as `restore`).
@@ -213,7 +191,7 @@ class Applier:
         r = self.run([self.tool("save"), "-t", table])
         if r.rc != 0:
             # A table that was never used may not exist yet on nft: that is "empty".
-            log.debug("%s -t %s: rc %d %s", self.tool("save"), table, r.rc, _first_lines(r.stderr))
+            log.debug("%s -t %s: rc %d %s", self.tool("save"), table, r.rc, first_lines(r.stderr))
             return ""
         return r.stdout.decode(errors="replace")
 
@@ -255,13 +233,3 @@ class Applier:
             out = self.run([self.tool("iptables"), "-w", "5", "-t", table, "-S", chain])
             if out.rc == 0:
                 parse_save(table, out.stdout.decode(errors="replace"), state)
-
-    def conntrack_delete(self, args: Sequence[str]) -> bool:
-        """`conntrack -D ...`; rc 1 with no matching entries is not an error."""
-        r = self.run(["conntrack", *args])
-        if r.rc not in (0, 1):
-            log.warning(
-                "conntrack %s failed (rc %d): %s", " ".join(args), r.rc, _first_lines(r.stderr)
-            )
-            return False
-        return True

@@ -1,21 +1,12 @@
-"""Pure: which UDP conntrack entries to delete after a sync (as kube-proxy does).
-
-UDP has no connection end, so a flow keeps going to a removed endpoint until its
-conntrack entry expires; and packets sent while a service had no endpoints leave entries
-that keep them from being DNATed once endpoints appear. Both are deleted.
-"""
+"""Which UDP conntrack entries to delete after an iptables sync: the shared rule
+(proxy/conntrack.py) for the IPv4 service ports this dataplane programs."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
 from discovery.snapshot import ServicePortInfo, ServicePortName
-
-
-def _service_ips(spi: ServicePortInfo) -> list[str]:
-    return [
-        ip for ip in (*spi.cluster_ips, *spi.external_ips, *spi.load_balancer_ips) if ":" not in ip
-    ]
+from proxy import conntrack
 
 
 def stale_udp_entries(
@@ -23,27 +14,4 @@ def stale_udp_entries(
     new: Mapping[ServicePortName, ServicePortInfo],
 ) -> list[tuple[str, ...]]:
     """conntrack argument lists (after `conntrack`) to run, deduplicated, in order."""
-    out: dict[tuple[str, ...], None] = {}
-    for name, before in old.items():
-        if before.protocol != "UDP":
-            continue
-        after = new.get(name)
-        keep = {e.ip for e in after.endpoints} if after else set()
-        removed = sorted({e.ip for e in before.endpoints if ":" not in e.ip} - keep)
-        for ep_ip in removed:
-            for ip in _service_ips(before):
-                out[("-D", "-p", "udp", "--orig-dst", ip, "--dst-nat", ep_ip)] = None
-            if before.node_port is not None:
-                port = str(before.node_port)
-                out[("-D", "-p", "udp", "--orig-port-dst", port, "--dst-nat", ep_ip)] = None
-    for name, after in new.items():
-        if after.protocol != "UDP" or not after.endpoints:
-            continue
-        before_spi = old.get(name)
-        if before_spi is not None and before_spi.endpoints:
-            continue
-        for ip in _service_ips(after):
-            out[("-D", "-p", "udp", "--orig-dst", ip)] = None
-        if after.node_port is not None:
-            out[("-D", "-p", "udp", "--orig-port-dst", str(after.node_port))] = None
-    return list(out)
+    return conntrack.stale_udp_entries(old, new, families=(4,))
