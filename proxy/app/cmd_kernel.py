@@ -1,4 +1,5 @@
-"""`seaway apply | rules | trace | cleanup` for the kernel (iptables) dataplane."""
+"""`seaway apply | rules | trace | cleanup` for the kernel dataplanes (iptables here;
+nftables in kernel_nft.py)."""
 
 from __future__ import annotations
 
@@ -22,13 +23,17 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
+KERNEL_MODES = ("iptables", "nftables")
+
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = subparsers.add_parser(
         "apply",
         help="program the kernel once from the config, then exit",
-        description="Build the ruleset from the config and apply it with one sync (atomic "
-        "iptables-restore), then exit; prints counts and a timing breakdown.",
+        description="Build the ruleset from the config and apply it with one sync (one "
+        "atomic iptables-restore, or one nft -f transaction with --proxy-mode nftables), "
+        "then exit; prints counts and a timing breakdown. What seaway already programmed "
+        "is read back first and only the differences are written.",
     )
     _common(p)
     p.set_defaults(func=cmd_apply)
@@ -36,8 +41,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "rules",
         help="print the ruleset a mode would apply, touching nothing",
-        description="Print the iptables-restore input seaway would apply for the config. "
-        "Changes nothing and needs no root.",
+        description="Print the iptables-restore input (or, with --proxy-mode nftables, the "
+        "nft -f input) seaway would apply for the config. Changes nothing and needs no root.",
     )
     _common(p)
     p.set_defaults(func=cmd_rules)
@@ -45,11 +50,12 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p = subparsers.add_parser(
         "trace",
         help="explain where a packet (--src/--dst) or an HTTP request (--url) would go",
-        description="Packets: simulate a new connection through the iptables rules seaway "
-        "would apply, and print the rules hit and each outcome (DNAT target with its "
-        "probability, REJECT/DROP, masquerade or not). Requests (--url): route it as the "
-        "Ingress proxy would, and print the Ingress rule that matched, the Service port "
-        "and its endpoints, or why the answer is 404 or 503. Touches nothing.",
+        description="Packets: simulate a new connection through the iptables rules (or "
+        "nftables tables, with --proxy-mode nftables) seaway would apply, and print the "
+        "rules hit and each outcome (DNAT target with its probability, REJECT/DROP, "
+        "masquerade or not). Requests (--url): route it as the Ingress proxy would, and "
+        "print the Ingress rule that matched, the Service port and its endpoints, or why "
+        "the answer is 404 or 503. Touches nothing.",
     )
     _common(p)
     p.add_argument("--src", metavar="IP", help="source address of the packet")
@@ -84,7 +90,8 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "cleanup",
         help="remove every rule and chain seaway programmed",
         description="Remove every SEAWAY- chain and every jump to one, in both iptables "
-        "flavors (legacy and nft). Needs root.",
+        "flavors (legacy and nft); with --proxy-mode nftables, the tables ip seaway and ip6 "
+        "seaway. Needs root.",
     )
     add_mode_flags(p, default_mode="iptables")
     p.set_defaults(func=cmd_cleanup)
@@ -96,8 +103,11 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _check_mode(options: Options) -> str | None:
-    if options.proxy_mode != "iptables":
-        return f"seaway: this command supports --proxy-mode iptables, not {options.proxy_mode}"
+    if options.proxy_mode not in KERNEL_MODES:
+        return (
+            "seaway: this command supports --proxy-mode iptables or nftables, not "
+            f"{options.proxy_mode}"
+        )
     if not options.config:
         return "seaway: -c/--config PATH is required"
     return None
@@ -133,7 +143,7 @@ def _prepare(args: argparse.Namespace) -> tuple[Options, Snapshot | None, float]
 
 def _need_root(what: str) -> bool:
     if os.geteuid() != 0:
-        print(f"seaway: {what} needs root (it runs iptables-restore)", file=sys.stderr)
+        print(f"seaway: {what} needs root (it programs the kernel)", file=sys.stderr)
         return False
     return True
 
@@ -169,6 +179,10 @@ def cmd_apply(args: argparse.Namespace) -> int:
     if problem:
         print(problem, file=sys.stderr)
         return 1
+    if options.proxy_mode == "nftables":
+        from proxy.app import kernel_nft
+
+        return kernel_nft.apply(options, _load, started)
     # One sync, then exit: nothing here makes cycles worth collecting, and the cyclic
     # GC would walk the million objects of a 10,000-service config again and again.
     # The flavor and what the kernel holds do not depend on the config: they are read
@@ -209,6 +223,10 @@ def cmd_rules(args: argparse.Namespace) -> int:
     options, snapshot, _ = _prepare(args)
     if snapshot is None:
         return 1
+    if options.proxy_mode == "nftables":
+        from proxy.app import kernel_nft
+
+        return kernel_nft.rules(options, snapshot)
     ruleset = build_ruleset(snapshot, options.iptables_config().build)
     sys.stdout.write(render_full(ruleset, None, nft=False).text)
     return 0
@@ -218,7 +236,7 @@ def _host_addresses() -> list[str]:
     from pyroute2 import IPRoute
 
     with IPRoute() as ipr:
-        return [str(a.get_attr("IFA_ADDRESS")) for a in ipr.get_addr(family=2)]
+        return [str(a.get_attr("IFA_ADDRESS")) for a in ipr.get_addr()]
 
 
 def cmd_trace(args: argparse.Namespace) -> int:
@@ -231,15 +249,19 @@ def cmd_trace(args: argparse.Namespace) -> int:
         print("seaway: trace: give --src IP and --dst IP:PORT, or --url URL", file=sys.stderr)
         return 2
     host, sep, port = args.dst.rpartition(":")
+    host = host.strip("[]")
+    nft = getattr(args, "proxy_mode", "") == "nftables"
     try:
-        ipaddress.IPv4Address(args.src)
-        ipaddress.IPv4Address(host)
+        src, dst = ipaddress.ip_address(args.src), ipaddress.ip_address(host)
         dport = int(port)
-        if not sep or not 0 < dport < 65536:
+        if not sep or not 0 < dport < 65536 or src.version != dst.version:
             raise ValueError(port)
+        if dst.version == 6 and not nft:
+            raise ValueError("IPv6")
     except ValueError:
+        families = "IPv4 or IPv6 ([IP]:PORT), one family" if nft else "IPv4"
         print(
-            f"seaway: trace: --src IP and --dst IP:PORT (IPv4) expected, got "
+            f"seaway: trace: --src IP and --dst IP:PORT ({families}) expected, got "
             f"{args.src!r} {args.dst!r}",
             file=sys.stderr,
         )
@@ -247,13 +269,19 @@ def cmd_trace(args: argparse.Namespace) -> int:
     options, snapshot, _ = _prepare(args)
     if snapshot is None:
         return 1
-    ruleset = build_ruleset(snapshot, options.iptables_config().build)
     local = set(args.node_ip) if args.node_ip else set(_host_addresses())
-    outcomes = Simulator(ruleset, local).trace(args.src, host, dport, args.proto)
     print(
-        f"trace {args.proto} {args.src} -> {host}:{dport} (node addresses: "
-        f"{', '.join(sorted(local))})"
+        f"trace {args.proto} {args.src} -> {args.dst} (node addresses: {', '.join(sorted(local))})"
     )
+    if nft:
+        from proxy.app import kernel_nft
+
+        print(
+            "\n".join(kernel_nft.trace(options, snapshot, args.src, host, dport, args.proto, local))
+        )
+        return 0
+    ruleset = build_ruleset(snapshot, options.iptables_config().build)
+    outcomes = Simulator(ruleset, local).trace(args.src, host, dport, args.proto)
     print(format_trace(outcomes))
     return 0
 
@@ -313,19 +341,30 @@ def cleanup_flavor(flavor: str) -> tuple[int, int] | None:
 
 def cmd_cleanup(args: argparse.Namespace) -> int:
     options = options_from_args(args)
-    if options.proxy_mode != "iptables":
+    if options.proxy_mode not in KERNEL_MODES:
         print(
-            f"seaway: cleanup supports --proxy-mode iptables, not {options.proxy_mode}",
+            f"seaway: cleanup supports --proxy-mode iptables or nftables, not {options.proxy_mode}",
             file=sys.stderr,
         )
         return 2
     if not _need_root("cleanup"):
         return 1
-    return cleanup_all()
+    if options.proxy_mode == "nftables":
+        from proxy.app import kernel_nft
+
+        return kernel_nft.cleanup()
+    return cleanup_iptables()
 
 
 def cleanup_all() -> int:
-    """Remove seaway's iptables rules in both flavors (also `seaway run --cleanup`)."""
+    """Remove everything seaway programmed, iptables and nftables (`seaway run --cleanup`)."""
+    from proxy.app import kernel_nft
+
+    return max(cleanup_iptables(), kernel_nft.cleanup())
+
+
+def cleanup_iptables() -> int:
+    """Remove seaway's iptables rules in both flavors."""
     status = 0
     for flavor in ("legacy", "nft"):
         try:

@@ -37,7 +37,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--cleanup",
         action="store_true",
-        help="remove everything seaway programmed in the kernel (both iptables flavors) and "
+        help="remove everything seaway programmed in the kernel (both iptables flavors and "
+        "the nftables tables) and "
         "exit, like kube-proxy --cleanup",
     )
     p.set_defaults(func=run)
@@ -64,6 +65,10 @@ def choose_dataplanes(options: Options) -> list[Any]:
         from proxy.iptables.dataplane import IptablesDataplane
 
         dataplanes.append(IptablesDataplane(options.iptables_config()))
+    elif options.proxy_mode == "nftables":
+        from proxy.nftables.dataplane import NftablesDataplane
+
+        dataplanes.append(NftablesDataplane(options.nftables_config()))
     from ingress.dataplane import IngressDataplane
 
     dataplanes.append(IngressDataplane(options.ingress_config()))
@@ -78,8 +83,10 @@ def run(args: argparse.Namespace) -> int:
         return cleanup_all()
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     if options.config and (options.kubeconfig or options.master):
-        print("seaway run: give either -c/--config or --kubeconfig/--master, not both",
-              file=sys.stderr)
+        print(
+            "seaway run: give either -c/--config or --kubeconfig/--master, not both",
+            file=sys.stderr,
+        )
         return 2
     if not (options.config or options.kubeconfig or options.master or in_cluster):
         print(
