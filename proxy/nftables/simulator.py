@@ -54,11 +54,11 @@ class Statement:
 Term = Match | Statement
 
 _SELECTORS = {
-    "ip": 2,
-    "ip6": 2,
-    "meta": 2,
-    "th": 2,
-    "ct": 2,
+    "ip": ("saddr", "daddr"),
+    "ip6": ("saddr", "daddr"),
+    "meta": ("l4proto", "mark"),
+    "th": ("dport",),
+    "ct": ("state", "status"),
 }
 _VERDICT_WORDS = ("return", "drop", "accept", "reject")
 
@@ -90,7 +90,7 @@ class _Parser:
 
     def atom(self) -> tuple[str, ...]:
         tok = self.peek()
-        if tok in _SELECTORS:
+        if tok in _SELECTORS and self.peek(1) in _SELECTORS[tok]:
             return (self.take(), self.take())
         if tok == "fib":
             return (self.take(), self.take(), self.take())  # fib daddr type
