@@ -203,7 +203,7 @@ def test_trace_affinity_and_format() -> None:
     (again,) = Simulator(TABLES, LOCAL, affinity={remembered: {"10.1.0.7"}}).trace(
         "10.1.0.7", "10.96.0.15", 80
     )
-    assert again.dnat == "10.1.0.2:8080" and not again.affinity_set == ()
+    assert again.dnat == "10.1.0.2:8080" and again.affinity_set  # refreshed
     text = format_trace(out)
     assert "p=0.5000 DNAT to 10.1.0.1:8080" in text and "ClientIP affinity" in text
     assert "ip services: ip daddr . meta l4proto . th dport vmap @service-ips" in text
