@@ -5,12 +5,12 @@ Layout (kube-proxy's nftables proxier is the reference; the shape is seaway's):
     nat-prerouting, nat-output (priority -100) -> services:
         cluster IP from outside --cluster-cidr           -> mark for masquerade
         ip daddr . meta l4proto . th dport vmap @service-ips
-            cluster IP  -> goto pick-N      (N internal endpoints, no affinity)
+            cluster IP  -> goto pick-P-N    (N internal endpoints, no affinity)
                         -> goto service-x / local-x   (ClientIP affinity)
             external IP, load-balancer IP -> goto external-x
         fib daddr type local  meta l4proto . th dport vmap @service-nodeports
             node port   -> goto external-x
-    pick-N:     dnat to @endpoints[daddr . proto . port . numgen random mod N]
+    pick-P-N:   dnat to @endpoints-P[daddr . port . numgen random mod N]  (P: tcp, udp, sctp)
     external-x: Cluster policy: mark for masquerade, goto service-x;
                 Local policy: pods and the node itself -> service-x (the node's traffic
                 masqueraded), everyone else -> local-x
@@ -106,12 +106,15 @@ def fixed_sets(config: BuildConfig, fam: Family) -> dict[str, SetSpec]:
         N.HAIRPIN: SetSpec((a, a)),
         N.SERVICE_IPS: SetSpec(service_key, "verdict"),
         N.SERVICE_NODEPORTS: SetSpec(nodeport_key, "verdict"),
-        N.ENDPOINTS: SetSpec(
-            (*service_key, "integer"),
-            f"{a} . inet_service",
-            typeof=f"{fam.name} daddr . meta l4proto . th dport . numgen random mod 1 "
-            f": {fam.name} daddr . th dport",
-        ),
+        **{
+            N.endpoints_map(p): SetSpec(
+                (a, "inet_service", "integer"),
+                f"{a} . inet_service",
+                typeof=f"{fam.name} daddr . {p} dport . numgen random mod 1 "
+                f": {fam.name} daddr . {p} dport",
+            )
+            for p in N.PROTOCOLS
+        },
         N.NO_ENDPOINT_SERVICES: SetSpec(service_key, "verdict"),
         N.NO_ENDPOINT_NODEPORTS: SetSpec(nodeport_key, "verdict"),
         N.FIREWALL_IPS: SetSpec(service_key),
@@ -204,12 +207,13 @@ def fixed_table(config: BuildConfig, fam: Family) -> TableState:
     return TableState(fam.name, fixed_chains(config, fam), sets, elements)
 
 
-def pick_chain(fam: Family, n: int) -> Chain:
+def pick_chain(fam: Family, proto: str, n: int) -> Chain:
     ip = fam.name
     return Chain(
         (
-            f"meta l4proto {{ tcp, udp, sctp }} dnat {ip} to {ip} daddr . meta l4proto . "
-            f"th dport . numgen random mod {n} map @{N.ENDPOINTS}",
+            # `tcp dport` implies `meta l4proto tcp` (nft adds the match)
+            f"dnat {ip} to {ip} daddr . {proto} dport . "
+            f"numgen random mod {n} map @{N.endpoints_map(proto)}",
         )
     )
 
@@ -222,7 +226,7 @@ class FragmentBuilder:
     def __init__(self, config: BuildConfig) -> None:
         self.config = config
         self.local_cidrs = {f.name: any(f.has(c) for c in config.cluster_cidrs) for f in FAMILIES}
-        self._pick: dict[tuple[str, int], tuple[str, Chain]] = {}
+        self._pick: dict[tuple[str, str, int], tuple[str, Chain]] = {}
 
     def build(self, spi: ServicePortInfo) -> tuple[Fragment | None, ...]:
         v6 = [":" in ip for ip in spi.cluster_ips]
@@ -231,10 +235,11 @@ class FragmentBuilder:
             self._family(spi, IP6) if any(v6) else None,
         )
 
-    def _pick_chain(self, fam: Family, n: int) -> tuple[str, Chain]:
-        got = self._pick.get((fam.name, n))
+    def _pick_chain(self, fam: Family, proto: str, n: int) -> tuple[str, Chain]:
+        got = self._pick.get((fam.name, proto, n))
         if got is None:
-            got = self._pick[(fam.name, n)] = (N.pick_chain(n), pick_chain(fam, n))
+            got = (N.pick_chain(proto, n), pick_chain(fam, proto, n))
+            self._pick[(fam.name, proto, n)] = got
         return got
 
     def _family(self, spi: ServicePortInfo, fam: Family) -> Fragment:
@@ -307,12 +312,14 @@ class FragmentBuilder:
                 elements.append((N.SERVICE_IPS, key, f"goto {svl if internal_local else svc}"))
             else:
                 n = len(internal_eps)
-                pick = self._pick_chain(fam, n)
+                pick = self._pick_chain(fam, proto, n)
                 if pick not in chains:
                     chains.append(pick)
                 elements.append((N.SERVICE_IPS, key, f"goto {pick[0]}"))
+                endpoints = N.endpoints_map(proto)
                 for i, ep in enumerate(internal_eps):
-                    elements.append((N.ENDPOINTS, f"{key} . {i}", f"{addr(ep.ip)} . {ep.port}"))
+                    value = f"{addr(ep.ip)} . {ep.port}"
+                    elements.append((endpoints, f"{cip} . {port} . {i}", value))
 
         if has_external:
             no_external = "" if external_eps else ("drop" if all_eps else f"goto {N.REJECT}")

@@ -35,7 +35,7 @@ NODEPORT_ADDRESSES = "nodeport-addresses"  # --nodeport-addresses
 HAIRPIN = "hairpin"  # endpoint . endpoint: a pod reaching itself through a service
 SERVICE_IPS = "service-ips"  # cluster/external/LB IP . proto . port : verdict
 SERVICE_NODEPORTS = "service-nodeports"  # proto . node port : verdict
-ENDPOINTS = "endpoints"  # cluster IP . proto . port . index : endpoint . port
+PROTOCOLS = ("tcp", "udp", "sctp")
 NO_ENDPOINT_SERVICES = "no-endpoint-services"  # IP . proto . port : reject / drop
 NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"  # proto . node port : reject / drop
 FIREWALL_IPS = "firewall-ips"  # LB IP . proto . port with loadBalancerSourceRanges
@@ -48,7 +48,7 @@ LOCAL_PREFIX = "local-"  # endpoints on this node, for Local policies
 EXTERNAL_PREFIX = "external-"  # NodePort, external and LB IP traffic
 ENDPOINT_PREFIX = "endpoint-"  # one endpoint (ClientIP affinity only)
 AFFINITY_PREFIX = "affinity-"  # the clients one endpoint has (ClientIP affinity)
-PICK_PREFIX = "pick-"  # "pick-N": DNAT to one of N endpoints through @endpoints
+PICK_PREFIX = "pick-"  # "pick-tcp-N": DNAT to one of N endpoints through @endpoints-tcp
 
 PER_SERVICE = (SERVICE_PREFIX, LOCAL_PREFIX, EXTERNAL_PREFIX, ENDPOINT_PREFIX)
 
@@ -69,8 +69,14 @@ def affinity_set(name: ServicePortName, endpoint: EndpointInfo, timeout: int) ->
     return AFFINITY_PREFIX + digest(f"{port_key(name)}{endpoint.address}/{timeout}")
 
 
-def pick_chain(n: int) -> str:
-    return f"{PICK_PREFIX}{n}"
+def endpoints_map(proto: str) -> str:
+    """cluster IP . port . index : endpoint . port, one map per protocol (nft 1.0.6 cannot
+    add elements or rules to a `typeof` map keyed on `meta l4proto . th dport`)."""
+    return f"endpoints-{proto}"
+
+
+def pick_chain(proto: str, n: int) -> str:
+    return f"{PICK_PREFIX}{proto}-{n}"
 
 
 def is_per_service(chain: str) -> bool:

@@ -58,6 +58,9 @@ _SELECTORS = {
     "ip6": ("saddr", "daddr"),
     "meta": ("l4proto", "mark"),
     "th": ("dport",),
+    "tcp": ("dport",),
+    "udp": ("dport",),
+    "sctp": ("dport",),
     "ct": ("state", "status"),
 }
 _VERDICT_WORDS = ("return", "drop", "accept", "reject")
@@ -254,8 +257,10 @@ class Simulator:
         head = atom[0]
         if head in ("ip", "ip6"):
             return [(pkt.src if atom[1] == "saddr" else pkt.dst, 1.0)]
-        if head == "th" and atom[1] == "dport":
+        if head == "th" or (head == pkt.proto and atom[1] == "dport"):
             return [(str(pkt.dport), 1.0)]
+        if head in ("tcp", "udp", "sctp"):
+            return []  # `tcp dport` of a UDP packet: the rule does not match (as in nft)
         if head == "meta" and atom[1] == "l4proto":
             return [(pkt.proto, 1.0)]
         if head == "meta" and atom[1] == "mark":
@@ -404,6 +409,9 @@ class Simulator:
         assert term.expr is not None
         out: list[tuple[_Walk, str]] = []
         values = self._eval(term.expr, w.pkt)
+        if not values:
+            w.hits.pop()
+            return [(w, "next")]
         for value, p in values:
             found = self._lookup(family, term.arg[1:], value)
             branch = w if len(values) == 1 else w.fork(w.prob * p)

@@ -7,7 +7,7 @@ of the resulting state in a `Delta`; `diff` compares two whole states (the kerne
 read back, against the wanted one). Render turns a Delta into one nft transaction.
 
 Elements and chains may be contributed by several service ports (a pod IP that backs
-two services is one `hairpin` element; every service with 3 endpoints uses `pick-3`;
+two services is one `hairpin` element; every TCP service with 3 endpoints uses `pick-tcp-3`;
 two services claiming one external IP and port): the Assembly counts contributions, so
 an element or chain goes only when its last contributor does. When contributors
 disagree on a map element's value, the smallest value wins (deterministic).

@@ -93,13 +93,13 @@ def test_a_cluster_ip_service_is_map_elements_only() -> None:
     tables = build_tables(snapshot(svc("web", "10.96.0.10", eps("10.1.0.1", "10.1.0.2"))), CFG)
     ip = tables["ip"]
     assert per_service(ip) == {}
-    assert ip.elements[N.SERVICE_IPS] == {"10.96.0.10 . tcp . 80": "goto pick-2"}
-    assert ip.elements[N.ENDPOINTS] == {
-        "10.96.0.10 . tcp . 80 . 0": "10.1.0.1 . 8080",
-        "10.96.0.10 . tcp . 80 . 1": "10.1.0.2 . 8080",
+    assert ip.elements[N.SERVICE_IPS] == {"10.96.0.10 . tcp . 80": "goto pick-tcp-2"}
+    assert ip.elements[N.endpoints_map("tcp")] == {
+        "10.96.0.10 . 80 . 0": "10.1.0.1 . 8080",
+        "10.96.0.10 . 80 . 1": "10.1.0.2 . 8080",
     }
     assert ip.elements[N.HAIRPIN] == {"10.1.0.1 . 10.1.0.1": "", "10.1.0.2 . 10.1.0.2": ""}
-    assert N.pick_chain(2) in ip.chains
+    assert N.pick_chain("tcp", 2) in ip.chains
     assert tables["ip6"].element_count() == 1  # only the fixed cluster-cidrs element
 
 
@@ -150,12 +150,12 @@ def test_an_endpoint_change_touches_only_its_service(affinity: int | None) -> No
     ip = deltas["ip"]
     svc2, _, ext2 = N.policy_chains(changed.name)
     assert ext2 not in ip.chains  # external dispatch unchanged
-    assert set(ip.elements) <= {N.SERVICE_IPS, N.ENDPOINTS, N.HAIRPIN}
+    assert set(ip.elements) <= {N.SERVICE_IPS, N.endpoints_map("tcp"), N.HAIRPIN}
     assert ip.elements[N.HAIRPIN] == {"10.1.9.9 . 10.1.9.9": (None, "")}
     assert svc2 in ip.chains  # its endpoints chain (used by the node port) is rewritten
     if affinity is None:
         assert ip.elements[N.SERVICE_IPS] == {
-            "10.96.1.2 . tcp . 80": ("goto pick-1", "goto pick-2")
+            "10.96.1.2 . tcp . 80": ("goto pick-tcp-1", "goto pick-tcp-2")
         }
     assert deltas["ip6"].empty()
     # and the result equals a fresh build

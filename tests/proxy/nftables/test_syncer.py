@@ -73,20 +73,23 @@ def test_an_endpoint_change_writes_only_its_elements() -> None:
     assert report.kind == "partial"
     assert run.inputs[-1] == (
         "delete element ip seaway hairpin { 10.1.0.2 . 10.1.0.2 }\n"
-        "delete element ip seaway endpoints { 10.96.0.10 . tcp . 80 . 1 }\n"
+        "delete element ip seaway endpoints-tcp { 10.96.0.10 . 80 . 1 }\n"
         "add element ip seaway hairpin { 10.1.0.3 . 10.1.0.3 }\n"
-        "add element ip seaway endpoints { 10.96.0.10 . tcp . 80 . 1 : 10.1.0.3 . 8080 }\n"
+        "add element ip seaway endpoints-tcp { 10.96.0.10 . 80 . 1 : 10.1.0.3 . 8080 }\n"
     )
-    # one more endpoint: the dispatch goes to pick-3, which is created
+    # one more endpoint: the dispatch goes to pick-tcp-3, which is created
     s.sync(snapshot(svc("web", "10.96.0.10", eps("10.1.0.1", "10.1.0.3", "10.1.0.4")), other))
     text = run.inputs[-1]
-    assert "add chain ip seaway pick-3\n" in text
+    assert "add chain ip seaway pick-tcp-3\n" in text
     assert "delete element ip seaway service-ips { 10.96.0.10 . tcp . 80 }" in text
-    assert "add element ip seaway service-ips { 10.96.0.10 . tcp . 80 : goto pick-3 }" in text
-    # pick-2 is used by no one now: it goes; nothing else of anyone's is touched
-    assert "flush chain ip seaway pick-2\n" in text and "delete chain ip seaway pick-2\n" in text
+    assert "add element ip seaway service-ips { 10.96.0.10 . tcp . 80 : goto pick-tcp-3 }" in text
+    # pick-tcp-2 is used by no one now: it goes; nothing else of anyone's is touched
+    assert (
+        "flush chain ip seaway pick-tcp-2\n" in text
+        and "delete chain ip seaway pick-tcp-2\n" in text
+    )
     assert text.count("flush") == 1 and "external" not in text
-    assert text.index("add chain ip seaway pick-3") < text.index("goto pick-3")
+    assert text.index("add chain ip seaway pick-tcp-3") < text.index("goto pick-tcp-3")
 
 
 def test_a_removed_service_goes_with_its_chains_after_its_elements() -> None:
@@ -101,7 +104,7 @@ def test_a_removed_service_goes_with_its_chains_after_its_elements() -> None:
     assert text.index("delete element ip seaway service-nodeports") < text.index(
         f"delete chain ip seaway {ext}"
     )
-    assert "delete chain ip seaway pick-1" in text
+    assert "delete chain ip seaway pick-tcp-1" in text
 
 
 def test_nothing_changed_runs_nothing() -> None:
@@ -144,7 +147,7 @@ def test_read_back_writes_only_the_differences() -> None:
     )
     np_ext = N.policy_chains(list(snap.service_ports)[1])[2]
     tampered.chains[np_ext] = Chain(("accept",))
-    del tampered.elements[N.ENDPOINTS]["10.96.0.10 . tcp . 80 . 1"]
+    del tampered.elements[N.endpoints_map("tcp")]["10.96.0.10 . 80 . 1"]
     s, run = syncer()
     report = s.sync(snap, kernel={"ip": tampered, "ip6": wanted["ip6"]})
     assert report.kind == "read-back"
@@ -153,7 +156,7 @@ def test_read_back_writes_only_the_differences() -> None:
         "delete chain ip seaway intruder\n"
         f"add rule ip seaway {np_ext} jump mark-for-masquerade\n"
         f"add rule ip seaway {np_ext} goto {N.policy_chains(list(snap.service_ports)[1])[0]}\n"
-        "add element ip seaway endpoints { 10.96.0.10 . tcp . 80 . 1 : 10.1.0.2 . 8080 }\n"
+        "add element ip seaway endpoints-tcp { 10.96.0.10 . 80 . 1 : 10.1.0.2 . 8080 }\n"
     ]
 
 
