@@ -168,9 +168,15 @@ def _gc_paused() -> Iterator[None]:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    from proxy.iptables.applier import Applier
-    from proxy.iptables.syncer import IptablesSyncer
+    """One sync and done: exits at once, without freeing a big config's million objects
+    one by one at interpreter exit (~0.1 s at 10,000 services)."""
+    code = _apply(args)
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
+
+def _apply(args: argparse.Namespace) -> int:
     if not _need_root("apply"):
         return 1
     started = time.perf_counter()
@@ -183,6 +189,9 @@ def cmd_apply(args: argparse.Namespace) -> int:
         from proxy.app import kernel_nft
 
         return kernel_nft.apply(options, _load, started)
+    from proxy.iptables.applier import Applier
+    from proxy.iptables.syncer import IptablesSyncer
+
     # One sync, then exit: nothing here makes cycles worth collecting, and the cyclic
     # GC would walk the million objects of a 10,000-service config again and again.
     # The flavor and what the kernel holds do not depend on the config: they are read

@@ -41,7 +41,7 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
@@ -412,28 +412,46 @@ class TableBuilder:
     def states(self) -> dict[str, TableState]:
         return {name: a.state for name, a in self.assemblies.items()}
 
-    def build(self, snapshot: Snapshot, deltas: bool = True) -> dict[str, Delta]:
+    def build(
+        self,
+        snapshot: Snapshot,
+        deltas: bool = True,
+        each_chunk: Callable[[dict[str, Delta]], None] | None = None,
+        chunk: int = 1000,
+    ) -> dict[str, Delta]:
         """Bring the tables up to `snapshot`; returns each family's changes (empty
-        without `deltas`: a full sync compares whole tables and needs none)."""
+        without `deltas`: a full sync compares whole tables and needs none). With
+        `each_chunk`, the changes are also handed over every `chunk` rebuilt service
+        ports as they are made (a full sync streams them to nft while building the rest);
+        the returned ones are what is left after the last chunk."""
         for asm in self.assemblies.values():
-            asm.recording(deltas)
+            asm.recording(deltas or each_chunk is not None)
         # Tens of thousands of small tuples and strings, none cyclic: the cyclic GC
         # would only rescan them.
         enabled = gc.isenabled()
         gc.disable()
         try:
-            self._build(snapshot)
+            self._build(snapshot, each_chunk, chunk)
         finally:
             if enabled:
                 gc.enable()
+        return self._take()
+
+    def _take(self) -> dict[str, Delta]:
         return {name: a.take_delta() for name, a in self.assemblies.items()}
 
-    def _build(self, snapshot: Snapshot) -> None:
+    def _build(
+        self,
+        snapshot: Snapshot,
+        each_chunk: Callable[[dict[str, Delta]], None] | None,
+        chunk: int,
+    ) -> None:
         ports = snapshot.service_ports
         cache = self._cache
         asms = [self.assemblies[f.name] for f in FAMILIES]
         for name in [k for k in cache if k not in ports]:
             self._swap(asms, cache.pop(name)[1], ())
+        rebuilt = 0
         for name, spi in ports.items():
             hit = cache.get(name)
             if hit is not None and (hit[0] is spi or hit[0] == spi):
@@ -441,6 +459,9 @@ class TableBuilder:
             frags = self._fragments.build(spi)
             self._swap(asms, hit[1] if hit is not None else (), frags)
             cache[name] = (spi, frags)
+            rebuilt += 1
+            if each_chunk is not None and rebuilt % chunk == 0:
+                each_chunk(self._take())
 
     def _swap(
         self,
