@@ -168,8 +168,10 @@ def _gc_paused() -> Iterator[None]:
 
 
 def cmd_apply(args: argparse.Namespace) -> int:
-    """One sync and done: exits at once, without freeing a big config's million objects
-    one by one at interpreter exit (~0.1 s at 10,000 services)."""
+    """One sync and done: no cyclic GC at all (nothing here makes cycles worth collecting;
+    re-enabled at the end, it would walk a big config's million objects once more), and
+    exit at once, without freeing them one by one (~0.1 s each at 10,000 services)."""
+    gc.disable()
     code = _apply(args)
     sys.stdout.flush()
     sys.stderr.flush()
