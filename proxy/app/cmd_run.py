@@ -83,10 +83,8 @@ def run(args: argparse.Namespace) -> int:
         return cleanup_all()
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     if options.config and (options.kubeconfig or options.master):
-        print(
-            "seaway run: give either -c/--config or --kubeconfig/--master, not both",
-            file=sys.stderr,
-        )
+        print("seaway run: give either -c/--config or --kubeconfig/--master, not both",
+              file=sys.stderr)
         return 2
     if not (options.config or options.kubeconfig or options.master or in_cluster):
         print(

@@ -8,34 +8,8 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 # kube-proxy's buckets for sync durations: 1 ms doubling up to ~16 s.
 _SYNC_BUCKETS = tuple(0.001 * 2**i for i in range(15))
 # kube-proxy's network programming buckets: 0.25 s .. 300 s-ish, plus finer low end.
-_LATENCY_BUCKETS = (
-    0.01,
-    0.025,
-    0.05,
-    0.1,
-    0.25,
-    0.5,
-    1,
-    2,
-    3,
-    4,
-    5,
-    6,
-    7,
-    8,
-    9,
-    10,
-    15,
-    20,
-    25,
-    30,
-    45,
-    60,
-    120,
-    180,
-    240,
-    300,
-)
+_LATENCY_BUCKETS = (0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 15, 20,
+                    25, 30, 45, 60, 120, 180, 240, 300)
 
 
 class DaemonMetrics:
