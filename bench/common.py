@@ -222,8 +222,11 @@ class WrkResult:
     p99_ms: float
     errors: int = 0
     raw: str = field(default="", repr=False)
-    # CPU time the measured server used per request (microseconds), when measured
+    # CPU time the measured server used per request (microseconds), when measured:
+    # user + system, and each on its own
     cpu_us: float | None = None
+    cpu_user_us: float | None = None
+    cpu_sys_us: float | None = None
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -269,9 +272,10 @@ def run_wrk(
         str(threads),
         "-d",
         f"{duration:g}s",
-        *extra,
-        url,
     ]
+    # wrk's own options go before the URL; script arguments ("--" and on) after it
+    cut = list(extra).index("--") if "--" in extra else len(extra)
+    argv += [*extra[:cut], url, *extra[cut:]]
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=duration + 60)
     return parse_wrk(out.stdout)
 
@@ -294,17 +298,24 @@ def _tree(pid: int) -> list[int]:
     return out
 
 
-def cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds used so far by a process and its descendants."""
-    total = 0
+def cpu_times(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds used so far by a process and its descendants."""
+    user = system = 0
     for p in _tree(pid):
         try:
             with open(f"/proc/{p}/stat") as f:
                 fields = f.read().rpartition(")")[2].split()
         except OSError:
             continue
-        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
-    return total / os.sysconf("SC_CLK_TCK")
+        user += int(fields[11])  # utime (clock ticks)
+        system += int(fields[12])  # stime
+    tick = os.sysconf("SC_CLK_TCK")
+    return user / tick, system / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds used so far by a process and its descendants."""
+    return sum(cpu_times(pid))
 
 
 def run_wrk_measured(
@@ -316,11 +327,14 @@ def run_wrk_measured(
     extra: Sequence[str] = (),
 ) -> WrkResult:
     """run_wrk, also recording the CPU time `server_pid` (and children) spent per request."""
-    before = cpu_seconds(server_pid) if server_pid else 0.0
+    before = cpu_times(server_pid) if server_pid else (0.0, 0.0)
     res = run_wrk(url, connections, threads, duration, extra)
     if server_pid and res.rps > 0:
-        used = cpu_seconds(server_pid) - before
-        res.cpu_us = used / (res.rps * duration) * 1e6
+        after = cpu_times(server_pid)
+        requests = res.rps * duration
+        res.cpu_user_us = (after[0] - before[0]) / requests * 1e6
+        res.cpu_sys_us = (after[1] - before[1]) / requests * 1e6
+        res.cpu_us = res.cpu_user_us + res.cpu_sys_us
     return res
 
 

@@ -76,6 +76,17 @@ def _addr(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+def report_memos(dp: IngressDataplane) -> None:
+    """SIGUSR1: print the exact-bytes memo counters of this process's worker (with
+    --workers N, the daemon's own one of N) as one line: bench/http.py reads it."""
+    server = dp.state.server if dp.state is not None else None
+    if server is None:
+        return
+    ctx = server.ctx
+    hits, misses = ctx.pools.memo_counts()
+    print(f"memos {ctx.memo_hits} {ctx.memo_misses} {hits} {misses}", flush=True)
+
+
 async def main(args: argparse.Namespace) -> None:
     options = Options(
         http_bind_address=_addr(args.listen),
@@ -90,6 +101,7 @@ async def main(args: argparse.Namespace) -> None:
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGUSR1, report_memos, dp)
     await stop.wait()
     await dp.stop()
 

@@ -1,16 +1,21 @@
 """The Kubernetes API source: every kind seaway needs, listed and watched into the Store.
 
 One KindWatcher (discovery/kube_watch.py) per kind: Services, EndpointSlices, Ingresses
-(all namespaces) and IngressClasses (cluster-scoped). Secrets are NOT watched cluster-wide:
-only the TLS Secrets that seaway's own Ingresses reference, one list/watch per Secret with
+(all namespaces) and IngressClasses (cluster-scoped); and, when a node name is given, that
+Node alone (`fieldSelector=metadata.name=NODE`, as kube-proxy watches its own node) for
+its topology.kubernetes.io/zone label. Secrets are NOT watched cluster-wide: only the TLS
+Secrets that seaway's own Ingresses reference, one list/watch per Secret with
 `fieldSelector=metadata.name=NAME` in its namespace (kubelet's "Watch" strategy for the
 Secrets pods use). seaway thus never holds other Secrets in memory; the cost is one watch
 connection per referenced Secret, which is few. The set is reconciled whenever Ingresses
 or IngressClasses change: new references start a watcher, dropped ones stop it and remove
 the Secret from the store.
 
+With --configmap NAMESPACE/NAME, that one ConfigMap (ingress-nginx's settings) is watched
+the same way, by name; no other ConfigMap is ever read.
+
 `ready()` is called once the first list of every kind (and of the Secrets referenced at
-that moment) has been applied to the store.
+that moment, and of the ConfigMap) has been applied to the store.
 """
 
 from __future__ import annotations
@@ -52,14 +57,29 @@ KIND_SPECS: tuple[KindSpec, ...] = (
 )
 
 
-def secret_spec(namespace: str, name: str) -> KindSpec:
+def node_spec(name: str) -> KindSpec:
     return KindSpec(
-        "Secret",
+        "Node", "v1", "/api/v1/nodes", "kube:Node", field_selector=f"metadata.name={name}"
+    )
+
+
+def _one_object(kind: str, plural: str, namespace: str, name: str) -> KindSpec:
+    """A list/watch of one core/v1 object by name (fieldSelector), in its namespace."""
+    return KindSpec(
+        kind,
         "v1",
-        f"/api/v1/namespaces/{namespace}/secrets",
-        f"kube:Secret:{namespace}/{name}",
+        f"/api/v1/namespaces/{namespace}/{plural}",
+        f"kube:{kind}:{namespace}/{name}",
         field_selector=f"metadata.name={name}",
     )
+
+
+def secret_spec(namespace: str, name: str) -> KindSpec:
+    return _one_object("Secret", "secrets", namespace, name)
+
+
+def configmap_spec(namespace: str, name: str) -> KindSpec:
+    return _one_object("ConfigMap", "configmaps", namespace, name)
 
 
 def referenced_secrets(
@@ -83,6 +103,8 @@ class KubeSourceConfig:
     master: str | None = None
     ingress_controller: str = DEFAULT_CONTROLLER
     watch_ingress_without_class: bool = False
+    configmap: tuple[str, str] | None = None  # (namespace, name) of ingress-nginx's settings
+    node_name: str = ""  # the Node to watch for its zone label; "" = none
 
 
 class KubeSource:
@@ -106,7 +128,12 @@ class KubeSource:
         async with aiohttp.ClientSession(connector=connector) as session:
             self._session = session
             try:
-                for spec in KIND_SPECS:
+                specs = KIND_SPECS
+                if self.config.node_name:
+                    specs = (*specs, node_spec(self.config.node_name))
+                if self.config.configmap is not None:
+                    specs = (*specs, configmap_spec(*self.config.configmap))
+                for spec in specs:
                     on_change = (
                         self._schedule_reconcile
                         if spec.kind in (KIND_INGRESS, KIND_INGRESSCLASS)

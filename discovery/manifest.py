@@ -10,7 +10,9 @@ Entry points:
 Every error of a file is reported, each naming file, object and field path, e.g.
 `web.yaml: Service default/web: spec.ports[0].port: must be 1-65535, got 70000`.
 An object with errors is not returned. Kinds seaway does not use (Deployment,
-ConfigMap, ...) and Secrets of types other than kubernetes.io/tls are skipped silently.
+StatefulSet, ...) and Secrets of types other than kubernetes.io/tls are skipped silently.
+ConfigMaps are read (one of them may hold ingress-nginx settings: --configmap).
+Nodes are read for their labels only (the zone of the node seaway runs on).
 """
 
 from __future__ import annotations
@@ -24,8 +26,10 @@ from typing import Any
 
 from discovery.model import KubeObject, ObjectKey
 from discovery.parse_common import ManifestError, Problems, show
+from discovery.parse_configmap import parse_configmap
 from discovery.parse_endpointslice import parse_endpointslice
 from discovery.parse_ingress import parse_ingress, parse_ingress_class
+from discovery.parse_node import parse_node
 from discovery.parse_secret import TLS_TYPE, parse_tls_secret
 from discovery.parse_service import parse_service
 from discovery.yaml_decode import (
@@ -57,6 +61,8 @@ _KINDS: dict[str, tuple[str, bool, Parser]] = {
     "Ingress": ("networking.k8s.io/v1", True, parse_ingress),
     "IngressClass": ("networking.k8s.io/v1", False, parse_ingress_class),
     "Secret": ("v1", True, parse_tls_secret),
+    "Node": ("v1", False, parse_node),
+    "ConfigMap": ("v1", True, parse_configmap),
 }
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 

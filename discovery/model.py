@@ -15,6 +15,8 @@ from typing import Literal, NamedTuple
 Protocol = Literal["TCP", "UDP", "SCTP"]
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
 TrafficPolicy = Literal["Cluster", "Local"]
+# spec.trafficDistribution ("" = unset). PreferClose is the older name of PreferSameZone.
+TrafficDistribution = Literal["", "PreferClose", "PreferSameZone", "PreferSameNode"]
 PathType = Literal["Exact", "Prefix", "ImplementationSpecific"]
 
 KIND_SERVICE = "Service"
@@ -22,11 +24,22 @@ KIND_ENDPOINTSLICE = "EndpointSlice"
 KIND_INGRESS = "Ingress"
 KIND_INGRESSCLASS = "IngressClass"
 KIND_SECRET = "Secret"
-KINDS = (KIND_SERVICE, KIND_ENDPOINTSLICE, KIND_INGRESS, KIND_INGRESSCLASS, KIND_SECRET)
+KIND_NODE = "Node"
+KIND_CONFIGMAP = "ConfigMap"
+KINDS = (
+    KIND_SERVICE,
+    KIND_ENDPOINTSLICE,
+    KIND_INGRESS,
+    KIND_INGRESSCLASS,
+    KIND_SECRET,
+    KIND_NODE,
+    KIND_CONFIGMAP,
+)
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
 DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 LAST_CHANGE_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
+ZONE_LABEL = "topology.kubernetes.io/zone"
 DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds, the Kubernetes default for ClientIP affinity
 
 
@@ -77,6 +90,9 @@ class Service:
     load_balancer_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
     external_name: str = ""
     health_check_node_port: int | None = None
+    traffic_distribution: TrafficDistribution = ""
+    # spec.loadBalancerSourceRanges as canonical CIDRs (e.g. "10.0.0.0/8"), in order.
+    load_balancer_source_ranges: tuple[str, ...] = ()
 
     kind = KIND_SERVICE
 
@@ -105,7 +121,8 @@ class Endpoint:
     conditions: EndpointConditions = EndpointConditions()
     node_name: str = ""
     zone: str = ""
-    hint_zones: tuple[str, ...] = ()
+    hint_zones: tuple[str, ...] = ()  # hints.forZones[].name
+    hint_nodes: tuple[str, ...] = ()  # hints.forNodes[].name
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,4 +222,36 @@ class TLSSecret:
         return ObjectKey(KIND_SECRET, self.meta.namespace, self.meta.name)
 
 
-KubeObject = Service | EndpointSlice | Ingress | IngressClass | TLSSecret
+@dataclass(frozen=True, slots=True)
+class Node:
+    """A v1 Node: only this node's, for its topology.kubernetes.io/zone label."""
+
+    meta: ObjectMeta
+
+    kind = KIND_NODE
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_NODE, "", self.meta.name)
+
+    @property
+    def zone(self) -> str:
+        return self.meta.labels.get(ZONE_LABEL, "")
+
+
+@dataclass(frozen=True, slots=True)
+class ConfigMap:
+    """A v1 ConfigMap's string data (binaryData is dropped). seaway reads one: the
+    ingress-nginx settings named by --configmap."""
+
+    meta: ObjectMeta
+    data: Mapping[str, str] = field(default_factory=dict)
+
+    kind = KIND_CONFIGMAP
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_CONFIGMAP, self.meta.namespace, self.meta.name)
+
+
+KubeObject = Service | EndpointSlice | Ingress | IngressClass | TLSSecret | ConfigMap | Node

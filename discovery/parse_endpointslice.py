@@ -134,10 +134,10 @@ def _endpoint(p: Problems, item: Any, i: int, address_type: str) -> Endpoint | N
     if type(zone) is not str:
         zone = get_str(p, item, "zone", f"endpoints[{i}].") or ""
     hints = item.get("hints")
-    hint_zones: tuple[str, ...] = ()
-    if hints:
-        hint_zones = _hint_zones(p, hints, f"endpoints[{i}].hints")
-    return Endpoint(tuple(addresses), conditions, node_name, zone, hint_zones)
+    if not hints:
+        return Endpoint(tuple(addresses), conditions, node_name, zone)
+    hint_zones, hint_nodes = _hints(p, hints, f"endpoints[{i}].hints")
+    return Endpoint(tuple(addresses), conditions, node_name, zone, hint_zones, hint_nodes)
 
 
 def _address_ok(addr: str, address_type: str) -> bool:
@@ -161,18 +161,27 @@ def _conditions(p: Problems, cond: Any, path: str) -> EndpointConditions:
     return _CONDITIONS[(ready is not False, serving is not False, terminating is True)]
 
 
-def _hint_zones(p: Problems, hints: Any, path: str) -> tuple[str, ...]:
+def _hints(p: Problems, hints: Any, path: str) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(hints.forZones names, hints.forNodes names)."""
     if type(hints) is not dict:
         p.add(path, "must be a mapping, got " + show(hints))
-        return ()
-    zones: list[str] = []
-    for k, z in enumerate(get_list(p, hints, "forZones", path + ".")):
-        name = get_str(p, z, "name", f"{path}.forZones[{k}].") if type(z) is dict else None
+        return (), ()
+    return _hint_names(p, hints, "forZones", path), _hint_names(p, hints, "forNodes", path)
+
+
+def _hint_names(p: Problems, hints: Mapping[str, Any], key: str, path: str) -> tuple[str, ...]:
+    names: list[str] = []
+    for k, item in enumerate(get_list(p, hints, key, path + ".")):
+        where = f"{path}.{key}[{k}]"
+        if type(item) is not dict:
+            p.add(where, "must be a mapping with a name, got " + show(item))
+            continue
+        name = get_str(p, item, "name", where + ".")
         if name:
-            zones.append(name)
-        else:
-            p.add(f"{path}.forZones[{k}].name", "required")
-    return tuple(zones)
+            names.append(name)
+        elif item.get("name") in (None, ""):  # a non-string was reported by get_str
+            p.add(where + ".name", "required")
+    return tuple(names)
 
 
 def _ports(p: Problems, doc: Mapping[str, Any]) -> tuple[EndpointPort, ...]:

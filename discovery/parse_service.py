@@ -7,6 +7,7 @@ nodePort is accepted in 1-65535: the 30000-32767 range is a cluster setting
 
 from __future__ import annotations
 
+import ipaddress
 from collections.abc import Mapping
 from typing import Any, cast
 
@@ -16,6 +17,7 @@ from discovery.model import (
     Service,
     ServicePort,
     ServiceType,
+    TrafficDistribution,
     TrafficPolicy,
 )
 from discovery.parse_common import (
@@ -44,6 +46,7 @@ SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
 POLICIES = ("Cluster", "Local")
 AFFINITIES = ("None", "ClientIP")
+TRAFFIC_DISTRIBUTIONS = ("PreferClose", "PreferSameZone", "PreferSameNode")
 MAX_AFFINITY_TIMEOUT = 86400
 _IPV4_OK = IPV4_PATTERN.match
 
@@ -75,6 +78,16 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
             p, get_int(p, spec, "healthCheckNodePort", "spec."), "spec.healthCheckNodePort", False
         )
     lb_ips = _load_balancer_ips(p, doc) if "status" in doc else ()
+    distribution = ""
+    if spec.get("trafficDistribution") is not None:
+        value = get_str(p, spec, "trafficDistribution", "spec.")
+        if value is not None and check_enum(
+            p, value, TRAFFIC_DISTRIBUTIONS, "spec.trafficDistribution"
+        ):
+            distribution = value
+    source_ranges: tuple[str, ...] = ()
+    if spec.get("loadBalancerSourceRanges"):
+        source_ranges = _source_ranges(p, spec, stype)
 
     if p.errors or meta is None:
         return None
@@ -91,6 +104,8 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
         load_balancer_ips=lb_ips,
         external_name=external_name,
         health_check_node_port=hc,
+        traffic_distribution=cast(TrafficDistribution, distribution),
+        load_balancer_source_ranges=source_ranges,
     )
 
 
@@ -263,3 +278,27 @@ def _load_balancer_ips(p: Problems, doc: Mapping[str, Any]) -> tuple[str, ...]:
         if ip and check_ip(p, ip, f"status.loadBalancer.ingress[{i}].ip"):
             ips.append(ip)
     return tuple(ips)
+
+
+def _source_ranges(p: Problems, spec: Mapping[str, Any], stype: str) -> tuple[str, ...]:
+    """spec.loadBalancerSourceRanges -> canonical CIDRs. Like the API server: only for
+    type LoadBalancer, each a CIDR (surrounding spaces tolerated, as kube-proxy does;
+    host bits are allowed and cleared)."""
+    path = "spec.loadBalancerSourceRanges"
+    values = get_list(p, spec, "loadBalancerSourceRanges", "spec.")
+    if stype != "LoadBalancer":
+        p.add(path, "may only be used when type is LoadBalancer")
+        return ()
+    out: list[str] = []
+    for i, value in enumerate(values):
+        if type(value) is not str:
+            p.add(f"{path}[{i}]", "must be a string, got " + show(value))
+            continue
+        text = value.strip()
+        try:
+            if "/" not in text:
+                raise ValueError(text)
+            out.append(str(ipaddress.ip_network(text, strict=False)))
+        except ValueError:
+            p.add(f"{path}[{i}]", f"must be a CIDR (10.0.0.0/8, fd00::/64), got {show(value)}")
+    return tuple(out)

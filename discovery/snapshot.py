@@ -19,6 +19,8 @@ from discovery.model import (
     TLSSecret,
     TrafficPolicy,
 )
+from discovery.nginx_configmap import NginxGlobalSettings
+from discovery.nginx_settings import NO_ANNOTATIONS, IngressAnnotations
 
 
 class ServicePortName(NamedTuple):
@@ -107,3 +109,16 @@ class Snapshot:
     ports_by_service: Mapping[tuple[str, str], tuple[ServicePortInfo, ...]] = field(
         default_factory=dict
     )
+    # The ingress-nginx annotations of every Ingress that carries some (under
+    # --annotations-prefix), by (namespace, name), parsed once per change of the Ingress;
+    # an Ingress absent here has none. Read them with `annotations_of`.
+    ingress_annotations: Mapping[tuple[str, str], IngressAnnotations] = field(
+        default_factory=dict
+    )
+    # ingress-nginx's global settings (its ConfigMap over its defaults), or None when
+    # seaway is not in ingress-nginx mode and its own defaults apply.
+    nginx: NginxGlobalSettings | None = None
+
+    def annotations_of(self, ingress: Ingress) -> IngressAnnotations:
+        key = (ingress.meta.namespace, ingress.meta.name)
+        return self.ingress_annotations.get(key, NO_ANNOTATIONS)

@@ -9,6 +9,9 @@ Snapshot maps are plain dicts (they pickle) shared between Snapshots: never muta
 `invalidate()` makes the next build a full one reporting every service port (for a
 retry after a failed dataplane sync); a build that raises does the same.
 
+Ingress annotations are parsed when an Ingress changes (only that one), and ingress-nginx's
+global settings when the ConfigMap named by --configmap changes (see IngressNginxMode).
+
 Endpoint resolution follows kube-proxy's EndpointSliceCache:
 - a slice belongs to the Service named by its kubernetes.io/service-name label in its
   namespace, and counts only when its addressType is a family of the Service's cluster
@@ -18,7 +21,16 @@ Endpoint resolution follows kube-proxy's EndpointSliceCache:
 - one endpoint per slice endpoint, from its first address; duplicates (same ip:port)
   across slices merge, preferring a ready one; slices are read in name order;
 - usable endpoints: the ready ones, or when none is ready the serving-and-terminating
-  ones.
+  ones; topology (EndpointSlice hints, trafficDistribution: discovery/topology.py)
+  narrows the ready ones for cluster-wide traffic, as kube-proxy does.
+
+The node's zone is NodeTopology.zone when given (--node-zone), else the
+topology.kubernetes.io/zone label of the Node named NodeTopology.node_name in the store
+(the kube source watches that one Node); a change of it recomputes every service.
+Per service port it also resolves what kube-proxy's ServicePortInfo holds:
+loadBalancerSourceRanges (a family whose ranges include 0.0.0.0/0 or ::/0 is
+unrestricted, so its ranges are left out) and the health-check node port (type
+LoadBalancer with externalTrafficPolicy Local only).
 """
 
 from __future__ import annotations
@@ -32,25 +44,34 @@ from functools import lru_cache
 from typing import TypeVar
 
 from discovery.model import (
+    KIND_CONFIGMAP,
     KIND_ENDPOINTSLICE,
     KIND_INGRESS,
     KIND_INGRESSCLASS,
+    KIND_NODE,
     KIND_SECRET,
     KIND_SERVICE,
     LAST_CHANGE_TRIGGER_TIME,
+    ConfigMap,
     EndpointSlice,
     Ingress,
     IngressClass,
     KubeObject,
+    Node,
     ObjectKey,
     Service,
     TLSSecret,
 )
+from discovery.nginx_annotations import parse_ingress_annotations
+from discovery.nginx_configmap import IngressNginxMode, NginxGlobalSettings, global_settings
+from discovery.nginx_settings import NO_ANNOTATIONS, IngressAnnotations
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
 from discovery.store import Change, Store
+from discovery.topology import NodeTopology, cluster_endpoints, endpoint_hints
 
 NsName = tuple[str, str]
 T = TypeVar("T")
+NO_TOPOLOGY = NodeTopology()
 
 
 class SnapshotBuilder:
@@ -58,13 +79,19 @@ class SnapshotBuilder:
 
     `not_before` (epoch seconds): EndpointSlice trigger times older than this are left
     out of `Snapshot.trigger_times`, as kube-proxy ignores those older than its start.
+    `topology`: this node's name and, when known from the command line, its zone.
+    `nginx`: the annotation prefix and the ingress-nginx ConfigMap to read.
     """
 
     __slots__ = (
+        "_annotations",
+        "_config",
         "_full",
         "_generation",
         "_ingress_classes",
         "_ingresses",
+        "_nginx",
+        "_nginx_mode",
         "_not_before",
         "_ports_by_service",
         "_service_ports",
@@ -72,11 +99,22 @@ class SnapshotBuilder:
         "_slices_by_service",
         "_store",
         "_tls_secrets",
+        "_topology",
     )
 
-    def __init__(self, store: Store, *, not_before: float | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        *,
+        not_before: float | None = None,
+        topology: NodeTopology | None = None,
+        nginx: IngressNginxMode | None = None,
+    ) -> None:
         self._store = store
         self._not_before = not_before
+        self._config = topology or NodeTopology()
+        self._topology = self._config  # with the zone in force (the Node's label)
+        self._nginx_mode = nginx or IngressNginxMode()
         self._generation = 0
         self._full = True  # the next build resolves everything
         # (namespace, service-name label) -> keys of the slices naming that service.
@@ -89,10 +127,25 @@ class SnapshotBuilder:
         self._ingresses: tuple[Ingress, ...] = ()
         self._ingress_classes: tuple[IngressClass, ...] = ()
         self._tls_secrets: dict[NsName, TLSSecret] = {}
+        self._annotations: dict[NsName, IngressAnnotations] = {}
+        self._nginx: NginxGlobalSettings | None = None
 
     @property
     def generation(self) -> int:
         return self._generation
+
+    @property
+    def topology(self) -> NodeTopology:
+        """This node's name and the zone in force (given, or from its Node's label)."""
+        return self._topology
+
+    def _node_topology(self) -> NodeTopology:
+        config = self._config
+        if config.zone or not config.node_name:
+            return config
+        node = self._store.get(ObjectKey(KIND_NODE, "", config.node_name))
+        zone = node.zone if isinstance(node, Node) else ""
+        return NodeTopology(config.node_name, zone)
 
     def invalidate(self) -> None:
         """Make the next build a full one that reports every service port as changed
@@ -128,6 +181,8 @@ class SnapshotBuilder:
             tls_secrets=self._tls_secrets,
             trigger_times=self._trigger_times(changes),
             ports_by_service=self._ports_by_service,
+            ingress_annotations=self._annotations,
+            nginx=self._nginx,
         )
         return snapshot, changed
 
@@ -142,6 +197,7 @@ class SnapshotBuilder:
                 continue
             index.setdefault((key.namespace, obj.service_name), set()).add(key)
         self._slices_by_service = index
+        self._topology = self._node_topology()
 
         services: dict[NsName, Service] = {}
         service_ports: dict[ServicePortName, ServicePortInfo] = {}
@@ -166,6 +222,9 @@ class SnapshotBuilder:
             for k, s in store.objects(KIND_SECRET).items()
             if isinstance(s, TLSSecret)
         }
+        self._annotations = {}
+        self._update_annotations(((i.meta.namespace, i.meta.name), i) for i in self._ingresses)
+        self._nginx = self._global_settings()
         return frozenset(service_ports).union(previous)
 
     # -- incremental build --------------------------------------------------------
@@ -173,6 +232,7 @@ class SnapshotBuilder:
     def _apply(self, changes: Mapping[ObjectKey, Change]) -> frozenset[ServicePortName]:
         touched: set[NsName] = set()
         services_changed = ingresses_changed = classes_changed = secrets_changed = False
+        changed_ingresses: list[tuple[NsName, Ingress | None]] = []
         for key, change in changes.items():
             kind = key.kind
             if kind == KIND_ENDPOINTSLICE:
@@ -186,21 +246,63 @@ class SnapshotBuilder:
                 services_changed = True
             elif kind == KIND_INGRESS:
                 ingresses_changed = True
+                current = change.current
+                ingress = current if isinstance(current, Ingress) else None
+                changed_ingresses.append(((key.namespace, key.name), ingress))
             elif kind == KIND_INGRESSCLASS:
                 classes_changed = True
             elif kind == KIND_SECRET:
                 secrets_changed = True
+            elif kind == KIND_NODE and key.name == self._config.node_name:
+                topology = self._node_topology()
+                if topology != self._topology:
+                    self._topology = topology
+                    touched.update(self._services)  # every service: hints may apply now
+            elif kind == KIND_CONFIGMAP and self._is_nginx_configmap(key):
+                self._nginx = self._global_settings()
 
         store = self._store
         if services_changed:
             self._services = _updated(self._services, changes, KIND_SERVICE)
         if ingresses_changed:
             self._ingresses = _sorted_values(store.objects(KIND_INGRESS), Ingress)
+            self._update_annotations(changed_ingresses)
         if classes_changed:
             self._ingress_classes = _sorted_values(store.objects(KIND_INGRESSCLASS), IngressClass)
         if secrets_changed:
             self._tls_secrets = _updated(self._tls_secrets, changes, KIND_SECRET)
         return self._recompute(touched) if touched else frozenset()
+
+    # -- ingress-nginx annotations and settings ---------------------------------------
+
+    def _update_annotations(self, changed: Iterable[tuple[NsName, Ingress | None]]) -> None:
+        """Re-parse the annotations of changed Ingresses (None: deleted); the map is
+        copied only when an entry differs (copy on write)."""
+        prefix = self._nginx_mode.annotations_prefix
+        updated: dict[NsName, IngressAnnotations] | None = None
+        for key, ingress in changed:
+            parsed = NO_ANNOTATIONS
+            if ingress is not None:
+                parsed = parse_ingress_annotations(ingress, prefix)
+            if self._annotations.get(key, NO_ANNOTATIONS) == parsed:
+                continue
+            if updated is None:
+                updated = self._annotations = dict(self._annotations)
+            if parsed == NO_ANNOTATIONS:
+                updated.pop(key, None)
+            else:
+                updated[key] = parsed
+
+    def _is_nginx_configmap(self, key: ObjectKey) -> bool:
+        return self._nginx_mode.configmap == (key.namespace, key.name)
+
+    def _global_settings(self) -> NginxGlobalSettings | None:
+        mode = self._nginx_mode
+        data = None
+        if mode.configmap is not None:
+            found = self._store.get(ObjectKey(KIND_CONFIGMAP, *mode.configmap))
+            data = found.data if isinstance(found, ConfigMap) else None
+        return global_settings(mode, data)
 
     def _index_slice(self, ns_name: NsName, key: ObjectKey, add: bool) -> None:
         keys = self._slices_by_service.get(ns_name)
@@ -267,7 +369,7 @@ class SnapshotBuilder:
                 eps = get(key)
                 if isinstance(eps, EndpointSlice) and eps.address_type in families:
                     slices.append(eps)
-        infos = service_port_infos(svc, slices)
+        infos = service_port_infos(svc, slices, self._topology)
         if not previous:
             return tuple(infos)
         reuse = {info.name: info for info in previous}
@@ -291,18 +393,29 @@ class SnapshotBuilder:
         return tuple(times)
 
 
-def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[ServicePortInfo]:
+def service_port_infos(
+    svc: Service, slices: Sequence[EndpointSlice], topology: NodeTopology = NO_TOPOLOGY
+) -> list[ServicePortInfo]:
     """Resolve each port of a proxied Service against its slices (already filtered to
-    the service's address families and sorted by name). A port repeating an earlier
-    port's name and protocol (invalid; validation rejects it) is skipped."""
+    the service's address families and sorted by name), for a node at `topology`. A port
+    repeating an earlier port's name and protocol (invalid; validation rejects it) is
+    skipped."""
     ns, name = svc.meta.namespace, svc.meta.name
     infos: list[ServicePortInfo] = []
     port_ids: set[tuple[str, str]] = set()
+    distribution = svc.traffic_distribution
+    source_ranges = _effective_source_ranges(svc.load_balancer_source_ranges)
+    health_check_port = (
+        svc.health_check_node_port
+        if svc.type == "LoadBalancer" and svc.external_traffic_policy == "Local"
+        else None
+    )
     for sp in svc.ports:
         if (sp.name, sp.protocol) in port_ids:
             continue
         port_ids.add((sp.name, sp.protocol))
         merged: dict[tuple[str, int], EndpointInfo] = {}
+        hinted = False
         for eps in slices:
             for slice_port in eps.ports:
                 if slice_port.name != sp.name or slice_port.protocol != sp.protocol:
@@ -315,6 +428,11 @@ def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[Se
                     cond = endpoint.conditions
                     seen = merged.get((ip, port))
                     if seen is None or (cond.ready and not seen.ready):
+                        if distribution or endpoint.hint_zones or endpoint.hint_nodes:
+                            zones, nodes = endpoint_hints(endpoint, cond.ready, distribution)
+                            hinted = hinted or bool(zones or nodes)
+                        else:
+                            zones = nodes = ()
                         merged[(ip, port)] = EndpointInfo(
                             ip,
                             port,
@@ -323,16 +441,21 @@ def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[Se
                             cond.terminating,
                             endpoint.node_name,
                             endpoint.zone,
+                            zones,
+                            nodes,
                         )
         if len(merged) > 1:
             all_endpoints = tuple(merged[k] for k in sorted(merged, key=_endpoint_sort_key))
         else:
             all_endpoints = tuple(merged.values())
-        usable = tuple([e for e in all_endpoints if e.ready])
-        if len(usable) == len(all_endpoints):
-            usable = all_endpoints  # the common case: share the tuple
-        elif not usable:
-            usable = tuple([e for e in all_endpoints if e.serving and e.terminating])
+        if hinted:
+            usable = cluster_endpoints(all_endpoints, topology)
+        else:
+            usable = tuple([e for e in all_endpoints if e.ready])
+            if len(usable) == len(all_endpoints):
+                usable = all_endpoints  # the common case: share the tuple
+            elif not usable:
+                usable = tuple([e for e in all_endpoints if e.serving and e.terminating])
         infos.append(
             ServicePortInfo(
                 name=ServicePortName(ns, name, sp.name, sp.protocol),
@@ -345,6 +468,8 @@ def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[Se
                 internal_traffic_policy=svc.internal_traffic_policy,
                 external_ips=svc.external_ips,
                 load_balancer_ips=svc.load_balancer_ips,
+                load_balancer_source_ranges=source_ranges,
+                health_check_node_port=health_check_port,
                 all_endpoints=all_endpoints,
                 endpoints=usable,
             )
@@ -352,13 +477,31 @@ def service_port_infos(svc: Service, slices: Sequence[EndpointSlice]) -> list[Se
     return infos
 
 
-def build_snapshot(objects: Iterable[KubeObject]) -> Snapshot:
+def build_snapshot(
+    objects: Iterable[KubeObject],
+    topology: NodeTopology | None = None,
+    nginx: IngressNginxMode | None = None,
+) -> Snapshot:
     """One-shot: the Snapshot of exactly these objects (for rules/apply/trace/check)."""
     store = Store()
     for obj in objects:
         store.upsert(obj)
-    snapshot, _ = SnapshotBuilder(store).build()
+    snapshot, _ = SnapshotBuilder(store, topology=topology, nginx=nginx).build()
     return snapshot
+
+
+@lru_cache(maxsize=1024)
+def _effective_source_ranges(ranges: tuple[str, ...]) -> tuple[str, ...]:
+    """loadBalancerSourceRanges as kube-proxy applies them, per family: a family listing
+    0.0.0.0/0 or ::/0 accepts everyone, the same as listing nothing, so its ranges are
+    left out (an empty result restricts nothing; one family's ranges never restrict the
+    other family's load-balancer IPs)."""
+    if not ranges:
+        return ranges
+    open_families = {":" in r for r in ranges if r.endswith("/0")}
+    if not open_families:
+        return ranges
+    return tuple(r for r in ranges if (":" in r) not in open_families)
 
 
 def parse_trigger_time(value: str | None) -> float | None:

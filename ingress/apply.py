@@ -1,4 +1,4 @@
-"""One worker's L7 state, rebuilt from a WorkerConfig: Router, certificates, listeners.
+"""One worker's L7 state, rebuilt from a WorkerConfig: compiled routes, certificates, listeners.
 
 Used the same way by the daemon's in-process worker and by each worker process.
 """
@@ -8,10 +8,11 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from ingress.router import Router
+from ingress.route_match import CompiledTable, compile_table
 from ingress.server import WorkerServer
 from ingress.settings import HttpSettings
 from ingress.tls import CertStore
+from ingress.translate_ingress import INGRESS_LISTENER
 from ingress.workers import WorkerConfig
 
 log = logging.getLogger(__name__)
@@ -22,26 +23,30 @@ class L7State:
         self.loop = loop
         self.server: WorkerServer | None = None
         self.certs = CertStore()
-        self.router: Router | None = None
+        self.table: CompiledTable | None = None
 
-    async def apply(self, config: WorkerConfig) -> Router:
-        router = Router.compile(config.snapshot, config.controller, config.watch_without_class)
-        owned = router.owned_ingresses
-        want_https = any(ing.tls for ing in owned)
+    async def apply(self, config: WorkerConfig) -> CompiledTable:
+        """Compile the config's RouteTable and serve it: HTTP while the Ingress listener
+        exists (seaway owns an Ingress), HTTPS while it has certificates."""
+        table = compile_table(config.table)
+        for error in table.errors:
+            log.error("routes: %s", error)
+        listener = config.table.listener(INGRESS_LISTENER)
+        want_https = listener is not None and bool(listener.certificates)
         tls = None
         if want_https and config.https is not None:
-            self.certs.update(config.snapshot, router)
+            self.certs.update(config.tls_secrets, config.table)
             tls = self.certs.server_context()
         if self.server is None:
-            self.server = WorkerServer(self.loop, config.settings, router)
+            self.server = WorkerServer(self.loop, config.settings, table)
         await self.server.apply(
-            router,
-            config.http if owned else None,
+            table,
+            config.http if listener is not None else None,
             config.https if want_https else None,
             tls,
         )
-        self.router = router
-        return router
+        self.table = table
+        return table
 
     def addresses(self) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
         """The addresses actually bound (ports resolved), None where not listening."""

@@ -1,24 +1,31 @@
-"""What every downstream connection of one worker shares: settings, router, balancers, pools."""
+"""What every downstream connection of one worker shares: settings, routes, balancers, pools."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import Protocol
+from collections.abc import Callable
+from random import random
+from typing import Any, Protocol
 
 from discovery.snapshot import EndpointInfo
 from ingress.outbox import Outbox
+from ingress.pipelining import PipelinedConnection
 from ingress.pool import PoolSet
-from ingress.request import KnownRequest, RequestState
+from ingress.request import RequestState
+from ingress.route_conditions import no_header
 from ingress.settings import HttpSettings
+from ingress.upstream import UpstreamConnection
 from proxy.balancer import RoundRobin
 
-ROUTE_CACHE_SIZE = 4096
 KNOWN_REQUESTS_SIZE = 1024  # request heads remembered (cleared when full)
 KNOWN_REQUEST_BYTES = 4096  # longer heads are not remembered
 
 
 class RouteLike(Protocol):
-    """The part of ingress.router.Route the proxy reads."""
+    """The part of ingress.route_match.RouteResult the proxy reads (and ``cache``, a slot
+    the hot path may use for its per-worker state of that route: balancer, pool...)."""
+
+    cache: Any  # written by the proxy: a RouteState
 
     @property
     def status(self) -> int: ...
@@ -29,21 +36,55 @@ class RouteLike(Protocol):
     @property
     def key(self) -> str: ...
 
+    @property
+    def split(self) -> tuple[RouteLike, ...] | None: ...
+
+    def pick(self, value: float) -> RouteLike: ...
+
+    @property
+    def repeatable(self) -> bool: ...
+
 
 class RouterLike(Protocol):
-    def route(self, host: str, path: str) -> RouteLike: ...
+    """The part of ingress.route_match.CompiledTable the proxy uses."""
+
+    @property
+    def uses_headers(self) -> bool: ...
+
+    def match(
+        self,
+        host: bytes | None,
+        target: bytes,
+        method: bytes,
+        header: Callable[[bytes], bytes | None],
+    ) -> RouteLike: ...
+
+
+class RouteState:
+    """Per-worker state of one route object, resolved on its first request and kept on
+    the route (`route.cache`): a request then does no lookup by name. `owner` is the
+    context it belongs to (a route object shared by two contexts gets its own per context).
+    """
+
+    __slots__ = ("balancer", "owner")
+
+    def __init__(self, owner: ProxyContext, balancer: RoundRobin) -> None:
+        self.owner = owner
+        self.balancer = balancer
 
 
 class ProxyContext:
     """Swapped in place on a config change: new requests see the new router at once."""
 
     __slots__ = (
-        "_routes",
         "balancers",
+        "connection_class",
         "connections",
-        "known_requests",
         "loop",
+        "memo_hits",
+        "memo_misses",
         "outbox",
+        "pipelining",
         "pools",
         "router",
         "settings",
@@ -64,30 +105,28 @@ class ProxyContext:
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, RoundRobin] = {}
         self.connections: set[asyncio.Protocol] = set()
-        # (Host, target) -> Route: most traffic repeats a few of them. Cleared on a new
-        # router and when full, so it stays small whatever the clients send.
-        self._routes: dict[tuple[bytes | None, bytes], RouteLike] = {}
-        # Reads that were exactly one plain request head -> its parse (RequestState.known).
-        # Per context, because the limits that head passed are this context's settings.
-        self.known_requests: dict[bytes, KnownRequest] = {}
-
-    def remember_request(self, head: bytes, known: KnownRequest) -> None:
-        if len(head) > KNOWN_REQUEST_BYTES:
-            return
-        if len(self.known_requests) >= KNOWN_REQUESTS_SIZE:
-            self.known_requests.clear()
-        self.known_requests[head] = known
+        # The repeated-request memo of ingress/http1.py (exact bytes): its hit rate.
+        self.memo_hits = 0
+        self.memo_misses = 0
+        # Pipelining bookkeeping only when it is on (ingress/pipelining.py).
+        self.pipelining = settings.upstream_pipelining > 1
+        self.connection_class: type[UpstreamConnection] = (
+            PipelinedConnection if self.pipelining else UpstreamConnection
+        )
 
     def route(self, req: RequestState) -> RouteLike:
-        key = (req.host, req.url)
-        route = self._routes.get(key)
-        if route is None:
-            host = req.host.decode("latin-1") if req.host is not None else ""
-            route = self.router.route(host, req.path())
-            if len(self._routes) >= ROUTE_CACHE_SIZE:
-                self._routes.clear()
-            self._routes[key] = route
+        """The route of a request, on its raw bytes (ingress/route_match.py); a weighted
+        Forward's backend is picked here. Headers are read from the raw head only when
+        some route of the table matches on them."""
+        router = self.router
+        header = req.header if router.uses_headers else no_header
+        route = router.match(req.host, req.url, req.method, header)
+        if route.split is not None:
+            route = route.pick(random())
         return route
+
+    def route_state(self, route: RouteLike) -> RouteState:
+        return RouteState(self, self.balancer(route))
 
     def balancer(self, route: RouteLike) -> RoundRobin:
         """The round-robin state of the route's backend; endpoints refreshed if they changed."""
@@ -103,4 +142,3 @@ class ProxyContext:
 
     def set_router(self, router: RouterLike) -> None:
         self.router = router
-        self._routes = {}

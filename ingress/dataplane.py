@@ -1,9 +1,10 @@
 """IngressDataplane: the L7 proxy as a Dataplane (see proxy/dataplane.py).
 
-On each sync it recompiles the Router only when something it reads changed (Ingresses,
-IngressClasses, TLS Secrets, or a service port of a service the Router uses), opens the
-HTTP listener while seaway owns at least one Ingress (HTTPS while one of them has tls),
-closes them when it owns none, and sends the config to the `--workers` processes.
+On each sync it translates the owned Ingresses into a RouteTable (ingress/translate_ingress.py)
+only when something it reads changed (Ingresses, IngressClasses, TLS Secrets, or a
+service port of a Service the routes use), compiles and serves it, opens the HTTP
+listener while seaway owns at least one Ingress (HTTPS while one of them has tls), closes
+them when it owns none, and sends the table to the `--workers` processes.
 `--workers 1` serves in the daemon's own loop; N serves in the daemon plus N-1 processes,
 and a worker process that dies is restarted with the last config (ingress/workers.py).
 """
@@ -14,12 +15,15 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from discovery.model import TLSSecret
 from discovery.ownership import DEFAULT_CONTROLLER
 from discovery.snapshot import ServicePortName, Snapshot
 from ingress.apply import L7State, settings_for
-from ingress.router import Router
+from ingress.route_match import CompiledTable
+from ingress.routes import RouteTable, SecretKey
 from ingress.settings import HttpSettings
-from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool, ingress_part
+from ingress.translate_ingress import IngressTranslation, translate_ingresses
+from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool
 
 log = logging.getLogger(__name__)
 
@@ -43,14 +47,13 @@ class IngressDataplane:
     def __init__(self, config: IngressConfig, settings: HttpSettings | None = None) -> None:
         self.config = config
         options = config
-        self.settings = settings_for(
-            options.max_body_size, settings, options.upstream_pipelining
-        )
+        self.settings = settings_for(options.max_body_size, settings, options.upstream_pipelining)
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))
         self._last: tuple[object, ...] | None = None
         self._failed = False
-        self.syncs = 0  # router compilations, for tests and status
+        self.syncs = 0  # translations, for tests and status
+        self.translation: IngressTranslation | None = None
         self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -68,14 +71,15 @@ class IngressDataplane:
                 log.exception("restarting worker processes failed")
 
     @property
-    def router(self) -> Router | None:
-        return self.state.router if self.state is not None else None
+    def table(self) -> CompiledTable | None:
+        """The compiled routes this process serves (None before the first sync)."""
+        return self.state.table if self.state is not None else None
 
     def addresses(self) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
         return self.state.addresses() if self.state is not None else (None, None)
 
     def _needs_compile(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> bool:
-        if self._failed or self._last is None or self.router is None:
+        if self._failed or self._last is None or self.translation is None:
             return True
         ingresses, classes, secrets = self._last
         if (
@@ -84,7 +88,7 @@ class IngressDataplane:
             or dict(snapshot.tls_secrets) != secrets
         ):
             return True
-        used = self.router.services
+        used = self.translation.services
         return any((c.namespace, c.name) in used for c in changed)
 
     async def sync(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> None:
@@ -93,29 +97,22 @@ class IngressDataplane:
             return
         self._failed = True
         o = self.config
-        part = ingress_part(snapshot)
-        config = WorkerConfig(
-            self.settings,
-            o.ingress_controller,
-            o.watch_ingress_without_class,
-            o.http_bind_address,
-            o.https_bind_address,
-            part,
+        translation = translate_ingresses(
+            snapshot, o.ingress_controller, o.watch_ingress_without_class
         )
-        router = await self.state.apply(config)
+        secrets = tls_secrets_for(snapshot, translation.table)
+        config = WorkerConfig(
+            self.settings, o.http_bind_address, o.https_bind_address, translation.table, secrets
+        )
+        await self.state.apply(config)
+        self.translation = translation
         self.syncs += 1
         if self.pool.workers:
             http, https = self.state.addresses()
-            resolved = WorkerConfig(
-                self.settings,
-                o.ingress_controller,
-                o.watch_ingress_without_class,
-                http,
-                https,
-                ingress_part(snapshot, router.services),
+            await self.pool.publish(
+                WorkerConfig(self.settings, http, https, translation.table, secrets)
             )
-            await self.pool.publish(resolved)
-        for warning in router.warnings:
+        for warning in translation.warnings:
             log.warning("ingress: %s", warning)
         self._last = (snapshot.ingresses, snapshot.ingress_classes, dict(snapshot.tls_secrets))
         self._failed = False
@@ -127,3 +124,8 @@ class IngressDataplane:
         await self.pool.stop()
         if self.state is not None:
             await self.state.close()
+
+
+def tls_secrets_for(snapshot: Snapshot, table: RouteTable) -> dict[SecretKey, TLSSecret]:
+    """The TLS Secrets of the snapshot that the table's certificates name."""
+    return {k: snapshot.tls_secrets[k] for k in table.secrets() if k in snapshot.tls_secrets}

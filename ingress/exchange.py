@@ -1,8 +1,10 @@
-"""The upstream half of HttpProtocol: pick an endpoint, get a connection, follow it.
+"""One request's trip to a backend: endpoint, connection, retry, and what came back.
 
-A mixin so ingress/http1.py stays readable; it holds no state of its own (the slots are
-HttpProtocol's). The methods under "called by UpstreamConnection" are the `Client`
-protocol of ingress/upstream.py.
+An `Exchange` is made per forwarded request by the downstream connection
+(ingress/http1.py). It picks an endpoint with the route's balancer, takes a pooled
+keep-alive connection or opens one, writes the request, and is the `ResponseSink` the
+upstream connection reports to (ingress/upstream.py): the response's status and size are
+recorded here, and the downstream hears when it started, ended or failed.
 
 Retry rule: a request whose pooled upstream connection closes before any response byte
 is retried once on a fresh connection only if its method is idempotent (GET, HEAD,
@@ -10,6 +12,9 @@ OPTIONS, TRACE, PUT, DELETE) and it has no body; a failed connect is retried on 
 endpoint for every method (nothing was sent). Everything else gets 502 (504 on timeout).
 With pipelining on, only GETs without body are pipelined, so every exchange waiting on a
 connection that fails before its response began is retried under that same rule.
+
+Per-worker state of a route (its balancer) is resolved on the first request that uses
+the route object and kept on it (`route.cache`), so a request does no lookup by name.
 """
 
 from __future__ import annotations
@@ -17,13 +22,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
+from typing import Protocol
 
 from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext, RouteLike
+from ingress.pipelining import pick_connection
+from ingress.pool import EndpointPool
 from ingress.request import RequestState
-from ingress.settings import HttpSettings
 from ingress.upstream import UpstreamConnection
 from proxy.flow import CONNECTING, UPSTREAM, ReadFlow
+
+log = logging.getLogger(__name__)
+
+IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
 
 # Connect failures are logged once per endpoint per interval (with how many were not),
 # so a dead backend under load does not flood the log.
@@ -43,118 +54,125 @@ def _log_connect_failure(key: tuple[str, int], exc: BaseException, now: float) -
     more = f" ({suppressed} more since the last report)" if suppressed else ""
     log.warning("upstream %s:%d: connect failed: %r%s", key[0], key[1], exc, more)
 
-log = logging.getLogger("ingress.http1")
 
-IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+class Downstream(Protocol):
+    """What an exchange uses of the client connection it serves (HttpProtocol)."""
 
-
-class UpstreamSide:
-    __slots__ = ("tunnel", "tunnel_buf", "upstream")  # the rest are HttpProtocol's
-
-    # State owned by HttpProtocol (declared here for the type checker).
     ctx: ProxyContext
-    loop: asyncio.AbstractEventLoop
-    settings: HttpSettings
     transport: asyncio.Transport | None
     flow: ReadFlow
-    active: RequestState | None
     closing: bool
     write_paused: bool
+    exchange: Exchange | None  # the exchange of its active request
 
-    def __init__(self) -> None:
-        self.upstream: UpstreamConnection | None = None
-        self.tunnel = False  # bytes go both ways unparsed (after a 101)
-        self.tunnel_buf = b""  # client bytes after an Upgrade request, until the 101
+    def answer(self, status: int, close: bool) -> None: ...
 
-    def _answer(self, status: int, close: bool) -> None:
-        raise NotImplementedError
+    def finish(self) -> None: ...
 
-    def _finish(self) -> None:
-        raise NotImplementedError
+    def close(self) -> None: ...
 
-    def _close(self) -> None:
-        raise NotImplementedError
+    def start_tunnel(self, conn: UpstreamConnection) -> None: ...
 
-    def _dispatch(self, req: RequestState, fresh: bool) -> None:
-        route: RouteLike = req.route  # type: ignore[assignment]  # set when routed
-        bal = self.ctx.balancer(route)
-        ep = bal.pick_excluding(req.tried) if req.tried else bal.pick()
+
+class Exchange:
+    __slots__ = (
+        "client",
+        "conn",
+        "out",
+        "received",
+        "req",
+        "retries",
+        "reused",
+        "sent",
+        "status",
+        "tried",
+    )
+
+    def __init__(self, client: Downstream, req: RequestState) -> None:
+        self.client = client
+        self.req = req
+        self.out: asyncio.Transport = client.transport  # type: ignore[assignment]
+        self.conn: UpstreamConnection | None = None
+        self.reused = False
+        self.received = 0  # response bytes from the backend
+        self.sent = False  # some of the response reached the client
+        self.status = 0
+        self.tried: list[EndpointInfo] | None = None  # endpoints whose connect failed
+        self.retries = 0
+
+    # -- going upstream ------------------------------------------------------------------
+    def start(self, fresh: bool = False) -> None:
+        """Pick an endpoint and a connection (`fresh`: a new one, for a retry)."""
+        client = self.client
+        ctx = client.ctx
+        route: RouteLike = self.req.route  # type: ignore[assignment]  # set when routed
+        state = route.cache
+        if state is None or state.owner is not ctx:
+            state = route.cache = ctx.route_state(route)
+        bal = state.balancer
+        ep = bal.pick_excluding(self.tried) if self.tried else bal.pick()
         if ep is None:
-            self._answer(502, close=not req.complete)
+            client.answer(502, close=not self.req.complete)
             return
-        key = (ep.ip, ep.port)
+        pool = ctx.pools.get((ep.ip, ep.port))
         if not fresh:
-            pool = self.ctx.pools.get(key)
-            depth = self.settings.upstream_pipelining
-            pipeline = (
-                depth > 1 and req.method == b"GET" and req.upgrade is None and not req.has_body()
-            )
-            if pipeline and pool.pipeline_pause:
-                pool.pipeline_pause -= 1  # a batch broke here lately (see upstream.py)
-                pipeline = False
-            if pipeline:
-                joined = pool.pipelining
-                if joined is not None and joined.can_pipeline(self.ctx.outbox.generation, depth):
-                    self._bind(joined, reused=True, pipeline=True)  # type: ignore[arg-type]
+            if ctx.pipelining:
+                depth = ctx.settings.upstream_pipelining
+                conn, pipeline = pick_connection(pool, self.req, depth, ctx.outbox.generation)
+                if conn is not None:
+                    self.bind(conn, True, pipeline)
                     return
-            conn = pool.acquire()
-            if conn is not None:
-                if pipeline and conn.small:  # type: ignore[attr-defined]  # the pool holds ours
-                    pool.pipelining = conn  # type: ignore[assignment]
-                self._bind(conn, reused=True, pipeline=pipeline)  # type: ignore[arg-type]
-                return
-        self.loop.create_task(self._connect(req, ep, key, len(bal.endpoints)))
+            else:
+                conn = pool.acquire()  # type: ignore[assignment]  # the pool holds ours
+                if conn is not None:
+                    self.bind(conn, True)
+                    return
+        ctx.loop.create_task(self._connect(ep, pool, len(bal.endpoints)))
 
-    async def _connect(
-        self, req: RequestState, ep: EndpointInfo, key: tuple[str, int], n: int
-    ) -> None:
-        s = self.settings
-        ctx = self.ctx
-        factory = partial(
-            UpstreamConnection, self.loop, ctx.pools, key, s.upstream_timeout, ctx.outbox
-        )
+    async def _connect(self, ep: EndpointInfo, pool: EndpointPool, n: int) -> None:
+        client = self.client
+        ctx = client.ctx
+        s = ctx.settings
+        loop = ctx.loop
+        factory = partial(ctx.connection_class, loop, pool, s.upstream_timeout, ctx.outbox)
         try:
             _, conn = await asyncio.wait_for(
-                self.loop.create_connection(factory, key[0], key[1]), s.connect_timeout
+                loop.create_connection(factory, ep.ip, ep.port), s.connect_timeout
             )
         except (TimeoutError, OSError) as exc:
-            if self.closing or req is not self.active:
+            if client.closing or client.exchange is not self:
                 return
-            _log_connect_failure(key, exc, self.loop.time())
-            if req.tried is None:
-                req.tried = []
-            req.tried.append(ep)
-            if len(req.tried) < n:
-                self._dispatch(req, fresh=True)
+            _log_connect_failure(pool.key, exc, loop.time())
+            if self.tried is None:
+                self.tried = []
+            self.tried.append(ep)
+            if len(self.tried) < n:
+                self.start(fresh=True)
             else:
                 status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
-                self._answer(status, close=not req.complete)
+                client.answer(status, close=not self.req.complete)
             return
-        if self.closing or req is not self.active:
+        if client.closing or client.exchange is not self:
             conn.keep_alive = True
             conn.release()  # nobody waits for it any more: keep it for the next request
             return
-        self._bind(conn, reused=False)
+        self.bind(conn, False)
 
-    def _bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
-        req = self.active
-        assert req is not None and self.transport is not None
-        self.upstream = conn
+    def bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
+        """Send the request on `conn` (head and the body so far in one write)."""
+        client = self.client
+        req = self.req
+        self.conn = conn
+        self.reused = reused
         head = req.upstream_head
         if req.pending and not req.chunked:
-            head = b"".join((head, *req.pending))  # head and body so far in one write
+            head = b"".join((head, *req.pending))
             req.pending = None
-        conn.attach(
-            self,
-            self.transport,
-            head,
-            req.method == b"HEAD",
-            req.keep_alive,
-            req.version == "1.0",
-            reused,
-            pipeline,
-        )
-        if self.write_paused:
+        if pipeline:
+            conn.attach(self, head, pipeline)  # type: ignore[call-arg]  # a PipelinedConnection
+        else:
+            conn.attach(self, head)
+        if client.write_paused:
             conn.pause_reading()
         if req.pending:
             for chunk in req.pending:
@@ -162,49 +180,52 @@ class UpstreamSide:
             req.pending = None
         if req.complete and req.chunked:
             conn.end_body(True)
-        if self.flow.reasons:
-            self.flow.resume(CONNECTING)
+        if client.flow.reasons:
+            client.flow.resume(CONNECTING)
 
-    # -- called by UpstreamConnection ------------------------------------------------------
+    # -- ResponseSink: called by the upstream connection ---------------------------------
     def response_started(self, close: bool) -> None:
-        req = self.active
-        if req is not None:
-            req.response_started = True
-            if close:
-                req.keep_alive = False
+        req = self.req
+        req.response_started = True
+        if close:
+            req.keep_alive = False
 
-    def response_done(self, conn: UpstreamConnection) -> None:
-        req = self.active
-        if req is None or conn is not self.upstream:
-            conn.close()
+    def response_done(self) -> None:
+        client = self.client
+        if client.exchange is not self:
+            if self.conn is not None:
+                self.conn.close()
             return
+        req = self.req
         req.response_done = True
+        req.status = self.status
         if req.complete:
-            self._finish()
+            client.finish()
 
-    def upstream_failed(self, conn: UpstreamConnection, status: int, retryable: bool) -> None:
-        req = self.active
-        if req is None or conn is not self.upstream or self.closing:
+    def failed(self, status: int, retryable: bool) -> None:
+        client = self.client
+        if client.exchange is not self or client.closing:
             return
-        self.upstream = None
-        if retryable and not req.retries and req.method in IDEMPOTENT and not req.has_body():
-            req.retries += 1
-            self._dispatch(req, fresh=True)
+        self.conn = None
+        req = self.req
+        if retryable and not self.retries and req.method in IDEMPOTENT and not req.has_body:
+            self.retries += 1
+            self.start(fresh=True)
             return
-        self._answer(status, close=not req.complete)
+        client.answer(status, close=not req.complete)
 
-    def upstream_upgraded(self, conn: UpstreamConnection) -> None:
-        self.tunnel = True
-        if self.tunnel_buf:
-            conn.tunnel(self.tunnel_buf)
-            self.tunnel_buf = b""
-        self.flow.resume_all()
+    def upgraded(self) -> None:
+        assert self.conn is not None
+        self.client.start_tunnel(self.conn)
 
     def abort(self) -> None:
-        self._close()
+        self.client.close()
 
-    def pause_reading_for_upstream(self) -> None:
-        self.flow.pause(UPSTREAM)
+    def client_paused(self) -> bool:
+        return self.client.write_paused
 
-    def resume_reading_for_upstream(self) -> None:
-        self.flow.resume(UPSTREAM)
+    def pause_client_reads(self) -> None:
+        self.client.flow.pause(UPSTREAM)
+
+    def resume_client_reads(self) -> None:
+        self.client.flow.resume(UPSTREAM)

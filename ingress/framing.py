@@ -1,4 +1,11 @@
-"""Pure: where one upstream response ends in a stream of pipelined responses.
+"""Pure: where one message ends in a stream of them, read just far enough to cut it.
+
+`ResponseFramer` cuts pipelined upstream responses; `ChunkedBody` finds where a chunked
+request body ends, so a request pipelined behind it in the same read starts at the right
+byte. Both only cut: llhttp validates every byte, and the caller checks that llhttp ended
+the message exactly where the cut is (else the stream is refused, never guessed).
+
+The response side:
 
 Used only on pipelined upstream connections (several requests written before the first
 response; see ingress/upstream.py). A read can then hold the end of one response and the
@@ -18,7 +25,7 @@ from __future__ import annotations
 
 import re
 
-from ingress.response import CHUNKED, CONTENT_LENGTH, head_flags
+from ingress.response import CHUNKED, CONTENT_LENGTH, scan_head
 
 HEAD = 0  # reading a response head
 LENGTH = 1  # counting a Content-Length body
@@ -32,10 +39,6 @@ MAX_LINE = 64 * 1024  # a head or chunk line longer than this is left to llhttp 
 _STATUS = re.compile(rb"HTTP/\d\.\d (\d{3})")
 _LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]+)[ \t]*\r", re.IGNORECASE)
 _HEX = re.compile(rb"[0-9a-fA-F]+")
-
-# Framing by head bytes: backends repeat their heads (Date changes once a second).
-_SEEN_SIZE = 512
-_seen: dict[bytes, tuple[int, int]] = {}
 
 
 class ResponseFramer:
@@ -53,9 +56,9 @@ class ResponseFramer:
         self.ended = False
         self.interim = False
 
-    def start(self) -> None:
-        """A new message begins (after `ended` or `interim`)."""
-        self._state = HEAD
+    def start(self, state: int = HEAD) -> None:
+        """A new message begins (after `ended` or `interim`); SIZE: a chunked body."""
+        self._state = state
         self._left = 0
         self._buf = b""
         self.ended = False
@@ -142,12 +145,7 @@ class ResponseFramer:
         return buf[: len(buf) + stop - pos]
 
     def _head_done(self, head: bytes, after: int) -> int:
-        known = _seen.get(head)
-        if known is None:
-            if len(_seen) >= _SEEN_SIZE:
-                _seen.clear()
-            known = _seen[head] = self._framing(head)
-        state, left = known
+        state, left = self._framing(head)
         if state == HEAD:  # no body
             if left:
                 self.interim = True
@@ -170,10 +168,30 @@ class ResponseFramer:
             return HEAD, 1
         if status in (101, 204, 304):
             return HEAD, 0  # a 101 is never pipelined behind: see upstream.py
-        flags = head_flags(head)
+        flags = scan_head(head)
         if flags & CHUNKED:
             return SIZE, 0
         if flags & CONTENT_LENGTH:
             n = _LENGTH.search(head)
             return (LENGTH, int(n.group(1))) if n else (UNTIL_CLOSE, 0)
         return UNTIL_CLOSE, 0
+
+
+class ChunkedBody:
+    """Where a chunked body ends: `feed` returns how many bytes of `data` from `pos` belong
+    to it (all unless it ends there); `ended` once the last chunk and trailers are read.
+    Malformed framing claims everything (llhttp rejects it)."""
+
+    __slots__ = ("_framer",)
+
+    def __init__(self) -> None:
+        self._framer = ResponseFramer()
+        self._framer.start(SIZE)
+
+    @property
+    def ended(self) -> bool:
+        return self._framer.ended
+
+    def feed(self, data: bytes, pos: int) -> int:
+        """The offset in `data` where the body ends (len(data) when it goes on)."""
+        return pos + self._framer.feed(data[pos:] if pos else data)

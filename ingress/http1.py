@@ -1,21 +1,25 @@
 """Downstream HTTP/1.1: one asyncio.Protocol per client connection (uvicorn-style).
 
-bytes -> httptools (llhttp, strict) callbacks -> RequestState -> an upstream exchange.
-Per-connection state lives on the protocol, per-request state on RequestState. Requests
-pipelined behind one in flight are queued (reading paused) and answered in order. Bodies
-stream both ways; ReadFlow pauses the client while the upstream cannot take more, and a
-slow client pauses the upstream (pause_writing below). Timeouts use the injected loop's
-clock with one lazy timer per connection: header-read (408) and keep-alive idle.
+bytes -> heads cut at their blank line and validated by llhttp -> RequestState
+(ingress/request.py) -> an Exchange with a backend (ingress/exchange.py). This class holds
+per-connection state only: the transport, llhttp's parser, where the byte stream is (in a
+head, in a body), the request whose response is being sent (`active`) and the requests
+pipelined behind it (`queue`, reading paused meanwhile, answered in order).
 
-Known heads: a read that is exactly one plain request head (HTTP/1.1 keep-alive, no body,
-no Expect/Upgrade/Connection) is remembered per ProxyContext with its parse; the same
-bytes arriving again at a message start get the same parse without llhttp (the parser
-would end back at a message start, as it is now). Clients repeat such heads (polling API
-clients, health checks, load generators): measured +33% requests/s on bench/http.py.
-Writes go through the context's Outbox (ingress/outbox.py): sent together at the end of
-the loop iteration; `_close` flushes first.
+llhttp (strict) sees every byte, with no Python callback per header: a head is fed as
+one slice ending at its first blank line and is trusted only if llhttp reports it
+complete there (see ingress/request.py for why that cut is exact). A body is fed as the
+slice its framing gives (Content-Length, or ingress/framing.py's ChunkedBody for chunked),
+and llhttp must end the message exactly there; any disagreement is a 400.
 
-Picking an endpoint, the upstream connection and the retry rule are in ingress/exchange.py.
+Bodies stream both ways; ReadFlow pauses the client while the upstream cannot take more,
+and a slow client pauses the upstream (pause_writing). Timeouts use the injected loop's
+clock with one lazy timer per connection: header-read (408) and keep-alive idle. Writes go
+through the context's Outbox (ingress/outbox.py): sent together at the end of the loop
+iteration; `close` flushes first.
+
+`finish` is the one place where a request ends, with its status, the response's size
+(the exchange's `received`) and its start time known.
 """
 
 from __future__ import annotations
@@ -27,77 +31,88 @@ from typing import cast
 
 import httptools
 
-from ingress.context import ProxyContext, RouteLike, RouterLike
+from ingress.context import ProxyContext, RouteLike
 from ingress.errors import PeerError, error_response
-from ingress.exchange import UpstreamSide
-from ingress.request import SPECIAL_HEADERS, KnownRequest, RequestState
+from ingress.exchange import Exchange
+from ingress.framing import ChunkedBody
+from ingress.request import RequestState, parse_request
+from ingress.upstream import UpstreamConnection
 from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
 
 log = logging.getLogger(__name__)
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
+_BLANK = b"\r\n\r\n"
 
 
-class HttpProtocol(UpstreamSide, asyncio.Protocol):
+class HttpProtocol(asyncio.Protocol):
     __slots__ = (
+        "_body_left",
+        "_chunks",
+        "_head_done",
         "_interval",
         "_memo",
-        "_memo_head",
-        "_memo_route",
         "_memo_router",
-        "_recyclable",
+        "_message_done",
         "_seen",
         "_since",
-        "_spare",
         "_ticks",
         "_timer",
+        "_upgrade",
         "active",
+        "buf",
         "client_ip",
         "closing",
         "ctx",
         "deferred",
+        "exchange",
         "flow",
         "loop",
         "parser",
         "queue",
-        "req",
+        "reading",
         "scheme",
         "settings",
         "stopped",
         "transport",
+        "tunnel",
+        "tunnel_buf",
         "write_paused",
     )
 
     def __init__(self, ctx: ProxyContext, scheme: bytes = b"http") -> None:
-        super().__init__()
         self.ctx = ctx
         self.scheme = scheme
         self.loop = ctx.loop
         self.settings = ctx.settings
         self.transport: asyncio.Transport | None = None
         self.flow = cast(ReadFlow, None)  # set in connection_made
+        # Callbacks: on_headers_complete, on_body, on_message_complete only.
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
-        self.req: RequestState | None = None  # the request being parsed
-        self.active: RequestState | None = None  # the request whose exchange runs
+        self.buf = b""  # the start of a head not complete yet (llhttp has seen it)
+        self.reading: RequestState | None = None  # the request whose body is being read
+        self._body_left = 0  # of a Content-Length body being read
+        self._chunks: ChunkedBody | None = None  # of a chunked body being read
+        self._head_done = self._message_done = self._upgrade = False  # from llhttp
+        self.active: RequestState | None = None  # the request whose response is under way
+        self.exchange: Exchange | None = None  # the active request's exchange, if forwarded
         self.queue: deque[RequestState] = deque()
         self.closing = False
-        self.deferred = False
+        self.deferred = False  # the active request starts once the current read is parsed
         self.stopped = False  # parsing stopped (bad request or closing): ignore input
         self.write_paused = False
+        self.tunnel: UpstreamConnection | None = None  # after a 101: bytes go both ways
+        self.tunnel_buf = b""  # client bytes after an Upgrade request, until the 101
         s = self.settings
         self._interval = min(s.header_timeout, s.keepalive_timeout) / 2
         self._ticks = 0  # bumped when a request begins or ends; the timer watches it
         self._seen = 0
         self._since = 0.0
         self._timer: asyncio.TimerHandle | None = None
-        self._memo: KnownRequest | None = None  # the last known head and its upstream head
-        self._memo_head = b""
-        self._memo_route: RouteLike | None = None  # the memo's route under _memo_router
-        self._memo_router: RouterLike | None = None
-        # A finished known request reused for the next one (see _known_request).
-        self._recyclable: RequestState | None = None
-        self._spare: RequestState | None = None
+        # The last read that was exactly one plain request (see _repeat), or None.
+        self._memo: RequestState | None = None
+        self._memo_router: object = None  # the router that routed it
 
     # -- asyncio.Protocol ----------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -119,152 +134,212 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        conn, self.upstream = self.upstream, None
-        if conn is not None:
-            conn.abandon(self)
+        ex, self.exchange = self.exchange, None
+        if ex is not None and ex.conn is not None:
+            ex.conn.abandon(ex)
         self.active = None
         self.queue.clear()
 
     def data_received(self, data: bytes) -> None:
-        if self.tunnel:
-            assert self.upstream is not None
-            self.upstream.tunnel(data)
+        tunnel = self.tunnel
+        if tunnel is not None:
+            tunnel.tunnel(data)
             return
         if self.stopped:
             return
-        fresh = self.req is None and self.active is None  # the read starts a message
-        if fresh:
-            known = self.ctx.known_requests.get(data)
-            if known is not None:
-                self._known_request(known)
+        memo = self._memo
+        if memo is not None and self.active is None and not self.buf and self.reading is None:
+            if data == memo.head:
+                self._repeat(memo)
                 return
+            self.ctx.memo_misses += 1
         try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self._on_upgrade(data[int(exc.args[0]) :] if exc.args else b"")
-        except httptools.HttpParserCallbackError as exc:
-            err = exc.__context__
-            if isinstance(err, PeerError):
-                if err.status:
-                    log.debug("client %s: %s", self.client_ip, err)
-                    self._bad(err.status)
-            else:
-                log.error("bug handling a request", exc_info=err)
-                self._bad(500)
-        except httptools.HttpParserError as exc:
-            log.debug("client %s: bad request: %s", self.client_ip, exc)
-            self._bad(400)
-        else:
-            req = self.req
-            if req is not None and not req.head_done:
-                req.head_bytes += len(data)  # bytes llhttp holds for a head not finished yet
-                s = self.settings
-                if req.head_bytes > s.max_header_bytes + s.max_request_line:
-                    self._bad(431 if req.url else 414)
+            self._read(data)
+        except PeerError as err:
+            log.debug("client %s: %s", self.client_ip, err)
+            self._bad(err.status)
         if self.deferred and not self.closing:
             # The request head was complete in this read: it goes upstream only now, so
             # a framing error later in the same read stops it before any byte is sent,
             # and a small body goes out with the head in one write.
             self.deferred = False
-            req = self.active
-            assert req is not None
-            if fresh and self.req is None and not self.queue:
-                known = req.known()  # the read was exactly this request: remember it
-                if known is not None:
-                    self.ctx.remember_request(data, known)
-            self._start(req)
+            self._start(cast(RequestState, self.active))
 
     def eof_received(self) -> bool | None:
         return False
 
     def pause_writing(self) -> None:
         self.write_paused = True
-        conn = self.upstream
-        if conn is not None and conn.client is self:  # not while it waits its turn
-            conn.pause_reading()
+        ex = self.exchange
+        if ex is not None and ex.conn is not None and ex.conn.exchange is ex:
+            ex.conn.pause_reading()  # (not while it waits its turn on a pipelined one)
 
     def resume_writing(self) -> None:
         self.write_paused = False
-        conn = self.upstream
-        if conn is not None and conn.client is self:
-            conn.resume_reading()
+        ex = self.exchange
+        if ex is not None and ex.conn is not None and ex.conn.exchange is ex:
+            ex.conn.resume_reading()
 
-    def _known_request(self, known: KnownRequest) -> None:
-        """The read is a plain request head parsed before: same result, no parser."""
-        req = self._spare
-        if req is not None:
-            self._spare = None
-            req.renew_known(known)
-        else:
-            req = RequestState.from_known(known)
-        self._ticks += 2  # begun and complete
-        ctx = self.ctx
-        if known is self._memo and ctx.router is self._memo_router:
-            req.route = self._memo_route  # same head, same router: same route
-            req.upstream_head = self._memo_head
-        else:
-            route = ctx.route(req)
-            if route.status:
-                req.local = route.status
-            else:
-                req.route = route
-                self._memo = known
-                self._memo_router = ctx.router
-                self._memo_route = route
-                self._memo_head = req.upstream_head = req.build_upstream_head(
-                    self.client_ip, self.scheme
-                )
-        self.active = req
-        if req.local:
-            self._answer(req.local, close=False)
-        else:
-            self._dispatch(req, fresh=False)
-            if self.upstream is not None:
-                # Bound to a pooled connection at once: no connect task holds `req`, so
-                # once finished without a retry it can serve the next known request.
-                self._recyclable = req
-
-    # -- httptools callbacks ---------------------------------------------------------------
-    def on_message_begin(self) -> None:
-        if self.closing:
-            raise PeerError(0, "connection closing")  # stop parsing what follows
-        self.req = RequestState()
-        self._ticks += 1
-
-    def on_url(self, url: bytes) -> None:
-        req = self.req
-        assert req is not None
-        if req.url or len(url) > self.settings.max_request_line:
-            req.add_url(url, self.settings)
-        else:
-            req.url = url
-
-    def on_header(self, name: bytes, value: bytes) -> None:
-        req = self.req
-        assert req is not None
-        if req.head_done:
-            return  # a chunked trailer: dropped (we do not forward trailers)
-        s = self.settings
-        req.nheaders += 1
-        req.head_bytes += len(name) + len(value) + 4
-        if req.nheaders > s.max_headers or req.head_bytes > s.max_header_bytes:
-            raise PeerError(431, "request headers too large")
-        code = SPECIAL_HEADERS.get(name.lower())
-        if code is None:
-            req.fwd.append(b"%s: %s\r\n" % (name, value))
-        else:
-            req.special_header(code, name, value, s)
-
+    # -- llhttp callbacks (no per-header callback: see the module docstring) --------------
     def on_headers_complete(self) -> None:
-        req = self.req
-        assert req is not None
-        parser = self.parser
-        method = parser.get_method()
-        if method == b"CONNECT":
-            raise PeerError(405, "CONNECT is not supported")
-        req.finish_head(method, parser.get_http_version(), parser.should_keep_alive())
-        if req.version != "1.1" or req.upgrade is not None:
-            req.keep_alive = False
+        self._head_done = True
+
+    def on_message_complete(self) -> None:
+        self._message_done = True
+
+    def on_body(self, body: bytes) -> None:
+        req = self.reading
+        if req is None:
+            return  # (an upgrade request's bytes: they go to the tunnel)
+        req.body_received += len(body)
+        limit = self.settings.max_body_size
+        if limit and req.body_received > limit:
+            raise PeerError(413, "request body too large")
+        ex = self.exchange
+        if req is self.active and ex is not None and ex.conn is not None:
+            ex.conn.send_body(body, req.chunked)
+        elif not req.local:
+            if req.pending is None:
+                req.pending = []
+            req.pending.append(body)
+            if req is self.active:
+                self.flow.pause(CONNECTING)
+
+    # -- reading -------------------------------------------------------------------------
+    def _read(self, data: bytes) -> None:
+        fed = len(self.buf)  # bytes at the start llhttp has seen already
+        if fed:
+            data = self.buf + data
+            self.buf = b""
+        pos = 0
+        n = len(data)
+        while pos < n and not self.stopped:
+            reading = self.reading is not None
+            pos = self._body(data, pos) if reading else self._head(data, pos, fed)
+
+    def _feed(self, data: bytes) -> None:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade:
+            self._upgrade = True  # the rest of the read is for the tunnel (see _head)
+        except httptools.HttpParserCallbackError as exc:
+            err = exc.__context__
+            if isinstance(err, PeerError):
+                raise err from None
+            log.error("bug handling a request", exc_info=err)
+            raise PeerError(500, "internal error") from None
+        except httptools.HttpParserError as exc:
+            raise PeerError(400, f"bad request: {exc}") from None
+
+    def _head(self, data: bytes, pos: int, fed: int) -> int:
+        """Read the head starting at `pos`; the offset after it (len(data): not complete)."""
+        fed = max(fed, pos)
+        blank = data.find(_BLANK, max(pos, fed - 3))
+        if blank < 0:
+            if fed < len(data):
+                self._feed(data[fed:])
+            rest = data[pos:]
+            s = self.settings
+            if len(rest) > s.max_header_bytes + s.max_request_line:
+                raise PeerError(431 if b"\r\n" in rest else 414, "request head too large")
+            if fed == pos:
+                self._ticks += 1  # a request begins (bytes that trickle in do not count)
+            self.buf = rest
+            return len(data)
+        end = blank + 4
+        whole = pos == 0 and end == len(data)
+        self._head_done = self._message_done = self._upgrade = False
+        if fed < end:
+            self._feed(data if whole and not fed else data[fed:end])
+        if not self._head_done:
+            raise PeerError(400, "request head not where its blank line is")
+        req = parse_request(data if whole else data[pos:end], self.settings)
+        req.start = self.loop.time()
+        self._ticks += 1
+        if self._upgrade or req.upgrade is not None:
+            if not (self._upgrade and req.upgrade is not None):
+                raise PeerError(400, "upgrade request unclear")
+            req.complete = True
+            self.stopped = True  # what follows is for the tunnel, once the backend agrees
+            self.tunnel_buf = data[end:]
+            self.flow.pause(UPGRADE)
+            end = len(data)
+        elif req.has_body:
+            if self._message_done:
+                raise PeerError(400, "request body framing unclear")
+            self.reading = req
+            if req.chunked:
+                self._chunks = ChunkedBody()
+            else:
+                self._body_left = req.content_length
+        else:
+            if not self._message_done:
+                raise PeerError(400, "request body framing unclear")
+            self._complete(req)
+        self._route(req)
+        if whole:
+            route = cast("RouteLike | None", req.route)
+            memo = req.keep_alive and not req.expect_continue
+            self._memo = req if memo and (route is None or route.repeatable) else None
+            self._memo_router = self.ctx.router
+        return end
+
+    def _repeat(self, memo: RequestState) -> None:
+        """The read is exactly the bytes of the last plain request read whole on this
+        connection (HTTP/1.1, keep-alive, no body, no Expect or Upgrade): the same head
+        parses the same way, and llhttp would end back where it is now, at a message
+        start. Repeated clients (health checks, pollers, load generators) skip parsing
+        and routing; on other traffic the miss costs one bytes comparison. Hits and
+        misses are counted on the context (`memo_hits`, `memo_misses`)."""
+        ctx = self.ctx
+        ctx.memo_hits += 1
+        req = memo.repeat()
+        req.start = self.loop.time()
+        self._ticks += 1
+        if ctx.router is not self._memo_router:
+            self._route(req)  # a new configuration: route it again
+            self._memo = req
+            self._memo_router = ctx.router
+            self.deferred = False
+        else:
+            self.active = req
+        self._start(req)
+
+    def _body(self, data: bytes, pos: int) -> int:
+        """Read body bytes from `pos`; the offset after them."""
+        req = cast(RequestState, self.reading)
+        n = len(data)
+        chunks = self._chunks
+        if chunks is None:
+            end = min(n, pos + self._body_left)
+            self._body_left -= end - pos
+            ended = not self._body_left
+        else:
+            end = chunks.feed(data, pos)
+            ended = chunks.ended
+        self._message_done = False
+        self._feed(data if pos == 0 and end == n else data[pos:end])
+        if self._message_done != ended:
+            raise PeerError(400, "request body framing unclear")
+        if ended:
+            self.reading = None
+            self._chunks = None
+            self._complete(req)
+            if req is self.active:
+                ex = self.exchange
+                if ex is not None and ex.conn is not None and req.chunked:
+                    ex.conn.end_body(True)
+                if req.response_done:
+                    self.finish()
+        return end
+
+    def _complete(self, req: RequestState) -> None:
+        """The whole request is read."""
+        req.complete = True
+        if not req.keep_alive:
+            self.stopped = True  # nothing after it is read
+
+    def _route(self, req: RequestState) -> None:
         route = self.ctx.route(req)
         if route.status:
             req.local = route.status
@@ -278,63 +353,38 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
             self.queue.append(req)
             self.flow.pause(PIPELINE)
 
-    def on_body(self, body: bytes) -> None:
-        req = self.req
-        assert req is not None
-        req.body_received += len(body)
-        limit = self.settings.max_body_size
-        if limit and req.body_received > limit:
-            raise PeerError(413, "request body too large")
-        if req is self.active and self.upstream is not None:
-            self.upstream.send_body(body, req.chunked)
-        elif not req.local:
-            if req.pending is None:
-                req.pending = []
-            req.pending.append(body)
-            if req is self.active:
-                self.flow.pause(CONNECTING)
-
-    def on_message_complete(self) -> None:
-        req = self.req
-        assert req is not None
-        req.complete = True
-        self.req = None
-        if req is self.active:
-            if self.upstream is not None and req.chunked:
-                self.upstream.end_body(True)
-            if req.response_done:
-                self._finish()
-
-    # -- exchange ------------------------------------------------------------------------
+    # -- the active request ----------------------------------------------------------------
     def _start(self, req: RequestState) -> None:
         self.active = req
         if req.error:
-            self._answer(req.error, close=True)
+            self.answer(req.error, close=True)
             return
         if req.local:
-            self._answer(req.local, close=req.expect_continue and req.has_body())
+            self.answer(req.local, close=req.expect_continue and req.has_body)
             return
         if req.expect_continue and not req.complete:
             self._write(CONTINUE)
-        self._dispatch(req, fresh=False)
+        ex = self.exchange = Exchange(self, req)
+        ex.start()
 
-    def _finish(self) -> None:
-        req = self.active
-        assert req is not None
+    def finish(self) -> None:
+        """The active request is over (read whole and answered, or failed): the one place
+        where a request ends, with `req.status`, the exchange's `received` bytes and
+        `req.start` known. Then the next pipelined request, if any, starts."""
+        req = cast(RequestState, self.active)
         self.active = None
         self._ticks += 1
-        if req is self._recyclable:
-            self._recyclable = None
-            if not req.retries and not req.local:
-                self._spare = req
-        conn, self.upstream = self.upstream, None
-        if conn is not None:
-            if conn.client is self:
-                conn.release()
-            else:
-                conn.abandon(self)  # finished before its turn (an answer of our own)
+        ex = self.exchange
+        if ex is not None:
+            self.exchange = None
+            conn = ex.conn
+            if conn is not None:
+                if conn.exchange is ex:
+                    conn.release()
+                else:
+                    conn.abandon(ex)  # finished before its turn (an answer of our own)
         if not req.keep_alive:
-            self._close()
+            self.close()
             return
         if self.queue:
             nxt = self.queue.popleft()
@@ -344,38 +394,38 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         elif self.flow.reasons:
             self.flow.resume(PIPELINE)
 
-    def _answer(self, status: int, close: bool) -> None:
+    def answer(self, status: int, close: bool) -> None:
         """A response the proxy makes itself, in order, for the active request."""
-        req = self.active
-        assert req is not None
-        req.local = status
+        req = cast(RequestState, self.active)
+        req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive
         self._write(error_response(status, close))
         if close:
             req.keep_alive = False
-            self._close()
+            self.finish()
         elif req.complete:
-            self._finish()
+            self.finish()
 
     def _bad(self, status: int) -> None:
         """The client broke the protocol or a limit: answer `status` in turn, then close."""
         self.stopped = True
-        req = self.req
+        self.buf = b""
+        req = self.reading
         if req is not None and req is self.active and self.deferred:
             self.deferred = False  # the bad request itself was about to start: never does
         self.flow.pause(PIPELINE)
         if self.active is None and not self.queue:
             self.active = req or RequestState()
-            self._answer(status, close=True)
+            self.answer(status, close=True)
         elif req is not None and req is self.active:
-            conn, self.upstream = self.upstream, None
-            if conn is not None:
-                conn.abandon(self)
+            ex, self.exchange = self.exchange, None
+            if ex is not None and ex.conn is not None:
+                ex.conn.abandon(ex)
             if req.response_started:
-                self._close()
+                self.close()
             else:
-                self._answer(status, close=True)
+                self.answer(status, close=True)
         elif req is not None and req in self.queue:
             req.error = status
         else:
@@ -383,16 +433,20 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
             marker.error = status
             self.queue.append(marker)
 
-    def _on_upgrade(self, rest: bytes) -> None:
-        self.tunnel_buf = rest
-        self.flow.pause(UPGRADE)
+    def start_tunnel(self, conn: UpstreamConnection) -> None:
+        """The backend agreed to the upgrade: bytes go both ways unparsed from now on."""
+        self.tunnel = conn
+        if self.tunnel_buf:
+            conn.tunnel(self.tunnel_buf)
+            self.tunnel_buf = b""
+        self.flow.resume_all()
 
     # -- helpers -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:
         if self.transport is not None and not self.closing:
             self.ctx.outbox.write(self.transport, data)
 
-    def _close(self) -> None:
+    def close(self) -> None:
         if not self.closing:
             self.closing = self.stopped = True
             if self.transport is not None:
@@ -412,16 +466,15 @@ class HttpProtocol(UpstreamSide, asyncio.Protocol):
         if self._ticks != self._seen:
             self._seen = self._ticks
             self._since = now
-        elif self.active is None and not self.queue:
-            req = self.req
+        elif self.active is None and not self.queue and self.reading is None:
             s = self.settings
-            if req is not None:
-                if not req.head_done and now - self._since >= s.header_timeout:
+            if self.buf:
+                if now - self._since >= s.header_timeout:
                     self._bad(408)
                     return
             else:
                 limit = s.keepalive_timeout if self._ticks else s.header_timeout
                 if now - self._since >= limit:
-                    self._close()  # idle keep-alive connection, or nothing ever sent
+                    self.close()  # idle keep-alive connection, or nothing ever sent
                     return
         self._timer = self.loop.call_later(self._interval, self._on_timer)

@@ -1,4 +1,4 @@
-"""Per-host path matching with the Kubernetes Ingress semantics.
+"""Exact and element-wise Prefix path lookup on raw path bytes (Kubernetes Ingress rules).
 
 Kubernetes (https://kubernetes.io/docs/concepts/services-networking/ingress/#path-types):
 
@@ -11,10 +11,12 @@ Kubernetes (https://kubernetes.io/docs/concepts/services-networking/ingress/#pat
 - ``ImplementationSpecific``: seaway treats it exactly as ``Prefix``.
 
 The matcher never scans the rules. Exact paths are one dict lookup. Prefix paths are
-stored with their trailing slashes removed (``/`` becomes ``""``) and the request path is
-walked from its longest "/"-element prefix to the shortest, one dict lookup per element:
-O(depth of the request path). Element prefixes whose length no stored prefix has are
-skipped without building the substring or looking it up.
+stored with their trailing slashes removed (``/`` becomes ``b""``). A request path's
+candidates are its "/"-element prefixes; only those whose length some stored prefix has
+can match, so the matcher tries the stored lengths, longest first: a length L is a
+candidate when the path is L bytes long or has a "/" at L (0, the root, always is), and
+only then is ``path[:L]`` built and looked up. O(distinct prefix lengths of the host),
+a handful in practice, whatever the depth of the request path.
 
 An Exact match is always at least as long as any Prefix match of the same request (a
 Prefix match is never longer than the request path, trailing slash ignored), so looking
@@ -24,6 +26,10 @@ precedence.
 ``/foo`` and ``/foo/`` as Prefix (or ImplementationSpecific) match the same requests, so
 they are the same key: the first one added wins and the later one is reported as a
 conflict by :meth:`PathMatcher.add`.
+
+The route compiler (ingress/route_match.py) uses PathMatcher for virtual hosts whose
+routes are plain Exact/Prefix paths in this precedence order, and `prefix_candidates` for
+the others.
 """
 
 from __future__ import annotations
@@ -31,25 +37,36 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Generic, TypeVar
 
-from discovery.model import PathType
-
 T = TypeVar("T")
 
 
-def prefix_key(path: str) -> str:
-    """The dict key of a Prefix path: trailing slashes removed ("/" -> "")."""
-    return path.rstrip("/")
+def prefix_key(path: bytes) -> bytes:
+    """The dict key of a Prefix path: trailing slashes removed (b"/" -> b"")."""
+    return path.rstrip(b"/")
+
+
+def element_prefixes(path: bytes, sizes: tuple[int, ...]) -> Iterator[bytes]:
+    """The "/"-element prefixes of `path` whose length is in `sizes` (distinct Prefix key
+    lengths, longest first), longest first: the only ones a stored Prefix can be."""
+    n = len(path)
+    for size in sizes:
+        if size < n:
+            if size and path[size] != 47:  # b"/"
+                continue
+        elif size > n:
+            continue
+        yield path[:size]
 
 
 class PathMatcher(Generic[T]):
     """Exact + Prefix lookup for the paths of one host. Filled by add(), then read only."""
 
-    __slots__ = ("_exact", "_lengths", "_prefix")
+    __slots__ = ("_exact", "_prefix", "_sizes")
 
     def __init__(self) -> None:
-        self._exact: dict[str, T] = {}
-        self._prefix: dict[str, T] = {}
-        self._lengths: set[int] = set()
+        self._exact: dict[bytes, T] = {}
+        self._prefix: dict[bytes, T] = {}
+        self._sizes: tuple[int, ...] = ()  # distinct key lengths, longest first
 
     def __len__(self) -> int:
         return len(self._exact) + len(self._prefix)
@@ -58,11 +75,11 @@ class PathMatcher(Generic[T]):
         yield from self._exact.values()
         yield from self._prefix.values()
 
-    def add(self, path: str, path_type: PathType, value: T) -> T | None:
+    def add(self, path: bytes, path_type: str, value: T) -> T | None:
         """Add a path; if an equivalent path is already there, keep it and return its value.
 
-        Returns None when `value` was stored. An empty path (allowed for
-        ImplementationSpecific) means "/".
+        `path_type` "Exact" is exact; anything else (Prefix, ImplementationSpecific) is
+        Prefix. Returns None when `value` was stored. An empty Prefix path means "/".
         """
         if path_type == "Exact":
             existing = self._exact.get(path)
@@ -70,31 +87,33 @@ class PathMatcher(Generic[T]):
                 return existing
             self._exact[path] = value
             return None
-        key = prefix_key(path or "/")
+        key = prefix_key(path or b"/")
         existing = self._prefix.get(key)
         if existing is not None:
             return existing
         self._prefix[key] = value
-        self._lengths.add(len(key))
+        if len(key) not in self._sizes:
+            self._sizes = tuple(sorted((*self._sizes, len(key)), reverse=True))
         return None
 
-    def match(self, path: str) -> T | None:
-        """The value of the best matching path, or None."""
+    def match(
+        self, path: bytes, target: bytes = b"", method: bytes = b"", header: object = None
+    ) -> T | None:
+        """The value of the best matching path, or None. (`target`, `method` and `header`
+        are ignored: they let a PathMatcher stand where a route index that needs them
+        does, see ingress/route_match.py.)"""
         found = self._exact.get(path)
         if found is not None:
             return found
         prefix = self._prefix
-        if not prefix:
-            return None
-        lengths = self._lengths
-        end = len(path.rstrip("/"))
-        while True:
-            # path[:end] is the candidate; build it only if some prefix has that length
-            if end in lengths:
-                found = prefix.get(path[:end])
-                if found is not None:
-                    return found
-            if end == 0:
-                return None
-            cut = path.rfind("/", 0, end)
-            end = cut if cut > 0 else 0
+        n = len(path)
+        for size in self._sizes:
+            if size < n:
+                if size and path[size] != 47:  # b"/"
+                    continue
+            elif size > n:
+                continue
+            found = prefix.get(path[:size])
+            if found is not None:
+                return found
+        return None

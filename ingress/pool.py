@@ -40,7 +40,15 @@ class Timers(Protocol):
 class EndpointPool:
     """Idle keep-alive connections to one endpoint."""
 
-    __slots__ = ("_idle", "_owner", "key", "pipeline_pause", "pipelining")
+    __slots__ = (
+        "_idle",
+        "_owner",
+        "key",
+        "memo_hits",
+        "memo_misses",
+        "pipeline_pause",
+        "pipelining",
+    )
 
     def __init__(self, owner: PoolSet, key: tuple[str, int]) -> None:
         self.key = key
@@ -50,6 +58,9 @@ class EndpointPool:
         self.pipelining: Pipelined | None = None
         # Pipelinable requests still to send one per connection, after a batch broke.
         self.pipeline_pause = 0
+        # Responses whose head repeated the connection's last one (ingress/upstream.py).
+        self.memo_hits = 0
+        self.memo_misses = 0
 
     def __len__(self) -> int:
         return len(self._idle)
@@ -114,6 +125,11 @@ class PoolSet:
         if pool is None:
             pool = self._pools[key] = EndpointPool(self, key)
         return pool
+
+    def memo_counts(self) -> tuple[int, int]:
+        """(hits, misses) of the repeated-head memo over every endpoint."""
+        pools = self._pools.values()
+        return sum(p.memo_hits for p in pools), sum(p.memo_misses for p in pools)
 
     def idle_count(self) -> int:
         return sum(len(p) for p in self._pools.values())

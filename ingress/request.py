@@ -1,22 +1,31 @@
-"""Per-request state of a downstream HTTP/1.1 request, and the checks llhttp leaves to us.
+"""One downstream request: its head, read in one pass, and where it is in its exchange.
 
-llhttp (strict, no lenient flag) already rejects: Content-Length with Transfer-Encoding,
-duplicate or malformed Content-Length (signs, underscores, hex, lists), Transfer-Encoding
-whose last coding is not chunked, bad chunk sizes, bare LF or CR, obs-fold, NUL and
-control characters in values, invalid header names (spaces before the colon), unknown
-methods, versions other than 1.x, and bad characters in the target. What it accepts and
-we refuse here: Transfer-Encoding other than exactly `chunked` (e.g. "gzip, chunked"),
-Transfer-Encoding on HTTP/1.0, HTTP/0.9 and HTTP/2.0 request lines, missing or duplicate
-Host on HTTP/1.1, `*` as the target of anything but OPTIONS, and our size limits.
+The head is validated by llhttp (strict, no lenient flag) before it gets here: the caller
+cuts it at the first blank line and trusts the cut only when llhttp reported the head
+complete inside exactly those bytes (ingress/http1.py). Strict llhttp accepts CRLF only
+and rejects obs-fold, bare CR/LF, NUL and control characters, bad names, spaces before a
+colon, Content-Length with Transfer-Encoding, duplicate or malformed Content-Length and a
+Transfer-Encoding whose last coding is not chunked, so every line break in an accepted
+head is real and every field is on one line.
+
+`parse_request` then pulls the fields the proxy acts on with one compiled pattern (Host,
+Content-Length, Transfer-Encoding, Connection, Upgrade, Expect, the hop-by-hop fields and
+the X-Forwarded-* ones it replaces) and refuses what llhttp accepts but a proxy must not:
+a request line with other than single spaces, versions other than HTTP/1.0 and 1.1,
+Transfer-Encoding other than exactly `chunked` or on HTTP/1.0, missing or duplicate Host
+on HTTP/1.1, `*` as the target of anything but OPTIONS, CONNECT, and the size limits.
+Everything else in the head is forwarded as it came, in one slice, followed by the
+X-Forwarded-* lines. No work is done per header line in Python.
 """
 
 from __future__ import annotations
 
-from discovery.snapshot import EndpointInfo
+import re
+
 from ingress.errors import PeerError
 from ingress.settings import HttpSettings
 
-# Hop-by-hop headers (RFC 9110 7.6.1) plus the ones we re-derive or set ourselves.
+# Hop-by-hop fields (RFC 9110 7.6.1): never forwarded.
 HOP_BY_HOP = frozenset(
     {
         b"connection",
@@ -30,205 +39,126 @@ HOP_BY_HOP = frozenset(
         b"upgrade",
     }
 )
-_HOST, _TE, _CL, _CONN, _EXPECT, _UPGRADE, _XFF, _DROP = range(8)
-SPECIAL_HEADERS: dict[bytes, int] = {
+
+# Every field the proxy acts on, found in one pass over the lower-cased head (measured
+# faster than a case-insensitive pattern); raw values are sliced from the head itself.
+_FIELDS = re.compile(
+    rb"\r\n(host|content-length|transfer-encoding|connection|upgrade|expect|te|trailer"
+    rb"|keep-alive|proxy-[^:\r]*|x-forwarded-for|x-forwarded-proto|x-forwarded-host"
+    rb"|x-real-ip):[ \t]*([^\r]*)"
+)
+_HOST, _CL, _TE, _CONN, _UPGRADE, _EXPECT, _XFF = range(1, 8)
+_DROP = 0  # hop-by-hop, or a field the proxy sets itself
+_KINDS = {
     b"host": _HOST,
-    b"transfer-encoding": _TE,
     b"content-length": _CL,
+    b"transfer-encoding": _TE,
     b"connection": _CONN,
-    b"expect": _EXPECT,
     b"upgrade": _UPGRADE,
+    b"expect": _EXPECT,
     b"x-forwarded-for": _XFF,
-    b"x-forwarded-proto": _DROP,
-    b"x-forwarded-host": _DROP,
-    b"x-real-ip": _DROP,
 }
-for _name in HOP_BY_HOP:
-    SPECIAL_HEADERS.setdefault(_name, _DROP)
+_KEPT = frozenset({_HOST, _CL})  # found by the pattern and forwarded unchanged
+_OWS = b" \t"
 _PLAIN_TOKENS = frozenset({b"keep-alive", b"close", b"upgrade", b""})
 
-# What an identical later head needs: method, target, Host, forwarded lines, X-Forwarded-For.
-KnownRequest = tuple[bytes, bytes, "bytes | None", bytes, "bytes | None"]
-
-_new = object.__new__
+# Lazy lookups of any other field by name (RequestState.header); bounded by the names
+# routes ask for, which come from configuration.
+_NAMED: dict[bytes, re.Pattern[bytes]] = {}
+_NAMED_MAX = 1024
 
 
 class RequestState:
-    """One request: its head as parsed, its framing, and where it is in its exchange.
+    """One request: its head and framing, and where it is in its exchange.
 
-    Header lines to forward are kept as they will be written (`fwd`), so building the
-    upstream head is one join; the few headers that matter are dispatched by name.
+    `head` is the raw head as received (request line to blank line). `upstream_head` is
+    built only for requests that are forwarded.
     """
 
     __slots__ = (
         "body_received",
         "chunked",
         "complete",
-        "connection_tokens",
         "content_length",
         "error",
         "expect_continue",
-        "fwd",
-        "head_bytes",
-        "head_done",
+        "forward",
+        "head",
         "host",
         "keep_alive",
         "local",
         "method",
-        "nheaders",
         "pending",
         "response_done",
         "response_started",
-        "retries",
         "route",
-        "tried",
+        "start",
+        "status",
         "upgrade",
         "upstream_head",
         "url",
-        "version",
+        "v11",
         "xff",
     )
 
-    def __init__(self) -> None:
-        self.method = b""
-        self.url = b""
-        self.version = "1.1"
-        self.fwd: list[bytes] = []
-        self.nheaders = 0
-        self.head_bytes = 0
+    def __init__(self, method: bytes = b"", url: bytes = b"", head: bytes = b"") -> None:
+        self.method = method
+        self.url = url
+        self.head = head
+        self.v11 = True
         self.host: bytes | None = None
         self.xff: bytes | None = None
-        self.content_length: int | None = None
+        self.content_length = 0
         self.chunked = False
         self.keep_alive = True
         self.expect_continue = False
         self.upgrade: bytes | None = None
-        self.connection_tokens: frozenset[bytes] | None = None
-        self.head_done = False
+        self.forward = b""  # the head minus its last CRLF and minus the fields dropped
         self.complete = False
         self.body_received = 0
         self.pending: list[bytes] | None = None  # body received before an upstream is bound
         self.upstream_head = b""
         self.error = 0  # a status to answer instead of forwarding (pipelined bad request)
         self.local = 0  # a status the proxy answers itself (404, 503, ...)
+        self.status = 0  # the response status the client got (for logs and metrics)
+        self.start = 0.0  # loop time when the head was complete
         self.response_started = False
         self.response_done = False
         self.route: object = None
-        self.tried: list[EndpointInfo] | None = None
-        self.retries = 0
 
-    @classmethod
-    def from_known(cls, known: KnownRequest) -> RequestState:
-        """A complete request from a head seen before (see known())."""
-        # Every slot set once, without __init__ (this runs once per repeated request).
-        req = _new(cls)
-        req.method, req.url, req.host, fwd, req.xff = known
-        req.fwd = [fwd]
-        req.version = "1.1"
-        req.nheaders = req.head_bytes = req.body_received = 0
-        req.content_length = req.upgrade = req.connection_tokens = None
-        req.pending = req.route = req.tried = None
-        req.chunked = req.expect_continue = False
-        req.response_started = req.response_done = False
-        req.keep_alive = req.head_done = req.complete = True
-        req.upstream_head = b""
-        req.error = req.local = req.retries = 0
+    def repeat(self) -> RequestState:
+        """A new, complete request with this one's head, parse and route (the same bytes
+        read again on the connection: see HttpProtocol._repeat)."""
+        req = RequestState(self.method, self.url, self.head)
+        req.host = self.host
+        req.xff = self.xff
+        req.forward = self.forward
+        req.upstream_head = self.upstream_head
+        req.route = self.route
+        req.local = self.local
+        req.complete = True
         return req
 
-    def renew_known(self, known: KnownRequest) -> None:
-        """Make this request, built by from_known and finished cleanly on a pooled
-        connection (no retry, no local answer), a new one from `known`: only the fields
-        such an exchange changes are reset (HttpProtocol recycles it; see _spare)."""
-        self.method, self.url, self.host, fwd, self.xff = known
-        self.fwd[0] = fwd
-        self.route = None
-        self.upstream_head = b""
-        self.response_started = self.response_done = False
-        self.keep_alive = True
+    @property
+    def has_body(self) -> bool:
+        return self.chunked or self.content_length > 0
 
-    def known(self) -> KnownRequest | None:
-        """This request's parse, to reuse for identical head bytes: only for the plain case
-        (HTTP/1.1 keep-alive, no body, no Expect, Upgrade or Connection header), where the
-        parser ends back at a message start, exactly as if it had parsed them again."""
-        if (
-            not self.keep_alive
-            or self.version != "1.1"
-            or self.chunked
-            or self.content_length is not None
-            or self.expect_continue
-            or self.upgrade is not None
-            or self.connection_tokens is not None
-            or self.error
-        ):
-            return None
-        return (self.method, self.url, self.host, b"".join(self.fwd), self.xff)
+    @property
+    def version(self) -> str:
+        return "1.1" if self.v11 else "1.0"
 
-    def add_url(self, url: bytes, settings: HttpSettings) -> None:
-        self.url = self.url + url if self.url else url
-        if len(self.url) > settings.max_request_line:
-            raise PeerError(414, "request target too long")
-
-    def add_header(self, name: bytes, value: bytes, settings: HttpSettings) -> None:
-        """Record one header field (HttpProtocol.on_header inlines the common case)."""
-        if self.head_done:
-            return  # a chunked trailer: dropped (we do not forward trailers)
-        self.nheaders += 1
-        self.head_bytes += len(name) + len(value) + 4
-        if self.nheaders > settings.max_headers or self.head_bytes > settings.max_header_bytes:
-            raise PeerError(431, "request headers too large")
-        code = SPECIAL_HEADERS.get(name.lower())
-        if code is None:
-            self.fwd.append(b"%s: %s\r\n" % (name, value))
-        else:
-            self.special_header(code, name, value, settings)
-
-    def special_header(self, code: int, name: bytes, value: bytes, settings: HttpSettings) -> None:
-        if code == _HOST:
-            if self.host is not None:
-                raise PeerError(400, "duplicate Host header")
-            self.host = value
-            self.fwd.append(b"%s: %s\r\n" % (name, value))
-        elif code == _CL:
-            self.content_length = int(value)  # llhttp checked the digits
-            if settings.max_body_size and self.content_length > settings.max_body_size:
-                raise PeerError(413, "request body too large")
-            self.fwd.append(b"%s: %s\r\n" % (name, value))
-        elif code == _TE:
-            if self.chunked or value.lower() != b"chunked":
-                raise PeerError(400, "Transfer-Encoding other than chunked")
-            self.chunked = True
-        elif code == _CONN:
-            tokens = frozenset(t.strip().lower() for t in value.split(b","))
-            old = self.connection_tokens
-            self.connection_tokens = tokens if old is None else old | tokens
-        elif code == _EXPECT:
-            if value.lower() == b"100-continue":
-                self.expect_continue = True  # we answer 100 ourselves
-            else:
-                self.fwd.append(b"%s: %s\r\n" % (name, value))
-        elif code == _UPGRADE:
-            self.upgrade = value
-        elif code == _XFF:
-            self.xff = value if self.xff is None else self.xff + b", " + value
-
-    def finish_head(self, method: bytes, version: str, keep_alive: bool) -> None:
-        """Checks that need the whole head; raises PeerError."""
-        self.head_done = True
-        self.method = method
-        self.version = version
-        self.keep_alive = keep_alive
-        if version == "1.1":
-            if self.host is None:
-                raise PeerError(400, "missing Host header")
-        elif version != "1.0":
-            raise PeerError(400, f"unsupported HTTP version {version}")
-        elif self.chunked:
-            raise PeerError(400, "Transfer-Encoding on HTTP/1.0")
-        if self.url == b"*" and method != b"OPTIONS":
-            raise PeerError(400, "asterisk target on a method other than OPTIONS")
-        tokens = self.connection_tokens
-        if self.upgrade is not None and (tokens is None or b"upgrade" not in tokens):
-            self.upgrade = None
+    def header(self, name: bytes) -> bytes | None:
+        """The value of the first field called `name` (lower case), found in the raw head
+        only when asked (routes that match on a header call this; others never do)."""
+        pattern = _NAMED.get(name)
+        if pattern is None:
+            if len(_NAMED) >= _NAMED_MAX:
+                _NAMED.clear()
+            pattern = _NAMED[name] = re.compile(
+                rb"\r\n" + re.escape(name) + rb":[ \t]*([^\r]*)", re.IGNORECASE
+            )
+        m = pattern.search(self.head)
+        return m.group(1).rstrip(_OWS) if m is not None else None
 
     def path(self) -> str:
         """The target's path for routing (absolute-form reduced to its path)."""
@@ -243,22 +173,128 @@ class RequestState:
                 url = url[slash:] if slash > 0 else b"/"
         return url.decode("latin-1")
 
-    def has_body(self) -> bool:
-        return self.chunked or bool(self.content_length)
-
     def build_upstream_head(self, client_ip: bytes, scheme: bytes) -> bytes:
-        """The request head for the backend: same target and Host, hop-by-hop removed."""
-        fwd = self.fwd
-        tokens = self.connection_tokens
-        if tokens is not None and not tokens <= _PLAIN_TOKENS:
-            fwd = [line for line in fwd if line.partition(b":")[0].lower() not in tokens]
+        """The request head for the backend: the client's head as received (hop-by-hop
+        fields removed), then the framing we send and the X-Forwarded-* lines."""
         framing = b"Transfer-Encoding: chunked\r\n" if self.chunked else b""
         if self.upgrade is not None:
             framing += b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade
         xff = client_ip if self.xff is None else self.xff + b", " + client_ip
         host = self.host if self.host is not None else b""
         return (
-            b"%s %s HTTP/1.1\r\n%s%sX-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
+            b"%s%sX-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
             b"X-Forwarded-Host: %s\r\nX-Real-IP: %s\r\n\r\n"
-            % (self.method, self.url, b"".join(fwd), framing, xff, scheme, host, client_ip)
+            % (self.forward, framing, xff, scheme, host, client_ip)
         )
+
+
+def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
+    """A RequestState from a head llhttp accepted (request line through the blank line);
+    raises PeerError for what llhttp lets through but the proxy refuses."""
+    line_end = head.find(b"\r\n")
+    sp = head.find(b" ")
+    sp2 = head.find(b" ", sp + 1)
+    if sp2 != line_end - 9 or sp2 == sp + 1:  # llhttp allows runs of spaces: we do not
+        raise PeerError(400, "request line: method, target and version, one space apart")
+    method = head[:sp]
+    url = head[sp + 1 : sp2]
+    if sp2 - sp > settings.max_request_line:
+        raise PeerError(414, "request target too long")
+    if len(head) - line_end > settings.max_header_bytes + 2:
+        raise PeerError(431, "request headers too large")
+    # Each field takes at least 4 bytes ("a:" CRLF): count them only when there may be too many.
+    if len(head) > 4 * settings.max_headers and head.count(b"\r\n") - 2 > settings.max_headers:
+        raise PeerError(431, "too many request header fields")
+    req = RequestState(method, url, head)
+    if head[sp2 + 1 : line_end] != b"HTTP/1.1":
+        if head[sp2 + 1 : line_end] != b"HTTP/1.0":
+            raise PeerError(400, "unsupported version")
+        req.v11 = False
+    if method == b"CONNECT":
+        raise PeerError(405, "CONNECT is not supported")
+    if url == b"*" and method != b"OPTIONS":
+        raise PeerError(400, "asterisk target on a method other than OPTIONS")
+    drop = False
+    tokens: frozenset[bytes] | None = None
+    low = head.lower()
+    for name, value in _FIELDS.findall(low, line_end):
+        kind = _KINDS.get(name, _DROP)
+        if kind == _HOST:
+            if req.host is not None:
+                raise PeerError(400, "duplicate Host header")
+            req.host = _raw(head, low, line_end, b"\r\nhost:")[0]
+        elif kind == _CL:
+            req.content_length = n = int(value)  # llhttp checked the digits
+            if settings.max_body_size and n > settings.max_body_size:
+                raise PeerError(413, "request body too large")
+        else:
+            drop = True
+            if kind == _TE:
+                if req.chunked or value.rstrip(_OWS) != b"chunked":
+                    raise PeerError(400, "Transfer-Encoding other than chunked")
+                req.chunked = True
+            elif kind == _CONN:
+                named = frozenset(t.strip(_OWS) for t in value.split(b","))
+                tokens = named if tokens is None else tokens | named
+            elif kind == _EXPECT:
+                # 100-continue is answered by the proxy; any other expectation is
+                # forwarded (_strip keeps its line)
+                req.expect_continue = value.rstrip(_OWS) == b"100-continue"
+            elif kind == _UPGRADE:
+                req.upgrade = _raw(head, low, line_end, b"\r\nupgrade:")[-1]
+            elif kind == _XFF and req.xff is None:
+                req.xff = b", ".join(_raw(head, low, line_end, b"\r\nx-forwarded-for:"))
+    if req.v11:
+        if req.host is None:
+            raise PeerError(400, "missing Host header")
+    elif req.chunked:
+        raise PeerError(400, "Transfer-Encoding on HTTP/1.0")
+    if drop or not req.v11:
+        if req.upgrade is not None and (tokens is None or b"upgrade" not in tokens):
+            req.upgrade = None
+        if not req.v11 or req.upgrade is not None or (tokens is not None and b"close" in tokens):
+            req.keep_alive = False
+        req.forward = _strip(head, low, line_end, method, url, tokens)
+    else:
+        req.forward = head[:-2]
+    return req
+
+
+def _raw(head: bytes, low: bytes, start: int, key: bytes) -> list[bytes]:
+    """The raw values of every field starting with `key` ("\\r\\nname:", lower case)."""
+    values = []
+    i = low.find(key, start)
+    while i >= 0:
+        i += len(key)
+        end = head.find(b"\r", i)
+        values.append(head[i:end].strip(_OWS))
+        i = low.find(key, end)
+    return values
+
+
+def _strip(
+    head: bytes,
+    low: bytes,
+    line_end: int,
+    method: bytes,
+    url: bytes,
+    tokens: frozenset[bytes] | None,
+) -> bytes:
+    """The head to forward when fields must go: an HTTP/1.1 request line, then every line
+    but the hop-by-hop ones, those Connection names, and those the proxy sets itself."""
+    parts = [b"%s %s HTTP/1.1" % (method, url)]
+    pos = line_end
+    for m in _FIELDS.finditer(low, line_end):
+        kind = _KINDS.get(m.group(1), _DROP)
+        if kind in _KEPT or (kind == _EXPECT and m.group(2).rstrip(_OWS) != b"100-continue"):
+            continue
+        parts.append(head[pos : m.start()])
+        pos = m.end()
+    parts.append(head[pos:-4])
+    forward = b"".join(parts)
+    if tokens is not None and not tokens <= _PLAIN_TOKENS:
+        lines = forward.split(b"\r\n")
+        kept = [lines[0]]
+        kept += [ln for ln in lines[1:] if ln.partition(b":")[0].lower() not in tokens]
+        forward = b"\r\n".join(kept)
+    return forward + b"\r\n"

@@ -1,7 +1,8 @@
 """TLS termination: certificates by SNI from the owned Ingresses' ``spec.tls``.
 
-`CertStore.update(snapshot, router)` reads ``router.tls_hosts()`` (host -> Secret, oldest
-Ingress first) and ``snapshot.tls_secrets`` and builds one ``ssl.SSLContext`` per Secret.
+`CertStore.update(secrets, table)` reads the RouteTable's certificates (``table.tls_hosts()``:
+host -> Secret, oldest Ingress first) and the TLS Secrets by (namespace, name), and builds
+one ``ssl.SSLContext`` per Secret.
 A context is rebuilt only when its Secret's PEM bytes changed, so a sync that touches
 nothing TLS-related costs a few dict lookups, and a renewed certificate is served to new
 connections right after the next sync, with no restart and no dropped connection.
@@ -34,11 +35,11 @@ import logging
 import os
 import ssl
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
-from discovery.snapshot import Snapshot
+from discovery.model import TLSSecret
 from ingress import selfsigned
-from ingress.router import Router
+from ingress.routes import RouteTable
 
 log = logging.getLogger("seaway.ingress.tls")
 
@@ -161,16 +162,16 @@ class CertStore:
 
     # --- refreshing ---------------------------------------------------------------------
 
-    def update(self, snapshot: Snapshot, router: Router) -> None:
-        """Take the TLS Secrets the router's Ingresses reference; rebuild what changed."""
-        tls_hosts = router.tls_hosts()
-        users = _secret_users(router)
+    def update(self, secrets: Mapping[SecretKey, TLSSecret], table: RouteTable) -> None:
+        """Take the TLS Secrets the table's certificates name; rebuild what changed."""
+        tls_hosts = table.tls_hosts()
+        users = table.secret_users()
         wanted = set(tls_hosts.values())
         if self._default_secret is not None:
             wanted.add(self._default_secret)
         loaded: dict[SecretKey, _Loaded] = {}
         for key in sorted(wanted):
-            loaded[key] = self._refresh(key, snapshot, users.get(key, ()))
+            loaded[key] = self._refresh(key, secrets, users.get(key, ()))
         self._loaded = loaded
         exact: dict[str, ssl.SSLContext] = {}
         wildcard: dict[str, ssl.SSLContext] = {}
@@ -185,8 +186,10 @@ class CertStore:
         self._exact, self._wildcard = exact, wildcard
         self._choose_default(loaded)
 
-    def _refresh(self, key: SecretKey, snapshot: Snapshot, users: Sequence[str]) -> _Loaded:
-        secret = snapshot.tls_secrets.get(key)
+    def _refresh(
+        self, key: SecretKey, secrets: Mapping[SecretKey, TLSSecret], users: Sequence[str]
+    ) -> _Loaded:
+        secret = secrets.get(key)
         previous = self._loaded.get(key)
         who = ", ".join(users) or "default certificate"
         if secret is None:
@@ -248,14 +251,3 @@ class CertStore:
             context.set_alpn_protocols(self._alpn)
         return context
 
-
-def _secret_users(router: Router) -> dict[SecretKey, list[str]]:
-    """(namespace, secret) -> "Ingress ns/name: spec.tls[i].secretName" of each user."""
-    users: dict[SecretKey, list[str]] = {}
-    for ingress in router.owned_ingresses:
-        meta = ingress.meta
-        for index, tls in enumerate(ingress.tls):
-            key = (meta.namespace, tls.secret_name)
-            where = f"Ingress {meta.namespace}/{meta.name}: spec.tls[{index}].secretName"
-            users.setdefault(key, []).append(where)
-    return users

@@ -1,32 +1,39 @@
 """Pure: explain where an HTTP request would go (`seaway trace --url`).
 
-The same Router the proxy compiles, asked the same question the proxy asks for each
-request (Host header, path without the query), with the answer spelled out: which
-Ingress rule matched, which Service port it names and its usable endpoints, or why the
-proxy would answer 404 or 503 itself.
+The owned Ingresses are translated and compiled exactly as the proxy does, and the
+compiled table is asked to explain the request (Host header, target, method, headers):
+every route it tried, in order, and why each lost; then what the winner does: the
+Service port and its usable endpoints, a redirect, a fixed answer, or why the proxy
+answers 404, 503 or 500 itself. Translation warnings about the host are added as notes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from urllib.parse import urlsplit
 
 from discovery.ownership import DEFAULT_CONTROLLER
 from discovery.snapshot import Snapshot
-from ingress.router import Router
+from ingress.route_actions import redirect_location
+from ingress.route_match import Explanation, RouteResult, Verdict, compile_table
+from ingress.routes import FixedResponse, Forward, PathMatch, Redirect, RouteTable
+from ingress.translate_ingress import translate_ingresses
+
+MAX_VERDICTS = 12  # routes listed one by one; beyond, those whose path differs are counted
 
 
 class TraceError(ValueError):
     """The URL cannot be a request the proxy would see."""
 
 
-def split_url(url: str) -> tuple[str, str, str]:
-    """(scheme, Host header, path without query) of an http(s) URL."""
+def split_url(url: str) -> tuple[str, str, str, str]:
+    """(scheme, Host header, path, query) of an http(s) URL."""
     parts = urlsplit(url if "://" in url else "http://" + url)
     if parts.scheme not in ("http", "https"):
         raise TraceError(f"{url!r}: only http:// and https:// URLs are served")
     if not parts.netloc:
         raise TraceError(f"{url!r}: no host")
-    return parts.scheme, parts.netloc, parts.path or "/"
+    return parts.scheme, parts.netloc, parts.path or "/", parts.query
 
 
 def trace_request(
@@ -34,44 +41,95 @@ def trace_request(
     url: str,
     controller: str = DEFAULT_CONTROLLER,
     watch_without_class: bool = False,
+    method: str = "GET",
+    headers: Sequence[tuple[str, str]] = (),
 ) -> list[str]:
     """Lines that explain the route of a request for `url`."""
-    scheme, host, path = split_url(url)
-    router = Router.compile(snapshot, controller, watch_without_class)
-    route = router.route(host, path)
-    lines = [f"request {scheme}://{host}{path} (Host: {host}, path {path})"]
-    bare = host.rsplit(":", 1)[0].lower() if not host.endswith("]") else host.lower()
+    scheme, host, path, query = split_url(url)
+    translation = translate_ingresses(snapshot, controller, watch_without_class)
+    table = compile_table(translation.table)
+    fields: dict[bytes, bytes] = {}
+    for name, value in headers:
+        fields.setdefault(name.strip().lower().encode(), value.strip().encode())
+    target = (path + ("?" + query if query else "")).encode()
+    explained = table.explain(host.encode(), target, method.upper().encode(), fields.get)
+    extra = "".join(f", {n.decode()}: {v.decode()}" for n, v in fields.items())
+    extra = (f", method {method.upper()}" if method.upper() != "GET" else "") + extra
+    lines = [f"request {scheme}://{host}{path} (Host: {host}, path {path}{extra})"]
+    bare = explained.host.decode("latin-1")
     if scheme == "https":
-        lines.append(f"  TLS: {_certificate(snapshot, router, bare)}")
-    if route.source:
-        lines.append(f"  matched {route.source}")
-    if route.status == 0:
-        eps = ", ".join(e.address for e in route.endpoints)
-        lines.append(f"  backend {route.key} (service port {route.service})")
-        lines.append(f"  -> forwarded, round robin over {len(route.endpoints)} endpoint(s): {eps}")
-    elif route.status == 404:
-        lines.append(
-            f"  no rule of an Ingress seaway owns matches host {host!r} and path {path!r}, "
-            "and there is no defaultBackend"
-        )
-        lines.append("  -> 404 from seaway")
-    else:
-        why = (
-            "has no usable endpoints"
-            if route.service is not None
-            else "does not exist (no such Service, or no TCP port by that name or number)"
-        )
-        lines.append(f"  backend {route.key} {why}")
-        lines.append(f"  -> {route.status} from seaway")
-    for warning in router.warnings:
+        lines.append(f"  TLS: {_certificate(snapshot, translation.table, bare)}")
+    result = explained.result
+    if result.origin is not None:
+        lines.append(f"  matched {result.source}")
+    lines += _outcome(result, explained, scheme, host, target)
+    lines += [f"  filter {f!r}" for f in result.filters]
+    lines += _others(explained.verdicts)
+    for warning in translation.warnings:
         if bare in warning:
             lines.append(f"  note: {warning}")
     return lines
 
 
-def _certificate(snapshot: Snapshot, router: Router, name: str) -> str:
+def _outcome(
+    result: RouteResult, explained: Explanation, scheme: str, host: str, target: bytes
+) -> list[str]:
+    action = result.action
+    if result.split is not None:
+        total = result.cumulative[-1]
+        shares = ", ".join(
+            f"{r.key} {r.backend.weight if r.backend else 0}/{total}" for r in result.split
+        )
+        return [f"  backends by weight: {shares}", "  -> forwarded to one of them by weight"]
+    if isinstance(action, Redirect):
+        matched = result.route.match.path if result.route is not None else PathMatch()
+        where = redirect_location(action, scheme.encode(), host.encode(), target, matched)
+        return [f"  -> {result.status} redirect to {where.decode('latin-1')}"]
+    if isinstance(action, FixedResponse) and result.origin is not None:
+        return [f"  -> {result.status} answered by seaway (fixed response)"]
+    if result.status == 0:
+        eps = ", ".join(e.address for e in result.endpoints)
+        return [
+            f"  backend {result.key} (service port {result.service})",
+            f"  -> forwarded, round robin over {len(result.endpoints)} endpoint(s): {eps}",
+        ]
+    if result.origin is None:
+        path = explained.path.decode("latin-1")
+        return [
+            f"  no rule of an Ingress seaway owns matches host {host!r} and path {path!r}, "
+            "and there is no defaultBackend",
+            f"  -> {result.status} from seaway",
+        ]
+    backend = result.backend
+    if backend is not None:
+        why = f"  backend {result.key} {backend.reason}"
+    elif isinstance(action, Forward) and not action.backends:
+        why = "  the route names no backend"
+    else:
+        why = "  no backend of the route has a weight above 0"
+    return [why, f"  -> {result.status} from seaway"]
+
+
+def _others(verdicts: tuple[Verdict, ...]) -> list[str]:
+    """The routes that lost, and why (path mismatches counted when there are many)."""
+    losers = [v for v in verdicts if v.why]
+    if not losers:
+        return []
+    lines = ["  routes that lost, in the order tried:"]
+    hidden = 0
+    for v in losers:
+        if len(losers) > MAX_VERDICTS and v.why.startswith("path "):
+            hidden += 1
+            continue
+        lines.append(f"    [{v.host}] {v.result.source}: {v.why}")
+    if hidden:
+        lines.append(f"    ... and {hidden} more whose path does not match")
+    return lines
+
+
+def _certificate(snapshot: Snapshot, table: RouteTable, name: str) -> str:
     """Which certificate a handshake with SNI `name` gets (as ingress/tls.py chooses)."""
-    hosts = router.tls_hosts()
+    hosts = table.tls_hosts()
     dot = name.find(".")
     for pattern in (name, "*" + name[dot:] if dot > 0 else ""):
         secret = hosts.get(pattern)

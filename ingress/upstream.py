@@ -1,186 +1,181 @@
-"""The upstream side of an exchange: one keep-alive connection to a backend endpoint.
+"""One keep-alive connection to a backend endpoint: per-connection state only.
 
-`UpstreamConnection` is an asyncio.Protocol: bytes from the backend -> httptools'
-strict response parser -> the response head passed through as received (or rebuilt when
-something in it must change), body bytes written straight to the client transport.
-A response that starts with a head llhttp already accepted and passed through unchanged
-(exact bytes, Content-Length: response.KNOWN_HEADS) skips the parser: its body is counted,
-and bytes beyond it fail the exchange as the parser would (502, or a cut if started).
-It knows its client only through the `Client` protocol below, so it is tested with a fake.
+`UpstreamConnection` is an asyncio.Protocol. It serves one exchange at a time (the
+`ResponseSink` below, an ingress/exchange.py Exchange in the proxy, a fake in tests), which
+holds everything about that request and its response (status, bytes, whether the client
+has seen any of it). The connection holds the socket, llhttp's response parser and where
+it is in the byte stream: reading a head, or a body.
 
-Pipelining (`--upstream-pipelining N`, off by default): a GET without body that finds the
-connection a GET went to earlier in the same loop iteration, its head still queued in
-the Outbox, joins it (up to N exchanges): the heads go out in one write, and the
-backend's answers often come back in one read. Only a connection whose last response was
-small (SMALL_RESPONSE) takes them: with large responses the bytes cost more than the
-packets, and pipelining would only add copies and waits; and after a batch broke, the
-endpoint gets its next PAUSE_AFTER_BREAK requests one per connection. Later exchanges
-wait in `_queue`; when a response ends, the next exchange takes the connection
-(`release`). While exchanges wait, each read is cut where the current response ends
-(ingress/framing.py), so every client gets only its own response's bytes. If the
-connection closes, times out or fails, or a response asks to close it, the waiting
-exchanges get a retryable failure: they are GETs whose response has not begun, retried
-once on a fresh connection (ingress/exchange.py).
+A response head is cut at its first blank line and fed to llhttp alone: strict llhttp
+accepts only CRLF line ends, so the head is trusted only when llhttp reports it complete
+within exactly those bytes. One search (response.needs_rebuild) then says whether any
+field must go; if none must, and the connection and the client both stay open, the head
+and the body go to the client exactly as received. Framing and keep-alive come from llhttp:
+it sees every body byte (without Python callbacks) and says where the response ends;
+bytes after it fail the exchange (502, or a cut if the client has seen some of it).
+
+Pipelining (`--upstream-pipelining N`) is ingress/pipelining.py, a subclass: with the
+default of 1, none of its bookkeeping runs.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections import deque
+import re
 from typing import Protocol, cast
 
 import httptools
 
-from ingress.framing import ResponseFramer
 from ingress.outbox import Outbox
-from ingress.pool import PoolSet
+from ingress.pool import EndpointPool
+from ingress.request import RequestState
 from ingress.response import (
     CHUNKED,
     CONTENT_LENGTH,
-    KNOWN_HEADS,
     REBUILD,
-    head_flags,
+    needs_rebuild,
     rebuild_head,
-    remember_head,
+    scan_head,
 )
 
 log = logging.getLogger(__name__)
 
 MAX_RESPONSE_HEAD = 64 * 1024
 SMALL_RESPONSE = 16 * 1024  # bytes, head included: pipelining only behind responses this small
-# After a batch broke (the connection closed with requests waiting, which must be sent
-# again), this many pipelinable requests to that endpoint go one per connection: a
-# backend that closes connections often pays for every batch it breaks.
-PAUSE_AFTER_BREAK = 256
 _CRLF = b"\r\n"
+_BLANK = b"\r\n\r\n"
 _LAST_CHUNK = b"0\r\n\r\n"
+HEAD, BODY, COUNT = 0, 1, 2  # in the current response: its head, its body (llhttp), or
+# the body of a repeated head (counted, see _repeated)
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
 
 
-class Client(Protocol):
-    """What an upstream connection calls back on the downstream side."""
+class ResponseSink(Protocol):
+    """The exchange a connection serves: where its response goes and who hears about it."""
 
-    write_paused: bool  # the client cannot take more bytes now: do not read for it
+    req: RequestState  # the request (keep-alive, version, method)
+    out: asyncio.Transport  # the client's transport
+    reused: bool  # the connection came from the pool (a failure before any byte: retry)
+    received: int  # response bytes from the backend so far
+    sent: bool  # some of the response went to the client (too late for a 502)
+    status: int  # the final response status, once its head is in
 
     def response_started(self, close: bool) -> None: ...
 
-    def response_done(self, conn: UpstreamConnection) -> None: ...
+    def response_done(self) -> None: ...
 
-    def upstream_failed(self, conn: UpstreamConnection, status: int, retryable: bool) -> None: ...
+    def failed(self, status: int, retryable: bool) -> None: ...
 
-    def upstream_upgraded(self, conn: UpstreamConnection) -> None: ...
+    def upgraded(self) -> None: ...
 
     def abort(self) -> None: ...
 
-    def pause_reading_for_upstream(self) -> None: ...
+    def client_paused(self) -> bool: ...
 
-    def resume_reading_for_upstream(self) -> None: ...
+    def pause_client_reads(self) -> None: ...
+
+    def resume_client_reads(self) -> None: ...
 
 
-# An exchange waiting on a pipelined connection: client, its transport, client keep-alive,
-# client HTTP/1.0 (client None: it went away; its turn closes the connection).
-Waiting = tuple["Client | None", "asyncio.Transport | None", bool, bool]
+class _Decoding:
+    """Parser callbacks for a connection whose client speaks HTTP/1.0: the body pieces of a
+    chunked response are collected (decoded) for it. Only such connections pay for body
+    callbacks."""
+
+    __slots__ = ("conn",)
+
+    def __init__(self, conn: UpstreamConnection) -> None:
+        self.conn = conn
+
+    def on_message_begin(self) -> None:
+        self.conn.on_message_begin()
+
+    def on_headers_complete(self) -> None:
+        self.conn.on_headers_complete()
+
+    def on_message_complete(self) -> None:
+        self.conn.on_message_complete()
+
+    def on_body(self, body: bytes) -> None:
+        pieces = self.conn._decoded
+        if pieces is not None:
+            pieces.append(body)
 
 
 class UpstreamConnection(asyncio.Protocol):
     __slots__ = (
-        "_batch",
         "_busy_ticks",
-        "_chunked",
         "_close_delimited",
         "_completed",
-        "_data",
-        "_decode",
-        "_done",
-        "_emit",
-        "_fast",
-        "_framer",
-        "_got",
-        "_head_buf",
+        "_decoded",
+        "_decoding",
+        "_hbuf",
         "_head_done",
-        "_head_request",
-        "_held",
-        "_in_head",
-        "_interim",
         "_keep",
-        "_pieces",
-        "_pipe_generation",
-        "_pos",
-        "_queue",
-        "_remaining",
-        "_sent",
-        "_status",
+        "_last_head",
+        "_last_length",
+        "_last_status",
+        "_left",
+        "_message_done",
+        "_state",
         "_ticks",
         "_timer",
-        "client",
-        "client_10",
-        "client_ka",
         "closed",
-        "got_byte",
+        "exchange",
         "keep_alive",
-        "key",
         "loop",
-        "out",
         "outbox",
         "parser",
         "paused",
         "pool",
-        "pools",
-        "reused",
         "small",
         "timeout",
         "transport",
         "upgraded",
     )
-    # Set per exchange in _start (declared here, where mypy looks first).
-    _remaining: int
-    _done: bool
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        pools: PoolSet,
-        key: tuple[str, int],
+        pool: EndpointPool,
         timeout: float,
         outbox: Outbox | None = None,
     ) -> None:
         self.loop = loop
         self.outbox = Outbox(None) if outbox is None else outbox  # None: at once (tests)
-        self.pools = pools
-        self.pool = pools.get(key)
-        self.key = key
-        self.paused = False
+        self.pool = pool
         self.timeout = timeout
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
-        self.client: Client | None = None
-        self.out: asyncio.Transport | None = None
+        self._decoding = False  # the parser collects body pieces (see _Decoding)
+        self.exchange: ResponseSink | None = None
+        self.keep_alive = False  # the last response left the connection reusable
         self.closed = False
+        self.paused = False
         self.upgraded = False
-        self._head_buf = bytearray()
-        self._start(True, False, False)  # the per-exchange state (client_ka ... _got)
-        self._data = b""
-        self._pos = 0
-        self._interim = False
-        self._status = 0
-        self._emit = -1
-        self._held = 0
-        self._keep = False
-        self._pieces: list[bytes] = []
+        self.small = False  # the last response was small (ingress/pipelining.py)
+        self._state = HEAD
+        self._hbuf = b""  # the start of a head that has not ended yet (already fed)
+        self._head_done = False  # llhttp callbacks of the last feed
+        self._message_done = False
+        self._keep = False  # llhttp: the response leaves the connection open
+        self._close_delimited = False  # the body ends when the connection does
+        self._decoded: list[bytes] | None = None  # decoded body pieces (HTTP/1.0 client)
+        self._completed = 0  # responses finished on this connection
+        # The last head passed through unchanged and its Content-Length (-1: not read
+        # yet), status, and the body bytes still to count after a repeat (see _repeated).
+        self._last_head = b""
+        self._last_length = -1
+        self._last_status = 0
+        self._left = 0
         self._ticks = 0
         self._busy_ticks = -1
         self._timer: asyncio.TimerHandle | None = None
-        self._completed = 0  # responses finished on this connection
-        # The last response was small: the connection may take pipelined requests (for
-        # large responses pipelining saves nothing and costs copies and head-of-line waits).
-        self.small = False
-        # Pipelining: exchanges waiting for their turn, the Outbox list holding this
-        # iteration's request heads, the Outbox generation that list belongs to (-1: the
-        # current exchange may not be pipelined behind), the cutter of responses.
-        self._queue: deque[Waiting] = deque()
-        self._batch: list[bytes] | None = None
-        self._pipe_generation = -1
-        self._framer = ResponseFramer()
+
+    @property
+    def key(self) -> tuple[str, int]:
+        return self.pool.key
 
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -188,263 +183,275 @@ class UpstreamConnection(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
-        if self._queue:
-            self._fail_waiting()
-        client = self.client
-        if client is None:
+        ex = self.exchange
+        if ex is None:
             self.pool.discard(self)
             return
-        self.client = None
+        self.exchange = None
         if self.upgraded:
-            client.abort()
-        elif not self._head_done:
-            retryable = self.reused and not self.got_byte
-            client.upstream_failed(self, 502, retryable)
+            ex.abort()
+        elif self._state == HEAD:
+            ex.failed(502, ex.reused and not ex.received)
         elif self._close_delimited:
             self.keep_alive = False
-            client.response_done(self)
+            ex.response_done()
         else:
-            client.abort()  # response cut short: the client must see a broken connection
+            ex.abort()  # response cut short: the client must see a broken connection
 
     def eof_received(self) -> bool | None:
         self.closed = True  # never reused; connection_lost finishes the exchange
         return False
 
     def pause_writing(self) -> None:
-        if self.client is not None:
-            self.client.pause_reading_for_upstream()
+        if self.exchange is not None:
+            self.exchange.pause_client_reads()
 
     def resume_writing(self) -> None:
-        if self.client is not None:
-            self.client.resume_reading_for_upstream()
+        if self.exchange is not None:
+            self.exchange.resume_client_reads()
 
     def data_received(self, data: bytes) -> None:
-        out = self.out
-        if self.upgraded:
-            assert out is not None
-            self.outbox.write(out, data)
-            return
-        if self.client is None or out is None:
+        ex = self.exchange
+        if ex is None:
             self.close()  # bytes nobody asked for: never reuse this connection
             return
-        if self._queue:
-            self._pipelined(data)
+        if self.upgraded:
+            self.outbox.write(ex.out, data)
             return
-        self._received(data, out)
-
-    def _received(self, data: bytes, out: asyncio.Transport) -> None:
-        """Bytes of the current exchange's response (all of them, when pipelining)."""
-        self.got_byte = True
         self._ticks += 1
-        self._got += len(data)
-        if self._remaining:
-            self._count_body(data, out)
-            return
-        if self._fast and self._in_head and not self._head_buf:  # at a response start
-            end = data.find(b"\r\n\r\n") + 4
-            if end > 3:
-                known = KNOWN_HEADS.get(data[:end])
-                if known is not None:
-                    length, keep = known
-                    body = len(data) - end
-                    if body <= length:
-                        self._known_head(data, out, body, length, keep)
-                        return
-        self._data = data
-        self._pos = 0
-        # Body bytes are forwarded as received (chunked framing included): from offset
-        # _emit of this chunk, after whatever the callbacks queued in _pieces (a head).
-        self._emit = 0 if self._head_done and not self._decode else -1
-        try:
-            self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade as exc:
-            self._upgraded(data[int(exc.args[0]) :] if exc.args else b"")
-            return
-        except httptools.HttpParserError as exc:
-            log.info("upstream %s:%d: bad response: %s", self.key[0], self.key[1], exc)
-            self._fail()
-            return
-        pieces = self._pieces
-        emit = self._emit
-        if pieces:
-            if emit >= 0 and emit < len(data):
-                pieces.append(data[emit:] if emit else data)
-            if len(pieces) > 1:
-                self.outbox.writelines(out, pieces)
-            else:
-                self.outbox.write(out, pieces[0])
-            pieces.clear()
-        elif emit >= 0:
-            self.outbox.write(out, data[emit:] if emit else data)
-        self._sent = self._head_done
-        if self._in_head:
-            self._head_buf += data[self._pos :]
-            if len(self._head_buf) > MAX_RESPONSE_HEAD:
-                self._fail()
-        elif self._done:
-            if self._head_request:
-                self.parser = httptools.HttpResponseParser(self)
-            self._finish(self._keep)
+        self._received(data, ex)
 
-    def _known_head(
-        self, data: bytes, out: asyncio.Transport, body: int, length: int, keep: bool
-    ) -> None:
-        """A response starting with a head parsed before: passed through, body counted."""
-        self._in_head = False
-        self._head_done = True
-        self._status = 200  # any final status other than 101 (only 101 is looked at)
-        client = self.client
-        assert client is not None
-        client.response_started(False)
-        self.outbox.write(out, data)
-        self._sent = True
-        self._keep = keep
-        if body == length:
-            self._done = True
-            self.keep_alive = keep
-            self._completed += 1
-            self.small = self._got <= SMALL_RESPONSE
-            client.response_done(self)
-        else:
-            self._remaining = length - body
-
-    def _count_body(self, data: bytes, out: asyncio.Transport) -> None:
-        left = self._remaining - len(data)
-        if left < 0:
-            log.info("upstream %s:%d: bytes after the response", self.key[0], self.key[1])
-            self._fail()
-            return
-        self.outbox.write(out, data)
-        self._remaining = left
-        if not left:
-            self._done = True
-            self._finish(self._keep)
-
-    # -- httptools callbacks -------------------------------------------------------------
+    # -- llhttp callbacks ----------------------------------------------------------------
     def on_message_begin(self) -> None:
-        if self._done or self._head_done:
+        if self._message_done:
             raise ValueError("upstream sent more than one response")
-        self._in_head = True
 
     def on_headers_complete(self) -> None:
-        self._in_head = False
-        head = self._take_head()
-        status = self.parser.get_status_code()
-        self._status = status
-        if 100 <= status < 200 and status != 101:
-            # An interim response; the final one follows. A proxy must forward 1xx
-            # (RFC 9110 15.2), so 103 Early Hints and others reach HTTP/1.1 clients; 100
-            # does not: seaway answers the client's Expect itself; HTTP/1.0 gets none.
-            self._interim = True
-            if status != 100 and not self.client_10:
-                if head_flags(head) & REBUILD:
-                    head = rebuild_head(head, False, False)
-                self._pieces.append(head)
-            return
-        client = self.client
-        assert client is not None
         self._head_done = True
-        if status == 101:
-            self._pieces.append(head)
-            client.response_started(False)
-            return
-        flags = head_flags(head)
-        no_body = self._head_request or status == 204 or status == 304
-        self._chunked = not no_body and bool(flags & CHUNKED)
-        self._close_delimited = not no_body and not flags & (CHUNKED | CONTENT_LENGTH)
-        close = not self.client_ka or self._close_delimited
-        self._decode = self._chunked and self.client_10
-        passthrough = not flags & REBUILD
-        if passthrough and not close and not self._held and not no_body:
-            self._emit = self._pos - len(head)  # the head goes out as received, with the body
-            if flags == CONTENT_LENGTH and self._fast:
-                remember_head(head, self.parser.should_keep_alive())
-        else:
-            if not passthrough or close:
-                head = rebuild_head(head, close, self._decode)
-            self._pieces.append(head)
-            self._emit = -1 if (self._decode or self._head_request) else self._pos
-        if self._head_request:
-            self._done = True
-            self._keep = self.parser.should_keep_alive()
-        client.response_started(close)
-
-    def on_body(self, body: bytes) -> None:
-        if self._decode:
-            self._pieces.append(body)
-
-    def on_message_complete(self) -> None:
-        if self._interim:
-            self._interim = False
-            self._in_head = False
-            return
-        if self._status == 101:
-            return
-        self._done = True
         self._keep = self.parser.should_keep_alive()
 
-    # -- used by the downstream side -------------------------------------------------------
-    def attach(
-        self, client: Client, out: asyncio.Transport, head: bytes, head_request: bool,
-        client_ka: bool, client_10: bool, reused: bool, pipeline: bool = False,
-    ) -> None:
-        """Start an exchange: write the request head; the body follows with send_body.
+    def on_message_complete(self) -> None:
+        self._message_done = True
 
-        `pipeline`: a GET without body, which later GETs of this loop iteration may join.
-        On a connection that `can_pipeline`, the exchange waits its turn instead.
-        """
-        self._ticks += 1
-        if self.client is not None:
-            assert self._batch is not None and pipeline
-            self._batch.append(head)  # goes out in the same write as the others
-            self._queue.append((client, out, client_ka, client_10))
+    # -- reading a response ----------------------------------------------------------------
+    def _received(self, data: bytes, ex: ResponseSink) -> None:
+        """Bytes of the current exchange's response."""
+        ex.received += len(data)
+        state = self._state
+        if state == HEAD:
+            self._read_head(data, ex)
             return
-        self.client = client
-        self.out = out
-        self._start(client_ka, client_10, reused)
-        self._head_request = head_request
-        self._fast = client_ka and not head_request  # a known head may skip the parser
-        assert self.transport is not None
-        if pipeline:
-            self._batch = self.outbox.batch(self.transport, head)
-            self._pipe_generation = -1 if self._batch is None else self.outbox.generation
-            self._framer.start()
+        if state == COUNT:
+            left = self._left - len(data)
+            if left < 0:
+                log.info("upstream %s:%d: bytes after the response", *self.pool.key)
+                self._fail(ex)
+                return
+            self.outbox.write(ex.out, data)
+            self._left = left
+            if not left:
+                self._done(ex)
+            return
+        if not self._feed(data, ex):
+            return
+        pieces = self._decoded
+        if pieces is None:
+            self.outbox.write(ex.out, data)
+        elif pieces:
+            self.outbox.writelines(ex.out, pieces)
+            pieces.clear()
+        if self._message_done:
+            self._done(ex)
+
+    def _feed(self, data: bytes, ex: ResponseSink) -> bool:
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            log.info("upstream %s:%d: bad response: %s", *self.pool.key, exc)
+            self._fail(ex)
+            return False
+        return True
+
+    def _repeated(self, data: bytes, ex: ResponseSink) -> bool:
+        """Whether `data` starts with the head this connection passed through unchanged
+        last time, and was handled as such: the same bytes parse the same way, so the
+        response goes out as received and its body is counted, without llhttp (which
+        stays where it is, at a message start). Backends repeat their heads for repeated
+        requests; varied responses (an id, a cookie) miss after one bytes comparison.
+        Counted per endpoint (`memo_hits`, `memo_misses` of the pool)."""
+        last = self._last_head
+        req = ex.req
+        if not data.startswith(last) or not req.keep_alive or req.method == b"HEAD":
+            self.pool.memo_misses += 1
+            return False
+        length = self._last_length
+        if length < 0:  # seen twice: read its length once
+            m = _CONTENT_LENGTH.search(last)
+            length = self._last_length = int(m.group(1)) if m is not None else 0
+            if m is None:  # not Content-Length framing: never repeated
+                self._last_head = b""
+                return False
+        body = len(data) - len(last)
+        if body > length:
+            return False  # more than one response: llhttp refuses it below
+        self.pool.memo_hits += 1
+        ex.status = self._last_status
+        self._keep = True
+        self._close_delimited = False
+        self._decoded = None
+        ex.response_started(False)
+        ex.sent = True
+        self.outbox.write(ex.out, data)
+        if body == length:
+            self._done(ex)
         else:
-            self._pipe_generation = -1
-            self.outbox.write(self.transport, head)
+            self._state = COUNT
+            self._left = length - body
+        return True
+
+    def _read_head(self, data: bytes, ex: ResponseSink) -> None:
+        fed = len(self._hbuf)  # bytes llhttp has seen already
+        if not fed and self._last_head and self._repeated(data, ex):
+            return
+        if fed:
+            data = self._hbuf + data
+            self._hbuf = b""
+        pos = 0
+        interim: list[bytes] = []  # 1xx heads for the client, before the final one
+        while True:
+            blank = data.find(_BLANK, max(pos, fed - 3))
+            if blank < 0:  # the head goes on in the next read
+                if fed < len(data) and not self._feed(data[fed:], ex):
+                    return
+                self._hbuf = data[pos:]
+                if len(self._hbuf) > MAX_RESPONSE_HEAD:
+                    self._fail(ex)
+                elif interim:
+                    self._send(ex, interim)
+                return
+            end = blank + 4
+            self._head_done = self._message_done = False
+            try:
+                if fed < end:
+                    self.parser.feed_data(data[fed:end] if fed or end < len(data) else data)
+            except httptools.HttpParserUpgrade:
+                self._upgraded(ex, [*interim, data[pos:end], data[end:]])
+                return
+            except httptools.HttpParserError as exc:
+                log.info("upstream %s:%d: bad response head: %s", *self.pool.key, exc)
+                self._fail(ex)
+                return
+            if not self._head_done:
+                self._fail(ex)  # llhttp did not end the head at its blank line: never guess
+                return
+            fed = end
+            status = self.parser.get_status_code()
+            if status >= 200:
+                break
+            self._message_done = False  # the 1xx message; the final one follows
+            # An interim response; the final one follows. A proxy must forward 1xx (RFC
+            # 9110 15.2), so 103 Early Hints reach HTTP/1.1 clients; 100 does not: seaway
+            # answers the client's Expect itself; HTTP/1.0 clients get none.
+            if status != 100 and ex.req.v11:
+                head = data[pos:end]
+                interim.append(rebuild_head(head, False, False) if needs_rebuild(head) else head)
+            pos = end
+            if pos == len(data):
+                if interim:
+                    self._send(ex, interim)
+                return
+        self._final_head(data, pos, end, status, ex, interim)
+
+    def _final_head(
+        self, data: bytes, pos: int, end: int, status: int, ex: ResponseSink, interim: list[bytes]
+    ) -> None:
+        ex.status = status
+        req = ex.req
+        head_request = req.method == b"HEAD"
+        head = data[pos:end] if pos or end < len(data) else data
+        if self._keep and req.keep_alive and not head_request and not needs_rebuild(head):
+            close = self._close_delimited = False  # the common case: nothing changes
+            self._decoded = None
+            new_head = None
+            if status != 204 and status != 304 and head != self._last_head:
+                self._last_head = head  # a candidate for _repeated
+                self._last_length = -1
+                self._last_status = status
+        else:
+            flags = scan_head(head)
+            no_body = head_request or status == 204 or status == 304
+            chunked = not no_body and bool(flags & CHUNKED)
+            self._close_delimited = not no_body and not flags & (CHUNKED | CONTENT_LENGTH)
+            close = not req.keep_alive or self._close_delimited
+            decode = chunked and not req.v11
+            self._decoded = [] if decode else None
+            rebuild = flags & REBUILD or close or decode
+            new_head = rebuild_head(head, close, decode) if rebuild else None
+        self._state = BODY
+        ex.response_started(close)
+        body = data[end:]
+        if head_request:
+            if body:
+                self._fail(ex)  # a response to HEAD has no body: these bytes are a second one
+                return
+            self._message_done = True  # llhttp would wait for the announced body: start anew
+            self.parser = self._new_parser()
+        elif body and not self._feed(body, ex):
+            return
+        pieces = interim
+        if new_head is None:
+            pieces.append(data[pos:] if pos else data)
+        else:
+            pieces.append(new_head)
+            decoded = self._decoded
+            if decoded is not None:
+                pieces += decoded
+                decoded.clear()
+            elif body:
+                pieces.append(body)
+        self._send(ex, pieces)
+        if self._message_done:
+            self._done(ex)
+
+    def _send(self, ex: ResponseSink, pieces: list[bytes]) -> None:
+        ex.sent = True
+        if len(pieces) == 1:
+            self.outbox.write(ex.out, pieces[0])
+        else:
+            self.outbox.writelines(ex.out, pieces)
+
+    def _done(self, ex: ResponseSink) -> None:
+        """The current response ended: the exchange hears it; the connection is ready for
+        the next response (release() decides whether there is one)."""
+        self._state = HEAD
+        self._message_done = False
+        self.keep_alive = self._keep and not self._close_delimited
+        self._completed += 1
+        self.small = ex.received <= SMALL_RESPONSE
+        ex.response_done()
+
+    def _new_parser(self) -> httptools.HttpResponseParser:
+        return httptools.HttpResponseParser(_Decoding(self) if self._decoding else self)
+
+    # -- used by the exchange ------------------------------------------------------------
+    def attach(self, ex: ResponseSink, head: bytes) -> None:
+        """Start an exchange: write the request head; the body follows with send_body."""
+        self._begin(ex)
+        assert self.transport is not None
+        self.outbox.write(self.transport, head)
+        self._arm()
+
+    def _begin(self, ex: ResponseSink) -> None:
+        self.exchange = ex
+        self._ticks += 1
+        if ex.req.v11 == self._decoding:  # the parser kind follows the client's version
+            self._decoding = not ex.req.v11
+            self.parser = self._new_parser()
+
+    def _arm(self) -> None:
         if self._timer is None:
             self._busy_ticks = -1
             self._timer = self.loop.call_later(self.timeout, self._on_timer)
-
-    def can_pipeline(self, generation: int, depth: int) -> bool:
-        """Whether a GET may join this connection now: its current exchange is a GET whose
-        head is still queued in this Outbox generation, with room for one more."""
-        return (
-            self._pipe_generation == generation
-            and self.client is not None
-            and not self.closed
-            and len(self._queue) + 1 < depth
-        )
-
-    def _start(self, client_ka: bool, client_10: bool, reused: bool) -> None:
-        """Per-exchange state, at its start."""
-        self._got = 0  # bytes of the current response so far
-        self.client_ka = client_ka
-        self.client_10 = client_10
-        self.reused = reused
-        self.got_byte = False
-        self.keep_alive = False
-        self._head_done = False
-        self._head_request = False
-        self._fast = client_ka
-        self._remaining = 0
-        self._head_buf.clear()
-        self._in_head = True
-        self._done = False
-        self._sent = False
-        self._decode = False
-        self._chunked = False
-        self._close_delimited = False
 
     def send_body(self, data: bytes, chunked: bool) -> None:
         assert self.transport is not None
@@ -474,131 +481,26 @@ class UpstreamConnection(asyncio.Protocol):
             self.transport.resume_reading()
 
     def release(self) -> None:
-        """The current exchange is over: the next waiting one takes the connection, or it
-        goes back to the pool if the exchange left it reusable, else it is closed."""
-        self.client = None
-        self.out = None
-        reusable = self.keep_alive and not self.closed
-        if self._queue:
-            if reusable and self._next():
-                return
-            self._fail_waiting()
-        if reusable:
+        """The current exchange is over: back to the pool if its response left the
+        connection reusable, else closed."""
+        self.exchange = None
+        if self.keep_alive and not self.closed:
             if self.paused:
                 self.resume_reading()
             self.pool.release(self)
         else:
             self.close()
 
-    def abandon(self, client: Client) -> None:
-        """`client` goes away (closed, or its request failed) before its response ended."""
-        if client is self.client or not self._queue:
-            self.close()
-            return
-        queue = self._queue
-        for i, waiting in enumerate(queue):
-            if waiting[0] is client:
-                queue[i] = (None, None, False, False)  # its turn will close the connection
-                return
-
-    def _next(self) -> bool:
-        """Hand the connection to the next waiting exchange (False: it left meanwhile)."""
-        client, out, client_ka, client_10 = self._queue.popleft()
-        if client is None or out is None:
-            return False
-        self.client = client
-        self.out = out
-        self._start(client_ka, client_10, True)
-        self._framer.start()
-        if self.paused:
-            self.resume_reading()
-        if client.write_paused:
-            self.pause_reading()
-        return True
-
-    def _fail_waiting(self) -> None:
-        """Every waiting exchange fails before its response began: retryable."""
-        waiting = list(self._queue)
-        self._queue.clear()
-        self.pool.pipeline_pause = PAUSE_AFTER_BREAK
-        for client, _, _, _ in waiting:
-            if client is not None:
-                client.upstream_failed(self, 502, True)
-
-    def _pipelined(self, data: bytes) -> None:
-        """A read while exchanges wait: cut it where each response ends."""
-        framer = self._framer
-        while True:
-            if framer.at_start():
-                n = self._whole_known(data)
-                if n:  # a whole response with a known head: done, no framer, no parser
-                    data = data[n:]
-                    if not self._next_part(data):
-                        return
-                    continue
-            n = framer.feed(data)
-            if not (framer.ended or framer.interim):
-                self._received(data, cast(asyncio.Transport, self.out))
-                return
-            part, data = data[:n], data[n:]
-            if framer.interim:  # a 1xx head: the same exchange's final response follows
-                framer.start()
-                self._received(part, cast(asyncio.Transport, self.out))
-                if not data or self.client is None:
-                    return
-                continue
-            completed = self._completed
-            self._received(part, cast(asyncio.Transport, self.out))
-            if self._completed == completed:
-                # llhttp did not end the response where the framer did: never guess.
-                if not self.closed:
-                    self._fail()
-                return
-            framer.start()
-            if not self._next_part(data):
-                return
-
-    def _whole_known(self, data: bytes) -> int:
-        """Bytes of `data` taken by a whole response starting with a known head (0: none)."""
-        if not (self._fast and self._in_head and not self._head_buf):
-            return 0
-        end = data.find(b"\r\n\r\n") + 4
-        if end < 4:
-            return 0
-        known = KNOWN_HEADS.get(data[:end])
-        if known is None:
-            return 0
-        length, keep = known
-        cut = end + length
-        if cut > len(data):
-            return 0
-        self.got_byte = True
-        self._ticks += 1
-        self._got += cut
-        self._known_head(data[:cut], cast(asyncio.Transport, self.out), length, length, keep)
-        return cut
-
-    def _next_part(self, rest: bytes) -> bool:
-        """After a response ended inside a read: whether `rest` needs the framer (True);
-        else it was handled here (nothing left, the last exchange's own bytes, or bytes
-        nobody asked for)."""
-        if not rest:
-            return False
-        out = self.out
-        if self.client is None or out is None:
-            self.close()  # bytes nobody asked for: never reuse this connection
-            return False
-        if not self._queue:
-            self._received(rest, out)  # the last exchange of the batch: its own bytes
-            return False
-        return True
+    def abandon(self, ex: ResponseSink) -> None:
+        """`ex` goes away (its client closed, or answered itself) before its response ended."""
+        self.close()
 
     # -- pool protocol -----------------------------------------------------------------
     def reusable(self) -> bool:
-        return not self.closed and self.client is None
+        return not self.closed and self.exchange is None
 
     def close(self) -> None:
-        self.client = None
+        self.exchange = None
         self.keep_alive = False
         if self._timer is not None:
             self._timer.cancel()
@@ -608,68 +510,40 @@ class UpstreamConnection(asyncio.Protocol):
             self.outbox.flush()  # what is queued for it (a tunnel's last bytes) goes first
             self.transport.close()
 
-    # -- internals ---------------------------------------------------------------------
-    def _take_head(self) -> bytes:
-        data, pos = self._data, self._pos
-        self._held = held = len(self._head_buf)
-        if held:
-            buf = bytes(self._head_buf) + data[pos:]
-            self._head_buf.clear()
-            end = buf.find(b"\r\n\r\n") + 4
-            self._pos = pos + end - held
-            return buf[:end]
-        end = data.find(b"\r\n\r\n", pos) + 4
-        self._pos = end
-        return data[pos:end]
-
-    def _finish(self, keep_alive: bool) -> None:
-        client = self.client
-        self.keep_alive = keep_alive and not self._close_delimited
-        self._completed += 1
-        self.small = self._got <= SMALL_RESPONSE
-        if client is not None:
-            client.response_done(self)
-
-    def _fail(self) -> None:
-        client = self.client
-        started = self._sent  # a head already went out: too late for a 502
-        self._pieces.clear()
+    # -- failures and upgrades -------------------------------------------------------------
+    def _fail(self, ex: ResponseSink) -> None:
+        started = ex.sent  # some of the response went out already: too late for a 502
         self.close()
-        if client is not None:
-            if started:
-                client.abort()
-            else:
-                client.upstream_failed(self, 502, False)
+        if started:
+            ex.abort()
+        else:
+            ex.failed(502, False)
 
-    def _upgraded(self, rest: bytes) -> None:
-        if self._status != 101 or self.client is None or self._queue:
-            self._fail()  # (a 101 to a pipelined GET: the connection is no longer HTTP)
+    def _upgraded(self, ex: ResponseSink, pieces: list[bytes]) -> None:
+        if self.parser.get_status_code() != 101:
+            self._fail(ex)
             return
         self.upgraded = True
+        ex.status = 101
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        assert self.out is not None
-        pieces = self._pieces
-        if rest:
-            pieces.append(rest)
-        if pieces:
-            self.outbox.writelines(self.out, pieces)
-            pieces.clear()
-        self.client.upstream_upgraded(self)
+        ex.response_started(False)
+        self._send(ex, [p for p in pieces if p])
+        ex.upgraded()
 
     def _on_timer(self) -> None:
         self._timer = None
-        client = self.client
-        if client is None or self.upgraded:
+        ex = self.exchange
+        if ex is None or self.upgraded:
             return
         if self._ticks != self._busy_ticks:
             self._busy_ticks = self._ticks  # activity since the last look: wait again
             self._timer = self.loop.call_later(self.timeout, self._on_timer)
             return
-        started = self._sent
+        started = ex.sent
         self.close()
         if started:
-            client.abort()
+            ex.abort()
         else:
-            client.upstream_failed(self, 504, False)
+            ex.failed(504, False)

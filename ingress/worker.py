@@ -28,7 +28,7 @@ async def serve(fd: int) -> None:
             try:
                 await state.apply(config)
             except Exception:
-                log.exception("worker: config generation %d failed", config.snapshot.generation)
+                log.exception("worker: config generation %d failed", config.table.generation)
     finally:
         await state.close()
         writer.close()

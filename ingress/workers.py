@@ -1,12 +1,15 @@
 """Worker processes: config distribution from the daemon to `--workers` HTTP processes.
 
 How config reaches every worker: the daemon (the only process that watches files or the
-Kubernetes API) reduces each Snapshot to its ingress part (Ingresses, IngressClasses,
-TLS Secrets, service ports by service), pickles it and writes it, length-prefixed, to a
-Unix socketpair per worker right after its own sync. Each worker compiles its own Router
-and CertStore from it, so a change reaches every worker as soon as the daemon has synced
-(milliseconds; well under 1 s). Workers never talk to the API server, so N workers do
-not mean N watches. A worker whose pipe closes (daemon gone) exits.
+Kubernetes API) translates each Snapshot into a RouteTable (ingress/routes.py: routes with
+their backends and endpoints resolved) and sends it with the TLS Secrets it names,
+pickled and length-prefixed, over a Unix socketpair per worker right after its own sync.
+Each worker compiles the table and builds its CertStore from it, so a change reaches
+every worker as soon as the daemon has synced (milliseconds; well under 1 s). Workers
+know nothing of Ingress objects and never talk to the API server, so N workers do not
+mean N watches, and only the Services routes use travel (a node with 10,000 Services and
+a few Ingresses must not pickle 10,000 of them to every worker on each change). A worker
+whose pipe closes (daemon gone) exits.
 
 Listeners: the daemon process serves too (worker 0, in its own loop) and binds first,
 with SO_REUSEPORT, so a port 0 in the flags is resolved once; the N-1 worker processes
@@ -30,11 +33,12 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Collection
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from discovery.snapshot import Snapshot
+from discovery.model import TLSSecret
+from ingress.routes import RouteTable, SecretKey
 from ingress.settings import HttpSettings
 
 log = logging.getLogger(__name__)
@@ -51,34 +55,10 @@ class WorkerConfig:
     """Everything a worker needs for one config generation (pickled to it)."""
 
     settings: HttpSettings
-    controller: str
-    watch_without_class: bool
     http: tuple[str, int] | None  # resolved address, None = not listening
     https: tuple[str, int] | None
-    snapshot: Snapshot = field(default_factory=Snapshot)
-
-
-def ingress_part(
-    snapshot: Snapshot, used: Collection[tuple[str, str]] | None = None
-) -> Snapshot:
-    """The part of a Snapshot the L7 proxy reads (plain dicts, so it pickles). `used`: the
-    (namespace, name) of the Services the owned Ingresses name; only those are kept (a
-    node with 10,000 Services and a few Ingresses must not pickle 10,000 of them to every
-    worker on each change: that took 450 ms)."""
-    if used is None:
-        services = dict(snapshot.services)
-        ports = dict(snapshot.ports_by_service)
-    else:
-        services = {k: snapshot.services[k] for k in used if k in snapshot.services}
-        ports = {k: snapshot.ports_by_service[k] for k in used if k in snapshot.ports_by_service}
-    return Snapshot(
-        generation=snapshot.generation,
-        services=services,
-        ingresses=snapshot.ingresses,
-        ingress_classes=snapshot.ingress_classes,
-        tls_secrets=dict(snapshot.tls_secrets),
-        ports_by_service=ports,
-    )
+    table: RouteTable = field(default_factory=RouteTable)
+    tls_secrets: dict[SecretKey, TLSSecret] = field(default_factory=dict)
 
 
 def encode(config: WorkerConfig) -> bytes:

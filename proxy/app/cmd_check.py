@@ -1,7 +1,10 @@
 """`seaway check -c PATH`: validate manifests the way `seaway run` would load them.
 
 Exit 0 with a one-line summary of what was loaded, or 1 with every error on stderr, one
-per line (file: object: field: message).
+per line (file: object: field: message). Then, for every Ingress carrying ingress-nginx
+annotations: those recognised and those ignored (why) on stdout, invalid values (with
+what is accepted and what happens now), refused Ingresses and denied paths on stderr;
+the same for the --configmap ConfigMap. Any of those errors also makes the exit 1.
 """
 
 from __future__ import annotations
@@ -10,8 +13,8 @@ import argparse
 import sys
 from collections import Counter
 
-from discovery.model import KINDS
-from proxy.app.options import add_source_flags
+from discovery.model import KINDS, ConfigMap, Ingress, KubeObject, ObjectKey
+from proxy.app.options import add_ingress_nginx_flags, add_source_flags
 
 
 def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -20,11 +23,15 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         help="validate manifest files (exit 1 listing every error)",
         description="Load the manifests of -c PATH (a file, or a directory searched "
         "recursively for *.yaml, *.yml and *.json) exactly as `seaway run` would, and "
-        "report every problem, one per line: file: object: field: message. Exit 0 and a "
-        "one-line summary when everything is valid, 1 otherwise. Only files are checked: "
-        "--kubeconfig and --master are refused.",
+        "report every problem, one per line: file: object: field: message. Then report, per "
+        "Ingress, the ingress-nginx annotations recognised, those ignored and why, invalid "
+        "values (NAMESPACE/NAME: metadata.annotations[KEY]: invalid ...) and Ingresses "
+        "refused (snippets, GRPC backends, ...), and the same for the --configmap "
+        "ConfigMap. Exit 0 and a one-line summary when everything is valid, 1 otherwise. "
+        "Only files are checked: --kubeconfig and --master are refused.",
     )
     add_source_flags(p)
+    add_ingress_nginx_flags(p)
     p.add_argument(
         "--strict",
         action="store_true",
@@ -51,16 +58,21 @@ def run(args: argparse.Namespace) -> int:
     for error in result.errors:
         print(error, file=sys.stderr)
     objects = result.objects()
+    nginx_errors, nginx_warnings = _report_nginx(objects, args.annotations_prefix, args.configmap)
+    # nginx_errors: the Ingresses (and ConfigMap) with an invalid value, refusal or denial
+    warnings = len(result.warnings) + nginx_warnings
     counts = Counter(o.kind for o in objects)
     per_kind = ", ".join(f"{counts[k]} {k}" for k in KINDS if counts[k])
     files = len(result.objects_by_file)
-    if result.errors or (args.strict and result.warnings):
+    if result.errors or nginx_errors or (args.strict and warnings):
         parts = []
         if result.errors:
             bad_files = len({e.file for e in result.errors})
             parts.append(f"{_plural(len(result.errors), 'error')} in {_plural(bad_files, 'file')}")
-        if args.strict and result.warnings:
-            parts.append(_plural(len(result.warnings), "warning") + " (--strict)")
+        if nginx_errors:
+            parts.append(_plural(nginx_errors, "object") + " with ingress-nginx errors")
+        if args.strict and warnings:
+            parts.append(_plural(warnings, "warning") + " (--strict)")
         print(f"{args.config}: " + ", ".join(parts), file=sys.stderr)
         return 1
     print(
@@ -68,6 +80,46 @@ def run(args: argparse.Namespace) -> int:
         + (f" ({per_kind})" if per_kind else "")
     )
     return 0
+
+
+def _report_nginx(
+    objects: list[KubeObject], prefix: str, configmap: tuple[str, str] | None
+) -> tuple[int, int]:
+    """Print what ingress-nginx annotations and the ConfigMap amount to; (Ingresses or
+    ConfigMaps with errors, warnings)."""
+    from discovery.nginx_annotations import parse_ingress_annotations
+    from discovery.nginx_configmap import parse_nginx_configmap
+    from discovery.nginx_report import Line, annotation_lines, configmap_lines
+
+    errors = warnings = 0
+
+    def show(lines: list[Line]) -> None:
+        nonlocal errors
+        if any(is_error for is_error, _ in lines):
+            errors += 1
+        for is_error, text in lines:
+            print(text, file=sys.stderr if is_error else sys.stdout)
+
+    ingresses = sorted(
+        (o for o in objects if isinstance(o, Ingress)),
+        key=lambda i: (i.meta.namespace, i.meta.name),
+    )
+    for ingress in ingresses:
+        parsed = parse_ingress_annotations(ingress, prefix)
+        show(annotation_lines(f"{ingress.meta.namespace}/{ingress.meta.name}", parsed, prefix))
+    if configmap is not None:
+        ref = "/".join(configmap)
+        found = {o.key: o for o in objects}.get(ObjectKey("ConfigMap", *configmap))
+        if isinstance(found, ConfigMap):
+            show(configmap_lines(parse_nginx_configmap(found.data, ref)))
+        else:
+            warnings += 1
+            print(
+                f"warning: ConfigMap {ref} (--configmap) is not in these files: "
+                "ingress-nginx's defaults apply",
+                file=sys.stderr,
+            )
+    return errors, warnings
 
 
 def _plural(n: int, noun: str) -> str:

@@ -1,5 +1,6 @@
-"""`seaway apply | rules | trace | cleanup` for the kernel dataplanes (iptables here;
-nftables in kernel_nft.py)."""
+"""`seaway apply | rules | trace | cleanup` for the kernel dataplanes: iptables here
+(both IP families: iptables for IPv4, ip6tables for IPv6, when usable on this host),
+nftables in kernel_nft.py."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from discovery.snapshot import Snapshot
 from proxy.app.options import Options, add_mode_flags, add_source_flags, options_from_args
 
 if TYPE_CHECKING:
+    from proxy.iptables.family import IPFamily
     from proxy.iptables.render import KernelState
 
 log = logging.getLogger(__name__)
@@ -53,9 +55,10 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         description="Packets: simulate a new connection through the iptables rules (or "
         "nftables tables, with --proxy-mode nftables) seaway would apply, and print the "
         "rules hit and each outcome (DNAT target with its probability, REJECT/DROP, "
-        "masquerade or not). Requests (--url): route it as the Ingress proxy would, and "
-        "print the Ingress rule that matched, the Service port and its endpoints, or why "
-        "the answer is 404 or 503. Touches nothing.",
+        "masquerade or not). Requests (--url, with --method and --header when routes match "
+        "on them): route it as the Ingress proxy would, and print the rule that matched, "
+        "the Service port and its endpoints (or the redirect or fixed answer, or why "
+        "404/503), and why every other route tried lost. Touches nothing.",
     )
     _common(p)
     p.add_argument("--src", metavar="IP", help="source address of the packet")
@@ -63,7 +66,23 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
     p.add_argument(
         "--url",
         metavar="URL",
-        help="trace an HTTP request instead: http(s)://HOST[:PORT]/PATH as a client sends it",
+        help="trace an HTTP request instead: http(s)://HOST[:PORT]/PATH[?QUERY] as a client "
+        "sends it",
+    )
+    p.add_argument(
+        "-X",
+        "--method",
+        default="GET",
+        metavar="METHOD",
+        help="the request's method, with --url (default GET)",
+    )
+    p.add_argument(
+        "-H",
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="a request header, with --url (repeatable; e.g. -H 'X-Canary: always')",
     )
     p.add_argument(
         "--ingress-controller",
@@ -127,7 +146,7 @@ def _load(options: Options) -> Snapshot | None:
             file=sys.stderr,
         )
         return None
-    return build_snapshot(result.objects())
+    return build_snapshot(result.objects(), options.node_topology())
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Options, Snapshot | None, float]:
@@ -148,12 +167,14 @@ def _need_root(what: str) -> bool:
     return True
 
 
-def _read_kernel(requested_flavor: str) -> tuple[str, KernelState]:
+def _read_kernel(requested_flavor: str) -> tuple[str, KernelState, KernelState | None]:
+    """The flavor, and what the kernel holds for IPv4 and (None: ip6tables unusable) IPv6."""
     from proxy.iptables.applier import Applier
     from proxy.iptables.flavor import detect_flavor
 
     flavor = detect_flavor(requested_flavor)
-    return flavor, Applier(flavor).kernel_state()
+    v6 = Applier(flavor, family=6)
+    return flavor, Applier(flavor).kernel_state(), v6.kernel_state() if v6.available() else None
 
 
 @contextmanager
@@ -208,10 +229,14 @@ def _apply(args: argparse.Namespace) -> int:
             return 1
         try:
             t0 = time.perf_counter()
-            flavor, kernel = probe.result()
+            flavor, kernel, kernel6 = probe.result()
             wait_s = time.perf_counter() - t0
-            syncer = IptablesSyncer(options.iptables_config().build, Applier(flavor))
+            build = options.iptables_config().build
+            syncer = IptablesSyncer(build, Applier(flavor))
             report = syncer.sync(snapshot, kernel=kernel)
+            if kernel6 is not None:
+                syncer6 = IptablesSyncer(build.for_family(6), Applier(flavor, family=6))
+                report6 = syncer6.sync(snapshot, kernel=kernel6)
         except Exception as exc:
             print(f"seaway: apply failed: {exc}", file=sys.stderr)
             return 1
@@ -224,6 +249,15 @@ def _apply(args: argparse.Namespace) -> int:
         f"apply {report.apply_seconds + wait_s:.3f} s (flavor and kernel state read during "
         f"parse, waited {wait_s:.3f} s), total {total:.3f} s"
     )
+    if kernel6 is None:
+        print(f"ip6tables-{flavor}: not usable here, IPv6 addresses not programmed")
+    else:
+        print(
+            f"ip6tables: applied {report6.service_ports} service ports, "
+            f"{report6.endpoints} endpoints: {report6.chains} chains, {report6.rules} rules, "
+            f"{report6.chains_written} chains written, {report6.chains_deleted} deleted; "
+            f"build {report6.build_seconds:.3f} s, apply {report6.apply_seconds:.3f} s"
+        )
     return 0
 
 
@@ -238,9 +272,18 @@ def cmd_rules(args: argparse.Namespace) -> int:
         from proxy.app import kernel_nft
 
         return kernel_nft.rules(options, snapshot)
-    ruleset = build_ruleset(snapshot, options.iptables_config().build)
+    build = options.iptables_config().build
+    ruleset = build_ruleset(snapshot, build)
     sys.stdout.write(render_full(ruleset, None, nft=False).text)
+    if _has_ipv6(snapshot):
+        ruleset6 = build_ruleset(snapshot, build.for_family(6))
+        sys.stdout.write("# ip6tables-restore input (IPv6)\n")
+        sys.stdout.write(render_full(ruleset6, None, nft=False).text)
     return 0
+
+
+def _has_ipv6(snapshot: Snapshot) -> bool:
+    return any(":" in ip for spi in snapshot.service_ports.values() for ip in spi.cluster_ips)
 
 
 def _host_addresses() -> list[str]:
@@ -261,38 +304,37 @@ def cmd_trace(args: argparse.Namespace) -> int:
         return 2
     host, sep, port = args.dst.rpartition(":")
     host = host.strip("[]")
-    nft = getattr(args, "proxy_mode", "") == "nftables"
     try:
-        src, dst = ipaddress.ip_address(args.src), ipaddress.ip_address(host)
+        src = ipaddress.ip_address(args.src)
+        dst = ipaddress.ip_address(host)
         dport = int(port)
         if not sep or not 0 < dport < 65536 or src.version != dst.version:
             raise ValueError(port)
-        if dst.version == 6 and not nft:
-            raise ValueError("IPv6")
     except ValueError:
-        families = "IPv4 or IPv6 ([IP]:PORT), one family" if nft else "IPv4"
         print(
-            f"seaway: trace: --src IP and --dst IP:PORT ({families}) expected, got "
-            f"{args.src!r} {args.dst!r}",
+            f"seaway: trace: --src IP and --dst IP:PORT ([IP]:PORT for IPv6, both of one "
+            f"family) expected, got {args.src!r} {args.dst!r}",
             file=sys.stderr,
         )
         return 2
     options, snapshot, _ = _prepare(args)
     if snapshot is None:
         return 1
-    local = set(args.node_ip) if args.node_ip else set(_host_addresses())
+    local = {str(ipaddress.ip_address(a)) for a in (args.node_ip or _host_addresses())}
     print(
-        f"trace {args.proto} {args.src} -> {args.dst} (node addresses: {', '.join(sorted(local))})"
+        f"trace {args.proto} {args.src} -> {args.dst} (node addresses: "
+        f"{', '.join(sorted(local))})"
     )
-    if nft:
+    if options.proxy_mode == "nftables":
         from proxy.app import kernel_nft
 
-        print(
-            "\n".join(kernel_nft.trace(options, snapshot, args.src, host, dport, args.proto, local))
-        )
+        lines = kernel_nft.trace(options, snapshot, str(src), str(dst), dport, args.proto, local)
+        print("\n".join(lines))
         return 0
-    ruleset = build_ruleset(snapshot, options.iptables_config().build)
-    outcomes = Simulator(ruleset, local).trace(args.src, host, dport, args.proto)
+    # The rules of the packet's family (ip6tables' for IPv6), addresses as rules spell them.
+    build = options.iptables_config().build.for_family(6 if dst.version == 6 else 4)
+    ruleset = build_ruleset(snapshot, build)
+    outcomes = Simulator(ruleset, local).trace(str(src), str(dst), dport, args.proto)
     print(format_trace(outcomes))
     return 0
 
@@ -307,6 +349,13 @@ def _trace_request(args: argparse.Namespace) -> int:
     except TraceError as exc:
         print(f"seaway: trace: {exc}", file=sys.stderr)
         return 2
+    headers = []
+    for field in args.header:
+        name, colon, value = field.partition(":")
+        if not colon or not name.strip():
+            print(f"seaway: trace: --header {field!r}: expected 'NAME: VALUE'", file=sys.stderr)
+            return 2
+        headers.append((name.strip(), value.strip()))
     options = options_from_args(args)
     if not options.config:
         print("seaway: -c/--config PATH is required", file=sys.stderr)
@@ -315,14 +364,20 @@ def _trace_request(args: argparse.Namespace) -> int:
     if snapshot is None:
         return 1
     lines = trace_request(
-        snapshot, args.url, options.ingress_controller, options.watch_ingress_without_class
+        snapshot,
+        args.url,
+        options.ingress_controller,
+        options.watch_ingress_without_class,
+        args.method,
+        headers,
     )
     print("\n".join(lines))
     return 0
 
 
-def cleanup_flavor(flavor: str) -> tuple[int, int] | None:
-    """Remove seaway's chains and jumps in one flavor; (chains, jumps) removed, None if absent."""
+def cleanup_flavor(flavor: str, family: IPFamily = 4) -> tuple[int, int] | None:
+    """Remove seaway's chains and jumps in one flavor and family; (chains, jumps) removed,
+    None if the tools are absent."""
     from proxy.iptables.applier import Applier, run_command
     from proxy.iptables.flavor import legacy_tables_loaded
     from proxy.iptables.render import (
@@ -333,11 +388,11 @@ def cleanup_flavor(flavor: str) -> tuple[int, int] | None:
         render_cleanup,
     )
 
-    applier = Applier(flavor, run_command)
+    applier = Applier(flavor, run_command, family)
     probe = applier.run([applier.tool("iptables"), "--version"])
     if probe.rc == 127:
         return None
-    if flavor == "legacy" and not legacy_tables_loaded():
+    if flavor == "legacy" and not legacy_tables_loaded(family):
         return 0, 0  # nothing there; listing would only create empty legacy tables
     state = KernelState()
     jumps: dict[str, list[str]] = {}
@@ -375,17 +430,21 @@ def cleanup_all() -> int:
 
 
 def cleanup_iptables() -> int:
-    """Remove seaway's iptables rules in both flavors."""
+    """Remove seaway's iptables and ip6tables rules in both flavors."""
     status = 0
-    for flavor in ("legacy", "nft"):
-        try:
-            done = cleanup_flavor(flavor)
-        except Exception as exc:
-            print(f"seaway: cleanup ({flavor}) failed: {exc}", file=sys.stderr)
-            status = 1
-            continue
-        if done is None:
-            print(f"{flavor}: iptables-{flavor} not installed, skipped")
-        else:
-            print(f"{flavor}: removed {done[0]} chains and {done[1]} jumps")
+    families: tuple[IPFamily, ...] = (4, 6)
+    for family in families:
+        prefix = "iptables" if family == 4 else "ip6tables"
+        for flavor in ("legacy", "nft"):
+            what = flavor if family == 4 else f"{flavor} (IPv6)"
+            try:
+                done = cleanup_flavor(flavor, family)
+            except Exception as exc:
+                print(f"seaway: cleanup ({what}) failed: {exc}", file=sys.stderr)
+                status = 1
+                continue
+            if done is None:
+                print(f"{what}: {prefix}-{flavor} not installed, skipped")
+            else:
+                print(f"{what}: removed {done[0]} chains and {done[1]} jumps")
     return status

@@ -13,6 +13,7 @@ from typing import Any
 from proxy.app.options import (
     Options,
     add_daemon_flags,
+    add_ingress_nginx_flags,
     add_mode_flags,
     add_source_flags,
     options_from_args,
@@ -26,14 +27,15 @@ def register(sub: Any) -> None:
         "run",
         help="run the daemon: watch objects and keep the dataplane in sync",
         description="Run seaway: take Services, EndpointSlices, Ingresses, IngressClasses "
-        "and TLS Secrets from manifest files (-c) or the Kubernetes API (--kubeconfig, "
-        "--master, or in-cluster), and make their traffic flow through the chosen "
-        "--proxy-mode; Ingresses seaway owns are served on --http-bind-address in every "
-        "mode. SIGTERM or SIGINT stops it cleanly.",
+        "and TLS Secrets (and ingress-nginx's ConfigMap: --configmap) from manifest files "
+        "(-c) or the Kubernetes API (--kubeconfig, --master, or in-cluster), and make their "
+        "traffic flow through the chosen --proxy-mode; Ingresses seaway owns are served on "
+        "--http-bind-address in every mode. SIGTERM or SIGINT stops it cleanly.",
     )
     add_source_flags(p)
     add_mode_flags(p)
     add_daemon_flags(p)
+    add_ingress_nginx_flags(p)
     p.add_argument(
         "--cleanup",
         action="store_true",
@@ -70,8 +72,14 @@ def choose_dataplanes(options: Options) -> list[Any]:
 
         dataplanes.append(NftablesDataplane(options.nftables_config()))
     from ingress.dataplane import IngressDataplane
+    from proxy.healthcheck_server import HealthCheckServer
+    from proxy.userspace.addresses import host_addresses
 
     dataplanes.append(IngressDataplane(options.ingress_config()))
+    # Health-check node ports (LoadBalancer, externalTrafficPolicy Local), in every mode.
+    dataplanes.append(
+        HealthCheckServer(options.healthcheck_config(), local_addresses=host_addresses)
+    )
     return dataplanes
 
 
@@ -83,8 +91,10 @@ def run(args: argparse.Namespace) -> int:
         return cleanup_all()
     in_cluster = bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
     if options.config and (options.kubeconfig or options.master):
-        print("seaway run: give either -c/--config or --kubeconfig/--master, not both",
-              file=sys.stderr)
+        print(
+            "seaway run: give either -c/--config or --kubeconfig/--master, not both",
+            file=sys.stderr,
+        )
         return 2
     if not (options.config or options.kubeconfig or options.master or in_cluster):
         print(
@@ -100,9 +110,14 @@ def run(args: argparse.Namespace) -> int:
     import uvloop
 
     from proxy.app.daemon import Daemon
+    from proxy.healthcheck_server import HealthCheckServer
 
     async def main() -> None:
-        daemon = Daemon(options, choose_source(options), choose_dataplanes(options))
+        dataplanes = choose_dataplanes(options)
+        daemon = Daemon(options, choose_source(options), dataplanes)
+        for dataplane in dataplanes:  # "serviceProxyHealthy" is the daemon's /healthz
+            if isinstance(dataplane, HealthCheckServer):
+                dataplane.proxy_healthy = daemon.health.healthy
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

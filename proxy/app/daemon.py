@@ -30,6 +30,25 @@ log = logging.getLogger("seaway.daemon")
 STOP_DEADLINE = 10.0  # seconds each dataplane gets to shut down gracefully
 
 
+def log_nginx_findings(previous: Snapshot | None, current: Snapshot, prefix: str) -> None:
+    """Log what the ingress-nginx annotations of each changed Ingress (and a changed
+    ConfigMap) amount to, once per change: errors as warnings, the rest at info."""
+    from discovery.nginx_report import annotation_lines, configmap_lines
+
+    before = previous.ingress_annotations if previous is not None else {}
+    after = current.ingress_annotations
+    if after is not before:
+        for key, parsed in after.items():
+            if before.get(key) is not parsed:
+                for is_error, text in annotation_lines("/".join(key), parsed, prefix):
+                    log.log(logging.WARNING if is_error else logging.INFO, "%s", text)
+    settings = current.nginx
+    if settings is not None and (previous is None or previous.nginx is not settings):
+        log.info("ingress-nginx settings: %s", settings.source)
+        for is_error, text in configmap_lines(settings):
+            log.log(logging.WARNING if is_error else logging.INFO, "%s", text)
+
+
 class Source(Protocol):
     async def run(self, store: Store, ready: Callable[[], None]) -> None: ...
 
@@ -48,7 +67,12 @@ class Daemon:
         self.dataplanes = list(dataplanes)
         self.store = Store()
         # Trigger times from before we started are not our latency (kube-proxy ignores them).
-        self.builder = SnapshotBuilder(self.store, not_before=wall_clock())
+        self.builder = SnapshotBuilder(
+            self.store,
+            not_before=wall_clock(),
+            topology=options.node_topology(),
+            nginx=options.ingress_nginx_mode(),
+        )
         self.metrics = DaemonMetrics()
         self.health = Health(max_sync_period=options.sync_period, clock=wall_clock)
         self.snapshot: Snapshot | None = None
@@ -81,6 +105,7 @@ class Daemon:
         started = time.perf_counter()
         snapshot, changed = self.builder.build()
         build_time = time.perf_counter() - started
+        log_nginx_findings(self.snapshot, snapshot, self.options.annotations_prefix)
         failed: list[str] = []
         timings: list[str] = [f"build {build_time * 1000:.1f}ms"]
         for dataplane in self.dataplanes:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
@@ -11,7 +12,10 @@ PROXY_MODES = ("userspace", "iptables", "nftables")
 
 if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
     from discovery.kube_source import KubeSourceConfig
+    from discovery.nginx_configmap import IngressNginxMode
+    from discovery.topology import NodeTopology
     from ingress.dataplane import IngressConfig
+    from proxy.healthcheck_server import HealthCheckConfig
     from proxy.iptables.dataplane import IptablesConfig
     from proxy.nftables.dataplane import NftablesConfig
     from proxy.userspace.dataplane import UserspaceConfig
@@ -54,6 +58,36 @@ def _pipeline_depth(text: str) -> int:
     return int(text)
 
 
+_DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+_DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
+
+
+def namespaced_name(text: str) -> tuple[str, str]:
+    """NAMESPACE/NAME of a ConfigMap (--configmap, as ingress-nginx's flag)."""
+    namespace, sep, name = text.partition("/")
+    if (
+        not sep
+        or not _DNS_LABEL.fullmatch(namespace)
+        or len(namespace) > 63
+        or not _DNS_SUBDOMAIN.fullmatch(name)
+        or len(name) > 253
+    ):
+        raise argparse.ArgumentTypeError(
+            f"invalid --configmap {text!r}: expected NAMESPACE/NAME, "
+            "e.g. ingress-nginx/ingress-nginx-controller"
+        )
+    return namespace, name
+
+
+def annotation_prefix(text: str) -> str:
+    if not _DNS_SUBDOMAIN.fullmatch(text) or len(text) > 253:
+        raise argparse.ArgumentTypeError(
+            f"invalid --annotations-prefix {text!r}: expected a DNS name such as "
+            "nginx.ingress.kubernetes.io (without the /)"
+        )
+    return text
+
+
 def _csv(text: str) -> list[str]:
     return [part.strip() for part in text.split(",") if part.strip()]
 
@@ -67,6 +101,7 @@ class Options:
     master: str | None = None
     proxy_mode: str = "userspace"
     hostname: str = field(default_factory=socket.gethostname)
+    node_zone: str = ""  # "" = this Node's topology.kubernetes.io/zone label (API mode)
     cluster_cidr: list[str] = field(default_factory=list)
     nodeport_addresses: list[str] = field(default_factory=list)  # empty: all local
     bind_cluster_ips: bool = False
@@ -82,6 +117,8 @@ class Options:
     sync_period: float = 30.0
     max_body_size: int = 0  # 0 = unlimited
     upstream_pipelining: int = 1  # 1 = off
+    annotations_prefix: str = "nginx.ingress.kubernetes.io"
+    configmap: tuple[str, str] | None = None  # ingress-nginx's ConfigMap (namespace, name)
 
     # Each dataplane and source takes its own small config, never this whole bag.
     def userspace_config(self) -> UserspaceConfig:
@@ -128,8 +165,31 @@ class Options:
         from discovery.kube_source import KubeSourceConfig
 
         return KubeSourceConfig(
-            self.kubeconfig, self.master, self.ingress_controller, self.watch_ingress_without_class
+            self.kubeconfig,
+            self.master,
+            self.ingress_controller,
+            self.watch_ingress_without_class,
+            self.configmap,
+            node_name="" if self.node_zone else self.hostname,
         )
+
+    def ingress_nginx_mode(self) -> IngressNginxMode:
+        from discovery.nginx_configmap import IngressNginxMode
+
+        return IngressNginxMode.from_flags(
+            self.annotations_prefix, self.configmap, self.ingress_controller
+        )
+
+    def healthcheck_config(self) -> HealthCheckConfig:
+        from proxy.healthcheck_server import HealthCheckConfig
+
+        return HealthCheckConfig(self.hostname, tuple(self.nodeport_addresses))
+
+    def node_topology(self) -> NodeTopology:
+        """For the snapshot builder: this node's name and its zone when given."""
+        from discovery.topology import NodeTopology
+
+        return NodeTopology(self.hostname, self.node_zone)
 
 
 def add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -147,6 +207,36 @@ def add_source_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_ingress_nginx_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "ingress-nginx compatibility",
+        "seaway reads and validates the nginx.ingress.kubernetes.io/* annotations of "
+        "Ingresses written for ingress-nginx, whatever their class (`seaway check` lists "
+        "what each one amounts to; the README's migration section says which act on "
+        "traffic). To take over ingress-nginx's IngressClass, give --ingress-controller "
+        "k8s.io/ingress-nginx.",
+    )
+    g.add_argument(
+        "--annotations-prefix",
+        type=annotation_prefix,
+        default="nginx.ingress.kubernetes.io",
+        metavar="PREFIX",
+        help="prefix of the ingress-nginx annotations to read, as ingress-nginx's flag of "
+        "that name (default nginx.ingress.kubernetes.io)",
+    )
+    g.add_argument(
+        "--configmap",
+        type=namespaced_name,
+        metavar="NAMESPACE/NAME",
+        help="ingress-nginx's controller ConfigMap to read global settings from (body size, "
+        "timeouts, ssl-redirect, HSTS, forwarded headers, PROXY protocol, ...): from the "
+        "files, or watched by name in the API. With it, or with --ingress-controller "
+        "k8s.io/ingress-nginx, every setting the ConfigMap leaves out takes ingress-nginx's "
+        "default (proxy-body-size 1m, proxy-read-timeout 60s, ssl-redirect true, HSTS on); "
+        "without either, seaway's own defaults apply",
+    )
+
+
 def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspace") -> None:
     g = parser.add_argument_group("dataplane")
     g.add_argument(
@@ -161,6 +251,14 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
         "--hostname-override",
         metavar="NAME",
         help="node name used for Local traffic policies (default: this host's name)",
+    )
+    g.add_argument(
+        "--node-zone",
+        default="",
+        metavar="ZONE",
+        help="this node's zone, for topology-aware routing (EndpointSlice hints, "
+        "trafficDistribution); default: the topology.kubernetes.io/zone label of this "
+        "node's Node object when watching the API, else none",
     )
     g.add_argument(
         "--cluster-cidr",
@@ -236,7 +334,9 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         "--ingress-controller",
         default="seaway.dev/ingress",
         metavar="NAME",
-        help="IngressClass spec.controller value seaway answers to (default seaway.dev/ingress)",
+        help="IngressClass spec.controller value seaway answers to (default "
+        "seaway.dev/ingress; k8s.io/ingress-nginx to take over ingress-nginx's classes, "
+        "with its defaults: see --configmap)",
     )
     g.add_argument(
         "--watch-ingress-without-class",
@@ -286,6 +386,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "kubeconfig",
         "master",
         "proxy_mode",
+        "node_zone",
         "cluster_cidr",
         "nodeport_addresses",
         "bind_cluster_ips",
@@ -301,11 +402,14 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "sync_period",
         "max_body_size",
         "upstream_pipelining",
+        "annotations_prefix",
+        "configmap",
     ):
         if hasattr(args, name):
             setattr(o, name, getattr(args, name))
     if getattr(args, "hostname_override", None):
         o.hostname = args.hostname_override
+    o.hostname = o.hostname.strip().lower()  # as kube-proxy: node names are lower case
     if not o.workers:
         o.workers = os.cpu_count() or 1
     return o

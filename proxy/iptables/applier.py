@@ -1,10 +1,12 @@
-"""Runs the iptables tools of one flavor (and conntrack). The only module that spawns them."""
+"""Runs the iptables tools of one flavor and family (and conntrack). The only module that
+spawns them: iptables-* for IPv4, ip6tables-* for IPv6."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
 
+from proxy import conntrack
 from proxy.command import (
     ApplyError,
     JoinedSink,
@@ -17,6 +19,7 @@ from proxy.command import (
 )
 from proxy.iptables import chains as C
 from proxy.iptables.builder import BUILTIN_JUMPS
+from proxy.iptables.family import Family, IPFamily, family_of
 from proxy.iptables.render import TABLES, KernelState, parse_nft_chains, parse_save
 
 log = logging.getLogger(__name__)
@@ -27,23 +30,33 @@ __all__ = ["FLAVORS", "Applier", "ApplyError", "ProcessSink", "Result", "Runner"
 
 
 class Applier:
-    """iptables-restore / iptables-save / conntrack for one flavor ("legacy" or "nft")."""
+    """iptables-restore / iptables-save / conntrack for one flavor ("legacy" or "nft") and
+    one family (4: iptables-*, 6: ip6tables-*)."""
 
-    __slots__ = ("flavor", "run")
+    __slots__ = ("family", "flavor", "run")
 
-    def __init__(self, flavor: str, run: Runner = run_command) -> None:
+    def __init__(self, flavor: str, run: Runner = run_command, family: IPFamily = 4) -> None:
         if flavor not in FLAVORS:
             raise ValueError(f"unknown iptables flavor {flavor!r}")
         self.flavor = flavor
         self.run = run
+        self.family: Family = family_of(family)
 
     @property
     def nft(self) -> bool:
         return self.flavor == "nft"
 
     def tool(self, name: str) -> str:
-        """'restore' -> iptables-nft-restore etc."""
-        return f"iptables-{self.flavor}-{name}" if name != "iptables" else f"iptables-{self.flavor}"
+        """'restore' -> iptables-nft-restore (ip6tables-nft-restore for IPv6) etc.;
+        'iptables' -> iptables-nft."""
+        prefix = self.family.tool_prefix
+        return f"{prefix}-{self.flavor}-{name}" if name != "iptables" else f"{prefix}-{self.flavor}"
+
+    def available(self) -> bool:
+        """The tools are installed and the kernel serves this family's nat table (IPv6 may
+        be disabled, or ip6tables missing): kube-proxy's `Present` check."""
+        probe = [self.tool("iptables"), "-w", "5", "-t", "nat", "-S", "POSTROUTING"]
+        return self.run(probe).rc == 0
 
     def restore(self, text: str) -> None:
         """Apply restore input atomically, without flushing other agents' chains."""
@@ -80,7 +93,7 @@ class Applier:
         parses), and the few built-in chains are listed one by one."""
         state = KernelState()
         if self.nft:
-            r = self.run(["nft", "list", "chains", "ip"])
+            r = self.run(["nft", "list", "chains", self.family.nft])
             if r.rc == 0:
                 parse_nft_chains(r.stdout.decode(errors="replace"), state)
                 if state.chains.get(C.NAT):
@@ -109,3 +122,17 @@ class Applier:
             out = self.run([self.tool("iptables"), "-w", "5", "-t", table, "-S", chain])
             if out.rc == 0:
                 parse_save(table, out.stdout.decode(errors="replace"), state)
+
+    def conntrack(self, args: Sequence[str]) -> Result:
+        """`conntrack ARGS` for this family's entries."""
+        return self.run(conntrack.command(args, self.family.version))
+
+    def conntrack_delete(self, args: Sequence[str]) -> bool:
+        """`conntrack -D ...`; rc 1 with no matching entries is not an error."""
+        r = self.conntrack(args)
+        if r.rc not in (0, 1):
+            log.warning(
+                "conntrack %s failed (rc %d): %s", " ".join(args), r.rc, first_lines(r.stderr)
+            )
+            return False
+        return True

@@ -5,6 +5,7 @@ kube-proxy's iptables layout under the SEAWAY- prefix:
 nat:    PREROUTING, OUTPUT -> SEAWAY-SERVICES
           cluster IP           -> SEAWAY-SVC-x (or SEAWAY-SVL-x for internalTrafficPolicy Local)
           external / LB IP     -> SEAWAY-EXT-x
+          LB IP with loadBalancerSourceRanges -> SEAWAY-FW-x: sources in range -> SEAWAY-EXT-x
           local address (last) -> SEAWAY-NODEPORTS -> SEAWAY-EXT-x
         SEAWAY-EXT-x (Cluster): mark for masquerade, -> SEAWAY-SVC-x
         SEAWAY-EXT-x (Local):   pods and the node -> SEAWAY-SVC-x, others -> SEAWAY-SVL-x
@@ -13,7 +14,12 @@ nat:    PREROUTING, OUTPUT -> SEAWAY-SERVICES
         POSTROUTING -> SEAWAY-POSTROUTING: MASQUERADE what carries the mark
 filter: INPUT, FORWARD -> SEAWAY-EXTERNAL-SERVICES (REJECT/DROP external traffic without
         endpoints), OUTPUT, FORWARD -> SEAWAY-SERVICES (REJECT cluster IPs without endpoints),
-        FORWARD -> SEAWAY-FORWARD (accept marked and established traffic).
+        FORWARD -> SEAWAY-FORWARD (accept marked and established traffic),
+        INPUT, FORWARD, OUTPUT -> SEAWAY-PROXY-FIREWALL (DROP what is still addressed to a
+        source-restricted LB IP: SEAWAY-FW-x did not DNAT it).
+
+One family per Ruleset: BuildConfig.family 4 for iptables, 6 for ip6tables; addresses of
+the other family are left out (proxy/iptables/family.py spells the rest).
 
 Per service port the builder makes a `ServiceFragment`; `RuleBuilder` caches fragments so
 a sync after a small change rebuilds only the service ports that changed.
@@ -23,11 +29,12 @@ from __future__ import annotations
 
 import gc
 import re
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field, replace
 
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
 from proxy.iptables import chains as C
+from proxy.iptables.family import Family, IPFamily, family_of
 
 # Above this many endpoints in total, per-service comments are left out (kube-proxy's
 # "large cluster mode" drops them too). An xt_comment match is 256 bytes in the legacy
@@ -47,6 +54,18 @@ BUILTIN_JUMPS: tuple[tuple[str, str, str], ...] = (
         "-m conntrack --ctstate NEW -m comment --comment "
         f'"seaway external services" -j {C.EXTERNAL_SERVICES}',
     ),
+    (
+        C.FILTER,
+        "INPUT",
+        "-m conntrack --ctstate NEW -m comment --comment "
+        f'"seaway firewall" -j {C.PROXY_FIREWALL}',
+    ),
+    (
+        C.FILTER,
+        "FORWARD",
+        "-m conntrack --ctstate NEW -m comment --comment "
+        f'"seaway firewall" -j {C.PROXY_FIREWALL}',
+    ),
     (C.FILTER, "FORWARD", f'-m comment --comment "seaway forwarding rules" -j {C.FORWARD}'),
     (
         C.FILTER,
@@ -62,18 +81,29 @@ BUILTIN_JUMPS: tuple[tuple[str, str, str], ...] = (
     (
         C.FILTER,
         "OUTPUT",
+        "-m conntrack --ctstate NEW -m comment --comment "
+        f'"seaway firewall" -j {C.PROXY_FIREWALL}',
+    ),
+    (
+        C.FILTER,
+        "OUTPUT",
         f'-m conntrack --ctstate NEW -m comment --comment "seaway service portals" -j {C.SERVICES}',
     ),
 )
 
-_UNSAFE = re.compile(r"[^A-Za-z0-9 ._:/>-]")
+_UNSAFE = re.compile(r"[^A-Za-z0-9 ._:/>\[\]-]")
 
 
 @dataclass(frozen=True, slots=True)
 class BuildConfig:
     hostname: str
-    cluster_cidrs: tuple[str, ...] = ()
-    nodeport_addresses: tuple[str, ...] = ()  # CIDRs or IPs; empty = every local address
+    cluster_cidrs: tuple[str, ...] = ()  # of both families; each Ruleset uses its own
+    # CIDRs or IPs; none of the Ruleset's family = every local address (as kube-proxy)
+    nodeport_addresses: tuple[str, ...] = ()
+    family: IPFamily = 4  # 4: iptables, 6: ip6tables
+
+    def for_family(self, version: IPFamily) -> BuildConfig:
+        return replace(self, family=version)
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +115,11 @@ class ServiceFragment:
     nodeports: tuple[str, ...] = ()  # nat SEAWAY-NODEPORTS rules
     filter_services: tuple[str, ...] = ()  # filter SEAWAY-SERVICES rules
     filter_external: tuple[str, ...] = ()  # filter SEAWAY-EXTERNAL-SERVICES rules
+    filter_firewall: tuple[str, ...] = ()  # filter SEAWAY-PROXY-FIREWALL rules
     endpoints: int = 0  # endpoint chains written
 
+
+EMPTY_FRAGMENT = ServiceFragment()
 
 # Receives one service port's nat chains: ((chain, rule lines), ...).
 ChainsSink = Callable[[tuple[tuple[str, tuple[str, ...]], ...]], None]
@@ -120,19 +153,6 @@ def _proto_match(proto: str, port: int) -> str:
     return f"-p {p} -m {p} --dport {port}"
 
 
-def _dest(ip: str) -> str:
-    return f"{ip}/32"
-
-
-def _cidr(text: str) -> str:
-    return text if "/" in text else f"{text}/32"
-
-
-def _v4(ips: Iterable[str]) -> list[str]:
-    # IPv6 belongs to ip6tables; this dataplane programs IPv4 only.
-    return [ip for ip in ips if ":" not in ip]
-
-
 def _probability(i: int, n: int) -> str:
     # kube-proxy's format: 1/(n-i) with 10 decimals, e.g. 0.3333333333.
     return f"{1.0 / (n - i):.10f}"
@@ -141,10 +161,12 @@ def _probability(i: int, n: int) -> str:
 class FragmentBuilder:
     """Builds one service port's fragment. Pure; holds only the node's configuration."""
 
-    __slots__ = ("config", "large")
+    __slots__ = ("cidrs", "config", "family", "large")
 
     def __init__(self, config: BuildConfig) -> None:
         self.config = config
+        self.family: Family = family_of(config.family)
+        self.cidrs = self.family.cidrs(config.cluster_cidrs)  # pod ranges of this family
         self.large = False
 
     def _c(self, text: str) -> str:
@@ -156,20 +178,24 @@ class FragmentBuilder:
         name = spi.name
         label = str(name)
         proto = spi.protocol
+        fam = self.family
+        cluster_ips = fam.ips(spi.cluster_ips)
+        if not cluster_ips:
+            # A service of the other family only: nothing in this family's tables (as
+            # kube-proxy's per-family proxiers never see it).
+            return EMPTY_FRAGMENT
         match = _proto_match(proto, spi.port)
-        cluster_ips = _v4(spi.cluster_ips)
-        external = _v4(spi.external_ips) + _v4(spi.load_balancer_ips)
+        lb_ips = fam.ips(spi.load_balancer_ips) if spi.load_balancer_ips else ()
+        external = fam.ips(spi.external_ips) if spi.external_ips else ()
         node_port = spi.node_port
-        has_external = bool(external) or node_port is not None
+        has_external = bool(external) or bool(lb_ips) or node_port is not None
 
-        all_eps = tuple(e for e in spi.endpoints if ":" not in e.ip)
+        all_eps = fam.endpoints(spi.endpoints)
         internal_local = spi.internal_traffic_policy == "Local"
         external_local = spi.external_traffic_policy == "Local"
         local_eps: tuple[EndpointInfo, ...] = ()
         if internal_local or (external_local and has_external):
-            local_eps = tuple(
-                e for e in spi.local_endpoints(self.config.hostname) if ":" not in e.ip
-            )
+            local_eps = fam.endpoints(spi.local_endpoints(self.config.hostname))
         internal_eps = local_eps if internal_local else all_eps
         external_eps = local_eps if external_local else all_eps
 
@@ -179,15 +205,20 @@ class FragmentBuilder:
         nodeports: list[str] = []
         f_services: list[str] = []
         f_external: list[str] = []
+        f_firewall: list[str] = []
 
         # Endpoint chains for every endpoint any policy chain uses, by address (what
-        # the chain name hashes; a str key hashes faster than the dataclass).
-        used: dict[str, str] = {}
+        # the chain name hashes; a str key hashes faster than the dataclass): the chain,
+        # and the address as DNAT writes it (canonical for IPv6).
+        used: dict[str, tuple[str, str]] = {}
+        v4 = fam.version == 4
         for ep in (*all_eps, *local_eps):
             address = ep.address
             if address not in used:
-                sep = used[address] = C.endpoint_chain(name, ep)
-                owned[sep] = self._endpoint_rules(sep, ep.ip, address, spi, label)
+                sep = C.endpoint_chain(name, ep)
+                dnat = address if v4 else fam.address(ep.ip, ep.port)
+                used[address] = (sep, dnat)
+                owned[sep] = self._endpoint_rules(sep, ep.ip, dnat, spi, label)
 
         need_svc = bool(all_eps) and (not internal_local or has_external)
         need_svl = bool(local_eps) and (internal_local or (has_external and external_local))
@@ -199,7 +230,7 @@ class FragmentBuilder:
             # masquerade rule (as kube-proxy's internal traffic chain does); scoped to the
             # cluster IP, because external traffic with Local policy enters SVL too and
             # must keep its source.
-            scopes = tuple(f" -d {_dest(cip)} {match}" for cip in cluster_ips)
+            scopes = tuple(f" -d {fam.host(cip)} {match}" for cip in cluster_ips)
             masq = self._masq_rules(svl, label, scopes) if internal_local else []
             owned[svl] = self._policy_rules(svl, local_eps, used, spi, label, masq)
 
@@ -208,34 +239,55 @@ class FragmentBuilder:
         for cip in cluster_ips:
             if internal_eps:
                 services.append(
-                    f"-A {C.SERVICES}{self._c(label + ' cluster IP')} -d {_dest(cip)} "
+                    f"-A {C.SERVICES}{self._c(label + ' cluster IP')} -d {fam.host(cip)} "
                     f"{match} -j {internal_target}"
                 )
             else:
                 verdict = "DROP" if all_eps else "REJECT"
                 why = "has no local endpoints" if all_eps else "has no endpoints"
                 f_services.append(
-                    f"-A {C.SERVICES}{self._c(label + ' ' + why)} -d {_dest(cip)} "
+                    f"-A {C.SERVICES}{self._c(label + ' ' + why)} -d {fam.host(cip)} "
                     f"{match} -j {verdict}"
                 )
 
         if has_external:
-            if external_eps or (external_local and all_eps):
+            uses_ext = bool(external_eps or (external_local and all_eps))
+            if uses_ext:
                 owned[ext] = self._external_rules(
                     ext, svc, svl, label, external_local, bool(local_eps)
                 )
-            for ip in external:
-                if external_eps or (external_local and all_eps):
+            # loadBalancerSourceRanges: LB IPs go through SEAWAY-FW-x, which sends sources
+            # in range on to SEAWAY-EXT-x; the rest leaves it un-DNATed and is dropped by
+            # filter SEAWAY-PROXY-FIREWALL (kube-proxy's KUBE-FW-x / KUBE-PROXY-FIREWALL).
+            ranges = fam.cidrs(spi.load_balancer_source_ranges) if lb_ips else ()
+            lb_target = ext
+            if ranges and all_eps:  # with endpoints, uses_ext holds
+                lb_target = C.firewall_chain(name)
+                owned[lb_target] = tuple(
+                    f"-A {lb_target}{self._c(label + ' loadbalancer IP')} -s {r} -j {ext}"
+                    for r in ranges
+                )
+                for ip in lb_ips:
+                    f_firewall.append(
+                        f"-A {C.PROXY_FIREWALL}"
+                        f"{self._c(label + ' traffic not accepted by ' + lb_target)} "
+                        f"-d {fam.host(ip)} {match} -j DROP"
+                    )
+            for ip, what, target in [
+                *((ip, " external IP", ext) for ip in external),
+                *((ip, " loadbalancer IP", lb_target) for ip in lb_ips),
+            ]:
+                if uses_ext:
                     services.append(
-                        f"-A {C.SERVICES}{self._c(label + ' external IP')} -d {_dest(ip)} "
-                        f"{match} -j {ext}"
+                        f"-A {C.SERVICES}{self._c(label + what)} -d {fam.host(ip)} "
+                        f"{match} -j {target}"
                     )
                 if not external_eps:
                     verdict = "DROP" if all_eps else "REJECT"
                     why = "has no local endpoints" if all_eps else "has no endpoints"
                     f_external.append(
                         f"-A {C.EXTERNAL_SERVICES}{self._c(label + ' ' + why)} "
-                        f"-d {_dest(ip)} {match} -j {verdict}"
+                        f"-d {fam.host(ip)} {match} -j {verdict}"
                     )
             if node_port is not None:
                 np_match = _proto_match(proto, node_port)
@@ -257,6 +309,7 @@ class FragmentBuilder:
             nodeports=tuple(nodeports),
             filter_services=tuple(f_services),
             filter_external=tuple(f_external),
+            filter_firewall=tuple(f_firewall),
             endpoints=len(used),
         )
 
@@ -272,7 +325,7 @@ class FragmentBuilder:
         (each is a kernel expression); tests/proxy/iptables/test_simulator.py's trace
         matrix checks every path.
         """
-        cidrs = self.config.cluster_cidrs
+        cidrs = self.cidrs
         if not cidrs:
             return []
         comment = self._c(label + " cluster IP")
@@ -284,29 +337,29 @@ class FragmentBuilder:
         self,
         chain: str,
         eps: tuple[EndpointInfo, ...],
-        used: Mapping[str, str],
+        used: Mapping[str, tuple[str, str]],
         spi: ServicePortInfo,
         label: str,
         masq: list[str],
     ) -> tuple[str, ...]:
         rules = masq
         timeout = spi.session_affinity_timeout
-        addresses = [ep.address for ep in eps]
+        targets = [used[ep.address] for ep in eps]  # (chain, address as DNAT writes it)
         if timeout is not None:
-            for address in addresses:
-                sep = used[address]
+            mask = self.family.mask
+            for sep, address in targets:
                 rules.append(
                     f"-A {chain}{self._c(label + ' -> ' + address)} -m recent --name {sep} "
-                    f"--mask 255.255.255.255 --rsource --rcheck --seconds {timeout} --reap -j {sep}"
+                    f"--mask {mask} --rsource --rcheck --seconds {timeout} --reap -j {sep}"
                 )
-        n = len(addresses)
-        for i, address in enumerate(addresses):
+        n = len(targets)
+        for i, (sep, address) in enumerate(targets):
             stat = (
                 f" -m statistic --mode random --probability {_probability(i, n)}"
                 if i < n - 1
                 else ""
             )
-            rules.append(f"-A {chain}{self._c(label + ' -> ' + address)}{stat} -j {used[address]}")
+            rules.append(f"-A {chain}{self._c(label + ' -> ' + address)}{stat} -j {sep}")
         return tuple(rules)
 
     def _endpoint_rules(
@@ -314,11 +367,12 @@ class FragmentBuilder:
     ) -> tuple[str, ...]:
         proto = spi.protocol.lower()
         comment = self._c(label)
+        fam = self.family
         recent = ""
         if spi.session_affinity_timeout is not None:
-            recent = f" -m recent --name {sep} --mask 255.255.255.255 --rsource --set"
+            recent = f" -m recent --name {sep} --mask {fam.mask} --rsource --set"
         return (
-            f"-A {sep}{comment} -s {_dest(ip)} -j {C.MARK_MASQ}",
+            f"-A {sep}{comment} -s {fam.host(ip)} -j {C.MARK_MASQ}",
             # No "-m tcp": DNAT needs only -p; the match would be one more expression.
             f"-A {sep}{comment} -p {proto}{recent} -j DNAT --to-destination {address}",
         )
@@ -335,7 +389,7 @@ class FragmentBuilder:
         rules = [
             f"-A {ext}{self._c('pod traffic for ' + label + ' external destinations')} "
             f"-s {cidr} -j {svc}"
-            for cidr in self.config.cluster_cidrs
+            for cidr in self.cidrs
         ]
         masq = self._c(f"masquerade LOCAL traffic for {label} external destinations")
         rules.append(f"-A {ext}{masq} -m addrtype --src-type LOCAL -j {C.MARK_MASQ}")
@@ -359,9 +413,10 @@ def fixed_chains(config: BuildConfig) -> dict[str, dict[str, tuple[str, ...]]]:
             "-j MASQUERADE --random-fully",
         ),
     }
-    if len(config.cluster_cidrs) > 1:
+    cidrs = family_of(config.family).cidrs(config.cluster_cidrs)
+    if len(cidrs) > 1:
         nat[C.NONPOD_MASQ] = (
-            *(f"-A {C.NONPOD_MASQ} -s {c} -j RETURN" for c in config.cluster_cidrs),
+            *(f"-A {C.NONPOD_MASQ} -s {c} -j RETURN" for c in cidrs),
             f"-A {C.NONPOD_MASQ} -j {C.MARK_MASQ}",
         )
     filt: dict[str, tuple[str, ...]] = {
@@ -378,12 +433,18 @@ def fixed_chains(config: BuildConfig) -> dict[str, dict[str, tuple[str, ...]]]:
 def nodeport_dispatch(config: BuildConfig) -> tuple[str, ...]:
     """The last rules of nat SEAWAY-SERVICES: local destinations go to SEAWAY-NODEPORTS."""
     note = _comment("seaway service nodeports; NOTE: this must be the last rule in this chain")
-    if not config.nodeport_addresses:
-        return (f"-A {C.SERVICES} {note} -m addrtype --dst-type LOCAL -j {C.NODEPORTS}",)
+    fam = family_of(config.family)
+    addresses = fam.cidrs(config.nodeport_addresses)
+    if not addresses:
+        # NodePorts on IPv6 loopback never work (no route_localnet): not ::1, as kube-proxy.
+        # (after the comment, before addrtype: where iptables-save prints it)
+        not_lo = " ! -d ::1/128" if fam.version == 6 else ""
+        return (
+            f"-A {C.SERVICES} {note}{not_lo} -m addrtype --dst-type LOCAL -j {C.NODEPORTS}",
+        )
     return tuple(
-        f"-A {C.SERVICES} {note} -d {_cidr(a)} -m addrtype --dst-type LOCAL -j {C.NODEPORTS}"
-        for a in config.nodeport_addresses
-        if ":" not in a
+        f"-A {C.SERVICES} {note} -d {a} -m addrtype --dst-type LOCAL -j {C.NODEPORTS}"
+        for a in addresses
     )
 
 
@@ -401,11 +462,12 @@ class RuleBuilder:
     instead of ~20 ms).
     """
 
-    __slots__ = ("_cache", "_fragments", "_large", "_last", "config")
+    __slots__ = ("_cache", "_fragments", "_large", "_last", "config", "family")
 
     def __init__(self, config: BuildConfig) -> None:
         self.config = config
         self._fragments = FragmentBuilder(config)
+        self.family = self._fragments.family
         self._cache: dict[ServicePortName, tuple[ServicePortInfo, ServiceFragment]] = {}
         self._large: bool | None = None
         self._last: Ruleset | None = None  # built from exactly the cached fragments
@@ -462,7 +524,8 @@ class RuleBuilder:
             ruleset = _patched(last, rebuilt)
         if ruleset is None:
             fragments = [cache[name][1] for name in sorted(ports, key=str)]
-            ruleset = assemble(self.config, fragments, len(ports))
+            in_family = sum(1 for f in fragments if f is not EMPTY_FRAGMENT)
+            ruleset = assemble(self.config, fragments, in_family)
         self._last = ruleset
         return ruleset
 
@@ -481,6 +544,7 @@ def _patched(
             or old.nodeports != new.nodeports
             or old.filter_services != new.filter_services
             or old.filter_external != new.filter_external
+            or old.filter_firewall != new.filter_firewall
         ):
             return None
     nat = dict(last.tables[C.NAT])
@@ -505,12 +569,14 @@ def assemble(config: BuildConfig, fragments: list[ServiceFragment], ports: int) 
     nodeports: list[str] = []
     f_services: list[str] = []
     f_external: list[str] = []
+    f_firewall: list[str] = []
     endpoints = 0
     for frag in fragments:
         services.extend(frag.services)
         nodeports.extend(frag.nodeports)
         f_services.extend(frag.filter_services)
         f_external.extend(frag.filter_external)
+        f_firewall.extend(frag.filter_firewall)
         nat.update(frag.chains)
         endpoints += frag.endpoints
     services.extend(nodeport_dispatch(config))
@@ -518,6 +584,7 @@ def assemble(config: BuildConfig, fragments: list[ServiceFragment], ports: int) 
     nat[C.NODEPORTS] = tuple(nodeports)
     filt[C.SERVICES] = tuple(f_services)
     filt[C.EXTERNAL_SERVICES] = tuple(f_external)
+    filt[C.PROXY_FIREWALL] = tuple(f_firewall)
     return Ruleset(tables=tables, service_ports=ports, endpoints=endpoints)
 
 

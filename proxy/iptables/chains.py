@@ -22,6 +22,8 @@ NONPOD_MASQ = "SEAWAY-NONPOD-MASQ"
 # filter table (SERVICES is reused there for REJECT of cluster IPs, as kube-proxy does)
 EXTERNAL_SERVICES = "SEAWAY-EXTERNAL-SERVICES"
 FORWARD = "SEAWAY-FORWARD"
+# DROP what still goes to a load-balancer IP with source ranges after nat (not DNATed)
+PROXY_FIREWALL = "SEAWAY-PROXY-FIREWALL"
 
 MASQ_MARK = "0x4000"
 
@@ -50,12 +52,17 @@ def external_chain(name: ServicePortName) -> str:
     return "SEAWAY-EXT-" + port_hash(name)
 
 
+def firewall_chain(name: ServicePortName) -> str:
+    """SEAWAY-FW-<hash>: load-balancer IP traffic, checked against loadBalancerSourceRanges."""
+    return "SEAWAY-FW-" + port_hash(name)
+
+
 def endpoint_chain(name: ServicePortName, endpoint: EndpointInfo) -> str:
     """SEAWAY-SEP-<hash>: one endpoint (hairpin masquerade, affinity, DNAT)."""
     return "SEAWAY-SEP-" + endpoint_hash(name, endpoint)
 
 
-_PER_SERVICE = ("SEAWAY-SVC-", "SEAWAY-SVL-", "SEAWAY-EXT-", "SEAWAY-SEP-")
+_PER_SERVICE = ("SEAWAY-SVC-", "SEAWAY-SVL-", "SEAWAY-EXT-", "SEAWAY-FW-", "SEAWAY-SEP-")
 
 
 def is_per_service(chain: str) -> bool:

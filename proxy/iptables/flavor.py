@@ -16,6 +16,7 @@ from collections.abc import Callable
 from proxy.iptables.applier import Runner, run_command
 
 LEGACY_TABLES = "/proc/net/ip_tables_names"
+LEGACY_TABLES6 = "/proc/net/ip6_tables_names"
 
 
 def _read_legacy_tables() -> str:
@@ -40,8 +41,15 @@ def _default(run: Runner) -> str:
     return "legacy" if b"legacy" in r.stdout else "nft"
 
 
-def legacy_tables_loaded() -> bool:
-    return bool(_read_legacy_tables().split())
+def legacy_tables_loaded(family: int = 4) -> bool:
+    """The kernel holds legacy (ip6)tables of this family."""
+    if family == 4:
+        return bool(_read_legacy_tables().split())
+    try:
+        with open(LEGACY_TABLES6) as f:
+            return bool(f.read().split())
+    except OSError:
+        return False
 
 
 def _has_ours(run: Runner, flavor: str) -> bool:

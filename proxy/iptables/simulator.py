@@ -255,7 +255,7 @@ class Simulator:
         if t == "DNAT":
             assert r.to_destination is not None
             ip, _, port = r.to_destination.rpartition(":")
-            w.pkt = replace(w.pkt, dst=ip, dport=int(port))
+            w.pkt = replace(w.pkt, dst=ip.strip("[]"), dport=int(port))
             w.dnat = r.to_destination
             w.verdict = "ACCEPT"
             return [w]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortInfo, ServicePortName, Snapshot
@@ -116,7 +116,7 @@ class IptablesSyncer:
         self.needs_full = False
         self.applied = ruleset
         deleted = self._clear_conntrack(
-            stale_udp_entries(self.applied_ports, snapshot.service_ports)
+            stale_udp_entries(self.applied_ports, snapshot.service_ports, self.builder.family)
         )
         self.applied_ports = snapshot.service_ports
         t2 = self.clock()
@@ -154,7 +154,9 @@ class IptablesSyncer:
             text = render_full(ruleset, kernel, self.applier.nft)
             self.applier.restore(text.text)
             return ruleset, text, build_s, len(text.text)
-        ports = snapshot.service_ports.values()
+        ports: Collection[ServicePortInfo] = snapshot.service_ports.values()
+        if self.builder.family.version == 6:  # only the service ports with IPv6 rules
+            ports = [p for p in ports if any(":" in ip for ip in p.cluster_ips)]
         endpoints = sum(len(p.endpoints) for p in ports)
         # Each endpoint makes a chain and about three rules, each port a chain and a rule.
         hint = nft_all_chains_hint(4 * endpoints + 2 * len(ports))
@@ -179,4 +181,4 @@ class IptablesSyncer:
         return all((t, c, spec.split("-j ")[-1].split()[0]) in have for t, c, spec in BUILTIN_JUMPS)
 
     def _clear_conntrack(self, entries: Sequence[tuple[str, ...]]) -> int:
-        return clear_entries(entries, self.applier.run)
+        return clear_entries(entries, self.applier.run, self.applier.family.version)

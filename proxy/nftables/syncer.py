@@ -135,8 +135,13 @@ class NftSyncer:
             self.needs_full = True
             raise
         self.needs_full = False
-        deleted = clear_entries(
-            stale_udp_entries(self.applied_ports, snapshot.service_ports), self.applier.run
+        deleted = sum(
+            clear_entries(
+                stale_udp_entries(self.applied_ports, snapshot.service_ports, family),
+                self.applier.run,
+                family,
+            )
+            for family in (4, 6)
         )
         self.applied_ports = snapshot.service_ports
         t2 = self.clock()

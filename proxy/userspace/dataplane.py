@@ -19,6 +19,7 @@ from discovery.snapshot import ServicePortName, Snapshot
 from proxy.userspace.addresses import DUMMY_INTERFACE, DummyInterface, host_addresses
 from proxy.userspace.listeners import (
     ListenerKey,
+    SourceRanges,
     bindable_cluster_ips,
     desired_listeners,
     diff_listeners,
@@ -44,6 +45,9 @@ class _TcpListener:
     def retarget(self, target: ServiceTarget) -> None:
         self.factory.target = target
 
+    def restrict(self, sources: SourceRanges | None) -> None:
+        self.factory.sources = sources  # new connections; established ones stay
+
     def close(self) -> None:
         self.server.close()  # stops accepting; established connections stay
 
@@ -56,6 +60,9 @@ class _UdpListenerHandle:
 
     def retarget(self, target: ServiceTarget) -> None:
         self.protocol.target = target
+
+    def restrict(self, sources: SourceRanges | None) -> None:
+        self.protocol.restrict(sources)
 
     def close(self) -> None:
         self.protocol.close()
@@ -124,6 +131,7 @@ class UserspaceDataplane:
         self._targets: dict[ServicePortName, ServiceTarget] = {}
         self._listeners: dict[ListenerKey, _TcpListener | _UdpListenerHandle] = {}
         self._listening: dict[ListenerKey, ServicePortName] = {}
+        self._sources: dict[ListenerKey, tuple[str, ...]] = {}  # restrictions in force
         self._bind_ips = False
         self._bound: frozenset[str] = frozenset()
         self._conflicts: frozenset[tuple[ListenerKey, ServicePortName, ServicePortName]] = (
@@ -151,6 +159,7 @@ class UserspaceDataplane:
             listener.close()
         self._listeners.clear()
         self._listening.clear()
+        self._sources.clear()
         if self._conns is not None:
             self._conns.abort_all()
         self._targets.clear()
@@ -226,6 +235,7 @@ class UserspaceDataplane:
         for key in diff.close:
             self._listeners.pop(key).close()
             del self._listening[key]
+            self._sources.pop(key, None)
             log.info("closed listener %s", key)
         for key, name in diff.retarget:
             self._listeners[key].retarget(self._targets[name])
@@ -238,7 +248,22 @@ class UserspaceDataplane:
                 continue
             self._listening[key] = name
             log.info("listening on %s for %s", key, name)
+        self._restrict(desired.sources)
         self._need_full = False
+
+    def _restrict(self, wanted: dict[ListenerKey, tuple[str, ...]]) -> None:
+        """loadBalancerSourceRanges onto the listeners whose ranges changed."""
+        for key in [k for k in self._sources if k not in wanted and k in self._listeners]:
+            self._listeners[key].restrict(None)
+            del self._sources[key]
+            log.info("%s: load-balancer source ranges lifted", key)
+        for key, cidrs in wanted.items():
+            listener = self._listeners.get(key)
+            if listener is None or self._sources.get(key) == cidrs:
+                continue
+            listener.restrict(SourceRanges(cidrs))
+            self._sources[key] = cidrs
+            log.info("%s: only clients in %s", key, ", ".join(cidrs))
 
     async def _host_addresses(self) -> frozenset[str]:
         try:

@@ -17,6 +17,7 @@ from discovery.snapshot import ServicePortInfo, ServicePortName
 
 ListenProtocol = Literal["TCP", "UDP"]
 ANY_V4 = "0.0.0.0"
+ANY_V6 = "::"
 
 
 class ListenerKey(NamedTuple):
@@ -36,6 +37,9 @@ class DesiredListeners:
     skipped: tuple[ServicePortName, ...] = ()
     # (key, the service port that keeps it, the one that lost it)
     conflicts: tuple[tuple[ListenerKey, ServicePortName, ServicePortName], ...] = ()
+    # Load-balancer IP listeners of services with loadBalancerSourceRanges: the CIDRs
+    # (of the listener's family) a client must be in. Absent: anyone.
+    sources: dict[ListenerKey, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,16 +62,17 @@ def is_loopback(ip: str) -> bool:
 def nodeport_ips(
     cidrs: Sequence[str], local: Iterable[str], protocol: ListenProtocol
 ) -> tuple[str, ...]:
-    """The addresses NodePorts listen on.
+    """The addresses NodePorts listen on, of both families (each service port uses those
+    of its cluster IPs' families).
 
-    With CIDRs: every local address inside one of them. Without: TCP binds the wildcard;
-    UDP binds each local IPv4 address, so replies leave from the address the client
-    sent to (a wildcard UDP socket would let the kernel pick the source).
+    With CIDRs: every local address inside one of them. Without: TCP binds the wildcards;
+    UDP binds each local address (not link-local), so replies leave from the address the
+    client sent to (a wildcard UDP socket would let the kernel pick the source).
     """
     if not cidrs:
         if protocol == "TCP":
-            return (ANY_V4,)
-        return tuple(sorted(ip for ip in local if ipaddress.ip_address(ip).version == 4))
+            return (ANY_V4, ANY_V6)
+        return tuple(sorted(ip for ip in local if not ipaddress.ip_address(ip).is_link_local))
     nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
     out = []
     for ip in local:
@@ -99,12 +104,15 @@ def desired_listeners(
     """Every (protocol, ip, port) to listen on, and the service port it serves.
 
     Cluster IPs, external IPs and load-balancer IPs get a listener when they are local
-    (`is_local`); node ports get one per nodeport address. When two service ports claim
-    the same listener, the first in name order keeps it and the clash is reported.
+    (`is_local`); node ports get one per nodeport address of a family the service has a
+    cluster IP of. When two service ports claim the same listener, the first in name order
+    keeps it and the clash is reported. Load-balancer IP listeners carry the service's
+    loadBalancerSourceRanges of their family.
     """
     listeners: dict[ListenerKey, ServicePortName] = {}
     skipped: list[ServicePortName] = []
     conflicts: list[tuple[ListenerKey, ServicePortName, ServicePortName]] = []
+    sources: dict[ListenerKey, tuple[str, ...]] = {}
 
     def claim(key: ListenerKey, name: ServicePortName) -> None:
         owner = listeners.get(key)
@@ -119,13 +127,43 @@ def desired_listeners(
         if proto != "TCP" and proto != "UDP":
             skipped.append(name)
             continue
-        for ip in (*sp.cluster_ips, *sp.external_ips, *sp.load_balancer_ips):
+        for ip in (*sp.cluster_ips, *sp.external_ips):
             if is_local(ip):
                 claim(ListenerKey(proto, ip, sp.port), name)
+        ranges = sp.load_balancer_source_ranges
+        for ip in sp.load_balancer_ips:
+            if is_local(ip):
+                key = ListenerKey(proto, ip, sp.port)
+                claim(key, name)
+                v6 = ":" in ip
+                mine = tuple(r for r in ranges if (":" in r) == v6)
+                if mine and listeners[key] == name:
+                    sources[key] = mine
         if sp.node_port:
+            families = {":" in ip for ip in sp.cluster_ips}
             for ip in nodeport_tcp if proto == "TCP" else nodeport_udp:
-                claim(ListenerKey(proto, ip, sp.node_port), name)
-    return DesiredListeners(listeners, tuple(skipped), tuple(conflicts))
+                if (":" in ip) in families:
+                    claim(ListenerKey(proto, ip, sp.node_port), name)
+    return DesiredListeners(listeners, tuple(skipped), tuple(conflicts), sources)
+
+
+class SourceRanges:
+    """loadBalancerSourceRanges of one listener: does a client address fall inside?"""
+
+    __slots__ = ("_nets", "cidrs")
+
+    def __init__(self, cidrs: Sequence[str]) -> None:
+        self.cidrs = tuple(cidrs)
+        self._nets = [ipaddress.ip_network(c, strict=False) for c in cidrs]
+
+    def permits(self, client_ip: str) -> bool:
+        try:
+            addr = ipaddress.ip_address(client_ip.partition("%")[0])
+        except ValueError:
+            return False
+        if addr.version == 6 and addr.ipv4_mapped is not None:
+            addr = addr.ipv4_mapped
+        return any(addr in net for net in self._nets if net.version == addr.version)
 
 
 def diff_listeners(

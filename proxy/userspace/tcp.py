@@ -21,6 +21,7 @@ from typing import cast
 
 from discovery.snapshot import EndpointInfo
 from proxy.flow import ReadFlow
+from proxy.userspace.listeners import SourceRanges
 from proxy.userspace.target import ServiceTarget
 
 log = logging.getLogger(__name__)
@@ -64,15 +65,20 @@ class TcpConnections:
 
 
 class TcpListenerFactory:
-    """Protocol factory of one listener; `target` is re-pointed on config changes."""
+    """Protocol factory of one listener; `target` is re-pointed on config changes, and
+    `sources` (loadBalancerSourceRanges of a load-balancer IP listener) set or cleared."""
 
-    __slots__ = ("conns", "target")
+    __slots__ = ("conns", "sources", "target")
 
     def __init__(self, target: ServiceTarget, conns: TcpConnections) -> None:
         self.target = target
         self.conns = conns
+        self.sources: SourceRanges | None = None
 
     def __call__(self) -> ClientSide:
+        sources = self.sources
+        if sources is not None:
+            return GuardedClientSide(self.target, self.conns, sources)
         return ClientSide(self.target, self.conns)
 
 
@@ -207,6 +213,26 @@ class ClientSide(asyncio.Protocol):
             self.transport.abort()
         if self.up is not None:
             self.up.abort()
+
+
+class GuardedClientSide(ClientSide):
+    """A connection to a load-balancer IP with source ranges: a client outside them is
+    reset at once (the kernel modes drop its SYN; accepted here, it can only be closed)."""
+
+    __slots__ = ("sources",)
+
+    def __init__(self, target: ServiceTarget, conns: TcpConnections, sources: SourceRanges):
+        super().__init__(target, conns)
+        self.sources = sources
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        peer = transport.get_extra_info("peername")
+        if not peer or not self.sources.permits(peer[0]):
+            log.debug("%s: %s is outside loadBalancerSourceRanges", self.target.name, peer)
+            self.closed = True
+            reset(cast(asyncio.Transport, transport))
+            return
+        super().connection_made(transport)
 
 
 class UpstreamSide(asyncio.Protocol):

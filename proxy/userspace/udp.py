@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import cast
 
 from discovery.snapshot import EndpointInfo
+from proxy.userspace.listeners import SourceRanges
 from proxy.userspace.target import ServiceTarget
 
 log = logging.getLogger(__name__)
@@ -27,7 +28,16 @@ Address = tuple[str, int]
 
 
 class UdpListener(asyncio.DatagramProtocol):
-    __slots__ = ("_loop", "associations", "clock", "dropped", "idle_timeout", "target", "transport")
+    __slots__ = (
+        "_loop",
+        "associations",
+        "clock",
+        "dropped",
+        "idle_timeout",
+        "sources",
+        "target",
+        "transport",
+    )
 
     def __init__(
         self,
@@ -42,7 +52,9 @@ class UdpListener(asyncio.DatagramProtocol):
         self.idle_timeout = idle_timeout
         self.transport: asyncio.DatagramTransport | None = None
         self.associations: dict[Address, Association] = {}
-        self.dropped = 0  # datagrams dropped for want of an endpoint
+        self.dropped = 0  # datagrams dropped: no endpoint, or a client outside `sources`
+        # loadBalancerSourceRanges of a load-balancer IP listener (see `restrict`)
+        self.sources: SourceRanges | None = None
 
     def __call__(self) -> UdpListener:
         return self
@@ -53,6 +65,10 @@ class UdpListener(asyncio.DatagramProtocol):
     def datagram_received(self, data: bytes, addr: Address) -> None:
         assoc = self.associations.get(addr)
         if assoc is None:
+            sources = self.sources
+            if sources is not None and not sources.permits(addr[0]):
+                self.dropped += 1
+                return
             ep = self.target.picker.pick(addr[0])
             if ep is None:
                 self.dropped += 1
@@ -66,6 +82,15 @@ class UdpListener(asyncio.DatagramProtocol):
 
     def error_received(self, exc: Exception) -> None:
         log.debug("%s: listener error: %s", self.target.name, exc)
+
+    def restrict(self, sources: SourceRanges | None) -> None:
+        """Only clients inside `sources` from now on (None: anyone); associations of
+        clients now outside end (only new ones are checked per datagram)."""
+        self.sources = sources
+        if sources is not None:
+            outside = [a for a in self.associations.values() if not sources.permits(a.client[0])]
+            for assoc in outside:
+                self.drop(assoc)
 
     def reply(self, data: bytes, addr: Address) -> None:
         if self.transport is not None and not self.transport.is_closing():

@@ -35,6 +35,7 @@ from discovery.model import (
     ServicePort,
     ServiceType,
     TLSSecret,
+    TrafficDistribution,
     TrafficPolicy,
 )
 
@@ -104,6 +105,8 @@ def make_service(
     external_name: str = "",
     health_check_node_port: int | None = None,
     annotations: Mapping[str, str] | None = None,
+    traffic_distribution: TrafficDistribution = "",
+    load_balancer_source_ranges: Sequence[str] = (),
 ) -> Service:
     """A Service. `ports` items: ServicePort, an int (unnamed port, target = port) or a
     tuple of `port()` arguments `(name, port, target_port, protocol, node_port)`.
@@ -125,6 +128,8 @@ def make_service(
         load_balancer_ips=tuple(load_balancer_ips),
         external_name=external_name,
         health_check_node_port=health_check_node_port,
+        traffic_distribution=traffic_distribution,
+        load_balancer_source_ranges=tuple(load_balancer_source_ranges),
     )
 
 
@@ -135,6 +140,8 @@ def ep(
     terminating: bool = False,
     node: str = "",
     zone: str = "",
+    hint_zones: Sequence[str] = (),
+    hint_nodes: Sequence[str] = (),
 ) -> Endpoint:
     """An endpoint; `serving` defaults to `ready` (as for a pod that is not terminating)."""
     addresses = (ip,) if isinstance(ip, str) else tuple(ip)
@@ -147,6 +154,8 @@ def ep(
         ),
         node_name=node,
         zone=zone,
+        hint_zones=tuple(hint_zones),
+        hint_nodes=tuple(hint_nodes),
     )
 
 

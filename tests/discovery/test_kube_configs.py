@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from discovery.kube_source import KIND_SPECS, secret_spec
+from discovery.kube_source import KIND_SPECS, configmap_spec, node_spec, secret_spec
 from proxy.app.options import Options
 from tests.kubeapi.fixtures import api_server, run, run_process
 from tests.kubeapi.resources import BY_KIND
@@ -54,7 +54,12 @@ def test_manifests_match_the_kubernetes_schemas() -> None:
 def test_clusterrole_grants_list_watch_on_exactly_what_kubesource_requests() -> None:
     """Derived from the code: every path KubeSource lists and watches, and nothing else."""
     wanted: set[tuple[str, str]] = set()
-    for spec in (*KIND_SPECS, secret_spec("default", "x")):
+    for spec in (
+        *KIND_SPECS,
+        secret_spec("default", "x"),
+        configmap_spec("default", "x"),
+        node_spec("node-a"),
+    ):
         res = BY_KIND[spec.kind]
         wanted.add((res.group, res.plural))
     granted: set[tuple[str, str]] = set()

@@ -21,11 +21,16 @@ from discovery.model import (
     KIND_ENDPOINTSLICE,
     KIND_INGRESS,
     KIND_INGRESSCLASS,
+    KIND_NODE,
     KIND_SERVICE,
     EndpointSlice,
+    Node,
     ObjectKey,
     Service,
 )
+from discovery.snapshot import ServicePortName
+from discovery.snapshot_builder import SnapshotBuilder
+from discovery.topology import NodeTopology
 from tests.kubeapi.certs import make_pki
 from tests.kubeapi.fixtures import api_server, eventually, run, run_process, running_source
 from tests.kubeapi.resources import BY_KIND
@@ -305,5 +310,57 @@ def test_kubectl_over_https_with_client_certificate() -> None:
                 assert server.db.get(BY_KIND["Service"], "default", "web")["spec"]["clusterIP"] == (
                     "127.0.60.2"
                 )
+
+    run(main())
+
+
+def test_kubectl_labels_this_nodes_zone_and_topology_follows() -> None:
+    """The kube source watches this node's Node alone; `kubectl label node` changing
+    topology.kubernetes.io/zone reaches the Snapshot: the endpoints hinted for that zone."""
+    node = "apiVersion: v1\nkind: Node\nmetadata:\n  name: {name}\n  labels: {{{labels}}}\n"
+    hinted = manifests("127.0.60.1", 9001).replace(
+        '- addresses: ["127.0.0.1"]\n  conditions: {ready: true}',
+        '- addresses: ["127.0.0.1"]\n  hints: {forZones: [{name: z1}]}\n'
+        '- addresses: ["127.0.0.2"]\n  hints: {forZones: [{name: z2}]}',
+    )
+    web = ServicePortName("default", "web", "http", "TCP")
+    mine = ObjectKey(KIND_NODE, "", "node-a")
+
+    async def main() -> None:
+        async with api_server() as server, running_source(server, hostname="node-a") as r:
+            with tempfile.TemporaryDirectory() as tmp:
+                kc = server.write_kubeconfig(os.path.join(tmp, "kubeconfig"))
+                path = Path(tmp, "all.yaml")
+                path.write_text(
+                    hinted
+                    + "---\n"
+                    + node.format(name="node-a", labels="topology.kubernetes.io/zone: z1")
+                    + "---\n"
+                    + node.format(name="node-b", labels="topology.kubernetes.io/zone: z2")
+                )
+                await kubectl(kc, "apply", "--validate=false", "-f", str(path))
+                store = r.store
+                await eventually(lambda: store.get(SLICE) is not None, what="slice")
+                await eventually(lambda: store.get(mine) is not None, what="this node")
+                # Only this node is watched (fieldSelector metadata.name=node-a).
+                assert store.get(ObjectKey(KIND_NODE, "", "node-b")) is None
+                assert all(
+                    q["fieldSelector"] == "metadata.name=node-a"
+                    for q in server.watch_queries
+                    if q["kind"] == "Node"
+                )
+                builder = SnapshotBuilder(store, topology=NodeTopology("node-a"))
+                snap, _ = builder.build()
+                assert [e.ip for e in snap.service_ports[web].endpoints] == ["127.0.0.1"]
+                await kubectl(
+                    kc, "label", "node", "node-a", "--overwrite", "topology.kubernetes.io/zone=z2"
+                )
+                await eventually(
+                    lambda: isinstance(n := store.get(mine), Node) and n.zone == "z2",
+                    what="zone label change",
+                )
+                snap, changed = builder.build()
+                assert web in changed
+                assert [e.ip for e in snap.service_ports[web].endpoints] == ["127.0.0.2"]
 
     run(main())

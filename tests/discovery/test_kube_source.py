@@ -5,12 +5,14 @@ from __future__ import annotations
 import pytest
 
 from discovery.model import (
+    KIND_CONFIGMAP,
     KIND_ENDPOINTSLICE,
     KIND_INGRESS,
     KIND_INGRESSCLASS,
     KIND_SECRET,
     KIND_SERVICE,
     LAST_CHANGE_TRIGGER_TIME,
+    ConfigMap,
     EndpointSlice,
     Ingress,
     IngressClass,
@@ -18,11 +20,13 @@ from discovery.model import (
     Service,
     TLSSecret,
 )
+from discovery.nginx_configmap import IngressNginxMode
 from discovery.snapshot import ServicePortName
 from discovery.snapshot_builder import SnapshotBuilder
 from discovery.store import Store
 from tests.kubeapi.fixtures import (
     api_server,
+    configmap,
     create,
     delete,
     endpoint_slice,
@@ -169,6 +173,68 @@ def test_add_update_delete_of_each_kind_reach_store_and_snapshot() -> None:
                 )
                 snap, changed = builder.build()
                 assert WEB_HTTP in changed and WEB_HTTP not in snap.service_ports
+
+    run(main())
+
+
+def test_only_the_configmap_named_by_flag_is_watched_and_reaches_the_snapshot() -> None:
+    """--configmap NAMESPACE/NAME: that one ConfigMap, by fieldSelector, in its namespace;
+    its keys become ingress-nginx's global settings in the Snapshot."""
+    named = ObjectKey(KIND_CONFIGMAP, "ingress-nginx", "ingress-nginx-controller")
+
+    async def main() -> None:
+        async with api_server() as server:
+            populate(server)
+            create(
+                server,
+                configmap(
+                    "ingress-nginx-controller", {"proxy-body-size": "8m"}, ns="ingress-nginx"
+                ),
+            )
+            create(server, configmap("other", {"proxy-body-size": "1k"}, ns="ingress-nginx"))
+            flag = ("ingress-nginx", "ingress-nginx-controller")
+            async with running_source(server, configmap=flag) as r:
+                store = r.store
+                found = store.get(named)
+                assert isinstance(found, ConfigMap) and found.data == {"proxy-body-size": "8m"}
+                assert len(store.objects(KIND_CONFIGMAP)) == 1  # "other" never fetched
+                queries = [q for q in server.watch_queries if q["kind"] == "ConfigMap"]
+                assert queries
+                assert all(
+                    q["fieldSelector"] == "metadata.name=ingress-nginx-controller" for q in queries
+                )
+                builder = SnapshotBuilder(
+                    store, nginx=IngressNginxMode(configmap=flag, enabled=True)
+                )
+                snap, _ = builder.build()
+                assert snap.nginx is not None and snap.nginx.proxy_body_size == 8 * 1024 * 1024
+                update(
+                    server,
+                    configmap("ingress-nginx-controller", {"hsts": "false"}, ns="ingress-nginx"),
+                )
+                await eventually(
+                    lambda: getattr(store.get(named), "data", {}) == {"hsts": "false"},
+                    what="configmap updated",
+                )
+                snap, _ = builder.build()
+                assert snap.nginx is not None
+                assert snap.nginx.hsts is False and snap.nginx.proxy_body_size == 1024 * 1024
+                delete(server, "ConfigMap", "ingress-nginx", "ingress-nginx-controller")
+                await eventually(lambda: store.get(named) is None, what="configmap deleted")
+                snap, _ = builder.build()
+                assert snap.nginx is not None and snap.nginx.source.endswith("not found)")
+
+    run(main())
+
+
+def test_no_configmap_is_read_without_the_flag() -> None:
+    async def main() -> None:
+        async with api_server() as server:
+            populate(server)
+            create(server, configmap("ingress-nginx-controller", {"hsts": "false"}))
+            async with running_source(server) as r:
+                assert r.store.objects(KIND_CONFIGMAP) == {}
+                assert server.stats["list:ConfigMap"] == 0
 
     run(main())
 

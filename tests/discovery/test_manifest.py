@@ -9,6 +9,7 @@ import pytest
 
 from discovery.manifest import load_path, parse_manifest_text
 from discovery.model import (
+    ConfigMap,
     Endpoint,
     EndpointConditions,
     EndpointPort,
@@ -147,8 +148,11 @@ def test_ingress_and_class() -> None:
 
 def test_tls_secret_decoded_other_kinds_and_secret_types_ignored() -> None:
     objects = load("secrets-and-others.yaml")
-    assert [str(o.key) for o in objects] == ["Secret shop/shop-tls"]
-    [secret] = objects
+    # The Opaque Secret and the Deployment are skipped; ConfigMaps are read (one may hold
+    # ingress-nginx settings: --configmap).
+    assert [str(o.key) for o in objects] == ["Secret shop/shop-tls", "ConfigMap shop/settings"]
+    secret, configmap = objects
+    assert isinstance(configmap, ConfigMap) and configmap.data == {"enabled": "on"}
     assert isinstance(secret, TLSSecret)
     assert secret.cert_pem.startswith(b"-----BEGIN CERTIFICATE-----\n")
     assert secret.key_pem.startswith(b"-----BEGIN PRIVATE KEY-----\n")
@@ -175,7 +179,7 @@ def test_load_path_directory_and_duplicate_warning(tmp_path: Path) -> None:
     assert files == sorted(files) and "list.json" in files and "ingress.yaml" in files
     keys = sorted(str(o.key) for o in result.objects())
     assert keys == sorted(set(keys))  # one object per key
-    assert len(keys) == 10
+    assert len(keys) == 11  # ten, plus the ConfigMap of secrets-and-others.yaml
     # list.json repeats web and its slice: the later file (sorted order) wins, warned.
     assert any("Service shop/web is defined in" in w for w in result.warnings)
 

@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from discovery.manifest import parse_manifest_text, parse_object
+from discovery.model import ConfigMap
 
 SERVICE: dict[str, Any] = {
     "apiVersion": "v1",
@@ -231,6 +232,79 @@ def test_all_errors_of_an_object_are_reported() -> None:
         SVC + 'spec.clusterIP: must be a valid IP address, got "nope"',
         SVC + 'spec.ports[0].protocol: must be one of TCP, UDP, SCTP, got "tcp"',
         SVC + "spec.ports[0].port: must be 1-65535, got 70000",
+    ]
+
+
+def test_traffic_distribution() -> None:
+    for value in ("PreferClose", "PreferSameZone", "PreferSameNode"):
+        obj, errors = parse_object(set_path(SERVICE, "spec.trafficDistribution", value), "w")
+        assert errors == [] and obj.traffic_distribution == value  # type: ignore[union-attr]
+    assert errors_of(set_path(SERVICE, "spec.trafficDistribution", "PreferFar")) == [
+        SVC + "spec.trafficDistribution: must be one of PreferClose, PreferSameZone, "
+        'PreferSameNode, got "PreferFar"'
+    ]
+    assert errors_of(set_path(SERVICE, "spec.trafficDistribution", 1)) == [
+        SVC + "spec.trafficDistribution: must be a string, got 1"
+    ]
+
+
+def test_load_balancer_source_ranges() -> None:
+    lb = set_path(SERVICE, "spec.type", "LoadBalancer")
+    ranges = [" 10.0.0.0/8", "192.0.2.7/24", "FD00::/64"]
+    obj, errors = parse_object(set_path(lb, "spec.loadBalancerSourceRanges", ranges), "w")
+    assert errors == []
+    # spaces dropped (kube-proxy trims them), host bits cleared, IPv6 in canonical form
+    assert obj.load_balancer_source_ranges == (  # type: ignore[union-attr]
+        "10.0.0.0/8",
+        "192.0.2.0/24",
+        "fd00::/64",
+    )
+    bad = set_path(lb, "spec.loadBalancerSourceRanges", ["10.0.0.0/8", "10.0.0.1", "x/8", 7])
+    assert errors_of(bad) == [
+        SVC + 'spec.loadBalancerSourceRanges[1]: must be a CIDR (10.0.0.0/8, fd00::/64), '
+        'got "10.0.0.1"',
+        SVC + 'spec.loadBalancerSourceRanges[2]: must be a CIDR (10.0.0.0/8, fd00::/64), '
+        'got "x/8"',
+        SVC + "spec.loadBalancerSourceRanges[3]: must be a string, got 7",
+    ]
+    not_lb = set_path(SERVICE, "spec.loadBalancerSourceRanges", ["10.0.0.0/8"])
+    assert errors_of(not_lb) == [
+        SVC + "spec.loadBalancerSourceRanges: may only be used when type is LoadBalancer"
+    ]
+
+
+def test_endpoint_hints_for_zones_and_nodes() -> None:
+    hints = {"forZones": [{"name": "z1"}, {"name": "z2"}], "forNodes": [{"name": "node-a"}]}
+    obj, errors = parse_object(set_path(SLICE, "endpoints.0.hints", hints), "web.yaml")
+    assert errors == []
+    endpoint = obj.endpoints[0]  # type: ignore[union-attr]
+    assert endpoint.hint_zones == ("z1", "z2") and endpoint.hint_nodes == ("node-a",)
+    bad = {"forZones": [{}], "forNodes": ["node-a", {"name": 3}]}
+    assert errors_of(set_path(SLICE, "endpoints.0.hints", bad)) == [
+        ES + "endpoints[0].hints.forZones[0].name: required",
+        ES + 'endpoints[0].hints.forNodes[0]: must be a mapping with a name, got "node-a"',
+        ES + "endpoints[0].hints.forNodes[1].name: must be a string, got 3",
+    ]
+
+
+def test_node_keeps_only_name_and_labels() -> None:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Node",
+        "metadata": {
+            "name": "node-a",
+            "resourceVersion": "42",
+            "labels": {"topology.kubernetes.io/zone": "z1"},
+        },
+        "status": {"conditions": [{"type": "Ready", "status": "True"}]},
+    }
+    obj, errors = parse_object(doc, "nodes.yaml")
+    assert errors == [] and obj is not None
+    assert obj.key == ("Node", "", "node-a") and obj.zone == "z1"  # type: ignore[union-attr]
+    heartbeat = set_path(doc, "metadata.resourceVersion", "43")
+    assert parse_object(heartbeat, "nodes.yaml")[0] == obj  # not a change
+    assert [str(e) for e in parse_object(set_path(doc, "metadata.name", ""), "n.yaml")[1]] == [
+        "n.yaml: object (Node): metadata.name: required"
     ]
 
 
@@ -521,8 +595,43 @@ def test_any_mapping_is_accepted() -> None:
 def test_unknown_kinds_and_other_secrets_are_ignored_silently() -> None:
     for doc in (
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {}},  # even without a name
+        {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}},  # even unnamed
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "s"}},
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}},
     ):
         assert parse_object(doc, "x.yaml") == (None, [])
+
+
+CONFIGMAP: dict[str, Any] = {
+    "apiVersion": "v1",
+    "kind": "ConfigMap",
+    "metadata": {"name": "ingress-nginx-controller", "namespace": "ingress-nginx"},
+    "data": {"proxy-body-size": "8m", "hsts": "false"},
+    "binaryData": {"blob": "AAEC"},
+}
+CM = "web.yaml: ConfigMap ingress-nginx/ingress-nginx-controller: "
+
+
+@pytest.mark.parametrize(
+    ("path", "value", "expected"),
+    [
+        ("metadata.name", DELETE, ["web.yaml: document 1 (ConfigMap): metadata.name: required"]),
+        ("data.hsts", True, [CM + "data[hsts]: must be a string, got true (quote it)"]),
+        ("data.proxy-read-timeout", 60, [CM + "data[proxy-read-timeout]: must be a string, "
+                                         "got 60 (quote it)"]),
+        ("data.bad key", "x", [CM + "data[bad key]: keys must be letters, digits, '-', '_' "
+                               "and '.'"]),
+        ("data.list", ["a"], [CM + "data[list]: must be a string, got a list"]),
+        ("data", "x", [CM + 'data: must be a mapping, got "x"']),
+    ],
+)
+def test_configmap_errors(path: str, value: Any, expected: list[str]) -> None:
+    assert errors_of(set_path(CONFIGMAP, path, value)) == expected
+
+
+def test_configmap_keeps_string_data_and_drops_binary_data() -> None:
+    obj, errors = parse_object(CONFIGMAP, "web.yaml")
+    assert errors == []
+    assert isinstance(obj, ConfigMap)
+    assert obj.data == {"proxy-body-size": "8m", "hsts": "false"}
+    assert str(obj.key) == "ConfigMap ingress-nginx/ingress-nginx-controller"

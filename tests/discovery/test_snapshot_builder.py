@@ -9,10 +9,13 @@ from datetime import UTC, datetime
 import pytest
 
 from discovery.model import (
+    ConfigMap,
     EndpointSlice,
     KubeObject,
     ObjectKey,
 )
+from discovery.nginx_configmap import IngressNginxMode
+from discovery.nginx_settings import NO_ANNOTATIONS
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName
 from discovery.snapshot_builder import SnapshotBuilder, build_snapshot, parse_trigger_time
 from discovery.store import Store
@@ -23,6 +26,7 @@ from tests.discovery.factories import (
     make_service,
     make_slice,
     make_tls_secret,
+    meta,
     port,
 )
 
@@ -541,3 +545,63 @@ def test_failed_build_is_followed_by_a_full_one() -> None:
     snap, changed = builder.build()  # the slice change was taken by the failed build
     assert changed == {spn("web")}
     assert addrs(snap.service_ports[spn("web")].endpoints) == ["10.1.0.1:80"]
+
+
+# -- ingress-nginx annotations and settings ---------------------------------------------
+
+
+def test_annotations_are_parsed_per_ingress_and_only_again_when_it_changes() -> None:
+    n = "nginx.ingress.kubernetes.io/"
+    store = Store()
+    store.upsert(make_ingress("a", annotations={n + "proxy-body-size": "8m"}))
+    store.upsert(make_ingress("b", annotations={n + "use-regex": "true"}))
+    store.upsert(make_ingress("plain"))
+    builder = SnapshotBuilder(store)
+    first, _ = builder.build()
+    assert set(first.ingress_annotations) == {("default", "a"), ("default", "b")}
+    assert first.ingress_annotations[("default", "a")].limits.body_size == 8 * 2**20
+    plain = next(i for i in first.ingresses if i.meta.name == "plain")
+    assert first.annotations_of(plain) is NO_ANNOTATIONS
+    # Nothing changed: the same map. A Service change: the same map too.
+    store.upsert(make_service("web", cluster_ip="10.96.0.1", ports=[80]))
+    second, _ = builder.build()
+    assert second.ingress_annotations is first.ingress_annotations
+    # One Ingress changes: a new map, the other entry shared, the first one's map intact.
+    store.upsert(make_ingress("a", annotations={n + "proxy-body-size": "1k"}))
+    third, _ = builder.build()
+    assert third.ingress_annotations[("default", "a")].limits.body_size == 1024
+    assert third.ingress_annotations[("default", "b")] is first.ingress_annotations[
+        ("default", "b")
+    ]
+    assert first.ingress_annotations[("default", "a")].limits.body_size == 8 * 2**20
+    # Annotations removed, and an Ingress deleted: their entries go.
+    store.upsert(make_ingress("a"))
+    store.delete(ObjectKey("Ingress", "default", "b"))
+    fourth, _ = builder.build()
+    assert fourth.ingress_annotations == {}
+    # Incremental equals full.
+    assert SnapshotBuilder(store).build()[0].ingress_annotations == fourth.ingress_annotations
+
+
+def test_annotations_prefix_and_configmap_settings_follow_the_mode() -> None:
+    store = Store()
+    store.upsert(make_ingress("a", annotations={"custom.io/proxy-body-size": "2k"}))
+    cm_key = ("ingress-nginx", "controller")
+    mode = IngressNginxMode("custom.io", cm_key, enabled=True)
+    builder = SnapshotBuilder(store, nginx=mode)
+    snap, _ = builder.build()
+    assert snap.ingress_annotations[("default", "a")].limits.body_size == 2048
+    assert snap.nginx is not None and snap.nginx.source.endswith("not found)")
+    store.upsert(ConfigMap(meta("controller", "ingress-nginx"), {"proxy-body-size": "3m"}))
+    store.upsert(ConfigMap(meta("other", "ingress-nginx"), {"proxy-body-size": "9m"}))
+    snap2, _ = builder.build()
+    assert snap2.nginx is not None and snap2.nginx.proxy_body_size == 3 * 2**20
+    # Another ConfigMap changing does not touch the settings.
+    store.upsert(ConfigMap(meta("other", "ingress-nginx"), {"proxy-body-size": "1m"}))
+    snap3, _ = builder.build()
+    assert snap3.nginx is snap2.nginx
+    store.delete(ObjectKey("ConfigMap", *cm_key))
+    snap4, _ = builder.build()
+    assert snap4.nginx is not None and snap4.nginx.proxy_body_size == 2**20
+    # Not in ingress-nginx mode: no global settings at all.
+    assert SnapshotBuilder(store).build()[0].nginx is None

@@ -24,9 +24,10 @@ import httptools
 import uvloop
 
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
-from ingress.router import Router
+from ingress.route_match import compile_table
 from ingress.server import WorkerServer
 from ingress.settings import HttpSettings
+from ingress.translate_ingress import translate_ingresses
 from tests.ingress import routerkit as k
 
 T = TypeVar("T")
@@ -246,7 +247,7 @@ class Proxy:
         self.port = 0
 
     def apply(self, snap: Snapshot) -> None:
-        router = Router.compile(snap)
+        router = compile_table(translate_ingresses(snap).table)
 
         async def go() -> None:
             if self.server is None:

@@ -1,4 +1,4 @@
-"""Builders for router and TLS tests: Ingresses and hand-made Snapshots.
+"""Builders for route and TLS tests: Ingresses, hand-made Snapshots, and `routed()`.
 
 Snapshots are built directly (ports_by_service filled by hand) so router tests do not
 depend on the snapshot builder.
@@ -6,7 +6,7 @@ depend on the snapshot builder.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from discovery.model import (
     DEFAULT_CLASS_ANNOTATION,
@@ -21,6 +21,9 @@ from discovery.model import (
     TLSSecret,
 )
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
+from ingress.route_conditions import no_header
+from ingress.route_match import RouteResult, compile_table
+from ingress.translate_ingress import INGRESS_LISTENER, translate_ingresses
 
 CONTROLLER = "seaway.dev/ingress"
 CLASS = "seaway"
@@ -117,3 +120,45 @@ def services(*names: str, ns: str = "default", port: int = 80) -> list[ServicePo
 
 def tls_secret(name: str, cert_pem: bytes, key_pem: bytes, ns: str = "default") -> TLSSecret:
     return TLSSecret(meta=ObjectMeta(name=name, namespace=ns), cert_pem=cert_pem, key_pem=key_pem)
+
+
+class Routed:
+    """An Ingress translation and its compiled table, asked as tests ask: `route(host,
+    path)` with text, as a request with that Host header and target would be routed."""
+
+    def __init__(
+        self,
+        snap: Snapshot,
+        controller: str = CONTROLLER,
+        watch_without_class: bool = False,
+    ) -> None:
+        self.translation = translate_ingresses(snap, controller, watch_without_class)
+        self.table = compile_table(self.translation.table)
+        self.warnings = self.translation.warnings
+        self.owned_ingresses = self.translation.owned
+        self.services = self.translation.services
+        self.generation = self.table.generation
+
+    def route(self, host: str, path: str, method: str = "GET") -> RouteResult:
+        return self.table.match(host.encode("latin-1"), path.encode("latin-1"),
+                                method.encode(), no_header)  # fmt: skip
+
+    def hosts(self) -> list[str]:
+        listener = self.translation.table.listener(INGRESS_LISTENER)
+        return listener.hosts() if listener is not None else []
+
+    def tls_hosts(self) -> dict[str, tuple[str, str]]:
+        return self.translation.table.tls_hosts()
+
+    def __iter__(self) -> Iterator[RouteResult]:
+        return iter(self.table)
+
+    @property
+    def _host_cache(self) -> dict[bytes, bytes]:
+        return self.table.main()._host_cache
+
+
+def routed(
+    snap: Snapshot, controller: str = CONTROLLER, watch_without_class: bool = False
+) -> Routed:
+    return Routed(snap, controller, watch_without_class)

@@ -82,10 +82,15 @@ class NotFound:
     status = 404
     endpoints = ()
     key = ""
+    split = None
+    repeatable = True
+    cache = None
 
 
 class Router404:
-    def route(self, host: str, path: str) -> NotFound:
+    uses_headers = False
+
+    def match(self, host: object, target: bytes, method: bytes, header: object) -> NotFound:
         return NotFound()
 
 

@@ -1,15 +1,17 @@
-"""Router: hosts, merging, conflicts, ownership, default backend, 404/503, backends."""
+"""Ingress translation + route matching: hosts, merging, conflicts, ownership, default
+backend, 404/503, backends (the tests of the former ingress/router.py, unchanged)."""
 
 from __future__ import annotations
 
 import pytest
 
 from discovery.model import Ingress, IngressBackend, IngressClass, IngressPath
-from ingress.router import Router, normalize_host, owned_ingresses
+from discovery.ownership import owned_ingresses
+from ingress.route_match import normalize_host
 from tests.ingress import routerkit as k
 
 
-def name_of(router: Router, host: str, path: str) -> str:
+def name_of(router: k.Routed, host: str, path: str) -> str:
     route = router.route(host, path)
     assert route.status == 0, route
     assert route.service is not None
@@ -36,10 +38,10 @@ def name_of(router: Router, host: str, path: str) -> str:
     ],
 )
 def test_normalize_host(header: str, expected: str) -> None:
-    assert normalize_host(header) == expected
+    assert normalize_host(header.encode()) == expected.encode()
 
 
-def host_router() -> Router:
+def host_router() -> k.Routed:
     ing = k.ingress(
         "hosts",
         k.rule("foo.bar.com", k.path("/a", "exact-host")),
@@ -47,7 +49,7 @@ def host_router() -> Router:
         k.rule("Upper.Example.COM", k.path("/", "upper")),
         k.rule("", k.path("/any", "any-host")),
     )
-    return Router.compile(
+    return k.routed(
         k.snapshot([ing], k.services("exact-host", "wildcard", "upper", "any-host"))
     )
 
@@ -91,7 +93,7 @@ def test_hostless_rule_falls_back_after_exact_host_without_path() -> None:
         k.rule("app.example.com", k.path("/api", "api", "Exact")),
         k.rule("", k.path("/", "catchall")),
     )
-    router = Router.compile(k.snapshot([ing], k.services("api", "catchall")))
+    router = k.routed(k.snapshot([ing], k.services("api", "catchall")))
     assert name_of(router, "app.example.com", "/api") == "api"
     assert name_of(router, "app.example.com", "/api/") == "catchall"
     assert name_of(router, "x.example.com", "/api") == "catchall"
@@ -101,7 +103,7 @@ def test_hostless_rule_falls_back_after_exact_host_without_path() -> None:
 @pytest.mark.parametrize("bad", ["*", "*.", "foo.*.com", "**.foo.com", "a*.foo.com", "foo.com:80"])
 def test_invalid_rule_hosts_are_skipped_with_a_warning(bad: str) -> None:
     ing = k.ingress("bad", k.rule(bad, k.path("/", "svc")))
-    router = Router.compile(k.snapshot([ing], k.services("svc")))
+    router = k.routed(k.snapshot([ing], k.services("svc")))
     assert router.route(bad, "/").status == 404
     assert router.route("x.foo.com", "/").status == 404
     assert router.hosts() == []
@@ -117,7 +119,7 @@ def test_rules_of_several_ingresses_merge_per_host() -> None:
     b = k.ingress("b", k.rule("shop.example.com", k.path("/pay", "pay", "Exact")), ns="team-b")
     c = k.ingress("c", k.rule("shop.example.com", k.path("/", "home")))
     ports = [*k.services("cart", "home"), *k.services("pay", ns="team-b")]
-    router = Router.compile(k.snapshot([a, b, c], ports))
+    router = k.routed(k.snapshot([a, b, c], ports))
     assert name_of(router, "shop.example.com", "/cart/1") == "cart"
     assert name_of(router, "shop.example.com", "/pay") == "pay"
     assert router.route("shop.example.com", "/pay").key == "team-b/pay:80"
@@ -132,7 +134,7 @@ def test_conflict_oldest_creation_timestamp_wins(order: int) -> None:
     old = k.ingress("zzz", k.rule("h.com", k.path("/x", "old")), created="2024-01-01T00:00:00Z")
     new = k.ingress("aaa", k.rule("h.com", k.path("/x", "new")), created="2025-06-01T00:00:00Z")
     ings = [old, new] if order == 0 else [new, old]
-    router = Router.compile(k.snapshot(ings, k.services("old", "new")))
+    router = k.routed(k.snapshot(ings, k.services("old", "new")))
     assert name_of(router, "h.com", "/x/y") == "old"
     assert len(router.warnings) == 1
     assert router.warnings[0].startswith("Ingress default/aaa: spec.rules[0].http.paths[0]")
@@ -147,7 +149,7 @@ def test_conflict_same_timestamp_namespace_then_name_wins() -> None:
         k.ingress("a", k.rule("h.com", k.path("/p", "ns-a-a")), ns="a", created=ts),
     ]
     ports = [*k.services("ns-a-b", "ns-a-a", ns="a"), *k.services("ns-b-a", ns="b")]
-    router = Router.compile(k.snapshot(ings, ports))
+    router = k.routed(k.snapshot(ings, ports))
     assert name_of(router, "h.com", "/p") == "ns-a-a"
     assert len(router.warnings) == 2
 
@@ -168,7 +170,7 @@ def test_equivalent_prefix_paths_conflict_but_other_path_types_do_not() -> None:
         ),
         created="2024-02-01T00:00:00Z",
     )
-    router = Router.compile(
+    router = k.routed(
         k.snapshot([new, old], k.services("old-prefix", "new-prefix", "new-impl", "new-exact"))
     )
     assert name_of(router, "h.com", "/foo") == "new-exact"
@@ -183,7 +185,7 @@ def test_first_rule_wins_within_one_ingress() -> None:
         k.rule("h.com", k.path("/", "first")),
         k.rule("h.com", k.path("/", "second")),
     )
-    router = Router.compile(k.snapshot([ing], k.services("first", "second")))
+    router = k.routed(k.snapshot([ing], k.services("first", "second")))
     assert name_of(router, "h.com", "/") == "first"
     assert "spec.rules[1].http.paths[0]" in router.warnings[0]
 
@@ -192,7 +194,7 @@ def test_same_path_on_different_hosts_is_no_conflict() -> None:
     a = k.ingress("a", k.rule("a.com", k.path("/", "a")))
     b = k.ingress("b", k.rule("b.com", k.path("/", "b")))
     w = k.ingress("w", k.rule("*.a.com", k.path("/", "w")))
-    router = Router.compile(k.snapshot([a, b, w], k.services("a", "b", "w")))
+    router = k.routed(k.snapshot([a, b, w], k.services("a", "b", "w")))
     assert name_of(router, "a.com", "/") == "a"
     assert name_of(router, "b.com", "/") == "b"
     assert name_of(router, "x.a.com", "/") == "w"
@@ -252,11 +254,11 @@ def test_router_serves_only_owned_ingresses() -> None:
         k.services("mine", "theirs"),
         classes=[k.ingress_class(), k.ingress_class("nginx", controller="nginx.org/x")],
     )
-    router = Router.compile(snap)
+    router = k.routed(snap)
     assert name_of(router, "h.com", "/mine") == "mine"
     assert router.route("h.com", "/").status == 404
     assert [i.meta.name for i in router.owned_ingresses] == ["mine"]
-    custom = Router.compile(snap, controller="nginx.org/x")
+    custom = k.routed(snap, controller="nginx.org/x")
     assert name_of(custom, "h.com", "/mine") == "theirs"
 
 
@@ -271,7 +273,7 @@ def test_default_backend_of_oldest_ingress() -> None:
         default=k.backend("def-b"),
         created="2024-01-01T00:00:00Z",
     )
-    router = Router.compile(k.snapshot([a, b], k.services("def-a", "def-b", "b")))
+    router = k.routed(k.snapshot([a, b], k.services("def-a", "def-b", "b")))
     assert name_of(router, "h.com", "/b") == "b"
     assert name_of(router, "h.com", "/c") == "def-b"
     assert name_of(router, "other", "/") == "def-b"
@@ -280,7 +282,7 @@ def test_default_backend_of_oldest_ingress() -> None:
 
 def test_default_backend_alone_catches_everything() -> None:
     ing = k.ingress("only-default", default=k.backend("fallback", "http"))
-    router = Router.compile(k.snapshot([ing], [k.service_port("fallback", 8080, "http")]))
+    router = k.routed(k.snapshot([ing], [k.service_port("fallback", 8080, "http")]))
     route = router.route("anything:1", "/x")
     assert (route.status, route.key) == (0, "default/fallback:8080")
 
@@ -307,7 +309,7 @@ def test_unusable_backends_give_503(backend: IngressBackend, key: str) -> None:
         k.service_port("dns", 53, "dns", protocol="UDP"),
     ]
     ing = k.ingress("i", k.rule("h.com", IngressPath("/", "Prefix", backend)))
-    route = Router.compile(k.snapshot([ing], ports)).route("h.com", "/x")
+    route = k.routed(k.snapshot([ing], ports)).route("h.com", "/x")
     assert route.status == 503
     assert route.endpoints == ()
     assert route.key == key
@@ -315,7 +317,7 @@ def test_unusable_backends_give_503(backend: IngressBackend, key: str) -> None:
 
 def test_503_default_backend_is_still_the_default() -> None:
     ing = k.ingress("i", k.rule("h.com", k.path("/a", "a")), default=k.backend("gone"))
-    router = Router.compile(k.snapshot([ing], k.services("a")))
+    router = k.routed(k.snapshot([ing], k.services("a")))
     assert router.route("h.com", "/b").status == 503
     assert router.route("h.com", "/a").status == 0
 
@@ -335,7 +337,7 @@ def test_backend_port_by_name_and_by_number() -> None:
             k.path("/num-admin", "web", port=9000),
         ),
     )
-    router = Router.compile(k.snapshot([ing], [http, admin]))
+    router = k.routed(k.snapshot([ing], [http, admin]))
     by_number = router.route("h.com", "/num")
     assert by_number.service == http.name and by_number.service.port == "http"
     assert by_number.endpoints == http.endpoints and len(by_number.endpoints) == 2
@@ -351,7 +353,7 @@ def test_backend_port_by_name_and_by_number() -> None:
 def test_backend_resolves_in_the_ingress_namespace() -> None:
     ing = k.ingress("i", k.rule("h.com", k.path("/", "web")), ns="prod")
     ports = [*k.services("web", ns="prod"), k.service_port("web", 80, endpoints=("9.9.9.9",))]
-    route = Router.compile(k.snapshot([ing], ports)).route("h.com", "/")
+    route = k.routed(k.snapshot([ing], ports)).route("h.com", "/")
     assert route.service is not None and route.service.namespace == "prod"
     assert route.key == "prod/web:80"
     assert [e.ip for e in route.endpoints] == ["10.1.0.1"]
@@ -359,7 +361,7 @@ def test_backend_resolves_in_the_ingress_namespace() -> None:
 
 def test_routes_are_precomputed() -> None:
     ing = k.ingress("i", k.rule("h.com", k.path("/a", "a"), k.path("/b", "b")))
-    router = Router.compile(k.snapshot([ing], k.services("a", "b")))
+    router = k.routed(k.snapshot([ing], k.services("a", "b")))
     first = router.route("h.com", "/a/1")
     assert router.route("H.COM:80", "/a/2") is first
     assert router.route("h.com", "/b") is not first
@@ -372,7 +374,7 @@ def test_routes_are_precomputed() -> None:
 
 
 def test_empty_snapshot_routes_everything_to_404() -> None:
-    router = Router.compile(k.snapshot([]))
+    router = k.routed(k.snapshot([]))
     assert router.route("h.com", "/").status == 404
     assert router.tls_hosts() == {}
     assert router.owned_ingresses == []
@@ -397,7 +399,7 @@ def test_tls_hosts() -> None:
         created="2024-02-01T00:00:00Z",
     )
     ignored = k.ingress("other", tls=[(["z.com"], "cert-z")], cls="nginx")
-    router = Router.compile(k.snapshot([new, old, ignored], k.services("a", "b")))
+    router = k.routed(k.snapshot([new, old, ignored], k.services("a", "b")))
     assert router.tls_hosts() == {
         "a.com": ("x", "cert-a"),
         "*.wild.com": ("x", "cert-a"),
@@ -407,10 +409,10 @@ def test_tls_hosts() -> None:
 
 
 def test_host_cache_is_bounded_and_keeps_answers_right() -> None:
-    from ingress.router import HOST_CACHE_SIZE
+    from ingress.route_match import HOST_CACHE_SIZE
 
     ing = k.ingress("i", k.rule("h.com", k.path("/", "h")), k.rule("*.w.com", k.path("/", "w")))
-    router = Router.compile(k.snapshot([ing], k.services("h", "w")))
+    router = k.routed(k.snapshot([ing], k.services("h", "w")))
     for i in range(HOST_CACHE_SIZE * 2 + 5):
         assert router.route(f"H.com:{i}", "/").key == "default/h:80"
         assert router.route(f"x{i}.W.com", "/").key == "default/w:80"

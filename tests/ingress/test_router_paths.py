@@ -11,7 +11,6 @@ import pytest
 
 from discovery.model import PathType
 from ingress.paths import PathMatcher
-from ingress.router import Router
 from tests.ingress import routerkit as k
 
 DEFAULT = "default-backend"
@@ -21,17 +20,17 @@ def svc_name(path: str, path_type: str) -> str:
     return f"{path_type.lower()}{path.replace('/', '-')}"
 
 
-def build(paths: list[tuple[str, PathType]], host: str = "") -> Router:
+def build(paths: list[tuple[str, PathType]], host: str = "") -> k.Routed:
     ing = k.ingress(
         "paths",
         k.rule(host, *(k.path(p, svc_name(p, t), t) for p, t in paths)),
         default=k.backend(DEFAULT),
     )
     names = [svc_name(p, t) for p, t in paths] + [DEFAULT]
-    return Router.compile(k.snapshot([ing], k.services(*names)))
+    return k.routed(k.snapshot([ing], k.services(*names)))
 
 
-def matched(router: Router, request: str, host: str = "example.com") -> str:
+def matched(router: k.Routed, request: str, host: str = "example.com") -> str:
     route = router.route(host, request)
     assert route.status == 0, route
     assert route.service is not None
@@ -144,30 +143,30 @@ def test_documented_wildcard_examples(rule_host: str, host_header: str, matches:
 def test_matcher_walks_elements_longest_first(request_path: str, expected: str) -> None:
     m: PathMatcher[str] = PathMatcher()
     for p in ("/", "/aaa", "/aaa/bbb", "/aaa/bbb/ccc"):
-        assert m.add(p, "Prefix", p) is None
-    assert m.match(request_path) == expected
+        assert m.add(p.encode(), "Prefix", p) is None
+    assert m.match(request_path.encode()) == expected
 
 
 def test_matcher_without_root_prefix_can_miss() -> None:
     m: PathMatcher[str] = PathMatcher()
-    m.add("/api", "Prefix", "api")
-    m.add("/api/v1/health", "Exact", "health")
-    assert m.match("/api/v1/health") == "health"
-    assert m.match("/api/v1/health/") == "api"
-    assert m.match("/api/v1/Health") == "api"
-    assert m.match("/apiv1") is None
-    assert m.match("/") is None
-    assert m.match("") is None
+    m.add(b"/api", "Prefix", "api")
+    m.add(b"/api/v1/health", "Exact", "health")
+    assert m.match(b"/api/v1/health") == "health"
+    assert m.match(b"/api/v1/health/") == "api"
+    assert m.match(b"/api/v1/Health") == "api"
+    assert m.match(b"/apiv1") is None
+    assert m.match(b"/") is None
+    assert m.match(b"") is None
 
 
 def test_matcher_reports_equivalent_prefix_as_conflict() -> None:
     m: PathMatcher[str] = PathMatcher()
-    assert m.add("/foo", "Prefix", "first") is None
-    assert m.add("/foo/", "Prefix", "second") == "first"
-    assert m.add("/foo", "ImplementationSpecific", "third") == "first"
-    assert m.add("/foo", "Exact", "exact") is None
-    assert m.add("/foo", "Exact", "again") == "exact"
-    assert m.add("/foo/", "Exact", "slash") is None  # Exact /foo/ is a different path
+    assert m.add(b"/foo", "Prefix", "first") is None
+    assert m.add(b"/foo/", "Prefix", "second") == "first"
+    assert m.add(b"/foo", "ImplementationSpecific", "third") == "first"
+    assert m.add(b"/foo", "Exact", "exact") is None
+    assert m.add(b"/foo", "Exact", "again") == "exact"
+    assert m.add(b"/foo/", "Exact", "slash") is None  # Exact /foo/ is a different path
     assert len(m) == 3
-    assert m.match("/foo/x") == "first"
-    assert m.match("/foo/") == "slash"
+    assert m.match(b"/foo/x") == "first"
+    assert m.match(b"/foo/") == "slash"

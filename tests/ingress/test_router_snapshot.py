@@ -1,10 +1,10 @@
-"""The Router on Snapshots made by the real snapshot builder from model objects."""
+"""Ingress routes on Snapshots made by the real snapshot builder from model objects."""
 
 from __future__ import annotations
 
 from discovery.snapshot_builder import build_snapshot
-from ingress.router import Router
 from tests.discovery import factories as f
+from tests.ingress import routerkit as k
 
 
 def test_router_over_built_snapshot() -> None:
@@ -46,7 +46,7 @@ def test_router_over_built_snapshot() -> None:
             main, shop, f.make_ingress_class("seaway"),
         ]
     )  # fmt: skip
-    router = Router.compile(snap)
+    router = k.routed(snap)
 
     route = router.route("app.example.com", "/anything")
     assert route.status == 0

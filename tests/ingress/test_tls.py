@@ -23,8 +23,8 @@ from cryptography.x509.oid import NameOID
 from discovery.model import TLSSecret
 from discovery.snapshot import Snapshot
 from ingress import selfsigned
-from ingress.router import Router
 from ingress.tls import CertStore, load_pem
+from ingress.translate_ingress import translate_ingresses
 from tests.ingress import routerkit as k
 
 Pem = tuple[bytes, bytes]
@@ -64,7 +64,7 @@ def tls_snapshot(
 
 
 def updated(store: CertStore, snap: Snapshot) -> CertStore:
-    store.update(snap, Router.compile(snap))
+    store.update(snap.tls_secrets, translate_ingresses(snap).table)
     return store
 
 

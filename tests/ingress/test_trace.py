@@ -107,3 +107,21 @@ def test_https_names_the_certificate_sni_picks() -> None:
     assert "default/gone (spec.tls host b.test) is missing" in missing
     assert "no spec.tls host matches" in trace_request(snap, "https://c.test/")[1]
     assert not any("TLS" in line for line in trace_request(snap, "http://a.test/"))
+
+
+def test_method_and_headers_are_part_of_the_traced_request() -> None:
+    lines = trace_request(site(), "http://shop.test/a", method="post", headers=[("X-A", " 1 ")])  # type: ignore[arg-type]
+    assert lines[0] == "request http://shop.test/a (Host: shop.test, path /a, method POST, x-a: 1)"
+    assert lines[1].startswith("  matched Ingress default/old: spec.rules[0].http.paths[0]")
+    losers = lines[lines.index("  routes that lost, in the order tried:") + 1 :]
+    assert losers[0].endswith("(shop.test Prefix /cart): path /a does not match Prefix /cart")
+
+
+def test_cli_refuses_a_header_without_colon() -> None:
+    demo = str(REPO / "configs" / "demo.yaml")
+    proc = subprocess.run(
+        [sys.executable, "-m", "proxy.app.cli", "trace", "-c", demo,
+         "--url", "http://demo.localhost/", "-H", "no-colon"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "expected 'NAME: VALUE'" in proc.stderr

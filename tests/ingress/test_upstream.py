@@ -8,13 +8,14 @@ from typing import Any, cast
 import pytest
 
 from ingress.pool import PoolSet
+from ingress.request import RequestState
 from ingress.response import (
     CHUNKED,
     CONTENT_LENGTH,
-    KNOWN_HEADS,
     REBUILD,
-    head_flags,
+    needs_rebuild,
     rebuild_head,
+    scan_head,
 )
 from ingress.upstream import UpstreamConnection
 from tests.ingress.test_http_timeouts import FakeLoop, FakeTransport
@@ -83,8 +84,10 @@ def test_pool_idle_timeout_uses_one_lazy_timer() -> None:
         ),
     ],
 )
-def test_head_flags(head: bytes, flags: int) -> None:
-    assert head_flags(head) == flags
+def test_scan_head_and_the_one_search_agree(head: bytes, flags: int) -> None:
+    assert scan_head(head) == flags
+    # The fast path's single search finds a field to remove exactly when the scan does.
+    assert needs_rebuild(head) == bool(flags & REBUILD)
 
 
 def test_rebuild_head_drops_hop_by_hop_and_named_headers() -> None:
@@ -100,52 +103,66 @@ def test_rebuild_head_drops_hop_by_hop_and_named_headers() -> None:
     )
 
 
-class FakeClient:
-    write_paused = False
+def request(method: bytes = b"GET", keep_alive: bool = True, v11: bool = True) -> RequestState:
+    req = RequestState(method, b"/")
+    req.keep_alive = keep_alive
+    req.v11 = v11
+    return req
 
-    def __init__(self) -> None:
+
+class FakeExchange:
+    """The ResponseSink an UpstreamConnection reports to; records what it hears."""
+
+    def __init__(self, req: RequestState | None = None) -> None:
+        self.req = req or request()
+        self.out = cast(Any, FakeTransport())
+        self.reused = False
+        self.received = 0
+        self.sent = False
+        self.status = 0
+        self.paused = False
         self.events: list[Any] = []
+        self.conn: UpstreamConnection | None = None
 
     def response_started(self, close: bool) -> None:
         self.events.append(("started", close))
 
-    def response_done(self, conn: UpstreamConnection) -> None:
-        self.events.append(("done", conn.keep_alive))
+    def response_done(self) -> None:
+        assert self.conn is not None
+        self.events.append(("done", self.conn.keep_alive))
+        self.conn.exchange = None  # done with it (the proxy's client would release it)
 
-    def upstream_failed(self, conn: UpstreamConnection, status: int, retryable: bool) -> None:
+    def failed(self, status: int, retryable: bool) -> None:
         self.events.append(("failed", status, retryable))
 
-    def upstream_upgraded(self, conn: UpstreamConnection) -> None:
+    def upgraded(self) -> None:
         self.events.append("upgraded")
 
     def abort(self) -> None:
         self.events.append("abort")
 
-    def pause_reading_for_upstream(self) -> None:
+    def client_paused(self) -> bool:
+        return self.paused
+
+    def pause_client_reads(self) -> None:
         pass
 
-    def resume_reading_for_upstream(self) -> None:
+    def resume_client_reads(self) -> None:
         pass
 
 
 def upstream(
     head_request: bool = False, client_ka: bool = True, client_10: bool = False
-) -> tuple[UpstreamConnection, FakeTransport, FakeTransport, FakeClient]:
+) -> tuple[UpstreamConnection, FakeTransport, FakeTransport, FakeExchange]:
     loop = FakeLoop()
     pools = PoolSet(loop, 8, 60.0)  # type: ignore[arg-type]
-    conn = UpstreamConnection(loop, pools, ("10.0.0.1", 80), 30.0)  # type: ignore[arg-type]
-    up, down, client = FakeTransport(), FakeTransport(), FakeClient()
+    conn = UpstreamConnection(loop, pools.get(("10.0.0.1", 80)), 30.0)  # type: ignore[arg-type]
+    up = FakeTransport()
+    ex = FakeExchange(request(b"HEAD" if head_request else b"GET", client_ka, not client_10))
+    ex.conn = conn
     conn.connection_made(up)  # type: ignore[arg-type]
-    conn.attach(
-        client,
-        cast(Any, down),
-        b"GET / HTTP/1.1\r\nHost: a\r\n\r\n",
-        head_request,
-        client_ka,
-        client_10,
-        False,
-    )
-    return conn, up, down, client
+    conn.attach(ex, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    return conn, up, ex.out, ex
 
 
 def feed(conn: UpstreamConnection, data: bytes, step: int) -> None:
@@ -164,6 +181,7 @@ def test_response_passed_through_as_received(step: int) -> None:
     feed(conn, RESP, step)
     assert bytes(down.out) == RESP
     assert client.events == [("started", False), ("done", True)]
+    assert client.status == 200 and client.received == len(RESP) and client.sent
 
 
 @pytest.mark.parametrize("step", [1, 5, 1000])
@@ -174,11 +192,25 @@ def test_chunked_response_bytes_unchanged(step: int) -> None:
     assert client.events[-1] == ("done", True)
 
 
-def test_chunked_response_decoded_for_http10_client() -> None:
+@pytest.mark.parametrize("step", [1, 1000])
+def test_chunked_response_decoded_for_http10_client(step: int) -> None:
     conn, _, down, client = upstream(client_ka=False, client_10=True)
-    feed(conn, CHUNKED_RESP, 1000)
+    feed(conn, CHUNKED_RESP, step)
     assert bytes(down.out) == b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nhello"
     assert client.events[0] == ("started", True)
+
+
+def test_the_parser_follows_the_clients_version() -> None:
+    """One connection, an HTTP/1.0 client (chunked decoded), then an HTTP/1.1 one (bytes
+    passed through): body callbacks only where a body is decoded."""
+    conn, _, down, _ = upstream(client_ka=False, client_10=True)
+    conn.data_received(CHUNKED_RESP)
+    assert bytes(down.out).endswith(b"\r\n\r\nhello")
+    nxt = FakeExchange()
+    nxt.conn = conn
+    conn.attach(nxt, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    conn.data_received(CHUNKED_RESP)
+    assert bytes(nxt.out.out) == CHUNKED_RESP
 
 
 def test_interim_responses_dropped_and_hop_by_hop_rebuilt() -> None:
@@ -210,6 +242,11 @@ def test_head_response_completes_without_body() -> None:
     feed(conn, b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n", 1000)
     assert bytes(down.out) == b"HTTP/1.1 200 OK\r\nContent-Length: 1234\r\n\r\n"
     assert client.events[-1] == ("done", True)
+    nxt = FakeExchange()
+    nxt.conn = conn
+    conn.attach(nxt, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    conn.data_received(RESP)  # the connection reads the next response from its start
+    assert bytes(nxt.out.out) == RESP
 
 
 @pytest.mark.parametrize(
@@ -220,6 +257,8 @@ def test_head_response_completes_without_body() -> None:
         b"HTTP/1.1 200 OK\nContent-Length: 1\n\nx",
         b"HTTP/1.1 2000 OK\r\n\r\n",
         b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokHTTP/1.1 200 OK\r\n\r\n",
+        b"HTTP/1.1 200 OK\r\nX: a\rb\r\nContent-Length: 1\r\n\r\nx",
+        b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 1\r\n\r\nx",
     ],
 )
 def test_bad_upstream_framing_gives_502(bad: bytes) -> None:
@@ -228,33 +267,13 @@ def test_bad_upstream_framing_gives_502(bad: bytes) -> None:
     assert client.events[-1] == ("failed", 502, False)
     assert not down.out  # nothing of the bad response reached the client
     assert conn.closed
-
-
-class NoParser:
-    """Fails the test if the response parser is used (a known head must not need it)."""
-
-    def feed_data(self, data: bytes) -> None:
-        raise AssertionError("parser used for a known head")
-
-
-def test_known_head_skips_the_parser_and_counts_the_body() -> None:
-    head = b"HTTP/1.1 200 OK\r\nServer: known\r\nContent-Length: 10\r\n\r\n"
-    first, _, down, client = upstream()
-    feed(first, head + b"0123456789", 1000)  # parsed strictly once, then remembered
-    assert KNOWN_HEADS[head] == (10, True)
     conn, _, down, client = upstream()
-    conn.parser = NoParser()  # type: ignore[assignment]
-    conn.data_received(head + b"0123")
-    assert client.events == [("started", False)]
-    conn.data_received(b"456")
-    conn.data_received(b"789")
-    assert bytes(down.out) == head + b"0123456789"
-    assert client.events == [("started", False), ("done", True)]
+    feed(conn, bad, 1)  # byte by byte: refused as soon as llhttp sees it
+    assert conn.closed
 
 
-def test_known_head_with_bytes_after_the_body_fails() -> None:
+def test_bytes_after_the_response_fail() -> None:
     head = b"HTTP/1.1 200 OK\r\nServer: extra\r\nContent-Length: 4\r\n\r\n"
-    feed(upstream()[0], head + b"abcd", 1000)
     conn, _, down, client = upstream()
     conn.data_received(head + b"ab")
     conn.data_received(b"cdHTTP/1.1 200 OK\r\n")  # a second response nobody asked for
@@ -264,35 +283,45 @@ def test_known_head_with_bytes_after_the_body_fails() -> None:
     conn.data_received(head + b"abcdX")  # in the same read: nothing sent yet, 502
     assert client.events[-1] == ("failed", 502, False)
     assert not down.out and conn.closed
-
-
-def test_known_head_not_used_for_head_requests_or_closing_clients() -> None:
-    head = b"HTTP/1.1 200 OK\r\nServer: head\r\nContent-Length: 7\r\n\r\n"
-    feed(upstream()[0], head + b"1234567", 1000)
     conn, _, down, client = upstream(head_request=True)
-    conn.data_received(head)  # no body follows a HEAD request's response
-    assert client.events == [("started", False), ("done", True)]
-    conn, _, down, client = upstream(client_ka=False)
-    conn.data_received(head + b"1234567")
-    assert bytes(down.out).endswith(b"Connection: close\r\n\r\n1234567")
+    conn.data_received(head + b"abcd")  # a response to HEAD has no body
+    assert client.events[-1] == ("failed", 502, False)
 
 
-def test_body_bytes_that_look_like_a_known_head_are_body() -> None:
-    """Only a response's first bytes are looked up: a body that embeds a head stays body."""
+def test_body_bytes_that_look_like_a_head_are_body() -> None:
     head = b"HTTP/1.1 200 OK\r\nServer: inner\r\nContent-Length: 2\r\n\r\n"
-    feed(upstream()[0], head + b"ok", 1000)
-    assert head in KNOWN_HEADS
     conn, _, down, client = upstream()
     outer = b"HTTP/1.1 200 OK\r\nContent-Type: message/http\r\nContent-Length: %d\r\n\r\n"
     inner = head + b"ok"
     conn.data_received(outer % len(inner))
-    conn.data_received(inner)  # the whole body, starting with a known head
+    conn.data_received(inner)  # the whole body, starting with what looks like a head
     assert bytes(down.out) == (outer % len(inner)) + inner
     assert client.events == [("started", False), ("done", True)]
     conn, _, down, client = upstream()
     conn.data_received(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
-    conn.data_received(head)  # not a chunk size line: a framing error, as without the cache
+    conn.data_received(head)  # not a chunk size line: a framing error
     assert client.events[-1] == "abort"
+
+
+def test_close_delimited_response_closes_the_client() -> None:
+    conn, _, down, client = upstream()
+    conn.data_received(b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nsome")
+    conn.data_received(b" body")
+    conn.connection_lost(None)
+    assert bytes(down.out) == b"HTTP/1.1 200 OK\r\nServer: x\r\nConnection: close\r\n\r\nsome body"
+    assert client.events == [("started", True), ("done", False)]
+
+
+def test_a_pooled_connection_that_closes_before_a_byte_is_retryable() -> None:
+    conn, _, _, client = upstream()
+    client.reused = True
+    conn.connection_lost(None)
+    assert client.events == [("failed", 502, True)]
+    conn, _, _, client = upstream()
+    client.reused = True
+    conn.data_received(b"HTTP/1.1 200 OK\r\n")
+    conn.connection_lost(None)
+    assert client.events == [("failed", 502, False)]  # a byte came: it may have been served
 
 
 def test_connect_failures_are_logged_once_per_interval(caplog: pytest.LogCaptureFixture) -> None:

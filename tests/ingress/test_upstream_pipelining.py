@@ -14,17 +14,17 @@ import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, cast
+from typing import cast
 
 import pytest
 
 from discovery.snapshot import EndpointInfo
 from ingress.http1 import HttpProtocol
 from ingress.outbox import Outbox
+from ingress.pipelining import PipelinedConnection
 from ingress.pool import PoolSet
-from ingress.response import KNOWN_HEADS
+from ingress.request import RequestState
 from ingress.settings import HttpSettings
-from ingress.upstream import UpstreamConnection
 from tests.ingress.l7kit import (
     HOST,
     Backend,
@@ -36,7 +36,7 @@ from tests.ingress.l7kit import (
     two_service_snapshot,
 )
 from tests.ingress.test_http_timeouts import FakeLoop, FakeTransport
-from tests.ingress.test_upstream import FakeClient
+from tests.ingress.test_upstream import FakeExchange, request
 from tests.support import free_port
 
 
@@ -54,18 +54,19 @@ class CountingTransport(FakeTransport):
         super().writelines(parts)
 
 
-class PipeClient(FakeClient):
-    """A downstream client as UpstreamConnection sees it; releases the connection when its
-    response is done, as HttpProtocol._finish does."""
+class PipeClient(FakeExchange):
+    """An exchange as the connection sees it; releases the connection when its response
+    is done, as HttpProtocol.finish does."""
 
-    def __init__(self, name: str) -> None:
-        super().__init__()
+    def __init__(self, name: str, req: RequestState | None = None) -> None:
+        super().__init__(req)
         self.name = name
-        self.down = FakeTransport()
+        self.down = cast(FakeTransport, self.out)
 
-    def response_done(self, conn: UpstreamConnection) -> None:
-        super().response_done(conn)
-        conn.release()
+    def response_done(self) -> None:
+        assert self.conn is not None
+        self.events.append(("done", self.conn.keep_alive))
+        self.conn.release()
 
 
 STARTED, DONE = ("started", False), ("done", True)
@@ -83,10 +84,9 @@ class Batch:
         self.outbox = Outbox(self.soon.append)
         loop = FakeLoop()
         self.pools = PoolSet(loop, 8, 60.0)  # type: ignore[arg-type]
-        self.conn = UpstreamConnection(
+        self.conn = PipelinedConnection(
             loop,  # type: ignore[arg-type]
-            self.pools,
-            ("10.0.0.1", 80),
+            self.pools.get(("10.0.0.1", 80)),
             30.0,
             self.outbox,
         )
@@ -96,7 +96,9 @@ class Batch:
         for i, c in enumerate(self.clients):
             if i:
                 assert self.conn.can_pipeline(self.outbox.generation, depth)
-            self.conn.attach(c, cast(Any, c.down), head(f"/{i}"), False, True, False, True, True)
+            c.conn = self.conn
+            c.reused = True
+            self.conn.attach(c, head(f"/{i}"), True)
         self.flush()
 
     def flush(self) -> None:
@@ -137,32 +139,22 @@ def test_heads_go_out_in_one_write_and_the_depth_is_kept() -> None:
 def test_a_request_that_may_not_be_pipelined_is_never_joined() -> None:
     b = Batch(1)
     b.conn.release()  # pretend its exchange ended; the pool has it
-    other = PipeClient("post")
-    post = b"POST / HTTP/1.1\r\n\r\n"
-    b.conn.attach(other, cast(Any, other.down), post, False, True, False, True)
+    other = PipeClient("post", request(b"POST"))
+    other.conn = b.conn
+    b.conn.attach(other, b"POST / HTTP/1.1\r\n\r\n")
     assert not b.conn.can_pipeline(b.outbox.generation, 8)
 
 
 @pytest.mark.parametrize("cut", [None, *range(1, 220, 3)])
 def test_each_client_gets_exactly_its_own_response(cut: int | None) -> None:
-    KNOWN_HEADS.clear()
     b = Batch(len(RESPONSES))
     stream = b"".join(RESPONSES)
     b.feed(stream, [] if cut is None else [min(cut, len(stream))])
     for c, resp in zip(b.clients, RESPONSES, strict=True):
         assert delivered(c) == resp, c.name  # a 103 included: forwarded
         assert c.events == [STARTED, DONE], c.name
-    assert not b.conn.closed and b.conn.client is None  # back in the pool
+    assert not b.conn.closed and b.conn.exchange is None  # back in the pool
     assert len(b.pools.get(("10.0.0.1", 80))) == 1
-
-
-def test_known_heads_are_cut_without_the_parser() -> None:
-    warm = Batch(1)
-    warm.feed(CL + b"warm", [])  # llhttp accepts the head once: now it is known
-    b = Batch(4)
-    b.conn.parser = None  # type: ignore[assignment]  # any use of the parser would raise
-    b.feed(b"".join(CL + b"%04d" % i for i in range(4)), [])
-    assert [delivered(c) for c in b.clients] == [CL + b"%04d" % i for i in range(4)]
 
 
 def test_a_response_that_closes_sends_the_waiting_requests_elsewhere() -> None:
@@ -186,7 +178,7 @@ def test_connection_lost_mid_batch() -> None:
 
 def test_a_waiting_client_that_leaves_closes_the_connection_at_its_turn() -> None:
     b = Batch(3)
-    b.conn.abandon(cast(Any, b.clients[1]))
+    b.conn.abandon(b.clients[1])
     assert not b.conn.closed  # the first response is still coming
     b.feed(RESPONSES[0] + RESPONSES[0], [])
     assert b.clients[0].events == [STARTED, DONE]
@@ -209,7 +201,7 @@ def test_bytes_llhttp_rejects_fail_the_exchange_and_retry_the_rest() -> None:
 def test_a_101_in_a_batch_fails_it_rather_than_tunnel() -> None:
     b = Batch(2)
     b.feed(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: x\r\nConnection: upgrade\r\n\r\n", [])
-    assert b.clients[0].events == [STARTED, ("failed", 502, False)]
+    assert b.clients[0].events == [("failed", 502, False)]
     assert delivered(b.clients[0]) == b""  # nothing of the 101 reached the client
     assert b.conn.closed and not b.conn.upgraded
     b.conn.connection_lost(None)
@@ -218,7 +210,7 @@ def test_a_101_in_a_batch_fails_it_rather_than_tunnel() -> None:
 
 def test_the_current_client_alone_pauses_the_upstream() -> None:
     b = Batch(2)
-    b.clients[1].write_paused = True
+    b.clients[1].paused = True
     b.feed(RESPONSES[0], [])  # client 1's turn begins while it cannot take bytes
     assert b.conn.paused
     b.conn.resume_reading()
@@ -363,11 +355,13 @@ def test_an_http10_client_in_a_batch_gets_its_chunked_answer_decoded() -> None:
     outbox = Outbox(soon.append)
     loop = FakeLoop()
     pools = PoolSet(loop, 8, 60.0)  # type: ignore[arg-type]
-    conn = UpstreamConnection(loop, pools, ("10.0.0.1", 80), 30.0, outbox)  # type: ignore[arg-type]
+    key = ("10.0.0.1", 80)
+    conn = PipelinedConnection(loop, pools.get(key), 30.0, outbox)  # type: ignore[arg-type]
     conn.connection_made(CountingTransport())  # type: ignore[arg-type]
-    new, old = PipeClient("1.1"), PipeClient("1.0")
-    conn.attach(new, cast(Any, new.down), head("/a"), False, True, False, True, True)
-    conn.attach(old, cast(Any, old.down), head("/b"), False, False, True, True, True)
+    new, old = PipeClient("1.1"), PipeClient("1.0", request(keep_alive=False, v11=False))
+    for c, path in ((new, "/a"), (old, "/b")):
+        c.conn = conn
+        conn.attach(c, head(path), True)
     chunked = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n0\r\n\r\n"
     conn.data_received(RESPONSES[0] + chunked)
     while soon:

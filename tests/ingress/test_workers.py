@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from ingress.router import Router
+from ingress.route_conditions import no_header
+from ingress.route_match import compile_table
 from ingress.settings import HttpSettings
-from ingress.workers import MAX_BACKOFF, WorkerConfig, WorkerPool, encode, ingress_part
+from ingress.translate_ingress import translate_ingresses
+from ingress.workers import MAX_BACKOFF, WorkerConfig, WorkerPool, encode
 from tests.ingress import routerkit as k
 from tests.ingress.l7kit import port_info
 
@@ -60,7 +62,7 @@ def run(coro: Any) -> None:
     asyncio.run(coro)
 
 
-CONFIG = WorkerConfig(HttpSettings(), "seaway.dev/ingress", False, ("127.0.0.1", 1), None)
+CONFIG = WorkerConfig(HttpSettings(), ("127.0.0.1", 1), None)
 
 
 def test_a_dead_worker_is_replaced_and_gets_the_last_config() -> None:
@@ -107,22 +109,28 @@ def test_a_crash_loop_backs_off_doubling() -> None:
 
 
 def test_workers_get_only_the_services_the_owned_ingresses_name() -> None:
+    import pickle
+
     from discovery.snapshot import EndpointInfo
 
     ep = EndpointInfo("10.0.0.1", 80)
     ing = k.ingress("site", k.rule("a.test", k.path("/", "web")))
     ports = [port_info("web", [ep]), *(port_info(f"other{i}", [ep]) for i in range(50))]
     snap = k.snapshot([ing], ports)
-    router = Router.compile(snap)
-    part = ingress_part(snap, router.services)
-    assert set(part.ports_by_service) == {("default", "web")}
-    # The worker's router, compiled from the part, routes exactly as the daemon's does.
-    worker = Router.compile(part)
-    for host, path in (("a.test", "/x"), ("b.test", "/")):
-        mine, theirs = worker.route(host, path), router.route(host, path)
-        assert (mine.status, mine.key, mine.endpoints) == (
+    translation = translate_ingresses(snap)
+    assert translation.services == {("default", "web")}
+    payload = encode(WorkerConfig(HttpSettings(), ("127.0.0.1", 1), None, translation.table))
+    assert b"web" in payload and b"other" not in payload  # a route table, not the Snapshot
+    config = pickle.loads(payload[4:])
+    # The worker's table, compiled from what it was sent, routes exactly as the daemon's.
+    daemon, worker = compile_table(translation.table), compile_table(config.table)
+    for host, path in ((b"a.test", b"/x"), (b"b.test", b"/")):
+        mine = worker.match(host, path, b"GET", no_header)
+        theirs = daemon.match(host, path, b"GET", no_header)
+        assert (mine.status, mine.key, mine.endpoints, mine.source) == (
             theirs.status,
             theirs.key,
             theirs.endpoints,
+            theirs.source,
         )
-    assert len(ingress_part(snap).ports_by_service) == 51  # unfiltered: everything
+    assert worker.match(b"a.test", b"/x", b"GET", no_header).key == "default/web:80"

@@ -162,6 +162,15 @@ def endpoint_slice(
     }
 
 
+def configmap(name: str, data: dict[str, str], ns: str = "default") -> dict[str, Any]:
+    return {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": name, "namespace": ns},
+        "data": data,
+    }
+
+
 def ingress_class(name: str = "seaway", controller: str = "seaway.dev/ingress") -> dict[str, Any]:
     return {
         "apiVersion": "networking.k8s.io/v1",

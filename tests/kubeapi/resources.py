@@ -33,6 +33,7 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "Service", "services", True, ("svc",)),
     Resource("", "v1", "Secret", "secrets", True),
     Resource("", "v1", "Namespace", "namespaces", False, ("ns",)),
+    Resource("", "v1", "Node", "nodes", False, ("no",)),
     Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
     Resource("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),

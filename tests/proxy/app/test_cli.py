@@ -122,3 +122,15 @@ def test_upstream_pipelining_rejects(value: str) -> None:
                           timeout=30)
     assert proc.returncode == 2
     assert f"invalid --upstream-pipelining '{value}'" in proc.stderr
+
+
+def test_node_watch_only_without_node_zone() -> None:
+    """The kube source watches this node's Node for its zone unless --node-zone says it."""
+    from discovery.topology import NodeTopology
+    from proxy.app.options import Options
+
+    assert Options(hostname="node-a").kube_source_config().node_name == "node-a"
+    assert Options(hostname="node-a", node_zone="z1").kube_source_config().node_name == ""
+    assert Options(hostname="node-a", node_zone="z1").node_topology() == NodeTopology(
+        "node-a", "z1"
+    )

@@ -31,8 +31,10 @@ def test_valid_directory_counts_per_kind_and_warns_on_duplicates() -> None:
     out = check("-c", str(FIXTURES))
     assert out.returncode == 0, out.stderr
     assert out.stdout == (
-        f"{FIXTURES}: ok, 10 objects in 7 files "
-        "(5 Service, 2 EndpointSlice, 1 Ingress, 1 IngressClass, 1 Secret)\n"
+        # the fixture Ingress carries an ingress-nginx annotation
+        "shop/shop: annotations recognised: rewrite-target\n"
+        f"{FIXTURES}: ok, 11 objects in 7 files "
+        "(5 Service, 2 EndpointSlice, 1 Ingress, 1 IngressClass, 1 Secret, 1 ConfigMap)\n"
     )
     # list.json repeats two objects of other fixtures: warned, not an error ...
     assert out.stderr.count("warning: ") == 2
@@ -80,5 +82,112 @@ def test_missing_path_and_missing_flag(tmp_path: Path) -> None:
 def test_help_explains_every_flag() -> None:
     out = check("--help")
     assert out.returncode == 0
-    for flag in ("--config", "--strict", "--kubeconfig", "--master"):
+    for flag in ("--config", "--strict", "--kubeconfig", "--master", "--annotations-prefix",
+                 "--configmap"):
         assert flag in out.stdout
+
+
+N = "nginx.ingress.kubernetes.io/"
+INGRESS = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: {name}
+  namespace: default
+  annotations:
+{annotations}
+spec:
+  defaultBackend: {{service: {{name: web, port: {{number: 80}}}}}}
+"""
+
+
+def ingress_yaml(name: str, annotations: dict[str, str]) -> str:
+    lines = "\n".join(f"    {k}: {v!r}".replace("'", '"') for k, v in annotations.items())
+    return INGRESS.format(name=name, annotations=lines)
+
+
+def test_annotations_recognised_ignored_invalid_and_refused(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(
+        ingress_yaml("web", {N + "rewrite-target": "/$2", N + "use-regex": "true",
+                             N + "proxy-body-size": "10x", N + "mirror-target": "http://m"})
+        + "---\n"
+        + ingress_yaml("snip", {N + "server-snippet": "return 200;"})
+        + "---\n"
+        + ingress_yaml("clean", {N + "enable-cors": "true"})
+    )
+    out = check("-c", str(tmp_path))
+    assert out.returncode == 1
+    assert out.stdout.splitlines() == [
+        "default/clean: annotations recognised: enable-cors",
+        "default/web: annotations recognised: rewrite-target, use-regex",
+        f"default/web: metadata.annotations[{N}mirror-target]: ignored: not supported: "
+        "request mirroring is not implemented",
+    ]
+    err = out.stderr.splitlines()
+    assert err[0].startswith(f"default/snip: metadata.annotations[{N}server-snippet]: a snippet")
+    assert err[1] == "default/snip: refused: the Ingress is not served"
+    assert err[2] == f'default/web: metadata.annotations[{N}proxy-body-size]: invalid size "10x"'
+    assert err[3] == (
+        '  bytes, or a number with k, m or g ("8m"); 0 = unlimited; ingress-nginx ignores the '
+        "value and uses the default, so does seaway"
+    )
+    assert err[-1] == f"{tmp_path}: 2 objects with ingress-nginx errors"
+
+
+def test_valid_annotations_and_configmap_pass(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(
+        ingress_yaml("web", {N + "ssl-redirect": "false", N + "canary-weight": "5"})
+        + "---\napiVersion: v1\nkind: ConfigMap\n"
+        "metadata: {name: ingress-nginx-controller, namespace: ingress-nginx}\n"
+        'data: {proxy-body-size: "20m", use-gzip: "true"}\n'
+    )
+    out = check("-c", str(tmp_path), "--configmap", "ingress-nginx/ingress-nginx-controller")
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == [
+        "default/web: annotations recognised: ssl-redirect",
+        f'default/web: metadata.annotations[{N}canary-weight]: ignored: canary is not "true": '
+        "ingress-nginx ignores canary-* then",
+        "ConfigMap ingress-nginx/ingress-nginx-controller: keys recognised: proxy-body-size",
+        "ConfigMap ingress-nginx/ingress-nginx-controller: data[use-gzip]: ignored: not "
+        "supported: response compression is not implemented",
+        f"{tmp_path}: ok, 2 objects in 1 file (1 Ingress, 1 ConfigMap)",
+    ]
+    assert out.stderr == ""
+
+
+def test_configmap_errors_and_a_missing_configmap(tmp_path: Path) -> None:
+    (tmp_path / "cm.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: ctl, namespace: ingress-nginx}\n"
+        'data: {proxy-read-timeout: "60s"}\n'
+    )
+    out = check("-c", str(tmp_path), "--configmap", "ingress-nginx/ctl")
+    assert out.returncode == 1
+    assert out.stderr.splitlines()[:2] == [
+        'ConfigMap ingress-nginx/ctl: data[proxy-read-timeout]: invalid timeout "60s"',
+        "  whole seconds, e.g. 60 (no unit); ingress-nginx keeps its default, so does seaway",
+    ]
+    missing = check("-c", str(tmp_path), "--configmap", "ingress-nginx/other")
+    assert missing.returncode == 0
+    assert missing.stderr == (
+        "warning: ConfigMap ingress-nginx/other (--configmap) is not in these files: "
+        "ingress-nginx's defaults apply\n"
+    )
+    strict = check("--strict", "-c", str(tmp_path), "--configmap", "ingress-nginx/other")
+    assert strict.returncode == 1
+    bad_flag = check("-c", str(tmp_path), "--configmap", "no-slash")
+    assert bad_flag.returncode == 2 and "expected NAMESPACE/NAME" in bad_flag.stderr
+
+
+def test_annotations_prefix_flag(tmp_path: Path) -> None:
+    (tmp_path / "web.yaml").write_text(
+        ingress_yaml("web", {"custom.io/proxy-body-size": "10x", N + "use-regex": "true"})
+    )
+    out = check("-c", str(tmp_path), "--annotations-prefix", "custom.io")
+    assert out.returncode == 1
+    assert 'default/web: metadata.annotations[custom.io/proxy-body-size]: invalid size "10x"' in (
+        out.stderr.splitlines()
+    )
+    assert out.stdout.splitlines()[0] == (
+        f'default/web: metadata.annotations[{N}use-regex]: ignored: not read: '
+        '--annotations-prefix is "custom.io"'
+    )

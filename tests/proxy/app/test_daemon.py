@@ -208,3 +208,38 @@ def test_run_help_lists_kube_proxy_flags(mode: str) -> None:
                  "--healthz-bind-address", "--cleanup", "--min-sync-period", "--sync-period",
                  "--config", mode):
         assert flag in out
+
+
+def test_ingress_nginx_findings_are_logged_once_per_change(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Each sync logs what changed Ingresses' annotations amount to (errors as warnings),
+    and the ConfigMap's settings when they change; an unchanged world logs nothing."""
+    from discovery.nginx_configmap import IngressNginxMode
+    from discovery.snapshot_builder import SnapshotBuilder
+    from proxy.app.daemon import log_nginx_findings
+    from tests.discovery.factories import make_ingress
+
+    n = "nginx.ingress.kubernetes.io/"
+    store = Store()
+    store.upsert(make_ingress("web", annotations={n + "proxy-body-size": "10x"}))
+    builder = SnapshotBuilder(store, nginx=IngressNginxMode(enabled=True))
+    first, _ = builder.build()
+    caplog.set_level("INFO", logger="seaway.daemon")
+    log_nginx_findings(None, first, "nginx.ingress.kubernetes.io")
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert warnings[0] == (
+        f'default/web: metadata.annotations[{n}proxy-body-size]: invalid size "10x"'
+    )
+    assert "ingress-nginx settings: ingress-nginx defaults" in caplog.text
+    caplog.clear()
+    store.upsert(make_service("web"))
+    second, _ = builder.build()
+    log_nginx_findings(first, second, "nginx.ingress.kubernetes.io")
+    assert caplog.records == []
+    store.upsert(make_ingress("web", annotations={n + "use-regex": "true"}))
+    third, _ = builder.build()
+    log_nginx_findings(second, third, "nginx.ingress.kubernetes.io")
+    assert [r.getMessage() for r in caplog.records] == [
+        "default/web: annotations recognised: use-regex"
+    ]

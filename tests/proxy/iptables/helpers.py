@@ -35,11 +35,14 @@ def svc(
     external_ips: tuple[str, ...] = (),
     lb_ips: tuple[str, ...] = (),
     all_endpoints: Iterable[EndpointInfo] | None = None,
+    cluster_ips: tuple[str, ...] = (),
+    source_ranges: tuple[str, ...] = (),
 ) -> ServicePortInfo:
+    """One service port; `cluster_ips` (dual-stack) replaces `cluster_ip` when given."""
     usable = tuple(endpoints)
     return ServicePortInfo(
         name=spn(name, port_name, proto),
-        cluster_ips=(cluster_ip,),
+        cluster_ips=cluster_ips or (cluster_ip,),
         port=port,
         protocol=proto,
         node_port=node_port,
@@ -48,6 +51,7 @@ def svc(
         internal_traffic_policy=itp,
         external_ips=external_ips,
         load_balancer_ips=lb_ips,
+        load_balancer_source_ranges=source_ranges,
         all_endpoints=usable if all_endpoints is None else tuple(all_endpoints),
         endpoints=usable,
     )

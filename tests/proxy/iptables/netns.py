@@ -2,12 +2,15 @@
 
 node (routes, runs seaway) -- veth -- pod0..podN (10.1.<i>.1, a backend each)
 node -- veth -- client (192.168.77.2, "outside")
+With `ipv6=True` every link also has IPv6 addresses (pods fd00:1:<i>::1, node fd00:77::1,
+client fd00:77::2) and the node forwards IPv6 too; backends answer on both families.
 Everything is created with unique names (pid) and removed by `close()`, which is safe to
 call after a partial set-up.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import subprocess
@@ -21,49 +24,65 @@ REPO = Path(__file__).resolve().parents[3]
 NODE_IP = "192.168.77.1"
 CLIENT_IP = "192.168.77.2"
 CLUSTER_CIDR = "10.1.0.0/16"
+NODE_IP6 = "fd00:77::1"
+CLIENT_IP6 = "fd00:77::2"
+CLUSTER_CIDR6 = "fd00:1::/32"  # pods fd00:1:<i>::1
 TCP_PORT = 8080
 UDP_PORT = 5353
 
 BACKEND = r"""
 import socket, sys, threading
 name = sys.argv[1]
-def udp():
-    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    u.bind(("0.0.0.0", @UDP@))
+def udp(family, host):
+    u = socket.socket(family, socket.SOCK_DGRAM)
+    if family == socket.AF_INET6:
+        u.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    u.bind((host, @UDP@))
     while True:
         data, peer = u.recvfrom(2048)
         u.sendto(f"{name} {peer[0]}".encode(), peer)
-threading.Thread(target=udp, daemon=True).start()
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("0.0.0.0", @TCP@))
-s.listen(512)
+def tcp(family, host):
+    s = socket.socket(family)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    if family == socket.AF_INET6:
+        s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+    s.bind((host, @TCP@))
+    s.listen(512)
+    while True:
+        c, peer = s.accept()
+        try:
+            c.sendall(f"{name} {peer[0]}\n".encode())
+        finally:
+            c.close()
+for family, host in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
+    threading.Thread(target=udp, args=(family, host), daemon=True).start()
+    threading.Thread(target=tcp, args=(family, host), daemon=True).start()
 print("ready", flush=True)
-while True:
-    c, peer = s.accept()
-    try:
-        c.sendall(f"{name} {peer[0]}\n".encode())
-    finally:
-        c.close()
+threading.Event().wait()
 """.replace("@UDP@", str(UDP_PORT)).replace("@TCP@", str(TCP_PORT))
 
 # Client: N connections (tcp) or datagrams (udp), one JSON line per try:
 # {"ok": true, "answer": "pod1 10.1.0.254"} or {"ok": false, "error": "...", "ms": 3.1}
+# Optional: source port (udp), timeout, source address.
 CLIENT = r"""
 import json, socket, sys, time
 proto, host, port, count = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
 sport = int(sys.argv[5]) if len(sys.argv) > 5 else 0
 timeout = float(sys.argv[6]) if len(sys.argv) > 6 else 3.0
+src = sys.argv[7] if len(sys.argv) > 7 else ""
+family = socket.AF_INET6 if ":" in host else socket.AF_INET
 for _ in range(count):
     t = time.monotonic()
     try:
         if proto == "tcp":
-            with socket.create_connection((host, port), timeout=timeout) as c:
+            source = (src, 0) if src else None
+            with socket.create_connection((host, port), timeout=timeout,
+                                          source_address=source) as c:
                 data = c.recv(200)
         else:
-            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as u:
+            with socket.socket(family, socket.SOCK_DGRAM) as u:
                 u.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                u.bind(("0.0.0.0", sport))
+                u.bind((src or ("::" if family == socket.AF_INET6 else "0.0.0.0"), sport))
                 u.settimeout(timeout)
                 u.sendto(b"hi", (host, port))
                 data, _ = u.recvfrom(200)
@@ -82,8 +101,9 @@ def sh(*argv: str, check: bool = True, input: bytes | None = None) -> str:
 
 
 class Cluster:
-    def __init__(self, pods: int = 3, tag: str = "") -> None:
+    def __init__(self, pods: int = 3, tag: str = "", ipv6: bool = False) -> None:
         pid = os.getpid()
+        self.ipv6 = ipv6
         self.node = f"sw{tag}{pid}n"
         self.client = f"sw{tag}{pid}c"
         self.pods = [f"sw{tag}{pid}p{i}" for i in range(pods)]
@@ -105,6 +125,8 @@ class Cluster:
             self.exec(pod, "ip", "route", "add", "default", "via", self.gateway(i))
         # the node needs a route for service IPs before nat OUTPUT rewrites them
         self.exec(self.node, "ip", "route", "add", "default", "via", CLIENT_IP)
+        if self.ipv6:
+            self._ipv6_links()
         for i, pod in enumerate(self.pods):
             p = subprocess.Popen(
                 ["ip", "netns", "exec", pod, sys.executable, "-c", BACKEND, f"pod{i}"],
@@ -126,6 +148,20 @@ class Cluster:
             sh("ip", "netns", "del", ns, check=False)
         self.created.clear()
 
+    def _ipv6_links(self) -> None:
+        """IPv6 addresses on the links made above (nodad: usable at once), forwarding on
+        the node, and the same routes as for IPv4."""
+        self.exec(self.node, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        links = [(self.node, "toclient", NODE_IP6), (self.client, "eth0", CLIENT_IP6)]
+        for i, pod in enumerate(self.pods):
+            links += [(self.node, f"topod{i}", self.gateway6(i)), (pod, "eth0", self.pod_ip6(i))]
+        for ns, dev, ip in links:
+            self.exec(ns, "ip", "-6", "addr", "add", f"{ip}/64", "dev", dev, "nodad")
+        self.exec(self.client, "ip", "-6", "route", "add", "default", "via", NODE_IP6)
+        for i, pod in enumerate(self.pods):
+            self.exec(pod, "ip", "-6", "route", "add", "default", "via", self.gateway6(i))
+        self.exec(self.node, "ip", "-6", "route", "add", "default", "via", CLIENT_IP6)
+
     def _veth(self, a: str, a_if: str, b: str, b_if: str, a_ip: str, b_ip: str, plen: int) -> None:
         sh("ip", "link", "add", a_if, "netns", a, "type", "veth", "peer", "name", b_if, "netns", b)
         self.exec(a, "ip", "addr", "add", f"{a_ip}/{plen}", "dev", a_if)
@@ -141,6 +177,14 @@ class Cluster:
     @staticmethod
     def gateway(i: int) -> str:
         return f"10.1.{i}.254"
+
+    @staticmethod
+    def pod_ip6(i: int) -> str:
+        return str(ipaddress.IPv6Address(f"fd00:1:{i}::1"))  # canonical, as peers print it
+
+    @staticmethod
+    def gateway6(i: int) -> str:
+        return str(ipaddress.IPv6Address(f"fd00:1:{i}::fe"))
 
     def exec(self, ns: str, *argv: str, check: bool = True, input: bytes | None = None) -> str:
         return sh("ip", "netns", "exec", ns, *argv, check=check, input=input)
@@ -167,8 +211,9 @@ class Cluster:
         proto: str = "tcp",
         sport: int = 0,
         timeout: float = 3.0,
+        src: str = "",
     ) -> list[dict[str, object]]:
-        argv = (proto, host, str(port), str(count), str(sport), str(timeout))
+        argv = (proto, host, str(port), str(count), str(sport), str(timeout), src)
         out = self.exec(ns, sys.executable, "-c", CLIENT, *argv)
         return [json.loads(line) for line in out.splitlines()]
 
@@ -195,12 +240,18 @@ def wait_until(pred: object, timeout: float = 5.0) -> bool:
 
 def manifest(services: Sequence[dict[str, object]]) -> str:
     """YAML (JSON is YAML) for services: dicts with name, ip, port, proto, endpoints
-    (pod indexes), and optional nodePort, affinity, etp (externalTrafficPolicy) and remote
-    (pod indexes whose endpoint is on node-b rather than node-a)."""
+    (pod indexes), and optional nodePort, affinity, etp (externalTrafficPolicy), remote
+    (pod indexes whose endpoint is on node-b rather than node-a), ips (the cluster IPs of
+    a dual-stack or IPv6 service: a slice per family, pods at pod_ip / pod_ip6), lb
+    (load-balancer IPs; type LoadBalancer), ranges (loadBalancerSourceRanges), hc
+    (healthCheckNodePort), zones (pod index -> zone) and distribution
+    (trafficDistribution)."""
     docs: list[dict[str, object]] = []
     for s in services:
+        ips = cast(list[str], s.get("ips", [s.get("ip")]))
         spec: dict[str, object] = {
-            "clusterIP": s["ip"],
+            "clusterIP": ips[0],
+            "clusterIPs": ips,
             "ports": [
                 {
                     "name": "p",
@@ -213,45 +264,59 @@ def manifest(services: Sequence[dict[str, object]]) -> str:
         }
         if "nodePort" in s:
             spec["type"] = "NodePort"
-        if "etp" in s:
-            spec["externalTrafficPolicy"] = s["etp"]
+        if "lb" in s:
+            spec["type"] = "LoadBalancer"
+        for key, field in (
+            ("etp", "externalTrafficPolicy"),
+            ("ranges", "loadBalancerSourceRanges"),
+            ("hc", "healthCheckNodePort"),
+            ("distribution", "trafficDistribution"),
+        ):
+            if key in s:
+                spec[field] = s[key]
         if s.get("affinity"):
             spec["sessionAffinity"] = "ClientIP"
             spec["sessionAffinityConfig"] = {"clientIP": {"timeoutSeconds": s["affinity"]}}
-        docs.append(
-            {
-                "apiVersion": "v1",
-                "kind": "Service",
-                "metadata": {"name": s["name"], "namespace": "default"},
-                "spec": spec,
-            }
-        )
-        docs.append(
-            {
-                "apiVersion": "discovery.k8s.io/v1",
-                "kind": "EndpointSlice",
-                "metadata": {
-                    "name": f"{s['name']}-1",
-                    "namespace": "default",
-                    "labels": {"kubernetes.io/service-name": s["name"]},
-                },
-                "addressType": "IPv4",
-                "ports": [
-                    {
-                        "name": "p",
-                        "port": s.get("target", TCP_PORT),
-                        "protocol": s.get("proto", "TCP"),
-                    }
-                ],
-                "endpoints": [
-                    {
-                        "addresses": [Cluster.pod_ip(int(i))],
-                        "nodeName": "node-b"
-                        if i in cast(list[int], s.get("remote", []))
-                        else "node-a",
-                    }
-                    for i in cast(list[int], s.get("endpoints", []))
-                ],
-            }
-        )
+        service: dict[str, object] = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": s["name"], "namespace": "default"},
+            "spec": spec,
+        }
+        if "lb" in s:
+            lbs = cast(list[str], s["lb"])
+            service["status"] = {"loadBalancer": {"ingress": [{"ip": ip} for ip in lbs]}}
+        docs.append(service)
+        zones = cast(dict[int, str], s.get("zones", {}))
+        remote = cast(list[int], s.get("remote", []))
+        families = sorted({"IPv6" if ":" in ip else "IPv4" for ip in ips})
+        for family in families:
+            pod_ip = Cluster.pod_ip6 if family == "IPv6" else Cluster.pod_ip
+            docs.append(
+                {
+                    "apiVersion": "discovery.k8s.io/v1",
+                    "kind": "EndpointSlice",
+                    "metadata": {
+                        "name": f"{s['name']}-{family.lower()}",
+                        "namespace": "default",
+                        "labels": {"kubernetes.io/service-name": s["name"]},
+                    },
+                    "addressType": family,
+                    "ports": [
+                        {
+                            "name": "p",
+                            "port": s.get("target", TCP_PORT),
+                            "protocol": s.get("proto", "TCP"),
+                        }
+                    ],
+                    "endpoints": [
+                        {
+                            "addresses": [pod_ip(int(i))],
+                            "nodeName": "node-b" if i in remote else "node-a",
+                            **({"zone": zones[i]} if i in zones else {}),
+                        }
+                        for i in cast(list[int], s.get("endpoints", []))
+                    ],
+                }
+            )
     return "\n---\n".join(json.dumps(d) for d in docs) + "\n"

@@ -1,6 +1,7 @@
 """Long-lived IptablesSyncer for kernel tests: one config path per stdin line -> one sync.
 
-Run inside the node namespace: `python3 -m tests.proxy.iptables.sync_driver FLAVOR CIDR`.
+Run inside the node namespace: `python3 -m tests.proxy.iptables.sync_driver FLAVOR CIDR
+[FAMILY]` (CIDR: comma-separated; FAMILY 4, the default, or 6 for ip6tables).
 Prints one JSON line per sync: {"full": ..., "chains_written": ..., "error": ...}.
 Exercises the daemon's path (first sync full, later ones partial) without the daemon.
 """
@@ -18,8 +19,10 @@ from proxy.iptables.syncer import IptablesSyncer
 
 
 def main() -> None:
-    flavor, cidr = sys.argv[1], sys.argv[2]
-    syncer = IptablesSyncer(BuildConfig(hostname="node-a", cluster_cidrs=(cidr,)), Applier(flavor))
+    flavor, cidrs = sys.argv[1], tuple(sys.argv[2].split(","))
+    family = 6 if sys.argv[3:] == ["6"] else 4
+    config = BuildConfig(hostname="node-a", cluster_cidrs=cidrs, family=family)
+    syncer = IptablesSyncer(config, Applier(flavor, family=family))
     for line in sys.stdin:
         path = line.strip()
         out: dict[str, object]

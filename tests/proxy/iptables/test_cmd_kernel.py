@@ -100,3 +100,36 @@ def test_bad_input_is_reported(tmp_path: Path) -> None:
     assert p.returncode == 1 and "spec.ports[0].port" in p.stderr
     p = seaway("rules", "-c", str(bad), "--proxy-mode", "userspace")
     assert p.returncode == 1 and "--proxy-mode iptables" in p.stderr
+
+
+def test_rules_and_trace_for_ipv6(tmp_path: Path) -> None:
+    path = tmp_path / "dual.yaml"
+    path.write_text(
+        manifest(
+            [{"name": "web", "ips": ["10.96.0.10", "fd00:96::10"], "endpoints": [0, 1]}]
+        )
+    )
+    p = seaway("rules", "-c", str(path))
+    assert p.returncode == 0, p.stderr
+    v4, _, v6 = p.stdout.partition("# ip6tables-restore input (IPv6)\n")
+    assert "--to-destination 10.1.0.1:8080" in v4 and "fd00" not in v4
+    assert "-d fd00:96::10/128" in v6 and "--to-destination [fd00:1::1]:8080" in v6
+    p = seaway(
+        "trace",
+        "-c",
+        str(path),
+        "--src",
+        "fd00:1:5::5",
+        "--dst",
+        "[fd00:96::10]:80",
+        "--node-ip",
+        "fd00:9::1",
+        "--cluster-cidr",
+        "10.1.0.0/16,fd00:1::/32",
+    )
+    assert p.returncode == 0, p.stderr
+    assert "outcome 1: p=0.5000 DNAT to [fd00:1::1]:8080" in p.stdout
+    assert "outcome 2: p=0.5000 DNAT to [fd00:1:1::1]:8080" in p.stdout
+    assert "masqueraded" not in p.stdout
+    p = seaway("trace", "-c", str(path), "--src", "10.1.5.5", "--dst", "[fd00:96::10]:80")
+    assert p.returncode == 2 and "both of one family" in p.stderr

@@ -18,7 +18,7 @@ def fixed(
     nat: dict[str, tuple[str, ...]], filt: dict[str, tuple[str, ...]] | None = None
 ) -> Ruleset:
     base_nat = {C.SERVICES: (), C.POSTROUTING: (), C.MARK_MASQ: ()}
-    base_filter = {C.SERVICES: (), C.EXTERNAL_SERVICES: (), C.FORWARD: ()}
+    base_filter = {C.SERVICES: (), C.EXTERNAL_SERVICES: (), C.FORWARD: (), C.PROXY_FIREWALL: ()}
     return Ruleset(tables={"nat": {**base_nat, **nat}, "filter": {**base_filter, **(filt or {})}})
 
 

@@ -28,21 +28,15 @@ from proxy.nftables.table import diff
 from tests.proxy.iptables.helpers import eps, snapshot, svc
 from tests.proxy.iptables.netns import (
     CLIENT_IP,
+    CLIENT_IP6,
     CLUSTER_CIDR,
+    CLUSTER_CIDR6,
     NODE_IP,
+    NODE_IP6,
     REPO,
     UDP_PORT,
     Cluster,
     manifest,
-)
-from tests.proxy.nftables.ipv6 import (
-    CLIENT6,
-    CLUSTER_CIDR6,
-    NODE6,
-    add_ipv6,
-    gateway6,
-    manifest6,
-    pod_ip6,
 )
 from tests.proxy.nftables.test_builder import CFG as LAYOUT_CFG
 from tests.proxy.nftables.test_builder import layout_snapshot
@@ -58,10 +52,9 @@ FLAGS = ("--proxy-mode", "nftables", "--cluster-cidr", CIDRS, "--hostname-overri
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
-    c = Cluster(pods=3, tag="n")
+    c = Cluster(pods=3, tag="n", ipv6=True)
     try:
         c.open()
-        add_ipv6(c)
         yield c
     finally:
         c.close()
@@ -292,19 +285,24 @@ def test_load_balancer_source_ranges(cluster: Cluster) -> None:
 
 
 def test_ipv6_cluster_ip_hairpin_and_node_port(cluster: Cluster, config_dir: Path) -> None:
-    path = config_dir / "six.yaml"
-    path.write_text(manifest6("six", "fd00::10", [0, 1], node_port=30090))
-    out = cluster.seaway("apply", "-c", str(path), *FLAGS).stdout
+    cfg = write(
+        config_dir / "six.yaml",
+        [{"name": "six", "ips": ["fd00:96::10"], "endpoints": [0, 1], "nodePort": 30090}],
+    )
+    out = cluster.seaway("apply", "-c", cfg, *FLAGS).stdout
     assert "applied 1 service ports, 2 endpoints" in out
-    got = answers_by_pod(cluster, cluster.pods[2], "fd00::10", 80, 30)
-    assert got == {"pod0": "fd01:2::1", "pod1": "fd01:2::1"}
-    got = answers_by_pod(cluster, cluster.pods[0], "fd00::10", 80, 30)
-    assert got == {"pod0": gateway6(0), "pod1": pod_ip6(0)}  # hairpin masqueraded
-    got = answers_by_pod(cluster, cluster.client, NODE6, 30090, 20)
-    assert got == {"pod0": gateway6(0), "pod1": gateway6(1)}
-    got = answers_by_pod(cluster, cluster.node, "fd00::10", 80, 20)
-    assert got == {"pod0": gateway6(0), "pod1": gateway6(1)}
-    assert CLIENT6 not in got.values()
+    pod6, gw6 = cluster.pod_ip6, cluster.gateway6
+    got = answers_by_pod(cluster, cluster.pods[2], "fd00:96::10", 80, 30)
+    assert got == {"pod0": pod6(2), "pod1": pod6(2)}
+    got = answers_by_pod(cluster, cluster.pods[0], "fd00:96::10", 80, 30)
+    assert got == {"pod0": gw6(0), "pod1": pod6(0)}  # hairpin masqueraded
+    got = answers_by_pod(cluster, cluster.client, NODE_IP6, 30090, 20)
+    assert got == {"pod0": gw6(0), "pod1": gw6(1)}
+    got = answers_by_pod(cluster, cluster.node, "fd00:96::10", 80, 20)
+    assert got == {"pod0": gw6(0), "pod1": gw6(1)}
+    assert CLIENT_IP6 not in got.values()
+    # the IPv4 table holds nothing of this service
+    assert "fd00:96::10" not in cluster.exec(cluster.node, "nft", "list", "table", "ip", "seaway")
 
 
 # -- the simulator against real traffic ---------------------------------------------------

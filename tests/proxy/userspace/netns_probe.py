@@ -38,6 +38,13 @@ async def main() -> dict[str, object]:
         out["addresses_2"] = sorted(await asyncio.to_thread(dummy.addresses))
         out["listening_2"] = sorted(str(k) for k in dp.listening())
         out["via_new_ip"] = (await request("10.96.0.11", 80, b"z")).decode()
+
+        # IPv6: the cluster IP bound the same way (no duplicate address detection wait)
+        snap3 = snapshot(service_port("web", "fd00:96::10", 80, ep), generation=3)
+        await dp.sync(snap3, changed(snap3))
+        out["addresses_3"] = sorted(await asyncio.to_thread(dummy.addresses))
+        out["listening_3"] = sorted(str(k) for k in dp.listening())
+        out["via_ipv6"] = (await request("fd00:96::10", 80, b"v6")).decode()
     finally:
         await dp.stop()
         backend.close()

@@ -1,4 +1,5 @@
-"""--bind-cluster-ips: cluster IPs on a dummy link, in a network namespace (root only)."""
+"""--bind-cluster-ips: cluster IPs (IPv4 and IPv6) on a dummy link, in a network namespace
+(root only)."""
 
 from __future__ import annotations
 
@@ -48,4 +49,7 @@ def test_cluster_ips_bound_to_dummy_interface_and_removed_on_stop(netns: str) ->
     assert out["addresses_2"] == ["10.96.0.11"]
     assert out["listening_2"] == ["tcp://10.96.0.11:80"]
     assert out["via_new_ip"] == "b0:z"
+    assert out["addresses_3"] == ["fd00:96::10"]
+    assert out["listening_3"] == ["tcp://[fd00:96::10]:80"]
+    assert out["via_ipv6"] == "b0:v6"
     assert out["exists_after_stop"] is False

@@ -75,8 +75,8 @@ def test_conflict_first_name_keeps_listener() -> None:
 
 def test_nodeport_ips_defaults_and_cidrs() -> None:
     local = ["127.0.0.1", "192.0.2.2", "fd00::2", "fe80::1"]
-    assert nodeport_ips([], local, "TCP") == ("0.0.0.0",)
-    assert nodeport_ips([], local, "UDP") == ("127.0.0.1", "192.0.2.2")
+    assert nodeport_ips([], local, "TCP") == ("0.0.0.0", "::")
+    assert nodeport_ips([], local, "UDP") == ("127.0.0.1", "192.0.2.2", "fd00::2")
     assert nodeport_ips(["192.0.2.0/24"], local, "TCP") == ("192.0.2.2",)
     assert nodeport_ips(["fd00::/8", "127.0.0.0/8"], local, "UDP") == ("127.0.0.1", "fd00::2")
     assert nodeport_ips(["fe80::/10"], local, "TCP") == ()
