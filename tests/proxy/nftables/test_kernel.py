@@ -11,21 +11,17 @@ import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
-from discovery.snapshot import Snapshot
 from proxy.command import Result, run_command
 from proxy.nftables import names as N
 from proxy.nftables.applier import NftApplier
 from proxy.nftables.builder import BuildConfig, build_tables
 from proxy.nftables.render import render_full
 from proxy.nftables.simulator import Simulator
-from proxy.nftables.syncer import NftSyncer, SyncReport
 from proxy.nftables.table import diff
-from tests.proxy.iptables.helpers import eps, snapshot, svc
 from tests.proxy.iptables.netns import (
     CLIENT_IP,
     CLIENT_IP6,
@@ -96,11 +92,6 @@ def in_node(cluster: Cluster):  # type: ignore[no-untyped-def]
         return run_command(["ip", "netns", "exec", cluster.node, *argv], stdin)
 
     return run
-
-
-def sync_in_node(cluster: Cluster, snap: Snapshot) -> SyncReport:
-    cfg = BuildConfig("node-a", (CLUSTER_CIDR, CLUSTER_CIDR6))
-    return NftSyncer(cfg, NftApplier(in_node(cluster))).sync(snap)
 
 
 def tables(cluster: Cluster) -> str:
@@ -264,24 +255,57 @@ def test_partial_sync_endpoint_removal_and_udp_conntrack(
         driver.wait()
 
 
-def test_load_balancer_source_ranges(cluster: Cluster) -> None:
+def test_load_balancer_source_ranges(cluster: Cluster, config_dir: Path) -> None:
     """Traffic to a load-balancer IP from outside loadBalancerSourceRanges is dropped;
     the same service's cluster IP and node port are not filtered (as in kube-proxy)."""
     lb = "198.51.100.7"
-    base = svc("lb", "10.96.0.70", eps(cluster.pod_ip(0)), node_port=30070, lb_ips=(lb,))
 
-    def ranges(*cidrs: str) -> Snapshot:
-        return snapshot(replace(base, load_balancer_source_ranges=cidrs))
+    def apply_ranges(*cidrs: str) -> None:
+        service = {
+            "name": "lb",
+            "ip": "10.96.0.70",
+            "endpoints": [0],
+            "nodePort": 30070,
+            "lb": [lb],
+            "ranges": list(cidrs),
+        }
+        cluster.seaway("apply", "-c", write(config_dir / "lb.yaml", [service]), *FLAGS)
 
-    sync_in_node(cluster, ranges("192.168.77.0/24", "10.99.0.0/16"))
+    apply_ranges("192.168.77.0/24", "10.99.0.0/16")
     assert names(cluster.answers(cluster.client, lb, 80, count=3)) == ["pod0"] * 3
-    sync_in_node(cluster, ranges("10.99.0.0/16"))
+    apply_ranges("10.99.0.0/16")  # a partial change of the firewall elements (read back)
     (res,) = cluster.connect(cluster.client, lb, 80, timeout=0.5)
     assert res["ok"] is False and res["error"] == "TimeoutError", res
     assert names(cluster.answers(cluster.client, NODE_IP, 30070)) == ["pod0"]
+    assert names(cluster.answers(cluster.pods[1], "10.96.0.70", 80)) == ["pod0"]
     # a pod outside the ranges is dropped too (the ranges are about sources, not paths)
     (res,) = cluster.connect(cluster.pods[1], lb, 80, timeout=0.5)
     assert res["ok"] is False
+
+
+def test_topology_choice(cluster: Cluster, config_dir: Path) -> None:
+    """trafficDistribution PreferClose, resolved in the Snapshot: the cluster IP goes to
+    the endpoints of this node's zone (--node-zone), every endpoint when it has none."""
+    zones = {0: "z1", 1: "z1", 2: "z2"}
+    cfg = write(
+        config_dir / "zoned.yaml",
+        [
+            {
+                "name": "zoned",
+                "ip": "10.96.0.85",
+                "endpoints": [0, 1, 2],
+                "zones": zones,
+                "distribution": "PreferClose",
+            }
+        ],
+    )
+    for zone, pods in {
+        "z1": {"pod0", "pod1"},
+        "z2": {"pod2"},
+        "z9": {"pod0", "pod1", "pod2"},
+    }.items():
+        cluster.seaway("apply", "-c", cfg, *FLAGS, "--node-zone", zone)
+        assert set(names(cluster.answers(cluster.pods[0], "10.96.0.85", 80, count=30))) == pods
 
 
 def test_ipv6_cluster_ip_hairpin_and_node_port(cluster: Cluster, config_dir: Path) -> None:
