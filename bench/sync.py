@@ -97,32 +97,40 @@ def seaway_times(line: str) -> str:
 
 
 def bench_full(
-    cluster: Cluster, tmp: Path, n: int, m: int, mode: str, runs: int
-) -> tuple[float, float]:
-    """(median seconds on an empty table, median seconds re-applying the same)."""
+    cluster: Cluster, tmp: Path, n: int, m: int, modes: list[str], runs: int
+) -> dict[str, tuple[float, float]]:
+    """Per mode: (median seconds on an empty table, median seconds re-applying the same).
+    The modes take turns within each run, so a load that comes and goes on a shared
+    machine lands on all of them alike."""
     path = tmp / f"big-{n}-{m}.yaml"
     if not path.exists():
         path.write_text(big_yaml(n, m))
-    empty, again = [], []
-    last_empty = last_again = ""
+    empty: dict[str, list[float]] = {mode: [] for mode in modes}
+    again: dict[str, list[float]] = {mode: [] for mode in modes}
+    last: dict[str, tuple[str, str]] = {}
     for _ in range(runs):
-        cleanup(cluster, mode)
-        took, last_empty = apply(cluster, str(path), mode)
-        empty.append(took)
-        took, last_again = apply(cluster, str(path), mode)
-        again.append(took)
-    cleanup(cluster, mode)
-    case = f"  full sync {mode:15} {n:>6} x {m:<2}"
-    for what, runs_s, last in (
-        ("empty table", empty, last_empty),
-        ("re-apply   ", again, last_again),
-    ):
-        print(
-            f"{case}  {what}: median {statistics.median(runs_s):.2f} s (min {min(runs_s):.2f})"
-            f"  [{seaway_times(last)}]",
-            flush=True,
-        )
-    return statistics.median(empty), statistics.median(again)
+        for mode in modes:
+            cleanup(cluster, mode)
+            took, last_empty = apply(cluster, str(path), mode)
+            empty[mode].append(took)
+            took, last_again = apply(cluster, str(path), mode)
+            again[mode].append(took)
+            cleanup(cluster, mode)
+            last[mode] = (last_empty, last_again)
+    out: dict[str, tuple[float, float]] = {}
+    for mode in modes:
+        case = f"  full sync {mode:15} {n:>6} x {m:<2}"
+        for what, runs_s, text in (
+            ("empty table", empty[mode], last[mode][0]),
+            ("re-apply   ", again[mode], last[mode][1]),
+        ):
+            print(
+                f"{case}  {what}: median {statistics.median(runs_s):.2f} s "
+                f"(min {min(runs_s):.2f})  [{seaway_times(text)}]",
+                flush=True,
+            )
+        out[mode] = (statistics.median(empty[mode]), statistics.median(again[mode]))
+    return out
 
 
 def bench_live(
@@ -432,12 +440,15 @@ def main() -> int:
             logs.mkdir(parents=True, exist_ok=True)
             for n in services:
                 for m in endpoints:
-                    results: dict[str, dict[str, float]] = {}
+                    results: dict[str, dict[str, float]] = {mode: {} for mode in modes}
+                    if not args.skip_full:
+                        for mode, (empty, again) in bench_full(
+                            cluster, tmp, n, m, modes, args.runs
+                        ).items():
+                            results[mode]["empty table"] = empty
+                            results[mode]["re-apply"] = again
                     for mode in modes:
-                        figures = results[mode] = {}
-                        if not args.skip_full:
-                            empty, again = bench_full(cluster, tmp, n, m, mode, args.runs)
-                            figures["empty table"], figures["re-apply"] = empty, again
+                        figures = results[mode]
                         if not args.skip_live:
                             figures["live change"] = bench_live(
                                 cluster, tmp, n, m, mode, args.changes, logs

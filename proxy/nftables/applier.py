@@ -5,15 +5,7 @@ from __future__ import annotations
 
 import logging
 
-from proxy.command import (
-    ApplyError,
-    JoinedSink,
-    ProcessSink,
-    Runner,
-    StreamSink,
-    first_lines,
-    run_command,
-)
+from proxy.command import ApplyError, Runner, first_lines, run_command
 from proxy.nftables.names import TABLE
 from proxy.nftables.state import parse_table
 from proxy.nftables.table import TableState
@@ -40,14 +32,6 @@ class NftApplier:
         r = self.run(["nft", "-f", "-"], text.encode())
         if r.rc != 0:
             raise ApplyError(f"nft -f failed (rc {r.rc}): {first_lines(r.stderr)}")
-
-    def open(self) -> StreamSink:
-        """One `nft -f` transaction fed while its text is produced (nft parses it on the
-        other core meanwhile). With an injected Runner (tests), the pieces are joined and
-        passed to it."""
-        if self.run is run_command:
-            return ProcessSink(["nft", "-f", "-"])
-        return JoinedSink(self.apply)
 
     def read(self, family: str) -> TableState | None:
         """seaway's table of one family as the kernel holds it; None when there is none."""

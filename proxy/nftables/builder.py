@@ -17,8 +17,9 @@ Layout (kube-proxy's nftables proxier is the reference; the shape is seaway's):
     service-x / local-x: the policy's endpoints, one rule each:
                 numgen random mod (n-i) 0 -> DNAT (or endpoint-y with affinity)
     endpoint-y: (affinity only) remember the client in @affinity-y (timeout), DNAT
-    nat-postrouting (100) -> masquerading: hairpin (@hairpin: endpoint . endpoint),
-                then what carries the mark
+    nat-postrouting (100) -> masquerading: hairpin (@hairpin: endpoint . endpoint, for
+                endpoints on this node or of services reached from outside), then what
+                carries the mark
     filter-input/forward/output (0, after DNAT): @no-endpoint-services and
                 @no-endpoint-nodeports (reject, or drop for Local policies without
                 local endpoints); then anything still addressed to a cluster IP: reject
@@ -41,7 +42,7 @@ from __future__ import annotations
 
 import gc
 import ipaddress
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
@@ -273,9 +274,15 @@ class FragmentBuilder:
         used: dict[str, EndpointInfo] = {}
         for ep in (*all_eps, *local_eps):
             used.setdefault(ep.address, ep)
+        # Hairpin: a pod reaching itself through the service. Only a pod on this node
+        # sends to this node's cluster IPs (a pod elsewhere uses its own node's rules), so
+        # other endpoints need no element, unless the service is reached from outside
+        # (any pod may connect to this node's NodePort or an external IP routed here).
+        host = self.config.hostname
         for ep in used.values():
-            ip = addr(ep.ip)
-            elements.append((N.HAIRPIN, f"{ip} . {ip}", ""))
+            if has_external or ep.node_name in (host, ""):
+                ip = addr(ep.ip)
+                elements.append((N.HAIRPIN, f"{ip} . {ip}", ""))
 
         use_svc = bool(all_eps) and (has_external or (affinity is not None and not internal_local))
         use_svl = bool(local_eps) and (
@@ -412,46 +419,28 @@ class TableBuilder:
     def states(self) -> dict[str, TableState]:
         return {name: a.state for name, a in self.assemblies.items()}
 
-    def build(
-        self,
-        snapshot: Snapshot,
-        deltas: bool = True,
-        each_chunk: Callable[[dict[str, Delta]], None] | None = None,
-        chunk: int = 1000,
-    ) -> dict[str, Delta]:
+    def build(self, snapshot: Snapshot, deltas: bool = True) -> dict[str, Delta]:
         """Bring the tables up to `snapshot`; returns each family's changes (empty
-        without `deltas`: a full sync compares whole tables and needs none). With
-        `each_chunk`, the changes are also handed over every `chunk` rebuilt service
-        ports as they are made (a full sync streams them to nft while building the rest);
-        the returned ones are what is left after the last chunk."""
+        without `deltas`: a full sync compares whole tables and needs none)."""
         for asm in self.assemblies.values():
-            asm.recording(deltas or each_chunk is not None)
+            asm.recording(deltas)
         # Tens of thousands of small tuples and strings, none cyclic: the cyclic GC
         # would only rescan them.
         enabled = gc.isenabled()
         gc.disable()
         try:
-            self._build(snapshot, each_chunk, chunk)
+            self._build(snapshot)
         finally:
             if enabled:
                 gc.enable()
-        return self._take()
-
-    def _take(self) -> dict[str, Delta]:
         return {name: a.take_delta() for name, a in self.assemblies.items()}
 
-    def _build(
-        self,
-        snapshot: Snapshot,
-        each_chunk: Callable[[dict[str, Delta]], None] | None,
-        chunk: int,
-    ) -> None:
+    def _build(self, snapshot: Snapshot) -> None:
         ports = snapshot.service_ports
         cache = self._cache
         asms = [self.assemblies[f.name] for f in FAMILIES]
         for name in [k for k in cache if k not in ports]:
             self._swap(asms, cache.pop(name)[1], ())
-        rebuilt = 0
         for name, spi in ports.items():
             hit = cache.get(name)
             if hit is not None and (hit[0] is spi or hit[0] == spi):
@@ -459,9 +448,6 @@ class TableBuilder:
             frags = self._fragments.build(spi)
             self._swap(asms, hit[1] if hit is not None else (), frags)
             cache[name] = (spi, frags)
-            rebuilt += 1
-            if each_chunk is not None and rebuilt % chunk == 0:
-                each_chunk(self._take())
 
     def _swap(
         self,

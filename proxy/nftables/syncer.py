@@ -82,7 +82,6 @@ class _Plan:
     written: int = 0
     deleted: int = 0
     elements: int = 0
-    streamed: int = 0  # bytes written to nft while building (the text is not kept)
 
 
 class NftSyncer:
@@ -118,15 +117,9 @@ class NftSyncer:
         t0 = self.clock()
         try:
             if self.needs_full:
-                state = kernel if kernel is not None else self.read_kernel()
-                if not any(state.values()) and not self.builder.service_ports:
-                    # No seaway table at all (a node's first sync): stream it to nft.
-                    plan, build_s = self._stream(snapshot)
-                    t1 = t0 + build_s
-                else:
-                    self.builder.build(snapshot, deltas=False)
-                    t1 = self.clock()
-                    plan = self._full(state)
+                self.builder.build(snapshot, deltas=False)
+                t1 = self.clock()
+                plan = self._full(kernel if kernel is not None else self.read_kernel())
             else:
                 deltas = self.builder.build(snapshot)
                 t1 = self.clock()
@@ -158,35 +151,9 @@ class NftSyncer:
             chains_written=plan.written,
             chains_deleted=plan.deleted,
             elements_changed=plan.elements,
-            nft_bytes=len(plan.text) or plan.streamed,
+            nft_bytes=len(plan.text),
             conntrack_deleted=deleted,
         )
-
-    def _stream(self, snapshot: Snapshot) -> tuple[_Plan, float]:
-        """Write both tables whole in one transaction while they are built: the fixed
-        part first, then each chunk of service ports' chains and elements as they are
-        made. Returns the plan (counts; the text is gone) and the seconds spent
-        building (not waiting for nft)."""
-        t0 = self.clock()
-        plan = _Plan("", "full")
-        sink = self.applier.open()
-        try:
-            sink.write(render_full(self.builder.states().values()))
-
-            def each(deltas: Mapping[str, Delta]) -> None:
-                for family, delta in deltas.items():
-                    sink.write(render_delta(family, delta))
-                    self._count(plan, delta)
-
-            each(self.builder.build(snapshot, each_chunk=each))
-            build_s = self.clock() - t0 - sink.wait_seconds
-        except BaseException:
-            sink.abort()
-            raise
-        sink.finish()
-        plan.written = sum(len(s.chains) for s in self.builder.states().values())
-        plan.streamed = sink.written
-        return plan, build_s
 
     def _partial(self, deltas: Mapping[str, Delta]) -> _Plan:
         plan = _Plan("", "partial")

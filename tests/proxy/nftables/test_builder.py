@@ -160,3 +160,17 @@ def test_an_endpoint_change_touches_only_its_service(affinity: int | None) -> No
     assert deltas["ip6"].empty()
     # and the result equals a fresh build
     assert builder.states() == build_tables(snapshot(*base[:2], changed, *base[3:]), CFG)
+
+
+def test_hairpin_elements_for_endpoints_that_can_reach_this_node() -> None:
+    """A remote pod sends to this node's cluster IPs never (its own node DNATs it), to
+    this node's NodePort it may: hairpin elements for local endpoints (and endpoints of
+    unknown node), and for every endpoint of a service reached from outside."""
+    mixed = eps("10.1.0.1", node="node-a") + eps("10.1.0.2", node="node-b") + eps("10.1.0.4")
+    cluster_ip_only = build_tables(snapshot(svc("c", "10.96.0.40", mixed)), CFG)["ip"]
+    assert set(cluster_ip_only.elements[N.HAIRPIN]) == {
+        "10.1.0.1 . 10.1.0.1",
+        "10.1.0.4 . 10.1.0.4",
+    }
+    node_port = build_tables(snapshot(svc("c", "10.96.0.40", mixed, node_port=30040)), CFG)
+    assert len(node_port["ip"].elements[N.HAIRPIN]) == 3
