@@ -249,13 +249,17 @@ class FragmentBuilder:
         name = spi.name
         proto = spi.protocol.lower()
         port = spi.port
-        external = [
-            addr(ip) for ip in (*spi.external_ips, *spi.load_balancer_ips) if (":" in ip) == is6
-        ]
+        external: list[str] = []
+        if spi.external_ips or spi.load_balancer_ips:
+            external = [
+                addr(ip) for ip in (*spi.external_ips, *spi.load_balancer_ips) if (":" in ip) == is6
+            ]
         node_port = spi.node_port
         has_external = bool(external) or node_port is not None
 
-        all_eps = tuple(e for e in spi.endpoints if (":" in e.ip) == is6)
+        all_eps = spi.endpoints
+        if any((":" in e.ip) != is6 for e in all_eps):
+            all_eps = tuple([e for e in all_eps if (":" in e.ip) == is6])
         internal_local = spi.internal_traffic_policy == "Local"
         external_local = spi.external_traffic_policy == "Local"
         local_eps: tuple[EndpointInfo, ...] = ()
@@ -271,18 +275,19 @@ class FragmentBuilder:
         chains: list[tuple[str, Chain]] = []
         sets: list[tuple[str, SetSpec]] = []
         elements: list[tuple[str, str, str]] = []
-        used: dict[str, EndpointInfo] = {}
+        used: dict[tuple[str, int], EndpointInfo] = {}
         for ep in (*all_eps, *local_eps):
-            used.setdefault(ep.address, ep)
+            used.setdefault((ep.ip, ep.port), ep)
         # Hairpin: a pod reaching itself through the service. Only a pod on this node
         # sends to this node's cluster IPs (a pod elsewhere uses its own node's rules), so
         # other endpoints need no element, unless the service is reached from outside
         # (any pod may connect to this node's NodePort or an external IP routed here).
         host = self.config.hostname
+        hairpin = N.HAIRPIN
         for ep in used.values():
-            if has_external or ep.node_name in (host, ""):
+            if has_external or ep.node_name == host or not ep.node_name:
                 ip = addr(ep.ip)
-                elements.append((N.HAIRPIN, f"{ip} . {ip}", ""))
+                elements.append((hairpin, f"{ip} . {ip}", ""))
 
         use_svc = bool(all_eps) and (has_external or (affinity is not None and not internal_local))
         use_svl = bool(local_eps) and (
@@ -324,9 +329,10 @@ class FragmentBuilder:
                     chains.append(pick)
                 elements.append((N.SERVICE_IPS, key, f"goto {pick[0]}"))
                 endpoints = N.endpoints_map(proto)
-                for i, ep in enumerate(internal_eps):
-                    value = f"{addr(ep.ip)} . {ep.port}"
-                    elements.append((endpoints, f"{cip} . {port} . {i}", value))
+                elements.extend(
+                    (endpoints, f"{cip} . {port} . {i}", f"{addr(ep.ip)} . {ep.port}")
+                    for i, ep in enumerate(internal_eps)
+                )
 
         if has_external:
             no_external = "" if external_eps else ("drop" if all_eps else f"goto {N.REJECT}")

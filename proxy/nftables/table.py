@@ -179,18 +179,23 @@ class Assembly:
                 state.elements.setdefault(name, {})
         contrib = self._elements
         elements = state.elements
+        changes = delta.elements if delta is not None else None
         for set_name, key, value in frag.elements:
             per_set = contrib.get(set_name)
             if per_set is None:
                 per_set = contrib[set_name] = {}
             have = per_set.get(key)
-            if have is None:
-                per_set[key] = value
-                elements[set_name][key] = value
-                if delta is not None:
-                    delta.element(set_name, key, None, value)
-            else:
+            if have is not None:
                 self._another(set_name, key, value, have)
+                continue
+            per_set[key] = value
+            elements[set_name][key] = value
+            if changes is not None:  # delta.element(set_name, key, None, value), inlined
+                per_delta = changes.get(set_name)
+                if per_delta is None:
+                    per_delta = changes[set_name] = {}
+                prev = per_delta.get(key)
+                per_delta[key] = (prev[0] if prev else None, value)
 
     def _another(self, set_name: str, key: str, value: str, have: _Contrib) -> None:
         """A second (third...) contributor of an element."""
