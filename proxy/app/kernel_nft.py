@@ -16,18 +16,21 @@ Loader = Callable[[Options], Snapshot | None]
 
 def apply(options: Options, load: Loader, started: float) -> int:
     from proxy.nftables.applier import NftApplier
+    from proxy.nftables.names import FAMILIES
+    from proxy.nftables.state import parse_table
     from proxy.nftables.syncer import NftSyncer
 
     applier = NftApplier()
     syncer = NftSyncer(options.nftables_config().build, applier)
     # One sync, then exit: no cycles worth collecting in a big config's objects. What
-    # the kernel holds does not depend on the config: it is read in a thread while the
-    # config is parsed (the thread mostly waits for nft, on the other core).
+    # the kernel holds does not depend on the config: nft lists it while the config is
+    # parsed, on the other core (the thread only waits for nft; its JSON is read after
+    # the parse, so the two do not take turns holding the GIL).
     enabled = gc.isenabled()
     gc.disable()
     try:
         with ThreadPoolExecutor(1) as pool:
-            probe = pool.submit(syncer.read_kernel)
+            probe = pool.submit(lambda: {f: applier.read_json(f) for f in FAMILIES})
             t0 = time.perf_counter()
             snapshot = load(options)
             parse_s = time.perf_counter() - t0
@@ -35,8 +38,9 @@ def apply(options: Options, load: Loader, started: float) -> int:
                 return 1
             try:
                 t0 = time.perf_counter()
-                kernel = probe.result()
+                listed = probe.result()
                 wait_s = time.perf_counter() - t0
+                kernel = {f: None if j is None else parse_table(f, j) for f, j in listed.items()}
                 report = syncer.sync(snapshot, kernel=kernel)
             except Exception as exc:
                 print(f"seaway: apply failed: {exc}", file=sys.stderr)

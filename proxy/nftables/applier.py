@@ -35,12 +35,17 @@ class NftApplier:
 
     def read(self, family: str) -> TableState | None:
         """seaway's table of one family as the kernel holds it; None when there is none."""
+        data = self.read_json(family)
+        return None if data is None else parse_table(family, data)
+
+    def read_json(self, family: str) -> bytes | None:
+        """`nft -j list table FAMILY seaway` output; None when there is no such table."""
         r = self.run(["nft", "-j", "list", "table", family, TABLE])
         if r.rc != 0:
             if _absent(r.stderr):
                 return None
             raise ApplyError(f"nft list table {family} {TABLE} failed: {first_lines(r.stderr)}")
-        return parse_table(family, r.stdout)
+        return r.stdout
 
     def delete(self, family: str) -> bool:
         """Remove seaway's table of one family; False when there was none."""
