@@ -33,6 +33,7 @@ from tests.proxy.iptables.netns import (
     UDP_PORT,
     Cluster,
     manifest,
+    wait_until,
 )
 from tests.proxy.nftables.test_builder import CFG as LAYOUT_CFG
 from tests.proxy.nftables.test_builder import layout_snapshot
@@ -468,50 +469,43 @@ def test_reapply_writes_nothing_then_repairs_what_was_changed(
 
 
 def test_daemon_follows_an_endpoint_change(cluster: Cluster, config_dir: Path) -> None:
+    """`seaway run`: the first sync writes the tables, a changed EndpointSlice file is a
+    partial sync that moves the traffic."""
     conf = config_dir / "live"
     conf.mkdir()
     svc_file = conf / "svc.yaml"
     svc_file.write_text(manifest([{"name": "live", "ip": "10.96.0.80", "endpoints": [0]}]))
+    log = config_dir / "daemon.log"
     argv = ["ip", "netns", "exec", cluster.node, sys.executable, "-m", "proxy.app.cli", "run"]
-    daemon = subprocess.Popen(
-        [
-            *argv,
-            "-c",
-            str(conf),
-            *FLAGS,
-            "--metrics-bind-address",
-            "127.0.0.1:0",
-            "--healthz-bind-address",
-            "127.0.0.1:0",
-            "--min-sync-period",
-            "0",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        cwd=REPO,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-    )
+    flags = ["--metrics-bind-address", "127.0.0.1:0", "--healthz-bind-address", "127.0.0.1:0"]
+    with log.open("w") as out:
+        daemon = subprocess.Popen(
+            [*argv, "-c", str(conf), *FLAGS, *flags, "--min-sync-period", "0"],
+            stdout=subprocess.DEVNULL,
+            stderr=out,
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
     try:
-        from tests.proxy.iptables.netns import wait_until
 
         def answer() -> str:
             (res,) = cluster.connect(cluster.pods[2], "10.96.0.80", 80, timeout=0.3)
             return str(res.get("answer", "")).split(" ")[0]
 
-        assert wait_until(lambda: answer() == "pod0", timeout=15)
+        assert wait_until(lambda: answer() == "pod0", timeout=15), log.read_text()[-2000:]
         tmp = conf / ".svc.tmp"
         tmp.write_text(manifest([{"name": "live", "ip": "10.96.0.80", "endpoints": [1]}]))
         os.replace(tmp, svc_file)
-        assert wait_until(lambda: answer() == "pod1", timeout=10)
+        assert wait_until(lambda: answer() == "pod1", timeout=10), log.read_text()[-2000:]
+        # traffic moves once nft has committed; the log line follows right after
+        assert wait_until(lambda: "nftables partial sync" in log.read_text(), timeout=5)
     finally:
         daemon.terminate()
         try:
-            _, err = daemon.communicate(timeout=10)
+            daemon.wait(timeout=10)
         except subprocess.TimeoutExpired:
             daemon.kill()
-            _, err = daemon.communicate()
-    assert "nftables partial sync" in err, err[-2000:]
+            daemon.wait()
 
 
 def test_cleanup_leaves_no_table(cluster: Cluster, config_dir: Path) -> None:
