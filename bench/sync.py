@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -85,10 +86,16 @@ def cleanup(cluster: Cluster, mode: str) -> None:
     cluster.seaway("cleanup", "--proxy-mode", MODES[mode][1], check=False)
 
 
-def apply(cluster: Cluster, path: str, mode: str) -> tuple[float, str]:
+def apply(cluster: Cluster, path: str, mode: str) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of seaway and the tools it ran, seaway's line). CPU time
+    holds still when other work on a shared machine slows the wall clock down."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     out = cluster.seaway("apply", "-c", path, *MODES[mode], "--cluster-cidr", CLUSTER_CIDR)
-    return time.perf_counter() - t, out.stdout.strip()
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu, out.stdout.strip()
 
 
 def seaway_times(line: str) -> str:
@@ -98,38 +105,39 @@ def seaway_times(line: str) -> str:
 
 def bench_full(
     cluster: Cluster, tmp: Path, n: int, m: int, modes: list[str], runs: int
-) -> dict[str, tuple[float, float]]:
-    """Per mode: (median seconds on an empty table, median seconds re-applying the same).
-    The modes take turns within each run, so a load that comes and goes on a shared
+) -> dict[str, dict[str, float]]:
+    """Per mode: median seconds on an empty table and re-applying the same, wall clock and
+    CPU. The modes take turns within each run, so a load that comes and goes on a shared
     machine lands on all of them alike."""
     path = tmp / f"big-{n}-{m}.yaml"
     if not path.exists():
         path.write_text(big_yaml(n, m))
-    empty: dict[str, list[float]] = {mode: [] for mode in modes}
-    again: dict[str, list[float]] = {mode: [] for mode in modes}
-    last: dict[str, tuple[str, str]] = {}
+    cases = ("empty table", "re-apply")
+    wall: dict[tuple[str, str], list[float]] = {(md, c): [] for md in modes for c in cases}
+    cpu: dict[tuple[str, str], list[float]] = {(md, c): [] for md in modes for c in cases}
+    last: dict[tuple[str, str], str] = {}
     for _ in range(runs):
         for mode in modes:
             cleanup(cluster, mode)
-            took, last_empty = apply(cluster, str(path), mode)
-            empty[mode].append(took)
-            took, last_again = apply(cluster, str(path), mode)
-            again[mode].append(took)
+            for case in cases:
+                took, used, last[(mode, case)] = apply(cluster, str(path), mode)
+                wall[(mode, case)].append(took)
+                cpu[(mode, case)].append(used)
             cleanup(cluster, mode)
-            last[mode] = (last_empty, last_again)
-    out: dict[str, tuple[float, float]] = {}
+    out: dict[str, dict[str, float]] = {}
     for mode in modes:
-        case = f"  full sync {mode:15} {n:>6} x {m:<2}"
-        for what, runs_s, text in (
-            ("empty table", empty[mode], last[mode][0]),
-            ("re-apply   ", again[mode], last[mode][1]),
-        ):
+        figures = out[mode] = {}
+        for case in cases:
+            w, c = wall[(mode, case)], cpu[(mode, case)]
+            med = statistics.median(w)
             print(
-                f"{case}  {what}: median {statistics.median(runs_s):.2f} s "
-                f"(min {min(runs_s):.2f})  [{seaway_times(text)}]",
+                f"  full sync {mode:15} {n:>6} x {m:<2}  {case:11}: median {med:.2f} s "
+                f"(min {min(w):.2f}), CPU {statistics.median(c):.2f} s  "
+                f"[{seaway_times(last[(mode, case)])}]",
                 flush=True,
             )
-        out[mode] = (statistics.median(empty[mode]), statistics.median(again[mode]))
+            figures[case] = statistics.median(w)
+            figures[f"{case} CPU"] = statistics.median(c)
     return out
 
 
@@ -442,11 +450,9 @@ def main() -> int:
                 for m in endpoints:
                     results: dict[str, dict[str, float]] = {mode: {} for mode in modes}
                     if not args.skip_full:
-                        for mode, (empty, again) in bench_full(
-                            cluster, tmp, n, m, modes, args.runs
-                        ).items():
-                            results[mode]["empty table"] = empty
-                            results[mode]["re-apply"] = again
+                        full = bench_full(cluster, tmp, n, m, modes, args.runs)
+                        for mode, figures in full.items():
+                            results[mode].update(figures)
                     for mode in modes:
                         figures = results[mode]
                         if not args.skip_live:
