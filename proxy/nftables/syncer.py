@@ -113,7 +113,8 @@ class NftSyncer:
     ) -> SyncReport:
         """One sync. `kernel`: seaway's tables as the kernel holds them, when the caller
         read them already (`seaway apply` reads them while parsing); used by a full sync,
-        else read here."""
+        else read here. `changed` is accepted for the Dataplane signature: the builder
+        finds the changed service ports itself (by identity, then equality)."""
         t0 = self.clock()
         try:
             if self.needs_full:
@@ -184,8 +185,7 @@ class NftSyncer:
         plan = _Plan("", "full" if len(whole) == len(wanted) else "read-back")
         parts = [render_full(wanted[f] for f in whole)]
         for family in whole:
-            plan.written += len(wanted[family].chains)
-            plan.elements += wanted[family].element_count()
+            _count_whole(plan, wanted[family])
         for family, state in wanted.items():
             have = kernel.get(family)
             if have is None or family in whole:
@@ -197,12 +197,16 @@ class NftSyncer:
         try:
             self.applier.apply(plan.text)
         except ApplyError as exc:
-            if not plan.kind == "read-back":
+            if plan.kind != "read-back":
                 raise
             log.warning("writing the differences failed (%s); writing the tables whole", exc)
             plan = _Plan(render_full(wanted.values()), "full")
             for state in wanted.values():
-                plan.written += len(state.chains)
-                plan.elements += state.element_count()
+                _count_whole(plan, state)
             self.applier.apply(plan.text)
         return plan
+
+
+def _count_whole(plan: _Plan, state: TableState) -> None:
+    plan.written += len(state.chains)
+    plan.elements += state.element_count()
