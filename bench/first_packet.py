@@ -146,25 +146,39 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="seaway-fp-") as d:
             tmp = Path(d)
             start_nginx(cluster, tmp)
+            paths = {}
             for n in counts:
-                path = tmp / f"svc-{n}.yaml"
-                path.write_text(big_yaml(n - 1, 2) + "---\n" + probe_yaml(cluster.pod_ip(1)))
+                paths[n] = tmp / f"svc-{n}.yaml"
+                paths[n].write_text(big_yaml(n - 1, 2) + "---\n" + probe_yaml(cluster.pod_ip(1)))
+            # Every case once per round, so a load that comes and goes on a shared machine
+            # lands on all of them alike.
+            got: dict[tuple[str, int], list[tuple[float, int]]] = {}
+            for _ in range(args.rounds):
+                for n in counts:
+                    for mode in modes:
+                        cluster.seaway(
+                            "apply",
+                            "-c",
+                            str(paths[n]),
+                            *MODES[mode],
+                            "--cluster-cidr",
+                            CLUSTER_CIDR,
+                        )
+                        got.setdefault((mode, n), []).append(
+                            rate(cluster, args.seconds, args.connections)
+                        )
+                        cleanup(cluster, mode)
+            for n in counts:
                 for mode in modes:
-                    cluster.seaway(
-                        "apply", "-c", str(path), *MODES[mode], "--cluster-cidr", CLUSTER_CIDR
-                    )
-                    got = [
-                        rate(cluster, args.seconds, args.connections) for _ in range(args.rounds)
-                    ]
-                    rates[mode][n] = statistics.median(r for r, _ in got)
-                    errors = sum(e for _, e in got)
+                    runs = got[(mode, n)]
+                    rates[mode][n] = statistics.median(r for r, _ in runs)
+                    errors = sum(e for _, e in runs)
                     print(
                         f"  {mode:15} {n:>6} services: {rates[mode][n]:>8,.0f} new "
-                        f"connections/s (rounds: {', '.join(f'{r:,.0f}' for r, _ in got)}"
+                        f"connections/s (rounds: {', '.join(f'{r:,.0f}' for r, _ in runs)}"
                         f"{f'; {errors} errors' if errors else ''})",
                         flush=True,
                     )
-                    cleanup(cluster, mode)
         low, high = min(counts), max(counts)
         for mode in modes:
             fall = rates[mode][high] / rates[mode][low]
