@@ -328,8 +328,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     if options.proxy_mode == "nftables":
         from proxy.app import kernel_nft
 
-        lines = kernel_nft.trace(options, snapshot, str(src), str(dst), dport, args.proto, local)
-        print("\n".join(lines))
+        print(kernel_nft.trace(options, snapshot, str(src), str(dst), dport, args.proto, local))
         return 0
     # The rules of the packet's family (ip6tables' for IPv6), addresses as rules spell them.
     build = options.iptables_config().build.for_family(6 if dst.version == 6 else 4)

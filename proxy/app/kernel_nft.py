@@ -78,12 +78,13 @@ def trace(
     dport: int,
     proto: str,
     local: Container[str],
-) -> list[str]:
+) -> str:
+    """The outcomes of a new connection through the nft tables seaway would write."""
     from proxy.nftables.builder import build_tables
     from proxy.nftables.simulator import Simulator, format_trace
 
     tables = build_tables(snapshot, options.nftables_config().build)
-    return [format_trace(Simulator(tables, local).trace(src, dst, dport, proto))]
+    return format_trace(Simulator(tables, local).trace(src, dst, dport, proto))
 
 
 def cleanup() -> int:
