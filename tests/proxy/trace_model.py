@@ -14,8 +14,8 @@ comes from the rules kube-proxy documents, not from a builder:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Container
-from typing import NamedTuple
+from collections.abc import Callable, Container, Sequence
+from typing import NamedTuple, Protocol
 
 from discovery.model import TrafficPolicy
 from discovery.snapshot import ServicePortInfo
@@ -98,3 +98,34 @@ def expected(
         masq = kind.etp == "Cluster" or from_node
     p = round(1 / len(targets), 4)
     return sorted((e.address, masq or e.ip == src, p) for e in targets)
+
+
+class Outcome(Protocol):
+    """What both simulators report of one outcome."""
+
+    @property
+    def probability(self) -> float: ...
+    @property
+    def verdict(self) -> str: ...
+    @property
+    def masquerade(self) -> bool: ...
+    @property
+    def dnat(self) -> str | None: ...
+
+
+def check(
+    trace: Callable[[str, str, int], Sequence[Outcome]],
+    cidrs: tuple[str, ...],
+    who: str,
+    kind: Kind,
+    path: str,
+    local: Container[str],
+) -> None:
+    """One case of the matrix: `trace(src, dst, port)` gives what the model expects."""
+    dst, port = destination(kind, path)
+    src = SOURCES[who]
+    out = trace(src, dst, port)
+    assert abs(sum(o.probability for o in out) - 1.0) < 1e-9
+    assert all(o.verdict == "ACCEPT" for o in out)
+    got = sorted((str(o.dnat), o.masquerade, round(o.probability, 4)) for o in out)
+    assert got == expected(cidrs, src, path, kind, local)

@@ -35,6 +35,7 @@ from tests.proxy.iptables.netns import (
     manifest,
     wait_until,
 )
+from tests.proxy.iptables.test_kernel import names, write
 from tests.proxy.nftables.test_builder import CFG as LAYOUT_CFG
 from tests.proxy.nftables.test_builder import layout_snapshot
 
@@ -69,15 +70,6 @@ def clean_tables(cluster: Cluster) -> Iterator[None]:
 def config_dir() -> Iterator[Path]:
     with tempfile.TemporaryDirectory(prefix="seaway-nft-") as d:
         yield Path(d)
-
-
-def write(path: Path, services: list[dict[str, object]]) -> str:
-    path.write_text(manifest(services))
-    return str(path)
-
-
-def names(answers: list[str]) -> list[str]:
-    return [a.split()[0] for a in answers]
 
 
 def answers_by_pod(cluster: Cluster, ns: str, host: str, port: int, count: int) -> dict[str, str]:
