@@ -294,21 +294,8 @@ class FragmentBuilder:
             (has_external and external_local) or (affinity is not None and internal_local)
         )
         if affinity is not None and (use_svc or use_svl):
-            seen: set[str] = set()
-            for ep in (*(all_eps if use_svc else ()), *(local_eps if use_svl else ())):
-                chain = N.endpoint_chain(name, ep)
-                if chain in seen:
-                    continue
-                seen.add(chain)
-                aff = N.affinity_set(name, ep, affinity)
-                sets.append(
-                    (aff, SetSpec((fam.addr_type,), flags=("dynamic", "timeout"), timeout=affinity))
-                )
-                rules = (
-                    f"update @{aff} {{ {fam.name} saddr }}",
-                    f"meta l4proto {proto} dnat to {_destination(ep)}",
-                )
-                chains.append((chain, Chain(rules)))
+            eps = (*(all_eps if use_svc else ()), *(local_eps if use_svl else ()))
+            self._affinity_objects(spi, fam, eps, affinity, chains, sets)
         if use_svc:
             chains.append((svc, Chain(self._policy_rules(spi, fam, all_eps))))
         if use_svl:
@@ -353,17 +340,54 @@ class FragmentBuilder:
                 if no_external:
                     elements.append((N.NO_ENDPOINT_NODEPORTS, key, no_external))
 
-        sources = spi.load_balancer_source_ranges
-        ranges = networks(r for r in sources if fam.has(r)) if sources else []
-        if ranges:
-            for lb in spi.load_balancer_ips:
-                if not fam.has(lb):
-                    continue
-                key = f"{addr(lb)} . {proto} . {port}"
-                elements.append((N.FIREWALL_IPS, key, ""))
-                elements.extend((N.FIREWALL_ALLOW, f"{key} . {r}", "") for r in ranges)
+        if spi.load_balancer_source_ranges and spi.load_balancer_ips:
+            elements.extend(self._firewall_elements(spi, fam, proto, port))
 
         return Fragment(tuple(chains), tuple(sets), tuple(elements), len(used))
+
+    @staticmethod
+    def _affinity_objects(
+        spi: ServicePortInfo,
+        fam: Family,
+        eps: tuple[EndpointInfo, ...],
+        timeout: int,
+        chains: list[tuple[str, Chain]],
+        sets: list[tuple[str, SetSpec]],
+    ) -> None:
+        """ClientIP affinity: per endpoint a set of its clients (with the timeout) and a
+        chain that adds the client to it and DNATs."""
+        seen: set[str] = set()
+        proto = spi.protocol.lower()
+        spec = SetSpec((fam.addr_type,), flags=("dynamic", "timeout"), timeout=timeout)
+        for ep in eps:
+            chain = N.endpoint_chain(spi.name, ep)
+            if chain in seen:
+                continue
+            seen.add(chain)
+            aff = N.affinity_set(spi.name, ep, timeout)
+            sets.append((aff, spec))
+            rules = (
+                f"update @{aff} {{ {fam.name} saddr }}",
+                f"meta l4proto {proto} dnat to {_destination(ep)}",
+            )
+            chains.append((chain, Chain(rules)))
+
+    @staticmethod
+    def _firewall_elements(
+        spi: ServicePortInfo, fam: Family, proto: str, port: int
+    ) -> list[tuple[str, str, str]]:
+        """loadBalancerSourceRanges of this family: each LB IP . proto . port, and each
+        with every allowed range (none of the family: no filtering, as in kube-proxy)."""
+        ranges = networks(r for r in spi.load_balancer_source_ranges if fam.has(r))
+        out: list[tuple[str, str, str]] = []
+        if not ranges:
+            return out
+        for lb in spi.load_balancer_ips:
+            if fam.has(lb):
+                key = f"{addr(lb)} . {proto} . {port}"
+                out.append((N.FIREWALL_IPS, key, ""))
+                out.extend((N.FIREWALL_ALLOW, f"{key} . {r}", "") for r in ranges)
+        return out
 
     def _policy_rules(
         self, spi: ServicePortInfo, fam: Family, eps: tuple[EndpointInfo, ...]
