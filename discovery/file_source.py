@@ -57,8 +57,11 @@ class FileSource:
         self._definers: dict[ObjectKey, list[str]] = {}  # files defining a key, oldest first
         self._batches = 0
         self._batch_done = asyncio.Event()
+        self._store: SourceStore | None = None
+        self._loaded = False
 
     async def run(self, store: SourceStore, ready: Callable[[], None]) -> None:
+        self._store = store
         if not os.path.exists(self.path):
             log.error("%s: no such file or directory (waiting for it to appear)", self.path)
         await self.sync(store, set())
@@ -68,6 +71,7 @@ class FileSource:
             len(self.objects_by_file),
             self.path,
         )
+        self._loaded = True
         ready()
         is_dir = os.path.isdir(self.path)
         # A single file is watched through its directory (editors replace files by
@@ -88,6 +92,29 @@ class FileSource:
             recursive=is_dir,
         ):
             await self.sync(store, {os.path.abspath(p) for _, p in changes})
+
+    async def reload(self) -> None:
+        """Read every file again now, changed or not (SIGHUP)."""
+        if self._store is not None:
+            touched = {os.path.abspath(f) for f in discover_files(self.path)}
+            await self.sync(self._store, touched)
+
+    def status(self) -> dict[str, object]:
+        """For the status page (proxy/app/status.py documents the keys)."""
+        errors = [
+            {"file": file, "message": str(e)}
+            for file in sorted(self.errors_by_file)
+            for e in self.errors_by_file[file]
+        ]
+        state = "loading" if not self._loaded else "errors" if errors else "ok"
+        return {
+            "kind": "files",
+            "path": self.path,
+            "state": state,
+            "files": len(self.objects_by_file),
+            "objects": sum(len(o) for o in self.objects_by_file.values()),
+            "errors": errors,
+        }
 
     async def wait_batches(self, count: int, timeout: float = 10.0) -> None:
         """Wait until `count` batches (initial load included) have been applied: tests."""

@@ -1,18 +1,25 @@
 """The Kubernetes API source: every kind seaway needs, listed and watched into the Store.
 
 One KindWatcher (discovery/kube_watch.py) per kind: Services, EndpointSlices, Ingresses
-(all namespaces) and IngressClasses (cluster-scoped); and, when a node name is given, that
-Node alone (`fieldSelector=metadata.name=NODE`, as kube-proxy watches its own node) for
-its topology.kubernetes.io/zone label. Secrets are NOT watched cluster-wide: only the TLS
-Secrets that seaway's own Ingresses reference, one list/watch per Secret with
-`fieldSelector=metadata.name=NAME` in its namespace (kubelet's "Watch" strategy for the
-Secrets pods use). seaway thus never holds other Secrets in memory; the cost is one watch
-connection per referenced Secret, which is few. The set is reconciled whenever Ingresses
-or IngressClasses change: new references start a watcher, dropped ones stop it and remove
+(all namespaces), IngressClasses and Namespaces (cluster-scoped); when a node name is
+given, that Node alone (`fieldSelector=metadata.name=NODE`, as kube-proxy watches its own
+node) for its topology.kubernetes.io/zone label; and the Gateway API kinds
+(GatewayClass, Gateway, HTTPRoute, ReferenceGrant) when the API serves them: their group is
+looked up first, and when the CRDs are not installed that is logged once and looked up
+again every `gateway_api_recheck` seconds, silently, until they are. Secrets are NOT
+watched cluster-wide: only the TLS Secrets that seaway's own Ingresses and Gateway
+listeners reference, one list/watch per Secret with `fieldSelector=metadata.name=NAME` in
+its namespace (kubelet's "Watch" strategy for the Secrets pods use). seaway thus never
+holds other Secrets in memory; the cost is one watch connection per referenced Secret,
+which is few. The set is reconciled whenever Ingresses, IngressClasses, Gateways or
+GatewayClasses change: new references start a watcher, dropped ones stop it and remove
 the Secret from the store.
 
 With --configmap NAMESPACE/NAME, that one ConfigMap (ingress-nginx's settings) is watched
 the same way, by name; no other ConfigMap is ever read.
+
+Once everything is listed, the status of seaway's Gateway API objects is written back
+(discovery/kube_gateway.py: GatewayStatusWriter), and kept up to date as they change.
 
 `ready()` is called once the first list of every kind (and of the Secrets referenced at
 that moment, and of the ConfigMap) has been applied to the store.
@@ -22,15 +29,32 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from asyncio import FIRST_COMPLETED
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
 
+from discovery.gateway_attach import GatewayConfig
 from discovery.kube_config import ApiCredentials, load_credentials
+from discovery.kube_gateway import GatewayStatusWriter, discover_gateway_api, gateway_spec
 from discovery.kube_watch import KindSpec, KindWatcher, WatchSettings
-from discovery.model import KIND_INGRESS, KIND_INGRESSCLASS, Ingress, IngressClass
+from discovery.model import (
+    KIND_INGRESS,
+    KIND_INGRESSCLASS,
+    KIND_SECRET,
+    KIND_SERVICE,
+    Ingress,
+    IngressClass,
+)
+from discovery.model_gateway import (
+    KIND_GATEWAY,
+    KIND_GATEWAYCLASS,
+    KIND_NAMESPACE,
+    Gateway,
+    GatewayClass,
+)
 from discovery.ownership import DEFAULT_CONTROLLER, owned_ingresses
 from discovery.snapshot import Snapshot
 from discovery.store import Store
@@ -54,7 +78,10 @@ KIND_SPECS: tuple[KindSpec, ...] = (
         "/apis/networking.k8s.io/v1/ingressclasses",
         "kube:IngressClass",
     ),
+    KindSpec("Namespace", "v1", "/api/v1/namespaces", "kube:Namespace"),
 )
+# Watch events of these kinds can change Gateway API status.
+STATUS_INPUTS = frozenset({KIND_SERVICE, KIND_NAMESPACE, KIND_SECRET})
 
 
 def node_spec(name: str) -> KindSpec:
@@ -95,9 +122,26 @@ def referenced_secrets(
     }
 
 
+def gateway_secrets(
+    gateways: list[Gateway], classes: list[GatewayClass], controller: str
+) -> set[tuple[str, str]]:
+    """(namespace, name) of every core Secret the listeners of seaway's Gateways name."""
+    ours = {c.meta.name for c in classes if c.controller_name == controller}
+    return {
+        (ref.in_namespace(gw.meta.namespace), ref.name)
+        for gw in gateways
+        if gw.gateway_class_name in ours
+        for listener in gw.listeners
+        if listener.tls is not None
+        for ref in listener.tls.certificate_refs
+        if ref.group == "" and ref.kind == "Secret"
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class KubeSourceConfig:
-    """Where the API is and which Ingresses are ours (to know which Secrets to watch)."""
+    """Where the API is and which Ingresses and Gateways are ours (to know which Secrets
+    to watch, and which status to write)."""
 
     kubeconfig: str | None = None
     master: str | None = None
@@ -105,6 +149,8 @@ class KubeSourceConfig:
     watch_ingress_without_class: bool = False
     configmap: tuple[str, str] | None = None  # (namespace, name) of ingress-nginx's settings
     node_name: str = ""  # the Node to watch for its zone label; "" = none
+    gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    gateway_api_recheck: float = 60.0  # seconds between looks for the Gateway API CRDs
 
 
 class KubeSource:
@@ -117,31 +163,30 @@ class KubeSource:
         self._session: aiohttp.ClientSession | None = None
         self._credentials: ApiCredentials | None = None
         self._reconcile_pending = False
+        self.gateway_versions: dict[str, str] | None = None  # kind -> version, once found
+        self.status_writer: GatewayStatusWriter | None = None
+        self._tasks: list[asyncio.Task[None]] = []
 
     async def run(self, store: Store, ready: Callable[[], None]) -> None:
         credentials = await load_credentials(self.config.kubeconfig, self.config.master)
         log.info("watching the Kubernetes API at %s (%s)", credentials.host, credentials.source)
         self._store, self._credentials = store, credentials
         connector = aiohttp.TCPConnector(limit=0, ttl_dns_cache=60)
-        tasks: list[asyncio.Task[None]] = []
+        tasks = self._tasks = []
         refresher = asyncio.ensure_future(credentials.refresh()) if credentials.refresh else None
         async with aiohttp.ClientSession(connector=connector) as session:
             self._session = session
             try:
+                versions = await self._look_for_gateway_api(first=True)
                 specs = KIND_SPECS
                 if self.config.node_name:
                     specs = (*specs, node_spec(self.config.node_name))
                 if self.config.configmap is not None:
                     specs = (*specs, configmap_spec(*self.config.configmap))
                 for spec in specs:
-                    on_change = (
-                        self._schedule_reconcile
-                        if spec.kind in (KIND_INGRESS, KIND_INGRESSCLASS)
-                        else None
-                    )
-                    w = KindWatcher(session, credentials, spec, store, self.settings, on_change)
-                    self.watchers[spec.kind] = w
-                    tasks.append(asyncio.create_task(w.run(), name=f"watch {spec.kind}"))
+                    self._start_watcher(spec)
+                if versions is not None:
+                    self._start_gateway_api(versions)
                 await _wait_synced([w.synced for w in self.watchers.values()], tasks)
                 self._reconcile_secrets()
                 await _wait_synced(
@@ -150,7 +195,15 @@ class KubeSource:
                 )
                 log.info("initial list of every kind complete")
                 ready()
-                await asyncio.gather(*tasks)
+                if versions is not None:
+                    self._start_status_writer(versions)
+                else:
+                    tasks.append(asyncio.create_task(self._recheck_gateway_api(), name="gwapi"))
+                while tasks:  # watchers run until cancelled; the Gateway API may add some
+                    done, _ = await asyncio.wait(list(tasks), return_when=FIRST_COMPLETED)
+                    for task in done:
+                        tasks.remove(task)
+                        task.result()  # a watcher that died: raise what killed it
             finally:
                 if refresher is not None:
                     refresher.cancel()
@@ -161,6 +214,109 @@ class KubeSource:
                 )
                 self.secret_watchers.clear()
                 self._session = None
+
+    def status(self) -> dict[str, object]:
+        """For the status page (proxy/app/status.py documents the keys)."""
+        watchers = [*self.watchers.values(), *(w for w, _ in self.secret_watchers.values())]
+        watches = [
+            {
+                "resource": w.spec.source_id.removeprefix("kube:"),
+                "state": "failing" if w.last_error else "watching" if w.synced.is_set()
+                else "listing",
+                "lists": w.lists,
+                "events": w.events,
+                "failures": w.failures,
+                "last_error": w.last_error,
+                "resource_version": w.resource_version,
+            }
+            for w in watchers
+        ]
+        states = {w["state"] for w in watches}
+        state = "loading" if not watches or "listing" in states else (
+            "degraded" if "failing" in states else "ok"
+        )
+        return {"kind": "kubernetes", "state": state, "watches": watches}
+
+    def _start_watcher(self, spec: KindSpec) -> None:
+        assert self._session is not None and self._credentials is not None
+        assert self._store is not None
+        kind = spec.kind
+        if kind in (KIND_INGRESS, KIND_INGRESSCLASS, KIND_GATEWAY, KIND_GATEWAYCLASS):
+            on_change = self._on_owner_change
+        elif kind in STATUS_INPUTS or spec.api_version.startswith("gateway.networking.k8s.io"):
+            on_change = self._on_status_input
+        else:
+            on_change = None
+        w = KindWatcher(
+            self._session, self._credentials, spec, self._store, self.settings, on_change
+        )
+        self.watchers[kind] = w
+        self._tasks.append(asyncio.create_task(w.run(), name=f"watch {kind}"))
+
+    # ---- the Gateway API ------------------------------------------------------------------
+    async def _look_for_gateway_api(self, first: bool) -> dict[str, str] | None:
+        assert self._session is not None and self._credentials is not None
+        try:
+            versions = await discover_gateway_api(self._session, self._credentials)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
+            if first:
+                log.warning("could not look up the Gateway API group (%s: %s); will look "
+                            "again every %.0fs", type(e).__name__, e,
+                            self.config.gateway_api_recheck)  # fmt: skip
+            return None
+        if versions is None or not versions:
+            if first:
+                log.info(
+                    "the Gateway API (gateway.networking.k8s.io) is not served: its CRDs are "
+                    "not installed; Gateways and HTTPRoutes are ignored (looking again every "
+                    "%.0fs)",
+                    self.config.gateway_api_recheck,
+                )
+            return None
+        log.info(
+            "Gateway API served: %s",
+            ", ".join(f"{kind} {version}" for kind, version in sorted(versions.items())),
+        )
+        return versions
+
+    async def _recheck_gateway_api(self) -> None:
+        while True:
+            await asyncio.sleep(self.config.gateway_api_recheck)
+            versions = await self._look_for_gateway_api(first=False)
+            if versions is not None:
+                self._start_gateway_api(versions)
+                self._start_status_writer(versions)
+                return
+
+    def _start_gateway_api(self, versions: dict[str, str]) -> None:
+        self.gateway_versions = versions
+        for kind, version in sorted(versions.items()):
+            self._start_watcher(gateway_spec(kind, version))
+
+    def _start_status_writer(self, versions: dict[str, str]) -> None:
+        assert self._session is not None and self._credentials is not None
+        assert self._store is not None
+        self.status_writer = GatewayStatusWriter(
+            self._session,
+            self._credentials,
+            self._store,
+            self.config.gateway,
+            versions,
+            inputs_listed=self._inputs_listed,
+        )
+        self._tasks.append(asyncio.create_task(self.status_writer.run(), name="gateway status"))
+
+    def _inputs_listed(self) -> bool:
+        watchers = [*self.watchers.values(), *(w for w, _ in self.secret_watchers.values())]
+        return all(w.synced.is_set() for w in watchers)
+
+    def _on_status_input(self) -> None:
+        if self.status_writer is not None:
+            self.status_writer.kick()
+
+    def _on_owner_change(self) -> None:
+        self._schedule_reconcile()
+        self._on_status_input()
 
     # ---- Secrets referenced by owned Ingresses -------------------------------------------
     def _schedule_reconcile(self) -> None:
@@ -174,25 +330,32 @@ class KubeSource:
         store, session, credentials = self._store, self._session, self._credentials
         if store is None or session is None or credentials is None:
             return
-        if not all(self.watchers[k].synced.is_set() for k in (KIND_INGRESS, KIND_INGRESSCLASS)):
-            return  # wait for both lists: ownership needs the classes
+        owners = (KIND_INGRESS, KIND_INGRESSCLASS, KIND_GATEWAY, KIND_GATEWAYCLASS)
+        if not all(self.watchers[k].synced.is_set() for k in owners if k in self.watchers):
+            return  # wait for the lists: ownership needs the classes
         wanted = referenced_secrets(
             [o for o in store.objects(KIND_INGRESS).values() if isinstance(o, Ingress)],
             [o for o in store.objects(KIND_INGRESSCLASS).values() if isinstance(o, IngressClass)],
             self.config.ingress_controller,
             self.config.watch_ingress_without_class,
         )
+        wanted |= gateway_secrets(
+            [o for o in store.objects(KIND_GATEWAY).values() if isinstance(o, Gateway)],
+            [o for o in store.objects(KIND_GATEWAYCLASS).values() if isinstance(o, GatewayClass)],
+            self.config.gateway.controller_name,
+        )
         for ref in sorted(wanted - self.secret_watchers.keys()):
             spec = secret_spec(*ref)
-            w = KindWatcher(session, credentials, spec, store, self.settings)
+            w = KindWatcher(session, credentials, spec, store, self.settings, self._on_status_input)
             task = asyncio.get_running_loop().create_task(w.run(), name=f"watch Secret {ref}")
             self.secret_watchers[ref] = (w, task)
-            log.info("watching Secret %s/%s (referenced by an Ingress)", *ref)
+            log.info("watching Secret %s/%s (referenced by an Ingress or a Gateway)", *ref)
         for ref in sorted(self.secret_watchers.keys() - wanted):
             w, task = self.secret_watchers.pop(ref)
             task.cancel()
             store.replace_source(w.spec.source_id, [])
             log.info("no longer watching Secret %s/%s", *ref)
+            self._on_status_input()
 
 
 async def _wait_synced(events: list[asyncio.Event], tasks: list[asyncio.Task[Any]]) -> None:

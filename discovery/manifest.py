@@ -28,6 +28,13 @@ from discovery.model import KubeObject, ObjectKey
 from discovery.parse_common import ManifestError, Problems, show
 from discovery.parse_configmap import parse_configmap
 from discovery.parse_endpointslice import parse_endpointslice
+from discovery.parse_gateway import (
+    parse_gateway,
+    parse_gateway_class,
+    parse_namespace,
+    parse_reference_grant,
+)
+from discovery.parse_httproute import parse_httproute
 from discovery.parse_ingress import parse_ingress, parse_ingress_class
 from discovery.parse_node import parse_node
 from discovery.parse_secret import TLS_TYPE, parse_tls_secret
@@ -54,15 +61,23 @@ log = logging.getLogger(__name__)
 
 Parser = Callable[[Problems, Mapping[str, Any]], KubeObject | None]
 
-# kind -> (apiVersion, namespaced, parser)
-_KINDS: dict[str, tuple[str, bool, Parser]] = {
-    "Service": ("v1", True, parse_service),
-    "EndpointSlice": ("discovery.k8s.io/v1", True, parse_endpointslice),
-    "Ingress": ("networking.k8s.io/v1", True, parse_ingress),
-    "IngressClass": ("networking.k8s.io/v1", False, parse_ingress_class),
-    "Secret": ("v1", True, parse_tls_secret),
-    "Node": ("v1", False, parse_node),
-    "ConfigMap": ("v1", True, parse_configmap),
+GATEWAY_V1 = "gateway.networking.k8s.io/v1"
+GATEWAY_V1BETA1 = "gateway.networking.k8s.io/v1beta1"
+# kind -> (apiVersions accepted, the first preferred; namespaced; parser). The Gateway API
+# kinds are the same in v1beta1 (older manifests) as in v1.
+_KINDS: dict[str, tuple[tuple[str, ...], bool, Parser]] = {
+    "Service": (("v1",), True, parse_service),
+    "EndpointSlice": (("discovery.k8s.io/v1",), True, parse_endpointslice),
+    "Ingress": (("networking.k8s.io/v1",), True, parse_ingress),
+    "IngressClass": (("networking.k8s.io/v1",), False, parse_ingress_class),
+    "Secret": (("v1",), True, parse_tls_secret),
+    "Node": (("v1",), False, parse_node),
+    "ConfigMap": (("v1",), True, parse_configmap),
+    "Namespace": (("v1",), False, parse_namespace),
+    "GatewayClass": ((GATEWAY_V1, GATEWAY_V1BETA1), False, parse_gateway_class),
+    "Gateway": ((GATEWAY_V1, GATEWAY_V1BETA1), True, parse_gateway),
+    "HTTPRoute": ((GATEWAY_V1, GATEWAY_V1BETA1), True, parse_httproute),
+    "ReferenceGrant": ((GATEWAY_V1BETA1, GATEWAY_V1), True, parse_reference_grant),
 }
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
@@ -87,13 +102,14 @@ def parse_object(
             return None, [ManifestError(file, where, "kind", "required")]
         log.debug("%s: %s: kind %s ignored", file, where, show(kind))
         return None, []
-    api_version, namespaced, parser = entry
+    api_versions, namespaced, parser = entry
     if kind == "Secret" and doc.get("type") != TLS_TYPE:
         log.debug("%s: %s: Secret of type %s ignored", file, where, show(doc.get("type")))
         return None, []
     p = Problems(file, label_of=(kind, namespaced, doc, where))
-    if doc.get("apiVersion") != api_version:
-        p.add("apiVersion", f"must be {api_version}, got {show(doc.get('apiVersion'))}")
+    if doc.get("apiVersion") not in api_versions:
+        wanted = " or ".join(api_versions)
+        p.add("apiVersion", f"must be {wanted}, got {show(doc.get('apiVersion'))}")
         return None, p.errors
     obj = parser(p, doc)
     return (obj, []) if not p.errors else (None, p.errors)

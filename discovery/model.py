@@ -10,7 +10,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, NamedTuple
+from typing import Literal
+
+# ObjectKey and ObjectMeta live in model_meta (the Gateway API types in model_gateway use
+# them too); re-exported here, where every other module looks for them.
+from discovery.model_gateway import GATEWAY_KINDS, GatewayObject
+from discovery.model_meta import ObjectKey as ObjectKey
+from discovery.model_meta import ObjectMeta as ObjectMeta
 
 Protocol = Literal["TCP", "UDP", "SCTP"]
 ServiceType = Literal["ClusterIP", "NodePort", "LoadBalancer", "ExternalName"]
@@ -34,6 +40,7 @@ KINDS = (
     KIND_SECRET,
     KIND_NODE,
     KIND_CONFIGMAP,
+    *GATEWAY_KINDS,  # Gateway API and Namespace (discovery/model_gateway.py)
 )
 
 SERVICE_NAME_LABEL = "kubernetes.io/service-name"
@@ -41,30 +48,6 @@ DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 LAST_CHANGE_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds, the Kubernetes default for ClientIP affinity
-
-
-class ObjectKey(NamedTuple):
-    """Identity of an object in the store. IngressClass is cluster-scoped (namespace "")."""
-
-    kind: str
-    namespace: str
-    name: str
-
-    def __str__(self) -> str:
-        if self.namespace:
-            return f"{self.kind} {self.namespace}/{self.name}"
-        return f"{self.kind} {self.name}"
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectMeta:
-    name: str
-    namespace: str = ""
-    uid: str = ""
-    resource_version: str = ""
-    creation_timestamp: str = ""  # RFC 3339 as written; sorts correctly as text
-    labels: Mapping[str, str] = field(default_factory=dict)
-    annotations: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,4 +237,6 @@ class ConfigMap:
         return ObjectKey(KIND_CONFIGMAP, self.meta.namespace, self.meta.name)
 
 
-KubeObject = Service | EndpointSlice | Ingress | IngressClass | TLSSecret | ConfigMap | Node
+KubeObject = (
+    Service | EndpointSlice | Ingress | IngressClass | TLSSecret | ConfigMap | Node | GatewayObject
+)

@@ -386,9 +386,14 @@ def read_meta(
         annotations = {}
     elif type(annotations) is not dict or not _all_str(annotations):
         annotations = get_str_map(p, m, "annotations", "metadata.")
+    generation = m.get("generation", 0)
+    if type(generation) is not int:
+        generation = get_int(p, m, "generation", "metadata.") or 0
     if not ok:
         return None
-    return ObjectMeta(cast(str, name), namespace, uid, rv, created, labels, annotations)
+    return ObjectMeta(
+        cast(str, name), namespace, uid, rv, created, labels, annotations, generation
+    )
 
 
 def _all_str(m: Mapping[Any, Any]) -> bool:

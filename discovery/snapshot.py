@@ -19,6 +19,13 @@ from discovery.model import (
     TLSSecret,
     TrafficPolicy,
 )
+from discovery.model_gateway import (
+    Gateway,
+    GatewayClass,
+    HTTPRoute,
+    Namespace,
+    ReferenceGrant,
+)
 from discovery.nginx_configmap import NginxGlobalSettings
 from discovery.nginx_settings import NO_ANNOTATIONS, IngressAnnotations
 
@@ -104,6 +111,14 @@ class Snapshot:
     # EndpointSlice last-change-trigger-time values (epoch seconds) that this snapshot
     # is the first to include, for network-programming latency.
     trigger_times: tuple[float, ...] = ()
+
+    # Gateway API objects (every one the source has; discovery/gateway_attach.py decides
+    # which are seaway's) and the Namespaces, for allowedRoutes selectors. In key order.
+    gateway_classes: tuple[GatewayClass, ...] = ()
+    gateways: tuple[Gateway, ...] = ()
+    http_routes: tuple[HTTPRoute, ...] = ()
+    reference_grants: tuple[ReferenceGrant, ...] = ()
+    namespaces: tuple[Namespace, ...] = ()
 
     # (namespace, service name) -> that service's ports, for Ingress backend resolution.
     ports_by_service: Mapping[tuple[str, str], tuple[ServicePortInfo, ...]] = field(

@@ -62,6 +62,18 @@ from discovery.model import (
     Service,
     TLSSecret,
 )
+from discovery.model_gateway import (
+    KIND_GATEWAY,
+    KIND_GATEWAYCLASS,
+    KIND_HTTPROUTE,
+    KIND_NAMESPACE,
+    KIND_REFERENCEGRANT,
+    Gateway,
+    GatewayClass,
+    HTTPRoute,
+    Namespace,
+    ReferenceGrant,
+)
 from discovery.nginx_annotations import parse_ingress_annotations
 from discovery.nginx_configmap import IngressNginxMode, NginxGlobalSettings, global_settings
 from discovery.nginx_settings import NO_ANNOTATIONS, IngressAnnotations
@@ -72,6 +84,15 @@ from discovery.topology import NodeTopology, cluster_endpoints, endpoint_hints
 NsName = tuple[str, str]
 T = TypeVar("T")
 NO_TOPOLOGY = NodeTopology()
+
+# Kinds carried into the Snapshot as they are (sorted tuples): kind -> (builder slot, type).
+_CARRIED: dict[str, tuple[str, type]] = {
+    KIND_GATEWAYCLASS: ("_gateway_classes", GatewayClass),
+    KIND_GATEWAY: ("_gateways", Gateway),
+    KIND_HTTPROUTE: ("_http_routes", HTTPRoute),
+    KIND_REFERENCEGRANT: ("_reference_grants", ReferenceGrant),
+    KIND_NAMESPACE: ("_namespaces", Namespace),
+}
 
 
 class SnapshotBuilder:
@@ -87,13 +108,18 @@ class SnapshotBuilder:
         "_annotations",
         "_config",
         "_full",
+        "_gateway_classes",
+        "_gateways",
         "_generation",
+        "_http_routes",
         "_ingress_classes",
         "_ingresses",
+        "_namespaces",
         "_nginx",
         "_nginx_mode",
         "_not_before",
         "_ports_by_service",
+        "_reference_grants",
         "_service_ports",
         "_services",
         "_slices_by_service",
@@ -129,6 +155,11 @@ class SnapshotBuilder:
         self._tls_secrets: dict[NsName, TLSSecret] = {}
         self._annotations: dict[NsName, IngressAnnotations] = {}
         self._nginx: NginxGlobalSettings | None = None
+        self._gateway_classes: tuple[GatewayClass, ...] = ()
+        self._gateways: tuple[Gateway, ...] = ()
+        self._http_routes: tuple[HTTPRoute, ...] = ()
+        self._reference_grants: tuple[ReferenceGrant, ...] = ()
+        self._namespaces: tuple[Namespace, ...] = ()
 
     @property
     def generation(self) -> int:
@@ -179,6 +210,11 @@ class SnapshotBuilder:
             ingresses=self._ingresses,
             ingress_classes=self._ingress_classes,
             tls_secrets=self._tls_secrets,
+            gateway_classes=self._gateway_classes,
+            gateways=self._gateways,
+            http_routes=self._http_routes,
+            reference_grants=self._reference_grants,
+            namespaces=self._namespaces,
             trigger_times=self._trigger_times(changes),
             ports_by_service=self._ports_by_service,
             ingress_annotations=self._annotations,
@@ -225,6 +261,8 @@ class SnapshotBuilder:
         self._annotations = {}
         self._update_annotations(((i.meta.namespace, i.meta.name), i) for i in self._ingresses)
         self._nginx = self._global_settings()
+        for kind in _CARRIED:
+            self._carry(kind)
         return frozenset(service_ports).union(previous)
 
     # -- incremental build --------------------------------------------------------
@@ -233,6 +271,7 @@ class SnapshotBuilder:
         touched: set[NsName] = set()
         services_changed = ingresses_changed = classes_changed = secrets_changed = False
         changed_ingresses: list[tuple[NsName, Ingress | None]] = []
+        carried: set[str] = set()
         for key, change in changes.items():
             kind = key.kind
             if kind == KIND_ENDPOINTSLICE:
@@ -260,6 +299,8 @@ class SnapshotBuilder:
                     touched.update(self._services)  # every service: hints may apply now
             elif kind == KIND_CONFIGMAP and self._is_nginx_configmap(key):
                 self._nginx = self._global_settings()
+            elif kind in _CARRIED:
+                carried.add(kind)
 
         store = self._store
         if services_changed:
@@ -271,6 +312,8 @@ class SnapshotBuilder:
             self._ingress_classes = _sorted_values(store.objects(KIND_INGRESSCLASS), IngressClass)
         if secrets_changed:
             self._tls_secrets = _updated(self._tls_secrets, changes, KIND_SECRET)
+        for kind in carried:
+            self._carry(kind)
         return self._recompute(touched) if touched else frozenset()
 
     # -- ingress-nginx annotations and settings ---------------------------------------
@@ -303,6 +346,10 @@ class SnapshotBuilder:
             found = self._store.get(ObjectKey(KIND_CONFIGMAP, *mode.configmap))
             data = found.data if isinstance(found, ConfigMap) else None
         return global_settings(mode, data)
+    def _carry(self, kind: str) -> None:
+        """Refresh the Snapshot's sorted tuple of a carried kind from the store."""
+        slot, cls = _CARRIED[kind]
+        setattr(self, slot, _sorted_values(self._store.objects(kind), cls))
 
     def _index_slice(self, ns_name: NsName, key: ObjectKey, add: bool) -> None:
         keys = self._slices_by_service.get(ns_name)

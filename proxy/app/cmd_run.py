@@ -6,15 +6,16 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from typing import Any
 
 from proxy.app.options import (
     Options,
     add_daemon_flags,
+    add_gateway_flags,
     add_ingress_nginx_flags,
     add_mode_flags,
+    add_operations_flags,
     add_source_flags,
     options_from_args,
 )
@@ -30,12 +31,17 @@ def register(sub: Any) -> None:
         "and TLS Secrets (and ingress-nginx's ConfigMap: --configmap) from manifest files "
         "(-c) or the Kubernetes API (--kubeconfig, --master, or in-cluster), and make their "
         "traffic flow through the chosen --proxy-mode; Ingresses seaway owns are served on "
-        "--http-bind-address in every mode. SIGTERM or SIGINT stops it cleanly.",
+        "--http-bind-address in every mode. Gateway API objects (GatewayClass, Gateway, "
+        "HTTPRoute, ReferenceGrant) are read too: in API mode seaway writes the status of its "
+        "own. SIGTERM or SIGINT drains and stops it (twice: at once); SIGHUP re-reads the "
+        "files; SIGUSR1 reopens the access log.",
     )
     add_source_flags(p)
     add_mode_flags(p)
     add_daemon_flags(p)
+    add_operations_flags(p)
     add_ingress_nginx_flags(p)
+    add_gateway_flags(p)
     p.add_argument(
         "--cleanup",
         action="store_true",
@@ -109,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    from proxy.app import signals
     from proxy.app.daemon import Daemon
     from proxy.healthcheck_server import HealthCheckServer
 
@@ -119,9 +126,7 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(dataplane, HealthCheckServer):
                 dataplane.proxy_healthy = daemon.health.healthy
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        signals.install(asyncio.get_running_loop(), daemon, stop)
         log.info(
             "seaway starting: proxy-mode %s, source %s, healthz %s:%d, metrics %s:%d",
             options.proxy_mode,

@@ -10,7 +10,10 @@ from typing import TYPE_CHECKING
 
 PROXY_MODES = ("userspace", "iptables", "nftables")
 
+DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
+
 if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
+    from discovery.gateway_attach import GatewayConfig
     from discovery.kube_source import KubeSourceConfig
     from discovery.nginx_configmap import IngressNginxMode
     from discovery.topology import NodeTopology
@@ -49,7 +52,7 @@ def host_port(text: str) -> tuple[str, int]:
 MAX_PIPELINING = 64
 
 
-def _pipeline_depth(text: str) -> int:
+def pipeline_depth(text: str) -> int:
     if not text.strip().isdigit() or not 1 <= int(text) <= MAX_PIPELINING:
         raise argparse.ArgumentTypeError(
             f"invalid --upstream-pipelining {text!r}: a whole number from 1 (off) to "
@@ -86,6 +89,13 @@ def annotation_prefix(text: str) -> str:
             "nginx.ingress.kubernetes.io (without the /)"
         )
     return text
+def _ip(text: str) -> str:
+    import ipaddress
+
+    try:
+        return str(ipaddress.ip_address(text.strip().strip("[]")))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid address {text!r}: expected an IP") from None
 
 
 def _csv(text: str) -> list[str]:
@@ -113,10 +123,17 @@ class Options:
     workers: int = 1
     ingress_controller: str = "seaway.dev/ingress"
     watch_ingress_without_class: bool = False
+    gateway_controller_name: str = DEFAULT_GATEWAY_CONTROLLER
+    gateway_bind_address: str = "0.0.0.0"
     min_sync_period: float = 0.1
     sync_period: float = 30.0
     max_body_size: int = 0  # 0 = unlimited
     upstream_pipelining: int = 1  # 1 = off
+    shutdown_grace_period: float = 30.0
+    request_metrics: bool = True
+    metrics_compat: str = ""  # "" or "ingress-nginx"
+    access_log: str = ""  # "" = off, "-" = stdout
+    access_log_format: str = "combined"
     annotations_prefix: str = "nginx.ingress.kubernetes.io"
     configmap: tuple[str, str] | None = None  # ingress-nginx's ConfigMap (namespace, name)
 
@@ -124,7 +141,9 @@ class Options:
     def userspace_config(self) -> UserspaceConfig:
         from proxy.userspace.dataplane import UserspaceConfig
 
-        return UserspaceConfig(self.bind_cluster_ips, tuple(self.nodeport_addresses))
+        return UserspaceConfig(
+            self.bind_cluster_ips, tuple(self.nodeport_addresses), self.shutdown_grace_period
+        )
 
     def iptables_config(self) -> IptablesConfig:
         from proxy.iptables.builder import BuildConfig
@@ -150,6 +169,7 @@ class Options:
 
     def ingress_config(self) -> IngressConfig:
         from ingress.dataplane import IngressConfig
+        from ingress.stats import ObservabilitySettings
 
         return IngressConfig(
             ingress_controller=self.ingress_controller,
@@ -159,6 +179,11 @@ class Options:
             max_body_size=self.max_body_size,
             upstream_pipelining=self.upstream_pipelining,
             workers=self.workers,
+            observability=ObservabilitySettings(
+                self.request_metrics, self.metrics_compat, self.access_log,
+                self.access_log_format,
+            ),
+            shutdown_grace_period=self.shutdown_grace_period,
         )
 
     def kube_source_config(self) -> KubeSourceConfig:
@@ -171,6 +196,7 @@ class Options:
             self.watch_ingress_without_class,
             self.configmap,
             node_name="" if self.node_zone else self.hostname,
+            gateway=self.gateway_config(),
         )
 
     def ingress_nginx_mode(self) -> IngressNginxMode:
@@ -190,6 +216,78 @@ class Options:
         from discovery.topology import NodeTopology
 
         return NodeTopology(self.hostname, self.node_zone)
+
+    def gateway_config(self, on_this_node: bool = True) -> GatewayConfig:
+        """Which GatewayClasses are seaway's, and the addresses Gateways get: the
+        --gateway-bind-address, or when it is a wildcard, this node's addresses (its name
+        resolved, else its interfaces'). `on_this_node=False` (seaway check): spec
+        addresses are not checked against this machine's."""
+        from discovery.gateway_attach import GatewayConfig
+
+        bind = self.gateway_bind_address
+        local = interface_addresses() if on_this_node else None
+        defaults = (bind,) if bind not in ("0.0.0.0", "::") else node_addresses(self.hostname)
+        return GatewayConfig(self.gateway_controller_name, bind, defaults, local)
+
+
+def node_addresses(hostname: str) -> tuple[str, ...]:
+    """This node's addresses for Gateway status: its hostname's (as kube-proxy finds a
+    node IP), else its interfaces', loopback last; 127.0.0.1 when nothing else is known."""
+    found: list[str] = []
+    try:
+        for info in socket.getaddrinfo(hostname, None, proto=socket.IPPROTO_TCP):
+            ip = str(info[4][0])
+            if ip not in found and _routable(ip):
+                found.append(ip)
+    except OSError:
+        pass
+    if not found:
+        found = sorted(a for a in interface_addresses() or () if _routable(a))
+    return tuple(found[:4]) or ("127.0.0.1",)
+
+
+def interface_addresses() -> frozenset[str] | None:
+    """The addresses on this host's interfaces, read over netlink in a thread of its own
+    (callable from inside a running event loop); None when they cannot be read."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from proxy.userspace.addresses import host_addresses
+
+    with ThreadPoolExecutor(1) as pool:
+        try:
+            return pool.submit(host_addresses).result(timeout=10)
+        except Exception:  # no netlink (not Linux, sandboxed): unknown
+            return None
+
+
+def _routable(ip: str) -> bool:
+    """Not loopback, not link-local: an address another machine could reach."""
+    import ipaddress
+
+    try:
+        addr = ipaddress.ip_address(ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    return not (addr.is_loopback or addr.is_link_local or addr.is_unspecified)
+
+
+def add_gateway_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group("Gateway API")
+    g.add_argument(
+        "--gateway-controller-name",
+        default=DEFAULT_GATEWAY_CONTROLLER,
+        metavar="NAME",
+        help="GatewayClass spec.controllerName seaway answers to (default "
+        f"{DEFAULT_GATEWAY_CONTROLLER})",
+    )
+    g.add_argument(
+        "--gateway-bind-address",
+        type=_ip,
+        default="0.0.0.0",
+        metavar="IP",
+        help="address the listeners of Gateways without spec.addresses are served on "
+        "(default 0.0.0.0: every address; their status then shows this node's addresses)",
+    )
 
 
 def add_source_flags(parser: argparse.ArgumentParser) -> None:
@@ -289,7 +387,11 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
 
 
 ADDRESS_FLAGS: dict[str, tuple[tuple[str, int], str]] = {
-    "--metrics-bind-address": (("127.0.0.1", 10249), "Prometheus /metrics; port 0 disables"),
+    "--metrics-bind-address": (
+        ("127.0.0.1", 10249),
+        "Prometheus /metrics, the status page (/status, /status.json) and /healthz, /readyz; "
+        "port 0 disables",
+    ),
     "--healthz-bind-address": (("0.0.0.0", 10256), "/healthz and /readyz; port 0 disables"),
     "--http-bind-address": (
         ("0.0.0.0", 8080),
@@ -352,7 +454,7 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--upstream-pipelining",
-        type=_pipeline_depth,
+        type=pipeline_depth,
         default=1,
         metavar="N",
         help="send up to N GET requests (no body) that arrive together for one backend "
@@ -373,6 +475,48 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         metavar="DURATION",
         help="most time between two syncs, changes or not (default 30s)",
+    )
+
+
+def add_operations_flags(parser: argparse.ArgumentParser) -> None:
+    """Metrics, access log and shutdown: every command that serves traffic has them."""
+    g = parser.add_argument_group("operations")
+    g.add_argument(
+        "--request-metrics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count requests and connections for /metrics and the status page (default on; "
+        "--no-request-metrics turns counting off)",
+    )
+    g.add_argument(
+        "--metrics-compat",
+        choices=("ingress-nginx",),
+        default="",
+        help="also serve ingress-nginx's request metrics (nginx_ingress_controller_requests, "
+        "..._request_duration_seconds, ..._request_size, ..._response_size) with its labels",
+    )
+    g.add_argument(
+        "--access-log",
+        default="",
+        metavar="PATH|-",
+        help="write one line per HTTP request to PATH (appended; reopened on SIGUSR1) or to "
+        "stdout with '-' (default: off)",
+    )
+    g.add_argument(
+        "--access-log-format",
+        choices=("combined", "json"),
+        default="combined",
+        help="nginx's combined format plus request length and time, upstream address, "
+        "status and time, route and service; or the same fields as one JSON object per line "
+        "(default combined)",
+    )
+    g.add_argument(
+        "--shutdown-grace-period",
+        type=parse_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="on SIGTERM, how long requests and connections in flight get to finish before "
+        "they are closed (default 30s, a pod's default grace period)",
     )
 
 
@@ -398,10 +542,17 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "workers",
         "ingress_controller",
         "watch_ingress_without_class",
+        "gateway_controller_name",
+        "gateway_bind_address",
         "min_sync_period",
         "sync_period",
         "max_body_size",
         "upstream_pipelining",
+        "shutdown_grace_period",
+        "request_metrics",
+        "metrics_compat",
+        "access_log",
+        "access_log_format",
         "annotations_prefix",
         "configmap",
     ):

@@ -147,6 +147,11 @@ def test_broken_file_keeps_last_good_objects(
             in messages
         )
 
+        status = source.status()  # what the status page shows: file, object and field
+        assert status["state"] == "errors" and status["objects"] == 1
+        assert {"file": str(web), "message": f"{web}: Service default/web: spec.ports[0].port: "
+                "must be 1-65535, got 70000"} in status["errors"]  # type: ignore[operator]
+
         web.write_text("spec: [unclosed\n")  # syntax error: also kept
         await until(lambda: "YAML syntax error" in str(source.errors_by_file.get(str(web))), source)
         assert len(store.calls) == calls
@@ -155,9 +160,24 @@ def test_broken_file_keeps_last_good_objects(
         await until(lambda: str(web) not in source.errors_by_file, source)
         svc = store.calls[-1][1][0]
         assert isinstance(svc, Service) and svc.cluster_ips == ("10.96.0.9",)
+        assert source.status()["state"] == "ok" and source.status()["errors"] == []
 
     with caplog.at_level(logging.INFO, logger="discovery.file_source"):
         run_source(tmp_path, scenario)
+
+
+def test_reload_reads_every_file_again(tmp_path: Path) -> None:
+    """SIGHUP: unchanged files are parsed and given to the store again."""
+    web = tmp_path / "web.yaml"
+    web.write_text(service("web", "10.96.0.1"))
+
+    async def scenario(source: FileSource, store: FakeStore) -> None:
+        calls = [sid for sid, _ in store.calls]
+        await source.reload()
+        assert [sid for sid, _ in store.calls] == [*calls, str(web)]
+        assert store.current(str(web)) == ["Service default/web"]
+
+    run_source(tmp_path, scenario)
 
 
 def test_same_object_in_two_files_later_wins_and_comes_back(

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
+from discovery.kube_gateway import GATEWAY_RESOURCES, gateway_spec
 from discovery.kube_source import KIND_SPECS, configmap_spec, node_spec, secret_spec
 from proxy.app.options import Options
 from tests.kubeapi.fixtures import api_server, run, run_process
@@ -51,22 +52,29 @@ def test_manifests_match_the_kubernetes_schemas() -> None:
         kv.validate(doc, "1.32.0", strict=True)  # raises ValidationError naming the field
 
 
-def test_clusterrole_grants_list_watch_on_exactly_what_kubesource_requests() -> None:
-    """Derived from the code: every path KubeSource lists and watches, and nothing else."""
-    wanted: set[tuple[str, str]] = set()
+def test_clusterrole_grants_exactly_what_kubesource_requests() -> None:
+    """Derived from the code: list and watch of every path KubeSource lists and watches,
+    patch of the status subresources the Gateway API status writer writes; nothing else."""
+    wanted: set[tuple[str, str, str]] = set()
+    gateway_api = [gateway_spec(kind, "v1") for kind in GATEWAY_RESOURCES]
     for spec in (
         *KIND_SPECS,
+        *gateway_api,
         secret_spec("default", "x"),
         configmap_spec("default", "x"),
         node_spec("node-a"),
     ):
         res = BY_KIND[spec.kind]
-        wanted.add((res.group, res.plural))
-    granted: set[tuple[str, str]] = set()
+        wanted |= {(res.group, res.plural, "list"), (res.group, res.plural, "watch")}
+    for kind, (plural, _, writes_status) in GATEWAY_RESOURCES.items():
+        if writes_status:
+            wanted.add((BY_KIND[kind].group, f"{plural}/status", "patch"))
+    granted: set[tuple[str, str, str]] = set()
     for rule in by_kind("ClusterRole")["rules"]:
-        assert sorted(rule["verbs"]) == ["list", "watch"], rule
         assert "resourceNames" not in rule and "nonResourceURLs" not in rule
-        granted |= {(g, r) for g in rule["apiGroups"] for r in rule["resources"]}
+        granted |= {
+            (g, r, v) for g in rule["apiGroups"] for r in rule["resources"] for v in rule["verbs"]
+        }
     assert granted == wanted
     binding = by_kind("ClusterRoleBinding")
     account = by_kind("ServiceAccount")

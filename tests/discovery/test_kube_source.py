@@ -344,18 +344,25 @@ def test_failing_api_leaves_the_store_untouched() -> None:
                 store = r.store
                 before = {k: dict(store.objects(k)) for k in (KIND_SERVICE, KIND_ENDPOINTSLICE)}
                 store.take_changes()
+                assert r.source.status()["state"] == "ok"
                 server.fail_code = 500
                 server.drop_watches()
                 requests = server.stats["requests"]
                 await eventually(lambda: server.stats["requests"] >= requests + 10, what="retries")
                 assert {k: dict(store.objects(k)) for k in before} == before
                 assert store.take_changes() == {}
+                # The status page sees which watches fail, and why.
+                status = r.source.status()
+                assert status["state"] == "degraded"
+                failing = [w for w in status["watches"] if w["state"] == "failing"]
+                assert failing and all("HTTP 500" in w["last_error"] for w in failing)
                 server.fail_code = 0
                 create(server, service("after", "127.0.50.11"))
                 await eventually(
                     lambda: store.get(ObjectKey(KIND_SERVICE, "default", "after")) is not None,
                     what="recovered",
                 )
+                await eventually(lambda: r.source.status()["state"] == "ok", what="healthy")
 
     run(main())
 

@@ -18,7 +18,8 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(
         prog="python -m tests.kubeapi",
         description="In-memory Kubernetes API stand-in (Services, EndpointSlices, Ingresses, "
-        "IngressClasses, Secrets, ...) for tests and benchmarks. Test hooks: POST "
+        "IngressClasses, Secrets, ..., and the Gateway API kinds with their status "
+        "subresource) for tests and benchmarks. Test hooks: POST "
         "/_test/compact, /_test/drop-watches, /_test/stall?on=true|false, /_test/fail?code=N, "
         "/_test/delay?seconds=S, /_test/gone-mode?mode=event|http, /_test/restart?down=S; "
         "GET /_test/stats.",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.kubeapi.resources import VERBS, Resource, groups
+from tests.kubeapi.resources import VERBS, Resource, group_versions, groups, served_at
 
 AGGREGATED_V2 = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
 AGGREGATED_V2BETA1 = "application/json;g=apidiscovery.k8s.io;v=v2beta1;as=APIGroupDiscoveryList"
@@ -47,65 +47,93 @@ def api_versions(server_address: str) -> dict[str, Any]:
     }
 
 
-def _group_doc(name: str, version: str) -> dict[str, Any]:
-    gv = {"groupVersion": f"{name}/{version}", "version": version}
-    return {"name": name, "versions": [gv], "preferredVersion": gv}
+def _group_doc(name: str, resources: list[Resource]) -> dict[str, Any]:
+    gvs = [{"groupVersion": f"{name}/{v}", "version": v} for v in group_versions(resources)]
+    return {"name": name, "versions": gvs, "preferredVersion": gvs[0]}
 
 
-def api_group(name: str) -> dict[str, Any] | None:
-    for g, resources in groups().items():
+def api_group(name: str, exclude: frozenset[str] = frozenset()) -> dict[str, Any] | None:
+    for g, resources in groups(exclude).items():
         if g == name and g:
-            return {"kind": "APIGroup", "apiVersion": "v1", **_group_doc(g, resources[0].version)}
+            return {"kind": "APIGroup", "apiVersion": "v1", **_group_doc(g, resources)}
     return None
 
 
-def api_group_list() -> dict[str, Any]:
+def api_group_list(exclude: frozenset[str] = frozenset()) -> dict[str, Any]:
     return {
         "kind": "APIGroupList",
         "apiVersion": "v1",
-        "groups": [_group_doc(g, rs[0].version) for g, rs in groups().items() if g],
+        "groups": [_group_doc(g, rs) for g, rs in groups(exclude).items() if g],
     }
 
 
-def api_resource_list(group: str, version: str) -> dict[str, Any] | None:
-    resources = [r for r in groups().get(group, []) if r.version == version]
+def api_resource_list(
+    group: str, version: str, exclude: frozenset[str] = frozenset()
+) -> dict[str, Any] | None:
+    resources = served_at(groups(exclude).get(group, []), version)
     if not resources:
         return None
+    resource_docs: list[dict[str, Any]] = []
+    for r in resources:
+        doc: dict[str, Any] = {
+            "name": r.plural,
+            "singularName": r.singular,
+            "namespaced": r.namespaced,
+            "kind": r.kind,
+            "verbs": VERBS,
+        }
+        if r.short_names:
+            doc["shortNames"] = list(r.short_names)
+        if r.categories:
+            doc["categories"] = list(r.categories)
+        resource_docs.append(doc)
+        if r.status_subresource:
+            resource_docs.append(
+                {
+                    "name": f"{r.plural}/status",
+                    "singularName": "",
+                    "namespaced": r.namespaced,
+                    "kind": r.kind,
+                    "verbs": ["get", "patch", "update"],
+                }
+            )
     return {
         "kind": "APIResourceList",
         "apiVersion": "v1",
-        "groupVersion": resources[0].group_version,
-        "resources": [
-            {
-                "name": r.plural,
-                "singularName": r.singular,
-                "namespaced": r.namespaced,
-                "kind": r.kind,
-                "verbs": VERBS,
-                **({"shortNames": list(r.short_names)} if r.short_names else {}),
-            }
-            for r in resources
-        ],
+        "groupVersion": r.api_version_for(version),
+        "resources": resource_docs,
     }
 
 
-def _aggregated_resource(r: Resource) -> dict[str, Any]:
+def _aggregated_resource(r: Resource, version: str) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "resource": r.plural,
-        "responseKind": {"group": r.group, "version": r.version, "kind": r.kind},
+        "responseKind": {"group": r.group, "version": version, "kind": r.kind},
         "scope": "Namespaced" if r.namespaced else "Cluster",
         "singularResource": r.singular,
         "verbs": VERBS,
     }
     if r.short_names:
         doc["shortNames"] = list(r.short_names)
+    if r.categories:
+        doc["categories"] = list(r.categories)
+    if r.status_subresource:
+        doc["subresources"] = [
+            {
+                "subresource": "status",
+                "responseKind": {"group": r.group, "version": version, "kind": r.kind},
+                "verbs": ["get", "patch", "update"],
+            }
+        ]
     return doc
 
 
-def aggregated(core: bool, api_version: str) -> dict[str, Any]:
+def aggregated(
+    core: bool, api_version: str, exclude: frozenset[str] = frozenset()
+) -> dict[str, Any]:
     """APIGroupDiscoveryList for /api (core=True) or /apis."""
     items = []
-    for g, resources in groups().items():
+    for g, resources in groups(exclude).items():
         if bool(g) == core:
             continue
         items.append(
@@ -113,10 +141,11 @@ def aggregated(core: bool, api_version: str) -> dict[str, Any]:
                 "metadata": {"name": g, "creationTimestamp": None},
                 "versions": [
                     {
-                        "version": resources[0].version,
-                        "resources": [_aggregated_resource(r) for r in resources],
+                        "version": v,
+                        "resources": [_aggregated_resource(r, v) for r in served_at(resources, v)],
                         "freshness": "Current",
                     }
+                    for v in group_versions(resources)
                 ],
             }
         )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import dataclasses
 import os
 import subprocess
 import tempfile
@@ -84,13 +85,16 @@ async def running_source(
     store: Store | None = None,
     settings: WatchSettings | None = None,
     wait_ready: bool = True,
+    source_config: dict[str, Any] | None = None,
     **options: Any,
 ) -> AsyncIterator[Running]:
-    """KubeSource on a kubeconfig for `server`, started as a task; always cancelled."""
+    """KubeSource on a kubeconfig for `server`, started as a task; always cancelled.
+    `options` build the Options; `source_config` overrides KubeSourceConfig fields."""
     with tempfile.TemporaryDirectory() as tmp:
         kubeconfig = server.write_kubeconfig(os.path.join(tmp, "kubeconfig"))
         opts = Options(kubeconfig=kubeconfig, **options)
-        source = KubeSource(opts.kube_source_config(), settings or fast_settings())
+        config = dataclasses.replace(opts.kube_source_config(), **(source_config or {}))
+        source = KubeSource(config, settings or fast_settings())
         st = store or Store()
         ready_calls: list[float] = []
         task = asyncio.create_task(source.run(st, lambda: ready_calls.append(time.monotonic())))

@@ -25,8 +25,9 @@ from tests.kubeapi import discovery
 from tests.kubeapi.certs import Pki
 from tests.kubeapi.encoding import dumps
 from tests.kubeapi.patch import apply_patch
-from tests.kubeapi.resources import BY_KIND, BY_PATH, Resource
+from tests.kubeapi.resources import BY_KIND, BY_PATH, GATEWAY_GROUP, Resource
 from tests.kubeapi.state import ApiError, Database, Obj, Selector, gone
+from tests.kubeapi.tables import default_gateway_status, table, wants_table
 
 log = logging.getLogger("kubeapi")
 
@@ -60,6 +61,9 @@ class ApiServer:
         self.token = token  # when set, requests must carry "Authorization: Bearer <token>"
         self.pki = pki  # when set: HTTPS; a client certificate signed by its CA accepted
         self.require_client_cert = require_client_cert  # ... and required
+        # The Gateway API CRDs are installed (served, in discovery); False: as a cluster
+        # without them (their group answers 404).
+        self.gateway_api = True
         self.stalled = False
         self.fail_code = 0
         self.delay = 0.0
@@ -74,6 +78,9 @@ class ApiServer:
         self._restarting: asyncio.Task[None] | None = None
         self.db.defaulters["Service"] = self._default_service
         self.db.defaulters["EndpointSlice"] = _default_endpointslice
+        self.db.defaulters["Namespace"] = _default_namespace
+        for kind in ("GatewayClass", "Gateway"):
+            self.db.defaulters[kind] = default_gateway_status
         for ns in ("default", "kube-system"):
             self.db.create(BY_PATH[("", "v1", "namespaces")], "", {"metadata": {"name": ns}})
 
@@ -225,6 +232,11 @@ class ApiServer:
         except json.JSONDecodeError as e:
             return _error(ApiError(400, "BadRequest", f"invalid JSON body: {e}"))
 
+    @property
+    def excluded_groups(self) -> frozenset[str]:
+        """API groups not served (CRDs not installed)."""
+        return frozenset() if self.gateway_api else frozenset({GATEWAY_GROUP})
+
     # ---- discovery ------------------------------------------------------------------------
     async def _version(self, request: web.Request) -> web.Response:
         return _json(discovery.version_info())
@@ -234,7 +246,8 @@ class ApiServer:
         if agg:
             version = agg.split("v=", 1)[1].split(";", 1)[0]
             return _json(
-                discovery.aggregated(True, f"apidiscovery.k8s.io/{version}"), content_type=agg
+                discovery.aggregated(True, f"apidiscovery.k8s.io/{version}", self.excluded_groups),
+                content_type=agg,
             )
         return _json(discovery.api_versions(f"{self.host}:{self.port}"))
 
@@ -243,9 +256,10 @@ class ApiServer:
         if agg:
             version = agg.split("v=", 1)[1].split(";", 1)[0]
             return _json(
-                discovery.aggregated(False, f"apidiscovery.k8s.io/{version}"), content_type=agg
+                discovery.aggregated(False, f"apidiscovery.k8s.io/{version}", self.excluded_groups),
+                content_type=agg,
             )
-        return _json(discovery.api_group_list())
+        return _json(discovery.api_group_list(self.excluded_groups))
 
     # ---- resources ------------------------------------------------------------------------
     async def _dispatch(self, request: web.Request) -> web.StreamResponse:
@@ -255,8 +269,10 @@ class ApiServer:
             group, rest = "", parts
         else:
             group, rest = parts[0], parts[1:]
+            if group in self.excluded_groups:
+                raise ApiError(404, "NotFound", "the server could not find the requested resource")
             if not rest:
-                doc = discovery.api_group(group)
+                doc = discovery.api_group(group, self.excluded_groups)
                 if doc is None:
                     raise ApiError(
                         404, "NotFound", "the server could not find the requested resource"
@@ -264,7 +280,7 @@ class ApiServer:
                 return _json(doc)
         version, rest = rest[0], rest[1:]
         if not rest:
-            doc = discovery.api_resource_list(group, version)
+            doc = discovery.api_resource_list(group, version, self.excluded_groups)
             if doc is None:
                 raise ApiError(404, "NotFound", "the server could not find the requested resource")
             return _json(doc)
@@ -272,45 +288,83 @@ class ApiServer:
         if rest[0] == "namespaces" and len(rest) >= 3:
             namespace, rest = rest[1], rest[2:]
         res = BY_PATH.get((group, version, rest[0]))
-        if res is None or len(rest) > 2 or (namespace and not res.namespaced):
+        sub = rest[2] if len(rest) == 3 else ""
+        if (
+            res is None
+            or len(rest) > 3
+            or (sub and not (sub == "status" and res.status_subresource))
+            or (namespace and not res.namespaced)
+        ):
             raise ApiError(404, "NotFound", "the server could not find the requested resource")
-        name = rest[1] if len(rest) == 2 else ""
+        name = rest[1] if len(rest) >= 2 else ""
         dry_run = "dryRun" in request.query
         m = request.method
+        out = _Versioned(res, version)
+        accept = request.headers.get("Accept", "")
         if not name:
             if m == "GET":
                 if _truthy(request.query.get("watch", "")):
-                    return await self._watch(request, res, namespace)
-                return self._list(request, res, namespace)
+                    return await self._watch(request, res, namespace, version)
+                if res.columns and wants_table(accept):
+                    return self._table(request, res, namespace, "")
+                return self._list(request, res, namespace, version)
             if m == "POST":
                 self.stats[f"create:{res.kind}"] += 1
                 obj = self.db.create(res, namespace, await request.json(), dry_run)
-                return _json(obj, 201)
+                return out.json(obj, 201)
         else:
+            label = f"{res.kind}/status" if sub else res.kind
             if m == "GET":
-                self.stats[f"get:{res.kind}"] += 1
-                return _json(self.db.get(res, namespace, name))
+                self.stats[f"get:{label}"] += 1
+                if res.columns and wants_table(accept) and not sub:
+                    return self._table(request, res, namespace, name)
+                return out.json(self.db.get(res, namespace, name))
             if m == "PUT":
-                self.stats[f"update:{res.kind}"] += 1
-                return _json(self.db.update(res, namespace, name, await request.json(), dry_run))
-            if m == "PATCH":
-                self.stats[f"patch:{res.kind}"] += 1
-                current = self.db.get(res, namespace, name)
-                patched = apply_patch(
-                    request.headers.get("Content-Type", ""), current, await request.json(), res.kind
+                self.stats[f"update:{label}"] += 1
+                return out.json(
+                    self.db.update(res, namespace, name, await request.json(), dry_run, sub)
                 )
+            if m == "PATCH":
+                self.stats[f"patch:{label}"] += 1
+                current = self.db.get(res, namespace, name)
+                ctype = request.headers.get("Content-Type", "")
+                if res.status_subresource and "strategic-merge-patch" in ctype:
+                    # As the apiserver answers for custom resources.
+                    raise ApiError(
+                        415,
+                        "UnsupportedMediaType",
+                        "the body of the request was in an unknown format - accepted media "
+                        "types include: application/json-patch+json, "
+                        "application/merge-patch+json, application/apply-patch+yaml",
+                    )
+                patched = apply_patch(ctype, current, await request.json(), res.kind)
                 if not isinstance(patched, dict):
                     raise ApiError(422, "Invalid", "patch result is not an object")
                 meta = patched.setdefault("metadata", {})
                 if meta.get("resourceVersion") in (None, ""):
                     meta["resourceVersion"] = current["metadata"]["resourceVersion"]
-                return _json(self.db.update(res, namespace, name, patched, dry_run))
+                return out.json(self.db.update(res, namespace, name, patched, dry_run, sub))
             if m == "DELETE":
                 self.stats[f"delete:{res.kind}"] += 1
                 return _json(self.db.delete(res, namespace, name, dry_run))
         raise ApiError(405, "MethodNotAllowed", f"method {m} not allowed")
 
-    def _list(self, request: web.Request, res: Resource, namespace: str) -> web.Response:
+    def _table(
+        self, request: web.Request, res: Resource, namespace: str, name: str
+    ) -> web.Response:
+        """A meta.k8s.io/v1 Table with the resource's printer columns (kubectl get)."""
+        self.stats[f"table:{res.kind}"] += 1
+        if name:
+            items = [self.db.get(res, namespace, name)]
+        else:
+            q = request.query
+            sel = Selector.parse(q.get("fieldSelector", ""), q.get("labelSelector", ""))
+            items = self.db.list(res, namespace, sel)
+        return _json(table(res, items, str(self.db.rv)))
+
+    def _list(
+        self, request: web.Request, res: Resource, namespace: str, version: str = ""
+    ) -> web.Response:
         self.stats[f"list:{res.kind}"] += 1
         q = request.query
         limit = int(q.get("limit", "0") or 0)
@@ -344,13 +398,15 @@ class ApiServer:
             self._snapshots.pop(snap_id, None)
         cache = self.db.cache
         items_json = b",".join([cache.item(o) for o in items[offset:end]])
-        head = dumps({"kind": f"{res.kind}List", "apiVersion": res.api_version, "metadata": meta})
+        api_version = res.api_version_for(version or res.version)
+        head = dumps({"kind": f"{res.kind}List", "apiVersion": api_version, "metadata": meta})
         body = head[:-1] + b',"items":[' + items_json + b"]}"
         return web.Response(body=body, headers={"Content-Type": "application/json"})
 
     async def _watch(
-        self, request: web.Request, res: Resource, namespace: str
+        self, request: web.Request, res: Resource, namespace: str, version: str = ""
     ) -> web.StreamResponse:
+        versioned = _Versioned(res, version or res.version)
         self.stats[f"watch:{res.kind}"] += 1
         q = request.query
         self.watch_queries.append({"kind": res.kind, **q})
@@ -399,7 +455,7 @@ class ApiServer:
                     await asyncio.sleep(0.05)
                 if watcher.closed:
                     break
-                obj_json = self.db.cache.full(event.obj)
+                obj_json = versioned.encode(event.obj, self.db.cache.full)
                 await resp.write(b'{"type":"%s","object":%s}\n' % (event.type.encode(), obj_json))
                 last_write = loop.time()
         except (ConnectionResetError, asyncio.CancelledError):
@@ -422,6 +478,38 @@ class ApiServer:
             if isinstance(port, dict):
                 port.setdefault("protocol", "TCP")
                 port.setdefault("targetPort", port.get("port"))
+
+
+def _default_namespace(obj: Obj) -> None:
+    """The label the apiserver puts on every Namespace (Kubernetes >= 1.22)."""
+    meta = obj.setdefault("metadata", {})
+    labels = meta.get("labels") or {}
+    labels["kubernetes.io/metadata.name"] = meta.get("name", "")
+    meta["labels"] = labels
+
+
+class _Versioned:
+    """Objects as seen through the version a request used (CRDs serve one object under
+    several versions; only apiVersion differs)."""
+
+    __slots__ = ("res", "version")
+
+    def __init__(self, res: Resource, version: str) -> None:
+        self.res = res
+        self.version = version
+
+    def view(self, obj: Obj) -> Obj:
+        if self.version == self.res.version:
+            return obj
+        return {**obj, "apiVersion": self.res.api_version_for(self.version)}
+
+    def json(self, obj: Obj, status: int = 200) -> web.Response:
+        return _json(self.view(obj), status)
+
+    def encode(self, obj: Obj, cached: Callable[[Obj], bytes]) -> bytes:
+        if self.version == self.res.version:
+            return cached(obj)
+        return dumps(self.view(obj))
 
 
 def _default_endpointslice(obj: Obj) -> None:

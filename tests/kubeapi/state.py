@@ -217,6 +217,8 @@ class Database:
                     422, "Invalid", f"{res.kind} is invalid: metadata.name: Required value"
                 )
         key = (meta.get("namespace", ""), meta["name"])
+        if res.status_subresource:
+            obj.pop("status", None)  # status is written through /status only
         if key in self.table(res):
             raise ApiError(
                 409,
@@ -239,10 +241,31 @@ class Database:
         return obj
 
     def update(
-        self, res: Resource, namespace: str, name: str, body: Obj, dry_run: bool = False
+        self,
+        res: Resource,
+        namespace: str,
+        name: str,
+        body: Obj,
+        dry_run: bool = False,
+        subresource: str = "",
     ) -> Obj:
+        """PUT semantics. For kinds with a status subresource, a write to the object keeps
+        the current status, and a write to "status" changes only the status."""
         current = self.get(res, namespace, name)
         obj = self._prepare(res, namespace, body)
+        if res.status_subresource:
+            if subresource == "status":
+                sent = obj
+                obj = copy.deepcopy(current)
+                obj["metadata"]["resourceVersion"] = sent["metadata"].get("resourceVersion")
+                if "status" in sent:
+                    obj["status"] = sent["status"]
+                else:
+                    obj.pop("status", None)
+            elif "status" in current:
+                obj["status"] = copy.deepcopy(current["status"])
+            else:
+                obj.pop("status", None)
         meta = obj["metadata"]
         if meta.get("name", name) != name:
             raise ApiError(400, "BadRequest", "the name of the object does not match the URL")

@@ -1,0 +1,246 @@
+"""The Gateway API through the Kubernetes API: finding it, watching it, writing status.
+
+- `discover_gateway_api` asks the API server which versions of gateway.networking.k8s.io
+  it serves and at which version each kind seaway uses is served (v1 preferred, then
+  v1beta1). A 404 means the CRDs are not installed: the caller logs that once and looks
+  again now and then.
+- `GatewayStatusWriter` computes the status of seaway's GatewayClasses, Gateways and
+  HTTPRoutes from the store (discovery/gateway_attach.py and gateway_status.py, pure)
+  whenever an input changes, and writes what changed through the status subresource:
+  a JSON merge patch carrying the object's resourceVersion, so a status computed from a
+  stale object is refused (409) and recomputed once the watch delivers the newer one.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+import aiohttp
+
+from discovery.gateway_attach import GatewayConfig, attach_gateways
+from discovery.gateway_status import StatusUpdate, status_updates
+from discovery.kube_config import ApiCredentials
+from discovery.kube_watch import Backoff, KindSpec
+from discovery.model import KIND_SECRET, KIND_SERVICE, ObjectKey, Service, TLSSecret
+from discovery.model_gateway import (
+    GATEWAY_GROUP,
+    KIND_GATEWAY,
+    KIND_GATEWAYCLASS,
+    KIND_HTTPROUTE,
+    KIND_NAMESPACE,
+    KIND_REFERENCEGRANT,
+    Gateway,
+    GatewayClass,
+    HTTPRoute,
+    Namespace,
+    ReferenceGrant,
+)
+from discovery.snapshot import Snapshot
+from discovery.store import Store
+
+log = logging.getLogger("seaway.kube")
+
+# kind -> (resource, namespaced, has a status subresource seaway writes)
+GATEWAY_RESOURCES: dict[str, tuple[str, bool, bool]] = {
+    KIND_GATEWAYCLASS: ("gatewayclasses", False, True),
+    KIND_GATEWAY: ("gateways", True, True),
+    KIND_HTTPROUTE: ("httproutes", True, True),
+    KIND_REFERENCEGRANT: ("referencegrants", True, False),
+}
+PREFERRED_VERSIONS = ("v1", "v1beta1")
+
+
+async def discover_gateway_api(
+    session: aiohttp.ClientSession, credentials: ApiCredentials, timeout: float = 10.0
+) -> dict[str, str] | None:
+    """kind -> the version seaway watches it at; None when the group is not served.
+    Transport errors and other statuses raise (aiohttp.ClientError, ValueError)."""
+    group = await _get(session, credentials, f"/apis/{GATEWAY_GROUP}", timeout)
+    if group is None:
+        return None
+    served = {v.get("version") for v in group.get("versions") or () if isinstance(v, dict)}
+    found: dict[str, str] = {}
+    for version in PREFERRED_VERSIONS:
+        if version not in served:
+            continue
+        doc = await _get(session, credentials, f"/apis/{GATEWAY_GROUP}/{version}", timeout)
+        for resource in (doc or {}).get("resources") or ():
+            kind = resource.get("kind") if isinstance(resource, dict) else None
+            if kind in GATEWAY_RESOURCES and "/" not in str(resource.get("name")):
+                found.setdefault(kind, version)
+    return found
+
+
+async def _get(
+    session: aiohttp.ClientSession, credentials: ApiCredentials, path: str, timeout: float
+) -> dict[str, Any] | None:
+    async with session.get(
+        credentials.host + path,
+        headers=await credentials.headers(),
+        ssl=credentials.ssl_context or False,
+        timeout=aiohttp.ClientTimeout(total=timeout),
+    ) as resp:
+        body = await resp.read()
+        if resp.status == 404:
+            return None
+        if resp.status != 200:
+            raise ValueError(f"GET {path}: HTTP {resp.status}: {body[:200]!r}")
+    data = json.loads(body)
+    if not isinstance(data, dict):
+        raise ValueError(f"GET {path}: not a JSON object")
+    return data
+
+
+def gateway_spec(kind: str, version: str) -> KindSpec:
+    plural = GATEWAY_RESOURCES[kind][0]
+    return KindSpec(
+        kind,
+        f"{GATEWAY_GROUP}/{version}",
+        f"/apis/{GATEWAY_GROUP}/{version}/{plural}",
+        f"kube:{kind}",
+    )
+
+
+def status_path(key: ObjectKey, version: str) -> str:
+    plural, namespaced, _ = GATEWAY_RESOURCES[key.kind]
+    where = f"/namespaces/{key.namespace}" if namespaced else ""
+    return f"/apis/{GATEWAY_GROUP}/{version}{where}/{plural}/{key.name}/status"
+
+
+def store_view(store: Store) -> Snapshot:
+    """The Snapshot fields status is computed from, straight from the store."""
+
+    def sorted_of(kind: str, cls: type[Any]) -> tuple[Any, ...]:
+        objects = store.objects(kind)
+        return tuple(o for k in sorted(objects) if isinstance(o := objects[k], cls))
+
+    return Snapshot(
+        services={
+            (k.namespace, k.name): o
+            for k, o in store.objects(KIND_SERVICE).items()
+            if isinstance(o, Service)
+        },
+        tls_secrets={
+            (k.namespace, k.name): o
+            for k, o in store.objects(KIND_SECRET).items()
+            if isinstance(o, TLSSecret)
+        },
+        gateway_classes=sorted_of(KIND_GATEWAYCLASS, GatewayClass),
+        gateways=sorted_of(KIND_GATEWAY, Gateway),
+        http_routes=sorted_of(KIND_HTTPROUTE, HTTPRoute),
+        reference_grants=sorted_of(KIND_REFERENCEGRANT, ReferenceGrant),
+        namespaces=sorted_of(KIND_NAMESPACE, Namespace),
+    )
+
+
+def rfc3339(epoch: float) -> str:
+    return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+class GatewayStatusWriter:
+    """Keeps the status of seaway's Gateway API objects true, until cancelled.
+
+    `kick()` (cheap, from watch events) asks for a recomputation; bursts are coalesced
+    (`delay`). Each object's status is written once per resourceVersion: the watch brings
+    the written object back, and the next computation finds nothing to change."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        credentials: ApiCredentials,
+        store: Store,
+        config: GatewayConfig,
+        versions: dict[str, str],
+        *,
+        delay: float = 0.1,
+        inputs_listed: Callable[[], bool] = lambda: True,
+        clock: Callable[[], float] = time.time,
+        backoff: Callable[[], Backoff] = Backoff,
+        timeout: float = 10.0,
+    ) -> None:
+        self.session = session
+        self.credentials = credentials
+        self.store = store
+        self.config = config
+        self.versions = versions
+        self.delay = delay
+        # False while some input (a kind, a Secret) is still being listed: a status computed
+        # from half the objects would be wrong for a moment (a RefNotPermitted before the
+        # ReferenceGrants arrive); the list's completion kicks the writer again.
+        self.inputs_listed = inputs_listed
+        self.clock = clock
+        self.timeout = timeout
+        self.writes = 0  # status writes that succeeded (tests, logs)
+        self.conflicts = 0  # writes refused because the object had changed
+        self.passes = 0  # computations run
+        self.failures = 0  # passes that failed (API unreachable, errors): retried later
+        self._backoff = backoff()
+        self._wake = asyncio.Event()
+        self._sent: dict[ObjectKey, str] = {}  # key -> resourceVersion last written from
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        self._wake.set()
+        while True:
+            await self._wake.wait()
+            await asyncio.sleep(self.delay)  # let a burst of events land first
+            self._wake.clear()
+            if not self.inputs_listed():
+                continue
+            try:
+                await self.reconcile()
+                self._backoff.reset()
+            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
+                self.failures += 1
+                wait = self._backoff.next()
+                log.warning("Gateway API status: %s: %s; retrying in %.1fs",
+                            type(e).__name__, e, wait)  # fmt: skip
+                asyncio.get_running_loop().call_later(wait, self._wake.set)
+
+    async def reconcile(self) -> None:
+        """Compute every status from the store; write those that changed."""
+        self.passes += 1
+        self._sent = {k: rv for k, rv in self._sent.items() if self.store.get(k) is not None}
+        view = store_view(self.store)
+        attachment = attach_gateways(view, self.config)
+        now = rfc3339(self.clock())
+        for update in status_updates(view, attachment, self.config.controller_name, now):
+            if self._sent.get(update.key) == update.resource_version:
+                continue  # written from this version already; the watch brings the result
+            await self._write(update)
+
+    async def _write(self, update: StatusUpdate) -> None:
+        key = update.key
+        version = self.versions.get(key.kind)
+        if version is None:
+            return
+        body = {"metadata": {"resourceVersion": update.resource_version}, "status": update.status}
+        headers = await self.credentials.headers()
+        headers["Content-Type"] = "application/merge-patch+json"
+        async with self.session.patch(
+            self.credentials.host + status_path(key, version),
+            data=json.dumps(body),
+            headers=headers,
+            ssl=self.credentials.ssl_context or False,
+            timeout=aiohttp.ClientTimeout(total=self.timeout),
+        ) as resp:
+            text = await resp.read()
+            if resp.status == 200:
+                self.writes += 1
+                self._sent[key] = update.resource_version
+                log.info("%s: status written", key)
+            elif resp.status == 409:
+                self.conflicts += 1  # changed meanwhile: the watch brings it, then we redo
+                log.debug("%s: status not written (object changed); will recompute", key)
+            elif resp.status == 404:
+                log.debug("%s: gone before its status was written", key)
+            else:
+                raise ValueError(f"{key}: status write: HTTP {resp.status}: {text[:200]!r}")
