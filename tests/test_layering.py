@@ -73,6 +73,13 @@ PURE_MODULES = (
     "proxy.iptables.family",
     "proxy.iptables.render",
     "proxy.iptables.simulator",
+    "proxy.naming",
+    "proxy.nftables.builder",
+    "proxy.nftables.names",
+    "proxy.nftables.table",
+    "proxy.nftables.render",
+    "proxy.nftables.state",
+    "proxy.nftables.simulator",
 )
 
 

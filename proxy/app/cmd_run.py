@@ -45,7 +45,8 @@ def register(sub: Any) -> None:
     p.add_argument(
         "--cleanup",
         action="store_true",
-        help="remove everything seaway programmed in the kernel (both iptables flavors) and "
+        help="remove everything seaway programmed in the kernel (both iptables flavors and "
+        "the nftables tables) and "
         "exit, like kube-proxy --cleanup",
     )
     p.set_defaults(func=run)
@@ -72,6 +73,10 @@ def choose_dataplanes(options: Options) -> list[Any]:
         from proxy.iptables.dataplane import IptablesDataplane
 
         dataplanes.append(IptablesDataplane(options.iptables_config()))
+    elif options.proxy_mode == "nftables":
+        from proxy.nftables.dataplane import NftablesDataplane
+
+        dataplanes.append(NftablesDataplane(options.nftables_config()))
     from ingress.dataplane import IngressDataplane
     from proxy.healthcheck_server import HealthCheckServer
     from proxy.userspace.addresses import host_addresses

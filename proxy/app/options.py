@@ -8,7 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-PROXY_MODES = ("userspace", "iptables")
+PROXY_MODES = ("userspace", "iptables", "nftables")
 
 DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
 
@@ -21,6 +21,7 @@ if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every da
     from ingress.dataplane import IngressConfig
     from proxy.healthcheck_server import HealthCheckConfig
     from proxy.iptables.dataplane import IptablesConfig
+    from proxy.nftables.dataplane import NftablesConfig
     from proxy.userspace.dataplane import UserspaceConfig
 
 
@@ -155,6 +156,17 @@ class Options:
             nodeport_addresses=tuple(self.nodeport_addresses),
         )
         return IptablesConfig(build, self.iptables_flavor)
+
+    def nftables_config(self) -> NftablesConfig:
+        from proxy.nftables.builder import BuildConfig
+        from proxy.nftables.dataplane import NftablesConfig
+
+        build = BuildConfig(
+            hostname=self.hostname,
+            cluster_cidrs=tuple(self.cluster_cidr),
+            nodeport_addresses=tuple(self.nodeport_addresses),
+        )
+        return NftablesConfig(build)
 
     def ingress_config(self) -> IngressConfig:
         from ingress.dataplane import IngressConfig
@@ -340,7 +352,8 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
         choices=PROXY_MODES,
         default=default_mode,
         help=f"how Service traffic is forwarded (default {default_mode}): userspace = seaway's "
-        "own L4 proxy; iptables = kernel DNAT rules",
+        "own L4 proxy; iptables = kernel DNAT rules (iptables-restore); nftables = kernel "
+        "DNAT through nftables verdict maps (tables ip/ip6 seaway)",
     )
     g.add_argument(
         "--hostname-override",
