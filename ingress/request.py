@@ -188,17 +188,21 @@ class RequestState:
         )
 
 
+# The request line of a head llhttp accepted, in the one shape the proxy takes: single
+# spaces, a non-empty target, HTTP/1.1 or HTTP/1.0 (anything else: _bad_line says why).
+_LINE = re.compile(rb"([^ \r]+) ([^ \r]+) HTTP/1\.([01])\r\n")
+_HOST_KEY = b"\r\nhost:"
+
+
 def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
     """A RequestState from a head llhttp accepted (request line through the blank line);
     raises PeerError for what llhttp lets through but the proxy refuses."""
-    line_end = head.find(b"\r\n")
-    sp = head.find(b" ")
-    sp2 = head.find(b" ", sp + 1)
-    if sp2 != line_end - 9 or sp2 == sp + 1:  # llhttp allows runs of spaces: we do not
-        raise PeerError(400, "request line: method, target and version, one space apart")
-    method = head[:sp]
-    url = head[sp + 1 : sp2]
-    if sp2 - sp > settings.max_request_line:
+    m = _LINE.match(head)
+    if m is None:
+        raise _bad_line(head)
+    method, url, minor = m.groups()
+    line_end = m.end() - 2
+    if len(url) >= settings.max_request_line:
         raise PeerError(414, "request target too long")
     if len(head) - line_end > settings.max_header_bytes + 2:
         raise PeerError(431, "request headers too large")
@@ -206,23 +210,52 @@ def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
     if len(head) > 4 * settings.max_headers and head.count(b"\r\n") - 2 > settings.max_headers:
         raise PeerError(431, "too many request header fields")
     req = RequestState(method, url, head)
-    if head[sp2 + 1 : line_end] != b"HTTP/1.1":
-        if head[sp2 + 1 : line_end] != b"HTTP/1.0":
-            raise PeerError(400, "unsupported version")
+    if minor == b"0":
         req.v11 = False
     if method == b"CONNECT":
         raise PeerError(405, "CONNECT is not supported")
     if url == b"*" and method != b"OPTIONS":
         raise PeerError(400, "asterisk target on a method other than OPTIONS")
+    low = head.lower()
+    fields = _FIELDS.findall(low, line_end)
+    if len(fields) == 1 and fields[0][0] == b"host" and req.v11:
+        # The common request: Host and fields the proxy passes through untouched.
+        i = low.find(_HOST_KEY, line_end) + 7
+        req.host = head[i : head.find(b"\r", i)].strip(_OWS)
+        req.forward = head[:-2]
+        return req
+    _fields(req, head, low, line_end, fields, settings)
+    return req
+
+
+def _bad_line(head: bytes) -> PeerError:
+    """Why a request line llhttp accepted is refused (the proxy is stricter)."""
+    line_end = head.find(b"\r\n")
+    sp = head.find(b" ")
+    sp2 = head.find(b" ", sp + 1)
+    if sp2 != line_end - 9 or sp2 == sp + 1:  # llhttp allows runs of spaces: we do not
+        return PeerError(400, "request line: method, target and version, one space apart")
+    return PeerError(400, "unsupported version")
+
+
+def _fields(
+    req: RequestState,
+    head: bytes,
+    low: bytes,
+    line_end: int,
+    fields: list[tuple[bytes, bytes]],
+    settings: HttpSettings,
+) -> None:
+    """Every field the proxy acts on, one by one (any head but the common one)."""
     drop = False
     tokens: frozenset[bytes] | None = None
-    low = head.lower()
-    for name, value in _FIELDS.findall(low, line_end):
+    method, url = req.method, req.url
+    for name, value in fields:
         kind = _KINDS.get(name, _DROP)
         if kind == _HOST:
             if req.host is not None:
                 raise PeerError(400, "duplicate Host header")
-            req.host = _raw(head, low, line_end, b"\r\nhost:")[0]
+            req.host = _raw(head, low, line_end, _HOST_KEY)[0]
         elif kind == _CL:
             req.content_length = n = int(value)  # llhttp checked the digits
             if settings.max_body_size and n > settings.max_body_size:
@@ -257,7 +290,6 @@ def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
         req.forward = _strip(head, low, line_end, method, url, tokens)
     else:
         req.forward = head[:-2]
-    return req
 
 
 def _raw(head: bytes, low: bytes, start: int, key: bytes) -> list[bytes]:
