@@ -35,7 +35,7 @@ from ingress.context import ProxyContext, RouteLike
 from ingress.errors import PeerError, error_response
 from ingress.exchange import Exchange
 from ingress.framing import ChunkedBody
-from ingress.request import RequestState, parse_request
+from ingress.request import ForwardedLines, RequestState, parse_request
 from ingress.upstream import UpstreamConnection
 from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
 
@@ -65,6 +65,7 @@ class HttpProtocol(asyncio.Protocol):
         "closing",
         "ctx",
         "deferred",
+        "lines",
         "exchange",
         "flow",
         "loop",
@@ -90,6 +91,7 @@ class HttpProtocol(asyncio.Protocol):
         # Callbacks: on_headers_complete, on_body, on_message_complete only.
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
+        self.lines = ForwardedLines(b"", scheme)
         self.buf = b""  # the start of a head not complete yet (llhttp has seen it)
         self.reading: RequestState | None = None  # the request whose body is being read
         self._body_left = 0  # of a Content-Length body being read
@@ -122,6 +124,7 @@ class HttpProtocol(asyncio.Protocol):
         tr.set_write_buffer_limits(self.settings.high_water, self.settings.low_water)
         peer = tr.get_extra_info("peername")
         self.client_ip = str(peer[0]).encode() if peer else b""
+        self.lines = ForwardedLines(self.client_ip, self.scheme)
         self.ctx.connections.add(self)
         self._since = self.loop.time()
         self._timer = self.loop.call_later(self._interval, self._on_timer)
@@ -163,7 +166,7 @@ class HttpProtocol(asyncio.Protocol):
             # a framing error later in the same read stops it before any byte is sent,
             # and a small body goes out with the head in one write.
             self.deferred = False
-            self._start(cast(RequestState, self.active))
+            self._start(self.active)  # type: ignore[arg-type]  # set by _route
 
     def eof_received(self) -> bool | None:
         return False
@@ -233,8 +236,9 @@ class HttpProtocol(asyncio.Protocol):
 
     def _head(self, data: bytes, pos: int, fed: int) -> int:
         """Read the head starting at `pos`; the offset after it (len(data): not complete)."""
-        fed = max(fed, pos)
-        blank = data.find(_BLANK, max(pos, fed - 3))
+        if fed < pos:
+            fed = pos
+        blank = data.find(_BLANK, fed - 3 if fed > pos + 3 else pos)
         if blank < 0:
             if fed < len(data):
                 self._feed(data[fed:])
@@ -256,7 +260,13 @@ class HttpProtocol(asyncio.Protocol):
         req = parse_request(data if whole else data[pos:end], self.settings)
         req.start = self.loop.time()
         self._ticks += 1
-        if self._upgrade or req.upgrade is not None:
+        if not (req.chunked or req.content_length or req.upgrade is not None or self._upgrade):
+            if not self._message_done:
+                raise PeerError(400, "request body framing unclear")
+            req.complete = True  # (_complete, inlined for the common request)
+            if not req.keep_alive:
+                self.stopped = True
+        elif self._upgrade or req.upgrade is not None:
             if not (self._upgrade and req.upgrade is not None):
                 raise PeerError(400, "upgrade request unclear")
             req.complete = True
@@ -264,7 +274,7 @@ class HttpProtocol(asyncio.Protocol):
             self.tunnel_buf = data[end:]
             self.flow.pause(UPGRADE)
             end = len(data)
-        elif req.has_body:
+        else:  # a body follows
             if self._message_done:
                 raise PeerError(400, "request body framing unclear")
             self.reading = req
@@ -272,13 +282,9 @@ class HttpProtocol(asyncio.Protocol):
                 self._chunks = ChunkedBody()
             else:
                 self._body_left = req.content_length
-        else:
-            if not self._message_done:
-                raise PeerError(400, "request body framing unclear")
-            self._complete(req)
         self._route(req)
         if whole:
-            route = cast("RouteLike | None", req.route)
+            route: RouteLike | None = req.route  # type: ignore[assignment]
             memo = req.keep_alive and not req.expect_continue
             self._memo = req if memo and (route is None or route.repeatable) else None
             self._memo_router = self.ctx.router
@@ -307,7 +313,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _body(self, data: bytes, pos: int) -> int:
         """Read body bytes from `pos`; the offset after them."""
-        req = cast(RequestState, self.reading)
+        req: RequestState = self.reading  # type: ignore[assignment]  # (reading a body)
         n = len(data)
         chunks = self._chunks
         if chunks is None:
@@ -345,7 +351,7 @@ class HttpProtocol(asyncio.Protocol):
             req.local = route.status
         else:
             req.route = route
-            req.upstream_head = req.build_upstream_head(self.client_ip, self.scheme)
+            req.upstream_head = req.upstream_head_with(self.lines)
         if self.active is None:
             self.active = req
             self.deferred = True  # started once this read is parsed (see data_received)
@@ -371,7 +377,7 @@ class HttpProtocol(asyncio.Protocol):
         """The active request is over (read whole and answered, or failed): the one place
         where a request ends, with `req.status`, the exchange's `received` bytes and
         `req.start` known. Then the next pipelined request, if any, starts."""
-        req = cast(RequestState, self.active)
+        req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
         self.active = None
         self._ticks += 1
         ex = self.exchange
@@ -396,7 +402,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def answer(self, status: int, close: bool) -> None:
         """A response the proxy makes itself, in order, for the active request."""
-        req = cast(RequestState, self.active)
+        req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
         req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive

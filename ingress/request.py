@@ -176,16 +176,39 @@ class RequestState:
     def build_upstream_head(self, client_ip: bytes, scheme: bytes) -> bytes:
         """The request head for the backend: the client's head as received (hop-by-hop
         fields removed), then the framing we send and the X-Forwarded-* lines."""
+        return self.upstream_head_with(ForwardedLines(client_ip, scheme))
+
+    def upstream_head_with(self, lines: ForwardedLines) -> bytes:
+        """build_upstream_head with the connection's lines made once (HttpProtocol)."""
+        host = self.host if self.host is not None else b""
+        if self.xff is None and not self.chunked and self.upgrade is None:
+            return b"%s%s%s%s" % (self.forward, lines.before_host, host, lines.end)
         framing = b"Transfer-Encoding: chunked\r\n" if self.chunked else b""
         if self.upgrade is not None:
             framing += b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade
-        xff = client_ip if self.xff is None else self.xff + b", " + client_ip
-        host = self.host if self.host is not None else b""
+        ip = lines.client_ip
+        xff = ip if self.xff is None else self.xff + b", " + ip
         return (
             b"%s%sX-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
             b"X-Forwarded-Host: %s\r\nX-Real-IP: %s\r\n\r\n"
-            % (self.forward, framing, xff, scheme, host, client_ip)
+            % (self.forward, framing, xff, lines.scheme, host, ip)
         )
+
+
+class ForwardedLines:
+    """The X-Forwarded-* lines of one client connection, made once: the part before the
+    host (For, Proto) and the end (Real-IP, the blank line)."""
+
+    __slots__ = ("before_host", "client_ip", "end", "scheme")
+
+    def __init__(self, client_ip: bytes, scheme: bytes) -> None:
+        self.client_ip = client_ip
+        self.scheme = scheme
+        self.before_host = b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: " % (
+            client_ip,
+            scheme,
+        )
+        self.end = b"\r\nX-Real-IP: %s\r\n\r\n" % client_ip
 
 
 # The request line of a head llhttp accepted, in the one shape the proxy takes: single
