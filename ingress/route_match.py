@@ -331,6 +331,20 @@ class _RouteIndex:
         return best.result if best is not None else None
 
 
+class _Always:
+    """The finder of a virtual host whose first route matches every request."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: RouteResult) -> None:
+        self.result = result
+
+    def find(
+        self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
+    ) -> RouteResult | None:
+        return self.result
+
+
 class _VHost:
     """A compiled VirtualHost: `find` answers for it; `candidates` (route order) explain."""
 
@@ -340,7 +354,13 @@ class _VHost:
         self.label = label
         self.candidates = candidates
         plain = all(c.kind != "Regex" and c.cond is None for c in candidates)
-        if plain and _layers_ascend(candidates):
+        first = candidates[0] if candidates else None
+        if first is not None and first.kind == "Prefix" and not first.key and first.cond is None:
+            # Prefix / without conditions first: it answers every request (one backend
+            # per host is common), and no later route is ever reached.
+            assert first.result is not None
+            self.find = _Always(first.result).find
+        elif plain and _layers_ascend(candidates):
             paths: PathMatcher[RouteResult] = PathMatcher()
             for c in candidates:
                 assert c.result is not None
