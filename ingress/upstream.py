@@ -492,11 +492,20 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- used by the exchange ------------------------------------------------------------
     def attach(self, ex: ResponseSink, head: bytes) -> None:
-        """Start an exchange: write the request head; the body follows with send_body."""
-        self._begin(ex)
-        assert self.transport is not None
-        self.outbox.write(self.transport, head)
-        self._arm()
+        """Start an exchange: write the request head; the body follows with send_body.
+        (_begin and _arm, inlined: this runs for every forwarded request.)"""
+        self.exchange = ex
+        self._ticks += 1
+        req = ex.req
+        v11 = req.v11
+        if v11 == self._decoding:  # the parser kind follows the client's version
+            self._decoding = not v11
+            self.parser = self._new_parser()
+        self._plain = v11 and req.keep_alive and req.method != b"HEAD"
+        self.outbox.write(self.transport, head)  # type: ignore[arg-type]  # connected
+        if self._timer is None:
+            self._busy_ticks = -1
+            self._timer = self.loop.call_later(self.timeout, self._on_timer)
 
     def _begin(self, ex: ResponseSink) -> None:
         self.exchange = ex
