@@ -62,13 +62,26 @@ def varied(n: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
     for counter in range(1, n + 1):
         r = rnd.randint(1, 99999999)
         uri = b"/%s/%d?page=%d&q=%x&t=%d" % (
-            SECTIONS[counter % len(SECTIONS)], r, counter % 97, r * 7919, counter
+            SECTIONS[counter % len(SECTIONS)],
+            r,
+            counter % 97,
+            r * 7919,
+            counter,
         )
         req = (
             b"GET %s HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nUser-Agent: %s\r\nAccept: */*\r\n"
             b"X-Request-Id: %08x-%04x-1-%d\r\nCookie: session=%x%x; theme=%d; seen=%d\r\n\r\n"
-            % (uri, AGENTS[counter % len(AGENTS)], r, counter % 65536, counter, r, counter,
-               counter % 3, r % 1000)
+            % (
+                uri,
+                AGENTS[counter % len(AGENTS)],
+                r,
+                counter % 65536,
+                counter,
+                r,
+                counter,
+                counter % 3,
+                r % 1000,
+            )
         )
         rid = b"%032x" % rnd.getrandbits(128)
         body = b"ok %s\n" % uri

@@ -79,9 +79,21 @@ class Upstream(asyncio.Protocol):
 class Client(asyncio.Protocol):
     """One client connection: requests parsed by llhttp, forwarded with X-Forwarded-For."""
 
-    __slots__ = ("head", "idle", "loop", "parser", "pending", "target", "transport", "upstream", "xff")
+    __slots__ = (
+        "head",
+        "idle",
+        "loop",
+        "parser",
+        "pending",
+        "target",
+        "transport",
+        "upstream",
+        "xff",
+    )
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, target: tuple[str, int], idle: deque[Upstream]) -> None:
+    def __init__(
+        self, loop: asyncio.AbstractEventLoop, target: tuple[str, int], idle: deque[Upstream]
+    ) -> None:
         self.loop = loop
         self.target = target
         self.idle = idle
@@ -138,9 +150,7 @@ class Client(asyncio.Protocol):
 
     async def _connect(self) -> None:
         try:
-            _, up = await self.loop.create_connection(
-                lambda: Upstream(self.idle), *self.target
-            )
+            _, up = await self.loop.create_connection(lambda: Upstream(self.idle), *self.target)
         except OSError:
             self.transport.close()
             return
