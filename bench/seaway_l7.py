@@ -107,10 +107,6 @@ async def main(args: argparse.Namespace) -> None:
 
 
 if __name__ == "__main__":
-    import os
-    if os.environ.get("L7PERF_DIRECT"):
-        import ingress.outbox
-        ingress.outbox.DIRECT = 0
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--listen", required=True)
     p.add_argument("--backend", action="append", required=True)
