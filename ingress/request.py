@@ -47,6 +47,9 @@ _FIELDS = re.compile(
     rb"|keep-alive|proxy-[^:\r]*|x-forwarded-for|x-forwarded-proto|x-forwarded-host"
     rb"|x-real-ip):[ \t]*([^\r]*)"
 )
+# The same names, without values: the common head's only one is Host.
+_NAMES = re.compile(_FIELDS.pattern[: _FIELDS.pattern.index(b"):") + 2])
+_JUST_HOST = [b"host"]
 _HOST, _CL, _TE, _CONN, _UPGRADE, _EXPECT, _XFF = range(1, 8)
 _DROP = 0  # hop-by-hop, or a field the proxy sets itself
 _KINDS = {
@@ -240,14 +243,13 @@ def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
     if url == b"*" and method != b"OPTIONS":
         raise PeerError(400, "asterisk target on a method other than OPTIONS")
     low = head.lower()
-    fields = _FIELDS.findall(low, line_end)
-    if len(fields) == 1 and fields[0][0] == b"host" and req.v11:
+    if req.v11 and _NAMES.findall(low, line_end) == _JUST_HOST:
         # The common request: Host and fields the proxy passes through untouched.
         i = low.find(_HOST_KEY, line_end) + 7
         req.host = head[i : head.find(b"\r", i)].strip(_OWS)
         req.forward = head[:-2]
         return req
-    _fields(req, head, low, line_end, fields, settings)
+    _fields(req, head, low, line_end, _FIELDS.findall(low, line_end), settings)
     return req
 
 
