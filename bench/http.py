@@ -24,6 +24,8 @@ proxy, upstream keepalive), haproxy (mode http, http-reuse always), floor
 does, to show what Python on this machine can reach today), backend (nginx alone).
 `--workers N` runs N seaway workers, N nginx workers and N haproxy threads (the floor has
 one process). `--pipelining N` adds "seaway-pN" with `--upstream-pipelining N`.
+`--baseline DIR` adds "seaway-base": DIR/bench/seaway_l7.py, another checkout of seaway
+(`git archive REV | tar -x -C DIR`), for a before/after in one run.
 
 Placement: no CPU pinning, the same for every target. wrk (2 threads), the backend and the
 proxy under test share the machine's cores as the kernel schedules them; only one proxy
@@ -68,7 +70,8 @@ from bench.common import (  # noqa: E402
     wait_port,
 )
 
-LUA = str(Path(__file__).resolve().parent / "varied.lua")
+REPO = Path(__file__).resolve().parent.parent
+LUA = str(REPO / "bench" / "varied.lua")
 
 # name -> (path wrk asks for, connections, varied.lua prefix or None for wrk's default)
 SCENARIOS: dict[str, tuple[str, int, str | None]] = {
@@ -128,8 +131,16 @@ def floor_proxy(procs: Processes, port: int, backend: int) -> int:
     return proc.pid
 
 
-def seaway(procs: Processes, port: int, backend: int, workers: int, pipelining: int = 1) -> int:
-    script = str(Path(__file__).resolve().parent / "seaway_l7.py")
+def seaway(
+    procs: Processes,
+    port: int,
+    backend: int,
+    workers: int,
+    pipelining: int = 1,
+    checkout: Path = REPO,
+) -> int:
+    """bench/seaway_l7.py of `checkout` (its code: the script puts its own root first)."""
+    script = str(checkout / "bench" / "seaway_l7.py")
     argv = [sys.executable, script, "--listen", f"{HOST}:{port}"]
     argv += ["--backend", f"{HOST}:{backend}", "--workers", str(workers)]
     argv += ["--upstream-pipelining", str(pipelining)]
@@ -194,6 +205,11 @@ def run(args: argparse.Namespace, scenarios: list[str], memos: Memos) -> Results
         pids = {"backend": backend_nginx(procs, be)}
         ports = {"seaway": free_port()}
         pids["seaway"] = seaway(procs, ports["seaway"], be, args.workers)
+        if args.baseline:
+            ports["seaway-base"] = free_port()
+            pids["seaway-base"] = seaway(
+                procs, ports["seaway-base"], be, args.workers, checkout=Path(args.baseline)
+            )
         if args.pipelining > 1:
             name = f"seaway-p{args.pipelining}"
             ports[name] = free_port()
@@ -327,6 +343,7 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=1, help="seaway and nginx workers")
     p.add_argument("--pipelining", type=int, default=1, help="add seaway-pN (N > 1)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--baseline", default="", help="another seaway checkout: adds a seaway-base row")
     p.add_argument(
         "--no-floor", action="store_true", help="leave out the floor (bench/minimal_proxy.py)"
     )
