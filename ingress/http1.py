@@ -150,12 +150,20 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.stopped:
             return
-        memo = self._memo
-        if memo is not None and self.active is None and not self.buf and self.reading is None:
-            if data == memo.head:
-                self._repeat(memo)
+        if self.active is None and not self.buf and self.reading is None:
+            memo = self._memo
+            if memo is not None:
+                if data == memo.head:
+                    self._repeat(memo)
+                    return
+                self.ctx.memo_misses += 1
+            if data.find(_BLANK) == len(data) - 4:
+                try:
+                    self._one(data)
+                except PeerError as err:
+                    log.debug("client %s: %s", self.client_ip, err)
+                    self._bad(err.status)
                 return
-            self.ctx.memo_misses += 1
         try:
             self._read(data)
         except PeerError as err:
@@ -258,6 +266,11 @@ class HttpProtocol(asyncio.Protocol):
         if not self._head_done:
             raise PeerError(400, "request head not where its blank line is")
         req = parse_request(data if whole else data[pos:end], self.settings)
+        return self._headed(req, data, end, whole)
+
+    def _headed(self, req: RequestState, data: bytes, end: int, whole: bool) -> int:
+        """A head read whole and parsed (ending at `end` in `data`; `whole`: it is all of
+        the read): its framing, route and place in line; the offset after it."""
         req.start = self.loop.time()
         self._ticks += 1
         if not (req.chunked or req.content_length or req.upgrade is not None or self._upgrade):
@@ -289,6 +302,48 @@ class HttpProtocol(asyncio.Protocol):
             self._memo = req if memo and (route is None or route.repeatable) else None
             self._memo_router = self.ctx.router
         return end
+
+    def _one(self, data: bytes) -> None:
+        """The read is exactly one head on an idle connection (the common request on a
+        keep-alive connection): _head, _route and _start without what only a read with
+        more in it needs. Anything but a plain request takes the general path from the
+        head on (llhttp has seen the bytes: _head does not feed them again)."""
+        self._head_done = self._message_done = self._upgrade = False
+        self._feed(data)
+        if not self._head_done:
+            raise PeerError(400, "request head not where its blank line is")
+        req = parse_request(data, self.settings)
+        if (
+            req.chunked
+            or req.content_length
+            or req.upgrade is not None
+            or self._upgrade
+            or not self._message_done
+            or req.expect_continue
+        ):
+            self._headed(req, data, len(data), True)
+            if self.deferred and not self.closing:
+                self.deferred = False
+                self._start(self.active)  # type: ignore[arg-type]  # set by _route
+            return
+        req.start = self.loop.time()
+        self._ticks += 1
+        req.complete = True
+        if not req.keep_alive:
+            self.stopped = True
+        route = self.ctx.route(req)
+        self.active = req
+        self._memo_router = self.ctx.router
+        if route.status:
+            req.local = route.status
+            self._memo = req if req.keep_alive else None
+            self.answer(route.status, close=False)
+            return
+        req.route = route
+        req.upstream_head = req.upstream_head_with(self.lines)
+        self._memo = req if req.keep_alive and route.repeatable else None
+        ex = self.exchange = Exchange(self, req)
+        ex.start()
 
     def _repeat(self, memo: RequestState) -> None:
         """The read is exactly the bytes of the last plain request read whole on this
