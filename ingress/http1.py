@@ -43,6 +43,7 @@ log = logging.getLogger(__name__)
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _BLANK = b"\r\n\r\n"
+_STOPPED = (httptools.HttpParserError, httptools.HttpParserUpgrade)  # llhttp stopped early
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -231,16 +232,22 @@ class HttpProtocol(asyncio.Protocol):
     def _feed(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._upgrade = True  # the rest of the read is for the tunnel (see _head)
-        except httptools.HttpParserCallbackError as exc:
+        except _STOPPED as exc:
+            self._refused(exc)
+
+    def _refused(self, exc: Exception) -> None:
+        """llhttp stopped: an upgrade (the rest of the read is for the tunnel, see _head),
+        an error raised by our callback, or bad input (PeerError)."""
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            self._upgrade = True
+            return
+        if isinstance(exc, httptools.HttpParserCallbackError):
             err = exc.__context__
             if isinstance(err, PeerError):
                 raise err from None
             log.error("bug handling a request", exc_info=err)
             raise PeerError(500, "internal error") from None
-        except httptools.HttpParserError as exc:
-            raise PeerError(400, f"bad request: {exc}") from None
+        raise PeerError(400, f"bad request: {exc}") from None
 
     def _head(self, data: bytes, pos: int, fed: int) -> int:
         """Read the head starting at `pos`; the offset after it (len(data): not complete)."""
@@ -309,7 +316,10 @@ class HttpProtocol(asyncio.Protocol):
         more in it needs. Anything but a plain request takes the general path from the
         head on (llhttp has seen the bytes: _head does not feed them again)."""
         self._head_done = self._message_done = self._upgrade = False
-        self._feed(data)
+        try:
+            self.parser.feed_data(data)
+        except _STOPPED as exc:
+            self._refused(exc)
         if not self._head_done:
             raise PeerError(400, "request head not where its blank line is")
         req = parse_request(data, self.settings)
