@@ -137,6 +137,9 @@ class HttpProtocol(asyncio.Protocol):
         ex, self.exchange = self.exchange, None
         if ex is not None and ex.conn is not None:
             ex.conn.abandon(ex)
+        req = self.active
+        if req is not None and req.plan is not None:
+            req.plan.finished()
         self.active = None
         self.queue.clear()
 
@@ -195,6 +198,8 @@ class HttpProtocol(asyncio.Protocol):
         limit = self.settings.max_body_size
         if limit and req.body_received > limit:
             raise PeerError(413, "request body too large")
+        if req.plan is not None:
+            req.plan.body_received(req.body_received)  # the route's own limit
         ex = self.exchange
         if req is self.active and ex is not None and ex.conn is not None:
             ex.conn.send_body(body, req.chunked)
@@ -341,7 +346,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def _route(self, req: RequestState) -> None:
         route = self.ctx.route(req)
-        if route.status:
+        plan = route.plan
+        if plan is not None:
+            plan.admit(self, req, route)  # a route with filters (ingress/filters/)
+        elif route.status:
             req.local = route.status
         else:
             req.route = route
@@ -364,6 +372,9 @@ class HttpProtocol(asyncio.Protocol):
             return
         if req.expect_continue and not req.complete:
             self._write(CONTINUE)
+        if req.plan is not None:
+            req.plan.start(self)  # a FilteredExchange (ingress/filters/)
+            return
         ex = self.exchange = Exchange(self, req)
         ex.start()
 
@@ -374,6 +385,8 @@ class HttpProtocol(asyncio.Protocol):
         req = cast(RequestState, self.active)
         self.active = None
         self._ticks += 1
+        if req.plan is not None:
+            req.plan.finished()
         ex = self.exchange
         if ex is not None:
             self.exchange = None
@@ -400,7 +413,8 @@ class HttpProtocol(asyncio.Protocol):
         req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive
-        self._write(error_response(status, close))
+        plan = req.plan
+        self._write(error_response(status, close) if plan is None else plan.reply(status, close))
         if close:
             req.keep_alive = False
             self.finish()

@@ -13,6 +13,7 @@ import ssl
 from functools import partial
 
 from ingress.context import ProxyContext, RouterLike
+from ingress.filters.runtime import attach_plans
 from ingress.http1 import HttpProtocol
 from ingress.settings import HttpSettings
 
@@ -121,6 +122,7 @@ class WorkerServer:
         router: RouterLike,
     ) -> None:
         self.ctx = ProxyContext(loop, settings, router)
+        attach_plans(router, self.ctx)
         self.http: Listener | None = None
         self.https: Listener | None = None
 
@@ -132,6 +134,7 @@ class WorkerServer:
         tls: ssl.SSLContext | None,
     ) -> None:
         """Route new requests with `router`; listen on `http`/`https` (None: closed)."""
+        attach_plans(router, self.ctx)
         self.ctx.set_router(router)
         self.http = await self._reconcile(self.http, http, None)
         self.https = await self._reconcile(self.https, https if tls is not None else None, tls)
@@ -158,3 +161,5 @@ class WorkerServer:
             if transport is not None:
                 transport.close()
         self.ctx.pools.close()
+        if self.ctx.filters is not None:
+            self.ctx.filters.close()

@@ -187,6 +187,7 @@ class NotFound:
     endpoints = ()
     key = ""
     cache = None
+    plan = None
 
 
 def fast(head: bytes, settings: HttpSettings = SETTINGS) -> Parsed | None:

@@ -1,0 +1,338 @@
+"""FilteredExchange: the Exchange (ingress/exchange.py) of a request whose route has a
+plan that acts while the request is under way.
+
+On top of the plain exchange it:
+- asks the external auth service first (ExternalAuth) and goes on only on a 2xx;
+- mirrors the request (Mirror): a copy to the mirror backend, its answer dropped;
+- picks the endpoint by the sticky cookie (CookieAffinity) or a consistent hash of the
+  route's key (HashBy; a simple hash ring: see ingress/filters/hashring.py), else by the
+  backend's balancer; TLS to the pod (UpstreamProtocol HTTPS) on connections of their own;
+- applies per-route timeouts: connect, read (the upstream connection's idle timer, which
+  reads and writes both reset, so ``send`` counts only when ``read`` is not set),
+  ``request`` (the whole exchange) and ``backend_request`` (one attempt), 504 when they
+  fire before the response began (after it began, the client connection is cut);
+- tries other endpoints up to Retry.tries when an attempt fails before any response
+  byte (idempotent requests without a body, as nginx's proxy_next_upstream);
+- replaces an answer whose status is in ErrorPages.codes by the answer of its backend
+  (asked ``/`` with X-Code, X-Format, X-Original-URI...: ingress-nginx custom-http-errors);
+- hands every response head to FilteredRequest.response_head (CORS, edits, cookies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+from discovery.snapshot import EndpointInfo
+from ingress.exchange import IDEMPOTENT, Downstream, Exchange
+from ingress.filters.auth_external import parse_url, signin_location
+from ingress.filters.headers import HeadEdit, field_lines, replace_target
+from ingress.filters.subrequest import SubResponse, fetch
+from ingress.request import RequestState
+from ingress.route_match import RouteResult
+from ingress.routes import Forward
+from ingress.upstream import UpstreamConnection
+
+if TYPE_CHECKING:
+    from ingress.filters.admission import FilteredRequest
+
+log = logging.getLogger(__name__)
+
+AUTH_TIMEOUT = 5.0  # seconds for an answer of the external auth service
+MIRROR_TIMEOUT = 10.0
+
+
+class FilteredExchange(Exchange):
+    __slots__ = (
+        "_attempt_timer",
+        "_request_timer",
+        "authorized",
+        "edits_response",
+        "endpoint",
+        "error_route",
+        "filtered",
+        "plan",
+        "tries",
+    )
+
+    def __init__(self, client: Downstream, req: RequestState, filtered: FilteredRequest) -> None:
+        super().__init__(client, req)
+        self.filtered = filtered
+        plan = self.plan = filtered.plan
+        self.tries = plan.tries
+        self.edits_response = True
+        self.authorized = plan.external is None
+        self.endpoint: EndpointInfo | None = None
+        self.error_route: RouteResult | None = None  # set once an error page is asked for
+        self._request_timer: asyncio.TimerHandle | None = None
+        self._attempt_timer: asyncio.TimerHandle | None = None
+        t = plan.timeouts
+        if t is not None and t.request:
+            loop = client.ctx.loop
+            self._request_timer = loop.call_later(t.request, self._timed_out, True)
+        if plan.mirrors:
+            self._mirror()
+
+    # -- going upstream ------------------------------------------------------------------
+    def start(self, fresh: bool = False) -> None:
+        if not self.authorized:
+            self.authorized = True
+            self.client.ctx.loop.create_task(self._authorize())
+            return
+        client = self.client
+        ctx = client.ctx
+        route = self.req.route
+        assert isinstance(route, RouteResult)
+        state = route.cache
+        if state is None or state.owner is not ctx:
+            state = route.cache = ctx.route_state(route)
+        bal = state.balancer
+        eps = bal.endpoints
+        skip = self.tried or ()
+        plan = self.plan
+        ep: EndpointInfo | None = None
+        if self.error_route is not None:
+            pass  # the error page backend: plain round robin
+        elif plan.sticky is not None:
+            sticky = plan.sticky
+            ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
+            if ep is None:
+                picked = bal.pick_excluding(skip) if skip else bal.pick()
+                if picked is not None:
+                    ep, key = sticky.new_key(picked, eps, skip)
+                    f = self.filtered
+                    f.cookie = sticky.set_cookie(key, f.https, plan.runtime.wall())
+        elif plan.hash_key is not None:
+            client_ip = self.filtered.client_ip
+            scheme = b"https" if self.filtered.https else b"http"
+            key = plan.hash_key.expand(self.req, client_ip, scheme)
+            ep = plan.runtime.ring(route.key, eps).pick(key, skip)
+        if ep is None:
+            ep = bal.pick_excluding(skip) if skip else bal.pick()
+        if ep is None:
+            client.answer(502, close=not self.req.complete)
+            return
+        self.endpoint = ep
+        t = plan.timeouts
+        if t is not None and t.backend_request:
+            if self._attempt_timer is not None:
+                self._attempt_timer.cancel()
+            timeout = t.backend_request
+            self._attempt_timer = ctx.loop.call_later(timeout, self._timed_out, False)
+        tls = plan.tls is not None and self.error_route is None
+        pools = plan.runtime.tls_pools if tls else ctx.pools
+        self.send_to(ep, pools.get((ep.ip, ep.port)), len(eps), fresh)
+
+    def open_connection(
+        self, factory: Callable[[], UpstreamConnection], ep: EndpointInfo
+    ) -> Awaitable[tuple[asyncio.BaseTransport, UpstreamConnection]]:
+        ctx = self.client.ctx
+        plan = self.plan
+        t = plan.timeouts
+        timeout = t.connect if t is not None and t.connect else ctx.settings.connect_timeout
+        tls = plan.tls if self.error_route is None else None
+        if tls is None:
+            connect = ctx.loop.create_connection(factory, ep.ip, ep.port)
+        else:
+            connect = ctx.loop.create_connection(
+                factory, ep.ip, ep.port, ssl=tls.context, server_hostname=tls.server_hostname
+            )
+        return asyncio.wait_for(connect, timeout)
+
+    def bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
+        t = self.plan.timeouts
+        if t is not None and (t.read or t.send):
+            conn.timeout = t.read or t.send or conn.timeout
+        super().bind(conn, reused, pipeline)
+
+    # -- external auth -------------------------------------------------------------------
+    async def _authorize(self) -> None:
+        client = self.client
+        ctx = client.ctx
+        check = self.plan.external
+        assert check is not None
+        f = self.filtered
+        req = self.req
+        scheme = b"https" if f.https else b"http"
+        target = parse_url(check.url.expand(req, f.client_ip, scheme))
+        answer: SubResponse | None = None
+        if target is None:
+            log.warning("external auth: %s is not an http(s) URL", check.url.text)
+        else:
+            head = check.request_head(target, req, req.forward, f.client_ip, scheme)
+            tls = self.plan.runtime.auth_tls if target.scheme == "https" else None
+            where = (target.host, target.port, tls)
+            rt = self.plan.runtime
+            answer = await fetch(
+                ctx.loop, rt.subrequest_pools, rt.resolver, where, head, AUTH_TIMEOUT
+            )
+        if client.exchange is not self or client.closing:
+            return
+        status = answer.status if answer is not None else 0
+        if answer is not None:
+            f.auth_cookies = answer.values(b"set-cookie")
+        if 200 <= status < 300:
+            assert answer is not None
+            copied = [(n, answer.value(n)) for n in check.copied]
+            found = [(n, v) for n, v in copied if v]
+            if copied:
+                names = [n.decode() for n, _ in copied]
+                head = HeadEdit(remove=names).apply(req.upstream_head, field_lines(found))
+                req.upstream_head = head
+            self.start()
+            return
+        if status == 401 and check.signin is not None:
+            signin = check.signin.expand(req, f.client_ip, scheme)
+            location = signin_location(signin, check.signin_param, scheme, req)
+            f.set_reply(302, [(b"Location", location)])
+            client.answer(302, close=not req.complete)
+            return
+        if status in (401, 403):
+            fields = []
+            challenge = answer.value(b"www-authenticate") if answer is not None else None
+            if challenge:
+                fields.append((b"WWW-Authenticate", challenge))
+            f.set_reply(status, fields)
+            client.answer(status, close=not req.complete)
+            return
+        client.answer(500, close=not req.complete)
+
+    # -- mirrors -------------------------------------------------------------------------
+    def _mirror(self) -> None:
+        """A copy of the request to each Mirror backend (only when its body, if any, is
+        all here: a mirror never holds up the request)."""
+        req = self.req
+        if req.has_body and not req.complete:
+            return
+        body = b"".join(req.pending or ())
+        if body and req.chunked:
+            body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        elif req.chunked:
+            body = b"0\r\n\r\n"
+        ctx = self.client.ctx
+        rt = self.plan.runtime
+        for mirror in self.plan.mirrors:
+            if mirror.percent < 100.0 and random.random() * 100.0 >= mirror.percent:
+                continue
+            eps = mirror.backend.endpoints
+            if not eps:
+                continue
+            ep = eps[random.randrange(len(eps))]
+            where = (ep.ip, ep.port, None)
+            job = fetch(
+                ctx.loop,
+                rt.subrequest_pools,
+                rt.resolver,
+                where,
+                req.upstream_head + body,
+                MIRROR_TIMEOUT,
+                keep=False,
+            )
+            ctx.loop.create_task(job)
+
+    # -- timeouts and retries ------------------------------------------------------------
+    def _timed_out(self, whole: bool) -> None:
+        if whole:
+            self._request_timer = None
+        else:
+            self._attempt_timer = None
+        client = self.client
+        if client.exchange is not self or client.closing:
+            return
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abandon(self)
+        if self.sent:
+            client.close()  # the client has part of the answer: it must see the cut
+        else:
+            client.answer(504, close=not self.req.complete)
+
+    def stop_timers(self) -> None:
+        for timer in (self._request_timer, self._attempt_timer):
+            if timer is not None:
+                timer.cancel()
+        self._request_timer = self._attempt_timer = None
+
+    def failed(self, status: int, retryable: bool) -> None:
+        client = self.client
+        if client.exchange is not self or client.closing:
+            return
+        req = self.req
+        plain_retry = retryable and not self.retries
+        safe = req.method in IDEMPOTENT and not req.has_body
+        if not plain_retry and safe and self.endpoint is not None and self._may_try_again():
+            self.conn = None
+            if self.tried is None:
+                self.tried = []
+            self.tried.append(self.endpoint)
+            self.start(fresh=True)
+            return
+        super().failed(status, retryable)
+
+    def _may_try_again(self) -> bool:
+        """Whether Retry allows one more attempt on another endpoint."""
+        if not self.tries:
+            return False
+        return len(self.tried or ()) + 1 < self.tries
+
+    def response_done(self) -> None:
+        self.stop_timers()
+        conn = self.conn
+        if conn is not None:
+            conn.timeout = self.client.ctx.settings.upstream_timeout
+        super().response_done()
+
+    # -- the response head ---------------------------------------------------------------
+    def intercepts(self, status: int) -> bool:
+        pages = self.plan.error_pages
+        return (
+            pages is not None
+            and self.error_route is None
+            and status in pages.codes
+            and self.req.complete
+            and not pages.backend.status
+            and bool(pages.backend.endpoints)
+        )
+
+    def intercepted(self) -> None:
+        pages = self.plan.error_pages
+        assert pages is not None
+        req = self.req
+        self.conn = None
+        route = self.error_route = RouteResult(
+            0, Forward((pages.backend,)), "custom-http-errors", None, pages.backend
+        )
+        req.route = route
+        req.upstream_head = self._error_head(self.status)
+        req.pending = None
+        self.tried = None
+        self.start()
+
+    def _error_head(self, code: int) -> bytes:
+        """The request for the error page: ``/`` with X-Code and the context headers, no
+        body (ingress-nginx's custom error location)."""
+        req = self.req
+        result = self.plan.result
+        head = HeadEdit(remove=("content-length", "transfer-encoding"), protected=frozenset())
+        origin = result.origin
+        service = result.service
+        port = result.key.rpartition(":")[2]
+        fields = [
+            (b"X-Code", b"%d" % code),
+            (b"X-Format", req.header(b"accept") or b""),
+            (b"X-Original-URI", req.url),
+            (b"X-Namespace", (service.namespace if service else "").encode()),
+            (b"X-Ingress-Name", (origin.name if origin else "").encode()),
+            (b"X-Service-Name", (service.name if service else "").encode()),
+            (b"X-Service-Port", port.encode()),
+        ]
+        if req.has_body:
+            fields.append((b"Content-Length", b"0"))
+        edited = head.apply(req.upstream_head, field_lines(f for f in fields if f[1]))
+        return replace_target(edited, b"/")
+
+    def response_head(self, head: bytes) -> bytes:
+        return self.filtered.response_head(head, self.status)

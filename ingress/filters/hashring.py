@@ -1,0 +1,51 @@
+"""A consistent hash ring over endpoints (ketama-style, as resty.chash which ingress-nginx's
+upstream-hash-by and balanced cookie affinity use). Pure.
+
+Every endpoint owns POINTS points on a 64-bit ring (blake2b of "ip:port#i", the same in
+every worker process and after restarts); a key maps to the first point at or after its
+own hash. When one of N endpoints goes or comes, about 1/N of the keys move, only those.
+``pick`` may skip endpoints (already tried): the next points of the ring are taken in
+order, so a retry is consistent too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left
+from collections.abc import Container, Sequence
+
+from discovery.snapshot import EndpointInfo
+
+POINTS = 100  # per endpoint
+
+
+def hash64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+class HashRing:
+    __slots__ = ("_hashes", "_owners", "endpoints")
+
+    def __init__(self, endpoints: Sequence[EndpointInfo]) -> None:
+        self.endpoints = tuple(endpoints)
+        points = sorted(
+            (hash64(b"%s#%d" % (ep.address.encode(), i)), n)
+            for n, ep in enumerate(self.endpoints)
+            for i in range(POINTS)
+        )
+        self._hashes = [h for h, _ in points]
+        self._owners = [n for _, n in points]
+
+    def pick(self, key: bytes, skip: Container[EndpointInfo] = ()) -> EndpointInfo | None:
+        """The endpoint for `key`, or the next one along the ring not in `skip`."""
+        hashes = self._hashes
+        if not hashes:
+            return None
+        i = bisect_left(hashes, hash64(key))
+        eps = self.endpoints
+        n = len(hashes)
+        for step in range(n):
+            ep = eps[self._owners[(i + step) % n]]
+            if ep not in skip:
+                return ep
+        return None

@@ -1,0 +1,320 @@
+"""RoutePlan: a RouteResult's action and filters compiled for the hot path, and the checks
+run when a request is routed (``admit``).
+
+A plan is made once per RouteResult per worker (ingress/filters/runtime.py) and only
+for results that need one: filters, or an action that answers with more than a bare
+status (a Redirect, a FixedResponse with a body or headers). ingress/http1.py asks
+``route.plan`` and, when it is None, does exactly what it did before plans existed.
+
+``admit`` runs what nginx runs before content, in nginx's phase order whatever the
+order of the filters in the tuple (ingress-nginx relies on it: a CORS preflight is
+answered before authentication, a redirect before allow lists):
+
+1. rewrite phase: HttpsRedirect (plain-HTTP requests only), CORS preflight, the route's
+   own answer (Redirect with its Location, FixedResponse, an unusable backend's status);
+2. preaccess: RateLimit rates (per client address, ``exempt`` addresses skipped);
+3. access: SourceRanges, BasicAuth (401 with WWW-Authenticate), BodyLimit (413 for a
+   declared length over the limit; a chunked body is counted as it comes);
+4. the upstream head: Rewrite (target, Host), RequestHeaders edits (Authorization removed
+   under BasicAuth).
+
+What remains per request (CORS and response edits, the sticky cookie, external auth,
+limits on requests under way, timeouts, tries, mirrors, error pages, TLS) is carried by
+a FilteredRequest (ingress/filters/admission.py) made only for plans that need one.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Protocol
+
+from ingress.filters.admission import FilteredRequest
+from ingress.filters.affinity import StickyCookie
+from ingress.filters.auth_basic import BasicAuthCheck
+from ingress.filters.auth_external import ExternalAuthCheck
+from ingress.filters.cors import PREFLIGHT_STATUS, CorsPolicy
+from ingress.filters.headers import HeadEdit, replace_host, replace_target
+from ingress.filters.ranges import AddressSet, SourceFilter
+from ingress.filters.ratelimit import ConcurrencyZone, RateZone
+from ingress.filters.upstream_tls import UpstreamTLS, upstream_tls
+from ingress.filters.variables import Template
+from ingress.request import RequestState
+from ingress.route_actions import (
+    find_filter,
+    https_redirect_location,
+    redirect_location,
+    rewrite_target,
+)
+from ingress.route_filters import (
+    BasicAuth,
+    BodyLimit,
+    CookieAffinity,
+    Cors,
+    ErrorPages,
+    ExternalAuth,
+    Filter,
+    HashBy,
+    HttpsRedirect,
+    Mirror,
+    RateLimit,
+    RequestHeaders,
+    ResponseHeaders,
+    Retry,
+    Rewrite,
+    SourceRanges,
+    Timeouts,
+    UpstreamProtocol,
+)
+from ingress.route_match import RouteResult
+from ingress.routes import FixedResponse, PathMatch, Redirect
+
+if TYPE_CHECKING:
+    from ingress.filters.runtime import FilterRuntime
+
+Header = tuple[bytes, bytes]
+
+
+class Client(Protocol):
+    """What admission reads of the client connection (ingress.http1.HttpProtocol)."""
+
+    client_ip: bytes
+    scheme: bytes
+
+
+def needs_plan(result: RouteResult) -> bool:
+    """Whether `result` does more than forward or answer a bare status."""
+    if result.filters:
+        return True
+    action = result.action
+    if isinstance(action, Redirect):
+        return True
+    return (
+        isinstance(action, FixedResponse)
+        and result.status == action.status
+        and (action.body is not None or bool(action.headers))
+    )
+
+
+def compile_plan(result: RouteResult, runtime: FilterRuntime) -> RoutePlan | None:
+    """The plan of `result`, or None when it needs none (see ``needs_plan``)."""
+    return RoutePlan(result, runtime) if needs_plan(result) else None
+
+
+def _merged_timeouts(filters: tuple[Filter, ...]) -> Timeouts | None:
+    """Every Timeouts filter folded into one (a later one's fields win where set)."""
+    found = [f for f in filters if isinstance(f, Timeouts)]
+    if not found:
+        return None
+    merged: dict[str, float | None] = {}
+    for t in found:
+        for name in ("connect", "read", "send", "request", "backend_request"):
+            value = getattr(t, name)
+            if value is not None:
+                merged[name] = value
+    return Timeouts(**merged)
+
+
+class RoutePlan:
+    __slots__ = (
+        "always_auth_cookies",
+        "basic",
+        "body_limit",
+        "concurrency",
+        "connection_status",
+        "cors",
+        "error_pages",
+        "exempt",
+        "external",
+        "fixed",
+        "hash_key",
+        "https_redirect",
+        "matched",
+        "mirrors",
+        "per_request",
+        "rate_status",
+        "rates",
+        "redirect",
+        "repeatable",
+        "request_edits",
+        "response_edits",
+        "result",
+        "rewrites",
+        "runtime",
+        "sources",
+        "sources_status",
+        "status",
+        "sticky",
+        "timeouts",
+        "tls",
+        "tries",
+        "upstream_host",
+    )
+
+    def __init__(self, result: RouteResult, runtime: FilterRuntime) -> None:
+        f = result.filters
+        self.result = result
+        self.runtime = runtime
+        self.status = result.status
+        action = result.action
+        self.redirect = action if isinstance(action, Redirect) else None
+        fixed = action if isinstance(action, FixedResponse) else None
+        self.fixed = fixed if fixed is not None and fixed.status == result.status else None
+        self.matched = result.route.match.path if result.route is not None else PathMatch()
+        self.https_redirect = find_filter(f, HttpsRedirect)
+        cors = find_filter(f, Cors)
+        self.cors = CorsPolicy(cors) if cors is not None else None
+        self._compile_limits(f, result, runtime)
+        ranges = find_filter(f, SourceRanges)
+        self.sources = SourceFilter(ranges.allow, ranges.deny) if ranges is not None else None
+        self.sources_status = ranges.status if ranges is not None else 403
+        basic = find_filter(f, BasicAuth)
+        self.basic = BasicAuthCheck(basic.realm, basic.users) if basic is not None else None
+        ext = find_filter(f, ExternalAuth)
+        self.external = ExternalAuthCheck(ext) if ext is not None else None
+        self.always_auth_cookies = bool(getattr(ext, "always_set_cookie", False))
+        body = find_filter(f, BodyLimit)
+        self.body_limit = body.max_bytes if body is not None else 0
+        self.rewrites = tuple(r.path for r in f if isinstance(r, Rewrite) and r.path is not None)
+        hosts = [r.hostname for r in f if isinstance(r, Rewrite) and r.hostname]
+        self.upstream_host = hosts[-1].encode() if hosts else None
+        edits = [HeadEdit.of(e) for e in f if isinstance(e, RequestHeaders)]
+        if basic is not None:
+            edits.append(HeadEdit(remove=("authorization",)))  # never forwarded
+        self.request_edits = tuple(e for e in edits if e)
+        responses = [HeadEdit.of(e) for e in f if isinstance(e, ResponseHeaders)]
+        self.response_edits = tuple(e for e in responses if e)
+        affinity = find_filter(f, CookieAffinity)
+        self.sticky = StickyCookie(affinity, result.key) if affinity is not None else None
+        hashed = find_filter(f, HashBy)
+        self.hash_key = Template(hashed.key) if hashed is not None else None
+        self.timeouts = _merged_timeouts(f)
+        retry = find_filter(f, Retry)
+        self.tries = retry.tries if retry is not None else 0
+        self.mirrors = tuple(m for m in f if isinstance(m, Mirror))
+        self.error_pages = find_filter(f, ErrorPages)
+        protocol = find_filter(f, UpstreamProtocol)
+        self.tls: UpstreamTLS | None = upstream_tls(protocol) if protocol is not None else None
+        self.per_request = bool(
+            self.cors is not None
+            or self.response_edits
+            or self.sticky is not None
+            or self.hash_key is not None
+            or self.external is not None
+            or self.concurrency is not None
+            or self.timeouts is not None
+            or self.tries
+            or self.mirrors
+            or self.error_pages is not None
+            or self.tls is not None
+        )
+        # The exact-bytes memo (ingress/http1.py) may repeat a request's routing only when
+        # its outcome is a function of its bytes and nothing is kept per request.
+        self.repeatable = not (self.per_request or self.rates or self.status)
+
+    def _compile_limits(
+        self, f: tuple[Filter, ...], result: RouteResult, rt: FilterRuntime
+    ) -> None:
+        limit = find_filter(f, RateLimit)
+        rates: list[RateZone] = []
+        self.concurrency: ConcurrencyZone | None = None
+        self.exempt: AddressSet | None = None
+        self.rate_status = self.connection_status = 503
+        self.rates: tuple[RateZone, ...] = ()
+        if limit is None:
+            return
+        where = (result.origin, result.key)
+        if limit.rps:
+            burst = limit.rps * limit.burst_multiplier
+            rates.append(rt.rate_zone(("rps", where, limit), limit.rps, burst))
+        if limit.rpm:
+            burst = limit.rpm * limit.burst_multiplier
+            rates.append(rt.rate_zone(("rpm", where, limit), limit.rpm / 60.0, burst))
+        if limit.connections:
+            self.concurrency = rt.concurrency_zone(("conn", where, limit), limit.connections)
+        self.rates = tuple(rates)
+        self.exempt = AddressSet(limit.exempt) if limit.exempt else None
+        self.rate_status = limit.status
+        self.connection_status = getattr(limit, "connection_status", limit.status)
+
+    # -- admission -----------------------------------------------------------------------
+    def admit(self, client: Client, req: RequestState, route: RouteResult) -> None:
+        """Route `req` here: answer it (``req.local``, with ``req.plan`` holding the
+        answer's fields), or build its upstream head (and ``req.plan`` when the request
+        needs per-request handling)."""
+        req.route = route
+        https = self.https_redirect
+        if https is not None and client.scheme == b"http":
+            location = https_redirect_location(https, req.host, req.url)
+            self._answer(req, client, https.status, [(b"Location", location)])
+            return
+        origin = None
+        cors = self.cors
+        if cors is not None:
+            origin = cors.origin(req.header(b"origin"))
+            if origin is not None and req.method == b"OPTIONS":
+                fields = cors.fields(origin, preflight=True)
+                self._answer(req, client, PREFLIGHT_STATUS, fields, answered_cors=True)
+                return
+        if self.status:
+            self._answer_action(req, client, origin)
+            return
+        ip = client.client_ip
+        if self.rates and (self.exempt is None or ip not in self.exempt):
+            for zone in self.rates:
+                if not zone.allow(ip):
+                    self._answer(req, client, self.rate_status, (), origin)
+                    return
+        if self.sources is not None and not self.sources.allows(ip):
+            self._answer(req, client, self.sources_status, (), origin)
+            return
+        basic = self.basic
+        if basic is not None and not basic.allows(req.header(b"authorization")):
+            self._answer(req, client, 401, [(b"WWW-Authenticate", basic.challenge)], origin)
+            return
+        limit = self.body_limit
+        if limit and req.content_length > limit:
+            req.keep_alive = False  # the body is not wanted: the connection closes after
+            self._answer(req, client, 413, (), origin)
+            return
+        req.upstream_head = self.upstream_head(req, client)
+        if self.per_request or (limit and req.chunked):
+            req.plan = FilteredRequest(self, client, req, origin)
+
+    def upstream_head(self, req: RequestState, client: Client) -> bytes:
+        head = req.build_upstream_head(client.client_ip, client.scheme)
+        if self.rewrites:
+            target = req.url
+            for rewrite in self.rewrites:
+                target = rewrite_target(rewrite, target, self.matched)
+            head = replace_target(head, target)
+        if self.upstream_host is not None:
+            head = replace_host(head, self.upstream_host)
+        for edit in self.request_edits:
+            head = edit.apply(head)
+        return head
+
+    def _answer_action(self, req: RequestState, client: Client, origin: bytes | None) -> None:
+        redirect = self.redirect
+        if redirect is not None:
+            location = redirect_location(redirect, client.scheme, req.host, req.url, self.matched)
+            self._answer(req, client, redirect.status, [(b"Location", location)], origin)
+            return
+        fixed = self.fixed
+        if fixed is not None:
+            fields = [(n.encode(), v.encode("latin-1")) for n, v in fixed.headers]
+            self._answer(req, client, self.status, fields, origin, fixed.body)
+            return
+        self._answer(req, client, self.status, (), origin)
+
+    def _answer(
+        self,
+        req: RequestState,
+        client: Client,
+        status: int,
+        fields: list[Header] | tuple[()],
+        origin: bytes | None = None,
+        body: bytes | None = None,
+        answered_cors: bool = False,
+    ) -> None:
+        req.local = status
+        plan = req.plan = FilteredRequest(self, client, req, None if answered_cors else origin)
+        plan.set_reply(status, list(fields), body)
