@@ -3,9 +3,10 @@ count them (ingress-nginx limit-rps, limit-rpm, limit-burst-multiplier,
 limit-connections). Pure: the clock is injected.
 
 RateZone is nginx's leaky bucket with ``nodelay``: per key, ``excess`` drains at ``rate``
-requests a second; a request adds one; a request that would take it above ``burst`` is
-refused (and not counted). The first request of a key starts at 0, so ``burst + 1``
-requests pass at once. ingress-nginx sets burst to the limit times the burst multiplier
+requests a second; a request adds one (what is left never below 0, as
+ngx_http_limit_req_lookup computes it); a request that would take it above ``burst`` is
+refused (and not counted). The first request of a key, or of a drained one, leaves it
+at 0, so ``burst + 1`` requests pass at once. ingress-nginx sets burst to the limit times the burst multiplier
 (limit-rps 5, multiplier 5: 26 requests at once, then 5 a second).
 
 ConcurrencyZone counts the requests of a key under way (nginx counts a connection only
@@ -45,7 +46,7 @@ class RateZone:
             state[key] = (0.0, now)
             return True
         excess, when = found
-        excess = max(excess - self.rate * (now - when), 0.0) + 1.0
+        excess = max(excess - self.rate * (now - when) + 1.0, 0.0)  # nginx's order
         if excess > self.burst:
             return False
         state[key] = (excess, now)

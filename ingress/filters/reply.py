@@ -9,25 +9,13 @@ seaway's own page for the status (the same text ``error_response`` writes).
 from __future__ import annotations
 
 from collections.abc import Sequence
-from http import HTTPStatus
 
-from ingress.errors import REASONS
+from ingress.errors import reason
 
 Header = tuple[bytes, bytes]
 
 # Statuses whose responses never carry a body (RFC 9110 6.4.1), so no page and no length.
 _NO_BODY = frozenset({204, 304})
-
-
-def reason(status: int) -> bytes:
-    """The reason phrase for `status` ("Error" for an unknown one)."""
-    known = REASONS.get(status)
-    if known is not None:
-        return known
-    try:
-        return HTTPStatus(status).phrase.encode()
-    except ValueError:
-        return b"Error"
 
 
 def status_page(status: int) -> bytes:
