@@ -122,8 +122,8 @@ class FilteredExchange(Exchange):
                 self._attempt_timer.cancel()
             timeout = t.backend_request
             self._attempt_timer = ctx.loop.call_later(timeout, self._timed_out, False)
-        tls = plan.tls is not None and self.error_route is None
-        pools = plan.runtime.tls_pools if tls else ctx.pools
+        tls = plan.tls if self.error_route is None else None
+        pools = ctx.pools if tls is None else plan.runtime.tls_pools(tls.context)
         self.send_to(ep, pools.get((ep.ip, ep.port)), len(eps), fresh)
 
     def open_connection(

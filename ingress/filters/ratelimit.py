@@ -6,8 +6,9 @@ RateZone is nginx's leaky bucket with ``nodelay``: per key, ``excess`` drains at
 requests a second; a request adds one (what is left never below 0, as
 ngx_http_limit_req_lookup computes it); a request that would take it above ``burst`` is
 refused (and not counted). The first request of a key, or of a drained one, leaves it
-at 0, so ``burst + 1`` requests pass at once. ingress-nginx sets burst to the limit times the burst multiplier
-(limit-rps 5, multiplier 5: 26 requests at once, then 5 a second).
+at 0, so ``burst + 1`` requests pass at once. ingress-nginx sets burst to the limit
+times the burst multiplier (limit-rps 5, multiplier 5: 26 requests at once, then 5 a
+second).
 
 ConcurrencyZone counts the requests of a key under way (nginx counts a connection only
 while it has a request being processed), refusing one over ``limit``.

@@ -33,13 +33,13 @@ ZONES_KEPT = 4096  # zones of routes no table uses any more are dropped beyond t
 class FilterRuntime:
     __slots__ = (
         "_rings",
+        "_tls_pools",
         "_zones",
         "auth_tls",
         "clock",
         "ctx",
         "resolver",
         "subrequest_pools",
-        "tls_pools",
         "wall",
     )
 
@@ -49,7 +49,7 @@ class FilterRuntime:
         self.clock: Clock = clock or loop.time  # rate limits
         self.wall: Clock = time.time  # cookie Expires
         s = ctx.settings
-        self.tls_pools = PoolSet(loop, s.pool_max_idle, s.pool_idle_timeout)
+        self._tls_pools: dict[int, PoolSet] = {}  # per TLS context (id)
         self.subrequest_pools = PoolSet(loop, s.pool_max_idle, s.pool_idle_timeout)
         self.resolver = Resolver(loop)
         # https auth URLs: SNI sent, certificate not checked (nginx's proxy_ssl defaults).
@@ -88,8 +88,20 @@ class FilterRuntime:
             ring = self._rings[key] = HashRing(endpoints)
         return ring
 
+    def tls_pools(self, context: ssl.SSLContext) -> PoolSet:
+        """The pools of connections made with `context` (a connection opened without
+        checking the certificate must never serve a route that checks it)."""
+        pools = self._tls_pools.get(id(context))
+        if pools is None:
+            s = self.ctx.settings
+            pools = self._tls_pools[id(context)] = PoolSet(
+                self.ctx.loop, s.pool_max_idle, s.pool_idle_timeout
+            )
+        return pools
+
     def close(self) -> None:
-        self.tls_pools.close()
+        for pools in self._tls_pools.values():
+            pools.close()
         self.subrequest_pools.close()
 
     @property

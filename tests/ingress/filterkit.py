@@ -25,7 +25,8 @@ from ingress import selfsigned
 from ingress.filters.runtime import FilterRuntime
 from ingress.routes import Backend, Listener, Route, RouteTable, VirtualHost
 from ingress.settings import HttpSettings
-from tests.ingress.l7kit import HOST, Backend as PyBackend, LoopThread, Proxy
+from tests.ingress.l7kit import HOST, LoopThread, Proxy
+from tests.ingress.l7kit import Backend as PyBackend
 
 HOSTNAME = "app.test"
 
@@ -33,8 +34,9 @@ HOSTNAME = "app.test"
 def backend_of(name: str, *ports: int, weight: int = 1) -> Backend:
     """A route model Backend for Service `name` whose endpoints are local ports."""
     eps = tuple(EndpointInfo(HOST, p) for p in ports)
-    return Backend(f"default/{name}:80", eps, ServicePortName("default", name, "http", "TCP"),
-                   weight=weight)
+    return Backend(
+        f"default/{name}:80", eps, ServicePortName("default", name, "http", "TCP"), weight=weight
+    )
 
 
 def table(*routes: Route, hostnames: Sequence[str] = (HOSTNAME,)) -> RouteTable:

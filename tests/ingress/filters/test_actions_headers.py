@@ -41,7 +41,9 @@ def test_redirects_with_location(lt: LoopThread) -> None:
     )
     with proxy(lt, routes) as p:
         a = request(p.port, "/hostname-redirect/x?q=1")
-        assert a.status == 302 and a.header("Location") == "http://example.org/hostname-redirect/x?q=1"
+        assert (
+            a.status == 302 and a.header("Location") == "http://example.org/hostname-redirect/x?q=1"
+        )
         a = request(p.port, "/host-and-status", host="app.test:8080")
         assert a.status == 301 and a.header("Location") == "http://example.org:8080/host-and-status"
         a = request(p.port, "/scheme-https-and-port-8443")
@@ -60,7 +62,9 @@ def test_redirects_with_location(lt: LoopThread) -> None:
 def test_fixed_response_and_own_page(lt: LoopThread) -> None:
     """A FixedResponse answers its body and headers; without a body, seaway's page."""
     routes = table(
-        route(FixedResponse(418, b'{"tea": true}', (("Content-Type", "application/json"),)), "/tea"),
+        route(
+            FixedResponse(418, b'{"tea": true}', (("Content-Type", "application/json"),)), "/tea"
+        ),
         route(FixedResponse(410), "/gone"),
     )
     with proxy(lt, routes) as p:
@@ -99,7 +103,9 @@ def test_request_header_modifier(lt: LoopThread, echo: Backend) -> None:
         remove=("X-Header-Remove",),
     )
     with proxy(lt, table(route(be, "/", filters=(edits,)))) as p:
-        a = request(p.port, "/set", headers=[("x-header-set", "some"), ("Some-Other-Header", "val")])
+        a = request(
+            p.port, "/set", headers=[("x-header-set", "some"), ("Some-Other-Header", "val")]
+        )
         assert a.sent_header("X-Header-Set") == "set-overwrites-values"
         assert a.sent_header("Some-Other-Header") == "val"
         a = request(p.port, "/add", headers=[("x-header-add", "some-other-value")])

@@ -62,7 +62,7 @@ def test_rfc2307_schemes_and_unknown_forms() -> None:
     ssha = "{SSHA}" + base64.b64encode(hashlib.sha1(b"pw" + salt).digest() + salt).decode()
     assert verify(b"pw", ssha) and not verify(b"px", ssha)
     assert verify(b"plain", "{PLAIN}plain") and not verify(b"plainx", "{PLAIN}plain")
-    sha512 = "$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6WouIL9AjRbLCelDCy.g."
+    sha512 = "$6$salt$IxDD3jeSOb5eB1CX5LBsqZFVkJdido3OUILO5Ifz5iwMuTS4XMS130MTSuDDl3aCI6Wou"
     assert not verify(b"pw", sha512) and unsupported(sha512)
     assert not verify(b"pw", "$apr1$broken") and not verify(b"pw", "{SSHA}not base64!")
 
@@ -80,7 +80,11 @@ def test_credentials_and_challenge() -> None:
 
 def test_htpasswd_file_and_check() -> None:
     text = "# users\n\nfoo:{PLAIN}bar\nfoo:{PLAIN}second\nnobody\nzed:{SHA}x\n"
-    assert parse_htpasswd(text) == [("foo", "{PLAIN}bar"), ("foo", "{PLAIN}second"), ("zed", "{SHA}x")]
+    assert parse_htpasswd(text) == [
+        ("foo", "{PLAIN}bar"),
+        ("foo", "{PLAIN}second"),
+        ("zed", "{SHA}x"),
+    ]
     check = BasicAuthCheck("r", parse_htpasswd(text))
     good = b"Basic " + base64.b64encode(b"foo:bar")
     assert check.allows(good)

@@ -38,8 +38,9 @@ def test_cookie_time_is_nginx_format() -> None:
 
 def test_set_cookie_attributes_in_lua_resty_cookie_order() -> None:
     """ingress-nginx affinity.go: Expires and Max-Age, Path, Secure on https."""
-    spec = CookieAffinity("SERVERID", path="/something", max_age=259200, expires=172800,
-                          samesite="Lax")
+    spec = CookieAffinity(
+        "SERVERID", path="/something", max_age=259200, expires=172800, samesite="Lax"
+    )
     sticky = StickyCookie(spec, "default/web:80")
     value = sticky.set_cookie(b"k", https=True, now=0)
     tag = backend_tag("default/web:80").decode()
@@ -73,7 +74,10 @@ def test_balanced_cookie_goes_where_the_ring_sends_its_key() -> None:
 
 def test_variables() -> None:
     req = RequestState(b"GET", b"/p/a?x=1&y=%20z", b"")
-    req.head = b"GET /p/a?x=1&y=%20z HTTP/1.1\r\nHost: App.Test:8080\r\nX-User: ann\r\nCookie: id=7; b=2\r\n\r\n"
+    req.head = (
+        b"GET /p/a?x=1&y=%20z HTTP/1.1\r\nHost: App.Test:8080\r\nX-User: ann\r\n"
+        b"Cookie: id=7; b=2\r\n\r\n"
+    )
     req.host = b"App.Test:8080"
 
     def expand(text: str) -> bytes:

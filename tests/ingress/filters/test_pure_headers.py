@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
-from ingress.filters.headers import HeadEdit, append_fields, replace_host, replace_target
 from ingress.errors import reason
+from ingress.filters.headers import HeadEdit, append_fields, replace_host, replace_target
 from ingress.filters.reply import local_response
 from ingress.route_filters import RequestHeaders
 
@@ -39,7 +39,9 @@ def test_set_add_remove_case_insensitive() -> None:
 
 
 def test_framing_fields_are_protected() -> None:
-    edit = HeadEdit(remove=("content-length", "Connection"), set_fields=(("Transfer-Encoding", "x"),))
+    edit = HeadEdit(
+        remove=("content-length", "Connection"), set_fields=(("Transfer-Encoding", "x"),)
+    )
     assert not edit
     assert edit.apply(HEAD) == HEAD
 
@@ -61,7 +63,7 @@ def test_target_host_and_extra_fields() -> None:
 
 def test_local_response_framing() -> None:
     page = local_response(401, [(b"WWW-Authenticate", b'Basic realm="r"')])
-    assert page.startswith(b"HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm=\"r\"\r\n")
+    assert page.startswith(b'HTTP/1.1 401 Unauthorized\r\nWWW-Authenticate: Basic realm="r"\r\n')
     assert page.endswith(b"Connection: keep-alive\r\n\r\n401 Unauthorized\n")
     assert b"Content-Length: 17\r\n" in page and b"Content-Type: text/plain\r\n" in page
     empty = local_response(204, [(b"Content-Length", b"0")], close=True)
