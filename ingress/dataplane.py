@@ -1,8 +1,9 @@
 """IngressDataplane: the L7 proxy as a Dataplane (see proxy/dataplane.py).
 
 On each sync it translates the owned Ingresses into a RouteTable (ingress/translate_ingress.py)
-only when something it reads changed (Ingresses, IngressClasses, TLS Secrets, or a
-service port of a Service the routes use), compiles and serves it, opens the HTTP
+only when something it reads changed (Ingresses, IngressClasses, TLS Secrets,
+ingress-nginx's ConfigMap, or a service port of a Service the routes use), compiles and
+serves it (an Ingress its annotations refuse keeps its last served version), opens the HTTP
 listener while seaway owns at least one Ingress (HTTPS while one of them has tls), closes
 them when it owns none, and sends the table to the `--workers` processes.
 `--workers 1` serves in the daemon's own loop; N serves in the daemon plus N-1 processes,
@@ -22,7 +23,7 @@ from ingress.apply import L7State, settings_for
 from ingress.route_match import CompiledTable
 from ingress.routes import RouteTable, SecretKey
 from ingress.settings import HttpSettings
-from ingress.translate_ingress import IngressTranslation, translate_ingresses
+from ingress.translate_ingress import IngressTranslation, LastGood, translate_ingresses
 from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ class IngressDataplane:
         self._failed = False
         self.syncs = 0  # translations, for tests and status
         self.translation: IngressTranslation | None = None
+        self._last_good: LastGood = {}  # each Ingress as last served
         self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -81,11 +83,12 @@ class IngressDataplane:
     def _needs_compile(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> bool:
         if self._failed or self._last is None or self.translation is None:
             return True
-        ingresses, classes, secrets = self._last
+        ingresses, classes, secrets, nginx = self._last
         if (
             snapshot.ingresses != ingresses
             or snapshot.ingress_classes != classes
             or dict(snapshot.tls_secrets) != secrets
+            or snapshot.nginx != nginx
         ):
             return True
         used = self.translation.services
@@ -98,7 +101,7 @@ class IngressDataplane:
         self._failed = True
         o = self.config
         translation = translate_ingresses(
-            snapshot, o.ingress_controller, o.watch_ingress_without_class
+            snapshot, o.ingress_controller, o.watch_ingress_without_class, self._last_good
         )
         secrets = tls_secrets_for(snapshot, translation.table)
         config = WorkerConfig(
@@ -106,6 +109,7 @@ class IngressDataplane:
         )
         await self.state.apply(config)
         self.translation = translation
+        self._last_good = translation.served
         self.syncs += 1
         if self.pool.workers:
             http, https = self.state.addresses()
@@ -114,7 +118,12 @@ class IngressDataplane:
             )
         for warning in translation.warnings:
             log.warning("ingress: %s", warning)
-        self._last = (snapshot.ingresses, snapshot.ingress_classes, dict(snapshot.tls_secrets))
+        self._last = (
+            snapshot.ingresses,
+            snapshot.ingress_classes,
+            dict(snapshot.tls_secrets),
+            snapshot.nginx,
+        )
         self._failed = False
 
     async def stop(self) -> None:

@@ -16,7 +16,13 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
 from discovery.snapshot import Snapshot
-from proxy.app.options import Options, add_mode_flags, add_source_flags, options_from_args
+from proxy.app.options import (
+    Options,
+    add_ingress_nginx_flags,
+    add_mode_flags,
+    add_source_flags,
+    options_from_args,
+)
 
 if TYPE_CHECKING:
     from proxy.iptables.family import IPFamily
@@ -51,11 +57,13 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "would apply, and print the rules hit and each outcome (DNAT target with its "
         "probability, REJECT/DROP, masquerade or not). Requests (--url, with --method and "
         "--header when routes match on them): route it as the Ingress proxy would, and "
-        "print the rule that matched, the Service port and its endpoints (or the redirect "
-        "or fixed answer, or why 404/503), and why every other route tried lost. Touches "
-        "nothing.",
+        "print the rule that matched, what its ingress-nginx annotations do to the request "
+        "(HTTPS redirect, rewritten target, canary chosen, CORS...), the Service port and "
+        "its endpoints (or the redirect or fixed answer, or why 404/503), and why every "
+        "other route tried lost. Touches nothing.",
     )
     _common(p)
+    add_ingress_nginx_flags(p)
     p.add_argument("--src", metavar="IP", help="source address of the packet")
     p.add_argument("--dst", metavar="IP:PORT", help="destination address and port")
     p.add_argument(
@@ -137,7 +145,9 @@ def _load(options: Options) -> Snapshot | None:
             file=sys.stderr,
         )
         return None
-    return build_snapshot(result.objects(), options.node_topology())
+    return build_snapshot(
+        result.objects(), options.node_topology(), nginx=options.ingress_nginx_mode()
+    )
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Options, Snapshot | None, float]:
