@@ -109,17 +109,24 @@ def configmap_spec(namespace: str, name: str) -> KindSpec:
     return _one_object("ConfigMap", "configmaps", namespace, name)
 
 
+AUTH_SECRET = "auth-secret"  # ingress-nginx's annotation naming an htpasswd Secret
+
+
 def referenced_secrets(
     ingresses: list[Ingress], classes: list[IngressClass], controller: str, without_class: bool
 ) -> set[tuple[str, str]]:
-    """(namespace, name) of every Secret the tls sections of seaway's Ingresses name."""
+    """(namespace, name) of every Secret seaway's Ingresses name: in their tls sections,
+    and in an ingress-nginx ``auth-secret`` annotation (whatever the annotation prefix:
+    watching one Secret too many costs a watch, one too few loses the users)."""
     view = Snapshot(ingresses=tuple(ingresses), ingress_classes=tuple(classes))
-    return {
-        (ing.meta.namespace, tls.secret_name)
-        for ing in owned_ingresses(view, controller, without_class)
-        for tls in ing.tls
-        if tls.secret_name
-    }
+    found: set[tuple[str, str]] = set()
+    for ing in owned_ingresses(view, controller, without_class):
+        found |= {(ing.meta.namespace, t.secret_name) for t in ing.tls if t.secret_name}
+        for key, value in ing.meta.annotations.items():
+            if key.rpartition("/")[2] == AUTH_SECRET and value.strip():
+                namespace, _, name = value.strip().rpartition("/")
+                found.add((namespace or ing.meta.namespace, name))
+    return found
 
 
 def gateway_secrets(

@@ -206,6 +206,23 @@ class TLSSecret:
 
 
 @dataclass(frozen=True, slots=True)
+class OpaqueSecret:
+    """A v1 Secret of any type but kubernetes.io/tls (Opaque...), its data decoded from
+    base64. seaway reads such Secrets for what routes name: the htpasswd users of
+    ingress-nginx's auth-secret."""
+
+    meta: ObjectMeta
+    type: str = "Opaque"
+    data: Mapping[str, bytes] = field(default_factory=dict)
+
+    kind = KIND_SECRET
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_SECRET, self.meta.namespace, self.meta.name)
+
+
+@dataclass(frozen=True, slots=True)
 class Node:
     """A v1 Node: only this node's, for its topology.kubernetes.io/zone label."""
 
@@ -238,5 +255,13 @@ class ConfigMap:
 
 
 KubeObject = (
-    Service | EndpointSlice | Ingress | IngressClass | TLSSecret | ConfigMap | Node | GatewayObject
+    Service
+    | EndpointSlice
+    | Ingress
+    | IngressClass
+    | TLSSecret
+    | OpaqueSecret
+    | ConfigMap
+    | Node
+    | GatewayObject
 )

@@ -14,6 +14,7 @@ from typing import NamedTuple
 from discovery.model import (
     Ingress,
     IngressClass,
+    OpaqueSecret,
     Protocol,
     Service,
     TLSSecret,
@@ -108,6 +109,9 @@ class Snapshot:
     ingresses: tuple[Ingress, ...] = ()
     ingress_classes: tuple[IngressClass, ...] = ()
     tls_secrets: Mapping[tuple[str, str], TLSSecret] = field(default_factory=dict)
+    # Opaque Secrets, by (namespace, name): what routes name besides certificates (the
+    # htpasswd users of ingress-nginx's auth-secret).
+    opaque_secrets: Mapping[tuple[str, str], OpaqueSecret] = field(default_factory=dict)
     # EndpointSlice last-change-trigger-time values (epoch seconds) that this snapshot
     # is the first to include, for network-programming latency.
     trigger_times: tuple[float, ...] = ()

@@ -59,6 +59,7 @@ from discovery.model import (
     KubeObject,
     Node,
     ObjectKey,
+    OpaqueSecret,
     Service,
     TLSSecret,
 )
@@ -118,6 +119,7 @@ class SnapshotBuilder:
         "_nginx",
         "_nginx_mode",
         "_not_before",
+        "_opaque_secrets",
         "_ports_by_service",
         "_reference_grants",
         "_service_ports",
@@ -153,6 +155,7 @@ class SnapshotBuilder:
         self._ingresses: tuple[Ingress, ...] = ()
         self._ingress_classes: tuple[IngressClass, ...] = ()
         self._tls_secrets: dict[NsName, TLSSecret] = {}
+        self._opaque_secrets: dict[NsName, OpaqueSecret] = {}
         self._annotations: dict[NsName, IngressAnnotations] = {}
         self._nginx: NginxGlobalSettings | None = None
         self._gateway_classes: tuple[GatewayClass, ...] = ()
@@ -210,6 +213,7 @@ class SnapshotBuilder:
             ingresses=self._ingresses,
             ingress_classes=self._ingress_classes,
             tls_secrets=self._tls_secrets,
+            opaque_secrets=self._opaque_secrets,
             gateway_classes=self._gateway_classes,
             gateways=self._gateways,
             http_routes=self._http_routes,
@@ -253,10 +257,12 @@ class SnapshotBuilder:
         self._ports_by_service = ports_by_service
         self._ingresses = _sorted_values(store.objects(KIND_INGRESS), Ingress)
         self._ingress_classes = _sorted_values(store.objects(KIND_INGRESSCLASS), IngressClass)
+        secrets = store.objects(KIND_SECRET).items()
         self._tls_secrets = {
-            (k.namespace, k.name): s
-            for k, s in store.objects(KIND_SECRET).items()
-            if isinstance(s, TLSSecret)
+            (k.namespace, k.name): s for k, s in secrets if isinstance(s, TLSSecret)
+        }
+        self._opaque_secrets = {
+            (k.namespace, k.name): s for k, s in secrets if isinstance(s, OpaqueSecret)
         }
         self._annotations = {}
         self._update_annotations(((i.meta.namespace, i.meta.name), i) for i in self._ingresses)
@@ -311,7 +317,10 @@ class SnapshotBuilder:
         if classes_changed:
             self._ingress_classes = _sorted_values(store.objects(KIND_INGRESSCLASS), IngressClass)
         if secrets_changed:
-            self._tls_secrets = _updated(self._tls_secrets, changes, KIND_SECRET)
+            self._tls_secrets = _updated(self._tls_secrets, changes, KIND_SECRET, TLSSecret)
+            self._opaque_secrets = _updated(
+                self._opaque_secrets, changes, KIND_SECRET, OpaqueSecret
+            )
         for kind in carried:
             self._carry(kind)
         return self._recompute(touched) if touched else frozenset()
@@ -582,16 +591,21 @@ def _sorted_values(objects: Mapping[ObjectKey, KubeObject], kind: type[T]) -> tu
 
 
 def _updated(
-    current: Mapping[tuple[str, str], T], changes: Mapping[ObjectKey, Change], kind: str
+    current: Mapping[tuple[str, str], T],
+    changes: Mapping[ObjectKey, Change],
+    kind: str,
+    cls: type | None = None,
 ) -> dict[tuple[str, str], T]:
-    """A copy of `current` (by (namespace, name)) with the changes of one kind applied."""
+    """A copy of `current` (by (namespace, name)) with the changes of one kind applied
+    (with `cls`, only objects of that class are kept: a Secret may change type)."""
     updated = dict(current)
     for key, change in changes.items():
         if key.kind == kind:
-            if change.current is None:
+            obj = change.current
+            if obj is None or (cls is not None and not isinstance(obj, cls)):
                 updated.pop((key.namespace, key.name), None)
             else:
-                updated[(key.namespace, key.name)] = change.current  # type: ignore[assignment]
+                updated[(key.namespace, key.name)] = obj  # type: ignore[assignment]
     return updated
 
 

@@ -1,7 +1,7 @@
 """IngressDataplane: the L7 proxy as a Dataplane (see proxy/dataplane.py).
 
 On each sync it translates the owned Ingresses into a RouteTable (ingress/translate_ingress.py)
-only when something it reads changed (Ingresses, IngressClasses, TLS Secrets,
+only when something it reads changed (Ingresses, IngressClasses, TLS and Opaque Secrets,
 ingress-nginx's ConfigMap, or a service port of a Service the routes use), compiles and
 serves it (an Ingress its annotations refuse keeps its last served version), opens the HTTP
 listener while seaway owns at least one Ingress (HTTPS while one of them has tls), closes
@@ -83,11 +83,12 @@ class IngressDataplane:
     def _needs_compile(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> bool:
         if self._failed or self._last is None or self.translation is None:
             return True
-        ingresses, classes, secrets, nginx = self._last
+        ingresses, classes, secrets, opaque, nginx = self._last
         if (
             snapshot.ingresses != ingresses
             or snapshot.ingress_classes != classes
             or dict(snapshot.tls_secrets) != secrets
+            or dict(snapshot.opaque_secrets) != opaque
             or snapshot.nginx != nginx
         ):
             return True
@@ -122,6 +123,7 @@ class IngressDataplane:
             snapshot.ingresses,
             snapshot.ingress_classes,
             dict(snapshot.tls_secrets),
+            dict(snapshot.opaque_secrets),
             snapshot.nginx,
         )
         self._failed = False

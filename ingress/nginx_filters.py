@@ -25,10 +25,14 @@ Backend (ingress/nginx_upstreams.py).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Literal
 
+from discovery.model import OpaqueSecret
 from discovery.nginx_configmap import NginxGlobalSettings
 from discovery.nginx_settings import IngressAnnotations
+from ingress.filters.auth_basic import parse_htpasswd
 from ingress.route_filters import (
     BasicAuth,
     BodyLimit,
@@ -46,6 +50,7 @@ from ingress.route_filters import (
     Timeouts,
     UpstreamProtocol,
 )
+from ingress.routes import SecretKey
 
 NO_TLS_REDIRECT = ("/.well-known/acme-challenge",)  # ingress-nginx's default list
 REDIRECT_CODE = 308  # ConfigMap http-redirect-code
@@ -134,9 +139,14 @@ class IngressFilters:
 
     __slots__ = ("access", "back", "front", "https", "upstream_vhost")
 
-    def __init__(self, anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> None:
+    def __init__(
+        self,
+        anns: IngressAnnotations,
+        settings: NginxGlobalSettings | None,
+        secrets: Mapping[SecretKey, OpaqueSecret] | None = None,
+    ) -> None:
         self.front = _front(anns, settings)
-        self.access = _access(anns, settings)
+        self.access = _access(anns, settings, secrets or {})
         self.back = _back(anns, settings)
         self.https = HttpsPolicy.of(anns, settings)
         self.upstream_vhost = anns.backends.upstream_vhost or None
@@ -187,7 +197,27 @@ def _front(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> tu
     return tuple(found)
 
 
-def _access(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> tuple[Filter, ...]:
+def basic_auth_users(
+    secret: OpaqueSecret | None, secret_type: Literal["auth-file", "auth-map"]
+) -> tuple[tuple[str, str], ...]:
+    """(user, htpasswd hash) of an ingress-nginx auth Secret: auth-file, an htpasswd file
+    in key ``auth``; auth-map, one key per user with the hash as its value. None (the
+    Secret is missing), or no users: ()."""
+    if secret is None:
+        return ()
+    if secret_type == "auth-map":
+        return tuple(
+            (user, v.decode("utf-8", "replace").strip()) for user, v in secret.data.items()
+        )
+    text = secret.data.get("auth", b"").decode("utf-8", "replace")
+    return tuple(parse_htpasswd(text))
+
+
+def _access(
+    anns: IngressAnnotations,
+    settings: NginxGlobalSettings | None,
+    secrets: Mapping[SecretKey, OpaqueSecret],
+) -> tuple[Filter, ...]:
     found: list[Filter] = []
     limit = anns.rate_limit
     if limit.active:
@@ -214,7 +244,8 @@ def _access(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> t
     basic = anns.basic_auth
     if basic is not None:
         secret = (basic.secret_namespace, basic.secret_name)
-        found.append(BasicAuth(basic.realm, (), secret, basic.secret_type))
+        users = basic_auth_users(secrets.get(secret), basic.secret_type)
+        found.append(BasicAuth(basic.realm, users, secret, basic.secret_type))
     ext = anns.external_auth
     if ext is not None:
         found.append(
@@ -265,5 +296,5 @@ def _back(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> tup
 
 
 def _items(text: str) -> tuple[str, ...]:
-    """"GET, PUT,POST" -> ("GET", "PUT", "POST")."""
+    """ "GET, PUT,POST" -> ("GET", "PUT", "POST")."""
     return tuple(p.strip() for p in text.split(",") if p.strip())

@@ -86,7 +86,8 @@ class RouteBuilder:
         key = (meta.namespace, meta.name)
         found = self._filters.get(key)
         if found is None:
-            found = self._filters[key] = IngressFilters(loc.anns, self._settings)
+            secrets = self._snapshot.opaque_secrets
+            found = self._filters[key] = IngressFilters(loc.anns, self._settings, secrets)
         return found
 
     def resolve(self, loc: Location) -> Backend:

@@ -121,8 +121,9 @@ class WorkerServer:
         settings: HttpSettings,
         router: RouterLike,
     ) -> None:
+        self.settings = settings  # as configured; a table's listener defaults fold in
         self.ctx = ProxyContext(loop, settings, router)
-        attach_plans(router, self.ctx)
+        self.ctx.settings = attach_plans(router, self.ctx, settings)
         self.http: Listener | None = None
         self.https: Listener | None = None
 
@@ -134,7 +135,7 @@ class WorkerServer:
         tls: ssl.SSLContext | None,
     ) -> None:
         """Route new requests with `router`; listen on `http`/`https` (None: closed)."""
-        attach_plans(router, self.ctx)
+        self.ctx.settings = attach_plans(router, self.ctx, self.settings)
         self.ctx.set_router(router)
         self.http = await self._reconcile(self.http, http, None)
         self.https = await self._reconcile(self.https, https if tls is not None else None, tls)

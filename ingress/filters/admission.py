@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 
 from ingress.errors import PeerError
 from ingress.filters.exchange import FilteredExchange
-from ingress.filters.headers import append_fields, field_lines
+from ingress.filters.headers import HeadEdit, append_fields, field_lines
 from ingress.filters.reply import local_response
 from ingress.request import RequestState
 
@@ -88,7 +88,7 @@ class FilteredRequest:
             fields += [(b"Set-Cookie", c) for c in self.auth_cookies]
         head_only = self.req.method == b"HEAD"
         data = local_response(status, fields, self.reply_body if own else None, close, head_only)
-        edits = self.plan.response_edits
+        edits = self.edits()
         if edits:
             end = data.find(b"\r\n\r\n") + 4
             head = data[:end]
@@ -113,12 +113,19 @@ class FilteredRequest:
         if ex is not None:
             ex.stop_timers()
 
+    def edits(self) -> tuple[HeadEdit, ...]:
+        """The route's response edits for this request (HTTPS-only ones on HTTPS)."""
+        plan = self.plan
+        if self.https and plan.https_edits:
+            return plan.response_edits + plan.https_edits
+        return plan.response_edits
+
     # -- the response from the backend ---------------------------------------------------
     def response_head(self, head: bytes, status: int) -> bytes:
         """The backend's response head as the client gets it: the route's response edits,
         CORS fields (replacing the backend's), the sticky cookie, the auth cookies."""
         plan = self.plan
-        for edit in plan.response_edits:
+        for edit in self.edits():
             head = edit.apply(head)
         extra = b""
         cors = plan.cors

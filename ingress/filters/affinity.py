@@ -70,14 +70,10 @@ class StickyCookie:
         before = b""
         if s.max_age is not None:
             before += b"; Max-Age=%d" % s.max_age
-        domain = getattr(s, "domain", None)
-        if domain:
-            before += b"; Domain=" + domain.encode()
+        if s.domain:
+            before += b"; Domain=" + s.domain.encode()
         before += b"; Path=" + (s.path or "/").encode()
-        after = b"; HttpOnly"
-        if s.samesite:
-            after += b"; SameSite=" + s.samesite.encode()
-        return before, after
+        return before, b"; HttpOnly"
 
     def _refresh(self, endpoints: Sequence[EndpointInfo]) -> None:
         if endpoints is self._endpoints or tuple(endpoints) == self._endpoints:
@@ -128,8 +124,11 @@ class StickyCookie:
         key = os.urandom(8).hex().encode()
         return ring.pick(key, skip) or ep, key
 
-    def set_cookie(self, key: bytes, https: bool, now: float) -> bytes:
-        """The Set-Cookie value for a new client."""
+    def set_cookie(
+        self, key: bytes, https: bool, now: float, user_agent: bytes | None = None
+    ) -> bytes:
+        """The Set-Cookie value for a new client (`user_agent` decides SameSite=None
+        under conditional_samesite_none)."""
         s = self.spec
         value = self.name + b"=" + key + b"|" + self.tag
         if s.expires is not None:
@@ -138,4 +137,30 @@ class StickyCookie:
         value += before
         if s.secure or https:
             value += b"; Secure"
-        return value + after
+        value += after
+        samesite = s.samesite
+        if samesite and not (
+            s.conditional_samesite_none
+            and samesite == "None"
+            and not same_site_none_compatible(user_agent)
+        ):
+            value += b"; SameSite=" + samesite.encode()
+        return value
+
+
+def same_site_none_compatible(user_agent: bytes | None) -> bool:
+    """ingress-nginx's util/same_site.lua: browsers known to reject SameSite=None cookies
+    (https://www.chromium.org/updates/same-site/incompatible-clients)."""
+    if not user_agent:
+        return True
+    ua = user_agent
+    if b"Chrome/4" in ua or b"Chrome/5" in ua or b"Chrome/6" in ua:
+        return False
+    if b"CPU iPhone OS 12" in ua or b"iPad; CPU OS 12" in ua:
+        return False
+    return not (
+        b"Macintosh" in ua
+        and b"Intel Mac OS X 10_14" in ua
+        and b"Safari" in ua
+        and b"Chrome" not in ua
+    )

@@ -78,7 +78,7 @@ class ExternalAuthCheck:
         self.spec = spec
         self.url = Template(spec.url)
         self.signin = Template(spec.signin) if spec.signin else None
-        self.signin_param = getattr(spec, "signin_redirect_param", "rd") or "rd"
+        self.signin_param = spec.signin_redirect_param or "rd"
         self.method = (spec.method or "GET").upper().encode()
         self.copied = tuple(n.encode() for n in spec.response_headers)
 
@@ -91,7 +91,7 @@ class ExternalAuthCheck:
         passed = forward[line_end:]
         if _NOT_PASSED is not None:
             passed = _NOT_PASSED.sub(b"", passed)
-        redirect = getattr(self.spec, "request_redirect", "") or ""
+        redirect = self.spec.request_redirect
         fields = [
             (b"Host", target.host_header),
             (b"X-Original-URL", scheme + b"://" + (req.host or b"") + req.url),

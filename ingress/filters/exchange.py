@@ -23,18 +23,22 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING
 
 from discovery.snapshot import EndpointInfo
 from ingress.exchange import IDEMPOTENT, Downstream, Exchange
+from ingress.filter_headers import error_page_headers
 from ingress.filters.auth_external import parse_url, signin_location
 from ingress.filters.headers import HeadEdit, field_lines, replace_target
 from ingress.filters.subrequest import SubResponse, fetch
+from ingress.filters.upstream_tls import UpstreamTLS
 from ingress.request import RequestState
+from ingress.route_filters import ErrorPages
 from ingress.route_match import RouteResult
 from ingress.routes import Forward
 from ingress.upstream import UpstreamConnection
+from proxy.balancer import RoundRobin
 
 if TYPE_CHECKING:
     from ingress.filters.admission import FilteredRequest
@@ -97,19 +101,16 @@ class FilteredExchange(Exchange):
         if self.error_route is not None:
             pass  # the error page backend: plain round robin
         elif plan.sticky is not None:
-            sticky = plan.sticky
-            ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
-            if ep is None:
-                picked = bal.pick_excluding(skip) if skip else bal.pick()
-                if picked is not None:
-                    ep, key = sticky.new_key(picked, eps, skip)
-                    f = self.filtered
-                    f.cookie = sticky.set_cookie(key, f.https, plan.runtime.wall())
+            ep = self._sticky(bal, eps, skip)
         elif plan.hash_key is not None:
-            client_ip = self.filtered.client_ip
-            scheme = b"https" if self.filtered.https else b"http"
-            key = plan.hash_key.expand(self.req, client_ip, scheme)
-            ep = plan.runtime.ring(route.key, eps).pick(key, skip)
+            f = self.filtered
+            key = plan.hash_key.expand(self.req, f.client_ip, b"https" if f.https else b"http")
+            if plan.hash_subset:
+                subset = plan.runtime.subsets(route.key, eps, plan.hash_subset).pick(key)
+                usable = [e for e in subset if e not in skip]
+                ep = random.choice(usable) if usable else None
+            else:
+                ep = plan.runtime.ring(route.key, eps).pick(key, skip)
         if ep is None:
             ep = bal.pick_excluding(skip) if skip else bal.pick()
         if ep is None:
@@ -122,7 +123,7 @@ class FilteredExchange(Exchange):
                 self._attempt_timer.cancel()
             timeout = t.backend_request
             self._attempt_timer = ctx.loop.call_later(timeout, self._timed_out, False)
-        tls = plan.tls if self.error_route is None else None
+        tls = self._tls()
         pools = ctx.pools if tls is None else plan.runtime.tls_pools(tls.context)
         self.send_to(ep, pools.get((ep.ip, ep.port)), len(eps), fresh)
 
@@ -133,7 +134,7 @@ class FilteredExchange(Exchange):
         plan = self.plan
         t = plan.timeouts
         timeout = t.connect if t is not None and t.connect else ctx.settings.connect_timeout
-        tls = plan.tls if self.error_route is None else None
+        tls = self._tls()
         if tls is None:
             connect = ctx.loop.create_connection(factory, ep.ip, ep.port)
         else:
@@ -141,6 +142,33 @@ class FilteredExchange(Exchange):
                 factory, ep.ip, ep.port, ssl=tls.context, server_hostname=tls.server_hostname
             )
         return asyncio.wait_for(connect, timeout)
+
+    def _sticky(
+        self, bal: RoundRobin, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]
+    ) -> EndpointInfo | None:
+        """The endpoint the sticky cookie names, else a new one (and the cookie to set)."""
+        plan = self.plan
+        sticky = plan.sticky
+        assert sticky is not None
+        f = self.filtered
+        ep = None
+        if not (skip and sticky.spec.change_on_failure):  # a failed try re-pins
+            ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
+        if ep is None:
+            picked = bal.pick_excluding(skip) if skip else bal.pick()
+            if picked is not None:
+                ep, key = sticky.new_key(picked, eps, skip)
+                agent = self.req.header(b"user-agent")
+                f.cookie = sticky.set_cookie(key, f.https, plan.runtime.wall(), agent)
+        return ep
+
+    def _tls(self) -> UpstreamTLS | None:
+        """TLS to the endpoint: the route's HTTPS (AUTO: when the client used HTTPS); never
+        to the error page backend."""
+        plan = self.plan
+        if self.error_route is not None or (plan.tls_auto and not self.filtered.https):
+            return None
+        return plan.tls
 
     def bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
         t = self.plan.timeouts
@@ -273,10 +301,14 @@ class FilteredExchange(Exchange):
         super().failed(status, retryable)
 
     def _may_try_again(self) -> bool:
-        """Whether Retry allows one more attempt on another endpoint."""
-        if not self.tries:
+        """Whether Retry allows one more attempt on another endpoint (tries 0: one per
+        endpoint)."""
+        if not self.plan.retry:
             return False
-        return len(self.tried or ()) + 1 < self.tries
+        route = self.req.route
+        assert isinstance(route, RouteResult)
+        attempts = len(self.tried or ()) + 1
+        return attempts < (self.tries or len(route.endpoints))
 
     def response_done(self) -> None:
         self.stop_timers()
@@ -288,51 +320,40 @@ class FilteredExchange(Exchange):
     # -- the response head ---------------------------------------------------------------
     def intercepts(self, status: int) -> bool:
         pages = self.plan.error_pages
-        return (
-            pages is not None
-            and self.error_route is None
-            and status in pages.codes
-            and self.req.complete
-            and not pages.backend.status
-            and bool(pages.backend.endpoints)
-        )
+        if pages is None or self.error_route is not None or status not in pages.codes:
+            return False
+        backend = pages.backend
+        if backend is None:
+            return True  # seaway's own page for that status replaces the answer
+        return self.req.complete and not backend.status and bool(backend.endpoints)
 
     def intercepted(self) -> None:
         pages = self.plan.error_pages
         assert pages is not None
-        req = self.req
         self.conn = None
+        if pages.backend is None:
+            self.client.answer(self.status, close=not self.req.complete)
+            return
+        req = self.req
         route = self.error_route = RouteResult(
             0, Forward((pages.backend,)), "custom-http-errors", None, pages.backend
         )
         req.route = route
-        req.upstream_head = self._error_head(self.status)
+        req.upstream_head = self._error_head(pages, self.status)
         req.pending = None
         self.tried = None
         self.start()
 
-    def _error_head(self, code: int) -> bytes:
-        """The request for the error page: ``/`` with X-Code and the context headers, no
-        body (ingress-nginx's custom error location)."""
+    def _error_head(self, pages: ErrorPages, code: int) -> bytes:
+        """The request for the error page: ``/`` with X-Code and the context headers
+        (ingress/filter_headers.py), no body: ingress-nginx's custom error location."""
         req = self.req
-        result = self.plan.result
         head = HeadEdit(remove=("content-length", "transfer-encoding"), protected=frozenset())
-        origin = result.origin
-        service = result.service
-        port = result.key.rpartition(":")[2]
-        fields = [
-            (b"X-Code", b"%d" % code),
-            (b"X-Format", req.header(b"accept") or b""),
-            (b"X-Original-URI", req.url),
-            (b"X-Namespace", (service.namespace if service else "").encode()),
-            (b"X-Ingress-Name", (origin.name if origin else "").encode()),
-            (b"X-Service-Name", (service.name if service else "").encode()),
-            (b"X-Service-Port", port.encode()),
-        ]
+        fields = error_page_headers(pages, code, req.header(b"accept"), req.url)
         if req.has_body:
-            fields.append((b"Content-Length", b"0"))
-        edited = head.apply(req.upstream_head, field_lines(f for f in fields if f[1]))
-        return replace_target(edited, b"/")
+            fields.append(("Content-Length", "0"))
+        lines = field_lines((n.encode(), v.encode("latin-1")) for n, v in fields if v)
+        return replace_target(head.apply(req.upstream_head, lines), b"/")
 
     def response_head(self, head: bytes) -> bytes:
         return self.filtered.response_head(head, self.status)

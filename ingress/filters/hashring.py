@@ -49,3 +49,27 @@ class HashRing:
             if ep not in skip:
                 return ep
         return None
+
+
+class SubsetRing:
+    """ingress-nginx's chashsubset.lua (upstream-hash-by-subset): the endpoints cut into
+    subsets of ``size`` (the last one filled up from the first endpoints), a key hashed
+    to one subset; the caller picks within it at random."""
+
+    __slots__ = ("_ring", "_subsets", "endpoints")
+
+    def __init__(self, endpoints: Sequence[EndpointInfo], size: int) -> None:
+        self.endpoints = tuple(endpoints)
+        eps = list(self.endpoints)
+        count = -(-len(eps) // size) if eps else 0
+        eps += eps[: count * size - len(eps)]
+        self._subsets = [tuple(eps[i * size : (i + 1) * size]) for i in range(count)]
+        # Each subset stands on the ring as a pseudo-endpoint named "setN".
+        names = [EndpointInfo(f"set{i + 1}", 0) for i in range(count)]
+        self._ring = HashRing(names)
+
+    def pick(self, key: bytes) -> tuple[EndpointInfo, ...]:
+        found = self._ring.pick(key)
+        if found is None:
+            return ()
+        return self._subsets[int(found.ip[3:]) - 1]

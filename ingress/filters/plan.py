@@ -40,6 +40,7 @@ from ingress.filters.variables import Template
 from ingress.request import RequestState
 from ingress.route_actions import (
     find_filter,
+    forwarded_prefix,
     https_redirect_location,
     redirect_location,
     rewrite_target,
@@ -64,13 +65,15 @@ from ingress.route_filters import (
     Timeouts,
     UpstreamProtocol,
 )
-from ingress.route_match import RouteResult
+from ingress.route_match import RouteResult, request_path
 from ingress.routes import FixedResponse, PathMatch, Redirect
 
 if TYPE_CHECKING:
     from ingress.filters.runtime import FilterRuntime
 
 Header = tuple[bytes, bytes]
+
+_PREFIX = HeadEdit(remove=("x-forwarded-prefix",))
 
 
 class Client(Protocol):
@@ -80,9 +83,10 @@ class Client(Protocol):
     scheme: bytes
 
 
-def needs_plan(result: RouteResult) -> bool:
-    """Whether `result` does more than forward or answer a bare status."""
-    if result.filters:
+def needs_plan(result: RouteResult, filters: tuple[Filter, ...]) -> bool:
+    """Whether `result` (with these effective `filters`) does more than forward or
+    answer a bare status."""
+    if filters:
         return True
     action = result.action
     if isinstance(action, Redirect):
@@ -94,9 +98,13 @@ def needs_plan(result: RouteResult) -> bool:
     )
 
 
-def compile_plan(result: RouteResult, runtime: FilterRuntime) -> RoutePlan | None:
-    """The plan of `result`, or None when it needs none (see ``needs_plan``)."""
-    return RoutePlan(result, runtime) if needs_plan(result) else None
+def compile_plan(
+    result: RouteResult, runtime: FilterRuntime, filters: tuple[Filter, ...] | None = None
+) -> RoutePlan | None:
+    """The plan of `result` with `filters` (default: its own), or None when it needs none
+    (see ``needs_plan``)."""
+    f = result.filters if filters is None else filters
+    return RoutePlan(result, runtime, f) if needs_plan(result, f) else None
 
 
 def _merged_timeouts(filters: tuple[Filter, ...]) -> Timeouts | None:
@@ -113,6 +121,23 @@ def _merged_timeouts(filters: tuple[Filter, ...]) -> Timeouts | None:
     return Timeouts(**merged)
 
 
+class HeaderCopy:
+    """RequestHeaders.copy: field ``name`` set to the request's ``source`` field."""
+
+    __slots__ = ("name", "remove", "source")
+
+    def __init__(self, name: str, source: str) -> None:
+        self.name = name.encode()
+        self.source = source.lower().encode()
+        self.remove = HeadEdit(remove=(name,))
+
+    def apply(self, head: bytes, req: RequestState) -> bytes:
+        value = req.header(self.source)
+        if value is None:
+            return head
+        return self.remove.apply(head, self.name + b": " + value + b"\r\n")
+
+
 class RoutePlan:
     __slots__ = (
         "always_auth_cookies",
@@ -120,12 +145,17 @@ class RoutePlan:
         "body_limit",
         "concurrency",
         "connection_status",
+        "copies",
         "cors",
         "error_pages",
         "exempt",
         "external",
         "fixed",
+        "forwarded_prefix",
         "hash_key",
+        "hash_subset",
+        "http_plain",
+        "https_edits",
         "https_redirect",
         "matched",
         "mirrors",
@@ -137,6 +167,7 @@ class RoutePlan:
         "request_edits",
         "response_edits",
         "result",
+        "retry",
         "rewrites",
         "runtime",
         "sources",
@@ -145,12 +176,13 @@ class RoutePlan:
         "sticky",
         "timeouts",
         "tls",
+        "tls_auto",
         "tries",
+        "unresolved_users",
         "upstream_host",
     )
 
-    def __init__(self, result: RouteResult, runtime: FilterRuntime) -> None:
-        f = result.filters
+    def __init__(self, result: RouteResult, runtime: FilterRuntime, f: tuple[Filter, ...]) -> None:
         self.result = result
         self.runtime = runtime
         self.status = result.status
@@ -168,32 +200,44 @@ class RoutePlan:
         self.sources_status = ranges.status if ranges is not None else 403
         basic = find_filter(f, BasicAuth)
         self.basic = BasicAuthCheck(basic.realm, basic.users) if basic is not None else None
+        # A Secret named but not found (or not read yet): refused, as ingress-nginx's
+        # location is denied (503) when its auth-secret is invalid.
+        self.unresolved_users = basic is not None and basic.secret is not None and not basic.users
         ext = find_filter(f, ExternalAuth)
         self.external = ExternalAuthCheck(ext) if ext is not None else None
-        self.always_auth_cookies = bool(getattr(ext, "always_set_cookie", False))
+        self.always_auth_cookies = ext is not None and ext.always_set_cookie
         body = find_filter(f, BodyLimit)
         self.body_limit = body.max_bytes if body is not None else 0
-        self.rewrites = tuple(r.path for r in f if isinstance(r, Rewrite) and r.path is not None)
-        hosts = [r.hostname for r in f if isinstance(r, Rewrite) and r.hostname]
+        rewrites = [r for r in f if isinstance(r, Rewrite)]
+        self.rewrites = tuple(r.path for r in rewrites if r.path is not None)
+        hosts = [r.hostname for r in rewrites if r.hostname]
         self.upstream_host = hosts[-1].encode() if hosts else None
-        edits = [HeadEdit.of(e) for e in f if isinstance(e, RequestHeaders)]
+        prefixed = [r for r in rewrites if r.forwarded_prefix is not None]
+        self.forwarded_prefix = prefixed[-1] if prefixed else None
+        headers = [e for e in f if isinstance(e, RequestHeaders)]
+        edits = [HeadEdit.of(e) for e in headers]
         if basic is not None:
             edits.append(HeadEdit(remove=("authorization",)))  # never forwarded
         self.request_edits = tuple(e for e in edits if e)
-        responses = [HeadEdit.of(e) for e in f if isinstance(e, ResponseHeaders)]
-        self.response_edits = tuple(e for e in responses if e)
+        self.copies = tuple(HeaderCopy(n, src) for e in headers for n, src in e.copy)
+        responses = [e for e in f if isinstance(e, ResponseHeaders)]
+        self.response_edits = tuple(HeadEdit.of(e) for e in responses if not e.https_only)
+        self.https_edits = tuple(HeadEdit.of(e) for e in responses if e.https_only)
         affinity = find_filter(f, CookieAffinity)
         self.sticky = StickyCookie(affinity, result.key) if affinity is not None else None
         hashed = find_filter(f, HashBy)
         self.hash_key = Template(hashed.key) if hashed is not None else None
+        self.hash_subset = hashed.subset_size if hashed is not None else 0
         self.timeouts = _merged_timeouts(f)
         retry = find_filter(f, Retry)
+        self.retry = retry is not None
         self.tries = retry.tries if retry is not None else 0
         self.mirrors = tuple(m for m in f if isinstance(m, Mirror))
         self.error_pages = find_filter(f, ErrorPages)
         protocol = find_filter(f, UpstreamProtocol)
         self.tls: UpstreamTLS | None = upstream_tls(protocol) if protocol is not None else None
-        self.per_request = bool(
+        self.tls_auto = protocol is not None and protocol.protocol == "AUTO"
+        kept = bool(
             self.cors is not None
             or self.response_edits
             or self.sticky is not None
@@ -201,14 +245,29 @@ class RoutePlan:
             or self.external is not None
             or self.concurrency is not None
             or self.timeouts is not None
-            or self.tries
+            or self.retry
             or self.mirrors
             or self.error_pages is not None
             or self.tls is not None
         )
+        self.per_request = kept or bool(self.https_edits)
+        # Only HTTPS-only edits (ingress-nginx's HSTS, on every route in its mode): a plain
+        # HTTP request goes as on a route without filters.
+        self.http_plain = not kept and not self.status and not (
+            self.https_redirect
+            or self.rates
+            or self.sources
+            or self.basic
+            or self.body_limit
+            or self.rewrites
+            or self.upstream_host
+            or self.request_edits
+            or self.copies
+            or self.forwarded_prefix
+        )
         # The exact-bytes memo (ingress/http1.py) may repeat a request's routing only when
         # its outcome is a function of its bytes and nothing is kept per request.
-        self.repeatable = not (self.per_request or self.rates or self.status)
+        self.repeatable = not (self.per_request or self.rates or self.status or self.copies)
 
     def _compile_limits(
         self, f: tuple[Filter, ...], result: RouteResult, rt: FilterRuntime
@@ -233,7 +292,7 @@ class RoutePlan:
         self.rates = tuple(rates)
         self.exempt = AddressSet(limit.exempt) if limit.exempt else None
         self.rate_status = limit.status
-        self.connection_status = getattr(limit, "connection_status", limit.status)
+        self.connection_status = limit.connection_status
 
     # -- admission -----------------------------------------------------------------------
     def admit(self, client: Client, req: RequestState, route: RouteResult) -> None:
@@ -241,6 +300,9 @@ class RoutePlan:
         answer's fields), or build its upstream head (and ``req.plan`` when the request
         needs per-request handling)."""
         req.route = route
+        if self.http_plain and client.scheme == b"http":
+            req.upstream_head = req.build_upstream_head(client.client_ip, client.scheme)
+            return
         https = self.https_redirect
         if https is not None and client.scheme == b"http":
             location = https_redirect_location(https, req.host, req.url)
@@ -267,9 +329,14 @@ class RoutePlan:
             self._answer(req, client, self.sources_status, (), origin)
             return
         basic = self.basic
-        if basic is not None and not basic.allows(req.header(b"authorization")):
-            self._answer(req, client, 401, [(b"WWW-Authenticate", basic.challenge)], origin)
-            return
+        if basic is not None:
+            if self.unresolved_users:
+                self._answer(req, client, 503, (), origin)
+                return
+            if not basic.allows(req.header(b"authorization")):
+                fields = [(b"WWW-Authenticate", basic.challenge)]
+                self._answer(req, client, 401, fields, origin)
+                return
         limit = self.body_limit
         if limit and req.content_length > limit:
             req.keep_alive = False  # the body is not wanted: the connection closes after
@@ -290,6 +357,13 @@ class RoutePlan:
             head = replace_host(head, self.upstream_host)
         for edit in self.request_edits:
             head = edit.apply(head)
+        for copy in self.copies:
+            head = copy.apply(head, req)
+        prefixed = self.forwarded_prefix
+        if prefixed is not None:
+            prefix = forwarded_prefix(prefixed, request_path(req.url))
+            if prefix is not None:
+                head = _PREFIX.apply(head, b"X-Forwarded-Prefix: " + prefix + b"\r\n")
         return head
 
     def _answer_action(self, req: RequestState, client: Client, origin: bytes | None) -> None:

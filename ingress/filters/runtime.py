@@ -14,14 +14,19 @@ import asyncio
 import ssl
 import time
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from discovery.snapshot import EndpointInfo
-from ingress.filters.hashring import HashRing
+from ingress.filters.hashring import HashRing, SubsetRing
 from ingress.filters.plan import RoutePlan, compile_plan
 from ingress.filters.ratelimit import ConcurrencyZone, RateZone
 from ingress.filters.subrequest import Resolver
 from ingress.pool import PoolSet
+from ingress.route_actions import find_filter
+from ingress.route_filters import BodyLimit, Filter, Retry, Timeouts
+from ingress.route_match import CompiledTable, RouteResult
+from ingress.settings import HttpSettings
 
 if TYPE_CHECKING:
     from ingress.context import ProxyContext
@@ -33,6 +38,7 @@ ZONES_KEPT = 4096  # zones of routes no table uses any more are dropped beyond t
 class FilterRuntime:
     __slots__ = (
         "_rings",
+        "_subsets",
         "_tls_pools",
         "_zones",
         "auth_tls",
@@ -58,6 +64,7 @@ class FilterRuntime:
         self.auth_tls.verify_mode = ssl.CERT_NONE
         self._zones: dict[tuple[Any, ...], RateZone | ConcurrencyZone] = {}
         self._rings: dict[str, HashRing] = {}
+        self._subsets: dict[tuple[str, int], SubsetRing] = {}
 
     def rate_zone(self, key: tuple[Any, ...], rate: float, burst: float) -> RateZone:
         """The zone kept under `key` (the route and its limit), made on first use."""
@@ -99,6 +106,15 @@ class FilterRuntime:
             )
         return pools
 
+    def subsets(self, key: str, endpoints: Sequence[EndpointInfo], size: int) -> SubsetRing:
+        """The subset ring of backend `key` over its current endpoints."""
+        found = self._subsets.get((key, size))
+        if found is None or found.endpoints != tuple(endpoints):
+            if len(self._subsets) > 1024:
+                self._subsets.clear()
+            found = self._subsets[(key, size)] = SubsetRing(endpoints, size)
+        return found
+
     def close(self) -> None:
         for pools in self._tls_pools.values():
             pools.close()
@@ -109,20 +125,84 @@ class FilterRuntime:
         return self.ctx.loop
 
 
-def attach_plans(router: object, ctx: ProxyContext) -> int:
-    """Give every RouteResult of `router` (a CompiledTable) that needs one its RoutePlan;
-    returns how many got one. Results without filters keep ``plan`` None."""
-    if not isinstance(router, Iterable):
-        return 0
+def effective_filters(defaults: tuple[Filter, ...], own: tuple[Filter, ...]) -> tuple[Filter, ...]:
+    """A route's filters over its listener's defaults: a filter of the route (or of its
+    backend) replaces the listener's of the same type."""
+    if not defaults:
+        return own
+    kinds = {type(f) for f in own}
+    return tuple(f for f in defaults if type(f) not in kinds) + own
+
+
+def fold_defaults(
+    base: HttpSettings, defaults: tuple[Filter, ...], results: Iterable[RouteResult]
+) -> tuple[HttpSettings, list[Filter]]:
+    """The worker settings with the listener's defaults folded in, and which defaults
+    they now carry (routes that inherit those need no plan for them): BodyLimit (unless
+    some route allows more: the settings' limit is then the largest, and routes under
+    it keep their check), Timeouts (connect; read is the upstream idle timer, which
+    ``send`` shares), Retry (the plain path tries each endpoint once when connects fail,
+    and does not try again after a failed answer)."""
+    changes: dict[str, float | int] = {}
+    folded: list[Filter] = []
+    body = find_filter(defaults, BodyLimit)
+    if body is not None:
+        cap = body.max_bytes
+        for result in results:
+            own = find_filter(result.filters, BodyLimit)
+            if own is not None and cap:
+                cap = 0 if not own.max_bytes else max(cap, own.max_bytes)
+        changes["max_body_size"] = cap
+        if cap == body.max_bytes:
+            folded.append(body)
+    timeouts = find_filter(defaults, Timeouts)
+    if timeouts is not None and not (timeouts.request or timeouts.backend_request):
+        if timeouts.connect:
+            changes["connect_timeout"] = timeouts.connect
+        if timeouts.read:
+            changes["upstream_timeout"] = timeouts.read
+        folded.append(timeouts)
+    retry = find_filter(defaults, Retry)
+    if retry is not None:
+        folded.append(retry)
+    return replace(base, **changes), folded  # type: ignore[arg-type]
+
+
+def attach_plans(
+    router: object, ctx: ProxyContext, base: HttpSettings | None = None
+) -> HttpSettings:
+    """Give every RouteResult of `router` (a CompiledTable) that needs one its RoutePlan,
+    over its listener's default filters; results without filters keep ``plan`` None.
+    Returns the worker's settings for this table: `base` with the main listener's
+    defaults folded in (``fold_defaults``)."""
+    settings = base if base is not None else ctx.settings
+    if not isinstance(router, CompiledTable):
+        return settings
     runtime = ctx.filters
     if runtime is None:
         runtime = ctx.filters = FilterRuntime(ctx)
-    made = 0
-    for result in router:
-        plan: RoutePlan | None = compile_plan(result, runtime)
-        result.plan = plan
-        if plan is not None:
-            made += 1
-            if not plan.repeatable:
-                result.repeatable = False  # the exact-bytes memo must route it again
-    return made
+    main = router.main()
+    for listener in router.table.listeners:
+        matcher = router.listener(listener.name)
+        if matcher is None:
+            continue
+        defaults = listener.filters
+        folded: list[Filter] = []
+        if matcher is main and defaults:
+            settings, folded = fold_defaults(settings, defaults, matcher)
+        for result in matcher:
+            filters = result.filters
+            if result.route is not None and defaults:
+                inherited = effective_filters(defaults, filters)
+                filters = tuple(f for f in inherited if not any(f is x for x in folded))
+            _attach(result, compile_plan(result, runtime, filters))
+    if not router.table.listeners:
+        for result in router:
+            _attach(result, compile_plan(result, runtime))
+    return settings
+
+
+def _attach(result: RouteResult, plan: RoutePlan | None) -> None:
+    result.plan = plan
+    if plan is not None and not plan.repeatable:
+        result.repeatable = False  # the exact-bytes memo must route it again

@@ -21,6 +21,7 @@ from discovery.model import (
     IngressRule,
     IngressTLS,
     KubeObject,
+    OpaqueSecret,
     Service,
     ServicePort,
     TLSSecret,
@@ -148,10 +149,19 @@ def test_ingress_and_class() -> None:
 
 def test_tls_secret_decoded_other_kinds_and_secret_types_ignored() -> None:
     objects = load("secrets-and-others.yaml")
-    # The Opaque Secret and the Deployment are skipped; ConfigMaps are read (one may hold
-    # ingress-nginx settings: --configmap).
-    assert [str(o.key) for o in objects] == ["Secret shop/shop-tls", "ConfigMap shop/settings"]
-    secret, configmap = objects
+    # Opaque Secrets are read (one may hold ingress-nginx auth-secret users: the type is
+    # the default), other Secret types and the Deployment are skipped; ConfigMaps are read
+    # (one may hold ingress-nginx settings: --configmap).
+    assert [str(o.key) for o in objects] == [
+        "Secret shop/shop-tls",
+        "Secret shop/db-password",
+        "ConfigMap shop/settings",
+        "Secret shop/basic-auth",
+    ]
+    secret, opaque, configmap, auth = objects
+    assert isinstance(opaque, OpaqueSecret) and opaque.data == {"password": b"password"}
+    assert isinstance(auth, OpaqueSecret) and auth.data == {"auth": b"foo:{PLAIN}bar"}
+    assert auth.type == "Opaque"
     assert isinstance(configmap, ConfigMap) and configmap.data == {"enabled": "on"}
     assert isinstance(secret, TLSSecret)
     assert secret.cert_pem.startswith(b"-----BEGIN CERTIFICATE-----\n")
@@ -179,7 +189,7 @@ def test_load_path_directory_and_duplicate_warning(tmp_path: Path) -> None:
     assert files == sorted(files) and "list.json" in files and "ingress.yaml" in files
     keys = sorted(str(o.key) for o in result.objects())
     assert keys == sorted(set(keys))  # one object per key
-    assert len(keys) == 11  # ten, plus the ConfigMap of secrets-and-others.yaml
+    assert len(keys) == 13  # ten, and secrets-and-others.yaml's ConfigMap and Opaque Secrets
     # list.json repeats web and its slice: the later file (sorted order) wins, warned.
     assert any("Service shop/web is defined in" in w for w in result.warnings)
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from discovery.manifest import parse_manifest_text, parse_object
-from discovery.model import ConfigMap
+from discovery.model import ConfigMap, OpaqueSecret
 
 SERVICE: dict[str, Any] = {
     "apiVersion": "v1",
@@ -596,10 +596,25 @@ def test_unknown_kinds_and_other_secrets_are_ignored_silently() -> None:
     for doc in (
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}},
         {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}},  # even unnamed
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockercfg"},
+        {"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/basic-auth"},
+    ):
+        assert parse_object(doc, "x.yaml") == (None, [])
+
+
+def test_opaque_secrets_are_read_and_checked() -> None:
+    """Opaque Secrets (the default type) hold ingress-nginx's auth-secret users."""
+    for doc in (
         {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "s"}},
         {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}},
     ):
-        assert parse_object(doc, "x.yaml") == (None, [])
+        obj, errors = parse_object(doc, "x.yaml")
+        assert errors == [] and isinstance(obj, OpaqueSecret) and obj.data == {}
+    bad = {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}, "data": {"auth": "!"}}
+    obj, errors = parse_object(bad, "x.yaml")
+    assert obj is None and [str(e) for e in errors] == [
+        "x.yaml: Secret default/s: data[auth]: must be valid base64 (Only base64 data is allowed)"
+    ]
 
 
 CONFIGMAP: dict[str, Any] = {

@@ -256,16 +256,28 @@ def test_custom_error_pages(lt: LoopThread, pair: list[Backend]) -> None:
     to "/" with X-Code, X-Format and X-Original-URI; other statuses pass."""
     main, errors = pair
     be = backend_of("one", main.port)
-    pages = ErrorPages((503, 404), backend_of("errors", errors.port))
-    with proxy(lt, table(route(be, "/", filters=(pages,)))) as p:
+    pages = ErrorPages(
+        (503, 404), backend_of("errors", errors.port), "default", "site", "one", "80"
+    )
+    own = ErrorPages((503,))  # no backend: seaway's own page for the status
+    routes = table(
+        route(be, "/own", filters=(Rewrite(ReplacePrefix("/")), own)),
+        route(be, "/", filters=(pages,)),
+    )
+    with proxy(lt, routes) as p:
         a = request(p.port, "/status/503", headers=[("Accept", "application/json")])
         assert a.status == 200 and a.json()["name"] == "two" and a.json()["path"] == "/"
         assert a.sent_header("X-Code") == "503"
         assert a.sent_header("X-Format") == "application/json"
         assert a.sent_header("X-Original-URI") == "/status/503"
         assert a.sent_header("X-Service-Name") == "one"
+        assert a.sent_header("X-Ingress-Name") == "site"
+        assert a.sent_header("X-Service-Port") == "80"
         passed = request(p.port, "/status/500")
         assert passed.status == 500 and passed.header("X-Name") == "one"
+        mine = request(p.port, "/own/status/503")
+        assert mine.status == 503 and mine.body == b"503 Service Unavailable\n"
+        assert mine.header("X-Name") is None
 
 
 def test_request_mirror(lt: LoopThread, pair: list[Backend]) -> None:
