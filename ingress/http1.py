@@ -373,7 +373,7 @@ class HttpProtocol(asyncio.Protocol):
         if req.expect_continue and not req.complete:
             self._write(CONTINUE)
         if req.plan is not None:
-            req.plan.start(self)  # a FilteredExchange (ingress/filters/)
+            req.plan.begin(self)  # its FilteredExchange (ingress/filters/)
             return
         ex = self.exchange = Exchange(self, req)
         ex.start()

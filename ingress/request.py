@@ -71,9 +71,9 @@ _NAMED_MAX = 1024
 
 class RequestPlan(Protocol):
     """What the downstream connection asks of a request whose route has filters
-    (ingress/filters/admission.py FilteredRequest)."""
+    (ingress/filters/admission.py)."""
 
-    def start(self, client: Any) -> None: ...
+    def begin(self, client: Any) -> None: ...
 
     def reply(self, status: int, close: bool) -> bytes: ...
 

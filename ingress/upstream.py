@@ -419,7 +419,9 @@ class UpstreamConnection(asyncio.Protocol):
         elif body and not self._feed(body, ex):
             return
         if ex.edits_response:
-            new_head = ex.response_head(head if new_head is None else new_head)
+            edited = ex.response_head(head if new_head is None else new_head)
+            if edited is not head:
+                new_head = edited
         pieces = interim
         if new_head is None:
             pieces.append(data[pos:] if pos else data)

@@ -17,7 +17,7 @@ SameSite; Secure when the filter asks or the request came over TLS.
 from __future__ import annotations
 
 import hashlib
-import os
+import random
 import time
 from collections.abc import Container, Sequence
 
@@ -86,6 +86,13 @@ class StickyCookie:
     def endpoint_key(self, ep: EndpointInfo) -> bytes:
         return _md5(self._salt + ep.address.encode())
 
+    def value(self, cookies: bytes | None) -> bytes | None:
+        """This cookie's value in a Cookie header (route_conditions.cookie_value's answer,
+        after one search that settles the common case of a header without it)."""
+        if cookies is None or cookies.find(self.name) < 0:
+            return None
+        return cookie_value(cookies, self.name)
+
     def stuck(
         self,
         cookies: bytes | None,
@@ -93,7 +100,7 @@ class StickyCookie:
         skip: Container[EndpointInfo],
     ) -> EndpointInfo | None:
         """The usable endpoint the request's cookie names, or None."""
-        raw = cookie_value(cookies, self.name)
+        raw = self.value(cookies)
         if raw is None:
             return None
         key, bar, tag = raw.partition(b"|")
@@ -121,7 +128,7 @@ class StickyCookie:
         ring = self._ring
         if ring is None:
             ring = self._ring = HashRing(self._endpoints)
-        key = os.urandom(8).hex().encode()
+        key = b"%016x" % random.getrandbits(64)  # as ingress-nginx: unique, not secret
         return ring.pick(key, skip) or ep, key
 
     def set_cookie(

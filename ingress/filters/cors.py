@@ -28,10 +28,11 @@ def _encoded(fields: list[tuple[str, str]]) -> list[Header]:
 class CorsPolicy:
     """One route's Cors, compiled."""
 
-    __slots__ = ("_fixed", "_fixed_lines", "_preflight", "remover", "spec")
+    __slots__ = ("_fixed", "_fixed_lines", "_preflight", "any_origin", "remover", "spec")
 
     def __init__(self, cors: Cors) -> None:
         self.spec = cors
+        self.any_origin = cors.allow_origins == ("*",)  # then the Origin is not even read
         every = _encoded(cors_headers(cors, b"*", False))
         self._fixed = every[1:]  # all but Access-Control-Allow-Origin, which varies
         self._preflight = _encoded(cors_headers(cors, b"*", True))[len(every) :]

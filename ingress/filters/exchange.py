@@ -24,15 +24,17 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable, Collection
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from discovery.snapshot import EndpointInfo
 from ingress.exchange import IDEMPOTENT, Downstream, Exchange
 from ingress.filter_headers import error_page_headers
+from ingress.filters.admission import Answers
 from ingress.filters.auth_external import parse_url, signin_location
 from ingress.filters.headers import HeadEdit, field_lines, replace_target
 from ingress.filters.subrequest import SubResponse, fetch
 from ingress.filters.upstream_tls import UpstreamTLS
+from ingress.pool import EndpointPool
 from ingress.request import RequestState
 from ingress.route_filters import ErrorPages
 from ingress.route_match import RouteResult
@@ -41,7 +43,7 @@ from ingress.upstream import UpstreamConnection
 from proxy.balancer import RoundRobin
 
 if TYPE_CHECKING:
-    from ingress.filters.admission import FilteredRequest
+    from ingress.filters.plan import RoutePlan
 
 log = logging.getLogger(__name__)
 
@@ -49,42 +51,100 @@ AUTH_TIMEOUT = 5.0  # seconds for an answer of the external auth service
 MIRROR_TIMEOUT = 10.0
 
 
-class FilteredExchange(Exchange):
+class FilteredClient(Downstream, Protocol):
+    """The client connection (ingress.http1.HttpProtocol) as a filtered request sees it."""
+
+    client_ip: bytes
+    scheme: bytes
+
+
+class FilteredExchange(Exchange, Answers):
+    """Made at admission (``RequestState.plan``); ``begin`` sends it on its way."""
+
     __slots__ = (
         "_attempt_timer",
         "_request_timer",
+        "auth_cookies",
         "authorized",
+        "client_ip",
+        "cookie",
         "edits_response",
         "endpoint",
         "error_route",
-        "filtered",
+        "holding",
+        "https",
+        "origin",
         "plan",
+        "reply_to",
+        "timed",
         "tries",
     )
 
-    def __init__(self, client: Downstream, req: RequestState, filtered: FilteredRequest) -> None:
+    def __init__(
+        self, client: FilteredClient, req: RequestState, plan: RoutePlan, origin: bytes | None
+    ) -> None:
         super().__init__(client, req)
-        self.filtered = filtered
-        plan = self.plan = filtered.plan
+        self.plan = plan
+        self.client_ip = client.client_ip
+        self.https = client.scheme == b"https"
+        self.origin = origin
+        self.reply_to: tuple[int, list[tuple[bytes, bytes]], bytes | None] | None = None
+        self.cookie: bytes | None = None
+        self.auth_cookies: list[bytes] | None = None
+        self.holding = False  # counted in the route's requests under way
         self.tries = plan.tries
-        self.edits_response = True
+        self.edits_response = plan.edits_response
         self.authorized = plan.external is None
         self.endpoint: EndpointInfo | None = None
         self.error_route: RouteResult | None = None  # set once an error page is asked for
         self._request_timer: asyncio.TimerHandle | None = None
         self._attempt_timer: asyncio.TimerHandle | None = None
+        self.timed = False  # a timer of its own runs
+
+    # -- hooks of ingress/http1.py (see ingress/filters/admission.py) --------------------
+    def begin(self, client: Downstream) -> None:
+        """The request becomes the connection's active one: counted under way (or refused
+        over the route's limit), timed, mirrored, sent."""
+        plan = self.plan
+        zone = plan.concurrency
+        if zone is not None and (plan.exempt is None or self.client_ip not in plan.exempt):
+            if not zone.acquire(self.client_ip):
+                client.answer(plan.connection_status, close=not self.req.complete)
+                return
+            self.holding = True
+        client.exchange = self
         t = plan.timeouts
         if t is not None and t.request:
             loop = client.ctx.loop
             self._request_timer = loop.call_later(t.request, self._timed_out, True)
+            self.timed = True
         if plan.mirrors:
             self._mirror()
+        self.start()
+
+    def finished(self) -> None:
+        """The request ended (answered, or its connection lost)."""
+        if self.holding:
+            self.holding = False
+            zone = self.plan.concurrency
+            if zone is not None:
+                zone.release(self.client_ip)
+        if self.timed:
+            self.stop_timers()
+
+    def set_reply(self, status: int, fields: list[tuple[bytes, bytes]]) -> None:
+        """The answer `reply` gives for `status` (external auth's 302, 401, 403)."""
+        self.reply_to = (status, fields, None)
 
     # -- going upstream ------------------------------------------------------------------
     def start(self, fresh: bool = False) -> None:
         if not self.authorized:
             self.authorized = True
             self.client.ctx.loop.create_task(self._authorize())
+            return
+        plan = self.plan
+        if plan.plain_pick or self.error_route is not None:
+            Exchange.start(self, fresh)  # the backend's balancer, plain connections
             return
         client = self.client
         ctx = client.ctx
@@ -96,15 +156,12 @@ class FilteredExchange(Exchange):
         bal = state.balancer
         eps = bal.endpoints
         skip = self.tried or ()
-        plan = self.plan
         ep: EndpointInfo | None = None
-        if self.error_route is not None:
-            pass  # the error page backend: plain round robin
-        elif plan.sticky is not None:
+        if plan.sticky is not None:
             ep = self._sticky(bal, eps, skip)
         elif plan.hash_key is not None:
-            f = self.filtered
-            key = plan.hash_key.expand(self.req, f.client_ip, b"https" if f.https else b"http")
+            scheme = b"https" if self.https else b"http"
+            key = plan.hash_key.expand(self.req, self.client_ip, scheme)
             if plan.hash_subset:
                 subset = plan.runtime.subsets(route.key, eps, plan.hash_subset).pick(key)
                 usable = [e for e in subset if e not in skip]
@@ -116,16 +173,20 @@ class FilteredExchange(Exchange):
         if ep is None:
             client.answer(502, close=not self.req.complete)
             return
-        self.endpoint = ep
         t = plan.timeouts
         if t is not None and t.backend_request:
             if self._attempt_timer is not None:
                 self._attempt_timer.cancel()
             timeout = t.backend_request
             self._attempt_timer = ctx.loop.call_later(timeout, self._timed_out, False)
+            self.timed = True
         tls = self._tls()
         pools = ctx.pools if tls is None else plan.runtime.tls_pools(tls.context)
         self.send_to(ep, pools.get((ep.ip, ep.port)), len(eps), fresh)
+
+    def send_to(self, ep: EndpointInfo, pool: EndpointPool, n: int, fresh: bool) -> None:
+        self.endpoint = ep  # (for Retry: the endpoint a failed attempt went to)
+        super().send_to(ep, pool, n, fresh)
 
     def open_connection(
         self, factory: Callable[[], UpstreamConnection], ep: EndpointInfo
@@ -150,7 +211,6 @@ class FilteredExchange(Exchange):
         plan = self.plan
         sticky = plan.sticky
         assert sticky is not None
-        f = self.filtered
         ep = None
         if not (skip and sticky.spec.change_on_failure):  # a failed try re-pins
             ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
@@ -158,22 +218,24 @@ class FilteredExchange(Exchange):
             picked = bal.pick_excluding(skip) if skip else bal.pick()
             if picked is not None:
                 ep, key = sticky.new_key(picked, eps, skip)
-                agent = self.req.header(b"user-agent")
-                f.cookie = sticky.set_cookie(key, f.https, plan.runtime.wall(), agent)
+                agent = None
+                if sticky.spec.conditional_samesite_none:
+                    agent = self.req.header(b"user-agent")
+                self.cookie = sticky.set_cookie(key, self.https, plan.runtime.wall(), agent)
         return ep
 
     def _tls(self) -> UpstreamTLS | None:
         """TLS to the endpoint: the route's HTTPS (AUTO: when the client used HTTPS); never
         to the error page backend."""
         plan = self.plan
-        if self.error_route is not None or (plan.tls_auto and not self.filtered.https):
+        if self.error_route is not None or (plan.tls_auto and not self.https):
             return None
         return plan.tls
 
     def bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
-        t = self.plan.timeouts
-        if t is not None and (t.read or t.send):
-            conn.timeout = t.read or t.send or conn.timeout
+        idle = self.plan.idle_timeout
+        if idle and self.error_route is None:
+            conn.timeout = idle
         super().bind(conn, reused, pipeline)
 
     # -- external auth -------------------------------------------------------------------
@@ -182,15 +244,14 @@ class FilteredExchange(Exchange):
         ctx = client.ctx
         check = self.plan.external
         assert check is not None
-        f = self.filtered
         req = self.req
-        scheme = b"https" if f.https else b"http"
-        target = parse_url(check.url.expand(req, f.client_ip, scheme))
+        scheme = b"https" if self.https else b"http"
+        target = parse_url(check.url.expand(req, self.client_ip, scheme))
         answer: SubResponse | None = None
         if target is None:
             log.warning("external auth: %s is not an http(s) URL", check.url.text)
         else:
-            head = check.request_head(target, req, req.forward, f.client_ip, scheme)
+            head = check.request_head(target, req, req.forward, self.client_ip, scheme)
             tls = self.plan.runtime.auth_tls if target.scheme == "https" else None
             where = (target.host, target.port, tls)
             rt = self.plan.runtime
@@ -201,7 +262,7 @@ class FilteredExchange(Exchange):
             return
         status = answer.status if answer is not None else 0
         if answer is not None:
-            f.auth_cookies = answer.values(b"set-cookie")
+            self.auth_cookies = answer.values(b"set-cookie") or None
         if 200 <= status < 300:
             assert answer is not None
             copied = [(n, answer.value(n)) for n in check.copied]
@@ -213,9 +274,9 @@ class FilteredExchange(Exchange):
             self.start()
             return
         if status == 401 and check.signin is not None:
-            signin = check.signin.expand(req, f.client_ip, scheme)
+            signin = check.signin.expand(req, self.client_ip, scheme)
             location = signin_location(signin, check.signin_param, scheme, req)
-            f.set_reply(302, [(b"Location", location)])
+            self.set_reply(302, [(b"Location", location)])
             client.answer(302, close=not req.complete)
             return
         if status in (401, 403):
@@ -223,7 +284,7 @@ class FilteredExchange(Exchange):
             challenge = answer.value(b"www-authenticate") if answer is not None else None
             if challenge:
                 fields.append((b"WWW-Authenticate", challenge))
-            f.set_reply(status, fields)
+            self.set_reply(status, fields)
             client.answer(status, close=not req.complete)
             return
         client.answer(500, close=not req.complete)
@@ -283,6 +344,7 @@ class FilteredExchange(Exchange):
             if timer is not None:
                 timer.cancel()
         self._request_timer = self._attempt_timer = None
+        self.timed = False
 
     def failed(self, status: int, retryable: bool) -> None:
         client = self.client
@@ -311,10 +373,11 @@ class FilteredExchange(Exchange):
         return attempts < (self.tries or len(route.endpoints))
 
     def response_done(self) -> None:
-        self.stop_timers()
+        if self.timed:
+            self.stop_timers()
         conn = self.conn
-        if conn is not None:
-            conn.timeout = self.client.ctx.settings.upstream_timeout
+        if conn is not None and self.plan.idle_timeout:
+            conn.timeout = self.client.ctx.settings.upstream_timeout  # back to the pool
         super().response_done()
 
     # -- the response head ---------------------------------------------------------------
@@ -356,4 +419,4 @@ class FilteredExchange(Exchange):
         return replace_target(head.apply(req.upstream_head, lines), b"/")
 
     def response_head(self, head: bytes) -> bytes:
-        return self.filtered.response_head(head, self.status)
+        return self.response_edit(head, self.status)

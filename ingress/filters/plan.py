@@ -25,16 +25,18 @@ a FilteredRequest (ingress/filters/admission.py) made only for plans that need o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Literal
 
-from ingress.filters.admission import FilteredRequest
+from ingress.filters.admission import LocalAnswer
 from ingress.filters.affinity import StickyCookie
 from ingress.filters.auth_basic import BasicAuthCheck
 from ingress.filters.auth_external import ExternalAuthCheck
 from ingress.filters.cors import PREFLIGHT_STATUS, CorsPolicy
+from ingress.filters.exchange import FilteredClient, FilteredExchange
 from ingress.filters.headers import HeadEdit, replace_host, replace_target
 from ingress.filters.ranges import AddressSet, SourceFilter
 from ingress.filters.ratelimit import ConcurrencyZone, RateZone
+from ingress.filters.rewrite import TargetRewrite
 from ingress.filters.upstream_tls import UpstreamTLS, upstream_tls
 from ingress.filters.variables import Template
 from ingress.request import RequestState
@@ -43,7 +45,6 @@ from ingress.route_actions import (
     forwarded_prefix,
     https_redirect_location,
     redirect_location,
-    rewrite_target,
 )
 from ingress.route_filters import (
     BasicAuth,
@@ -76,11 +77,7 @@ Header = tuple[bytes, bytes]
 _PREFIX = HeadEdit(remove=("x-forwarded-prefix",))
 
 
-class Client(Protocol):
-    """What admission reads of the client connection (ingress.http1.HttpProtocol)."""
-
-    client_ip: bytes
-    scheme: bytes
+Client = FilteredClient  # what admission reads of the connection (ingress.http1.HttpProtocol)
 
 
 def needs_plan(result: RouteResult, filters: tuple[Filter, ...]) -> bool:
@@ -143,10 +140,13 @@ class RoutePlan:
         "always_auth_cookies",
         "basic",
         "body_limit",
+        "checks",
         "concurrency",
         "connection_status",
         "copies",
         "cors",
+        "edits_head",
+        "edits_response",
         "error_pages",
         "exempt",
         "external",
@@ -156,10 +156,13 @@ class RoutePlan:
         "hash_subset",
         "http_plain",
         "https_edits",
+        "https_edits_all",
         "https_redirect",
+        "idle_timeout",
         "matched",
         "mirrors",
         "per_request",
+        "plain_pick",
         "rate_status",
         "rates",
         "redirect",
@@ -168,7 +171,7 @@ class RoutePlan:
         "response_edits",
         "result",
         "retry",
-        "rewrites",
+        "rewrite",
         "runtime",
         "sources",
         "sources_status",
@@ -209,7 +212,8 @@ class RoutePlan:
         body = find_filter(f, BodyLimit)
         self.body_limit = body.max_bytes if body is not None else 0
         rewrites = [r for r in f if isinstance(r, Rewrite)]
-        self.rewrites = tuple(r.path for r in rewrites if r.path is not None)
+        paths = tuple(r.path for r in rewrites if r.path is not None)
+        self.rewrite = TargetRewrite(paths, self.matched) if paths else None
         hosts = [r.hostname for r in rewrites if r.hostname]
         self.upstream_host = hosts[-1].encode() if hosts else None
         prefixed = [r for r in rewrites if r.forwarded_prefix is not None]
@@ -223,12 +227,16 @@ class RoutePlan:
         responses = [e for e in f if isinstance(e, ResponseHeaders)]
         self.response_edits = tuple(HeadEdit.of(e) for e in responses if not e.https_only)
         self.https_edits = tuple(HeadEdit.of(e) for e in responses if e.https_only)
+        self.https_edits_all = self.response_edits + self.https_edits
         affinity = find_filter(f, CookieAffinity)
         self.sticky = StickyCookie(affinity, result.key) if affinity is not None else None
         hashed = find_filter(f, HashBy)
         self.hash_key = Template(hashed.key) if hashed is not None else None
         self.hash_subset = hashed.subset_size if hashed is not None else 0
-        self.timeouts = _merged_timeouts(f)
+        self.timeouts = t = _merged_timeouts(f)
+        # The upstream connection's idle timer while this route's request is on it (reads
+        # and writes both reset it): read, else send; 0: the worker's setting.
+        self.idle_timeout = (t.read or t.send or 0.0) if t is not None else 0.0
         retry = find_filter(f, Retry)
         self.retry = retry is not None
         self.tries = retry.tries if retry is not None else 0
@@ -253,17 +261,53 @@ class RoutePlan:
         self.per_request = kept or bool(self.https_edits)
         # Only HTTPS-only edits (ingress-nginx's HSTS, on every route in its mode): a plain
         # HTTP request goes as on a route without filters.
-        self.http_plain = not kept and not self.status and not (
+        self.http_plain = (
+            not kept
+            and not self.status
+            and not (
+                self.https_redirect
+                or self.rates
+                or self.sources
+                or self.basic
+                or self.body_limit
+                or self.rewrite
+                or self.upstream_host
+                or self.request_edits
+                or self.copies
+                or self.forwarded_prefix
+            )
+        )
+        self.checks = bool(
             self.https_redirect
+            or self.cors
+            or self.status
             or self.rates
             or self.sources
             or self.basic
             or self.body_limit
-            or self.rewrites
+        )
+        self.edits_head = bool(
+            self.rewrite
             or self.upstream_host
             or self.request_edits
             or self.copies
             or self.forwarded_prefix
+        )
+        # Whether the upstream connection hands each response head to the exchange.
+        self.edits_response = bool(
+            self.cors
+            or self.response_edits
+            or self.https_edits
+            or self.sticky
+            or self.external
+            or self.error_pages
+        )
+        # Whether the endpoint is chosen otherwise than by the backend's balancer alone.
+        self.plain_pick = not (
+            self.sticky
+            or self.hash_key
+            or self.tls
+            or (self.timeouts is not None and self.timeouts.backend_request)
         )
         # The exact-bytes memo (ingress/http1.py) may repeat a request's routing only when
         # its outcome is a function of its bytes and nothing is kept per request.
@@ -303,56 +347,68 @@ class RoutePlan:
         if self.http_plain and client.scheme == b"http":
             req.upstream_head = req.build_upstream_head(client.client_ip, client.scheme)
             return
+        origin: bytes | None = None
+        if self.checks:
+            checked = self._check(client, req)
+            if checked is False:
+                return
+            origin = checked
+        head = req.build_upstream_head(client.client_ip, client.scheme)
+        if self.edits_head:
+            head = self._edit_head(head, req)
+        req.upstream_head = head
+        if self.per_request or (self.body_limit and req.chunked):
+            req.plan = FilteredExchange(client, req, self, origin)
+
+    def _check(self, client: Client, req: RequestState) -> bytes | Literal[False] | None:
+        """Phases 1-3 (module docstring): False when the request was answered, else the
+        Access-Control-Allow-Origin for its answer (None: no CORS)."""
         https = self.https_redirect
         if https is not None and client.scheme == b"http":
             location = https_redirect_location(https, req.host, req.url)
             self._answer(req, client, https.status, [(b"Location", location)])
-            return
+            return False
         origin = None
         cors = self.cors
         if cors is not None:
-            origin = cors.origin(req.header(b"origin"))
+            origin = b"*" if cors.any_origin else cors.origin(req.header(b"origin"))
             if origin is not None and req.method == b"OPTIONS":
                 fields = cors.fields(origin, preflight=True)
                 self._answer(req, client, PREFLIGHT_STATUS, fields, answered_cors=True)
-                return
+                return False
         if self.status:
             self._answer_action(req, client, origin)
-            return
+            return False
         ip = client.client_ip
         if self.rates and (self.exempt is None or ip not in self.exempt):
             for zone in self.rates:
                 if not zone.allow(ip):
                     self._answer(req, client, self.rate_status, (), origin)
-                    return
+                    return False
         if self.sources is not None and not self.sources.allows(ip):
             self._answer(req, client, self.sources_status, (), origin)
-            return
+            return False
         basic = self.basic
         if basic is not None:
             if self.unresolved_users:
                 self._answer(req, client, 503, (), origin)
-                return
+                return False
             if not basic.allows(req.header(b"authorization")):
                 fields = [(b"WWW-Authenticate", basic.challenge)]
                 self._answer(req, client, 401, fields, origin)
-                return
+                return False
         limit = self.body_limit
         if limit and req.content_length > limit:
             req.keep_alive = False  # the body is not wanted: the connection closes after
             self._answer(req, client, 413, (), origin)
-            return
-        req.upstream_head = self.upstream_head(req, client)
-        if self.per_request or (limit and req.chunked):
-            req.plan = FilteredRequest(self, client, req, origin)
+            return False
+        return origin
 
-    def upstream_head(self, req: RequestState, client: Client) -> bytes:
-        head = req.build_upstream_head(client.client_ip, client.scheme)
-        if self.rewrites:
-            target = req.url
-            for rewrite in self.rewrites:
-                target = rewrite_target(rewrite, target, self.matched)
-            head = replace_target(head, target)
+    def _edit_head(self, head: bytes, req: RequestState) -> bytes:
+        """Phase 4: the upstream head rewritten and edited."""
+        rewrite = self.rewrite
+        if rewrite is not None:
+            head = replace_target(head, rewrite(req.url))
         if self.upstream_host is not None:
             head = replace_host(head, self.upstream_host)
         for edit in self.request_edits:
@@ -390,5 +446,7 @@ class RoutePlan:
         answered_cors: bool = False,
     ) -> None:
         req.local = status
-        plan = req.plan = FilteredRequest(self, client, req, None if answered_cors else origin)
-        plan.set_reply(status, list(fields), body)
+        origin = None if answered_cors else origin
+        req.plan = LocalAnswer(
+            self, req, client.scheme == b"https", origin, (status, list(fields), body)
+        )

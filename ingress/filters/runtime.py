@@ -37,11 +37,11 @@ ZONES_KEPT = 4096  # zones of routes no table uses any more are dropped beyond t
 
 class FilterRuntime:
     __slots__ = (
+        "_auth_tls",
         "_rings",
         "_subsets",
         "_tls_pools",
         "_zones",
-        "auth_tls",
         "clock",
         "ctx",
         "resolver",
@@ -58,13 +58,21 @@ class FilterRuntime:
         self._tls_pools: dict[int, PoolSet] = {}  # per TLS context (id)
         self.subrequest_pools = PoolSet(loop, s.pool_max_idle, s.pool_idle_timeout)
         self.resolver = Resolver(loop)
-        # https auth URLs: SNI sent, certificate not checked (nginx's proxy_ssl defaults).
-        self.auth_tls = ssl.create_default_context()
-        self.auth_tls.check_hostname = False
-        self.auth_tls.verify_mode = ssl.CERT_NONE
+        self._auth_tls: ssl.SSLContext | None = None
         self._zones: dict[tuple[Any, ...], RateZone | ConcurrencyZone] = {}
         self._rings: dict[str, HashRing] = {}
         self._subsets: dict[tuple[str, int], SubsetRing] = {}
+
+    @property
+    def auth_tls(self) -> ssl.SSLContext:
+        """For https auth URLs: SNI sent, the certificate not checked (nginx's proxy_ssl
+        defaults). Made on first use (loading the trust store takes tens of ms)."""
+        tls = self._auth_tls
+        if tls is None:
+            tls = self._auth_tls = ssl.create_default_context()
+            tls.check_hostname = False
+            tls.verify_mode = ssl.CERT_NONE
+        return tls
 
     def rate_zone(self, key: tuple[Any, ...], rate: float, burst: float) -> RateZone:
         """The zone kept under `key` (the route and its limit), made on first use."""

@@ -72,3 +72,40 @@ def test_local_response_framing() -> None:
     assert b"Content-Length: 2\r\n" in fixed and fixed.endswith(b"\r\n\r\n")
     assert b"text/plain" not in fixed
     assert reason(308) == b"Permanent Redirect" and reason(599) == b"Error"
+
+
+def test_compiled_rewrites_agree_with_rewrite_target() -> None:
+    """ingress/filters/rewrite.py is route_actions.rewrite_target (what `seaway trace`
+    shows), compiled: the same target for every case (captures, ${n}, missing groups,
+    queries on both sides, no match, prefix and full-path rewrites, absolute-form)."""
+    import itertools
+
+    from ingress.filters.rewrite import TargetRewrite
+    from ingress.route_actions import rewrite_target
+    from ingress.routes import PathMatch, RegexReplace, ReplaceFullPath, ReplacePrefix
+
+    regex = PathMatch("Regex", "^/something(/|$)(.*)", True)
+    prefix = PathMatch("Prefix", "/foo")
+    cases = [
+        (RegexReplace("^/something(/|$)(.*)", "/$2", True), regex),
+        (RegexReplace("^/something(/|$)(.*)", "/x/${2}/$1$9", True), regex),
+        (RegexReplace("^/something(/|$)(.*)", "/q?a=$2", True), regex),
+        (RegexReplace("(a)|(b)", "[$1|$2]"), regex),
+        (RegexReplace("^/nomatch", "/n"), regex),
+        (ReplacePrefix("/bar"), prefix),
+        (ReplacePrefix("/"), prefix),
+        (ReplaceFullPath("/full"), prefix),
+    ]
+    targets = [
+        b"/something",
+        b"/something/",
+        b"/SOMETHING/a/b?x=1&y",
+        b"/foo/bar?q",
+        b"/b",
+        b"http://h.test/something/z?k=v",
+        b"/foo",
+    ]
+    for (rewrite, matched), target in itertools.product(cases, targets):
+        assert TargetRewrite((rewrite,), matched)(target) == rewrite_target(
+            rewrite, target, matched
+        ), (rewrite, target)
