@@ -1,7 +1,8 @@
 """Run seaway's L7 proxy alone for benchmarks: one Ingress (/ -> a backend), no source.
 
     python3 bench/seaway_l7.py --listen 127.0.0.1:8080 --backend 127.0.0.1:9000 [--workers 1]
-        [--upstream-pipelining N] [--annotation KEY=VALUE ...] [--ingress-nginx]
+        [--upstream-pipelining N] [--no-request-metrics] [--access-log PATH]
+        [--metrics-compat ingress-nginx] [--annotation KEY=VALUE ...] [--ingress-nginx]
         [--path /]
 
 Builds a Snapshot by hand (IngressClass, Service, its endpoints, one Ingress) and runs
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -113,6 +115,9 @@ async def main(args: argparse.Namespace) -> None:
         workers=args.workers,
         upstream_pipelining=args.upstream_pipelining,
         ingress_controller=INGRESS_NGINX_CONTROLLER if args.ingress_nginx else "seaway.dev/ingress",
+        request_metrics=args.request_metrics,
+        metrics_compat=args.metrics_compat,
+        access_log=args.access_log,
     )
     dp = IngressDataplane(options.ingress_config())
     await dp.start()
@@ -126,7 +131,10 @@ async def main(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, report_memos, dp)
-    await stop.wait()
+    while not stop.is_set():  # take the counts as the daemon's status page would
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        dp.collect()
     await dp.stop()
 
 
@@ -139,4 +147,7 @@ if __name__ == "__main__":
     p.add_argument("--annotation", action="append", default=[], help="KEY=VALUE (short name)")
     p.add_argument("--ingress-nginx", action="store_true", help="ingress-nginx mode")
     p.add_argument("--path", default="/", help="the Ingress path (a regex with use-regex)")
+    p.add_argument("--request-metrics", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--metrics-compat", default="")
+    p.add_argument("--access-log", default="")
     uvloop.run(main(p.parse_args()))

@@ -23,6 +23,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
+from time import perf_counter
 from typing import Protocol
 
 from discovery.snapshot import EndpointInfo
@@ -83,6 +84,7 @@ class Exchange:
     edits_response = False
 
     __slots__ = (
+        "began",
         "client",
         "conn",
         "out",
@@ -106,6 +108,9 @@ class Exchange:
         self.status = 0
         self.tried: list[EndpointInfo] | None = None  # endpoints whose connect failed
         self.retries = 0
+        # When it began (perf_counter): with the request's head, unless it waited behind
+        # pipelined ones (HttpProtocol.finish); the request metrics' upstream time.
+        self.began = req.start
 
     # -- going upstream ------------------------------------------------------------------
     def start(self, fresh: bool = False) -> None:
@@ -147,9 +152,11 @@ class Exchange:
         s = ctx.settings
         loop = ctx.loop
         factory = partial(ctx.connection_class, loop, pool, s.upstream_timeout, ctx.outbox)
+        began = perf_counter()
         try:
             _, conn = await self.open_connection(factory, ep)
         except (TimeoutError, OSError) as exc:
+            ctx.stats.connect_failed(pool.key)
             if client.closing or client.exchange is not self:
                 return
             _log_connect_failure(pool.key, exc, loop.time())
@@ -162,6 +169,7 @@ class Exchange:
                 status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
                 client.answer(status, close=not self.req.complete)
             return
+        ctx.stats.connected(pool.key, perf_counter() - began)
         if client.closing or client.exchange is not self:
             conn.keep_alive = True
             conn.release()  # nobody waits for it any more: keep it for the next request

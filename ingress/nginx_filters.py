@@ -25,14 +25,11 @@ Backend (ingress/nginx_upstreams.py).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Literal
 
-from discovery.model import OpaqueSecret
 from discovery.nginx_configmap import NginxGlobalSettings
 from discovery.nginx_settings import IngressAnnotations
-from ingress.filters.auth_basic import parse_htpasswd
+from ingress.nginx_secrets import NO_SECRETS, IngressSecrets
 from ingress.route_filters import (
     BasicAuth,
     BodyLimit,
@@ -50,7 +47,6 @@ from ingress.route_filters import (
     Timeouts,
     UpstreamProtocol,
 )
-from ingress.routes import SecretKey
 
 NO_TLS_REDIRECT = ("/.well-known/acme-challenge",)  # ingress-nginx's default list
 REDIRECT_CODE = 308  # ConfigMap http-redirect-code
@@ -135,7 +131,8 @@ class IngressFilters:
 
     ``front`` (BodyLimit, Cors) also goes on its Redirect routes; ``access`` (RateLimit,
     SourceRanges, BasicAuth, ExternalAuth) and ``back`` (UpstreamProtocol, Timeouts,
-    Retry) only on forwarding routes, around what `route` adds per route."""
+    Retry) only on forwarding routes, around what `route` adds per route. `secrets`: the
+    users and CA its named Secrets give (ingress/nginx_secrets.py)."""
 
     __slots__ = ("access", "back", "front", "https", "upstream_vhost")
 
@@ -143,11 +140,11 @@ class IngressFilters:
         self,
         anns: IngressAnnotations,
         settings: NginxGlobalSettings | None,
-        secrets: Mapping[SecretKey, OpaqueSecret] | None = None,
+        secrets: IngressSecrets = NO_SECRETS,
     ) -> None:
         self.front = _front(anns, settings)
-        self.access = _access(anns, settings, secrets or {})
-        self.back = _back(anns, settings)
+        self.access = _access(anns, settings, secrets)
+        self.back = _back(anns, settings, secrets)
         self.https = HttpsPolicy.of(anns, settings)
         self.upstream_vhost = anns.backends.upstream_vhost or None
 
@@ -197,26 +194,8 @@ def _front(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> tu
     return tuple(found)
 
 
-def basic_auth_users(
-    secret: OpaqueSecret | None, secret_type: Literal["auth-file", "auth-map"]
-) -> tuple[tuple[str, str], ...]:
-    """(user, htpasswd hash) of an ingress-nginx auth Secret: auth-file, an htpasswd file
-    in key ``auth``; auth-map, one key per user with the hash as its value. None (the
-    Secret is missing), or no users: ()."""
-    if secret is None:
-        return ()
-    if secret_type == "auth-map":
-        return tuple(
-            (user, v.decode("utf-8", "replace").strip()) for user, v in secret.data.items()
-        )
-    text = secret.data.get("auth", b"").decode("utf-8", "replace")
-    return tuple(parse_htpasswd(text))
-
-
 def _access(
-    anns: IngressAnnotations,
-    settings: NginxGlobalSettings | None,
-    secrets: Mapping[SecretKey, OpaqueSecret],
+    anns: IngressAnnotations, settings: NginxGlobalSettings | None, secrets: IngressSecrets
 ) -> tuple[Filter, ...]:
     found: list[Filter] = []
     limit = anns.rate_limit
@@ -244,8 +223,7 @@ def _access(
     basic = anns.basic_auth
     if basic is not None:
         secret = (basic.secret_namespace, basic.secret_name)
-        users = basic_auth_users(secrets.get(secret), basic.secret_type)
-        found.append(BasicAuth(basic.realm, users, secret, basic.secret_type))
+        found.append(BasicAuth(basic.realm, secrets.users, secret, basic.secret_type))
     ext = anns.external_auth
     if ext is not None:
         found.append(
@@ -263,19 +241,26 @@ def _access(
     return tuple(found)
 
 
-def _back(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> tuple[Filter, ...]:
+def _back(
+    anns: IngressAnnotations, settings: NginxGlobalSettings | None, secrets: IngressSecrets
+) -> tuple[Filter, ...]:
     found: list[Filter] = []
     b = anns.backends
     if b.protocol in ("HTTPS", "AUTO_HTTP"):
-        ssl = b.proxy_ssl
+        ssl, pem = b.proxy_ssl, secrets.proxy_ssl
+        # ingress-nginx verifies only with a ca.crt (no proxy_ssl_verify without one)
+        verify = bool(ssl and ssl.verify and pem.ca_pem)
         found.append(
             UpstreamProtocol(
                 "HTTPS" if b.protocol == "HTTPS" else "AUTO",
-                ssl.verify if ssl else False,
+                verify,
                 (ssl.name or None) if ssl else None,
                 ssl.server_name if ssl else False,
                 (ssl.secret_namespace, ssl.secret_name) if ssl else None,
                 ssl.verify_depth if ssl else 1,
+                pem.ca_pem if verify else b"",
+                pem.cert_pem,
+                pem.key_pem,
             )
         )
     lim = anns.limits
@@ -296,5 +281,5 @@ def _back(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> tup
 
 
 def _items(text: str) -> tuple[str, ...]:
-    """ "GET, PUT,POST" -> ("GET", "PUT", "POST")."""
+    """"GET, PUT,POST" -> ("GET", "PUT", "POST")."""
     return tuple(p.strip() for p in text.split(",") if p.strip())

@@ -74,6 +74,7 @@ class FilteredExchange(Exchange, Answers):
         "holding",
         "https",
         "origin",
+        "pending_basic",
         "plan",
         "reply_to",
         "timed",
@@ -95,6 +96,7 @@ class FilteredExchange(Exchange, Answers):
         self.tries = plan.tries
         self.edits_response = plan.edits_response
         self.authorized = plan.external is None
+        self.pending_basic: tuple[str, str] | None = None
         self.endpoint: EndpointInfo | None = None
         self.error_route: RouteResult | None = None  # set once an error page is asked for
         self._request_timer: asyncio.TimerHandle | None = None
@@ -131,6 +133,11 @@ class FilteredExchange(Exchange, Answers):
                 zone.release(self.client_ip)
         if self.timed:
             self.stop_timers()
+
+    def check_credentials(self, found: tuple[str, str]) -> None:
+        """Basic auth credentials to check (in a thread) before the request goes on."""
+        self.pending_basic = found
+        self.authorized = False
 
     def set_reply(self, status: int, fields: list[tuple[bytes, bytes]]) -> None:
         """The answer `reply` gives for `status` (external auth's 302, 401, 403)."""
@@ -238,8 +245,29 @@ class FilteredExchange(Exchange, Answers):
             conn.timeout = idle
         super().bind(conn, reused, pipeline)
 
-    # -- external auth -------------------------------------------------------------------
+    # -- basic and external auth ---------------------------------------------------------
     async def _authorize(self) -> None:
+        """The checks that wait: a slow basic-auth hash (in a thread), then external auth;
+        then the request goes on, or is answered."""
+        client = self.client
+        req = self.req
+        found = self.pending_basic
+        basic = self.plan.basic
+        if found is not None and basic is not None:
+            self.pending_basic = None
+            ok = await client.ctx.loop.run_in_executor(None, basic.verify, found)
+            if client.exchange is not self or client.closing:
+                return
+            if not ok:
+                self.set_reply(401, [(b"WWW-Authenticate", basic.challenge)])
+                client.answer(401, close=not req.complete)
+                return
+        if self.plan.external is None:
+            self.start()
+        else:
+            await self._external()
+
+    async def _external(self) -> None:
         client = self.client
         ctx = client.ctx
         check = self.plan.external

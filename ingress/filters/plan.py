@@ -10,13 +10,16 @@ status (a Redirect, a FixedResponse with a body or headers). ingress/http1.py as
 order of the filters in the tuple (ingress-nginx relies on it: a CORS preflight is
 answered before authentication, a redirect before allow lists):
 
+0. find-config: BodyLimit (413 for a declared length over the limit; a chunked body is
+   counted as it comes);
 1. rewrite phase: HttpsRedirect (plain-HTTP requests only), CORS preflight, the route's
    own answer (Redirect with its Location, FixedResponse, an unusable backend's status);
 2. preaccess: RateLimit rates (per client address, ``exempt`` addresses skipped);
-3. access: SourceRanges, BasicAuth (401 with WWW-Authenticate), BodyLimit (413 for a
-   declared length over the limit; a chunked body is counted as it comes);
-4. the upstream head: Rewrite (target, Host), RequestHeaders edits (Authorization removed
-   under BasicAuth).
+3. access: SourceRanges, BasicAuth (401 with WWW-Authenticate; a slow hash form not
+   checked recently is checked in a thread before the request goes on), ExternalAuth
+   (asked by the FilteredExchange before the request goes on);
+4. the upstream head: Rewrite (target, Host, X-Forwarded-Prefix), RequestHeaders edits
+   and copies (Authorization removed under BasicAuth).
 
 What remains per request (CORS and response edits, the sticky cookie, external auth,
 limits on requests under way, timeouts, tries, mirrors, error pages, TLS) is carried by
@@ -37,7 +40,7 @@ from ingress.filters.headers import HeadEdit, replace_host, replace_target
 from ingress.filters.ranges import AddressSet, SourceFilter
 from ingress.filters.ratelimit import ConcurrencyZone, RateZone
 from ingress.filters.rewrite import TargetRewrite
-from ingress.filters.upstream_tls import UpstreamTLS, upstream_tls
+from ingress.filters.upstream_tls import UpstreamTLS
 from ingress.filters.variables import Template
 from ingress.request import RequestState
 from ingress.route_actions import (
@@ -181,7 +184,6 @@ class RoutePlan:
         "tls",
         "tls_auto",
         "tries",
-        "unresolved_users",
         "upstream_host",
     )
 
@@ -203,9 +205,6 @@ class RoutePlan:
         self.sources_status = ranges.status if ranges is not None else 403
         basic = find_filter(f, BasicAuth)
         self.basic = BasicAuthCheck(basic.realm, basic.users) if basic is not None else None
-        # A Secret named but not found (or not read yet): refused, as ingress-nginx's
-        # location is denied (503) when its auth-secret is invalid.
-        self.unresolved_users = basic is not None and basic.secret is not None and not basic.users
         ext = find_filter(f, ExternalAuth)
         self.external = ExternalAuthCheck(ext) if ext is not None else None
         self.always_auth_cookies = ext is not None and ext.always_set_cookie
@@ -243,7 +242,9 @@ class RoutePlan:
         self.mirrors = tuple(m for m in f if isinstance(m, Mirror))
         self.error_pages = find_filter(f, ErrorPages)
         protocol = find_filter(f, UpstreamProtocol)
-        self.tls: UpstreamTLS | None = upstream_tls(protocol) if protocol is not None else None
+        self.tls: UpstreamTLS | None = None
+        if protocol is not None:
+            self.tls = runtime.upstream_tls(protocol)
         self.tls_auto = protocol is not None and protocol.protocol == "AUTO"
         kept = bool(
             self.cors is not None
@@ -283,7 +284,6 @@ class RoutePlan:
             or self.status
             or self.rates
             or self.sources
-            or self.basic
             or self.body_limit
         )
         self.edits_head = bool(
@@ -353,16 +353,32 @@ class RoutePlan:
             if checked is False:
                 return
             origin = checked
+        pending = None
+        basic = self.basic
+        if basic is not None:
+            verdict = basic.check(req.header(b"authorization"))
+            if verdict is False:
+                self._answer(req, client, 401, [(b"WWW-Authenticate", basic.challenge)], origin)
+                return
+            if verdict is not True:
+                pending = verdict  # a slow hash: checked off the event loop, then sent
         head = req.build_upstream_head(client.client_ip, client.scheme)
         if self.edits_head:
             head = self._edit_head(head, req)
         req.upstream_head = head
-        if self.per_request or (self.body_limit and req.chunked):
-            req.plan = FilteredExchange(client, req, self, origin)
+        if self.per_request or pending is not None or (self.body_limit and req.chunked):
+            ex = req.plan = FilteredExchange(client, req, self, origin)
+            if pending is not None:
+                ex.check_credentials(pending)
 
     def _check(self, client: Client, req: RequestState) -> bytes | Literal[False] | None:
-        """Phases 1-3 (module docstring): False when the request was answered, else the
-        Access-Control-Allow-Origin for its answer (None: no CORS)."""
+        """Phases 0-3 (module docstring) but basic auth: False when the request was
+        answered, else the Access-Control-Allow-Origin for its answer (None: no CORS)."""
+        limit = self.body_limit
+        if limit and req.content_length > limit:
+            req.keep_alive = False  # the body is not wanted: the connection closes after
+            self._answer(req, client, 413, ())
+            return False
         https = self.https_redirect
         if https is not None and client.scheme == b"http":
             location = https_redirect_location(https, req.host, req.url)
@@ -387,20 +403,6 @@ class RoutePlan:
                     return False
         if self.sources is not None and not self.sources.allows(ip):
             self._answer(req, client, self.sources_status, (), origin)
-            return False
-        basic = self.basic
-        if basic is not None:
-            if self.unresolved_users:
-                self._answer(req, client, 503, (), origin)
-                return False
-            if not basic.allows(req.header(b"authorization")):
-                fields = [(b"WWW-Authenticate", basic.challenge)]
-                self._answer(req, client, 401, fields, origin)
-                return False
-        limit = self.body_limit
-        if limit and req.content_length > limit:
-            req.keep_alive = False  # the body is not wanted: the connection closes after
-            self._answer(req, client, 413, (), origin)
             return False
         return origin
 

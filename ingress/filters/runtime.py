@@ -22,9 +22,10 @@ from ingress.filters.hashring import HashRing, SubsetRing
 from ingress.filters.plan import RoutePlan, compile_plan
 from ingress.filters.ratelimit import ConcurrencyZone, RateZone
 from ingress.filters.subrequest import Resolver
+from ingress.filters.upstream_tls import UpstreamTLS, tls_key, upstream_tls
 from ingress.pool import PoolSet
 from ingress.route_actions import find_filter
-from ingress.route_filters import BodyLimit, Filter, Retry, Timeouts
+from ingress.route_filters import BodyLimit, Filter, Retry, Timeouts, UpstreamProtocol
 from ingress.route_match import CompiledTable, RouteResult
 from ingress.settings import HttpSettings
 
@@ -40,6 +41,7 @@ class FilterRuntime:
         "_auth_tls",
         "_rings",
         "_subsets",
+        "_tls",
         "_tls_pools",
         "_zones",
         "clock",
@@ -56,6 +58,7 @@ class FilterRuntime:
         self.wall: Clock = time.time  # cookie Expires
         s = ctx.settings
         self._tls_pools: dict[int, PoolSet] = {}  # per TLS context (id)
+        self._tls: dict[tuple[object, ...], UpstreamTLS | None] = {}
         self.subrequest_pools = PoolSet(loop, s.pool_max_idle, s.pool_idle_timeout)
         self.resolver = Resolver(loop)
         self._auth_tls: ssl.SSLContext | None = None
@@ -102,6 +105,17 @@ class FilterRuntime:
                 self._rings.clear()
             ring = self._rings[key] = HashRing(endpoints)
         return ring
+
+    def upstream_tls(self, protocol: UpstreamProtocol) -> UpstreamTLS | None:
+        """The TLS settings of `protocol`, made once per distinct setting (so a new
+        configuration keeps the pools of TLS connections already open)."""
+        key = tls_key(protocol)
+        found = self._tls.get(key)
+        if found is None:
+            if len(self._tls) > 256:
+                self._tls.clear()
+            found = self._tls[key] = upstream_tls(protocol)
+        return found
 
     def tls_pools(self, context: ssl.SSLContext) -> PoolSet:
         """The pools of connections made with `context` (a connection opened without

@@ -188,6 +188,7 @@ class NotFound:
     key = ""
     cache = None
     plan = None
+    repeatable = True
 
 
 def fast(head: bytes, settings: HttpSettings = SETTINGS) -> Parsed | None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from ingress.filters.auth_basic import parse_htpasswd
+from discovery.htpasswd import htpasswd_text
 from ingress.route_filters import BasicAuth, BodyLimit, Cors, RateLimit, SourceRanges
 from tests.ingress.filterkit import (
     backend_of,
@@ -51,15 +51,16 @@ def basic(user: str, password: str) -> tuple[str, str]:
 def test_basic_auth(lt: LoopThread, echo: Backend) -> None:
     """auth.go: 401 without or with wrong credentials ("401 Authorization Required" page,
     WWW-Authenticate with the realm), 200 with them (an htpasswd file with a bcrypt and
-    an apr1 user, as `htpasswd -c auth foo` writes); the Authorization header is not
-    forwarded (nginx.tmpl: proxy_set_header Authorization "")."""
+    an apr1 user, as `htpasswd -c auth foo` writes: bcrypt is checked in a thread, the
+    event loop goes on meanwhile); the Authorization header is not forwarded
+    (nginx.tmpl: proxy_set_header Authorization "")."""
     lines = [
         subprocess.run(
             ["htpasswd", "-nb", flag, user, "bar"], capture_output=True, text=True, check=True
         ).stdout.strip()
         for flag, user in (("-B", "foo"), ("-m", "apr"))
     ]
-    users = tuple(parse_htpasswd("\n".join(lines)))
+    users = tuple(htpasswd_text("\n".join(lines).encode()).users)
     be = backend_of("echo", echo.port)
     filters = (BasicAuth("test auth", users),)
     with proxy(lt, table(route(be, "/", filters=filters))) as p:

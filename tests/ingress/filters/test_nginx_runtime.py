@@ -13,13 +13,13 @@ from dataclasses import replace
 
 import pytest
 
-from discovery.model import ObjectMeta, OpaqueSecret
+from discovery.model import GenericSecret
 from discovery.nginx_configmap import NginxGlobalSettings
 from ingress.translate_ingress import translate_ingresses
 from tests.ingress import routerkit as k
 from tests.ingress.filterkit import backends, https_port, parse, proxy, request, runtime, send
 from tests.ingress.l7kit import Backend, LoopThread, port_info
-from tests.ingress.nginxkit import NGINX, ann, ing, path, snapshot
+from tests.ingress.nginxkit import NGINX, ann, ing, path, secret, snapshot
 
 HOST = "app.test"
 
@@ -35,15 +35,14 @@ def served(
     ingresses: Iterable[object],
     web: list[Backend],
     nginx: NginxGlobalSettings | None = None,
-    secrets: Iterable[OpaqueSecret] = (),
+    secrets: Iterable[GenericSecret] = (),
     https: bool = False,
     endpoints: int = 1,
 ) -> proxy:  # type: ignore[valid-type]
     """A proxy serving the translation of `ingresses` (Service "web": the first
     `endpoints` backends)."""
     ports = [port_info("web", [b.endpoint for b in web[:endpoints]])]
-    snap = snapshot(ingresses, (), nginx, ports)  # type: ignore[arg-type]
-    snap = replace(snap, opaque_secrets={(s.meta.namespace, s.meta.name): s for s in secrets})
+    snap = snapshot(ingresses, (), nginx, ports, secrets=secrets)  # type: ignore[arg-type]
     translation = translate_ingresses(snap, k.CONTROLLER, False)
     return proxy(lt, translation.table, https=https)
 
@@ -94,8 +93,8 @@ def test_basic_auth_from_an_opaque_secret(lt: LoopThread, web: list[Backend]) ->
     ).stdout.strip()
     user, hashed = line.split(":", 1)
     secrets = [
-        OpaqueSecret(ObjectMeta("basic-auth", "default"), data={"auth": line.encode() + b"\n"}),
-        OpaqueSecret(ObjectMeta("basic-map", "default"), data={user: hashed.encode()}),
+        secret("basic-auth", auth=line + "\n"),
+        secret("basic-map", **{user: hashed}),
     ]
     ingresses = [
         ing(
