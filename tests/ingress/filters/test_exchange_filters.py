@@ -27,7 +27,7 @@ from ingress.route_filters import (
     UpstreamProtocol,
 )
 from ingress.routes import ReplacePrefix
-from tests.ingress.filterkit import backend_of, backends, proxy, request, table
+from tests.ingress.filterkit import backend_of, backends, https_port, proxy, request, table
 from tests.ingress.l7kit import HOST, Backend, LoopThread, access_log_lines, nginx_server
 from tests.ingress.routemodel import route
 from tests.support import free_port
@@ -226,27 +226,49 @@ def test_tries_across_endpoints(lt: LoopThread, pair: list[Backend]) -> None:
 
 
 def test_https_to_the_pod(lt: LoopThread) -> None:
-    """ingress-nginx backendprotocol.go "should set backend protocol to https://": TLS to
-    an nginx backend listening with ssl, its self-signed certificate not checked unless
-    proxy-ssl-verify; plain HTTP to that port gets nginx's 400."""
+    """ingress-nginx backendprotocol.go "should set backend protocol to https://" and
+    proxyssl.go (proxy-ssl-secret, -verify, -name, -server-name): TLS to an nginx backend
+    listening with ssl; its self-signed certificate not checked unless proxy-ssl-verify,
+    then checked against the secret's ca.crt for proxy-ssl-name (a wrong name is refused);
+    the secret's tls.crt/tls.key presented as client certificate (nginx verifies it);
+    AUTO_HTTP speaks TLS only to HTTPS clients; plain HTTP to that port gets nginx's 400."""
     port = free_port()
     cert, key = selfsigned.generate("pod.test", ["pod.test"])
+    client_cert, client_key = selfsigned.generate("seaway-client", ["seaway-client"])
     server = (
         f"listen 127.0.0.1:{port} ssl; ssl_certificate {{dir}}/c.pem;"
-        f" ssl_certificate_key {{dir}}/k.pem; location / {{ return 200 'tls $ssl_protocol'; }}"
+        " ssl_certificate_key {dir}/k.pem; ssl_client_certificate {dir}/client.pem;"
+        " ssl_verify_client optional_no_ca;"
+        " location / { return 200 'tls $ssl_protocol client=$ssl_client_s_dn'; }"
     )
-    with nginx_server(port, server, files={"c.pem": cert, "k.pem": key}):
+    files = {"c.pem": cert, "k.pem": key, "client.pem": client_cert}
+    with nginx_server(port, server, files=files):
         be = backend_of("pod", port)
+        verified = UpstreamProtocol("HTTPS", True, "pod.test", ca_pem=cert)
+        wrong_name = UpstreamProtocol("HTTPS", True, "other.test", ca_pem=cert)
+        with_client = UpstreamProtocol("HTTPS", cert_pem=client_cert, key_pem=client_key)
+        strip = Rewrite(ReplacePrefix("/"))
         routes = table(
             route(be, "/tls", filters=(UpstreamProtocol("HTTPS"),)),
-            route(be, "/verified", filters=(UpstreamProtocol("HTTPS", verify=True),)),
+            route(be, "/unknown-ca", filters=(UpstreamProtocol("HTTPS", verify=True),)),
+            route(be, "/verified", filters=(strip, verified)),
+            route(be, "/wrong-name", filters=(strip, wrong_name)),
+            route(be, "/client", filters=(strip, with_client)),
+            route(be, "/auto", filters=(UpstreamProtocol("AUTO"),)),
             route(be, "/"),
         )
-        with proxy(lt, routes) as p:
+        with proxy(lt, routes, https=True) as p:
             for _ in range(2):  # the second one on the pooled TLS connection
                 a = request(p.port, "/tls")
                 assert a.status == 200 and a.body.startswith(b"tls TLSv1.")
-            assert request(p.port, "/verified").status == 502  # self-signed: refused
+            assert request(p.port, "/unknown-ca").status == 502  # self-signed: refused
+            assert request(p.port, "/verified").body.startswith(b"tls TLSv1.")
+            assert request(p.port, "/wrong-name").status == 502
+            assert request(p.port, "/client").body.endswith(b"client=CN=seaway-client")
+            assert request(p.port, "/tls").body.endswith(b"client=")
+            assert request(p.port, "/auto").status == 400  # an HTTP client: plain HTTP
+            auto = request(https_port(p), "/auto", tls=True)
+            assert auto.status == 200 and auto.body.startswith(b"tls TLSv1.")
             assert request(p.port, "/plain").status == 400
 
 
