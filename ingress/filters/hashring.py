@@ -27,7 +27,7 @@ class HashRing:
     __slots__ = ("_hashes", "_owners", "endpoints")
 
     def __init__(self, endpoints: Sequence[EndpointInfo]) -> None:
-        self.endpoints = tuple(endpoints)
+        self.endpoints = endpoints if isinstance(endpoints, tuple) else tuple(endpoints)
         points = sorted(
             (hash64(b"%s#%d" % (ep.address.encode(), i)), n)
             for n, ep in enumerate(self.endpoints)
@@ -59,7 +59,7 @@ class SubsetRing:
     __slots__ = ("_ring", "_subsets", "endpoints")
 
     def __init__(self, endpoints: Sequence[EndpointInfo], size: int) -> None:
-        self.endpoints = tuple(endpoints)
+        self.endpoints = endpoints if isinstance(endpoints, tuple) else tuple(endpoints)
         eps = list(self.endpoints)
         count = -(-len(eps) // size) if eps else 0
         eps += eps[: count * size - len(eps)]

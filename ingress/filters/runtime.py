@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import ssl
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
@@ -97,10 +97,11 @@ class FilterRuntime:
             for key in list(self._zones)[: ZONES_KEPT // 2]:
                 del self._zones[key]
 
-    def ring(self, key: str, endpoints: Sequence[EndpointInfo]) -> HashRing:
-        """The hash ring of backend `key` over its current endpoints."""
+    def ring(self, key: str, endpoints: tuple[EndpointInfo, ...]) -> HashRing:
+        """The hash ring of backend `key` over its current endpoints (the balancer's
+        tuple: the same object while they do not change)."""
         ring = self._rings.get(key)
-        if ring is None or ring.endpoints != tuple(endpoints):
+        if ring is None or (ring.endpoints is not endpoints and ring.endpoints != endpoints):
             if len(self._rings) > 1024:
                 self._rings.clear()
             ring = self._rings[key] = HashRing(endpoints)
@@ -128,10 +129,10 @@ class FilterRuntime:
             )
         return pools
 
-    def subsets(self, key: str, endpoints: Sequence[EndpointInfo], size: int) -> SubsetRing:
+    def subsets(self, key: str, endpoints: tuple[EndpointInfo, ...], size: int) -> SubsetRing:
         """The subset ring of backend `key` over its current endpoints."""
         found = self._subsets.get((key, size))
-        if found is None or found.endpoints != tuple(endpoints):
+        if found is None or (found.endpoints is not endpoints and found.endpoints != endpoints):
             if len(self._subsets) > 1024:
                 self._subsets.clear()
             found = self._subsets[(key, size)] = SubsetRing(endpoints, size)

@@ -79,7 +79,7 @@ def _getter(name: bytes) -> Getter:
 class Template:
     """Text with variables, compiled: ``expand(request, client_ip, scheme)``."""
 
-    __slots__ = ("_parts", "text")
+    __slots__ = ("_parts", "_single", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
@@ -94,12 +94,17 @@ class Template:
         if pos < len(raw) or not parts:
             parts.append(raw[pos:])
         self._parts = tuple(parts)
+        only = parts[0] if len(parts) == 1 else None
+        self._single: Getter | None = None if isinstance(only, bytes) else only
 
     @property
     def constant(self) -> bool:
         return all(isinstance(p, bytes) for p in self._parts)
 
     def expand(self, req: RequestView, client_ip: bytes, scheme: bytes) -> bytes:
+        single = self._single
+        if single is not None:  # "$request_uri", "$remote_addr": one variable alone
+            return single(req, client_ip, scheme)
         return b"".join(
-            p if isinstance(p, bytes) else p(req, client_ip, scheme) for p in self._parts
+            [p if isinstance(p, bytes) else p(req, client_ip, scheme) for p in self._parts]
         )
