@@ -64,6 +64,7 @@ class FilteredExchange(Exchange, Answers):
     __slots__ = (
         "_attempt_timer",
         "_request_timer",
+        "answer_first",
         "auth_cookies",
         "authorized",
         "client_ip",
@@ -102,6 +103,7 @@ class FilteredExchange(Exchange, Answers):
         self._request_timer: asyncio.TimerHandle | None = None
         self._attempt_timer: asyncio.TimerHandle | None = None
         self.timed = False  # a timer of its own runs
+        self.answer_first = 0  # the proxy's own status, to replace by an error page at once
 
     # -- hooks of ingress/http1.py (see ingress/filters/admission.py) --------------------
     def begin(self, client: Downstream) -> None:
@@ -120,6 +122,10 @@ class FilteredExchange(Exchange, Answers):
             loop = client.ctx.loop
             self._request_timer = loop.call_later(t.request, self._timed_out, True)
             self.timed = True
+        if self.answer_first:
+            self.status = self.answer_first
+            self.intercepted()
+            return
         if plan.mirrors:
             self._mirror()
         self.start()
@@ -387,6 +393,10 @@ class FilteredExchange(Exchange, Answers):
                 self.tried = []
             self.tried.append(self.endpoint)
             self.start(fresh=True)
+            return
+        if not (plain_retry and safe) and self.intercepts(status):
+            self.status = status  # the failure's 502/504 gets the custom error page
+            self.intercepted()
             return
         super().failed(status, retryable)
 

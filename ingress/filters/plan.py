@@ -435,6 +435,19 @@ class RoutePlan:
             fields = [(n.encode(), v.encode("latin-1")) for n, v in fixed.headers]
             self._answer(req, client, self.status, fields, origin, fixed.body)
             return
+        pages = self.error_pages
+        if (
+            pages is not None
+            and pages.backend is not None
+            and self.status in pages.codes
+            and (req.complete or not req.has_body)
+        ):
+            # A custom error page for the proxy's own status (a Service without usable
+            # endpoints: ingress-nginx's default backend answers with X-Code 503).
+            req.upstream_head = req.build_upstream_head(client.client_ip, client.scheme)
+            ex = req.plan = FilteredExchange(client, req, self, origin)
+            ex.answer_first = self.status
+            return
         self._answer(req, client, self.status, (), origin)
 
     def _answer(

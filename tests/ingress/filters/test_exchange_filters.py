@@ -26,6 +26,7 @@ from ingress.route_filters import (
     Timeouts,
     UpstreamProtocol,
 )
+from ingress.routes import Backend as RouteBackend
 from ingress.routes import ReplacePrefix
 from tests.ingress.filterkit import backend_of, backends, https_port, proxy, request, table
 from tests.ingress.l7kit import HOST, Backend, LoopThread, access_log_lines, nginx_server
@@ -275,7 +276,9 @@ def test_https_to_the_pod(lt: LoopThread) -> None:
 def test_custom_error_pages(lt: LoopThread, pair: list[Backend]) -> None:
     """ingress-nginx custom-http-errors (customhttperrors.go; nginx.tmpl's custom error
     location): an answer with a listed status is replaced by the error backend's answer
-    to "/" with X-Code, X-Format and X-Original-URI; other statuses pass."""
+    to "/" with X-Code, X-Format and X-Original-URI; other statuses pass; without an error
+    backend, seaway's own page; the proxy's own 503 and 502 are replaced too (nginx's
+    error_page applies to them)."""
     main, errors = pair
     be = backend_of("one", main.port)
     pages = ErrorPages(
@@ -300,6 +303,17 @@ def test_custom_error_pages(lt: LoopThread, pair: list[Backend]) -> None:
         mine = request(p.port, "/own/status/503")
         assert mine.status == 503 and mine.body == b"503 Service Unavailable\n"
         assert mine.header("X-Name") is None
+    # The proxy's own statuses too: a Service without usable endpoints (503), a backend
+    # that breaks before answering (502).
+    down = RouteBackend("default/down:80", (), None, 503, "has no usable endpoints")
+    pages = ErrorPages((502, 503), backend_of("errors", errors.port), "default", "site")
+    routes = table(route(down, "/down", filters=(pages,)), route(be, "/", filters=(pages,)))
+    with proxy(lt, routes) as p:
+        a = request(p.port, "/down/x")
+        assert a.status == 200 and a.json()["name"] == "two"
+        assert a.sent_header("X-Code") == "503" and a.sent_header("X-Original-URI") == "/down/x"
+        b = request(p.port, "/bad")
+        assert b.status == 200 and b.sent_header("X-Code") == "502"
 
 
 def test_request_mirror(lt: LoopThread, pair: list[Backend]) -> None:
