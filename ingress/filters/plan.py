@@ -309,9 +309,10 @@ class RoutePlan:
             or self.tls
             or (self.timeouts is not None and self.timeouts.backend_request)
         )
-        # The exact-bytes memo (ingress/http1.py) may repeat a request's routing only when
-        # its outcome is a function of its bytes and nothing is kept per request.
-        self.repeatable = not (self.per_request or self.rates or self.status or self.copies)
+        # The exact-bytes memo (ingress/http1.py) repeats a request's route, local status
+        # and upstream head, not its ``plan``: only plans that never answer themselves and
+        # keep nothing per request (head edits alone) may be repeated.
+        self.repeatable = not (self.per_request or self.checks or self.basic or self.copies)
 
     def _compile_limits(
         self, f: tuple[Filter, ...], result: RouteResult, rt: FilterRuntime

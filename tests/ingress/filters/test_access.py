@@ -18,6 +18,7 @@ from ingress.route_filters import BasicAuth, BodyLimit, Cors, RateLimit, SourceR
 from tests.ingress.filterkit import (
     backend_of,
     backends,
+    on_one_connection,
     parse,
     proxy,
     request,
@@ -211,3 +212,16 @@ def test_cors(lt: LoopThread, echo: Backend) -> None:
         assert no.status == 200 and no.header("Access-Control-Allow-Origin") is None
         proxied = request(p.port, "/listed", method="OPTIONS", headers=[("Origin", "http://x.y")])
         assert proxied.status == 200 and proxied.json()["method"] == "OPTIONS"
+
+
+def test_answers_with_fields_are_never_replayed_by_the_memo(lt: LoopThread, echo: Backend) -> None:
+    """The exact-bytes memo (ingress/http1.py) repeats a request's routing for identical
+    bytes on one connection; a route whose answers carry fields (401 and its challenge, a
+    redirect's Location) or that checks per request must answer each repeat in full."""
+    be = backend_of("echo", echo.port)
+    filters = (BasicAuth("r", (("foo", "{PLAIN}bar"),)),)
+    with proxy(lt, table(route(be, "/", filters=filters))) as p:
+        raw = b"GET / HTTP/1.1\r\nHost: app.test\r\n\r\n"
+        answers = on_one_connection(p.port, [raw, raw, raw])
+        assert [a.status for a in answers] == [401, 401, 401]
+        assert all(a.header("WWW-Authenticate") == 'Basic realm="r"' for a in answers)
