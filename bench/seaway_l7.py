@@ -2,10 +2,14 @@
 
     python3 bench/seaway_l7.py --listen 127.0.0.1:8080 --backend 127.0.0.1:9000 [--workers 1]
         [--upstream-pipelining N] [--no-request-metrics] [--access-log PATH]
-        [--metrics-compat ingress-nginx]
+        [--metrics-compat ingress-nginx] [--annotation KEY=VALUE ...] [--ingress-nginx]
+        [--path /]
 
 Builds a Snapshot by hand (IngressClass, Service, its endpoints, one Ingress) and runs
-IngressDataplane on uvloop until SIGTERM/SIGINT.
+IngressDataplane on uvloop until SIGTERM/SIGINT. `--annotation` puts an ingress-nginx
+annotation (short name, e.g. enable-cors=true) on the Ingress, `--path` sets its path
+(a regex with use-regex), `--ingress-nginx` runs in ingress-nginx mode (its controller
+name: the ConfigMap's documented defaults apply, as the listener's filters).
 """
 
 from __future__ import annotations
@@ -33,6 +37,12 @@ from discovery.model import (  # noqa: E402
     Service,
     ServicePort,
 )
+from discovery.nginx_annotations import DEFAULT_PREFIX as PREFIX  # noqa: E402
+from discovery.nginx_annotations import parse_ingress_annotations  # noqa: E402
+from discovery.nginx_configmap import (  # noqa: E402
+    INGRESS_NGINX_CONTROLLER,
+    INGRESS_NGINX_DEFAULTS,
+)
 from discovery.snapshot import (  # noqa: E402
     EndpointInfo,
     ServicePortInfo,
@@ -43,7 +53,13 @@ from ingress.dataplane import IngressDataplane  # noqa: E402
 from proxy.app.options import Options  # noqa: E402
 
 
-def bench_snapshot(backends: list[tuple[str, int]], generation: int = 1) -> Snapshot:
+def bench_snapshot(
+    backends: list[tuple[str, int]],
+    generation: int = 1,
+    annotations: dict[str, str] | None = None,
+    nginx_mode: bool = False,
+    path: str = "/",
+) -> Snapshot:
     name = ServicePortName("default", "bench", "http", "TCP")
     eps = tuple(EndpointInfo(ip, port) for ip, port in backends)
     info = ServicePortInfo(name, ("10.96.0.10",), 80, "TCP", endpoints=eps, all_endpoints=eps)
@@ -52,18 +68,22 @@ def bench_snapshot(backends: list[tuple[str, int]], generation: int = 1) -> Snap
         cluster_ips=("10.96.0.10",),
         ports=(ServicePort("http", "TCP", 80, 80),),
     )
+    named = {f"{PREFIX}/{k}": v for k, v in (annotations or {}).items()}
+    meta = ObjectMeta("bench", "default", annotations=named)
+    kind = "ImplementationSpecific" if path != "/" else "Prefix"
     ing = Ingress(
-        ObjectMeta("bench", "default"),
+        meta,
         ingress_class_name="seaway",
         rules=(
-            IngressRule(
-                "",
-                (IngressPath("/", "Prefix", IngressBackend("bench", port_number=80)),),
-            ),
+            IngressRule("", (IngressPath(path, kind, IngressBackend("bench", port_number=80)),)),
         ),
     )
-    cls = IngressClass(ObjectMeta("seaway"), "seaway.dev/ingress")
+    controller = INGRESS_NGINX_CONTROLLER if nginx_mode else "seaway.dev/ingress"
+    cls = IngressClass(ObjectMeta("seaway"), controller)
+    parsed = {("default", "bench"): parse_ingress_annotations(ing)} if annotations else {}
     return Snapshot(
+        ingress_annotations=parsed,
+        nginx=INGRESS_NGINX_DEFAULTS if nginx_mode else None,
         generation=generation,
         service_ports={name: info},
         services={("default", "bench"): svc},
@@ -94,13 +114,17 @@ async def main(args: argparse.Namespace) -> None:
         http_bind_address=_addr(args.listen),
         workers=args.workers,
         upstream_pipelining=args.upstream_pipelining,
+        ingress_controller=INGRESS_NGINX_CONTROLLER if args.ingress_nginx else "seaway.dev/ingress",
         request_metrics=args.request_metrics,
         metrics_compat=args.metrics_compat,
         access_log=args.access_log,
     )
     dp = IngressDataplane(options.ingress_config())
     await dp.start()
-    snap = bench_snapshot([_addr(b) for b in args.backend])
+    annotations = dict(a.split("=", 1) for a in args.annotation)
+    snap = bench_snapshot(
+        [_addr(b) for b in args.backend], 1, annotations, args.ingress_nginx, args.path
+    )
     await dp.sync(snap, frozenset(snap.service_ports))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -120,6 +144,9 @@ if __name__ == "__main__":
     p.add_argument("--backend", action="append", required=True)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--upstream-pipelining", type=int, default=1)
+    p.add_argument("--annotation", action="append", default=[], help="KEY=VALUE (short name)")
+    p.add_argument("--ingress-nginx", action="store_true", help="ingress-nginx mode")
+    p.add_argument("--path", default="/", help="the Ingress path (a regex with use-regex)")
     p.add_argument("--request-metrics", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--metrics-compat", default="")
     p.add_argument("--access-log", default="")

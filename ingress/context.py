@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from random import random
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from discovery.snapshot import EndpointInfo
 from ingress.outbox import Outbox
@@ -18,15 +18,26 @@ from ingress.stats import RequestStats
 from ingress.upstream import UpstreamConnection
 from proxy.balancer import RoundRobin
 
+if TYPE_CHECKING:
+    from ingress.filters.runtime import FilterRuntime
+
 KNOWN_REQUESTS_SIZE = 1024  # request heads remembered (cleared when full)
 KNOWN_REQUEST_BYTES = 4096  # longer heads are not remembered
 
 
+class RoutePlanLike(Protocol):
+    """A route's compiled filters (ingress/filters/plan.py RoutePlan)."""
+
+    def admit(self, client: Any, req: RequestState, route: Any) -> None: ...
+
+
 class RouteLike(Protocol):
     """The part of ingress.route_match.RouteResult the proxy reads (and ``cache``, a slot
-    the hot path may use for its per-worker state of that route: balancer, pool...)."""
+    the hot path may use for its per-worker state of that route: balancer, pool...).
+    ``plan`` is None for a route without filters (ingress/filters/runtime.py sets it)."""
 
     cache: Any  # written by the proxy: a RouteState
+    plan: RoutePlanLike | None
 
     @property
     def status(self) -> int: ...
@@ -81,6 +92,7 @@ class ProxyContext:
         "balancers",
         "connection_class",
         "connections",
+        "filters",
         "loop",
         "memo_hits",
         "memo_misses",
@@ -109,6 +121,7 @@ class ProxyContext:
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, RoundRobin] = {}
         self.connections: set[asyncio.Protocol] = set()
+        self.filters: FilterRuntime | None = None  # made when a table has filters
         # The repeated-request memo of ingress/http1.py (exact bytes): its hit rate.
         self.memo_hits = 0
         self.memo_misses = 0

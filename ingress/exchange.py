@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
 from time import perf_counter
 from typing import Protocol
@@ -76,6 +77,12 @@ class Downstream(Protocol):
 
 
 class Exchange:
+    # Routes with filters use a subclass (ingress/filters/exchange.py) that sets these:
+    # the most connect attempts (0: one per endpoint), and whether the upstream connection
+    # must hand it the response head to edit (response_head) or replace (intercepts).
+    tries = 0
+    edits_response = False
+
     __slots__ = (
         "began",
         "client",
@@ -119,7 +126,12 @@ class Exchange:
         if ep is None:
             client.answer(502, close=not self.req.complete)
             return
-        pool = ctx.pools.get((ep.ip, ep.port))
+        self.send_to(ep, ctx.pools.get((ep.ip, ep.port)), len(bal.endpoints), fresh)
+
+    def send_to(self, ep: EndpointInfo, pool: EndpointPool, n: int, fresh: bool) -> None:
+        """Send the request to `ep` (one of `n` endpoints) on a connection of `pool`: an
+        idle one unless `fresh`, else a new one."""
+        ctx = self.client.ctx
         if not fresh:
             if ctx.pipelining:
                 depth = ctx.settings.upstream_pipelining
@@ -132,7 +144,7 @@ class Exchange:
                 if conn is not None:
                     self.bind(conn, True)
                     return
-        ctx.loop.create_task(self._connect(ep, pool, len(bal.endpoints)))
+        ctx.loop.create_task(self._connect(ep, pool, n))
 
     async def _connect(self, ep: EndpointInfo, pool: EndpointPool, n: int) -> None:
         client = self.client
@@ -142,9 +154,7 @@ class Exchange:
         factory = partial(ctx.connection_class, loop, pool, s.upstream_timeout, ctx.outbox)
         began = perf_counter()
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(factory, ep.ip, ep.port), s.connect_timeout
-            )
+            _, conn = await self.open_connection(factory, ep)
         except (TimeoutError, OSError) as exc:
             ctx.stats.connect_failed(pool.key)
             if client.closing or client.exchange is not self:
@@ -153,7 +163,7 @@ class Exchange:
             if self.tried is None:
                 self.tried = []
             self.tried.append(ep)
-            if len(self.tried) < n:
+            if len(self.tried) < n and (not self.tries or len(self.tried) < self.tries):
                 self.start(fresh=True)
             else:
                 status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
@@ -165,6 +175,15 @@ class Exchange:
             conn.release()  # nobody waits for it any more: keep it for the next request
             return
         self.bind(conn, False)
+
+    def open_connection(
+        self, factory: Callable[[], UpstreamConnection], ep: EndpointInfo
+    ) -> Awaitable[tuple[asyncio.BaseTransport, UpstreamConnection]]:
+        """A new connection to `ep` (ingress/filters/exchange.py adds TLS and per-route
+        connect timeouts)."""
+        ctx = self.client.ctx
+        connect = ctx.loop.create_connection(factory, ep.ip, ep.port)
+        return asyncio.wait_for(connect, ctx.settings.connect_timeout)
 
     def bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
         """Send the request on `conn` (head and the body so far in one write)."""
@@ -234,6 +253,15 @@ class Exchange:
             self.start(fresh=True)
             return
         client.answer(status, close=not req.complete)
+
+    def intercepts(self, status: int) -> bool:
+        return False  # (asked only when edits_response is set: see ingress/filters/)
+
+    def intercepted(self) -> None:
+        pass
+
+    def response_head(self, head: bytes) -> bytes:
+        return head
 
     def upgraded(self) -> None:
         assert self.conn is not None

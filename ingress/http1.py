@@ -150,6 +150,9 @@ class HttpProtocol(asyncio.Protocol):
             self.ctx.stats.request_done(self, req, ex)
         if ex is not None and ex.conn is not None:
             ex.conn.abandon(ex)
+        req = self.active
+        if req is not None and req.plan is not None:
+            req.plan.finished()
         self.active = None
         self.queue.clear()
 
@@ -216,6 +219,8 @@ class HttpProtocol(asyncio.Protocol):
         limit = self.settings.max_body_size
         if limit and req.body_received > limit:
             raise PeerError(413, "request body too large")
+        if req.plan is not None:
+            req.plan.body_received(req.body_received)  # the route's own limit
         ex = self.exchange
         if req is self.active and ex is not None and ex.conn is not None:
             ex.conn.send_body(body, req.chunked)
@@ -424,7 +429,10 @@ class HttpProtocol(asyncio.Protocol):
 
     def _route(self, req: RequestState) -> None:
         route = req.route = self.ctx.route(req)  # (answered here too: metrics label it)
-        if route.status:
+        plan = route.plan
+        if plan is not None:
+            plan.admit(self, req, route)  # a route with filters (ingress/filters/)
+        elif route.status:
             req.local = route.status
         else:
             req.upstream_head = req.upstream_head_with(self.lines)
@@ -446,6 +454,9 @@ class HttpProtocol(asyncio.Protocol):
             return
         if req.expect_continue and not req.complete:
             self._write(CONTINUE)
+        if req.plan is not None:
+            req.plan.begin(self)  # its FilteredExchange (ingress/filters/)
+            return
         ex = self.exchange = Exchange(self, req)
         ex.start()
 
@@ -456,6 +467,8 @@ class HttpProtocol(asyncio.Protocol):
         req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
         self.active = None
         self._ticks += 1
+        if req.plan is not None:
+            req.plan.finished()
         ex = self.exchange
         self.ctx.stats.request_done(self, req, ex)
         if ex is not None:
@@ -486,7 +499,8 @@ class HttpProtocol(asyncio.Protocol):
         req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive
-        self._write(error_response(status, close))
+        plan = req.plan
+        self._write(error_response(status, close) if plan is None else plan.reply(status, close))
         if close:
             req.keep_alive = False
             self.finish()

@@ -21,6 +21,7 @@ X-Forwarded-* lines. No work is done per header line in Python.
 from __future__ import annotations
 
 import re
+from typing import Any, Protocol
 
 from ingress.errors import PeerError
 from ingress.settings import HttpSettings
@@ -71,6 +72,19 @@ _NAMED: dict[bytes, re.Pattern[bytes]] = {}
 _NAMED_MAX = 1024
 
 
+class RequestPlan(Protocol):
+    """What the downstream connection asks of a request whose route has filters
+    (ingress/filters/admission.py)."""
+
+    def begin(self, client: Any) -> None: ...
+
+    def reply(self, status: int, close: bool) -> bytes: ...
+
+    def body_received(self, received: int) -> None: ...
+
+    def finished(self) -> None: ...
+
+
 class RequestState:
     """One request: its head and framing, and where it is in its exchange.
 
@@ -92,6 +106,7 @@ class RequestState:
         "local",
         "method",
         "pending",
+        "plan",
         "response_done",
         "response_started",
         "route",
@@ -128,6 +143,7 @@ class RequestState:
         self.response_started = False
         self.response_done = False
         self.route: object = None
+        self.plan: RequestPlan | None = None  # per-request filter state (ingress/filters/)
 
     def repeat(self) -> RequestState:
         """A new, complete request with this one's head, parse and route (the same bytes

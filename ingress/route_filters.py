@@ -7,8 +7,9 @@ ingress-nginx annotation translator and the Gateway API HTTPRoute translator map
 same types (the mapping each type was made for is named in its docstring). Durations are
 seconds, sizes bytes, statuses HTTP status codes.
 
-Which filters the hot path runs today, and what it must do for the others, is listed in
-the module docstring of ingress/route_actions.py (the pure helpers it uses).
+The proxy runs them at request time in ingress/filters/ (what each does there is in
+its package docstring and the README's "Actions and filters at request time"); the
+pure helpers both it and `seaway trace` use are ingress/route_actions.py's.
 """
 
 from __future__ import annotations

@@ -119,8 +119,9 @@ class RouteResult:
     several weighted backends: call ``pick(random_value)`` for the RouteResult of one
     backend (ProxyContext.route does). ``filters``: the route's filters, then the chosen
     backend's. ``cache`` is the hot path's own per-worker slot (balancer, pool), None
-    until it sets it. ``source`` says readably where the route came from, ``origin`` is
-    the RouteSource (None for the built-in 404).
+    until it sets it; ``plan`` the compiled filters and action (ingress/filters/), None
+    for a result that only forwards or answers a bare status. ``source`` says readably
+    where the route came from, ``origin`` is the RouteSource (None for the built-in 404).
     """
 
     __slots__ = (
@@ -132,6 +133,7 @@ class RouteResult:
         "filters",
         "key",
         "origin",
+        "plan",
         "repeatable",
         "route",
         "service",
@@ -170,6 +172,7 @@ class RouteResult:
             weights = (r.backend.weight if r.backend else 0 for r in split)
             self.cumulative = tuple(accumulate(weights))
         self.cache: Any = None  # the hot path's per-worker state (ingress.context.RouteState)
+        self.plan: Any = None  # the compiled filters, per worker (ingress/filters/plan.py)
 
     def pick(self, value: float) -> RouteResult:
         """The backend's RouteResult for a uniform `value` in [0, 1), by weight; self when

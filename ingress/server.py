@@ -13,6 +13,7 @@ import ssl
 from functools import partial
 
 from ingress.context import ProxyContext, RouterLike
+from ingress.filters.runtime import attach_plans
 from ingress.http1 import HttpProtocol
 from ingress.settings import HttpSettings
 from ingress.stats import RequestStats
@@ -125,7 +126,9 @@ class WorkerServer:
         router: RouterLike,
         stats: RequestStats | None = None,
     ) -> None:
+        self.settings = settings  # as configured; a table's listener defaults fold in
         self.ctx = ProxyContext(loop, settings, router, stats=stats)
+        self.ctx.settings = attach_plans(router, self.ctx, settings)
         self.http: Listener | None = None
         self.https: Listener | None = None
         self.draining = False
@@ -141,6 +144,7 @@ class WorkerServer:
         tls: ssl.SSLContext | None,
     ) -> None:
         """Route new requests with `router`; listen on `http`/`https` (None: closed)."""
+        self.ctx.settings = attach_plans(router, self.ctx, self.settings)
         self.ctx.set_router(router)
         if self.draining:
             return  # shutting down: listeners stay closed
@@ -202,5 +206,7 @@ class WorkerServer:
         for _ in range(2):  # their connection_lost runs (and counts what was cut)
             await asyncio.sleep(0)
         self.ctx.pools.close()
+        if self.ctx.filters is not None:
+            self.ctx.filters.close()
         if self.ctx.stats.access_log is not None:
             await self.ctx.stats.access_log.close()

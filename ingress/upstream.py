@@ -77,6 +77,17 @@ class ResponseSink(Protocol):
 
     def resume_client_reads(self) -> None: ...
 
+    # Routes with filters (ingress/filters/exchange.py): when `edits_response` is set, a
+    # final response head whose status the exchange `intercepts` is not sent (the
+    # connection closes and the exchange is told), and the head sent is `response_head`'s.
+    edits_response: bool
+
+    def intercepts(self, status: int) -> bool: ...
+
+    def intercepted(self) -> None: ...
+
+    def response_head(self, head: bytes) -> bytes: ...
+
 
 class _Decoding:
     """Parser callbacks for a connection whose client speaks HTTP/1.0: the body pieces of a
@@ -295,7 +306,12 @@ class UpstreamConnection(asyncio.Protocol):
         Counted per endpoint (`memo_hits`, `memo_misses` of the pool)."""
         last = self._last_head
         req = ex.req
-        if not data.startswith(last) or not req.keep_alive or req.method == b"HEAD":
+        if (
+            not data.startswith(last)
+            or not req.keep_alive
+            or req.method == b"HEAD"
+            or ex.edits_response
+        ):
             self.pool.memo_misses += 1
             return False
         length = self._last_length
@@ -425,6 +441,10 @@ class UpstreamConnection(asyncio.Protocol):
         fed: bool = False,  # llhttp has seen the body bytes too (see _whole)
     ) -> None:
         ex.status = status
+        if ex.edits_response and ex.intercepts(status):
+            self.close()  # this answer is replaced by another the exchange asks for
+            ex.intercepted()
+            return
         req = ex.req
         head_request = req.method == b"HEAD"
         head = data[pos:end] if pos or end < len(data) else data
@@ -457,6 +477,10 @@ class UpstreamConnection(asyncio.Protocol):
             self.parser = self._new_parser()
         elif body and not fed and not self._feed(body, ex):
             return
+        if ex.edits_response:
+            edited = ex.response_head(head if new_head is None else new_head)
+            if edited is not head:
+                new_head = edited
         pieces = interim
         if new_head is None:
             pieces.append(data[pos:] if pos else data)

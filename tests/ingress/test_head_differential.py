@@ -187,6 +187,7 @@ class NotFound:
     endpoints = ()
     key = ""
     cache = None
+    plan = None
     repeatable = True
 
 

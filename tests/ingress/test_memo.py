@@ -51,6 +51,7 @@ def test_a_repeat_gets_its_own_upstream_head_per_client_and_a_new_router() -> No
         cache = None
         split = None
         repeatable = True
+        plan = None
 
     class Router:
         calls = 0
@@ -136,6 +137,7 @@ def test_a_backend_picked_from_a_weighted_split_is_not_memoised() -> None:
         cache = None
         split = None
         repeatable = False
+        plan = None
 
     class Router:
         calls = 0

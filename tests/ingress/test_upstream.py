@@ -113,6 +113,8 @@ def request(method: bytes = b"GET", keep_alive: bool = True, v11: bool = True) -
 class FakeExchange:
     """The ResponseSink an UpstreamConnection reports to; records what it hears."""
 
+    edits_response = False  # (an exchange of a route with filters may edit heads)
+
     def __init__(self, req: RequestState | None = None) -> None:
         self.req = req or request()
         self.out = cast(Any, FakeTransport())
