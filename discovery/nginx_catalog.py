@@ -415,9 +415,19 @@ ANNOTATION_NOTES: dict[str, str] = {
     "ssl-passthrough": "needs --enable-ssl-passthrough, as in ingress-nginx",
     "whitelist-source-range": "alias of allowlist-source-range",
     "limit-whitelist": "alias of limit-allowlist",
+    "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
+    "proxy-read-timeout's when set",
+    "proxy-ssl-verify-depth": "not enforced: OpenSSL's default depth applies",
+    "limit-rps": "per worker process: with N workers a client may get N times the rate",
+    "limit-rpm": "per worker process: with N workers a client may get N times the rate",
+    "limit-connections": "per worker process; counts requests under way, as nginx",
 }
 CONFIGMAP_NOTES: dict[str, str] = {
     "allow-snippet-annotations": "only false is honoured: snippets are always refused",
+    "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
+    "proxy-read-timeout's",
+    "proxy-next-upstream-tries": "routes without their own value try each endpoint once "
+    "when connects fail (an answer that fails is not tried again)",
     "load-balance": "round_robin; ewma maps to seaway's least-loaded choice",
     "use-proxy-protocol": "PROXY protocol v1 and v2 on the HTTP and HTTPS listeners",
 }
@@ -426,27 +436,13 @@ CONFIGMAP_NOTES: dict[str, str] = {
 ACTS = "translated, acts now"
 PENDING = "translated; runtime pending"
 
-_ACT_NOW = (
-    "use-regex",
-    "canary",
-    "canary-weight",
-    "canary-weight-total",
-    "canary-by-header",
-    "canary-by-header-value",
-    "canary-by-header-pattern",
-    "canary-by-cookie",
-    "server-alias",
-    "service-upstream",
-)
-_SPECIAL = {
-    "rewrite-target": "translated: its regex paths act now; the rewrite itself: runtime pending",
-    "default-backend": "translated: it serves for a Service without endpoints now; its X-Code "
-    "headers and error pages: runtime pending",
-}
+# The route filters the translator makes run at request time (ingress/filters/); the
+# endpoint choice of load-balance (LoadBalancing) does not yet.
+_PENDING = ("load-balance",)
 # Parsed annotations the translator handles; ssl-passthrough (a TCP relay per host,
 # with --enable-ssl-passthrough) is still planned.
 TRANSLATED: dict[str, str] = {
-    name: _SPECIAL.get(name, ACTS if name in _ACT_NOW else PENDING)
+    name: PENDING if name in _PENDING else ACTS
     for name, status in ANNOTATIONS.items()
     if status == PARSED and name != "ssl-passthrough"
 }
@@ -457,7 +453,7 @@ TRANSLATED: dict[str, str] = {
 # listener's runtime and still planned.
 TRANSLATED_KEYS: dict[str, str] = {
     **{
-        key: PENDING
+        key: PENDING if key in _PENDING else ACTS
         for key in (
             "proxy-body-size",
             "proxy-connect-timeout",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from random import random
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from discovery.model import LoadBalancing
 from discovery.snapshot import EndpointInfo
@@ -15,18 +15,30 @@ from ingress.pool import PoolSet
 from ingress.request import RequestState
 from ingress.route_conditions import no_header
 from ingress.settings import HttpSettings
+from ingress.stats import RequestStats
 from ingress.upstream import UpstreamConnection
 from proxy.balancer import Balancer, EndpointLimits, new_balancer
+
+if TYPE_CHECKING:
+    from ingress.filters.runtime import FilterRuntime
 
 KNOWN_REQUESTS_SIZE = 1024  # request heads remembered (cleared when full)
 KNOWN_REQUEST_BYTES = 4096  # longer heads are not remembered
 
 
+class RoutePlanLike(Protocol):
+    """A route's compiled filters (ingress/filters/plan.py RoutePlan)."""
+
+    def admit(self, client: Any, req: RequestState, route: Any) -> None: ...
+
+
 class RouteLike(Protocol):
     """The part of ingress.route_match.RouteResult the proxy reads (and ``cache``, a slot
-    the hot path may use for its per-worker state of that route: balancer, pool...)."""
+    the hot path may use for its per-worker state of that route: balancer, pool...).
+    ``plan`` is None for a route without filters (ingress/filters/runtime.py sets it)."""
 
     cache: Any  # written by the proxy: a RouteState
+    plan: RoutePlanLike | None
 
     @property
     def status(self) -> int: ...
@@ -84,6 +96,7 @@ class ProxyContext:
         "balancers",
         "connection_class",
         "connections",
+        "filters",
         "limits",
         "loop",
         "memo_hits",
@@ -93,6 +106,7 @@ class ProxyContext:
         "pools",
         "router",
         "settings",
+        "stats",
     )
 
     def __init__(
@@ -102,10 +116,12 @@ class ProxyContext:
         router: RouterLike,
         pools: PoolSet | None = None,
         outbox: Outbox | None = None,
+        stats: RequestStats | None = None,
     ) -> None:
         self.loop = loop
         self.settings = settings
         self.router = router
+        self.stats = RequestStats() if stats is None else stats  # this worker's counters
         self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, Balancer] = {}
@@ -113,6 +129,7 @@ class ProxyContext:
             settings.max_endpoint_requests, settings.max_endpoint_connecting
         )
         self.connections: set[asyncio.Protocol] = set()
+        self.filters: FilterRuntime | None = None  # made when a table has filters
         # The repeated-request memo of ingress/http1.py (exact bytes): its hit rate.
         self.memo_hits = 0
         self.memo_misses = 0

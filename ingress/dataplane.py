@@ -1,30 +1,39 @@
 """IngressDataplane: the L7 proxy as a Dataplane (see proxy/dataplane.py).
 
 On each sync it translates the owned Ingresses into a RouteTable (ingress/translate_ingress.py)
-only when something it reads changed (Ingresses, IngressClasses, TLS Secrets,
+only when something it reads changed (Ingresses, IngressClasses, TLS Secrets, the
+Secrets ingress-nginx annotations name (auth-secret users, proxy-ssl-secret CAs),
 ingress-nginx's ConfigMap, or a service port of a Service the routes use), compiles and
 serves it (an Ingress its annotations refuse keeps its last served version), opens the HTTP
 listener while seaway owns at least one Ingress (HTTPS while one of them has tls), closes
 them when it owns none, and sends the table to the `--workers` processes.
 `--workers 1` serves in the daemon's own loop; N serves in the daemon plus N-1 processes,
 and a worker process that dies is restarted with the last config (ingress/workers.py).
+
+Request metrics: every worker counts on its own (ingress/stats.py); `collect()` adds the
+in-process worker's counts to `totals`, where the worker processes' deltas arrive by
+themselves every second. `drain()` is the graceful shutdown of every worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import signal
+from dataclasses import dataclass, field
 
 from discovery.model import TLSSecret
 from discovery.ownership import DEFAULT_CONTROLLER
 from discovery.snapshot import ServicePortName, Snapshot
 from ingress.apply import L7State, settings_for
+from ingress.route_labels import route_rows
 from ingress.route_match import CompiledTable
 from ingress.routes import RouteTable, SecretKey
 from ingress.settings import HttpSettings
+from ingress.stats import FAMILIES, ObservabilitySettings
 from ingress.translate_ingress import IngressTranslation, LastGood, translate_ingresses
 from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool
+from proxy.counters import Delta, Family, Totals
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +52,8 @@ class IngressConfig:
     max_connections: int = 0  # client connections per worker; 0 = no limit
     max_endpoint_requests: int = 1024  # per endpoint and worker; 0 = no cap
     max_endpoint_connecting: int = 1024
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    shutdown_grace_period: float = 30.0
 
 
 class IngressDataplane:
@@ -55,12 +66,15 @@ class IngressDataplane:
             options.max_body_size,
             settings,
             options.upstream_pipelining,
+            options.shutdown_grace_period,
             max_connections=options.max_connections,
             max_endpoint_requests=options.max_endpoint_requests,
             max_endpoint_connecting=options.max_endpoint_connecting,
         )
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))
+        self.totals = Totals()
+        self.pool.on_stats = self._worker_stats
         self._last: tuple[object, ...] | None = None
         self._failed = False
         self.syncs = 0  # translations, for tests and status
@@ -82,6 +96,46 @@ class IngressDataplane:
             except Exception:  # a failed restart must not end supervision
                 log.exception("restarting worker processes failed")
 
+    def _worker_stats(self, index: int, delta: Delta | None) -> None:
+        if delta is None:
+            self.totals.forget(index)  # its connections are gone with it
+        else:
+            self.totals.absorb(index, delta)
+
+    def families(self) -> tuple[Family, ...]:
+        return FAMILIES
+
+    def collect(self) -> Totals:
+        """Every worker's request counts so far (the in-process worker's taken now)."""
+        if self.state is not None:
+            self.totals.absorb(0, self.state.take_stats())
+        return self.totals
+
+    def routes(self) -> list[dict[str, object]]:
+        """Every route of the current table, for the status page (ingress/route_labels.py)."""
+        return route_rows(self.translation.table) if self.translation is not None else []
+
+    def workers(self) -> list[dict[str, object]]:
+        """The worker processes (the daemon's own worker 0 is not among them)."""
+        return self.pool.describe()
+
+    def reopen_logs(self) -> None:
+        """SIGUSR1: every worker reopens its access log."""
+        if self.state is not None:
+            self.state.reopen_logs()
+        self.pool.signal(signal.SIGUSR1)
+
+    async def drain(self) -> None:
+        """Graceful shutdown: every worker stops accepting and finishes what is in flight
+        (up to the shutdown grace period); stop() then closes what is left."""
+        if self._supervisor is not None:  # a worker exiting now is not to be restarted
+            self._supervisor.cancel()
+            self._supervisor = None
+        jobs = [self.pool.drain(self.settings.shutdown_grace_period)]
+        if self.state is not None:
+            jobs.append(self.state.drain())
+        await asyncio.gather(*jobs)
+
     @property
     def table(self) -> CompiledTable | None:
         """The compiled routes this process serves (None before the first sync)."""
@@ -93,11 +147,12 @@ class IngressDataplane:
     def _needs_compile(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> bool:
         if self._failed or self._last is None or self.translation is None:
             return True
-        ingresses, classes, secrets, nginx = self._last
+        ingresses, classes, secrets, auth_secrets, nginx = self._last
         if (
             snapshot.ingresses != ingresses
             or snapshot.ingress_classes != classes
             or dict(snapshot.tls_secrets) != secrets
+            or dict(snapshot.auth_secrets) != auth_secrets
             or snapshot.nginx != nginx
         ):
             return True
@@ -115,7 +170,12 @@ class IngressDataplane:
         )
         secrets = tls_secrets_for(snapshot, translation.table)
         config = WorkerConfig(
-            self.settings, o.http_bind_address, o.https_bind_address, translation.table, secrets
+            self.settings,
+            o.http_bind_address,
+            o.https_bind_address,
+            translation.table,
+            secrets,
+            o.observability,
         )
         await self.state.apply(config)
         self.translation = translation
@@ -124,7 +184,9 @@ class IngressDataplane:
         if self.pool.workers:
             http, https = self.state.addresses()
             await self.pool.publish(
-                WorkerConfig(self.settings, http, https, translation.table, secrets)
+                WorkerConfig(
+                    self.settings, http, https, translation.table, secrets, o.observability
+                )
             )
         for warning in translation.warnings:
             log.warning("ingress: %s", warning)
@@ -132,6 +194,7 @@ class IngressDataplane:
             snapshot.ingresses,
             snapshot.ingress_classes,
             dict(snapshot.tls_secrets),
+            dict(snapshot.auth_secrets),
             snapshot.nginx,
         )
         self._failed = False
@@ -143,6 +206,7 @@ class IngressDataplane:
         await self.pool.stop()
         if self.state is not None:
             await self.state.close()
+            self.totals.absorb(0, self.state.take_stats())
 
 
 def tls_secrets_for(snapshot: Snapshot, table: RouteTable) -> dict[SecretKey, TLSSecret]:

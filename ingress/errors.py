@@ -7,6 +7,8 @@ logged with a traceback and answered 500 (downstream) or 502 (upstream).
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 REASONS: dict[int, bytes] = {
     400: b"Bad Request",
     404: b"Not Found",
@@ -38,12 +40,23 @@ class UpstreamError(ProxyError):
     """The backend misbehaved (bad framing, reset): 502 if nothing was sent yet."""
 
 
+def reason(status: int) -> bytes:
+    """The reason phrase of `status` ("Error" for a status HTTP does not name)."""
+    known = REASONS.get(status)
+    if known is None:
+        try:
+            known = REASONS[status] = HTTPStatus(status).phrase.encode()
+        except ValueError:
+            return b"Error"
+    return known
+
+
 def error_response(status: int, close: bool = True) -> bytes:
     """A complete, small plain-text response for a status the proxy answers itself."""
-    reason = REASONS.get(status, b"Error")
-    body = b"%d %s\n" % (status, reason)
+    phrase = reason(status)
+    body = b"%d %s\n" % (status, phrase)
     conn = b"close" if close else b"keep-alive"
     return (
         b"HTTP/1.1 %d %s\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n"
-        b"Connection: %s\r\n\r\n%s" % (status, reason, len(body), conn, body)
+        b"Connection: %s\r\n\r\n%s" % (status, phrase, len(body), conn, body)
     )

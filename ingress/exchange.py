@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from functools import partial
+from time import perf_counter
 from typing import Protocol
 
 from discovery.snapshot import EndpointInfo
@@ -84,7 +86,14 @@ class Downstream(Protocol):
 
 
 class Exchange:
+    # Routes with filters use a subclass (ingress/filters/exchange.py) that sets these:
+    # the most connect attempts (0: one per endpoint), and whether the upstream connection
+    # must hand it the response head to edit (response_head) or replace (intercepts).
+    tries = 0
+    edits_response = False
+
     __slots__ = (
+        "began",
         "client",
         "conn",
         "lease",
@@ -110,6 +119,9 @@ class Exchange:
         self.status = 0
         self.tried: list[EndpointInfo] | None = None  # endpoints whose connect failed
         self.retries = 0
+        # When it began (perf_counter): with the request's head, unless it waited behind
+        # pipelined ones (HttpProtocol.finish); the request metrics' upstream time.
+        self.began = req.start
 
     # -- going upstream ------------------------------------------------------------------
     def start(self, fresh: bool = False) -> None:
@@ -134,7 +146,12 @@ class Exchange:
             client.answer(503 if bal.saturated else 502, close=not self.req.complete)
             return
         ep = lease.endpoint
-        pool = ctx.pools.get((ep.ip, ep.port))
+        self.send_to(ep, ctx.pools.get((ep.ip, ep.port)), len(bal.endpoints), fresh)
+
+    def send_to(self, ep: EndpointInfo, pool: EndpointPool, n: int, fresh: bool) -> None:
+        """Send the request to `ep` (one of `n` endpoints) on a connection of `pool`: an
+        idle one unless `fresh`, else a new one."""
+        ctx = self.client.ctx
         if not fresh:
             if ctx.pipelining:
                 depth = ctx.settings.upstream_pipelining
@@ -147,8 +164,10 @@ class Exchange:
                 if conn is not None:
                     self.bind(conn, True)
                     return
-        lease.begin_connect()
-        ctx.loop.create_task(self._connect(ep, pool, len(bal.endpoints)))
+        lease = self.lease
+        if lease is not None:
+            lease.begin_connect()
+        ctx.loop.create_task(self._connect(ep, pool, n))
 
     async def _connect(self, ep: EndpointInfo, pool: EndpointPool, n: int) -> None:
         client = self.client
@@ -156,23 +175,24 @@ class Exchange:
         s = ctx.settings
         loop = ctx.loop
         factory = partial(ctx.connection_class, loop, pool, s.upstream_timeout, ctx.outbox)
+        began = perf_counter()
         try:
-            _, conn = await asyncio.wait_for(
-                loop.create_connection(factory, ep.ip, ep.port), s.connect_timeout
-            )
+            _, conn = await self.open_connection(factory, ep)
         except (TimeoutError, OSError) as exc:
+            ctx.stats.connect_failed(pool.key)
             if client.closing or client.exchange is not self:
                 return
             _log_connect_failure(pool.key, exc, loop.time())
             if self.tried is None:
                 self.tried = []
             self.tried.append(ep)
-            if len(self.tried) < n:
+            if len(self.tried) < n and (not self.tries or len(self.tried) < self.tries):
                 self.start(fresh=True)
             else:
                 status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
                 client.answer(status, close=not self.req.complete)
             return
+        ctx.stats.connected(pool.key, perf_counter() - began)
         if client.closing or client.exchange is not self:
             conn.keep_alive = True
             conn.release()  # nobody waits for it any more: keep it for the next request
@@ -189,15 +209,37 @@ class Exchange:
             self.lease = None
             lease.end(self.client.ctx.loop.time() if lease.timed else None)
 
+    def open_connection(
+        self, factory: Callable[[], UpstreamConnection], ep: EndpointInfo
+    ) -> Awaitable[tuple[asyncio.BaseTransport, UpstreamConnection]]:
+        """A new connection to `ep` (ingress/filters/exchange.py adds TLS and per-route
+        connect timeouts)."""
+        ctx = self.client.ctx
+        connect = ctx.loop.create_connection(factory, ep.ip, ep.port)
+        return asyncio.wait_for(connect, ctx.settings.connect_timeout)
+
     def bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
         """Send the request on `conn` (head and the body so far in one write)."""
         client = self.client
         req = self.req
         self.conn = conn
         self.reused = reused
+        pending = req.pending
+        if pending is None:  # the common request: nothing read beyond its head yet
+            if pipeline:
+                conn.attach(self, req.upstream_head, pipeline)  # type: ignore[call-arg]
+            else:
+                conn.attach(self, req.upstream_head)
+            if client.write_paused:
+                conn.pause_reading()
+            if req.chunked and req.complete:
+                conn.end_body(True)
+            if client.flow.reasons:
+                client.flow.resume(CONNECTING)
+            return
         head = req.upstream_head
-        if req.pending and not req.chunked:
-            head = b"".join((head, *req.pending))
+        if pending and not req.chunked:
+            head = b"".join((head, *pending))
             req.pending = None
         if pipeline:
             conn.attach(self, head, pipeline)  # type: ignore[call-arg]  # a PipelinedConnection
@@ -244,6 +286,15 @@ class Exchange:
             self.start(fresh=True)
             return
         client.answer(status, close=not req.complete)
+
+    def intercepts(self, status: int) -> bool:
+        return False  # (asked only when edits_response is set: see ingress/filters/)
+
+    def intercepted(self) -> None:
+        pass
+
+    def response_head(self, head: bytes) -> bytes:
+        return head
 
     def upgraded(self) -> None:
         assert self.conn is not None

@@ -19,7 +19,10 @@ through the context's Outbox (ingress/outbox.py): sent together at the end of th
 iteration; `close` flushes first.
 
 `finish` is the one place where a request ends, with its status, the response's size
-(the exchange's `received`) and its start time known.
+(the exchange's `received`) and its start time known: the request metrics and the access
+log (ingress/stats.py) hear of it there, or in `connection_lost` for a request cut short
+(the client went away: 499) or a tunnel. `drain` is the graceful shutdown of one
+connection (ingress/server.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from time import perf_counter
 from typing import cast
 
 import httptools
@@ -35,7 +39,7 @@ from ingress.context import ProxyContext, RouteLike
 from ingress.errors import PeerError, error_response
 from ingress.exchange import Exchange
 from ingress.framing import ChunkedBody
-from ingress.request import RequestState, parse_request
+from ingress.request import ForwardedLines, RequestState, parse_request
 from ingress.upstream import UpstreamConnection
 from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
 
@@ -43,6 +47,7 @@ log = logging.getLogger(__name__)
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _BLANK = b"\r\n\r\n"
+_STOPPED = (httptools.HttpParserError, httptools.HttpParserUpgrade)  # llhttp stopped early
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -65,8 +70,10 @@ class HttpProtocol(asyncio.Protocol):
         "closing",
         "ctx",
         "deferred",
+        "draining",
         "exchange",
         "flow",
+        "lines",
         "loop",
         "parser",
         "queue",
@@ -90,6 +97,7 @@ class HttpProtocol(asyncio.Protocol):
         # Callbacks: on_headers_complete, on_body, on_message_complete only.
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
+        self.lines = ForwardedLines(b"", scheme)
         self.buf = b""  # the start of a head not complete yet (llhttp has seen it)
         self.reading: RequestState | None = None  # the request whose body is being read
         self._body_left = 0  # of a Content-Length body being read
@@ -99,6 +107,7 @@ class HttpProtocol(asyncio.Protocol):
         self.exchange: Exchange | None = None  # the active request's exchange, if forwarded
         self.queue: deque[RequestState] = deque()
         self.closing = False
+        self.draining = False  # shutting down: finish what is in flight, take nothing new
         self.deferred = False  # the active request starts once the current read is parsed
         self.stopped = False  # parsing stopped (bad request or closing): ignore input
         self.write_paused = False
@@ -122,6 +131,7 @@ class HttpProtocol(asyncio.Protocol):
         tr.set_write_buffer_limits(self.settings.high_water, self.settings.low_water)
         peer = tr.get_extra_info("peername")
         self.client_ip = str(peer[0]).encode() if peer else b""
+        self.lines = ForwardedLines(self.client_ip, self.scheme)
         self.ctx.connections.add(self)
         self._since = self.loop.time()
         self._timer = self.loop.call_later(self._interval, self._on_timer)
@@ -135,10 +145,16 @@ class HttpProtocol(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         ex, self.exchange = self.exchange, None
+        req = self.active
+        if req is not None:  # cut short (the client went away), or a tunnel that ended
+            self.ctx.stats.request_done(self, req, ex)
         if ex is not None:
             ex.end()
             if ex.conn is not None:
                 ex.conn.abandon(ex)
+        req = self.active
+        if req is not None and req.plan is not None:
+            req.plan.finished()
         self.active = None
         self.queue.clear()
 
@@ -149,12 +165,20 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.stopped:
             return
-        memo = self._memo
-        if memo is not None and self.active is None and not self.buf and self.reading is None:
-            if data == memo.head:
-                self._repeat(memo)
+        if self.active is None and not self.buf and self.reading is None:
+            memo = self._memo
+            if memo is not None:
+                if data == memo.head:
+                    self._repeat(memo)
+                    return
+                self.ctx.memo_misses += 1
+            if data.find(_BLANK) == len(data) - 4:
+                try:
+                    self._one(data)
+                except PeerError as err:
+                    log.debug("client %s: %s", self.client_ip, err)
+                    self._bad(err.status)
                 return
-            self.ctx.memo_misses += 1
         try:
             self._read(data)
         except PeerError as err:
@@ -165,7 +189,7 @@ class HttpProtocol(asyncio.Protocol):
             # a framing error later in the same read stops it before any byte is sent,
             # and a small body goes out with the head in one write.
             self.deferred = False
-            self._start(cast(RequestState, self.active))
+            self._start(self.active)  # type: ignore[arg-type]  # set by _route
 
     def eof_received(self) -> bool | None:
         return False
@@ -197,6 +221,8 @@ class HttpProtocol(asyncio.Protocol):
         limit = self.settings.max_body_size
         if limit and req.body_received > limit:
             raise PeerError(413, "request body too large")
+        if req.plan is not None:
+            req.plan.body_received(req.body_received)  # the route's own limit
         ex = self.exchange
         if req is self.active and ex is not None and ex.conn is not None:
             ex.conn.send_body(body, req.chunked)
@@ -222,21 +248,28 @@ class HttpProtocol(asyncio.Protocol):
     def _feed(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._upgrade = True  # the rest of the read is for the tunnel (see _head)
-        except httptools.HttpParserCallbackError as exc:
+        except _STOPPED as exc:
+            self._refused(exc)
+
+    def _refused(self, exc: Exception) -> None:
+        """llhttp stopped: an upgrade (the rest of the read is for the tunnel, see _head),
+        an error raised by our callback, or bad input (PeerError)."""
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            self._upgrade = True
+            return
+        if isinstance(exc, httptools.HttpParserCallbackError):
             err = exc.__context__
             if isinstance(err, PeerError):
                 raise err from None
             log.error("bug handling a request", exc_info=err)
             raise PeerError(500, "internal error") from None
-        except httptools.HttpParserError as exc:
-            raise PeerError(400, f"bad request: {exc}") from None
+        raise PeerError(400, f"bad request: {exc}") from None
 
     def _head(self, data: bytes, pos: int, fed: int) -> int:
         """Read the head starting at `pos`; the offset after it (len(data): not complete)."""
-        fed = max(fed, pos)
-        blank = data.find(_BLANK, max(pos, fed - 3))
+        if fed < pos:
+            fed = pos
+        blank = data.find(_BLANK, fed - 3 if fed > pos + 3 else pos)
         if blank < 0:
             if fed < len(data):
                 self._feed(data[fed:])
@@ -256,9 +289,22 @@ class HttpProtocol(asyncio.Protocol):
         if not self._head_done:
             raise PeerError(400, "request head not where its blank line is")
         req = parse_request(data if whole else data[pos:end], self.settings)
-        req.start = self.loop.time()
+        return self._headed(req, data, end, whole)
+
+    def _headed(self, req: RequestState, data: bytes, end: int, whole: bool) -> int:
+        """A head read whole and parsed (ending at `end` in `data`; `whole`: it is all of
+        the read): its framing, route and place in line; the offset after it."""
+        req.start = perf_counter()
         self._ticks += 1
-        if self._upgrade or req.upgrade is not None:
+        if self.draining:
+            req.keep_alive = False  # the last one on this connection (see drain)
+        if not (req.chunked or req.content_length or req.upgrade is not None or self._upgrade):
+            if not self._message_done:
+                raise PeerError(400, "request body framing unclear")
+            req.complete = True  # (_complete, inlined for the common request)
+            if not req.keep_alive:
+                self.stopped = True
+        elif self._upgrade or req.upgrade is not None:
             if not (self._upgrade and req.upgrade is not None):
                 raise PeerError(400, "upgrade request unclear")
             req.complete = True
@@ -266,7 +312,7 @@ class HttpProtocol(asyncio.Protocol):
             self.tunnel_buf = data[end:]
             self.flow.pause(UPGRADE)
             end = len(data)
-        elif req.has_body:
+        else:  # a body follows
             if self._message_done:
                 raise PeerError(400, "request body framing unclear")
             self.reading = req
@@ -274,17 +320,59 @@ class HttpProtocol(asyncio.Protocol):
                 self._chunks = ChunkedBody()
             else:
                 self._body_left = req.content_length
-        else:
-            if not self._message_done:
-                raise PeerError(400, "request body framing unclear")
-            self._complete(req)
         self._route(req)
         if whole:
-            route = cast("RouteLike | None", req.route)
+            route: RouteLike | None = req.route  # type: ignore[assignment]
             memo = req.keep_alive and not req.expect_continue
             self._memo = req if memo and (route is None or route.repeatable) else None
             self._memo_router = self.ctx.router
         return end
+
+    def _one(self, data: bytes) -> None:
+        """The read is exactly one head on an idle connection (the common request on a
+        keep-alive connection): _head, _route and _start without what only a read with
+        more in it needs. Anything but a plain request takes the general path from the
+        head on (llhttp has seen the bytes: _head does not feed them again)."""
+        self._head_done = self._message_done = self._upgrade = False
+        try:
+            self.parser.feed_data(data)
+        except _STOPPED as exc:
+            self._refused(exc)
+        if not self._head_done:
+            raise PeerError(400, "request head not where its blank line is")
+        req = parse_request(data, self.settings)
+        if (
+            req.chunked
+            or req.content_length
+            or req.upgrade is not None
+            or self._upgrade
+            or not self._message_done
+            or req.expect_continue
+        ):
+            self._headed(req, data, len(data), True)
+            if self.deferred and not self.closing:
+                self.deferred = False
+                self._start(self.active)  # type: ignore[arg-type]  # set by _route
+            return
+        req.start = perf_counter()
+        self._ticks += 1
+        req.complete = True
+        if self.draining:
+            req.keep_alive = False  # the last one on this connection (see drain)
+        if not req.keep_alive:
+            self.stopped = True
+        route = req.route = self.ctx.route(req)  # (answered here too: metrics label it)
+        self.active = req
+        self._memo_router = self.ctx.router
+        if route.status:
+            req.local = route.status
+            self._memo = req if req.keep_alive else None
+            self.answer(route.status, close=False)
+            return
+        req.upstream_head = req.upstream_head_with(self.lines)
+        self._memo = req if req.keep_alive and route.repeatable else None
+        ex = self.exchange = Exchange(self, req)
+        ex.start()
 
     def _repeat(self, memo: RequestState) -> None:
         """The read is exactly the bytes of the last plain request read whole on this
@@ -296,7 +384,7 @@ class HttpProtocol(asyncio.Protocol):
         ctx = self.ctx
         ctx.memo_hits += 1
         req = memo.repeat()
-        req.start = self.loop.time()
+        req.start = perf_counter()
         self._ticks += 1
         if ctx.router is not self._memo_router:
             self._route(req)  # a new configuration: route it again
@@ -309,7 +397,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _body(self, data: bytes, pos: int) -> int:
         """Read body bytes from `pos`; the offset after them."""
-        req = cast(RequestState, self.reading)
+        req: RequestState = self.reading  # type: ignore[assignment]  # (reading a body)
         n = len(data)
         chunks = self._chunks
         if chunks is None:
@@ -342,12 +430,14 @@ class HttpProtocol(asyncio.Protocol):
             self.stopped = True  # nothing after it is read
 
     def _route(self, req: RequestState) -> None:
-        route = self.ctx.route(req)
-        if route.status:
+        route = req.route = self.ctx.route(req)  # (answered here too: metrics label it)
+        plan = route.plan
+        if plan is not None:
+            plan.admit(self, req, route)  # a route with filters (ingress/filters/)
+        elif route.status:
             req.local = route.status
         else:
-            req.route = route
-            req.upstream_head = req.build_upstream_head(self.client_ip, self.scheme)
+            req.upstream_head = req.upstream_head_with(self.lines)
         if self.active is None:
             self.active = req
             self.deferred = True  # started once this read is parsed (see data_received)
@@ -366,6 +456,9 @@ class HttpProtocol(asyncio.Protocol):
             return
         if req.expect_continue and not req.complete:
             self._write(CONTINUE)
+        if req.plan is not None:
+            req.plan.begin(self)  # its FilteredExchange (ingress/filters/)
+            return
         ex = self.exchange = Exchange(self, req)
         ex.start()
 
@@ -373,10 +466,13 @@ class HttpProtocol(asyncio.Protocol):
         """The active request is over (read whole and answered, or failed): the one place
         where a request ends, with `req.status`, the exchange's `received` bytes and
         `req.start` known. Then the next pipelined request, if any, starts."""
-        req = cast(RequestState, self.active)
+        req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
         self.active = None
         self._ticks += 1
+        if req.plan is not None:
+            req.plan.finished()
         ex = self.exchange
+        self.ctx.stats.request_done(self, req, ex)
         if ex is not None:
             self.exchange = None
             lease = ex.lease
@@ -398,16 +494,20 @@ class HttpProtocol(asyncio.Protocol):
             if not self.queue:
                 self.flow.resume(PIPELINE | CONNECTING)
             self._start(nxt)
+            waited = self.exchange
+            if waited is not None:  # it waited its turn: its exchange begins now
+                waited.began = perf_counter()
         elif self.flow.reasons:
             self.flow.resume(PIPELINE | CONNECTING)
 
     def answer(self, status: int, close: bool) -> None:
         """A response the proxy makes itself, in order, for the active request."""
-        req = cast(RequestState, self.active)
+        req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
         req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive
-        self._write(error_response(status, close))
+        plan = req.plan
+        self._write(error_response(status, close) if plan is None else plan.reply(status, close))
         if close:
             req.keep_alive = False
             self.finish()
@@ -449,6 +549,27 @@ class HttpProtocol(asyncio.Protocol):
             conn.tunnel(self.tunnel_buf)
             self.tunnel_buf = b""
         self.flow.resume_all()
+
+    # -- shutdown --------------------------------------------------------------------------
+    def drain(self) -> None:
+        """Graceful shutdown: an idle connection closes now; otherwise the requests in
+        flight finish, the last one's response says `Connection: close` (if its head has
+        not gone out yet: a request that is not keep-alive gets it, see ingress/upstream.py)
+        and the connection closes after it; nothing after it is read."""
+        self.draining = True
+        if self.closing:
+            return
+        last = self.queue[-1] if self.queue else self.active
+        if last is None:
+            if self.reading is None and not self.buf:
+                self.close()  # idle keep-alive (a head on its way: _head sees `draining`)
+            return
+        last.keep_alive = False
+        ex = self.exchange
+        if last is self.active and ex is not None and ex.conn is not None:
+            ex.conn.client_closing()  # its head may already be upstream
+        if last.complete:
+            self.stopped = True  # nothing after it is read (as _complete does)
 
     # -- helpers -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:

@@ -12,17 +12,20 @@ FixedResponse       ``body`` None: seaway's page for ``r.status``; else that bod
 other status        seaway's page for it (404 no route, 503/500 unusable backend)
 ==================  ==================================================================
 
-Filters (ingress/route_filters.py), in ``r.filters`` order; which ones the hot path runs
-is up to it, and a route without filters has ``r.filters == ()``:
+Filters (ingress/route_filters.py) and the actions that answer with more than a status
+run in ingress/filters/ (its package docstring; ``r.plan``), which uses these helpers
+(``seaway trace`` uses them too, so both say the same):
 
 - HttpsRedirect: on a plain-HTTP listener, answer its status with
-  ``https_redirect_location``; Rewrite: send ``rewrite_target`` as the target and
-  ``hostname`` as Host; RequestHeaders/ResponseHeaders: ``edit_header_lines`` on the
-  forwarded head lines; BodyLimit, Timeouts, Retry: the per-request limits instead of
-  the listener's settings.
-- Stateful ones need per-worker state the hot path keeps (``r.cache``): RateLimit,
-  CookieAffinity, HashBy, LoadBalancing; I/O ones: ExternalAuth, Mirror, ErrorPages,
-  UpstreamProtocol (TLS to the pod); checks: BasicAuth, SourceRanges, Cors (preflight).
+  ``https_redirect_location``; Rewrite: send ``rewrite_target`` as the target (compiled
+  once per route: ingress/filters/rewrite.py), ``hostname`` as Host and
+  ``forwarded_prefix``; RequestHeaders/ResponseHeaders: ``edit_header_lines``'s edits
+  (compiled: ingress/filters/headers.py); BodyLimit, Timeouts, Retry: the per-request
+  limits instead of the listener's settings.
+- Stateful ones keep per-worker state (ingress/filters/runtime.py): RateLimit,
+  CookieAffinity, HashBy; I/O ones: ExternalAuth, Mirror, ErrorPages, UpstreamProtocol
+  (TLS to the pod); checks: BasicAuth, SourceRanges, Cors (preflight). LoadBalancing is
+  not run yet (the backend Service's balancer, seaway.dev/load-balancer, decides).
 """
 
 from __future__ import annotations

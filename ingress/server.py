@@ -14,13 +14,17 @@ from functools import partial
 
 from ingress.context import ProxyContext, RouterLike
 from ingress.errors import error_response
+from ingress.filters.runtime import attach_plans
 from ingress.http1 import HttpProtocol
 from ingress.settings import HttpSettings
+from ingress.stats import RequestStats
 from proxy.acceptor import Acceptor, answer_and_close
+from proxy.counters import Delta
 
 log = logging.getLogger(__name__)
 
 BACKLOG = 4096
+DRAIN_POLL = 0.05  # seconds between looks at the connections left while draining
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -94,6 +98,7 @@ class Listener:
     def _accept(self, conn: socket.socket) -> None:
         conn.setblocking(False)
         conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.ctx.stats.accepted += 1
         task = self.loop.create_task(self._attach(conn))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
@@ -131,10 +136,17 @@ class WorkerServer:
         loop: asyncio.AbstractEventLoop,
         settings: HttpSettings,
         router: RouterLike,
+        stats: RequestStats | None = None,
     ) -> None:
-        self.ctx = ProxyContext(loop, settings, router)
+        self.settings = settings  # as configured; a table's listener defaults fold in
+        self.ctx = ProxyContext(loop, settings, router, stats=stats)
+        self.ctx.settings = attach_plans(router, self.ctx, settings)
         self.http: Listener | None = None
         self.https: Listener | None = None
+        self.draining = False
+        access_log = self.ctx.stats.access_log
+        if access_log is not None:
+            access_log.start(loop)
 
     async def apply(
         self,
@@ -144,7 +156,10 @@ class WorkerServer:
         tls: ssl.SSLContext | None,
     ) -> None:
         """Route new requests with `router`; listen on `http`/`https` (None: closed)."""
+        self.ctx.settings = attach_plans(router, self.ctx, self.settings)
         self.ctx.set_router(router)
+        if self.draining:
+            return  # shutting down: listeners stay closed
         self.http = await self._reconcile(self.http, http, None)
         self.https = await self._reconcile(self.https, https if tls is not None else None, tls)
 
@@ -159,14 +174,51 @@ class WorkerServer:
             return current
         return await Listener.open(self.ctx, want, tls)
 
-    async def close(self) -> None:
+    def take_stats(self) -> Delta:
+        """This worker's request counts since the last take, and its open connections."""
+        ctx = self.ctx
+        table = getattr(ctx.router, "table", None)  # a CompiledTable's RouteTable
+        return ctx.stats.take(len(ctx.connections), ctx.pools, table)
+
+    async def drain(self, grace: float) -> None:
+        """Graceful shutdown: stop accepting, let every request in flight finish within
+        `grace` seconds (idle keep-alive connections close at once, the last response on
+        each connection says `Connection: close`), then close what is left."""
+        self.draining = True
+        await self._close_listeners()
+        ctx = self.ctx
+        for proto in list(ctx.connections):
+            drain = getattr(proto, "drain", None)
+            if drain is not None:
+                drain()
+        ctx.outbox.flush()
+        deadline = ctx.loop.time() + grace
+        while ctx.connections and ctx.loop.time() < deadline:
+            await asyncio.sleep(DRAIN_POLL)
+        if ctx.connections:
+            log.warning(
+                "%d connection(s) still busy after the %.0fs grace period: closing them",
+                len(ctx.connections),
+                grace,
+            )
+
+    async def _close_listeners(self) -> None:
         for listener in (self.http, self.https):
             if listener is not None:
                 await listener.close()
         self.http = self.https = None
+
+    async def close(self) -> None:
+        await self._close_listeners()
         self.ctx.outbox.flush()
         for proto in list(self.ctx.connections):
             transport = getattr(proto, "transport", None)
             if transport is not None:
                 transport.close()
+        for _ in range(2):  # their connection_lost runs (and counts what was cut)
+            await asyncio.sleep(0)
         self.ctx.pools.close()
+        if self.ctx.filters is not None:
+            self.ctx.filters.close()
+        if self.ctx.stats.access_log is not None:
+            await self.ctx.stats.access_log.close()

@@ -28,3 +28,6 @@ class HttpSettings:
     max_endpoint_connecting: int = 1024
     # Client connections per worker; beyond it a new connection gets 503 and is closed.
     max_connections: int = 0
+    # On shutdown (SIGTERM), how long requests in flight get to finish before their
+    # connections are closed (a pod's terminationGracePeriodSeconds is 30 s too).
+    shutdown_grace_period: float = 30.0

@@ -186,9 +186,10 @@ class Picker:
             return bal.lease(key, tried, now)
         ep = aff.lookup(client_ip, self._members)
         if ep is not None and ep not in tried:
-            if bal.pick_this(ep):
+            held = bal.hold(ep, now)
+            if held is not None:
                 aff.record(client_ip, ep)
-                return Lease(bal, ep, now)
+                return held
             tried = (*tried, ep)  # at its cap: this connection goes elsewhere
         lease = bal.lease(key, tried, now)
         if lease is not None:

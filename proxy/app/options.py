@@ -8,7 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-PROXY_MODES = ("userspace", "iptables")
+PROXY_MODES = ("userspace", "iptables", "nftables")
 
 DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
 
@@ -16,10 +16,12 @@ if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every da
     from discovery.gateway_attach import GatewayConfig
     from discovery.kube_source import KubeSourceConfig
     from discovery.nginx_configmap import IngressNginxMode
+    from discovery.secret_refs import SecretRefs
     from discovery.topology import NodeTopology
     from ingress.dataplane import IngressConfig
     from proxy.healthcheck_server import HealthCheckConfig
     from proxy.iptables.dataplane import IptablesConfig
+    from proxy.nftables.dataplane import NftablesConfig
     from proxy.userspace.dataplane import UserspaceConfig
 
 
@@ -51,7 +53,7 @@ def host_port(text: str) -> tuple[str, int]:
 MAX_PIPELINING = 64
 
 
-def _pipeline_depth(text: str) -> int:
+def pipeline_depth(text: str) -> int:
     if not text.strip().isdigit() or not 1 <= int(text) <= MAX_PIPELINING:
         raise argparse.ArgumentTypeError(
             f"invalid --upstream-pipelining {text!r}: a whole number from 1 (off) to "
@@ -142,9 +144,16 @@ class Options:
     sync_period: float = 30.0
     max_body_size: int = 0  # 0 = unlimited
     upstream_pipelining: int = 1  # 1 = off
+    shutdown_grace_period: float = 30.0
+    request_metrics: bool = True
+    metrics_compat: str = ""  # "" or "ingress-nginx"
+    access_log: str = ""  # "" = off, "-" = stdout
+    access_log_format: str = "combined"
     max_connections: int | None = None  # per worker; None = auto (from the files limit)
     max_endpoint_connections: int = 1024  # 0 = no cap
     max_endpoint_pending: int = 1024
+    annotations_prefix: str = "nginx.ingress.kubernetes.io"
+    configmap: tuple[str, str] | None = None  # ingress-nginx's ConfigMap (namespace, name)
 
     def resolved_max_connections(self) -> int:
         """--max-connections, with auto worked out from the open-files limit now."""
@@ -155,8 +164,6 @@ class Options:
         from proxy.app.limits import auto_max_connections
 
         return auto_max_connections(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
-    annotations_prefix: str = "nginx.ingress.kubernetes.io"
-    configmap: tuple[str, str] | None = None  # ingress-nginx's ConfigMap (namespace, name)
 
     # Each dataplane and source takes its own small config, never this whole bag.
     def userspace_config(self) -> UserspaceConfig:
@@ -166,6 +173,7 @@ class Options:
         return UserspaceConfig(
             self.bind_cluster_ips,
             tuple(self.nodeport_addresses),
+            self.shutdown_grace_period,
             self.resolved_max_connections(),
             EndpointLimits(self.max_endpoint_connections, self.max_endpoint_pending),
         )
@@ -181,8 +189,20 @@ class Options:
         )
         return IptablesConfig(build, self.iptables_flavor)
 
+    def nftables_config(self) -> NftablesConfig:
+        from proxy.nftables.builder import BuildConfig
+        from proxy.nftables.dataplane import NftablesConfig
+
+        build = BuildConfig(
+            hostname=self.hostname,
+            cluster_cidrs=tuple(self.cluster_cidr),
+            nodeport_addresses=tuple(self.nodeport_addresses),
+        )
+        return NftablesConfig(build)
+
     def ingress_config(self) -> IngressConfig:
         from ingress.dataplane import IngressConfig
+        from ingress.stats import ObservabilitySettings
 
         return IngressConfig(
             ingress_controller=self.ingress_controller,
@@ -195,6 +215,11 @@ class Options:
             max_connections=self.resolved_max_connections(),
             max_endpoint_requests=self.max_endpoint_connections,
             max_endpoint_connecting=self.max_endpoint_pending,
+            observability=ObservabilitySettings(
+                self.request_metrics, self.metrics_compat, self.access_log,
+                self.access_log_format,
+            ),
+            shutdown_grace_period=self.shutdown_grace_period,
         )
 
     def kube_source_config(self) -> KubeSourceConfig:
@@ -205,9 +230,18 @@ class Options:
             self.master,
             self.ingress_controller,
             self.watch_ingress_without_class,
+            self.annotations_prefix,
             self.configmap,
             node_name="" if self.node_zone else self.hostname,
             gateway=self.gateway_config(),
+        )
+
+    def secret_refs(self) -> SecretRefs:
+        """Which Secrets the file source keeps: those the owned Ingresses name."""
+        from discovery.secret_refs import SecretRefs
+
+        return SecretRefs(
+            self.ingress_controller, self.watch_ingress_without_class, self.annotations_prefix
         )
 
     def ingress_nginx_mode(self) -> IngressNginxMode:
@@ -353,7 +387,8 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
         choices=PROXY_MODES,
         default=default_mode,
         help=f"how Service traffic is forwarded (default {default_mode}): userspace = seaway's "
-        "own L4 proxy; iptables = kernel DNAT rules",
+        "own L4 proxy; iptables = kernel DNAT rules (iptables-restore); nftables = kernel "
+        "DNAT through nftables verdict maps (tables ip/ip6 seaway)",
     )
     g.add_argument(
         "--hostname-override",
@@ -397,7 +432,11 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
 
 
 ADDRESS_FLAGS: dict[str, tuple[tuple[str, int], str]] = {
-    "--metrics-bind-address": (("127.0.0.1", 10249), "Prometheus /metrics; port 0 disables"),
+    "--metrics-bind-address": (
+        ("127.0.0.1", 10249),
+        "Prometheus /metrics, the status page (/status, /status.json) and /healthz, /readyz; "
+        "port 0 disables",
+    ),
     "--healthz-bind-address": (("0.0.0.0", 10256), "/healthz and /readyz; port 0 disables"),
     "--http-bind-address": (
         ("0.0.0.0", 8080),
@@ -460,7 +499,7 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--upstream-pipelining",
-        type=_pipeline_depth,
+        type=pipeline_depth,
         default=1,
         metavar="N",
         help="send up to N GET requests (no body) that arrive together for one backend "
@@ -519,6 +558,48 @@ def add_limit_flags(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_operations_flags(parser: argparse.ArgumentParser) -> None:
+    """Metrics, access log and shutdown: every command that serves traffic has them."""
+    g = parser.add_argument_group("operations")
+    g.add_argument(
+        "--request-metrics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count requests and connections for /metrics and the status page (default on; "
+        "--no-request-metrics turns counting off)",
+    )
+    g.add_argument(
+        "--metrics-compat",
+        choices=("ingress-nginx",),
+        default="",
+        help="also serve ingress-nginx's request metrics (nginx_ingress_controller_requests, "
+        "..._request_duration_seconds, ..._request_size, ..._response_size) with its labels",
+    )
+    g.add_argument(
+        "--access-log",
+        default="",
+        metavar="PATH|-",
+        help="write one line per HTTP request to PATH (appended; reopened on SIGUSR1) or to "
+        "stdout with '-' (default: off)",
+    )
+    g.add_argument(
+        "--access-log-format",
+        choices=("combined", "json"),
+        default="combined",
+        help="nginx's combined format plus request length and time, upstream address, "
+        "status and time, route and service; or the same fields as one JSON object per line "
+        "(default combined)",
+    )
+    g.add_argument(
+        "--shutdown-grace-period",
+        type=parse_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="on SIGTERM, how long requests and connections in flight get to finish before "
+        "they are closed (default 30s, a pod's default grace period)",
+    )
+
+
 def options_from_args(args: argparse.Namespace) -> Options:
     """Build Options from whatever flags the subcommand defined (others keep defaults)."""
     import os
@@ -550,6 +631,11 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "max_connections",
         "max_endpoint_connections",
         "max_endpoint_pending",
+        "shutdown_grace_period",
+        "request_metrics",
+        "metrics_compat",
+        "access_log",
+        "access_log_format",
         "annotations_prefix",
         "configmap",
     ):

@@ -172,14 +172,34 @@ class Balancer:
             return None
         return held(self, i, now)
 
-    def pick_this(self, ep: EndpointInfo) -> bool:
-        """Count a pick of this very endpoint (session affinity); False when it is not in
-        the list or at its cap."""
+    def hold(self, ep: EndpointInfo, now: float) -> Lease | None:
+        """A Lease of this very endpoint, chosen by the caller (session affinity, a sticky
+        cookie, a hash of its own): None when it is not in the list, or is at its cap
+        (then `saturated` is set; the caller decides whether that is an overflow)."""
         i = self._index.get((ep.ip, ep.port))
-        if i is None or self._full(i):
-            return False
+        if i is None:
+            self.saturated = False
+            return None
+        if self._full(i):
+            self.saturated = True
+            return None
+        self.saturated = False
         self.active[i] += 1
-        return True
+        return held(self, i, now)
+
+    def choose(self, tried: Collection[EndpointInfo] = ()) -> EndpointInfo | None:
+        """The endpoint `pick` would take, not counted: for a caller that makes its own
+        choice from it and then `hold`s that (a sticky cookie's first pick)."""
+        i = self._pick(None, tried)
+        if i < 0:
+            return None
+        self.active[i] -= 1
+        return self._endpoints[i]
+
+    def pick_this(self, ep: EndpointInfo) -> bool:
+        """Count a pick of this very endpoint (until `done`); False when it is not in the
+        list or at its cap."""
+        return self.hold(ep, 0.0) is not None
 
     def pick_excluding(
         self, tried: Collection[EndpointInfo], key: bytes | str | None = None

@@ -24,6 +24,7 @@ from proxy.acceptor import COUNTERS
 from proxy.balancer import Lease
 from proxy.flow import ReadFlow
 from proxy.userspace.listeners import SourceRanges
+from proxy.userspace.stats import BYTES_IN, BYTES_OUT, WIDTH, L4Stats, Row
 from proxy.userspace.target import ServiceTarget
 
 log = logging.getLogger(__name__)
@@ -32,6 +33,7 @@ CONNECTING = 1
 BACKPRESSURE = 2
 
 CONNECT_TIMEOUT = 5.0
+DRAIN_POLL = 0.05  # seconds between looks at the connections left while draining
 WRITE_HIGH = 256 * 1024
 WRITE_LOW = 64 * 1024
 _LINGER_ZERO = struct.pack("ii", 1, 0)
@@ -52,18 +54,31 @@ def _tune(transport: asyncio.Transport) -> None:
 
 
 class TcpConnections:
-    """The open connections of a dataplane (to abort them on stop) and their settings."""
+    """The open connections of a dataplane (to abort them on stop), their settings and
+    their counters."""
 
-    __slots__ = ("connect_timeout", "loop", "open")
+    __slots__ = ("connect_timeout", "loop", "open", "stats")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, connect_timeout: float = CONNECT_TIMEOUT):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        stats: L4Stats | None = None,
+    ):
         self.loop = loop
         self.connect_timeout = connect_timeout
         self.open: set[ClientSide] = set()
+        self.stats = L4Stats() if stats is None else stats
 
     def abort_all(self) -> None:
         for conn in list(self.open):
             conn.abort()
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to `grace` seconds for the open connections to end by themselves."""
+        deadline = self.loop.time() + grace
+        while self.open and self.loop.time() < deadline:
+            await asyncio.sleep(DRAIN_POLL)
 
 
 class TcpListenerFactory:
@@ -93,6 +108,7 @@ class ClientSide(asyncio.Protocol):
         "gate",
         "lease",
         "pending",
+        "row",
         "target",
         "transport",
         "up",
@@ -102,6 +118,7 @@ class ClientSide(asyncio.Protocol):
     def __init__(self, target: ServiceTarget, conns: TcpConnections) -> None:
         self.target = target
         self._conns = conns
+        self.row: Row | None = None  # counters of the service port and endpoint, once up
         self.transport: asyncio.Transport | None = None
         self.gate: ReadFlow | None = None
         self.up: UpstreamSide | None = None
@@ -127,6 +144,7 @@ class ClientSide(asyncio.Protocol):
                 log.debug("%s: every endpoint at its cap, refusing", self.target.name)
             else:
                 log.debug("%s: no endpoints, resetting a connection", self.target.name)
+            self._conns.stats.failed(self.target.name, "")
             self.closed = True
             reset(transport)
             return
@@ -151,6 +169,7 @@ class ClientSide(asyncio.Protocol):
                     log.debug("%s: connect to %s failed: %s", self.target.name, ep.address, e)
                     if self.lease is not None:
                         self.lease.end(loop.time())
+                    self._conns.stats.failed(self.target.name, ep.address)
                     if self.closed:
                         return
                     self.lease = self.target.picker.lease(client_ip, tried, loop.time())
@@ -161,7 +180,7 @@ class ClientSide(asyncio.Protocol):
                     continue
                 if self.lease is not None:
                     self.lease.connected(loop.time())
-                self._attach(up)
+                self._attach(up, ep.address)
                 return
             if not self.closed and self.transport is not None:
                 log.info("%s: no endpoint reachable (tried %d)", self.target.name, len(tried))
@@ -169,14 +188,17 @@ class ClientSide(asyncio.Protocol):
         finally:
             self._task = None  # the task refers to us through this coroutine: no cycle
 
-    def _attach(self, up: UpstreamSide) -> None:
+    def _attach(self, up: UpstreamSide, endpoint: str) -> None:
         t = up.transport
         if self.closed or t is None:  # the client left while we were connecting
             up.abort()
             return
         self.up = up
         self.upstream = t
+        self.row = up.row = self._conns.stats.opened(self.target.name, endpoint)
+        up.endpoint = endpoint
         if self.pending:
+            self.row[BYTES_IN] += sum(len(p) for p in self.pending)
             t.writelines(self.pending)
             self.pending.clear()
         if self.eof and t.can_write_eof():
@@ -188,6 +210,7 @@ class ClientSide(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         upstream = self.upstream
         if upstream is not None:
+            self.row[BYTES_IN] += len(data)  # type: ignore[index]  # set with upstream
             try:
                 upstream.write(data)
             except RuntimeError:  # upstream already closed; its connection_lost is due
@@ -213,8 +236,10 @@ class ClientSide(asyncio.Protocol):
         if self.lease is not None:
             self.lease.end()
             self.lease = None
-        if self.up is not None and self.up.transport is not None:
-            self.up.transport.close()
+        if self.up is not None:
+            self._conns.stats.closed(self.target.name, self.up.endpoint)
+            if self.up.transport is not None:
+                self.up.transport.close()
         # drop the references that form cycles, so a connection is freed by refcounting
         # rather than by the garbage collector
         self.up = self.upstream = self.transport = self.gate = None
@@ -256,7 +281,7 @@ class GuardedClientSide(ClientSide):
 
 
 class UpstreamSide(asyncio.Protocol):
-    __slots__ = ("client", "downstream", "eof", "gate", "transport")
+    __slots__ = ("client", "downstream", "endpoint", "eof", "gate", "row", "transport")
 
     def __init__(self, client: ClientSide) -> None:
         self.client = client
@@ -264,6 +289,8 @@ class UpstreamSide(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.gate: ReadFlow | None = None
         self.eof = False
+        self.endpoint = ""
+        self.row: Row = [0] * WIDTH  # the client's row once attached (until then: unseen)
 
     def __call__(self) -> UpstreamSide:  # its own protocol factory: no closure per connect
         return self
@@ -274,6 +301,7 @@ class UpstreamSide(asyncio.Protocol):
         self.gate = ReadFlow(transport)
 
     def data_received(self, data: bytes) -> None:
+        self.row[BYTES_OUT] += len(data)
         try:
             self.downstream.write(data)  # type: ignore[union-attr]
         except RuntimeError:  # client already closed

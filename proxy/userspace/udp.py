@@ -18,6 +18,7 @@ from typing import cast
 from discovery.snapshot import EndpointInfo
 from proxy.balancer import Lease
 from proxy.userspace.listeners import SourceRanges
+from proxy.userspace.stats import BYTES_IN, BYTES_OUT, DATAGRAMS_IN, DATAGRAMS_OUT, L4Stats
 from proxy.userspace.target import ServiceTarget
 
 log = logging.getLogger(__name__)
@@ -36,6 +37,7 @@ class UdpListener(asyncio.DatagramProtocol):
         "dropped",
         "idle_timeout",
         "sources",
+        "stats",
         "target",
         "transport",
     )
@@ -46,8 +48,10 @@ class UdpListener(asyncio.DatagramProtocol):
         loop: asyncio.AbstractEventLoop,
         clock: Callable[[], float],
         idle_timeout: float = IDLE_TIMEOUT,
+        stats: L4Stats | None = None,
     ) -> None:
         self.target = target
+        self.stats = L4Stats() if stats is None else stats
         self._loop = loop
         self.clock = clock
         self.idle_timeout = idle_timeout
@@ -73,12 +77,16 @@ class UdpListener(asyncio.DatagramProtocol):
             lease = self.target.picker.lease(addr[0], (), 0.0)
             if lease is None:
                 self.dropped += 1
+                self.stats.failed(self.target.name, "")
                 log.debug("%s: no endpoints, dropping datagram from %s", self.target.name, addr)
                 return
             assoc = Association(self, addr, lease.endpoint, lease)
             self.associations[addr] = assoc
             assoc.task = self._loop.create_task(assoc.open(self._loop))
         assoc.last_used = self.clock()
+        row = assoc.row
+        row[DATAGRAMS_IN] += 1
+        row[BYTES_IN] += len(data)
         assoc.send(data)
 
     def error_received(self, exc: Exception) -> None:
@@ -100,6 +108,7 @@ class UdpListener(asyncio.DatagramProtocol):
     def drop(self, assoc: Association) -> None:
         if self.associations.get(assoc.client) is assoc:
             del self.associations[assoc.client]
+            self.stats.closed(assoc.name, assoc.endpoint.address)
         assoc.close()
 
     def expire_idle(self) -> int:
@@ -124,7 +133,9 @@ class Association(asyncio.DatagramProtocol):
         "last_used",
         "lease",
         "listener",
+        "name",
         "pending",
+        "row",
         "task",
         "transport",
     )
@@ -136,6 +147,8 @@ class Association(asyncio.DatagramProtocol):
         self.client = client
         self.endpoint = endpoint
         self.lease = lease  # the pick this association holds (least-request counts them)
+        self.name = listener.target.name  # the service port it was made for
+        self.row = listener.stats.opened(self.name, endpoint.address)
         self.transport: asyncio.DatagramTransport | None = None
         self.pending: list[bytes] | None = []
         self.last_used = 0.0
@@ -151,6 +164,7 @@ class Association(asyncio.DatagramProtocol):
             )
         except OSError as e:
             log.debug("udp association to %s failed: %s", self.endpoint.address, e)
+            self.listener.stats.failed(self.name, self.endpoint.address)
             self.listener.drop(self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -170,6 +184,9 @@ class Association(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.last_used = self.listener.clock()
+        row = self.row
+        row[DATAGRAMS_OUT] += 1
+        row[BYTES_OUT] += len(data)
         self.listener.reply(data, self.client)
 
     def error_received(self, exc: Exception) -> None:

@@ -65,7 +65,8 @@ def test_translated_names_are_parsed_ones() -> None:
     assert set(TRANSLATED_KEYS) <= {k for k, v in CONFIGMAP_KEYS.items() if v == PARSED}
     assert "ssl-passthrough" not in TRANSLATED and "use-forwarded-headers" not in TRANSLATED_KEYS
     assert TRANSLATED["use-regex"] == "translated, acts now"
-    assert TRANSLATED["enable-cors"] == "translated; runtime pending"
+    assert TRANSLATED["enable-cors"] == "translated, acts now"
+    assert TRANSLATED["load-balance"] == "translated; runtime pending"
 
 
 def test_catalog_holds_every_documented_name() -> None:

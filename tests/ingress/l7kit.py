@@ -26,6 +26,7 @@ import uvloop
 from discovery.model import LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
 from ingress.route_match import compile_table
+from ingress.routes import RouteTable
 from ingress.server import WorkerServer
 from ingress.settings import HttpSettings
 from ingress.translate_ingress import translate_ingresses
@@ -259,7 +260,11 @@ class Proxy:
         self.port = 0
 
     def apply(self, snap: Snapshot) -> None:
-        router = compile_table(translate_ingresses(snap).table)
+        self.apply_table(translate_ingresses(snap).table)
+
+    def apply_table(self, table: RouteTable) -> None:
+        """Serve `table` (its first listener) on the proxy's HTTP port."""
+        router = compile_table(table)
 
         async def go() -> None:
             if self.server is None:
@@ -356,10 +361,25 @@ def get(port: int, path: str, host: str = "web.test", extra: str = "") -> tuple[
 def nginx_backend(port: int, body: str, log_format: str = "") -> Iterator[str]:
     """nginx (1 worker) on HOST:port answering every request 200 with `body` (nginx
     variables allowed); yields its access log's path. Stopped and removed afterwards."""
+    server = f"listen {HOST}:{port}; location / {{ return 200 '{body}'; }}"
+    with nginx_server(port, server, log_format) as d:
+        yield os.path.join(d, "access.log")
+
+
+@contextmanager
+def nginx_server(
+    port: int, server: str, log_format: str = "", files: dict[str, bytes] | None = None
+) -> Iterator[str]:
+    """nginx (1 worker) with one `server` block (its text, `{dir}` replaced by the
+    directory nginx runs in, where `files` are written first), serving on `port`;
+    yields that directory (access.log is there). Stopped and removed afterwards."""
     from tests.support import wait_for_port
 
     d = tempfile.mkdtemp(prefix="seaway-nginx-")
     os.chmod(d, 0o755)
+    for name, data in (files or {}).items():
+        with open(os.path.join(d, name), "wb") as out:
+            out.write(data)
     conf = os.path.join(d, "nginx.conf")
     fmt = f" log_format custom '{log_format}';" if log_format else ""
     log = f"{d}/access.log" + (" custom" if log_format else "")
@@ -370,12 +390,12 @@ def nginx_backend(port: int, body: str, log_format: str = "") -> Iterator[str]:
             f"http {{{fmt} access_log {log}; client_body_temp_path {d};"
             f" proxy_temp_path {d}; fastcgi_temp_path {d}; uwsgi_temp_path {d};"
             f" scgi_temp_path {d};\n"
-            f"  server {{ listen {HOST}:{port}; location / {{ return 200 '{body}'; }} }} }}\n"
+            f"  server {{ {server.replace('{dir}', d)} }} }}\n"
         )
     proc = subprocess.Popen(["nginx", "-c", conf, "-p", d, "-g", "daemon off;"])
     try:
         wait_for_port(HOST, port)
-        yield os.path.join(d, "access.log")
+        yield d
     finally:
         proc.terminate()
         proc.wait(10)

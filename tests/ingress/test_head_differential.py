@@ -187,6 +187,8 @@ class NotFound:
     endpoints = ()
     key = ""
     cache = None
+    plan = None
+    repeatable = True
 
 
 def fast(head: bytes, settings: HttpSettings = SETTINGS) -> Parsed | None:

@@ -85,6 +85,7 @@ class NotFound:
     split = None
     repeatable = True
     cache = None
+    plan = None
 
 
 class Router404:

@@ -53,6 +53,7 @@ def test_a_repeat_gets_its_own_upstream_head_per_client_and_a_new_router() -> No
         split = None
         repeatable = True
         balancing = DEFAULT_LOAD_BALANCING
+        plan = None
 
     class Router:
         calls = 0
@@ -139,6 +140,7 @@ def test_a_backend_picked_from_a_weighted_split_is_not_memoised() -> None:
         split = None
         repeatable = False
         balancing = DEFAULT_LOAD_BALANCING
+        plan = None
 
     class Router:
         calls = 0

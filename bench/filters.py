@@ -1,0 +1,149 @@
+"""What route filters cost: seaway with one Ingress, plain and with annotations, side by
+side on the varied traffic of bench/http.py, in front of one nginx backend.
+
+    python3 bench/filters.py [--duration 5] [--rounds 3] [--only plain,cors,...]
+        [--baseline DIR]
+
+Every variant is its own seaway process (bench/seaway_l7.py) serving the same Ingress
+with other annotations; wrk drives each in turn, the order alternating every round.
+The table shows the median per variant and its ratios to "plain" (requests/s, and CPU
+time per request, which on a shared machine is steadier). `--baseline DIR` adds
+"plain-base": DIR's seaway (another checkout, e.g. the commit before filters ran at
+request time) serving the plain Ingress, for a before/after of routes without filters.
+
+Variants: plain (no annotation), nginx-mode (ingress-nginx's controller name: its
+ConfigMap defaults become the listener's filters, HSTS on HTTPS only, so plain-HTTP
+requests take the plain path), and one or more annotations: rewrite (rewrite-target with
+a regex path), cors, affinity (cookie), rewrite+cors+affinity (issue 11's case), hash-by,
+limit-rps (a limit never reached: the bookkeeping only), allowlist, timeouts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+from pathlib import Path
+
+sys.path[0] = str(Path(__file__).resolve().parent.parent)
+
+from bench.common import (  # noqa: E402
+    HOST,
+    Processes,
+    WrkResult,
+    free_port,
+    ratio,
+    require,
+    run_wrk_measured,
+    wait_port,
+)
+from bench.http import LUA, backend_nginx  # noqa: E402
+
+REWRITE = ["use-regex=true", "rewrite-target=/$1"]
+VARIANTS: dict[str, tuple[list[str], list[str]]] = {
+    # name -> (annotations, other seaway_l7.py arguments)
+    "plain": ([], []),
+    "nginx-mode": ([], ["--ingress-nginx"]),
+    "rewrite": (REWRITE, ["--path", "/(.*)"]),
+    "cors": (["enable-cors=true"], []),
+    "affinity": (["affinity=cookie"], []),
+    "rewrite+cors+affinity": (
+        [*REWRITE, "enable-cors=true", "affinity=cookie"],
+        ["--path", "/(.*)"],
+    ),
+    "hash-by": (["upstream-hash-by=$request_uri"], []),
+    "limit-rps": (["limit-rps=1000000"], []),
+    "allowlist": (["whitelist-source-range=127.0.0.0/8"], []),
+    "timeouts": (["proxy-read-timeout=30"], []),
+}
+
+
+def seaway(procs: Processes, script: Path, port: int, backend: int, extra: list[str]) -> int:
+    argv = [sys.executable, str(script), "--listen", f"{HOST}:{port}"]
+    argv += ["--backend", f"{HOST}:{backend}", *extra]
+    proc = procs.start(argv, log=f"seaway-{port}.log")
+    wait_port(HOST, port, proc=proc)
+    return proc.pid
+
+
+def median(results: list[WrkResult]) -> WrkResult:
+    cpu = [r.cpu_us for r in results if r.cpu_us is not None]
+    return WrkResult(
+        statistics.median(r.rps for r in results),
+        statistics.median(r.p50_ms for r in results),
+        statistics.median(r.p99_ms for r in results),
+        sum(r.errors for r in results),
+        cpu_us=statistics.median(cpu) if cpu else None,
+    )
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--duration", type=float, default=5.0, help="seconds per wrk run")
+    p.add_argument("--rounds", type=int, default=3, help="alternating rounds (median shown)")
+    p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--connections", type=int, default=64)
+    p.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(VARIANTS)}")
+    p.add_argument("--baseline", default="", help="another checkout: adds plain-base")
+    args = p.parse_args()
+    wanted = args.only.split(",") if args.only else list(VARIANTS)
+    unknown = [v for v in wanted if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variant(s): {', '.join(unknown)}")
+    if "plain" not in wanted:
+        wanted.insert(0, "plain")
+    require("nginx", "wrk")
+    here = Path(__file__).resolve().parent / "seaway_l7.py"
+    results: dict[str, list[WrkResult]] = {}
+    with Processes() as procs:
+        be = free_port()
+        backend_nginx(procs, be)
+        ports: dict[str, int] = {}
+        pids: dict[str, int] = {}
+        if args.baseline:
+            base = Path(args.baseline).resolve() / "bench" / "seaway_l7.py"
+            ports["plain-base"] = free_port()
+            pids["plain-base"] = seaway(procs, base, ports["plain-base"], be, [])
+        for name in wanted:
+            annotations, extra = VARIANTS[name]
+            ports[name] = free_port()
+            argv = [*extra, *(x for a in annotations for x in ("--annotation", a))]
+            pids[name] = seaway(procs, here, ports[name], be, argv)
+        for rnd in range(args.rounds):
+            order = list(ports) if rnd % 2 == 0 else list(reversed(ports))
+            for name in order:
+                r = run_wrk_measured(
+                    f"http://{HOST}:{ports[name]}/",
+                    pids[name],
+                    args.connections,
+                    threads=args.threads,
+                    duration=args.duration,
+                    extra=["-s", LUA, "--", "/"],
+                )
+                results.setdefault(name, []).append(r)
+                cpu = f"{r.cpu_us:.1f}" if r.cpu_us is not None else "-"
+                print(
+                    f"round {rnd + 1} {name:22} {r.rps:9.0f} req/s p99 {r.p99_ms:6.2f} ms "
+                    f"errors {r.errors} cpu {cpu} us/req",
+                    flush=True,
+                )
+    plain = median(results["plain"])
+    print()
+    print(f"median of {args.rounds} rounds, {args.duration:g}s each, varied traffic")
+    print(
+        f"{'variant':24}{'req/s':>9}{'p99 ms':>8}{'errors':>7}{'cpu us':>8}"
+        f"{'rps/plain':>10}{'cpu/plain':>10}"
+    )
+    for name, rounds in results.items():
+        m = median(rounds)
+        cpu_ratio = ratio(m.cpu_us, plain.cpu_us) if m.cpu_us and plain.cpu_us else "-"
+        cpu = f"{m.cpu_us:.1f}" if m.cpu_us is not None else "-"
+        print(
+            f"{name:24}{m.rps:>9.0f}{m.p99_ms:>8.2f}{m.errors:>7}{cpu:>8}"
+            f"{ratio(m.rps, plain.rps):>10}{cpu_ratio:>10}"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

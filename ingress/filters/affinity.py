@@ -1,0 +1,173 @@
+"""Sticky sessions by cookie, as ingress-nginx's balancer/sticky*.lua does them. Pure.
+
+The cookie's value is ``KEY|BACKEND``: BACKEND names the backend (md5 of its key, so a
+cookie of one Service is never read as another's), KEY the endpoint:
+- mode "persistent" (sticky_persistent.lua): KEY is the md5 of the backend salt and the
+  endpoint address; the client stays on that endpoint while it is in the backend's
+  usable endpoints, and only then gets another one (and a new cookie);
+- mode "balanced" (sticky_balanced.lua): KEY is random and mapped to an endpoint by a
+  consistent hash ring, so when endpoints come and go a share of the clients move (the
+  load is re-balanced), the others stay.
+A request without a usable cookie gets an endpoint from the balancer and the cookie in
+its answer. The cookie is written as lua-resty-cookie writes it: ``name=value``, then
+Expires (``Thu, 01-Jan-70 00:00:00 GMT``), Max-Age, Domain, Path, Secure, HttpOnly,
+SameSite; Secure when the filter asks or the request came over TLS.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import random
+import time
+from collections.abc import Container, Sequence
+
+from discovery.snapshot import EndpointInfo
+from ingress.filters.hashring import HashRing
+from ingress.route_conditions import cookie_value
+from ingress.route_filters import CookieAffinity
+
+_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+
+
+def cookie_time(when: float) -> bytes:
+    """nginx's ngx_http_cookie_time: ``Thu, 18-Nov-10 11:27:35 GMT``."""
+    t = time.gmtime(when)
+    return (
+        f"{_DAYS[t.tm_wday]}, {t.tm_mday:02d}-{_MONTHS[t.tm_mon - 1]}-{t.tm_year % 100:02d} "
+        f"{t.tm_hour:02d}:{t.tm_min:02d}:{t.tm_sec:02d} GMT"
+    ).encode()
+
+
+def _md5(data: bytes) -> bytes:
+    return hashlib.md5(data).hexdigest().encode()
+
+
+def backend_tag(backend_key: str) -> bytes:
+    """ingress-nginx's backend_key: md5(md5(name) .. name)."""
+    name = backend_key.encode()
+    return _md5(_md5(name) + name)
+
+
+class StickyCookie:
+    """One route's CookieAffinity over one backend: read, choose, write the cookie."""
+
+    __slots__ = ("_attributes", "_by_key", "_endpoints", "_ring", "_salt", "name", "spec", "tag")
+
+    def __init__(self, spec: CookieAffinity, backend_key: str) -> None:
+        self.spec = spec
+        self.name = spec.name.encode()
+        self.tag = backend_tag(backend_key)
+        self._salt = backend_key.encode()
+        self._endpoints: tuple[EndpointInfo, ...] = ()
+        self._by_key: dict[bytes, EndpointInfo] = {}
+        self._ring: HashRing | None = None
+        self._attributes = self._fixed_attributes()
+
+    def _fixed_attributes(self) -> tuple[bytes, bytes]:
+        """(what goes after Expires: Max-Age..Path, what goes after Secure: HttpOnly...)."""
+        s = self.spec
+        before = b""
+        if s.max_age is not None:
+            before += b"; Max-Age=%d" % s.max_age
+        if s.domain:
+            before += b"; Domain=" + s.domain.encode()
+        before += b"; Path=" + (s.path or "/").encode()
+        return before, b"; HttpOnly"
+
+    def _refresh(self, endpoints: Sequence[EndpointInfo]) -> None:
+        if endpoints is self._endpoints or tuple(endpoints) == self._endpoints:
+            self._endpoints = tuple(endpoints)
+            return
+        self._endpoints = tuple(endpoints)
+        self._by_key = {self.endpoint_key(ep): ep for ep in self._endpoints}
+        self._ring = None
+
+    def endpoint_key(self, ep: EndpointInfo) -> bytes:
+        return _md5(self._salt + ep.address.encode())
+
+    def value(self, cookies: bytes | None) -> bytes | None:
+        """This cookie's value in a Cookie header (route_conditions.cookie_value's answer,
+        after one search that settles the common case of a header without it)."""
+        if cookies is None or cookies.find(self.name) < 0:
+            return None
+        return cookie_value(cookies, self.name)
+
+    def stuck(
+        self,
+        cookies: bytes | None,
+        endpoints: Sequence[EndpointInfo],
+        skip: Container[EndpointInfo],
+    ) -> EndpointInfo | None:
+        """The usable endpoint the request's cookie names, or None."""
+        raw = self.value(cookies)
+        if raw is None:
+            return None
+        key, bar, tag = raw.partition(b"|")
+        if bar and tag != self.tag:
+            return None  # another backend's cookie (a canary's, another path's)
+        self._refresh(endpoints)
+        if self.spec.mode == "persistent":
+            ep = self._by_key.get(key)
+        else:
+            ring = self._ring
+            if ring is None:
+                ring = self._ring = HashRing(self._endpoints)
+            ep = ring.pick(key)
+        return ep if ep is not None and ep not in skip else None
+
+    def new_key(
+        self, ep: EndpointInfo, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]
+    ) -> tuple[EndpointInfo, bytes]:
+        """(the endpoint a new client goes to, its cookie KEY), from the balancer's choice
+        `ep`: persistent keeps it; balanced draws a random key and goes where the ring
+        sends it (past the endpoints in `skip`)."""
+        if self.spec.mode == "persistent":
+            return ep, self.endpoint_key(ep)
+        self._refresh(endpoints)
+        ring = self._ring
+        if ring is None:
+            ring = self._ring = HashRing(self._endpoints)
+        key = b"%016x" % random.getrandbits(64)  # as ingress-nginx: unique, not secret
+        return ring.pick(key, skip) or ep, key
+
+    def set_cookie(
+        self, key: bytes, https: bool, now: float, user_agent: bytes | None = None
+    ) -> bytes:
+        """The Set-Cookie value for a new client (`user_agent` decides SameSite=None
+        under conditional_samesite_none)."""
+        s = self.spec
+        value = self.name + b"=" + key + b"|" + self.tag
+        if s.expires is not None:
+            value += b"; Expires=" + cookie_time(now + s.expires)
+        before, after = self._attributes
+        value += before
+        if s.secure or https:
+            value += b"; Secure"
+        value += after
+        samesite = s.samesite
+        if samesite and not (
+            s.conditional_samesite_none
+            and samesite == "None"
+            and not same_site_none_compatible(user_agent)
+        ):
+            value += b"; SameSite=" + samesite.encode()
+        return value
+
+
+def same_site_none_compatible(user_agent: bytes | None) -> bool:
+    """ingress-nginx's util/same_site.lua: browsers known to reject SameSite=None cookies
+    (https://www.chromium.org/updates/same-site/incompatible-clients)."""
+    if not user_agent:
+        return True
+    ua = user_agent
+    if b"Chrome/4" in ua or b"Chrome/5" in ua or b"Chrome/6" in ua:
+        return False
+    if b"CPU iPhone OS 12" in ua or b"iPad; CPU OS 12" in ua:
+        return False
+    return not (
+        b"Macintosh" in ua
+        and b"Intel Mac OS X 10_14" in ua
+        and b"Safari" in ua
+        and b"Chrome" not in ua
+    )

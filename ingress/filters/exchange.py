@@ -1,0 +1,468 @@
+"""FilteredExchange: the Exchange (ingress/exchange.py) of a request whose route has a
+plan that acts while the request is under way.
+
+On top of the plain exchange it:
+- asks the external auth service first (ExternalAuth) and goes on only on a 2xx;
+- mirrors the request (Mirror): a copy to the mirror backend, its answer dropped;
+- picks the endpoint by the sticky cookie (CookieAffinity) or a consistent hash of the
+  route's key (HashBy; a simple hash ring: see ingress/filters/hashring.py), else by the
+  backend's balancer; TLS to the pod (UpstreamProtocol HTTPS) on connections of their own;
+- applies per-route timeouts: connect, read (the upstream connection's idle timer, which
+  reads and writes both reset, so ``send`` counts only when ``read`` is not set),
+  ``request`` (the whole exchange) and ``backend_request`` (one attempt), 504 when they
+  fire before the response began (after it began, the client connection is cut);
+- tries other endpoints up to Retry.tries when an attempt fails before any response
+  byte (idempotent requests without a body, as nginx's proxy_next_upstream);
+- replaces an answer whose status is in ErrorPages.codes by the answer of its backend
+  (asked ``/`` with X-Code, X-Format, X-Original-URI...: ingress-nginx custom-http-errors);
+- hands every response head to FilteredRequest.response_head (CORS, edits, cookies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Awaitable, Callable, Collection
+from typing import TYPE_CHECKING, Protocol
+
+from discovery.snapshot import EndpointInfo
+from ingress.exchange import IDEMPOTENT, Downstream, Exchange
+from ingress.filter_headers import error_page_headers
+from ingress.filters.admission import Answers
+from ingress.filters.auth_external import parse_url, signin_location
+from ingress.filters.headers import HeadEdit, field_lines, replace_target
+from ingress.filters.subrequest import SubResponse, fetch
+from ingress.filters.upstream_tls import UpstreamTLS
+from ingress.pool import EndpointPool
+from ingress.request import RequestState
+from ingress.route_filters import ErrorPages
+from ingress.route_match import RouteResult
+from ingress.routes import Forward
+from ingress.upstream import UpstreamConnection
+from proxy.acceptor import COUNTERS
+from proxy.balancer import Balancer
+
+if TYPE_CHECKING:
+    from ingress.filters.plan import RoutePlan
+
+log = logging.getLogger(__name__)
+
+AUTH_TIMEOUT = 5.0  # seconds for an answer of the external auth service
+MIRROR_TIMEOUT = 10.0
+
+
+class FilteredClient(Downstream, Protocol):
+    """The client connection (ingress.http1.HttpProtocol) as a filtered request sees it."""
+
+    client_ip: bytes
+    scheme: bytes
+
+
+class FilteredExchange(Exchange, Answers):
+    """Made at admission (``RequestState.plan``); ``begin`` sends it on its way."""
+
+    __slots__ = (
+        "_attempt_timer",
+        "_request_timer",
+        "answer_first",
+        "auth_cookies",
+        "authorized",
+        "client_ip",
+        "cookie",
+        "edits_response",
+        "endpoint",
+        "error_route",
+        "holding",
+        "https",
+        "origin",
+        "pending_basic",
+        "plan",
+        "reply_to",
+        "timed",
+        "tries",
+    )
+
+    def __init__(
+        self, client: FilteredClient, req: RequestState, plan: RoutePlan, origin: bytes | None
+    ) -> None:
+        super().__init__(client, req)
+        self.plan = plan
+        self.client_ip = client.client_ip
+        self.https = client.scheme == b"https"
+        self.origin = origin
+        self.reply_to: tuple[int, list[tuple[bytes, bytes]], bytes | None] | None = None
+        self.cookie: bytes | None = None
+        self.auth_cookies: list[bytes] | None = None
+        self.holding = False  # counted in the route's requests under way
+        self.tries = plan.tries
+        self.edits_response = plan.edits_response
+        self.authorized = plan.external is None
+        self.pending_basic: tuple[str, str] | None = None
+        self.endpoint: EndpointInfo | None = None
+        self.error_route: RouteResult | None = None  # set once an error page is asked for
+        self._request_timer: asyncio.TimerHandle | None = None
+        self._attempt_timer: asyncio.TimerHandle | None = None
+        self.timed = False  # a timer of its own runs
+        self.answer_first = 0  # the proxy's own status, to replace by an error page at once
+
+    # -- hooks of ingress/http1.py (see ingress/filters/admission.py) --------------------
+    def begin(self, client: Downstream) -> None:
+        """The request becomes the connection's active one: counted under way (or refused
+        over the route's limit), timed, mirrored, sent."""
+        plan = self.plan
+        zone = plan.concurrency
+        if zone is not None and (plan.exempt is None or self.client_ip not in plan.exempt):
+            if not zone.acquire(self.client_ip):
+                client.answer(plan.connection_status, close=not self.req.complete)
+                return
+            self.holding = True
+        client.exchange = self
+        t = plan.timeouts
+        if t is not None and t.request:
+            loop = client.ctx.loop
+            self._request_timer = loop.call_later(t.request, self._timed_out, True)
+            self.timed = True
+        if self.answer_first:
+            self.status = self.answer_first
+            self.intercepted()
+            return
+        if plan.mirrors:
+            self._mirror()
+        self.start()
+
+    def finished(self) -> None:
+        """The request ended (answered, or its connection lost)."""
+        if self.holding:
+            self.holding = False
+            zone = self.plan.concurrency
+            if zone is not None:
+                zone.release(self.client_ip)
+        if self.timed:
+            self.stop_timers()
+
+    def check_credentials(self, found: tuple[str, str]) -> None:
+        """Basic auth credentials to check (in a thread) before the request goes on."""
+        self.pending_basic = found
+        self.authorized = False
+
+    def set_reply(self, status: int, fields: list[tuple[bytes, bytes]]) -> None:
+        """The answer `reply` gives for `status` (external auth's 302, 401, 403)."""
+        self.reply_to = (status, fields, None)
+
+    # -- going upstream ------------------------------------------------------------------
+    def start(self, fresh: bool = False) -> None:
+        if not self.authorized:
+            self.authorized = True
+            self.client.ctx.loop.create_task(self._authorize())
+            return
+        plan = self.plan
+        if plan.plain_pick or self.error_route is not None:
+            Exchange.start(self, fresh)  # the backend's balancer, plain connections
+            return
+        client = self.client
+        ctx = client.ctx
+        route = self.req.route
+        assert isinstance(route, RouteResult)
+        state = route.cache
+        if state is None or state.owner is not ctx:
+            state = route.cache = ctx.route_state(route)
+        bal = state.balancer
+        eps = bal.endpoints
+        skip = self.tried or ()
+        ep: EndpointInfo | None = None
+        if plan.sticky is not None:
+            ep = self._sticky(bal, eps, skip)
+        elif plan.hash_key is not None:
+            scheme = b"https" if self.https else b"http"
+            key = plan.hash_key.expand(self.req, self.client_ip, scheme)
+            if plan.hash_subset:
+                subset = plan.runtime.subsets(route.key, eps, plan.hash_subset).pick(key)
+                usable = [e for e in subset if e not in skip]
+                ep = random.choice(usable) if usable else None
+            else:
+                ep = plan.runtime.ring(route.key, eps).pick(key, skip)
+        if self.lease is not None:  # a retry: the failed try ends first
+            self.end()
+        now = ctx.loop.time() if bal.observes else 0.0
+        # The cookie's or hash's endpoint is held as it is (at its cap: 503); without
+        # one, the balancer picks (ingress/exchange.py).
+        lease = self.lease = bal.lease(None, skip, now) if ep is None else bal.hold(ep, now)
+        if lease is None:
+            if bal.saturated:
+                COUNTERS.endpoint_overflows += 1
+            client.answer(503 if bal.saturated else 502, close=not self.req.complete)
+            return
+        ep = lease.endpoint
+        t = plan.timeouts
+        if t is not None and t.backend_request:
+            if self._attempt_timer is not None:
+                self._attempt_timer.cancel()
+            timeout = t.backend_request
+            self._attempt_timer = ctx.loop.call_later(timeout, self._timed_out, False)
+            self.timed = True
+        tls = self._tls()
+        pools = ctx.pools if tls is None else plan.runtime.tls_pools(tls.context)
+        self.send_to(ep, pools.get((ep.ip, ep.port)), len(eps), fresh)
+
+    def send_to(self, ep: EndpointInfo, pool: EndpointPool, n: int, fresh: bool) -> None:
+        self.endpoint = ep  # (for Retry: the endpoint a failed attempt went to)
+        super().send_to(ep, pool, n, fresh)
+
+    def open_connection(
+        self, factory: Callable[[], UpstreamConnection], ep: EndpointInfo
+    ) -> Awaitable[tuple[asyncio.BaseTransport, UpstreamConnection]]:
+        ctx = self.client.ctx
+        plan = self.plan
+        t = plan.timeouts
+        timeout = t.connect if t is not None and t.connect else ctx.settings.connect_timeout
+        tls = self._tls()
+        if tls is None:
+            connect = ctx.loop.create_connection(factory, ep.ip, ep.port)
+        else:
+            connect = ctx.loop.create_connection(
+                factory, ep.ip, ep.port, ssl=tls.context, server_hostname=tls.server_hostname
+            )
+        return asyncio.wait_for(connect, timeout)
+
+    def _sticky(
+        self, bal: Balancer, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]
+    ) -> EndpointInfo | None:
+        """The endpoint the sticky cookie names, else a new one (and the cookie to set)."""
+        plan = self.plan
+        sticky = plan.sticky
+        assert sticky is not None
+        ep = None
+        if not (skip and sticky.spec.change_on_failure):  # a failed try re-pins
+            ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
+        if ep is None:
+            picked = bal.choose(skip)  # (held by the caller once the cookie decided)
+            if picked is not None:
+                ep, key = sticky.new_key(picked, eps, skip)
+                agent = None
+                if sticky.spec.conditional_samesite_none:
+                    agent = self.req.header(b"user-agent")
+                self.cookie = sticky.set_cookie(key, self.https, plan.runtime.wall(), agent)
+        return ep
+
+    def _tls(self) -> UpstreamTLS | None:
+        """TLS to the endpoint: the route's HTTPS (AUTO: when the client used HTTPS); never
+        to the error page backend."""
+        plan = self.plan
+        if self.error_route is not None or (plan.tls_auto and not self.https):
+            return None
+        return plan.tls
+
+    def bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
+        idle = self.plan.idle_timeout
+        if idle and self.error_route is None:
+            conn.timeout = idle
+        super().bind(conn, reused, pipeline)
+
+    # -- basic and external auth ---------------------------------------------------------
+    async def _authorize(self) -> None:
+        """The checks that wait: a slow basic-auth hash (in a thread), then external auth;
+        then the request goes on, or is answered."""
+        client = self.client
+        req = self.req
+        found = self.pending_basic
+        basic = self.plan.basic
+        if found is not None and basic is not None:
+            self.pending_basic = None
+            ok = await client.ctx.loop.run_in_executor(None, basic.verify, found)
+            if client.exchange is not self or client.closing:
+                return
+            if not ok:
+                self.set_reply(401, [(b"WWW-Authenticate", basic.challenge)])
+                client.answer(401, close=not req.complete)
+                return
+        if self.plan.external is None:
+            self.start()
+        else:
+            await self._external()
+
+    async def _external(self) -> None:
+        client = self.client
+        ctx = client.ctx
+        check = self.plan.external
+        assert check is not None
+        req = self.req
+        scheme = b"https" if self.https else b"http"
+        target = parse_url(check.url.expand(req, self.client_ip, scheme))
+        answer: SubResponse | None = None
+        if target is None:
+            log.warning("external auth: %s is not an http(s) URL", check.url.text)
+        else:
+            head = check.request_head(target, req, req.forward, self.client_ip, scheme)
+            tls = self.plan.runtime.auth_tls if target.scheme == "https" else None
+            where = (target.host, target.port, tls)
+            rt = self.plan.runtime
+            answer = await fetch(
+                ctx.loop, rt.subrequest_pools, rt.resolver, where, head, AUTH_TIMEOUT
+            )
+        if client.exchange is not self or client.closing:
+            return
+        status = answer.status if answer is not None else 0
+        if answer is not None:
+            self.auth_cookies = answer.values(b"set-cookie") or None
+        if 200 <= status < 300:
+            assert answer is not None
+            copied = [(n, answer.value(n)) for n in check.copied]
+            found = [(n, v) for n, v in copied if v]
+            if copied:
+                names = [n.decode() for n, _ in copied]
+                head = HeadEdit(remove=names).apply(req.upstream_head, field_lines(found))
+                req.upstream_head = head
+            self.start()
+            return
+        if status == 401 and check.signin is not None:
+            signin = check.signin.expand(req, self.client_ip, scheme)
+            location = signin_location(signin, check.signin_param, scheme, req)
+            self.set_reply(302, [(b"Location", location)])
+            client.answer(302, close=not req.complete)
+            return
+        if status in (401, 403):
+            fields = []
+            challenge = answer.value(b"www-authenticate") if answer is not None else None
+            if challenge:
+                fields.append((b"WWW-Authenticate", challenge))
+            self.set_reply(status, fields)
+            client.answer(status, close=not req.complete)
+            return
+        client.answer(500, close=not req.complete)
+
+    # -- mirrors -------------------------------------------------------------------------
+    def _mirror(self) -> None:
+        """A copy of the request to each Mirror backend (only when its body, if any, is
+        all here: a mirror never holds up the request)."""
+        req = self.req
+        if req.has_body and not req.complete:
+            return
+        body = b"".join(req.pending or ())
+        if body and req.chunked:
+            body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        elif req.chunked:
+            body = b"0\r\n\r\n"
+        ctx = self.client.ctx
+        rt = self.plan.runtime
+        for mirror in self.plan.mirrors:
+            if mirror.percent < 100.0 and random.random() * 100.0 >= mirror.percent:
+                continue
+            eps = mirror.backend.endpoints
+            if not eps:
+                continue
+            ep = eps[random.randrange(len(eps))]
+            where = (ep.ip, ep.port, None)
+            job = fetch(
+                ctx.loop,
+                rt.subrequest_pools,
+                rt.resolver,
+                where,
+                req.upstream_head + body,
+                MIRROR_TIMEOUT,
+                keep=False,
+            )
+            ctx.loop.create_task(job)
+
+    # -- timeouts and retries ------------------------------------------------------------
+    def _timed_out(self, whole: bool) -> None:
+        if whole:
+            self._request_timer = None
+        else:
+            self._attempt_timer = None
+        client = self.client
+        if client.exchange is not self or client.closing:
+            return
+        conn, self.conn = self.conn, None
+        if conn is not None:
+            conn.abandon(self)
+        if self.sent:
+            client.close()  # the client has part of the answer: it must see the cut
+        else:
+            client.answer(504, close=not self.req.complete)
+
+    def stop_timers(self) -> None:
+        for timer in (self._request_timer, self._attempt_timer):
+            if timer is not None:
+                timer.cancel()
+        self._request_timer = self._attempt_timer = None
+        self.timed = False
+
+    def failed(self, status: int, retryable: bool) -> None:
+        client = self.client
+        if client.exchange is not self or client.closing:
+            return
+        req = self.req
+        plain_retry = retryable and not self.retries
+        safe = req.method in IDEMPOTENT and not req.has_body
+        if not plain_retry and safe and self.endpoint is not None and self._may_try_again():
+            self.conn = None
+            if self.tried is None:
+                self.tried = []
+            self.tried.append(self.endpoint)
+            self.start(fresh=True)
+            return
+        if not (plain_retry and safe) and self.intercepts(status):
+            self.status = status  # the failure's 502/504 gets the custom error page
+            self.intercepted()
+            return
+        super().failed(status, retryable)
+
+    def _may_try_again(self) -> bool:
+        """Whether Retry allows one more attempt on another endpoint (tries 0: one per
+        endpoint)."""
+        if not self.plan.retry:
+            return False
+        route = self.req.route
+        assert isinstance(route, RouteResult)
+        attempts = len(self.tried or ()) + 1
+        return attempts < (self.tries or len(route.endpoints))
+
+    def response_done(self) -> None:
+        if self.timed:
+            self.stop_timers()
+        conn = self.conn
+        if conn is not None and self.plan.idle_timeout:
+            conn.timeout = self.client.ctx.settings.upstream_timeout  # back to the pool
+        super().response_done()
+
+    # -- the response head ---------------------------------------------------------------
+    def intercepts(self, status: int) -> bool:
+        pages = self.plan.error_pages
+        if pages is None or self.error_route is not None or status not in pages.codes:
+            return False
+        backend = pages.backend
+        if backend is None:
+            return True  # seaway's own page for that status replaces the answer
+        return self.req.complete and not backend.status and bool(backend.endpoints)
+
+    def intercepted(self) -> None:
+        pages = self.plan.error_pages
+        assert pages is not None
+        self.conn = None
+        if pages.backend is None:
+            self.client.answer(self.status, close=not self.req.complete)
+            return
+        req = self.req
+        route = self.error_route = RouteResult(
+            0, Forward((pages.backend,)), "custom-http-errors", None, pages.backend
+        )
+        req.route = route
+        req.upstream_head = self._error_head(pages, self.status)
+        req.pending = None
+        self.tried = None
+        self.start()
+
+    def _error_head(self, pages: ErrorPages, code: int) -> bytes:
+        """The request for the error page: ``/`` with X-Code and the context headers
+        (ingress/filter_headers.py), no body: ingress-nginx's custom error location."""
+        req = self.req
+        head = HeadEdit(remove=("content-length", "transfer-encoding"), protected=frozenset())
+        fields = error_page_headers(pages, code, req.header(b"accept"), req.url)
+        if req.has_body:
+            fields.append(("Content-Length", "0"))
+        lines = field_lines((n.encode(), v.encode("latin-1")) for n, v in fields if v)
+        return replace_target(head.apply(req.upstream_head, lines), b"/")
+
+    def response_head(self, head: bytes) -> bytes:
+        return self.response_edit(head, self.status)

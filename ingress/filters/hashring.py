@@ -1,0 +1,75 @@
+"""A consistent hash ring over endpoints (ketama-style, as resty.chash which ingress-nginx's
+upstream-hash-by and balanced cookie affinity use). Pure.
+
+Every endpoint owns POINTS points on a 64-bit ring (blake2b of "ip:port#i", the same in
+every worker process and after restarts); a key maps to the first point at or after its
+own hash. When one of N endpoints goes or comes, about 1/N of the keys move, only those.
+``pick`` may skip endpoints (already tried): the next points of the ring are taken in
+order, so a retry is consistent too.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from bisect import bisect_left
+from collections.abc import Container, Sequence
+
+from discovery.snapshot import EndpointInfo
+
+POINTS = 100  # per endpoint
+
+
+def hash64(data: bytes) -> int:
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+class HashRing:
+    __slots__ = ("_hashes", "_owners", "endpoints")
+
+    def __init__(self, endpoints: Sequence[EndpointInfo]) -> None:
+        self.endpoints = endpoints if isinstance(endpoints, tuple) else tuple(endpoints)
+        points = sorted(
+            (hash64(b"%s#%d" % (ep.address.encode(), i)), n)
+            for n, ep in enumerate(self.endpoints)
+            for i in range(POINTS)
+        )
+        self._hashes = [h for h, _ in points]
+        self._owners = [n for _, n in points]
+
+    def pick(self, key: bytes, skip: Container[EndpointInfo] = ()) -> EndpointInfo | None:
+        """The endpoint for `key`, or the next one along the ring not in `skip`."""
+        hashes = self._hashes
+        if not hashes:
+            return None
+        i = bisect_left(hashes, hash64(key))
+        eps = self.endpoints
+        n = len(hashes)
+        for step in range(n):
+            ep = eps[self._owners[(i + step) % n]]
+            if ep not in skip:
+                return ep
+        return None
+
+
+class SubsetRing:
+    """ingress-nginx's chashsubset.lua (upstream-hash-by-subset): the endpoints cut into
+    subsets of ``size`` (the last one filled up from the first endpoints), a key hashed
+    to one subset; the caller picks within it at random."""
+
+    __slots__ = ("_ring", "_subsets", "endpoints")
+
+    def __init__(self, endpoints: Sequence[EndpointInfo], size: int) -> None:
+        self.endpoints = endpoints if isinstance(endpoints, tuple) else tuple(endpoints)
+        eps = list(self.endpoints)
+        count = -(-len(eps) // size) if eps else 0
+        eps += eps[: count * size - len(eps)]
+        self._subsets = [tuple(eps[i * size : (i + 1) * size]) for i in range(count)]
+        # Each subset stands on the ring as a pseudo-endpoint named "setN".
+        names = [EndpointInfo(f"set{i + 1}", 0) for i in range(count)]
+        self._ring = HashRing(names)
+
+    def pick(self, key: bytes) -> tuple[EndpointInfo, ...]:
+        found = self._ring.pick(key)
+        if found is None:
+            return ()
+        return self._subsets[int(found.ip[3:]) - 1]

@@ -1,0 +1,95 @@
+"""Endpoint choice: the hash ring (ingress/filters/hashring.py), sticky cookies
+(ingress/filters/affinity.py) and nginx variables (ingress/filters/variables.py)."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+
+from discovery.snapshot import EndpointInfo
+from ingress.filters.affinity import StickyCookie, backend_tag, cookie_time
+from ingress.filters.hashring import HashRing
+from ingress.filters.variables import Template
+from ingress.request import RequestState
+from ingress.route_filters import CookieAffinity
+
+EPS = tuple(EndpointInfo(f"10.0.0.{i}", 8080) for i in range(1, 7))
+
+
+def test_ring_is_stable_and_moves_only_the_removed_endpoints_keys() -> None:
+    ring = HashRing(EPS)
+    keys = [b"/item/%d" % i for i in range(600)]
+    before = {k: ring.pick(k) for k in keys}
+    assert before == {k: HashRing(EPS).pick(k) for k in keys}  # same in every worker
+    shares = Counter(before.values())
+    assert len(shares) == 6 and min(shares.values()) > 40  # spread over all six
+    smaller = HashRing(EPS[1:])
+    moved = [k for k in keys if smaller.pick(k) != before[k]]
+    assert moved and all(before[k] == EPS[0] for k in moved)
+    assert ring.pick(b"x", skip=set(EPS)) is None
+    assert ring.pick(b"x", skip={ring.pick(b"x")}) not in (None, ring.pick(b"x"))
+    assert HashRing(()).pick(b"x") is None
+
+
+def test_cookie_time_is_nginx_format() -> None:
+    assert cookie_time(0) == b"Thu, 01-Jan-70 00:00:00 GMT"
+    assert cookie_time(1290079655) == b"Thu, 18-Nov-10 11:27:35 GMT"
+
+
+def test_set_cookie_attributes_in_lua_resty_cookie_order() -> None:
+    """ingress-nginx affinity.go: Expires and Max-Age, Path, Secure on https."""
+    spec = CookieAffinity(
+        "SERVERID", path="/something", max_age=259200, expires=172800, samesite="Lax"
+    )
+    sticky = StickyCookie(spec, "default/web:80")
+    value = sticky.set_cookie(b"k", https=True, now=0)
+    tag = backend_tag("default/web:80").decode()
+    assert value.decode() == (
+        f"SERVERID=k|{tag}; Expires=Sat, 03-Jan-70 00:00:00 GMT; Max-Age=259200; "
+        "Path=/something; Secure; HttpOnly; SameSite=Lax"
+    )
+    plain = StickyCookie(CookieAffinity(), "b").set_cookie(b"k", https=False, now=0)
+    assert plain.endswith(b"; Path=/; HttpOnly") and b"Secure" not in plain
+
+
+def test_persistent_cookie_names_its_endpoint_while_usable() -> None:
+    sticky = StickyCookie(CookieAffinity("S", mode="persistent"), "ns/svc:80")
+    ep, key = sticky.new_key(EPS[2], EPS, ())
+    assert ep == EPS[2]
+    cookie = b"other=1; S=" + key + b"|" + sticky.tag
+    assert sticky.stuck(cookie, EPS, ()) == EPS[2]
+    assert sticky.stuck(cookie, EPS, {EPS[2]}) is None  # tried already: choose again
+    assert sticky.stuck(cookie, EPS[3:], ()) is None  # gone
+    assert sticky.stuck(b"S=" + key + b"|othertag", EPS, ()) is None  # another backend's
+    assert sticky.stuck(None, EPS, ()) is None
+
+
+def test_balanced_cookie_goes_where_the_ring_sends_its_key() -> None:
+    sticky = StickyCookie(CookieAffinity("S"), "ns/svc:80")
+    ep, key = sticky.new_key(EPS[0], EPS, ())
+    assert re.fullmatch(rb"[0-9a-f]{16}", key)
+    assert ep == HashRing(EPS).pick(key)
+    assert sticky.stuck(b"S=" + key + b"|" + sticky.tag, EPS, ()) == ep
+
+
+def test_variables() -> None:
+    req = RequestState(b"GET", b"/p/a?x=1&y=%20z", b"")
+    req.head = (
+        b"GET /p/a?x=1&y=%20z HTTP/1.1\r\nHost: App.Test:8080\r\nX-User: ann\r\n"
+        b"Cookie: id=7; b=2\r\n\r\n"
+    )
+    req.host = b"App.Test:8080"
+
+    def expand(text: str) -> bytes:
+        return Template(text).expand(req, b"10.1.1.1", b"https")
+
+    assert expand("$request_uri") == b"/p/a?x=1&y=%20z"
+    assert expand("${uri}|$args|$arg_y|$arg_q") == b"/p/a|x=1&y=%20z| z|"
+    assert expand("$host $http_host $http_x_user $cookie_id $remote_addr") == (
+        b"app.test App.Test:8080 ann 7 10.1.1.1"
+    )
+    assert expand("$scheme://$best_http_host$escaped_request_uri") == (
+        b"https://App.Test:8080%2Fp%2Fa%3Fx%3D1%26y%3D%2520z"
+    )
+    assert expand("$nothing-here") == b"-here"
+    assert Template("plain").constant and not Template("$uri").constant
