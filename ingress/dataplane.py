@@ -1,10 +1,13 @@
 """IngressDataplane: the L7 proxy as a Dataplane (see proxy/dataplane.py).
 
-On each sync it translates the owned Ingresses into a RouteTable (ingress/translate_ingress.py)
-only when something it reads changed (Ingresses, IngressClasses, TLS Secrets, or a
-service port of a Service the routes use), compiles and serves it, opens the HTTP
-listener while seaway owns at least one Ingress (HTTPS while one of them has tls), closes
-them when it owns none, and sends the table to the `--workers` processes.
+On each sync it translates the owned Ingresses (ingress/translate_ingress.py) and, with a
+GatewayConfig, seaway's Gateways and their HTTPRoutes (discovery/gateway_attach.py, then
+ingress/translate_gateway.py) into one RouteTable, only when something it reads changed
+(Ingresses, IngressClasses, TLS Secrets, the Gateway API objects and Namespaces, or a
+service port of a Service the routes use); compiles and serves it: the HTTP listener
+while seaway owns at least one Ingress (HTTPS while one of them has tls), a socket per
+Gateway listener address:port (opened, moved and closed as Gateways come, change and
+go), and sends the table to the `--workers` processes.
 `--workers 1` serves in the daemon's own loop; N serves in the daemon plus N-1 processes,
 and a worker process that dies is restarted with the last config (ingress/workers.py).
 """
@@ -15,6 +18,7 @@ import asyncio
 import logging
 from dataclasses import dataclass
 
+from discovery.gateway_attach import GatewayConfig, attach_gateways
 from discovery.model import TLSSecret
 from discovery.ownership import DEFAULT_CONTROLLER
 from discovery.snapshot import ServicePortName, Snapshot
@@ -22,6 +26,7 @@ from ingress.apply import L7State, settings_for
 from ingress.route_match import CompiledTable
 from ingress.routes import RouteTable, SecretKey
 from ingress.settings import HttpSettings
+from ingress.translate_gateway import GatewayTranslation, translate_gateways
 from ingress.translate_ingress import IngressTranslation, translate_ingresses
 from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool
 
@@ -39,6 +44,7 @@ class IngressConfig:
     max_body_size: int = 0
     upstream_pipelining: int = 1
     workers: int = 1
+    gateway: GatewayConfig | None = None  # None: Gateway API objects are not served
 
 
 class IngressDataplane:
@@ -51,9 +57,12 @@ class IngressDataplane:
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))
         self._last: tuple[object, ...] | None = None
+        self._gateway_warnings: tuple[str, ...] = ()
         self._failed = False
         self.syncs = 0  # translations, for tests and status
         self.translation: IngressTranslation | None = None
+        self.gateway_translation: GatewayTranslation | None = None
+        self.route_table: RouteTable | None = None  # what is served (every listener)
         self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -78,17 +87,32 @@ class IngressDataplane:
     def addresses(self) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
         return self.state.addresses() if self.state is not None else (None, None)
 
+    def gateway_addresses(self) -> dict[str, tuple[str, int]]:
+        """Gateway socket (model Listener name) -> the address it is bound to."""
+        return self.state.socket_addresses() if self.state is not None else {}
+
+    @staticmethod
+    def _inputs(snapshot: Snapshot) -> tuple[object, ...]:
+        """Everything a translation reads but service ports."""
+        return (
+            snapshot.ingresses,
+            snapshot.ingress_classes,
+            dict(snapshot.tls_secrets),
+            snapshot.gateway_classes,
+            snapshot.gateways,
+            snapshot.http_routes,
+            snapshot.reference_grants,
+            snapshot.namespaces,
+        )
+
     def _needs_compile(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> bool:
         if self._failed or self._last is None or self.translation is None:
             return True
-        ingresses, classes, secrets = self._last
-        if (
-            snapshot.ingresses != ingresses
-            or snapshot.ingress_classes != classes
-            or dict(snapshot.tls_secrets) != secrets
-        ):
+        if self._inputs(snapshot) != self._last:
             return True
         used = self.translation.services
+        if self.gateway_translation is not None:
+            used = used | self.gateway_translation.services
         return any((c.namespace, c.name) in used for c in changed)
 
     async def sync(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> None:
@@ -100,21 +124,30 @@ class IngressDataplane:
         translation = translate_ingresses(
             snapshot, o.ingress_controller, o.watch_ingress_without_class
         )
-        secrets = tls_secrets_for(snapshot, translation.table)
-        config = WorkerConfig(
-            self.settings, o.http_bind_address, o.https_bind_address, translation.table, secrets
-        )
+        listeners = translation.table.listeners
+        gateways = None
+        if o.gateway is not None:
+            gateways = translate_gateways(snapshot, attach_gateways(snapshot, o.gateway))
+            listeners += gateways.listeners
+        table = RouteTable(listeners, snapshot.generation)
+        secrets = tls_secrets_for(snapshot, table)
+        http, https = o.http_bind_address, o.https_bind_address
+        config = WorkerConfig(self.settings, http, https, table, secrets)
         await self.state.apply(config)
         self.translation = translation
+        self.gateway_translation = gateways
+        self.route_table = table
         self.syncs += 1
         if self.pool.workers:
             http, https = self.state.addresses()
-            await self.pool.publish(
-                WorkerConfig(self.settings, http, https, translation.table, secrets)
-            )
+            await self.pool.publish(WorkerConfig(self.settings, http, https, table, secrets))
         for warning in translation.warnings:
             log.warning("ingress: %s", warning)
-        self._last = (snapshot.ingresses, snapshot.ingress_classes, dict(snapshot.tls_secrets))
+        if gateways is not None and gateways.warnings != self._gateway_warnings:
+            for warning in gateways.warnings:
+                log.warning("gateway: %s", warning)
+            self._gateway_warnings = gateways.warnings
+        self._last = self._inputs(snapshot)
         self._failed = False
 
     async def stop(self) -> None:

@@ -159,6 +159,7 @@ class Options:
             max_body_size=self.max_body_size,
             upstream_pipelining=self.upstream_pipelining,
             workers=self.workers,
+            gateway=self.gateway_config(),
         )
 
     def kube_source_config(self) -> KubeSourceConfig:
