@@ -58,6 +58,8 @@ class IngressDataplane:
         self.pool = WorkerPool(max(0, options.workers - 1))
         self._last: tuple[object, ...] | None = None
         self._gateway_warnings: tuple[str, ...] = ()
+        # Services the routes use -> their ports_by_service entry when translated.
+        self._used: dict[tuple[str, str], object] = {}
         self._failed = False
         self.syncs = 0  # translations, for tests and status
         self.translation: IngressTranslation | None = None
@@ -110,10 +112,12 @@ class IngressDataplane:
             return True
         if self._inputs(snapshot) != self._last:
             return True
-        used = self.translation.services
-        if self.gateway_translation is not None:
-            used = used | self.gateway_translation.services
-        return any((c.namespace, c.name) in used for c in changed)
+        used = self._used
+        if any((c.namespace, c.name) in used for c in changed):
+            return True
+        # Headless Services are not in `changed` (kernel dataplanes do not see them).
+        ports = snapshot.ports_by_service
+        return any(ports.get(key) is not infos for key, infos in used.items())
 
     async def sync(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> None:
         assert self.state is not None, "start() first"
@@ -147,6 +151,8 @@ class IngressDataplane:
             for warning in gateways.warnings:
                 log.warning("gateway: %s", warning)
             self._gateway_warnings = gateways.warnings
+        services = translation.services | (gateways.services if gateways else frozenset())
+        self._used = {key: snapshot.ports_by_service.get(key) for key in services}
         self._last = self._inputs(snapshot)
         self._failed = False
 
