@@ -10,15 +10,12 @@ tests/discovery/test_gateway_conformance_status.py.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections import Counter
-from collections.abc import Iterator
 
 import pytest
 
 from tests.discovery.gatewaykit import (
-    World,
     find_condition,
     gateway_and_routes_accepted,
     route_must_have_condition,
@@ -27,48 +24,28 @@ from tests.discovery.gatewaykit import (
 from tests.ingress.gwconfkit import (
     APP,
     INFRA,
+    NEEDS_ROOT,
+    SAME,
     V1,
     V2,
     V3,
     WEB,
     Expected,
+    ExpectedRequest,
+    RedirectRequest,
     Request,
     Response,
     Rig,
+    accepted,
     backend_name,
     certificate,
     compare,
     expect,
     round_trip,
-)
-from tests.ingress.l7kit import LoopThread
-
-pytestmark = pytest.mark.skipif(
-    os.geteuid() != 0,
-    reason="the conformance Gateways listen on ports 80 and 443 (as their manifests say): "
-    "binding them needs root",
+    runtime,
 )
 
-SAME = (INFRA, "same-namespace")
-
-
-@pytest.fixture(scope="module")
-def rig(lt: LoopThread) -> Iterator[Rig]:
-    r = Rig(lt)
-    try:
-        yield r
-    finally:
-        r.close()
-
-
-def accepted(
-    rig: Rig, w: World, gateway: tuple[str, str], *routes: tuple[str, str], port: int = 80
-) -> str:
-    """GatewayAndHTTPRoutesMustBeAccepted, then every route's ResolvedRefs; the gwAddr."""
-    gateway_and_routes_accepted(w, gateway, *routes)
-    for route in routes:
-        route_resolved_refs_true(w, route, gateway)
-    return rig.addr(*gateway, port)
+pytestmark = NEEDS_ROOT
 
 
 # -- httproute-simple-same-namespace.go ---------------------------------------------------------
@@ -566,3 +543,111 @@ def test_conformance_certificate_is_the_served_one(rig: Rig) -> None:
         certificate()[0],
     )
     assert "second-example.org" in got.server_names
+
+
+# -- httproute-request-header-modifier.go -----------------------------------------------------
+
+
+def request_header_modifier_cases() -> list[Expected]:
+    """HTTPRouteRequestHeaderModifier's cases (HTTPRouteBackendRequestHeaderModifier runs
+    the same test on another manifest)."""
+
+    def case(path: str, sent: dict[str, str], seen: dict[str, str], absent: tuple[str, ...] = ()):
+        return Expected(
+            Request(path=path, headers=sent),
+            expected_request=ExpectedRequest(path=path, headers=seen, absent_headers=absent),
+            backend=V1,
+            namespace=INFRA,
+        )
+
+    return [
+        case(
+            "/set",
+            {"Some-Other-Header": "val"},
+            {"Some-Other-Header": "val", "X-Header-Set": "set-overwrites-values"},
+        ),
+        case(
+            "/set",
+            {"Some-Other-Header": "val", "X-Header-Set": "some-other-value"},
+            {"Some-Other-Header": "val", "X-Header-Set": "set-overwrites-values"},
+        ),
+        case(
+            "/add",
+            {"Some-Other-Header": "val"},
+            {"Some-Other-Header": "val", "X-Header-Add": "add-appends-values"},
+        ),
+        case(
+            "/add",
+            {"Some-Other-Header": "val", "X-Header-Add": "some-other-value"},
+            {"Some-Other-Header": "val", "X-Header-Add": "some-other-value,add-appends-values"},
+        ),
+        case("/remove", {"X-Header-Remove": "val"}, {}, ("X-Header-Remove",)),
+        case(
+            "/multiple",
+            {
+                "X-Header-Set-2": "set-val-2",
+                "X-Header-Add-2": "add-val-2",
+                "X-Header-Remove-2": "remove-val-2",
+                "Another-Header": "another-header-val",
+            },
+            {
+                "X-Header-Set-1": "header-set-1",
+                "X-Header-Set-2": "header-set-2",
+                "X-Header-Add-1": "header-add-1",
+                "X-Header-Add-2": "add-val-2,header-add-2",
+                "X-Header-Add-3": "header-add-3",
+                "Another-Header": "another-header-val",
+            },
+            ("X-Header-Remove-1", "X-Header-Remove-2"),
+        ),
+        case(
+            "/case-insensitivity",
+            # The filter uses canonicalized header names, the request lowercase names.
+            {
+                "x-header-set": "original-val-set",
+                "x-header-add": "original-val-add",
+                "x-header-remove": "original-val-remove",
+                "Another-Header": "another-header-val",
+            },
+            {
+                "X-Header-Set": "header-set",
+                "X-Header-Add": "original-val-add,header-add",
+                "Another-Header": "another-header-val",
+            },
+            ("x-header-remove", "X-Header-Remove"),
+        ),
+    ]
+
+
+@runtime("request header edits (RequestHeaders)")
+def test_HTTPRouteRequestHeaderModifier(rig: Rig) -> None:
+    w = rig.apply("httproute-request-header-modifier.yaml")
+    gw = accepted(rig, w, SAME, (INFRA, "request-header-modifier"))
+    expect(rig, gw, request_header_modifier_cases())
+
+
+# -- httproute-redirect-host-and-status.go ----------------------------------------------------
+
+
+@runtime("redirect Location")
+def test_HTTPRouteRedirectHostAndStatus(rig: Rig) -> None:
+    w = rig.apply("httproute-redirect-host-and-status.yaml")
+    gw = accepted(rig, w, SAME, (INFRA, "redirect-host-and-status"))
+    expect(
+        rig,
+        gw,
+        [
+            Expected(
+                Request(path="/hostname-redirect", unfollow_redirect=True),
+                Response(302),
+                redirect_request=RedirectRequest(host="example.org"),
+                namespace=INFRA,
+            ),
+            Expected(
+                Request(path="/host-and-status", unfollow_redirect=True),
+                Response(301),
+                redirect_request=RedirectRequest(host="example.org"),
+                namespace=INFRA,
+            ),
+        ],
+    )
