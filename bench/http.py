@@ -21,7 +21,9 @@ Scenarios (the first three are traffic that looks like real clients):
 Targets: seaway (bench/seaway_l7.py: defaults, so no upstream pipelining), nginx (reverse
 proxy, upstream keepalive), haproxy (mode http, http-reuse always), backend (nginx alone).
 `--workers N` runs N seaway workers, N nginx workers and N haproxy threads. `--pipelining
-N` adds "seaway-pN" with `--upstream-pipelining N`.
+N` adds "seaway-pN" with `--upstream-pipelining N`. `--gateway` adds "seaway-gw": the
+same route from a Gateway and an HTTPRoute (served on the Gateway's own socket) instead
+of an Ingress, and prints its ratio to the Ingress-routed seaway.
 
 "cpu us" is the CPU time (user + system, from /proc) the target's processes spent per
 request; "usr"/"sys" split it. On a shared machine it is steadier than requests/s, and for
@@ -108,11 +110,18 @@ def nginx_proxy(procs: Processes, port: int, backend: int, workers: int) -> int:
     return start_nginx(procs, "proxy", port, server, http=upstream, workers=workers).pid
 
 
-def seaway(procs: Processes, port: int, backend: int, workers: int, pipelining: int = 1) -> int:
+def seaway(
+    procs: Processes,
+    port: int,
+    backend: int,
+    workers: int,
+    pipelining: int = 1,
+    gateway: bool = False,
+) -> int:
     script = str(Path(__file__).resolve().parent / "seaway_l7.py")
     argv = [sys.executable, script, "--listen", f"{HOST}:{port}"]
     argv += ["--backend", f"{HOST}:{backend}", "--workers", str(workers)]
-    argv += ["--upstream-pipelining", str(pipelining)]
+    argv += ["--upstream-pipelining", str(pipelining)] + (["--gateway"] if gateway else [])
     proc = procs.start(argv, log=f"seaway-{port}.log")
     wait_port(HOST, port, proc=proc)
     return proc.pid
@@ -178,6 +187,9 @@ def run(args: argparse.Namespace, scenarios: list[str], memos: Memos) -> Results
             name = f"seaway-p{args.pipelining}"
             ports[name] = free_port()
             pids[name] = seaway(procs, ports[name], be, args.workers, args.pipelining)
+        if args.gateway:
+            ports["seaway-gw"] = free_port()
+            pids["seaway-gw"] = seaway(procs, ports["seaway-gw"], be, args.workers, gateway=True)
         ports["nginx"] = free_port()
         pids["nginx"] = nginx_proxy(procs, ports["nginx"], be, args.workers)
         ports["haproxy"] = free_port()
@@ -231,6 +243,14 @@ def table(results: Results, header: str) -> None:
                 f"{m.errors:>7}{_num(m.cpu_us):>8}{_num(m.cpu_user_us):>6}"
                 f"{_num(m.cpu_sys_us):>6}{ratio(m.rps, ng.rps):>10}"
                 f"{ratio(m.p99_ms, ng.p99_ms):>10}"
+            )
+    for scen, targets in results.items():
+        if "seaway-gw" in targets:
+            gw, ing = median(targets["seaway-gw"]), median(targets["seaway"])
+            print(
+                f"{scen}: HTTPRoute vs Ingress: req/s {ratio(gw.rps, ing.rps)}, "
+                f"p99 {ratio(gw.p99_ms, ing.p99_ms)}, cpu us/req "
+                f"{_num(gw.cpu_us)} vs {_num(ing.cpu_us)}"
             )
 
 
@@ -299,6 +319,9 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (median shown)")
     p.add_argument("--workers", type=int, default=1, help="seaway and nginx workers")
     p.add_argument("--pipelining", type=int, default=1, help="add seaway-pN (N > 1)")
+    p.add_argument(
+        "--gateway", action="store_true", help="add seaway-gw: the route from an HTTPRoute"
+    )
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(SCENARIOS)}")
     p.add_argument("--json", default="", help="write every round's figures here")

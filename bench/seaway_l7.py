@@ -1,10 +1,12 @@
 """Run seaway's L7 proxy alone for benchmarks: one Ingress (/ -> a backend), no source.
 
     python3 bench/seaway_l7.py --listen 127.0.0.1:8080 --backend 127.0.0.1:9000 [--workers 1]
-        [--upstream-pipelining N]
+        [--upstream-pipelining N] [--gateway]
 
 Builds a Snapshot by hand (IngressClass, Service, its endpoints, one Ingress) and runs
-IngressDataplane on uvloop until SIGTERM/SIGINT.
+IngressDataplane on uvloop until SIGTERM/SIGINT. With --gateway the same route comes from
+the Gateway API instead: a GatewayClass, a Gateway whose one HTTP listener is --listen,
+and an HTTPRoute (PathPrefix / -> the Service), served on that Gateway's socket.
 """
 
 from __future__ import annotations
@@ -31,6 +33,17 @@ from discovery.model import (  # noqa: E402
     Service,
     ServicePort,
 )
+from discovery.model_gateway import (  # noqa: E402
+    BackendObjectRef,
+    Gateway,
+    GatewayAddress,
+    GatewayClass,
+    HTTPBackendRef,
+    HTTPRoute,
+    HTTPRouteRule,
+    ParentRef,
+)
+from discovery.model_gateway import Listener as GatewayListener  # noqa: E402
 from discovery.snapshot import (  # noqa: E402
     EndpointInfo,
     ServicePortInfo,
@@ -71,6 +84,32 @@ def bench_snapshot(backends: list[tuple[str, int]], generation: int = 1) -> Snap
     )
 
 
+def gateway_snapshot(backends: list[tuple[str, int]], listen: tuple[str, int]) -> Snapshot:
+    """The route of `bench_snapshot` from a Gateway and an HTTPRoute instead of an Ingress."""
+    base = bench_snapshot(backends)
+    gw_class = GatewayClass(ObjectMeta("seaway"), "seaway.dev/gateway-controller")
+    gateway = Gateway(
+        ObjectMeta("bench", "default"),
+        "seaway",
+        listeners=(GatewayListener("http", listen[1], "HTTP"),),
+        addresses=(GatewayAddress("IPAddress", listen[0]),),
+    )
+    route = HTTPRoute(
+        ObjectMeta("bench", "default"),
+        parent_refs=(ParentRef("bench"),),
+        rules=(HTTPRouteRule(backend_refs=(HTTPBackendRef(BackendObjectRef("bench", port=80)),)),),
+    )
+    return Snapshot(
+        generation=base.generation,
+        service_ports=base.service_ports,
+        services=base.services,
+        gateway_classes=(gw_class,),
+        gateways=(gateway,),
+        http_routes=(route,),
+        ports_by_service=base.ports_by_service,
+    )
+
+
 def _addr(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host, int(port)
@@ -83,19 +122,24 @@ def report_memos(dp: IngressDataplane) -> None:
     if server is None:
         return
     ctx = server.ctx
+    contexts = [ctx, *(x.ctx for x in server.sockets.values())]  # Gateway sockets' own
     hits, misses = ctx.pools.memo_counts()
-    print(f"memos {ctx.memo_hits} {ctx.memo_misses} {hits} {misses}", flush=True)
+    req_hits = sum(c.memo_hits for c in contexts)
+    req_misses = sum(c.memo_misses for c in contexts)
+    print(f"memos {req_hits} {req_misses} {hits} {misses}", flush=True)
 
 
 async def main(args: argparse.Namespace) -> None:
+    listen = _addr(args.listen)
     options = Options(
-        http_bind_address=_addr(args.listen),
+        http_bind_address=listen,
         workers=args.workers,
         upstream_pipelining=args.upstream_pipelining,
     )
     dp = IngressDataplane(options.ingress_config())
     await dp.start()
-    snap = bench_snapshot([_addr(b) for b in args.backend])
+    backends = [_addr(b) for b in args.backend]
+    snap = gateway_snapshot(backends, listen) if args.gateway else bench_snapshot(backends)
     await dp.sync(snap, frozenset(snap.service_ports))
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -112,4 +156,5 @@ if __name__ == "__main__":
     p.add_argument("--backend", action="append", required=True)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--upstream-pipelining", type=int, default=1)
+    p.add_argument("--gateway", action="store_true", help="route with a Gateway and HTTPRoute")
     uvloop.run(main(p.parse_args()))
