@@ -148,11 +148,44 @@ class _Attached:
         self.hostnames = hostnames  # () = every host the listener takes
         self.routes: list[Route] = []
 
-    def covering(self, key: str) -> str | None:
-        """The most specific of its hostnames that covers `key`, or None."""
-        names = self.hostnames or ("",)
-        found = [n for n in names if covers(n, key)]
-        return max(found, key=host_rank) if found else None
+
+class _HostIndex:
+    """The routes of one Gateway listener by hostname, to find those serving a virtual
+    host without trying every route (a listener may have thousands, one host each)."""
+
+    __slots__ = ("_any", "_exact", "_wild")
+
+    def __init__(self, attached: Iterable[_Attached]) -> None:
+        self._exact: dict[str, list[_Attached]] = {}
+        self._wild: dict[str, list[_Attached]] = {}  # ".example.com" for "*.example.com"
+        self._any: list[_Attached] = []
+        for item in attached:
+            for name in item.hostnames or ("",):
+                if not name:
+                    self._any.append(item)
+                elif is_wildcard(name):
+                    self._wild.setdefault(name[1:], []).append(item)
+                else:
+                    self._exact.setdefault(name, []).append(item)
+
+    def covering(self, key: str) -> list[tuple[_Attached, str]]:
+        """The routes serving `key` (a name, a wildcard, or "" for any host), each with its
+        most specific hostname that covers it, most specific first."""
+        found: dict[int, tuple[_Attached, str]] = {}
+        if key and not is_wildcard(key):
+            for item in self._exact.get(key, ()):
+                found.setdefault(id(item), (item, key))
+        if key:
+            rest = key[1:] if is_wildcard(key) else key
+            dot = 0 if is_wildcard(key) else rest.find(".")
+            while dot >= 0:  # the wildcards covering `key`, the longest first
+                suffix = rest[dot:]
+                for item in self._wild.get(suffix, ()):
+                    found.setdefault(id(item), (item, "*" + suffix))
+                dot = rest.find(".", dot + 1)
+        for item in self._any:
+            found.setdefault(id(item), (item, ""))
+        return list(found.values())
 
 
 class _Member:
@@ -319,12 +352,13 @@ class _Translator:
             for attached in member.attached.values():
                 for name in attached.hostnames or ("",):
                     keys[name] = None
+        indexes = {id(m): _HostIndex(m.attached.values()) for m in sock.members}
         vhosts = []
         for key in keys:
             owner = sock.owner(key)
             if owner is None:
                 continue  # a name no listener of this socket takes
-            routes = _ordered(key, owner.attached.values())
+            routes = _ordered(key, indexes[id(owner)])
             if key and not _ends_with_catch_all(routes):
                 routes.append(_no_rule(sock, owner, key))
             vhosts.append(VirtualHost((key,) if key else (), tuple(routes), "suffix"))
@@ -352,13 +386,10 @@ def _not_served(state: ListenerState) -> str:
     return ""
 
 
-def _ordered(key: str, attached: Iterable[_Attached]) -> list[Route]:
-    """The Routes of `attached` routes that serve `key`, in the spec's precedence."""
+def _ordered(key: str, index: _HostIndex) -> list[Route]:
+    """The Routes of the routes that serve `key`, in the spec's precedence."""
     ranked = []
-    for item in attached:
-        name = item.covering(key)
-        if name is None:
-            continue
+    for item, name in index.covering(key):
         exact, length = host_rank(name)
         age = age_key(item.route.route.meta)
         for route in item.routes:
