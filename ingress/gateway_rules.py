@@ -33,8 +33,6 @@ Filters, in the order written
 
 from __future__ import annotations
 
-from dataclasses import replace
-
 from discovery.gateway_attach import BackendResolution, RuleState
 from discovery.model_gateway import HTTPRoute, HTTPRouteFilter, HTTPRouteMatch, PathModifier
 from discovery.model_gateway import RequestRedirect as RedirectSpec
@@ -220,7 +218,7 @@ class RuleTranslator:
                     action = self._backend_redirect(route, spot, state, number, f.request_redirect)
                 else:
                     own += self._filter(route, spot, f, mirrors)
-            backends.append(replace(self._backend(resolved), weight=ref.weight, filters=tuple(own)))
+            backends.append(_weighted(self._backend(resolved), ref.weight, tuple(own)))
         if action is not None:
             return action, filters
         return Forward(tuple(backends)), filters
@@ -278,6 +276,14 @@ class RuleTranslator:
             why = resolved.message or "names no port"
             return Backend(key, (), None, INVALID_BACKEND, why)
         return self._backends.service(resolved.namespace, ref.name, ref.port)
+
+
+def _weighted(base: Backend, weight: int, filters: tuple[Filter, ...]) -> Backend:
+    """`base` with this backendRef's weight and filters (itself when they are its own)."""
+    if weight == base.weight and filters == base.filters:
+        return base
+    b = base
+    return Backend(b.key, b.endpoints, b.service, b.status, b.reason, weight, filters)
 
 
 def _name(route: HTTPRoute) -> str:
