@@ -8,9 +8,12 @@ docs/user-guide/nginx-configuration/annotations.md and configmap.md, plus the fe
 parsers read without documenting them (allowlist-source-range, limit-allowlist,
 relative-redirects, ...).
 
-Status "parsed": seaway reads and validates the value exactly as ingress-nginx does;
-its effect on traffic comes with the L7 route-model translation. "refused": the Ingress
-is not served. Anything else: not supported, and the text says why.
+Status "parsed": seaway reads and validates the value exactly as ingress-nginx does.
+`TRANSLATED` says which parsed names the Ingress translator (ingress/translate_ingress.py)
+turns into route-table matches, actions and filters, and whether that acts on traffic
+now (matching and backend choice) or waits for the hot path to run the filter; a parsed
+name not there is still only planned. "refused": the Ingress is not served. Anything
+else: not supported, and the text says why.
 """
 
 from __future__ import annotations
@@ -420,10 +423,75 @@ CONFIGMAP_NOTES: dict[str, str] = {
 }
 
 
-def readme_status(status: str, note: str = "") -> str:
+ACTS = "translated, acts now"
+PENDING = "translated; runtime pending"
+
+_ACT_NOW = (
+    "use-regex",
+    "canary",
+    "canary-weight",
+    "canary-weight-total",
+    "canary-by-header",
+    "canary-by-header-value",
+    "canary-by-header-pattern",
+    "canary-by-cookie",
+    "server-alias",
+    "service-upstream",
+)
+_SPECIAL = {
+    "rewrite-target": "translated: its regex paths act now; the rewrite itself: runtime pending",
+    "default-backend": "translated: it serves for a Service without endpoints now; its X-Code "
+    "headers and error pages: runtime pending",
+}
+# Parsed annotations the translator handles; ssl-passthrough (a TCP relay per host,
+# with --enable-ssl-passthrough) is still planned.
+TRANSLATED: dict[str, str] = {
+    name: _SPECIAL.get(name, ACTS if name in _ACT_NOW else PENDING)
+    for name, status in ANNOTATIONS.items()
+    if status == PARSED and name != "ssl-passthrough"
+}
+# ConfigMap keys the translator applies: as the listener's filters (body size, timeouts,
+# tries, HSTS, global custom errors and address lists) or the defaults of the annotations.
+# The client-address keys (use-forwarded-headers, enable-real-ip, proxy-real-ip-cidr,
+# forwarded-for-header, compute-full-forwarded-for, use-proxy-protocol) are for the
+# listener's runtime and still planned.
+TRANSLATED_KEYS: dict[str, str] = {
+    **{
+        key: PENDING
+        for key in (
+            "proxy-body-size",
+            "proxy-connect-timeout",
+            "proxy-read-timeout",
+            "proxy-send-timeout",
+            "proxy-next-upstream-tries",
+            "ssl-redirect",
+            "force-ssl-redirect",
+            "preserve-trailing-slash",
+            "relative-redirects",
+            "http-redirect-code",
+            "no-tls-redirect-locations",
+            "hsts",
+            "hsts-max-age",
+            "hsts-include-subdomains",
+            "hsts-preload",
+            "custom-http-errors",
+            "limit-req-status-code",
+            "limit-conn-status-code",
+            "load-balance",
+            "whitelist-source-range",
+            "denylist-source-range",
+            "block-cidrs",
+        )
+    },
+    "service-upstream": ACTS,
+    "allow-snippet-annotations": ACTS,
+}
+
+
+def readme_status(status: str, note: str = "", translated: str = "") -> str:
     """The status column of the README's migration tables."""
     if status == PARSED:
-        return "planned: parsed + validated" + (f" ({note})" if note else "")
+        return (translated or "planned: parsed + validated") + (f" ({note})" if note else "")
     if status == REFUSED:
         return "refused: the Ingress is not served (snippet)"
     return "not supported: " + status

@@ -187,8 +187,9 @@ class Canary:
     Only meaningful with `enabled` (ingress-nginx ignores canary-* otherwise). For a
     request on the main Ingress's host and path, in this order:
     1. header `by_header` present: with `by_header_value`, equal -> canary; else with
-       `by_header_pattern`, an unanchored PCRE match -> canary; else the value `always`
-       -> canary and `never` -> main. Any other case falls through.
+       `by_header_pattern`, an unanchored PCRE match -> canary (a pattern that does not
+       compile, kept as written: main); else the value `always` -> canary and `never`
+       -> main. Any other case falls through.
     2. cookie `by_cookie`: `always` -> canary, `never` -> main, else falls through.
     3. weight: canary with probability weight / max(weight_total, 100).
     A request already pinned by session affinity keeps its side."""

@@ -5,6 +5,7 @@ discovery/nginx_annotations.py for the whole)."""
 from __future__ import annotations
 
 import re
+from typing import Literal
 
 from discovery.nginx_reader import AnnotationReader
 from discovery.nginx_settings import (
@@ -66,13 +67,15 @@ def read_canary(r: AnnotationReader) -> Canary:
         or ""
     )
     if pattern and not _compiles(pattern):
+        # Kept: ingress-nginx's Lua fails to match it and sends every request carrying
+        # the header to the main Service, without trying the cookie or the weight.
         r.problem(
             r.key("canary-by-header-pattern"),
             f"invalid pattern {quote(pattern)}",
             "default",
-            "a regular expression; as it is, no request matches it",
+            "a regular expression; as it is, every request carrying the header goes to the "
+            "main Service (ingress-nginx's matching fails and stops there)",
         )
-        pattern = ""
     if not header:
         r.ignore_all(
             ("canary-by-header-value", "canary-by-header-pattern"), "canary-by-header is not set"
@@ -106,11 +109,12 @@ def read_affinity(r: AnnotationReader) -> Affinity:
     cookie_keys = tuple(
         k[len(r.prefix) :] for k in r.annotations if k.startswith(r.prefix + "session-cookie-")
     )
+    legacy: Literal["sticky", "legacy"] = "legacy" if behaviour == "legacy" else "sticky"
     if kind is None:
-        r.ignore_all(
-            ("affinity-mode", "affinity-canary-behavior", *cookie_keys), 'affinity is not "cookie"'
-        )
-        return Affinity()
+        # affinity-canary-behavior is read whatever the type (sessionaffinity/main.go):
+        # on a canary Ingress, legacy keeps the main Service port's affinity off it.
+        r.ignore_all(("affinity-mode", *cookie_keys), 'affinity is not "cookie"')
+        return Affinity(canary_behavior=legacy)
 
     def text(name: str, pattern: re.Pattern[str], hint: str) -> str:
         return r.text(name, pattern, "value", hint, "default", remove_spaces=True) or ""
@@ -140,7 +144,7 @@ def read_affinity(r: AnnotationReader) -> Affinity:
     return Affinity(
         True,
         "persistent" if mode == "persistent" else "balanced",
-        "legacy" if behaviour == "legacy" else "sticky",
+        legacy,
         cookie,
     )
 

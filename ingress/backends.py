@@ -8,6 +8,7 @@ terminating), or, when it cannot take traffic, status 503 and why. Only TCP port
 
 from __future__ import annotations
 
+from discovery.model import IngressBackend
 from discovery.snapshot import Snapshot
 from ingress.routes import Backend
 
@@ -33,6 +34,15 @@ class ServiceBackends:
         if found is None:
             found = self._cache[cache_key] = self._resolve(namespace, name, port)
         return found
+
+    def ingress_backend(self, namespace: str, backend: IngressBackend) -> Backend:
+        """The Backend of an Ingress backend: a Service port, or 503 for a resource."""
+        if not backend.service_name:
+            key = f"{namespace}/resource:{backend.resource}"
+            why = "is a resource backend, which seaway does not serve"
+            return Backend(key, (), None, UNAVAILABLE, why)
+        port = backend.port_number if backend.port_number is not None else backend.port_name
+        return self.service(namespace, backend.service_name, port)
 
     def _resolve(self, namespace: str, name: str, port: int | str) -> Backend:
         infos = self._snapshot.ports_by_service.get((namespace, name), ())

@@ -3,11 +3,12 @@
 On each sync it translates the owned Ingresses (ingress/translate_ingress.py) and, with a
 GatewayConfig, seaway's Gateways and their HTTPRoutes (discovery/gateway_attach.py, then
 ingress/translate_gateway.py) into one RouteTable, only when something it reads changed
-(Ingresses, IngressClasses, TLS Secrets, the Gateway API objects and Namespaces, or a
-service port of a Service the routes use); compiles and serves it: the HTTP listener
-while seaway owns at least one Ingress (HTTPS while one of them has tls), a socket per
-Gateway listener address:port (opened, moved and closed as Gateways come, change and
-go), and sends the table to the `--workers` processes.
+(Ingresses, IngressClasses, TLS Secrets, ingress-nginx's ConfigMap, the Gateway API
+objects and Namespaces, or a service port of a Service the routes use); compiles and
+serves it (an Ingress its annotations refuse keeps its last served version): the HTTP
+listener while seaway owns at least one Ingress (HTTPS while one of them has tls), a
+socket per Gateway listener address:port (opened, moved and closed as Gateways come,
+change and go), and sends the table to the `--workers` processes.
 `--workers 1` serves in the daemon's own loop; N serves in the daemon plus N-1 processes,
 and a worker process that dies is restarted with the last config (ingress/workers.py).
 """
@@ -27,7 +28,7 @@ from ingress.route_match import CompiledTable
 from ingress.routes import RouteTable, SecretKey
 from ingress.settings import HttpSettings
 from ingress.translate_gateway import GatewayTranslation, translate_gateways
-from ingress.translate_ingress import IngressTranslation, translate_ingresses
+from ingress.translate_ingress import IngressTranslation, LastGood, translate_ingresses
 from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool
 
 log = logging.getLogger(__name__)
@@ -65,6 +66,7 @@ class IngressDataplane:
         self.translation: IngressTranslation | None = None
         self.gateway_translation: GatewayTranslation | None = None
         self.route_table: RouteTable | None = None  # what is served (every listener)
+        self._last_good: LastGood = {}  # each Ingress as last served
         self._supervisor: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -100,6 +102,7 @@ class IngressDataplane:
             snapshot.ingresses,
             snapshot.ingress_classes,
             dict(snapshot.tls_secrets),
+            snapshot.nginx,
             snapshot.gateway_classes,
             snapshot.gateways,
             snapshot.http_routes,
@@ -126,7 +129,7 @@ class IngressDataplane:
         self._failed = True
         o = self.config
         translation = translate_ingresses(
-            snapshot, o.ingress_controller, o.watch_ingress_without_class
+            snapshot, o.ingress_controller, o.watch_ingress_without_class, self._last_good
         )
         listeners = translation.table.listeners
         gateways = None
@@ -141,6 +144,7 @@ class IngressDataplane:
         self.translation = translation
         self.gateway_translation = gateways
         self.route_table = table
+        self._last_good = translation.served
         self.syncs += 1
         if self.pool.workers:
             http, https = self.state.addresses()

@@ -33,7 +33,7 @@ from typing import TypeVar
 
 from ingress.paths import prefix_key
 from ingress.route_conditions import compile_pattern
-from ingress.route_filters import Filter, HeaderEdits, HttpsRedirect
+from ingress.route_filters import Filter, HeaderEdits, HttpsRedirect, RequestHeaders, Rewrite
 from ingress.route_match import normalize_host, request_path
 from ingress.routes import (
     PathMatch,
@@ -132,7 +132,8 @@ def redirect_location(
     path, query = split_target(target)
     if redirect.path is not None:
         path = rewrite_path(redirect.path, path, matched)
-    return _url(new_scheme, name, port, path, query if redirect.keep_query else None)
+    url = _url(new_scheme, name, port, path, query if redirect.keep_query else None)
+    return _strip_slash(url) if redirect.strip_trailing_slash else url
 
 
 def https_redirect_location(redirect: HttpsRedirect, host: bytes | None, target: bytes) -> bytes:
@@ -140,7 +141,8 @@ def https_redirect_location(redirect: HttpsRedirect, host: bytes | None, target:
     name, _ = split_host(host)
     path, query = split_target(target)
     port = str(redirect.port).encode() if redirect.port is not None else None
-    return _url(b"https", name, port, path, query)
+    url = _url(b"https", name, port, path, query)
+    return _strip_slash(url) if redirect.strip_trailing_slash else url
 
 
 def _url(scheme: bytes, host: bytes, port: bytes | None, path: bytes, query: bytes | None) -> bytes:
@@ -149,11 +151,52 @@ def _url(scheme: bytes, host: bytes, port: bytes | None, path: bytes, query: byt
     return url + b"?" + query if query is not None else url
 
 
+def _strip_slash(url: bytes) -> bytes:
+    """ingress-nginx's redirects drop one "/" ending the request URI ($request_uri, the
+    query included): "https://a.b/x/" -> "https://a.b/x", "https://a.b/" -> "https://a.b"."""
+    return url[:-1] if url.endswith(b"/") else url
+
+
+def forwarded_prefix(rewrite: Rewrite, path: bytes) -> bytes | None:
+    """The X-Forwarded-Prefix a Rewrite sends for a request path (None: none), its ``$n``
+    from the captures of the path's RegexReplace, as nginx expands them after the rewrite
+    (a capture that did not take part, or a path the pattern misses, gives "")."""
+    if rewrite.forwarded_prefix is None:
+        return None
+    value = rewrite.forwarded_prefix.encode()
+    regex = rewrite.path
+    if not isinstance(regex, RegexReplace) or not _CAPTURE.search(value):
+        return value
+    found = compile_pattern(regex.pattern, regex.ignore_case).search(path)
+    if found is None:
+        return _CAPTURE.sub(b"", value)
+    return expand_captures(value, found)
+
+
 def edit_header_lines(lines: list[bytes], edits: HeaderEdits) -> list[bytes]:
-    """Head lines (b"Name: value\\r\\n") after `edits`: removed, set, then added."""
+    """Head lines (b"Name: value\\r\\n") after `edits`: removed, set, then added; then a
+    RequestHeaders' copies (from the lines as received)."""
     drop = {n.lower().encode() for n in edits.remove}
     drop |= {n.lower().encode() for n, _ in edits.set}
+    copies = edits.copy if isinstance(edits, RequestHeaders) else ()
+    found: dict[bytes, bytes] = {}
+    for target, source in copies:
+        drop.add(target.lower().encode())
+        copied = _header_value(lines, source.lower().encode())
+        if copied is not None:
+            found[target.encode()] = copied
     kept = [line for line in lines if line.partition(b":")[0].strip().lower() not in drop]
     for name, value in (*edits.set, *edits.add):
         kept.append(f"{name}: {value}\r\n".encode())
+    for raw_name, raw_value in found.items():
+        kept.append(raw_name + b": " + raw_value + b"\r\n")
     return kept
+
+
+def _header_value(lines: list[bytes], name: bytes) -> bytes | None:
+    """The value of the first head line named `name` (lower case), or None."""
+    for line in lines:
+        field, colon, value = line.partition(b":")
+        if colon and field.strip().lower() == name:
+            return value.strip()
+    return None

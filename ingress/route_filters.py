@@ -16,7 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from ingress.routes import Backend, Compact, PathRewrite
+from ingress.routes import Backend, Compact, PathRewrite, SecretKey
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,12 +33,19 @@ class HeaderEdits(Compact):
 
 @dataclass(frozen=True, slots=True)
 class RequestHeaders(HeaderEdits):
-    """Edits of the request head sent to the backend."""
+    """Edits of the request head sent to the backend. ``copy``: (name, source), applied
+    after the others: ``name`` is set to the value of the request's header ``source``
+    when it has one (ingress-nginx's default backend gets X-Format from Accept)."""
+
+    copy: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
 class ResponseHeaders(HeaderEdits):
-    """Edits of the response head sent to the client (also HSTS, CORS-like fixed headers)."""
+    """Edits of the response head sent to the client. ``https_only``: only on answers to
+    requests that arrived over TLS (ingress-nginx's HSTS header)."""
+
+    https_only: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,51 +55,73 @@ class Rewrite(Compact):
     ``path``: ReplaceFullPath, ReplacePrefix or RegexReplace (ingress/routes.py; the query
     is kept). ``hostname``: the Host header sent to the backend (Gateway API URLRewrite
     hostname; ingress-nginx upstream-vhost: this is seaway's one upstream Host override).
+    ``forwarded_prefix``: the X-Forwarded-Prefix header sent upstream, its ``$1``..``$n``
+    taken from the captures of the path's RegexReplace (ingress-nginx x-forwarded-prefix,
+    which acts only together with a rewrite-target).
     """
 
     path: PathRewrite | None = None
     hostname: str | None = None
+    forwarded_prefix: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class HttpsRedirect(Compact):
     """A request that arrived over plain HTTP is answered ``status`` with the same URL in
     https (``port`` None: none written, i.e. 443); HTTPS requests pass. ingress-nginx
-    ssl-redirect / force-ssl-redirect (308 by default)."""
+    ssl-redirect / force-ssl-redirect (308 by default), whose Location drops the Host's
+    port and, unless preserve-trailing-slash, one "/" ending the request URI
+    (``strip_trailing_slash``: "http://a.b/" -> "https://a.b")."""
 
     status: int = 308
     port: int | None = None
+    strip_trailing_slash: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class BasicAuth(Compact):
     """HTTP Basic authentication (401 with ``WWW-Authenticate: Basic realm=...`` when
     missing or wrong). ``users``: (user, htpasswd hash: apr1 ``$apr1$``, bcrypt ``$2y$``,
-    sha1 ``{SHA}``), from an auth-file or auth-map Secret. The Authorization header is
-    not forwarded. ingress-nginx auth-type basic."""
+    sha1 ``{SHA}``), from the ``secret`` (an auth-file Secret: an htpasswd file in key
+    ``auth``; auth-map: one key per user, the hash as value). Users unknown (the Secret is
+    not read yet, or missing): every request is refused, never let through. The
+    Authorization header is not forwarded. ingress-nginx auth-type basic."""
 
     realm: str = ""
     users: tuple[tuple[str, str], ...] = ()
+    secret: SecretKey | None = None
+    secret_type: Literal["auth-file", "auth-map"] = "auth-file"
 
 
 @dataclass(frozen=True, slots=True)
 class ExternalAuth(Compact):
     """Ask ``url`` (with ``method``) before forwarding: 2xx lets the request through and
     copies ``response_headers`` from that answer onto the request; 401/403 are returned
-    to the client (401 redirected to ``signin`` when set); anything else is 500.
-    ingress-nginx auth-url, auth-method, auth-signin, auth-response-headers."""
+    to the client (401 redirected to ``signin`` when set, the original URL in query
+    parameter ``signin_redirect_param``); anything else is 500. The auth request carries
+    the original headers plus X-Original-URL, X-Original-Method and
+    X-Auth-Request-Redirect (``request_redirect``, else the request URI); ``url`` and
+    ``signin`` may hold nginx variables ($host, $escaped_request_uri, ...) expanded per
+    request. ``always_set_cookie``: the auth answer's Set-Cookie is passed to the client
+    on every answer, not only 2xx. ingress-nginx auth-url, auth-method, auth-signin,
+    auth-signin-redirect-param, auth-response-headers, auth-request-redirect,
+    auth-always-set-cookie."""
 
     url: str
     method: str = "GET"
     signin: str = ""
     response_headers: tuple[str, ...] = ()
     request_headers: tuple[str, ...] = ()  # request headers copied to the auth request
+    signin_redirect_param: str = "rd"
+    request_redirect: str = ""
+    always_set_cookie: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class Cors(Compact):
     """CORS: preflight OPTIONS answered 204 by the proxy, and the Access-Control-* response
-    headers added. Defaults are ingress-nginx's enable-cors defaults."""
+    headers added. Defaults are ingress-nginx's enable-cors defaults; its exact rules are
+    ingress/filter_headers.py's ``cors_origin`` and ``cors_headers``."""
 
     allow_origins: tuple[str, ...] = ("*",)
     allow_methods: tuple[str, ...] = ("GET", "PUT", "POST", "DELETE", "PATCH", "OPTIONS")
@@ -116,9 +145,10 @@ class Cors(Compact):
 class RateLimit(Compact):
     """Per client address: at most ``rps`` requests a second and ``rpm`` a minute (0: no
     limit) with bursts of ``burst_multiplier`` times the limit, and ``connections``
-    concurrent connections; over the limit: ``status``. Addresses in ``exempt`` (CIDRs)
-    are not limited. ingress-nginx limit-rps, limit-rpm, limit-connections,
-    limit-burst-multiplier, limit-whitelist (503 as it answers)."""
+    concurrent connections; over a rate: ``status``, over the connections:
+    ``connection_status``. Addresses in ``exempt`` (CIDRs) are not limited. ingress-nginx
+    limit-rps, limit-rpm, limit-connections, limit-burst-multiplier, limit-whitelist
+    (ConfigMap limit-req-status-code and limit-conn-status-code, 503 by default)."""
 
     rps: int = 0
     rpm: int = 0
@@ -126,6 +156,7 @@ class RateLimit(Compact):
     burst_multiplier: int = 5
     exempt: tuple[str, ...] = ()
     status: int = 503
+    connection_status: int = 503
 
 
 @dataclass(frozen=True, slots=True)
@@ -143,8 +174,12 @@ class SourceRanges(Compact):
 class CookieAffinity(Compact):
     """Sticky sessions by cookie: the backend endpoint is remembered in cookie ``name``
     (set on the first response). ``mode`` "balanced" re-balances when endpoints scale,
-    "persistent" never moves a client. ingress-nginx affinity: cookie, session-cookie-*,
-    affinity-mode."""
+    "persistent" never moves a client. ``path`` is the cookie's Path (the translator
+    fills in the Ingress path when the annotation gives none, as ingress-nginx does);
+    ``domain``, ``max_age``/``expires`` (seconds), ``samesite``, ``secure`` are written
+    when set; ``conditional_samesite_none`` omits SameSite=None for browsers that reject
+    it; ``change_on_failure`` re-pins to another endpoint after a failed attempt.
+    ingress-nginx affinity: cookie, session-cookie-*, affinity-mode."""
 
     name: str = "INGRESSCOOKIE"
     path: str | None = None
@@ -153,15 +188,20 @@ class CookieAffinity(Compact):
     samesite: str | None = None
     secure: bool = False
     mode: Literal["balanced", "persistent"] = "balanced"
+    domain: str | None = None
+    conditional_samesite_none: bool = False
+    change_on_failure: bool = False
 
 
 @dataclass(frozen=True, slots=True)
 class HashBy(Compact):
     """Pick the endpoint by a consistent hash of ``key``, an nginx-style expression of
     request values ("$request_uri", "$remote_addr", "$http_x_user", "$cookie_id").
-    ingress-nginx upstream-hash-by."""
+    ``subset_size`` > 0: the hash picks a subset of that many endpoints, then one of them
+    at random. ingress-nginx upstream-hash-by (+ -subset, -subset-size)."""
 
     key: str
+    subset_size: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -189,7 +229,7 @@ class Timeouts(Compact):
 
 @dataclass(frozen=True, slots=True)
 class Retry(Compact):
-    """At most ``tries`` attempts on other endpoints when an attempt fails before any
+    """At most ``tries`` attempts in all (0: no limit) when an attempt fails before any
     response byte. ingress-nginx proxy-next-upstream-tries."""
 
     tries: int
@@ -214,23 +254,39 @@ class Mirror(Compact):
 
 @dataclass(frozen=True, slots=True)
 class ErrorPages(Compact):
-    """A backend answer whose status is in ``codes`` is replaced by the answer of
-    ``backend`` (asked with X-Code, X-Format, X-Original-URI... as ingress-nginx's
-    custom-http-errors does with its default backend)."""
+    """An answer whose status is in ``codes`` (from the backend, or seaway's own) is
+    replaced by the answer of ``backend`` to the same method on path "/", asked with the
+    headers of ingress/filter_headers.py ``error_page_headers`` (X-Code, X-Format,
+    X-Original-URI, X-Namespace, X-Ingress-Name, X-Service-Name, X-Service-Port), as
+    ingress-nginx's custom-http-errors does. ``backend`` None: seaway answers that status
+    with its own page (ingress-nginx would ask its --default-backend-service, which seaway
+    does not have). ``namespace``..``service_port`` name the route's Ingress and Service.
+    """
 
     codes: tuple[int, ...]
-    backend: Backend
+    backend: Backend | None = None
+    namespace: str = ""
+    ingress: str = ""
+    service: str = ""
+    service_port: str = ""
 
 
 @dataclass(frozen=True, slots=True)
 class UpstreamProtocol(Compact):
-    """How to talk to the backend: "HTTPS" opens TLS to the endpoint (certificate checked
-    only with ``verify``, against ``server_name`` if given). ingress-nginx backend-protocol
-    and proxy-ssl-verify."""
+    """How to talk to the backend: "HTTPS" opens TLS to the endpoint, "AUTO" uses the
+    client's scheme (ingress-nginx AUTO_HTTP). The certificate is checked only with
+    ``verify``: against the CA (ca.crt) of ``secret``, up to ``verify_depth``, for the
+    name ``server_name`` (None: the Service's upstream name, as nginx's $proxy_host).
+    ``sni`` sends ``server_name`` as SNI (nginx sends none by default). ``secret`` may
+    also hold a client certificate (tls.crt, tls.key). ingress-nginx backend-protocol and
+    proxy-ssl-secret, -verify, -verify-depth, -name, -server-name."""
 
-    protocol: Literal["HTTP", "HTTPS"] = "HTTP"
+    protocol: Literal["HTTP", "HTTPS", "AUTO"] = "HTTP"
     verify: bool = False
     server_name: str | None = None
+    sni: bool = False
+    secret: SecretKey | None = None
+    verify_depth: int = 1
 
 
 Filter = (

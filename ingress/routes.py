@@ -226,6 +226,8 @@ class Redirect(Compact):
     the request path. ``keep_query`` appends the request's query (Gateway API keeps it;
     ingress-nginx permanent-redirect gives a whole URL: use ``location``). ``location``,
     when set, is the whole Location and every other part is ignored.
+    ``strip_trailing_slash`` drops one "/" that ends the request URI (path and query as
+    received, so "/" becomes ""), as ingress-nginx's from-to-www redirect does.
     """
 
     status: int = 302
@@ -235,6 +237,7 @@ class Redirect(Compact):
     path: PathRewrite | None = None
     keep_query: bool = True
     location: str | None = None
+    strip_trailing_slash: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -322,6 +325,13 @@ class Listener(Compact):
     ``port``/``address``/``protocol`` None: the Ingress listener, served on the dataplane's
     --http-bind-address, and on --https-bind-address when it has certificates. A Gateway
     listener sets them.
+
+    ``filters`` are the listener's defaults (ingress-nginx's ConfigMap: body size,
+    timeouts, tries, HSTS, global custom errors and address lists): they apply to every
+    request of the listener, except that a route's (or backend's) filter of the same type
+    replaces the listener's, as an nginx location's directive replaces the http block's.
+    They are constant per table, so the hot path can fold them into its settings when the
+    table is applied instead of reading them per request.
     """
 
     name: str
@@ -331,6 +341,7 @@ class Listener(Compact):
     port: int | None = None
     address: str | None = None
     protocol: Literal["HTTP", "HTTPS"] | None = None
+    filters: tuple[Filter, ...] = ()
 
     def hosts(self) -> list[str]:
         """Every host name with routes: exact ones sorted, then wildcards sorted, then ""
@@ -381,9 +392,11 @@ class RouteTable(Compact):
 @dataclass(frozen=True, slots=True)
 class ObjectReport(Compact):
     """What a translator has to say about one object it read: the warnings for
-    `seaway check`, the daemon's log and (in API mode) the object's status."""
+    `seaway check`, the daemon's log and (in API mode) the object's status; ``applied``
+    says what its annotations became in the route table (one line each)."""
 
     kind: str
     namespace: str
     name: str
     warnings: tuple[str, ...] = ()
+    applied: tuple[str, ...] = ()

@@ -5,7 +5,10 @@ are translated and compiled exactly as the proxy does, and the listener the requ
 arrives on is asked to explain it (Host header, target, method, headers): every route it
 tried, in order, and why each lost; then what the winner does: the Service port and its
 usable endpoints, a redirect, a fixed answer, or why the proxy answers 404, 503 or 500
-itself. Translation warnings about the host are added as notes.
+itself. What the route's filters (an Ingress's annotations, an HTTPRoute's filters) do
+to this request is shown filter by filter (the HTTPS redirect and a CORS preflight answer
+it; the rewrite says the target the backend gets), with the ConfigMap's defaults.
+Translation warnings about the host are added as notes.
 
 Which listener: `listener` names one ("ingress", a Gateway socket "ADDRESS:PORT" or its
 model name "gateway ADDRESS:PORT"); otherwise the Gateway socket on the URL's port
@@ -23,7 +26,16 @@ from urllib.parse import urlsplit
 from discovery.gateway_attach import GatewayConfig, attach_gateways
 from discovery.ownership import DEFAULT_CONTROLLER
 from discovery.snapshot import Snapshot
-from ingress.route_actions import redirect_location
+from ingress.filter_headers import PREFLIGHT_STATUS, cors_origin
+from ingress.filter_text import describe
+from ingress.route_actions import (
+    forwarded_prefix,
+    https_redirect_location,
+    redirect_location,
+    rewrite_target,
+    split_target,
+)
+from ingress.route_filters import Cors, Filter, HttpsRedirect, Rewrite
 from ingress.route_match import Explanation, RouteResult, Verdict, compile_table, normalize_host
 from ingress.routes import FixedResponse, Forward, Listener, PathMatch, Redirect, RouteTable
 from ingress.translate_gateway import (
@@ -94,12 +106,22 @@ def trace_request(
         lines.append(f"  TLS: {_certificate(snapshot, translation.table, bare)}")
     result = explained.result
     if result.origin is not None and result.origin.kind == "Gateway":
+        # A Gateway listener's closing 404 (translate_gateway): no rule of its routes.
         lines += [f"  {result.origin.text}", f"  -> {result.status} from seaway"]
     else:
         if result.origin is not None:
             lines.append(f"  matched {result.source}")
-        lines += _outcome(result, explained, scheme, host, target, chosen is not None)
-    lines += [f"  filter {f!r}" for f in result.filters]
+        request = _Request(scheme, host, target, method.upper(), fields)
+        acting, answered = _filters(result, request)
+        lines += acting
+        lines += answered or _outcome(result, explained, scheme, host, target, chosen is not None)
+        ingress = translation.table.listeners[0] if translation.table.listeners else None
+        served = chosen if chosen is not None else ingress
+        if served is not None and served.filters and result.status == 0 and not answered:
+            own = {type(f) for f in result.filters}
+            shown = [describe(f) for f in served.filters if type(f) not in own]
+            if shown:
+                lines.append("  defaults (ingress-nginx ConfigMap): " + "; ".join(shown))
     lines += _others(explained.verdicts)
     warnings = translation.warnings if chosen is None else gateways.warnings if gateways else ()
     for warning in warnings:
@@ -155,6 +177,70 @@ def _gateway_listener(model: Listener, gateways: GatewayTranslation, host: str) 
         f"  on {where}: Gateway {owner.gateway} listener {owner.listener} "
         f"(hostname {owner.hostname or '(any)'})"
     ]
+
+
+class _Request:
+    __slots__ = ("fields", "host", "method", "scheme", "target")
+
+    def __init__(
+        self, scheme: str, host: str, target: bytes, method: str, fields: dict[bytes, bytes]
+    ) -> None:
+        self.scheme, self.host, self.target = scheme, host, target
+        self.method, self.fields = method, fields
+
+
+def _filters(result: RouteResult, request: _Request) -> tuple[list[str], list[str]]:
+    """(a line per filter of the route: what it does to this request; the answer when
+    one of them answers the request itself, else [])."""
+    lines: list[str] = []
+    for f in result.filters:
+        answer = _answer(f, request)
+        if answer:
+            lines.append(f"  {describe(f)}")
+            return lines, [answer]
+        if isinstance(f, Rewrite) and result.route is not None:
+            lines.append(f"  {_rewritten(f, result.route.match.path, request)}")
+        else:
+            lines.append(f"  {describe(f)}{_effect(f, request)}")
+    return lines, []
+
+
+def _answer(f: Filter, request: _Request) -> str:
+    """The answer a filter gives the request by itself, or ""."""
+    if isinstance(f, HttpsRedirect) and request.scheme == "http":
+        where = https_redirect_location(f, request.host.encode(), request.target)
+        return f"  -> {f.status} redirect to {where.decode('latin-1')}"
+    allowed = isinstance(f, Cors) and cors_origin(f, request.fields.get(b"origin")) is not None
+    if allowed and request.method == "OPTIONS":
+        return f"  -> {PREFLIGHT_STATUS} CORS preflight answered by seaway"
+    return ""
+
+
+def _rewritten(f: Rewrite, matched: PathMatch, request: _Request) -> str:
+    """What the backend is asked instead of the request (rewrite-target, upstream-vhost,
+    x-forwarded-prefix)."""
+    target = rewrite_target(f.path, request.target, matched) if f.path else request.target
+    line = f"rewrite: the backend is asked for {target.decode('latin-1')}"
+    if f.hostname:
+        line += f" with Host: {f.hostname}"
+    prefix = forwarded_prefix(f, split_target(request.target)[0])
+    if prefix is not None:
+        line += f", X-Forwarded-Prefix: {prefix.decode('latin-1')}"
+    return line
+
+
+def _effect(f: Filter, request: _Request) -> str:
+    """What a filter that lets the request through does to it, as ": ..." or ""."""
+    if isinstance(f, HttpsRedirect):
+        return ": the request came over HTTPS, so it passes"
+    if isinstance(f, Cors):
+        allowed = cors_origin(f, request.fields.get(b"origin"))
+        return (
+            f": Access-Control-Allow-Origin {allowed.decode('latin-1')}"
+            if allowed
+            else (": this Origin gets no CORS headers")
+        )
+    return ""
 
 
 def _outcome(

@@ -4,10 +4,11 @@ Exit 0 with a one-line summary of what was loaded, or 1 with every error on stde
 per line (file: object: field: message). Then, for every Ingress carrying ingress-nginx
 annotations: those recognised and those ignored (why) on stdout, invalid values (with
 what is accepted and what happens now), refused Ingresses and denied paths on stderr;
-the same for the --configmap ConfigMap. Any of those errors also makes the exit 1. When
-the files hold Gateway API objects, the status seaway computes for its own (GatewayClass,
-Gateway and listeners, HTTPRoute parents) follows the summary, as it would be written
-back in API mode.
+        "ConfigMap; then, per Ingress seaway would serve (--ingress-controller), what the "
+        "translation made of its annotations (translated: ...) and its warnings; then the "
+        "status of the Gateway API objects seaway owns (what it would write back in API "
+        "mode). Exit 0 and a one-line summary when everything is valid, 1 otherwise. Only "
+        "files are checked: --kubeconfig and --master are refused.",
 """
 
 from __future__ import annotations
@@ -36,13 +37,28 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "Ingress, the ingress-nginx annotations recognised, those ignored and why, invalid "
         "values (NAMESPACE/NAME: metadata.annotations[KEY]: invalid ...) and Ingresses "
         "refused (snippets, GRPC backends, ...), and the same for the --configmap "
-        "ConfigMap. Exit 0 and a one-line summary when everything is valid, 1 otherwise; "
-        "then the status of the Gateway API objects seaway owns (what it would write back "
-        "in API mode). Only files are checked: --kubeconfig and --master are refused.",
+        "ConfigMap; then, per Ingress seaway would serve (--ingress-controller), what the "
+        "translation made of its annotations (translated: ...) and its warnings; then the "
+        "status of the Gateway API objects seaway owns (what it would write back in API "
+        "mode). Exit 0 and a one-line summary when everything is valid, 1 otherwise. Only "
+        "files are checked: --kubeconfig and --master are refused.",
     )
     add_source_flags(p)
     add_ingress_nginx_flags(p)
     add_gateway_flags(p)
+    p.add_argument(
+        "--ingress-controller",
+        default="seaway.dev/ingress",
+        metavar="NAME",
+        help="IngressClass spec.controller seaway answers to, as for `seaway run`: the "
+        "Ingresses it owns are translated (k8s.io/ingress-nginx to take over ingress-nginx's "
+        "class)",
+    )
+    p.add_argument(
+        "--watch-ingress-without-class",
+        action="store_true",
+        help="also translate Ingresses that name no class (as for `seaway run`)",
+    )
     p.add_argument(
         "--strict",
         action="store_true",
@@ -69,7 +85,7 @@ def run(args: argparse.Namespace) -> int:
     for error in result.errors:
         print(error, file=sys.stderr)
     objects = result.objects()
-    nginx_errors, nginx_warnings = _report_nginx(objects, args.annotations_prefix, args.configmap)
+    nginx_errors, nginx_warnings = _report_nginx(objects, args)
     # nginx_errors: the Ingresses (and ConfigMap) with an invalid value, refusal or denial
     warnings = len(result.warnings) + nginx_warnings
     counts = Counter(o.kind for o in objects)
@@ -95,15 +111,15 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_nginx(
-    objects: list[KubeObject], prefix: str, configmap: tuple[str, str] | None
-) -> tuple[int, int]:
-    """Print what ingress-nginx annotations and the ConfigMap amount to; (Ingresses or
-    ConfigMaps with errors, warnings)."""
+def _report_nginx(objects: list[KubeObject], args: argparse.Namespace) -> tuple[int, int]:
+    """Print what ingress-nginx annotations and the ConfigMap amount to, and what the
+    translation made of them; (Ingresses or ConfigMaps with errors, warnings)."""
     from discovery.nginx_annotations import parse_ingress_annotations
     from discovery.nginx_configmap import parse_nginx_configmap
     from discovery.nginx_report import Line, annotation_lines, configmap_lines
 
+    prefix, configmap = args.annotations_prefix, args.configmap
+    translated = _translate(objects, args)
     errors = warnings = 0
 
     def show(lines: list[Line]) -> None:
@@ -119,7 +135,17 @@ def _report_nginx(
     )
     for ingress in ingresses:
         parsed = parse_ingress_annotations(ingress, prefix)
-        show(annotation_lines(f"{ingress.meta.namespace}/{ingress.meta.name}", parsed, prefix))
+        where = f"{ingress.meta.namespace}/{ingress.meta.name}"
+        show(annotation_lines(where, parsed, prefix))
+        report = translated.get((ingress.meta.namespace, ingress.meta.name))
+        if report is None:
+            continue
+        for line in report.applied:
+            print(f"{where}: translated: {line}")
+        for warning in report.warnings:
+            if not (parsed.refusals and " refused (" in warning):  # said above, in detail
+                warnings += 1
+                print(f"warning: {warning}", file=sys.stderr)
     if configmap is not None:
         ref = "/".join(configmap)
         found = {o.key: o for o in objects}.get(ObjectKey("ConfigMap", *configmap))
@@ -132,6 +158,14 @@ def _report_nginx(
                 "ingress-nginx's defaults apply",
                 file=sys.stderr,
             )
+    unowned = [i for i in ingresses if (i.meta.namespace, i.meta.name) not in translated]
+    if any(parse_ingress_annotations(i, prefix).has_findings for i in unowned):
+        count = f"{len(unowned)} Ingress" + ("es are" if len(unowned) != 1 else " is")
+        print(
+            f"note: {count} not served with --ingress-controller {args.ingress_controller}, "
+            "so their annotations are not translated (give the controller their IngressClass "
+            "names, e.g. k8s.io/ingress-nginx)"
+        )
     return errors, warnings
 def _print_gateway_status(args: argparse.Namespace, objects: list[Any]) -> None:
     from discovery.gateway_attach import attach_gateways
@@ -148,6 +182,19 @@ def _print_gateway_status(args: argparse.Namespace, objects: list[Any]) -> None:
     print(f"Gateway API status (controller {config.controller_name}):")
     for line in lines:
         print("  " + line)
+
+
+def _translate(objects: list[KubeObject], args: argparse.Namespace) -> dict[tuple[str, str], Any]:
+    """The translator's report per owned Ingress ((namespace, name) -> ObjectReport)."""
+    from discovery.nginx_configmap import IngressNginxMode
+    from discovery.snapshot_builder import build_snapshot
+    from ingress.translate_ingress import translate_ingresses
+
+    controller = args.ingress_controller
+    mode = IngressNginxMode.from_flags(args.annotations_prefix, args.configmap, controller)
+    snapshot = build_snapshot(objects, nginx=mode)
+    translation = translate_ingresses(snapshot, controller, args.watch_ingress_without_class)
+    return {(r.namespace, r.name): r for r in translation.reports}
 
 
 def _plural(n: int, noun: str) -> str:

@@ -19,6 +19,7 @@ from discovery.snapshot import Snapshot
 from proxy.app.options import (
     Options,
     add_gateway_flags,
+    add_ingress_nginx_flags,
     add_mode_flags,
     add_source_flags,
     options_from_args,
@@ -58,11 +59,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "probability, REJECT/DROP, masquerade or not). Requests (--url, with --method and "
         "--header when routes match on them): route it as the L7 proxy would, on the "
         "Gateway listener of the URL's port (--listener to pick one) or the Ingress "
-        "listener, and print the Ingress rule or HTTPRoute rule that matched, the Service "
-        "port and its endpoints (or the redirect or fixed answer, or why 404/500/503), and "
-        "why every other route tried lost. Touches nothing.",
+        "listener, and print the Ingress or HTTPRoute rule that matched, what its filters "
+        "(ingress-nginx annotations, HTTPRoute filters) do to the request (HTTPS redirect, "
+        "rewritten target, canary chosen, CORS...), the Service port and its endpoints (or "
+        "the redirect or fixed answer, or why 404/500/503), and why every other route tried "
+        "lost. Touches nothing.",
     )
     _common(p)
+    add_ingress_nginx_flags(p)
     add_gateway_flags(p)
     p.add_argument("--src", metavar="IP", help="source address of the packet")
     p.add_argument("--dst", metavar="IP:PORT", help="destination address and port")
@@ -153,7 +157,9 @@ def _load(options: Options) -> Snapshot | None:
             file=sys.stderr,
         )
         return None
-    return build_snapshot(result.objects(), options.node_topology())
+    return build_snapshot(
+        result.objects(), options.node_topology(), nginx=options.ingress_nginx_mode()
+    )
 
 
 def _prepare(args: argparse.Namespace) -> tuple[Options, Snapshot | None, float]:
@@ -314,8 +320,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
     local = {str(ipaddress.ip_address(a)) for a in (args.node_ip or _host_addresses())}
     outcomes = Simulator(ruleset, local).trace(str(src), str(dst), dport, args.proto)
     print(
-        f"trace {args.proto} {args.src} -> {args.dst} (node addresses: "
-        f"{', '.join(sorted(local))})"
+        f"trace {args.proto} {args.src} -> {args.dst} (node addresses: {', '.join(sorted(local))})"
     )
     print(format_trace(outcomes))
     return 0

@@ -30,9 +30,18 @@ def test_valid_directory_summary() -> None:
 def test_valid_directory_counts_per_kind_and_warns_on_duplicates() -> None:
     out = check("-c", str(FIXTURES))
     assert out.returncode == 0, out.stderr
+    regex = (
+        "every path is a case-insensitive regular expression (use-regex or rewrite-target on "
+        "an Ingress of the host)"
+    )
     assert out.stdout == (
-        # the fixture Ingress carries an ingress-nginx annotation
+        # the fixture Ingress carries an ingress-nginx annotation: rewrite-target "/" on a
+        # host with an Exact path other than "/" makes both its hosts regex hosts
         "shop/shop: annotations recognised: rewrite-target\n"
+        f"shop/shop: translated: host shop.example.com: {regex}\n"
+        f"shop/shop: translated: host *.shop.example.com: {regex}\n"
+        "shop/shop: translated: rewrite: path matching /api/v1/orders becomes / (query kept)\n"
+        "shop/shop: translated: rewrite: path matching /static becomes / (query kept)\n"
         f"{FIXTURES}: ok, 11 objects in 7 files "
         "(5 Service, 2 EndpointSlice, 1 Ingress, 1 IngressClass, 1 Secret, 1 ConfigMap)\n"
     )
@@ -101,6 +110,13 @@ spec:
 """
 
 
+NOTE = (
+    "note: {count} not served with --ingress-controller seaway.dev/ingress, so their "
+    "annotations are not translated (give the controller their IngressClass names, e.g. "
+    "k8s.io/ingress-nginx)"
+)
+
+
 def ingress_yaml(name: str, annotations: dict[str, str]) -> str:
     lines = "\n".join(f"    {k}: {v!r}".replace("'", '"') for k, v in annotations.items())
     return INGRESS.format(name=name, annotations=lines)
@@ -122,6 +138,7 @@ def test_annotations_recognised_ignored_invalid_and_refused(tmp_path: Path) -> N
         "default/web: annotations recognised: rewrite-target, use-regex",
         f"default/web: metadata.annotations[{N}mirror-target]: ignored: not supported: "
         "request mirroring is not implemented",
+        NOTE.format(count="3 Ingresses are"),
     ]
     err = out.stderr.splitlines()
     assert err[0].startswith(f"default/snip: metadata.annotations[{N}server-snippet]: a snippet")
@@ -150,6 +167,7 @@ def test_valid_annotations_and_configmap_pass(tmp_path: Path) -> None:
         "ConfigMap ingress-nginx/ingress-nginx-controller: keys recognised: proxy-body-size",
         "ConfigMap ingress-nginx/ingress-nginx-controller: data[use-gzip]: ignored: not "
         "supported: response compression is not implemented",
+        NOTE.format(count="1 Ingress is"),
         f"{tmp_path}: ok, 2 objects in 1 file (1 Ingress, 1 ConfigMap)",
     ]
     assert out.stderr == ""
@@ -260,3 +278,50 @@ def test_gateway_api_status_is_printed(tmp_path: Path) -> None:
     assert other.stdout.splitlines()[1] == (
         "Gateway API: no GatewayClass has controllerName example.net/other"
     )
+
+
+def test_translation_report_per_ingress(tmp_path: Path) -> None:
+    """What the translator made of the annotations, and its warnings (a canary Ingress
+    without a main one), for the Ingresses --ingress-controller owns."""
+
+    def owned(name: str, host: str, service: str, annotations: str) -> str:
+        return (
+            "apiVersion: networking.k8s.io/v1\nkind: Ingress\n"
+            f"metadata: {{name: {name}, namespace: default, annotations: {{{annotations}}}}}\n"
+            f"spec:\n  ingressClassName: nginx\n  rules: [{{host: {host}, http: {{paths: "
+            f"[{{path: /x, pathType: Prefix, backend: {{service: {{name: {service}, "
+            "port: {number: 80}}}}]}}]\n---\n"
+        )
+
+    (tmp_path / "a.yaml").write_text(
+        "apiVersion: networking.k8s.io/v1\nkind: IngressClass\nmetadata: {name: nginx}\n"
+        "spec: {controller: k8s.io/ingress-nginx}\n---\n"
+        + owned("web", "a.test", "web", f'{N}proxy-body-size: "8m"')
+        + owned("lonely", "b.test", "next", f'{N}canary: "true"')
+    )
+    out = check("-c", str(tmp_path), "--ingress-controller", "k8s.io/ingress-nginx")
+    assert out.returncode == 0, out.stderr
+    assert "default/web: translated: body limit 8m (413 above)" in out.stdout.splitlines()
+    assert out.stderr.splitlines() == [
+        "warning: Ingress default/lonely: spec.rules[0].http.paths[0] (b.test Prefix /x): no "
+        "main Ingress serves host b.test: the canary is not used (as in ingress-nginx)"
+    ]
+    strict = check("--strict", "-c", str(tmp_path), "--ingress-controller", "k8s.io/ingress-nginx")
+    assert strict.returncode == 1
+
+
+def test_the_ingress_nginx_example_is_accepted() -> None:
+    """configs/ingress-nginx/: a typical ingress-nginx app, checked as it is."""
+    example = str(ROOT / "configs" / "ingress-nginx")
+    plain = check("-c", example)
+    assert plain.returncode == 0, plain.stderr
+    out = check("-c", example, "--ingress-controller", "k8s.io/ingress-nginx",
+                "--configmap", "ingress-nginx/ingress-nginx-controller", "--strict")
+    assert out.returncode == 0, out.stderr
+    assert out.stderr == ""
+    lines = out.stdout.splitlines()
+    canary = "shop/api-canary: translated: canary of shop/api: shop/api:8080 -> shop/api-next:8080"
+    assert canary in lines
+    assert "shop/storefront: translated: plain HTTP redirected to HTTPS (308)" in lines
+    assert lines[-1].endswith("(3 Service, 3 EndpointSlice, 3 Ingress, 1 IngressClass, "
+                              "1 Secret, 1 ConfigMap)")
