@@ -33,8 +33,17 @@ Filters, in the order written
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 from discovery.gateway_attach import BackendResolution, RuleState
-from discovery.model_gateway import HTTPRoute, HTTPRouteFilter, HTTPRouteMatch, PathModifier
+from discovery.model_gateway import HeaderMatch as HeaderMatchSpec
+from discovery.model_gateway import (
+    HTTPRoute,
+    HTTPRouteFilter,
+    HTTPRouteMatch,
+    PathModifier,
+    QueryParamMatch,
+)
 from discovery.model_gateway import RequestRedirect as RedirectSpec
 from ingress.backends import ServiceBackends
 from ingress.route_filters import (
@@ -61,9 +70,10 @@ from ingress.routes import (
     Route,
     RouteMatch,
     RouteSource,
-    ValueKind,
+    ValueMatch,
 )
 
+V = TypeVar("V", bound=ValueMatch)
 KIND = "HTTPRoute"
 INVALID_BACKEND = 500  # what the spec asks for a backendRef that cannot be used
 _PATH_KINDS: dict[str, PathKind] = {"Exact": "Exact", "PathPrefix": "Prefix"}
@@ -81,28 +91,17 @@ def path_match(match: HTTPRouteMatch) -> PathMatch:
     return PathMatch(kind, match.path.value)
 
 
-def _value_kind(mtype: str) -> ValueKind:
-    return "Regex" if mtype == "RegularExpression" else "Exact"
+def _value(cls: type[V], m: HeaderMatchSpec | QueryParamMatch) -> V:
+    """A header or query parameter match of the route model (RegularExpression: whole)."""
+    if m.type == "RegularExpression":
+        return cls(m.name, whole(m.value), "Regex")
+    return cls(m.name, m.value, "Exact")
 
 
 def route_match(match: HTTPRouteMatch) -> RouteMatch:
     """The route model's match for one HTTPRouteMatch."""
-    headers = tuple(
-        HeaderMatch(
-            h.name,
-            whole(h.value) if h.type == "RegularExpression" else h.value,
-            _value_kind(h.type),
-        )
-        for h in match.headers
-    )
-    query = tuple(
-        QueryMatch(
-            q.name,
-            whole(q.value) if q.type == "RegularExpression" else q.value,
-            _value_kind(q.type),
-        )
-        for q in match.query_params
-    )
+    headers = tuple(_value(HeaderMatch, h) for h in match.headers)
+    query = tuple(_value(QueryMatch, q) for q in match.query_params)
     return RouteMatch(path_match(match), match.method, headers, query)
 
 

@@ -548,11 +548,44 @@ def test_conformance_certificate_is_the_served_one(rig: Rig) -> None:
 # -- httproute-request-header-modifier.go -----------------------------------------------------
 
 
+# The cases the request and the response header modifier tests share: (path, headers the
+# client sends or the backend answers with, headers expected on the other side, absent).
+HEADER_EDITS: list[tuple[str, dict[str, str], dict[str, str], tuple[str, ...]]] = [
+    (
+        "/set",
+        {"Some-Other-Header": "val"},
+        {"Some-Other-Header": "val", "X-Header-Set": "set-overwrites-values"},
+        (),
+    ),
+    (
+        "/set",
+        {"Some-Other-Header": "val", "X-Header-Set": "some-other-value"},
+        {"Some-Other-Header": "val", "X-Header-Set": "set-overwrites-values"},
+        (),
+    ),
+    (
+        "/add",
+        {"Some-Other-Header": "val"},
+        {"Some-Other-Header": "val", "X-Header-Add": "add-appends-values"},
+        (),
+    ),
+    (
+        "/add",
+        {"Some-Other-Header": "val", "X-Header-Add": "some-other-value"},
+        {"Some-Other-Header": "val", "X-Header-Add": "some-other-value,add-appends-values"},
+        (),
+    ),
+    ("/remove", {"X-Header-Remove": "val"}, {}, ("X-Header-Remove",)),
+]
+
+
 def request_header_modifier_cases() -> list[Expected]:
     """HTTPRouteRequestHeaderModifier's cases (HTTPRouteBackendRequestHeaderModifier runs
     the same test on another manifest)."""
 
-    def case(path: str, sent: dict[str, str], seen: dict[str, str], absent: tuple[str, ...] = ()):
+    def case(
+        path: str, sent: dict[str, str], seen: dict[str, str], absent: tuple[str, ...] = ()
+    ) -> Expected:
         return Expected(
             Request(path=path, headers=sent),
             expected_request=ExpectedRequest(path=path, headers=seen, absent_headers=absent),
@@ -561,27 +594,7 @@ def request_header_modifier_cases() -> list[Expected]:
         )
 
     return [
-        case(
-            "/set",
-            {"Some-Other-Header": "val"},
-            {"Some-Other-Header": "val", "X-Header-Set": "set-overwrites-values"},
-        ),
-        case(
-            "/set",
-            {"Some-Other-Header": "val", "X-Header-Set": "some-other-value"},
-            {"Some-Other-Header": "val", "X-Header-Set": "set-overwrites-values"},
-        ),
-        case(
-            "/add",
-            {"Some-Other-Header": "val"},
-            {"Some-Other-Header": "val", "X-Header-Add": "add-appends-values"},
-        ),
-        case(
-            "/add",
-            {"Some-Other-Header": "val", "X-Header-Add": "some-other-value"},
-            {"Some-Other-Header": "val", "X-Header-Add": "some-other-value,add-appends-values"},
-        ),
-        case("/remove", {"X-Header-Remove": "val"}, {}, ("X-Header-Remove",)),
+        *(case(*edit) for edit in HEADER_EDITS),
         case(
             "/multiple",
             {

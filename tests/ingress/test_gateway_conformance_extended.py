@@ -37,7 +37,10 @@ from tests.ingress.gwconfkit import (
     round_trip,
     runtime,
 )
-from tests.ingress.test_gateway_conformance_core import request_header_modifier_cases
+from tests.ingress.test_gateway_conformance_core import (
+    HEADER_EDITS,
+    request_header_modifier_cases,
+)
 
 pytestmark = NEEDS_ROOT
 
@@ -263,27 +266,7 @@ def test_HTTPRouteResponseHeaderModifier(rig: Rig) -> None:
         rig,
         gw,
         [
-            _response_case(
-                "/set",
-                {"Some-Other-Header": "val"},
-                {"Some-Other-Header": "val", "X-Header-Set": "set-overwrites-values"},
-            ),
-            _response_case(
-                "/set",
-                {"Some-Other-Header": "val", "X-Header-Set": "some-other-value"},
-                {"Some-Other-Header": "val", "X-Header-Set": "set-overwrites-values"},
-            ),
-            _response_case(
-                "/add",
-                {"Some-Other-Header": "val"},
-                {"Some-Other-Header": "val", "X-Header-Add": "add-appends-values"},
-            ),
-            _response_case(
-                "/add",
-                {"Some-Other-Header": "val", "X-Header-Add": "some-other-value"},
-                {"Some-Other-Header": "val", "X-Header-Add": "some-other-value,add-appends-values"},
-            ),
-            _response_case("/remove", {"X-Header-Remove": "val"}, {}, ("X-Header-Remove",)),
+            *(_response_case(*edit) for edit in HEADER_EDITS),
             _response_case(
                 "/multiple",
                 {
