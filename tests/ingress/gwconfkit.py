@@ -107,6 +107,12 @@ def _delay(target: str) -> float:
     return 0.0
 
 
+def canonical(name: str) -> str:
+    """Go's textproto.CanonicalMIMEHeaderKey ("x-header-add" -> "X-Header-Add"): the echo
+    server groups a request's fields by it, as Go's net/http does."""
+    return "-".join(part[:1].upper() + part[1:].lower() for part in name.split("-"))
+
+
 class _EchoProtocol(asyncio.Protocol):
     """echo-basic: answers JSON describing the request (path with its query, host,
     method, headers, namespace, pod); X-Echo-Set-Header "name:value,..." sets response
@@ -143,7 +149,7 @@ class _EchoProtocol(asyncio.Protocol):
         target = self.url.decode("latin-1")
         headers: dict[str, list[str]] = {}
         for name, value in self.headers:
-            headers.setdefault(name, []).append(value)
+            headers.setdefault(canonical(name), []).append(value)
         host = next((v for n, v in self.headers if n.lower() == "host"), "")
         method = self.parser.get_method().decode()
         captured = {
@@ -160,7 +166,7 @@ class _EchoProtocol(asyncio.Protocol):
         self.pod.requests.append(captured)
         extra = b""
         for name, values in headers.items():
-            if name.lower() != "x-echo-set-header":
+            if name != "X-Echo-Set-Header":
                 continue
             for pair in ",".join(values).split(","):
                 key, sep, val = pair.partition(":")
