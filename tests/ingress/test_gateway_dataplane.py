@@ -8,8 +8,10 @@ from __future__ import annotations
 import http.client
 import json
 import logging
+import shutil
 import socket
 import ssl
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -326,3 +328,62 @@ def _b64(data: bytes) -> str:
     import base64
 
     return base64.b64encode(data).decode()
+
+
+def listening(address: str, port: int) -> int:
+    """How many sockets listen on address:port (one per process with SO_REUSEPORT)."""
+    out = subprocess.run(
+        ["ss", "-Hltn", f"src {address}:{port}"], capture_output=True, text=True, check=True
+    ).stdout
+    return len(out.splitlines())
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="ss (iproute2) is not installed")
+def test_worker_processes_serve_the_gateway_sockets_too(
+    lt: LoopThread, pods: dict[str, EchoPod]
+) -> None:
+    config = IngressConfig(
+        http_bind_address=None,
+        https_bind_address=None,
+        workers=2,
+        gateway=GatewayConfig(CONTROLLER, "127.0.21.250", ("127.0.21.250",)),
+    )
+    plane = IngressDataplane(config)
+    lt.run(plane.start())
+    port, moved = free_port(GW_A), free_port(GW_A)
+    try:
+        sync(lt, plane, snapshot(gateway("a", GW_A, http_listener(port)), route("r", "a", "one")))
+        deadline = time.monotonic() + 20
+        while listening(GW_A, port) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the worker process binds once it has the config
+        assert listening(GW_A, port) == 2
+        assert {get(GW_A, port, "x")[1]["pod"] for _ in range(20)} == {"one-abc-1"}
+        # A moved port moves in every process.
+        sync(lt, plane, snapshot(gateway("a", GW_A, http_listener(moved)), route("r", "a", "two")))
+        while listening(GW_A, moved) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert (listening(GW_A, moved), listening(GW_A, port)) == (2, 0)
+        assert {get(GW_A, moved, "x")[1]["pod"] for _ in range(20)} == {"two-abc-1"}
+    finally:
+        lt.run(plane.stop())
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "clash"),
+    [
+        (("127.0.0.1", 80), ("127.0.0.1", 80), True),
+        (("127.0.0.1", 80), ("127.0.0.1", 81), False),
+        (("0.0.0.0", 80), ("127.0.0.1", 80), True),
+        (("127.0.0.1", 80), ("0.0.0.0", 80), True),
+        (("127.0.0.1", 80), ("127.0.0.2", 80), False),
+        (("::", 80), ("127.0.0.1", 80), True),  # a dual-stack wildcard takes IPv4 too
+        (("0.0.0.0", 80), ("::1", 80), False),
+        (("::1", 80), ("::", 80), True),
+    ],
+)
+def test_which_addresses_would_share_connections(
+    a: tuple[str, int], b: tuple[str, int], clash: bool
+) -> None:
+    from ingress.apply import overlaps
+
+    assert overlaps(a, b) is clash
