@@ -1,7 +1,8 @@
 """Run seaway's L7 proxy alone for benchmarks: one Ingress (/ -> a backend), no source.
 
     python3 bench/seaway_l7.py --listen 127.0.0.1:8080 --backend 127.0.0.1:9000 [--workers 1]
-        [--upstream-pipelining N] [--gateway]
+        [--upstream-pipelining N] [--no-request-metrics] [--access-log PATH]
+        [--metrics-compat ingress-nginx] [--gateway]
 
 Builds a Snapshot by hand (IngressClass, Service, its endpoints, one Ingress) and runs
 IngressDataplane on uvloop until SIGTERM/SIGINT. With --gateway the same route comes from
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import signal
 import sys
 from pathlib import Path
@@ -135,6 +137,9 @@ async def main(args: argparse.Namespace) -> None:
         http_bind_address=listen,
         workers=args.workers,
         upstream_pipelining=args.upstream_pipelining,
+        request_metrics=args.request_metrics,
+        metrics_compat=args.metrics_compat,
+        access_log=args.access_log,
     )
     dp = IngressDataplane(options.ingress_config())
     await dp.start()
@@ -146,7 +151,10 @@ async def main(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop.set)
     loop.add_signal_handler(signal.SIGUSR1, report_memos, dp)
-    await stop.wait()
+    while not stop.is_set():  # take the counts as the daemon's status page would
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(stop.wait(), 1.0)
+        dp.collect()
     await dp.stop()
 
 
@@ -157,4 +165,7 @@ if __name__ == "__main__":
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--upstream-pipelining", type=int, default=1)
     p.add_argument("--gateway", action="store_true", help="route with a Gateway and HTTPRoute")
+    p.add_argument("--request-metrics", action=argparse.BooleanOptionalAction, default=True)
+    p.add_argument("--metrics-compat", default="")
+    p.add_argument("--access-log", default="")
     uvloop.run(main(p.parse_args()))

@@ -1,18 +1,22 @@
-"""iptables sync benchmark (root): full sync end to end and live one-endpoint-change latency.
+"""Kernel sync benchmark (root): nftables mode and iptables mode (both flavors) side by side,
+full sync end to end and live one-endpoint-change latency, with ratios.
 
 Everything runs in private network namespaces this script creates and removes
 (tests/proxy/iptables/netns.py: a node that routes, two backend pods, a client).
 
-1. Full sync: `seaway apply -c big.yaml --proxy-mode iptables` of N services x M endpoints
+1. Full sync: `seaway apply -c big.yaml --proxy-mode MODE` of N services x M endpoints
    from one YAML file, timed end to end (process start to exit), on an empty table and
    again on a table already holding the same rules; plus seaway's own parse/build/apply.
-2. Live change: `seaway run -c DIR --proxy-mode iptables` with N services in DIR (N-1 in
+2. Live change: `seaway run -c DIR --proxy-mode MODE` with N services in DIR (N-1 in
    one file, the probe service in its own file); the probe's EndpointSlice is rewritten to
    point at the other pod, and a client inside the node namespace connects to the probe's
    cluster IP in a loop: latency = first answer from the new pod - time the file was written.
 
-    sudo python3 bench/sync.py                         # 1,000 and 10,000 x 2 and 10, both flavors
-    sudo python3 bench/sync.py --services 10000 --endpoints 2 --flavors nft --changes 5
+Modes: nftables, iptables-nft, iptables-legacy (iptables mode with that flavor).
+
+    sudo python3 bench/sync.py                    # 1,000 and 10,000 x 2 and 10, every mode
+    sudo python3 bench/sync.py --services 10000 --endpoints 2 --modes nftables,iptables-nft
+    sudo python3 bench/sync.py --plot bench/sync.png   # 1,000 / 10,000 / 30,000 x 2, drawn
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+import resource
 import statistics
 import subprocess
 import sys
@@ -70,20 +75,27 @@ def big_yaml(n: int, m: int, first: int = 0) -> str:
     return "---\n".join(docs)
 
 
-def apply(cluster: Cluster, path: str, flavor: str) -> tuple[float, str]:
+MODES: dict[str, tuple[str, ...]] = {
+    "nftables": ("--proxy-mode", "nftables"),
+    "iptables-nft": ("--proxy-mode", "iptables", "--iptables-flavor", "nft"),
+    "iptables-legacy": ("--proxy-mode", "iptables", "--iptables-flavor", "legacy"),
+}
+
+
+def cleanup(cluster: Cluster, mode: str) -> None:
+    cluster.seaway("cleanup", "--proxy-mode", MODES[mode][1], check=False)
+
+
+def apply(cluster: Cluster, path: str, mode: str) -> tuple[float, float, str]:
+    """(wall seconds, CPU seconds of seaway and the tools it ran, seaway's line). CPU time
+    holds still when other work on a shared machine slows the wall clock down."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
-    out = cluster.seaway(
-        "apply",
-        "-c",
-        path,
-        "--proxy-mode",
-        "iptables",
-        "--iptables-flavor",
-        flavor,
-        "--cluster-cidr",
-        CLUSTER_CIDR,
-    )
-    return time.perf_counter() - t, out.stdout.strip()
+    out = cluster.seaway("apply", "-c", path, *MODES[mode], "--cluster-cidr", CLUSTER_CIDR)
+    wall = time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+    return wall, cpu, out.stdout.strip()
 
 
 def seaway_times(line: str) -> str:
@@ -91,34 +103,52 @@ def seaway_times(line: str) -> str:
     return f"parse {m.group(1)} build {m.group(2)} apply {m.group(3)}" if m else line
 
 
-def bench_full(cluster: Cluster, tmp: Path, n: int, m: int, flavor: str, runs: int) -> None:
+def bench_full(
+    cluster: Cluster, tmp: Path, n: int, m: int, modes: list[str], runs: int
+) -> dict[str, dict[str, float]]:
+    """Per mode: median seconds on an empty table and re-applying the same, wall clock and
+    CPU. The modes take turns within each run, so a load that comes and goes on a shared
+    machine lands on all of them alike."""
     path = tmp / f"big-{n}-{m}.yaml"
-    path.write_text(big_yaml(n, m))
-    empty, again = [], []
-    last_empty = last_again = ""
+    if not path.exists():
+        path.write_text(big_yaml(n, m))
+    cases = ("empty table", "re-apply")
+    wall: dict[tuple[str, str], list[float]] = {(md, c): [] for md in modes for c in cases}
+    cpu: dict[tuple[str, str], list[float]] = {(md, c): [] for md in modes for c in cases}
+    last: dict[tuple[str, str], str] = {}
     for _ in range(runs):
-        cluster.seaway("cleanup")
-        took, last_empty = apply(cluster, str(path), flavor)
-        empty.append(took)
-        took, last_again = apply(cluster, str(path), flavor)
-        again.append(took)
-    cluster.seaway("cleanup")
-    case = f"  full sync {flavor:6} {n:>6} x {m:<2}"
-    for what, runs_s, last in (
-        ("empty table", empty, last_empty),
-        ("re-apply   ", again, last_again),
-    ):
-        print(
-            f"{case}  {what}: median {statistics.median(runs_s):.2f} s (min {min(runs_s):.2f})"
-            f"  [{seaway_times(last)}]",
-            flush=True,
-        )
+        for mode in modes:
+            cleanup(cluster, mode)
+            # The kernel frees a deleted table's objects after the command returns (RCU):
+            # let that finish before the clock starts.
+            time.sleep(1)
+            for case in cases:
+                took, used, last[(mode, case)] = apply(cluster, str(path), mode)
+                wall[(mode, case)].append(took)
+                cpu[(mode, case)].append(used)
+            cleanup(cluster, mode)
+    out: dict[str, dict[str, float]] = {}
+    for mode in modes:
+        figures = out[mode] = {}
+        for case in cases:
+            w, c = wall[(mode, case)], cpu[(mode, case)]
+            med = statistics.median(w)
+            print(
+                f"  full sync {mode:15} {n:>6} x {m:<2}  {case:11}: median {med:.2f} s "
+                f"(min {min(w):.2f}), CPU {statistics.median(c):.2f} s  "
+                f"[{seaway_times(last[(mode, case)])}]",
+                flush=True,
+            )
+            figures[case] = statistics.median(w)
+            figures[f"{case} CPU"] = statistics.median(c)
+    return out
 
 
 def bench_live(
-    cluster: Cluster, tmp: Path, n: int, m: int, flavor: str, changes: int, logs: Path
-) -> None:
-    conf = tmp / f"live-{n}-{m}-{flavor}"
+    cluster: Cluster, tmp: Path, n: int, m: int, mode: str, changes: int, logs: Path
+) -> float:
+    """Median seconds from an EndpointSlice file written to traffic reaching the new pod."""
+    conf = tmp / f"live-{n}-{m}-{mode}"
     conf.mkdir()
     (conf / "big.yaml").write_text(big_yaml(n, m, first=1))
     probe = conf / "probe.yaml"
@@ -131,7 +161,7 @@ def bench_live(
         return t
 
     write_probe(0)
-    log = open(logs / f"daemon-{n}-{m}-{flavor}.log", "w+")  # noqa: SIM115 (closed in finally)
+    log = open(logs / f"daemon-{n}-{m}-{mode}.log", "w+")  # noqa: SIM115 (closed in finally)
     daemon = subprocess.Popen(
         [
             "ip",
@@ -144,10 +174,7 @@ def bench_live(
             "run",
             "-c",
             str(conf),
-            "--proxy-mode",
-            "iptables",
-            "--iptables-flavor",
-            flavor,
+            *MODES[mode],
             "--cluster-cidr",
             CLUSTER_CIDR,
             "--hostname-override",
@@ -179,7 +206,7 @@ def bench_live(
             if daemon.poll() is not None:
                 raise RuntimeError(f"daemon exited: see {log.name}")
         print(
-            f"  live       {flavor:6} {n:>6} x {m:<2}  daemon start to traffic: "
+            f"  live       {mode:15} {n:>6} x {m:<2}  daemon start to traffic: "
             f"{float(stamp) - t0:.2f} s",
             flush=True,
         )
@@ -206,11 +233,12 @@ def bench_live(
         partial = re.findall(r"partial sync: .*?build (\d+) ms, apply (\d+) ms", log.read())
         syncs = ", ".join(f"{b}+{a}" for b, a in partial[-changes:])
         print(
-            f"  live       {flavor:6} {n:>6} x {m:<2}  endpoint change -> traffic: median "
+            f"  live       {mode:15} {n:>6} x {m:<2}  endpoint change -> traffic: median "
             f"{statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms "
             f"over {changes} changes (partial syncs build+apply ms: {syncs})",
             flush=True,
         )
+        return statistics.median(latencies)
     finally:
         poller.kill()
         poller.wait()
@@ -221,7 +249,7 @@ def bench_live(
             daemon.kill()
             daemon.wait()
         log.close()
-        cluster.seaway("cleanup", check=False)
+        cleanup(cluster, mode)
 
 
 def kube_proxy_text(n: int, m: int, comments: bool = True, hint: bool = False) -> str:
@@ -294,16 +322,85 @@ def bench_restore_shapes(cluster: Cluster, sizes: list[int], max_quadratic: int)
             print(f"    {label:38} {timed(argv, text)}", flush=True)
 
 
+def ratios(results: dict[str, dict[str, float]], what: str) -> None:
+    """nftables' figure over each iptables flavor's, for one case."""
+    base = results.get("nftables")
+    if base is None:
+        return
+    for mode, figures in results.items():
+        if mode == "nftables":
+            continue
+        parts = [
+            f"{key} {base[key] / figures[key]:.2f}x"
+            for key in figures
+            if key in base and figures[key] > 0
+        ]
+        print(f"  ratio nftables / {mode} ({what}): {', '.join(parts)}", flush=True)
+
+
+PLOT_SERVICES = (1000, 10000, 30000)
+
+
+def plot(path: str, data: dict[str, dict[int, tuple[float, float, float]]], m: int) -> None:
+    """Full-sync time (wall clock, and dashed the CPU time, which a busy machine does not
+    stretch) and live-change latency against service count, one line per mode."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (full_ax, live_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for mode, points in data.items():
+        ns = sorted(points)
+        (line,) = full_ax.plot(ns, [points[n][0] for n in ns], marker="o", label=mode)
+        full_ax.plot(
+            ns, [points[n][2] for n in ns], linestyle="--", color=line.get_color(), alpha=0.6
+        )
+        live_ax.plot(ns, [points[n][1] * 1000 for n in ns], marker="o", label=mode)
+    full_ax.set(
+        title=f"seaway apply, N services x {m} endpoints",
+        xlabel="services",
+        ylabel="seconds, end to end (dashed: CPU)",
+    )
+    live_ax.set(
+        title="one endpoint change, file to traffic",
+        xlabel="services",
+        ylabel="milliseconds (median)",
+    )
+    for ax in (full_ax, live_ax):
+        ax.set_xscale("log")
+        ax.set_xticks(list(PLOT_SERVICES), [f"{n:,}" for n in PLOT_SERVICES])
+        ax.set_ylim(bottom=0)
+        ax.grid(True, alpha=0.3)
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    print(f"  plot written to {path}", flush=True)
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     ap.add_argument("--services", default="1000,10000", help="comma-separated N values")
     ap.add_argument("--endpoints", default="2,10", help="comma-separated M values")
-    ap.add_argument("--flavors", default="legacy,nft")
+    ap.add_argument(
+        "--modes",
+        default=",".join(MODES),
+        help=f"comma-separated, from {', '.join(MODES)} (default: all, side by side)",
+    )
     ap.add_argument("--runs", type=int, default=3, help="full-sync repetitions (median)")
     ap.add_argument("--changes", type=int, default=5, help="live endpoint changes per case")
     ap.add_argument("--skip-full", action="store_true")
+    ap.add_argument("--skip-live", action="store_true")
+    ap.add_argument(
+        "--plot",
+        metavar="FILE.png",
+        help=f"run {', '.join(f'{n:,}' for n in PLOT_SERVICES)} services x 2 endpoints (or "
+        "--services / the first --endpoints) in every mode and draw full-sync time and "
+        "live-change latency against service count (needs matplotlib: pip install "
+        "'.[bench]')",
+    )
     ap.add_argument(
         "--restore-shapes",
         metavar="N[,N]",
@@ -317,17 +414,35 @@ def main() -> int:
         help="largest N for the plain nft --noflush case (quadratic; 10,000 takes ~60 s)",
     )
     ap.add_argument("--log-dir", help="keep the daemon logs here (default: a temporary dir)")
-    ap.add_argument("--skip-live", action="store_true")
     args = ap.parse_args()
     if os.geteuid() != 0:
-        print("bench/sync.py needs root (network namespaces, iptables)", file=sys.stderr)
+        print("bench/sync.py needs root (network namespaces, iptables, nft)", file=sys.stderr)
         return 1
-    version = subprocess.run(["iptables", "--version"], capture_output=True, text=True)
+    modes = [x for x in args.modes.split(",") if x]
+    unknown = [x for x in modes if x not in MODES]
+    if unknown:
+        print(f"bench/sync.py: unknown mode(s) {', '.join(unknown)}", file=sys.stderr)
+        return 2
+    if args.plot:
+        import importlib.util
+
+        if importlib.util.find_spec("matplotlib") is None:
+            print("bench/sync.py --plot needs matplotlib: pip install '.[bench]'", file=sys.stderr)
+            return 1
+    services = [int(x) for x in args.services.split(",")]
+    endpoints = [int(x) for x in args.endpoints.split(",")]
+    if args.plot:
+        if args.services == ap.get_default("services"):
+            services = list(PLOT_SERVICES)
+        endpoints = endpoints[:1] if args.endpoints != ap.get_default("endpoints") else [2]
+    iptables = subprocess.run(["iptables", "--version"], capture_output=True, text=True)
+    nft = subprocess.run(["nft", "--version"], capture_output=True, text=True)
     print(
         f"bench/sync.py on {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} "
-        f"({version.stdout.strip()})"
+        f"({iptables.stdout.strip()}; {nft.stdout.strip()}; kernel {os.uname().release})"
     )
     cluster = Cluster(pods=2, tag="b")
+    drawn: dict[str, dict[int, tuple[float, float, float]]] = {mode: {} for mode in modes}
     try:
         cluster.open()
         if args.restore_shapes:
@@ -338,13 +453,27 @@ def main() -> int:
             tmp = Path(d)
             logs = Path(args.log_dir) if args.log_dir else tmp
             logs.mkdir(parents=True, exist_ok=True)
-            for n in (int(x) for x in args.services.split(",")):
-                for m in (int(x) for x in args.endpoints.split(",")):
-                    for flavor in args.flavors.split(","):
-                        if not args.skip_full:
-                            bench_full(cluster, tmp, n, m, flavor, args.runs)
+            for n in services:
+                for m in endpoints:
+                    results: dict[str, dict[str, float]] = {mode: {} for mode in modes}
+                    if not args.skip_full:
+                        full = bench_full(cluster, tmp, n, m, modes, args.runs)
+                        for mode, figures in full.items():
+                            results[mode].update(figures)
+                    for mode in modes:
+                        figures = results[mode]
                         if not args.skip_live:
-                            bench_live(cluster, tmp, n, m, flavor, args.changes, logs)
+                            figures["live change"] = bench_live(
+                                cluster, tmp, n, m, mode, args.changes, logs
+                            )
+                        drawn[mode][n] = (
+                            figures.get("empty table", 0.0),
+                            figures.get("live change", 0.0),
+                            figures.get("empty table CPU", 0.0),
+                        )
+                    ratios(results, f"{n} x {m}")
+        if args.plot:
+            plot(args.plot, drawn, endpoints[0])
     finally:
         cluster.close()
     return 0

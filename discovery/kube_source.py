@@ -7,13 +7,14 @@ node) for its topology.kubernetes.io/zone label; and the Gateway API kinds
 (GatewayClass, Gateway, HTTPRoute, ReferenceGrant) when the API serves them: their group is
 looked up first, and when the CRDs are not installed that is logged once and looked up
 again every `gateway_api_recheck` seconds, silently, until they are. Secrets are NOT
-watched cluster-wide: only the TLS Secrets that seaway's own Ingresses and Gateway
-listeners reference, one list/watch per Secret with `fieldSelector=metadata.name=NAME` in
-its namespace (kubelet's "Watch" strategy for the Secrets pods use). seaway thus never
-holds other Secrets in memory; the cost is one watch connection per referenced Secret,
-which is few. The set is reconciled whenever Ingresses, IngressClasses, Gateways or
-GatewayClasses change: new references start a watcher, dropped ones stop it and remove
-the Secret from the store.
+watched cluster-wide: only those that seaway's own Ingresses (spec.tls, and the
+ingress-nginx annotations auth-secret and proxy-ssl-secret: discovery/secret_refs.py) and
+Gateway listeners reference, one list/watch per Secret with
+`fieldSelector=metadata.name=NAME` in its namespace (kubelet's "Watch" strategy for the
+Secrets pods use). seaway thus never holds other Secrets in memory; the cost is one watch
+connection per referenced Secret, which is few. The set is reconciled whenever Ingresses,
+IngressClasses, Gateways or GatewayClasses change: new references start a watcher, dropped
+ones stop it and remove the Secret from the store.
 
 With --configmap NAMESPACE/NAME, that one ConfigMap (ingress-nginx's settings) is watched
 the same way, by name; no other ConfigMap is ever read.
@@ -55,8 +56,9 @@ from discovery.model_gateway import (
     Gateway,
     GatewayClass,
 )
-from discovery.ownership import DEFAULT_CONTROLLER, owned_ingresses
-from discovery.snapshot import Snapshot
+from discovery.nginx_settings import DEFAULT_PREFIX
+from discovery.ownership import DEFAULT_CONTROLLER
+from discovery.secret_refs import SecretRefs
 from discovery.store import Store
 
 log = logging.getLogger("seaway.kube")
@@ -109,19 +111,6 @@ def configmap_spec(namespace: str, name: str) -> KindSpec:
     return _one_object("ConfigMap", "configmaps", namespace, name)
 
 
-def referenced_secrets(
-    ingresses: list[Ingress], classes: list[IngressClass], controller: str, without_class: bool
-) -> set[tuple[str, str]]:
-    """(namespace, name) of every Secret the tls sections of seaway's Ingresses name."""
-    view = Snapshot(ingresses=tuple(ingresses), ingress_classes=tuple(classes))
-    return {
-        (ing.meta.namespace, tls.secret_name)
-        for ing in owned_ingresses(view, controller, without_class)
-        for tls in ing.tls
-        if tls.secret_name
-    }
-
-
 def gateway_secrets(
     gateways: list[Gateway], classes: list[GatewayClass], controller: str
 ) -> set[tuple[str, str]]:
@@ -147,6 +136,7 @@ class KubeSourceConfig:
     master: str | None = None
     ingress_controller: str = DEFAULT_CONTROLLER
     watch_ingress_without_class: bool = False
+    annotations_prefix: str = DEFAULT_PREFIX  # where auth-secret, proxy-ssl-secret are
     configmap: tuple[str, str] | None = None  # (namespace, name) of ingress-nginx's settings
     node_name: str = ""  # the Node to watch for its zone label; "" = none
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
@@ -214,6 +204,28 @@ class KubeSource:
                 )
                 self.secret_watchers.clear()
                 self._session = None
+
+    def status(self) -> dict[str, object]:
+        """For the status page (proxy/app/status.py documents the keys)."""
+        watchers = [*self.watchers.values(), *(w for w, _ in self.secret_watchers.values())]
+        watches = [
+            {
+                "resource": w.spec.source_id.removeprefix("kube:"),
+                "state": "failing" if w.last_error else "watching" if w.synced.is_set()
+                else "listing",
+                "lists": w.lists,
+                "events": w.events,
+                "failures": w.failures,
+                "last_error": w.last_error,
+                "resource_version": w.resource_version,
+            }
+            for w in watchers
+        ]
+        states = {w["state"] for w in watches}
+        state = "loading" if not watches or "listing" in states else (
+            "degraded" if "failing" in states else "ok"
+        )
+        return {"kind": "kubernetes", "state": state, "watches": watches}
 
     def _start_watcher(self, spec: KindSpec) -> None:
         assert self._session is not None and self._credentials is not None
@@ -311,11 +323,13 @@ class KubeSource:
         owners = (KIND_INGRESS, KIND_INGRESSCLASS, KIND_GATEWAY, KIND_GATEWAYCLASS)
         if not all(self.watchers[k].synced.is_set() for k in owners if k in self.watchers):
             return  # wait for the lists: ownership needs the classes
-        wanted = referenced_secrets(
+        config = self.config
+        refs = SecretRefs(
+            config.ingress_controller, config.watch_ingress_without_class, config.annotations_prefix
+        )
+        wanted = refs.of_ingresses(
             [o for o in store.objects(KIND_INGRESS).values() if isinstance(o, Ingress)],
             [o for o in store.objects(KIND_INGRESSCLASS).values() if isinstance(o, IngressClass)],
-            self.config.ingress_controller,
-            self.config.watch_ingress_without_class,
         )
         wanted |= gateway_secrets(
             [o for o in store.objects(KIND_GATEWAY).values() if isinstance(o, Gateway)],
@@ -327,7 +341,7 @@ class KubeSource:
             w = KindWatcher(session, credentials, spec, store, self.settings, self._on_status_input)
             task = asyncio.get_running_loop().create_task(w.run(), name=f"watch Secret {ref}")
             self.secret_watchers[ref] = (w, task)
-            log.info("watching Secret %s/%s (referenced by an Ingress or a Gateway)", *ref)
+            log.info("watching Secret %s/%s (named by an Ingress or a Gateway)", *ref)
         for ref in sorted(self.secret_watchers.keys() - wanted):
             w, task = self.secret_watchers.pop(ref)
             task.cancel()

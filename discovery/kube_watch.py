@@ -133,6 +133,7 @@ class KindWatcher:
         self.lists = 0  # complete lists applied (for tests and logs)
         self.events = 0  # watch events and bookmarks received
         self.failures = 0  # failed lists/watches (connection, HTTP status, bad JSON)
+        self.last_error = ""  # the last failure, "" once a list or an event succeeds again
         self._backoff = self.settings.backoff()
         self._file = f"api:{spec.kind}"
 
@@ -160,6 +161,7 @@ class KindWatcher:
                     await self.settings.sleep(self._backoff.next())
             except _TRANSIENT as e:
                 self.failures += 1
+                self.last_error = f"{type(e).__name__}: {e}"
                 if rv is not None:
                     rv = self.resource_version  # resume after the last event we applied
                 delay = self._backoff.next()
@@ -202,6 +204,7 @@ class KindWatcher:
         self.store.replace_source(self.spec.source_id, objects)
         self.lists += 1
         self.resource_version = rv
+        self.last_error = ""
         self._backoff.reset()
         log.info(
             "%s: listed %d objects at resourceVersion %s", self.spec.source_id, len(objects), rv
@@ -292,6 +295,7 @@ class KindWatcher:
                         self.events += 1
                         rv = self._event(line, rv)
                         self.resource_version = rv
+                        self.last_error = ""
                         self._backoff.reset()
                 del buf[:start]
 

@@ -10,7 +10,9 @@ Entry points:
 Every error of a file is reported, each naming file, object and field path, e.g.
 `web.yaml: Service default/web: spec.ports[0].port: must be 1-65535, got 70000`.
 An object with errors is not returned. Kinds seaway does not use (Deployment,
-StatefulSet, ...) and Secrets of types other than kubernetes.io/tls are skipped silently.
+StatefulSet, ...) are skipped silently. Secrets of every type are read (kubernetes.io/tls
+ones for certificates, the others for ingress-nginx's auth-secret and proxy-ssl-secret);
+the sources keep only those seaway's objects name (discovery/secret_refs.py).
 ConfigMaps are read (one of them may hold ingress-nginx settings: --configmap).
 Nodes are read for their labels only (the zone of the node seaway runs on).
 """
@@ -37,7 +39,7 @@ from discovery.parse_gateway import (
 from discovery.parse_httproute import parse_httproute
 from discovery.parse_ingress import parse_ingress, parse_ingress_class
 from discovery.parse_node import parse_node
-from discovery.parse_secret import TLS_TYPE, parse_tls_secret
+from discovery.parse_secret import parse_secret
 from discovery.parse_service import parse_service
 from discovery.yaml_decode import (
     DecodeError,
@@ -70,7 +72,7 @@ _KINDS: dict[str, tuple[tuple[str, ...], bool, Parser]] = {
     "EndpointSlice": (("discovery.k8s.io/v1",), True, parse_endpointslice),
     "Ingress": (("networking.k8s.io/v1",), True, parse_ingress),
     "IngressClass": (("networking.k8s.io/v1",), False, parse_ingress_class),
-    "Secret": (("v1",), True, parse_tls_secret),
+    "Secret": (("v1",), True, parse_secret),
     "Node": (("v1",), False, parse_node),
     "ConfigMap": (("v1",), True, parse_configmap),
     "Namespace": (("v1",), False, parse_namespace),
@@ -103,9 +105,6 @@ def parse_object(
         log.debug("%s: %s: kind %s ignored", file, where, show(kind))
         return None, []
     api_versions, namespaced, parser = entry
-    if kind == "Secret" and doc.get("type") != TLS_TYPE:
-        log.debug("%s: %s: Secret of type %s ignored", file, where, show(doc.get("type")))
-        return None, []
     p = Problems(file, label_of=(kind, namespaced, doc, where))
     if doc.get("apiVersion") not in api_versions:
         wanted = " or ".join(api_versions)

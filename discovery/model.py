@@ -192,11 +192,39 @@ class IngressClass:
 
 @dataclass(frozen=True, slots=True)
 class TLSSecret:
-    """A v1 Secret of type kubernetes.io/tls; PEM bytes decoded from base64."""
+    """A v1 Secret of type kubernetes.io/tls; PEM bytes decoded from base64. `ca_pem` is
+    its optional `ca.crt` (b"" without one): ingress-nginx's proxy-ssl-secret may be a TLS
+    Secret whose CA verifies the pods' certificates."""
 
     meta: ObjectMeta
     cert_pem: bytes
-    key_pem: bytes
+    key_pem: bytes = field(repr=False)
+    ca_pem: bytes = b""
+
+    kind = KIND_SECRET
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_SECRET, self.meta.namespace, self.meta.name)
+
+    @property
+    def data(self) -> Mapping[str, bytes]:
+        """The Secret's data as the API holds it (key -> bytes)."""
+        found = {"tls.crt": self.cert_pem, "tls.key": self.key_pem}
+        if self.ca_pem:
+            found["ca.crt"] = self.ca_pem
+        return found
+
+
+@dataclass(frozen=True, slots=True)
+class GenericSecret:
+    """A v1 Secret of any other type (Opaque, ...): its data decoded from base64. seaway
+    keeps only those its Ingresses name (auth-secret, proxy-ssl-secret): the file source
+    drops the others (discovery/file_source.py) and the kube source never fetches them."""
+
+    meta: ObjectMeta
+    secret_type: str = "Opaque"
+    data: Mapping[str, bytes] = field(default_factory=dict, repr=False)
 
     kind = KIND_SECRET
 
@@ -238,5 +266,13 @@ class ConfigMap:
 
 
 KubeObject = (
-    Service | EndpointSlice | Ingress | IngressClass | TLSSecret | ConfigMap | Node | GatewayObject
+    Service
+    | EndpointSlice
+    | Ingress
+    | IngressClass
+    | TLSSecret
+    | GenericSecret
+    | ConfigMap
+    | Node
+    | GatewayObject
 )

@@ -442,6 +442,10 @@ _SPECIAL = {
     "rewrite-target": "translated: its regex paths act now; the rewrite itself: runtime pending",
     "default-backend": "translated: it serves for a Service without endpoints now; its X-Code "
     "headers and error pages: runtime pending",
+    "auth-secret": "translated: the Secret's users reach the route now (a missing Secret or "
+    "key auth answers 503 now, as ingress-nginx); checking credentials: runtime pending",
+    "proxy-ssl-secret": "translated: its ca.crt (and tls.crt/tls.key) reach the route now (a "
+    "missing or unusable Secret answers 503 now); TLS to the pod: runtime pending",
 }
 # Parsed annotations the translator handles; ssl-passthrough (a TCP relay per host,
 # with --enable-ssl-passthrough) is still planned.

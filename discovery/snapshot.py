@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from discovery.auth_secrets import AuthSecret
 from discovery.model import (
     Ingress,
     IngressClass,
@@ -108,6 +109,10 @@ class Snapshot:
     ingresses: tuple[Ingress, ...] = ()
     ingress_classes: tuple[IngressClass, ...] = ()
     tls_secrets: Mapping[tuple[str, str], TLSSecret] = field(default_factory=dict)
+    # The Secrets the Ingresses' auth-secret and proxy-ssl-secret annotations name (and
+    # only those), read for that use: htpasswd users, CA bundles. A named Secret that does
+    # not exist is absent.
+    auth_secrets: Mapping[tuple[str, str], AuthSecret] = field(default_factory=dict)
     # EndpointSlice last-change-trigger-time values (epoch seconds) that this snapshot
     # is the first to include, for network-programming latency.
     trigger_times: tuple[float, ...] = ()

@@ -11,6 +11,9 @@ retry after a failed dataplane sync); a build that raises does the same.
 
 Ingress annotations are parsed when an Ingress changes (only that one), and ingress-nginx's
 global settings when the ConfigMap named by --configmap changes (see IngressNginxMode).
+The Secrets those annotations name (auth-secret, proxy-ssl-secret) are read for their use
+(discovery/auth_secrets.py) when they or the annotations change; other Secrets but TLS
+ones never reach the Snapshot.
 
 Endpoint resolution follows kube-proxy's EndpointSliceCache:
 - a slice belongs to the Service named by its kubernetes.io/service-name label in its
@@ -43,6 +46,7 @@ from datetime import UTC, datetime
 from functools import lru_cache
 from typing import TypeVar
 
+from discovery.auth_secrets import AuthSecret, Use, read_auth_secret, secret_uses
 from discovery.model import (
     KIND_CONFIGMAP,
     KIND_ENDPOINTSLICE,
@@ -54,6 +58,7 @@ from discovery.model import (
     LAST_CHANGE_TRIGGER_TIME,
     ConfigMap,
     EndpointSlice,
+    GenericSecret,
     Ingress,
     IngressClass,
     KubeObject,
@@ -106,6 +111,8 @@ class SnapshotBuilder:
 
     __slots__ = (
         "_annotations",
+        "_auth_inputs",
+        "_auth_secrets",
         "_config",
         "_full",
         "_gateway_classes",
@@ -154,6 +161,9 @@ class SnapshotBuilder:
         self._ingress_classes: tuple[IngressClass, ...] = ()
         self._tls_secrets: dict[NsName, TLSSecret] = {}
         self._annotations: dict[NsName, IngressAnnotations] = {}
+        self._auth_secrets: dict[NsName, AuthSecret] = {}
+        # what each AuthSecret was read from: (the Secret object, its uses), for reuse
+        self._auth_inputs: dict[NsName, tuple[object, frozenset[Use]]] = {}
         self._nginx: NginxGlobalSettings | None = None
         self._gateway_classes: tuple[GatewayClass, ...] = ()
         self._gateways: tuple[Gateway, ...] = ()
@@ -210,6 +220,7 @@ class SnapshotBuilder:
             ingresses=self._ingresses,
             ingress_classes=self._ingress_classes,
             tls_secrets=self._tls_secrets,
+            auth_secrets=self._auth_secrets,
             gateway_classes=self._gateway_classes,
             gateways=self._gateways,
             http_routes=self._http_routes,
@@ -261,6 +272,7 @@ class SnapshotBuilder:
         }
         self._annotations = {}
         self._update_annotations(((i.meta.namespace, i.meta.name), i) for i in self._ingresses)
+        self._read_auth_secrets()
         self._nginx = self._global_settings()
         for kind in _CARRIED:
             self._carry(kind)
@@ -306,22 +318,25 @@ class SnapshotBuilder:
         store = self._store
         if services_changed:
             self._services = _updated(self._services, changes, KIND_SERVICE)
+        annotations_changed = False
         if ingresses_changed:
             self._ingresses = _sorted_values(store.objects(KIND_INGRESS), Ingress)
-            self._update_annotations(changed_ingresses)
+            annotations_changed = self._update_annotations(changed_ingresses)
         if classes_changed:
             self._ingress_classes = _sorted_values(store.objects(KIND_INGRESSCLASS), IngressClass)
         if secrets_changed:
-            self._tls_secrets = _updated(self._tls_secrets, changes, KIND_SECRET)
+            self._tls_secrets = _updated_tls(self._tls_secrets, changes)
+        if secrets_changed or annotations_changed:
+            self._read_auth_secrets()
         for kind in carried:
             self._carry(kind)
         return self._recompute(touched) if touched else frozenset()
 
     # -- ingress-nginx annotations and settings ---------------------------------------
 
-    def _update_annotations(self, changed: Iterable[tuple[NsName, Ingress | None]]) -> None:
+    def _update_annotations(self, changed: Iterable[tuple[NsName, Ingress | None]]) -> bool:
         """Re-parse the annotations of changed Ingresses (None: deleted); the map is
-        copied only when an entry differs (copy on write)."""
+        copied only when an entry differs (copy on write). Whether any differed."""
         prefix = self._nginx_mode.annotations_prefix
         updated: dict[NsName, IngressAnnotations] | None = None
         for key, ingress in changed:
@@ -336,6 +351,29 @@ class SnapshotBuilder:
                 updated.pop(key, None)
             else:
                 updated[key] = parsed
+        return updated is not None
+
+    def _read_auth_secrets(self) -> None:
+        """Read the Secrets the annotations name, each for its uses; an AuthSecret whose
+        Secret and uses did not change is kept, and the map replaced only on a change."""
+        uses = secret_uses(self._annotations.values())
+        secrets: dict[NsName, AuthSecret] = {}
+        inputs: dict[NsName, tuple[object, frozenset[Use]]] = {}
+        get = self._store.get
+        for key, wanted in uses.items():
+            found = get(ObjectKey(KIND_SECRET, *key))
+            if not isinstance(found, (GenericSecret, TLSSecret)):
+                continue
+            inputs[key] = (found, wanted)
+            before = self._auth_inputs.get(key, (None, frozenset()))
+            old = self._auth_secrets.get(key)
+            if old is not None and before[0] is found and before[1] == wanted:
+                secrets[key] = old
+                continue
+            secrets[key] = read_auth_secret(found, wanted)
+        self._auth_inputs = inputs
+        if secrets != self._auth_secrets:
+            self._auth_secrets = secrets
 
     def _is_nginx_configmap(self, key: ObjectKey) -> bool:
         return self._nginx_mode.configmap == (key.namespace, key.name)
@@ -585,6 +623,21 @@ def _gc_paused() -> Iterator[None]:
 def _sorted_values(objects: Mapping[ObjectKey, KubeObject], kind: type[T]) -> tuple[T, ...]:
     """The objects in key order (namespace, then name)."""
     return tuple(obj for key in sorted(objects) if isinstance(obj := objects[key], kind))
+
+
+def _updated_tls(
+    current: Mapping[NsName, TLSSecret], changes: Mapping[ObjectKey, Change]
+) -> dict[NsName, TLSSecret]:
+    """A copy of `current` with the changes of TLS Secrets applied (a Secret that is, or
+    became, of another type is not one)."""
+    updated = dict(current)
+    for key, change in changes.items():
+        if key.kind == KIND_SECRET:
+            if isinstance(change.current, TLSSecret):
+                updated[(key.namespace, key.name)] = change.current
+            else:
+                updated.pop((key.namespace, key.name), None)
+    return updated
 
 
 def _updated(

@@ -1,4 +1,4 @@
-"""Is a kubernetes.io/tls Secret's PEM usable? (pure: parsing only, no I/O)
+"""Is a kubernetes.io/tls Secret's PEM usable? Is a ca.crt? (pure: parsing only, no I/O)
 
 A Gateway listener whose certificateRef points at a Secret with garbage in it must say so
 in its status (ResolvedRefs False, InvalidCertificateRef) instead of failing later in the
@@ -33,4 +33,18 @@ def pem_problem(cert_pem: bytes, key_pem: bytes) -> str:
     cert_key = certs[0].public_key().public_bytes(der, public)
     if key.public_key().public_bytes(der, public) != cert_key:
         return "tls.key does not match the certificate in tls.crt"
+    return ""
+
+
+
+@lru_cache(maxsize=256)
+def ca_problem(ca_pem: bytes) -> str:
+    """"" when `ca_pem` (a Secret's ca.crt) holds at least one PEM certificate; otherwise
+    what is wrong."""
+    from cryptography import x509
+
+    try:
+        x509.load_pem_x509_certificates(ca_pem)
+    except ValueError:
+        return "holds no valid PEM certificate"
     return ""

@@ -20,9 +20,11 @@ from ingress.route_match import CompiledTable, compile_table
 from ingress.routes import Listener, RouteTable, SecretKey
 from ingress.server import SocketSpec, WorkerServer
 from ingress.settings import HttpSettings
+from ingress.stats import make_stats
 from ingress.tls import CertStore
 from ingress.translate_ingress import INGRESS_LISTENER
 from ingress.workers import WorkerConfig
+from proxy.counters import Delta
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class L7State:
         self.table: CompiledTable | None = None
         self.socket_errors: list[str] = []  # Gateway sockets not served by the last apply
         self._reported: set[str] = set()
+        self._leftover = Delta()
 
     async def apply(self, config: WorkerConfig) -> CompiledTable:
         """Compile the config's RouteTable and serve it: HTTP while the Ingress listener
@@ -70,7 +73,8 @@ class L7State:
         https = config.https if want_https else None
         sockets, errors = self._sockets(config, table, [a for a in (http, https) if a])
         if self.server is None:
-            self.server = WorkerServer(self.loop, config.settings, table)
+            stats = make_stats(config.observability)
+            self.server = WorkerServer(self.loop, config.settings, table, stats)
         errors += await self.server.apply(table, http, https, tls, sockets)
         for error in errors:
             if error not in self._reported:
@@ -128,9 +132,26 @@ class L7State:
         s = self.server
         return {} if s is None else {n: x.address for n, x in s.sockets.items()}
 
+    def take_stats(self) -> Delta:
+        if self.server is None:
+            leftover, self._leftover = self._leftover, Delta()
+            return leftover
+        return self.server.take_stats()
+
+    def reopen_logs(self) -> None:
+        access_log = self.server.ctx.stats.access_log if self.server is not None else None
+        if access_log is not None:
+            access_log.reopen()
+
+    async def drain(self) -> None:
+        """Graceful shutdown of this worker's listeners and connections (see WorkerServer)."""
+        if self.server is not None:
+            await self.server.drain(self.server.ctx.settings.shutdown_grace_period)
+
     async def close(self) -> None:
         if self.server is not None:
             await self.server.close()
+            self._leftover = self.server.take_stats()  # counted while closing
             self.server = None
 
 
@@ -140,7 +161,10 @@ def _default_secret(listener: Listener) -> SecretKey | None:
 
 
 def settings_for(
-    max_body_size: int, base: HttpSettings | None = None, upstream_pipelining: int = 1
+    max_body_size: int,
+    base: HttpSettings | None = None,
+    upstream_pipelining: int = 1,
+    shutdown_grace_period: float = 30.0,
 ) -> HttpSettings:
     from dataclasses import replace
 
@@ -148,4 +172,5 @@ def settings_for(
         base or HttpSettings(),
         max_body_size=max_body_size,
         upstream_pipelining=upstream_pipelining,
+        shutdown_grace_period=shutdown_grace_period,
     )

@@ -14,6 +14,7 @@ from ingress.pool import PoolSet
 from ingress.request import RequestState
 from ingress.route_conditions import no_header
 from ingress.settings import HttpSettings
+from ingress.stats import RequestStats
 from ingress.upstream import UpstreamConnection
 from proxy.balancer import RoundRobin
 
@@ -88,6 +89,7 @@ class ProxyContext:
         "pools",
         "router",
         "settings",
+        "stats",
     )
 
     def __init__(
@@ -97,10 +99,12 @@ class ProxyContext:
         router: RouterLike,
         pools: PoolSet | None = None,
         outbox: Outbox | None = None,
+        stats: RequestStats | None = None,
     ) -> None:
         self.loop = loop
         self.settings = settings
         self.router = router
+        self.stats = RequestStats() if stats is None else stats  # this worker's counters
         self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, RoundRobin] = {}

@@ -3,7 +3,8 @@
 On each sync it translates the owned Ingresses (ingress/translate_ingress.py) and, with a
 GatewayConfig, seaway's Gateways and their HTTPRoutes (discovery/gateway_attach.py, then
 ingress/translate_gateway.py) into one RouteTable, only when something it reads changed
-(Ingresses, IngressClasses, TLS Secrets, ingress-nginx's ConfigMap, the Gateway API
+(Ingresses, IngressClasses, TLS Secrets, the Secrets ingress-nginx annotations name
+(auth-secret users, proxy-ssl-secret CAs), ingress-nginx's ConfigMap, the Gateway API
 objects and Namespaces, or a service port of a Service the routes use); compiles and
 serves it (an Ingress its annotations refuse keeps its last served version): the HTTP
 listener while seaway owns at least one Ingress (HTTPS while one of them has tls), a
@@ -11,25 +12,33 @@ socket per Gateway listener address:port (opened, moved and closed as Gateways c
 change and go), and sends the table to the `--workers` processes.
 `--workers 1` serves in the daemon's own loop; N serves in the daemon plus N-1 processes,
 and a worker process that dies is restarted with the last config (ingress/workers.py).
+
+Request metrics: every worker counts on its own (ingress/stats.py); `collect()` adds the
+in-process worker's counts to `totals`, where the worker processes' deltas arrive by
+themselves every second. `drain()` is the graceful shutdown of every worker.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from dataclasses import dataclass
+import signal
+from dataclasses import dataclass, field
 
 from discovery.gateway_attach import GatewayConfig, attach_gateways
 from discovery.model import TLSSecret
 from discovery.ownership import DEFAULT_CONTROLLER
 from discovery.snapshot import ServicePortName, Snapshot
 from ingress.apply import L7State, settings_for
+from ingress.route_labels import route_rows
 from ingress.route_match import CompiledTable
 from ingress.routes import RouteTable, SecretKey
 from ingress.settings import HttpSettings
+from ingress.stats import FAMILIES, ObservabilitySettings
 from ingress.translate_gateway import GatewayTranslation, translate_gateways
 from ingress.translate_ingress import IngressTranslation, LastGood, translate_ingresses
 from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool
+from proxy.counters import Delta, Family, Totals
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +55,8 @@ class IngressConfig:
     upstream_pipelining: int = 1
     workers: int = 1
     gateway: GatewayConfig | None = None  # None: Gateway API objects are not served
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
+    shutdown_grace_period: float = 30.0
 
 
 class IngressDataplane:
@@ -54,9 +65,16 @@ class IngressDataplane:
     def __init__(self, config: IngressConfig, settings: HttpSettings | None = None) -> None:
         self.config = config
         options = config
-        self.settings = settings_for(options.max_body_size, settings, options.upstream_pipelining)
+        self.settings = settings_for(
+            options.max_body_size,
+            settings,
+            options.upstream_pipelining,
+            options.shutdown_grace_period,
+        )
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))
+        self.totals = Totals()
+        self.pool.on_stats = self._worker_stats
         self._last: tuple[object, ...] | None = None
         self._gateway_warnings: tuple[str, ...] = ()
         # Services the routes use -> their ports_by_service entry when translated.
@@ -83,6 +101,46 @@ class IngressDataplane:
             except Exception:  # a failed restart must not end supervision
                 log.exception("restarting worker processes failed")
 
+    def _worker_stats(self, index: int, delta: Delta | None) -> None:
+        if delta is None:
+            self.totals.forget(index)  # its connections are gone with it
+        else:
+            self.totals.absorb(index, delta)
+
+    def families(self) -> tuple[Family, ...]:
+        return FAMILIES
+
+    def collect(self) -> Totals:
+        """Every worker's request counts so far (the in-process worker's taken now)."""
+        if self.state is not None:
+            self.totals.absorb(0, self.state.take_stats())
+        return self.totals
+
+    def routes(self) -> list[dict[str, object]]:
+        """Every route of the current table, for the status page (ingress/route_labels.py)."""
+        return route_rows(self.route_table) if self.route_table is not None else []
+
+    def workers(self) -> list[dict[str, object]]:
+        """The worker processes (the daemon's own worker 0 is not among them)."""
+        return self.pool.describe()
+
+    def reopen_logs(self) -> None:
+        """SIGUSR1: every worker reopens its access log."""
+        if self.state is not None:
+            self.state.reopen_logs()
+        self.pool.signal(signal.SIGUSR1)
+
+    async def drain(self) -> None:
+        """Graceful shutdown: every worker stops accepting and finishes what is in flight
+        (up to the shutdown grace period); stop() then closes what is left."""
+        if self._supervisor is not None:  # a worker exiting now is not to be restarted
+            self._supervisor.cancel()
+            self._supervisor = None
+        jobs = [self.pool.drain(self.settings.shutdown_grace_period)]
+        if self.state is not None:
+            jobs.append(self.state.drain())
+        await asyncio.gather(*jobs)
+
     @property
     def table(self) -> CompiledTable | None:
         """The compiled routes this process serves (None before the first sync)."""
@@ -102,6 +160,7 @@ class IngressDataplane:
             snapshot.ingresses,
             snapshot.ingress_classes,
             dict(snapshot.tls_secrets),
+            dict(snapshot.auth_secrets),
             snapshot.nginx,
             snapshot.gateway_classes,
             snapshot.gateways,
@@ -139,7 +198,7 @@ class IngressDataplane:
         table = RouteTable(listeners, snapshot.generation)
         secrets = tls_secrets_for(snapshot, table)
         http, https = o.http_bind_address, o.https_bind_address
-        config = WorkerConfig(self.settings, http, https, table, secrets)
+        config = WorkerConfig(self.settings, http, https, table, secrets, o.observability)
         await self.state.apply(config)
         self.translation = translation
         self.gateway_translation = gateways
@@ -148,7 +207,9 @@ class IngressDataplane:
         self.syncs += 1
         if self.pool.workers:
             http, https = self.state.addresses()
-            await self.pool.publish(WorkerConfig(self.settings, http, https, table, secrets))
+            await self.pool.publish(
+                WorkerConfig(self.settings, http, https, table, secrets, o.observability)
+            )
         for warning in translation.warnings:
             log.warning("ingress: %s", warning)
         if gateways is not None and gateways.warnings != self._gateway_warnings:
@@ -167,6 +228,7 @@ class IngressDataplane:
         await self.pool.stop()
         if self.state is not None:
             await self.state.close()
+            self.totals.absorb(0, self.state.take_stats())
 
 
 def tls_secrets_for(snapshot: Snapshot, table: RouteTable) -> dict[SecretKey, TLSSecret]:

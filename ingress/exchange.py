@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from functools import partial
+from time import perf_counter
 from typing import Protocol
 
 from discovery.snapshot import EndpointInfo
@@ -76,6 +77,7 @@ class Downstream(Protocol):
 
 class Exchange:
     __slots__ = (
+        "began",
         "client",
         "conn",
         "out",
@@ -99,6 +101,9 @@ class Exchange:
         self.status = 0
         self.tried: list[EndpointInfo] | None = None  # endpoints whose connect failed
         self.retries = 0
+        # When it began (perf_counter): with the request's head, unless it waited behind
+        # pipelined ones (HttpProtocol.finish); the request metrics' upstream time.
+        self.began = req.start
 
     # -- going upstream ------------------------------------------------------------------
     def start(self, fresh: bool = False) -> None:
@@ -135,11 +140,13 @@ class Exchange:
         s = ctx.settings
         loop = ctx.loop
         factory = partial(ctx.connection_class, loop, pool, s.upstream_timeout, ctx.outbox)
+        began = perf_counter()
         try:
             _, conn = await asyncio.wait_for(
                 loop.create_connection(factory, ep.ip, ep.port), s.connect_timeout
             )
         except (TimeoutError, OSError) as exc:
+            ctx.stats.connect_failed(pool.key)
             if client.closing or client.exchange is not self:
                 return
             _log_connect_failure(pool.key, exc, loop.time())
@@ -152,6 +159,7 @@ class Exchange:
                 status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
                 client.answer(status, close=not self.req.complete)
             return
+        ctx.stats.connected(pool.key, perf_counter() - began)
         if client.closing or client.exchange is not self:
             conn.keep_alive = True
             conn.release()  # nobody waits for it any more: keep it for the next request

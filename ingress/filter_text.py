@@ -90,8 +90,9 @@ def describe(f: Filter) -> str:
         )
         return f"client addresses: {'; '.join(parts)} ({f.status})"
     if isinstance(f, BasicAuth):
-        where = f"Secret {'/'.join(f.secret)} ({f.secret_type})" if f.secret else "users given"
-        return f"basic auth, realm {f.realm!r}, users from {where} (401)"
+        where = f"Secret {'/'.join(f.secret)} ({f.secret_type})" if f.secret else "given"
+        users = f"{len(f.users)} user{'' if len(f.users) == 1 else 's'}"
+        return f"basic auth, realm {f.realm!r}, {users} from {where} (401)"
     if isinstance(f, ExternalAuth):
         signin = f", sign-in {f.signin}" if f.signin else ""
         return f"external auth: {f.method} {f.url}{signin}"
@@ -102,8 +103,12 @@ def describe(f: Filter) -> str:
     if isinstance(f, ResponseHeaders):
         return "response headers" + (" (HTTPS only)" if f.https_only else "") + ": " + _edits(f)
     if isinstance(f, UpstreamProtocol):
-        check = "certificate verified" if f.verify else "certificate not verified"
-        return f"{f.protocol} to the backend ({check})"
+        check = "certificate not verified"
+        if f.verify:
+            where = f" of Secret {'/'.join(f.secret)}" if f.secret else ""
+            check = f"certificate verified with the ca.crt{where}"
+        client = ", client certificate shown" if f.cert_pem else ""
+        return f"{f.protocol} to the backend ({check}{client})"
     if isinstance(f, ErrorPages):
         by = f.backend.key if f.backend is not None else "seaway's own pages"
         return f"answers {', '.join(map(str, f.codes))} replaced by {by}"

@@ -19,7 +19,10 @@ through the context's Outbox (ingress/outbox.py): sent together at the end of th
 iteration; `close` flushes first.
 
 `finish` is the one place where a request ends, with its status, the response's size
-(the exchange's `received`) and its start time known.
+(the exchange's `received`) and its start time known: the request metrics and the access
+log (ingress/stats.py) hear of it there, or in `connection_lost` for a request cut short
+(the client went away: 499) or a tunnel. `drain` is the graceful shutdown of one
+connection (ingress/server.py).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import deque
+from time import perf_counter
 from typing import cast
 
 import httptools
@@ -65,6 +69,7 @@ class HttpProtocol(asyncio.Protocol):
         "closing",
         "ctx",
         "deferred",
+        "draining",
         "exchange",
         "flow",
         "loop",
@@ -99,6 +104,7 @@ class HttpProtocol(asyncio.Protocol):
         self.exchange: Exchange | None = None  # the active request's exchange, if forwarded
         self.queue: deque[RequestState] = deque()
         self.closing = False
+        self.draining = False  # shutting down: finish what is in flight, take nothing new
         self.deferred = False  # the active request starts once the current read is parsed
         self.stopped = False  # parsing stopped (bad request or closing): ignore input
         self.write_paused = False
@@ -135,6 +141,9 @@ class HttpProtocol(asyncio.Protocol):
             self._timer.cancel()
             self._timer = None
         ex, self.exchange = self.exchange, None
+        req = self.active
+        if req is not None:  # cut short (the client went away), or a tunnel that ended
+            self.ctx.stats.request_done(self, req, ex)
         if ex is not None and ex.conn is not None:
             ex.conn.abandon(ex)
         self.active = None
@@ -254,8 +263,10 @@ class HttpProtocol(asyncio.Protocol):
         if not self._head_done:
             raise PeerError(400, "request head not where its blank line is")
         req = parse_request(data if whole else data[pos:end], self.settings)
-        req.start = self.loop.time()
+        req.start = perf_counter()
         self._ticks += 1
+        if self.draining:
+            req.keep_alive = False  # the last one on this connection (see drain)
         if self._upgrade or req.upgrade is not None:
             if not (self._upgrade and req.upgrade is not None):
                 raise PeerError(400, "upgrade request unclear")
@@ -294,7 +305,7 @@ class HttpProtocol(asyncio.Protocol):
         ctx = self.ctx
         ctx.memo_hits += 1
         req = memo.repeat()
-        req.start = self.loop.time()
+        req.start = perf_counter()
         self._ticks += 1
         if ctx.router is not self._memo_router:
             self._route(req)  # a new configuration: route it again
@@ -340,11 +351,10 @@ class HttpProtocol(asyncio.Protocol):
             self.stopped = True  # nothing after it is read
 
     def _route(self, req: RequestState) -> None:
-        route = self.ctx.route(req)
+        route = req.route = self.ctx.route(req)  # (answered here too: metrics label it)
         if route.status:
             req.local = route.status
         else:
-            req.route = route
             req.upstream_head = req.build_upstream_head(self.client_ip, self.scheme)
         if self.active is None:
             self.active = req
@@ -375,6 +385,7 @@ class HttpProtocol(asyncio.Protocol):
         self.active = None
         self._ticks += 1
         ex = self.exchange
+        self.ctx.stats.request_done(self, req, ex)
         if ex is not None:
             self.exchange = None
             conn = ex.conn
@@ -391,6 +402,9 @@ class HttpProtocol(asyncio.Protocol):
             if not self.queue:
                 self.flow.resume(PIPELINE)
             self._start(nxt)
+            waited = self.exchange
+            if waited is not None:  # it waited its turn: its exchange begins now
+                waited.began = perf_counter()
         elif self.flow.reasons:
             self.flow.resume(PIPELINE)
 
@@ -440,6 +454,24 @@ class HttpProtocol(asyncio.Protocol):
             conn.tunnel(self.tunnel_buf)
             self.tunnel_buf = b""
         self.flow.resume_all()
+
+    # -- shutdown --------------------------------------------------------------------------
+    def drain(self) -> None:
+        """Graceful shutdown: an idle connection closes now; otherwise the requests in
+        flight finish, the last one's response says `Connection: close` (if its head has
+        not gone out yet: a request that is not keep-alive gets it, see ingress/upstream.py)
+        and the connection closes after it; nothing after it is read."""
+        self.draining = True
+        if self.closing:
+            return
+        last = self.queue[-1] if self.queue else self.active
+        if last is None:
+            if self.reading is None and not self.buf:
+                self.close()  # idle keep-alive (a head on its way: _head sees `draining`)
+            return
+        last.keep_alive = False
+        if last.complete:
+            self.stopped = True  # nothing after it is read (as _complete does)
 
     # -- helpers -------------------------------------------------------------------------
     def _write(self, data: bytes) -> None:

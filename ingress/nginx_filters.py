@@ -29,6 +29,7 @@ from dataclasses import dataclass
 
 from discovery.nginx_configmap import NginxGlobalSettings
 from discovery.nginx_settings import IngressAnnotations
+from ingress.nginx_secrets import NO_SECRETS, IngressSecrets
 from ingress.route_filters import (
     BasicAuth,
     BodyLimit,
@@ -130,14 +131,20 @@ class IngressFilters:
 
     ``front`` (BodyLimit, Cors) also goes on its Redirect routes; ``access`` (RateLimit,
     SourceRanges, BasicAuth, ExternalAuth) and ``back`` (UpstreamProtocol, Timeouts,
-    Retry) only on forwarding routes, around what `route` adds per route."""
+    Retry) only on forwarding routes, around what `route` adds per route. `secrets`: the
+    users and CA its named Secrets give (ingress/nginx_secrets.py)."""
 
     __slots__ = ("access", "back", "front", "https", "upstream_vhost")
 
-    def __init__(self, anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> None:
+    def __init__(
+        self,
+        anns: IngressAnnotations,
+        settings: NginxGlobalSettings | None,
+        secrets: IngressSecrets = NO_SECRETS,
+    ) -> None:
         self.front = _front(anns, settings)
-        self.access = _access(anns, settings)
-        self.back = _back(anns, settings)
+        self.access = _access(anns, settings, secrets)
+        self.back = _back(anns, settings, secrets)
         self.https = HttpsPolicy.of(anns, settings)
         self.upstream_vhost = anns.backends.upstream_vhost or None
 
@@ -187,7 +194,9 @@ def _front(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> tu
     return tuple(found)
 
 
-def _access(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> tuple[Filter, ...]:
+def _access(
+    anns: IngressAnnotations, settings: NginxGlobalSettings | None, secrets: IngressSecrets
+) -> tuple[Filter, ...]:
     found: list[Filter] = []
     limit = anns.rate_limit
     if limit.active:
@@ -214,7 +223,7 @@ def _access(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> t
     basic = anns.basic_auth
     if basic is not None:
         secret = (basic.secret_namespace, basic.secret_name)
-        found.append(BasicAuth(basic.realm, (), secret, basic.secret_type))
+        found.append(BasicAuth(basic.realm, secrets.users, secret, basic.secret_type))
     ext = anns.external_auth
     if ext is not None:
         found.append(
@@ -232,19 +241,26 @@ def _access(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> t
     return tuple(found)
 
 
-def _back(anns: IngressAnnotations, settings: NginxGlobalSettings | None) -> tuple[Filter, ...]:
+def _back(
+    anns: IngressAnnotations, settings: NginxGlobalSettings | None, secrets: IngressSecrets
+) -> tuple[Filter, ...]:
     found: list[Filter] = []
     b = anns.backends
     if b.protocol in ("HTTPS", "AUTO_HTTP"):
-        ssl = b.proxy_ssl
+        ssl, pem = b.proxy_ssl, secrets.proxy_ssl
+        # ingress-nginx verifies only with a ca.crt (no proxy_ssl_verify without one)
+        verify = bool(ssl and ssl.verify and pem.ca_pem)
         found.append(
             UpstreamProtocol(
                 "HTTPS" if b.protocol == "HTTPS" else "AUTO",
-                ssl.verify if ssl else False,
+                verify,
                 (ssl.name or None) if ssl else None,
                 ssl.server_name if ssl else False,
                 (ssl.secret_namespace, ssl.secret_name) if ssl else None,
                 ssl.verify_depth if ssl else 1,
+                pem.ca_pem if verify else b"",
+                pem.cert_pem,
+                pem.key_pem,
             )
         )
     lim = anns.limits

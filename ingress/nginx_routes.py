@@ -3,8 +3,9 @@ annotations ask for (ingress/nginx_filters.py), its backend as the Service port'
 upstream settings make it (ingress/nginx_upstreams.py), and the canary of that Service
 port in front (ingress/nginx_canary.py). Pure.
 
-- `denied` Ingresses (an unusable access rule) answer 503 on every path, with no filter
-  (nginx.tmpl: `return 503` for a location that is not allowed);
+- `denied` Ingresses (an unusable access rule, or an auth-secret / proxy-ssl-secret that
+  is missing or unusable: ingress/nginx_secrets.py) answer 503 on every path, with no
+  filter (nginx.tmpl: `return 503` for a location that is not allowed);
 - permanent-redirect / temporal-redirect answer their code with the URL (a path alone is
   made absolute with the request's scheme and Host, unless relative-redirects);
 - otherwise the route forwards; a Service port without usable endpoints is replaced by
@@ -18,7 +19,7 @@ port in front (ingress/nginx_canary.py). Pure.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from discovery.model import Ingress
 from discovery.nginx_configmap import NginxGlobalSettings
@@ -28,6 +29,7 @@ from ingress.backends import ServiceBackends
 from ingress.nginx_canary import CanaryRule, canary_routes
 from ingress.nginx_filters import IngressFilters
 from ingress.nginx_locations import Location
+from ingress.nginx_secrets import NO_SECRETS, IngressSecrets
 from ingress.nginx_upstreams import Upstreams, written_port
 from ingress.route_filters import ErrorPages, RequestHeaders, Rewrite
 from ingress.routes import (
@@ -57,6 +59,7 @@ class RouteBuilder:
         "_canaries",
         "_filters",
         "_forwards",
+        "_secrets",
         "_settings",
         "_snapshot",
         "_upstreams",
@@ -71,8 +74,10 @@ class RouteBuilder:
         upstreams: Upstreams,
         canaries: dict[str, CanaryRule],
         note: Note,
+        secrets: Mapping[tuple[str, str], IngressSecrets] | None = None,
     ) -> None:
         self._snapshot = snapshot
+        self._secrets = secrets or {}
         self._settings = settings
         self._backends = backends
         self._upstreams = upstreams
@@ -86,7 +91,8 @@ class RouteBuilder:
         key = (meta.namespace, meta.name)
         found = self._filters.get(key)
         if found is None:
-            found = self._filters[key] = IngressFilters(loc.anns, self._settings)
+            secrets = self._secrets.get(key, NO_SECRETS)
+            found = self._filters[key] = IngressFilters(loc.anns, self._settings, secrets)
         return found
 
     def resolve(self, loc: Location) -> Backend:
@@ -115,6 +121,9 @@ class RouteBuilder:
             return self._with_canary(main, loc, resolved)
         if anns.denied:
             self.note(loc.ingress, "access annotations unusable: every path answers 503")
+            return [Route(match, FixedResponse(DENIED), source)]
+        if self._secrets.get((meta.namespace, meta.name), NO_SECRETS).denied:
+            self.note(loc.ingress, "a Secret it names is unusable: every path answers 503")
             return [Route(match, FixedResponse(DENIED), source)]
         f = self.filters(loc)
         wanted = anns.redirects.redirect

@@ -43,9 +43,13 @@ class EndpointPool:
     __slots__ = (
         "_idle",
         "_owner",
+        "closed",
+        "hits",
         "key",
         "memo_hits",
         "memo_misses",
+        "misses",
+        "opened",
         "pipeline_pause",
         "pipelining",
     )
@@ -61,6 +65,13 @@ class EndpointPool:
         # Responses whose head repeated the connection's last one (ingress/upstream.py).
         self.memo_hits = 0
         self.memo_misses = 0
+        # For the request metrics (ingress/stats.py): acquire() found an idle connection
+        # or not (take_counts), and upstream connections made and lost (counted by the
+        # connections: open = the difference).
+        self.hits = 0
+        self.misses = 0
+        self.opened = 0
+        self.closed = 0
 
     def __len__(self) -> int:
         return len(self._idle)
@@ -71,9 +82,17 @@ class EndpointPool:
         while idle:
             conn = idle.popleft()[0]
             if conn.reusable():
+                self.hits += 1
                 return conn
             conn.close()
+        self.misses += 1
         return None
+
+    def take_counts(self) -> tuple[int, int]:
+        """(hits, misses) since the last call."""
+        counts = (self.hits, self.misses)
+        self.hits = self.misses = 0
+        return counts
 
     def release(self, conn: Pooled) -> None:
         """Return a connection after a complete exchange; closed if the pool is full."""
@@ -130,6 +149,13 @@ class PoolSet:
         """(hits, misses) of the repeated-head memo over every endpoint."""
         pools = self._pools.values()
         return sum(p.memo_hits for p in pools), sum(p.memo_misses for p in pools)
+
+    def endpoints(self) -> list[EndpointPool]:
+        return list(self._pools.values())
+
+    def open_count(self) -> int:
+        """Upstream connections open now (made and not yet lost)."""
+        return sum(p.opened - p.closed for p in self._pools.values())
 
     def idle_count(self) -> int:
         return sum(len(p) for p in self._pools.values())

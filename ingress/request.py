@@ -121,7 +121,7 @@ class RequestState:
         self.error = 0  # a status to answer instead of forwarding (pipelined bad request)
         self.local = 0  # a status the proxy answers itself (404, 503, ...)
         self.status = 0  # the response status the client got (for logs and metrics)
-        self.start = 0.0  # loop time when the head was complete
+        self.start = 0.0  # perf_counter() when the head was complete (metrics, access log)
         self.response_started = False
         self.response_done = False
         self.route: object = None

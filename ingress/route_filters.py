@@ -13,7 +13,7 @@ the module docstring of ingress/route_actions.py (the pure helpers it uses).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Literal
 
 from ingress.routes import Backend, Compact, PathRewrite, SecretKey
@@ -82,10 +82,13 @@ class HttpsRedirect(Compact):
 class BasicAuth(Compact):
     """HTTP Basic authentication (401 with ``WWW-Authenticate: Basic realm=...`` when
     missing or wrong). ``users``: (user, htpasswd hash: apr1 ``$apr1$``, bcrypt ``$2y$``,
-    sha1 ``{SHA}``), from the ``secret`` (an auth-file Secret: an htpasswd file in key
-    ``auth``; auth-map: one key per user, the hash as value). Users unknown (the Secret is
-    not read yet, or missing): every request is refused, never let through. The
-    Authorization header is not forwarded. ingress-nginx auth-type basic."""
+    sha1 ``{SHA}``, ... as discovery/htpasswd.py lists), filled by the translator from the
+    ``secret`` (an auth-file Secret: an htpasswd file in key ``auth``; auth-map: one key per
+    user, the hash as value); check credentials with ingress/htpasswd.py ``verify_basic``.
+    No users (none usable in the Secret): every request is refused (401), never let
+    through; a missing or unusable Secret makes the route a 503 instead (the translator
+    does not emit this filter then). The Authorization header is not forwarded.
+    ingress-nginx auth-type basic."""
 
     realm: str = ""
     users: tuple[tuple[str, str], ...] = ()
@@ -275,11 +278,13 @@ class ErrorPages(Compact):
 class UpstreamProtocol(Compact):
     """How to talk to the backend: "HTTPS" opens TLS to the endpoint, "AUTO" uses the
     client's scheme (ingress-nginx AUTO_HTTP). The certificate is checked only with
-    ``verify``: against the CA (ca.crt) of ``secret``, up to ``verify_depth``, for the
-    name ``server_name`` (None: the Service's upstream name, as nginx's $proxy_host).
-    ``sni`` sends ``server_name`` as SNI (nginx sends none by default). ``secret`` may
-    also hold a client certificate (tls.crt, tls.key). ingress-nginx backend-protocol and
-    proxy-ssl-secret, -verify, -verify-depth, -name, -server-name."""
+    ``verify``: against ``ca_pem`` (the ca.crt of ``secret``, PEM; never empty when
+    ``verify``), up to ``verify_depth``, for the name ``server_name`` (None: the Service's
+    upstream name, as nginx's $proxy_host). ``sni`` sends ``server_name`` as SNI (nginx
+    sends none by default). ``cert_pem``/``key_pem``: a client certificate to present
+    (tls.crt, tls.key of ``secret``; ingress-nginx proxy_ssl_certificate), b"" for none.
+    ingress-nginx backend-protocol and proxy-ssl-secret, -verify, -verify-depth, -name,
+    -server-name."""
 
     protocol: Literal["HTTP", "HTTPS", "AUTO"] = "HTTP"
     verify: bool = False
@@ -287,6 +292,9 @@ class UpstreamProtocol(Compact):
     sni: bool = False
     secret: SecretKey | None = None
     verify_depth: int = 1
+    ca_pem: bytes = field(default=b"", repr=False)
+    cert_pem: bytes = field(default=b"", repr=False)
+    key_pem: bytes = field(default=b"", repr=False)
 
 
 Filter = (

@@ -21,10 +21,13 @@ from functools import partial
 from ingress.context import ProxyContext, RouterLike
 from ingress.http1 import HttpProtocol
 from ingress.settings import HttpSettings
+from ingress.stats import RequestStats
+from proxy.counters import Delta
 
 log = logging.getLogger(__name__)
 
 BACKLOG = 4096
+DRAIN_POLL = 0.05  # seconds between looks at the connections left while draining
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -100,6 +103,7 @@ class Listener:
                 return
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            self.ctx.stats.accepted += 1
             task = self.loop.create_task(self._attach(conn))
             self.tasks.add(task)
             task.add_done_callback(self.tasks.discard)
@@ -138,11 +142,16 @@ class WorkerServer:
         loop: asyncio.AbstractEventLoop,
         settings: HttpSettings,
         router: RouterLike,
+        stats: RequestStats | None = None,
     ) -> None:
-        self.ctx = ProxyContext(loop, settings, router)
+        self.ctx = ProxyContext(loop, settings, router, stats=stats)
         self.http: Listener | None = None
         self.https: Listener | None = None
         self.sockets: dict[str, Listener] = {}  # SocketSpec name -> its listener
+        self.draining = False
+        access_log = self.ctx.stats.access_log
+        if access_log is not None:
+            access_log.start(loop)
 
     async def apply(
         self,
@@ -157,6 +166,8 @@ class WorkerServer:
         and named in the returned errors (the next apply tries it again); the Ingress
         ones raise OSError."""
         self.ctx.set_router(router)
+        if self.draining:
+            return []  # shutting down: listeners stay closed
         self.http = await self._reconcile(self.http, http, None)
         self.https = await self._reconcile(self.https, https if tls is not None else None, tls)
         return await self._reconcile_sockets(sockets)
@@ -192,15 +203,51 @@ class WorkerServer:
             return current
         return await Listener.open(self.ctx, want, tls)
 
-    async def close(self) -> None:
+    def take_stats(self) -> Delta:
+        """This worker's request counts since the last take, and its open connections (the
+        Gateway sockets' included: their contexts share the stats and the connection set)."""
+        ctx = self.ctx
+        table = getattr(ctx.router, "table", None)  # a CompiledTable's RouteTable
+        return ctx.stats.take(len(ctx.connections), ctx.pools, table)
+
+    async def drain(self, grace: float) -> None:
+        """Graceful shutdown: stop accepting, let every request in flight finish within
+        `grace` seconds (idle keep-alive connections close at once, the last response on
+        each connection says `Connection: close`), then close what is left."""
+        self.draining = True
+        await self._close_listeners()
+        ctx = self.ctx
+        for proto in list(ctx.connections):
+            drain = getattr(proto, "drain", None)
+            if drain is not None:
+                drain()
+        ctx.outbox.flush()
+        deadline = ctx.loop.time() + grace
+        while ctx.connections and ctx.loop.time() < deadline:
+            await asyncio.sleep(DRAIN_POLL)
+        if ctx.connections:
+            log.warning(
+                "%d connection(s) still busy after the %.0fs grace period: closing them",
+                len(ctx.connections),
+                grace,
+            )
+
+    async def _close_listeners(self) -> None:
         for listener in (self.http, self.https, *self.sockets.values()):
             if listener is not None:
                 await listener.close()
         self.http = self.https = None
         self.sockets = {}
+
+    async def close(self) -> None:
+        await self._close_listeners()
         self.ctx.outbox.flush()
         for proto in list(self.ctx.connections):
             transport = getattr(proto, "transport", None)
             if transport is not None:
                 transport.close()
+        for _ in range(2):  # their connection_lost runs (and counts what was cut)
+            await asyncio.sleep(0)
         self.ctx.pools.close()
+        if self.ctx.stats.access_log is not None:
+            await self.ctx.stats.access_log.close()

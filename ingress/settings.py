@@ -22,3 +22,6 @@ class HttpSettings:
     upstream_pipelining: int = 1
     high_water: int = 256 * 1024  # write buffer above which the other side stops reading
     low_water: int = 64 * 1024
+    # On shutdown (SIGTERM), how long requests in flight get to finish before their
+    # connections are closed (a pod's terminationGracePeriodSeconds is 30 s too).
+    shutdown_grace_period: float = 30.0

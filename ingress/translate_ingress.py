@@ -40,9 +40,12 @@ Annotations (ingress-nginx's, parsed into the Snapshot by discovery/) become mat
 actions and filters: ingress/nginx_routes.py per path, ingress/nginx_filters.py for the
 filters and the ConfigMap's defaults (the listener's filters), ingress/nginx_upstreams.py
 per Service port, ingress/nginx_canary.py for canaries. An Ingress without annotations
-gives routes without filters. An Ingress its annotations refuse (a snippet, a GRPC
-backend, an invalid value ingress-nginx rejects) is left out with the reason in its
-report; when a version of it was served before (``last_good``), that version keeps
+gives routes without filters. The Secrets annotations name come read from
+``Snapshot.auth_secrets`` (ingress/nginx_secrets.py): auth-secret users go into BasicAuth,
+proxy-ssl-secret's CA into UpstreamProtocol; one missing or unusable makes every path of
+the Ingress answer 503, as in ingress-nginx. An Ingress its annotations refuse (a
+snippet, a GRPC backend, an invalid value ingress-nginx rejects) is left out with the
+reason in its report; when a version of it was served before (``last_good``), that version keeps
 serving, as nginx keeps its last good configuration.
 
 Everything goes to one Listener, INGRESS_LISTENER, served on the HTTP bind address and,
@@ -65,6 +68,7 @@ from ingress.nginx_filters import listener_filters
 from ingress.nginx_hosts import CertificateHosts, HostBuilder
 from ingress.nginx_locations import HostLocations, Location
 from ingress.nginx_routes import KIND, RouteBuilder
+from ingress.nginx_secrets import IngressSecrets, ingress_secrets
 from ingress.nginx_upstreams import Upstreams
 from ingress.routes import (
     Certificate,
@@ -196,6 +200,7 @@ class _Translator:
             self._upstreams,
             canaries,
             self._note,
+            self._secrets(mains),
         )
         hosts = HostBuilder(builder, CertificateHosts(certs), self._snapshot.nginx, self._warn)
         vhosts = hosts.build(self._hosts)
@@ -409,6 +414,20 @@ class _Translator:
                 names = tuple(h.lower() for h in hosts)
                 certs.append(Certificate(names, meta.namespace, tls.secret_name, source))
         return tuple(certs)
+
+    def _secrets(self, mains: list[ServedIngress]) -> dict[NsName, IngressSecrets]:
+        """The users and CAs of the Secrets each Ingress names; their problems reported."""
+        found: dict[NsName, IngressSecrets] = {}
+        secrets = self._snapshot.auth_secrets
+        for s in mains:
+            anns = s.annotations
+            if (anns.basic_auth is None and anns.backends.proxy_ssl is None) or anns.denied:
+                continue
+            key = _key(s.ingress)
+            resolved = found[key] = ingress_secrets(anns, secrets)
+            for problem in resolved.problems:
+                self._warn(s.ingress, problem.text(f"{KIND} {key[0]}/{key[1]}"))
+        return found
 
     # -- reports --------------------------------------------------------------------------
 

@@ -180,9 +180,11 @@ class UpstreamConnection(asyncio.Protocol):
     # -- asyncio.Protocol --------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = cast(asyncio.Transport, transport)
+        self.pool.opened += 1  # (the request metrics' open upstream connections)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
+        self.pool.closed += 1
         ex = self.exchange
         if ex is None:
             self.pool.discard(self)

@@ -4,6 +4,9 @@ How config reaches every worker: the daemon (the only process that watches files
 Kubernetes API) translates each Snapshot into a RouteTable (ingress/routes.py: routes with
 their backends and endpoints resolved) and sends it with the TLS Secrets it names,
 pickled and length-prefixed, over a Unix socketpair per worker right after its own sync.
+The users of auth-secret Secrets and the CAs of proxy-ssl-secret ones travel inside the
+table (the BasicAuth and UpstreamProtocol filters carry them), so a change of such a Secret
+is a new table.
 Each worker compiles the table and builds its CertStore from it, so a change reaches
 every worker as soon as the daemon has synced (milliseconds; well under 1 s). Workers
 know nothing of Ingress objects and never talk to the API server, so N workers do not
@@ -20,11 +23,17 @@ nginx's master restarts its workers: `WorkerPool.revive` (called every REVIVE_IN
 the dataplane) starts a new process with the same index and sends it the last config.
 One that dies again within CRASH_WINDOW of its start waits twice as long each time (up to
 MAX_BACKOFF) before the next try, so a crash loop does not spin.
+
+The pipe carries two more messages. Daemon to worker: `Drain` (graceful shutdown: stop
+accepting, finish what is in flight, exit). Worker to daemon: a `proxy.counters.Delta`
+of request counts every STATS_INTERVAL and when it exits, which the daemon adds to its
+totals (`WorkerPool.on_stats`), so the counters users see survive a worker's restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import pickle
@@ -36,10 +45,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from discovery.model import TLSSecret
 from ingress.routes import RouteTable, SecretKey
 from ingress.settings import HttpSettings
+from ingress.stats import ObservabilitySettings
+from proxy.counters import Delta
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +60,8 @@ REVIVE_INTERVAL = 0.5  # seconds between checks for dead workers
 CRASH_WINDOW = 5.0  # a worker dying sooner than this after its start backs off
 MAX_BACKOFF = 30.0
 REPO_ROOT = str(Path(__file__).resolve().parent.parent)
+DRAIN_MARGIN = 5.0  # seconds past the grace period a draining worker gets to exit
+STATS_INTERVAL = 1.0  # seconds between two request-count deltas from a worker
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,23 +73,51 @@ class WorkerConfig:
     https: tuple[str, int] | None
     table: RouteTable = field(default_factory=RouteTable)
     tls_secrets: dict[SecretKey, TLSSecret] = field(default_factory=dict)
+    observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
 
 
-def encode(config: WorkerConfig) -> bytes:
-    data = pickle.dumps(config, protocol=pickle.HIGHEST_PROTOCOL)
+@dataclass(frozen=True, slots=True)
+class Drain:
+    """Daemon to worker: shut down gracefully (HttpSettings.shutdown_grace_period)."""
+
+
+def encode(message: WorkerConfig | Drain | Delta) -> bytes:
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _LEN.pack(len(data)) + data
 
 
-async def read_config(reader: asyncio.StreamReader) -> WorkerConfig | None:
-    """The next config from the daemon, or None when the pipe closed."""
+async def read_config(reader: asyncio.StreamReader) -> WorkerConfig | Drain | None:
+    """The next message from the daemon, or None when the pipe closed."""
     try:
         head = await reader.readexactly(_LEN.size)
         data = await reader.readexactly(_LEN.unpack(head)[0])
     except (asyncio.IncompleteReadError, ConnectionError):
         return None
     config = pickle.loads(data)
-    assert isinstance(config, WorkerConfig)
+    assert isinstance(config, WorkerConfig | Drain)
     return config
+
+
+class Frames:
+    """Length-prefixed messages cut out of a byte stream (the daemon's end of a pipe)."""
+
+    __slots__ = ("_buf",)
+
+    def __init__(self) -> None:
+        self._buf = bytearray()
+
+    def feed(self, data: bytes) -> list[Any]:
+        buf = self._buf
+        buf += data
+        out: list[Any] = []
+        while len(buf) >= _LEN.size:
+            size = _LEN.unpack_from(buf)[0]
+            end = _LEN.size + size
+            if len(buf) < end:
+                break
+            out.append(pickle.loads(bytes(buf[_LEN.size : end])))
+            del buf[:end]
+        return out
 
 
 class WorkerProcess:
@@ -87,6 +129,8 @@ class WorkerProcess:
         env["PYTHONPATH"] = REPO_ROOT + os.pathsep + env.get("PYTHONPATH", "")
         self.index = index
         self.started = time.monotonic()
+        self.started_at = time.time()
+        self.listener: asyncio.Task[None] | None = None  # reads its stats (WorkerPool)
         self.sock = parent
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "ingress.worker", str(child.fileno()), str(index)],
@@ -100,6 +144,9 @@ class WorkerProcess:
         await asyncio.get_running_loop().sock_sendall(self.sock, payload)
 
     async def stop(self, timeout: float = 5.0) -> None:
+        if self.listener is not None:
+            self.listener.cancel()
+            self.listener = None
         self.sock.close()  # the worker sees EOF and shuts down
         loop = asyncio.get_running_loop()
         try:
@@ -123,6 +170,10 @@ class WorkerPool:
         self.count = count
         self.workers: list[WorkerProcess] = []
         self.restarts = 0
+        self.restarts_by_index: dict[int, int] = {}
+        # Called with (worker index, Delta) for each stats message, and (index, None) when
+        # a worker's pipe closed (its gauges are gone with it).
+        self.on_stats: Callable[[int, Delta | None], None] | None = None
         self._spawn = spawn
         self._clock = clock
         self._payload: bytes | None = None  # the last config sent
@@ -131,6 +182,32 @@ class WorkerPool:
 
     def start(self) -> None:
         self.workers = [self._spawn(i) for i in range(1, self.count + 1)]
+        for w in self.workers:
+            self._listen(w)
+
+    def _listen(self, w: WorkerProcess) -> None:
+        if self.on_stats is not None:
+            w.listener = asyncio.get_running_loop().create_task(self._read_stats(w))
+
+    async def _read_stats(self, w: WorkerProcess) -> None:
+        """Deltas from one worker until its pipe closes."""
+        loop = asyncio.get_running_loop()
+        frames = Frames()
+        report = self.on_stats
+        assert report is not None
+        try:
+            while True:
+                try:
+                    data = await loop.sock_recv(w.sock, 65536)
+                except OSError:
+                    break
+                if not data:
+                    break
+                for message in frames.feed(data):
+                    if isinstance(message, Delta):
+                        report(w.index, message)
+        finally:
+            report(w.index, None)
 
     async def revive(self) -> None:
         """Restart every worker that has exited, and give it the last config."""
@@ -154,10 +231,15 @@ class WorkerPool:
                 if delay:
                     continue
             del self._not_before[w.index]
+            listener = getattr(w, "listener", None)  # (tests spawn fakes without one)
+            if listener is not None:
+                listener.cancel()
             w.sock.close()
             fresh = self._spawn(w.index)
+            self._listen(fresh)
             self.workers[pos] = fresh
             self.restarts += 1
+            self.restarts_by_index[w.index] = self.restarts_by_index.get(w.index, 0) + 1
             if self._payload is not None:
                 try:
                     await fresh.send(self._payload)
@@ -177,6 +259,45 @@ class WorkerPool:
     async def stop(self) -> None:
         await asyncio.gather(*(w.stop() for w in self.workers))
         self.workers = []
+
+    async def drain(self, grace: float) -> None:
+        """Tell every worker to drain, and wait (a little longer than `grace`) for each to
+        finish and exit; `stop` then ends whatever is left."""
+        payload = encode(Drain())
+        live = [w for w in self.workers if w.proc.poll() is None]
+        for w in live:
+            with contextlib.suppress(OSError):
+                await w.send(payload)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace + DRAIN_MARGIN
+        while any(w.proc.poll() is None for w in live) and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        # Their last stats message may still be in the pipe: read it before stop().
+        await asyncio.gather(
+            *(asyncio.wait_for(w.listener, 1.0) for w in live if w.listener is not None),
+            return_exceptions=True,
+        )
+
+    def signal(self, signum: int) -> None:
+        """Forward a signal to every live worker (SIGUSR1: reopen the access log)."""
+        for w in self.workers:
+            if w.proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(w.proc.pid, signum)
+
+    def describe(self) -> list[dict[str, object]]:
+        """Each worker process for the status page."""
+        return [
+            {
+                "index": w.index,
+                "pid": w.proc.pid,
+                "alive": w.proc.poll() is None,
+                "exit_code": w.proc.poll(),
+                "started": w.started_at,
+                "restarts": self.restarts_by_index.get(w.index, 0),
+            }
+            for w in self.workers
+        ]
 
     def pids(self) -> list[int]:
         return [w.proc.pid for w in self.workers]

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from discovery.snapshot import ServicePortName, Snapshot
+from proxy.counters import Family, Totals
 
 
 class Dataplane(Protocol):
@@ -23,3 +24,21 @@ class Dataplane(Protocol):
     async def sync(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> None: ...
 
     async def stop(self) -> None: ...
+
+
+@runtime_checkable
+class Draining(Protocol):
+    """A dataplane that can shut down gracefully: on SIGTERM the daemon calls `drain`
+    (stop accepting, let what is in flight finish within the grace period) before `stop`."""
+
+    async def drain(self) -> None: ...
+
+
+@runtime_checkable
+class Counting(Protocol):
+    """A dataplane that counts traffic (proxy/counters.py): `collect` returns its totals so
+    far, `families` says how to read them as Prometheus metrics."""
+
+    def collect(self) -> Totals: ...
+
+    def families(self) -> tuple[Family, ...]: ...

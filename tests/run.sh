@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-DEBS="iptables nftables conntrack nginx-light haproxy wrk curl iproute2 procps openssl"
+DEBS="iptables nftables conntrack nginx-light haproxy wrk curl iproute2 procps openssl chromium apache2-utils"
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   missing=""
   for pkg in $DEBS; do dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"; done

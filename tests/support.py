@@ -34,6 +34,15 @@ def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
             time.sleep(0.05)
 
 
+def connect_refused(host: str, port: int) -> bool:
+    """Whether a TCP connect to host:port is refused (nothing listens there)."""
+    try:
+        socket.create_connection((host, port), timeout=2).close()
+    except ConnectionRefusedError:
+        return True
+    return False
+
+
 def wait_until(predicate: object, timeout: float = 10.0, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout
     while True:

@@ -3,7 +3,8 @@
 /healthz answers 200 while syncs keep succeeding (503 when the last successful sync is
 older than twice the max sync period and a change is pending), like kube-proxy;
 /readyz answers 200 once every source finished its initial list and a first sync
-succeeded.
+succeeded, and 503 again as soon as a shutdown begins (so a load balancer stops sending
+new clients while the requests in flight drain).
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ class Health:
     """What /healthz and /readyz report; the daemon updates it."""
 
     ready: bool = False
+    draining: bool = False  # shutting down: not ready, whatever else holds
     last_sync: float = 0.0  # wall clock of the last successful sync, 0 = never
     pending_since: float = 0.0  # wall clock of the oldest change not yet synced, 0 = none
     max_sync_period: float = 30.0
@@ -40,7 +42,8 @@ class Health:
             {
                 "lastUpdated": _rfc3339(self.last_sync) if self.last_sync else None,
                 "currentTime": _rfc3339(now),
-                "ready": self.ready,
+                "ready": self.ready and not self.draining,
+                "draining": self.draining,
             }
         ).encode()
 
@@ -55,7 +58,7 @@ def add_health_routes(app: web.Application, health: Health) -> None:
         return web.Response(body=health.body(), status=status, content_type="application/json")
 
     async def readyz(_: web.Request) -> web.Response:
-        status = 200 if health.ready and health.healthy() else 503
+        status = 200 if health.ready and not health.draining and health.healthy() else 503
         return web.Response(body=health.body(), status=status, content_type="application/json")
 
     app.router.add_get("/healthz", healthz)
@@ -63,9 +66,18 @@ def add_health_routes(app: web.Application, health: Health) -> None:
     app.router.add_get("/readyz", readyz)
 
 
-def add_metrics_route(app: web.Application, metrics: DaemonMetrics) -> None:
+def add_metrics_route(
+    app: web.Application,
+    metrics: DaemonMetrics,
+    more: Callable[[], bytes] | None = None,
+) -> None:
+    """/metrics: the daemon's registry, then what `more` renders (the request metrics)."""
+
     async def serve_metrics(_: web.Request) -> web.Response:
-        resp = web.Response(body=generate_latest(metrics.registry))
+        body = generate_latest(metrics.registry)
+        if more is not None:
+            body += more()
+        resp = web.Response(body=body)
         resp.headers["Content-Type"] = CONTENT_TYPE_LATEST
         return resp
 

@@ -20,6 +20,7 @@ COMMAND_MODULES: dict[str, str] = {
     "cleanup": "proxy.app.cmd_kernel",
     "echo": "proxy.app.cmd_echo",
     "demo": "proxy.app.cmd_demo",
+    "proxy": "proxy.app.cmd_proxy",
 }
 
 

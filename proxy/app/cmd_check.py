@@ -4,11 +4,12 @@ Exit 0 with a one-line summary of what was loaded, or 1 with every error on stde
 per line (file: object: field: message). Then, for every Ingress carrying ingress-nginx
 annotations: those recognised and those ignored (why) on stdout, invalid values (with
 what is accepted and what happens now), refused Ingresses and denied paths on stderr;
-        "ConfigMap; then, per Ingress seaway would serve (--ingress-controller), what the "
-        "translation made of its annotations (translated: ...) and its warnings; then the "
-        "status of the Gateway API objects seaway owns (what it would write back in API "
-        "mode). Exit 0 and a one-line summary when everything is valid, 1 otherwise. Only "
-        "files are checked: --kubeconfig and --master are refused.",
+the same for the --configmap ConfigMap; then, per Ingress seaway would serve
+(--ingress-controller), what the translation made of its annotations (translated: ...),
+the problems of the Secrets its auth-secret and proxy-ssl-secret name (errors naming the
+Secret's file and field, or the annotation when the Secret is missing, with what the
+Ingress answers meanwhile: 503 or 401) and its warnings; then the status of the Gateway
+API objects seaway owns (what it would write back in API mode).
 """
 
 from __future__ import annotations
@@ -16,9 +17,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections import Counter
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from discovery.model import KINDS, ConfigMap, Ingress, KubeObject, ObjectKey
+
+if TYPE_CHECKING:
+    from discovery.manifest import LoadResult
+    from discovery.nginx_settings import IngressAnnotations
+    from discovery.snapshot import Snapshot
 from proxy.app.options import (
     add_gateway_flags,
     add_ingress_nginx_flags,
@@ -38,7 +44,9 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "values (NAMESPACE/NAME: metadata.annotations[KEY]: invalid ...) and Ingresses "
         "refused (snippets, GRPC backends, ...), and the same for the --configmap "
         "ConfigMap; then, per Ingress seaway would serve (--ingress-controller), what the "
-        "translation made of its annotations (translated: ...) and its warnings; then the "
+        "translation made of its annotations (translated: ...), the problems of the Secrets "
+        "its auth-secret and proxy-ssl-secret name (missing: 503; htpasswd lines seaway "
+        "cannot use: 401 for those users) and its warnings; then the "
         "status of the Gateway API objects seaway owns (what it would write back in API "
         "mode). Exit 0 and a one-line summary when everything is valid, 1 otherwise. Only "
         "files are checked: --kubeconfig and --master are refused.",
@@ -85,7 +93,7 @@ def run(args: argparse.Namespace) -> int:
     for error in result.errors:
         print(error, file=sys.stderr)
     objects = result.objects()
-    nginx_errors, nginx_warnings = _report_nginx(objects, args)
+    nginx_errors, nginx_warnings = _report_nginx(objects, args, _secret_files(result))
     # nginx_errors: the Ingresses (and ConfigMap) with an invalid value, refusal or denial
     warnings = len(result.warnings) + nginx_warnings
     counts = Counter(o.kind for o in objects)
@@ -111,7 +119,9 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _report_nginx(objects: list[KubeObject], args: argparse.Namespace) -> tuple[int, int]:
+def _report_nginx(
+    objects: list[KubeObject], args: argparse.Namespace, secret_files: dict[tuple[str, str], str]
+) -> tuple[int, int]:
     """Print what ingress-nginx annotations and the ConfigMap amount to, and what the
     translation made of them; (Ingresses or ConfigMaps with errors, warnings)."""
     from discovery.nginx_annotations import parse_ingress_annotations
@@ -119,7 +129,7 @@ def _report_nginx(objects: list[KubeObject], args: argparse.Namespace) -> tuple[
     from discovery.nginx_report import Line, annotation_lines, configmap_lines
 
     prefix, configmap = args.annotations_prefix, args.configmap
-    translated = _translate(objects, args)
+    translated, snapshot = _translate(objects, args)
     errors = warnings = 0
 
     def show(lines: list[Line]) -> None:
@@ -142,8 +152,10 @@ def _report_nginx(objects: list[KubeObject], args: argparse.Namespace) -> tuple[
             continue
         for line in report.applied:
             print(f"{where}: translated: {line}")
+        lines, said = _secret_lines(where, parsed, snapshot, prefix, secret_files)
+        show(lines)
         for warning in report.warnings:
-            if not (parsed.refusals and " refused (" in warning):  # said above, in detail
+            if not (parsed.refusals and " refused (" in warning) and warning not in said:
                 warnings += 1
                 print(f"warning: {warning}", file=sys.stderr)
     if configmap is not None:
@@ -167,6 +179,8 @@ def _report_nginx(objects: list[KubeObject], args: argparse.Namespace) -> tuple[
             "names, e.g. k8s.io/ingress-nginx)"
         )
     return errors, warnings
+
+
 def _print_gateway_status(args: argparse.Namespace, objects: list[Any]) -> None:
     from discovery.gateway_attach import attach_gateways
     from discovery.gateway_status import describe
@@ -211,8 +225,52 @@ def _print_gateway_sockets(snapshot: Any, attachment: Any) -> None:
         print(f"warning: {warning}", file=sys.stderr)
 
 
-def _translate(objects: list[KubeObject], args: argparse.Namespace) -> dict[tuple[str, str], Any]:
-    """The translator's report per owned Ingress ((namespace, name) -> ObjectReport)."""
+def _secret_lines(
+    where: str,
+    parsed: IngressAnnotations,
+    snapshot: Snapshot,
+    prefix: str,
+    secret_files: dict[tuple[str, str], str],
+) -> tuple[list[tuple[bool, str]], set[str]]:
+    """Errors about the Secrets an owned Ingress's annotations name (auth-secret,
+    proxy-ssl-secret), each naming the annotation or the Secret's file and field, with
+    what is answered meanwhile; and the translator's warnings they replace."""
+    from ingress.nginx_secrets import ingress_secrets
+
+    if parsed.denied or not parsed.served:
+        return [], set()
+    lines: list[tuple[bool, str]] = []
+    said: set[str] = set()
+    for problem in ingress_secrets(parsed, snapshot.auth_secrets).problems:
+        said.add(problem.text(f"Ingress {where}"))
+        ref = "/".join(problem.secret)
+        file = secret_files.get(problem.secret)
+        if file is None:
+            key = f"metadata.annotations[{prefix}/{problem.annotation}]"
+            lines.append((True, f"{where}: {key}: Secret {ref}: {problem.message}"))
+        else:
+            lines.append((True, f"{file}: Secret {ref}: {problem.message}"))
+            lines.append((True, f"  the {problem.annotation} of Ingress {where}"))
+        if problem.effect:
+            lines.append((True, f"  {problem.effect}"))
+    return lines, said
+
+
+def _secret_files(result: LoadResult) -> dict[tuple[str, str], str]:
+    """(namespace, name) -> the file a Secret comes from (the last file defining it)."""
+    return {
+        (o.meta.namespace, o.meta.name): file
+        for file, objects in result.objects_by_file.items()
+        for o in objects
+        if o.kind == "Secret"
+    }
+
+
+def _translate(
+    objects: list[KubeObject], args: argparse.Namespace
+) -> tuple[dict[tuple[str, str], Any], Snapshot]:
+    """The translator's report per owned Ingress ((namespace, name) -> ObjectReport), and
+    the Snapshot it translated."""
     from discovery.nginx_configmap import IngressNginxMode
     from discovery.snapshot_builder import build_snapshot
     from ingress.translate_ingress import translate_ingresses
@@ -221,7 +279,7 @@ def _translate(objects: list[KubeObject], args: argparse.Namespace) -> dict[tupl
     mode = IngressNginxMode.from_flags(args.annotations_prefix, args.configmap, controller)
     snapshot = build_snapshot(objects, nginx=mode)
     translation = translate_ingresses(snapshot, controller, args.watch_ingress_without_class)
-    return {(r.namespace, r.name): r for r in translation.reports}
+    return {(r.namespace, r.name): r for r in translation.reports}, snapshot
 
 
 def _plural(n: int, noun: str) -> str:

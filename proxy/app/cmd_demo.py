@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from pathlib import Path
 from typing import Any
 
-from proxy.app.options import Options, add_address_flag
+from proxy.app.options import Options, add_address_flag, add_operations_flags, options_from_args
 
 log = logging.getLogger("seaway.demo")
 
@@ -36,6 +35,7 @@ def register(sub: Any) -> None:
     add_address_flag(p, "--http-bind-address", ("127.0.0.1", 8080))
     add_address_flag(p, "--healthz-bind-address", ("127.0.0.1", 10256))
     add_address_flag(p, "--metrics-bind-address", ("127.0.0.1", 10249))
+    add_operations_flags(p)
     p.set_defaults(func=run)
 
 
@@ -76,8 +76,9 @@ seaway demo is up. Try:
   curl -s -H 'Host: shop.apps.localhost' {http}/       # -> api (wildcard host)
   curl -s -H 'Host: other.example' {http}/             # -> web (defaultBackend)
 
-  # admin
-  curl -s {health}/healthz ; curl -s {metrics}/metrics | grep kubeproxy_sync
+  # admin: the status page (open it in a browser), metrics, health
+  http://{metrics}/status
+  curl -s {metrics}/metrics | grep seaway_http_requests_total ; curl -s {health}/healthz
 
 Edit {options.config} while this runs; Ctrl-C stops everything.
 """
@@ -91,34 +92,29 @@ def run(args: argparse.Namespace) -> int:
         for error in loaded.errors:
             print(error, file=sys.stderr)
         return 1
-    options = Options(
-        config=args.config,
-        proxy_mode="userspace",
-        nodeport_addresses=["127.0.0.1/32"],
-        http_bind_address=args.http_bind_address,
-        https_bind_address=("127.0.0.1", 0),
-        healthz_bind_address=args.healthz_bind_address,
-        metrics_bind_address=args.metrics_bind_address,
-        workers=1,
-    )
+    options = options_from_args(args)
+    options.proxy_mode = "userspace"
+    options.nodeport_addresses = ["127.0.0.1/32"]
+    options.https_bind_address = ("127.0.0.1", 0)
+    options.workers = 1
 
     import uvloop
 
     from discovery.file_source import FileSource
+    from proxy.app import signals
     from proxy.app.cmd_run import choose_dataplanes
     from proxy.app.daemon import Daemon
     from proxy.app.echo import start_echo
 
     async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         servers = []
         for ip, port, name, udp in backends_of(loaded.objects()):
             servers.append(await start_echo(ip, port, name, udp=udp))
         log.info("started %d echo backends", len(servers))
-        daemon = Daemon(options, FileSource(options.config or ""), choose_dataplanes(options))
+        source = FileSource(options.config or "", secret_refs=options.secret_refs())
+        daemon = Daemon(options, source, choose_dataplanes(options))
+        stop = asyncio.Event()
+        signals.install(asyncio.get_running_loop(), daemon, stop)
         runner = asyncio.create_task(daemon.run(stop))
         waiter = asyncio.create_task(daemon.synced.wait())
         await asyncio.wait([runner, waiter], return_when=asyncio.FIRST_COMPLETED)

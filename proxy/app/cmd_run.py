@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import logging
 import os
-import signal
 import sys
 from typing import Any
 
@@ -16,6 +15,7 @@ from proxy.app.options import (
     add_gateway_flags,
     add_ingress_nginx_flags,
     add_mode_flags,
+    add_operations_flags,
     add_source_flags,
     options_from_args,
 )
@@ -29,22 +29,24 @@ def register(sub: Any) -> None:
         help="run the daemon: watch objects and keep the dataplane in sync",
         description="Run seaway: take Services, EndpointSlices, Ingresses, IngressClasses "
         "and TLS Secrets (and ingress-nginx's ConfigMap: --configmap) from manifest files "
-        "(-c) or the Kubernetes API (--kubeconfig, "
-        "--master, or in-cluster), and make their traffic flow through the chosen "
-        "--proxy-mode; Ingresses seaway owns are served on --http-bind-address in every "
-        "mode. Gateway API objects (GatewayClass, Gateway, HTTPRoute, ReferenceGrant) are "
-        "read too: in API mode seaway writes the status of its own. SIGTERM or SIGINT stops "
-        "it cleanly.",
+        "(-c) or the Kubernetes API (--kubeconfig, --master, or in-cluster), and make their "
+        "traffic flow through the chosen --proxy-mode; Ingresses seaway owns are served on "
+        "--http-bind-address in every mode. Gateway API objects (GatewayClass, Gateway, "
+        "HTTPRoute, ReferenceGrant) are read too: in API mode seaway writes the status of its "
+        "own. SIGTERM or SIGINT drains and stops it (twice: at once); SIGHUP re-reads the "
+        "files; SIGUSR1 reopens the access log.",
     )
     add_source_flags(p)
     add_mode_flags(p)
     add_daemon_flags(p)
+    add_operations_flags(p)
     add_ingress_nginx_flags(p)
     add_gateway_flags(p)
     p.add_argument(
         "--cleanup",
         action="store_true",
-        help="remove everything seaway programmed in the kernel (both iptables flavors) and "
+        help="remove everything seaway programmed in the kernel (both iptables flavors and "
+        "the nftables tables) and "
         "exit, like kube-proxy --cleanup",
     )
     p.set_defaults(func=run)
@@ -55,7 +57,7 @@ def choose_source(options: Options) -> Any:
     if options.config:
         from discovery.file_source import FileSource
 
-        return FileSource(options.config)
+        return FileSource(options.config, secret_refs=options.secret_refs())
     from discovery.kube_source import KubeSource
 
     return KubeSource(options.kube_source_config())
@@ -71,6 +73,10 @@ def choose_dataplanes(options: Options) -> list[Any]:
         from proxy.iptables.dataplane import IptablesDataplane
 
         dataplanes.append(IptablesDataplane(options.iptables_config()))
+    elif options.proxy_mode == "nftables":
+        from proxy.nftables.dataplane import NftablesDataplane
+
+        dataplanes.append(NftablesDataplane(options.nftables_config()))
     from ingress.dataplane import IngressDataplane
     from proxy.healthcheck_server import HealthCheckServer
     from proxy.userspace.addresses import host_addresses
@@ -109,6 +115,7 @@ def run(args: argparse.Namespace) -> int:
 
     import uvloop
 
+    from proxy.app import signals
     from proxy.app.daemon import Daemon
     from proxy.healthcheck_server import HealthCheckServer
 
@@ -119,9 +126,7 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(dataplane, HealthCheckServer):
                 dataplane.proxy_healthy = daemon.health.healthy
         stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
+        signals.install(asyncio.get_running_loop(), daemon, stop)
         log.info(
             "seaway starting: proxy-mode %s, source %s, healthz %s:%d, metrics %s:%d",
             options.proxy_mode,

@@ -3,6 +3,11 @@
 Event handlers only record changes and kick the runner (kube-proxy's shape); the runner
 builds one Snapshot per sync and hands it to every dataplane in turn. Nothing is synced
 before the source finished its initial load, so a half-listed world is never programmed.
+
+Shutdown is ordered (proxy/app/signals.py maps the signals): /readyz turns 503 at once,
+the source and the runner stop, every dataplane that can drains (stops accepting and
+lets what is in flight finish, within its grace period), then every dataplane stops,
+then the admin server. `hurry()` (a second SIGTERM or Ctrl-C) cuts the drain short.
 """
 
 from __future__ import annotations
@@ -12,7 +17,8 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -23,11 +29,26 @@ from discovery.store import Store
 from proxy.app.admin import Health, add_health_routes, add_metrics_route, start_site
 from proxy.app.metrics import DaemonMetrics
 from proxy.app.options import Options
-from proxy.dataplane import Dataplane
+from proxy.app.status import StatusBoard, add_status_routes
+from proxy.counters import Family
+from proxy.dataplane import Counting, Dataplane, Draining
 
 log = logging.getLogger("seaway.daemon")
 
-STOP_DEADLINE = 10.0  # seconds each dataplane gets to shut down gracefully
+STOP_DEADLINE = 10.0  # seconds each dataplane gets to stop once drained
+DRAIN_MARGIN = 10.0  # seconds past the grace period before a drain is abandoned
+
+
+@dataclass(slots=True)
+class SyncRecord:
+    """The last syncs of one dataplane, for the status page."""
+
+    syncs: int = 0
+    failures: int = 0
+    last_success: float = 0.0  # wall clock, 0 = never
+    last_duration: float = 0.0  # seconds, of the last successful sync
+    last_error: str = ""  # of the last failed sync, "" once one succeeds again
+    last_error_at: float = 0.0
 
 
 def log_nginx_findings(previous: Snapshot | None, current: Snapshot, prefix: str) -> None:
@@ -77,8 +98,12 @@ class Daemon:
         self.health = Health(max_sync_period=options.sync_period, clock=wall_clock)
         self.snapshot: Snapshot | None = None
         self.synced = asyncio.Event()  # set after every successful sync; tests wait on it
+        self.records = {dp.name: SyncRecord() for dp in self.dataplanes}
+        self.started_at = wall_clock()
+        self.status = StatusBoard(self, clock=wall_clock)
         self._wall_clock = wall_clock
         self._source_ready = False
+        self._hurry = asyncio.Event()
         self.runner = SyncRunner(
             self._sync,
             min_interval=options.min_sync_period,
@@ -110,14 +135,22 @@ class Daemon:
         timings: list[str] = [f"build {build_time * 1000:.1f}ms"]
         for dataplane in self.dataplanes:
             t0 = time.perf_counter()
+            record = self.records[dataplane.name]
             try:
                 await dataplane.sync(snapshot, changed)
-            except Exception:
+            except Exception as exc:
                 log.exception("dataplane %s failed to sync; will retry", dataplane.name)
                 self.metrics.sync_errors.labels(dataplane.name).inc()
                 failed.append(dataplane.name)
+                record.failures += 1
+                record.last_error = f"{type(exc).__name__}: {exc}"
+                record.last_error_at = self._wall_clock()
                 continue
             took = time.perf_counter() - t0
+            record.syncs += 1
+            record.last_success = self._wall_clock()
+            record.last_duration = took
+            record.last_error = ""
             self.metrics.sync_duration.labels(dataplane.name).observe(took)
             timings.append(f"{dataplane.name} {took * 1000:.1f}ms")
         self.snapshot = snapshot
@@ -148,33 +181,92 @@ class Daemon:
         )
         self.synced.set()
 
+    # -- what the admin server reads ------------------------------------------------------
+    def counting(self) -> list[Counting]:
+        return [dp for dp in self.dataplanes if isinstance(dp, Counting)]
+
+    def request_metrics(self) -> bytes:
+        """The dataplanes' request and connection metrics, in Prometheus' text format."""
+        from proxy.app.metrics import ingress_nginx_labels, render_request_metrics
+
+        compat: tuple[Family, ...] = ()
+        if self.options.metrics_compat:
+            from ingress.stats import COMPAT_FAMILIES
+
+            compat = COMPAT_FAMILIES[self.options.metrics_compat]
+        sources = [(dp.collect(), dp.families()) for dp in self.counting()]
+        return render_request_metrics(
+            sources, compat, ingress_nginx_labels(self.options.ingress_controller)
+        )
+
+    # -- signals -------------------------------------------------------------------------------
+    def reload_source(self) -> None:
+        """SIGHUP: the file source reads its files again at once."""
+        reload = getattr(self.source, "reload", None)
+        if reload is None:
+            log.info("SIGHUP: this source has nothing to re-read")
+            return
+        log.info("SIGHUP: re-reading the source")
+        task = asyncio.get_running_loop().create_task(reload())
+        task.add_done_callback(_log_failure)
+
+    def reopen_logs(self) -> None:
+        """SIGUSR1: reopen the access logs (after logrotate moved them)."""
+        log.info("SIGUSR1: reopening access logs")
+        for dataplane in self.dataplanes:
+            reopen = getattr(dataplane, "reopen_logs", None)
+            if reopen is not None:
+                reopen()
+
+    def hurry(self) -> None:
+        """Cut a graceful shutdown short (a second SIGTERM or Ctrl-C)."""
+        self._hurry.set()
+
     # -- lifecycle ----------------------------------------------------------------------------
     async def _start_admin(self) -> list[web.AppRunner]:
         sites: list[web.AppRunner] = []
         healthz = self.options.healthz_bind_address
         metrics = self.options.metrics_bind_address
-        if healthz == metrics and healthz[1]:
-            app = web.Application()
-            add_health_routes(app, self.health)
-            add_metrics_route(app, self.metrics)
-            sites.append(await start_site(app, *healthz))
-            return sites
-        if healthz[1]:
+        if healthz[1] and healthz != metrics:
             app = web.Application()
             add_health_routes(app, self.health)
             sites.append(await start_site(app, *healthz))
         if metrics[1]:
             app = web.Application()
             add_health_routes(app, self.health)
-            add_metrics_route(app, self.metrics)
+            add_metrics_route(app, self.metrics, self.request_metrics)
+            add_status_routes(app, self.status)
             sites.append(await start_site(app, *metrics))
         return sites
+
+    async def _drain(self) -> None:
+        """Every dataplane that can drains, together, until done or hurried."""
+        drains = [dp.drain() for dp in self.dataplanes if isinstance(dp, Draining)]
+        if not drains:
+            return
+        log.info(
+            "draining: listeners closed, requests in flight get up to %.0fs",
+            self.options.shutdown_grace_period,
+        )
+        draining = asyncio.ensure_future(asyncio.gather(*drains, return_exceptions=True))
+        hurry = asyncio.ensure_future(self._hurry.wait())
+        limit = self.options.shutdown_grace_period + DRAIN_MARGIN
+        waiting: list[asyncio.Future[Any]] = [draining, hurry]
+        done, _ = await asyncio.wait(waiting, timeout=limit, return_when=asyncio.FIRST_COMPLETED)
+        hurry.cancel()
+        if draining not in done:
+            draining.cancel()
+            log.warning("shutdown hurried: closing what is still open")
+        else:
+            for result in draining.result():
+                if isinstance(result, BaseException):
+                    log.error("a dataplane failed to drain: %r", result)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down in order within a deadline."""
         sites = await self._start_admin()
         started: list[Dataplane] = []
-        tasks: list[asyncio.Task[None]] = []
+        tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.status.sample_forever())]
         try:
             for dataplane in self.dataplanes:
                 await dataplane.start()
@@ -187,13 +279,20 @@ class Daemon:
             for task in done:
                 if task is not stopper and task.exception() is not None:
                     raise task.exception()  # type: ignore[misc]
+            graceful = True
+        except BaseException:
+            graceful = False
+            raise
         finally:
             log.info("shutting down")
+            self.health.draining = True  # /readyz: 503 from now on
             for task in tasks:
                 task.cancel()
             for task in tasks:
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            if graceful:
+                await self._drain()
             for dataplane in reversed(started):
                 try:
                     await asyncio.wait_for(dataplane.stop(), STOP_DEADLINE)
@@ -202,3 +301,8 @@ class Daemon:
             for site in sites:
                 await site.cleanup()
             log.info("stopped")
+
+
+def _log_failure(task: asyncio.Task[None]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.error("re-reading the source failed", exc_info=task.exception())

@@ -1,9 +1,21 @@
 """Prometheus metrics of the daemon, named as kube-proxy names them where the meaning is
-the same. One registry per process so tests can build daemons side by side."""
+the same. One registry per process so tests can build daemons side by side.
+
+Request metrics (L7 requests, L4 connections) are not prometheus-client objects: the
+dataplanes count them in plain rows (proxy/counters.py) and they are rendered here, in
+the same text format, at scrape time."""
 
 from __future__ import annotations
 
+import math
+import os
+import socket
+from collections.abc import Iterable, Sequence
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.utils import floatToGoString
+
+from proxy.counters import Family, Totals
 
 # kube-proxy's buckets for sync durations: 1 ms doubling up to ~16 s.
 _SYNC_BUCKETS = tuple(0.001 * 2**i for i in range(15))
@@ -53,3 +65,78 @@ class DaemonMetrics:
         self.endpoints = Gauge(
             "seaway_usable_endpoints", "Usable endpoints over all service ports", registry=r
         )
+
+
+# -- request metrics: counted by the dataplanes (proxy/counters.py), rendered here ----------
+def _num(value: float) -> str:
+    return str(floatToGoString(value))  # type: ignore[no-untyped-call]
+
+
+def _le(bound: float) -> str:
+    """A bucket bound as Go's client writes it ("1", "0.005", "+Inf"), so `le` label
+    values match those of ingress-nginx's metrics exactly."""
+    if bound == math.inf:
+        return "+Inf"
+    text = repr(bound)
+    return text[:-2] if text.endswith(".0") else text
+
+
+def _escape(value: str) -> str:
+    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+
+
+def _labels(pairs: Sequence[tuple[str, str]]) -> str:
+    return ",".join(f'{name}="{_escape(value)}"' for name, value in pairs)
+
+
+def render_family(
+    family: Family, totals: Totals, const: Sequence[tuple[str, str]] = ()
+) -> list[str]:
+    """One family in Prometheus' text format (its name exactly as given: ingress-nginx's
+    `nginx_ingress_controller_requests` is a counter without `_total`)."""
+    rows = totals.gauge_rows(family.table) if family.gauge else totals.rows(family.table)
+    kind = "gauge" if family.kind == "gauge" else family.kind
+    out = [f"# HELP {family.name} {family.help}\n", f"# TYPE {family.name} {kind}\n"]
+    names = family.label_names
+    for key, values in sorted(family.project(rows).items()):
+        pairs = [*const, *zip(names, key, strict=True)]
+        if family.kind != "histogram":
+            out.append(f"{family.name}{{{_labels(pairs)}}} {_num(values[0])}\n")
+            continue
+        count, total, *cumulative = values
+        for bound, n in zip((*family.bounds, math.inf), cumulative, strict=True):
+            le = _labels([*pairs, ("le", _le(bound))])
+            out.append(f"{family.name}_bucket{{{le}}} {_num(n)}\n")
+        base = _labels(pairs)
+        out.append(f"{family.name}_sum{{{base}}} {_num(total)}\n")
+        out.append(f"{family.name}_count{{{base}}} {_num(count)}\n")
+    return out
+
+
+def render_request_metrics(
+    sources: Iterable[tuple[Totals, Sequence[Family]]],
+    compat: Sequence[Family] = (),
+    compat_labels: Sequence[tuple[str, str]] = (),
+) -> bytes:
+    """Every request family of every counting dataplane; `compat` families (read from the
+    L7 totals) carry `compat_labels` as constant labels."""
+    out: list[str] = []
+    for totals, families in sources:
+        for family in families:
+            out += render_family(family, totals)
+        for family in compat:
+            if family.table in totals.tables:
+                out += render_family(family, totals, compat_labels)
+    return "".join(out).encode()
+
+
+def ingress_nginx_labels(ingress_class: str) -> list[tuple[str, str]]:
+    """ingress-nginx's constant labels: controller_class, controller_namespace and
+    controller_pod (from the POD_NAMESPACE and POD_NAME variables it reads, else "" and
+    the host name), and canary (always "": seaway has no canary annotation yet)."""
+    return [
+        ("canary", ""),
+        ("controller_class", ingress_class),
+        ("controller_namespace", os.environ.get("POD_NAMESPACE", "")),
+        ("controller_pod", os.environ.get("POD_NAME", socket.gethostname())),
+    ]

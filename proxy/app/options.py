@@ -8,7 +8,7 @@ import socket
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-PROXY_MODES = ("userspace", "iptables")
+PROXY_MODES = ("userspace", "iptables", "nftables")
 
 DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
 
@@ -16,10 +16,12 @@ if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every da
     from discovery.gateway_attach import GatewayConfig
     from discovery.kube_source import KubeSourceConfig
     from discovery.nginx_configmap import IngressNginxMode
+    from discovery.secret_refs import SecretRefs
     from discovery.topology import NodeTopology
     from ingress.dataplane import IngressConfig
     from proxy.healthcheck_server import HealthCheckConfig
     from proxy.iptables.dataplane import IptablesConfig
+    from proxy.nftables.dataplane import NftablesConfig
     from proxy.userspace.dataplane import UserspaceConfig
 
 
@@ -51,7 +53,7 @@ def host_port(text: str) -> tuple[str, int]:
 MAX_PIPELINING = 64
 
 
-def _pipeline_depth(text: str) -> int:
+def pipeline_depth(text: str) -> int:
     if not text.strip().isdigit() or not 1 <= int(text) <= MAX_PIPELINING:
         raise argparse.ArgumentTypeError(
             f"invalid --upstream-pipelining {text!r}: a whole number from 1 (off) to "
@@ -88,6 +90,8 @@ def annotation_prefix(text: str) -> str:
             "nginx.ingress.kubernetes.io (without the /)"
         )
     return text
+
+
 def _ip(text: str) -> str:
     import ipaddress
 
@@ -128,6 +132,11 @@ class Options:
     sync_period: float = 30.0
     max_body_size: int = 0  # 0 = unlimited
     upstream_pipelining: int = 1  # 1 = off
+    shutdown_grace_period: float = 30.0
+    request_metrics: bool = True
+    metrics_compat: str = ""  # "" or "ingress-nginx"
+    access_log: str = ""  # "" = off, "-" = stdout
+    access_log_format: str = "combined"
     annotations_prefix: str = "nginx.ingress.kubernetes.io"
     configmap: tuple[str, str] | None = None  # ingress-nginx's ConfigMap (namespace, name)
 
@@ -135,7 +144,9 @@ class Options:
     def userspace_config(self) -> UserspaceConfig:
         from proxy.userspace.dataplane import UserspaceConfig
 
-        return UserspaceConfig(self.bind_cluster_ips, tuple(self.nodeport_addresses))
+        return UserspaceConfig(
+            self.bind_cluster_ips, tuple(self.nodeport_addresses), self.shutdown_grace_period
+        )
 
     def iptables_config(self) -> IptablesConfig:
         from proxy.iptables.builder import BuildConfig
@@ -148,8 +159,20 @@ class Options:
         )
         return IptablesConfig(build, self.iptables_flavor)
 
+    def nftables_config(self) -> NftablesConfig:
+        from proxy.nftables.builder import BuildConfig
+        from proxy.nftables.dataplane import NftablesConfig
+
+        build = BuildConfig(
+            hostname=self.hostname,
+            cluster_cidrs=tuple(self.cluster_cidr),
+            nodeport_addresses=tuple(self.nodeport_addresses),
+        )
+        return NftablesConfig(build)
+
     def ingress_config(self) -> IngressConfig:
         from ingress.dataplane import IngressConfig
+        from ingress.stats import ObservabilitySettings
 
         return IngressConfig(
             ingress_controller=self.ingress_controller,
@@ -159,6 +182,13 @@ class Options:
             max_body_size=self.max_body_size,
             upstream_pipelining=self.upstream_pipelining,
             workers=self.workers,
+            observability=ObservabilitySettings(
+                self.request_metrics,
+                self.metrics_compat,
+                self.access_log,
+                self.access_log_format,
+            ),
+            shutdown_grace_period=self.shutdown_grace_period,
             gateway=self.gateway_config(),
         )
 
@@ -170,9 +200,18 @@ class Options:
             self.master,
             self.ingress_controller,
             self.watch_ingress_without_class,
+            self.annotations_prefix,
             self.configmap,
             node_name="" if self.node_zone else self.hostname,
             gateway=self.gateway_config(),
+        )
+
+    def secret_refs(self) -> SecretRefs:
+        """Which Secrets the file source keeps: those the owned Ingresses name."""
+        from discovery.secret_refs import SecretRefs
+
+        return SecretRefs(
+            self.ingress_controller, self.watch_ingress_without_class, self.annotations_prefix
         )
 
     def ingress_nginx_mode(self) -> IngressNginxMode:
@@ -318,7 +357,8 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
         choices=PROXY_MODES,
         default=default_mode,
         help=f"how Service traffic is forwarded (default {default_mode}): userspace = seaway's "
-        "own L4 proxy; iptables = kernel DNAT rules",
+        "own L4 proxy; iptables = kernel DNAT rules (iptables-restore); nftables = kernel "
+        "DNAT through nftables verdict maps (tables ip/ip6 seaway)",
     )
     g.add_argument(
         "--hostname-override",
@@ -362,7 +402,11 @@ def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspa
 
 
 ADDRESS_FLAGS: dict[str, tuple[tuple[str, int], str]] = {
-    "--metrics-bind-address": (("127.0.0.1", 10249), "Prometheus /metrics; port 0 disables"),
+    "--metrics-bind-address": (
+        ("127.0.0.1", 10249),
+        "Prometheus /metrics, the status page (/status, /status.json) and /healthz, /readyz; "
+        "port 0 disables",
+    ),
     "--healthz-bind-address": (("0.0.0.0", 10256), "/healthz and /readyz; port 0 disables"),
     "--http-bind-address": (
         ("0.0.0.0", 8080),
@@ -425,7 +469,7 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
     )
     g.add_argument(
         "--upstream-pipelining",
-        type=_pipeline_depth,
+        type=pipeline_depth,
         default=1,
         metavar="N",
         help="send up to N GET requests (no body) that arrive together for one backend "
@@ -446,6 +490,48 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         metavar="DURATION",
         help="most time between two syncs, changes or not (default 30s)",
+    )
+
+
+def add_operations_flags(parser: argparse.ArgumentParser) -> None:
+    """Metrics, access log and shutdown: every command that serves traffic has them."""
+    g = parser.add_argument_group("operations")
+    g.add_argument(
+        "--request-metrics",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="count requests and connections for /metrics and the status page (default on; "
+        "--no-request-metrics turns counting off)",
+    )
+    g.add_argument(
+        "--metrics-compat",
+        choices=("ingress-nginx",),
+        default="",
+        help="also serve ingress-nginx's request metrics (nginx_ingress_controller_requests, "
+        "..._request_duration_seconds, ..._request_size, ..._response_size) with its labels",
+    )
+    g.add_argument(
+        "--access-log",
+        default="",
+        metavar="PATH|-",
+        help="write one line per HTTP request to PATH (appended; reopened on SIGUSR1) or to "
+        "stdout with '-' (default: off)",
+    )
+    g.add_argument(
+        "--access-log-format",
+        choices=("combined", "json"),
+        default="combined",
+        help="nginx's combined format plus request length and time, upstream address, "
+        "status and time, route and service; or the same fields as one JSON object per line "
+        "(default combined)",
+    )
+    g.add_argument(
+        "--shutdown-grace-period",
+        type=parse_duration,
+        default=30.0,
+        metavar="DURATION",
+        help="on SIGTERM, how long requests and connections in flight get to finish before "
+        "they are closed (default 30s, a pod's default grace period)",
     )
 
 
@@ -477,6 +563,11 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "sync_period",
         "max_body_size",
         "upstream_pipelining",
+        "shutdown_grace_period",
+        "request_metrics",
+        "metrics_compat",
+        "access_log",
+        "access_log_format",
         "annotations_prefix",
         "configmap",
     ):

@@ -3,15 +3,20 @@ spawns them: iptables-* for IPv4, ip6tables-* for IPv6."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import subprocess
-import tempfile
-import time
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Protocol
 
+from proxy import conntrack
+from proxy.command import (
+    ApplyError,
+    JoinedSink,
+    ProcessSink,
+    Result,
+    Runner,
+    StreamSink,
+    first_lines,
+    run_command,
+)
 from proxy.iptables import chains as C
 from proxy.iptables.builder import BUILTIN_JUMPS
 from proxy.iptables.family import Family, IPFamily, family_of
@@ -21,157 +26,7 @@ log = logging.getLogger(__name__)
 
 FLAVORS = ("legacy", "nft")
 
-
-@dataclass(frozen=True, slots=True)
-class Result:
-    rc: int
-    stdout: bytes
-    stderr: bytes
-
-
-class Runner(Protocol):
-    def __call__(self, argv: Sequence[str], stdin: bytes | None = None) -> Result: ...
-
-
-def run_command(argv: Sequence[str], stdin: bytes | None = None) -> Result:
-    """Run a command to completion; a missing binary is rc 127 (like a shell)."""
-    try:
-        p = subprocess.run(list(argv), input=stdin, capture_output=True, check=False)
-    except FileNotFoundError as exc:
-        return Result(127, b"", str(exc).encode())
-    return Result(p.returncode, p.stdout, p.stderr)
-
-
-class ApplyError(RuntimeError):
-    pass
-
-
-class RestoreSink(Protocol):
-    """iptables-restore input written in pieces; `finish` applies it (or raises
-    ApplyError), `abort` makes sure nothing of it is applied."""
-
-    def write(self, text: str) -> None: ...
-
-    def finish(self) -> None: ...
-
-    def abort(self) -> None: ...
-
-    @property
-    def written(self) -> int: ...
-
-    @property
-    def wait_seconds(self) -> float: ...
-
-
-class JoinedSink:
-    """Collects the pieces and restores them in one call (an injected Runner)."""
-
-    __slots__ = ("_applier", "_parts", "written")
-
-    def __init__(self, applier: Applier) -> None:
-        self._applier = applier
-        self._parts: list[str] = []
-        self.written = 0
-
-    @property
-    def wait_seconds(self) -> float:
-        return 0.0
-
-    def write(self, text: str) -> None:
-        self._parts.append(text)
-        self.written += len(text)
-
-    def finish(self) -> None:
-        self._applier.restore("".join(self._parts))
-
-    def abort(self) -> None:
-        self._parts.clear()
-
-
-class ProcessSink:
-    """Feeds a running iptables-restore through its stdin as the text is produced.
-
-    Pieces are buffered up to CHUNK bytes per write. stderr goes to a temporary file,
-    so a chatty restore can never block on a full pipe while seaway blocks writing.
-    A restore that dies early (a bad line) closes its stdin: the rest is dropped and
-    `finish` reports its error. Nothing is applied without the final COMMIT, so `abort`
-    (kill) leaves the kernel as it was.
-    """
-
-    CHUNK = 1 << 18
-
-    __slots__ = ("_argv", "_broken", "_buf", "_err", "_pending", "_proc", "wait_seconds", "written")
-
-    def __init__(self, argv: Sequence[str]) -> None:
-        self._argv = list(argv)
-        self._err = tempfile.TemporaryFile()  # noqa: SIM115 - closed by finish/abort
-        try:
-            self._proc = subprocess.Popen(
-                self._argv, stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, stderr=self._err
-            )
-        except BaseException as exc:
-            self._err.close()
-            if isinstance(exc, FileNotFoundError):
-                raise ApplyError(f"{self._argv[0]} failed: {exc}") from exc
-            raise
-        self._buf: list[str] = []
-        self._pending = 0
-        self._broken = False
-        self.written = 0
-        self.wait_seconds = 0.0  # blocked writing (the restore was busy) or waiting for it
-
-    def write(self, text: str) -> None:
-        self._buf.append(text)
-        self._pending += len(text)
-        self.written += len(text)
-        if self._pending >= self.CHUNK:
-            self._flush()
-
-    def _flush(self) -> None:
-        data = "".join(self._buf).encode()
-        self._buf.clear()
-        self._pending = 0
-        if self._broken or not data:
-            return
-        stdin = self._proc.stdin
-        assert stdin is not None
-        t0 = time.perf_counter()
-        try:
-            stdin.write(data)
-            stdin.flush()
-        except BrokenPipeError:
-            self._broken = True
-        self.wait_seconds += time.perf_counter() - t0
-
-    def finish(self) -> None:
-        try:
-            self._flush()
-            stdin = self._proc.stdin
-            assert stdin is not None
-            with contextlib.suppress(BrokenPipeError):
-                stdin.close()
-            t0 = time.perf_counter()
-            rc = self._proc.wait()
-            self.wait_seconds += time.perf_counter() - t0
-            if rc != 0:
-                self._err.seek(0)
-                name = self._argv[0]
-                raise ApplyError(f"{name} failed (rc {rc}): {_first_lines(self._err.read())}")
-        finally:
-            self._err.close()
-
-    def abort(self) -> None:
-        if self._proc.poll() is None:
-            self._proc.kill()
-        self._proc.wait()
-        if self._proc.stdin is not None:
-            with contextlib.suppress(BrokenPipeError):
-                self._proc.stdin.close()
-        self._err.close()
-
-
-def _first_lines(data: bytes, n: int = 5) -> str:
-    return " | ".join(data.decode(errors="replace").strip().splitlines()[:n])
+__all__ = ["FLAVORS", "Applier", "ApplyError", "ProcessSink", "Result", "Runner", "run_command"]
 
 
 class Applier:
@@ -209,14 +64,14 @@ class Applier:
             return
         r = self.run(self._restore_argv(), text.encode())
         if r.rc != 0:
-            raise ApplyError(f"{self.tool('restore')} failed (rc {r.rc}): {_first_lines(r.stderr)}")
+            raise ApplyError(f"{self.tool('restore')} failed (rc {r.rc}): {first_lines(r.stderr)}")
 
-    def open_restore(self) -> RestoreSink:
+    def open_restore(self) -> StreamSink:
         """A restore fed while its input is produced (same atomicity as `restore`).
         With an injected Runner (tests), the pieces are joined and passed to it."""
         if self.run is run_command:
             return ProcessSink(self._restore_argv())
-        return JoinedSink(self)
+        return JoinedSink(self.restore)
 
     def _restore_argv(self) -> list[str]:
         return [self.tool("restore"), "--noflush", "-w", "5"]
@@ -225,7 +80,7 @@ class Applier:
         r = self.run([self.tool("save"), "-t", table])
         if r.rc != 0:
             # A table that was never used may not exist yet on nft: that is "empty".
-            log.debug("%s -t %s: rc %d %s", self.tool("save"), table, r.rc, _first_lines(r.stderr))
+            log.debug("%s -t %s: rc %d %s", self.tool("save"), table, r.rc, first_lines(r.stderr))
             return ""
         return r.stdout.decode(errors="replace")
 
@@ -270,15 +125,14 @@ class Applier:
 
     def conntrack(self, args: Sequence[str]) -> Result:
         """`conntrack ARGS` for this family's entries."""
-        family = ("-f", "ipv6") if self.family.version == 6 else ()
-        return self.run(["conntrack", *args[:1], *family, *args[1:]])
+        return self.run(conntrack.command(args, self.family.version))
 
     def conntrack_delete(self, args: Sequence[str]) -> bool:
         """`conntrack -D ...`; rc 1 with no matching entries is not an error."""
         r = self.conntrack(args)
         if r.rc not in (0, 1):
             log.warning(
-                "conntrack %s failed (rc %d): %s", " ".join(args), r.rc, _first_lines(r.stderr)
+                "conntrack %s failed (rc %d): %s", " ".join(args), r.rc, first_lines(r.stderr)
             )
             return False
         return True

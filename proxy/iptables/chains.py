@@ -7,9 +7,8 @@ iptables' 28-character limit and cannot inject anything.
 
 from __future__ import annotations
 
-import hashlib
-
 from discovery.snapshot import EndpointInfo, ServicePortName
+from proxy.naming import endpoint_hash, port_hash
 
 PREFIX = "SEAWAY-"
 
@@ -32,45 +31,35 @@ NAT = "nat"
 FILTER = "filter"
 
 
-def _hash(text: str) -> str:
-    # 16 upper-case hex digits (64 bits) of SHA-256. kube-proxy uses base32, but
-    # Python's b32encode is pure Python and costs 30 % of a 10,000-service build.
-    return hashlib.sha256(text.encode()).hexdigest()[:16].upper()
-
-
-def _port_key(name: ServicePortName) -> str:
-    return f"{name.namespace}/{name.name}:{name.port}{name.protocol.lower()}"
-
-
 def policy_chains(name: ServicePortName) -> tuple[str, str, str]:
     """(SEAWAY-SVC-x, SEAWAY-SVL-x, SEAWAY-EXT-x) with one hash."""
-    h = _hash(_port_key(name))
+    h = port_hash(name)
     return "SEAWAY-SVC-" + h, "SEAWAY-SVL-" + h, "SEAWAY-EXT-" + h
 
 
 def service_chain(name: ServicePortName) -> str:
     """SEAWAY-SVC-<hash>: all usable endpoints (Cluster policy)."""
-    return "SEAWAY-SVC-" + _hash(_port_key(name))
+    return "SEAWAY-SVC-" + port_hash(name)
 
 
 def local_chain(name: ServicePortName) -> str:
     """SEAWAY-SVL-<hash>: local endpoints only (Local policy)."""
-    return "SEAWAY-SVL-" + _hash(_port_key(name))
+    return "SEAWAY-SVL-" + port_hash(name)
 
 
 def external_chain(name: ServicePortName) -> str:
     """SEAWAY-EXT-<hash>: traffic to NodePorts, external IPs and load-balancer IPs."""
-    return "SEAWAY-EXT-" + _hash(_port_key(name))
+    return "SEAWAY-EXT-" + port_hash(name)
 
 
 def firewall_chain(name: ServicePortName) -> str:
     """SEAWAY-FW-<hash>: load-balancer IP traffic, checked against loadBalancerSourceRanges."""
-    return "SEAWAY-FW-" + _hash(_port_key(name))
+    return "SEAWAY-FW-" + port_hash(name)
 
 
 def endpoint_chain(name: ServicePortName, endpoint: EndpointInfo) -> str:
     """SEAWAY-SEP-<hash>: one endpoint (hairpin masquerade, affinity, DNAT)."""
-    return "SEAWAY-SEP-" + _hash(_port_key(name) + endpoint.address)
+    return "SEAWAY-SEP-" + endpoint_hash(name, endpoint)
 
 
 _PER_SERVICE = ("SEAWAY-SVC-", "SEAWAY-SVL-", "SEAWAY-EXT-", "SEAWAY-FW-", "SEAWAY-SEP-")

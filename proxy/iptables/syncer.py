@@ -7,12 +7,12 @@ All I/O goes through the injected Applier; the clock is injected too.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortInfo, ServicePortName, Snapshot
+from proxy.conntrack import clear_entries
 from proxy.iptables import chains as C
 from proxy.iptables.applier import Applier
 from proxy.iptables.builder import BUILTIN_JUMPS, BuildConfig, RuleBuilder, Ruleset, fixed_chains
@@ -31,10 +31,6 @@ log = logging.getLogger(__name__)
 # When a sync has nothing to write, check at most this often that the jumps from the
 # built-in chains are still there (someone may have flushed PREROUTING); if not, full sync.
 JUMP_CHECK_INTERVAL = 30.0
-
-# Above this many conntrack deletions, list UDP entries once and delete only matches.
-CONNTRACK_LIST_THRESHOLD = 20
-_ORIG = re.compile(r"dst=(\S+) sport=\d+ dport=(\d+)")
 
 
 @dataclass(frozen=True, slots=True)
@@ -185,27 +181,4 @@ class IptablesSyncer:
         return all((t, c, spec.split("-j ")[-1].split()[0]) in have for t, c, spec in BUILTIN_JUMPS)
 
     def _clear_conntrack(self, entries: Sequence[tuple[str, ...]]) -> int:
-        if not entries:
-            return 0
-        if len(entries) > CONNTRACK_LIST_THRESHOLD:
-            r = self.applier.conntrack(["-L", "-p", "udp"])
-            text = r.stdout.decode(errors="replace") + r.stderr.decode(errors="replace")
-            dsts: set[str] = set()
-            ports: set[str] = set()
-            for m in _ORIG.finditer(text):
-                dsts.add(m.group(1))
-                ports.add(m.group(2))
-            entries = [e for e in entries if _may_match(e, dsts, ports)]
-        done = 0
-        for args in entries:
-            if self.applier.conntrack_delete(args):
-                done += 1
-        return done
-
-
-def _may_match(args: tuple[str, ...], dsts: set[str], ports: set[str]) -> bool:
-    if "--orig-dst" in args:
-        return args[args.index("--orig-dst") + 1] in dsts
-    if "--orig-port-dst" in args:
-        return args[args.index("--orig-port-dst") + 1] in ports
-    return True
+        return clear_entries(entries, self.applier.run, self.applier.family.version)

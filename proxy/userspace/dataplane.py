@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortName, Snapshot
+from proxy.counters import Family, Totals
 from proxy.userspace.addresses import DUMMY_INTERFACE, DummyInterface, host_addresses
 from proxy.userspace.listeners import (
     ListenerKey,
@@ -26,6 +27,7 @@ from proxy.userspace.listeners import (
     is_loopback,
     nodeport_ips,
 )
+from proxy.userspace.stats import FAMILIES, L4Stats
 from proxy.userspace.target import ServiceTarget
 from proxy.userspace.tcp import CONNECT_TIMEOUT, TcpConnections, TcpListenerFactory
 from proxy.userspace.udp import IDLE_TIMEOUT, UdpListener
@@ -51,6 +53,9 @@ class _TcpListener:
     def close(self) -> None:
         self.server.close()  # stops accepting; established connections stay
 
+    def stop_accepting(self) -> None:
+        self.close()
+
 
 class _UdpListenerHandle:
     __slots__ = ("protocol",)
@@ -66,6 +71,9 @@ class _UdpListenerHandle:
 
     def close(self) -> None:
         self.protocol.close()
+
+    def stop_accepting(self) -> None:
+        pass  # UDP replies leave through the listener: it stays until stop()
 
 
 def _bound_socket(key: ListenerKey) -> socket.socket:
@@ -91,6 +99,7 @@ class UserspaceConfig:
 
     bind_cluster_ips: bool = False
     nodeport_addresses: tuple[str, ...] = ()
+    shutdown_grace_period: float = 30.0  # TCP connections get this long to end on SIGTERM
 
 
 class UserspaceDataplane:
@@ -138,11 +147,13 @@ class UserspaceDataplane:
             frozenset()
         )
         self._need_full = True
+        self.stats = L4Stats()
+        self.totals = Totals()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._conns = TcpConnections(self._loop, self.connect_timeout)
+        self._conns = TcpConnections(self._loop, self.connect_timeout, self.stats)
         if self.config.bind_cluster_ips:
             if os.geteuid() == 0:
                 self._bind_ips = True
@@ -170,6 +181,22 @@ class UserspaceDataplane:
                 log.error("cannot remove dummy interface %s: %s", self._dummy.name, e)
             self._bound = frozenset()
         self._need_full = True
+
+    async def drain(self) -> None:
+        """Graceful shutdown: TCP listeners stop accepting; open connections get the grace
+        period to end by themselves (stop() aborts the rest)."""
+        for listener in self._listeners.values():
+            listener.stop_accepting()
+        if self._conns is not None:
+            await self._conns.drain(self.config.shutdown_grace_period)
+
+    def families(self) -> tuple[Family, ...]:
+        return FAMILIES
+
+    def collect(self) -> Totals:
+        """Connection counts so far (proxy/counters.py)."""
+        self.totals.absorb(0, self.stats.take())
+        return self.totals
 
     def listening(self) -> dict[ListenerKey, ServicePortName]:
         """The listeners open now and the service port each serves."""
@@ -281,7 +308,9 @@ class UserspaceDataplane:
                 server = await self._loop.create_server(factory, sock=sock, backlog=LISTEN_BACKLOG)
                 self._listeners[key] = _TcpListener(server, factory)
             else:
-                proto = UdpListener(target, self._loop, self.clock, self.udp_idle_timeout)
+                proto = UdpListener(
+                    target, self._loop, self.clock, self.udp_idle_timeout, self.stats
+                )
                 await self._loop.create_datagram_endpoint(proto, sock=sock)
                 self._listeners[key] = _UdpListenerHandle(proto)
         except BaseException:

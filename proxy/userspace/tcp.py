@@ -22,6 +22,7 @@ from typing import cast
 from discovery.snapshot import EndpointInfo
 from proxy.flow import ReadFlow
 from proxy.userspace.listeners import SourceRanges
+from proxy.userspace.stats import BYTES_IN, BYTES_OUT, WIDTH, L4Stats, Row
 from proxy.userspace.target import ServiceTarget
 
 log = logging.getLogger(__name__)
@@ -30,6 +31,7 @@ CONNECTING = 1
 BACKPRESSURE = 2
 
 CONNECT_TIMEOUT = 5.0
+DRAIN_POLL = 0.05  # seconds between looks at the connections left while draining
 WRITE_HIGH = 256 * 1024
 WRITE_LOW = 64 * 1024
 _LINGER_ZERO = struct.pack("ii", 1, 0)
@@ -50,18 +52,31 @@ def _tune(transport: asyncio.Transport) -> None:
 
 
 class TcpConnections:
-    """The open connections of a dataplane (to abort them on stop) and their settings."""
+    """The open connections of a dataplane (to abort them on stop), their settings and
+    their counters."""
 
-    __slots__ = ("connect_timeout", "loop", "open")
+    __slots__ = ("connect_timeout", "loop", "open", "stats")
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, connect_timeout: float = CONNECT_TIMEOUT):
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        stats: L4Stats | None = None,
+    ):
         self.loop = loop
         self.connect_timeout = connect_timeout
         self.open: set[ClientSide] = set()
+        self.stats = L4Stats() if stats is None else stats
 
     def abort_all(self) -> None:
         for conn in list(self.open):
             conn.abort()
+
+    async def drain(self, grace: float) -> None:
+        """Wait up to `grace` seconds for the open connections to end by themselves."""
+        deadline = self.loop.time() + grace
+        while self.open and self.loop.time() < deadline:
+            await asyncio.sleep(DRAIN_POLL)
 
 
 class TcpListenerFactory:
@@ -90,6 +105,7 @@ class ClientSide(asyncio.Protocol):
         "eof",
         "gate",
         "pending",
+        "row",
         "target",
         "transport",
         "up",
@@ -99,6 +115,7 @@ class ClientSide(asyncio.Protocol):
     def __init__(self, target: ServiceTarget, conns: TcpConnections) -> None:
         self.target = target
         self._conns = conns
+        self.row: Row | None = None  # counters of the service port and endpoint, once up
         self.transport: asyncio.Transport | None = None
         self.gate: ReadFlow | None = None
         self.up: UpstreamSide | None = None
@@ -119,6 +136,7 @@ class ClientSide(asyncio.Protocol):
         ep = picker.pick(client_ip)
         if ep is None:
             log.debug("%s: no endpoints, resetting a connection", self.target.name)
+            self._conns.stats.failed(self.target.name, "")
             self.closed = True
             reset(transport)
             return
@@ -140,11 +158,12 @@ class ClientSide(asyncio.Protocol):
                         await loop.create_connection(up, ep.ip, ep.port)
                 except (OSError, TimeoutError) as e:
                     log.debug("%s: connect to %s failed: %s", self.target.name, ep.address, e)
+                    self._conns.stats.failed(self.target.name, ep.address)
                     if self.closed:
                         return
                     ep = self.target.picker.pick(client_ip, tried)
                     continue
-                self._attach(up)
+                self._attach(up, ep.address)
                 return
             if not self.closed and self.transport is not None:
                 log.info("%s: no endpoint reachable (tried %d)", self.target.name, len(tried))
@@ -152,14 +171,17 @@ class ClientSide(asyncio.Protocol):
         finally:
             self._task = None  # the task refers to us through this coroutine: no cycle
 
-    def _attach(self, up: UpstreamSide) -> None:
+    def _attach(self, up: UpstreamSide, endpoint: str) -> None:
         t = up.transport
         if self.closed or t is None:  # the client left while we were connecting
             up.abort()
             return
         self.up = up
         self.upstream = t
+        self.row = up.row = self._conns.stats.opened(self.target.name, endpoint)
+        up.endpoint = endpoint
         if self.pending:
+            self.row[BYTES_IN] += sum(len(p) for p in self.pending)
             t.writelines(self.pending)
             self.pending.clear()
         if self.eof and t.can_write_eof():
@@ -171,6 +193,7 @@ class ClientSide(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         upstream = self.upstream
         if upstream is not None:
+            self.row[BYTES_IN] += len(data)  # type: ignore[index]  # set with upstream
             try:
                 upstream.write(data)
             except RuntimeError:  # upstream already closed; its connection_lost is due
@@ -193,8 +216,10 @@ class ClientSide(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._conns.open.discard(self)
-        if self.up is not None and self.up.transport is not None:
-            self.up.transport.close()
+        if self.up is not None:
+            self._conns.stats.closed(self.target.name, self.up.endpoint)
+            if self.up.transport is not None:
+                self.up.transport.close()
         # drop the references that form cycles, so a connection is freed by refcounting
         # rather than by the garbage collector
         self.up = self.upstream = self.transport = self.gate = None
@@ -236,7 +261,7 @@ class GuardedClientSide(ClientSide):
 
 
 class UpstreamSide(asyncio.Protocol):
-    __slots__ = ("client", "downstream", "eof", "gate", "transport")
+    __slots__ = ("client", "downstream", "endpoint", "eof", "gate", "row", "transport")
 
     def __init__(self, client: ClientSide) -> None:
         self.client = client
@@ -244,6 +269,8 @@ class UpstreamSide(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.gate: ReadFlow | None = None
         self.eof = False
+        self.endpoint = ""
+        self.row: Row = [0] * WIDTH  # the client's row once attached (until then: unseen)
 
     def __call__(self) -> UpstreamSide:  # its own protocol factory: no closure per connect
         return self
@@ -254,6 +281,7 @@ class UpstreamSide(asyncio.Protocol):
         self.gate = ReadFlow(transport)
 
     def data_received(self, data: bytes) -> None:
+        self.row[BYTES_OUT] += len(data)
         try:
             self.downstream.write(data)  # type: ignore[union-attr]
         except RuntimeError:  # client already closed

@@ -17,6 +17,7 @@ from typing import cast
 
 from discovery.snapshot import EndpointInfo
 from proxy.userspace.listeners import SourceRanges
+from proxy.userspace.stats import BYTES_IN, BYTES_OUT, DATAGRAMS_IN, DATAGRAMS_OUT, L4Stats
 from proxy.userspace.target import ServiceTarget
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class UdpListener(asyncio.DatagramProtocol):
         "dropped",
         "idle_timeout",
         "sources",
+        "stats",
         "target",
         "transport",
     )
@@ -45,8 +47,10 @@ class UdpListener(asyncio.DatagramProtocol):
         loop: asyncio.AbstractEventLoop,
         clock: Callable[[], float],
         idle_timeout: float = IDLE_TIMEOUT,
+        stats: L4Stats | None = None,
     ) -> None:
         self.target = target
+        self.stats = L4Stats() if stats is None else stats
         self._loop = loop
         self.clock = clock
         self.idle_timeout = idle_timeout
@@ -72,12 +76,16 @@ class UdpListener(asyncio.DatagramProtocol):
             ep = self.target.picker.pick(addr[0])
             if ep is None:
                 self.dropped += 1
+                self.stats.failed(self.target.name, "")
                 log.debug("%s: no endpoints, dropping datagram from %s", self.target.name, addr)
                 return
             assoc = Association(self, addr, ep)
             self.associations[addr] = assoc
             assoc.task = self._loop.create_task(assoc.open(self._loop))
         assoc.last_used = self.clock()
+        row = assoc.row
+        row[DATAGRAMS_IN] += 1
+        row[BYTES_IN] += len(data)
         assoc.send(data)
 
     def error_received(self, exc: Exception) -> None:
@@ -99,6 +107,7 @@ class UdpListener(asyncio.DatagramProtocol):
     def drop(self, assoc: Association) -> None:
         if self.associations.get(assoc.client) is assoc:
             del self.associations[assoc.client]
+            self.stats.closed(assoc.name, assoc.endpoint.address)
         assoc.close()
 
     def expire_idle(self) -> int:
@@ -117,12 +126,17 @@ class UdpListener(asyncio.DatagramProtocol):
 
 
 class Association(asyncio.DatagramProtocol):
-    __slots__ = ("client", "endpoint", "last_used", "listener", "pending", "task", "transport")
+    __slots__ = (
+        "client", "endpoint", "last_used", "listener", "name", "pending", "row", "task",
+        "transport",
+    )
 
     def __init__(self, listener: UdpListener, client: Address, endpoint: EndpointInfo) -> None:
         self.listener = listener
         self.client = client
         self.endpoint = endpoint
+        self.name = listener.target.name  # the service port it was made for
+        self.row = listener.stats.opened(self.name, endpoint.address)
         self.transport: asyncio.DatagramTransport | None = None
         self.pending: list[bytes] | None = []
         self.last_used = 0.0
@@ -138,6 +152,7 @@ class Association(asyncio.DatagramProtocol):
             )
         except OSError as e:
             log.debug("udp association to %s failed: %s", self.endpoint.address, e)
+            self.listener.stats.failed(self.name, self.endpoint.address)
             self.listener.drop(self)
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -157,6 +172,9 @@ class Association(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Address) -> None:
         self.last_used = self.listener.clock()
+        row = self.row
+        row[DATAGRAMS_OUT] += 1
+        row[BYTES_OUT] += len(data)
         self.listener.reply(data, self.client)
 
     def error_received(self, exc: Exception) -> None:

@@ -147,6 +147,11 @@ def test_broken_file_keeps_last_good_objects(
             in messages
         )
 
+        status = source.status()  # what the status page shows: file, object and field
+        assert status["state"] == "errors" and status["objects"] == 1
+        assert {"file": str(web), "message": f"{web}: Service default/web: spec.ports[0].port: "
+                "must be 1-65535, got 70000"} in status["errors"]  # type: ignore[operator]
+
         web.write_text("spec: [unclosed\n")  # syntax error: also kept
         await until(lambda: "YAML syntax error" in str(source.errors_by_file.get(str(web))), source)
         assert len(store.calls) == calls
@@ -155,9 +160,24 @@ def test_broken_file_keeps_last_good_objects(
         await until(lambda: str(web) not in source.errors_by_file, source)
         svc = store.calls[-1][1][0]
         assert isinstance(svc, Service) and svc.cluster_ips == ("10.96.0.9",)
+        assert source.status()["state"] == "ok" and source.status()["errors"] == []
 
     with caplog.at_level(logging.INFO, logger="discovery.file_source"):
         run_source(tmp_path, scenario)
+
+
+def test_reload_reads_every_file_again(tmp_path: Path) -> None:
+    """SIGHUP: unchanged files are parsed and given to the store again."""
+    web = tmp_path / "web.yaml"
+    web.write_text(service("web", "10.96.0.1"))
+
+    async def scenario(source: FileSource, store: FakeStore) -> None:
+        calls = [sid for sid, _ in store.calls]
+        await source.reload()
+        assert [sid for sid, _ in store.calls] == [*calls, str(web)]
+        assert store.current(str(web)) == ["Service default/web"]
+
+    run_source(tmp_path, scenario)
 
 
 def test_same_object_in_two_files_later_wins_and_comes_back(
@@ -288,3 +308,108 @@ def test_big_file_parsed_off_the_loop(tmp_path: Path) -> None:
         await until(lambda: len(store.current(str(big)) or []) == 2002, source)
 
     run_source(tmp_path, scenario)
+
+
+# -- Secrets: only those the owned Ingresses name -------------------------------------------
+
+AUTH_SECRET = """\
+apiVersion: v1
+kind: Secret
+type: Opaque
+metadata: {name: basic-auth, namespace: default}
+stringData:
+  auth: "foo:$apr1$OFG3Xybp$ckL0FHDAkoXYIlH9.cysT0"
+---
+apiVersion: v1
+kind: Secret
+type: Opaque
+metadata: {name: db-password, namespace: default}
+stringData: {password: hunter2}
+"""
+CLASS = """\
+apiVersion: networking.k8s.io/v1
+kind: IngressClass
+metadata: {name: nginx}
+spec: {controller: k8s.io/ingress-nginx}
+"""
+
+
+def auth_ingress(secret: str | None, class_name: str = "nginx") -> str:
+    annotations = (
+        "  annotations:\n"
+        "    nginx.ingress.kubernetes.io/auth-type: basic\n"
+        f"    nginx.ingress.kubernetes.io/auth-secret: {secret}\n"
+        if secret
+        else ""
+    )
+    return f"""\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: web
+  namespace: default
+{annotations}spec:
+  ingressClassName: {class_name}
+  rules:
+  - host: web.test
+    http:
+      paths:
+      - {{path: /, pathType: Prefix, backend: {{service: {{name: web, port: {{number: 80}}}}}}}}
+"""
+
+
+def test_only_secrets_named_by_owned_ingresses_are_kept(tmp_path: Path) -> None:
+    """An Opaque Secret reaches the store only while an owned Ingress's auth-secret names
+    it; when one comes to name it, its (unchanged) file is read again; when none does any
+    more, it leaves the store. Other Secrets never reach it."""
+    from discovery.model import KIND_SECRET, GenericSecret
+    from discovery.secret_refs import SecretRefs
+
+    secrets = tmp_path / "secrets.yaml"
+    secrets.write_text(AUTH_SECRET)
+    ingress = tmp_path / "web.yaml"
+    ingress.write_text(CLASS + "---\n" + auth_ingress(None))
+    auth = ObjectKey(KIND_SECRET, "default", "basic-auth")
+    other = ObjectKey(KIND_SECRET, "default", "db-password")
+
+    async def main() -> None:
+        store = Store()
+        source = FileSource(str(tmp_path), secret_refs=SecretRefs("k8s.io/ingress-nginx"))
+        await source.sync(store, set())
+        assert store.get(auth) is None and store.get(other) is None
+        assert all(not isinstance(o, GenericSecret) for o in source.objects_by_file[str(secrets)])
+        # The Ingress comes to name it: secrets.yaml (unchanged) is read again.
+        ingress.write_text(CLASS + "---\n" + auth_ingress("basic-auth"))
+        await source.sync(store, {str(ingress)})
+        found = store.get(auth)
+        assert isinstance(found, GenericSecret) and found.data["auth"].startswith(b"foo:$apr1$")
+        assert store.get(other) is None
+        # An Ingress of another class naming db-password changes nothing.
+        ingress.write_text(CLASS + "---\n" + auth_ingress("db-password", "other"))
+        await source.sync(store, {str(ingress)})
+        assert store.get(auth) is None and store.get(other) is None
+        # Both in one file, named from the start.
+        ingress.unlink()
+        both = tmp_path / "both.yaml"
+        both.write_text(CLASS + "---\n" + auth_ingress("basic-auth") + "---\n" + AUTH_SECRET)
+        await source.sync(store, set())
+        assert store.get(auth) is not None and store.get(other) is None
+        # The file naming it goes away: the Secret goes too.
+        both.unlink()
+        await source.sync(store, set())
+        assert store.get(auth) is None
+
+    asyncio.run(main())
+
+
+def test_without_secret_refs_every_secret_is_kept(tmp_path: Path) -> None:
+    from discovery.model import KIND_SECRET
+
+    (tmp_path / "secrets.yaml").write_text(AUTH_SECRET)
+
+    async def main() -> None:
+        store = Store()
+        await FileSource(str(tmp_path)).sync(store, set())
+        assert store.get(ObjectKey(KIND_SECRET, "default", "db-password")) is not None
+
+    asyncio.run(main())

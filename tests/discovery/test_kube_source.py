@@ -14,6 +14,7 @@ from discovery.model import (
     LAST_CHANGE_TRIGGER_TIME,
     ConfigMap,
     EndpointSlice,
+    GenericSecret,
     Ingress,
     IngressClass,
     ObjectKey,
@@ -34,6 +35,7 @@ from tests.kubeapi.fixtures import (
     fast_settings,
     ingress,
     ingress_class,
+    opaque_secret,
     run,
     running_source,
     service,
@@ -267,6 +269,54 @@ def test_secret_watch_follows_the_ingress_reference() -> None:
     run(main())
 
 
+def test_auth_secrets_are_watched_by_name_while_an_owned_ingress_names_them() -> None:
+    """ingress-nginx's auth-secret (and proxy-ssl-secret) Secrets are Opaque: seaway lists
+    and watches each by name (fieldSelector) in the Ingress's namespace, never Secrets
+    cluster-wide; a change reaches the Snapshot's auth_secrets; an Ingress that stops
+    naming it ends the watch and the Secret leaves the store."""
+    prefix = "nginx.ingress.kubernetes.io/"
+    auth = {prefix + "auth-type": "basic", prefix + "auth-secret": "basic-auth"}
+    foo = "foo:$apr1$OFG3Xybp$ckL0FHDAkoXYIlH9.cysT0"
+    key = ObjectKey(KIND_SECRET, "default", "basic-auth")
+
+    async def main() -> None:
+        async with api_server() as server:
+            populate(server)
+            create(server, opaque_secret("basic-auth", auth=foo))
+            create(server, opaque_secret("db-password", password="hunter2"))
+            update(server, ingress("web", "web", tls_secret="web-tls", annotations=auth))
+            async with running_source(server) as r:
+                store = r.store
+                found = store.get(key)
+                assert isinstance(found, GenericSecret) and found.data["auth"] == foo.encode()
+                builder = SnapshotBuilder(store)
+                snap, _ = builder.build()
+                users = snap.auth_secrets[("default", "basic-auth")].auth_file
+                assert users is not None and users.users.users == (tuple(foo.split(":", 1)),)
+                selectors = {q["fieldSelector"] for q in server.watch_queries
+                             if q["kind"] == "Secret"}  # fmt: skip
+                assert selectors == {"metadata.name=web-tls", "metadata.name=basic-auth"}
+                assert all(q["namespace"] == "default" for q in server.watch_queries
+                           if q["kind"] == "Secret")  # fmt: skip
+                assert store.get(ObjectKey(KIND_SECRET, "default", "db-password")) is None
+                # kubectl edit of the Secret: a watch event, a new Snapshot.
+                update(server, opaque_secret("basic-auth", auth="alice:{PLAIN}x"))
+                await eventually(
+                    lambda: getattr(store.get(key), "data", {}).get("auth") == b"alice:{PLAIN}x",
+                    what="secret updated",
+                )
+                snap, _ = builder.build()
+                users = snap.auth_secrets[("default", "basic-auth")].auth_file
+                assert users is not None and users.users.users == (("alice", "{PLAIN}x"),)
+                # The annotation goes: the watch stops, the Secret leaves the store.
+                update(server, ingress("web", "web", tls_secret="web-tls"))
+                await eventually(lambda: store.get(key) is None, what="secret dropped")
+                snap, _ = builder.build()
+                assert snap.auth_secrets == {}
+
+    run(main())
+
+
 @pytest.mark.parametrize("gone_mode", ["event", "http"])
 def test_410_relists_and_applies_the_deletion_missed_in_the_gap(gone_mode: str) -> None:
     async def main() -> None:
@@ -344,18 +394,25 @@ def test_failing_api_leaves_the_store_untouched() -> None:
                 store = r.store
                 before = {k: dict(store.objects(k)) for k in (KIND_SERVICE, KIND_ENDPOINTSLICE)}
                 store.take_changes()
+                assert r.source.status()["state"] == "ok"
                 server.fail_code = 500
                 server.drop_watches()
                 requests = server.stats["requests"]
                 await eventually(lambda: server.stats["requests"] >= requests + 10, what="retries")
                 assert {k: dict(store.objects(k)) for k in before} == before
                 assert store.take_changes() == {}
+                # The status page sees which watches fail, and why.
+                status = r.source.status()
+                assert status["state"] == "degraded"
+                failing = [w for w in status["watches"] if w["state"] == "failing"]
+                assert failing and all("HTTP 500" in w["last_error"] for w in failing)
                 server.fail_code = 0
                 create(server, service("after", "127.0.50.11"))
                 await eventually(
                     lambda: store.get(ObjectKey(KIND_SERVICE, "default", "after")) is not None,
                     what="recovered",
                 )
+                await eventually(lambda: r.source.status()["state"] == "ok", what="healthy")
 
     run(main())
 

@@ -14,6 +14,7 @@ from discovery.model import (
     EndpointConditions,
     EndpointPort,
     EndpointSlice,
+    GenericSecret,
     Ingress,
     IngressBackend,
     IngressClass,
@@ -146,16 +147,24 @@ def test_ingress_and_class() -> None:
     assert ing.tls == (IngressTLS(("shop.example.com", "*.shop.example.com"), "shop-tls"),)
 
 
-def test_tls_secret_decoded_other_kinds_and_secret_types_ignored() -> None:
+def test_tls_secret_decoded_opaque_secret_read_other_kinds_ignored() -> None:
     objects = load("secrets-and-others.yaml")
-    # The Opaque Secret and the Deployment are skipped; ConfigMaps are read (one may hold
-    # ingress-nginx settings: --configmap).
-    assert [str(o.key) for o in objects] == ["Secret shop/shop-tls", "ConfigMap shop/settings"]
-    secret, configmap = objects
+    # The Deployment is skipped; ConfigMaps are read (one may hold ingress-nginx settings:
+    # --configmap); an Opaque Secret is read too (an auth-secret may name it): which
+    # Secrets are kept is the sources' decision (discovery/secret_refs.py).
+    assert [str(o.key) for o in objects] == [
+        "Secret shop/shop-tls",
+        "Secret shop/db-password",
+        "ConfigMap shop/settings",
+    ]
+    secret, opaque, configmap = objects
     assert isinstance(configmap, ConfigMap) and configmap.data == {"enabled": "on"}
-    assert isinstance(secret, TLSSecret)
+    assert isinstance(secret, TLSSecret) and secret.ca_pem == b""
     assert secret.cert_pem.startswith(b"-----BEGIN CERTIFICATE-----\n")
     assert secret.key_pem.startswith(b"-----BEGIN PRIVATE KEY-----\n")
+    assert isinstance(opaque, GenericSecret) and opaque.secret_type == "Opaque"
+    assert opaque.data == {"password": b"password"}
+    assert "password" not in repr(opaque).replace("db-password", "")  # data not in logs
 
 
 def test_list_yaml_with_unquoted_timestamp() -> None:
@@ -179,7 +188,7 @@ def test_load_path_directory_and_duplicate_warning(tmp_path: Path) -> None:
     assert files == sorted(files) and "list.json" in files and "ingress.yaml" in files
     keys = sorted(str(o.key) for o in result.objects())
     assert keys == sorted(set(keys))  # one object per key
-    assert len(keys) == 11  # ten, plus the ConfigMap of secrets-and-others.yaml
+    assert len(keys) == 12  # ten, plus the ConfigMap and Opaque Secret of secrets-and-others
     # list.json repeats web and its slice: the later file (sorted order) wins, warned.
     assert any("Service shop/web is defined in" in w for w in result.warnings)
 

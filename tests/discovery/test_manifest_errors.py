@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from discovery.manifest import parse_manifest_text, parse_object
-from discovery.model import ConfigMap
+from discovery.model import ConfigMap, GenericSecret
 
 SERVICE: dict[str, Any] = {
     "apiVersion": "v1",
@@ -592,14 +592,46 @@ def test_any_mapping_is_accepted() -> None:
     assert errors == [] and obj is not None and str(obj.key) == "Service default/web"
 
 
-def test_unknown_kinds_and_other_secrets_are_ignored_silently() -> None:
+def test_unknown_kinds_are_ignored_silently() -> None:
     for doc in (
         {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "x"}},
         {"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {}},  # even unnamed
-        {"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "s"}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}},
     ):
         assert parse_object(doc, "x.yaml") == (None, [])
+
+
+def test_secrets_of_every_type_are_read() -> None:
+    """An auth-secret may be of any type (ingress-nginx reads its `auth` key whatever the
+    type); stringData wins over data, as kubectl apply merges them."""
+    for doc, kind in (
+        ({"apiVersion": "v1", "kind": "Secret", "type": "Opaque", "metadata": {"name": "s"}},
+         "Opaque"),
+        ({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "s"}}, "Opaque"),
+        ({"apiVersion": "v1", "kind": "Secret", "type": "example.com/htpasswd",
+          "metadata": {"name": "s"}, "data": {"auth": "dTpwCg=="},
+          "stringData": {"auth": "user:{PLAIN}x"}}, "example.com/htpasswd"),
+    ):  # fmt: skip
+        obj, errors = parse_object(doc, "x.yaml")
+        assert errors == [] and isinstance(obj, GenericSecret) and obj.secret_type == kind
+        assert str(obj.key) == "Secret default/s"
+    assert obj.data == {"auth": b"user:{PLAIN}x"}
+
+
+def test_secret_data_errors_name_the_key() -> None:
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "type": "Opaque",
+        "metadata": {"name": "basic-auth", "namespace": "shop"},
+        "data": {"auth": "not base64!", "other": 3},
+        "stringData": {"map": ["x"]},
+    }
+    assert errors_of(doc) == [
+        "web.yaml: Secret shop/basic-auth: data[auth]: must be valid base64 (Only base64 "
+        "data is allowed)",
+        "web.yaml: Secret shop/basic-auth: stringData[map]: must be a string, got a list",
+        "web.yaml: Secret shop/basic-auth: data[other]: must be base64 text, got 3",
+    ]
 
 
 CONFIGMAP: dict[str, Any] = {

@@ -8,7 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
-from discovery.model import Ingress, IngressBackend, IngressPath, IngressRule, PathType
+from discovery.auth_secrets import read_auth_secret, secret_uses
+from discovery.model import (
+    GenericSecret,
+    Ingress,
+    IngressBackend,
+    IngressPath,
+    IngressRule,
+    ObjectMeta,
+    PathType,
+    TLSSecret,
+)
 from discovery.nginx_annotations import parse_ingress_annotations
 from discovery.nginx_configmap import INGRESS_NGINX_DEFAULTS, NginxGlobalSettings
 from discovery.snapshot import ServicePortInfo, Snapshot
@@ -24,7 +34,7 @@ from tests.ingress.routemodel import name
 P = "nginx.ingress.kubernetes.io/"
 NGINX = INGRESS_NGINX_DEFAULTS  # ingress-nginx mode with its documented defaults
 
-__all__ = ["NGINX", "P", "Translated", "ann", "ing", "name", "path", "translate"]
+__all__ = ["NGINX", "P", "Translated", "ann", "ing", "name", "path", "secret", "translate"]
 
 
 def ann(**values: str) -> dict[str, str]:
@@ -58,14 +68,23 @@ def ing(
     return replace(made, meta=replace(made.meta, uid=uid, resource_version=version))
 
 
+def secret(name_: str, namespace: str = "default", **data: str | bytes) -> GenericSecret:
+    """An Opaque Secret: secret("basic", auth="user:hash\n")."""
+    values = {key.replace("_", "."): v if isinstance(v, bytes) else v.encode()
+              for key, v in data.items()}  # fmt: skip
+    return GenericSecret(ObjectMeta(name_, namespace), "Opaque", values)
+
+
 def snapshot(
     ingresses: Iterable[Ingress],
     services: Iterable[str] = ("web",),
     nginx: NginxGlobalSettings | None = None,
     ports: Iterable[ServicePortInfo] = (),
     generation: int = 1,
+    secrets: Iterable[GenericSecret | TLSSecret] = (),
 ) -> Snapshot:
-    """A Snapshot of `ingresses` (annotations parsed) with one-endpoint `services`."""
+    """A Snapshot of `ingresses` (annotations parsed) with one-endpoint `services`, and
+    the `secrets` their annotations name read as the snapshot builder reads them."""
     listed = list(ingresses)
     snap = k.snapshot(listed, [*k.services(*services), *ports], generation=generation)
     parsed = {
@@ -73,7 +92,13 @@ def snapshot(
         for i in listed
         if i.meta.annotations
     }
-    return replace(snap, ingress_annotations=parsed, nginx=nginx)
+    by_key = {(s.meta.namespace, s.meta.name): s for s in secrets}
+    auth = {
+        key: read_auth_secret(by_key[key], uses)
+        for key, uses in secret_uses(parsed.values()).items()
+        if key in by_key
+    }
+    return replace(snap, ingress_annotations=parsed, nginx=nginx, auth_secrets=auth)
 
 
 class Translated:
@@ -133,8 +158,9 @@ def translate(
     nginx: NginxGlobalSettings | None = None,
     last_good: LastGood | None = None,
     ports: Iterable[ServicePortInfo] = (),
+    secrets: Iterable[GenericSecret | TLSSecret] = (),
 ) -> Translated:
-    snap = snapshot(ingresses, services, nginx, ports)
+    snap = snapshot(ingresses, services, nginx, ports, secrets=secrets)
     return Translated(translate_ingresses(snap, k.CONTROLLER, False, last_good))
 
 

@@ -187,6 +187,7 @@ class NotFound:
     endpoints = ()
     key = ""
     cache = None
+    repeatable = True
 
 
 def fast(head: bytes, settings: HttpSettings = SETTINGS) -> Parsed | None:

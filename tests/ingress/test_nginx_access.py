@@ -24,7 +24,7 @@ from ingress.route_filters import (
     Timeouts,
     UpstreamProtocol,
 )
-from tests.ingress.nginxkit import NGINX, ann, ing, path, translate
+from tests.ingress.nginxkit import NGINX, ann, ing, path, secret, translate
 
 HOST = "sticky.foo.com"
 
@@ -101,18 +101,25 @@ def test_allow_and_deny_source_ranges() -> None:
     )
 
 
+FOO_BAR = "foo:$apr1$OFG3Xybp$ckL0FHDAkoXYIlH9.cysT0"  # e2e auth.go buildSecret: foo / bar
+
+
 def test_basic_auth_names_its_secret() -> None:
     """e2e auth.go "should return status code 401 when authentication is configured but
-    Authorization header is not configured": auth-type basic, auth-secret, auth-realm."""
+    Authorization header is not configured": auth-type basic, auth-secret, auth-realm; the
+    users come from the Secret (ingress/nginx_secrets.py, tests in test_nginx_secrets.py)."""
     t = translate(ing("b", HOST, path("/"), annotations=ann(
-        auth_type="basic", auth_secret="basic-secret", auth_realm="test auth")))
+        auth_type="basic", auth_secret="basic-secret", auth_realm="test auth")),
+        secrets=[secret("basic-secret", auth=FOO_BAR + "\n")])
     assert find_filter(t.ask(HOST, "/").filters, BasicAuth) == BasicAuth(
-        "test auth", (), ("default", "basic-secret"), "auth-file"
+        "test auth", (tuple(FOO_BAR.split(":", 1)),), ("default", "basic-secret"), "auth-file"
     )
     t = translate(ing("b", HOST, path("/"), annotations=ann(
-        auth_type="basic", auth_secret="default/map", auth_secret_type="auth-map")))
+        auth_type="basic", auth_secret="default/map", auth_secret_type="auth-map")),
+        secrets=[secret("map", foo=FOO_BAR.split(":", 1)[1])])
     auth = find_filter(t.ask(HOST, "/").filters, BasicAuth)
     assert auth is not None and auth.secret_type == "auth-map"
+    assert auth.users == (tuple(FOO_BAR.split(":", 1)),)
 
 
 def test_external_auth() -> None:
@@ -187,7 +194,7 @@ def test_filters_come_in_nginx_phase_order() -> None:
         proxy_body_size="2m", enable_cors="true", limit_rps="10",
         allowlist_source_range="10.0.0.0/8", auth_type="basic", auth_secret="s",
         auth_url="http://auth.test/", upstream_vhost="up.test", backend_protocol="HTTPS",
-        proxy_read_timeout="5")), nginx=NGINX)
+        proxy_read_timeout="5")), nginx=NGINX, secrets=[secret("s", auth=FOO_BAR)])
     assert [type(f) for f in t.ask(HOST, "/").filters] == [
         BodyLimit, Cors, HttpsRedirect, RateLimit, SourceRanges, BasicAuth, ExternalAuth,
         Rewrite, UpstreamProtocol, Timeouts,

@@ -10,6 +10,7 @@ from dataclasses import replace
 
 from discovery.nginx_configmap import parse_nginx_configmap
 from discovery.snapshot import EndpointInfo
+from ingress import selfsigned
 from ingress.filter_headers import error_page_headers
 from ingress.route_actions import edit_header_lines, find_filter
 from ingress.route_filters import (
@@ -24,7 +25,7 @@ from ingress.route_filters import (
     UpstreamProtocol,
 )
 from tests.ingress import routerkit as k
-from tests.ingress.nginxkit import NGINX, ann, ing, name, path, translate
+from tests.ingress.nginxkit import NGINX, ann, ing, name, path, secret, translate
 
 HOST = "proxy.foo.com"
 
@@ -90,11 +91,13 @@ def test_backend_protocol_https_and_auto() -> None:
         assert find_filter(t.ask(HOST, "/").filters, UpstreamProtocol) == UpstreamProtocol("HTTPS")
     t = translate(ing("b", HOST, path("/"), annotations=ann(backend_protocol="AUTO_HTTP")))
     assert find_filter(t.ask(HOST, "/").filters, UpstreamProtocol) == UpstreamProtocol("AUTO")
+    ca, _ = selfsigned.generate("pods-ca", ["pod.internal"])
     t = translate(ing("b", HOST, path("/"), annotations=ann(
         backend_protocol="HTTPS", proxy_ssl_secret="default/ca", proxy_ssl_verify="on",
-        proxy_ssl_name="pod.internal", proxy_ssl_server_name="on", proxy_ssl_verify_depth="2")))
+        proxy_ssl_name="pod.internal", proxy_ssl_server_name="on", proxy_ssl_verify_depth="2")),
+        secrets=[secret("ca", ca_crt=ca)])
     assert find_filter(t.ask(HOST, "/").filters, UpstreamProtocol) == UpstreamProtocol(
-        "HTTPS", True, "pod.internal", True, ("default", "ca"), 2
+        "HTTPS", True, "pod.internal", True, ("default", "ca"), 2, ca
     )
 
 

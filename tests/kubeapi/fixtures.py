@@ -191,6 +191,7 @@ def ingress(
     tls_secret: str | None = None,
     class_name: str = "seaway",
     ns: str = "default",
+    annotations: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     spec: dict[str, Any] = {
         "ingressClassName": class_name,
@@ -211,12 +212,10 @@ def ingress(
     }
     if tls_secret:
         spec["tls"] = [{"hosts": [host], "secretName": tls_secret}]
-    return {
-        "apiVersion": "networking.k8s.io/v1",
-        "kind": "Ingress",
-        "metadata": {"name": name, "namespace": ns},
-        "spec": spec,
-    }
+    meta: dict[str, Any] = {"name": name, "namespace": ns}
+    if annotations:
+        meta["annotations"] = annotations
+    return {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": meta, "spec": spec}
 
 
 _CERT: tuple[bytes, bytes] | None = None
@@ -250,6 +249,17 @@ def tls_secret(name: str, ns: str = "default") -> dict[str, Any]:
             "tls.crt": base64.b64encode(cert).decode(),
             "tls.key": base64.b64encode(key).decode(),
         },
+    }
+
+
+def opaque_secret(name: str, ns: str = "default", **data: str) -> dict[str, Any]:
+    """An Opaque Secret as `kubectl create secret generic --from-literal` sends it."""
+    return {
+        "apiVersion": "v1",
+        "kind": "Secret",
+        "metadata": {"name": name, "namespace": ns},
+        "type": "Opaque",
+        "data": {k: base64.b64encode(v.encode()).decode() for k, v in data.items()},
     }
 
 

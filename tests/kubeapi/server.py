@@ -69,7 +69,7 @@ class ApiServer:
         self.delay = 0.0
         self.gone_mode = "event"  # "event": 200 + ERROR event (as apiserver); "http": 410
         self.stats: Counter[str] = Counter()
-        self.watch_queries: list[dict[str, str]] = []
+        self.watch_queries: list[dict[str, str]] = []  # query params, kind and namespace
         self.host = "127.0.0.1"
         self.port = 0
         self._runner: web.AppRunner | None = None
@@ -409,7 +409,7 @@ class ApiServer:
         versioned = _Versioned(res, version or res.version)
         self.stats[f"watch:{res.kind}"] += 1
         q = request.query
-        self.watch_queries.append({"kind": res.kind, **q})
+        self.watch_queries.append({"kind": res.kind, **q, "namespace": namespace})
         rv_text = q.get("resourceVersion", "")
         since = int(rv_text) if rv_text not in ("", "0") else None
         timeout = float(q.get("timeoutSeconds", "1800") or 1800)

@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import ipaddress
-from typing import NamedTuple
-
 import pytest
 
-from discovery.model import TrafficPolicy
 from proxy.iptables import chains as C
 from proxy.iptables.builder import BuildConfig, Ruleset, build_ruleset
 from proxy.iptables.simulator import Simulator, SimulatorError, format_trace, parse_rule
+from tests.proxy import trace_model as M
 from tests.proxy.iptables.helpers import eps, snapshot, spn, svc
 
 NODE = "192.168.50.1"
@@ -229,106 +226,23 @@ def test_trace_affinity_and_format() -> None:
     assert "nat -A SEAWAY-SERVICES" in text
 
 
-# -- every path into a service chain, against a reference model ---------------------------
-#
-# Services of each policy kind, reached by cluster IP, node port, external IP and
-# load-balancer IP, from a pod (in either cluster CIDR), a pod reaching itself, the node
-# and an outside client, under one, two and no --cluster-cidr ranges. The expected outcome
-# comes from the rules kube-proxy documents, not from the builder:
-# - endpoints: cluster IP -> all, or only local ones with internalTrafficPolicy Local;
-#   external -> only local ones with externalTrafficPolicy Local, unless the source is a
-#   pod or the node itself (those use every endpoint);
-# - masquerade: a pod reaching itself (hairpin); a cluster IP reached from outside the
-#   cluster CIDRs (with either internalTrafficPolicy: kube-proxy writes that rule into
-#   the internal traffic chain, SVL for Local); external traffic with Cluster policy, and
-#   external traffic from the node itself.
-
-POD_A = eps("10.1.0.1", node="node-a")
-POD_B = eps("10.2.0.3", node="node-b")
-SOURCES = {
-    "pod": "10.1.0.7",
-    "pod-in-second-cidr": "10.2.0.9",
-    "hairpin": "10.1.0.1",
-    "node": NODE,
-    "outside": "203.0.113.50",
-}
-
-
-class Kind(NamedTuple):
-    name: str
-    cluster_ip: str
-    node_port: int
-    external_ip: str
-    lb_ip: str
-    etp: TrafficPolicy
-    itp: TrafficPolicy
-    affinity: int | None = None
-
-
-KINDS = [
-    Kind("cl", "10.96.1.1", 30101, "203.0.113.1", "198.51.100.1", "Cluster", "Cluster"),
-    Kind("lo", "10.96.1.2", 30102, "203.0.113.2", "198.51.100.2", "Local", "Cluster"),
-    Kind("il", "10.96.1.3", 30103, "203.0.113.3", "198.51.100.3", "Cluster", "Local"),
-    Kind("ll", "10.96.1.4", 30104, "203.0.113.4", "198.51.100.4", "Local", "Local"),
-    Kind("af", "10.96.1.5", 30105, "203.0.113.5", "198.51.100.5", "Cluster", "Cluster", 60),
-]
-CIDR_SETS = [("10.1.0.0/16",), ("10.1.0.0/16", "10.2.0.0/16"), ()]
-PATHS = ("cluster IP", "node port", "external IP", "LB IP")
+# -- every path into a service chain, against the reference model (tests/proxy/trace_model.py)
 
 
 def _matrix_ruleset(cidrs: tuple[str, ...]) -> Ruleset:
-    ports = [
-        svc(
-            k.name,
-            k.cluster_ip,
-            POD_A + POD_B,
-            node_port=k.node_port,
-            external_ips=(k.external_ip,),
-            lb_ips=(k.lb_ip,),
-            etp=k.etp,
-            itp=k.itp,
-            affinity=k.affinity,
-        )
-        for k in KINDS
-    ]
-    return build_ruleset(snapshot(*ports), BuildConfig(hostname="node-a", cluster_cidrs=cidrs))
+    return build_ruleset(
+        snapshot(*M.service_ports()), BuildConfig(hostname="node-a", cluster_cidrs=cidrs)
+    )
 
 
-RULESETS = {cidrs: _matrix_ruleset(cidrs) for cidrs in CIDR_SETS}
+RULESETS = {cidrs: _matrix_ruleset(cidrs) for cidrs in M.CIDR_SETS}
 
 
-def _expected(
-    cidrs: tuple[str, ...], src: str, path: str, kind: Kind
-) -> list[tuple[str, bool, float]]:
-    in_pod_cidr = any(ipaddress.ip_address(src) in ipaddress.ip_network(c) for c in cidrs)
-    if path == "cluster IP":
-        targets = POD_A if kind.itp == "Local" else POD_A + POD_B
-        masq = bool(cidrs) and not in_pod_cidr
-    else:
-        from_node = src in LOCAL
-        local_only = kind.etp == "Local" and not in_pod_cidr and not from_node
-        targets = POD_A if local_only else POD_A + POD_B
-        masq = kind.etp == "Cluster" or from_node
-    p = round(1 / len(targets), 4)
-    return sorted((e.address, masq or e.ip == src, p) for e in targets)
-
-
-@pytest.mark.parametrize("path", PATHS)
-@pytest.mark.parametrize("kind", KINDS, ids=[k.name for k in KINDS])
-@pytest.mark.parametrize("who", list(SOURCES))
-@pytest.mark.parametrize("cidrs", CIDR_SETS, ids=["one-cidr", "two-cidrs", "no-cidr"])
+@pytest.mark.parametrize("path", M.PATHS)
+@pytest.mark.parametrize("kind", M.KINDS, ids=[k.name for k in M.KINDS])
+@pytest.mark.parametrize("who", list(M.SOURCES))
+@pytest.mark.parametrize("cidrs", M.CIDR_SETS, ids=M.CIDR_IDS)
 def test_trace_matrix_every_path_into_a_service(
-    cidrs: tuple[str, ...], who: str, kind: Kind, path: str
+    cidrs: tuple[str, ...], who: str, kind: M.Kind, path: str
 ) -> None:
-    dst, port = {
-        "cluster IP": (kind.cluster_ip, 80),
-        "node port": (NODE, kind.node_port),
-        "external IP": (kind.external_ip, 80),
-        "LB IP": (kind.lb_ip, 80),
-    }[path]
-    src = SOURCES[who]
-    out = Simulator(RULESETS[cidrs], LOCAL).trace(src, dst, port)
-    assert abs(sum(o.probability for o in out) - 1.0) < 1e-9
-    assert all(o.verdict == "ACCEPT" for o in out)
-    got = sorted((str(o.dnat), o.masquerade, round(o.probability, 4)) for o in out)
-    assert got == _expected(cidrs, src, path, kind)
+    M.check(Simulator(RULESETS[cidrs], LOCAL).trace, cidrs, who, kind, path, LOCAL)

@@ -1,0 +1,212 @@
+"""Sync state machine: build, pick full / read-back / partial, apply, clean up UDP conntrack.
+
+- full: the table of a family is written whole (`add table; delete table; table {...}`):
+  the first sync on a node that has no seaway table, and the way back from any failure;
+- read-back: the first sync (daemon start, `seaway apply`) when seaway's tables exist:
+  they are read (`nft -j list table`) and only the differences are written, so an
+  unchanged config writes nothing and ClientIP affinity state survives a restart;
+- partial: every later sync writes only what the builder says changed.
+
+Each sync is one `nft -f` transaction for both families. Synchronous (the dataplane runs
+it in a worker thread; `seaway apply` calls it directly). All I/O goes through the
+injected applier; the clock is injected too.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from discovery.snapshot import ServicePortInfo, ServicePortName, Snapshot
+from proxy.conntrack import clear_entries, stale_udp_entries
+from proxy.nftables.applier import ApplyError, NftApplier
+from proxy.nftables.builder import BuildConfig, TableBuilder
+from proxy.nftables.names import FAMILIES
+from proxy.nftables.render import render_delta, render_full
+from proxy.nftables.table import Chain, Delta, TableState, diff
+
+log = logging.getLogger(__name__)
+
+KernelTables = Mapping[str, TableState | None]
+
+
+@dataclass(frozen=True, slots=True)
+class SyncReport:
+    kind: str  # full | read-back | partial
+    build_seconds: float
+    apply_seconds: float
+    service_ports: int
+    endpoints: int
+    chains: int
+    rules: int
+    elements: int
+    chains_written: int
+    chains_deleted: int
+    elements_changed: int
+    nft_bytes: int
+    conntrack_deleted: int
+
+    @property
+    def full(self) -> bool:
+        return self.kind != "partial"
+
+    def summary(self) -> str:
+        return (
+            f"{self.kind} sync: {self.service_ports} service ports, {self.endpoints} "
+            f"endpoints, {self.chains} chains, {self.rules} rules, {self.elements} elements; "
+            f"wrote {self.chains_written} chains, deleted {self.chains_deleted}, "
+            f"{self.elements_changed} elements changed ({self.nft_bytes} bytes); "
+            f"build {self.build_seconds * 1000:.0f} ms, apply {self.apply_seconds * 1000:.0f} ms"
+        )
+
+
+def needs_rebuild(kernel: TableState, wanted: TableState) -> bool:
+    """A base chain's hook or a fixed set's declaration differs: such objects are not
+    changed in place (rules refer to them), the table is written whole instead."""
+    for name, chain in wanted.chains.items():
+        if chain.base and kernel.chains.get(name, Chain(())).base != chain.base:
+            return True
+    for name, spec in wanted.sets.items():
+        have = kernel.sets.get(name)
+        if have is not None and have.signature() != spec.signature():
+            return True
+    return False
+
+
+@dataclass(slots=True)
+class _Plan:
+    text: str
+    kind: str
+    written: int = 0
+    deleted: int = 0
+    elements: int = 0
+
+
+class NftSyncer:
+    """Keeps the kernel equal to the last Snapshot. Not thread-safe: one sync at a time."""
+
+    def __init__(
+        self,
+        config: BuildConfig,
+        applier: NftApplier,
+        clock: Callable[[], float] = time.perf_counter,
+    ) -> None:
+        self.builder = TableBuilder(config)
+        self.applier = applier
+        self.clock = clock
+        self.needs_full = True
+        self.applied_ports: Mapping[ServicePortName, ServicePortInfo] = {}
+
+    def force_full(self) -> None:
+        self.needs_full = True
+
+    def read_kernel(self) -> dict[str, TableState | None]:
+        return {family: self.applier.read(family) for family in FAMILIES}
+
+    def sync(
+        self,
+        snapshot: Snapshot,
+        changed: frozenset[ServicePortName] | None = None,
+        kernel: KernelTables | None = None,
+    ) -> SyncReport:
+        """One sync. `kernel`: seaway's tables as the kernel holds them, when the caller
+        read them already (`seaway apply` reads them while parsing); used by a full sync,
+        else read here. `changed` is accepted for the Dataplane signature: the builder
+        finds the changed service ports itself (by identity, then equality)."""
+        t0 = self.clock()
+        try:
+            if self.needs_full:
+                self.builder.build(snapshot, deltas=False)
+                t1 = self.clock()
+                plan = self._full(kernel if kernel is not None else self.read_kernel())
+            else:
+                deltas = self.builder.build(snapshot)
+                t1 = self.clock()
+                plan = self._partial(deltas)
+        except Exception:
+            self.needs_full = True
+            raise
+        self.needs_full = False
+        deleted = sum(
+            clear_entries(
+                stale_udp_entries(self.applied_ports, snapshot.service_ports, family),
+                self.applier.run,
+                family,
+            )
+            for family in (4, 6)
+        )
+        self.applied_ports = snapshot.service_ports
+        t2 = self.clock()
+        states = self.builder.states().values()
+        return SyncReport(
+            kind=plan.kind,
+            build_seconds=t1 - t0,
+            apply_seconds=t2 - t1,
+            service_ports=self.builder.service_ports,
+            endpoints=self.builder.endpoints,
+            chains=sum(len(s.chains) for s in states),
+            rules=sum(s.rule_count() for s in states),
+            elements=sum(s.element_count() for s in states),
+            chains_written=plan.written,
+            chains_deleted=plan.deleted,
+            elements_changed=plan.elements,
+            nft_bytes=len(plan.text),
+            conntrack_deleted=deleted,
+        )
+
+    def _partial(self, deltas: Mapping[str, Delta]) -> _Plan:
+        plan = _Plan("", "partial")
+        parts = []
+        for family, delta in deltas.items():
+            parts.append(render_delta(family, delta))
+            self._count(plan, delta)
+        plan.text = "".join(parts)
+        self.applier.apply(plan.text)
+        return plan
+
+    @staticmethod
+    def _count(plan: _Plan, delta: Delta) -> None:
+        written, deleted, elements = delta.counts()
+        plan.written += written
+        plan.deleted += deleted
+        plan.elements += elements
+
+    def _full(self, kernel: KernelTables) -> _Plan:
+        """Write what differs from the kernel's tables (whole tables where there is none,
+        or where a hook or fixed set differs); if that fails, every table whole."""
+        wanted = self.builder.states()
+        whole: list[str] = []
+        for family, state in wanted.items():
+            have = kernel.get(family)
+            if have is None or needs_rebuild(have, state):
+                whole.append(family)
+        plan = _Plan("", "full" if len(whole) == len(wanted) else "read-back")
+        parts = [render_full(wanted[f] for f in whole)]
+        for family in whole:
+            _count_whole(plan, wanted[family])
+        for family, state in wanted.items():
+            have = kernel.get(family)
+            if have is None or family in whole:
+                continue
+            delta = diff(have, state)
+            parts.append(render_delta(family, delta))
+            self._count(plan, delta)
+        plan.text = "".join(parts)
+        try:
+            self.applier.apply(plan.text)
+        except ApplyError as exc:
+            if plan.kind != "read-back":
+                raise
+            log.warning("writing the differences failed (%s); writing the tables whole", exc)
+            plan = _Plan(render_full(wanted.values()), "full")
+            for state in wanted.values():
+                _count_whole(plan, state)
+            self.applier.apply(plan.text)
+        return plan
+
+
+def _count_whole(plan: _Plan, state: TableState) -> None:
+    plan.written += len(state.chains)
+    plan.elements += state.element_count()
