@@ -387,3 +387,15 @@ def test_which_addresses_would_share_connections(
     from ingress.apply import overlaps
 
     assert overlaps(a, b) is clash
+
+
+def test_a_graceful_drain_closes_the_gateway_sockets_too(
+    lt: LoopThread, dp: IngressDataplane
+) -> None:
+    port = free_port(GW_A)
+    sync(lt, dp, snapshot(gateway("a", GW_A, http_listener(port)), route("r", "a", "one")))
+    assert get(GW_A, port, "x")[0] == 200
+    lt.run(dp.drain())
+    assert refused(GW_A, port)
+    sync(lt, dp, snapshot(gateway("a", GW_A, http_listener(port)), route("r", "a", "two")))
+    assert refused(GW_A, port)  # draining: nothing opens again
