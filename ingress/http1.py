@@ -362,8 +362,14 @@ class HttpProtocol(asyncio.Protocol):
         if not req.keep_alive:
             self.stopped = True
         route = req.route = self.ctx.route(req)  # (answered here too: metrics label it)
-        self.active = req
         self._memo_router = self.ctx.router
+        plan = route.plan
+        if plan is not None:  # a route with filters (ingress/filters/), as _route does
+            plan.admit(self, req, route)
+            self._memo = req if req.keep_alive and route.repeatable else None
+            self._start(req)
+            return
+        self.active = req
         if route.status:
             req.local = route.status
             self._memo = req if req.keep_alive else None

@@ -104,6 +104,8 @@ def annotation_prefix(text: str) -> str:
             "nginx.ingress.kubernetes.io (without the /)"
         )
     return text
+
+
 def _ip(text: str) -> str:
     import ipaddress
 
@@ -216,10 +218,13 @@ class Options:
             max_endpoint_requests=self.max_endpoint_connections,
             max_endpoint_connecting=self.max_endpoint_pending,
             observability=ObservabilitySettings(
-                self.request_metrics, self.metrics_compat, self.access_log,
+                self.request_metrics,
+                self.metrics_compat,
+                self.access_log,
                 self.access_log_format,
             ),
             shutdown_grace_period=self.shutdown_grace_period,
+            gateway=self.gateway_config(),
         )
 
     def kube_source_config(self) -> KubeSourceConfig:
