@@ -19,9 +19,22 @@ Scenarios (the first three are traffic that looks like real clients):
                checks, polling) and any cache keyed on exact bytes; it is not a headline.
 
 Targets: seaway (bench/seaway_l7.py: defaults, so no upstream pipelining), nginx (reverse
-proxy, upstream keepalive), haproxy (mode http, http-reuse always), backend (nginx alone).
-`--workers N` runs N seaway workers, N nginx workers and N haproxy threads. `--pipelining
-N` adds "seaway-pN" with `--upstream-pipelining N`.
+proxy, upstream keepalive), haproxy (mode http, http-reuse always), floor
+(bench/minimal_proxy.py: not seaway, the least a strict uvloop + httptools keep-alive proxy
+does, to show what Python on this machine can reach today), backend (nginx alone).
+`--workers N` runs N seaway workers, N nginx workers and N haproxy threads (the floor has
+one process). `--pipelining N` adds "seaway-pN" with `--upstream-pipelining N`.
+`--baseline DIR` adds "seaway-base": DIR/bench/seaway_l7.py, another checkout of seaway
+(`git archive REV | tar -x -C DIR`), for a before/after in one run.
+
+Placement: no CPU pinning, the same for every target. wrk (2 threads), the backend and the
+proxy under test share the machine's cores as the kernel schedules them; only one proxy
+is driven at a time (the others idle). Measured on the 2-core machine: pinning the proxy
+to one core and wrk + backend to the other made wrk + backend the bottleneck for every
+proxy (nginx 28k req/s instead of 39k, the floor 23k instead of 39k), and pinning only the
+proxy changed nothing; so the kernel places them, and the ratios are taken in one run.
+On a shared machine other processes take CPU too: a proxy that needs more CPU per request
+then loses more than its CPU share alone says; the floor row shows how far that goes.
 
 "cpu us" is the CPU time (user + system, from /proc) the target's processes spent per
 request; "usr"/"sys" split it. On a shared machine it is steadier than requests/s, and for
@@ -57,7 +70,8 @@ from bench.common import (  # noqa: E402
     wait_port,
 )
 
-LUA = str(Path(__file__).resolve().parent / "varied.lua")
+REPO = Path(__file__).resolve().parent.parent
+LUA = str(REPO / "bench" / "varied.lua")
 
 # name -> (path wrk asks for, connections, varied.lua prefix or None for wrk's default)
 SCENARIOS: dict[str, tuple[str, int, str | None]] = {
@@ -108,8 +122,25 @@ def nginx_proxy(procs: Processes, port: int, backend: int, workers: int) -> int:
     return start_nginx(procs, "proxy", port, server, http=upstream, workers=workers).pid
 
 
-def seaway(procs: Processes, port: int, backend: int, workers: int, pipelining: int = 1) -> int:
-    script = str(Path(__file__).resolve().parent / "seaway_l7.py")
+def floor_proxy(procs: Processes, port: int, backend: int) -> int:
+    """bench/minimal_proxy.py: the floor (not seaway; see its docstring)."""
+    script = str(Path(__file__).resolve().parent / "minimal_proxy.py")
+    argv = [sys.executable, script, "--listen", f"{HOST}:{port}", "--backend", f"{HOST}:{backend}"]
+    proc = procs.start(argv, log=f"floor-{port}.log")
+    wait_port(HOST, port, proc=proc)
+    return proc.pid
+
+
+def seaway(
+    procs: Processes,
+    port: int,
+    backend: int,
+    workers: int,
+    pipelining: int = 1,
+    checkout: Path = REPO,
+) -> int:
+    """bench/seaway_l7.py of `checkout` (its code: the script puts its own root first)."""
+    script = str(checkout / "bench" / "seaway_l7.py")
     argv = [sys.executable, script, "--listen", f"{HOST}:{port}"]
     argv += ["--backend", f"{HOST}:{backend}", "--workers", str(workers)]
     argv += ["--upstream-pipelining", str(pipelining)]
@@ -174,6 +205,11 @@ def run(args: argparse.Namespace, scenarios: list[str], memos: Memos) -> Results
         pids = {"backend": backend_nginx(procs, be)}
         ports = {"seaway": free_port()}
         pids["seaway"] = seaway(procs, ports["seaway"], be, args.workers)
+        if args.baseline:
+            ports["seaway-base"] = free_port()
+            pids["seaway-base"] = seaway(
+                procs, ports["seaway-base"], be, args.workers, checkout=Path(args.baseline)
+            )
         if args.pipelining > 1:
             name = f"seaway-p{args.pipelining}"
             ports[name] = free_port()
@@ -184,6 +220,9 @@ def run(args: argparse.Namespace, scenarios: list[str], memos: Memos) -> Results
         pids["haproxy"] = haproxy(
             procs, ports["haproxy"], [(HOST, be)], "http", threads=args.workers
         ).pid
+        if not args.no_floor:
+            ports["floor"] = free_port()
+            pids["floor"] = floor_proxy(procs, ports["floor"], be)
         ports["backend"] = be
         for rnd in range(args.rounds):
             for scen in scenarios:
@@ -232,6 +271,9 @@ def table(results: Results, header: str) -> None:
                 f"{_num(m.cpu_sys_us):>6}{ratio(m.rps, ng.rps):>10}"
                 f"{ratio(m.p99_ms, ng.p99_ms):>10}"
             )
+    if any("floor" in targets for targets in results.values()):
+        print("floor: minimal proxy (bench/minimal_proxy.py), not seaway: the least a strict")
+        print("       uvloop + httptools keep-alive proxy does, on this machine, in this run")
 
 
 def memo_table(memos: Memos) -> None:
@@ -265,10 +307,11 @@ def plot(results: Results, path: str, title: str) -> None:
     for i, target in enumerate(targets):
         xs = [n + (i - (len(targets) - 1) / 2) * width for n in range(len(scenarios))]
         rows = [medians.get((s, target)) for s in scenarios]
-        bars = rps_ax.bar(xs, [r.rps if r else 0 for r in rows], width, label=target)
+        label = "floor: minimal proxy" if target == "floor" else target
+        bars = rps_ax.bar(xs, [r.rps if r else 0 for r in rows], width, label=label)
         color = bars.patches[0].get_facecolor()
         lat_ax.bar(xs, [r.p99_ms if r else 0 for r in rows], width, color=color, alpha=0.35)
-        lat_ax.bar(xs, [r.p50_ms if r else 0 for r in rows], width, color=color, label=target)
+        lat_ax.bar(xs, [r.p50_ms if r else 0 for r in rows], width, color=color, label=label)
     for ax in (rps_ax, lat_ax):
         ax.set_xticks(range(len(scenarios)), scenarios)
         ax.grid(axis="y", alpha=0.3)
@@ -300,6 +343,10 @@ def main() -> int:
     p.add_argument("--workers", type=int, default=1, help="seaway and nginx workers")
     p.add_argument("--pipelining", type=int, default=1, help="add seaway-pN (N > 1)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
+    p.add_argument("--baseline", default="", help="another seaway checkout: adds a seaway-base row")
+    p.add_argument(
+        "--no-floor", action="store_true", help="leave out the floor (bench/minimal_proxy.py)"
+    )
     p.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(SCENARIOS)}")
     p.add_argument("--json", default="", help="write every round's figures here")
     p.add_argument("--from-json", default="", help="read figures from here instead of running")

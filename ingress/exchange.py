@@ -191,9 +191,22 @@ class Exchange:
         req = self.req
         self.conn = conn
         self.reused = reused
+        pending = req.pending
+        if pending is None:  # the common request: nothing read beyond its head yet
+            if pipeline:
+                conn.attach(self, req.upstream_head, pipeline)  # type: ignore[call-arg]
+            else:
+                conn.attach(self, req.upstream_head)
+            if client.write_paused:
+                conn.pause_reading()
+            if req.chunked and req.complete:
+                conn.end_body(True)
+            if client.flow.reasons:
+                client.flow.resume(CONNECTING)
+            return
         head = req.upstream_head
-        if req.pending and not req.chunked:
-            head = b"".join((head, *req.pending))
+        if pending and not req.chunked:
+            head = b"".join((head, *pending))
             req.pending = None
         if pipeline:
             conn.attach(self, head, pipeline)  # type: ignore[call-arg]  # a PipelinedConnection

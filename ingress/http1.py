@@ -39,7 +39,7 @@ from ingress.context import ProxyContext, RouteLike
 from ingress.errors import PeerError, error_response
 from ingress.exchange import Exchange
 from ingress.framing import ChunkedBody
-from ingress.request import RequestState, parse_request
+from ingress.request import ForwardedLines, RequestState, parse_request
 from ingress.upstream import UpstreamConnection
 from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
 
@@ -47,6 +47,7 @@ log = logging.getLogger(__name__)
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _BLANK = b"\r\n\r\n"
+_STOPPED = (httptools.HttpParserError, httptools.HttpParserUpgrade)  # llhttp stopped early
 
 
 class HttpProtocol(asyncio.Protocol):
@@ -72,6 +73,7 @@ class HttpProtocol(asyncio.Protocol):
         "draining",
         "exchange",
         "flow",
+        "lines",
         "loop",
         "parser",
         "queue",
@@ -95,6 +97,7 @@ class HttpProtocol(asyncio.Protocol):
         # Callbacks: on_headers_complete, on_body, on_message_complete only.
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""
+        self.lines = ForwardedLines(b"", scheme)
         self.buf = b""  # the start of a head not complete yet (llhttp has seen it)
         self.reading: RequestState | None = None  # the request whose body is being read
         self._body_left = 0  # of a Content-Length body being read
@@ -128,6 +131,7 @@ class HttpProtocol(asyncio.Protocol):
         tr.set_write_buffer_limits(self.settings.high_water, self.settings.low_water)
         peer = tr.get_extra_info("peername")
         self.client_ip = str(peer[0]).encode() if peer else b""
+        self.lines = ForwardedLines(self.client_ip, self.scheme)
         self.ctx.connections.add(self)
         self._since = self.loop.time()
         self._timer = self.loop.call_later(self._interval, self._on_timer)
@@ -159,12 +163,20 @@ class HttpProtocol(asyncio.Protocol):
             return
         if self.stopped:
             return
-        memo = self._memo
-        if memo is not None and self.active is None and not self.buf and self.reading is None:
-            if data == memo.head:
-                self._repeat(memo)
+        if self.active is None and not self.buf and self.reading is None:
+            memo = self._memo
+            if memo is not None:
+                if data == memo.head:
+                    self._repeat(memo)
+                    return
+                self.ctx.memo_misses += 1
+            if data.find(_BLANK) == len(data) - 4:
+                try:
+                    self._one(data)
+                except PeerError as err:
+                    log.debug("client %s: %s", self.client_ip, err)
+                    self._bad(err.status)
                 return
-            self.ctx.memo_misses += 1
         try:
             self._read(data)
         except PeerError as err:
@@ -175,7 +187,7 @@ class HttpProtocol(asyncio.Protocol):
             # a framing error later in the same read stops it before any byte is sent,
             # and a small body goes out with the head in one write.
             self.deferred = False
-            self._start(cast(RequestState, self.active))
+            self._start(self.active)  # type: ignore[arg-type]  # set by _route
 
     def eof_received(self) -> bool | None:
         return False
@@ -234,21 +246,28 @@ class HttpProtocol(asyncio.Protocol):
     def _feed(self, data: bytes) -> None:
         try:
             self.parser.feed_data(data)
-        except httptools.HttpParserUpgrade:
-            self._upgrade = True  # the rest of the read is for the tunnel (see _head)
-        except httptools.HttpParserCallbackError as exc:
+        except _STOPPED as exc:
+            self._refused(exc)
+
+    def _refused(self, exc: Exception) -> None:
+        """llhttp stopped: an upgrade (the rest of the read is for the tunnel, see _head),
+        an error raised by our callback, or bad input (PeerError)."""
+        if isinstance(exc, httptools.HttpParserUpgrade):
+            self._upgrade = True
+            return
+        if isinstance(exc, httptools.HttpParserCallbackError):
             err = exc.__context__
             if isinstance(err, PeerError):
                 raise err from None
             log.error("bug handling a request", exc_info=err)
             raise PeerError(500, "internal error") from None
-        except httptools.HttpParserError as exc:
-            raise PeerError(400, f"bad request: {exc}") from None
+        raise PeerError(400, f"bad request: {exc}") from None
 
     def _head(self, data: bytes, pos: int, fed: int) -> int:
         """Read the head starting at `pos`; the offset after it (len(data): not complete)."""
-        fed = max(fed, pos)
-        blank = data.find(_BLANK, max(pos, fed - 3))
+        if fed < pos:
+            fed = pos
+        blank = data.find(_BLANK, fed - 3 if fed > pos + 3 else pos)
         if blank < 0:
             if fed < len(data):
                 self._feed(data[fed:])
@@ -268,11 +287,22 @@ class HttpProtocol(asyncio.Protocol):
         if not self._head_done:
             raise PeerError(400, "request head not where its blank line is")
         req = parse_request(data if whole else data[pos:end], self.settings)
+        return self._headed(req, data, end, whole)
+
+    def _headed(self, req: RequestState, data: bytes, end: int, whole: bool) -> int:
+        """A head read whole and parsed (ending at `end` in `data`; `whole`: it is all of
+        the read): its framing, route and place in line; the offset after it."""
         req.start = perf_counter()
         self._ticks += 1
         if self.draining:
             req.keep_alive = False  # the last one on this connection (see drain)
-        if self._upgrade or req.upgrade is not None:
+        if not (req.chunked or req.content_length or req.upgrade is not None or self._upgrade):
+            if not self._message_done:
+                raise PeerError(400, "request body framing unclear")
+            req.complete = True  # (_complete, inlined for the common request)
+            if not req.keep_alive:
+                self.stopped = True
+        elif self._upgrade or req.upgrade is not None:
             if not (self._upgrade and req.upgrade is not None):
                 raise PeerError(400, "upgrade request unclear")
             req.complete = True
@@ -280,7 +310,7 @@ class HttpProtocol(asyncio.Protocol):
             self.tunnel_buf = data[end:]
             self.flow.pause(UPGRADE)
             end = len(data)
-        elif req.has_body:
+        else:  # a body follows
             if self._message_done:
                 raise PeerError(400, "request body framing unclear")
             self.reading = req
@@ -288,17 +318,59 @@ class HttpProtocol(asyncio.Protocol):
                 self._chunks = ChunkedBody()
             else:
                 self._body_left = req.content_length
-        else:
-            if not self._message_done:
-                raise PeerError(400, "request body framing unclear")
-            self._complete(req)
         self._route(req)
         if whole:
-            route = cast("RouteLike | None", req.route)
+            route: RouteLike | None = req.route  # type: ignore[assignment]
             memo = req.keep_alive and not req.expect_continue
             self._memo = req if memo and (route is None or route.repeatable) else None
             self._memo_router = self.ctx.router
         return end
+
+    def _one(self, data: bytes) -> None:
+        """The read is exactly one head on an idle connection (the common request on a
+        keep-alive connection): _head, _route and _start without what only a read with
+        more in it needs. Anything but a plain request takes the general path from the
+        head on (llhttp has seen the bytes: _head does not feed them again)."""
+        self._head_done = self._message_done = self._upgrade = False
+        try:
+            self.parser.feed_data(data)
+        except _STOPPED as exc:
+            self._refused(exc)
+        if not self._head_done:
+            raise PeerError(400, "request head not where its blank line is")
+        req = parse_request(data, self.settings)
+        if (
+            req.chunked
+            or req.content_length
+            or req.upgrade is not None
+            or self._upgrade
+            or not self._message_done
+            or req.expect_continue
+        ):
+            self._headed(req, data, len(data), True)
+            if self.deferred and not self.closing:
+                self.deferred = False
+                self._start(self.active)  # type: ignore[arg-type]  # set by _route
+            return
+        req.start = perf_counter()
+        self._ticks += 1
+        req.complete = True
+        if self.draining:
+            req.keep_alive = False  # the last one on this connection (see drain)
+        if not req.keep_alive:
+            self.stopped = True
+        route = req.route = self.ctx.route(req)  # (answered here too: metrics label it)
+        self.active = req
+        self._memo_router = self.ctx.router
+        if route.status:
+            req.local = route.status
+            self._memo = req if req.keep_alive else None
+            self.answer(route.status, close=False)
+            return
+        req.upstream_head = req.upstream_head_with(self.lines)
+        self._memo = req if req.keep_alive and route.repeatable else None
+        ex = self.exchange = Exchange(self, req)
+        ex.start()
 
     def _repeat(self, memo: RequestState) -> None:
         """The read is exactly the bytes of the last plain request read whole on this
@@ -323,7 +395,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def _body(self, data: bytes, pos: int) -> int:
         """Read body bytes from `pos`; the offset after them."""
-        req = cast(RequestState, self.reading)
+        req: RequestState = self.reading  # type: ignore[assignment]  # (reading a body)
         n = len(data)
         chunks = self._chunks
         if chunks is None:
@@ -363,7 +435,7 @@ class HttpProtocol(asyncio.Protocol):
         elif route.status:
             req.local = route.status
         else:
-            req.upstream_head = req.build_upstream_head(self.client_ip, self.scheme)
+            req.upstream_head = req.upstream_head_with(self.lines)
         if self.active is None:
             self.active = req
             self.deferred = True  # started once this read is parsed (see data_received)
@@ -392,7 +464,7 @@ class HttpProtocol(asyncio.Protocol):
         """The active request is over (read whole and answered, or failed): the one place
         where a request ends, with `req.status`, the exchange's `received` bytes and
         `req.start` known. Then the next pipelined request, if any, starts."""
-        req = cast(RequestState, self.active)
+        req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
         self.active = None
         self._ticks += 1
         if req.plan is not None:
@@ -423,7 +495,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def answer(self, status: int, close: bool) -> None:
         """A response the proxy makes itself, in order, for the active request."""
-        req = cast(RequestState, self.active)
+        req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
         req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive
@@ -484,6 +556,9 @@ class HttpProtocol(asyncio.Protocol):
                 self.close()  # idle keep-alive (a head on its way: _head sees `draining`)
             return
         last.keep_alive = False
+        ex = self.exchange
+        if last is self.active and ex is not None and ex.conn is not None:
+            ex.conn.client_closing()  # its head may already be upstream
         if last.complete:
             self.stopped = True  # nothing after it is read (as _complete does)
 

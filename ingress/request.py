@@ -48,6 +48,9 @@ _FIELDS = re.compile(
     rb"|keep-alive|proxy-[^:\r]*|x-forwarded-for|x-forwarded-proto|x-forwarded-host"
     rb"|x-real-ip):[ \t]*([^\r]*)"
 )
+# The same names, without values: the common head's only one is Host.
+_NAMES = re.compile(_FIELDS.pattern[: _FIELDS.pattern.index(b"):") + 2])
+_JUST_HOST = [b"host"]
 _HOST, _CL, _TE, _CONN, _UPGRADE, _EXPECT, _XFF = range(1, 8)
 _DROP = 0  # hop-by-hop, or a field the proxy sets itself
 _KINDS = {
@@ -192,29 +195,56 @@ class RequestState:
     def build_upstream_head(self, client_ip: bytes, scheme: bytes) -> bytes:
         """The request head for the backend: the client's head as received (hop-by-hop
         fields removed), then the framing we send and the X-Forwarded-* lines."""
+        return self.upstream_head_with(ForwardedLines(client_ip, scheme))
+
+    def upstream_head_with(self, lines: ForwardedLines) -> bytes:
+        """build_upstream_head with the connection's lines made once (HttpProtocol)."""
+        host = self.host if self.host is not None else b""
+        if self.xff is None and not self.chunked and self.upgrade is None:
+            return b"%s%s%s%s" % (self.forward, lines.before_host, host, lines.end)
         framing = b"Transfer-Encoding: chunked\r\n" if self.chunked else b""
         if self.upgrade is not None:
             framing += b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade
-        xff = client_ip if self.xff is None else self.xff + b", " + client_ip
-        host = self.host if self.host is not None else b""
+        ip = lines.client_ip
+        xff = ip if self.xff is None else self.xff + b", " + ip
         return (
             b"%s%sX-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
             b"X-Forwarded-Host: %s\r\nX-Real-IP: %s\r\n\r\n"
-            % (self.forward, framing, xff, scheme, host, client_ip)
+            % (self.forward, framing, xff, lines.scheme, host, ip)
         )
+
+
+class ForwardedLines:
+    """The X-Forwarded-* lines of one client connection, made once: the part before the
+    host (For, Proto) and the end (Real-IP, the blank line)."""
+
+    __slots__ = ("before_host", "client_ip", "end", "scheme")
+
+    def __init__(self, client_ip: bytes, scheme: bytes) -> None:
+        self.client_ip = client_ip
+        self.scheme = scheme
+        self.before_host = b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: " % (
+            client_ip,
+            scheme,
+        )
+        self.end = b"\r\nX-Real-IP: %s\r\n\r\n" % client_ip
+
+
+# The request line of a head llhttp accepted, in the one shape the proxy takes: single
+# spaces, a non-empty target, HTTP/1.1 or HTTP/1.0 (anything else: _bad_line says why).
+_LINE = re.compile(rb"([^ \r]+) ([^ \r]+) HTTP/1\.([01])\r\n")
+_HOST_KEY = b"\r\nhost:"
 
 
 def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
     """A RequestState from a head llhttp accepted (request line through the blank line);
     raises PeerError for what llhttp lets through but the proxy refuses."""
-    line_end = head.find(b"\r\n")
-    sp = head.find(b" ")
-    sp2 = head.find(b" ", sp + 1)
-    if sp2 != line_end - 9 or sp2 == sp + 1:  # llhttp allows runs of spaces: we do not
-        raise PeerError(400, "request line: method, target and version, one space apart")
-    method = head[:sp]
-    url = head[sp + 1 : sp2]
-    if sp2 - sp > settings.max_request_line:
+    m = _LINE.match(head)
+    if m is None:
+        raise _bad_line(head)
+    method, url, minor = m.groups()
+    line_end = m.end() - 2
+    if len(url) >= settings.max_request_line:
         raise PeerError(414, "request target too long")
     if len(head) - line_end > settings.max_header_bytes + 2:
         raise PeerError(431, "request headers too large")
@@ -222,23 +252,51 @@ def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
     if len(head) > 4 * settings.max_headers and head.count(b"\r\n") - 2 > settings.max_headers:
         raise PeerError(431, "too many request header fields")
     req = RequestState(method, url, head)
-    if head[sp2 + 1 : line_end] != b"HTTP/1.1":
-        if head[sp2 + 1 : line_end] != b"HTTP/1.0":
-            raise PeerError(400, "unsupported version")
+    if minor == b"0":
         req.v11 = False
     if method == b"CONNECT":
         raise PeerError(405, "CONNECT is not supported")
     if url == b"*" and method != b"OPTIONS":
         raise PeerError(400, "asterisk target on a method other than OPTIONS")
+    low = head.lower()
+    if req.v11 and _NAMES.findall(low, line_end) == _JUST_HOST:
+        # The common request: Host and fields the proxy passes through untouched.
+        i = low.find(_HOST_KEY, line_end) + 7
+        req.host = head[i : head.find(b"\r", i)].strip(_OWS)
+        req.forward = head[:-2]
+        return req
+    _fields(req, head, low, line_end, _FIELDS.findall(low, line_end), settings)
+    return req
+
+
+def _bad_line(head: bytes) -> PeerError:
+    """Why a request line llhttp accepted is refused (the proxy is stricter)."""
+    line_end = head.find(b"\r\n")
+    sp = head.find(b" ")
+    sp2 = head.find(b" ", sp + 1)
+    if sp2 != line_end - 9 or sp2 == sp + 1:  # llhttp allows runs of spaces: we do not
+        return PeerError(400, "request line: method, target and version, one space apart")
+    return PeerError(400, "unsupported version")
+
+
+def _fields(
+    req: RequestState,
+    head: bytes,
+    low: bytes,
+    line_end: int,
+    fields: list[tuple[bytes, bytes]],
+    settings: HttpSettings,
+) -> None:
+    """Every field the proxy acts on, one by one (any head but the common one)."""
     drop = False
     tokens: frozenset[bytes] | None = None
-    low = head.lower()
-    for name, value in _FIELDS.findall(low, line_end):
+    method, url = req.method, req.url
+    for name, value in fields:
         kind = _KINDS.get(name, _DROP)
         if kind == _HOST:
             if req.host is not None:
                 raise PeerError(400, "duplicate Host header")
-            req.host = _raw(head, low, line_end, b"\r\nhost:")[0]
+            req.host = _raw(head, low, line_end, _HOST_KEY)[0]
         elif kind == _CL:
             req.content_length = n = int(value)  # llhttp checked the digits
             if settings.max_body_size and n > settings.max_body_size:
@@ -273,7 +331,6 @@ def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
         req.forward = _strip(head, low, line_end, method, url, tokens)
     else:
         req.forward = head[:-2]
-    return req
 
 
 def _raw(head: bytes, low: bytes, start: int, key: bytes) -> list[bytes]:

@@ -68,7 +68,7 @@ __all__ = [
     "route_problem",
 ]
 
-HOST_CACHE_SIZE = 1024  # raw Host headers remembered with their normal form, per listener
+HOST_CACHE_SIZE = 1024  # raw Host headers remembered with the virtual hosts they try, per listener
 NOT_FOUND_SOURCE = "no matching rule and no default backend"
 
 FindFn = Callable[[bytes, bytes, bytes, HeaderLookup], "RouteResult | None"]
@@ -334,6 +334,20 @@ class _RouteIndex:
         return best.result if best is not None else None
 
 
+class _Always:
+    """The finder of a virtual host whose first route matches every request."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: RouteResult) -> None:
+        self.result = result
+
+    def find(
+        self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
+    ) -> RouteResult | None:
+        return self.result
+
+
 class _VHost:
     """A compiled VirtualHost: `find` answers for it; `candidates` (route order) explain."""
 
@@ -343,12 +357,19 @@ class _VHost:
         self.label = label
         self.candidates = candidates
         plain = all(c.kind != "Regex" and c.cond is None for c in candidates)
-        if plain and _layers_ascend(candidates):
+        first = candidates[0] if candidates else None
+        self.find: FindFn
+        if first is not None and first.kind == "Prefix" and not first.key and first.cond is None:
+            # Prefix / without conditions first: it answers every request (one backend
+            # per host is common), and no later route is ever reached.
+            assert first.result is not None
+            self.find = _Always(first.result).find
+        elif plain and _layers_ascend(candidates):
             paths: PathMatcher[RouteResult] = PathMatcher()
             for c in candidates:
                 assert c.result is not None
                 paths.add(c.key, c.kind, c.result)
-            self.find: FindFn = paths.match
+            self.find = paths.match
         else:
             self.find = _RouteIndex(candidates).match
 
@@ -379,12 +400,9 @@ class ListenerMatcher:
     __slots__ = (
         "_any",
         "_exact",
-        "_exact_find",
         "_host_cache",
         "_label",
-        "_label_find",
         "_suffix",
-        "_suffix_find",
         "default",
         "errors",
         "name",
@@ -402,13 +420,11 @@ class ListenerMatcher:
         made: dict[int, RouteResult] = {}
         for vhost in listener.virtual_hosts:
             self._add_vhost(vhost, made)
-        self._exact_find = {k: v.find for k, v in self._exact.items()}
-        self._label_find = {k: v.find for k, v in self._label.items()}
-        self._suffix_find = {k: v.find for k, v in self._suffix.items()}
         self.default = not_found
         if listener.default is not None:
             self.default = self._result(listener.default, made)
-        self._host_cache: dict[bytes, bytes] = {}
+        # raw Host header -> the finders it tries (see _finders)
+        self._host_cache: dict[bytes, tuple[FindFn, ...]] = {}
 
     def _result(self, route: Route, made: dict[int, RouteResult]) -> RouteResult:
         result = made.get(id(route))
@@ -450,57 +466,29 @@ class ListenerMatcher:
         self, host: bytes | None, target: bytes, method: bytes, header: HeaderLookup
     ) -> RouteResult:
         """The RouteResult for a request (see the module docstring)."""
+        if host is None:
+            host = b""
+        finders = self._host_cache.get(host)
+        if finders is None:
+            finders = self._finders(host)
         q = target.find(b"?")
         path = target if q < 0 else target[:q]
         if path[:1] != b"/":
             path = request_path(path)
-        if host is None:
-            host = b""
-        exact = self._exact_find
-        find = exact.get(host)
-        if find is None:
-            cache = self._host_cache
-            normal = cache.get(host)
-            if normal is None:
-                if len(cache) >= HOST_CACHE_SIZE:
-                    cache.clear()
-                normal = cache[host] = normalize_host(host)
-            host = normal
-            find = exact.get(host)
-        if find is not None:
+        for find in finders:
             found = find(path, target, method, header)
-            if found is not None:
-                return found
-        if self._label_find or self._suffix_find:
-            found = self._wildcards(host, path, target, method, header)
-            if found is not None:
-                return found
-        if self._any is not None:
-            found = self._any.find(path, target, method, header)
             if found is not None:
                 return found
         return self.default
 
-    def _wildcards(
-        self, host: bytes, path: bytes, target: bytes, method: bytes, header: HeaderLookup
-    ) -> RouteResult | None:
-        dot = host.find(b".")
-        if dot <= 0:
-            return None
-        find = self._label_find.get(host[dot:])
-        if find is not None:
-            found = find(path, target, method, header)
-            if found is not None:
-                return found
-        suffix = self._suffix_find
-        while suffix and dot > 0:
-            find = suffix.get(host[dot:])
-            if find is not None:
-                found = find(path, target, method, header)
-                if found is not None:
-                    return found
-            dot = host.find(b".", dot + 1)
-        return None
+    def _finders(self, host: bytes) -> tuple[FindFn, ...]:
+        """The finders of the virtual hosts a raw Host header tries, in order (its exact
+        host, wildcards, the catch-all), remembered per raw Host (HOST_CACHE_SIZE)."""
+        cache = self._host_cache
+        if len(cache) >= HOST_CACHE_SIZE:
+            cache.clear()
+        finders = cache[host] = tuple(v.find for v in self.chain(normalize_host(host)))
+        return finders
 
     def chain(self, host: bytes) -> list[_VHost]:
         """The virtual hosts a request for `host` (normalised) tries, in order."""

@@ -129,6 +129,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_last_status",
         "_left",
         "_message_done",
+        "_plain",
         "_state",
         "_ticks",
         "_timer",
@@ -160,6 +161,7 @@ class UpstreamConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self._decoding = False  # the parser collects body pieces (see _Decoding)
+        self._plain = False  # the exchange's client is HTTP/1.1, kept alive, not a HEAD
         self.exchange: ResponseSink | None = None
         self.keep_alive = False  # the last response left the connection reusable
         self.closed = False
@@ -232,6 +234,16 @@ class UpstreamConnection(asyncio.Protocol):
             self.outbox.write(ex.out, data)
             return
         self._ticks += 1
+        if self._plain and self._state == HEAD and not self._hbuf:
+            if self._last_head and self._repeated(data, ex):
+                return
+            blank = data.find(_BLANK)
+            if blank > 0 and data[9:10] != b"1":  # a final head (llhttp checks the digits)
+                self._whole(data, blank + 4, ex)
+                return
+            ex.received += len(data)
+            self._read_head(data, ex, False)
+            return
         self._received(data, ex)
 
     # -- llhttp callbacks ----------------------------------------------------------------
@@ -327,9 +339,47 @@ class UpstreamConnection(asyncio.Protocol):
             self._left = length - body
         return True
 
-    def _read_head(self, data: bytes, ex: ResponseSink) -> None:
+    def _whole(self, data: bytes, end: int, ex: ResponseSink) -> None:
+        """The common response: a final head ending at `end`, for an HTTP/1.1 client kept
+        alive that did not ask HEAD, and whatever body came with it. When no field must
+        go, llhttp takes the whole read in one feed (a second response in it fails the
+        feed: on_message_begin) and the bytes go to the client as received."""
+        ex.received += len(data)
+        head = data[:end] if end < len(data) else data
+        if needs_rebuild(head):
+            self._read_head(data, ex, False)
+            return
+        self._head_done = self._message_done = False
+        try:
+            self.parser.feed_data(data)
+        except httptools.HttpParserError as exc:
+            log.info("upstream %s:%d: bad response: %s", *self.pool.key, exc)
+            self._fail(ex)
+            return
+        if not self._head_done:
+            self._fail(ex)  # llhttp did not end the head at its blank line: never guess
+            return
+        status = self.parser.get_status_code()
+        if not self._keep:
+            self._final_head(data, 0, end, status, ex, [], True)
+            return
+        ex.status = status
+        self._close_delimited = False
+        self._decoded = None
+        if status != 204 and status != 304 and head != self._last_head:
+            self._last_head = head  # a candidate for _repeated
+            self._last_length = -1
+            self._last_status = status
+        self._state = BODY
+        ex.response_started(False)
+        ex.sent = True
+        self.outbox.write(ex.out, data)
+        if self._message_done:
+            self._done(ex)
+
+    def _read_head(self, data: bytes, ex: ResponseSink, memo: bool = True) -> None:
         fed = len(self._hbuf)  # bytes llhttp has seen already
-        if not fed and self._last_head and self._repeated(data, ex):
+        if memo and not fed and self._last_head and self._repeated(data, ex):
             return
         if fed:
             data = self._hbuf + data
@@ -381,7 +431,14 @@ class UpstreamConnection(asyncio.Protocol):
         self._final_head(data, pos, end, status, ex, interim)
 
     def _final_head(
-        self, data: bytes, pos: int, end: int, status: int, ex: ResponseSink, interim: list[bytes]
+        self,
+        data: bytes,
+        pos: int,
+        end: int,
+        status: int,
+        ex: ResponseSink,
+        interim: list[bytes],
+        fed: bool = False,  # llhttp has seen the body bytes too (see _whole)
     ) -> None:
         ex.status = status
         if ex.edits_response and ex.intercepts(status):
@@ -418,7 +475,7 @@ class UpstreamConnection(asyncio.Protocol):
                 return
             self._message_done = True  # llhttp would wait for the announced body: start anew
             self.parser = self._new_parser()
-        elif body and not self._feed(body, ex):
+        elif body and not fed and not self._feed(body, ex):
             return
         if ex.edits_response:
             edited = ex.response_head(head if new_head is None else new_head)
@@ -461,18 +518,35 @@ class UpstreamConnection(asyncio.Protocol):
 
     # -- used by the exchange ------------------------------------------------------------
     def attach(self, ex: ResponseSink, head: bytes) -> None:
-        """Start an exchange: write the request head; the body follows with send_body."""
-        self._begin(ex)
-        assert self.transport is not None
-        self.outbox.write(self.transport, head)
-        self._arm()
+        """Start an exchange: write the request head; the body follows with send_body.
+        (_begin and _arm, inlined: this runs for every forwarded request.)"""
+        self.exchange = ex
+        self._ticks += 1
+        req = ex.req
+        v11 = req.v11
+        if v11 == self._decoding:  # the parser kind follows the client's version
+            self._decoding = not v11
+            self.parser = self._new_parser()
+        self._plain = v11 and req.keep_alive and req.method != b"HEAD"
+        self.outbox.write(self.transport, head)  # type: ignore[arg-type]  # connected
+        if self._timer is None:
+            self._busy_ticks = -1
+            self._timer = self.loop.call_later(self.timeout, self._on_timer)
+
+    def client_closing(self) -> None:
+        """The client's request stopped being keep-alive after it went out (a graceful
+        drain): its response head must be rebuilt with `Connection: close`, so the
+        pass-through path for plain keep-alive exchanges is off for it."""
+        self._plain = False
 
     def _begin(self, ex: ResponseSink) -> None:
         self.exchange = ex
         self._ticks += 1
-        if ex.req.v11 == self._decoding:  # the parser kind follows the client's version
-            self._decoding = not ex.req.v11
+        req = ex.req
+        if req.v11 == self._decoding:  # the parser kind follows the client's version
+            self._decoding = not req.v11
             self.parser = self._new_parser()
+        self._plain = req.v11 and req.keep_alive and req.method != b"HEAD"
 
     def _arm(self) -> None:
         if self._timer is None:

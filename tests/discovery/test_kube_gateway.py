@@ -356,7 +356,9 @@ def test_status_computed_from_a_stale_object_is_refused() -> None:
                     writer.versions,
                 )  # fmt: skip
                 await stale.reconcile()
-                assert (stale.conflicts, stale.writes) == (1, 0)
+                # At least the route's write is refused; under load the store may not have
+                # seen the Gateway's written status yet either, and that write is refused too.
+                assert stale.conflicts >= 1 and stale.writes == 0
                 parent = route_parent(server)  # the API keeps what the current writer wrote
                 assert condition(parent["conditions"], "Accepted")["status"] == "True"
 

@@ -154,7 +154,7 @@ class Routed:
         return iter(self.table)
 
     @property
-    def _host_cache(self) -> dict[bytes, bytes]:
+    def _host_cache(self) -> dict[bytes, object]:
         return self.table.main()._host_cache
 
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from ingress.context import ProxyContext
 from ingress.http1 import HttpProtocol
-from ingress.outbox import DIRECT, Outbox
+from ingress.outbox import DIRECT, MAX_ITEMS, Outbox
 from tests.ingress.test_http_timeouts import SETTINGS, FakeLoop, Router404
 
 
@@ -117,3 +117,19 @@ def test_proxy_answer_is_batched_and_flushed_before_a_close() -> None:
     assert t.closed  # the duplicate Host closed the connection ...
     assert log[1][1][0].startswith(b"HTTP/1.1 404 ")  # ... after both answers, in one write
     assert log[1][1][1].startswith(b"HTTP/1.1 400 ")
+
+
+def test_a_long_iteration_writes_every_max_items_and_keeps_its_flush() -> None:
+    log: list[tuple[str, Any]] = []
+    soon = Soon()
+    box = Outbox(soon)
+    peers = [Recorder(log, str(i)) for i in range(MAX_ITEMS + 2)]
+    for peer in peers[:MAX_ITEMS]:
+        box.write(peer, b"m")  # type: ignore[arg-type]
+    assert [name for name, _ in log] == [str(i) for i in range(MAX_ITEMS)]  # sent at once
+    generation = box.generation
+    box.write(peers[MAX_ITEMS], b"m")  # type: ignore[arg-type]
+    box.write(peers[MAX_ITEMS + 1], b"m")  # type: ignore[arg-type]
+    assert len(log) == MAX_ITEMS and len(soon.callbacks) == 1  # the rest waits, one flush
+    soon.run()
+    assert len(log) == MAX_ITEMS + 2 and box.generation == generation + 1

@@ -314,6 +314,19 @@ def test_close_delimited_response_closes_the_client() -> None:
     assert client.events == [("started", True), ("done", False)]
 
 
+@pytest.mark.parametrize("step", [3, 1000])
+def test_a_response_that_closes_its_connection_leaves_the_client_open(step: int) -> None:
+    """An HTTP/1.0 answer (llhttp: not kept alive) with its length: it reaches the HTTP/1.1
+    client unchanged and the client stays; the upstream connection is not reused. In one
+    read this goes through the one-feed path (UpstreamConnection._whole)."""
+    resp = b"HTTP/1.0 200 OK\r\nServer: old\r\nContent-Length: 2\r\n\r\nok"
+    conn, _, down, client = upstream()
+    feed(conn, resp, step)
+    assert bytes(down.out) == resp
+    assert client.events == [("started", False), ("done", False)]
+    assert not conn.keep_alive
+
+
 def test_a_pooled_connection_that_closes_before_a_byte_is_retryable() -> None:
     conn, _, _, client = upstream()
     client.reused = True
