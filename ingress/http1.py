@@ -362,6 +362,12 @@ class HttpProtocol(asyncio.Protocol):
         route = req.route = self.ctx.route(req)  # (answered here too: metrics label it)
         self.active = req
         self._memo_router = self.ctx.router
+        plan = route.plan
+        if plan is not None:  # a route with filters (ingress/filters/): admitted, started
+            plan.admit(self, req, route)
+            self._memo = req if req.keep_alive and route.repeatable else None
+            self._start(req)
+            return
         if route.status:
             req.local = route.status
             self._memo = req if req.keep_alive else None
