@@ -35,6 +35,9 @@ proxy (nginx 28k req/s instead of 39k, the floor 23k instead of 39k), and pinnin
 proxy changed nothing; so the kernel places them, and the ratios are taken in one run.
 On a shared machine other processes take CPU too: a proxy that needs more CPU per request
 then loses more than its CPU share alone says; the floor row shows how far that goes.
+`--gateway` adds "seaway-gw": the same route from a Gateway and an HTTPRoute (served
+on the Gateway's own socket) instead of an Ingress, and prints its ratio to the
+Ingress-routed seaway.
 
 "cpu us" is the CPU time (user + system, from /proc) the target's processes spent per
 request; "usr"/"sys" split it. On a shared machine it is steadier than requests/s, and for
@@ -138,12 +141,13 @@ def seaway(
     workers: int,
     pipelining: int = 1,
     checkout: Path = REPO,
+    gateway: bool = False,
 ) -> int:
     """bench/seaway_l7.py of `checkout` (its code: the script puts its own root first)."""
     script = str(checkout / "bench" / "seaway_l7.py")
     argv = [sys.executable, script, "--listen", f"{HOST}:{port}"]
     argv += ["--backend", f"{HOST}:{backend}", "--workers", str(workers)]
-    argv += ["--upstream-pipelining", str(pipelining)]
+    argv += ["--upstream-pipelining", str(pipelining)] + (["--gateway"] if gateway else [])
     proc = procs.start(argv, log=f"seaway-{port}.log")
     wait_port(HOST, port, proc=proc)
     return proc.pid
@@ -214,6 +218,9 @@ def run(args: argparse.Namespace, scenarios: list[str], memos: Memos) -> Results
             name = f"seaway-p{args.pipelining}"
             ports[name] = free_port()
             pids[name] = seaway(procs, ports[name], be, args.workers, args.pipelining)
+        if args.gateway:
+            ports["seaway-gw"] = free_port()
+            pids["seaway-gw"] = seaway(procs, ports["seaway-gw"], be, args.workers, gateway=True)
         ports["nginx"] = free_port()
         pids["nginx"] = nginx_proxy(procs, ports["nginx"], be, args.workers)
         ports["haproxy"] = free_port()
@@ -274,6 +281,14 @@ def table(results: Results, header: str) -> None:
     if any("floor" in targets for targets in results.values()):
         print("floor: minimal proxy (bench/minimal_proxy.py), not seaway: the least a strict")
         print("       uvloop + httptools keep-alive proxy does, on this machine, in this run")
+    for scen, targets in results.items():
+        if "seaway-gw" in targets:
+            gw, ing = median(targets["seaway-gw"]), median(targets["seaway"])
+            print(
+                f"{scen}: HTTPRoute vs Ingress: req/s {ratio(gw.rps, ing.rps)}, "
+                f"p99 {ratio(gw.p99_ms, ing.p99_ms)}, cpu us/req "
+                f"{_num(gw.cpu_us)} vs {_num(ing.cpu_us)}"
+            )
 
 
 def memo_table(memos: Memos) -> None:
@@ -342,6 +357,9 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=3, help="alternating rounds (median shown)")
     p.add_argument("--workers", type=int, default=1, help="seaway and nginx workers")
     p.add_argument("--pipelining", type=int, default=1, help="add seaway-pN (N > 1)")
+    p.add_argument(
+        "--gateway", action="store_true", help="add seaway-gw: the route from an HTTPRoute"
+    )
     p.add_argument("--threads", type=int, default=2, help="wrk threads")
     p.add_argument("--baseline", default="", help="another seaway checkout: adds a seaway-base row")
     p.add_argument(

@@ -3,13 +3,16 @@
     python3 bench/seaway_l7.py --listen 127.0.0.1:8080 --backend 127.0.0.1:9000 [--workers 1]
         [--upstream-pipelining N] [--no-request-metrics] [--access-log PATH]
         [--metrics-compat ingress-nginx] [--annotation KEY=VALUE ...] [--ingress-nginx]
-        [--path /]
+        [--path /] [--gateway]
 
 Builds a Snapshot by hand (IngressClass, Service, its endpoints, one Ingress) and runs
 IngressDataplane on uvloop until SIGTERM/SIGINT. `--annotation` puts an ingress-nginx
 annotation (short name, e.g. enable-cors=true) on the Ingress, `--path` sets its path
 (a regex with use-regex), `--ingress-nginx` runs in ingress-nginx mode (its controller
-name: the ConfigMap's documented defaults apply, as the listener's filters).
+name: the ConfigMap's documented defaults apply, as the listener's filters). With
+--gateway the same route comes from the Gateway API instead: a GatewayClass, a Gateway
+whose one HTTP listener is --listen, and an HTTPRoute (PathPrefix / -> the Service),
+served on that Gateway's socket.
 """
 
 from __future__ import annotations
@@ -37,6 +40,17 @@ from discovery.model import (  # noqa: E402
     Service,
     ServicePort,
 )
+from discovery.model_gateway import (  # noqa: E402
+    BackendObjectRef,
+    Gateway,
+    GatewayAddress,
+    GatewayClass,
+    HTTPBackendRef,
+    HTTPRoute,
+    HTTPRouteRule,
+    ParentRef,
+)
+from discovery.model_gateway import Listener as GatewayListener  # noqa: E402
 from discovery.nginx_annotations import DEFAULT_PREFIX as PREFIX  # noqa: E402
 from discovery.nginx_annotations import parse_ingress_annotations  # noqa: E402
 from discovery.nginx_configmap import (  # noqa: E402
@@ -93,6 +107,32 @@ def bench_snapshot(
     )
 
 
+def gateway_snapshot(backends: list[tuple[str, int]], listen: tuple[str, int]) -> Snapshot:
+    """The route of `bench_snapshot` from a Gateway and an HTTPRoute instead of an Ingress."""
+    base = bench_snapshot(backends)
+    gw_class = GatewayClass(ObjectMeta("seaway"), "seaway.dev/gateway-controller")
+    gateway = Gateway(
+        ObjectMeta("bench", "default"),
+        "seaway",
+        listeners=(GatewayListener("http", listen[1], "HTTP"),),
+        addresses=(GatewayAddress("IPAddress", listen[0]),),
+    )
+    route = HTTPRoute(
+        ObjectMeta("bench", "default"),
+        parent_refs=(ParentRef("bench"),),
+        rules=(HTTPRouteRule(backend_refs=(HTTPBackendRef(BackendObjectRef("bench", port=80)),)),),
+    )
+    return Snapshot(
+        generation=base.generation,
+        service_ports=base.service_ports,
+        services=base.services,
+        gateway_classes=(gw_class,),
+        gateways=(gateway,),
+        http_routes=(route,),
+        ports_by_service=base.ports_by_service,
+    )
+
+
 def _addr(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     return host, int(port)
@@ -105,13 +145,17 @@ def report_memos(dp: IngressDataplane) -> None:
     if server is None:
         return
     ctx = server.ctx
+    contexts = [ctx, *(x.ctx for x in server.sockets.values())]  # Gateway sockets' own
     hits, misses = ctx.pools.memo_counts()
-    print(f"memos {ctx.memo_hits} {ctx.memo_misses} {hits} {misses}", flush=True)
+    req_hits = sum(c.memo_hits for c in contexts)
+    req_misses = sum(c.memo_misses for c in contexts)
+    print(f"memos {req_hits} {req_misses} {hits} {misses}", flush=True)
 
 
 async def main(args: argparse.Namespace) -> None:
+    listen = _addr(args.listen)
     options = Options(
-        http_bind_address=_addr(args.listen),
+        http_bind_address=listen,
         workers=args.workers,
         upstream_pipelining=args.upstream_pipelining,
         ingress_controller=INGRESS_NGINX_CONTROLLER if args.ingress_nginx else "seaway.dev/ingress",
@@ -122,8 +166,11 @@ async def main(args: argparse.Namespace) -> None:
     dp = IngressDataplane(options.ingress_config())
     await dp.start()
     annotations = dict(a.split("=", 1) for a in args.annotation)
-    snap = bench_snapshot(
-        [_addr(b) for b in args.backend], 1, annotations, args.ingress_nginx, args.path
+    backends = [_addr(b) for b in args.backend]
+    snap = (
+        gateway_snapshot(backends, listen)
+        if args.gateway
+        else bench_snapshot(backends, 1, annotations, args.ingress_nginx, args.path)
     )
     await dp.sync(snap, frozenset(snap.service_ports))
     stop = asyncio.Event()
@@ -147,6 +194,7 @@ if __name__ == "__main__":
     p.add_argument("--annotation", action="append", default=[], help="KEY=VALUE (short name)")
     p.add_argument("--ingress-nginx", action="store_true", help="ingress-nginx mode")
     p.add_argument("--path", default="/", help="the Ingress path (a regex with use-regex)")
+    p.add_argument("--gateway", action="store_true", help="route with a Gateway and HTTPRoute")
     p.add_argument("--request-metrics", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--metrics-compat", default="")
     p.add_argument("--access-log", default="")

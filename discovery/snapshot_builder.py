@@ -257,8 +257,9 @@ class SnapshotBuilder:
             infos = self._resolve(svc, ns_name)
             if infos:
                 ports_by_service[ns_name] = infos
-                for info in infos:
-                    service_ports[info.name] = info
+                if svc.proxied:
+                    for info in infos:
+                        service_ports[info.name] = info
         self._services = services
         self._service_ports = service_ports
         self._ports_by_service = ports_by_service
@@ -419,15 +420,15 @@ class SnapshotBuilder:
             else:
                 del ports_by_service[ns_name]
             # Same ports, only in another order: nothing changed per service port.
-            new_names = {info.name for info in new_infos}
+            new_names = {info.name for info in new_infos if info.cluster_ips}
             for info in old_infos:
-                if info.name not in new_names:
+                if info.cluster_ips and info.name not in new_names:
                     changed.add(info.name)
                     if service_ports is None:
                         service_ports = self._service_ports = dict(self._service_ports)
                     service_ports.pop(info.name, None)
             for info in new_infos:
-                if self._service_ports.get(info.name) is not info:
+                if info.cluster_ips and self._service_ports.get(info.name) is not info:
                     changed.add(info.name)
                     if service_ports is None:
                         service_ports = self._service_ports = dict(self._service_ports)
@@ -442,13 +443,18 @@ class SnapshotBuilder:
         ns_name: NsName,
         previous: Sequence[ServicePortInfo] = (),
     ) -> tuple[ServicePortInfo, ...]:
-        """The service's port infos; an info equal to one in `previous` is reused."""
-        if not svc.proxied:
+        """The service's port infos; an info equal to one in `previous` is reused.
+
+        A headless Service (or one without a cluster IP) gets infos too, with no cluster
+        IP and the endpoints of every address family: they are in ``ports_by_service``
+        only, for the L7 proxy, which routes to endpoints (as ingress-nginx and Gateway
+        API implementations do); kernel dataplanes see ``service_ports``, without them."""
+        if svc.type == "ExternalName":
             return ()
         slice_keys = self._slices_by_service.get(ns_name)
         slices: list[EndpointSlice] = []
         if slice_keys:
-            families = {_family(ip) for ip in svc.cluster_ips}
+            families = {_family(ip) for ip in svc.cluster_ips} if svc.proxied else _FAMILIES
             get = self._store.get
             for key in sorted(slice_keys):
                 eps = get(key)
@@ -646,6 +652,9 @@ def _updated(
             else:
                 updated[(key.namespace, key.name)] = change.current  # type: ignore[assignment]
     return updated
+
+
+_FAMILIES = frozenset({"IPv4", "IPv6"})
 
 
 def _family(ip: str) -> str:

@@ -1,6 +1,14 @@
 """One worker's L7 state, rebuilt from a WorkerConfig: compiled routes, certificates, listeners.
 
 Used the same way by the daemon's in-process worker and by each worker process.
+
+Sockets: the Ingress listener on the HTTP bind address (and HTTPS while it has
+certificates), and one socket per Gateway listener address:port (a model Listener with an
+address and a port, ingress/translate_gateway.py), each routed by its own model Listener
+and, for HTTPS, terminating TLS with a CertStore of its own. A Gateway socket that would
+take the Ingress listener's address:port is not opened (the kernel would split the
+connections between the two with SO_REUSEPORT): that is logged as an error, as is a
+socket that cannot be opened (retried on the next config).
 """
 
 from __future__ import annotations
@@ -9,7 +17,8 @@ import asyncio
 import logging
 
 from ingress.route_match import CompiledTable, compile_table
-from ingress.server import WorkerServer
+from ingress.routes import Listener, RouteTable, SecretKey
+from ingress.server import SocketSpec, WorkerServer
 from ingress.settings import HttpSettings
 from ingress.stats import make_stats
 from ingress.tls import CertStore
@@ -19,18 +28,37 @@ from proxy.counters import Delta
 
 log = logging.getLogger(__name__)
 
+_ANY = ("0.0.0.0", "::", "")
+
+
+def overlaps(a: tuple[str, int], b: tuple[str, int]) -> bool:
+    """Whether two listening addresses would take the same connections (same port, and the
+    same address or a wildcard of the same family)."""
+    if a[1] != b[1]:
+        return False
+    if a[0] == b[0]:
+        return True
+    v6a, v6b = ":" in a[0], ":" in b[0]
+    if a[0] in _ANY and (v6a == v6b or a[0] == "::"):
+        return True
+    return b[0] in _ANY and (v6a == v6b or b[0] == "::")
+
 
 class L7State:
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self.loop = loop
         self.server: WorkerServer | None = None
         self.certs = CertStore()
+        self.socket_certs: dict[str, CertStore] = {}  # Gateway socket name -> its store
         self.table: CompiledTable | None = None
+        self.socket_errors: list[str] = []  # Gateway sockets not served by the last apply
+        self._reported: set[str] = set()
         self._leftover = Delta()
 
     async def apply(self, config: WorkerConfig) -> CompiledTable:
         """Compile the config's RouteTable and serve it: HTTP while the Ingress listener
-        exists (seaway owns an Ingress), HTTPS while it has certificates."""
+        exists (seaway owns an Ingress), HTTPS while it has certificates; a socket per
+        Gateway listener address:port."""
         table = compile_table(config.table)
         for error in table.errors:
             log.error("routes: %s", error)
@@ -38,19 +66,56 @@ class L7State:
         want_https = listener is not None and bool(listener.certificates)
         tls = None
         if want_https and config.https is not None:
-            self.certs.update(config.tls_secrets, config.table)
+            assert listener is not None
+            self.certs.update(config.tls_secrets, RouteTable((listener,)))
             tls = self.certs.server_context()
+        http = config.http if listener is not None else None
+        https = config.https if want_https else None
+        sockets, errors = self._sockets(config, table, [a for a in (http, https) if a])
         if self.server is None:
             stats = make_stats(config.observability)
             self.server = WorkerServer(self.loop, config.settings, table, stats)
-        await self.server.apply(
-            table,
-            config.http if listener is not None else None,
-            config.https if want_https else None,
-            tls,
-        )
+        errors += await self.server.apply(table, http, https, tls, sockets)
+        for error in errors:
+            if error not in self._reported:
+                log.error("gateway: %s", error)
+        self._reported = set(errors)
+        self.socket_errors = errors
         self.table = table
         return table
+
+    def _sockets(
+        self, config: WorkerConfig, table: CompiledTable, taken: list[tuple[str, int]]
+    ) -> tuple[list[SocketSpec], list[str]]:
+        """The Gateway sockets to serve, and why some are not."""
+        specs: list[SocketSpec] = []
+        errors: list[str] = []
+        stores: dict[str, CertStore] = {}
+        for model in config.table.listeners:
+            if model.port is None or model.address is None:
+                continue
+            address = (model.address, model.port)
+            clash = next((t for t in taken if overlaps(address, t)), None)
+            if clash is not None:
+                errors.append(
+                    f"{model.name}: not served: {clash[0]}:{clash[1]} is the Ingress "
+                    "listener's (--http-bind-address / --https-bind-address)"
+                )
+                continue
+            router = table.listener(model.name)
+            assert router is not None
+            tls = None
+            if model.protocol == "HTTPS":
+                default = _default_secret(model)
+                store = self.socket_certs.get(model.name)
+                if store is None or store.preferred_default != default:
+                    store = CertStore(default, wildcard="suffix")
+                store.update(config.tls_secrets, RouteTable((model,)))
+                stores[model.name] = store
+                tls = store.server_context()
+            specs.append(SocketSpec(model.name, address, router, tls))
+        self.socket_certs = stores
+        return specs, errors
 
     def addresses(self) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
         """The addresses actually bound (ports resolved), None where not listening."""
@@ -61,6 +126,11 @@ class L7State:
             s.http.address if s.http is not None else None,
             s.https.address if s.https is not None else None,
         )
+
+    def socket_addresses(self) -> dict[str, tuple[str, int]]:
+        """Gateway socket name -> the address it is bound to."""
+        s = self.server
+        return {} if s is None else {n: x.address for n, x in s.sockets.items()}
 
     def take_stats(self) -> Delta:
         if self.server is None:
@@ -83,6 +153,11 @@ class L7State:
             await self.server.close()
             self._leftover = self.server.take_stats()  # counted while closing
             self.server = None
+
+
+def _default_secret(listener: Listener) -> SecretKey | None:
+    """The certificate of the socket's Gateway listener without hostname, if any."""
+    return next((c.secret_key for c in listener.certificates if not c.hosts), None)
 
 
 def settings_for(

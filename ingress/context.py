@@ -159,3 +159,14 @@ class ProxyContext:
 
     def set_router(self, router: RouterLike) -> None:
         self.router = router
+
+    def sibling(self, router: RouterLike) -> ProxyContext:
+        """A context for another listening socket of this worker (a Gateway listener's):
+        it routes with `router` and shares everything else with this one (the same
+        objects: pools, outbox, balancers, the connection set), so a backend's connections
+        and round-robin state are the worker's, whichever socket a request came in on."""
+        twin = object.__new__(type(self))
+        for name in self.__slots__:
+            setattr(twin, name, getattr(self, name))
+        twin.router = router
+        return twin

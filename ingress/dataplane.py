@@ -1,12 +1,15 @@
 """IngressDataplane: the L7 proxy as a Dataplane (see proxy/dataplane.py).
 
-On each sync it translates the owned Ingresses into a RouteTable (ingress/translate_ingress.py)
-only when something it reads changed (Ingresses, IngressClasses, TLS Secrets, the
-Secrets ingress-nginx annotations name (auth-secret users, proxy-ssl-secret CAs),
-ingress-nginx's ConfigMap, or a service port of a Service the routes use), compiles and
-serves it (an Ingress its annotations refuse keeps its last served version), opens the HTTP
-listener while seaway owns at least one Ingress (HTTPS while one of them has tls), closes
-them when it owns none, and sends the table to the `--workers` processes.
+On each sync it translates the owned Ingresses (ingress/translate_ingress.py) and, with a
+GatewayConfig, seaway's Gateways and their HTTPRoutes (discovery/gateway_attach.py, then
+ingress/translate_gateway.py) into one RouteTable, only when something it reads changed
+(Ingresses, IngressClasses, TLS Secrets, the Secrets ingress-nginx annotations name
+(auth-secret users, proxy-ssl-secret CAs), ingress-nginx's ConfigMap, the Gateway API
+objects and Namespaces, or a service port of a Service the routes use); compiles and
+serves it (an Ingress its annotations refuse keeps its last served version): the HTTP
+listener while seaway owns at least one Ingress (HTTPS while one of them has tls), a
+socket per Gateway listener address:port (opened, moved and closed as Gateways come,
+change and go), and sends the table to the `--workers` processes.
 `--workers 1` serves in the daemon's own loop; N serves in the daemon plus N-1 processes,
 and a worker process that dies is restarted with the last config (ingress/workers.py).
 
@@ -22,6 +25,7 @@ import logging
 import signal
 from dataclasses import dataclass, field
 
+from discovery.gateway_attach import GatewayConfig, attach_gateways
 from discovery.model import TLSSecret
 from discovery.ownership import DEFAULT_CONTROLLER
 from discovery.snapshot import ServicePortName, Snapshot
@@ -31,6 +35,7 @@ from ingress.route_match import CompiledTable
 from ingress.routes import RouteTable, SecretKey
 from ingress.settings import HttpSettings
 from ingress.stats import FAMILIES, ObservabilitySettings
+from ingress.translate_gateway import GatewayTranslation, translate_gateways
 from ingress.translate_ingress import IngressTranslation, LastGood, translate_ingresses
 from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool
 from proxy.counters import Delta, Family, Totals
@@ -49,6 +54,7 @@ class IngressConfig:
     max_body_size: int = 0
     upstream_pipelining: int = 1
     workers: int = 1
+    gateway: GatewayConfig | None = None  # None: Gateway API objects are not served
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     shutdown_grace_period: float = 30.0
 
@@ -60,7 +66,9 @@ class IngressDataplane:
         self.config = config
         options = config
         self.settings = settings_for(
-            options.max_body_size, settings, options.upstream_pipelining,
+            options.max_body_size,
+            settings,
+            options.upstream_pipelining,
             options.shutdown_grace_period,
         )
         self.state: L7State | None = None
@@ -68,9 +76,14 @@ class IngressDataplane:
         self.totals = Totals()
         self.pool.on_stats = self._worker_stats
         self._last: tuple[object, ...] | None = None
+        self._gateway_warnings: tuple[str, ...] = ()
+        # Services the routes use -> their ports_by_service entry when translated.
+        self._used: dict[tuple[str, str], object] = {}
         self._failed = False
         self.syncs = 0  # translations, for tests and status
         self.translation: IngressTranslation | None = None
+        self.gateway_translation: GatewayTranslation | None = None
+        self.route_table: RouteTable | None = None  # what is served (every listener)
         self._last_good: LastGood = {}  # each Ingress as last served
         self._supervisor: asyncio.Task[None] | None = None
 
@@ -105,7 +118,7 @@ class IngressDataplane:
 
     def routes(self) -> list[dict[str, object]]:
         """Every route of the current table, for the status page (ingress/route_labels.py)."""
-        return route_rows(self.translation.table) if self.translation is not None else []
+        return route_rows(self.route_table) if self.route_table is not None else []
 
     def workers(self) -> list[dict[str, object]]:
         """The worker processes (the daemon's own worker 0 is not among them)."""
@@ -136,20 +149,37 @@ class IngressDataplane:
     def addresses(self) -> tuple[tuple[str, int] | None, tuple[str, int] | None]:
         return self.state.addresses() if self.state is not None else (None, None)
 
+    def gateway_addresses(self) -> dict[str, tuple[str, int]]:
+        """Gateway socket (model Listener name) -> the address it is bound to."""
+        return self.state.socket_addresses() if self.state is not None else {}
+
+    @staticmethod
+    def _inputs(snapshot: Snapshot) -> tuple[object, ...]:
+        """Everything a translation reads but service ports."""
+        return (
+            snapshot.ingresses,
+            snapshot.ingress_classes,
+            dict(snapshot.tls_secrets),
+            dict(snapshot.auth_secrets),
+            snapshot.nginx,
+            snapshot.gateway_classes,
+            snapshot.gateways,
+            snapshot.http_routes,
+            snapshot.reference_grants,
+            snapshot.namespaces,
+        )
+
     def _needs_compile(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> bool:
         if self._failed or self._last is None or self.translation is None:
             return True
-        ingresses, classes, secrets, auth_secrets, nginx = self._last
-        if (
-            snapshot.ingresses != ingresses
-            or snapshot.ingress_classes != classes
-            or dict(snapshot.tls_secrets) != secrets
-            or dict(snapshot.auth_secrets) != auth_secrets
-            or snapshot.nginx != nginx
-        ):
+        if self._inputs(snapshot) != self._last:
             return True
-        used = self.translation.services
-        return any((c.namespace, c.name) in used for c in changed)
+        used = self._used
+        if any((c.namespace, c.name) in used for c in changed):
+            return True
+        # Headless Services are not in `changed` (kernel dataplanes do not see them).
+        ports = snapshot.ports_by_service
+        return any(ports.get(key) is not infos for key, infos in used.items())
 
     async def sync(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> None:
         assert self.state is not None, "start() first"
@@ -160,35 +190,35 @@ class IngressDataplane:
         translation = translate_ingresses(
             snapshot, o.ingress_controller, o.watch_ingress_without_class, self._last_good
         )
-        secrets = tls_secrets_for(snapshot, translation.table)
-        config = WorkerConfig(
-            self.settings,
-            o.http_bind_address,
-            o.https_bind_address,
-            translation.table,
-            secrets,
-            o.observability,
-        )
+        listeners = translation.table.listeners
+        gateways = None
+        if o.gateway is not None:
+            gateways = translate_gateways(snapshot, attach_gateways(snapshot, o.gateway))
+            listeners += gateways.listeners
+        table = RouteTable(listeners, snapshot.generation)
+        secrets = tls_secrets_for(snapshot, table)
+        http, https = o.http_bind_address, o.https_bind_address
+        config = WorkerConfig(self.settings, http, https, table, secrets, o.observability)
         await self.state.apply(config)
         self.translation = translation
+        self.gateway_translation = gateways
+        self.route_table = table
         self._last_good = translation.served
         self.syncs += 1
         if self.pool.workers:
             http, https = self.state.addresses()
             await self.pool.publish(
-                WorkerConfig(
-                    self.settings, http, https, translation.table, secrets, o.observability
-                )
+                WorkerConfig(self.settings, http, https, table, secrets, o.observability)
             )
         for warning in translation.warnings:
             log.warning("ingress: %s", warning)
-        self._last = (
-            snapshot.ingresses,
-            snapshot.ingress_classes,
-            dict(snapshot.tls_secrets),
-            dict(snapshot.auth_secrets),
-            snapshot.nginx,
-        )
+        if gateways is not None and gateways.warnings != self._gateway_warnings:
+            for warning in gateways.warnings:
+                log.warning("gateway: %s", warning)
+            self._gateway_warnings = gateways.warnings
+        services = translation.services | (gateways.services if gateways else frozenset())
+        self._used = {key: snapshot.ports_by_service.get(key) for key in services}
+        self._last = self._inputs(snapshot)
         self._failed = False
 
     async def stop(self) -> None:

@@ -407,10 +407,15 @@ class ListenerMatcher:
         "errors",
         "name",
         "results",
+        "uses_headers",
     )
 
     def __init__(self, listener: Listener, not_found: RouteResult) -> None:
         self.name = listener.name
+        # Whether some route reads request headers (a socket's router, see RouterLike).
+        self.uses_headers = any(
+            r.match.needs_headers for v in listener.virtual_hosts for r in v.routes
+        )
         self.errors: list[str] = []
         self.results: list[RouteResult] = []
         self._exact: dict[bytes, _VHost] = {}
@@ -541,7 +546,8 @@ class ListenerMatcher:
 
 class CompiledTable:
     """A RouteTable compiled for one worker; read only. ``match`` routes on the first
-    listener (the Ingress listener); ``listener(name)`` gives the others."""
+    listener (the Ingress listener); ``listener(name)`` gives the others (each a router of
+    its own: ``match`` and ``uses_headers``, for the sockets of Gateway listeners)."""
 
     __slots__ = ("_main", "errors", "generation", "listeners", "match", "table", "uses_headers")
 
@@ -557,12 +563,7 @@ class CompiledTable:
         self.match: Callable[[bytes | None, bytes, bytes, HeaderLookup], RouteResult]
         self.match = main.match
         self.errors = [e for x in self.listeners.values() for e in x.errors]
-        self.uses_headers = any(
-            route.match.needs_headers
-            for listener in table.listeners
-            for vhost in listener.virtual_hosts
-            for route in vhost.routes
-        )
+        self.uses_headers: bool = main.uses_headers
 
     def listener(self, name: str) -> ListenerMatcher | None:
         return self.listeners.get(name)

@@ -1,7 +1,11 @@
-"""Listeners of one worker: the HTTP and HTTPS servers sharing one ProxyContext.
+"""Listeners of one worker: the Ingress HTTP and HTTPS servers sharing one ProxyContext,
+and one socket per Gateway listener address:port, each routing with its own model
+Listener (a sibling ProxyContext: same pools and balancers, its own router).
 
 Sockets are bound with SO_REUSEPORT so several worker processes can each own a listening
-socket on the same port and let the kernel spread connections between them.
+socket on the same port and let the kernel spread connections between them. Closing a
+listening socket never touches the connections it accepted: a reload that moves or
+drops a socket lets the requests under way finish.
 """
 
 from __future__ import annotations
@@ -10,6 +14,8 @@ import asyncio
 import logging
 import socket
 import ssl
+from collections.abc import Sequence
+from dataclasses import dataclass
 from functools import partial
 
 from ingress.context import ProxyContext, RouterLike
@@ -58,6 +64,7 @@ class Listener:
         ctx: ProxyContext,
         sock: socket.socket,
         tls: ssl.SSLContext | None,
+        requested: tuple[str, int] | None = None,
     ) -> None:
         self.ctx = ctx
         self.loop = ctx.loop
@@ -67,6 +74,7 @@ class Listener:
         self.factory = partial(HttpProtocol, ctx, scheme)
         bound = sock.getsockname()
         self.address: tuple[str, int] = (bound[0], bound[1])
+        self.requested = requested or self.address  # as asked (port 0 before binding)
         self.tasks: set[asyncio.Task[object]] = set()
         self.loop.add_reader(sock.fileno(), self._on_readable)
         log.info("%s listening on %s:%d", scheme.decode(), *self.address)
@@ -83,7 +91,7 @@ class Listener:
         except OSError as exc:
             msg = f"cannot listen on {address[0]}:{address[1]}: {exc.strerror}"
             raise OSError(exc.errno, msg) from exc
-        return cls(ctx, sock, tls)
+        return cls(ctx, sock, tls, address)
 
     def _on_readable(self) -> None:
         for _ in range(ACCEPT_BATCH):
@@ -116,6 +124,17 @@ class Listener:
             task.cancel()
 
 
+@dataclass(frozen=True, slots=True)
+class SocketSpec:
+    """A socket of its own (a Gateway listener address:port): where, its routes, and its
+    TLS context (None: plain HTTP). ``name`` is its model Listener's."""
+
+    name: str
+    address: tuple[str, int]
+    router: RouterLike
+    tls: ssl.SSLContext | None = None
+
+
 class WorkerServer:
     """Everything one worker serves; `apply` opens or closes listeners as config asks."""
 
@@ -131,6 +150,7 @@ class WorkerServer:
         self.ctx.settings = attach_plans(router, self.ctx, settings)
         self.http: Listener | None = None
         self.https: Listener | None = None
+        self.sockets: dict[str, Listener] = {}  # SocketSpec name -> its listener
         self.draining = False
         access_log = self.ctx.stats.access_log
         if access_log is not None:
@@ -142,14 +162,39 @@ class WorkerServer:
         http: tuple[str, int] | None,
         https: tuple[str, int] | None,
         tls: ssl.SSLContext | None,
-    ) -> None:
-        """Route new requests with `router`; listen on `http`/`https` (None: closed)."""
+        sockets: Sequence[SocketSpec] = (),
+    ) -> list[str]:
+        """Route new requests with `router`; listen on `http`/`https` (None: closed) and
+        on each of `sockets` (others closed). A socket that cannot be opened is left out
+        and named in the returned errors (the next apply tries it again); the Ingress
+        ones raise OSError."""
         self.ctx.settings = attach_plans(router, self.ctx, self.settings)
         self.ctx.set_router(router)
         if self.draining:
-            return  # shutting down: listeners stay closed
+            return []  # shutting down: listeners stay closed
         self.http = await self._reconcile(self.http, http, None)
         self.https = await self._reconcile(self.https, https if tls is not None else None, tls)
+        return await self._reconcile_sockets(sockets)
+
+    async def _reconcile_sockets(self, specs: Sequence[SocketSpec]) -> list[str]:
+        wanted = {s.name: s for s in specs}
+        for name in [n for n in self.sockets if n not in wanted]:
+            await self.sockets.pop(name).close()
+        errors = []
+        for name, spec in wanted.items():
+            current = self.sockets.get(name)
+            if current is not None and (current.requested, current.tls) == (spec.address, spec.tls):
+                current.ctx.set_router(spec.router)
+                continue
+            if current is not None:  # moved, or TLS on/off: a new socket
+                await self.sockets.pop(name).close()
+            try:
+                self.sockets[name] = await Listener.open(
+                    self.ctx.sibling(spec.router), spec.address, spec.tls
+                )
+            except OSError as exc:
+                errors.append(f"{name}: {exc.strerror or exc}")
+        return errors
 
     async def _reconcile(
         self, current: Listener | None, want: tuple[str, int] | None, tls: ssl.SSLContext | None
@@ -163,7 +208,8 @@ class WorkerServer:
         return await Listener.open(self.ctx, want, tls)
 
     def take_stats(self) -> Delta:
-        """This worker's request counts since the last take, and its open connections."""
+        """This worker's request counts since the last take, and its open connections (the
+        Gateway sockets' included: their contexts share the stats and the connection set)."""
         ctx = self.ctx
         table = getattr(ctx.router, "table", None)  # a CompiledTable's RouteTable
         return ctx.stats.take(len(ctx.connections), ctx.pools, table)
@@ -191,10 +237,11 @@ class WorkerServer:
             )
 
     async def _close_listeners(self) -> None:
-        for listener in (self.http, self.https):
+        for listener in (self.http, self.https, *self.sockets.values()):
             if listener is not None:
                 await listener.close()
         self.http = self.https = None
+        self.sockets = {}
 
     async def close(self) -> None:
         await self._close_listeners()

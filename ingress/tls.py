@@ -10,8 +10,13 @@ connections right after the next sync, with no restart and no dropped connection
 `CertStore.server_context()` is the one context the HTTPS listener is created with. Its
 ``sni_callback`` picks, for the name the client sent (case-insensitive): the exact host,
 else the wildcard covering exactly one more label (``*.example.com`` for
-``a.example.com``), else the default certificate. Clients that send no SNI get the default
-certificate (OpenSSL calls the callback for them too, with no name).
+``a.example.com``; with ``wildcard="suffix"``, as Gateway API listener hostnames say, one
+or more labels, the longest wildcard first), else the default certificate. Clients that
+send no SNI get the default certificate (OpenSSL calls the callback for them too, with no name).
+
+Each Gateway listener socket has a CertStore of its own (suffix wildcards, its table
+being that socket's Listener only, and the certificate of its listener without hostname,
+if any, as ``default_secret``).
 
 Default certificate: the Secret named by ``default_secret`` when given and usable, else
 the first usable Secret (in namespace/name order) that an owned Ingress references, else a
@@ -36,6 +41,7 @@ import os
 import ssl
 import tempfile
 from collections.abc import Callable, Mapping, Sequence
+from typing import Literal
 
 from discovery.model import TLSSecret
 from ingress import selfsigned
@@ -96,8 +102,10 @@ class CertStore:
         default_secret: SecretKey | None = None,
         alpn_protocols: Sequence[str] = DEFAULT_ALPN,
         generate_fallback: Callable[[], tuple[bytes, bytes]] = selfsigned.generate,
+        wildcard: Literal["label", "suffix"] = "label",
     ) -> None:
         self._default_secret = default_secret
+        self._suffix = wildcard == "suffix"
         self._alpn = list(alpn_protocols)
         self._generate_fallback = generate_fallback
         self._fallback: tuple[bytes, bytes] | None = None
@@ -144,10 +152,11 @@ class CertStore:
             if found is not None:
                 return found
             dot = name.find(".")
-            if dot > 0:
+            while dot > 0:
                 found = self._wildcard.get(name[dot:])
                 if found is not None:
                     return found
+                dot = name.find(".", dot + 1) if self._suffix else -1
         if self._default_context is not None:
             return self._default_context
         if self._fallback_context is None:
@@ -161,6 +170,11 @@ class CertStore:
         conn.context = self.context_for(server_name)
 
     # --- refreshing ---------------------------------------------------------------------
+
+    @property
+    def preferred_default(self) -> SecretKey | None:
+        """The ``default_secret`` it was made with."""
+        return self._default_secret
 
     def update(self, secrets: Mapping[SecretKey, TLSSecret], table: RouteTable) -> None:
         """Take the TLS Secrets the table's certificates name; rebuild what changed."""
@@ -250,4 +264,3 @@ class CertStore:
         if self._alpn:
             context.set_alpn_protocols(self._alpn)
         return context
-

@@ -1,13 +1,21 @@
 """Pure: explain where an HTTP request would go (`seaway trace --url`).
 
-The owned Ingresses are translated and compiled exactly as the proxy does, and the
-compiled table is asked to explain the request (Host header, target, method, headers):
-every route it tried, in order, and why each lost; then what the winner does: the
-Service port and its usable endpoints, a redirect, a fixed answer, or why the proxy
-answers 404, 503 or 500 itself. What the route's annotations do to this request is
-shown filter by filter (the HTTPS redirect and a CORS preflight answer it; the rewrite
-says the target the backend gets), with the ConfigMap's defaults. Translation warnings
-about the host are added as notes.
+The owned Ingresses (and, with a GatewayConfig, seaway's Gateways and their HTTPRoutes)
+are translated and compiled exactly as the proxy does, and the listener the request
+arrives on is asked to explain it (Host header, target, method, headers): every route it
+tried, in order, and why each lost; then what the winner does: the Service port and its
+usable endpoints, a redirect, a fixed answer, or why the proxy answers 404, 503 or 500
+itself. What the route's filters (an Ingress's annotations, an HTTPRoute's filters) do
+to this request is shown filter by filter (the HTTPS redirect and a CORS preflight answer
+it; the rewrite says the target the backend gets), with the ConfigMap's defaults.
+Translation warnings about the host are added as notes.
+
+Which listener: `listener` names one ("ingress", a Gateway socket "ADDRESS:PORT" or its
+model name "gateway ADDRESS:PORT"); otherwise the Gateway socket on the URL's port
+(default 80/443) whose address is the URL's host, or the only one on that port, or the
+one bound to every address; with none, the Ingress listener. On a Gateway socket the
+Gateway listener that takes the host (its most specific hostname) is named, and its
+HTTPRoute rules are the routes tried, in the spec's precedence.
 """
 
 from __future__ import annotations
@@ -15,6 +23,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from urllib.parse import urlsplit
 
+from discovery.gateway_attach import GatewayConfig, attach_gateways
 from discovery.ownership import DEFAULT_CONTROLLER
 from discovery.snapshot import Snapshot
 from ingress.filter_headers import PREFLIGHT_STATUS, cors_origin
@@ -27,9 +36,17 @@ from ingress.route_actions import (
     split_target,
 )
 from ingress.route_filters import Cors, Filter, HttpsRedirect, Rewrite
-from ingress.route_match import Explanation, RouteResult, Verdict, compile_table
-from ingress.routes import FixedResponse, Forward, PathMatch, Redirect, RouteTable
-from ingress.translate_ingress import translate_ingresses
+from ingress.route_match import Explanation, RouteResult, Verdict, compile_table, normalize_host
+from ingress.routes import FixedResponse, Forward, Listener, PathMatch, Redirect, RouteTable
+from ingress.translate_gateway import (
+    GATEWAY_LISTENER_PREFIX,
+    GatewayTranslation,
+    covers,
+    host_rank,
+    listener_name,
+    translate_gateways,
+)
+from ingress.translate_ingress import INGRESS_LISTENER, translate_ingresses
 
 MAX_VERDICTS = 12  # routes listed one by one; beyond, those whose path differs are counted
 
@@ -55,40 +72,111 @@ def trace_request(
     watch_without_class: bool = False,
     method: str = "GET",
     headers: Sequence[tuple[str, str]] = (),
+    gateway: GatewayConfig | None = None,
+    listener: str = "",
 ) -> list[str]:
-    """Lines that explain the route of a request for `url`."""
+    """Lines that explain the route of a request for `url` (see the module docstring)."""
     scheme, host, path, query = split_url(url)
     translation = translate_ingresses(snapshot, controller, watch_without_class)
-    table = compile_table(translation.table)
+    gateways = None
+    if gateway is not None:
+        gateways = translate_gateways(snapshot, attach_gateways(snapshot, gateway))
+    sockets = gateways.listeners if gateways is not None else ()
+    chosen = choose_listener(sockets, scheme, host, listener)
     fields: dict[bytes, bytes] = {}
     for name, value in headers:
         fields.setdefault(name.strip().lower().encode(), value.strip().encode())
     target = (path + ("?" + query if query else "")).encode()
-    explained = table.explain(host.encode(), target, method.upper().encode(), fields.get)
+    how = (host.encode(), target, method.upper().encode(), fields.get)
+    if chosen is None:
+        explained = compile_table(translation.table).explain(*how)
+    else:
+        matcher = compile_table(RouteTable((chosen,))).listener(chosen.name)
+        assert matcher is not None
+        explained = matcher.explain(*how)
     extra = "".join(f", {n.decode()}: {v.decode()}" for n, v in fields.items())
     extra = (f", method {method.upper()}" if method.upper() != "GET" else "") + extra
     lines = [f"request {scheme}://{host}{path} (Host: {host}, path {path}{extra})"]
     bare = explained.host.decode("latin-1")
-    if scheme == "https":
+    if chosen is not None and gateways is not None:
+        lines += _gateway_listener(chosen, gateways, bare)
+    if scheme == "https" and chosen is not None:
+        lines.append(f"  TLS: {_gateway_certificate(chosen, bare)}")
+    elif scheme == "https":
         lines.append(f"  TLS: {_certificate(snapshot, translation.table, bare)}")
     result = explained.result
-    if result.origin is not None:
-        lines.append(f"  matched {result.source}")
-    request = _Request(scheme, host, target, method.upper(), fields)
-    acting, answered = _filters(result, request)
-    lines += acting
-    lines += answered or _outcome(result, explained, scheme, host, target)
-    listener = translation.table.listeners[0] if translation.table.listeners else None
-    if listener is not None and listener.filters and result.status == 0 and not answered:
-        own = {type(f) for f in result.filters}
-        shown = [describe(f) for f in listener.filters if type(f) not in own]
-        if shown:
-            lines.append("  defaults (ingress-nginx ConfigMap): " + "; ".join(shown))
+    if result.origin is not None and result.origin.kind == "Gateway":
+        # A Gateway listener's closing 404 (translate_gateway): no rule of its routes.
+        lines += [f"  {result.origin.text}", f"  -> {result.status} from seaway"]
+    else:
+        if result.origin is not None:
+            lines.append(f"  matched {result.source}")
+        request = _Request(scheme, host, target, method.upper(), fields)
+        acting, answered = _filters(result, request)
+        lines += acting
+        lines += answered or _outcome(result, explained, scheme, host, target, chosen is not None)
+        ingress = translation.table.listeners[0] if translation.table.listeners else None
+        served = chosen if chosen is not None else ingress
+        if served is not None and served.filters and result.status == 0 and not answered:
+            own = {type(f) for f in result.filters}
+            shown = [describe(f) for f in served.filters if type(f) not in own]
+            if shown:
+                lines.append("  defaults (ingress-nginx ConfigMap): " + "; ".join(shown))
     lines += _others(explained.verdicts)
-    for warning in translation.warnings:
+    warnings = translation.warnings if chosen is None else gateways.warnings if gateways else ()
+    for warning in warnings:
         if bare in warning:
             lines.append(f"  note: {warning}")
     return lines
+
+
+def choose_listener(
+    sockets: Sequence[Listener], scheme: str, host: str, wanted: str = ""
+) -> Listener | None:
+    """The Gateway socket a request for `host` (Host header form) arrives on, or None for
+    the Ingress listener (see the module docstring). Raises TraceError when `wanted`
+    names nothing, or when the URL's port is served by several sockets."""
+    if wanted:
+        if wanted == INGRESS_LISTENER:
+            return None
+        for model in sockets:
+            if wanted in (model.name, model.name.removeprefix(GATEWAY_LISTENER_PREFIX)):
+                return model
+        names = ", ".join([INGRESS_LISTENER, *(m.name for m in sockets)])
+        raise TraceError(f"--listener {wanted!r}: no such listener (there are: {names})")
+    name = normalize_host(host.encode()).decode("latin-1").strip("[]")
+    port_text = host.rpartition(":")[2] if not host.endswith("]") else ""
+    port = int(port_text) if port_text.isdigit() else (443 if scheme == "https" else 80)
+    here = [m for m in sockets if m.port == port]
+    exact = [m for m in here if m.address == name]
+    if exact:
+        return exact[0]
+    if len(here) == 1:
+        return here[0]
+    anywhere = [m for m in here if m.address in ("0.0.0.0", "::")]
+    if len(anywhere) == 1:
+        return anywhere[0]
+    if here:
+        names = ", ".join(m.name.removeprefix(GATEWAY_LISTENER_PREFIX) for m in here)
+        raise TraceError(f"port {port} is served by several Gateways ({names}): pick one "
+                         "with --listener ADDRESS:PORT")  # fmt: skip
+    return None
+
+
+def _gateway_listener(model: Listener, gateways: GatewayTranslation, host: str) -> list[str]:
+    """Which Gateway listener of the socket takes `host`."""
+    assert model.address is not None and model.port is not None
+    members = (gateways.members or {}).get(model.name, ())
+    where = listener_name(model.address, model.port).removeprefix(GATEWAY_LISTENER_PREFIX)
+    taking = [m for m in members if covers(m.hostname, host)]
+    if not taking:
+        hosts = ", ".join(m.hostname or "(any)" for m in members)
+        return [f"  on {where}: no Gateway listener there takes host {host!r} ({hosts})"]
+    owner = max(taking, key=lambda m: host_rank(m.hostname))
+    return [
+        f"  on {where}: Gateway {owner.gateway} listener {owner.listener} "
+        f"(hostname {owner.hostname or '(any)'})"
+    ]
 
 
 class _Request:
@@ -147,14 +235,21 @@ def _effect(f: Filter, request: _Request) -> str:
         return ": the request came over HTTPS, so it passes"
     if isinstance(f, Cors):
         allowed = cors_origin(f, request.fields.get(b"origin"))
-        return f": Access-Control-Allow-Origin {allowed.decode('latin-1')}" if allowed else (
-            ": this Origin gets no CORS headers"
+        return (
+            f": Access-Control-Allow-Origin {allowed.decode('latin-1')}"
+            if allowed
+            else (": this Origin gets no CORS headers")
         )
     return ""
 
 
 def _outcome(
-    result: RouteResult, explained: Explanation, scheme: str, host: str, target: bytes
+    result: RouteResult,
+    explained: Explanation,
+    scheme: str,
+    host: str,
+    target: bytes,
+    gateway: bool = False,
 ) -> list[str]:
     action = result.action
     if result.split is not None:
@@ -177,9 +272,14 @@ def _outcome(
         ]
     if result.origin is None:
         path = explained.path.decode("latin-1")
+        what = (
+            "no rule of an HTTPRoute attached there matches"
+            if gateway
+            else "no rule of an Ingress seaway owns matches"
+        )
+        tail = "" if gateway else ", and there is no defaultBackend"
         return [
-            f"  no rule of an Ingress seaway owns matches host {host!r} and path {path!r}, "
-            "and there is no defaultBackend",
+            f"  {what} host {host!r} and path {path!r}{tail}",
             f"  -> {result.status} from seaway",
         ]
     backend = result.backend
@@ -194,7 +294,12 @@ def _outcome(
 
 def _others(verdicts: tuple[Verdict, ...]) -> list[str]:
     """The routes that lost, and why (path mismatches counted when there are many)."""
-    losers = [v for v in verdicts if v.why]
+    # A Gateway virtual host's closing 404 (translate_gateway) is no route of anyone's.
+    losers = [
+        v
+        for v in verdicts
+        if v.why and (v.result.origin is None or v.result.origin.kind != "Gateway")
+    ]
     if not losers:
         return []
     lines = ["  routes that lost, in the order tried:"]
@@ -228,3 +333,18 @@ def _certificate(snapshot: Snapshot, table: RouteTable, name: str) -> str:
         "no spec.tls host matches: the default certificate (the first usable Secret the "
         "owned Ingresses name, else a self-signed one)"
     )
+
+
+def _gateway_certificate(model: Listener, name: str) -> str:
+    """Which certificate a Gateway socket's handshake with SNI `name` gets: the listener
+    with that exact hostname, else the longest wildcard covering it (one or more labels),
+    else the listener without hostname (ingress/tls.py, suffix wildcards)."""
+    ranked = sorted(
+        (c for c in model.certificates if not c.hosts or covers(c.hosts[0], name)),
+        key=lambda c: host_rank(c.hosts[0] if c.hosts else ""),
+        reverse=True,
+    )
+    if not ranked:
+        return "no listener hostname matches: the socket's first usable certificate"
+    cert = ranked[0]
+    return f"certificate from Secret {cert.namespace}/{cert.secret} ({cert.source})"

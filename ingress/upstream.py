@@ -6,11 +6,14 @@ holds everything about that request and its response (status, bytes, whether the
 has seen any of it). The connection holds the socket, llhttp's response parser and where
 it is in the byte stream: reading a head, or a body.
 
-A response head is cut at its first blank line and fed to llhttp alone: strict llhttp
-accepts only CRLF line ends, so the head is trusted only when llhttp reports it complete
-within exactly those bytes. One search (response.needs_rebuild) then says whether any
-field must go; if none must, and the connection and the client both stay open, the head
-and the body go to the client exactly as received. Framing and keep-alive come from llhttp:
+A response head is cut at its first blank line. Strict llhttp accepts only CRLF line ends
+and no obs-fold, so in any response it accepts the first blank line is where the head
+ends; one search (response.needs_rebuild) says whether any field must go. The common
+response (a final head for an HTTP/1.1 client kept alive, not a HEAD, nothing to drop)
+is fed to llhttp with whatever body came in the same read, in one call (`_whole`), and
+goes to the client exactly as received; a second response in that read fails the feed
+(on_message_begin). Any other head is fed to llhttp alone and trusted only when llhttp
+reports it complete within exactly those bytes. Framing and keep-alive come from llhttp:
 it sees every body byte (without Python callbacks) and says where the response ends;
 bytes after it fail the exchange (502, or a cut if the client has seen some of it).
 

@@ -196,6 +196,33 @@ def _print_gateway_status(args: argparse.Namespace, objects: list[Any]) -> None:
     print(f"Gateway API status (controller {config.controller_name}):")
     for line in lines:
         print("  " + line)
+    _print_gateway_sockets(snapshot, attachment)
+
+
+def _print_gateway_sockets(snapshot: Any, attachment: Any) -> None:
+    """What the L7 proxy would serve for the Gateways: a socket per address:port with the
+    Gateway listeners it takes, and what the HTTPRoute translation could not honour."""
+    from ingress.translate_gateway import GATEWAY_LISTENER_PREFIX, translate_gateways
+
+    translation = translate_gateways(snapshot, attachment)
+    if translation.listeners:
+        print("Gateway API sockets (what `seaway run` serves):")
+    for model in translation.listeners:
+        members = (translation.members or {}).get(model.name, ())
+        taken = ", ".join(
+            f"Gateway {m.gateway} listener {m.listener} ({m.hostname or 'any host'})"
+            for m in members
+        )
+        rules = {
+            (r.source.namespace, r.source.name, r.source.rule)
+            for v in model.virtual_hosts
+            for r in v.routes
+            if r.source.kind == "HTTPRoute"
+        }
+        where = model.name.removeprefix(GATEWAY_LISTENER_PREFIX)
+        print(f"  {where} ({model.protocol}): {taken}; {len(rules)} HTTPRoute rule(s)")
+    for warning in translation.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
 
 
 def _secret_lines(

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from discovery.snapshot import Snapshot
 from proxy.app.options import (
     Options,
+    add_gateway_flags,
     add_ingress_nginx_flags,
     add_mode_flags,
     add_source_flags,
@@ -62,14 +63,16 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "nftables tables, with --proxy-mode nftables) seaway would apply, and print the "
         "rules hit and each outcome (DNAT target with its probability, REJECT/DROP, "
         "masquerade or not). Requests (--url, with --method and --header when routes match "
-        "on them): route it as the Ingress proxy would, and print the rule that matched, "
-        "what its ingress-nginx annotations do to the request (HTTPS redirect, rewritten "
-        "target, canary chosen, CORS...), the Service port and its endpoints (or the "
-        "redirect or fixed answer, or why 404/503), and why every other route tried lost. "
-        "Touches nothing.",
+        "on them): route it as the L7 proxy would, on the Gateway listener of the URL's "
+        "port (--listener to pick one) or the Ingress listener, and print the Ingress or "
+        "HTTPRoute rule that matched, what its filters (ingress-nginx annotations, HTTPRoute "
+        "filters) do to the request (HTTPS redirect, rewritten target, canary chosen, "
+        "CORS...), the Service port and its endpoints (or the redirect or fixed answer, or "
+        "why 404/500/503), and why every other route tried lost. Touches nothing.",
     )
     _common(p)
     add_ingress_nginx_flags(p)
+    add_gateway_flags(p)
     p.add_argument("--src", metavar="IP", help="source address of the packet")
     p.add_argument("--dst", metavar="IP:PORT", help="destination address and port")
     p.add_argument(
@@ -103,6 +106,14 @@ def register(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) ->
         "--watch-ingress-without-class",
         action="store_true",
         help="also route Ingresses that name no class (as for `seaway run`)",
+    )
+    p.add_argument(
+        "--listener",
+        default="",
+        metavar="ADDRESS:PORT",
+        help="with --url: the socket the request arrives on, a Gateway listener's "
+        "ADDRESS:PORT or 'ingress' (default: the Gateway listener on the URL's port, else "
+        "the Ingress listener)",
     )
     p.add_argument("--proto", choices=("tcp", "udp", "sctp"), default="tcp", help="default tcp")
     p.add_argument(
@@ -333,8 +344,7 @@ def cmd_trace(args: argparse.Namespace) -> int:
         return 1
     local = {str(ipaddress.ip_address(a)) for a in (args.node_ip or _host_addresses())}
     print(
-        f"trace {args.proto} {args.src} -> {args.dst} (node addresses: "
-        f"{', '.join(sorted(local))})"
+        f"trace {args.proto} {args.src} -> {args.dst} (node addresses: {', '.join(sorted(local))})"
     )
     if options.proxy_mode == "nftables":
         from proxy.app import kernel_nft
@@ -373,14 +383,20 @@ def _trace_request(args: argparse.Namespace) -> int:
     snapshot = _load(options)
     if snapshot is None:
         return 1
-    lines = trace_request(
-        snapshot,
-        args.url,
-        options.ingress_controller,
-        options.watch_ingress_without_class,
-        args.method,
-        headers,
-    )
+    try:
+        lines = trace_request(
+            snapshot,
+            args.url,
+            options.ingress_controller,
+            options.watch_ingress_without_class,
+            args.method,
+            headers,
+            options.gateway_config(on_this_node=False),
+            args.listener,
+        )
+    except TraceError as exc:
+        print(f"seaway: trace: {exc}", file=sys.stderr)
+        return 2
     print("\n".join(lines))
     return 0
 

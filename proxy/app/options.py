@@ -90,6 +90,8 @@ def annotation_prefix(text: str) -> str:
             "nginx.ingress.kubernetes.io (without the /)"
         )
     return text
+
+
 def _ip(text: str) -> str:
     import ipaddress
 
@@ -181,10 +183,13 @@ class Options:
             upstream_pipelining=self.upstream_pipelining,
             workers=self.workers,
             observability=ObservabilitySettings(
-                self.request_metrics, self.metrics_compat, self.access_log,
+                self.request_metrics,
+                self.metrics_compat,
+                self.access_log,
                 self.access_log_format,
             ),
             shutdown_grace_period=self.shutdown_grace_period,
+            gateway=self.gateway_config(),
         )
 
     def kube_source_config(self) -> KubeSourceConfig:

@@ -85,7 +85,10 @@ def test_headless_and_external_name_are_not_proxied_but_listed() -> None:
     slices = [make_slice(headless, ["10.1.0.1"]), make_slice("ext", ["10.1.0.2"])]
     snap = build_snapshot([headless, external, no_ip, *slices])
     assert snap.service_ports == {}
-    assert snap.ports_by_service == {}
+    # The L7 proxy routes to endpoints: headless and IP-less Services are there for it.
+    assert set(snap.ports_by_service) == {("default", "db"), ("default", "noip")}
+    (db,) = snap.ports_by_service[("default", "db")]
+    assert db.cluster_ips == () and [e.address for e in db.endpoints] == ["10.1.0.1:5432"]
     assert set(snap.services) == {("default", "db"), ("default", "ext"), ("default", "noip")}
 
 

@@ -6,6 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from tests.ingress.gwconfkit import Rig
 from tests.ingress.l7kit import LoopThread
 
 
@@ -17,3 +18,13 @@ def lt() -> Iterator[LoopThread]:
         yield loop_thread
     finally:
         loop_thread.stop()
+
+
+@pytest.fixture(scope="module")
+def rig(lt: LoopThread) -> Iterator[Rig]:
+    """The Gateway API conformance rig: echo pods and seaway on loopback (gwconfkit)."""
+    r = Rig(lt)
+    try:
+        yield r
+    finally:
+        r.close()

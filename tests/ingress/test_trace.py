@@ -125,3 +125,115 @@ def test_cli_refuses_a_header_without_colon() -> None:
         capture_output=True, text=True, cwd=REPO, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2 and "expected 'NAME: VALUE'" in proc.stderr
+
+
+# -- Gateway listeners ---------------------------------------------------------------------------
+
+
+def gateway_world() -> object:
+    from tests.discovery.gatewaykit import service, tls_secret, world
+
+    return world(
+        f"""\
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {{name: seaway}}
+spec: {{controllerName: seaway.dev/gateway-controller}}
+---
+{service("v1", "shop")}---
+{service("v2", "shop")}---
+{tls_secret("cert", "shop")}---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: gw, namespace: shop}}
+spec:
+  gatewayClassName: seaway
+  addresses: [{{value: 127.0.40.1}}]
+  listeners:
+  - {{name: shop, port: 80, protocol: HTTP, hostname: shop.test}}
+  - {{name: rest, port: 80, protocol: HTTP}}
+  - {{name: tls, port: 443, protocol: HTTPS, hostname: '*.shop.test',
+     tls: {{certificateRefs: [{{name: cert}}]}}}}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {{name: other, namespace: shop}}
+spec:
+  gatewayClassName: seaway
+  addresses: [{{value: 127.0.40.2}}]
+  listeners: [{{name: http, port: 80, protocol: HTTP}}]
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {{name: shop, namespace: shop}}
+spec:
+  parentRefs: [{{name: gw}}]
+  rules:
+  - matches: [{{path: {{value: /cart}}, headers: [{{name: x-beta, value: '1'}}]}}]
+    backendRefs: [{{name: v2, port: 8080}}]
+  - matches: [{{path: {{value: /cart}}}}]
+    backendRefs: [{{name: v1, port: 8080}}]
+""",
+        base=False,
+    )
+
+
+def gateway_trace(url: str, listener: str = "", **kw: object) -> list[str]:
+    from tests.discovery.gatewaykit import config
+
+    w = gateway_world()
+    return trace_request(w.snapshot, url, gateway=config(), listener=listener, **kw)  # type: ignore[attr-defined, arg-type]
+
+
+def test_a_gateway_listener_names_the_httproute_rule_and_why_others_lost() -> None:
+    lines = gateway_trace("http://shop.test/cart/9", "127.0.40.1:80")
+    assert lines[1] == "  on 127.0.40.1:80: Gateway shop/gw listener shop (hostname shop.test)"
+    assert lines[2] == "  matched HTTPRoute shop/shop: spec.rules[1].matches[0] (PathPrefix /cart)"
+    assert "shop/v1:8080" in lines[3]
+    lost = "(PathPrefix /cart, header x-beta=1): header x-beta is missing"
+    assert any(line.endswith(lost) for line in lines[4:])
+    beta = gateway_trace("http://shop.test/cart", "127.0.40.1:80", headers=[("X-Beta", "1")])
+    assert "spec.rules[0].matches[0]" in beta[2]
+
+
+def test_the_listener_comes_from_the_url_or_is_asked_for() -> None:
+    # Two Gateways on port 80: the URL's address picks one; a name needs --listener.
+    on_ip = gateway_trace("http://127.0.40.2/cart")
+    assert on_ip[1] == "  on 127.0.40.2:80: Gateway shop/other listener http (hostname (any))"
+    assert "no rule of an HTTPRoute attached there matches" in on_ip[2]
+    with pytest.raises(TraceError, match=r"several Gateways .*--listener"):
+        gateway_trace("http://shop.test/cart")
+    with pytest.raises(TraceError, match=r"no such listener"):
+        gateway_trace("http://shop.test/", "127.0.40.9:80")
+    # Another port and no Ingress: the Ingress listener's answer.
+    assert gateway_trace("http://shop.test:8080/cart")[-1] == "  -> 404 from seaway"
+    assert gateway_trace("http://shop.test/cart", "ingress")[-1] == "  -> 404 from seaway"
+
+
+def test_a_host_no_listener_rule_serves_and_the_tls_certificate() -> None:
+    lines = gateway_trace("https://a.b.shop.test/cart")
+    assert lines[1] == "  on 127.0.40.1:443: Gateway shop/gw listener tls (hostname *.shop.test)"
+    assert lines[2] == "  TLS: certificate from Secret shop/cert (Gateway shop/gw: listener tls)"
+    miss = gateway_trace("https://a.b.shop.test/elsewhere")
+    assert miss[3:5] == [
+        "  listener tls takes host *.shop.test, and no rule of its routes matches",
+        "  -> 404 from seaway",
+    ]
+
+
+def test_cli_traces_the_gateway_example() -> None:
+    config = str(REPO / "configs" / "gateway")
+    proc = subprocess.run(
+        [sys.executable, "-m", "proxy.app.cli", "trace", "-c", config,
+         "--url", "http://shop.example.com:8090/", "-H", "x-canary: yes"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    assert "on 127.0.30.10:8090: Gateway shop/edge listener http" in proc.stdout
+    assert "matched HTTPRoute shop/shop: spec.rules[0].matches[0]" in proc.stdout
+    bad = subprocess.run(
+        [sys.executable, "-m", "proxy.app.cli", "trace", "-c", config,
+         "--url", "http://shop.example.com:8090/", "--listener", "10.0.0.1:1"],
+        capture_output=True, text=True, cwd=REPO, timeout=60,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "no such listener" in bad.stderr

@@ -272,7 +272,11 @@ def test_gateway_api_status_is_printed(tmp_path: Path) -> None:
         "  HTTPRoute default/shop:",
         "    parent Gateway default/gw: Accepted=True (Accepted), ResolvedRefs=True "
         "(ResolvedRefs)",
+        "Gateway API sockets (what `seaway run` serves):",
+        "  127.0.0.5:80 (HTTP): Gateway default/gw listener http (*.example.com); "
+        "1 HTTPRoute rule(s)",
     ]
+    assert "warning: HTTPRoute default/elsewhere: spec.rules[0]: BackendNotFound" in out.stderr
     other = check("-c", str(tmp_path), "--gateway-controller-name", "example.net/other")
     assert other.returncode == 0
     assert other.stdout.splitlines()[1] == (
