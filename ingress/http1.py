@@ -10,7 +10,9 @@ llhttp (strict) sees every byte, with no Python callback per header: a head is f
 one slice ending at its first blank line and is trusted only if llhttp reports it
 complete there (see ingress/request.py for why that cut is exact). A body is fed as the
 slice its framing gives (Content-Length, or ingress/framing.py's ChunkedBody for chunked),
-and llhttp must end the message exactly there; any disagreement is a 400.
+and llhttp must end the message exactly there; any disagreement is a 400. A read that is
+exactly one head on an idle connection (what keep-alive clients send) takes one direct
+path (`_one`); anything else in it goes on through `_headed` like any other head.
 
 Bodies stream both ways; ReadFlow pauses the client while the upstream cannot take more,
 and a slow client pauses the upstream (pause_writing). Timeouts use the injected loop's

@@ -6,11 +6,14 @@ holds everything about that request and its response (status, bytes, whether the
 has seen any of it). The connection holds the socket, llhttp's response parser and where
 it is in the byte stream: reading a head, or a body.
 
-A response head is cut at its first blank line and fed to llhttp alone: strict llhttp
-accepts only CRLF line ends, so the head is trusted only when llhttp reports it complete
-within exactly those bytes. One search (response.needs_rebuild) then says whether any
-field must go; if none must, and the connection and the client both stay open, the head
-and the body go to the client exactly as received. Framing and keep-alive come from llhttp:
+A response head is cut at its first blank line. Strict llhttp accepts only CRLF line ends
+and no obs-fold, so in any response it accepts the first blank line is where the head
+ends; one search (response.needs_rebuild) says whether any field must go. The common
+response (a final head for an HTTP/1.1 client kept alive, not a HEAD, nothing to drop)
+is fed to llhttp with whatever body came in the same read, in one call (`_whole`), and
+goes to the client exactly as received; a second response in that read fails the feed
+(on_message_begin). Any other head is fed to llhttp alone and trusted only when llhttp
+reports it complete within exactly those bytes. Framing and keep-alive come from llhttp:
 it sees every body byte (without Python callbacks) and says where the response ends;
 bytes after it fail the exchange (502, or a cut if the client has seen some of it).
 
@@ -527,7 +530,8 @@ class UpstreamConnection(asyncio.Protocol):
         if v11 == self._decoding:  # the parser kind follows the client's version
             self._decoding = not v11
             self.parser = self._new_parser()
-        self._plain = v11 and req.keep_alive and req.method != b"HEAD"
+        # (an exchange that edits its response head never takes the pass-through path)
+        self._plain = v11 and req.keep_alive and req.method != b"HEAD" and not ex.edits_response
         self.outbox.write(self.transport, head)  # type: ignore[arg-type]  # connected
         if self._timer is None:
             self._busy_ticks = -1
@@ -546,7 +550,9 @@ class UpstreamConnection(asyncio.Protocol):
         if req.v11 == self._decoding:  # the parser kind follows the client's version
             self._decoding = not req.v11
             self.parser = self._new_parser()
-        self._plain = req.v11 and req.keep_alive and req.method != b"HEAD"
+        self._plain = (
+            req.v11 and req.keep_alive and req.method != b"HEAD" and not ex.edits_response
+        )
 
     def _arm(self) -> None:
         if self._timer is None:

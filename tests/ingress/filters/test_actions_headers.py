@@ -113,6 +113,13 @@ def test_request_header_modifier(lt: LoopThread, echo: Backend) -> None:
         a = request(p.port, "/remove", headers=[("x-header-remove", "val")])
         assert a.sent_header("X-Header-Remove") is None
         assert a.sent_header("X-Forwarded-For") == "127.0.0.1"
+    # copy (ingress-nginx's default backend gets X-Format from Accept): the request's own
+    # value, replacing the field; nothing when the request has none.
+    copy = RequestHeaders(copy=(("X-Format", "Accept"),))
+    with proxy(lt, table(route(be, "/", filters=(copy,)))) as p:
+        a = request(p.port, "/", headers=[("Accept", "text/html"), ("X-Format", "old")])
+        assert a.sent_header("X-Format") == "text/html"
+        assert request(p.port, "/").sent_header("X-Format") is None
 
 
 def test_url_rewrite_path_and_host(lt: LoopThread, echo: Backend) -> None:

@@ -16,11 +16,13 @@ import pytest
 from ingress import selfsigned
 from ingress.route_filters import (
     CookieAffinity,
+    Cors,
     ErrorPages,
     ExternalAuth,
     HashBy,
     Mirror,
     RequestHeaders,
+    ResponseHeaders,
     Retry,
     Rewrite,
     Timeouts,
@@ -28,7 +30,15 @@ from ingress.route_filters import (
 )
 from ingress.routes import Backend as RouteBackend
 from ingress.routes import ReplacePrefix
-from tests.ingress.filterkit import backend_of, backends, https_port, proxy, request, table
+from tests.ingress.filterkit import (
+    backend_of,
+    backends,
+    https_port,
+    on_one_connection,
+    proxy,
+    request,
+    table,
+)
 from tests.ingress.l7kit import HOST, Backend, LoopThread, access_log_lines, nginx_server
 from tests.ingress.routemodel import route
 from tests.support import free_port
@@ -335,3 +345,27 @@ def test_request_mirror(lt: LoopThread, pair: list[Backend]) -> None:
         posted = request(p.port, "/echo-body", method="POST", body=b"hello")
         assert posted.body == b"hello"
         wait_until(lt, lambda: mirror.stats.requests[-1]["path"] == "/echo-body")
+
+
+def test_response_filters_on_keep_alive_connections(lt: LoopThread, pair: list[Backend]) -> None:
+    """Answers to HTTP/1.1 keep-alive clients (the common case, which the upstream side
+    otherwise passes through byte for byte) still get the route's response edits, CORS
+    fields, sticky cookie and error pages, request after request on one connection."""
+    main, errors = pair
+    be = backend_of("one", main.port)
+    filters = (
+        Cors(),
+        ResponseHeaders(set=(("X-Edited", "yes"),)),
+        CookieAffinity("SERVERID"),
+        ErrorPages((503,), backend_of("errors", errors.port)),
+    )
+    with proxy(lt, table(route(be, "/", filters=filters))) as p:
+        ask = b"GET /x HTTP/1.1\r\nHost: app.test\r\n\r\n"
+        down = b"GET /status/503 HTTP/1.1\r\nHost: app.test\r\n\r\n"
+        answers = on_one_connection(p.port, [ask, ask, down, ask])
+        assert [a.status for a in answers] == [200, 200, 200, 200]
+        for a in answers:
+            assert a.header("X-Edited") == "yes"
+            assert a.header("Access-Control-Allow-Origin") == "*"
+            assert (a.header("Set-Cookie") or "").startswith("SERVERID=")
+        assert answers[2].json()["name"] == "two"  # the error page backend

@@ -204,6 +204,8 @@ def test_configmap_body_size_is_folded_and_annotations_raise_it(
     upload = ing("upload", HOST, path("/upload"), annotations=ann(proxy_body_size="8m"))
     with served(lt, [plain, upload], web, NGINX) as p:
         assert p.server is not None and p.server.ctx.settings.max_body_size == 8 * 1024 * 1024
+        # The head alone (as a client sending Expect: 100-continue would wait): the answer
+        # comes from the declared length, before any body byte is read.
         raw = f"POST /echo-body HTTP/1.1\r\nHost: {HOST}\r\nContent-Length: {len(big)}\r\n\r\n"
         assert [a.status for a in parse(send(p.port, raw.encode()))] == [413]
         ok = request(p.port, "/upload", method="POST", body=big)
