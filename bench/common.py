@@ -129,10 +129,12 @@ def start_nginx(
     http: str = "",
     workers: int = 1,
     host: str = HOST,
+    connections: int = 4096,
 ) -> subprocess.Popen[bytes]:
     """nginx in the foreground in its own directory under the bench's temp dir: one
     `server` listening on host:port with the given body, keep-alive forever, no access log.
-    `http` adds directives at http level (an upstream block, say)."""
+    `http` adds directives at http level (an upstream block, say). `connections`:
+    worker_connections (client and upstream connections count)."""
     require("nginx")
     d = procs.path(f"{name}-{port}")
     os.makedirs(d, exist_ok=True)
@@ -142,7 +144,8 @@ daemon off;
 master_process on;
 pid {d}/nginx.pid;
 error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
+worker_rlimit_nofile {connections + 1024};
+events {{ worker_connections {connections}; }}
 http {{
     access_log off;
     client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
@@ -186,6 +189,7 @@ def haproxy(
     mode: str = "tcp",
     threads: int = 1,
     host: str = HOST,
+    maxconn: int = 4096,
 ) -> subprocess.Popen[bytes]:
     """haproxy in `mode tcp` or `mode http`, round robin over `backends`."""
     require("haproxy")
@@ -194,7 +198,7 @@ def haproxy(
     conf = f"""
 global
     nbthread {threads}
-    maxconn 4096
+    maxconn {maxconn}
 defaults
 {HAPROXY_MODES[mode]}    timeout connect 5s
     timeout client 60s
@@ -296,6 +300,21 @@ def _tree(pid: int) -> list[int]:
         for kid in kids:
             out.extend(_tree(kid))
     return out
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process and its descendants (VmRSS from /proc)."""
+    total = 0
+    for p in _tree(pid):
+        try:
+            with open(f"/proc/{p}/status") as f:
+                for line in f:
+                    if line.startswith("VmRSS:"):
+                        total += int(line.split()[1]) * 1024
+                        break
+        except OSError:
+            continue
+    return total
 
 
 def cpu_times(pid: int) -> tuple[float, float]:

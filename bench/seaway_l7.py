@@ -3,7 +3,7 @@
     python3 bench/seaway_l7.py --listen 127.0.0.1:8080 --backend 127.0.0.1:9000 [--workers 1]
         [--upstream-pipelining N] [--no-request-metrics] [--access-log PATH]
         [--metrics-compat ingress-nginx] [--annotation KEY=VALUE ...] [--ingress-nginx]
-        [--path /] [--gateway]
+        [--path /] [--gateway] [--load-balancer least-request|round-robin|ewma|maglev]
 
 Builds a Snapshot by hand (IngressClass, Service, its endpoints, one Ingress) and runs
 IngressDataplane on uvloop until SIGTERM/SIGINT. `--annotation` puts an ingress-nginx
@@ -31,11 +31,15 @@ sys.path[0] = str(Path(__file__).resolve().parent.parent)
 import uvloop  # noqa: E402
 
 from discovery.model import (  # noqa: E402
+    DEFAULT_LOAD_BALANCER,
+    DEFAULT_LOAD_BALANCING,
+    LOAD_BALANCER_POLICIES,
     Ingress,
     IngressBackend,
     IngressClass,
     IngressPath,
     IngressRule,
+    LoadBalancing,
     ObjectMeta,
     Service,
     ServicePort,
@@ -73,10 +77,19 @@ def bench_snapshot(
     annotations: dict[str, str] | None = None,
     nginx_mode: bool = False,
     path: str = "/",
+    balancing: LoadBalancing = DEFAULT_LOAD_BALANCING,
 ) -> Snapshot:
     name = ServicePortName("default", "bench", "http", "TCP")
     eps = tuple(EndpointInfo(ip, port) for ip, port in backends)
-    info = ServicePortInfo(name, ("10.96.0.10",), 80, "TCP", endpoints=eps, all_endpoints=eps)
+    info = ServicePortInfo(
+        name,
+        ("10.96.0.10",),
+        80,
+        "TCP",
+        load_balancing=balancing,
+        endpoints=eps,
+        all_endpoints=eps,
+    )
     svc = Service(
         ObjectMeta("bench", "default"),
         cluster_ips=("10.96.0.10",),
@@ -167,10 +180,13 @@ async def main(args: argparse.Namespace) -> None:
     await dp.start()
     annotations = dict(a.split("=", 1) for a in args.annotation)
     backends = [_addr(b) for b in args.backend]
+    balancing = LoadBalancing(args.load_balancer)
     snap = (
         gateway_snapshot(backends, listen)
         if args.gateway
-        else bench_snapshot(backends, 1, annotations, args.ingress_nginx, args.path)
+        else bench_snapshot(
+            backends, 1, annotations, args.ingress_nginx, args.path, balancing
+        )
     )
     await dp.sync(snap, frozenset(snap.service_ports))
     stop = asyncio.Event()
@@ -198,4 +214,5 @@ if __name__ == "__main__":
     p.add_argument("--request-metrics", action=argparse.BooleanOptionalAction, default=True)
     p.add_argument("--metrics-compat", default="")
     p.add_argument("--access-log", default="")
+    p.add_argument("--load-balancer", choices=LOAD_BALANCER_POLICIES, default=DEFAULT_LOAD_BALANCER)
     uvloop.run(main(p.parse_args()))

@@ -48,6 +48,20 @@ DEFAULT_CLASS_ANNOTATION = "ingressclass.kubernetes.io/is-default-class"
 LAST_CHANGE_TRIGGER_TIME = "endpoints.kubernetes.io/last-change-trigger-time"
 ZONE_LABEL = "topology.kubernetes.io/zone"
 DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds, the Kubernetes default for ClientIP affinity
+LOAD_BALANCER_ANNOTATION = "seaway.dev/load-balancer"
+HASH_BY_ANNOTATION = "seaway.dev/hash-by"
+
+# How a service port's proxy spreads connections (L4) and requests (L7) over endpoints;
+# the algorithms are in proxy/balancers/, the table of them in README.md.
+LoadBalancerPolicy = Literal["round-robin", "least-request", "ewma", "maglev"]
+LOAD_BALANCER_POLICIES: tuple[LoadBalancerPolicy, ...] = (
+    "round-robin",
+    "least-request",
+    "ewma",
+    "maglev",
+)
+DEFAULT_LOAD_BALANCER: LoadBalancerPolicy = "least-request"
+HashSource = Literal["client-ip", "header", "cookie"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +71,29 @@ class ServicePort:
     port: int
     target_port: int | str  # number, or the name of a container port
     node_port: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class HashBy:
+    """What consistent hashing (maglev) hashes: the client IP, a request header or a
+    cookie. L4 has no header or cookie, so it always hashes the client IP."""
+
+    source: HashSource = "client-ip"
+    name: str = ""  # the header name (lower case) or the cookie name
+
+    def __str__(self) -> str:
+        return self.source if self.source == "client-ip" else f"{self.source}:{self.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBalancing:
+    """A Service's choice of balancer (annotations seaway.dev/load-balancer, -hash-by)."""
+
+    policy: LoadBalancerPolicy = DEFAULT_LOAD_BALANCER
+    hash_by: HashBy = HashBy()
+
+
+DEFAULT_LOAD_BALANCING = LoadBalancing()
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +110,7 @@ class Service:
     load_balancer_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
     external_name: str = ""
     health_check_node_port: int | None = None
+    load_balancing: LoadBalancing = DEFAULT_LOAD_BALANCING
     traffic_distribution: TrafficDistribution = ""
     # spec.loadBalancerSourceRanges as canonical CIDRs (e.g. "10.0.0.0/8"), in order.
     load_balancer_source_ranges: tuple[str, ...] = ()

@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from discovery.model import (
     DEFAULT_AFFINITY_TIMEOUT,
+    DEFAULT_LOAD_BALANCING,
     Protocol,
     Service,
     ServicePort,
@@ -20,6 +21,7 @@ from discovery.model import (
     TrafficDistribution,
     TrafficPolicy,
 )
+from discovery.parse_balancing import parse_load_balancing
 from discovery.parse_common import (
     IANA_MESSAGE,
     IPV4_PATTERN,
@@ -78,6 +80,7 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
             p, get_int(p, spec, "healthCheckNodePort", "spec."), "spec.healthCheckNodePort", False
         )
     lb_ips = _load_balancer_ips(p, doc) if "status" in doc else ()
+    balancing = parse_load_balancing(p, meta.annotations) if meta is not None else None
     distribution = ""
     if spec.get("trafficDistribution") is not None:
         value = get_str(p, spec, "trafficDistribution", "spec.")
@@ -104,6 +107,7 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
         load_balancer_ips=lb_ips,
         external_name=external_name,
         health_check_node_port=hc,
+        load_balancing=balancing or DEFAULT_LOAD_BALANCING,
         traffic_distribution=cast(TrafficDistribution, distribution),
         load_balancer_source_ranges=source_ranges,
     )

@@ -13,8 +13,10 @@ from typing import NamedTuple
 
 from discovery.auth_secrets import AuthSecret
 from discovery.model import (
+    DEFAULT_LOAD_BALANCING,
     Ingress,
     IngressClass,
+    LoadBalancing,
     Protocol,
     Service,
     TLSSecret,
@@ -78,6 +80,8 @@ class ServicePortInfo:
     load_balancer_source_ranges: tuple[str, ...] = ()
     # spec.healthCheckNodePort of an externalTrafficPolicy: Local LoadBalancer service.
     health_check_node_port: int | None = None
+    # The Service's balancer (annotation seaway.dev/load-balancer), for L4 and L7 proxies.
+    load_balancing: LoadBalancing = DEFAULT_LOAD_BALANCING
     # Every endpoint the slices list for this port (merged, deduplicated by ip:port),
     # and the usable subset in stable order (sorted by ip, port). `endpoints` is what
     # cluster-wide traffic uses, so topology (hints, trafficDistribution) is applied to it

@@ -559,6 +559,7 @@ def service_port_infos(
                 internal_traffic_policy=svc.internal_traffic_policy,
                 external_ips=svc.external_ips,
                 load_balancer_ips=svc.load_balancer_ips,
+                load_balancing=svc.load_balancing,
                 load_balancer_source_ranges=source_ranges,
                 health_check_node_port=health_check_port,
                 all_endpoints=all_endpoints,

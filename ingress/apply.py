@@ -165,6 +165,10 @@ def settings_for(
     base: HttpSettings | None = None,
     upstream_pipelining: int = 1,
     shutdown_grace_period: float = 30.0,
+    *,
+    max_connections: int = 0,
+    max_endpoint_requests: int = 1024,
+    max_endpoint_connecting: int = 1024,
 ) -> HttpSettings:
     from dataclasses import replace
 
@@ -173,4 +177,7 @@ def settings_for(
         max_body_size=max_body_size,
         upstream_pipelining=upstream_pipelining,
         shutdown_grace_period=shutdown_grace_period,
+        max_connections=max_connections,
+        max_endpoint_requests=max_endpoint_requests,
+        max_endpoint_connecting=max_endpoint_connecting,
     )

@@ -3,7 +3,8 @@
 Translators name a Service port (by number or by name) in a namespace; this gives the
 Backend the route table holds: its stable key ("namespace/service:port"), the Service
 port it is and its usable endpoints (the Snapshot's: ready first, else serving and
-terminating), or, when it cannot take traffic, status 503 and why. Only TCP ports count.
+terminating) with the Service's choice of balancer, or, when it cannot take traffic,
+status 503 and why. Only TCP ports count.
 """
 
 from __future__ import annotations
@@ -53,7 +54,7 @@ class ServiceBackends:
                 key = f"{namespace}/{name}:{info.port}"
                 if not info.endpoints:
                     return Backend(key, (), info.name, UNAVAILABLE, "has no usable endpoints")
-                return Backend(key, info.endpoints, info.name)
+                return Backend(key, info.endpoints, info.name, balancing=info.load_balancing)
         why = (
             "does not exist (no such Service, or no TCP port by that name or number)"
             if not infos

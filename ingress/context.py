@@ -7,6 +7,7 @@ from collections.abc import Callable
 from random import random
 from typing import TYPE_CHECKING, Any, Protocol
 
+from discovery.model import LoadBalancing
 from discovery.snapshot import EndpointInfo
 from ingress.outbox import Outbox
 from ingress.pipelining import PipelinedConnection
@@ -16,7 +17,7 @@ from ingress.route_conditions import no_header
 from ingress.settings import HttpSettings
 from ingress.stats import RequestStats
 from ingress.upstream import UpstreamConnection
-from proxy.balancer import RoundRobin
+from proxy.balancer import Balancer, EndpointLimits, new_balancer
 
 if TYPE_CHECKING:
     from ingress.filters.runtime import FilterRuntime
@@ -56,6 +57,9 @@ class RouteLike(Protocol):
     @property
     def repeatable(self) -> bool: ...
 
+    @property
+    def balancing(self) -> LoadBalancing: ...
+
 
 class RouterLike(Protocol):
     """The part of ingress.route_match.CompiledTable the proxy uses."""
@@ -80,7 +84,7 @@ class RouteState:
 
     __slots__ = ("balancer", "owner")
 
-    def __init__(self, owner: ProxyContext, balancer: RoundRobin) -> None:
+    def __init__(self, owner: ProxyContext, balancer: Balancer) -> None:
         self.owner = owner
         self.balancer = balancer
 
@@ -93,6 +97,7 @@ class ProxyContext:
         "connection_class",
         "connections",
         "filters",
+        "limits",
         "loop",
         "memo_hits",
         "memo_misses",
@@ -119,7 +124,10 @@ class ProxyContext:
         self.stats = RequestStats() if stats is None else stats  # this worker's counters
         self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
-        self.balancers: dict[str, RoundRobin] = {}
+        self.balancers: dict[str, Balancer] = {}
+        self.limits = EndpointLimits(
+            settings.max_endpoint_requests, settings.max_endpoint_connecting
+        )
         self.connections: set[asyncio.Protocol] = set()
         self.filters: FilterRuntime | None = None  # made when a table has filters
         # The repeated-request memo of ingress/http1.py (exact bytes): its hit rate.
@@ -145,12 +153,16 @@ class ProxyContext:
     def route_state(self, route: RouteLike) -> RouteState:
         return RouteState(self, self.balancer(route))
 
-    def balancer(self, route: RouteLike) -> RoundRobin:
-        """The round-robin state of the route's backend; endpoints refreshed if they changed."""
+    def balancer(self, route: RouteLike) -> Balancer:
+        """The balancer of the route's backend (its Service's policy); endpoints refreshed
+        if they changed, a new balancer if the policy did."""
         eps = route.endpoints
         bal = self.balancers.get(route.key)
-        if bal is None:
-            bal = self.balancers[route.key] = RoundRobin(eps)
+        policy = route.balancing.policy
+        if bal is None or bal.policy != policy:
+            bal = self.balancers[route.key] = new_balancer(
+                policy, eps, clock=self.loop.time, limits=self.limits
+            )
         else:
             current = bal.endpoints
             if current is not eps and current != eps:

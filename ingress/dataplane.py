@@ -54,6 +54,9 @@ class IngressConfig:
     max_body_size: int = 0
     upstream_pipelining: int = 1
     workers: int = 1
+    max_connections: int = 0  # client connections per worker; 0 = no limit
+    max_endpoint_requests: int = 1024  # per endpoint and worker; 0 = no cap
+    max_endpoint_connecting: int = 1024
     gateway: GatewayConfig | None = None  # None: Gateway API objects are not served
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     shutdown_grace_period: float = 30.0
@@ -70,6 +73,9 @@ class IngressDataplane:
             settings,
             options.upstream_pipelining,
             options.shutdown_grace_period,
+            max_connections=options.max_connections,
+            max_endpoint_requests=options.max_endpoint_requests,
+            max_endpoint_connecting=options.max_endpoint_connecting,
         )
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))

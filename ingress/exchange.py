@@ -13,8 +13,13 @@ endpoint for every method (nothing was sent). Everything else gets 502 (504 on t
 With pipelining on, only GETs without body are pipelined, so every exchange waiting on a
 connection that fails before its response began is retried under that same rule.
 
-Per-worker state of a route (its balancer) is resolved on the first request that uses
-the route object and kept on it (`route.cache`), so a request does no lookup by name.
+The endpoint is a Lease from the route's balancer (proxy/balancers/base.py: the
+Service's policy, per-endpoint caps): counted in flight from the pick until `end`, which
+the downstream calls wherever the exchange ends or is dropped (finish, connection lost,
+a bad request); a retry ends its lease before taking the next. Every endpoint at its cap
+gets 503, none left to try 502. Per-worker state of a route (its balancer) is resolved
+on the first request that uses the route object and kept on it (`route.cache`), so a
+request does no lookup by name.
 """
 
 from __future__ import annotations
@@ -28,10 +33,13 @@ from typing import Protocol
 
 from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext, RouteLike
+from ingress.hashkey import request_key
 from ingress.pipelining import pick_connection
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
 from ingress.upstream import UpstreamConnection
+from proxy.acceptor import COUNTERS
+from proxy.balancer import Lease
 from proxy.flow import CONNECTING, UPSTREAM, ReadFlow
 
 log = logging.getLogger(__name__)
@@ -62,6 +70,7 @@ class Downstream(Protocol):
 
     ctx: ProxyContext
     transport: asyncio.Transport | None
+    client_ip: bytes
     flow: ReadFlow
     closing: bool
     write_paused: bool
@@ -87,6 +96,7 @@ class Exchange:
         "began",
         "client",
         "conn",
+        "lease",
         "out",
         "received",
         "req",
@@ -102,6 +112,7 @@ class Exchange:
         self.req = req
         self.out: asyncio.Transport = client.transport  # type: ignore[assignment]
         self.conn: UpstreamConnection | None = None
+        self.lease: Lease | None = None  # the endpoint pick, held until `end`
         self.reused = False
         self.received = 0  # response bytes from the backend
         self.sent = False  # some of the response reached the client
@@ -122,10 +133,19 @@ class Exchange:
         if state is None or state.owner is not ctx:
             state = route.cache = ctx.route_state(route)
         bal = state.balancer
-        ep = bal.pick_excluding(self.tried) if self.tried else bal.pick()
-        if ep is None:
-            client.answer(502, close=not self.req.complete)
+        if self.lease is not None:  # a retry: the failed try ends first
+            self.end()
+        key = None
+        if bal.needs_key:
+            key = request_key(route.balancing.hash_by, client.client_ip, self.req.header)
+        now = ctx.loop.time() if bal.observes else 0.0  # only EWMA learns latencies
+        lease = self.lease = bal.lease(key, self.tried or (), now)
+        if lease is None:  # every endpoint tried (502) or each at its cap (503)
+            if bal.saturated:
+                COUNTERS.endpoint_overflows += 1
+            client.answer(503 if bal.saturated else 502, close=not self.req.complete)
             return
+        ep = lease.endpoint
         self.send_to(ep, ctx.pools.get((ep.ip, ep.port)), len(bal.endpoints), fresh)
 
     def send_to(self, ep: EndpointInfo, pool: EndpointPool, n: int, fresh: bool) -> None:
@@ -144,6 +164,9 @@ class Exchange:
                 if conn is not None:
                     self.bind(conn, True)
                     return
+        lease = self.lease
+        if lease is not None:
+            lease.begin_connect()
         ctx.loop.create_task(self._connect(ep, pool, n))
 
     async def _connect(self, ep: EndpointInfo, pool: EndpointPool, n: int) -> None:
@@ -174,7 +197,17 @@ class Exchange:
             conn.keep_alive = True
             conn.release()  # nobody waits for it any more: keep it for the next request
             return
+        if self.lease is not None:
+            self.lease.connected()
         self.bind(conn, False)
+
+    def end(self) -> None:
+        """The endpoint pick is over (the request ended, failed or was dropped, or is
+        retried elsewhere): the balancer counts it no more. Again is harmless."""
+        lease = self.lease
+        if lease is not None:
+            self.lease = None
+            lease.end(self.client.ctx.loop.time() if lease.timed else None)
 
     def open_connection(
         self, factory: Callable[[], UpstreamConnection], ep: EndpointInfo

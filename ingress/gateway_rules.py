@@ -282,7 +282,9 @@ def _weighted(base: Backend, weight: int, filters: tuple[Filter, ...]) -> Backen
     if weight == base.weight and filters == base.filters:
         return base
     b = base
-    return Backend(b.key, b.endpoints, b.service, b.status, b.reason, weight, filters)
+    return Backend(
+        b.key, b.endpoints, b.service, b.status, b.reason, weight, filters, b.balancing
+    )
 
 
 def _name(route: HTTPRoute) -> str:

@@ -150,8 +150,10 @@ class HttpProtocol(asyncio.Protocol):
         req = self.active
         if req is not None:  # cut short (the client went away), or a tunnel that ended
             self.ctx.stats.request_done(self, req, ex)
-        if ex is not None and ex.conn is not None:
-            ex.conn.abandon(ex)
+        if ex is not None:
+            ex.end()
+            if ex.conn is not None:
+                ex.conn.abandon(ex)
         req = self.active
         if req is not None and req.plan is not None:
             req.plan.finished()
@@ -481,6 +483,10 @@ class HttpProtocol(asyncio.Protocol):
         self.ctx.stats.request_done(self, req, ex)
         if ex is not None:
             self.exchange = None
+            lease = ex.lease
+            if lease is not None:  # ex.end() inlined: this runs once per request
+                ex.lease = None
+                lease.end(self.loop.time() if lease.timed else None)
             conn = ex.conn
             if conn is not None:
                 if conn.exchange is ex:
@@ -490,16 +496,17 @@ class HttpProtocol(asyncio.Protocol):
         if not req.keep_alive:
             self.close()
             return
+        # CONNECTING too: a body that came before any upstream (answered by us) is over.
         if self.queue:
             nxt = self.queue.popleft()
             if not self.queue:
-                self.flow.resume(PIPELINE)
+                self.flow.resume(PIPELINE | CONNECTING)
             self._start(nxt)
             waited = self.exchange
             if waited is not None:  # it waited its turn: its exchange begins now
                 waited.began = perf_counter()
         elif self.flow.reasons:
-            self.flow.resume(PIPELINE)
+            self.flow.resume(PIPELINE | CONNECTING)
 
     def answer(self, status: int, close: bool) -> None:
         """A response the proxy makes itself, in order, for the active request."""
@@ -528,8 +535,10 @@ class HttpProtocol(asyncio.Protocol):
             self.answer(status, close=True)
         elif req is not None and req is self.active:
             ex, self.exchange = self.exchange, None
-            if ex is not None and ex.conn is not None:
-                ex.conn.abandon(ex)
+            if ex is not None:
+                ex.end()
+                if ex.conn is not None:
+                    ex.conn.abandon(ex)
             if req.response_started:
                 self.close()
             else:

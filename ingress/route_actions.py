@@ -25,7 +25,7 @@ run in ingress/filters/ (its package docstring; ``r.plan``), which uses these he
 - Stateful ones keep per-worker state (ingress/filters/runtime.py): RateLimit,
   CookieAffinity, HashBy; I/O ones: ExternalAuth, Mirror, ErrorPages, UpstreamProtocol
   (TLS to the pod); checks: BasicAuth, SourceRanges, Cors (preflight). LoadBalancing is
-  not run yet (round robin).
+  not run yet (the backend Service's balancer, seaway.dev/load-balancer, decides).
 """
 
 from __future__ import annotations

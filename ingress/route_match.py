@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from itertools import accumulate
 from typing import Any
 
+from discovery.model import DEFAULT_LOAD_BALANCING, LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortName
 from ingress.paths import PathMatcher, element_prefixes, prefix_key
 from ingress.route_conditions import Conditions, HeaderLookup, compile_pattern, no_header
@@ -113,20 +114,22 @@ class RouteResult:
     """What the proxy does with a request; one per Route (and per backend of a weighted
     Forward), made at compile time.
 
-    ``status``: 0 forwards to ``endpoints`` (balanced under ``key``), anything else is
-    the status to answer: a Redirect's or FixedResponse's (see ``action``), 404 when
-    nothing matched, 503/500 for an unusable backend. ``split`` is set on a Forward to
-    several weighted backends: call ``pick(random_value)`` for the RouteResult of one
-    backend (ProxyContext.route does). ``filters``: the route's filters, then the chosen
-    backend's. ``cache`` is the hot path's own per-worker slot (balancer, pool), None
-    until it sets it; ``plan`` the compiled filters and action (ingress/filters/), None
-    for a result that only forwards or answers a bare status. ``source`` says readably
-    where the route came from, ``origin`` is the RouteSource (None for the built-in 404).
+    ``status``: 0 forwards to ``endpoints`` (balanced under ``key`` by ``balancing``, the
+    Service's choice), anything else is the status to answer: a Redirect's or
+    FixedResponse's (see ``action``), 404 when nothing matched, 503/500 for an unusable
+    backend. ``split`` is set on a Forward to several weighted backends: call
+    ``pick(random_value)`` for the RouteResult of one backend (ProxyContext.route does).
+    ``filters``: the route's filters, then the chosen backend's. ``cache`` is the hot
+    path's own per-worker slot (balancer, pool), None until it sets it; ``plan`` the
+    compiled filters and action (ingress/filters/), None for a result that only forwards
+    or answers a bare status. ``source`` says readably where the route came from,
+    ``origin`` is the RouteSource (None for the built-in 404).
     """
 
     __slots__ = (
         "action",
         "backend",
+        "balancing",
         "cache",
         "cumulative",
         "endpoints",
@@ -165,6 +168,7 @@ class RouteResult:
         self.endpoints: tuple[EndpointInfo, ...] = backend.endpoints if backend else ()
         self.key = backend.key if backend else ""
         self.service: ServicePortName | None = backend.service if backend else None
+        self.balancing: LoadBalancing = backend.balancing if backend else DEFAULT_LOAD_BALANCING
         self.filters = filters
         self.split = split
         self.cumulative: tuple[int, ...] = ()

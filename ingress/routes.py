@@ -49,6 +49,7 @@ from __future__ import annotations
 from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any, Literal
 
+from discovery.model import DEFAULT_LOAD_BALANCING, LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortName
 
 if TYPE_CHECKING:
@@ -161,7 +162,8 @@ class Backend(Compact):
     a resource backend; 500: what Gateway API asks for an invalid backendRef), with
     ``reason`` saying why. ``weight`` shares traffic among the backends of a Forward (0:
     never chosen). ``filters`` apply only when this backend is chosen (Gateway API
-    per-backendRef filters), after the route's.
+    per-backendRef filters), after the route's. ``balancing`` is the Service's choice of
+    balancer for its endpoints (seaway.dev/load-balancer, -hash-by).
     """
 
     key: str
@@ -171,6 +173,7 @@ class Backend(Compact):
     reason: str = ""
     weight: int = 1
     filters: tuple[Filter, ...] = ()
+    balancing: LoadBalancing = DEFAULT_LOAD_BALANCING
 
 
 @dataclass(frozen=True, slots=True)

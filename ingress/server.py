@@ -19,10 +19,12 @@ from dataclasses import dataclass
 from functools import partial
 
 from ingress.context import ProxyContext, RouterLike
+from ingress.errors import error_response
 from ingress.filters.runtime import attach_plans
 from ingress.http1 import HttpProtocol
 from ingress.settings import HttpSettings
 from ingress.stats import RequestStats
+from proxy.acceptor import Acceptor, answer_and_close
 from proxy.counters import Delta
 
 log = logging.getLogger(__name__)
@@ -47,16 +49,14 @@ def listen_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-ACCEPT_BATCH = 256  # connections accepted per readiness event
-
-
 class Listener:
     """One listening socket served by HttpProtocol (plain or TLS).
 
-    Accepting is ours, not the loop's create_server: measured with uvloop, a busy loop
-    accepted about one connection per iteration, so 256 clients connecting at once
-    waited up to a second in the accept queue. Here every readiness event drains the
-    queue (up to ACCEPT_BATCH), and each socket becomes a transport right away.
+    Accepting is proxy.acceptor's, not the loop's create_server: measured with uvloop, a
+    busy loop accepted about one connection per iteration, so 256 clients connecting at
+    once waited up to a second in the accept queue. The Acceptor drains the queue per
+    readiness event, pauses when descriptors run out, and past `max_connections` of this
+    worker answers 503 and closes (plain HTTP; a TLS listener just closes).
     """
 
     def __init__(
@@ -76,7 +76,14 @@ class Listener:
         self.address: tuple[str, int] = (bound[0], bound[1])
         self.requested = requested or self.address  # as asked (port 0 before binding)
         self.tasks: set[asyncio.Task[object]] = set()
-        self.loop.add_reader(sock.fileno(), self._on_readable)
+        self.acceptor = Acceptor(
+            self.loop,
+            sock,
+            self._accept,
+            f"{scheme.decode()}://{self.address[0]}:{self.address[1]}",
+            self._full if ctx.settings.max_connections else None,
+            _close if tls is not None else _answer_503,
+        )
         log.info("%s listening on %s:%d", scheme.decode(), *self.address)
 
     @classmethod
@@ -93,21 +100,16 @@ class Listener:
             raise OSError(exc.errno, msg) from exc
         return cls(ctx, sock, tls, address)
 
-    def _on_readable(self) -> None:
-        for _ in range(ACCEPT_BATCH):
-            try:
-                conn, _ = self.sock.accept()
-            except (BlockingIOError, InterruptedError):
-                return
-            except OSError as exc:  # EMFILE and friends: log, try again on the next event
-                log.warning("accept on %s:%d failed: %s", *self.address, exc)
-                return
-            conn.setblocking(False)
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.ctx.stats.accepted += 1
-            task = self.loop.create_task(self._attach(conn))
-            self.tasks.add(task)
-            task.add_done_callback(self.tasks.discard)
+    def _full(self) -> bool:
+        return len(self.ctx.connections) + len(self.tasks) >= self.ctx.settings.max_connections
+
+    def _accept(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.ctx.stats.accepted += 1
+        task = self.loop.create_task(self._attach(conn))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
 
     async def _attach(self, conn: socket.socket) -> object:
         try:
@@ -118,12 +120,20 @@ class Listener:
         return None
 
     async def close(self) -> None:
-        self.loop.remove_reader(self.sock.fileno())
-        self.sock.close()
+        self.acceptor.close()
         for task in list(self.tasks):
             task.cancel()
 
 
+_FULL_RESPONSE = error_response(503)
+
+
+def _answer_503(conn: socket.socket) -> None:
+    answer_and_close(conn, _FULL_RESPONSE)
+
+
+def _close(conn: socket.socket) -> None:
+    conn.close()
 @dataclass(frozen=True, slots=True)
 class SocketSpec:
     """A socket of its own (a Gateway listener address:port): where, its routes, and its

@@ -22,6 +22,12 @@ class HttpSettings:
     upstream_pipelining: int = 1
     high_water: int = 256 * 1024  # write buffer above which the other side stops reading
     low_water: int = 64 * 1024
+    # Circuit breaking per endpoint (Envoy's defaults): requests in flight, and of those
+    # still waiting for their upstream connection. Beyond them: 503. 0 = no cap.
+    max_endpoint_requests: int = 1024
+    max_endpoint_connecting: int = 1024
+    # Client connections per worker; beyond it a new connection gets 503 and is closed.
+    max_connections: int = 0
     # On shutdown (SIGTERM), how long requests in flight get to finish before their
     # connections are closed (a pod's terminationGracePeriodSeconds is 30 s too).
     shutdown_grace_period: float = 30.0

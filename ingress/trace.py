@@ -266,9 +266,11 @@ def _outcome(
         return [f"  -> {result.status} answered by seaway (fixed response)"]
     if result.status == 0:
         eps = ", ".join(e.address for e in result.endpoints)
+        lb = result.balancing
+        how = f"maglev by {lb.hash_by}" if lb.policy == "maglev" else lb.policy
         return [
             f"  backend {result.key} (service port {result.service})",
-            f"  -> forwarded, round robin over {len(result.endpoints)} endpoint(s): {eps}",
+            f"  -> forwarded, {how} over {len(result.endpoints)} endpoint(s): {eps}",
         ]
     if result.origin is None:
         path = explained.path.decode("latin-1")

@@ -1,58 +1,87 @@
-"""Load-balancing algorithms shared by the L4 and L7 proxies.
+"""Load balancing as the L4 and L7 proxies use it: a balancer per service port (chosen by
+the Service's seaway.dev/load-balancer annotation), held picks (`Lease`), and ClientIP
+session affinity on top (`Picker`). The algorithms are in proxy/balancers/.
 
-Pure logic: no sockets, no asyncio. The clock used for session affinity is injected.
+Pure logic: no sockets, no asyncio. Clocks and random sources are injected.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Container, Sequence
+import random
+from collections.abc import Callable, Collection, Container, Sequence
+from dataclasses import dataclass
 
+from discovery.model import DEFAULT_LOAD_BALANCER
 from discovery.snapshot import EndpointInfo
+from proxy.balancers.base import Balancer, Lease
+from proxy.balancers.least_request import Ewma, LeastRequest
+from proxy.balancers.maglev import Maglev
+from proxy.balancers.round_robin import RoundRobin
+
+__all__ = [
+    "NO_LIMITS",
+    "Balancer",
+    "ClientIPAffinity",
+    "EndpointLimits",
+    "Ewma",
+    "Lease",
+    "LeastRequest",
+    "Maglev",
+    "Picker",
+    "RoundRobin",
+    "new_balancer",
+    "spread_weights",
+]
 
 
-class RoundRobin:
-    """Round robin over a list of endpoints that can be replaced in place.
+@dataclass(frozen=True, slots=True)
+class EndpointLimits:
+    """Per-endpoint caps (circuit breaking); 0 = none. `max_active`: connections at L4,
+    requests in flight at L7; `max_connecting`: connects in progress."""
 
-    `update` keeps the rotation position (modulo the new length), so a config change
-    does not send the next requests all to the first endpoint again.
-    """
+    max_active: int = 0
+    max_connecting: int = 0
 
-    __slots__ = ("_endpoints", "_next")
 
-    def __init__(self, endpoints: Sequence[EndpointInfo] = ()) -> None:
-        self._endpoints: tuple[EndpointInfo, ...] = tuple(endpoints)
-        self._next = 0
+NO_LIMITS = EndpointLimits()
 
-    @property
-    def endpoints(self) -> tuple[EndpointInfo, ...]:
-        return self._endpoints
 
-    def update(self, endpoints: Sequence[EndpointInfo]) -> None:
-        self._endpoints = tuple(endpoints)
-        if self._endpoints:
-            self._next %= len(self._endpoints)
-        else:
-            self._next = 0
+def new_balancer(
+    policy: str = DEFAULT_LOAD_BALANCER,
+    endpoints: Sequence[EndpointInfo] = (),
+    weights: Sequence[float] | None = None,
+    *,
+    clock: Callable[[], float],
+    rng: random.Random | None = None,
+    limits: EndpointLimits = NO_LIMITS,
+) -> Balancer:
+    """The balancer for a policy name (discovery.model.LOAD_BALANCER_POLICIES)."""
+    caps = {"max_active": limits.max_active, "max_connecting": limits.max_connecting}
+    if policy == "round-robin":
+        return RoundRobin(endpoints, weights, rng=rng, **caps)
+    if policy == "least-request":
+        return LeastRequest(endpoints, weights, rng=rng, **caps)
+    if policy == "ewma":
+        return Ewma(endpoints, weights, rng=rng, clock=clock, **caps)
+    if policy == "maglev":
+        return Maglev(endpoints, weights, rng=rng, **caps)
+    raise ValueError(f"unknown load balancer {policy!r}")
 
-    def pick(self) -> EndpointInfo | None:
-        eps = self._endpoints
-        if not eps:
-            return None
-        i = self._next
-        if i >= len(eps):
-            i = 0
-        self._next = i + 1
-        return eps[i]
 
-    def pick_excluding(self, tried: Container[EndpointInfo]) -> EndpointInfo | None:
-        """The next endpoint in rotation that is not in `tried`, or None when all were."""
-        eps = self._endpoints
-        n = len(eps)
-        for _ in range(n):
-            ep = self.pick()
-            if ep is not None and ep not in tried:
-                return ep
-        return None
+def spread_weights(
+    backends: Sequence[tuple[float, Sequence[EndpointInfo]]],
+) -> tuple[tuple[EndpointInfo, ...], tuple[float, ...]]:
+    """Backend weights (HTTPRoute backendRefs, canary) -> per-endpoint weights: a
+    backend's weight is shared evenly by its endpoints, so backend A of weight 90 with
+    three endpoints and backend B of weight 10 with one get 90% / 10% of the picks."""
+    endpoints: list[EndpointInfo] = []
+    weights: list[float] = []
+    for weight, eps in backends:
+        if eps:
+            share = weight / len(eps)
+            endpoints.extend(eps)
+            weights.extend([share] * len(eps))
+    return tuple(endpoints), tuple(weights)
 
 
 class ClientIPAffinity:
@@ -99,29 +128,30 @@ class ClientIPAffinity:
 
 
 class Picker:
-    """Round robin plus optional ClientIP affinity: what a service port's proxy asks.
+    """A service port's balancer plus optional ClientIP affinity: what its proxy asks.
 
-    `pick(client_ip, tried)` returns the affine endpoint when there is one (and it was not
-    already tried), else the next round-robin endpoint not in `tried`, and records the
-    choice for affinity.
+    `pick(client_ip, tried)` returns the affine endpoint when there is one (not already
+    tried, not at its cap), else what the balancer picks (hashing the client IP when it
+    hashes), and records the choice for affinity. `lease` holds the pick in a Lease that
+    ends it; `pick` leaves it counted until `balancer.done`.
     """
 
-    __slots__ = ("_members", "affinity", "rr")
+    __slots__ = ("_members", "affinity", "balancer")
 
     def __init__(
         self,
-        endpoints: Sequence[EndpointInfo] = (),
+        balancer: Balancer,
         affinity_timeout: float | None = None,
         clock: Callable[[], float] | None = None,
     ) -> None:
-        self.rr = RoundRobin(endpoints)
-        self._members = frozenset(self.rr.endpoints)
+        self.balancer = balancer
+        self._members = frozenset(balancer.endpoints)
         self.affinity: ClientIPAffinity | None = None
         self.set_affinity(affinity_timeout, clock)
 
     @property
     def endpoints(self) -> tuple[EndpointInfo, ...]:
-        return self.rr.endpoints
+        return self.balancer.endpoints
 
     def set_affinity(self, timeout: float | None, clock: Callable[[], float] | None = None) -> None:
         if timeout is None:
@@ -133,21 +163,42 @@ class Picker:
         else:
             self.affinity.timeout = timeout
 
-    def update(self, endpoints: Sequence[EndpointInfo]) -> None:
-        self.rr.update(endpoints)
-        self._members = frozenset(self.rr.endpoints)
+    def set_balancer(self, balancer: Balancer) -> None:
+        """Another policy: open picks end on the balancer they came from."""
+        self.balancer = balancer
+        self._members = frozenset(balancer.endpoints)
 
-    def pick(self, client_ip: str, tried: Container[EndpointInfo] = ()) -> EndpointInfo | None:
+    def update(
+        self, endpoints: Sequence[EndpointInfo], weights: Sequence[float] | None = None
+    ) -> None:
+        self.balancer.update(endpoints, weights)
+        self._members = frozenset(self.balancer.endpoints)
+
+    def lease(
+        self, client_ip: str, tried: Collection[EndpointInfo], now: float
+    ) -> Lease | None:
+        """The affine endpoint when there is one (not tried, not at its cap), else the
+        balancer's pick (hashing the client IP when it hashes), in a Lease."""
+        bal = self.balancer
+        key = client_ip if bal.needs_key else None
         aff = self.affinity
         if aff is None:
-            return self.rr.pick_excluding(tried) if tried else self.rr.pick()
+            return bal.lease(key, tried, now)
         ep = aff.lookup(client_ip, self._members)
         if ep is not None and ep not in tried:
-            aff.record(client_ip, ep)
-            return ep
-        ep = self.rr.pick_excluding(tried)
-        if ep is not None:
-            aff.record(client_ip, ep)
+            held = bal.hold(ep, now)
+            if held is not None:
+                aff.record(client_ip, ep)
+                return held
+            tried = (*tried, ep)  # at its cap: this connection goes elsewhere
+        lease = bal.lease(key, tried, now)
+        if lease is not None:
+            aff.record(client_ip, lease.endpoint)
         else:
             aff.forget(client_ip)
-        return ep
+        return lease
+
+    def pick(self, client_ip: str, tried: Collection[EndpointInfo] = ()) -> EndpointInfo | None:
+        """`lease` without the Lease (the pick stays counted until `balancer.done`)."""
+        lease = self.lease(client_ip, tried, 0.0)
+        return lease.endpoint if lease is not None else None

@@ -40,7 +40,8 @@ from ingress.route_filters import ErrorPages
 from ingress.route_match import RouteResult
 from ingress.routes import Forward
 from ingress.upstream import UpstreamConnection
-from proxy.balancer import RoundRobin
+from proxy.acceptor import COUNTERS
+from proxy.balancer import Balancer
 
 if TYPE_CHECKING:
     from ingress.filters.plan import RoutePlan
@@ -181,11 +182,18 @@ class FilteredExchange(Exchange, Answers):
                 ep = random.choice(usable) if usable else None
             else:
                 ep = plan.runtime.ring(route.key, eps).pick(key, skip)
-        if ep is None:
-            ep = bal.pick_excluding(skip) if skip else bal.pick()
-        if ep is None:
-            client.answer(502, close=not self.req.complete)
+        if self.lease is not None:  # a retry: the failed try ends first
+            self.end()
+        now = ctx.loop.time() if bal.observes else 0.0
+        # The cookie's or hash's endpoint is held as it is (at its cap: 503); without
+        # one, the balancer picks (ingress/exchange.py).
+        lease = self.lease = bal.lease(None, skip, now) if ep is None else bal.hold(ep, now)
+        if lease is None:
+            if bal.saturated:
+                COUNTERS.endpoint_overflows += 1
+            client.answer(503 if bal.saturated else 502, close=not self.req.complete)
             return
+        ep = lease.endpoint
         t = plan.timeouts
         if t is not None and t.backend_request:
             if self._attempt_timer is not None:
@@ -218,7 +226,7 @@ class FilteredExchange(Exchange, Answers):
         return asyncio.wait_for(connect, timeout)
 
     def _sticky(
-        self, bal: RoundRobin, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]
+        self, bal: Balancer, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]
     ) -> EndpointInfo | None:
         """The endpoint the sticky cookie names, else a new one (and the cookie to set)."""
         plan = self.plan
@@ -228,7 +236,7 @@ class FilteredExchange(Exchange, Answers):
         if not (skip and sticky.spec.change_on_failure):  # a failed try re-pins
             ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
         if ep is None:
-            picked = bal.pick_excluding(skip) if skip else bal.pick()
+            picked = bal.choose(skip)  # (held by the caller once the cookie decided)
             if picked is not None:
                 ep, key = sticky.new_key(picked, eps, skip)
                 agent = None

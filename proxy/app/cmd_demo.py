@@ -105,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
     from proxy.app.cmd_run import choose_dataplanes
     from proxy.app.daemon import Daemon
     from proxy.app.echo import start_echo
+    from proxy.app.limits import raise_nofile_limit
+
+    raise_nofile_limit()
 
     async def main() -> None:
         servers = []

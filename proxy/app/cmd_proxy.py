@@ -40,7 +40,7 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "proxy",
         help="a reverse proxy in one line: --listen HOST:PORT --to A:P,B:P (HTTP or TCP)",
-        description="Forward --listen to the --to backends, round robin: HTTP/1.1 (keep-alive "
+        description="Forward --listen to the --to backends, least request: HTTP/1.1 (keep-alive "
         "pools, retries of failed connects, X-Forwarded-*), HTTPS with --tls-cert/--tls-key, "
         "or plain TCP with --l4. Metrics, the status page (/status) and /readyz are on "
         "--metrics-bind-address. SIGTERM drains (twice: stops at once); SIGUSR1 reopens the "

@@ -117,7 +117,10 @@ def run(args: argparse.Namespace) -> int:
 
     from proxy.app import signals
     from proxy.app.daemon import Daemon
+    from proxy.app.limits import raise_nofile_limit
     from proxy.healthcheck_server import HealthCheckServer
+
+    raise_nofile_limit()  # before anything is opened; worker processes inherit it
 
     async def main() -> None:
         dataplanes = choose_dataplanes(options)
@@ -128,11 +131,13 @@ def run(args: argparse.Namespace) -> int:
         stop = asyncio.Event()
         signals.install(asyncio.get_running_loop(), daemon, stop)
         log.info(
-            "seaway starting: proxy-mode %s, source %s, healthz %s:%d, metrics %s:%d",
+            "seaway starting: proxy-mode %s, source %s, healthz %s:%d, metrics %s:%d, "
+            "max connections per worker %s",
             options.proxy_mode,
             options.config or options.kubeconfig or options.master or "in-cluster",
             *options.healthz_bind_address,
             *options.metrics_bind_address,
+            options.resolved_max_connections() or "unlimited",
         )
         await daemon.run(stop)
 

@@ -10,11 +10,14 @@ from __future__ import annotations
 import math
 import os
 import socket
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
+from proxy.acceptor import COUNTERS, LimitCounters
 from proxy.counters import Family, Totals
 
 # kube-proxy's buckets for sync durations: 1 ms doubling up to ~16 s.
@@ -64,6 +67,40 @@ class DaemonMetrics:
         )
         self.endpoints = Gauge(
             "seaway_usable_endpoints", "Usable endpoints over all service ports", registry=r
+        )
+        r.register(LimitCollector(COUNTERS))
+
+
+class LimitCollector(Collector):
+    """What the limits did in this process (the L4 proxy and the daemon's own L7 worker;
+    worker processes count their own), read at scrape time: no lock on the hot path."""
+
+    def __init__(self, counters: LimitCounters) -> None:
+        self.counters = counters
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.counters
+        yield CounterMetricFamily(
+            "seaway_accept_exhausted",
+            "Accepts that failed for want of file descriptors or memory (EMFILE, ENFILE, "
+            "ENOBUFS, ENOMEM); accepting pauses meanwhile",
+            value=c.accept_failures,
+        )
+        yield CounterMetricFamily(
+            "seaway_accept_pauses",
+            "Episodes of paused accepting (descriptors ran out)",
+            value=c.accept_pauses,
+        )
+        yield CounterMetricFamily(
+            "seaway_connections_over_limit",
+            "Client connections refused over --max-connections (503 at L7, reset at L4)",
+            value=c.refused,
+        )
+        yield CounterMetricFamily(
+            "seaway_endpoint_overflows",
+            "Connections or requests refused because every endpoint was at its cap "
+            "(--max-endpoint-connections, --max-endpoint-pending)",
+            value=c.endpoint_overflows,
         )
 
 

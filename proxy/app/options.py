@@ -62,6 +62,20 @@ def pipeline_depth(text: str) -> int:
     return int(text)
 
 
+def _max_connections(text: str) -> int | None:
+    if text.strip() == "auto":
+        return None
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(
+            f"invalid --max-connections {text!r}: a whole number (0 = no limit) or auto"
+        )
+    return int(text)
+
+
+def _cap(text: str) -> int:
+    if not text.strip().isdigit():
+        raise argparse.ArgumentTypeError(f"invalid limit {text!r}: a whole number (0 = no cap)")
+    return int(text)
 _DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 _DNS_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
@@ -137,15 +151,33 @@ class Options:
     metrics_compat: str = ""  # "" or "ingress-nginx"
     access_log: str = ""  # "" = off, "-" = stdout
     access_log_format: str = "combined"
+    max_connections: int | None = None  # per worker; None = auto (from the files limit)
+    max_endpoint_connections: int = 1024  # 0 = no cap
+    max_endpoint_pending: int = 1024
     annotations_prefix: str = "nginx.ingress.kubernetes.io"
     configmap: tuple[str, str] | None = None  # ingress-nginx's ConfigMap (namespace, name)
 
+    def resolved_max_connections(self) -> int:
+        """--max-connections, with auto worked out from the open-files limit now."""
+        if self.max_connections is not None:
+            return self.max_connections
+        import resource
+
+        from proxy.app.limits import auto_max_connections
+
+        return auto_max_connections(resource.getrlimit(resource.RLIMIT_NOFILE)[0])
+
     # Each dataplane and source takes its own small config, never this whole bag.
     def userspace_config(self) -> UserspaceConfig:
+        from proxy.balancer import EndpointLimits
         from proxy.userspace.dataplane import UserspaceConfig
 
         return UserspaceConfig(
-            self.bind_cluster_ips, tuple(self.nodeport_addresses), self.shutdown_grace_period
+            self.bind_cluster_ips,
+            tuple(self.nodeport_addresses),
+            self.shutdown_grace_period,
+            self.resolved_max_connections(),
+            EndpointLimits(self.max_endpoint_connections, self.max_endpoint_pending),
         )
 
     def iptables_config(self) -> IptablesConfig:
@@ -182,6 +214,9 @@ class Options:
             max_body_size=self.max_body_size,
             upstream_pipelining=self.upstream_pipelining,
             workers=self.workers,
+            max_connections=self.resolved_max_connections(),
+            max_endpoint_requests=self.max_endpoint_connections,
+            max_endpoint_connecting=self.max_endpoint_pending,
             observability=ObservabilitySettings(
                 self.request_metrics,
                 self.metrics_compat,
@@ -477,6 +512,7 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         "fewer packets, less CPU per request, but the backend answers them one after "
         "another); only for backends known to handle pipelining. Default 1: off",
     )
+    add_limit_flags(parser)
     g.add_argument(
         "--min-sync-period",
         type=parse_duration,
@@ -490,6 +526,40 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         default=30.0,
         metavar="DURATION",
         help="most time between two syncs, changes or not (default 30s)",
+    )
+
+
+def add_limit_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "limits",
+        "at start the soft open-files limit is raised to the hard limit (both logged); "
+        "when descriptors run out anyway, accepting pauses (10 ms doubling up to 1 s) "
+        "instead of spinning",
+    )
+    g.add_argument(
+        "--max-connections",
+        type=_max_connections,
+        default=None,
+        metavar="N|auto",
+        help="client connections per worker process; beyond it a new connection gets 503 "
+        "and is closed (L7) or is reset at once (L4). auto (default): (open-files limit - "
+        "100) / 2, so a worker never runs out of descriptors; 0: no limit",
+    )
+    g.add_argument(
+        "--max-endpoint-connections",
+        type=_cap,
+        default=1024,
+        metavar="N",
+        help="per endpoint and worker: connections at L4, requests in flight at L7; an "
+        "endpoint at its cap is passed over, and when all are, L7 answers 503 and L4 "
+        "refuses (circuit breaking; default 1024 as Envoy; 0 = no cap)",
+    )
+    g.add_argument(
+        "--max-endpoint-pending",
+        type=_cap,
+        default=1024,
+        metavar="N",
+        help="per endpoint and worker: connects in progress (default 1024; 0 = no cap)",
     )
 
 
@@ -563,6 +633,9 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "sync_period",
         "max_body_size",
         "upstream_pipelining",
+        "max_connections",
+        "max_endpoint_connections",
+        "max_endpoint_pending",
         "shutdown_grace_period",
         "request_metrics",
         "metrics_compat",

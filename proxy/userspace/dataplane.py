@@ -16,6 +16,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortName, Snapshot
+from proxy.acceptor import Acceptor, reset_socket
+from proxy.balancer import NO_LIMITS, EndpointLimits
 from proxy.counters import Family, Totals
 from proxy.userspace.addresses import DUMMY_INTERFACE, DummyInterface, host_addresses
 from proxy.userspace.listeners import (
@@ -38,11 +40,43 @@ LISTEN_BACKLOG = 1024
 
 
 class _TcpListener:
-    __slots__ = ("factory", "server")
+    """A listening socket whose connections go to a service port. Accepting is
+    proxy.acceptor's (pauses when descriptors run out; resets connections over
+    --max-connections), each accepted socket becomes a ClientSide transport."""
 
-    def __init__(self, server: asyncio.AbstractServer, factory: TcpListenerFactory) -> None:
-        self.server = server
+    __slots__ = ("acceptor", "conns", "factory", "limit", "loop", "tasks")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        factory: TcpListenerFactory,
+        key: ListenerKey,
+        max_connections: int,
+    ) -> None:
+        self.loop = loop
         self.factory = factory
+        self.conns = factory.conns
+        self.limit = max_connections
+        self.tasks: set[asyncio.Task[None]] = set()
+        full = self._full if max_connections else None
+        self.acceptor = Acceptor(loop, sock, self._accept, str(key), full, reset_socket)
+
+    def _full(self) -> bool:
+        return len(self.conns.open) + len(self.tasks) >= self.limit
+
+    def _accept(self, conn: socket.socket) -> None:
+        conn.setblocking(False)
+        task = self.loop.create_task(self._attach(conn))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _attach(self, conn: socket.socket) -> None:
+        try:
+            await self.loop.connect_accepted_socket(self.factory, conn)
+        except OSError as exc:
+            log.debug("connection dropped before it started: %s", exc)
+            conn.close()
 
     def retarget(self, target: ServiceTarget) -> None:
         self.factory.target = target
@@ -51,7 +85,7 @@ class _TcpListener:
         self.factory.sources = sources  # new connections; established ones stay
 
     def close(self) -> None:
-        self.server.close()  # stops accepting; established connections stay
+        self.acceptor.close()  # stops accepting; established connections stay
 
     def stop_accepting(self) -> None:
         self.close()
@@ -100,6 +134,8 @@ class UserspaceConfig:
     bind_cluster_ips: bool = False
     nodeport_addresses: tuple[str, ...] = ()
     shutdown_grace_period: float = 30.0  # TCP connections get this long to end on SIGTERM
+    max_connections: int = 0  # client connections of this process; 0 = no limit
+    endpoint_limits: EndpointLimits = NO_LIMITS  # per-endpoint caps (circuit breaking)
 
 
 class UserspaceDataplane:
@@ -223,11 +259,12 @@ class UserspaceDataplane:
             raise RuntimeError("UserspaceDataplane.sync called before start()")
         full, self._need_full = self._need_full, True
         ports = snapshot.service_ports
+        opts = self.config
 
         for name, info in ports.items():
             target = self._targets.get(name)
             if target is None:
-                self._targets[name] = ServiceTarget(info, self.clock)
+                self._targets[name] = ServiceTarget(info, self.clock, opts.endpoint_limits)
             elif (full or name in changed) and target.info != info:
                 target.update(info)
         for name in [n for n in self._targets if n not in ports]:
@@ -244,7 +281,6 @@ class UserspaceDataplane:
         def is_local(ip: str) -> bool:
             return ip in local or is_loopback(ip)
 
-        opts = self.config
         desired = desired_listeners(
             ports,
             is_local,
@@ -304,9 +340,11 @@ class UserspaceDataplane:
         sock = _bound_socket(key)
         try:
             if key.protocol == "TCP":
+                sock.listen(LISTEN_BACKLOG)
                 factory = TcpListenerFactory(target, self._conns)
-                server = await self._loop.create_server(factory, sock=sock, backlog=LISTEN_BACKLOG)
-                self._listeners[key] = _TcpListener(server, factory)
+                self._listeners[key] = _TcpListener(
+                    self._loop, sock, factory, key, self.config.max_connections
+                )
             else:
                 proto = UdpListener(
                     target, self._loop, self.clock, self.udp_idle_timeout, self.stats

@@ -5,25 +5,40 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from discovery.snapshot import ServicePortInfo, ServicePortName
-from proxy.balancer import Picker
+from proxy.balancer import NO_LIMITS, Balancer, EndpointLimits, Picker, new_balancer
 
 
 class ServiceTarget:
     """One service port as the proxy sees it. Updated in place on config changes, so
     listeners and open connections keep their reference while new connections see the
-    new endpoints at once."""
+    new endpoints at once. The balancer follows the Service's seaway.dev/load-balancer;
+    when that changes, open connections end their picks on the balancer they came from.
+    """
 
-    __slots__ = ("clock", "info", "name", "picker")
+    __slots__ = ("clock", "info", "limits", "name", "picker")
 
-    def __init__(self, info: ServicePortInfo, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        info: ServicePortInfo,
+        clock: Callable[[], float],
+        limits: EndpointLimits = NO_LIMITS,
+    ) -> None:
         self.name: ServicePortName = info.name
         self.info = info
         self.clock = clock
-        self.picker = Picker(info.endpoints, info.session_affinity_timeout, clock)
+        self.limits = limits
+        self.picker = Picker(self._balancer(info), info.session_affinity_timeout, clock)
+
+    def _balancer(self, info: ServicePortInfo) -> Balancer:
+        policy = info.load_balancing.policy
+        return new_balancer(policy, info.endpoints, clock=self.clock, limits=self.limits)
 
     def update(self, info: ServicePortInfo) -> None:
+        if info.load_balancing.policy != self.picker.balancer.policy:
+            self.picker.set_balancer(self._balancer(info))
+        else:
+            self.picker.update(info.endpoints)
         self.info = info
-        self.picker.update(info.endpoints)
         self.picker.set_affinity(info.session_affinity_timeout, self.clock)
 
     def expire(self) -> None:

@@ -20,6 +20,8 @@ import struct
 from typing import cast
 
 from discovery.snapshot import EndpointInfo
+from proxy.acceptor import COUNTERS
+from proxy.balancer import Lease
 from proxy.flow import ReadFlow
 from proxy.userspace.listeners import SourceRanges
 from proxy.userspace.stats import BYTES_IN, BYTES_OUT, WIDTH, L4Stats, Row
@@ -104,6 +106,7 @@ class ClientSide(asyncio.Protocol):
         "closed",
         "eof",
         "gate",
+        "lease",
         "pending",
         "row",
         "target",
@@ -121,6 +124,7 @@ class ClientSide(asyncio.Protocol):
         self.up: UpstreamSide | None = None
         self.upstream: asyncio.Transport | None = None  # up.transport, once connected
         self._task: asyncio.Task[None] | None = None
+        self.lease: Lease | None = None  # the endpoint pick this connection holds
         self.pending: list[bytes] = []
         self.eof = False
         self.closed = False
@@ -133,18 +137,23 @@ class ClientSide(asyncio.Protocol):
             client_ip = peer[0] if peer else ""
         else:
             client_ip = ""
-        ep = picker.pick(client_ip)
-        if ep is None:
-            log.debug("%s: no endpoints, resetting a connection", self.target.name)
+        lease = self.lease = picker.lease(client_ip, (), self._conns.loop.time())
+        if lease is None:
+            if picker.balancer.saturated:
+                COUNTERS.endpoint_overflows += 1
+                log.debug("%s: every endpoint at its cap, refusing", self.target.name)
+            else:
+                log.debug("%s: no endpoints, resetting a connection", self.target.name)
             self._conns.stats.failed(self.target.name, "")
             self.closed = True
             reset(transport)
             return
+        lease.begin_connect()
         _tune(transport)
         self.gate = ReadFlow(transport)
         self.gate.pause(CONNECTING)
         self._conns.open.add(self)
-        self._task = self._conns.loop.create_task(self._connect(ep, client_ip))
+        self._task = self._conns.loop.create_task(self._connect(lease.endpoint, client_ip))
 
     async def _connect(self, ep: EndpointInfo | None, client_ip: str) -> None:
         tried: list[EndpointInfo] = []
@@ -158,11 +167,19 @@ class ClientSide(asyncio.Protocol):
                         await loop.create_connection(up, ep.ip, ep.port)
                 except (OSError, TimeoutError) as e:
                     log.debug("%s: connect to %s failed: %s", self.target.name, ep.address, e)
+                    if self.lease is not None:
+                        self.lease.end(loop.time())
                     self._conns.stats.failed(self.target.name, ep.address)
                     if self.closed:
                         return
-                    ep = self.target.picker.pick(client_ip, tried)
+                    self.lease = self.target.picker.lease(client_ip, tried, loop.time())
+                    ep = None
+                    if self.lease is not None:
+                        self.lease.begin_connect()
+                        ep = self.lease.endpoint
                     continue
+                if self.lease is not None:
+                    self.lease.connected(loop.time())
                 self._attach(up, ep.address)
                 return
             if not self.closed and self.transport is not None:
@@ -216,6 +233,9 @@ class ClientSide(asyncio.Protocol):
     def connection_lost(self, exc: Exception | None) -> None:
         self.closed = True
         self._conns.open.discard(self)
+        if self.lease is not None:
+            self.lease.end()
+            self.lease = None
         if self.up is not None:
             self._conns.stats.closed(self.target.name, self.up.endpoint)
             if self.up.transport is not None:

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import cast
 
 from discovery.snapshot import EndpointInfo
+from proxy.balancer import Lease
 from proxy.userspace.listeners import SourceRanges
 from proxy.userspace.stats import BYTES_IN, BYTES_OUT, DATAGRAMS_IN, DATAGRAMS_OUT, L4Stats
 from proxy.userspace.target import ServiceTarget
@@ -73,13 +74,13 @@ class UdpListener(asyncio.DatagramProtocol):
             if sources is not None and not sources.permits(addr[0]):
                 self.dropped += 1
                 return
-            ep = self.target.picker.pick(addr[0])
-            if ep is None:
+            lease = self.target.picker.lease(addr[0], (), 0.0)
+            if lease is None:
                 self.dropped += 1
                 self.stats.failed(self.target.name, "")
                 log.debug("%s: no endpoints, dropping datagram from %s", self.target.name, addr)
                 return
-            assoc = Association(self, addr, ep)
+            assoc = Association(self, addr, lease.endpoint, lease)
             self.associations[addr] = assoc
             assoc.task = self._loop.create_task(assoc.open(self._loop))
         assoc.last_used = self.clock()
@@ -127,14 +128,25 @@ class UdpListener(asyncio.DatagramProtocol):
 
 class Association(asyncio.DatagramProtocol):
     __slots__ = (
-        "client", "endpoint", "last_used", "listener", "name", "pending", "row", "task",
+        "client",
+        "endpoint",
+        "last_used",
+        "lease",
+        "listener",
+        "name",
+        "pending",
+        "row",
+        "task",
         "transport",
     )
 
-    def __init__(self, listener: UdpListener, client: Address, endpoint: EndpointInfo) -> None:
+    def __init__(
+        self, listener: UdpListener, client: Address, endpoint: EndpointInfo, lease: Lease
+    ) -> None:
         self.listener = listener
         self.client = client
         self.endpoint = endpoint
+        self.lease = lease  # the pick this association holds (least-request counts them)
         self.name = listener.target.name  # the service port it was made for
         self.row = listener.stats.opened(self.name, endpoint.address)
         self.transport: asyncio.DatagramTransport | None = None
@@ -183,6 +195,7 @@ class Association(asyncio.DatagramProtocol):
             self.listener.drop(self)
 
     def close(self) -> None:
+        self.lease.end()
         if self.transport is not None:
             self.transport.close()
         elif self.task is not None and not self.task.done():

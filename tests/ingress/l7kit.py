@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 import httptools
 import uvloop
 
+from discovery.model import LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
 from ingress.route_match import compile_table
 from ingress.routes import RouteTable
@@ -212,13 +213,24 @@ class Backend:
 # ---------------------------------------------------------------- config
 
 
-def port_info(service: str, endpoints: Iterable[EndpointInfo], port: int = 80) -> ServicePortInfo:
+ROUND_ROBIN = LoadBalancing("round-robin")
+
+
+def port_info(
+    service: str,
+    endpoints: Iterable[EndpointInfo],
+    port: int = 80,
+    balancing: LoadBalancing = ROUND_ROBIN,
+) -> ServicePortInfo:
+    """A service port; round robin unless `balancing` says otherwise, so tests can
+    predict which backend answers."""
     eps = tuple(endpoints)
     return ServicePortInfo(
         name=ServicePortName("default", service, "", "TCP"),
         cluster_ips=("10.96.0.10",),
         port=port,
         protocol="TCP",
+        load_balancing=balancing,
         all_endpoints=eps,
         endpoints=eps,
     )

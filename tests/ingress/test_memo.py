@@ -3,6 +3,7 @@ a miss, hits and misses counted; a hit must give exactly what parsing gives."""
 
 from __future__ import annotations
 
+from discovery.model import DEFAULT_LOAD_BALANCING
 from ingress.http1 import HttpProtocol
 from tests.ingress.test_http_timeouts import FakeTransport, connect
 from tests.ingress.test_upstream import FakeExchange, upstream
@@ -51,6 +52,7 @@ def test_a_repeat_gets_its_own_upstream_head_per_client_and_a_new_router() -> No
         cache = None
         split = None
         repeatable = True
+        balancing = DEFAULT_LOAD_BALANCING
         plan = None
 
     class Router:
@@ -137,6 +139,7 @@ def test_a_backend_picked_from_a_weighted_split_is_not_memoised() -> None:
         cache = None
         split = None
         repeatable = False
+        balancing = DEFAULT_LOAD_BALANCING
         plan = None
 
     class Router:

@@ -74,7 +74,7 @@ def test_cli_traces_a_request_in_any_mode() -> None:
     )
     assert proc.returncode == 0, proc.stderr
     assert "spec.rules[0].http.paths[1] (demo.localhost Prefix /api)" in proc.stdout
-    assert "-> forwarded, round robin over 2 endpoint(s)" in proc.stdout
+    assert "-> forwarded, least-request over 2 endpoint(s)" in proc.stdout
     bad = subprocess.run(
         [sys.executable, "-m", "proxy.app.cli", "trace", "-c", demo, "--url", "gopher://x/"],
         capture_output=True, text=True, cwd=REPO, timeout=60,

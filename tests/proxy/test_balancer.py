@@ -1,9 +1,9 @@
-"""Round robin and ClientIP affinity (pure, fake clock)."""
+"""Round robin, ClientIP affinity and the Picker over any balancer (pure, fake clock)."""
 
 from __future__ import annotations
 
 from discovery.snapshot import EndpointInfo
-from proxy.balancer import ClientIPAffinity, Picker, RoundRobin
+from proxy.balancer import ClientIPAffinity, Lease, LeastRequest, Maglev, Picker, RoundRobin
 
 A = EndpointInfo("10.0.0.1", 80)
 B = EndpointInfo("10.0.0.2", 80)
@@ -80,14 +80,14 @@ def test_affinity_expire_sweeps_only_stale() -> None:
 
 
 def test_picker_without_affinity_is_round_robin() -> None:
-    p = Picker([A, B, C])
+    p = Picker(RoundRobin([A, B, C]))
     assert [p.pick("1.1.1.1") for _ in range(3)] == [A, B, C]
     assert p.pick("1.1.1.1", {A}) == B
 
 
 def test_picker_with_affinity_keeps_client_on_endpoint() -> None:
     clock = FakeClock()
-    p = Picker([A, B, C], affinity_timeout=30, clock=clock)
+    p = Picker(RoundRobin([A, B, C]), affinity_timeout=30, clock=clock)
     first = p.pick("1.1.1.1")
     other = p.pick("2.2.2.2")
     assert first != other
@@ -99,7 +99,7 @@ def test_picker_with_affinity_keeps_client_on_endpoint() -> None:
 
 
 def test_picker_affinity_moves_when_endpoint_removed_or_tried() -> None:
-    p = Picker([A, B], affinity_timeout=30, clock=FakeClock())
+    p = Picker(RoundRobin([A, B]), affinity_timeout=30, clock=FakeClock())
     assert p.pick("1.1.1.1") == A
     assert p.pick("1.1.1.1", {A}) == B  # connect to A failed: move on
     assert p.pick("1.1.1.1") == B  # and stick to the new one
@@ -109,8 +109,38 @@ def test_picker_affinity_moves_when_endpoint_removed_or_tried() -> None:
 
 
 def test_picker_affinity_can_be_switched_off() -> None:
-    p = Picker([A, B], affinity_timeout=30, clock=FakeClock())
+    p = Picker(RoundRobin([A, B]), affinity_timeout=30, clock=FakeClock())
     p.pick("1.1.1.1")
     p.set_affinity(None)
     assert p.affinity is None
     assert {p.pick("1.1.1.1") for _ in range(2)} == {A, B}
+
+
+def test_picker_hashes_the_client_ip_when_the_balancer_hashes() -> None:
+    worker1 = Picker(Maglev([A, B, C]))
+    worker2 = Picker(Maglev([C, B, A]))
+    clients = [f"192.0.2.{i}" for i in range(1, 60)]
+    first = [worker1.pick(ip) for ip in clients]
+    assert first == [worker2.pick(ip) for ip in clients]
+    assert first == [worker1.pick(ip) for ip in clients]  # stable
+    assert set(first) == {A, B, C}
+
+
+def test_picker_affinity_at_its_cap_goes_elsewhere_and_counts_every_pick() -> None:
+    p = Picker(LeastRequest([A, B], max_active=1), affinity_timeout=30, clock=FakeClock())
+    first = p.pick("1.1.1.1")
+    assert first is not None
+    assert p.pick("1.1.1.1") not in (None, first)  # the affine one is full
+    assert p.balancer.active == [1, 1]
+    assert p.pick("1.1.1.1") is None and p.balancer.saturated
+
+
+def test_picker_switches_balancer_and_old_leases_end_on_theirs() -> None:
+    old = RoundRobin([A, B])
+    p = Picker(old)
+    ep = p.pick("1.1.1.1")
+    assert ep is not None
+    lease = Lease(p.balancer, ep, 0.0)
+    p.set_balancer(LeastRequest([A, B]))
+    lease.end(1.0)
+    assert old.active == [0, 0] and p.balancer.active == [0, 0]

@@ -124,6 +124,41 @@ def test_upstream_pipelining_rejects(value: str) -> None:
     assert f"invalid --upstream-pipelining '{value}'" in proc.stderr
 
 
+def test_limit_flags_reach_the_l4_and_l7_configs() -> None:
+    import resource
+
+    from ingress.dataplane import IngressDataplane
+    from proxy.app.limits import auto_max_connections
+    from proxy.app.options import options_from_args
+
+    args = build_parser().parse_args(
+        ["run", "-c", "x", "--max-connections", "500", "--max-endpoint-connections", "8",
+         "--max-endpoint-pending", "4"])
+    options = options_from_args(args)
+    settings = IngressDataplane(options.ingress_config()).settings
+    assert (settings.max_connections, settings.max_endpoint_requests,
+            settings.max_endpoint_connecting) == (500, 8, 4)
+    l4 = options.userspace_config()
+    assert l4.max_connections == 500
+    assert (l4.endpoint_limits.max_active, l4.endpoint_limits.max_connecting) == (8, 4)
+
+    default = options_from_args(build_parser().parse_args(["run", "-c", "x"]))
+    nofile = resource.getrlimit(resource.RLIMIT_NOFILE)[0]
+    assert default.userspace_config().max_connections == auto_max_connections(nofile)
+    assert default.userspace_config().endpoint_limits.max_active == 1024
+    assert auto_max_connections(1024) == 462
+    unlimited = build_parser().parse_args(["run", "-c", "x", "--max-connections", "0"])
+    assert options_from_args(unlimited).ingress_config().max_connections == 0
+
+
+@pytest.mark.parametrize(("flag", "value"), [("--max-connections", "lots"),
+                                             ("--max-connections", "-1"),
+                                             ("--max-endpoint-connections", "auto")])
+def test_limit_flags_reject(flag: str, value: str) -> None:
+    proc = subprocess.run([sys.executable, "-m", "proxy.app.cli", "run", "-c", "x",
+                           f"{flag}={value}"], capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 2
+    assert f"'{value}'" in proc.stderr and "whole number" in proc.stderr
 def test_node_watch_only_without_node_zone() -> None:
     """The kube source watches this node's Node for its zone unless --node-zone says it."""
     from discovery.topology import NodeTopology

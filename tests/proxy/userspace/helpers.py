@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 import uvloop
 
+from discovery.model import LoadBalancerPolicy, LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortInfo, ServicePortName, Snapshot
 from proxy.app.options import Options
 from proxy.userspace.dataplane import UserspaceDataplane
@@ -53,7 +54,10 @@ def service_port(
     protocol: str = "TCP",
     node_port: int | None = None,
     affinity: int | None = None,
+    policy: LoadBalancerPolicy = "round-robin",
 ) -> ServicePortInfo:
+    """A service port; round robin unless `policy` says otherwise, so tests can predict
+    which backend answers."""
     eps = tuple(EndpointInfo(h, p) for h, p in endpoints)
     return ServicePortInfo(
         name=ServicePortName("default", name, "", protocol),  # type: ignore[arg-type]
@@ -62,6 +66,7 @@ def service_port(
         protocol=protocol,  # type: ignore[arg-type]
         node_port=node_port,
         session_affinity_timeout=affinity,
+        load_balancing=LoadBalancing(policy),
         all_endpoints=eps,
         endpoints=eps,
     )

@@ -221,7 +221,7 @@ def test_udp_refused_endpoint_ends_association() -> None:
             # the first datagram goes to the dead endpoint; the ICMP refusal ends that
             # association, so the client's next datagram reaches the live endpoint
             c.send(b"lost", ip, port)
-            await wait_until(lambda: listener.target.picker.rr._next == 1, "the first pick")
+            await wait_until(lambda: listener.target.picker.balancer._next == 1, "the first pick")
             await wait_until(lambda: not listener.associations, "the refusal to end it")
             data, _ = await c.ask(b"hello", ip, port)
             assert data == b"u0:hello"
