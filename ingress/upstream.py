@@ -527,7 +527,9 @@ class UpstreamConnection(asyncio.Protocol):
         if v11 == self._decoding:  # the parser kind follows the client's version
             self._decoding = not v11
             self.parser = self._new_parser()
-        self._plain = v11 and req.keep_alive and req.method != b"HEAD"
+        # Pass-through (_whole) only when the head goes out as received: not for a route
+        # that edits responses (its head goes through ex.response_head).
+        self._plain = v11 and req.keep_alive and req.method != b"HEAD" and not ex.edits_response
         self.outbox.write(self.transport, head)  # type: ignore[arg-type]  # connected
         if self._timer is None:
             self._busy_ticks = -1
@@ -546,7 +548,7 @@ class UpstreamConnection(asyncio.Protocol):
         if req.v11 == self._decoding:  # the parser kind follows the client's version
             self._decoding = not req.v11
             self.parser = self._new_parser()
-        self._plain = req.v11 and req.keep_alive and req.method != b"HEAD"
+        self._plain = req.v11 and req.keep_alive and req.method != b"HEAD" and not ex.edits_response
 
     def _arm(self) -> None:
         if self._timer is None:

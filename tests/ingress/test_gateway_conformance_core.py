@@ -42,7 +42,6 @@ from tests.ingress.gwconfkit import (
     compare,
     expect,
     round_trip,
-    runtime,
 )
 
 pytestmark = NEEDS_ROOT
@@ -632,7 +631,6 @@ def request_header_modifier_cases() -> list[Expected]:
     ]
 
 
-@runtime("request header edits (RequestHeaders)")
 def test_HTTPRouteRequestHeaderModifier(rig: Rig) -> None:
     w = rig.apply("httproute-request-header-modifier.yaml")
     gw = accepted(rig, w, SAME, (INFRA, "request-header-modifier"))
@@ -642,7 +640,6 @@ def test_HTTPRouteRequestHeaderModifier(rig: Rig) -> None:
 # -- httproute-redirect-host-and-status.go ----------------------------------------------------
 
 
-@runtime("redirect Location")
 def test_HTTPRouteRedirectHostAndStatus(rig: Rig) -> None:
     w = rig.apply("httproute-redirect-host-and-status.yaml")
     gw = accepted(rig, w, SAME, (INFRA, "redirect-host-and-status"))
