@@ -172,13 +172,16 @@ class ProxyContext:
     def set_router(self, router: RouterLike) -> None:
         self.router = router
 
-    def sibling(self, router: RouterLike) -> ProxyContext:
+    def sibling(self, router: RouterLike, settings: HttpSettings | None = None) -> ProxyContext:
         """A context for another listening socket of this worker (a Gateway listener's):
-        it routes with `router` and shares everything else with this one (the same
-        objects: pools, outbox, balancers, the connection set), so a backend's connections
-        and round-robin state are the worker's, whichever socket a request came in on."""
+        it routes with `router` (and `settings`, when given) and shares everything else
+        with this one (the same objects: pools, outbox, balancers, stats, filter runtime,
+        the connection set), so a backend's connections and round-robin state are the
+        worker's, whichever socket a request came in on."""
         twin = object.__new__(type(self))
         for name in self.__slots__:
             setattr(twin, name, getattr(self, name))
         twin.router = router
+        if settings is not None:
+            twin.settings = settings
         return twin

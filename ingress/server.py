@@ -199,9 +199,10 @@ class WorkerServer:
             if current is not None:  # moved, or TLS on/off: a new socket
                 await self.sockets.pop(name).close()
             try:
-                self.sockets[name] = await Listener.open(
-                    self.ctx.sibling(spec.router), spec.address, spec.tls
-                )
+                # The settings as configured: the ConfigMap defaults folded into the
+                # worker's (attach_plans) are the Ingress listener's, not a Gateway's.
+                ctx = self.ctx.sibling(spec.router, self.settings)
+                self.sockets[name] = await Listener.open(ctx, spec.address, spec.tls)
             except OSError as exc:
                 errors.append(f"{name}: {exc.strerror or exc}")
         return errors

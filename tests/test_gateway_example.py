@@ -54,6 +54,8 @@ def test_the_readme_example_through_curl(tmp_path: Path) -> None:
         assert "shop-v1" in names  # 90/10: v1 all but surely among 40
         code, doc = curl(f"{base}/shop/cart", "Host: www.example.com")
         assert code == 200 and doc["name"] == "shop-v1"
+        assert doc["path"] == "/cart"  # URLRewrite ReplacePrefixMatch /shop -> /
+        assert doc["headers"]["x-via"] == "seaway"  # RequestHeaderModifier add
         assert curl(f"{base}/", "Host: other.example.org")[0] == 404
 
         # The file changes under the running daemon: the Gateway moves to another port

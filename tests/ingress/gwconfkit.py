@@ -68,10 +68,6 @@ NEEDS_ROOT = pytest.mark.skipif(
 )
 
 
-def runtime(feature: str) -> pytest.MarkDecorator:
-    """A test that fails only because the hot path does not carry out `feature` yet."""
-    return pytest.mark.xfail(strict=True, reason=f"runtime: {feature}")
-
 
 # Loopback ranges of this suite: echo pods, then Gateways.
 POD_NET = "127.0.14."

@@ -2,10 +2,9 @@
 
 As tests/ingress/test_gateway_conformance_core.py: each test is the upstream test of its
 name (kubernetes-sigs/gateway-api conformance/tests/<file>.go), its manifest and the base
-manifests as files, real sockets on loopback, the same expected responses. Tests of
-features the hot path does not carry out yet are marked `runtime(...)` (strict xfail):
-they fail only for that reason, and start passing (failing the xfail) when it does. Since
-the runtime landed, none is left marked.
+manifests as files, real sockets on loopback, the same expected responses; the filters
+(header edits, redirects, rewrites, mirrors, timeouts) are carried out by the hot path's
+filter runtime (ingress/filters/).
 
 Not ported (not supported): CORS, retries, backend protocols h2c and WebSocket,
 HTTPSListenerDetectMisdirectedRequests (it speaks HTTP/2).

@@ -5,6 +5,7 @@ under way kept across reloads, a clash with the Ingress listener reported."""
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import logging
@@ -399,3 +400,67 @@ def test_a_graceful_drain_closes_the_gateway_sockets_too(
     assert refused(GW_A, port)
     sync(lt, dp, snapshot(gateway("a", GW_A, http_listener(port)), route("r", "a", "two")))
     assert refused(GW_A, port)  # draining: nothing opens again
+
+
+def test_a_gateway_socket_does_not_take_the_ingress_listeners_folded_defaults(
+    lt: LoopThread, pods: dict[str, EchoPod]
+) -> None:
+    """ingress-nginx's ConfigMap defaults (a body limit here) are the Ingress listener's
+    filters, folded into the worker's settings (ingress/filters/runtime.py); a Gateway
+    socket keeps the settings as configured."""
+    from discovery.snapshot import EndpointInfo
+    from ingress.route_filters import BodyLimit
+    from ingress.route_match import compile_table
+    from ingress.routes import (
+        Backend,
+        Forward,
+        Listener,
+        PathMatch,
+        Route,
+        RouteMatch,
+        RouteSource,
+        RouteTable,
+        VirtualHost,
+    )
+    from ingress.server import SocketSpec, WorkerServer
+    from ingress.settings import HttpSettings
+
+    to_one = Forward((Backend("shop/one:80", (EndpointInfo(ONE, 3000),)),))
+    route_ = Route(RouteMatch(PathMatch()), to_one, RouteSource("Test", NS, "r"))
+    vhosts = (VirtualHost((), (route_,)),)
+    port, gw_port = free_port("127.0.21.50"), free_port(GW_A)
+    name = f"gateway {GW_A}:{gw_port}"
+    table = RouteTable(
+        (
+            Listener("ingress", vhosts, filters=(BodyLimit(1024),)),
+            Listener(name, vhosts, port=gw_port, address=GW_A, protocol="HTTP"),
+        )
+    )
+    compiled = compile_table(table)
+
+    async def serve() -> WorkerServer:
+        server = WorkerServer(asyncio.get_running_loop(), HttpSettings(), compiled)
+        router = compiled.listener(name)
+        assert router is not None
+        spec = SocketSpec(name, (GW_A, gw_port), router)
+        assert await server.apply(compiled, ("127.0.21.50", port), None, None, [spec]) == []
+        return server
+
+    server = lt.run(serve())
+    try:
+        assert server.ctx.settings.max_body_size == 1024
+        assert server.sockets[name].ctx.settings.max_body_size == 0
+        body = b"x" * 4096
+        assert post(("127.0.21.50", port), body) == 413
+        assert post((GW_A, gw_port), body) == 200
+    finally:
+        lt.run(server.close())
+
+
+def post(address: tuple[str, int], body: bytes) -> int:
+    conn = http.client.HTTPConnection(*address, timeout=10)
+    try:
+        conn.request("POST", "/", body=body, headers={"Host": "x"})
+        return conn.getresponse().status
+    finally:
+        conn.close()

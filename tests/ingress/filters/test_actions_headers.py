@@ -15,7 +15,15 @@ from ingress.routes import (
     ReplaceFullPath,
     ReplacePrefix,
 )
-from tests.ingress.filterkit import backend_of, backends, https_port, proxy, request, table
+from tests.ingress.filterkit import (
+    backend_of,
+    backends,
+    https_port,
+    on_one_connection,
+    proxy,
+    request,
+    table,
+)
 from tests.ingress.l7kit import Backend, LoopThread, nginx_server
 from tests.ingress.routemodel import route
 from tests.support import free_port
@@ -191,3 +199,9 @@ def test_response_header_modifier_on_an_nginx_backend(lt: LoopThread) -> None:
             plain = request(p.port, "/plain")
             assert plain.header("X-Header-Remove") == "val"
             assert plain.all("X-Header-Set") == ["original"]
+            # Kept-alive HTTP/1.1 clients too (the pass-through path for plain heads must
+            # not take an edited route's answer): the conformance client is one.
+            raw = b"GET /edited HTTP/1.1\r\nHost: app.test\r\n\r\n"
+            for kept in on_one_connection(p.port, [raw, raw, raw]):
+                assert kept.all("X-Header-Set") == ["set-overwrites-values"]
+                assert kept.header("X-Header-Remove") is None
