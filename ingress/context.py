@@ -22,8 +22,6 @@ from proxy.balancer import Balancer, EndpointLimits, new_balancer
 if TYPE_CHECKING:
     from ingress.filters.runtime import FilterRuntime
 
-KNOWN_REQUESTS_SIZE = 1024  # request heads remembered (cleared when full)
-KNOWN_REQUEST_BYTES = 4096  # longer heads are not remembered
 
 
 class RoutePlanLike(Protocol):

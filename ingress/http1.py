@@ -365,22 +365,15 @@ class HttpProtocol(asyncio.Protocol):
             self.stopped = True
         route = req.route = self.ctx.route(req)  # (answered here too: metrics label it)
         self._memo_router = self.ctx.router
-        plan = route.plan
-        if plan is not None:  # a route with filters (ingress/filters/), as _route does
-            plan.admit(self, req, route)
-            self._memo = req if req.keep_alive and route.repeatable else None
-            self._start(req)
-            return
-        self.active = req
-        if route.status:
-            req.local = route.status
-            self._memo = req if req.keep_alive else None
-            self.answer(route.status, close=False)
-            return
-        req.upstream_head = req.upstream_head_with(self.lines)
         self._memo = req if req.keep_alive and route.repeatable else None
-        ex = self.exchange = Exchange(self, req)
-        ex.start()
+        if route.plan is None and not route.status:  # the common request: straight upstream
+            req.upstream_head = req.upstream_head_with(self.lines)
+            self.active = req
+            ex = self.exchange = Exchange(self, req)
+            ex.start()
+            return
+        self._admit(req, route)
+        self._start(req)
 
     def _repeat(self, memo: RequestState) -> None:
         """The read is exactly the bytes of the last plain request read whole on this
@@ -439,19 +432,25 @@ class HttpProtocol(asyncio.Protocol):
 
     def _route(self, req: RequestState) -> None:
         route = req.route = self.ctx.route(req)  # (answered here too: metrics label it)
-        plan = route.plan
-        if plan is not None:
-            plan.admit(self, req, route)  # a route with filters (ingress/filters/)
-        elif route.status:
-            req.local = route.status
-        else:
-            req.upstream_head = req.upstream_head_with(self.lines)
+        self._admit(req, route)
         if self.active is None:
             self.active = req
             self.deferred = True  # started once this read is parsed (see data_received)
         else:
             self.queue.append(req)
             self.flow.pause(PIPELINE)
+
+    def _admit(self, req: RequestState, route: RouteLike) -> None:
+        """What routing decided, set on the request: a route with filters admits it
+        (ingress/filters/), a route that answers itself sets `local`, any other gets the
+        head to send upstream."""
+        plan = route.plan
+        if plan is not None:
+            plan.admit(self, req, route)
+        elif route.status:
+            req.local = route.status
+        else:
+            req.upstream_head = req.upstream_head_with(self.lines)
 
     # -- the active request ----------------------------------------------------------------
     def _start(self, req: RequestState) -> None:
