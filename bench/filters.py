@@ -2,7 +2,14 @@
 side on the varied traffic of bench/http.py, in front of one nginx backend.
 
     python3 bench/filters.py [--duration 5] [--rounds 3] [--only plain,cors,...]
-        [--baseline DIR]
+        [--baseline DIR] [--traffic clients|varied]
+
+Traffic (`--traffic`): "clients" (the default) is bench/http.py's varied requests from
+browsers of a web app on another origin that come back (bench/varied.lua's clients mode):
+every request carries an Origin, 5% are CORS preflights, 10% come from new clients and
+the other 90% send back a sticky cookie the route set (on a route without affinity,
+none). "varied" is bench/http.py's varied scenario as it is: no Origin, and every request
+a new client to a route with cookie affinity (an endpoint to pin, a cookie to set).
 
 Every variant is its own seaway process (bench/seaway_l7.py) serving the same Ingress
 with other annotations; wrk drives each in turn, the order alternating every round.
@@ -57,6 +64,9 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "timeouts": (["proxy-read-timeout=30"], []),
 }
 
+# --traffic -> bench/varied.lua's arguments
+TRAFFIC: dict[str, list[str]] = {"clients": ["/", "clients"], "varied": ["/"]}
+
 
 def seaway(procs: Processes, script: Path, port: int, backend: int, extra: list[str]) -> int:
     argv = [sys.executable, str(script), "--listen", f"{HOST}:{port}"]
@@ -85,6 +95,13 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(VARIANTS)}")
     p.add_argument("--baseline", default="", help="another checkout: adds plain-base")
+    p.add_argument(
+        "--traffic",
+        choices=TRAFFIC,
+        default="clients",
+        help="clients: returning browsers with an Origin and the sticky cookie (default); "
+        "varied: bench/http.py's varied scenario, every request a new client",
+    )
     args = p.parse_args()
     wanted = args.only.split(",") if args.only else list(VARIANTS)
     unknown = [v for v in wanted if v not in VARIANTS]
@@ -118,7 +135,7 @@ def main() -> int:
                     args.connections,
                     threads=args.threads,
                     duration=args.duration,
-                    extra=["-s", LUA, "--", "/"],
+                    extra=["-s", LUA, "--", *TRAFFIC[args.traffic]],
                 )
                 results.setdefault(name, []).append(r)
                 cpu = f"{r.cpu_us:.1f}" if r.cpu_us is not None else "-"
@@ -129,7 +146,7 @@ def main() -> int:
                 )
     plain = median(results["plain"])
     print()
-    print(f"median of {args.rounds} rounds, {args.duration:g}s each, varied traffic")
+    print(f"median of {args.rounds} rounds, {args.duration:g}s each, {args.traffic} traffic")
     print(
         f"{'variant':24}{'req/s':>9}{'p99 ms':>8}{'errors':>7}{'cpu us':>8}"
         f"{'rps/plain':>10}{'cpu/plain':>10}"
