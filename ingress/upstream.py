@@ -346,7 +346,8 @@ class UpstreamConnection(asyncio.Protocol):
         """The common response: a final head ending at `end`, for an HTTP/1.1 client kept
         alive that did not ask HEAD, and whatever body came with it. When no field must
         go, llhttp takes the whole read in one feed (a second response in it fails the
-        feed: on_message_begin) and the bytes go to the client as received."""
+        feed: on_message_begin) and the bytes go to the client as received (for an
+        exchange that edits its response head, with that head edited: _final_head)."""
         ex.received += len(data)
         head = data[:end] if end < len(data) else data
         if needs_rebuild(head):
@@ -363,7 +364,7 @@ class UpstreamConnection(asyncio.Protocol):
             self._fail(ex)  # llhttp did not end the head at its blank line: never guess
             return
         status = self.parser.get_status_code()
-        if not self._keep:
+        if not self._keep or ex.edits_response:  # (an edited head: see _final_head)
             self._final_head(data, 0, end, status, ex, [], True)
             return
         ex.status = status
@@ -530,8 +531,7 @@ class UpstreamConnection(asyncio.Protocol):
         if v11 == self._decoding:  # the parser kind follows the client's version
             self._decoding = not v11
             self.parser = self._new_parser()
-        # (an exchange that edits its response head never takes the pass-through path)
-        self._plain = v11 and req.keep_alive and req.method != b"HEAD" and not ex.edits_response
+        self._plain = v11 and req.keep_alive and req.method != b"HEAD"
         self.outbox.write(self.transport, head)  # type: ignore[arg-type]  # connected
         if self._timer is None:
             self._busy_ticks = -1
@@ -550,9 +550,7 @@ class UpstreamConnection(asyncio.Protocol):
         if req.v11 == self._decoding:  # the parser kind follows the client's version
             self._decoding = not req.v11
             self.parser = self._new_parser()
-        self._plain = (
-            req.v11 and req.keep_alive and req.method != b"HEAD" and not ex.edits_response
-        )
+        self._plain = req.v11 and req.keep_alive and req.method != b"HEAD"
 
     def _arm(self) -> None:
         if self._timer is None:

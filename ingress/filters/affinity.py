@@ -27,6 +27,8 @@ from ingress.route_conditions import cookie_value
 from ingress.route_filters import CookieAffinity
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+SEEN_KEPT = 8192  # cookie values remembered per route (beyond: forgotten, all at once)
+_UNSEEN = EndpointInfo("", 0)  # (a marker: never an endpoint)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -50,18 +52,36 @@ def backend_tag(backend_key: str) -> bytes:
 
 
 class StickyCookie:
-    """One route's CookieAffinity over one backend: read, choose, write the cookie."""
+    """One route's CookieAffinity over one backend: read, choose, write the cookie.
 
-    __slots__ = ("_attributes", "_by_key", "_endpoints", "_ring", "_salt", "name", "spec", "tag")
+    A returning client sends the same cookie value request after request: the endpoint
+    each value names is remembered (``_seen``, up to SEEN_KEPT values, for the current
+    endpoints), so the ring or the key table is consulted once per value, not per
+    request."""
+
+    __slots__ = (
+        "_attributes",
+        "_by_key",
+        "_endpoints",
+        "_prefix",
+        "_ring",
+        "_salt",
+        "_seen",
+        "name",
+        "spec",
+        "tag",
+    )
 
     def __init__(self, spec: CookieAffinity, backend_key: str) -> None:
         self.spec = spec
         self.name = spec.name.encode()
+        self._prefix = self.name + b"="
         self.tag = backend_tag(backend_key)
         self._salt = backend_key.encode()
         self._endpoints: tuple[EndpointInfo, ...] = ()
         self._by_key: dict[bytes, EndpointInfo] = {}
         self._ring: HashRing | None = None
+        self._seen: dict[bytes, EndpointInfo | None] = {}
         self._attributes = self._fixed_attributes()
 
     def _fixed_attributes(self) -> tuple[bytes, bytes]:
@@ -76,22 +96,34 @@ class StickyCookie:
         return before, b"; HttpOnly"
 
     def _refresh(self, endpoints: Sequence[EndpointInfo]) -> None:
-        if endpoints is self._endpoints or tuple(endpoints) == self._endpoints:
+        if endpoints is self._endpoints:
+            return
+        if tuple(endpoints) == self._endpoints:
             self._endpoints = tuple(endpoints)
             return
         self._endpoints = tuple(endpoints)
         self._by_key = {self.endpoint_key(ep): ep for ep in self._endpoints}
         self._ring = None
+        self._seen = {}
 
     def endpoint_key(self, ep: EndpointInfo) -> bytes:
         return _md5(self._salt + ep.address.encode())
 
     def value(self, cookies: bytes | None) -> bytes | None:
-        """This cookie's value in a Cookie header (route_conditions.cookie_value's answer,
-        after one search that settles the common case of a header without it)."""
-        if cookies is None or cookies.find(self.name) < 0:
+        """This cookie's value in a Cookie header: route_conditions.cookie_value's answer,
+        read where the name is found when it starts the header or follows "; " (what
+        clients send), else by cookie_value itself."""
+        if cookies is None:
             return None
-        return cookie_value(cookies, self.name)
+        prefix = self._prefix
+        at = cookies.find(prefix)
+        if at < 0:
+            return None
+        if at and cookies[at - 2 : at] != b"; ":
+            return cookie_value(cookies, self.name)
+        start = at + len(prefix)
+        end = cookies.find(b";", start)
+        return (cookies[start:] if end < 0 else cookies[start:end]).rstrip()
 
     def stuck(
         self,
@@ -103,18 +135,27 @@ class StickyCookie:
         raw = self.value(cookies)
         if raw is None:
             return None
+        if endpoints is not self._endpoints:
+            self._refresh(endpoints)
+        seen = self._seen
+        ep = seen.get(raw, _UNSEEN)
+        if ep is _UNSEEN:
+            if len(seen) >= SEEN_KEPT:
+                seen.clear()
+            ep = seen[raw] = self._named(raw)
+        return ep if ep is not None and (not skip or ep not in skip) else None
+
+    def _named(self, raw: bytes) -> EndpointInfo | None:
+        """The endpoint a cookie value names among the current endpoints, or None."""
         key, bar, tag = raw.partition(b"|")
         if bar and tag != self.tag:
             return None  # another backend's cookie (a canary's, another path's)
-        self._refresh(endpoints)
         if self.spec.mode == "persistent":
-            ep = self._by_key.get(key)
-        else:
-            ring = self._ring
-            if ring is None:
-                ring = self._ring = HashRing(self._endpoints)
-            ep = ring.pick(key)
-        return ep if ep is not None and ep not in skip else None
+            return self._by_key.get(key)
+        ring = self._ring
+        if ring is None:
+            ring = self._ring = HashRing(self._endpoints)
+        return ring.pick(key)
 
     def new_key(
         self, ep: EndpointInfo, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]

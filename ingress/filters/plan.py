@@ -35,7 +35,8 @@ from ingress.filters.affinity import StickyCookie
 from ingress.filters.auth_basic import BasicAuthCheck
 from ingress.filters.auth_external import ExternalAuthCheck
 from ingress.filters.cors import PREFLIGHT_STATUS, CorsPolicy
-from ingress.filters.exchange import FilteredClient, FilteredExchange
+from ingress.filters.exchange import FilteredExchange
+from ingress.filters.light import FilteredClient, LightExchange
 from ingress.filters.headers import HeadEdit, replace_host, replace_target
 from ingress.filters.ranges import AddressSet, SourceFilter
 from ingress.filters.ratelimit import ConcurrencyZone, RateZone
@@ -157,6 +158,7 @@ class RoutePlan:
         "forwarded_prefix",
         "hash_key",
         "hash_subset",
+        "exchange",
         "http_plain",
         "https_edits",
         "https_edits_all",
@@ -278,13 +280,10 @@ class RoutePlan:
                 or self.forwarded_prefix
             )
         )
+        # Checks before the request goes on other than CORS (which admit runs inline
+        # when it is the only one).
         self.checks = bool(
-            self.https_redirect
-            or self.cors
-            or self.status
-            or self.rates
-            or self.sources
-            or self.body_limit
+            self.https_redirect or self.status or self.rates or self.sources or self.body_limit
         )
         self.edits_head = bool(
             self.rewrite
@@ -312,7 +311,21 @@ class RoutePlan:
         # The exact-bytes memo (ingress/http1.py) repeats a request's route, local status
         # and upstream head, not its ``plan``: only plans that never answer themselves and
         # keep nothing per request (head edits alone) may be repeated.
-        self.repeatable = not (self.per_request or self.checks or self.basic or self.copies)
+        self.repeatable = not (
+            self.per_request or self.checks or self.cors or self.basic or self.copies
+        )
+        # What a request under way needs: a LightExchange (ingress/filters/light.py) when
+        # it only has its endpoint chosen and its answer edited.
+        full = bool(
+            self.external is not None
+            or self.concurrency is not None
+            or self.timeouts is not None
+            or self.retry
+            or self.mirrors
+            or self.error_pages is not None
+            or self.tls is not None
+        )
+        self.exchange: type[LightExchange] = FilteredExchange if full else LightExchange
 
     def _compile_limits(
         self, f: tuple[Filter, ...], result: RouteResult, rt: FilterRuntime
@@ -346,14 +359,20 @@ class RoutePlan:
         needs per-request handling)."""
         req.route = route
         if self.http_plain and client.scheme == b"http":
-            req.upstream_head = req.build_upstream_head(client.client_ip, client.scheme)
+            req.upstream_head = req.upstream_head_with(client.lines)
             return
         origin: bytes | None = None
+        cors = self.cors
         if self.checks:
             checked = self._check(client, req)
             if checked is False:
                 return
             origin = checked
+        elif cors is not None:  # (the only check: _check's, inline)
+            origin = b"*" if cors.any_origin else cors.origin(req.header(b"origin"))
+            if origin is not None and req.method == b"OPTIONS":
+                self._preflight(req, client, cors, origin)
+                return
         pending = None
         basic = self.basic
         if basic is not None:
@@ -363,14 +382,15 @@ class RoutePlan:
                 return
             if verdict is not True:
                 pending = verdict  # a slow hash: checked off the event loop, then sent
-        head = req.build_upstream_head(client.client_ip, client.scheme)
+        head = req.upstream_head_with(client.lines)
         if self.edits_head:
             head = self._edit_head(head, req)
         req.upstream_head = head
-        if self.per_request or pending is not None or (self.body_limit and req.chunked):
+        if pending is not None:
             ex = req.plan = FilteredExchange(client, req, self, origin)
-            if pending is not None:
-                ex.check_credentials(pending)
+            ex.check_credentials(pending)
+        elif self.per_request or (self.body_limit and req.chunked):
+            req.plan = self.exchange(client, req, self, origin)
 
     def _check(self, client: Client, req: RequestState) -> bytes | Literal[False] | None:
         """Phases 0-3 (module docstring) but basic auth: False when the request was
@@ -390,8 +410,7 @@ class RoutePlan:
         if cors is not None:
             origin = b"*" if cors.any_origin else cors.origin(req.header(b"origin"))
             if origin is not None and req.method == b"OPTIONS":
-                fields = cors.fields(origin, preflight=True)
-                self._answer(req, client, PREFLIGHT_STATUS, fields, answered_cors=True)
+                self._preflight(req, client, cors, origin)
                 return False
         if self.status:
             self._answer_action(req, client, origin)
@@ -406,6 +425,12 @@ class RoutePlan:
             self._answer(req, client, self.sources_status, (), origin)
             return False
         return origin
+
+    def _preflight(
+        self, req: RequestState, client: Client, cors: CorsPolicy, origin: bytes
+    ) -> None:
+        fields = cors.fields(origin, preflight=True)
+        self._answer(req, client, PREFLIGHT_STATUS, fields, answered_cors=True)
 
     def _edit_head(self, head: bytes, req: RequestState) -> bytes:
         """Phase 4: the upstream head rewritten and edited."""
@@ -445,7 +470,7 @@ class RoutePlan:
         ):
             # A custom error page for the proxy's own status (a Service without usable
             # endpoints: ingress-nginx's default backend answers with X-Code 503).
-            req.upstream_head = req.build_upstream_head(client.client_ip, client.scheme)
+            req.upstream_head = req.upstream_head_with(client.lines)
             ex = req.plan = FilteredExchange(client, req, self, origin)
             ex.answer_first = self.status
             return
