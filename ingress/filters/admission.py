@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ingress.errors import PeerError
-from ingress.filters.headers import HeadEdit, append_fields, field_lines
+from ingress.filters.headers import HeadEdit, field_lines
 from ingress.filters.reply import local_response
 from ingress.request import RequestState
 
@@ -73,20 +73,21 @@ class Answers:
         """A response head as the client gets it: the route's response edits, CORS fields
         (replacing the backend's), the sticky cookie, the auth cookies."""
         plan = self.plan
-        for edit in self.edits():
+        for edit in plan.https_edits_all if self.https else plan.response_edits:
             head = edit.apply(head)
         extra = b""
+        origin = self.origin
         cors = plan.cors
-        if self.origin is not None and cors is not None:
+        if origin is not None and cors is not None:
             if cors.remover is not None:
                 head = cors.remover.sub(b"", head)
-            extra = cors.response_lines(self.origin)
+            extra = cors.any_lines if origin == b"*" else cors.response_lines(origin)
         if self.cookie is not None:
             extra += b"Set-Cookie: " + self.cookie + b"\r\n"
         cookies = self.auth_cookies
         if cookies and (status < 400 or plan.always_auth_cookies):
             extra += field_lines((b"Set-Cookie", c) for c in cookies)
-        return append_fields(head, extra)
+        return head[:-2] + extra + b"\r\n" if extra else head  # (append_fields, inline)
 
     def body_received(self, received: int) -> None:
         limit = self.plan.body_limit

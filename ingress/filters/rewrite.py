@@ -49,9 +49,13 @@ def expand(template: Template, found: re.Match[bytes]) -> bytes:
 
 
 class TargetRewrite:
-    """The rewrites of one route, in order, for request targets."""
+    """The rewrites of one route, in order, for request targets.
 
-    __slots__ = ("_matched", "_steps")
+    The usual one (ingress-nginx's rewrite-target: one regex, a replacement of text and
+    one group, as ``/$1`` or ``/api/$2``) is kept apart as (pattern, text, group) and
+    done inline for an origin-form target the pattern matches."""
+
+    __slots__ = ("_matched", "_one", "_steps")
 
     def __init__(self, rewrites: tuple[PathRewrite, ...], matched: PathMatch) -> None:
         self._matched = matched
@@ -64,8 +68,25 @@ class TargetRewrite:
             else:
                 steps.append(r)
         self._steps = tuple(steps)
+        self._one: tuple[re.Pattern[bytes], bytes, int] | None = None
+        if len(steps) == 1 and isinstance(steps[0], tuple):
+            pattern, template = steps[0]
+            if len(template) == 2 and isinstance(template[0], bytes):
+                text, group = template
+                if isinstance(group, int):
+                    self._one = (pattern, text, group)
 
     def __call__(self, target: bytes) -> bytes:
+        one = self._one
+        if one is not None:  # (_regex and expand for it, inline)
+            q = target.find(b"?")
+            path = target if q < 0 else target[:q]
+            found = one[0].search(path) if path[:1] == b"/" else None
+            if found is not None:
+                new = one[1] + (found.group(one[2]) or b"")
+                if q < 0:
+                    return new
+                return new + (b"&" if b"?" in new else b"?") + target[q + 1 :]
         for step in self._steps:
             if isinstance(step, tuple):
                 target = _regex(step[0], step[1], target)
