@@ -11,8 +11,8 @@ and no obs-fold, so in any response it accepts the first blank line is where the
 ends; one search (response.needs_rebuild) says whether any field must go. The common
 response (a final head for an HTTP/1.1 client kept alive, not a HEAD, nothing to drop)
 is fed to llhttp with whatever body came in the same read, in one call (`_whole`), and
-goes to the client exactly as received; a second response in that read fails the feed
-(on_message_begin). Any other head is fed to llhttp alone and trusted only when llhttp
+goes to the client exactly as received (or with its head edited by a route's filters:
+`_edited`); a second response in that read fails the feed (on_message_begin). Any other head is fed to llhttp alone and trusted only when llhttp
 reports it complete within exactly those bytes. Framing and keep-alive come from llhttp:
 it sees every body byte (without Python callbacks) and says where the response ends;
 bytes after it fail the exchange (502, or a cut if the client has seen some of it).
@@ -347,7 +347,7 @@ class UpstreamConnection(asyncio.Protocol):
         alive that did not ask HEAD, and whatever body came with it. When no field must
         go, llhttp takes the whole read in one feed (a second response in it fails the
         feed: on_message_begin) and the bytes go to the client as received (for an
-        exchange that edits its response head, with that head edited: _final_head)."""
+        exchange that edits its response head, with that head edited: _edited)."""
         ex.received += len(data)
         head = data[:end] if end < len(data) else data
         if needs_rebuild(head):
@@ -364,12 +364,15 @@ class UpstreamConnection(asyncio.Protocol):
             self._fail(ex)  # llhttp did not end the head at its blank line: never guess
             return
         status = self.parser.get_status_code()
-        if not self._keep or ex.edits_response:  # (an edited head: see _final_head)
+        if not self._keep:
             self._final_head(data, 0, end, status, ex, [], True)
             return
         ex.status = status
         self._close_delimited = False
         self._decoded = None
+        if ex.edits_response:
+            self._edited(data, end, head, ex)
+            return
         if status != 204 and status != 304 and head != self._last_head:
             self._last_head = head  # a candidate for _repeated
             self._last_length = -1
@@ -378,6 +381,21 @@ class UpstreamConnection(asyncio.Protocol):
         ex.response_started(False)
         ex.sent = True
         self.outbox.write(ex.out, data)
+        if self._message_done:
+            self._done(ex)
+
+    def _edited(self, data: bytes, end: int, head: bytes, ex: ResponseSink) -> None:
+        """_whole for an exchange that edits its response head (ingress/filters/): the
+        head as the exchange makes it, then the body as received."""
+        if ex.intercepts(ex.status):
+            self.close()  # this answer is replaced by another the exchange asks for
+            ex.intercepted()
+            return
+        self._state = BODY
+        ex.response_started(False)
+        ex.sent = True
+        head = ex.response_head(head)
+        self.outbox.write(ex.out, head + data[end:] if end < len(data) else head)
         if self._message_done:
             self._done(ex)
 

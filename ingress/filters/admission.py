@@ -34,6 +34,7 @@ class Answers:
 
     plan: RoutePlan
     req: RequestState
+    status: int  # (an exchange's: the backend's answer)
     https: bool
     origin: bytes | None
     reply_to: tuple[int, list[Header], bytes | None] | None
@@ -69,9 +70,10 @@ class Answers:
         plan = self.plan
         return plan.https_edits_all if self.https else plan.response_edits
 
-    def response_edit(self, head: bytes, status: int) -> bytes:
-        """A response head as the client gets it: the route's response edits, CORS fields
-        (replacing the backend's), the sticky cookie, the auth cookies."""
+    def response_head(self, head: bytes) -> bytes:
+        """A response head from the backend as the client gets it: the route's response
+        edits, CORS fields (replacing the backend's), the sticky cookie, the auth cookies
+        (its ``status`` known)."""
         plan = self.plan
         for edit in plan.https_edits_all if self.https else plan.response_edits:
             head = edit.apply(head)
@@ -85,7 +87,7 @@ class Answers:
         if self.cookie is not None:
             extra += b"Set-Cookie: " + self.cookie + b"\r\n"
         cookies = self.auth_cookies
-        if cookies and (status < 400 or plan.always_auth_cookies):
+        if cookies and (self.status < 400 or plan.always_auth_cookies):
             extra += field_lines((b"Set-Cookie", c) for c in cookies)
         return head[:-2] + extra + b"\r\n" if extra else head  # (append_fields, inline)
 

@@ -132,9 +132,20 @@ class StickyCookie:
         skip: Container[EndpointInfo],
     ) -> EndpointInfo | None:
         """The usable endpoint the request's cookie names, or None."""
-        raw = self.value(cookies)
-        if raw is None:
+        if cookies is None:
             return None
+        prefix = self._prefix  # (value, inline)
+        at = cookies.find(prefix)
+        if at < 0:
+            return None
+        if at and cookies[at - 2 : at] != b"; ":
+            raw = cookie_value(cookies, self.name)
+            if raw is None:
+                return None
+        else:
+            start = at + len(prefix)
+            end = cookies.find(b";", start)
+            raw = (cookies[start:] if end < 0 else cookies[start:end]).rstrip()
         if endpoints is not self._endpoints:
             self._refresh(endpoints)
         seen = self._seen

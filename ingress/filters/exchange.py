@@ -4,7 +4,7 @@ plan that acts while the request is under way in more ways than a LightExchange
 
 On top of the light exchange (the endpoint picked by the sticky cookie (CookieAffinity)
 or a consistent hash of the route's key (HashBy; see ingress/filters/hashring.py), else
-by the backend's balancer; every response head handed to Answers.response_edit: CORS,
+by the backend's balancer; every response head handed to Answers.response_head: CORS,
 edits, cookies) it:
 - asks the external auth service first (ExternalAuth) and goes on only on a 2xx;
 - mirrors the request (Mirror): a copy to the mirror backend, its answer dropped;

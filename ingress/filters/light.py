@@ -3,7 +3,7 @@ on it while it is under way only by choosing its endpoint and editing its answer
 
 That is the common annotated route: a sticky cookie (CookieAffinity) or a consistent hash
 of the route's key (HashBy) picks the endpoint, and the response head gets the route's
-CORS fields, response edits and the sticky cookie (Answers.response_edit). Nothing else
+CORS fields, response edits and the sticky cookie (Answers.response_head). Nothing else
 is kept per request: no timers, authentication, tries, mirrors, error pages or TLS; a
 plan with any of those makes a FilteredExchange (ingress/filters/exchange.py), which
 extends this class. ``RoutePlan.light`` says which one a plan makes.
@@ -45,6 +45,8 @@ class LightExchange(Exchange, Answers):
     reply_to: tuple[int, list[Header], bytes | None] | None = None
     auth_cookies: list[bytes] | None = None
 
+    response_head = Answers.response_head  # (not Exchange's, which leaves the head as is)
+
     def __init__(
         self, client: FilteredClient, req: RequestState, plan: RoutePlan, origin: bytes | None
     ) -> None:
@@ -57,9 +59,15 @@ class LightExchange(Exchange, Answers):
 
     # -- hooks of ingress/http1.py (see ingress/filters/admission.py) --------------------
     def begin(self, client: Downstream) -> None:
-        """The request becomes the connection's active one: sent."""
+        """The request becomes the connection's active one: sent (start, inline)."""
         client.exchange = self
-        self.start()
+        if self.plan.plain_pick:
+            Exchange.start(self)  # the backend's balancer
+            return
+        n = self.pick()
+        if n:
+            ep = self.lease.endpoint  # type: ignore[union-attr]  # (leased by pick)
+            self.send_to(ep, client.ctx.pools.get((ep.ip, ep.port)), n, False)
 
     def finished(self) -> None:
         """The request ended (answered, or its connection lost): nothing to release."""
@@ -140,7 +148,3 @@ class LightExchange(Exchange, Answers):
             usable = [e for e in subset if e not in skip]
             return random.choice(usable) if usable else None
         return plan.runtime.ring(route_key, eps).pick(key, skip)
-
-    # -- the response head ---------------------------------------------------------------
-    def response_head(self, head: bytes) -> bytes:
-        return self.response_edit(head, self.status)

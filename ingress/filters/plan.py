@@ -37,7 +37,7 @@ from ingress.filters.auth_external import ExternalAuthCheck
 from ingress.filters.cors import PREFLIGHT_STATUS, CorsPolicy
 from ingress.filters.exchange import FilteredExchange
 from ingress.filters.light import FilteredClient, LightExchange
-from ingress.filters.headers import HeadEdit, replace_host, replace_target
+from ingress.filters.headers import HeadEdit, replace_host
 from ingress.filters.ranges import AddressSet, SourceFilter
 from ingress.filters.ratelimit import ConcurrencyZone, RateZone
 from ingress.filters.rewrite import TargetRewrite
@@ -285,9 +285,8 @@ class RoutePlan:
         self.checks = bool(
             self.https_redirect or self.status or self.rates or self.sources or self.body_limit
         )
-        self.edits_head = bool(
-            self.rewrite
-            or self.upstream_host
+        self.edits_head = bool(  # (but the rewrite, which admit does itself)
+            self.upstream_host
             or self.request_edits
             or self.copies
             or self.forwarded_prefix
@@ -383,6 +382,11 @@ class RoutePlan:
             if verdict is not True:
                 pending = verdict  # a slow hash: checked off the event loop, then sent
         head = req.upstream_head_with(client.lines)
+        rewrite = self.rewrite
+        if rewrite is not None:  # its request line starts with the method, a space, the URL
+            url = req.url
+            at = len(req.method) + 1
+            head = head[:at] + rewrite(url) + head[at + len(url) :]
         if self.edits_head:
             head = self._edit_head(head, req)
         req.upstream_head = head
@@ -433,10 +437,8 @@ class RoutePlan:
         self._answer(req, client, PREFLIGHT_STATUS, fields, answered_cors=True)
 
     def _edit_head(self, head: bytes, req: RequestState) -> bytes:
-        """Phase 4: the upstream head rewritten and edited."""
-        rewrite = self.rewrite
-        if rewrite is not None:
-            head = replace_target(head, rewrite(req.url))
+        """Phase 4 (after the rewrite): the upstream head's Host, edits, copies and
+        X-Forwarded-Prefix."""
         if self.upstream_host is not None:
             head = replace_host(head, self.upstream_host)
         for edit in self.request_edits:
