@@ -109,43 +109,28 @@ class StickyCookie:
     def endpoint_key(self, ep: EndpointInfo) -> bytes:
         return _md5(self._salt + ep.address.encode())
 
-    def value(self, cookies: bytes | None) -> bytes | None:
-        """This cookie's value in a Cookie header: route_conditions.cookie_value's answer,
-        read where the name is found when it starts the header or follows "; " (what
-        clients send), else by cookie_value itself."""
-        if cookies is None:
-            return None
-        prefix = self._prefix
-        at = cookies.find(prefix)
-        if at < 0:
-            return None
-        if at and cookies[at - 2 : at] != b"; ":
-            return cookie_value(cookies, self.name)
-        start = at + len(prefix)
-        end = cookies.find(b";", start)
-        return (cookies[start:] if end < 0 else cookies[start:end]).rstrip()
-
     def stuck(
         self,
         cookies: bytes | None,
         endpoints: Sequence[EndpointInfo],
         skip: Container[EndpointInfo],
     ) -> EndpointInfo | None:
-        """The usable endpoint the request's cookie names, or None."""
+        """The usable endpoint the request's cookie names, or None. The cookie is read
+        where its name starts the Cookie header or follows "; " (what clients send),
+        else by route_conditions.cookie_value; its value is stripped only when unseen."""
         if cookies is None:
             return None
-        prefix = self._prefix  # (value, inline)
-        at = cookies.find(prefix)
+        at = cookies.find(self._prefix)
         if at < 0:
             return None
         if at and cookies[at - 2 : at] != b"; ":
-            raw = cookie_value(cookies, self.name)
-            if raw is None:
+            value = cookie_value(cookies, self.name)
+            if value is None:
                 return None
+            raw = self._prefix + value
         else:
-            start = at + len(prefix)
-            end = cookies.find(b";", start)
-            raw = (cookies[start:] if end < 0 else cookies[start:end]).rstrip()
+            end = cookies.find(b";", at)
+            raw = cookies[at:] if end < 0 else cookies[at:end]  # (name=value)
         if endpoints is not self._endpoints:
             self._refresh(endpoints)
         seen = self._seen
@@ -157,8 +142,9 @@ class StickyCookie:
         return ep if ep is not None and (not skip or ep not in skip) else None
 
     def _named(self, raw: bytes) -> EndpointInfo | None:
-        """The endpoint a cookie value names among the current endpoints, or None."""
-        key, bar, tag = raw.partition(b"|")
+        """The endpoint a cookie (``name=value``, as in the header) names among the
+        current endpoints, or None."""
+        key, bar, tag = raw[len(self._prefix) :].rstrip().partition(b"|")
         if bar and tag != self.tag:
             return None  # another backend's cookie (a canary's, another path's)
         if self.spec.mode == "persistent":

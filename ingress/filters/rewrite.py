@@ -52,8 +52,9 @@ class TargetRewrite:
     """The rewrites of one route, in order, for request targets.
 
     The usual one (ingress-nginx's rewrite-target: one regex, a replacement of text and
-    one group, as ``/$1`` or ``/api/$2``) is kept apart as (pattern, text, group) and
-    done inline for an origin-form target the pattern matches."""
+    one group, as ``/$1`` or ``/api/$2``, the text without a query) is kept apart as
+    (pattern, text, group) and done inline for an origin-form target the pattern
+    matches, searched up to its query (``endpos``) rather than on a copy of its path."""
 
     __slots__ = ("_matched", "_one", "_steps")
 
@@ -73,20 +74,18 @@ class TargetRewrite:
             pattern, template = steps[0]
             if len(template) == 2 and isinstance(template[0], bytes):
                 text, group = template
-                if isinstance(group, int):
+                if isinstance(group, int) and text.find(b"?") < 0:
                     self._one = (pattern, text, group)
 
     def __call__(self, target: bytes) -> bytes:
         one = self._one
-        if one is not None:  # (_regex and expand for it, inline)
+        if one is not None and target.startswith(b"/"):  # (_regex and expand, inline)
             q = target.find(b"?")
-            path = target if q < 0 else target[:q]
-            found = one[0].search(path) if path[:1] == b"/" else None
-            if found is not None:
-                new = one[1] + (found.group(one[2]) or b"")
+            found = one[0].search(target) if q < 0 else one[0].search(target, 0, q)
+            if found is not None:  # (no "?" in the text nor in the path: the query follows)
                 if q < 0:
-                    return new
-                return new + (b"&" if b"?" in new else b"?") + target[q + 1 :]
+                    return one[1] + (found.group(one[2]) or b"")
+                return one[1] + (found.group(one[2]) or b"") + target[q:]
         for step in self._steps:
             if isinstance(step, tuple):
                 target = _regex(step[0], step[1], target)
