@@ -386,8 +386,9 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _edited(self, data: bytes, end: int, head: bytes, ex: ResponseSink) -> None:
         """_whole for an exchange that edits its response head (ingress/filters/): the
-        head as the exchange makes it, then the body as received."""
-        if ex.intercepts(ex.status):
+        head as the exchange makes it, then the body as received. Only a status of 300
+        or more may be replaced (nginx's proxy_intercept_errors)."""
+        if ex.status >= 300 and ex.intercepts(ex.status):
             self.close()  # this answer is replaced by another the exchange asks for
             ex.intercepted()
             return
