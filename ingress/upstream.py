@@ -12,8 +12,9 @@ ends; one search (response.needs_rebuild) says whether any field must go. The co
 response (a final head for an HTTP/1.1 client kept alive, not a HEAD, nothing to drop)
 is fed to llhttp with whatever body came in the same read, in one call (`_whole`), and
 goes to the client exactly as received (or with its head edited by a route's filters:
-`_edited`); a second response in that read fails the feed (on_message_begin). Any other head is fed to llhttp alone and trusted only when llhttp
-reports it complete within exactly those bytes. Framing and keep-alive come from llhttp:
+`_edited`); a second response in that read fails the feed (on_message_begin). Any other
+head is fed to llhttp alone and trusted only when llhttp reports it complete within
+exactly those bytes. Framing and keep-alive come from llhttp:
 it sees every body byte (without Python callbacks) and says where the response ends;
 bytes after it fail the exchange (502, or a cut if the client has seen some of it).
 
@@ -89,7 +90,10 @@ class ResponseSink(Protocol):
 
     def intercepted(self) -> None: ...
 
-    def response_head(self, head: bytes) -> bytes: ...
+    def response_head(self, data: bytes, end: int) -> bytes:
+        """`data` (a response head ending at `end`, then maybe body bytes) with that head
+        as the client gets it."""
+        ...
 
 
 class _Decoding:
@@ -371,7 +375,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._close_delimited = False
         self._decoded = None
         if ex.edits_response:
-            self._edited(data, end, head, ex)
+            self._edited(data, end, ex)
             return
         if status != 204 and status != 304 and head != self._last_head:
             self._last_head = head  # a candidate for _repeated
@@ -384,10 +388,11 @@ class UpstreamConnection(asyncio.Protocol):
         if self._message_done:
             self._done(ex)
 
-    def _edited(self, data: bytes, end: int, head: bytes, ex: ResponseSink) -> None:
+    def _edited(self, data: bytes, end: int, ex: ResponseSink) -> None:
         """_whole for an exchange that edits its response head (ingress/filters/): the
-        head as the exchange makes it, then the body as received. Only a status of 300
-        or more may be replaced (nginx's proxy_intercept_errors)."""
+        head as the exchange makes it, then the body as received (one splice when it only
+        adds fields). Only a status of 300 or more may be replaced (nginx's
+        proxy_intercept_errors)."""
         if ex.status >= 300 and ex.intercepts(ex.status):
             self.close()  # this answer is replaced by another the exchange asks for
             ex.intercepted()
@@ -395,8 +400,7 @@ class UpstreamConnection(asyncio.Protocol):
         self._state = BODY
         ex.response_started(False)
         ex.sent = True
-        head = ex.response_head(head)
-        self.outbox.write(ex.out, head + data[end:] if end < len(data) else head)
+        self.outbox.write(ex.out, ex.response_head(data, end))
         if self._message_done:
             self._done(ex)
 
@@ -501,7 +505,8 @@ class UpstreamConnection(asyncio.Protocol):
         elif body and not fed and not self._feed(body, ex):
             return
         if ex.edits_response:
-            edited = ex.response_head(head if new_head is None else new_head)
+            edited = head if new_head is None else new_head
+            edited = ex.response_head(edited, len(edited))
             if edited is not head:
                 new_head = edited
         pieces = interim

@@ -70,26 +70,34 @@ class Answers:
         plan = self.plan
         return plan.https_edits_all if self.https else plan.response_edits
 
-    def response_head(self, head: bytes) -> bytes:
-        """A response head from the backend as the client gets it: the route's response
-        edits, CORS fields (replacing the backend's), the sticky cookie, the auth cookies
-        (its ``status`` known)."""
+    def response_head(self, data: bytes, end: int) -> bytes:
+        """A response from the backend (`data`: its head, ending at `end`, then maybe body
+        bytes) as the client gets it: the route's response edits and CORS fields (the
+        backend's of those names removed), the sticky cookie, the auth cookies. When the
+        head only gains fields (the common case), they are spliced in before its blank
+        line in one copy of `data`."""
         plan = self.plan
-        for edit in plan.https_edits_all if self.https else plan.response_edits:
-            head = edit.apply(head)
-        extra = b""
+        edits = plan.https_edits_all if self.https else plan.response_edits
         origin = self.origin
-        cors = plan.cors
-        if origin is not None and cors is not None:
-            if cors.remover is not None:
-                head = cors.remover.sub(b"", head)
+        cors = plan.cors if origin is not None else None
+        remover = cors.remover if cors is not None else None
+        if edits or (remover is not None and remover.search(data, 0, end) is not None):
+            head = data[:end]
+            for edit in edits:
+                head = edit.apply(head)
+            if remover is not None:
+                head = remover.sub(b"", head)
+            data = head + data[end:]
+            end = len(head)
+        extra = b""
+        if cors is not None and origin is not None:
             extra = cors.any_lines if origin == b"*" else cors.response_lines(origin)
         if self.cookie is not None:
             extra += b"Set-Cookie: " + self.cookie + b"\r\n"
         cookies = self.auth_cookies
         if cookies and (self.status < 400 or plan.always_auth_cookies):
             extra += field_lines((b"Set-Cookie", c) for c in cookies)
-        return head[:-2] + extra + b"\r\n" if extra else head  # (append_fields, inline)
+        return data[: end - 2] + extra + data[end - 2 :] if extra else data
 
     def body_received(self, received: int) -> None:
         limit = self.plan.body_limit

@@ -36,8 +36,8 @@ from ingress.filters.auth_basic import BasicAuthCheck
 from ingress.filters.auth_external import ExternalAuthCheck
 from ingress.filters.cors import PREFLIGHT_STATUS, CorsPolicy
 from ingress.filters.exchange import FilteredExchange
-from ingress.filters.light import FilteredClient, LightExchange
 from ingress.filters.headers import HeadEdit, replace_host
+from ingress.filters.light import FilteredClient, LightExchange
 from ingress.filters.ranges import AddressSet, SourceFilter
 from ingress.filters.ratelimit import ConcurrencyZone, RateZone
 from ingress.filters.rewrite import TargetRewrite
@@ -152,13 +152,13 @@ class RoutePlan:
         "edits_head",
         "edits_response",
         "error_pages",
+        "exchange",
         "exempt",
         "external",
         "fixed",
         "forwarded_prefix",
         "hash_key",
         "hash_subset",
-        "exchange",
         "http_plain",
         "https_edits",
         "https_edits_all",
@@ -286,10 +286,7 @@ class RoutePlan:
             self.https_redirect or self.status or self.rates or self.sources or self.body_limit
         )
         self.edits_head = bool(  # (but the rewrite, which admit does itself)
-            self.upstream_host
-            or self.request_edits
-            or self.copies
-            or self.forwarded_prefix
+            self.upstream_host or self.request_edits or self.copies or self.forwarded_prefix
         )
         # Whether the upstream connection hands each response head to the exchange.
         self.edits_response = bool(

@@ -72,9 +72,9 @@ class TargetRewrite:
         self._one: tuple[re.Pattern[bytes], bytes, int] | None = None
         if len(steps) == 1 and isinstance(steps[0], tuple):
             pattern, template = steps[0]
-            if len(template) == 2 and isinstance(template[0], bytes):
+            if len(template) == 2:
                 text, group = template
-                if isinstance(group, int) and text.find(b"?") < 0:
+                if isinstance(text, bytes) and isinstance(group, int) and text.find(b"?") < 0:
                     self._one = (pattern, text, group)
 
     def __call__(self, target: bytes) -> bytes:
