@@ -28,7 +28,6 @@ limit-rps (a limit never reached: the bookkeeping only), allowlist, timeouts.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
@@ -44,7 +43,7 @@ from bench.common import (  # noqa: E402
     run_wrk_measured,
     wait_port,
 )
-from bench.http import LUA, backend_nginx  # noqa: E402
+from bench.http import LUA, _num, backend_nginx, median  # noqa: E402
 
 REWRITE = ["use-regex=true", "rewrite-target=/$1"]
 VARIANTS: dict[str, tuple[list[str], list[str]]] = {
@@ -76,15 +75,6 @@ def seaway(procs: Processes, script: Path, port: int, backend: int, extra: list[
     return proc.pid
 
 
-def median(results: list[WrkResult]) -> WrkResult:
-    cpu = [r.cpu_us for r in results if r.cpu_us is not None]
-    return WrkResult(
-        statistics.median(r.rps for r in results),
-        statistics.median(r.p50_ms for r in results),
-        statistics.median(r.p99_ms for r in results),
-        sum(r.errors for r in results),
-        cpu_us=statistics.median(cpu) if cpu else None,
-    )
 
 
 def main() -> int:
@@ -148,15 +138,15 @@ def main() -> int:
     print()
     print(f"median of {args.rounds} rounds, {args.duration:g}s each, {args.traffic} traffic")
     print(
-        f"{'variant':24}{'req/s':>9}{'p99 ms':>8}{'errors':>7}{'cpu us':>8}"
+        f"{'variant':24}{'req/s':>9}{'p99 ms':>8}{'errors':>7}{'cpu us':>8}{'usr':>6}{'sys':>6}"
         f"{'rps/plain':>10}{'cpu/plain':>10}"
     )
     for name, rounds in results.items():
         m = median(rounds)
         cpu_ratio = ratio(m.cpu_us, plain.cpu_us) if m.cpu_us and plain.cpu_us else "-"
-        cpu = f"{m.cpu_us:.1f}" if m.cpu_us is not None else "-"
         print(
-            f"{name:24}{m.rps:>9.0f}{m.p99_ms:>8.2f}{m.errors:>7}{cpu:>8}"
+            f"{name:24}{m.rps:>9.0f}{m.p99_ms:>8.2f}{m.errors:>7}{_num(m.cpu_us):>8}"
+            f"{_num(m.cpu_user_us):>6}{_num(m.cpu_sys_us):>6}"
             f"{ratio(m.rps, plain.rps):>10}{cpu_ratio:>10}"
         )
     return 0

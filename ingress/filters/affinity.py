@@ -167,7 +167,13 @@ class StickyCookie:
         if ring is None:
             ring = self._ring = HashRing(self._endpoints)
         key = b"%016x" % random.getrandbits(64)  # as ingress-nginx: unique, not secret
-        return ring.pick(key, skip) or ep, key
+        found = ring.pick(key, skip)
+        if found is None:
+            return ep, key
+        seen = self._seen  # (the client comes back with it: known already)
+        if not skip and len(seen) < SEEN_KEPT:
+            seen[self._prefix + key + b"|" + self.tag] = found
+        return found, key
 
     def set_cookie(
         self, key: bytes, https: bool, now: float, user_agent: bytes | None = None
