@@ -27,16 +27,14 @@ from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
-from bench.filters import VARIANTS  # noqa: E402
-from bench.hotpath import CONNECTIONS, Loop, Transport, varied  # noqa: E402
+from bench.filters import VARIANTS, chosen  # noqa: E402
+from bench.hotpath import CONNECTIONS, Loop, varied, wire  # noqa: E402
 from bench.seaway_l7 import bench_snapshot  # noqa: E402
 from ingress.context import ProxyContext  # noqa: E402
 from ingress.filters.runtime import attach_plans  # noqa: E402
-from ingress.http1 import HttpProtocol  # noqa: E402
 from ingress.route_match import CompiledTable, compile_table  # noqa: E402
 from ingress.settings import HttpSettings  # noqa: E402
 from ingress.translate_ingress import translate_ingresses  # noqa: E402
-from ingress.upstream import UpstreamConnection  # noqa: E402
 
 BACKEND = ("127.0.0.1", 9000)
 NEW_CLIENTS = 10  # percent (as bench/varied.lua's clients mode)
@@ -89,17 +87,7 @@ def run(variant: str, pairs: list[tuple[bytes, bytes]], exchanges: int) -> float
     ctx = ProxyContext(loop, HttpSettings(), table)  # type: ignore[arg-type]
     ctx.settings = attach_plans(table, ctx)
     traffic = clients(pairs, sticky_cookie(table))
-    conns = []
-    for _ in range(CONNECTIONS):
-        p = HttpProtocol(ctx)
-        p.connection_made(Transport())  # type: ignore[arg-type]
-        conns.append(p)
-    pool = ctx.pools.get(BACKEND)
-    for _ in range(CONNECTIONS):
-        conn = UpstreamConnection(loop, pool, 60.0, ctx.outbox)  # type: ignore[arg-type]
-        conn.connection_made(Transport())  # type: ignore[arg-type]
-        conn.keep_alive = True
-        pool.release(conn)
+    conns = wire(ctx, loop, BACKEND)
     n = len(traffic)
     start = time.process_time()
     for i in range(exchanges):
@@ -135,12 +123,7 @@ def main() -> int:
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
         return 0
-    wanted = args.only.split(",") if args.only else list(VARIANTS)
-    unknown = [v for v in wanted if v not in VARIANTS]
-    if unknown:
-        p.error(f"unknown variant(s): {', '.join(unknown)}")
-    if "plain" not in wanted:
-        wanted.insert(0, "plain")
+    wanted = chosen(p, args.only)
     spent: dict[str, list[float]] = {v: [] for v in wanted}
     for _ in range(args.rounds):  # variants alternate within every round
         for v in wanted:

@@ -67,6 +67,17 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
 TRAFFIC: dict[str, list[str]] = {"clients": ["/", "clients"], "varied": ["/"]}
 
 
+def chosen(p: argparse.ArgumentParser, only: str) -> list[str]:
+    """The variants `--only` names (all by default), "plain" first whatever it says."""
+    wanted = only.split(",") if only else list(VARIANTS)
+    unknown = [v for v in wanted if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variant(s): {', '.join(unknown)}")
+    if "plain" not in wanted:
+        wanted.insert(0, "plain")
+    return wanted
+
+
 def seaway(procs: Processes, script: Path, port: int, backend: int, extra: list[str]) -> int:
     argv = [sys.executable, str(script), "--listen", f"{HOST}:{port}"]
     argv += ["--backend", f"{HOST}:{backend}", *extra]
@@ -93,12 +104,7 @@ def main() -> int:
         "varied: bench/http.py's varied scenario, every request a new client",
     )
     args = p.parse_args()
-    wanted = args.only.split(",") if args.only else list(VARIANTS)
-    unknown = [v for v in wanted if v not in VARIANTS]
-    if unknown:
-        p.error(f"unknown variant(s): {', '.join(unknown)}")
-    if "plain" not in wanted:
-        wanted.insert(0, "plain")
+    wanted = chosen(p, args.only)
     require("nginx", "wrk")
     here = Path(__file__).resolve().parent / "seaway_l7.py"
     results: dict[str, list[WrkResult]] = {}

@@ -182,22 +182,29 @@ class Transport:
         return ("127.0.0.1", 40000) if name == "peername" else default
 
 
-def seaway_run(traffic: list[tuple[bytes, bytes]], exchanges: int) -> float:
-    """CPU seconds for `exchanges` exchanges through seaway's hot path."""
-    loop = Loop()
-    table = compile_table(translate_ingresses(bench_snapshot([("127.0.0.1", 9000)])).table)
-    ctx = ProxyContext(loop, HttpSettings(), table)  # type: ignore[arg-type]
+def wire(ctx: ProxyContext, loop: Loop, backend: tuple[str, int]) -> list[HttpProtocol]:
+    """CONNECTIONS client connections of `ctx`, and as many idle upstream connections to
+    `backend` in its pool."""
     clients = []
     for _ in range(CONNECTIONS):
         p = HttpProtocol(ctx)
         p.connection_made(Transport())  # type: ignore[arg-type]
         clients.append(p)
-    pool = ctx.pools.get(("127.0.0.1", 9000))
+    pool = ctx.pools.get(backend)
     for _ in range(CONNECTIONS):
         conn = UpstreamConnection(loop, pool, 60.0, ctx.outbox)  # type: ignore[arg-type]
         conn.connection_made(Transport())  # type: ignore[arg-type]
         conn.keep_alive = True
         pool.release(conn)
+    return clients
+
+
+def seaway_run(traffic: list[tuple[bytes, bytes]], exchanges: int) -> float:
+    """CPU seconds for `exchanges` exchanges through seaway's hot path."""
+    loop = Loop()
+    table = compile_table(translate_ingresses(bench_snapshot([("127.0.0.1", 9000)])).table)
+    ctx = ProxyContext(loop, HttpSettings(), table)  # type: ignore[arg-type]
+    clients = wire(ctx, loop, ("127.0.0.1", 9000))
     n = len(traffic)
     start = time.process_time()
     for i in range(exchanges):

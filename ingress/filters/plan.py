@@ -248,18 +248,23 @@ class RoutePlan:
         if protocol is not None:
             self.tls = runtime.upstream_tls(protocol)
         self.tls_auto = protocol is not None and protocol.protocol == "AUTO"
-        kept = bool(
-            self.cors is not None
-            or self.response_edits
-            or self.sticky is not None
-            or self.hash_key is not None
-            or self.external is not None
+        # What a request under way needs: a LightExchange (ingress/filters/light.py) when
+        # it only has its endpoint chosen and its answer edited, else a FilteredExchange.
+        full = bool(
+            self.external is not None
             or self.concurrency is not None
             or self.timeouts is not None
             or self.retry
             or self.mirrors
             or self.error_pages is not None
             or self.tls is not None
+        )
+        self.exchange: type[LightExchange] = FilteredExchange if full else LightExchange
+        kept = full or bool(
+            self.cors is not None
+            or self.response_edits
+            or self.sticky is not None
+            or self.hash_key is not None
         )
         self.per_request = kept or bool(self.https_edits)
         # Only HTTPS-only edits (ingress-nginx's HSTS, on every route in its mode): a plain
@@ -310,18 +315,6 @@ class RoutePlan:
         self.repeatable = not (
             self.per_request or self.checks or self.cors or self.basic or self.copies
         )
-        # What a request under way needs: a LightExchange (ingress/filters/light.py) when
-        # it only has its endpoint chosen and its answer edited.
-        full = bool(
-            self.external is not None
-            or self.concurrency is not None
-            or self.timeouts is not None
-            or self.retry
-            or self.mirrors
-            or self.error_pages is not None
-            or self.tls is not None
-        )
-        self.exchange: type[LightExchange] = FilteredExchange if full else LightExchange
 
     def _compile_limits(
         self, f: tuple[Filter, ...], result: RouteResult, rt: FilterRuntime
