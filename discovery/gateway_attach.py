@@ -73,6 +73,10 @@ class GatewayConfig:
     # loopback) is AddressNotUsable. None: not checked (seaway check).
     local_addresses: frozenset[str] | None = None
     unsupported_filters: frozenset[str] = UNSUPPORTED_FILTERS
+    # Address:ports this process already serves otherwise (the Ingress listeners,
+    # --http-bind-address / --https-bind-address), with what they are: a Gateway listener
+    # on one of them would fail to bind, so it is not Accepted (PortUnavailable).
+    reserved: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -360,6 +364,14 @@ class _GatewayDraft:
             return Verdict(
                 False, "Invalid", "its GatewayClass is not accepted: " + self.accepted_class.message
             )
+        ref = self.gateway.parameters_ref
+        if ref is not None:
+            return Verdict(
+                False,
+                "InvalidParameters",
+                f"seaway takes no parameters; spec.infrastructure.parametersRef "
+                f"{ref.group or 'core'}/{ref.kind} {ref.name} is not supported",
+            )
         unsupported = [a for a in self.gateway.addresses if a.type != "IPAddress"]
         if unsupported:
             return Verdict(
@@ -398,6 +410,7 @@ def _gateway(
     addresses, bind, problem = _addresses(gateway, config)
     listeners = [_listener(gateway, listener, snapshot, grants) for listener in gateway.listeners]
     _mark_protocol_conflicts(listeners)
+    _mark_reserved(listeners, bind, config.reserved)
     return _GatewayDraft(gateway, class_state.accepted, addresses, bind, problem, listeners)
 
 
@@ -562,6 +575,32 @@ def _mark_protocol_conflicts(listeners: list[ListenerState]) -> None:
                 "ProtocolConflict",
                 f"port {state.listener.port} is used with protocols {', '.join(sorted(found))}",
             )
+
+
+def _mark_reserved(
+    listeners: list[ListenerState],
+    bind: tuple[str, ...],
+    reserved: tuple[tuple[str, int, str], ...],
+) -> None:
+    """A listener whose port is one seaway already serves on an overlapping address (the
+    Ingress listeners) cannot be bound: Accepted False, PortUnavailable, as the spec says
+    of a port "in use or not available"."""
+    for i, state in enumerate(listeners):
+        if not state.accepted.status:
+            continue
+        for address, port, what in reserved:
+            if port == state.listener.port and _overlap((address,), bind):
+                message = f"port {port} on {address} is seaway's {what}"
+                listeners[i] = ListenerState(
+                    state.listener,
+                    state.supported_kinds,
+                    Verdict(False, "PortUnavailable", message),
+                    state.resolved_refs,
+                    state.conflicted,
+                    Verdict(False, "Invalid", message),
+                    state.certificates,
+                )
+                break
 
 
 def _conflicted(state: ListenerState, reason: str, message: str) -> ListenerState:

@@ -228,6 +228,9 @@ class Gateway:
     listeners: tuple[Listener, ...] = ()
     addresses: tuple[GatewayAddress, ...] = ()
     status: GatewayStatus = GatewayStatus()  # as last seen
+    # spec.infrastructure.parametersRef: seaway takes no parameters, so one set makes the
+    # Gateway not Accepted (InvalidParameters), as the spec asks of an unresolvable one
+    parameters_ref: LocalObjectRef | None = None
 
     kind = KIND_GATEWAY
 

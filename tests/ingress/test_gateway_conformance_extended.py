@@ -681,3 +681,52 @@ def test_HTTPRouteTimeouts(rig: Rig, upstream: str, manifest: str, route: str, p
             Expected(Request(path=f"/disable-{prefix}?delay=1s"), Response(200), namespace=INFRA),
         ],
     )
+
+
+# -- gateway-http-listener-isolation.go -----------------------------------------------------------
+
+ISOLATION_LISTENERS = (
+    ("bar.com", "/empty-hostname"),
+    ("bar.example.com", "/wildcard-example-com"),
+    ("bar.foo.example.com", "/wildcard-foo-example-com"),
+    ("abc.foo.example.com", "/abc-foo-example-com"),
+)
+
+
+def isolation_cases() -> list[Expected]:
+    """The upstream testCases: each host reaches only the routes of the most specific
+    listener it matches, so every other listener's path answers 404."""
+    cases = []
+    for host, own in ISOLATION_LISTENERS:
+        for _, path in ISOLATION_LISTENERS:
+            if path == own:
+                cases.append(Expected(Request(host=host, path=path), backend=V1, namespace=INFRA))
+            else:
+                cases.append(Expected(Request(host=host, path=path), Response(404)))
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("manifest", "suffix"),
+    [
+        ("gateway-http-listener-isolation.yaml", ""),
+        ("gateway-http-listener-isolation-with-hostname-intersection.yaml",
+         "-with-hostname-intersection"),
+    ],
+    ids=["hostnames are configured only in listeners",
+         "intersecting hostnames are configured in listeners and HTTPRoutes"],
+)
+def test_GatewayHTTPListenerIsolation(rig: Rig, manifest: str, suffix: str) -> None:
+    w = rig.apply(manifest)
+    gateway = (INFRA, "http-listener-isolation" + suffix)
+    routes = [
+        (INFRA, f"attaches-to-{name}{suffix}")
+        for name in (
+            "empty-hostname",
+            "wildcard-example-com",
+            "wildcard-foo-example-com",
+            "abc-foo-example-com",
+        )
+    ]
+    gw = accepted(rig, w, gateway, *routes)
+    expect(rig, gw, isolation_cases())
