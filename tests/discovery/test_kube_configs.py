@@ -14,8 +14,8 @@ import yaml
 
 from discovery.kube_gateway import GATEWAY_RESOURCES, gateway_spec
 from discovery.kube_ingress_status import ingress_status_path
-from discovery.model import ObjectKey
 from discovery.kube_source import KIND_SPECS, configmap_spec, node_spec, secret_spec
+from discovery.model import ObjectKey
 from proxy.app.options import Options
 from tests.kubeapi.fixtures import api_server, run, run_process
 from tests.kubeapi.resources import BY_KIND
