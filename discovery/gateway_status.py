@@ -20,7 +20,6 @@ generation than the object seaway holds, it waits (no update) for the newer obje
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from discovery.gateway_attach import (
@@ -31,7 +30,7 @@ from discovery.gateway_attach import (
     RouteState,
     Verdict,
 )
-from discovery.model import ObjectKey, ObjectMeta
+from discovery.model import ObjectMeta
 from discovery.model_gateway import (
     Condition,
     GatewayStatus,
@@ -41,6 +40,7 @@ from discovery.model_gateway import (
     RouteGroupKind,
     RouteParentStatus,
 )
+from discovery.model_meta import StatusUpdate
 from discovery.snapshot import Snapshot
 
 # Condition types seaway sets (and so may remove) on each kind of status.
@@ -48,15 +48,6 @@ CLASS_TYPES = frozenset({"Accepted"})
 GATEWAY_TYPES = frozenset({"Accepted", "Programmed"})
 LISTENER_TYPES = frozenset({"Accepted", "Programmed", "ResolvedRefs", "Conflicted"})
 ROUTE_TYPES = frozenset({"Accepted", "ResolvedRefs", "PartiallyInvalid"})
-
-
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    """The new status of one object, for PATCH .../status (API JSON under "status")."""
-
-    key: ObjectKey
-    resource_version: str  # of the object the status was computed from
-    status: dict[str, Any]
 
 
 # -- conditions -----------------------------------------------------------------------------

@@ -108,6 +108,7 @@ class Service:
     internal_traffic_policy: TrafficPolicy = "Cluster"
     external_ips: tuple[str, ...] = ()
     load_balancer_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
+    load_balancer_hostnames: tuple[str, ...] = ()  # status.loadBalancer.ingress[].hostname
     external_name: str = ""
     health_check_node_port: int | None = None
     load_balancing: LoadBalancing = DEFAULT_LOAD_BALANCING
@@ -197,6 +198,19 @@ class IngressTLS:
     secret_name: str
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class LoadBalancerIngress:
+    """One entry of status.loadBalancer.ingress (of an Ingress or a Service): an IP, a
+    hostname, or both. Ordered by hostname then IP, as ingress-nginx sorts them."""
+
+    hostname: str = ""
+    ip: str = ""
+
+    @property
+    def address(self) -> str:
+        return self.ip or self.hostname
+
+
 @dataclass(frozen=True, slots=True)
 class Ingress:
     meta: ObjectMeta
@@ -204,6 +218,9 @@ class Ingress:
     default_backend: IngressBackend | None = None
     rules: tuple[IngressRule, ...] = ()
     tls: tuple[IngressTLS, ...] = ()
+    # status.loadBalancer.ingress as the object shows it (written by seaway in API mode:
+    # discovery/ingress_status.py).
+    load_balancer: tuple[LoadBalancerIngress, ...] = ()
 
     kind = KIND_INGRESS
 
@@ -273,9 +290,11 @@ class GenericSecret:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A v1 Node: only this node's, for its topology.kubernetes.io/zone label."""
+    """A v1 Node: only this node's, for its topology.kubernetes.io/zone label and its
+    addresses (status.addresses as (type, address): the Ingress status address)."""
 
     meta: ObjectMeta
+    addresses: tuple[tuple[str, str], ...] = ()
 
     kind = KIND_NODE
 

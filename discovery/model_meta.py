@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 
 class ObjectKey(NamedTuple):
@@ -30,3 +30,14 @@ class ObjectMeta:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     generation: int = 0  # metadata.generation (0 when a manifest has none)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """The new status of one object, for PATCH .../status (API JSON under "status"),
+    computed from the object at `resource_version` (the write carries it, so a status
+    computed from a stale object is refused)."""
+
+    key: ObjectKey
+    resource_version: str
+    status: dict[str, Any]

@@ -28,7 +28,10 @@ _AUTH_KEEPALIVE = "nginx's keep-alive to auth-url: seaway's upstream pool decide
 _TRACING = "no tracing (OpenTelemetry) in seaway"
 _WAF = "no web application firewall (ModSecurity) in seaway"
 _MIRROR = "request mirroring is not implemented"
-_LOGS = "per-Ingress logging switches: seaway has no access log yet"
+_LOGS = (
+    "per-Ingress logging switches: seaway's access log (--access-log) has every request or "
+    "none; `seaway trace --url` shows what a rewrite does"
+)
 _FASTCGI = "no FastCGI: backend-protocol FCGI refuses the Ingress"
 _SNIPPET = (
     "a snippet is nginx configuration text, and seaway never runs annotation text as "
@@ -191,7 +194,10 @@ ANNOTATIONS: dict[str, str] = {
 SNIPPET_REASON = _SNIPPET
 
 _NGINX = "nginx process tuning: not applicable to seaway"
-_LOG = "logging is seaway's own (no access log yet)"
+_LOG = "logging is seaway's own: --access-log (a file or stdout), --access-log-format, -v"
+_LOG_PATH = "the access log is a flag: --access-log PATH (or - for stdout)"
+_LOG_OFF = "seaway's access log is off unless --access-log is given"
+_LOG_FORMAT = "the access log's format is a flag: --access-log-format (combined or json)"
 _TLS = "TLS tuning: seaway uses Python's ssl defaults (TLS 1.2 and up)"
 _HTTP2 = "no HTTP/2 in seaway yet"
 _COMPRESSION = "response compression is not implemented"
@@ -215,8 +221,8 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "seaway, so there is nothing to block",
     "hide-headers": "response header hiding is not implemented",
     "access-log-params": _LOG,
-    "access-log-path": _LOG,
-    "http-access-log-path": _LOG,
+    "access-log-path": _LOG_PATH,
+    "http-access-log-path": _LOG_PATH,
     "stream-access-log-path": _LOG,
     "enable-access-log-for-default-backend": _LOG,
     "error-log-path": _LOG,
@@ -227,7 +233,7 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "client-header-timeout": "the request head must arrive within 10 s (fixed)",
     "client-body-buffer-size": _BUFFERS,
     "client-body-timeout": "not implemented: bodies stream with flow control",
-    "disable-access-log": _LOG,
+    "disable-access-log": _LOG_OFF,
     "disable-ipv6": "listeners are set with --http-bind-address / --https-bind-address",
     "disable-ipv6-dns": _NGINX,
     "enable-underscores-in-headers": "header names with underscores are accepted and passed",
@@ -246,9 +252,9 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "keep-alive": "idle client keep-alive is 75 s (fixed, nginx's default too)",
     "keep-alive-requests": "no per-connection request limit",
     "large-client-header-buffers": "request head limits are fixed: 8 KiB target, 32 KiB head",
-    "log-format-escape-none": _LOG,
-    "log-format-escape-json": _LOG,
-    "log-format-upstream": _LOG,
+    "log-format-escape-none": _LOG_FORMAT,
+    "log-format-escape-json": _LOG_FORMAT,
+    "log-format-upstream": _LOG_FORMAT,
     "log-format-stream": _LOG,
     "enable-multi-accept": _NGINX,
     "max-worker-connections": _NGINX,
@@ -410,7 +416,8 @@ ANNOTATION_NOTES: dict[str, str] = {
     "backend-protocol": "HTTP, HTTPS, AUTO_HTTP; GRPC, GRPCS and FCGI refuse the Ingress",
     "auth-type": "basic; digest answers 503 on every path rather than serving unprotected",
     "auth-url": "nginx variables limited to those seaway can expand ($host, $request_uri, ...)",
-    "load-balance": "round_robin; ewma maps to seaway's least-loaded choice",
+    "load-balance": "ewma: seaway's EWMA balancer; round_robin: the Service's own balancer, "
+    "by default least-request, which picks in round-robin order while nothing is in flight",
     "server-alias": "host names and *.wildcards; nginx regex names are left out",
     "ssl-passthrough": "needs --enable-ssl-passthrough, as in ingress-nginx",
     "whitelist-source-range": "alias of allowlist-source-range",
@@ -428,7 +435,8 @@ CONFIGMAP_NOTES: dict[str, str] = {
     "proxy-read-timeout's",
     "proxy-next-upstream-tries": "routes without their own value try each endpoint once "
     "when connects fail (an answer that fails is not tried again)",
-    "load-balance": "round_robin; ewma maps to seaway's least-loaded choice",
+    "load-balance": "ewma: seaway's EWMA balancer; round_robin: the Service's own balancer, "
+    "by default least-request, which picks in round-robin order while nothing is in flight",
     "use-proxy-protocol": "PROXY protocol v1 and v2 on the HTTP and HTTPS listeners",
 }
 
@@ -436,9 +444,9 @@ CONFIGMAP_NOTES: dict[str, str] = {
 ACTS = "translated, acts now"
 PENDING = "translated; runtime pending"
 
-# The route filters the translator makes run at request time (ingress/filters/); the
-# endpoint choice of load-balance (LoadBalancing) does not yet.
-_PENDING = ("load-balance",)
+# Translated names that do not act at request time yet (none left: load-balance's ewma
+# became the Backend's EWMA balancer).
+_PENDING: tuple[str, ...] = ()
 # Parsed annotations the translator handles; ssl-passthrough (a TCP relay per host,
 # with --enable-ssl-passthrough) is still planned.
 TRANSLATED: dict[str, str] = {

@@ -244,9 +244,9 @@ class Affinity:
 class LoadBalancing:
     """`load-balance` and `upstream-hash-by` (+`-subset`, `-subset-size`).
 
-    load_balance None: the ConfigMap's load-balance (round_robin). seaway maps
-    round_robin to its round robin and ewma (latency-weighted) to its least-loaded
-    choice. upstream_hash_by, when set, wins: consistent hashing of that nginx
+    load_balance None: the ConfigMap's load-balance (round_robin). ewma is seaway's
+    EWMA balancer (ingress/nginx_upstreams.py); round_robin leaves the Service's own
+    balancer. upstream_hash_by, when set, wins: consistent hashing of that nginx
     expression ("$request_uri", "$binary_remote_addr", "$cookie_x${arg_y}")."""
 
     load_balance: str | None = None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from discovery.model import ObjectMeta
+from discovery.model import LoadBalancerIngress, ObjectMeta
 
 MAX_PORT = 65535
 
@@ -270,6 +270,26 @@ def check_ip(p: Problems, value: str, path: str) -> bool:
         return True
     p.add(path, "must be a valid IP address, got " + show(value))
     return False
+
+
+def load_balancer_ingress(p: Problems, doc: Mapping[str, Any]) -> tuple[LoadBalancerIngress, ...]:
+    """status.loadBalancer.ingress (of a Service or an Ingress): entries with a valid IP
+    and/or a hostname; a bad entry is reported and left out."""
+    status = get_map(p, doc, "status", "")
+    lb = get_map(p, status, "loadBalancer", "status.")
+    out: list[LoadBalancerIngress] = []
+    for i, entry in enumerate(get_list(p, lb, "ingress", "status.loadBalancer.")):
+        path = f"status.loadBalancer.ingress[{i}]"
+        if type(entry) is not dict:
+            p.add(path, "must be a mapping, got " + show(entry))
+            continue
+        ip = get_str(p, entry, "ip", path + ".") or ""
+        if ip and not check_ip(p, ip, path + ".ip"):
+            ip = ""
+        hostname = get_str(p, entry, "hostname", path + ".") or ""
+        if ip or hostname:
+            out.append(LoadBalancerIngress(hostname, ip))
+    return tuple(out)
 
 
 def canonical_timestamp(value: str) -> str:

@@ -40,6 +40,7 @@ from discovery.parse_common import (
     good_dns1123_label,
     good_iana_svc_name,
     is_iana_svc_name,
+    load_balancer_ingress,
     read_meta,
     show,
 )
@@ -79,7 +80,7 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
         hc = check_port(
             p, get_int(p, spec, "healthCheckNodePort", "spec."), "spec.healthCheckNodePort", False
         )
-    lb_ips = _load_balancer_ips(p, doc) if "status" in doc else ()
+    lb = load_balancer_ingress(p, doc) if "status" in doc else ()
     balancing = parse_load_balancing(p, meta.annotations) if meta is not None else None
     distribution = ""
     if spec.get("trafficDistribution") is not None:
@@ -104,7 +105,8 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
         external_traffic_policy=cast(TrafficPolicy, etp),
         internal_traffic_policy=cast(TrafficPolicy, itp),
         external_ips=tuple(external_ips),
-        load_balancer_ips=lb_ips,
+        load_balancer_ips=tuple(e.ip for e in lb if e.ip),
+        load_balancer_hostnames=tuple(e.hostname for e in lb if e.hostname and not e.ip),
         external_name=external_name,
         health_check_node_port=hc,
         load_balancing=balancing or DEFAULT_LOAD_BALANCING,
@@ -268,20 +270,6 @@ def _affinity(p: Problems, spec: Mapping[str, Any]) -> int | None:
         p.add(path + "timeoutSeconds", f"must be 1-86400, got {timeout}")
         return None
     return timeout
-
-
-def _load_balancer_ips(p: Problems, doc: Mapping[str, Any]) -> tuple[str, ...]:
-    status = get_map(p, doc, "status", "")
-    lb = get_map(p, status, "loadBalancer", "status.")
-    ips: list[str] = []
-    for i, entry in enumerate(get_list(p, lb, "ingress", "status.loadBalancer.")):
-        if type(entry) is not dict:
-            p.add(f"status.loadBalancer.ingress[{i}]", "must be a mapping, got " + show(entry))
-            continue
-        ip = get_str(p, entry, "ip", f"status.loadBalancer.ingress[{i}].")
-        if ip and check_ip(p, ip, f"status.loadBalancer.ingress[{i}].ip"):
-            ips.append(ip)
-    return tuple(ips)
 
 
 def _source_ranges(p: Problems, spec: Mapping[str, Any], stype: str) -> tuple[str, ...]:

@@ -13,7 +13,6 @@ from ingress.route_filters import (
     HashBy,
     HeaderEdits,
     HttpsRedirect,
-    LoadBalancing,
     Mirror,
     RateLimit,
     RequestHeaders,
@@ -117,8 +116,6 @@ def describe(f: Filter) -> str:
     if isinstance(f, HashBy):
         subset = f", subsets of {f.subset_size}" if f.subset_size else ""
         return f"endpoint by consistent hash of {f.key}{subset}"
-    if isinstance(f, LoadBalancing):
-        return f"endpoint choice: {f.algorithm.replace('_', ' ')}"
     if isinstance(f, Mirror):
         return f"mirrored to {f.backend.key} ({f.percent:g}%)"
     return repr(f)

@@ -41,6 +41,7 @@ from ingress.context import ProxyContext, RouteLike
 from ingress.errors import PeerError, error_response
 from ingress.exchange import Exchange
 from ingress.framing import ChunkedBody
+from ingress.linger import linger
 from ingress.request import ForwardedLines, RequestState, parse_request
 from ingress.upstream import UpstreamConnection
 from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
@@ -588,7 +589,11 @@ class HttpProtocol(asyncio.Protocol):
             self.closing = self.stopped = True
             if self.transport is not None:
                 self.ctx.outbox.flush()  # what is queued for this client goes out first
-                self.transport.close()
+                req = self.reading
+                if req is not None and not req.complete and (req.content_length or req.chunked):
+                    linger(self.transport, self, self.loop)  # its body may still be coming
+                else:
+                    self.transport.close()
 
     def _on_timer(self) -> None:
         """Every interval: 408 a head that takes too long, close an idle connection.

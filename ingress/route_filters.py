@@ -209,14 +209,6 @@ class HashBy(Compact):
 
 
 @dataclass(frozen=True, slots=True)
-class LoadBalancing(Compact):
-    """The endpoint choice of the route's backends. ingress-nginx load-balance
-    (round_robin; ewma maps to least_loaded)."""
-
-    algorithm: Literal["round_robin", "least_loaded"] = "round_robin"
-
-
-@dataclass(frozen=True, slots=True)
 class Timeouts(Compact):
     """Per-route timeouts (None: the listener's settings). ``connect``, ``read`` (between
     two reads of the response), ``send`` (between two writes of the request) as
@@ -310,7 +302,6 @@ Filter = (
     | SourceRanges
     | CookieAffinity
     | HashBy
-    | LoadBalancing
     | Timeouts
     | Retry
     | BodyLimit

@@ -53,6 +53,7 @@ PURE_MODULES = (
     "discovery.gateway_attach",
     "discovery.gateway_hostnames",
     "discovery.gateway_status",
+    "discovery.ingress_status",
     "discovery.tls_pem",
     "ingress.nginx_filters",
     "ingress.nginx_upstreams",

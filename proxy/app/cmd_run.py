@@ -14,6 +14,7 @@ from proxy.app.options import (
     add_daemon_flags,
     add_gateway_flags,
     add_ingress_nginx_flags,
+    add_ingress_status_flags,
     add_mode_flags,
     add_operations_flags,
     add_source_flags,
@@ -41,6 +42,7 @@ def register(sub: Any) -> None:
     add_daemon_flags(p)
     add_operations_flags(p)
     add_ingress_nginx_flags(p)
+    add_ingress_status_flags(p)
     add_gateway_flags(p)
     p.add_argument(
         "--cleanup",

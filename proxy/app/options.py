@@ -14,6 +14,7 @@ DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
 
 if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
     from discovery.gateway_attach import GatewayConfig
+    from discovery.ingress_status import IngressStatusConfig
     from discovery.kube_source import KubeSourceConfig
     from discovery.nginx_configmap import IngressNginxMode
     from discovery.secret_refs import SecretRefs
@@ -97,6 +98,49 @@ def namespaced_name(text: str) -> tuple[str, str]:
     return namespace, name
 
 
+def go_bool(text: str) -> bool:
+    """A boolean flag's value as Go's flag package takes it (ingress-nginx's flags are
+    written --update-status-on-shutdown=false)."""
+    value = text.strip().lower()
+    if value in ("true", "t", "1"):
+        return True
+    if value in ("false", "f", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}: true or false")
+
+
+def publish_service(text: str) -> tuple[str, str]:
+    """--publish-service NAMESPACE/NAME (as ingress-nginx's flag)."""
+    try:
+        return namespaced_name(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"invalid --publish-service {text!r}: expected NAMESPACE/NAME of a Service, "
+            "e.g. ingress-nginx/ingress-nginx-controller"
+        ) from None
+
+
+def status_addresses(text: str) -> tuple[str, ...]:
+    """--publish-status-address: IPs or hostnames, comma-separated (spaces allowed)."""
+    import ipaddress
+
+    out: list[str] = []
+    for part in re.split(r",\s*", text.strip()):
+        try:
+            out.append(str(ipaddress.ip_address(part)))
+            continue
+        except ValueError:
+            pass
+        name = part.lower().rstrip(".")
+        if not _DNS_SUBDOMAIN.fullmatch(name) or len(name) > 253:
+            raise argparse.ArgumentTypeError(
+                f"invalid --publish-status-address {text!r}: {part!r} is neither an IP "
+                "address nor a DNS name"
+            )
+        out.append(name)
+    return tuple(out)
+
+
 def annotation_prefix(text: str) -> str:
     if not _DNS_SUBDOMAIN.fullmatch(text) or len(text) > 253:
         raise argparse.ArgumentTypeError(
@@ -156,6 +200,11 @@ class Options:
     max_endpoint_pending: int = 1024
     annotations_prefix: str = "nginx.ingress.kubernetes.io"
     configmap: tuple[str, str] | None = None  # ingress-nginx's ConfigMap (namespace, name)
+    update_status: bool = True  # write status.loadBalancer.ingress (API mode)
+    publish_status_address: tuple[str, ...] = ()
+    publish_service: tuple[str, str] | None = None
+    update_status_on_shutdown: bool = True
+    report_node_internal_ip_address: bool = False
 
     def resolved_max_connections(self) -> int:
         """--max-connections, with auto worked out from the open-files limit now."""
@@ -237,8 +286,35 @@ class Options:
             self.watch_ingress_without_class,
             self.annotations_prefix,
             self.configmap,
-            node_name="" if self.node_zone else self.hostname,
+            node_name=self.hostname if self._watch_node() else "",
             gateway=self.gateway_config(),
+            ingress_status=self.ingress_status_config(),
+        )
+
+    def _watch_node(self) -> bool:
+        """This node's Node is watched for its zone label (unless --node-zone gives it)
+        and for its addresses (the Ingress status, unless something else is published)."""
+        return not self.node_zone or self._status_shows_node()
+
+    def _status_shows_node(self) -> bool:
+        return self.update_status and not (self.publish_status_address or self.publish_service)
+
+    def ingress_status_config(self) -> IngressStatusConfig | None:
+        """What the Ingress status says (API mode); None with --update-status=false."""
+        from discovery.ingress_status import IngressStatusConfig
+
+        if not self.update_status:
+            return None
+        shared = self._status_shows_node()
+        return IngressStatusConfig(
+            self.ingress_controller,
+            self.watch_ingress_without_class,
+            self.publish_status_address,
+            self.publish_service,
+            self.hostname,
+            self.report_node_internal_ip_address,
+            node_addresses(self.hostname) if shared else (),
+            self.update_status_on_shutdown,
         )
 
     def secret_refs(self) -> SecretRefs:
@@ -388,6 +464,57 @@ def add_ingress_nginx_flags(parser: argparse.ArgumentParser) -> None:
         "k8s.io/ingress-nginx, every setting the ConfigMap leaves out takes ingress-nginx's "
         "default (proxy-body-size 1m, proxy-read-timeout 60s, ssl-redirect true, HSTS on); "
         "without either, seaway's own defaults apply",
+    )
+
+
+def add_ingress_status_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "Ingress status (API mode)",
+        "seaway writes status.loadBalancer.ingress of the Ingresses it owns, so `kubectl get "
+        "ingress` shows an ADDRESS, as ingress-nginx does (the flags are ingress-nginx's). "
+        "Without --publish-status-address or --publish-service, each seaway adds its node's "
+        "address (its Node's ExternalIP, else InternalIP) and leaves the other nodes'",
+    )
+    g.add_argument(
+        "--update-status",
+        type=go_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="true|false",
+        help="write the Ingress status (default true)",
+    )
+    which = g.add_mutually_exclusive_group()
+    which.add_argument(
+        "--publish-status-address",
+        type=status_addresses,
+        default=(),
+        metavar="ADDR[,ADDR]",
+        help="the addresses (IPs or hostnames) every owned Ingress shows, e.g. the load "
+        "balancer in front of seaway",
+    )
+    which.add_argument(
+        "--publish-service",
+        type=publish_service,
+        metavar="NAMESPACE/NAME",
+        help="show the addresses of this Service (the one in front of seaway): its "
+        "load-balancer ingress and external IPs, else its cluster IP; ExternalName: its name",
+    )
+    g.add_argument(
+        "--update-status-on-shutdown",
+        type=go_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="true|false",
+        help="on shutdown, take seaway's addresses out of the Ingresses it owns (default "
+        "true, as ingress-nginx; a replica still running that publishes the same addresses "
+        "puts them back at once)",
+    )
+    g.add_argument(
+        "--report-node-internal-ip-address",
+        action="store_true",
+        help="publish the node's InternalIP even when it has an ExternalIP",
     )
 
 
@@ -649,6 +776,11 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "access_log_format",
         "annotations_prefix",
         "configmap",
+        "update_status",
+        "publish_status_address",
+        "publish_service",
+        "update_status_on_shutdown",
+        "report_node_internal_ip_address",
     ):
         if hasattr(args, name):
             setattr(o, name, getattr(args, name))

@@ -66,7 +66,7 @@ def test_translated_names_are_parsed_ones() -> None:
     assert "ssl-passthrough" not in TRANSLATED and "use-forwarded-headers" not in TRANSLATED_KEYS
     assert TRANSLATED["use-regex"] == "translated, acts now"
     assert TRANSLATED["enable-cors"] == "translated, acts now"
-    assert TRANSLATED["load-balance"] == "translated; runtime pending"
+    assert TRANSLATED["load-balance"] == "translated, acts now"
 
 
 def test_catalog_holds_every_documented_name() -> None:

@@ -1,6 +1,8 @@
 """The resource types the API stand-in serves, with what discovery says about them.
 
-Built-in kinds are served at one version. The Gateway API kinds are served as their CRDs
+Built-in kinds are served at one version; Ingress has its status subresource (a write
+to the object keeps the status; status.loadBalancer is written through /status) and the
+apiserver's printer columns. The Gateway API kinds are served as their CRDs
 serve them: gateway.networking.k8s.io v1 (and v1beta1, the same objects under an older
 version; ReferenceGrant prefers v1beta1), with a status subresource and the CRDs'
 additionalPrinterColumns (what `kubectl get gateway` prints).
@@ -36,6 +38,11 @@ class Resource:
     status_subresource: bool = False  # writes to the object keep status; /status writes it
     columns: tuple[Column, ...] = ()  # printer columns besides Name (served as a Table)
     categories: tuple[str, ...] = ()
+
+    @property
+    def custom(self) -> bool:
+        """Served as a CRD (no strategic merge patch), not built in."""
+        return self.group == GATEWAY_GROUP
 
     @property
     def api_version(self) -> str:
@@ -99,7 +106,9 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
     Resource("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
-    Resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",)),
+    # Built-in printer columns (NAME CLASS HOSTS ADDRESS PORTS AGE): tables.print_ingress.
+    Resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",),
+             status_subresource=True),
     Resource("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
     Resource("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",)),
     Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
