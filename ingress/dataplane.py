@@ -39,6 +39,7 @@ from ingress.translate_gateway import GatewayTranslation, translate_gateways
 from ingress.translate_ingress import IngressTranslation, LastGood, translate_ingresses
 from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool
 from proxy.counters import Delta, Family, Totals
+from proxy.health_metrics import L7_HEALTH_FAMILIES
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +115,7 @@ class IngressDataplane:
             self.totals.absorb(index, delta)
 
     def families(self) -> tuple[Family, ...]:
-        return FAMILIES
+        return FAMILIES + L7_HEALTH_FAMILIES
 
     def collect(self) -> Totals:
         """Every worker's request counts so far (the in-process worker's taken now)."""
