@@ -12,7 +12,7 @@ import socket
 
 import pytest
 
-from proxy.health_metrics import EJECTIONS, EJECTED
+from proxy.health_metrics import EJECTED, EJECTIONS
 from proxy.userspace.stats import FAILURES, L4
 from tests.proxy.userspace.helpers import (
     NamedBackend,
