@@ -1,8 +1,8 @@
 """Endpoint health through `seaway run` (userspace L4): two Services, each with two `seaway
 echo` endpoints and one that refuses connections. "web" has active TCP checks (annotation
 seaway.dev/health-check-interval): its refusing endpoint fails them and leaves rotation.
-"api" has none: its refusing endpoint (another address) is ejected by passive outlier detection after 5
-failed connects. /status.json and /metrics show both."""
+"api" has none: its refusing endpoint (another address) is ejected by passive outlier
+detection after 5 failed connects. /status.json and /metrics show both."""
 
 from __future__ import annotations
 
