@@ -4,22 +4,12 @@ its last good version keeps serving)."""
 
 from __future__ import annotations
 
-from typing import Any
-
 import pytest
 
 from discovery.manifest import parse_object
 from discovery.model import DEFAULT_ENDPOINT_HEALTH, EndpointHealth, Service
 from discovery.parse_health import seconds_from_text
-
-
-def service(annotations: dict[str, str]) -> dict[str, Any]:
-    return {
-        "apiVersion": "v1",
-        "kind": "Service",
-        "metadata": {"name": "web", "namespace": "shop", "annotations": annotations},
-        "spec": {"clusterIP": "10.96.0.10", "ports": [{"port": 80, "targetPort": 8080}]},
-    }
+from tests.discovery.test_parse_balancing import service
 
 
 def health_of(annotations: dict[str, str]) -> EndpointHealth:
