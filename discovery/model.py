@@ -50,6 +50,15 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds, the Kubernetes default for ClientIP affinity
 LOAD_BALANCER_ANNOTATION = "seaway.dev/load-balancer"
 HASH_BY_ANNOTATION = "seaway.dev/hash-by"
+# Endpoint health of a Service (discovery/parse_health.py; README "How seaway decides an
+# endpoint is bad"): active checks, opt-in, and passive outlier detection, on by default.
+HEALTH_CHECK_PATH_ANNOTATION = "seaway.dev/health-check-path"
+HEALTH_CHECK_INTERVAL_ANNOTATION = "seaway.dev/health-check-interval"
+HEALTH_CHECK_TIMEOUT_ANNOTATION = "seaway.dev/health-check-timeout"
+HEALTHY_THRESHOLD_ANNOTATION = "seaway.dev/health-check-healthy-threshold"
+UNHEALTHY_THRESHOLD_ANNOTATION = "seaway.dev/health-check-unhealthy-threshold"
+OUTLIER_ERRORS_ANNOTATION = "seaway.dev/outlier-consecutive-errors"
+OUTLIER_5XX_ANNOTATION = "seaway.dev/outlier-consecutive-5xx"
 
 # How a service port's proxy spreads connections (L4) and requests (L7) over endpoints;
 # the algorithms are in proxy/balancers/, the table of them in README.md.
@@ -86,11 +95,40 @@ class HashBy:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointHealth:
+    """How a Service's endpoints are judged (annotations seaway.dev/health-check-* and
+    seaway.dev/outlier-*), by the L4 and L7 proxies.
+
+    Active checks are on when `check_interval` is set (any health-check annotation sets
+    it): `check_path` "" checks by TCP connect, else by `GET check_path` (2xx-3xx pass).
+    Passive outlier detection ejects an endpoint after `consecutive_errors` connect
+    failures, timeouts or resets in a row (0: off) and, opt-in, after `consecutive_5xx`
+    responses of status 500-599 in a row (0: off)."""
+
+    check_path: str = ""
+    check_interval: float = 0.0  # seconds; 0: no active checks
+    check_timeout: float = 2.0
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 3
+    consecutive_errors: int = 5
+    consecutive_5xx: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.check_interval > 0
+
+
+DEFAULT_ENDPOINT_HEALTH = EndpointHealth()
+
+
+@dataclass(frozen=True, slots=True)
 class LoadBalancing:
-    """A Service's choice of balancer (annotations seaway.dev/load-balancer, -hash-by)."""
+    """A Service's choice of balancer (annotations seaway.dev/load-balancer, -hash-by) and
+    how its endpoints' health is judged (`health`: which endpoints the balancer skips)."""
 
     policy: LoadBalancerPolicy = DEFAULT_LOAD_BALANCER
     hash_by: HashBy = HashBy()
+    health: EndpointHealth = DEFAULT_ENDPOINT_HEALTH
 
 
 DEFAULT_LOAD_BALANCING = LoadBalancing()

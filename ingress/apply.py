@@ -54,6 +54,7 @@ class L7State:
         self.socket_errors: list[str] = []  # Gateway sockets not served by the last apply
         self._reported: set[str] = set()
         self._leftover = Delta()
+        self._down: frozenset[tuple[str, int]] = frozenset()  # the active checks' verdicts
 
     async def apply(self, config: WorkerConfig) -> CompiledTable:
         """Compile the config's RouteTable and serve it: HTTP while the Ingress listener
@@ -75,6 +76,7 @@ class L7State:
         if self.server is None:
             stats = make_stats(config.observability)
             self.server = WorkerServer(self.loop, config.settings, table, stats)
+            self.server.ctx.health.set_active_down(self._down)
         errors += await self.server.apply(table, http, https, tls, sockets)
         for error in errors:
             if error not in self._reported:
@@ -137,6 +139,12 @@ class L7State:
             leftover, self._leftover = self._leftover, Delta()
             return leftover
         return self.server.take_stats()
+
+    def set_health_verdicts(self, down: frozenset[tuple[str, int]]) -> None:
+        """The endpoints failing their active health checks (the daemon runs them)."""
+        self._down = down
+        if self.server is not None:
+            self.server.ctx.health.set_active_down(down)
 
     def reopen_logs(self) -> None:
         access_log = self.server.ctx.stats.access_log if self.server is not None else None

@@ -18,6 +18,8 @@ from ingress.settings import HttpSettings
 from ingress.stats import RequestStats
 from ingress.upstream import UpstreamConnection
 from proxy.balancer import Balancer, EndpointLimits, new_balancer
+from proxy.health_runner import HealthRunner
+from proxy.outlier import HealthRegistry, Labels
 
 if TYPE_CHECKING:
     from ingress.filters.runtime import FilterRuntime
@@ -74,6 +76,13 @@ class RouterLike(Protocol):
     ) -> RouteLike: ...
 
 
+def key_labels(key: str) -> Labels:
+    """A backend key "namespace/service:port" as (namespace, service, port)."""
+    namespace, _, rest = key.partition("/")
+    service, _, port = rest.rpartition(":")
+    return namespace, service, port
+
+
 class RouteState:
     """Per-worker state of one route object, resolved on its first request and kept on
     the route (`route.cache`): a request then does no lookup by name. `owner` is the
@@ -95,6 +104,8 @@ class ProxyContext:
         "connection_class",
         "connections",
         "filters",
+        "health",
+        "health_runner",
         "limits",
         "loop",
         "memo_hits",
@@ -123,6 +134,10 @@ class ProxyContext:
         self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, Balancer] = {}
+        # Endpoint health (proxy/outlier.py): this worker's passive outlier detection and
+        # the daemon's active-check verdicts; balancers skip what it excludes.
+        self.health = HealthRegistry(loop.time)
+        self.health_runner = HealthRunner(loop, self.health)
         self.limits = EndpointLimits(
             settings.max_endpoint_requests, settings.max_endpoint_connecting
         )
@@ -157,10 +172,12 @@ class ProxyContext:
         eps = route.endpoints
         bal = self.balancers.get(route.key)
         policy = route.balancing.policy
+        health = self.health.service(route.key, key_labels(route.key), route.balancing.health)
         if bal is None or bal.policy != policy:
             bal = self.balancers[route.key] = new_balancer(
                 policy, eps, clock=self.loop.time, limits=self.limits
             )
+            health.attach(bal)
         else:
             current = bal.endpoints
             if current is not eps and current != eps:

@@ -41,6 +41,7 @@ from ingress.upstream import UpstreamConnection
 from proxy.acceptor import COUNTERS
 from proxy.balancer import Lease
 from proxy.flow import CONNECTING, UPSTREAM, ReadFlow
+from proxy.outlier import CONNECT_FAILED
 
 log = logging.getLogger(__name__)
 
@@ -180,6 +181,8 @@ class Exchange:
             _, conn = await self.open_connection(factory, ep)
         except (TimeoutError, OSError) as exc:
             ctx.stats.connect_failed(pool.key)
+            if self.lease is not None:
+                self.lease.failed(CONNECT_FAILED)  # (endpoint health: proxy/outlier.py)
             if client.closing or client.exchange is not self:
                 return
             _log_connect_failure(pool.key, exc, loop.time())
@@ -262,6 +265,9 @@ class Exchange:
         req.response_started = True
         if close:
             req.keep_alive = False
+        lease = self.lease
+        if lease is not None:
+            lease.answered(self.status)  # (endpoint health: a no-op unless it must look)
 
     def response_done(self) -> None:
         client = self.client

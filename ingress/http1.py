@@ -511,6 +511,8 @@ class HttpProtocol(asyncio.Protocol):
     def answer(self, status: int, close: bool) -> None:
         """A response the proxy makes itself, in order, for the active request."""
         req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
+        if req.local != status and self._memo is req:  # an answer of the moment (a failed
+            self._memo = req.repeat()  # upstream): the memo keeps what routing decided
         req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive

@@ -26,6 +26,7 @@ from ingress.settings import HttpSettings
 from ingress.stats import RequestStats
 from proxy.acceptor import Acceptor, answer_and_close
 from proxy.counters import Delta
+from proxy.health_metrics import add_health
 
 log = logging.getLogger(__name__)
 
@@ -223,7 +224,7 @@ class WorkerServer:
         Gateway sockets' included: their contexts share the stats and the connection set)."""
         ctx = self.ctx
         table = getattr(ctx.router, "table", None)  # a CompiledTable's RouteTable
-        return ctx.stats.take(len(ctx.connections), ctx.pools, table)
+        return add_health(ctx.stats.take(len(ctx.connections), ctx.pools, table), ctx.health)
 
     async def drain(self, grace: float) -> None:
         """Graceful shutdown: stop accepting, let every request in flight finish within
@@ -264,6 +265,7 @@ class WorkerServer:
         for _ in range(2):  # their connection_lost runs (and counts what was cut)
             await asyncio.sleep(0)
         self.ctx.pools.close()
+        self.ctx.health_runner.close()
         if self.ctx.filters is not None:
             self.ctx.filters.close()
         if self.ctx.stats.access_log is not None:

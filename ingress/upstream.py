@@ -41,6 +41,7 @@ from ingress.response import (
     rebuild_head,
     scan_head,
 )
+from proxy.outlier import RESET, TIMED_OUT
 
 log = logging.getLogger(__name__)
 
@@ -90,6 +91,15 @@ class ResponseSink(Protocol):
     def intercepted(self) -> None: ...
 
     def response_head(self, head: bytes) -> bytes: ...
+
+
+def blame(ex: ResponseSink, kind: int) -> None:
+    """The endpoint failed this exchange before its response began (a reset, a bad head,
+    the read timeout): its health hears it (proxy/outlier.py), through the exchange's
+    Lease when it has one (sub-requests do not)."""
+    lease = getattr(ex, "lease", None)
+    if lease is not None:
+        lease.failed(kind)
 
 
 class _Decoding:
@@ -209,7 +219,10 @@ class UpstreamConnection(asyncio.Protocol):
         if self.upgraded:
             ex.abort()
         elif self._state == HEAD:
-            ex.failed(502, ex.reused and not ex.received)
+            retryable = ex.reused and not ex.received  # (a pooled connection's race)
+            if not retryable:
+                blame(ex, RESET)
+            ex.failed(502, retryable)
         elif self._close_delimited:
             self.keep_alive = False
             ex.response_done()
@@ -623,6 +636,7 @@ class UpstreamConnection(asyncio.Protocol):
         if started:
             ex.abort()
         else:
+            blame(ex, RESET)
             ex.failed(502, False)
 
     def _upgraded(self, ex: ResponseSink, pieces: list[bytes]) -> None:
@@ -652,4 +666,5 @@ class UpstreamConnection(asyncio.Protocol):
         if started:
             ex.abort()
         else:
+            blame(ex, TIMED_OUT)
             ex.failed(504, False)

@@ -169,7 +169,7 @@ class FilteredExchange(Exchange, Answers):
             state = route.cache = ctx.route_state(route)
         bal = state.balancer
         eps = bal.endpoints
-        skip = self.tried or ()
+        skip = bal.avoiding(self.tried or ())  # (endpoints out for their health too)
         ep: EndpointInfo | None = None
         if plan.sticky is not None:
             ep = self._sticky(bal, eps, skip)

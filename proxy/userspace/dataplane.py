@@ -19,6 +19,9 @@ from discovery.snapshot import ServicePortName, Snapshot
 from proxy.acceptor import Acceptor, reset_socket
 from proxy.balancer import NO_LIMITS, EndpointLimits
 from proxy.counters import Family, Totals
+from proxy.health_metrics import L4_HEALTH_FAMILIES, add_health
+from proxy.health_runner import HealthRunner
+from proxy.outlier import Address, HealthRegistry
 from proxy.userspace.addresses import DUMMY_INTERFACE, DummyInterface, host_addresses
 from proxy.userspace.listeners import (
     ListenerKey,
@@ -185,11 +188,15 @@ class UserspaceDataplane:
         self._need_full = True
         self.stats = L4Stats()
         self.totals = Totals()
+        self.health: HealthRegistry | None = None  # endpoint health (made on start)
+        self._health_runner: HealthRunner | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._conns = TcpConnections(self._loop, self.connect_timeout, self.stats)
+        self.health = HealthRegistry(self._loop.time)
+        self._health_runner = HealthRunner(self._loop, self.health)
         if self.config.bind_cluster_ips:
             if os.geteuid() == 0:
                 self._bind_ips = True
@@ -209,6 +216,8 @@ class UserspaceDataplane:
         self._sources.clear()
         if self._conns is not None:
             self._conns.abort_all()
+        if self._health_runner is not None:
+            self._health_runner.close()
         self._targets.clear()
         if self._bind_ips:
             try:
@@ -227,12 +236,20 @@ class UserspaceDataplane:
             await self._conns.drain(self.config.shutdown_grace_period)
 
     def families(self) -> tuple[Family, ...]:
-        return FAMILIES
+        return FAMILIES + L4_HEALTH_FAMILIES
 
     def collect(self) -> Totals:
-        """Connection counts so far (proxy/counters.py)."""
-        self.totals.absorb(0, self.stats.take())
+        """Connection counts so far (proxy/counters.py), and endpoint health."""
+        delta = self.stats.take()
+        if self.health is not None:
+            add_health(delta, self.health)
+        self.totals.absorb(0, delta)
         return self.totals
+
+    def set_health_verdicts(self, down: frozenset[Address]) -> None:
+        """The endpoints failing their active health checks now (the daemon's checker)."""
+        if self.health is not None:
+            self.health.set_active_down(down)
 
     def listening(self) -> dict[ListenerKey, ServicePortName]:
         """The listeners open now and the service port each serves."""
@@ -264,7 +281,9 @@ class UserspaceDataplane:
         for name, info in ports.items():
             target = self._targets.get(name)
             if target is None:
-                self._targets[name] = ServiceTarget(info, self.clock, opts.endpoint_limits)
+                self._targets[name] = ServiceTarget(
+                    info, self.clock, opts.endpoint_limits, self.health
+                )
             elif (full or name in changed) and target.info != info:
                 target.update(info)
         for name in [n for n in self._targets if n not in ports]:

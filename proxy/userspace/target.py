@@ -6,6 +6,7 @@ from collections.abc import Callable
 
 from discovery.snapshot import ServicePortInfo, ServicePortName
 from proxy.balancer import NO_LIMITS, Balancer, EndpointLimits, Picker, new_balancer
+from proxy.outlier import HealthRegistry
 
 
 class ServiceTarget:
@@ -13,21 +14,37 @@ class ServiceTarget:
     listeners and open connections keep their reference while new connections see the
     new endpoints at once. The balancer follows the Service's seaway.dev/load-balancer;
     when that changes, open connections end their picks on the balancer they came from.
+    With a `health` registry (proxy/outlier.py), the balancer skips the endpoints it
+    ejects or the active checks fail.
     """
 
-    __slots__ = ("clock", "info", "limits", "name", "picker")
+    __slots__ = ("clock", "health", "info", "limits", "name", "picker")
 
     def __init__(
         self,
         info: ServicePortInfo,
         clock: Callable[[], float],
         limits: EndpointLimits = NO_LIMITS,
+        health: HealthRegistry | None = None,
     ) -> None:
         self.name: ServicePortName = info.name
         self.info = info
         self.clock = clock
         self.limits = limits
+        self.health = health
         self.picker = Picker(self._balancer(info), info.session_affinity_timeout, clock)
+        self._watch(info, True)
+
+    def _watch(self, info: ServicePortInfo, new_balancer: bool) -> None:
+        """The balancer's health follows the Service's settings (a new balancer: attached)."""
+        if self.health is None:
+            return
+        name = self.name
+        svc = self.health.service(
+            str(name), (name.namespace, name.name, name.port), info.load_balancing.health
+        )
+        if new_balancer:
+            svc.attach(self.picker.balancer)
 
     def _balancer(self, info: ServicePortInfo) -> Balancer:
         policy = info.load_balancing.policy
@@ -36,8 +53,10 @@ class ServiceTarget:
     def update(self, info: ServicePortInfo) -> None:
         if info.load_balancing.policy != self.picker.balancer.policy:
             self.picker.set_balancer(self._balancer(info))
+            self._watch(info, True)
         else:
             self.picker.update(info.endpoints)
+            self._watch(info, False)
         self.info = info
         self.picker.set_affinity(info.session_affinity_timeout, self.clock)
 
