@@ -486,6 +486,8 @@ class HttpProtocol(asyncio.Protocol):
             if lease is not None:  # ex.end() inlined: this runs once per request
                 ex.lease = None
                 lease.end(self.loop.time() if lease.timed else None)
+            if ex.budget is not None:  # (a retry held a place in the retry budget)
+                ex.end()
             conn = ex.conn
             if conn is not None:
                 if conn.exchange is ex:
