@@ -512,6 +512,8 @@ class HttpProtocol(asyncio.Protocol):
     def answer(self, status: int, close: bool) -> None:
         """A response the proxy makes itself, in order, for the active request."""
         req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
+        if req is self._memo and status != req.local:
+            self._memo = None  # a failure's answer (502...) is never repeated from memory
         req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive

@@ -34,11 +34,14 @@ The rule (nginx's proxy_next_upstream, with ingress-nginx's defaults "error time
    method: nothing was sent.
 4. At most ``tries`` attempts in all (0: no limit), each to an endpoint not tried yet;
    none starts after ``timeout`` seconds since the request began (0: no limit).
-5. Budget (Envoy's retry budget): a retry of a request that reached a backend starts
-   only while the service's retries in flight are fewer than 20% of its requests in
-   flight (per worker), or fewer than 3 (the minimum). A failed connect is not counted:
-   it loads no backend. Under a total outage retries then add at most a fifth to the
-   load instead of multiplying it by the number of tries.
+5. Budget (Envoy's retry budget, 20% with a minimum concurrency of 3): a retry of a
+   request that reached a backend starts only while the service's retries in flight
+   (per worker) are fewer than 20% of its requests in flight that are not being
+   retried, or fewer than 3. (Envoy compares with all requests in flight, retried ones
+   included, which lets retries reach 25% of the first attempts; counted this way they
+   add at most 20%.) A failed connect is not counted: it loads no backend. Under a
+   total outage retries then add at most a fifth to the load instead of multiplying it
+   by the number of tries.
 """
 
 from __future__ import annotations
@@ -134,8 +137,12 @@ class RetryBudget:
         self.refused = 0  # retries the budget did not allow
 
     def acquire(self, requests: int) -> bool:
-        """One more retry in flight, if the budget allows with `requests` in flight."""
-        if self.active >= self.minimum and self.active >= requests * self.ratio:
+        """One more retry in flight, if the budget allows with `requests` of the service
+        in flight (each counted once, retried or not): retries in flight stay under
+        `ratio` of the requests in flight that are not being retried, so they add at
+        most that fraction to the load of first attempts, or under `minimum`."""
+        active = self.active  # after this one: active + 1 retries, requests - active - 1 not
+        if active >= self.minimum and active + 1 > (requests - active - 1) * self.ratio:
             self.refused += 1
             return False
         self.active += 1
