@@ -113,7 +113,7 @@ def test_no_failed_request_while_endpoints_churn_the_daemon_reloads_and_a_backen
             step += 1
             eps_file.write_text(endpoints(port, SETS[step % len(SETS)], step))
             elapsed = time.monotonic() - began
-            if elapsed > 1.0 and not hups or elapsed > 3.0 and len(hups) == 1:
+            if (elapsed > 1.0 and not hups) or (elapsed > 3.0 and len(hups) == 1):
                 daemon.send_signal(signal.SIGHUP)
                 hups.append(elapsed)
             if elapsed > 2.0 and not killed:
