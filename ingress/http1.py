@@ -513,7 +513,9 @@ class HttpProtocol(asyncio.Protocol):
         """A response the proxy makes itself, in order, for the active request."""
         req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
         if req is self._memo and status != req.local:
-            self._memo = None  # a failure's answer (502...) is never repeated from memory
+            # A failure's answer (502...): the next identical request must be tried again,
+            # not answered from memory: the memo becomes a copy as it was routed.
+            self._memo = req.repeat()
         req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive
