@@ -62,9 +62,8 @@ ANNOTATIONS: dict[str, str] = {
     "proxy-read-timeout": PARSED,
     "proxy-send-timeout": PARSED,
     "proxy-next-upstream-tries": PARSED,
-    "proxy-next-upstream": "seaway's retry rule is fixed: failed connects, and idempotent "
-    "requests whose pooled connection was closed",
-    "proxy-next-upstream-timeout": "seaway's retry rule is fixed (see proxy-next-upstream)",
+    "proxy-next-upstream": PARSED,
+    "proxy-next-upstream-timeout": PARSED,
     "client-body-buffer-size": _BUFFERS,
     "proxy-buffering": _BUFFERS,
     "proxy-buffers-number": _BUFFERS,
@@ -239,7 +238,7 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "enable-underscores-in-headers": "header names with underscores are accepted and passed",
     "enable-ocsp": "OCSP stapling is not implemented",
     "ignore-invalid-headers": "invalid header names are refused with 400 (strict parsing)",
-    "retry-non-idempotent": "seaway's retry rule is fixed (see proxy-next-upstream)",
+    "retry-non-idempotent": PARSED,
     "error-log-level": "use seaway -v/--log-level",
     "http2-max-field-size": _HTTP2,
     "http2-max-header-size": _HTTP2,
@@ -363,8 +362,8 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "proxy-busy-buffers-size": _BUFFERS,
     "proxy-cookie-path": "Set-Cookie rewriting is not implemented",
     "proxy-cookie-domain": "Set-Cookie rewriting is not implemented",
-    "proxy-next-upstream": "seaway's retry rule is fixed (see the annotation)",
-    "proxy-next-upstream-timeout": "seaway's retry rule is fixed (see the annotation)",
+    "proxy-next-upstream": PARSED,
+    "proxy-next-upstream-timeout": PARSED,
     "proxy-next-upstream-tries": PARSED,
     "proxy-redirect-from": "Location rewriting is not implemented",
     "proxy-request-buffering": _BUFFERS,
@@ -424,6 +423,9 @@ ANNOTATION_NOTES: dict[str, str] = {
     "limit-whitelist": "alias of limit-allowlist",
     "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
     "proxy-read-timeout's when set",
+    "proxy-next-upstream": "retries go to an endpoint not tried yet; those of requests "
+    "that reached a backend are capped by a retry budget (20% of requests in flight, at "
+    "least 3); a stale keep-alive connection is retried once even with off",
     "proxy-ssl-verify-depth": "not enforced: OpenSSL's default depth applies",
     "limit-rps": "per worker process: with N workers a client may get N times the rate",
     "limit-rpm": "per worker process: with N workers a client may get N times the rate",
@@ -433,8 +435,11 @@ CONFIGMAP_NOTES: dict[str, str] = {
     "allow-snippet-annotations": "only false is honoured: snippets are always refused",
     "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
     "proxy-read-timeout's",
-    "proxy-next-upstream-tries": "routes without their own value try each endpoint once "
-    "when connects fail (an answer that fails is not tried again)",
+    "proxy-next-upstream": "retries go to an endpoint not tried yet; those of requests "
+    "that reached a backend are capped by a retry budget (20% of requests in flight, at "
+    "least 3); a stale keep-alive connection is retried once even with off",
+    "retry-non-idempotent": "a POST or PATCH body is sent again only when it was whole "
+    "and at most 64 KiB as it first went out",
     "load-balance": "ewma: seaway's EWMA balancer; round_robin: the Service's own balancer, "
     "by default least-request, which picks in round-robin order while nothing is in flight",
     "use-proxy-protocol": "PROXY protocol v1 and v2 on the HTTP and HTTPS listeners",
@@ -468,6 +473,9 @@ TRANSLATED_KEYS: dict[str, str] = {
             "proxy-read-timeout",
             "proxy-send-timeout",
             "proxy-next-upstream-tries",
+            "proxy-next-upstream",
+            "proxy-next-upstream-timeout",
+            "retry-non-idempotent",
             "ssl-redirect",
             "force-ssl-redirect",
             "preserve-trailing-slash",

@@ -122,7 +122,8 @@ class Redirects:
 @dataclass(frozen=True, slots=True)
 class ProxyLimits:
     """`proxy-body-size`, `proxy-connect-timeout`, `proxy-read-timeout`,
-    `proxy-send-timeout`, `proxy-next-upstream-tries` (parser proxy/). None: not set here,
+    `proxy-send-timeout`, `proxy-next-upstream`, `-tries`, `-timeout` (parser
+    proxy/). None: not set here,
     the ConfigMap (or seaway's own default) decides.
 
     Body size in bytes (k/m/g are 1024 based), 0 = unlimited; a larger body gets 413.
@@ -134,6 +135,9 @@ class ProxyLimits:
     read_timeout: int | None = None
     send_timeout: int | None = None
     next_upstream_tries: int | None = None  # ingress-nginx default 3; 0 = no limit
+    # When a failed attempt goes to the next endpoint ("error timeout http_502..."; off)
+    next_upstream: str | None = None
+    next_upstream_timeout: int | None = None  # seconds; 0 = no limit
 
 
 BackendProtocol = Literal["HTTP", "HTTPS", "AUTO_HTTP", "GRPC", "GRPCS", "FCGI"]

@@ -13,6 +13,7 @@ from ingress.outbox import Outbox
 from ingress.pipelining import PipelinedConnection
 from ingress.pool import PoolSet
 from ingress.request import RequestState
+from ingress.retry import RetryBudget, RetryPolicy
 from ingress.route_conditions import no_header
 from ingress.settings import HttpSettings
 from ingress.stats import RequestStats
@@ -100,7 +101,9 @@ class ProxyContext:
     """Swapped in place on a config change: new requests see the new router at once."""
 
     __slots__ = (
+        "_retry",
         "balancers",
+        "budgets",
         "connection_class",
         "connections",
         "filters",
@@ -138,6 +141,8 @@ class ProxyContext:
         # the daemon's active-check verdicts; balancers skip what it excludes.
         self.health = HealthRegistry(loop.time)
         self.health_runner = HealthRunner(loop, self.health)
+        self.budgets: dict[str, RetryBudget] = {}  # per backend key, as balancers
+        self._retry: tuple[HttpSettings, RetryPolicy] | None = None
         self.limits = EndpointLimits(
             settings.max_endpoint_requests, settings.max_endpoint_connecting
         )
@@ -183,6 +188,24 @@ class ProxyContext:
             if current is not eps and current != eps:
                 bal.update(eps)
         return bal
+
+    def retry_policy(self) -> RetryPolicy:
+        """The retry rule of routes without their own (ingress/retry.py), from the
+        settings (made again when they change)."""
+        made = self._retry
+        s = self.settings
+        if made is None or made[0] is not s:
+            policy = RetryPolicy(s.next_upstream, s.next_upstream_tries, (), False,
+                                 s.next_upstream_timeout)
+            made = self._retry = (s, policy)
+        return made[1]
+
+    def retry_budget(self, key: str) -> RetryBudget:
+        """The retry budget of the backend `key` in this worker (asked on retries only)."""
+        budget = self.budgets.get(key)
+        if budget is None:
+            budget = self.budgets[key] = RetryBudget()
+        return budget
 
     def set_router(self, router: RouterLike) -> None:
         self.router = router

@@ -72,7 +72,14 @@ def describe(f: Filter) -> str:
         shown = ", ".join(f"{n} {_seconds(v)}" for n, v in named if v is not None)
         return f"timeouts: {shown} (504)"
     if isinstance(f, Retry):
-        return f"at most {f.tries} tries on failure" if f.tries else "tries on failure: no limit"
+        on = [*f.on, *(f"http_{c}" for c in f.statuses)]
+        if f.non_idempotent:
+            on.append("non_idempotent")
+        if not on:
+            return "retries: off"
+        tries = f"at most {f.tries} tries" if f.tries else "tries: no limit"
+        within = f", within {_seconds(f.timeout)}" if f.timeout else ""
+        return f"retries on {' '.join(on)}: {tries}{within}"
     if isinstance(f, HttpsRedirect):
         kept = "" if f.strip_trailing_slash else ", trailing slash kept"
         return f"plain HTTP redirected to HTTPS ({f.status}{kept})"

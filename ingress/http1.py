@@ -487,6 +487,8 @@ class HttpProtocol(asyncio.Protocol):
             if lease is not None:  # ex.end() inlined: this runs once per request
                 ex.lease = None
                 lease.end(self.loop.time() if lease.timed else None)
+            if ex.budget is not None:  # (a retry held a place in the retry budget)
+                ex.end()
             conn = ex.conn
             if conn is not None:
                 if conn.exchange is ex:
@@ -511,8 +513,10 @@ class HttpProtocol(asyncio.Protocol):
     def answer(self, status: int, close: bool) -> None:
         """A response the proxy makes itself, in order, for the active request."""
         req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
-        if req.local != status and self._memo is req:  # an answer of the moment (a failed
-            self._memo = req.repeat()  # upstream): the memo keeps what routing decided
+        if req is self._memo and status != req.local:
+            # A failure's answer (502...): the next identical request must be tried again,
+            # not answered from memory: the memo becomes a copy as it was routed.
+            self._memo = req.repeat()
         req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive

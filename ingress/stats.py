@@ -252,8 +252,8 @@ class RequestStats:
                 if bucket and upstream <= buckets[bucket - 1]:
                     bucket = bisect_left(buckets, upstream)
                 row[UPSTREAM_B + bucket] += 1
-                if ex.retries or ex.tried:
-                    row[RETRIES] += ex.retries + len(ex.tried or ())
+                if ex.retries:
+                    row[RETRIES] += ex.retries
             if compat:
                 row[REQUEST_SIZE_B + bisect_left(SIZE_BUCKETS, received)] += 1
                 row[RESPONSE_SIZE_B + bisect_left(SIZE_BUCKETS, sent)] += 1

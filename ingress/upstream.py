@@ -41,6 +41,7 @@ from ingress.response import (
     rebuild_head,
     scan_head,
 )
+from ingress.retry import ERROR, INVALID
 from proxy.outlier import RESET, TIMED_OUT
 
 log = logging.getLogger(__name__)
@@ -69,7 +70,10 @@ class ResponseSink(Protocol):
 
     def response_done(self) -> None: ...
 
-    def failed(self, status: int, retryable: bool) -> None: ...
+    def failed(self, status: int, retryable: bool, kind: int = ERROR) -> None:
+        """No response byte reached the client: 502 (504: timed out) unless it is tried
+        again. `retryable`: a pooled connection closed before any byte (STALE); `kind`
+        (ingress/retry.py): ERROR, or INVALID for a malformed response."""
 
     def upgraded(self) -> None: ...
 
@@ -637,7 +641,7 @@ class UpstreamConnection(asyncio.Protocol):
             ex.abort()
         else:
             blame(ex, RESET)
-            ex.failed(502, False)
+            ex.failed(502, False, INVALID)
 
     def _upgraded(self, ex: ResponseSink, pieces: list[bytes]) -> None:
         if self.parser.get_status_code() != 101:

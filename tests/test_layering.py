@@ -77,6 +77,7 @@ PURE_MODULES = (
     "ingress.filters.variables",
     "ingress.trace",
     "ingress.framing",
+    "ingress.retry",
     "proxy.balancer",
     "proxy.balancers.base",
     "proxy.balancers.round_robin",

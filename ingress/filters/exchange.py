@@ -11,8 +11,13 @@ On top of the plain exchange it:
   reads and writes both reset, so ``send`` counts only when ``read`` is not set),
   ``request`` (the whole exchange) and ``backend_request`` (one attempt), 504 when they
   fire before the response began (after it began, the client connection is cut);
-- tries other endpoints up to Retry.tries when an attempt fails before any response
-  byte (idempotent requests without a body, as nginx's proxy_next_upstream);
+- retries by the route's Retry filter (ingress-nginx proxy-next-upstream, -tries,
+  -timeout; the rule is ingress/retry.py's): besides the plain exchange's cases, an
+  attempt past its ``backend_request`` timeout, and a response whose status the filter
+  lists (intercepted before any of it reaches the client);
+- a pinned endpoint (sticky cookie, hash) at its per-endpoint cap, or whose attempt
+  failed, is passed over for the next one (the hash ring's next, or a new pick that the
+  cookie is re-pinned to) rather than answered 503;
 - replaces an answer whose status is in ErrorPages.codes by the answer of its backend
   (asked ``/`` with X-Code, X-Format, X-Original-URI...: ingress-nginx custom-http-errors);
 - hands every response head to FilteredRequest.response_head (CORS, edits, cookies).
@@ -27,7 +32,7 @@ from collections.abc import Awaitable, Callable, Collection
 from typing import TYPE_CHECKING, Protocol
 
 from discovery.snapshot import EndpointInfo
-from ingress.exchange import IDEMPOTENT, Downstream, Exchange
+from ingress.exchange import Downstream, Exchange
 from ingress.filter_headers import error_page_headers
 from ingress.filters.admission import Answers
 from ingress.filters.auth_external import parse_url, signin_location
@@ -36,6 +41,7 @@ from ingress.filters.subrequest import SubResponse, fetch
 from ingress.filters.upstream_tls import UpstreamTLS
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
+from ingress.retry import ERROR, NO_RETRY, STATUS, TIMEOUT, RetryPolicy
 from ingress.route_filters import ErrorPages
 from ingress.route_match import RouteResult
 from ingress.routes import Forward
@@ -65,6 +71,7 @@ class FilteredExchange(Exchange, Answers):
     __slots__ = (
         "_attempt_timer",
         "_request_timer",
+        "again",
         "answer_first",
         "auth_cookies",
         "authorized",
@@ -80,7 +87,6 @@ class FilteredExchange(Exchange, Answers):
         "plan",
         "reply_to",
         "timed",
-        "tries",
     )
 
     def __init__(
@@ -95,7 +101,7 @@ class FilteredExchange(Exchange, Answers):
         self.cookie: bytes | None = None
         self.auth_cookies: list[bytes] | None = None
         self.holding = False  # counted in the route's requests under way
-        self.tries = plan.tries
+        self.again = False  # the response head just intercepted is retried (a status)
         self.edits_response = plan.edits_response
         self.authorized = plan.external is None
         self.pending_basic: tuple[str, str] | None = None
@@ -169,25 +175,19 @@ class FilteredExchange(Exchange, Answers):
             state = route.cache = ctx.route_state(route)
         bal = state.balancer
         eps = bal.endpoints
-        skip = bal.avoiding(self.tried or ())  # (endpoints out for their health too)
-        ep: EndpointInfo | None = None
-        if plan.sticky is not None:
-            ep = self._sticky(bal, eps, skip)
-        elif plan.hash_key is not None:
-            scheme = b"https" if self.https else b"http"
-            key = plan.hash_key.expand(self.req, self.client_ip, scheme)
-            if plan.hash_subset:
-                subset = plan.runtime.subsets(route.key, eps, plan.hash_subset).pick(key)
-                usable = [e for e in subset if e not in skip]
-                ep = random.choice(usable) if usable else None
-            else:
-                ep = plan.runtime.ring(route.key, eps).pick(key, skip)
+        # what was tried, and the endpoints out for their health
+        skip: Collection[EndpointInfo] = bal.avoiding(self.tried or ())
         if self.lease is not None:  # a retry: the failed try ends first
-            self.end()
+            self.end_lease()
         now = ctx.loop.time() if bal.observes else 0.0
-        # The cookie's or hash's endpoint is held as it is (at its cap: 503); without
-        # one, the balancer picks (ingress/exchange.py).
-        lease = self.lease = bal.lease(None, skip, now) if ep is None else bal.hold(ep, now)
+        while True:
+            ep = self._pinned(bal, eps, skip)
+            # The cookie's or hash's endpoint is held as it is; without one, the balancer
+            # picks (ingress/exchange.py).
+            lease = self.lease = bal.lease(None, skip, now) if ep is None else bal.hold(ep, now)
+            if lease is not None or ep is None:
+                break
+            skip = {*skip, ep}  # pinned but at its cap: the next one (a cookie re-pins)
         if lease is None:
             if bal.saturated:
                 COUNTERS.endpoint_overflows += 1
@@ -208,6 +208,26 @@ class FilteredExchange(Exchange, Answers):
     def send_to(self, ep: EndpointInfo, pool: EndpointPool, n: int, fresh: bool) -> None:
         self.endpoint = ep  # (for Retry: the endpoint a failed attempt went to)
         super().send_to(ep, pool, n, fresh)
+
+    def _pinned(
+        self, bal: Balancer, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]
+    ) -> EndpointInfo | None:
+        """The endpoint the sticky cookie or the hash of the route's key chooses, past
+        those in `skip`; None when neither applies (the balancer picks)."""
+        plan = self.plan
+        if plan.sticky is not None:
+            return self._sticky(bal, eps, skip)
+        if plan.hash_key is None:
+            return None
+        scheme = b"https" if self.https else b"http"
+        key = plan.hash_key.expand(self.req, self.client_ip, scheme)
+        route = self.req.route
+        assert isinstance(route, RouteResult)
+        if plan.hash_subset:
+            subset = plan.runtime.subsets(route.key, eps, plan.hash_subset).pick(key)
+            usable = [e for e in subset if e not in skip]
+            return random.choice(usable) if usable else None
+        return plan.runtime.ring(route.key, eps).pick(key, skip)
 
     def open_connection(
         self, factory: Callable[[], UpstreamConnection], ep: EndpointInfo
@@ -378,7 +398,7 @@ class FilteredExchange(Exchange, Answers):
             conn.abandon(self)
         if self.sent:
             client.close()  # the client has part of the answer: it must see the cut
-        else:
+        elif whole or not self.retry(TIMEOUT, 504, self.endpoint):
             client.answer(504, close=not self.req.complete)
 
     def stop_timers(self) -> None:
@@ -388,35 +408,26 @@ class FilteredExchange(Exchange, Answers):
         self._request_timer = self._attempt_timer = None
         self.timed = False
 
-    def failed(self, status: int, retryable: bool) -> None:
+    def retry_policy(self) -> RetryPolicy:
+        """The route's Retry filter, else the worker's defaults; none for the request to
+        an error page's backend."""
+        if self.error_route is not None:
+            return NO_RETRY
+        policy = self.plan.retry_policy
+        return policy if policy is not None else self.client.ctx.retry_policy()
+
+    def failed(self, status: int, retryable: bool, kind: int = ERROR) -> None:
         client = self.client
         if client.exchange is not self or client.closing:
             return
-        req = self.req
-        plain_retry = retryable and not self.retries
-        safe = req.method in IDEMPOTENT and not req.has_body
-        if not plain_retry and safe and self.endpoint is not None and self._may_try_again():
-            self.conn = None
-            if self.tried is None:
-                self.tried = []
-            self.tried.append(self.endpoint)
-            self.start(fresh=True)
+        self.conn = None
+        if self.retry(self._failed_kind(status, retryable, kind), status, self.endpoint):
             return
-        if not (plain_retry and safe) and self.intercepts(status):
+        if self._error_page(status):
             self.status = status  # the failure's 502/504 gets the custom error page
             self.intercepted()
             return
-        super().failed(status, retryable)
-
-    def _may_try_again(self) -> bool:
-        """Whether Retry allows one more attempt on another endpoint (tries 0: one per
-        endpoint)."""
-        if not self.plan.retry:
-            return False
-        route = self.req.route
-        assert isinstance(route, RouteResult)
-        attempts = len(self.tried or ()) + 1
-        return attempts < (self.tries or len(route.endpoints))
+        client.answer(status, close=not self.req.complete)
 
     def response_done(self) -> None:
         if self.timed:
@@ -428,6 +439,21 @@ class FilteredExchange(Exchange, Answers):
 
     # -- the response head ---------------------------------------------------------------
     def intercepts(self, status: int) -> bool:
+        """Whether a response head with `status` is replaced: tried again on another
+        endpoint (a status the Retry filter lists, while the rule allows), or answered by
+        an error page."""
+        policy = self.plan.retry_policy
+        if (
+            policy is not None
+            and status in policy.statuses
+            and self.error_route is None
+            and self.may_retry(STATUS, status, self.endpoint)
+        ):
+            self.again = True
+            return True
+        return self._error_page(status)
+
+    def _error_page(self, status: int) -> bool:
         pages = self.plan.error_pages
         if pages is None or self.error_route is not None or status not in pages.codes:
             return False
@@ -437,9 +463,14 @@ class FilteredExchange(Exchange, Answers):
         return self.req.complete and not backend.status and bool(backend.endpoints)
 
     def intercepted(self) -> None:
+        self.conn = None
+        if self.again:  # a status to retry (see intercepts)
+            self.again = False
+            self.retries += 1
+            self.start(fresh=True)
+            return
         pages = self.plan.error_pages
         assert pages is not None
-        self.conn = None
         if pages.backend is None:
             self.client.answer(self.status, close=not self.req.complete)
             return

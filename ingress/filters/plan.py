@@ -43,6 +43,7 @@ from ingress.filters.rewrite import TargetRewrite
 from ingress.filters.upstream_tls import UpstreamTLS
 from ingress.filters.variables import Template
 from ingress.request import RequestState
+from ingress.retry import RetryPolicy
 from ingress.route_actions import (
     find_filter,
     forwarded_prefix,
@@ -173,7 +174,7 @@ class RoutePlan:
         "request_edits",
         "response_edits",
         "result",
-        "retry",
+        "retry_policy",
         "rewrite",
         "runtime",
         "sources",
@@ -183,7 +184,6 @@ class RoutePlan:
         "timeouts",
         "tls",
         "tls_auto",
-        "tries",
         "upstream_host",
     )
 
@@ -237,8 +237,8 @@ class RoutePlan:
         # and writes both reset it): read, else send; 0: the worker's setting.
         self.idle_timeout = (t.read or t.send or 0.0) if t is not None else 0.0
         retry = find_filter(f, Retry)
-        self.retry = retry is not None
-        self.tries = retry.tries if retry is not None else 0
+        # The route's own retry rule (ingress/retry.py), or None: the worker's defaults.
+        self.retry_policy = RetryPolicy.of(retry) if retry is not None else None
         self.mirrors = tuple(m for m in f if isinstance(m, Mirror))
         self.error_pages = find_filter(f, ErrorPages)
         protocol = find_filter(f, UpstreamProtocol)
@@ -254,7 +254,7 @@ class RoutePlan:
             or self.external is not None
             or self.concurrency is not None
             or self.timeouts is not None
-            or self.retry
+            or self.retry_policy is not None
             or self.mirrors
             or self.error_pages is not None
             or self.tls is not None
@@ -301,6 +301,7 @@ class RoutePlan:
             or self.sticky
             or self.external
             or self.error_pages
+            or (retry is not None and retry.statuses)
         )
         # Whether the endpoint is chosen otherwise than by the backend's balancer alone.
         self.plain_pick = not (

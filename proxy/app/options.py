@@ -353,9 +353,13 @@ class Options:
         bind = self.gateway_bind_address
         local = interface_addresses() if on_this_node else None
         defaults = (bind,) if bind not in ("0.0.0.0", "::") else node_addresses(self.hostname)
-        reserved = (
-            (*self.http_bind_address, "Ingress HTTP listener (--http-bind-address)"),
-            (*self.https_bind_address, "Ingress HTTPS listener (--https-bind-address)"),
+        reserved = tuple(
+            (*address, what)
+            for address, what in (
+                (self.http_bind_address, "Ingress HTTP listener (--http-bind-address)"),
+                (self.https_bind_address, "Ingress HTTPS listener (--https-bind-address)"),
+            )
+            if address is not None
         )
         return GatewayConfig(
             self.gateway_controller_name, bind, defaults, local, reserved=reserved

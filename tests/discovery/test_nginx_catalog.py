@@ -84,6 +84,7 @@ def test_catalog_holds_every_documented_name() -> None:
 
 # A value each parsed annotation accepts, with what it needs to take effect.
 VALID_VALUE = {
+    "proxy-next-upstream": "error timeout http_502",
     "app-root": "/app", "rewrite-target": "/", "x-forwarded-prefix": "/p",
     "permanent-redirect": "https://a.b", "temporal-redirect": "https://a.b",
     "permanent-redirect-code": "308", "temporal-redirect-code": "307",
@@ -155,7 +156,8 @@ def test_each_configmap_key_does_what_the_catalog_says(key: str) -> None:
     samples = {"proxy-body-size": "1m", "http-redirect-code": "301", "load-balance": "ewma",
                "forwarded-for-header": "X-F", "no-tls-redirect-locations": "/x",
                "custom-http-errors": "404", "allow-snippet-annotations": "false",
-               "limit-req-status-code": "429", "limit-conn-status-code": "429"}
+               "limit-req-status-code": "429", "limit-conn-status-code": "429",
+               "proxy-next-upstream": "error timeout http_502"}
     value = samples.get(key, "10.0.0.0/8" if ("cidr" in key or "range" in key) else "5")
     if status == PARSED and key not in samples and not key.endswith(("cidr", "range", "cidrs")):
         value = "true" if not re.search(r"timeout|tries|max-age", key) else "5"

@@ -130,7 +130,8 @@ def test_a_black_hole_leaves_rotation_and_comes_back_when_it_answers(
             proxy.apply(site([EndpointInfo(HOST, pa), EndpointInfo(HOST, pb), hole]))
             warm = wrk(proxy.port, 3)
             assert ejected(proxy) == {hole.port}
-            assert warm.failures >= 5  # the warm-up: the timeouts that ejected it
+            # The warm-up's timeouts ejected it; clients mostly did not see them: retries
+            # (on by default, within their budget) sent those requests to another endpoint.
             run = wrk(proxy.port, 6)
             rate = run.failures / run.requests
             assert rate <= 0.001, run
