@@ -25,7 +25,7 @@ resolved backends and valid rules). Routes and Gateways are taken oldest first
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from discovery.gateway_hostnames import intersect_hostnames
@@ -68,7 +68,7 @@ class GatewayConfig:
     bind_address: str = "0.0.0.0"
     # What status.addresses says for such a Gateway (the node's addresses); empty:
     # none known, and the Gateway is not Programmed (AddressNotAssigned).
-    default_addresses: tuple[str, ...] = ()
+    default_addresses: Sequence[str] = ()
     # Addresses this node has; an IPAddress in spec.addresses outside them (and outside
     # loopback) is AddressNotUsable. None: not checked (seaway check).
     local_addresses: frozenset[str] | None = None

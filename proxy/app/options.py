@@ -13,6 +13,8 @@ PROXY_MODES = ("userspace", "iptables", "nftables")
 DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
 
 if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
+    from collections.abc import Sequence
+
     from discovery.gateway_attach import GatewayConfig
     from discovery.kube_source import KubeSourceConfig
     from discovery.nginx_configmap import IngressNginxMode
@@ -273,10 +275,15 @@ class Options:
         resolved, else its interfaces'). `on_this_node=False` (seaway check): spec
         addresses are not checked against this machine's."""
         from discovery.gateway_attach import GatewayConfig
+        from proxy.app.node_addresses import AddressesLater
 
         bind = self.gateway_bind_address
         local = interface_addresses() if on_this_node else None
-        defaults = (bind,) if bind not in ("0.0.0.0", "::") else node_addresses(self.hostname)
+        hostname = self.hostname
+        defaults: Sequence[str] = (bind,)
+        if bind in ("0.0.0.0", "::"):
+            # Resolving the node's name may wait for a resolver's timeout: not here.
+            defaults = AddressesLater(lambda: node_addresses(hostname))
         return GatewayConfig(self.gateway_controller_name, bind, defaults, local)
 
 
