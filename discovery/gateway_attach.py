@@ -25,7 +25,7 @@ resolved backends and valid rules). Routes and Gateways are taken oldest first
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from discovery.gateway_hostnames import intersect_hostnames
@@ -71,7 +71,7 @@ class GatewayConfig:
     default_addresses: Sequence[str] = ()
     # Addresses this node has; an IPAddress in spec.addresses outside them (and outside
     # loopback) is AddressNotUsable. None: not checked (seaway check).
-    local_addresses: frozenset[str] | None = None
+    local_addresses: Container[str] | None = None
     unsupported_filters: frozenset[str] = UNSUPPORTED_FILTERS
 
 

@@ -275,14 +275,15 @@ class Options:
         resolved, else its interfaces'). `on_this_node=False` (seaway check): spec
         addresses are not checked against this machine's."""
         from discovery.gateway_attach import GatewayConfig
-        from proxy.app.node_addresses import AddressesLater
+        from proxy.app.node_addresses import AddressesLater, LocalAddressesLater
 
+        # Both looked up in threads, read when a Gateway needs them (resolving the node's
+        # name may wait for a resolver's timeout): never in the way of a daemon start.
         bind = self.gateway_bind_address
-        local = interface_addresses() if on_this_node else None
+        local = LocalAddressesLater(interface_addresses) if on_this_node else None
         hostname = self.hostname
         defaults: Sequence[str] = (bind,)
         if bind in ("0.0.0.0", "::"):
-            # Resolving the node's name may wait for a resolver's timeout: not here.
             defaults = AddressesLater(lambda: node_addresses(hostname))
         return GatewayConfig(self.gateway_controller_name, bind, defaults, local)
 

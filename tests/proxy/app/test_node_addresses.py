@@ -7,7 +7,7 @@ import threading
 
 import pytest
 
-from proxy.app.node_addresses import AddressesLater
+from proxy.app.node_addresses import AddressesLater, LocalAddressesLater
 from proxy.app.options import Options
 
 
@@ -51,10 +51,25 @@ def test_gateway_config_does_not_resolve_the_node_name_while_setting_up(
         release.wait(10)
         raise socket.gaierror("no resolver")
 
+    def slow_interfaces() -> frozenset[str]:
+        release.wait(10)
+        return frozenset({"192.0.2.9"})
+
     monkeypatch.setattr(socket, "getaddrinfo", hanging_getaddrinfo)
-    monkeypatch.setattr("proxy.app.options.interface_addresses", lambda: frozenset({"192.0.2.9"}))
+    monkeypatch.setattr("proxy.app.options.interface_addresses", slow_interfaces)
     config = Options(hostname="node-a").gateway_config()  # returns at once
     assert isinstance(config.default_addresses, AddressesLater)
-    assert not config.default_addresses.ready
+    assert isinstance(config.local_addresses, LocalAddressesLater)
+    assert not config.default_addresses.ready and not config.local_addresses.ready
     release.set()
     assert tuple(config.default_addresses) == ("192.0.2.9",)  # the interfaces' instead
+    assert "192.0.2.9" in config.local_addresses
+    assert "192.0.2.10" not in config.local_addresses
+
+
+def test_unreadable_interfaces_check_nothing() -> None:
+    """None (netlink unavailable) meant "not checked": every address passes."""
+    local = LocalAddressesLater(lambda: None)
+    assert "203.0.113.1" in local
+    broken = LocalAddressesLater(lambda: 1 / 0)  # type: ignore[arg-type,return-value]
+    assert "203.0.113.1" in broken
