@@ -25,7 +25,7 @@ resolved backends and valid rules). Routes and Gateways are taken oldest first
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from discovery.gateway_hostnames import intersect_hostnames
@@ -68,10 +68,10 @@ class GatewayConfig:
     bind_address: str = "0.0.0.0"
     # What status.addresses says for such a Gateway (the node's addresses); empty:
     # none known, and the Gateway is not Programmed (AddressNotAssigned).
-    default_addresses: tuple[str, ...] = ()
+    default_addresses: Sequence[str] = ()
     # Addresses this node has; an IPAddress in spec.addresses outside them (and outside
     # loopback) is AddressNotUsable. None: not checked (seaway check).
-    local_addresses: frozenset[str] | None = None
+    local_addresses: Container[str] | None = None
     unsupported_filters: frozenset[str] = UNSUPPORTED_FILTERS
     # Address:ports this process already serves otherwise (the Ingress listeners,
     # --http-bind-address / --https-bind-address), with what they are: a Gateway listener

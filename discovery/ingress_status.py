@@ -31,7 +31,7 @@ How they are written:
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -52,7 +52,8 @@ class IngressStatusConfig:
     publish_service: tuple[str, str] | None = None  # --publish-service (namespace, name)
     node_name: str = ""  # whose Node's addresses are published (neither flag given)
     node_internal_ip: bool = False  # --report-node-internal-ip-address
-    fallback_addresses: tuple[str, ...] = ()  # this host's, while its Node is unknown
+    # this host's, while its Node is unknown (looked up lazily: proxy/app/node_addresses.py)
+    fallback_addresses: Sequence[str] = ()
     update_on_shutdown: bool = True  # --update-status-on-shutdown
 
     @property

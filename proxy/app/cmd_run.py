@@ -126,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         dataplanes = choose_dataplanes(options)
-        daemon = Daemon(options, choose_source(options), dataplanes)
+        daemon = Daemon(options, choose_source(options), dataplanes, freeze_start=True)
         for dataplane in dataplanes:  # "serviceProxyHealthy" is the daemon's /healthz
             if isinstance(dataplane, HealthCheckServer):
                 dataplane.proxy_healthy = daemon.health.healthy

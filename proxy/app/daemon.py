@@ -34,6 +34,7 @@ from proxy.active_checker import ActiveChecker
 from proxy.app.admin import Health, add_health_routes, add_metrics_route, start_site
 from proxy.app.metrics import CheckCollector, DaemonMetrics
 from proxy.app.options import Options
+from proxy.app.startup_gc import StartupGc
 from proxy.app.status import StatusBoard, add_status_routes
 from proxy.counters import Family
 from proxy.dataplane import Checked, Counting, Dataplane, Draining
@@ -88,7 +89,10 @@ class Daemon:
         dataplanes: Sequence[Dataplane],
         *,
         wall_clock: Callable[[], float] = time.time,
+        freeze_start: bool = False,
     ) -> None:
+        """`freeze_start`: after the first sync, exempt the objects of the start from
+        garbage collection for good (`seaway run`; see proxy/app/startup_gc.py)."""
         self.options = options
         self.source = source
         self.dataplanes = list(dataplanes)
@@ -111,6 +115,7 @@ class Daemon:
         self._source_ready = False
         self._hurry = asyncio.Event()
         self.checker: ActiveChecker | None = None  # made by run() when a proxy takes verdicts
+        self._startup_gc = StartupGc(freeze=freeze_start)
         self.runner = SyncRunner(
             self._sync,
             min_interval=options.min_sync_period,
@@ -188,6 +193,7 @@ class Daemon:
             endpoints,
             ", ".join(timings),
         )
+        self._startup_gc.settle()
         self.synced.set()
 
     def _verdicts(self, down: frozenset[Address]) -> None:
@@ -278,6 +284,7 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down in order within a deadline."""
+        self._startup_gc.pause()  # until the first sync (proxy/app/startup_gc.py)
         sites = await self._start_admin()
         started: list[Dataplane] = []
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.status.sample_forever())]
@@ -302,6 +309,7 @@ class Daemon:
             raise
         finally:
             log.info("shutting down")
+            self._startup_gc.settle()
             self.health.draining = True  # /readyz: 503 from now on
             if self.checker is not None:
                 self.checker.close()

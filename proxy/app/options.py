@@ -13,6 +13,8 @@ PROXY_MODES = ("userspace", "iptables", "nftables")
 DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
 
 if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
+    from collections.abc import Sequence
+
     from discovery.gateway_attach import GatewayConfig
     from discovery.ingress_status import IngressStatusConfig
     from discovery.kube_source import KubeSourceConfig
@@ -305,7 +307,10 @@ class Options:
 
         if not self.update_status:
             return None
+        from proxy.app.node_addresses import AddressesLater
+
         shared = self._status_shows_node()
+        hostname = self.hostname
         return IngressStatusConfig(
             self.ingress_controller,
             self.watch_ingress_without_class,
@@ -313,7 +318,7 @@ class Options:
             self.publish_service,
             self.hostname,
             self.report_node_internal_ip_address,
-            node_addresses(self.hostname) if shared else (),
+            AddressesLater(lambda: node_addresses(hostname)) if shared else (),
             self.update_status_on_shutdown,
         )
 
@@ -349,10 +354,16 @@ class Options:
         resolved, else its interfaces'). `on_this_node=False` (seaway check): spec
         addresses are not checked against this machine's."""
         from discovery.gateway_attach import GatewayConfig
+        from proxy.app.node_addresses import AddressesLater, LocalAddressesLater
 
+        # Both looked up in threads, read when a Gateway needs them (resolving the node's
+        # name may wait for a resolver's timeout): never in the way of a daemon start.
         bind = self.gateway_bind_address
-        local = interface_addresses() if on_this_node else None
-        defaults = (bind,) if bind not in ("0.0.0.0", "::") else node_addresses(self.hostname)
+        local = LocalAddressesLater(interface_addresses) if on_this_node else None
+        hostname = self.hostname
+        defaults: Sequence[str] = (bind,)
+        if bind in ("0.0.0.0", "::"):
+            defaults = AddressesLater(lambda: node_addresses(hostname))
         reserved = tuple(
             (*address, what)
             for address, what in (

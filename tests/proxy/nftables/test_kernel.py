@@ -429,8 +429,11 @@ def test_reapply_writes_nothing_then_repairs_what_was_changed(
         return m.group(1), int(m.group(2)), int(m.group(3)), int(m.group(4))
 
     assert counts()[0] == "full"
-    assert counts() == ("read-back", 0, 0, 0)
-    # someone adds a rule to a seaway chain and deletes an element
+    # The sync record proves nothing was committed since: nothing read back or written.
+    assert counts() == ("unchanged", 0, 0, 0)
+    assert counts() == ("unchanged", 0, 0, 0)
+    # someone adds a rule to a seaway chain and deletes an element: two commits, so the
+    # record no longer holds and the tables are read back
     node = cluster.node
     cluster.exec(
         node,
@@ -456,6 +459,12 @@ def test_reapply_writes_nothing_then_repairs_what_was_changed(
         "{ 10.96.0.60 . 80 . 1 }",
     )
     assert counts() == ("read-back", 1, 0, 1)
+    assert counts() == ("unchanged", 0, 0, 0)  # the repair wrote a new record
+    # a read-back that finds nothing to change writes the record alone
+    cluster.exec(node, "nft", "add", "table", "ip", "someone-else")
+    cluster.exec(node, "nft", "delete", "table", "ip", "someone-else")
+    assert counts() == ("read-back", 0, 0, 0)
+    assert counts() == ("unchanged", 0, 0, 0)
     assert "10.96.0.60 accept" not in cluster.exec(
         node, "nft", "list", "chain", "ip", "seaway", N.SERVICES
     )
