@@ -35,7 +35,7 @@ from ingress.filters.headers import HeadEdit, field_lines, replace_target
 from ingress.filters.subrequest import SubResponse, fetch
 from ingress.filters.upstream_tls import UpstreamTLS
 from ingress.pool import EndpointPool
-from ingress.request import RequestState
+from ingress.request import ForwardedLines, RequestState
 from ingress.route_filters import ErrorPages
 from ingress.route_match import RouteResult
 from ingress.routes import Forward
@@ -57,6 +57,7 @@ class FilteredClient(Downstream, Protocol):
 
     client_ip: bytes
     scheme: bytes
+    lines: ForwardedLines  # its X-Forwarded-* lines (ingress/request.py)
 
 
 class FilteredExchange(Exchange, Answers):
