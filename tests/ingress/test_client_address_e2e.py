@@ -171,16 +171,18 @@ def test_haproxy_in_front(lt: LoopThread, web: list[Backend], send_proxy: str) -
     """haproxy in TCP mode relays to seaway with `send-proxy` (v1) or `send-proxy-v2`:
     the client connects to haproxy from 127.0.0.5, seaway's peer is haproxy (127.0.0.1),
     and the backend sees 127.0.0.5; on HTTPS the header precedes the ClientHello."""
-    with served(lt, web, settings=PP_ON) as p:
-        with haproxy({p.port: send_proxy, https_port(p): send_proxy}) as fronts:
-            for front, tls in zip(fronts, (False, True), strict=True):
-                raw = talk(front, b"", [get(close=False), get()], tls, source="127.0.0.5")
-                answers = parse(raw)
-                assert len(answers) == 2
-                for a in answers:
-                    h = sent(a)
-                    assert h["x-forwarded-for"] == h["x-real-ip"] == "127.0.0.5"
-                    assert h["x-forwarded-proto"] == ("https" if tls else "http")
+    with (
+        served(lt, web, settings=PP_ON) as p,
+        haproxy({p.port: send_proxy, https_port(p): send_proxy}) as fronts,
+    ):
+        for front, tls in zip(fronts, (False, True), strict=True):
+            raw = talk(front, b"", [get(close=False), get()], tls, source="127.0.0.5")
+            answers = parse(raw)
+            assert len(answers) == 2
+            for a in answers:
+                h = sent(a)
+                assert h["x-forwarded-for"] == h["x-real-ip"] == "127.0.0.5"
+                assert h["x-forwarded-proto"] == ("https" if tls else "http")
 
 
 @contextmanager
