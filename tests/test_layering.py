@@ -76,6 +76,8 @@ PURE_MODULES = (
     "ingress.filters.variables",
     "ingress.trace",
     "ingress.framing",
+    "ingress.proxy_protocol",
+    "ingress.client_address",
     "proxy.balancer",
     "proxy.balancers.base",
     "proxy.balancers.round_robin",

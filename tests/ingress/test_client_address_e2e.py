@@ -412,3 +412,20 @@ def test_pipelined_requests_keep_their_own_client(lt: LoopThread, web: list[Back
         # the same bytes again (the exact-bytes memo is off on such connections)
         again = parse(talk(p.port, b"", [reqs[0], reqs[0], reqs[2]]))
         assert [sent(a)["x-real-ip"] for a in again] == ["10.0.0.1", "10.0.0.1", "10.0.0.3"]
+
+
+def test_forwarded_proto_decides_the_https_redirect(lt: LoopThread, web: list[Backend]) -> None:
+    """lua_ingress.lua redirect_to_https reads $pass_access_scheme: behind a balancer
+    that ends TLS (use-forwarded-headers), X-Forwarded-Proto: https is not redirected
+    again; without use-forwarded-headers the header changes nothing (308)."""
+    force = ann(force_ssl_redirect="true")
+    https_said = [("X-Forwarded-Proto", "https")]
+    with served(lt, web, NginxGlobalSettings(use_forwarded_headers=True), annotations=force) as p:
+        assert one(p.port, b"").status == 308
+        assert sent(one(p.port, b"", https_said))["x-forwarded-proto"] == "https"
+    with served(lt, web, NginxGlobalSettings(), annotations=force) as p:
+        assert one(p.port, b"", https_said).status == 308
+    # a PROXY destination port 443 is https too (lua: proxy_protocol_server_port)
+    with served(lt, web, NginxGlobalSettings(use_proxy_protocol=True), annotations=force) as p:
+        assert one(p.port, PP_E2E).status == 308
+        assert one(p.port, PP_E2E.replace(b"1234", b"443")).status == 200
