@@ -27,7 +27,6 @@ import logging
 import re
 import socket
 import time
-from typing import cast
 
 from ingress.client_address import ConnectionAddress, real_client
 from ingress.context import ProxyContext
@@ -154,7 +153,7 @@ class _Seen:
     __slots__ = ("client_ip", "host", "key", "lines", "scheme")
 
     def __init__(self, lines: ForwardedLines, host: bytes | None, key: tuple[object, ...]) -> None:
-        self.client_ip = lines.client_ip
+        self.client_ip = lines.client_ip  # (key: the request fields besides it)
         self.scheme = lines.scheme
         self.lines = lines
         self.host = host
@@ -164,9 +163,16 @@ class _Seen:
 class ForwardedProtocol(AddressedProtocol):
     """AddressedProtocol whose client address (and, with use-forwarded-headers, scheme,
     port and host) each request's fields decide. The connection's ``client_ip``,
-    ``scheme`` and ``lines`` are the request's being routed, then the active one's."""
+    ``scheme`` and ``lines`` are those of the request being routed, then again the
+    active one's: a request routed while another is under way (pipelined) keeps its own
+    until it starts.
 
-    __slots__ = ("_base_scheme", "_clients", "_last", "_named")
+    The address is read from the raw head before HttpProtocol parses it: a read that is
+    one whole head (``_one``) and a repeated one (``_repeat``) keep their shortcuts; only
+    a request whose Host is replaced by X-Forwarded-Host takes the general path, where
+    the upstream head is edited between admission and sending."""
+
+    __slots__ = ("_base_scheme", "_current", "_last", "_named", "_pending", "_queued", "_source")
 
     def __init__(
         self,
@@ -177,91 +183,119 @@ class ForwardedProtocol(AddressedProtocol):
     ) -> None:
         super().__init__(ctx, scheme, address, header)
         self._base_scheme = scheme
-        self._clients: dict[RequestState, _Seen] = {}
+        self._source = b""  # the client before any request field is read
+        self._queued: dict[RequestState, _Seen] = {}  # routed, waiting for their turn
+        self._current: _Seen | None = None  # what client_ip, scheme and lines say now
         self._last: _Seen | None = None
-        name = address.model.real_ip_header.lower().encode("latin-1")
-        self._named = (
-            None
-            if name in (b"", b"x-forwarded-for")
-            else re.compile(rb"\r\n" + re.escape(name) + rb":[ \t]*([^\r]*)", re.IGNORECASE)
-        )
+        self._pending: _Seen | None = None  # resolved by _one for the _route it falls to
+        name = address.model.real_ip_header or "X-Forwarded-For"
+        self._named = _field_pattern(name.lower().encode("latin-1"))
 
-    # -- hooks into HttpProtocol: every request goes through _route and _start ------------
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        self._source = self.client_ip
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        super().connection_lost(exc)
+        self._queued.clear()
+
+    # -- hooks into HttpProtocol: every request goes through _one, _repeat or _route -----
     def _one(self, data: bytes) -> None:
-        self._read(data)  # the general path: _head -> _headed -> _route
-        if self.deferred and not self.closing:
-            self.deferred = False
-            self._start(self.active)  # type: ignore[arg-type]  # set by _route
+        seen = self._pending = self._resolve(data)  # (_pending: if it falls to _route)
+        self._use(seen)
+        if seen.host is not None:  # Host to replace: the general path, see _route
+            self._read(data)
+            if self.deferred and not self.closing:
+                self.deferred = False
+                self._start(self.active)  # type: ignore[arg-type]  # set by _route
+            return
+        super()._one(data)
+        self._pending = None
 
     def _repeat(self, memo: RequestState) -> None:
-        self._one(memo.head)
+        # The same bytes: the same client as the memo's (whose upstream head it reuses).
+        seen = self._pending = self._resolve(memo.head)
+        self._use(seen)
+        super()._repeat(memo)
+        self._pending = None
 
     def _route(self, req: RequestState) -> None:
-        seen = self._resolve(req)
+        seen = self._pending or self._resolve(req.head)
+        self._pending = None
+        before = self._current
         self._use(seen)
         super()._route(req)
         if seen.host is not None and req.upstream_head:
             req.upstream_head = _forwarded_host(req.upstream_head, req.host, seen.host)
-        self._clients[req] = seen
-        active = self.active
-        if active is not None and active is not req:
-            self._use(self._clients.get(active))
+        if self.active is not req:  # queued behind the active one: its turn comes later
+            self._queued[req] = seen
+            self._use(before)
 
     def _start(self, req: RequestState) -> None:
-        self._use(self._clients.get(req))
+        if self._queued:
+            self._use(self._queued.pop(req, None))
         super()._start(req)
-
-    def finish(self) -> None:
-        active = self.active
-        if active is not None:
-            self._use(self._clients.pop(active, None))
-        super().finish()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        super().connection_lost(exc)
-        self._clients.clear()
 
     # -- the request's client ------------------------------------------------------------
     def _use(self, seen: _Seen | None) -> None:
-        if seen is not None:
+        if seen is not None and seen is not self._current:
+            self._current = seen
             self.client_ip = seen.client_ip
             self.scheme = seen.scheme
             self.lines = seen.lines
 
-    def _resolve(self, req: RequestState) -> _Seen:
+    def _resolve(self, head: bytes) -> _Seen:
+        """The client of the request whose raw head is `head`."""
         a = self.address
         m = a.model
-        peer, header = self.peer, self.header
-        client = a.source(peer, header)
+        client = self._source
         trusted = a.trusted
+        low = head.lower()  # searched with case-sensitive patterns (a literal scan)
         if trusted is not None and m.real_ip_header:
-            values = self._values(req)
+            named = self._named
+            values = _values(named, head, low) if named.search(low) is not None else []
+            header = self.header
             if m.proxy_protocol:
                 carried = header.source[0].encode() if header and header.source else None
                 if carried is None:
                     values = []  # no PROXY address: nginx's header is empty
                 elif carried not in trusted or not values:
                     values = [carried]
-            client = real_client(peer, values, trusted)
+            client = real_client(self.peer, values, trusted) if values else self.peer
         scheme, port, host = self._base_scheme, None, None
         if m.use_forwarded_headers:
-            scheme = req.header(b"x-forwarded-proto") or scheme
-            port = req.header(b"x-forwarded-port")
-            forwarded_host = req.header(b"x-forwarded-host")
+            scheme = _first(_XFPROTO, head, low) or scheme
+            port = _first(_XFPORT, head, low)
+            forwarded_host = _first(_XFHOST, head, low)
             if forwarded_host:
                 host = forwarded_host.split(b",", 1)[0].strip()  # lua: the first one
-        key = (client, scheme, port, host)
         last = self._last
-        if last is not None and last.key == key:
-            return last  # (the client's requests mostly look alike)
-        seen = self._last = _Seen(a.lines(client, scheme, header, peer, port), host, key)
+        if last is not None and last.client_ip == client and last.key == (scheme, port, host):
+            return last  # (a client's requests mostly look alike)
+        lines = a.lines(client, scheme, self.header, self.peer, port)
+        seen = self._last = _Seen(lines, host, (scheme, port, host))
         return seen
 
-    def _values(self, req: RequestState) -> list[bytes]:
-        named = self._named
-        if named is None:
-            return [] if req.xff is None else [req.xff]
-        return cast(list[bytes], named.findall(req.head))
+
+def _field_pattern(name: bytes) -> re.Pattern[bytes]:
+    """The field `name` (lower case) in a lower-cased head; group 1 spans its value."""
+    return re.compile(rb"\r\n" + re.escape(name) + rb":[ \t]*([^\r]*?)[ \t]*(?=\r)")
+
+
+_XFPROTO = _field_pattern(b"x-forwarded-proto")
+_XFPORT = _field_pattern(b"x-forwarded-port")
+_XFHOST = _field_pattern(b"x-forwarded-host")
+
+
+def _first(pattern: re.Pattern[bytes], head: bytes, low: bytes) -> bytes | None:
+    """The first value of a field, as written in `head` (`low`: head.lower())."""
+    m = pattern.search(low)
+    return head[m.start(1) : m.end(1)] if m is not None else None
+
+
+def _values(pattern: re.Pattern[bytes], head: bytes, low: bytes) -> list[bytes]:
+    """Every value of a field, as written in `head`, in order."""
+    return [head[m.start(1) : m.end(1)] for m in pattern.finditer(low)]
 
 
 def _forwarded_host(head: bytes, host: bytes | None, forwarded: bytes) -> bytes:
