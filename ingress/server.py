@@ -141,7 +141,11 @@ class Listener:
                 header = None
                 if client.model.proxy_protocol:
                     timeout = self.ctx.settings.header_timeout
-                    header = await read_proxy_header(self.loop, conn, timeout)
+                    try:
+                        header = await read_proxy_header(self.loop, conn, timeout)
+                    except asyncio.CancelledError:  # the listener closes (reload, drain)
+                        conn.close()
+                        raise
                 kind = ForwardedProtocol if client.model.per_request else AddressedProtocol
                 factory = partial(kind, self.ctx, self.scheme, client, header)
             await self.loop.connect_accepted_socket(factory, conn, ssl=self.tls)

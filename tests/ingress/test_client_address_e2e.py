@@ -436,3 +436,20 @@ def test_forwarded_proto_decides_the_https_redirect(lt: LoopThread, web: list[Ba
     with served(lt, web, NginxGlobalSettings(use_proxy_protocol=True), annotations=force) as p:
         assert one(p.port, PP_E2E).status == 308
         assert one(p.port, PP_E2E.replace(b"1234", b"443")).status == 200
+
+
+def test_closing_the_listener_closes_connections_still_owing_their_header(
+    lt: LoopThread, web: list[Backend]
+) -> None:
+    """A reload that closes the socket (or a drain) does not leave a connection that has
+    not sent its PROXY header yet open until its header timeout (here an hour)."""
+    settings = HttpSettings(proxy_protocol=True, header_timeout=3600)
+    with served(lt, web, settings=settings) as p, socket.create_connection((HOST, p.port)) as s:
+        server = p.server
+        assert server is not None and server.http is not None
+        listener = server.http
+        wait_until(lambda: len(listener.tasks) == 1, what="the connection accepted")
+        lt.run(server.close())
+        s.settimeout(30)
+        with contextlib.suppress(ConnectionResetError):
+            assert s.recv(1) == b""
