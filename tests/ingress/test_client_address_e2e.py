@@ -453,3 +453,25 @@ def test_closing_the_listener_closes_connections_still_owing_their_header(
         s.settimeout(30)
         with contextlib.suppress(ConnectionResetError):
             assert s.recv(1) == b""
+
+
+def test_hash_by_remote_addr_hashes_the_carried_address(lt: LoopThread) -> None:
+    """upstream-hash-by $remote_addr keys on the PROXY address: every request of one
+    carried address reaches one backend, and twenty addresses spread over three backends
+    (hashing the peer, 127.0.0.1 for all, would send them all to one)."""
+    nginx = NginxGlobalSettings(use_proxy_protocol=True)
+    with backends(lt, "h1", "h2", "h3") as three:
+        ports = [port_info("web", [b.endpoint for b in three])]
+        ingress = ing("app", APP, path("/"), annotations=ann(upstream_hash_by="$remote_addr"))
+        table = translate_ingresses(snapshot([ingress], (), nginx, ports), k.CONTROLLER).table
+        with proxy(lt, table) as p:
+            def name(address: str) -> str:
+                header = f"PROXY TCP4 {address} 192.168.0.11 5 80\r\n".encode()
+                answer = one(p.port, header)
+                assert answer.status == 200
+                found: str = answer.json()["name"]
+                return found
+
+            first = name("198.51.100.1")
+            assert {name("198.51.100.1") for _ in range(5)} == {first}
+            assert len({name(f"198.51.100.{i}") for i in range(2, 22)}) > 1
