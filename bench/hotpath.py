@@ -182,14 +182,19 @@ class Transport:
         return ("127.0.0.1", 40000) if name == "peername" else default
 
 
-def seaway_run(traffic: list[tuple[bytes, bytes]], exchanges: int) -> float:
-    """CPU seconds for `exchanges` exchanges through seaway's hot path."""
+def seaway_run(
+    traffic: list[tuple[bytes, bytes]],
+    exchanges: int,
+    protocol: Callable[[ProxyContext], HttpProtocol] = HttpProtocol,
+) -> float:
+    """CPU seconds for `exchanges` exchanges through seaway's hot path (client
+    connections made by `protocol`)."""
     loop = Loop()
     table = compile_table(translate_ingresses(bench_snapshot([("127.0.0.1", 9000)])).table)
     ctx = ProxyContext(loop, HttpSettings(), table)  # type: ignore[arg-type]
     clients = []
     for _ in range(CONNECTIONS):
-        p = HttpProtocol(ctx)
+        p = protocol(ctx)
         p.connection_made(Transport())  # type: ignore[arg-type]
         clients.append(p)
     pool = ctx.pools.get(("127.0.0.1", 9000))
@@ -243,12 +248,40 @@ def floor_run(traffic: list[tuple[bytes, bytes]], exchanges: int) -> float:
     return spent
 
 
+def client_address_targets() -> list[tuple[str, Callable[[ProxyContext], HttpProtocol]]]:
+    """seaway's client-address protocols (ingress/client_protocol.py) as a listener with
+    --proxy-protocol and one with ingress-nginx's enable-real-ip make them."""
+    from functools import partial
+
+    from discovery.nginx_configmap import NginxGlobalSettings
+    from ingress.client_address import ClientAddress, ConnectionAddress, nginx_client_address
+    from ingress.client_protocol import AddressedProtocol, ForwardedProtocol
+    from ingress.proxy_protocol import ProxyHeader
+
+    header = ProxyHeader(1, 48, ("192.168.0.1", 56324), ("192.168.0.11", 80))
+    pp = ConnectionAddress(ClientAddress(proxy_protocol=True), 80)
+    realip = ConnectionAddress(nginx_client_address(NginxGlobalSettings(enable_real_ip=True)), 80)
+    return [
+        ("seaway-pp", partial(AddressedProtocol, scheme=b"http", address=pp, header=header)),
+        ("seaway-realip", partial(ForwardedProtocol, scheme=b"http", address=realip)),
+    ]
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--exchanges", type=int, default=60000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--profile", action="store_true", help="cProfile seaway on varied traffic")
+    p.add_argument(
+        "--client-address",
+        action="store_true",
+        help="add seaway-pp (a PROXY header per connection) and seaway-realip "
+        "(enable-real-ip: the client read from each request)",
+    )
     args = p.parse_args()
+    targets: list[tuple[str, Callable[[ProxyContext], HttpProtocol]]] = [("seaway", HttpProtocol)]
+    if args.client_address:
+        targets += client_address_targets()
     traffic = {"varied": varied(4096), "identical": IDENTICAL}
     if args.profile:
         prof = cProfile.Profile()
@@ -257,13 +290,16 @@ def main() -> int:
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return 0
-    print(f"{'traffic':11}{'target':8}{'us/exchange':>12}{'vs floor':>10}")
+    print(f"{'traffic':11}{'target':15}{'us/exchange':>12}{'vs floor':>10}")
     for name, pairs in traffic.items():
         floor = statistics.median(floor_run(pairs, args.exchanges) for _ in range(args.rounds))
-        ours = statistics.median(seaway_run(pairs, args.exchanges) for _ in range(args.rounds))
-        for target, spent in (("floor", floor), ("seaway", ours)):
+        rows = [("floor", floor)]
+        for target, protocol in targets:
+            runs = (seaway_run(pairs, args.exchanges, protocol) for _ in range(args.rounds))
+            rows.append((target, statistics.median(runs)))
+        for target, spent in rows:
             us = spent / args.exchanges * 1e6
-            print(f"{name:11}{target:8}{us:>12.2f}{spent / floor:>9.2f}x")
+            print(f"{name:11}{target:15}{us:>12.2f}{spent / floor:>9.2f}x")
     return 0
 
 

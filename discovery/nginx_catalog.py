@@ -280,8 +280,8 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "ssl-session-timeout": _TLS,
     "ssl-buffer-size": _TLS,
     "use-proxy-protocol": PARSED,
-    "proxy-protocol-header-timeout": "the PROXY header must come with the request head "
-    "(10 s, fixed)",
+    "proxy-protocol-header-timeout": "the PROXY header must arrive within the request "
+    "head timeout (10 s, fixed)",
     "enable-aio-write": _NGINX,
     "use-gzip": _COMPRESSION,
     "use-geoip": _GEOIP,
@@ -317,7 +317,8 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "use-forwarded-headers": PARSED,
     "enable-real-ip": PARSED,
     "forwarded-for-header": PARSED,
-    "forwarded-for-proxy-protocol-header": "not implemented",
+    "forwarded-for-proxy-protocol-header": "not needed: seaway reads the PROXY address and "
+    "forwarded-for-header itself, without nginx's intermediate header",
     "compute-full-forwarded-for": PARSED,
     "proxy-add-original-uri-header": "X-Original-URI is not sent",
     "generate-request-id": "X-Request-ID is not generated",
@@ -442,7 +443,17 @@ CONFIGMAP_NOTES: dict[str, str] = {
     "and at most 64 KiB as it first went out",
     "load-balance": "ewma: seaway's EWMA balancer; round_robin: the Service's own balancer, "
     "by default least-request, which picks in round-robin order while nothing is in flight",
-    "use-proxy-protocol": "PROXY protocol v1 and v2 on the HTTP and HTTPS listeners",
+    "use-proxy-protocol": "v1 and v2 on the HTTP and HTTPS listeners, before TLS; a "
+    "connection without the header is closed; the address is used when the peer is in "
+    "proxy-real-ip-cidr, as nginx's realip",
+    "use-forwarded-headers": "X-Forwarded-For/-Proto/-Host/-Port of trusted peers sent on; "
+    "Proto decides the HTTPS redirect; with use-proxy-protocol and no X-Forwarded-For the "
+    "PROXY address is the client (nginx: the balancer's)",
+    "enable-real-ip": "client address from forwarded-for-header, nginx realip recursive",
+    "forwarded-for-header": "read for the client address; X-Original-Forwarded-For is sent "
+    "from X-Forwarded-For only",
+    "proxy-real-ip-cidr": "the trusted proxies (nginx set_real_ip_from)",
+    "compute-full-forwarded-for": "with use-forwarded-headers, as ingress-nginx",
 }
 
 
@@ -461,9 +472,8 @@ TRANSLATED: dict[str, str] = {
 }
 # ConfigMap keys the translator applies: as the listener's filters (body size, timeouts,
 # tries, HSTS, global custom errors and address lists) or the defaults of the annotations.
-# The client-address keys (use-forwarded-headers, enable-real-ip, proxy-real-ip-cidr,
-# forwarded-for-header, compute-full-forwarded-for, use-proxy-protocol) are for the
-# listener's runtime and still planned.
+# The client-address keys become the Ingress listener's ClientAddress
+# (ingress/client_address.py).
 TRANSLATED_KEYS: dict[str, str] = {
     **{
         key: PENDING if key in _PENDING else ACTS
@@ -497,6 +507,17 @@ TRANSLATED_KEYS: dict[str, str] = {
     },
     "service-upstream": ACTS,
     "allow-snippet-annotations": ACTS,
+    **{
+        key: ACTS
+        for key in (
+            "use-proxy-protocol",
+            "use-forwarded-headers",
+            "enable-real-ip",
+            "forwarded-for-header",
+            "proxy-real-ip-cidr",
+            "compute-full-forwarded-for",
+        )
+    },
 }
 
 

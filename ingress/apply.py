@@ -177,6 +177,7 @@ def settings_for(
     max_connections: int = 0,
     max_endpoint_requests: int = 1024,
     max_endpoint_connecting: int = 1024,
+    proxy_protocol: bool = False,
 ) -> HttpSettings:
     from dataclasses import replace
 
@@ -188,4 +189,5 @@ def settings_for(
         max_connections=max_connections,
         max_endpoint_requests=max_endpoint_requests,
         max_endpoint_connecting=max_endpoint_connecting,
+        proxy_protocol=proxy_protocol,
     )

@@ -61,6 +61,7 @@ class IngressConfig:
     gateway: GatewayConfig | None = None  # None: Gateway API objects are not served
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     shutdown_grace_period: float = 30.0
+    proxy_protocol: bool = False  # --proxy-protocol: every L7 socket expects the header
 
 
 class IngressDataplane:
@@ -77,6 +78,7 @@ class IngressDataplane:
             max_connections=options.max_connections,
             max_endpoint_requests=options.max_endpoint_requests,
             max_endpoint_connecting=options.max_endpoint_connecting,
+            proxy_protocol=options.proxy_protocol,
         )
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))

@@ -46,7 +46,7 @@ HOP_BY_HOP = frozenset(
 _FIELDS = re.compile(
     rb"\r\n(host|content-length|transfer-encoding|connection|upgrade|expect|te|trailer"
     rb"|keep-alive|proxy-[^:\r]*|x-forwarded-for|x-forwarded-proto|x-forwarded-host"
-    rb"|x-real-ip):[ \t]*([^\r]*)"
+    rb"|x-forwarded-port|x-real-ip):[ \t]*([^\r]*)"
 )
 # The same names, without values: the common head's only one is Host.
 _NAMES = re.compile(_FIELDS.pattern[: _FIELDS.pattern.index(b"):") + 2])
@@ -205,29 +205,53 @@ class RequestState:
         framing = b"Transfer-Encoding: chunked\r\n" if self.chunked else b""
         if self.upgrade is not None:
             framing += b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade
-        ip = lines.client_ip
-        xff = ip if self.xff is None else self.xff + b", " + ip
-        return (
-            b"%s%sX-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\n"
-            b"X-Forwarded-Host: %s\r\nX-Real-IP: %s\r\n\r\n"
-            % (self.forward, framing, xff, lines.scheme, host, ip)
+        xff = lines.client_ip
+        incoming = self.xff
+        if incoming is not None:
+            if lines.appended is not None:
+                xff = incoming + b", " + lines.appended
+            if lines.original:
+                framing += b"X-Original-Forwarded-For: %s\r\n" % incoming
+        return b"%s%sX-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: %s%s" % (
+            self.forward,
+            framing,
+            xff,
+            lines.scheme,
+            host,
+            lines.end,
         )
 
 
 class ForwardedLines:
     """The X-Forwarded-* lines of one client connection, made once: the part before the
-    host (For, Proto) and the end (Real-IP, the blank line)."""
+    host (For, Proto) and the end (Port when given, Real-IP, the blank line).
 
-    __slots__ = ("before_host", "client_ip", "end", "scheme")
+    An incoming X-Forwarded-For gets ``appended`` added to it (by default the client
+    address); with ``replace`` it is replaced by the client address (ingress-nginx without
+    compute-full-forwarded-for). ``original``: the incoming value is also sent as
+    X-Original-Forwarded-For (ingress-nginx). See ingress/client_address.py."""
 
-    def __init__(self, client_ip: bytes, scheme: bytes) -> None:
+    __slots__ = ("appended", "before_host", "client_ip", "end", "original", "scheme")
+
+    def __init__(
+        self,
+        client_ip: bytes,
+        scheme: bytes,
+        port: bytes = b"",
+        appended: bytes | None = None,
+        replace: bool = False,
+        original: bool = False,
+    ) -> None:
         self.client_ip = client_ip
         self.scheme = scheme
+        self.appended = None if replace else client_ip if appended is None else appended
+        self.original = original
         self.before_host = b"X-Forwarded-For: %s\r\nX-Forwarded-Proto: %s\r\nX-Forwarded-Host: " % (
             client_ip,
             scheme,
         )
-        self.end = b"\r\nX-Real-IP: %s\r\n\r\n" % client_ip
+        port_line = b"X-Forwarded-Port: %s\r\n" % port if port else b""
+        self.end = b"\r\n%sX-Real-IP: %s\r\n\r\n" % (port_line, client_ip)
 
 
 # The request line of a head llhttp accepted, in the one shape the proxy takes: single

@@ -51,6 +51,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from discovery.model import DEFAULT_LOAD_BALANCING, LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortName
+from ingress.client_address import SEAWAY_DEFAULT, ClientAddress
 
 if TYPE_CHECKING:
     from ingress.route_filters import Filter
@@ -335,6 +336,10 @@ class Listener(Compact):
     replaces the listener's, as an nginx location's directive replaces the http block's.
     They are constant per table, so the hot path can fold them into its settings when the
     table is applied instead of reading them per request.
+
+    ``client_address`` says how its sockets learn who the client is (PROXY protocol,
+    trusted forwarded-for headers) and which X-Forwarded-* fields they send
+    (ingress/client_address.py: ingress-nginx's ConfigMap keys for the Ingress listener).
     """
 
     name: str
@@ -345,6 +350,7 @@ class Listener(Compact):
     address: str | None = None
     protocol: Literal["HTTP", "HTTPS"] | None = None
     filters: tuple[Filter, ...] = ()
+    client_address: ClientAddress = SEAWAY_DEFAULT
 
     def hosts(self) -> list[str]:
         """Every host name with routes: exact ones sorted, then wildcards sorted, then ""

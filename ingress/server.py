@@ -14,16 +14,25 @@ import asyncio
 import logging
 import socket
 import ssl
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 
+from ingress.client_address import SEAWAY_DEFAULT, ClientAddress, ConnectionAddress
+from ingress.client_protocol import (
+    AddressedProtocol,
+    ForwardedProtocol,
+    read_proxy_header,
+    refused_header,
+)
 from ingress.context import ProxyContext, RouterLike
 from ingress.errors import error_response
 from ingress.filters.runtime import attach_plans
 from ingress.http1 import HttpProtocol
+from ingress.proxy_protocol import ProxyProtocolError
 from ingress.settings import HttpSettings
 from ingress.stats import RequestStats
+from ingress.translate_ingress import INGRESS_LISTENER
 from proxy.acceptor import Acceptor, answer_and_close
 from proxy.counters import Delta
 from proxy.health_metrics import add_health
@@ -58,6 +67,10 @@ class Listener:
     once waited up to a second in the accept queue. The Acceptor drains the queue per
     readiness event, pauses when descriptors run out, and past `max_connections` of this
     worker answers 503 and closes (plain HTTP; a TLS listener just closes).
+
+    ``configure`` sets how the client address is learnt (ingress/client_address.py) for
+    connections accepted from then on; with the PROXY protocol the header is read off
+    the socket in ``_attach``, before the transport (and any TLS handshake) starts.
     """
 
     def __init__(
@@ -72,7 +85,9 @@ class Listener:
         self.sock = sock
         self.tls = tls
         scheme = b"https" if tls is not None else b"http"
+        self.scheme = scheme
         self.factory = partial(HttpProtocol, ctx, scheme)
+        self.client: ConnectionAddress | None = None  # None: the peer, seaway's fields
         bound = sock.getsockname()
         self.address: tuple[str, int] = (bound[0], bound[1])
         self.requested = requested or self.address  # as asked (port 0 before binding)
@@ -112,9 +127,32 @@ class Listener:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def configure(self, model: ClientAddress) -> None:
+        """How connections accepted from now on learn their client's address."""
+        if model.default:
+            self.client = None
+        elif self.client is None or self.client.model != model:
+            self.client = ConnectionAddress(model, self.address[1])
+
     async def _attach(self, conn: socket.socket) -> object:
+        factory: Callable[[], HttpProtocol] = self.factory
+        client = self.client
         try:
-            await self.loop.connect_accepted_socket(self.factory, conn, ssl=self.tls)
+            if client is not None:
+                header = None
+                if client.model.proxy_protocol:
+                    timeout = self.ctx.settings.header_timeout
+                    try:
+                        header = await read_proxy_header(self.loop, conn, timeout)
+                    except asyncio.CancelledError:  # the listener closes (reload, drain)
+                        conn.close()
+                        raise
+                kind = ForwardedProtocol if client.model.per_request else AddressedProtocol
+                factory = partial(kind, self.ctx, self.scheme, client, header)
+            await self.loop.connect_accepted_socket(factory, conn, ssl=self.tls)
+        except (ProxyProtocolError, TimeoutError) as exc:
+            refused_header(self.acceptor.name, conn, exc)
+            conn.close()
         except (OSError, ssl.SSLError) as exc:
             log.debug("connection dropped before it started: %s", exc)
             conn.close()
@@ -127,6 +165,22 @@ class Listener:
 
 
 _FULL_RESPONSE = error_response(503)
+
+
+def own_client_address(settings: HttpSettings) -> ClientAddress:
+    """A socket's client address as seaway's flags say (--proxy-protocol)."""
+    return ClientAddress(proxy_protocol=True) if settings.proxy_protocol else SEAWAY_DEFAULT
+
+
+def ingress_client_address(router: RouterLike, settings: HttpSettings) -> ClientAddress:
+    """The Ingress listeners' client address: the table's (ingress-nginx's ConfigMap),
+    with the PROXY protocol also when --proxy-protocol says so."""
+    table = getattr(router, "table", None)
+    listener = table.listener(INGRESS_LISTENER) if table is not None else None
+    model = listener.client_address if listener is not None else SEAWAY_DEFAULT
+    if settings.proxy_protocol and not model.proxy_protocol:
+        model = replace(model, proxy_protocol=True)
+    return model
 
 
 def _answer_503(conn: socket.socket) -> None:
@@ -185,6 +239,10 @@ class WorkerServer:
             return []  # shutting down: listeners stay closed
         self.http = await self._reconcile(self.http, http, None)
         self.https = await self._reconcile(self.https, https if tls is not None else None, tls)
+        client = ingress_client_address(router, self.settings)
+        for listener in (self.http, self.https):
+            if listener is not None:
+                listener.configure(client)
         return await self._reconcile_sockets(sockets)
 
     async def _reconcile_sockets(self, specs: Sequence[SocketSpec]) -> list[str]:
@@ -196,6 +254,7 @@ class WorkerServer:
             current = self.sockets.get(name)
             if current is not None and (current.requested, current.tls) == (spec.address, spec.tls):
                 current.ctx.set_router(spec.router)
+                current.configure(own_client_address(self.settings))
                 continue
             if current is not None:  # moved, or TLS on/off: a new socket
                 await self.sockets.pop(name).close()
@@ -203,7 +262,8 @@ class WorkerServer:
                 # The settings as configured: the ConfigMap defaults folded into the
                 # worker's (attach_plans) are the Ingress listener's, not a Gateway's.
                 ctx = self.ctx.sibling(spec.router, self.settings)
-                self.sockets[name] = await Listener.open(ctx, spec.address, spec.tls)
+                opened = self.sockets[name] = await Listener.open(ctx, spec.address, spec.tls)
+                opened.configure(own_client_address(self.settings))
             except OSError as exc:
                 errors.append(f"{name}: {exc.strerror or exc}")
         return errors

@@ -37,3 +37,7 @@ class HttpSettings:
     # On shutdown (SIGTERM), how long requests in flight get to finish before their
     # connections are closed (a pod's terminationGracePeriodSeconds is 30 s too).
     shutdown_grace_period: float = 30.0
+    # Every listening socket expects a PROXY protocol header (v1 or v2) before anything
+    # else and takes the client address from it (--proxy-protocol; ingress-nginx's
+    # use-proxy-protocol does this for the Ingress listeners). Without one: closed.
+    proxy_protocol: bool = False

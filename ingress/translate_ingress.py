@@ -62,6 +62,7 @@ from discovery.nginx_settings import NO_ANNOTATIONS, Canary, IngressAnnotations
 from discovery.ownership import DEFAULT_CONTROLLER, owned_ingresses
 from discovery.snapshot import Snapshot
 from ingress.backends import ServiceBackends
+from ingress.client_address import SEAWAY_DEFAULT, nginx_client_address
 from ingress.filter_text import describe
 from ingress.nginx_canary import CanaryRule, canary_summary
 from ingress.nginx_filters import listener_filters
@@ -206,8 +207,14 @@ class _Translator:
         vhosts = hosts.build(self._hosts)
         listeners: tuple[Listener, ...] = ()
         if self.owned:
-            filters = listener_filters(self._snapshot.nginx)
-            listeners = (Listener(INGRESS_LISTENER, vhosts, default, certs, filters=filters),)
+            nginx = self._snapshot.nginx
+            filters = listener_filters(nginx)
+            client = SEAWAY_DEFAULT if nginx is None else nginx_client_address(nginx)
+            listeners = (
+                Listener(
+                    INGRESS_LISTENER, vhosts, default, certs, filters=filters, client_address=client
+                ),
+            )
         self._describe(vhosts, default)
         return IngressTranslation(
             RouteTable(listeners, self._snapshot.generation),

@@ -78,6 +78,8 @@ PURE_MODULES = (
     "ingress.trace",
     "ingress.framing",
     "ingress.retry",
+    "ingress.proxy_protocol",
+    "ingress.client_address",
     "proxy.balancer",
     "proxy.balancers.base",
     "proxy.balancers.round_robin",

@@ -40,7 +40,7 @@ from ingress.filters.headers import HeadEdit, field_lines, replace_target
 from ingress.filters.subrequest import SubResponse, fetch
 from ingress.filters.upstream_tls import UpstreamTLS
 from ingress.pool import EndpointPool
-from ingress.request import RequestState
+from ingress.request import ForwardedLines, RequestState
 from ingress.retry import ERROR, NO_RETRY, STATUS, TIMEOUT, RetryPolicy
 from ingress.route_filters import ErrorPages
 from ingress.route_match import RouteResult
@@ -63,6 +63,7 @@ class FilteredClient(Downstream, Protocol):
 
     client_ip: bytes
     scheme: bytes
+    lines: ForwardedLines  # its X-Forwarded-* lines (ingress/request.py)
 
 
 class FilteredExchange(Exchange, Answers):

@@ -347,7 +347,7 @@ class RoutePlan:
         needs per-request handling)."""
         req.route = route
         if self.http_plain and client.scheme == b"http":
-            req.upstream_head = req.build_upstream_head(client.client_ip, client.scheme)
+            req.upstream_head = req.upstream_head_with(client.lines)
             return
         origin: bytes | None = None
         if self.checks:
@@ -364,7 +364,7 @@ class RoutePlan:
                 return
             if verdict is not True:
                 pending = verdict  # a slow hash: checked off the event loop, then sent
-        head = req.build_upstream_head(client.client_ip, client.scheme)
+        head = req.upstream_head_with(client.lines)
         if self.edits_head:
             head = self._edit_head(head, req)
         req.upstream_head = head
@@ -446,7 +446,7 @@ class RoutePlan:
         ):
             # A custom error page for the proxy's own status (a Service without usable
             # endpoints: ingress-nginx's default backend answers with X-Code 503).
-            req.upstream_head = req.build_upstream_head(client.client_ip, client.scheme)
+            req.upstream_head = req.upstream_head_with(client.lines)
             ex = req.plan = FilteredExchange(client, req, self, origin)
             ex.answer_first = self.status
             return

@@ -207,6 +207,7 @@ class Options:
     publish_service: tuple[str, str] | None = None
     update_status_on_shutdown: bool = True
     report_node_internal_ip_address: bool = False
+    proxy_protocol: bool = False  # every L7 listening socket expects a PROXY header
 
     def resolved_max_connections(self) -> int:
         """--max-connections, with auto worked out from the open-files limit now."""
@@ -276,6 +277,7 @@ class Options:
             ),
             shutdown_grace_period=self.shutdown_grace_period,
             gateway=self.gateway_config(),
+            proxy_protocol=self.proxy_protocol,
         )
 
     def kube_source_config(self) -> KubeSourceConfig:
@@ -660,6 +662,17 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         "fewer packets, less CPU per request, but the backend answers them one after "
         "another); only for backends known to handle pipelining. Default 1: off",
     )
+    g.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="expect a PROXY protocol header (v1 or v2, as haproxy's send-proxy and "
+        "cloud TCP load balancers write it) at the start of every connection to the HTTP, "
+        "HTTPS and Gateway listeners, before any TLS; the client address it carries is "
+        "the one logs, allow/deny ranges, rate limits and X-Forwarded-For see. A "
+        "connection without a valid header, or whose header does not arrive within the "
+        "header timeout (10s), is closed unanswered, as nginx does (ingress-nginx's "
+        "ConfigMap key use-proxy-protocol does this for the Ingress listeners)",
+    )
     add_limit_flags(parser)
     g.add_argument(
         "--min-sync-period",
@@ -796,6 +809,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "publish_service",
         "update_status_on_shutdown",
         "report_node_internal_ip_address",
+        "proxy_protocol",
     ):
         if hasattr(args, name):
             setattr(o, name, getattr(args, name))

@@ -63,7 +63,8 @@ def test_translated_names_are_parsed_ones() -> None:
     """Only what the parsers read can be translated; ssl-passthrough is still planned."""
     assert set(TRANSLATED) <= {k for k, v in ANNOTATIONS.items() if v == PARSED}
     assert set(TRANSLATED_KEYS) <= {k for k, v in CONFIGMAP_KEYS.items() if v == PARSED}
-    assert "ssl-passthrough" not in TRANSLATED and "use-forwarded-headers" not in TRANSLATED_KEYS
+    assert "ssl-passthrough" not in TRANSLATED and "block-cidrs" in TRANSLATED_KEYS
+    assert TRANSLATED_KEYS["use-proxy-protocol"] == "translated, acts now"
     assert TRANSLATED["use-regex"] == "translated, acts now"
     assert TRANSLATED["enable-cors"] == "translated, acts now"
     assert TRANSLATED["load-balance"] == "translated, acts now"
