@@ -338,11 +338,12 @@ class SnapshotBuilder:
         """Re-parse the annotations of changed Ingresses (None: deleted); the map is
         copied only when an entry differs (copy on write). Whether any differed."""
         prefix = self._nginx_mode.annotations_prefix
+        passthrough = self._nginx_mode.ssl_passthrough
         updated: dict[NsName, IngressAnnotations] | None = None
         for key, ingress in changed:
             parsed = NO_ANNOTATIONS
             if ingress is not None:
-                parsed = parse_ingress_annotations(ingress, prefix)
+                parsed = parse_ingress_annotations(ingress, prefix, passthrough)
             if self._annotations.get(key, NO_ANNOTATIONS) == parsed:
                 continue
             if updated is None:

@@ -63,7 +63,7 @@ class L7State:
         for error in table.errors:
             log.error("routes: %s", error)
         listener = config.table.listener(INGRESS_LISTENER)
-        want_https = listener is not None and bool(listener.certificates)
+        want_https = listener is not None and bool(listener.certificates or listener.passthrough)
         tls = None
         if want_https and config.https is not None:
             assert listener is not None
@@ -75,7 +75,9 @@ class L7State:
         if self.server is None:
             stats = make_stats(config.observability)
             self.server = WorkerServer(self.loop, config.settings, table, stats)
-        errors += await self.server.apply(table, http, https, tls, sockets)
+        main = table.listener(INGRESS_LISTENER)
+        passthrough = main.passthrough if main is not None else None
+        errors += await self.server.apply(table, http, https, tls, sockets, passthrough)
         for error in errors:
             if error not in self._reported:
                 log.error("gateway: %s", error)

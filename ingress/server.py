@@ -22,7 +22,10 @@ from ingress.context import ProxyContext, RouterLike
 from ingress.errors import error_response
 from ingress.filters.runtime import attach_plans
 from ingress.http1 import HttpProtocol
+from ingress.passthrough import Passthrough
+from ingress.route_match import RouteResult
 from ingress.settings import HttpSettings
+from ingress.sni_match import SniRouter
 from ingress.stats import RequestStats
 from proxy.acceptor import Acceptor, answer_and_close
 from proxy.counters import Delta
@@ -76,6 +79,9 @@ class Listener:
         self.address: tuple[str, int] = (bound[0], bound[1])
         self.requested = requested or self.address  # as asked (port 0 before binding)
         self.tasks: set[asyncio.Task[object]] = set()
+        # TLS passthrough (ingress/passthrough.py): None while no host uses it, so a
+        # connection costs nothing more than before.
+        self.passthrough: Passthrough | None = None
         self.acceptor = Acceptor(
             self.loop,
             sock,
@@ -111,8 +117,15 @@ class Listener:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def set_passthrough(self, router: SniRouter[RouteResult] | None) -> None:
+        """Relay the TLS connections of `router`'s hosts (None or empty: none)."""
+        self.passthrough = Passthrough(self.ctx, router) if router else None
+
     async def _attach(self, conn: socket.socket) -> object:
         try:
+            passthrough = self.passthrough
+            if passthrough is not None and await passthrough.take(conn):
+                return None
             await self.loop.connect_accepted_socket(self.factory, conn, ssl=self.tls)
         except (OSError, ssl.SSLError) as exc:
             log.debug("connection dropped before it started: %s", exc)
@@ -173,17 +186,20 @@ class WorkerServer:
         https: tuple[str, int] | None,
         tls: ssl.SSLContext | None,
         sockets: Sequence[SocketSpec] = (),
+        passthrough: SniRouter[RouteResult] | None = None,
     ) -> list[str]:
         """Route new requests with `router`; listen on `http`/`https` (None: closed) and
-        on each of `sockets` (others closed). A socket that cannot be opened is left out
-        and named in the returned errors (the next apply tries it again); the Ingress
-        ones raise OSError."""
+        on each of `sockets` (others closed); relay the TLS of `passthrough`'s hosts on
+        `https`. A socket that cannot be opened is left out and named in the returned
+        errors (the next apply tries it again); the Ingress ones raise OSError."""
         self.ctx.settings = attach_plans(router, self.ctx, self.settings)
         self.ctx.set_router(router)
         if self.draining:
             return []  # shutting down: listeners stay closed
         self.http = await self._reconcile(self.http, http, None)
         self.https = await self._reconcile(self.https, https if tls is not None else None, tls)
+        if self.https is not None:
+            self.https.set_passthrough(passthrough)
         return await self._reconcile_sockets(sockets)
 
     async def _reconcile_sockets(self, specs: Sequence[SocketSpec]) -> list[str]:

@@ -156,6 +156,7 @@ class Options:
     max_endpoint_pending: int = 1024
     annotations_prefix: str = "nginx.ingress.kubernetes.io"
     configmap: tuple[str, str] | None = None  # ingress-nginx's ConfigMap (namespace, name)
+    enable_ssl_passthrough: bool = False
 
     def resolved_max_connections(self) -> int:
         """--max-connections, with auto worked out from the open-files limit now."""
@@ -253,7 +254,10 @@ class Options:
         from discovery.nginx_configmap import IngressNginxMode
 
         return IngressNginxMode.from_flags(
-            self.annotations_prefix, self.configmap, self.ingress_controller
+            self.annotations_prefix,
+            self.configmap,
+            self.ingress_controller,
+            self.enable_ssl_passthrough,
         )
 
     def healthcheck_config(self) -> HealthCheckConfig:
@@ -382,6 +386,15 @@ def add_ingress_nginx_flags(parser: argparse.ArgumentParser) -> None:
         "k8s.io/ingress-nginx, every setting the ConfigMap leaves out takes ingress-nginx's "
         "default (proxy-body-size 1m, proxy-read-timeout 60s, ssl-redirect true, HSTS on); "
         "without either, seaway's own defaults apply",
+    )
+    g.add_argument(
+        "--enable-ssl-passthrough",
+        action="store_true",
+        help="honour the ssl-passthrough annotation, as ingress-nginx's flag of that name: "
+        "TLS connections to the HTTPS listener whose SNI names such a host are relayed "
+        "unterminated to the host's \"/\" backend (the client sees the pod's certificate); "
+        "the others are terminated as usual. Costs a look at each ClientHello only while "
+        "some host uses it",
     )
 
 
@@ -643,6 +656,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "access_log_format",
         "annotations_prefix",
         "configmap",
+        "enable_ssl_passthrough",
     ):
         if hasattr(args, name):
             setattr(o, name, getattr(args, name))
