@@ -412,7 +412,8 @@ ANNOTATION_NOTES: dict[str, str] = {
     "auth-url": "nginx variables limited to those seaway can expand ($host, $request_uri, ...)",
     "load-balance": "round_robin; ewma maps to seaway's least-loaded choice",
     "server-alias": "host names and *.wildcards; nginx regex names are left out",
-    "ssl-passthrough": "needs --enable-ssl-passthrough, as in ingress-nginx",
+    "ssl-passthrough": "with --enable-ssl-passthrough, as in ingress-nginx: TLS whose SNI "
+    "is the host (exactly) relayed unterminated to its \"/\" path's Service",
     "whitelist-source-range": "alias of allowlist-source-range",
     "limit-whitelist": "alias of limit-allowlist",
     "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
@@ -439,12 +440,11 @@ PENDING = "translated; runtime pending"
 # The route filters the translator makes run at request time (ingress/filters/); the
 # endpoint choice of load-balance (LoadBalancing) does not yet.
 _PENDING = ("load-balance",)
-# Parsed annotations the translator handles; ssl-passthrough (a TCP relay per host,
-# with --enable-ssl-passthrough) is still planned.
+# Parsed annotations the translator handles (all of them).
 TRANSLATED: dict[str, str] = {
     name: PENDING if name in _PENDING else ACTS
     for name, status in ANNOTATIONS.items()
-    if status == PARSED and name != "ssl-passthrough"
+    if status == PARSED
 }
 # ConfigMap keys the translator applies: as the listener's filters (body size, timeouts,
 # tries, HSTS, global custom errors and address lists) or the defaults of the annotations.

@@ -32,6 +32,7 @@ the rest in the kernel; then it calls `take` with the same socket, unchanged.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 from random import random
@@ -90,10 +91,8 @@ async def peek_client_hello(
         return None
     finally:
         if lowat != 1:
-            try:
+            with contextlib.suppress(OSError):
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVLOWAT, 1)
-            except OSError:
-                pass
 
 
 def _wake(waiter: asyncio.Future[None]) -> None:

@@ -44,7 +44,6 @@ from discovery.snapshot import EndpointInfo, ServicePortName
 from ingress.paths import PathMatcher, element_prefixes, prefix_key
 from ingress.route_conditions import Conditions, HeaderLookup, compile_pattern, no_header
 from ingress.route_filters import Filter
-from ingress.sni_match import SniRouter
 from ingress.routes import (
     Action,
     Backend,
@@ -56,6 +55,7 @@ from ingress.routes import (
     RouteTable,
     VirtualHost,
 )
+from ingress.sni_match import SniRouter
 
 __all__ = [
     "HOST_CACHE_SIZE",
