@@ -83,6 +83,7 @@ class _Malformed(Exception):
 def read_client_hello(data: bytes) -> Peek:
     """What `data`, the first bytes of a TLS stream, say (see the module docstring)."""
     message = bytearray()
+    records = 0
     size = -1  # the handshake message's length, once its header is in
     pos = 0
     while size < 0 or len(message) < 4 + size:
@@ -94,7 +95,7 @@ def read_client_hello(data: bytes) -> Peek:
             )
         if data[pos + 1] != 3:
             return Peek.invalid(f"record version {data[pos + 1]}.{data[pos + 2]} is not TLS")
-        length = int.from_bytes(data[pos + 3 : pos + 5])
+        length = data[pos + 3] << 8 | data[pos + 4]
         if not 0 < length <= MAX_RECORD:
             return Peek.invalid(f"record length {length} is out of range")
         end = pos + RECORD_HEADER + length
@@ -103,17 +104,20 @@ def read_client_hello(data: bytes) -> Peek:
         if end > len(data):
             return Peek.more(end)
         message += data[pos + RECORD_HEADER : end]
+        records += 1
         pos = end
         if size < 0 and len(message) >= 4:
             if message[0] != CLIENT_HELLO:
                 return Peek.invalid(f"handshake message type {message[0]} is not a ClientHello")
-            size = int.from_bytes(message[1:4])
+            size = message[1] << 16 | message[2] << 8 | message[3]
             if size > MAX_HELLO:
                 return Peek.invalid(f"ClientHello of {size} bytes is larger than {MAX_HELLO}")
     if len(message) != 4 + size:
         return Peek.invalid("the ClientHello's records carry bytes past its end")
+    # One record (the usual case): read the fields where they are, without the copy.
+    buf, start = (data, RECORD_HEADER + 4) if records == 1 else (bytes(message), 4)
     try:
-        return Peek.hello(_server_name(memoryview(message)[4:]))
+        return Peek.hello(_server_name(buf, start, start + size))
     except _Malformed as exc:
         return Peek.invalid(f"malformed ClientHello: {exc}")
 
@@ -122,73 +126,65 @@ def _more(needed: int) -> Peek:
     return Peek.invalid(_THIN) if needed > MAX_STREAM else Peek.more(needed)
 
 
-class _Reader:
-    """Length-prefixed fields of a byte view, bounds checked."""
-
-    __slots__ = ("data", "pos")
-
-    def __init__(self, data: memoryview) -> None:
-        self.data = data
-        self.pos = 0
-
-    @property
-    def left(self) -> int:
-        return len(self.data) - self.pos
-
-    def take(self, n: int, what: str) -> memoryview:
-        if n > self.left:
-            raise _Malformed(f"{what} runs past the end")
-        start = self.pos
-        self.pos += n
-        return self.data[start : self.pos]
-
-    def number(self, width: int, what: str) -> int:
-        return int.from_bytes(self.take(width, what))
-
-    def vector(self, width: int, what: str) -> memoryview:
-        return self.take(self.number(width, what + " length"), what)
+def _vector(b: bytes, pos: int, end: int, width: int, what: str) -> tuple[int, int]:
+    """(start, end) of the length-prefixed field at `pos` (a `width`-byte length)."""
+    if pos + width > end:
+        raise _Malformed(f"{what} length runs past the end")
+    n = b[pos] if width == 1 else b[pos] << 8 | b[pos + 1]
+    pos += width
+    if pos + n > end:
+        raise _Malformed(f"{what} runs past the end")
+    return pos, pos + n
 
 
-def _server_name(body: memoryview) -> str | None:
-    r = _Reader(body)
-    r.take(2 + 32, "version and random")
-    if len(r.vector(1, "session id")) > 32:
+def _server_name(b: bytes, pos: int, end: int) -> str | None:
+    """The SNI host name of the ClientHello body b[pos:end] (None: no server_name)."""
+    pos += 2 + 32
+    if pos > end:
+        raise _Malformed("version and random runs past the end")
+    first, pos = _vector(b, pos, end, 1, "session id")
+    if pos - first > 32:
         raise _Malformed("session id longer than 32 bytes")
-    suites = len(r.vector(2, "cipher suites"))
-    if suites < 2 or suites % 2:
-        raise _Malformed(f"cipher suites of {suites} bytes")
-    if not r.vector(1, "compression methods"):
+    first, pos = _vector(b, pos, end, 2, "cipher suites")
+    if pos - first < 2 or (pos - first) % 2:
+        raise _Malformed(f"cipher suites of {pos - first} bytes")
+    first, pos = _vector(b, pos, end, 1, "compression methods")
+    if pos == first:
         raise _Malformed("no compression method")
-    if not r.left:
+    if pos == end:
         return None  # no extensions (allowed before TLS 1.3)
-    extensions = _Reader(r.vector(2, "extensions"))
-    if r.left:
-        raise _Malformed(f"{r.left} bytes after the extensions")
+    pos, stop = _vector(b, pos, end, 2, "extensions")
+    if stop != end:
+        raise _Malformed(f"{end - stop} bytes after the extensions")
     found: str | None = None
-    seen: set[int] = set()
-    while extensions.left:
-        kind = extensions.number(2, "extension type")
-        data = extensions.vector(2, "extension")
-        if kind in seen:
-            raise _Malformed(f"extension {kind} appears twice")
-        seen.add(kind)
+    named = False
+    while pos + 4 <= stop:  # the loop of every hello: kept inline
+        kind = b[pos] << 8 | b[pos + 1]
+        first = pos + 4
+        pos = first + (b[pos + 2] << 8 | b[pos + 3])
+        if pos > stop:
+            raise _Malformed("extension runs past the end")
         if kind == EXT_SERVER_NAME:
-            found = _host_name(data)
+            if named:
+                raise _Malformed("extension server_name appears twice")
+            named = True
+            found = _host_name(b, first, pos)
+    if pos != stop:
+        raise _Malformed("extension header runs past the end")
     return found
 
 
-def _host_name(data: memoryview) -> str | None:
-    """The first host_name of a server_name extension (RFC 6066 ServerNameList)."""
-    r = _Reader(data)
-    names = _Reader(r.vector(2, "server name list"))
-    if r.left or not names.left:
+def _host_name(b: bytes, pos: int, end: int) -> str | None:
+    """The first host_name of a server_name extension b[pos:end] (RFC 6066)."""
+    pos, stop = _vector(b, pos, end, 2, "server name list")
+    if stop != end or pos == stop:
         raise _Malformed("server_name extension of the wrong length")
     host: str | None = None
-    while names.left:
-        kind = names.number(1, "server name type")
-        name = names.vector(2, "server name")
+    while pos < stop:
+        kind = b[pos]
+        first, pos = _vector(b, pos + 1, stop, 2, "server name")
         if kind == NAME_TYPE_HOST and host is None:
-            raw = bytes(name)
+            raw = b[first:pos]
             if not raw or not _HOST_BYTES.issuperset(raw):
                 raise _Malformed("server name is not an ASCII host name")
             host = raw.decode("ascii").lower()

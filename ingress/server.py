@@ -11,6 +11,7 @@ drops a socket lets the requests under way finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -34,6 +35,7 @@ log = logging.getLogger(__name__)
 
 BACKLOG = 4096
 DRAIN_POLL = 0.05  # seconds between looks at the connections left while draining
+DEFER_ACCEPT = 5  # seconds the kernel holds a connection that sends nothing (passthrough)
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -118,8 +120,16 @@ class Listener:
         task.add_done_callback(self.tasks.discard)
 
     def set_passthrough(self, router: SniRouter[RouteResult] | None) -> None:
-        """Relay the TLS connections of `router`'s hosts (None or empty: none)."""
-        self.passthrough = Passthrough(self.ctx, router) if router else None
+        """Relay the TLS connections of `router`'s hosts (None or empty: none). While
+        some host is relayed, connections are accepted once their first bytes are in
+        (TCP_DEFER_ACCEPT, nginx's `deferred`): the ClientHello is then usually there to
+        peek at on the first try, without waiting for the socket to become readable."""
+        passthrough = Passthrough(self.ctx, router) if router else None
+        if (passthrough is None) != (self.passthrough is None):
+            defer = DEFER_ACCEPT if passthrough is not None else 0
+            with contextlib.suppress(OSError, AttributeError):
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, defer)
+        self.passthrough = passthrough
 
     async def _attach(self, conn: socket.socket) -> object:
         try:

@@ -462,7 +462,8 @@ ADDRESS_FLAGS: dict[str, tuple[tuple[str, int], str]] = {
     ),
     "--https-bind-address": (
         ("0.0.0.0", 8443),
-        "Ingress HTTPS listener, opened when an owned Ingress has tls",
+        "Ingress HTTPS listener, opened when an owned Ingress has tls (or a host with "
+        "ssl-passthrough)",
     ),
 }
 

@@ -167,3 +167,23 @@ def test_compiled_passthrough_results_are_counted_with_the_table() -> None:
     sni = table.listener("ingress").passthrough  # type: ignore[union-attr]
     assert sni is not None
     assert sni.match("p.test") in list(table)
+
+
+def test_trace_shows_the_relay_instead_of_http_routing() -> None:
+    """`seaway trace --url https://HOST/...` for a passthrough host: no HTTP routing, the
+    relay and its backend; http:// (and other hosts) are routed as usual."""
+    from ingress.trace import trace_request
+    from tests.ingress.nginxkit import snapshot
+
+    snap = snapshot(
+        [ing("pass", "pass.test", path("/", "tls"), annotations=PASS)],
+        services=("tls",),
+        ssl_passthrough=True,
+    )
+    lines = trace_request(snap, "https://Pass.Test:8443/any/path")
+    assert lines[0] == "request https://Pass.Test:8443/any/path (SNI Pass.Test)"
+    assert lines[1].startswith("  TLS: not terminated")
+    assert "ssl-passthrough" in lines[2]
+    assert lines[-1].startswith("  -> relayed, ") and "1 endpoint(s)" in lines[-1]
+    plain = trace_request(snap, "http://pass.test/any/path")
+    assert not any("not terminated" in line for line in plain)
