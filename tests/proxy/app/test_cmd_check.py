@@ -393,7 +393,9 @@ metadata:
 spec:
   rules:
   - host: pass.test
-    http: {paths: [{path: /, pathType: Prefix, backend: {service: {name: tls, port: {number: 443}}}}]}
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: tls, port: {number: 443}}}}
 """
     (tmp_path / "pass.yaml").write_text(text)
     off = check("-c", str(tmp_path), "--watch-ingress-without-class")
