@@ -25,12 +25,14 @@ GATEWAY_GROUP = "gateway.networking.k8s.io"
 KIND_GATEWAYCLASS = "GatewayClass"
 KIND_GATEWAY = "Gateway"
 KIND_HTTPROUTE = "HTTPRoute"
+KIND_TLSROUTE = "TLSRoute"
 KIND_REFERENCEGRANT = "ReferenceGrant"
 KIND_NAMESPACE = "Namespace"
 GATEWAY_KINDS = (
     KIND_GATEWAYCLASS,
     KIND_GATEWAY,
     KIND_HTTPROUTE,
+    KIND_TLSROUTE,
     KIND_REFERENCEGRANT,
     KIND_NAMESPACE,
 )
@@ -366,6 +368,34 @@ class HTTPRoute:
         return ObjectKey(KIND_HTTPROUTE, self.meta.namespace, self.meta.name)
 
 
+# -- TLSRoute -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TLSRoute:
+    """A TLSRoute (v1, v1alpha3 or v1alpha2): connections to a TLS listener in Passthrough
+    mode whose SNI name is one of `hostnames` go, unterminated, to the backendRefs.
+
+    A TLSRoute rule has only backendRefs (and a name): its rules are HTTPRouteRules with
+    no match, filter or timeout, so attaching and resolving backends are shared with
+    HTTPRoute (discovery/gateway_attach.py)."""
+
+    meta: ObjectMeta
+    parent_refs: tuple[ParentRef, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    rules: tuple[HTTPRouteRule, ...] = ()
+    parents: tuple[RouteParentStatus, ...] = ()  # status.parents as last seen
+
+    kind = KIND_TLSROUTE
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_TLSROUTE, self.meta.namespace, self.meta.name)
+
+
+AnyRoute = HTTPRoute | TLSRoute
+
+
 # -- ReferenceGrant, Namespace ------------------------------------------------------------
 
 
@@ -419,4 +449,4 @@ class Namespace:
         return {**self.meta.labels, NAMESPACE_NAME_LABEL: self.meta.name}
 
 
-GatewayObject = GatewayClass | Gateway | HTTPRoute | ReferenceGrant | Namespace
+GatewayObject = GatewayClass | Gateway | HTTPRoute | TLSRoute | ReferenceGrant | Namespace

@@ -106,7 +106,7 @@ def parse_httproute(p: Problems, doc: Mapping[str, Any]) -> HTTPRoute | None:
         for where, raw in items_at(p, spec, "parentRefs", "spec", 32)
         if (ref := parse_parent_ref(p, raw, where)) is not None
     ]
-    _check_distinct_parents(p, parents)
+    check_distinct_parents(p, parents)
     hostnames = []
     raw_hosts = get_list(p, spec, "hostnames", "spec.")
     if len(raw_hosts) > 16:
@@ -130,11 +130,11 @@ def parse_httproute(p: Problems, doc: Mapping[str, Any]) -> HTTPRoute | None:
     if p.errors or meta is None:
         return None
     return HTTPRoute(
-        meta, tuple(parents), tuple(hostnames), tuple(rules), _parents_status(status_of(doc))
+        meta, tuple(parents), tuple(hostnames), tuple(rules), parents_status(status_of(doc))
     )
 
 
-def _check_distinct_parents(p: Problems, parents: list[ParentRef]) -> None:
+def check_distinct_parents(p: Problems, parents: list[ParentRef]) -> None:
     """The CRD's rule: references to one parent must each set sectionName (or port), and
     differ in them."""
     seen: dict[tuple[str, str, str, str], list[ParentRef]] = {}
@@ -534,7 +534,7 @@ def _retry(p: Problems, raw: Mapping[str, Any], path: str) -> HTTPRouteRetry:
     return HTTPRouteRetry(tuple(codes), attempts, backoff)
 
 
-def _parents_status(status: Mapping[str, Any]) -> tuple[RouteParentStatus, ...]:
+def parents_status(status: Mapping[str, Any]) -> tuple[RouteParentStatus, ...]:
     """status.parents as the API shows it (lenient: malformed entries are dropped)."""
     out = []
     for raw in status.get("parents") or ():

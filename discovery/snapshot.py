@@ -28,6 +28,7 @@ from discovery.model_gateway import (
     HTTPRoute,
     Namespace,
     ReferenceGrant,
+    TLSRoute,
 )
 from discovery.nginx_configmap import NginxGlobalSettings
 from discovery.nginx_settings import NO_ANNOTATIONS, IngressAnnotations
@@ -126,6 +127,7 @@ class Snapshot:
     gateway_classes: tuple[GatewayClass, ...] = ()
     gateways: tuple[Gateway, ...] = ()
     http_routes: tuple[HTTPRoute, ...] = ()
+    tls_routes: tuple[TLSRoute, ...] = ()
     reference_grants: tuple[ReferenceGrant, ...] = ()
     namespaces: tuple[Namespace, ...] = ()
 

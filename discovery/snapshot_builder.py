@@ -73,11 +73,13 @@ from discovery.model_gateway import (
     KIND_HTTPROUTE,
     KIND_NAMESPACE,
     KIND_REFERENCEGRANT,
+    KIND_TLSROUTE,
     Gateway,
     GatewayClass,
     HTTPRoute,
     Namespace,
     ReferenceGrant,
+    TLSRoute,
 )
 from discovery.nginx_annotations import parse_ingress_annotations
 from discovery.nginx_configmap import IngressNginxMode, NginxGlobalSettings, global_settings
@@ -95,6 +97,7 @@ _CARRIED: dict[str, tuple[str, type]] = {
     KIND_GATEWAYCLASS: ("_gateway_classes", GatewayClass),
     KIND_GATEWAY: ("_gateways", Gateway),
     KIND_HTTPROUTE: ("_http_routes", HTTPRoute),
+    KIND_TLSROUTE: ("_tls_routes", TLSRoute),
     KIND_REFERENCEGRANT: ("_reference_grants", ReferenceGrant),
     KIND_NAMESPACE: ("_namespaces", Namespace),
 }
@@ -131,6 +134,7 @@ class SnapshotBuilder:
         "_services",
         "_slices_by_service",
         "_store",
+        "_tls_routes",
         "_tls_secrets",
         "_topology",
     )
@@ -168,6 +172,7 @@ class SnapshotBuilder:
         self._gateway_classes: tuple[GatewayClass, ...] = ()
         self._gateways: tuple[Gateway, ...] = ()
         self._http_routes: tuple[HTTPRoute, ...] = ()
+        self._tls_routes: tuple[TLSRoute, ...] = ()
         self._reference_grants: tuple[ReferenceGrant, ...] = ()
         self._namespaces: tuple[Namespace, ...] = ()
 
@@ -224,6 +229,7 @@ class SnapshotBuilder:
             gateway_classes=self._gateway_classes,
             gateways=self._gateways,
             http_routes=self._http_routes,
+            tls_routes=self._tls_routes,
             reference_grants=self._reference_grants,
             namespaces=self._namespaces,
             trigger_times=self._trigger_times(changes),

@@ -106,6 +106,10 @@ class L7State:
                 continue
             router = table.listener(model.name)
             assert router is not None
+            if model.protocol == "TLS":
+                specs.append(SocketSpec(model.name, address, router, None, router.passthrough,
+                                        relay_only=True))  # fmt: skip
+                continue
             tls = None
             if model.protocol == "HTTPS":
                 default = _default_secret(model)

@@ -357,6 +357,8 @@ class Listener(Compact):
 
     ``passthrough``: hosts whose TLS connections are relayed unterminated (see
     PassthroughHost); the HTTPS socket peeks at each ClientHello only when there are some.
+    A Gateway listener of protocol "TLS" (mode Passthrough) only relays: its socket
+    resets connections whose SNI name no PassthroughHost covers.
     """
 
     name: str
@@ -365,7 +367,7 @@ class Listener(Compact):
     certificates: tuple[Certificate, ...] = ()
     port: int | None = None
     address: str | None = None
-    protocol: Literal["HTTP", "HTTPS"] | None = None
+    protocol: Literal["HTTP", "HTTPS", "TLS"] | None = None
     filters: tuple[Filter, ...] = ()
     passthrough: tuple[PassthroughHost, ...] = ()
 

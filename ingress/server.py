@@ -119,12 +119,19 @@ class Listener:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    def set_passthrough(self, router: SniRouter[RouteResult] | None) -> None:
-        """Relay the TLS connections of `router`'s hosts (None or empty: none). While
+    def set_passthrough(
+        self, router: SniRouter[RouteResult] | None, relay_only: bool = False
+    ) -> None:
+        """Relay the TLS connections of `router`'s hosts (None or empty: none; with
+        `relay_only` every other connection is reset, whatever the router holds). While
         some host is relayed, connections are accepted once their first bytes are in
         (TCP_DEFER_ACCEPT, nginx's `deferred`): the ClientHello is then usually there to
         peek at on the first try, without waiting for the socket to become readable."""
-        passthrough = Passthrough(self.ctx, router) if router else None
+        if relay_only and router is None:
+            router = SniRouter(self.address[0], (), _never)
+        passthrough = None
+        if router is not None and (router or relay_only):
+            passthrough = Passthrough(self.ctx, router, relay_only)
         if (passthrough is None) != (self.passthrough is None):
             defer = DEFER_ACCEPT if passthrough is not None else 0
             with contextlib.suppress(OSError, AttributeError):
@@ -151,6 +158,10 @@ class Listener:
 _FULL_RESPONSE = error_response(503)
 
 
+def _never(route: object) -> RouteResult:
+    raise AssertionError("an empty SNI router makes no result")
+
+
 def _answer_503(conn: socket.socket) -> None:
     answer_and_close(conn, _FULL_RESPONSE)
 
@@ -160,12 +171,16 @@ def _close(conn: socket.socket) -> None:
 @dataclass(frozen=True, slots=True)
 class SocketSpec:
     """A socket of its own (a Gateway listener address:port): where, its routes, and its
-    TLS context (None: plain HTTP). ``name`` is its model Listener's."""
+    TLS context (None: plain HTTP), or, with ``relay_only``, the SNI names it relays.
+    ``name`` is its model Listener's."""
 
     name: str
     address: tuple[str, int]
     router: RouterLike
     tls: ssl.SSLContext | None = None
+    # A Gateway TLS listener (mode Passthrough): relays by SNI and serves nothing else.
+    relay: SniRouter[RouteResult] | None = None
+    relay_only: bool = False
 
 
 class WorkerServer:
@@ -221,6 +236,7 @@ class WorkerServer:
             current = self.sockets.get(name)
             if current is not None and (current.requested, current.tls) == (spec.address, spec.tls):
                 current.ctx.set_router(spec.router)
+                current.set_passthrough(spec.relay, spec.relay_only)
                 continue
             if current is not None:  # moved, or TLS on/off: a new socket
                 await self.sockets.pop(name).close()
@@ -228,7 +244,8 @@ class WorkerServer:
                 # The settings as configured: the ConfigMap defaults folded into the
                 # worker's (attach_plans) are the Ingress listener's, not a Gateway's.
                 ctx = self.ctx.sibling(spec.router, self.settings)
-                self.sockets[name] = await Listener.open(ctx, spec.address, spec.tls)
+                opened = self.sockets[name] = await Listener.open(ctx, spec.address, spec.tls)
+                opened.set_passthrough(spec.relay, spec.relay_only)
             except OSError as exc:
                 errors.append(f"{name}: {exc.strerror or exc}")
         return errors
