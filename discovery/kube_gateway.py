@@ -4,8 +4,8 @@
   it serves and at which version each kind seaway uses is served (v1 preferred, then
   v1beta1). A 404 means the CRDs are not installed: the caller logs that once and looks
   again now and then.
-- `GatewayStatusWriter` computes the status of seaway's GatewayClasses, Gateways and
-  HTTPRoutes from the store (discovery/gateway_attach.py and gateway_status.py, pure)
+- `GatewayStatusWriter` computes the status of seaway's GatewayClasses, Gateways,
+  HTTPRoutes and TLSRoutes from the store (discovery/gateway_attach.py and gateway_status.py, pure)
   whenever an input changes, and writes what changed through the status subresource:
   a JSON merge patch carrying the object's resourceVersion, so a status computed from a
   stale object is refused (409) and recomputed once the watch delivers the newer one.
@@ -35,11 +35,13 @@ from discovery.model_gateway import (
     KIND_HTTPROUTE,
     KIND_NAMESPACE,
     KIND_REFERENCEGRANT,
+    KIND_TLSROUTE,
     Gateway,
     GatewayClass,
     HTTPRoute,
     Namespace,
     ReferenceGrant,
+    TLSRoute,
 )
 from discovery.snapshot import Snapshot
 from discovery.store import Store
@@ -51,9 +53,11 @@ GATEWAY_RESOURCES: dict[str, tuple[str, bool, bool]] = {
     KIND_GATEWAYCLASS: ("gatewayclasses", False, True),
     KIND_GATEWAY: ("gateways", True, True),
     KIND_HTTPROUTE: ("httproutes", True, True),
+    KIND_TLSROUTE: ("tlsroutes", True, True),
     KIND_REFERENCEGRANT: ("referencegrants", True, False),
 }
-PREFERRED_VERSIONS = ("v1", "v1beta1")
+# TLSRoute is v1 since Gateway API v1.5, v1alpha3 or v1alpha2 before (experimental CRDs).
+PREFERRED_VERSIONS = ("v1", "v1beta1", "v1alpha3", "v1alpha2")
 
 
 async def discover_gateway_api(
@@ -134,6 +138,7 @@ def store_view(store: Store) -> Snapshot:
         gateway_classes=sorted_of(KIND_GATEWAYCLASS, GatewayClass),
         gateways=sorted_of(KIND_GATEWAY, Gateway),
         http_routes=sorted_of(KIND_HTTPROUTE, HTTPRoute),
+        tls_routes=sorted_of(KIND_TLSROUTE, TLSRoute),
         reference_grants=sorted_of(KIND_REFERENCEGRANT, ReferenceGrant),
         namespaces=sorted_of(KIND_NAMESPACE, Namespace),
     )

@@ -86,6 +86,11 @@ GATEWAY_API: tuple[Resource, ...] = (
         ("gateway-api",),
     ),
     Resource(
+        GATEWAY_GROUP, "v1", "TLSRoute", "tlsroutes", True, (), ("v1alpha3", "v1alpha2"), True,
+        (Column("Hostnames", "string", ".spec.hostnames"), _AGE),
+        ("gateway-api",),
+    ),
+    Resource(
         GATEWAY_GROUP, "v1beta1", "ReferenceGrant", "referencegrants", True, ("refgrant",),
         ("v1",), False, (_AGE,), ("gateway-api",),
     ),
