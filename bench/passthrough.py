@@ -207,12 +207,11 @@ def main() -> int:
         with open(procs.write("pod.key", ""), "wb") as f:
             f.write(pod_pem[1])
         pod = (
-            f"        listen {HOST}:{pod_port} ssl reuseport;\n"
             f"        ssl_certificate {procs.path('pod.crt')};\n"
             f"        ssl_certificate_key {procs.path('pod.key')};\n"
             '        location / { return 200 "pod"; }'
         )
-        pod_pid = _nginx_tls(procs, pod_port, pod)
+        pod_pid = start_nginx(procs, "pod", pod_port, pod, listen=" ssl").pid
         start_nginx(procs, "web", web_port, '        location / { return 200 "web"; }')
         svc_ports = (free_port("127.0.81.1"), free_port("127.0.81.2"))
         os.makedirs(procs.path("conf"), exist_ok=True)
@@ -251,31 +250,6 @@ def main() -> int:
         print(f"relay vs haproxy: CPU per connection {mean[RELAY][1] / mean[HAPROXY][1]:.2f}x, "
               f"rate {mean[RELAY][0] / mean[HAPROXY][0]:.2f}x")
     return 0
-
-
-def _nginx_tls(procs: Processes, port: int, server: str) -> int:
-    """nginx (1 worker) whose one server block is `server` (a TLS listener)."""
-    d = procs.path(f"pod-{port}")
-    os.makedirs(d, exist_ok=True)
-    conf = f"""
-worker_processes 1;
-daemon off;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 4096; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}; proxy_temp_path {d}; fastcgi_temp_path {d};
-    uwsgi_temp_path {d}; scgi_temp_path {d};
-    server {{
-{server}
-    }}
-}}
-"""
-    proc = procs.start(["nginx", "-c", procs.write(f"pod-{port}.conf", conf), "-p", d],
-                       log=f"pod-{port}.log")
-    wait_port(HOST, port, proc=proc)
-    return proc.pid
 
 
 if __name__ == "__main__":

@@ -101,12 +101,7 @@ _PATH_CHARS = re.compile(r"(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+\Z"
 def parse_httproute(p: Problems, doc: Mapping[str, Any]) -> HTTPRoute | None:
     meta = read_meta(p, doc, namespaced=True)
     spec = get_map(p, doc, "spec", "")
-    parents = [
-        ref
-        for where, raw in items_at(p, spec, "parentRefs", "spec", 32)
-        if (ref := parse_parent_ref(p, raw, where)) is not None
-    ]
-    check_distinct_parents(p, parents)
+    parents = read_parent_refs(p, spec)
     hostnames = []
     raw_hosts = get_list(p, spec, "hostnames", "spec.")
     if len(raw_hosts) > 16:
@@ -132,6 +127,17 @@ def parse_httproute(p: Problems, doc: Mapping[str, Any]) -> HTTPRoute | None:
     return HTTPRoute(
         meta, tuple(parents), tuple(hostnames), tuple(rules), parents_status(status_of(doc))
     )
+
+
+def read_parent_refs(p: Problems, spec: Mapping[str, Any]) -> list[ParentRef]:
+    """spec.parentRefs of a route (any kind), checked as the CRDs check them."""
+    parents = [
+        ref
+        for where, raw in items_at(p, spec, "parentRefs", "spec", 32)
+        if (ref := parse_parent_ref(p, raw, where)) is not None
+    ]
+    check_distinct_parents(p, parents)
+    return parents
 
 
 def check_distinct_parents(p: Problems, parents: list[ParentRef]) -> None:

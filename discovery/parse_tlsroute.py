@@ -20,11 +20,10 @@ from discovery.parse_gateway_common import (
     check_section_name,
     items_at,
     parse_backend_object_ref,
-    parse_parent_ref,
     status_of,
     sub,
 )
-from discovery.parse_httproute import MAX_WEIGHT, check_distinct_parents, parents_status
+from discovery.parse_httproute import MAX_WEIGHT, parents_status, read_parent_refs
 
 ALPHA2 = "gateway.networking.k8s.io/v1alpha2"
 
@@ -32,12 +31,7 @@ ALPHA2 = "gateway.networking.k8s.io/v1alpha2"
 def parse_tlsroute(p: Problems, doc: Mapping[str, Any]) -> TLSRoute | None:
     meta = read_meta(p, doc, namespaced=True)
     spec = get_map(p, doc, "spec", "")
-    parents = [
-        ref
-        for where, raw in items_at(p, spec, "parentRefs", "spec", 32)
-        if (ref := parse_parent_ref(p, raw, where)) is not None
-    ]
-    check_distinct_parents(p, parents)
+    parents = read_parent_refs(p, spec)
     hostnames: list[str] = []
     raw_hosts = get_list(p, spec, "hostnames", "spec.")
     if not raw_hosts and doc.get("apiVersion") != ALPHA2:
