@@ -34,7 +34,9 @@ from discovery.model_gateway import (
     GATEWAY_GROUP,
     KIND_GATEWAY,
     KIND_HTTPROUTE,
+    KIND_TCPROUTE,
     KIND_TLSROUTE,
+    KIND_UDPROUTE,
     NAMESPACE_NAME_LABEL,
     AnyRoute,
     BackendObjectRef,
@@ -53,12 +55,17 @@ from discovery.tls_pem import pem_problem
 DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
 HTTPROUTE_KIND = RouteGroupKind(KIND_HTTPROUTE, GATEWAY_GROUP)
 TLSROUTE_KIND = RouteGroupKind(KIND_TLSROUTE, GATEWAY_GROUP)
+TCPROUTE_KIND = RouteGroupKind(KIND_TCPROUTE, GATEWAY_GROUP)
+UDPROUTE_KIND = RouteGroupKind(KIND_UDPROUTE, GATEWAY_GROUP)
 # Listener protocols seaway serves, and the route kinds each takes (TLS: mode
 # Passthrough only; TLS termination for TLSRoutes is not implemented).
 PROTOCOL_KINDS: Mapping[str, tuple[RouteGroupKind, ...]] = {
     "HTTP": (HTTPROUTE_KIND,),
     "HTTPS": (HTTPROUTE_KIND,),
     "TLS": (TLSROUTE_KIND,),
+    # served by the userspace L4 proxy (--proxy-mode userspace)
+    "TCP": (TCPROUTE_KIND,),
+    "UDP": (UDPROUTE_KIND,),
 }
 # Filters seaway's route model does not implement: a rule using one is dropped.
 UNSUPPORTED_FILTERS = frozenset({"CORS", "ExternalAuth", "ExtensionRef"})
@@ -221,7 +228,9 @@ def attach_gateways(snapshot: Snapshot, config: GatewayConfig) -> GatewayAttachm
     labels = _namespace_labels(snapshot)
     routes: list[RouteState] = []
     attached: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
-    every: list[AnyRoute] = [*snapshot.http_routes, *snapshot.tls_routes]
+    every: list[AnyRoute] = [
+        *snapshot.http_routes, *snapshot.tls_routes, *snapshot.tcp_routes, *snapshot.udp_routes
+    ]
     for route in sorted(every, key=lambda r: age_key(r.meta)):
         state = _route(route, by_key, labels, snapshot, grants, config)
         if state is None:
@@ -475,7 +484,8 @@ def _listener(
                 "UnsupportedProtocol",
                 f"protocol {listener.protocol}"
                 + (" with TLS mode Terminate" if listener.protocol == "TLS" else "")
-                + " is not supported (seaway serves HTTP, HTTPS, and TLS in mode Passthrough)",
+                + " is not supported (seaway serves HTTP, HTTPS, TLS in mode Passthrough, "
+                "TCP and UDP)",
             ),
             Verdict(True, "ResolvedRefs"),
             no_conflict,
@@ -843,16 +853,17 @@ def _backend(
             f"Service {what} is of type ExternalName, which seaway does not route to",
             service,
         )  # fmt: skip
-    if not any(p.port == ref.port and p.protocol == "TCP" for p in service.ports):
+    protocol = "UDP" if route_kind == KIND_UDPROUTE else "TCP"
+    if not any(p.port == ref.port and p.protocol == protocol for p in service.ports):
         return BackendResolution(
             ref, target, weight, "BackendNotFound",
-            f"Service {what} has no TCP port {ref.port}", service,
+            f"Service {what} has no {protocol} port {ref.port}", service,
         )  # fmt: skip
     info = next(
         (
             i
             for i in snapshot.ports_by_service.get((target, ref.name), ())
-            if i.port == ref.port and i.protocol == "TCP"
+            if i.port == ref.port and i.protocol == protocol
         ),
         None,
     )

@@ -212,7 +212,9 @@ def status_updates(
         if status != gw.status:
             updates.append(StatusUpdate(gw.key, gw.meta.resource_version, gateway_json(status)))
     states = {r.route.key: r for r in attachment.routes}
-    every: list[AnyRoute] = [*snapshot.http_routes, *snapshot.tls_routes]
+    every: list[AnyRoute] = [
+        *snapshot.http_routes, *snapshot.tls_routes, *snapshot.tcp_routes, *snapshot.udp_routes
+    ]
     for route in every:
         state = states.get(route.key)
         mine = [p for p in route.parents if p.controller_name == controller]

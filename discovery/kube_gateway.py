@@ -35,13 +35,17 @@ from discovery.model_gateway import (
     KIND_HTTPROUTE,
     KIND_NAMESPACE,
     KIND_REFERENCEGRANT,
+    KIND_TCPROUTE,
     KIND_TLSROUTE,
+    KIND_UDPROUTE,
     Gateway,
     GatewayClass,
     HTTPRoute,
     Namespace,
     ReferenceGrant,
+    TCPRoute,
     TLSRoute,
+    UDPRoute,
 )
 from discovery.snapshot import Snapshot
 from discovery.store import Store
@@ -54,6 +58,8 @@ GATEWAY_RESOURCES: dict[str, tuple[str, bool, bool]] = {
     KIND_GATEWAY: ("gateways", True, True),
     KIND_HTTPROUTE: ("httproutes", True, True),
     KIND_TLSROUTE: ("tlsroutes", True, True),
+    KIND_TCPROUTE: ("tcproutes", True, True),
+    KIND_UDPROUTE: ("udproutes", True, True),
     KIND_REFERENCEGRANT: ("referencegrants", True, False),
 }
 # TLSRoute is v1 since Gateway API v1.5, v1alpha3 or v1alpha2 before (experimental CRDs).
@@ -139,6 +145,8 @@ def store_view(store: Store) -> Snapshot:
         gateways=sorted_of(KIND_GATEWAY, Gateway),
         http_routes=sorted_of(KIND_HTTPROUTE, HTTPRoute),
         tls_routes=sorted_of(KIND_TLSROUTE, TLSRoute),
+        tcp_routes=sorted_of(KIND_TCPROUTE, TCPRoute),
+        udp_routes=sorted_of(KIND_UDPROUTE, UDPRoute),
         reference_grants=sorted_of(KIND_REFERENCEGRANT, ReferenceGrant),
         namespaces=sorted_of(KIND_NAMESPACE, Namespace),
     )

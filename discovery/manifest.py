@@ -41,7 +41,7 @@ from discovery.parse_ingress import parse_ingress, parse_ingress_class
 from discovery.parse_node import parse_node
 from discovery.parse_secret import parse_secret
 from discovery.parse_service import parse_service
-from discovery.parse_tlsroute import parse_tlsroute
+from discovery.parse_tlsroute import parse_tcproute, parse_tlsroute, parse_udproute
 from discovery.yaml_decode import (
     DecodeError,
     decode_exact,
@@ -83,6 +83,8 @@ _KINDS: dict[str, tuple[tuple[str, ...], bool, Parser]] = {
     "Gateway": ((GATEWAY_V1, GATEWAY_V1BETA1), True, parse_gateway),
     "HTTPRoute": ((GATEWAY_V1, GATEWAY_V1BETA1), True, parse_httproute),
     "TLSRoute": ((GATEWAY_V1, GATEWAY_V1ALPHA3, GATEWAY_V1ALPHA2), True, parse_tlsroute),
+    "TCPRoute": ((GATEWAY_V1ALPHA2,), True, parse_tcproute),
+    "UDPRoute": ((GATEWAY_V1ALPHA2,), True, parse_udproute),
     "ReferenceGrant": ((GATEWAY_V1BETA1, GATEWAY_V1), True, parse_reference_grant),
 }
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

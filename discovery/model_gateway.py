@@ -26,6 +26,8 @@ KIND_GATEWAYCLASS = "GatewayClass"
 KIND_GATEWAY = "Gateway"
 KIND_HTTPROUTE = "HTTPRoute"
 KIND_TLSROUTE = "TLSRoute"
+KIND_TCPROUTE = "TCPRoute"
+KIND_UDPROUTE = "UDPRoute"
 KIND_REFERENCEGRANT = "ReferenceGrant"
 KIND_NAMESPACE = "Namespace"
 GATEWAY_KINDS = (
@@ -33,6 +35,8 @@ GATEWAY_KINDS = (
     KIND_GATEWAY,
     KIND_HTTPROUTE,
     KIND_TLSROUTE,
+    KIND_TCPROUTE,
+    KIND_UDPROUTE,
     KIND_REFERENCEGRANT,
     KIND_NAMESPACE,
 )
@@ -393,7 +397,44 @@ class TLSRoute:
         return ObjectKey(KIND_TLSROUTE, self.meta.namespace, self.meta.name)
 
 
-AnyRoute = HTTPRoute | TLSRoute
+@dataclass(frozen=True, slots=True)
+class TCPRoute:
+    """A TCPRoute (v1alpha2): connections to a TCP listener go to its first rule's
+    backendRefs (by weight). Rules as for TLSRoute: backendRefs only. No hostnames."""
+
+    meta: ObjectMeta
+    parent_refs: tuple[ParentRef, ...] = ()
+    rules: tuple[HTTPRouteRule, ...] = ()
+    parents: tuple[RouteParentStatus, ...] = ()
+
+    kind = KIND_TCPROUTE
+    hostnames: tuple[str, ...] = ()  # (none: every connection of the listener)
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.kind, self.meta.namespace, self.meta.name)
+
+
+@dataclass(frozen=True, slots=True)
+class UDPRoute:
+    """A UDPRoute (v1alpha2): datagrams to a UDP listener go to its first rule's
+    backendRefs (UDP Service ports, by weight)."""
+
+    meta: ObjectMeta
+    parent_refs: tuple[ParentRef, ...] = ()
+    rules: tuple[HTTPRouteRule, ...] = ()
+    parents: tuple[RouteParentStatus, ...] = ()
+
+    kind = KIND_UDPROUTE
+    hostnames: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.kind, self.meta.namespace, self.meta.name)
+
+
+AnyRoute = HTTPRoute | TLSRoute | TCPRoute | UDPRoute
+L4Route = TCPRoute | UDPRoute
 
 
 # -- ReferenceGrant, Namespace ------------------------------------------------------------
@@ -449,4 +490,6 @@ class Namespace:
         return {**self.meta.labels, NAMESPACE_NAME_LABEL: self.meta.name}
 
 
-GatewayObject = GatewayClass | Gateway | HTTPRoute | TLSRoute | ReferenceGrant | Namespace
+GatewayObject = (
+    GatewayClass | Gateway | HTTPRoute | TLSRoute | TCPRoute | UDPRoute | ReferenceGrant | Namespace
+)

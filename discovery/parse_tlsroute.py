@@ -1,8 +1,9 @@
-"""Gateway API TLSRoute manifests (v1, v1alpha3, v1alpha2) -> discovery.model_gateway.TLSRoute.
+"""Gateway API TLSRoute (v1, v1alpha3, v1alpha2), TCPRoute and UDPRoute (v1alpha2)
+manifests -> discovery.model_gateway objects.
 
-Validated as the CRD validates: parentRefs as for HTTPRoute, 1-16 hostnames (v1 and
-v1alpha3 require one; v1alpha2 allowed none, which matches every SNI name on the
-listener), no IP addresses among them, 1-16 rules each with 1-16 backendRefs (a core
+Validated as the CRDs validate: parentRefs as for HTTPRoute; for TLSRoute 1-16 hostnames
+(v1 and v1alpha3 require one; v1alpha2 allowed none, which matches every SNI name on the
+listener), no IP addresses among them; 1-16 rules each with 1-16 backendRefs (a core
 Service with its port; weight 0-1000000, default 1). The same parentRef checks and status
 reading as HTTPRoute (discovery/parse_httproute.py).
 """
@@ -13,7 +14,7 @@ import ipaddress
 from collections.abc import Mapping
 from typing import Any
 
-from discovery.model_gateway import HTTPBackendRef, HTTPRouteRule, TLSRoute
+from discovery.model_gateway import HTTPBackendRef, HTTPRouteRule, TCPRoute, TLSRoute, UDPRoute
 from discovery.parse_common import Problems, get_int, get_list, get_map, get_str, read_meta, show
 from discovery.parse_gateway_common import (
     check_hostname,
@@ -46,6 +47,35 @@ def parse_tlsroute(p: Problems, doc: Mapping[str, Any]) -> TLSRoute | None:
             p.add(where, f"must be a host name, not an IP address: {show(host)}")
         elif check_hostname(p, host, where):
             hostnames.append(host.lower())
+    rules = _rules(p, spec)
+    if p.errors or meta is None:
+        return None
+    return TLSRoute(
+        meta, tuple(parents), tuple(hostnames), tuple(rules), parents_status(status_of(doc))
+    )
+
+
+def parse_tcproute(p: Problems, doc: Mapping[str, Any]) -> TCPRoute | None:
+    meta = read_meta(p, doc, namespaced=True)
+    spec = get_map(p, doc, "spec", "")
+    parents = read_parent_refs(p, spec)
+    rules = _rules(p, spec)
+    if p.errors or meta is None:
+        return None
+    return TCPRoute(meta, tuple(parents), tuple(rules), parents_status(status_of(doc)))
+
+
+def parse_udproute(p: Problems, doc: Mapping[str, Any]) -> UDPRoute | None:
+    meta = read_meta(p, doc, namespaced=True)
+    spec = get_map(p, doc, "spec", "")
+    parents = read_parent_refs(p, spec)
+    rules = _rules(p, spec)
+    if p.errors or meta is None:
+        return None
+    return UDPRoute(meta, tuple(parents), tuple(rules), parents_status(status_of(doc)))
+
+
+def _rules(p: Problems, spec: Mapping[str, Any]) -> list[HTTPRouteRule]:
     rules: list[HTTPRouteRule] = []
     if spec.get("rules") is None:
         p.add("spec.rules", "required: at least one rule with backendRefs")
@@ -56,11 +86,7 @@ def parse_tlsroute(p: Problems, doc: Mapping[str, Any]) -> TLSRoute | None:
     names = [r.name for r in rules if r.name]
     for name in sorted({n for n in names if names.count(n) > 1}):
         p.add("spec.rules", f"rule name {show(name)} is used more than once")
-    if p.errors or meta is None:
-        return None
-    return TLSRoute(
-        meta, tuple(parents), tuple(hostnames), tuple(rules), parents_status(status_of(doc))
-    )
+    return rules
 
 
 def _is_ip(host: str) -> bool:

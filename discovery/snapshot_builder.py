@@ -73,13 +73,17 @@ from discovery.model_gateway import (
     KIND_HTTPROUTE,
     KIND_NAMESPACE,
     KIND_REFERENCEGRANT,
+    KIND_TCPROUTE,
     KIND_TLSROUTE,
+    KIND_UDPROUTE,
     Gateway,
     GatewayClass,
     HTTPRoute,
     Namespace,
     ReferenceGrant,
+    TCPRoute,
     TLSRoute,
+    UDPRoute,
 )
 from discovery.nginx_annotations import parse_ingress_annotations
 from discovery.nginx_configmap import IngressNginxMode, NginxGlobalSettings, global_settings
@@ -98,6 +102,8 @@ _CARRIED: dict[str, tuple[str, type]] = {
     KIND_GATEWAY: ("_gateways", Gateway),
     KIND_HTTPROUTE: ("_http_routes", HTTPRoute),
     KIND_TLSROUTE: ("_tls_routes", TLSRoute),
+    KIND_TCPROUTE: ("_tcp_routes", TCPRoute),
+    KIND_UDPROUTE: ("_udp_routes", UDPRoute),
     KIND_REFERENCEGRANT: ("_reference_grants", ReferenceGrant),
     KIND_NAMESPACE: ("_namespaces", Namespace),
 }
@@ -134,9 +140,11 @@ class SnapshotBuilder:
         "_services",
         "_slices_by_service",
         "_store",
+        "_tcp_routes",
         "_tls_routes",
         "_tls_secrets",
         "_topology",
+        "_udp_routes",
     )
 
     def __init__(
@@ -173,6 +181,8 @@ class SnapshotBuilder:
         self._gateways: tuple[Gateway, ...] = ()
         self._http_routes: tuple[HTTPRoute, ...] = ()
         self._tls_routes: tuple[TLSRoute, ...] = ()
+        self._tcp_routes: tuple[TCPRoute, ...] = ()
+        self._udp_routes: tuple[UDPRoute, ...] = ()
         self._reference_grants: tuple[ReferenceGrant, ...] = ()
         self._namespaces: tuple[Namespace, ...] = ()
 
@@ -230,6 +240,8 @@ class SnapshotBuilder:
             gateways=self._gateways,
             http_routes=self._http_routes,
             tls_routes=self._tls_routes,
+            tcp_routes=self._tcp_routes,
+            udp_routes=self._udp_routes,
             reference_grants=self._reference_grants,
             namespaces=self._namespaces,
             trigger_times=self._trigger_times(changes),

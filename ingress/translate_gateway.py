@@ -68,6 +68,7 @@ from ingress.routes import (
 GATEWAY_LISTENER_PREFIX = "gateway "
 SERVED_PROTOCOLS = ("HTTP", "HTTPS", "TLS")
 KIND_TLS = "TLSRoute"
+L4_PROTOCOLS = ("TCP", "UDP")
 
 
 def listener_name(address: str, port: int) -> str:
@@ -286,6 +287,8 @@ class _Translator:
             return
         for listener in state.listeners:
             lst = listener.listener
+            if lst.protocol in L4_PROTOCOLS:
+                continue  # the userspace L4 proxy's (proxy/userspace/gateway_listeners.py)
             problem = _not_served(listener)
             if problem:
                 self._warn(

@@ -179,6 +179,7 @@ class Options:
             self.shutdown_grace_period,
             self.resolved_max_connections(),
             EndpointLimits(self.max_endpoint_connections, self.max_endpoint_pending),
+            self.gateway_config(),
         )
 
     def iptables_config(self) -> IptablesConfig:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from discovery.snapshot import ServicePortInfo, ServicePortName
 from proxy.balancer import NO_LIMITS, Balancer, EndpointLimits, Picker, new_balancer
@@ -15,29 +15,36 @@ class ServiceTarget:
     when that changes, open connections end their picks on the balancer they came from.
     """
 
-    __slots__ = ("clock", "info", "limits", "name", "picker")
+    __slots__ = ("clock", "info", "limits", "name", "picker", "weights")
 
     def __init__(
         self,
         info: ServicePortInfo,
         clock: Callable[[], float],
         limits: EndpointLimits = NO_LIMITS,
+        weights: Sequence[float] | None = None,
     ) -> None:
         self.name: ServicePortName = info.name
         self.info = info
         self.clock = clock
         self.limits = limits
+        # Per-endpoint weights (a Gateway TCPRoute/UDPRoute's backendRef weights spread
+        # over their endpoints); None for a Service port: all equal.
+        self.weights = weights
         self.picker = Picker(self._balancer(info), info.session_affinity_timeout, clock)
 
     def _balancer(self, info: ServicePortInfo) -> Balancer:
         policy = info.load_balancing.policy
-        return new_balancer(policy, info.endpoints, clock=self.clock, limits=self.limits)
+        return new_balancer(
+            policy, info.endpoints, self.weights, clock=self.clock, limits=self.limits
+        )
 
-    def update(self, info: ServicePortInfo) -> None:
+    def update(self, info: ServicePortInfo, weights: Sequence[float] | None = None) -> None:
+        self.weights = weights
         if info.load_balancing.policy != self.picker.balancer.policy:
             self.picker.set_balancer(self._balancer(info))
         else:
-            self.picker.update(info.endpoints)
+            self.picker.update(info.endpoints, weights)
         self.info = info
         self.picker.set_affinity(info.session_affinity_timeout, self.clock)
 
