@@ -152,7 +152,11 @@ class Passthrough:
         """Relay `conn` if its ClientHello names a passthrough host; True when it was
         relayed or dropped, False when it is for the normal TLS path."""
         ctx = self.ctx
-        peek = await peek_client_hello(ctx.loop, conn, ctx.settings.header_timeout)
+        try:
+            peek = await peek_client_hello(ctx.loop, conn, ctx.settings.header_timeout)
+        except asyncio.CancelledError:  # the listener closed (reload, shutdown)
+            conn.close()
+            raise
         if peek is None:
             conn.close()
             return True
