@@ -32,9 +32,9 @@ from discovery.gateway_attach import (
 )
 from discovery.model import ObjectMeta
 from discovery.model_gateway import (
+    AnyRoute,
     Condition,
     GatewayStatus,
-    HTTPRoute,
     ListenerStatus,
     ParentRef,
     RouteGroupKind,
@@ -138,7 +138,7 @@ def _listener_status(
 
 
 def route_parents(
-    route: HTTPRoute, state: RouteState | None, controller: str, now: str
+    route: AnyRoute, state: RouteState | None, controller: str, now: str
 ) -> tuple[RouteParentStatus, ...]:
     """The route's new status.parents: other controllers' entries as they are, seaway's
     for each parentRef naming one of its Gateways (in spec order)."""
@@ -170,7 +170,7 @@ def route_parents(
     return tuple(out)
 
 
-def _seen_parent(route: HTTPRoute, ref: ParentRef, controller: str) -> RouteParentStatus | None:
+def _seen_parent(route: AnyRoute, ref: ParentRef, controller: str) -> RouteParentStatus | None:
     for entry in route.parents:
         if entry.controller_name == controller and entry.parent_ref == ref:
             return entry
@@ -202,9 +202,12 @@ def status_updates(
         status = gateway_status(gs, now)
         if status != gw.status:
             updates.append(StatusUpdate(gw.key, gw.meta.resource_version, gateway_json(status)))
-    states = {(r.route.meta.namespace, r.route.meta.name): r for r in attachment.routes}
-    for route in snapshot.http_routes:
-        state = states.get((route.meta.namespace, route.meta.name))
+    states = {r.route.key: r for r in attachment.routes}
+    every: list[AnyRoute] = [
+        *snapshot.http_routes, *snapshot.tls_routes, *snapshot.tcp_routes, *snapshot.udp_routes
+    ]
+    for route in every:
+        state = states.get(route.key)
         mine = [p for p in route.parents if p.controller_name == controller]
         if state is None and not mine:
             continue

@@ -4,8 +4,8 @@
   it serves and at which version each kind seaway uses is served (v1 preferred, then
   v1beta1). A 404 means the CRDs are not installed: the caller logs that once and looks
   again now and then.
-- `GatewayStatusWriter` computes the status of seaway's GatewayClasses, Gateways and
-  HTTPRoutes from the store (discovery/gateway_attach.py and gateway_status.py, pure)
+- `GatewayStatusWriter` computes the status of seaway's GatewayClasses, Gateways,
+  HTTPRoutes and TLSRoutes from the store (discovery/gateway_attach.py and gateway_status.py, pure)
   whenever an input changes, and writes what changed through the status subresource
   (the writer machinery: discovery/kube_status.py).
 """
@@ -33,11 +33,17 @@ from discovery.model_gateway import (
     KIND_HTTPROUTE,
     KIND_NAMESPACE,
     KIND_REFERENCEGRANT,
+    KIND_TCPROUTE,
+    KIND_TLSROUTE,
+    KIND_UDPROUTE,
     Gateway,
     GatewayClass,
     HTTPRoute,
     Namespace,
     ReferenceGrant,
+    TCPRoute,
+    TLSRoute,
+    UDPRoute,
 )
 from discovery.model_meta import StatusUpdate
 from discovery.snapshot import Snapshot
@@ -48,9 +54,13 @@ GATEWAY_RESOURCES: dict[str, tuple[str, bool, bool]] = {
     KIND_GATEWAYCLASS: ("gatewayclasses", False, True),
     KIND_GATEWAY: ("gateways", True, True),
     KIND_HTTPROUTE: ("httproutes", True, True),
+    KIND_TLSROUTE: ("tlsroutes", True, True),
+    KIND_TCPROUTE: ("tcproutes", True, True),
+    KIND_UDPROUTE: ("udproutes", True, True),
     KIND_REFERENCEGRANT: ("referencegrants", True, False),
 }
-PREFERRED_VERSIONS = ("v1", "v1beta1")
+# TLSRoute is v1 since Gateway API v1.5, v1alpha3 or v1alpha2 before (experimental CRDs).
+PREFERRED_VERSIONS = ("v1", "v1beta1", "v1alpha3", "v1alpha2")
 
 
 async def discover_gateway_api(
@@ -131,6 +141,9 @@ def store_view(store: Store) -> Snapshot:
         gateway_classes=sorted_of(KIND_GATEWAYCLASS, GatewayClass),
         gateways=sorted_of(KIND_GATEWAY, Gateway),
         http_routes=sorted_of(KIND_HTTPROUTE, HTTPRoute),
+        tls_routes=sorted_of(KIND_TLSROUTE, TLSRoute),
+        tcp_routes=sorted_of(KIND_TCPROUTE, TCPRoute),
+        udp_routes=sorted_of(KIND_UDPROUTE, UDPRoute),
         reference_grants=sorted_of(KIND_REFERENCEGRANT, ReferenceGrant),
         namespaces=sorted_of(KIND_NAMESPACE, Namespace),
     )

@@ -41,6 +41,7 @@ from discovery.parse_ingress import parse_ingress, parse_ingress_class
 from discovery.parse_node import parse_node
 from discovery.parse_secret import parse_secret
 from discovery.parse_service import parse_service
+from discovery.parse_tlsroute import parse_tcproute, parse_tlsroute, parse_udproute
 from discovery.yaml_decode import (
     DecodeError,
     decode_exact,
@@ -65,6 +66,8 @@ Parser = Callable[[Problems, Mapping[str, Any]], KubeObject | None]
 
 GATEWAY_V1 = "gateway.networking.k8s.io/v1"
 GATEWAY_V1BETA1 = "gateway.networking.k8s.io/v1beta1"
+GATEWAY_V1ALPHA3 = "gateway.networking.k8s.io/v1alpha3"
+GATEWAY_V1ALPHA2 = "gateway.networking.k8s.io/v1alpha2"
 # kind -> (apiVersions accepted, the first preferred; namespaced; parser). The Gateway API
 # kinds are the same in v1beta1 (older manifests) as in v1.
 _KINDS: dict[str, tuple[tuple[str, ...], bool, Parser]] = {
@@ -79,6 +82,9 @@ _KINDS: dict[str, tuple[tuple[str, ...], bool, Parser]] = {
     "GatewayClass": ((GATEWAY_V1, GATEWAY_V1BETA1), False, parse_gateway_class),
     "Gateway": ((GATEWAY_V1, GATEWAY_V1BETA1), True, parse_gateway),
     "HTTPRoute": ((GATEWAY_V1, GATEWAY_V1BETA1), True, parse_httproute),
+    "TLSRoute": ((GATEWAY_V1, GATEWAY_V1ALPHA3, GATEWAY_V1ALPHA2), True, parse_tlsroute),
+    "TCPRoute": ((GATEWAY_V1ALPHA2,), True, parse_tcproute),
+    "UDPRoute": ((GATEWAY_V1ALPHA2,), True, parse_udproute),
     "ReferenceGrant": ((GATEWAY_V1BETA1, GATEWAY_V1), True, parse_reference_grant),
 }
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")

@@ -419,7 +419,8 @@ ANNOTATION_NOTES: dict[str, str] = {
     "load-balance": "ewma: seaway's EWMA balancer; round_robin: the Service's own balancer, "
     "by default least-request, which picks in round-robin order while nothing is in flight",
     "server-alias": "host names and *.wildcards; nginx regex names are left out",
-    "ssl-passthrough": "needs --enable-ssl-passthrough, as in ingress-nginx",
+    "ssl-passthrough": "with --enable-ssl-passthrough, as in ingress-nginx: TLS whose SNI "
+    "is the host (exactly) relayed unterminated to its \"/\" path's Service",
     "whitelist-source-range": "alias of allowlist-source-range",
     "limit-whitelist": "alias of limit-allowlist",
     "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
@@ -463,12 +464,11 @@ PENDING = "translated; runtime pending"
 # Translated names that do not act at request time yet (none left: load-balance's ewma
 # became the Backend's EWMA balancer).
 _PENDING: tuple[str, ...] = ()
-# Parsed annotations the translator handles; ssl-passthrough (a TCP relay per host,
-# with --enable-ssl-passthrough) is still planned.
+# Parsed annotations the translator handles (all of them).
 TRANSLATED: dict[str, str] = {
     name: PENDING if name in _PENDING else ACTS
     for name, status in ANNOTATIONS.items()
-    if status == PARSED and name != "ssl-passthrough"
+    if status == PARSED
 }
 # ConfigMap keys the translator applies: as the listener's filters (body size, timeouts,
 # tries, HSTS, global custom errors and address lists) or the defaults of the annotations.

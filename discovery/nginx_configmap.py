@@ -48,13 +48,18 @@ class IngressNginxMode:
     annotations_prefix: str = DEFAULT_PREFIX
     configmap: tuple[str, str] | None = None  # (namespace, name)
     enabled: bool = False  # global settings with ingress-nginx's defaults
+    ssl_passthrough: bool = False  # --enable-ssl-passthrough: the annotation acts
 
     @classmethod
     def from_flags(
-        cls, prefix: str, configmap: tuple[str, str] | None, controller: str
+        cls,
+        prefix: str,
+        configmap: tuple[str, str] | None,
+        controller: str,
+        ssl_passthrough: bool = False,
     ) -> IngressNginxMode:
         enabled = configmap is not None or controller == INGRESS_NGINX_CONTROLLER
-        return cls(prefix, configmap, enabled)
+        return cls(prefix, configmap, enabled, ssl_passthrough)
 
 
 @dataclass(frozen=True, slots=True)

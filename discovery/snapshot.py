@@ -28,6 +28,9 @@ from discovery.model_gateway import (
     HTTPRoute,
     Namespace,
     ReferenceGrant,
+    TCPRoute,
+    TLSRoute,
+    UDPRoute,
 )
 from discovery.nginx_configmap import NginxGlobalSettings
 from discovery.nginx_settings import NO_ANNOTATIONS, IngressAnnotations
@@ -126,6 +129,9 @@ class Snapshot:
     gateway_classes: tuple[GatewayClass, ...] = ()
     gateways: tuple[Gateway, ...] = ()
     http_routes: tuple[HTTPRoute, ...] = ()
+    tls_routes: tuple[TLSRoute, ...] = ()
+    tcp_routes: tuple[TCPRoute, ...] = ()
+    udp_routes: tuple[UDPRoute, ...] = ()
     reference_grants: tuple[ReferenceGrant, ...] = ()
     namespaces: tuple[Namespace, ...] = ()
 

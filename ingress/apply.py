@@ -64,7 +64,7 @@ class L7State:
         for error in table.errors:
             log.error("routes: %s", error)
         listener = config.table.listener(INGRESS_LISTENER)
-        want_https = listener is not None and bool(listener.certificates)
+        want_https = listener is not None and bool(listener.certificates or listener.passthrough)
         tls = None
         if want_https and config.https is not None:
             assert listener is not None
@@ -77,7 +77,9 @@ class L7State:
             stats = make_stats(config.observability)
             self.server = WorkerServer(self.loop, config.settings, table, stats)
             self.server.ctx.health.set_active_down(self._down)
-        errors += await self.server.apply(table, http, https, tls, sockets)
+        main = table.listener(INGRESS_LISTENER)
+        passthrough = main.passthrough if main is not None else None
+        errors += await self.server.apply(table, http, https, tls, sockets, passthrough)
         for error in errors:
             if error not in self._reported:
                 log.error("gateway: %s", error)
@@ -106,6 +108,10 @@ class L7State:
                 continue
             router = table.listener(model.name)
             assert router is not None
+            if model.protocol == "TLS":
+                specs.append(SocketSpec(model.name, address, router, None, router.passthrough,
+                                        relay_only=True))  # fmt: skip
+                continue
             tls = None
             if model.protocol == "HTTPS":
                 default = _default_secret(model)

@@ -187,6 +187,7 @@ class IngressDataplane:
             snapshot.gateway_classes,
             snapshot.gateways,
             snapshot.http_routes,
+            snapshot.tls_routes,
             snapshot.reference_grants,
             snapshot.namespaces,
         )

@@ -276,6 +276,12 @@ class RuleTranslator:
         self._warn(route, f"{KIND} {_name(route)}: {where}: filter {f.type} is not supported")
         return []
 
+    def forward(self, state: RuleState) -> Forward:
+        """A TLSRoute rule's backendRefs as a weighted Forward (no filters: a TLSRoute
+        has none); an unusable backendRef is a Backend that is never connected."""
+        pairs = zip(state.rule.backend_refs, state.backends, strict=True)
+        return Forward(tuple(_weighted(self._backend(r), ref.weight, ()) for ref, r in pairs))
+
     def _backend(self, resolved: BackendResolution) -> Backend:
         ref = resolved.ref
         if not resolved.ok or ref.port is None:

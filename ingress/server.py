@@ -11,6 +11,7 @@ drops a socket lets the requests under way finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
@@ -29,8 +30,11 @@ from ingress.context import ProxyContext, RouterLike
 from ingress.errors import error_response
 from ingress.filters.runtime import attach_plans
 from ingress.http1 import HttpProtocol
+from ingress.passthrough import Passthrough
 from ingress.proxy_protocol import ProxyProtocolError
+from ingress.route_match import RouteResult
 from ingress.settings import HttpSettings
+from ingress.sni_match import SniRouter
 from ingress.stats import RequestStats
 from ingress.translate_ingress import INGRESS_LISTENER
 from proxy.acceptor import Acceptor, answer_and_close
@@ -41,6 +45,7 @@ log = logging.getLogger(__name__)
 
 BACKLOG = 4096
 DRAIN_POLL = 0.05  # seconds between looks at the connections left while draining
+DEFER_ACCEPT = 5  # seconds the kernel holds a connection that sends nothing (passthrough)
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -92,6 +97,9 @@ class Listener:
         self.address: tuple[str, int] = (bound[0], bound[1])
         self.requested = requested or self.address  # as asked (port 0 before binding)
         self.tasks: set[asyncio.Task[object]] = set()
+        # TLS passthrough (ingress/passthrough.py): None while no host uses it, so a
+        # connection costs nothing more than before.
+        self.passthrough: Passthrough | None = None
         self.acceptor = Acceptor(
             self.loop,
             sock,
@@ -134,12 +142,31 @@ class Listener:
         elif self.client is None or self.client.model != model:
             self.client = ConnectionAddress(model, self.address[1])
 
+    def set_passthrough(
+        self, router: SniRouter[RouteResult] | None, relay_only: bool = False
+    ) -> None:
+        """Relay the TLS connections of `router`'s hosts (None or empty: none; with
+        `relay_only` every other connection is reset, whatever the router holds). While
+        some host is relayed, connections are accepted once their first bytes are in
+        (TCP_DEFER_ACCEPT, nginx's `deferred`): the ClientHello is then usually there to
+        peek at on the first try, without waiting for the socket to become readable."""
+        if relay_only and router is None:
+            router = SniRouter(self.address[0], (), _never)
+        passthrough = None
+        if router is not None and (router or relay_only):
+            passthrough = Passthrough(self.ctx, router, relay_only)
+        if (passthrough is None) != (self.passthrough is None):
+            defer = DEFER_ACCEPT if passthrough is not None else 0
+            with contextlib.suppress(OSError, AttributeError):
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, defer)
+        self.passthrough = passthrough
+
     async def _attach(self, conn: socket.socket) -> object:
         factory: Callable[[], HttpProtocol] = self.factory
         client = self.client
         try:
+            header = None
             if client is not None:
-                header = None
                 if client.model.proxy_protocol:
                     timeout = self.ctx.settings.header_timeout
                     try:
@@ -149,6 +176,15 @@ class Listener:
                         raise
                 kind = ForwardedProtocol if client.model.per_request else AddressedProtocol
                 factory = partial(kind, self.ctx, self.scheme, client, header)
+            passthrough = self.passthrough
+            if passthrough is not None:
+                # after the PROXY header (consumed above): the socket is at the ClientHello
+                source = None
+                if client is not None and header is not None:
+                    peer = conn.getpeername()
+                    source = client.source(peer[0].encode() if peer else b"", header)
+                if await passthrough.take(conn, source):
+                    return None
             await self.loop.connect_accepted_socket(factory, conn, ssl=self.tls)
         except (ProxyProtocolError, TimeoutError) as exc:
             refused_header(self.acceptor.name, conn, exc)
@@ -183,6 +219,10 @@ def ingress_client_address(router: RouterLike, settings: HttpSettings) -> Client
     return model
 
 
+def _never(route: object) -> RouteResult:
+    raise AssertionError("an empty SNI router makes no result")
+
+
 def _answer_503(conn: socket.socket) -> None:
     answer_and_close(conn, _FULL_RESPONSE)
 
@@ -192,12 +232,16 @@ def _close(conn: socket.socket) -> None:
 @dataclass(frozen=True, slots=True)
 class SocketSpec:
     """A socket of its own (a Gateway listener address:port): where, its routes, and its
-    TLS context (None: plain HTTP). ``name`` is its model Listener's."""
+    TLS context (None: plain HTTP), or, with ``relay_only``, the SNI names it relays.
+    ``name`` is its model Listener's."""
 
     name: str
     address: tuple[str, int]
     router: RouterLike
     tls: ssl.SSLContext | None = None
+    # A Gateway TLS listener (mode Passthrough): relays by SNI and serves nothing else.
+    relay: SniRouter[RouteResult] | None = None
+    relay_only: bool = False
 
 
 class WorkerServer:
@@ -228,11 +272,12 @@ class WorkerServer:
         https: tuple[str, int] | None,
         tls: ssl.SSLContext | None,
         sockets: Sequence[SocketSpec] = (),
+        passthrough: SniRouter[RouteResult] | None = None,
     ) -> list[str]:
         """Route new requests with `router`; listen on `http`/`https` (None: closed) and
-        on each of `sockets` (others closed). A socket that cannot be opened is left out
-        and named in the returned errors (the next apply tries it again); the Ingress
-        ones raise OSError."""
+        on each of `sockets` (others closed); relay the TLS of `passthrough`'s hosts on
+        `https`. A socket that cannot be opened is left out and named in the returned
+        errors (the next apply tries it again); the Ingress ones raise OSError."""
         self.ctx.settings = attach_plans(router, self.ctx, self.settings)
         self.ctx.set_router(router)
         if self.draining:
@@ -243,6 +288,8 @@ class WorkerServer:
         for listener in (self.http, self.https):
             if listener is not None:
                 listener.configure(client)
+        if self.https is not None:
+            self.https.set_passthrough(passthrough)
         return await self._reconcile_sockets(sockets)
 
     async def _reconcile_sockets(self, specs: Sequence[SocketSpec]) -> list[str]:
@@ -255,6 +302,7 @@ class WorkerServer:
             if current is not None and (current.requested, current.tls) == (spec.address, spec.tls):
                 current.ctx.set_router(spec.router)
                 current.configure(own_client_address(self.settings))
+                current.set_passthrough(spec.relay, spec.relay_only)
                 continue
             if current is not None:  # moved, or TLS on/off: a new socket
                 await self.sockets.pop(name).close()
@@ -264,6 +312,7 @@ class WorkerServer:
                 ctx = self.ctx.sibling(spec.router, self.settings)
                 opened = self.sockets[name] = await Listener.open(ctx, spec.address, spec.tls)
                 opened.configure(own_client_address(self.settings))
+                opened.set_passthrough(spec.relay, spec.relay_only)
             except OSError as exc:
                 errors.append(f"{name}: {exc.strerror or exc}")
         return errors

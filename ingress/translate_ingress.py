@@ -48,8 +48,12 @@ snippet, a GRPC backend, an invalid value ingress-nginx rejects) is left out wit
 reason in its report; when a version of it was served before (``last_good``), that version keeps
 serving, as nginx keeps its last good configuration.
 
+ssl-passthrough (with --enable-ssl-passthrough) makes the listener's PassthroughHosts
+(ingress/nginx_passthrough.py): TLS for those hosts is relayed unterminated.
+
 Everything goes to one Listener, INGRESS_LISTENER, served on the HTTP bind address and,
-when it has certificates, on the HTTPS one; with no owned Ingress there is no listener.
+when it has certificates or passthrough hosts, on the HTTPS one; with no owned Ingress
+there is no listener.
 """
 
 from __future__ import annotations
@@ -68,6 +72,7 @@ from ingress.nginx_canary import CanaryRule, canary_summary
 from ingress.nginx_filters import listener_filters
 from ingress.nginx_hosts import CertificateHosts, HostBuilder
 from ingress.nginx_locations import HostLocations, Location
+from ingress.nginx_passthrough import passthrough_hosts
 from ingress.nginx_routes import KIND, RouteBuilder
 from ingress.nginx_secrets import IngressSecrets, ingress_secrets
 from ingress.nginx_upstreams import Upstreams
@@ -205,6 +210,7 @@ class _Translator:
         )
         hosts = HostBuilder(builder, CertificateHosts(certs), self._snapshot.nginx, self._warn)
         vhosts = hosts.build(self._hosts)
+        passthrough = passthrough_hosts(self._hosts, self._warn, self._note)
         listeners: tuple[Listener, ...] = ()
         if self.owned:
             nginx = self._snapshot.nginx
@@ -212,7 +218,13 @@ class _Translator:
             client = SEAWAY_DEFAULT if nginx is None else nginx_client_address(nginx)
             listeners = (
                 Listener(
-                    INGRESS_LISTENER, vhosts, default, certs, filters=filters, client_address=client
+                    INGRESS_LISTENER,
+                    vhosts,
+                    default,
+                    certs,
+                    filters=filters,
+                    client_address=client,
+                    passthrough=passthrough,
                 ),
             )
         self._describe(vhosts, default)

@@ -208,6 +208,7 @@ class Options:
     update_status_on_shutdown: bool = True
     report_node_internal_ip_address: bool = False
     proxy_protocol: bool = False  # every L7 listening socket expects a PROXY header
+    enable_ssl_passthrough: bool = False
 
     def resolved_max_connections(self) -> int:
         """--max-connections, with auto worked out from the open-files limit now."""
@@ -230,6 +231,7 @@ class Options:
             self.shutdown_grace_period,
             self.resolved_max_connections(),
             EndpointLimits(self.max_endpoint_connections, self.max_endpoint_pending),
+            self.gateway_config(),
         )
 
     def iptables_config(self) -> IptablesConfig:
@@ -336,7 +338,10 @@ class Options:
         from discovery.nginx_configmap import IngressNginxMode
 
         return IngressNginxMode.from_flags(
-            self.annotations_prefix, self.configmap, self.ingress_controller
+            self.annotations_prefix,
+            self.configmap,
+            self.ingress_controller,
+            self.enable_ssl_passthrough,
         )
 
     def healthcheck_config(self) -> HealthCheckConfig:
@@ -482,6 +487,15 @@ def add_ingress_nginx_flags(parser: argparse.ArgumentParser) -> None:
         "default (proxy-body-size 1m, proxy-read-timeout 60s, ssl-redirect true, HSTS on); "
         "without either, seaway's own defaults apply",
     )
+    g.add_argument(
+        "--enable-ssl-passthrough",
+        action="store_true",
+        help="honour the ssl-passthrough annotation, as ingress-nginx's flag of that name: "
+        "TLS connections to the HTTPS listener whose SNI names such a host are relayed "
+        "unterminated to the host's \"/\" backend (the client sees the pod's certificate); "
+        "the others are terminated as usual. Costs a look at each ClientHello only while "
+        "some host uses it",
+    )
 
 
 def add_ingress_status_flags(parser: argparse.ArgumentParser) -> None:
@@ -599,7 +613,8 @@ ADDRESS_FLAGS: dict[str, tuple[tuple[str, int], str]] = {
     ),
     "--https-bind-address": (
         ("0.0.0.0", 8443),
-        "Ingress HTTPS listener, opened when an owned Ingress has tls",
+        "Ingress HTTPS listener, opened when an owned Ingress has tls (or a host with "
+        "ssl-passthrough)",
     ),
 }
 
@@ -810,6 +825,7 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "update_status_on_shutdown",
         "report_node_internal_ip_address",
         "proxy_protocol",
+        "enable_ssl_passthrough",
     ):
         if hasattr(args, name):
             setattr(o, name, getattr(args, name))

@@ -13,8 +13,9 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from discovery.gateway_attach import GatewayConfig, attach_gateways
 from discovery.snapshot import ServicePortName, Snapshot
 from proxy.acceptor import Acceptor, reset_socket
 from proxy.balancer import NO_LIMITS, EndpointLimits
@@ -23,6 +24,7 @@ from proxy.health_metrics import L4_HEALTH_FAMILIES, add_health
 from proxy.health_runner import HealthRunner
 from proxy.outlier import Address, HealthRegistry
 from proxy.userspace.addresses import DUMMY_INTERFACE, DummyInterface, host_addresses
+from proxy.userspace.gateway_listeners import GatewayL4, gateway_l4_listeners
 from proxy.userspace.listeners import (
     ListenerKey,
     SourceRanges,
@@ -139,6 +141,9 @@ class UserspaceConfig:
     shutdown_grace_period: float = 30.0  # TCP connections get this long to end on SIGTERM
     max_connections: int = 0  # client connections of this process; 0 = no limit
     endpoint_limits: EndpointLimits = NO_LIMITS  # per-endpoint caps (circuit breaking)
+    # Gateway API: the TCP and UDP listeners of seaway's Gateways, with their TCPRoutes
+    # and UDPRoutes (proxy/userspace/gateway_listeners.py); None: not served.
+    gateway: GatewayConfig | None = None
 
 
 class UserspaceDataplane:
@@ -186,6 +191,7 @@ class UserspaceDataplane:
             frozenset()
         )
         self._need_full = True
+        self._gateway_warnings: tuple[str, ...] = ()
         self.stats = L4Stats()
         self.totals = Totals()
         self.health: HealthRegistry | None = None  # endpoint health (made on start)
@@ -286,7 +292,16 @@ class UserspaceDataplane:
                 )
             elif (full or name in changed) and target.info != info:
                 target.update(info)
-        for name in [n for n in self._targets if n not in ports]:
+        routes = self._gateway_routes(snapshot)
+        for name, route in routes.targets.items():
+            target = self._targets.get(name)
+            if target is None:
+                self._targets[name] = ServiceTarget(
+                    route.info, self.clock, opts.endpoint_limits, self.health, route.weights
+                )
+            elif (target.info, target.weights) != (route.info, route.weights):
+                target.update(route.info, route.weights)
+        for name in [n for n in self._targets if n not in ports and n not in routes.targets]:
             del self._targets[name]
 
         local = set(await self._host_addresses())
@@ -306,6 +321,10 @@ class UserspaceDataplane:
             nodeport_ips(opts.nodeport_addresses, local, "TCP"),
             nodeport_ips(opts.nodeport_addresses, local, "UDP"),
         )
+        for key, name in routes.listeners.items():
+            owner = desired.listeners.setdefault(key, name)
+            if owner != name:
+                desired = replace(desired, conflicts=(*desired.conflicts, (key, owner, name)))
         for name in desired.skipped:
             log.debug("%s: SCTP is not supported by the userspace proxy; skipped", name)
         conflicts = frozenset(desired.conflicts)
@@ -332,6 +351,18 @@ class UserspaceDataplane:
             log.info("listening on %s for %s", key, name)
         self._restrict(desired.sources)
         self._need_full = False
+
+    def _gateway_routes(self, snapshot: Snapshot) -> GatewayL4:
+        """The Gateway TCP/UDP listeners and their targets (none without a config)."""
+        config = self.config.gateway
+        if config is None:
+            return GatewayL4()
+        found = gateway_l4_listeners(attach_gateways(snapshot, config))
+        if found.warnings != self._gateway_warnings:
+            for warning in found.warnings:
+                log.warning("gateway: %s", warning)
+            self._gateway_warnings = found.warnings
+        return found
 
     def _restrict(self, wanted: dict[ListenerKey, tuple[str, ...]]) -> None:
         """loadBalancerSourceRanges onto the listeners whose ranges changed."""

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 from discovery.snapshot import ServicePortInfo, ServicePortName
 from proxy.balancer import NO_LIMITS, Balancer, EndpointLimits, Picker, new_balancer
@@ -18,7 +18,7 @@ class ServiceTarget:
     ejects or the active checks fail.
     """
 
-    __slots__ = ("clock", "health", "info", "limits", "name", "picker")
+    __slots__ = ("clock", "health", "info", "limits", "name", "picker", "weights")
 
     def __init__(
         self,
@@ -26,12 +26,16 @@ class ServiceTarget:
         clock: Callable[[], float],
         limits: EndpointLimits = NO_LIMITS,
         health: HealthRegistry | None = None,
+        weights: Sequence[float] | None = None,
     ) -> None:
         self.name: ServicePortName = info.name
         self.info = info
         self.clock = clock
         self.limits = limits
         self.health = health
+        # Per-endpoint weights (a Gateway TCPRoute/UDPRoute's backendRef weights spread
+        # over their endpoints); None for a Service port: all equal.
+        self.weights = weights
         self.picker = Picker(self._balancer(info), info.session_affinity_timeout, clock)
         self._watch(info, True)
 
@@ -48,14 +52,17 @@ class ServiceTarget:
 
     def _balancer(self, info: ServicePortInfo) -> Balancer:
         policy = info.load_balancing.policy
-        return new_balancer(policy, info.endpoints, clock=self.clock, limits=self.limits)
+        return new_balancer(
+            policy, info.endpoints, self.weights, clock=self.clock, limits=self.limits
+        )
 
-    def update(self, info: ServicePortInfo) -> None:
+    def update(self, info: ServicePortInfo, weights: Sequence[float] | None = None) -> None:
+        self.weights = weights
         if info.load_balancing.policy != self.picker.balancer.policy:
             self.picker.set_balancer(self._balancer(info))
             self._watch(info, True)
         else:
-            self.picker.update(info.endpoints)
+            self.picker.update(info.endpoints, weights)
             self._watch(info, False)
         self.info = info
         self.picker.set_affinity(info.session_affinity_timeout, self.clock)

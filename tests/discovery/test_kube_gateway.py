@@ -118,6 +118,9 @@ def test_group_discovery_finds_each_kind_at_its_version() -> None:
                     "GatewayClass": "v1",
                     "Gateway": "v1",
                     "HTTPRoute": "v1",
+                    "TLSRoute": "v1",
+                    "TCPRoute": "v1alpha2",
+                    "UDPRoute": "v1alpha2",
                     "ReferenceGrant": "v1",
                 }
                 server.gateway_api = False

@@ -31,8 +31,12 @@ from discovery.nginx_settings import (
 P = "nginx.ingress.kubernetes.io/"
 
 
-def parse(annotations: dict[str, str], namespace: str = "default") -> IngressAnnotations:
-    return parse_annotations({P + k: v for k, v in annotations.items()}, namespace, "web")
+def parse(
+    annotations: dict[str, str], namespace: str = "default", ssl_passthrough: bool = True
+) -> IngressAnnotations:
+    """As seaway reads them with --enable-ssl-passthrough (unless told otherwise)."""
+    prefixed = {P + k: v for k, v in annotations.items()}
+    return parse_annotations(prefixed, namespace, "web", ssl_passthrough=ssl_passthrough)
 
 
 def field(parsed: IngressAnnotations, path: str) -> Any:
@@ -576,6 +580,19 @@ def test_ssl_passthrough_makes_every_other_annotation_moot() -> None:
     assert parsed.ssl_passthrough and parsed.limits.body_size is None
     assert parsed.recognised == (P + "ssl-passthrough",)
     assert {i.key for i in parsed.ignored} == {P + "proxy-body-size", P + "enable-cors"}
+
+
+def test_ssl_passthrough_without_the_flag_is_ignored_and_the_rest_acts() -> None:
+    """cmd/nginx/flags.go: --enable-ssl-passthrough (default false) starts the TCP proxy
+    that reads SNI; without it the annotation changes nothing and nginx serves the host
+    with every other annotation, TLS terminated."""
+    parsed = parse({"ssl-passthrough": "true", "proxy-body-size": "1k"}, ssl_passthrough=False)
+    assert not parsed.ssl_passthrough and parsed.limits.body_size == 1024
+    assert parsed.recognised == (P + "proxy-body-size",)
+    (ignored,) = parsed.ignored
+    assert ignored.key == P + "ssl-passthrough" and "--enable-ssl-passthrough" in ignored.reason
+    bad = parse({"ssl-passthrough": "maybe"}, ssl_passthrough=False)
+    assert bad.refusals, "an invalid value is refused with or without the flag"
 
 
 def test_annotations_prefix() -> None:

@@ -60,10 +60,11 @@ def test_readme_tables_show_the_catalog() -> None:
 
 
 def test_translated_names_are_parsed_ones() -> None:
-    """Only what the parsers read can be translated; ssl-passthrough is still planned."""
+    """Only what the parsers read can be translated."""
     assert set(TRANSLATED) <= {k for k, v in ANNOTATIONS.items() if v == PARSED}
     assert set(TRANSLATED_KEYS) <= {k for k, v in CONFIGMAP_KEYS.items() if v == PARSED}
-    assert "ssl-passthrough" not in TRANSLATED and "block-cidrs" in TRANSLATED_KEYS
+    assert TRANSLATED["ssl-passthrough"] == "translated, acts now"
+    assert "block-cidrs" in TRANSLATED_KEYS
     assert TRANSLATED_KEYS["use-proxy-protocol"] == "translated, acts now"
     assert TRANSLATED["use-regex"] == "translated, acts now"
     assert TRANSLATED["enable-cors"] == "translated, acts now"
@@ -141,7 +142,8 @@ def test_each_annotation_does_what_the_catalog_says(name: str) -> None:
                  r"connections|multiplier)$", name) and name not in VALID_VALUE:
         value = "5"
     annotations = {**context_for(name), name: value}
-    parsed = parse_annotations({P + k: v for k, v in annotations.items()}, "default", "web")
+    prefixed = {P + k: v for k, v in annotations.items()}
+    parsed = parse_annotations(prefixed, "default", "web", ssl_passthrough=True)
     ignored = {i.key: i.reason for i in parsed.ignored}
     if status == PARSED:
         assert P + name in parsed.recognised, (ignored.get(P + name), parsed.problems)

@@ -148,8 +148,11 @@ def test_one_socket_per_address_and_port_shared_by_listeners_and_gateways() -> N
 
 
 def test_unserved_listeners_get_no_socket_and_a_warning() -> None:
+    """An unsupported protocol and a conflicted listener are warned about; a TCP listener
+    gets no L7 socket either (the userspace L4 proxy serves it), without a warning."""
     t = translate(
-        gateway("gw", "127.0.20.1", HTTP, "{name: tcp, port: 9000, protocol: TCP}"),
+        gateway("gw", "127.0.20.1", HTTP, "{name: tcp, port: 9000, protocol: TCP}",
+                "{name: odd, port: 9001, protocol: example.com/odd}"),
         gateway(
             "late",
             "127.0.20.1",
@@ -158,7 +161,8 @@ def test_unserved_listeners_get_no_socket_and_a_warning() -> None:
         ),
     )
     assert [x.port for x in t.listeners] == [80, 81]
-    assert any("listener tcp not served: UnsupportedProtocol" in w for w in t.warnings)
+    assert any("listener odd not served: UnsupportedProtocol" in w for w in t.warnings)
+    assert not any("listener tcp" in w for w in t.warnings)
     assert any(
         "Gateway shop/late: listener dup not served: HostnameConflict" in w for w in t.warnings
     )

@@ -93,6 +93,19 @@ GATEWAY_API: tuple[Resource, ...] = (
         ("gateway-api",),
     ),
     Resource(
+        GATEWAY_GROUP, "v1", "TLSRoute", "tlsroutes", True, (), ("v1alpha3", "v1alpha2"), True,
+        (Column("Hostnames", "string", ".spec.hostnames"), _AGE),
+        ("gateway-api",),
+    ),
+    Resource(
+        GATEWAY_GROUP, "v1alpha2", "TCPRoute", "tcproutes", True, (), (), True, (_AGE,),
+        ("gateway-api",),
+    ),
+    Resource(
+        GATEWAY_GROUP, "v1alpha2", "UDPRoute", "udproutes", True, (), (), True, (_AGE,),
+        ("gateway-api",),
+    ),
+    Resource(
         GATEWAY_GROUP, "v1beta1", "ReferenceGrant", "referencegrants", True, ("refgrant",),
         ("v1",), False, (_AGE,), ("gateway-api",),
     ),
@@ -133,13 +146,24 @@ def groups(exclude: frozenset[str] = frozenset()) -> dict[str, list[Resource]]:
 
 
 def group_versions(resources: list[Resource]) -> list[str]:
-    """A group's versions, the preferred first (the storage version most resources use)."""
+    """A group's versions, the preferred first (the storage version most resources use),
+    then the others as Kubernetes orders versions (GA, beta, alpha; higher first)."""
     counts: dict[str, int] = {}
     for r in resources:
         counts[r.version] = counts.get(r.version, 0) + 1
         for v in r.other_versions:
             counts.setdefault(v, 0)
-    return sorted(counts, key=lambda v: -counts[v])
+    preferred = max(counts, key=lambda v: counts[v])
+    return [preferred, *sorted((v for v in counts if v != preferred), key=_version_priority)]
+
+
+def _version_priority(version: str) -> tuple[int, int, int]:
+    """Sort key: v2 before v1, v1 before v1beta2 before v1beta1 before v1alpha1."""
+    major, _, rest = version[1:].partition("beta" if "beta" in version else "alpha")
+    stage = 0 if version[1:].isdigit() else 1 if "beta" in version else 2
+    if stage == 0:
+        return (0, -int(version[1:]), 0)
+    return (stage, -int(major), -int(rest or 0))
 
 
 def served_at(resources: list[Resource], version: str) -> list[Resource]:
