@@ -213,3 +213,28 @@ def _hello(name: str) -> bytes:
     with pytest.raises(ssl.SSLWantReadError):
         tls.do_handshake()
     return out.read()
+
+
+@needs_curl
+def test_a_proxy_header_comes_off_before_the_client_hello_is_read(
+    lt: LoopThread, pems: dict[str, Pem]
+) -> None:
+    """--proxy-protocol with ssl-passthrough (a cloud load balancer in front, as
+    ingress-nginx's use-proxy-protocol + ssl-passthrough): the PROXY header is consumed
+    first, then the ClientHello is peeked; the pod gets the TLS stream without the header,
+    and the other hosts are still terminated by seaway. Without the header: closed."""
+    r = Rig(lt, pems)
+    r.seaway.close()
+    settings = HttpSettings(header_timeout=0.5, connect_timeout=2.0, proxy_protocol=True)
+    r.seaway = Seaway(lt, settings)
+    try:
+        r.serve()
+        port = r.seaway.port
+        body, cn = curl("pass.test", port, "/", "--haproxy-protocol")
+        assert cn in ("pod-a", "pod-b") and body == cn  # the pod answered its own TLS
+        body, cn = curl("web.test", port, "/", "--haproxy-protocol")
+        assert cn == "seaway-web" and '"name": "web"' in body
+        body, cn = curl("pass.test", port)  # no header: refused before any TLS
+        assert (body, cn) == ("", "")
+    finally:
+        r.close()
