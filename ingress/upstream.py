@@ -307,11 +307,12 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _repeated(self, data: bytes, ex: ResponseSink) -> bool:
         """Whether `data`, which starts with the head this connection passed through
-        unchanged last time (the caller checked), was handled as such: the same bytes parse the same way, so the
-        response goes out as received and its body is counted, without llhttp (which
-        stays where it is, at a message start). Backends repeat their heads for repeated
-        requests; varied responses (an id, a cookie) miss after one bytes comparison.
-        Counted per endpoint (`memo_hits`, `memo_misses` of the pool)."""
+        unchanged last time (the caller checked), was handled as such: the same bytes
+        parse the same way, so the response goes out as received and its body is
+        counted, without llhttp (which stays where it is, at a message start). Backends
+        repeat their heads for repeated requests; varied responses (an id, a cookie) miss
+        after one bytes comparison. Counted per endpoint (`memo_hits`, `memo_misses` of
+        the pool)."""
         last = self._last_head
         req = ex.req
         if not req.keep_alive or req.method == b"HEAD" or ex.edits_response:
