@@ -1,6 +1,6 @@
 """The Python cost of one proxied exchange, without sockets: seaway's hot path and the floor.
 
-    python3 bench/hotpath.py [--exchanges 60000] [--rounds 5] [--profile]
+    python3 bench/hotpath.py [--exchanges 60000] [--rounds 5] [--profile] [--instructions]
 
 Drives seaway's L7 code (HttpProtocol -> route -> Exchange -> UpstreamConnection, the
 Outbox flushed once per "loop iteration" as uvloop would) and bench/minimal_proxy.py's
@@ -11,6 +11,9 @@ the same with one identical request. Prints CPU microseconds (process time, so s
 than wall time on a shared machine) per exchange, the median of the rounds: what the
 proxy's Python costs, the part bench/http.py's "usr" column adds to the floor's.
 `--profile` prints cProfile's top functions for seaway on the varied traffic.
+`--instructions` counts instructions per exchange instead (valgrind's callgrind, counting
+only inside the measured loop: run through functools.reduce, the one place it toggles on),
+which, unlike times, the other processes of a shared machine do not change.
 
 No syscall is made, so this is the part of the cost that is ours; bench/http.py
 measures the whole (and the kernel's share is about the same for every proxy).
@@ -23,10 +26,13 @@ import cProfile
 import pstats
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +211,8 @@ def seaway_run(
         pool.release(conn)
     n = len(traffic)
     start = time.process_time()
-    for i in range(exchanges):
+
+    def exchange(_: None, i: int) -> None:
         req, resp = traffic[i % n]
         client = clients[i % CONNECTIONS]
         client.data_received(req)
@@ -214,6 +221,8 @@ def seaway_run(
         assert ex is not None and ex.conn is not None, "not forwarded"
         ex.conn.data_received(resp)
         loop.iteration_end()
+
+    reduce(exchange, range(exchanges), None)  # (see --instructions)
     spent = time.process_time() - start
     assert all(c.exchange is None and not c.closing for c in clients)
     return spent
@@ -234,7 +243,8 @@ def floor_run(traffic: list[tuple[bytes, bytes]], exchanges: int) -> float:
         clients.append(c)
     n = len(traffic)
     start = time.process_time()
-    for i in range(exchanges):
+
+    def exchange(_: None, i: int) -> None:
         req, resp = traffic[i % n]
         client = clients[i % CONNECTIONS]
         client.data_received(req)
@@ -243,6 +253,8 @@ def floor_run(traffic: list[tuple[bytes, bytes]], exchanges: int) -> float:
         assert up is not None
         up.data_received(resp)
         loop.iteration_end()
+
+    reduce(exchange, range(exchanges), None)  # (see --instructions)
     spent = time.process_time() - start
     assert all(c.upstream is None for c in clients)
     return spent
@@ -267,6 +279,31 @@ def client_address_targets() -> list[tuple[str, Callable[[ProxyContext], HttpPro
     ]
 
 
+def instructions(exchanges: int) -> int:
+    """Instructions per exchange of each target and traffic, each run in callgrind with
+    collection on only inside functools.reduce (the measured loop; setup is not counted)."""
+    exchanges = min(exchanges, 5000)  # (callgrind runs ~50x slower)
+    print(f"{'traffic':11}{'target':8}{'instructions':>13}{'vs floor':>10}")
+    for name in ("varied", "identical"):
+        counts = {}
+        for target in ("floor", "seaway"):
+            with tempfile.NamedTemporaryFile(suffix=".callgrind") as out:
+                argv = [
+                    "valgrind", "--tool=callgrind", "--collect-atstart=no",
+                    "--toggle-collect=functools_reduce", f"--callgrind-out-file={out.name}",
+                    sys.executable, __file__, "--exchanges", str(exchanges),
+                    "--counted", f"{target},{name}",
+                ]  # fmt: skip
+                subprocess.run(argv, check=True, capture_output=True)
+                text = Path(out.name).read_text()
+            summary = next(ln for ln in text.splitlines() if ln.startswith("summary:"))
+            total = int(summary.split()[1])
+            counts[target] = total / exchanges
+            print(f"{name:11}{target:8}{counts[target]:>13,.0f}"
+                  f"{counts[target] / counts['floor']:>9.2f}x")
+    return 0
+
+
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--exchanges", type=int, default=60000)
@@ -278,11 +315,21 @@ def main() -> int:
         help="add seaway-pp (a PROXY header per connection) and seaway-realip "
         "(enable-real-ip: the client read from each request)",
     )
+    p.add_argument(
+        "--instructions", action="store_true", help="instructions per exchange (callgrind)"
+    )
+    p.add_argument("--counted", default="", help=argparse.SUPPRESS)  # TARGET,TRAFFIC
     args = p.parse_args()
     targets: list[tuple[str, Callable[[ProxyContext], HttpProtocol]]] = [("seaway", HttpProtocol)]
     if args.client_address:
         targets += client_address_targets()
     traffic = {"varied": varied(4096), "identical": IDENTICAL}
+    if args.counted:  # (inside valgrind: see instructions())
+        target, name = args.counted.split(",")
+        (seaway_run if target == "seaway" else floor_run)(traffic[name], args.exchanges)
+        return 0
+    if args.instructions:
+        return instructions(args.exchanges)
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()

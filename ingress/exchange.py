@@ -163,7 +163,14 @@ class Exchange:
             client.answer(503 if bal.saturated else 502, close=not self.req.complete)
             return
         ep = lease.endpoint
-        self.send_to(ep, ctx.pools.get((ep.ip, ep.port)), len(bal.endpoints), fresh)
+        pool = ctx.pools.get((ep.ip, ep.port))
+        if not fresh and not ctx.pipelining:  # (send_to's common case, inlined)
+            conn = pool.acquire()
+            if conn is not None:
+                self.bind(conn, True)  # type: ignore[arg-type]  # the pool holds ours
+                return
+            fresh = True  # none idle: a new one (acquire counted the miss)
+        self.send_to(ep, pool, len(bal.endpoints), fresh)
 
     def send_to(self, ep: EndpointInfo, pool: EndpointPool, n: int, fresh: bool) -> None:
         """Send the request to `ep` (one of `n` endpoints) on a connection of `pool`: an

@@ -255,8 +255,13 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self._ticks += 1
         if self._plain and self._state == HEAD and not self._hbuf:
-            if self._last_head and self._repeated(data, ex):
-                return
+            last = self._last_head
+            if last:
+                if data.startswith(last):
+                    if self._repeated(data, ex):
+                        return
+                else:  # (the common miss, counted here: no call)
+                    self.pool.memo_misses += 1
             blank = data.find(_BLANK)
             if blank > 0 and data[9:10] != b"1":  # a final head (llhttp checks the digits)
                 self._whole(data, blank + 4, ex)
@@ -318,20 +323,16 @@ class UpstreamConnection(asyncio.Protocol):
         return True
 
     def _repeated(self, data: bytes, ex: ResponseSink) -> bool:
-        """Whether `data` starts with the head this connection passed through unchanged
-        last time, and was handled as such: the same bytes parse the same way, so the
-        response goes out as received and its body is counted, without llhttp (which
-        stays where it is, at a message start). Backends repeat their heads for repeated
-        requests; varied responses (an id, a cookie) miss after one bytes comparison.
-        Counted per endpoint (`memo_hits`, `memo_misses` of the pool)."""
+        """Whether `data`, which starts with the head this connection passed through
+        unchanged last time (the caller checked), was handled as such: the same bytes
+        parse the same way, so the response goes out as received and its body is
+        counted, without llhttp (which stays where it is, at a message start). Backends
+        repeat their heads for repeated requests; varied responses (an id, a cookie) miss
+        after one bytes comparison. Counted per endpoint (`memo_hits`, `memo_misses` of
+        the pool)."""
         last = self._last_head
         req = ex.req
-        if (
-            not data.startswith(last)
-            or not req.keep_alive
-            or req.method == b"HEAD"
-            or ex.edits_response
-        ):
+        if not req.keep_alive or req.method == b"HEAD" or ex.edits_response:
             self.pool.memo_misses += 1
             return False
         length = self._last_length
@@ -399,8 +400,13 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _read_head(self, data: bytes, ex: ResponseSink, memo: bool = True) -> None:
         fed = len(self._hbuf)  # bytes llhttp has seen already
-        if memo and not fed and self._last_head and self._repeated(data, ex):
-            return
+        last = self._last_head
+        if memo and not fed and last:
+            if data.startswith(last):
+                if self._repeated(data, ex):
+                    return
+            else:
+                self.pool.memo_misses += 1
         if fed:
             data = self._hbuf + data
             self._hbuf = b""
