@@ -129,6 +129,13 @@ def redirects() -> list[Ingress]:
         ing("tls-other", TLS_HOST, path("/api"), created="2"),
         ing("open", "open.test", path("/")),
         ing(
+            "tls-off",
+            "tls-off.test",
+            path("/"),
+            tls=[(["tls-off.test"], "cert")],
+            annotations=ann(ssl_redirect="false"),
+        ),
+        ing(
             "preserve",
             PRESERVE_HOST,
             path("/"),
@@ -431,13 +438,14 @@ def test_ssl_redirect_is_on_by_default_for_an_ingress_with_tls(p: Proxy) -> None
     controller redirects (308) to HTTPS if TLS is enabled for that ingress" (for the host:
     another Ingress of it without tls redirects too), the query kept; HTTPS is served;
     a host without tls is not redirected (forcesslredirect.go's request, without the
-    annotation)."""
+    annotation), nor one whose Ingress says ssl-redirect: "false" (the same section)."""
     a = request(p.port, "/x?q=1", host=TLS_HOST)
     assert (a.status, a.header("Location")) == (308, f"https://{TLS_HOST}/x?q=1")
     b = request(p.port, "/api/v1", host=TLS_HOST)
     assert (b.status, b.header("Location")) == (308, f"https://{TLS_HOST}/api/v1")
     assert served_by(request(https_port(p), "/x", host=TLS_HOST, tls=True)) == "web"
     assert served_by(request(p.port, "/x", host="open.test")) == "web"
+    assert served_by(request(p.port, "/x", host="tls-off.test")) == "web"
 
 
 def test_preserve_trailing_slash(p: Proxy) -> None:
@@ -511,8 +519,7 @@ def test_denylist_source_range_trusts_no_forwarded_header_by_default(p: Proxy) -
     without use-forwarded-headers: the connection's address (127.0.0.1) decides, an
     X-Forwarded-For naming an allowed or a denied address changes nothing; 403 from the
     proxy, the backend never asked."""
-    web_before = served_by(request(p.port, "/", host="deny-other.test"))
-    assert web_before == "web"
+    assert served_by(request(p.port, "/", host="deny-other.test")) == "web"
     for xff in ((), [("X-Forwarded-For", "56.0.0.2")]):
         assert request(p.port, "/", host="deny-loopback.test", headers=xff).status == 403
     denied_xff = [("X-Forwarded-For", "18.0.0.1")]
