@@ -664,11 +664,11 @@ class UpstreamConnection(asyncio.Protocol):
         self._send(ex, [p for p in pieces if p])
         ex.upgraded()
 
-    def set_timeouts(self, read: float, send: float = 0.0) -> None:
+    def set_timeouts(self, read: float, send: float = 0.0, rearm: bool = True) -> None:
         """The idle timeouts of the exchange about to be attached: `read` once its
-        request is all read from the client, `send` before (0: `read` throughout). A
-        timer armed for the last exchange is dropped, so attach arms one with these (a
-        pooled connection's last route may have waited longer)."""
+        request is all read from the client, `send` before (0: `read` throughout). With
+        `rearm`, a timer armed for the last exchange is dropped, so attach arms one with
+        these (a pooled connection's last route may have waited longer)."""
         if send and send != read:
             self.read_timeout = read
             self.send_timeout = send
@@ -677,7 +677,7 @@ class UpstreamConnection(asyncio.Protocol):
         else:
             self.send_timeout = 0.0
             self.timeout = read
-        if self._timer is not None:
+        if rearm and self._timer is not None:
             self._timer.cancel()
             self._timer = None
 

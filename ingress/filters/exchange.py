@@ -437,7 +437,8 @@ class FilteredExchange(Exchange, Answers):
             self.stop_timers()
         conn = self.conn
         if conn is not None and self.plan.idle_timeout:
-            conn.set_timeouts(self.client.ctx.settings.upstream_timeout)  # back to the pool
+            # back to the pool (a timer still armed serves an exchange pipelined behind)
+            conn.set_timeouts(self.client.ctx.settings.upstream_timeout, rearm=False)
         super().response_done()
 
     # -- the response head ---------------------------------------------------------------
