@@ -423,8 +423,8 @@ ANNOTATION_NOTES: dict[str, str] = {
     "is the host (exactly) relayed unterminated to its \"/\" path's Service",
     "whitelist-source-range": "alias of allowlist-source-range",
     "limit-whitelist": "alias of limit-allowlist",
-    "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
-    "proxy-read-timeout's when set",
+    "proxy-send-timeout": "until the request is all read from the client, then "
+    "proxy-read-timeout; one idle timer per upstream exchange, reset by reads and writes",
     "proxy-next-upstream": "retries go to an endpoint not tried yet; those of requests "
     "that reached a backend are capped by a retry budget (20% of requests in flight, at "
     "least 3); a stale keep-alive connection is retried once even with off",
@@ -436,7 +436,8 @@ ANNOTATION_NOTES: dict[str, str] = {
 CONFIGMAP_NOTES: dict[str, str] = {
     "allow-snippet-annotations": "only false is honoured: snippets are always refused",
     "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
-    "proxy-read-timeout's",
+    "proxy-read-timeout's, but on routes with a proxy-*-timeout annotation this one applies "
+    "until the request is all read from the client",
     "proxy-next-upstream": "retries go to an endpoint not tried yet; those of requests "
     "that reached a backend are capped by a retry budget (20% of requests in flight, at "
     "least 3); a stale keep-alive connection is retried once even with off",

@@ -147,6 +147,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_left",
         "_message_done",
         "_plain",
+        "_quiet",
         "_state",
         "_ticks",
         "_timer",
@@ -158,6 +159,8 @@ class UpstreamConnection(asyncio.Protocol):
         "parser",
         "paused",
         "pool",
+        "read_timeout",
+        "send_timeout",
         "small",
         "timeout",
         "transport",
@@ -174,7 +177,12 @@ class UpstreamConnection(asyncio.Protocol):
         self.loop = loop
         self.outbox = Outbox(None) if outbox is None else outbox  # None: at once (tests)
         self.pool = pool
-        self.timeout = timeout
+        self.timeout = timeout  # the idle timer's period (see _on_timer)
+        # nginx's proxy_send_timeout apart from proxy_read_timeout (set_timeouts); 0: the
+        # period is the one timeout, whether the request is still going out or not.
+        self.send_timeout = 0.0
+        self.read_timeout = 0.0
+        self._quiet = 0.0  # quiet time counted towards them
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self._decoding = False  # the parser collects body pieces (see _Decoding)
@@ -662,6 +670,23 @@ class UpstreamConnection(asyncio.Protocol):
         self._send(ex, [p for p in pieces if p])
         ex.upgraded()
 
+    def set_timeouts(self, read: float, send: float = 0.0, rearm: bool = True) -> None:
+        """The idle timeouts of the exchange about to be attached: `read` once its
+        request is all read from the client, `send` before (0: `read` throughout). With
+        `rearm`, a timer armed for the last exchange is dropped, so attach arms one with
+        these (a pooled connection's last route may have waited longer)."""
+        if send and send != read:
+            self.read_timeout = read
+            self.send_timeout = send
+            self.timeout = min(read, send)  # the timer ticks at the shorter, counting
+            self._quiet = 0.0
+        else:
+            self.send_timeout = 0.0
+            self.timeout = read
+        if rearm and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _on_timer(self) -> None:
         self._timer = None
         ex = self.exchange
@@ -669,8 +694,15 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if self._ticks != self._busy_ticks:
             self._busy_ticks = self._ticks  # activity since the last look: wait again
+            self._quiet = 0.0
             self._timer = self.loop.call_later(self.timeout, self._on_timer)
             return
+        if self.send_timeout:  # a quiet period: is it past the timeout that applies?
+            self._quiet += self.timeout
+            limit = self.read_timeout if ex.req.complete else self.send_timeout
+            if self._quiet < limit:
+                self._timer = self.loop.call_later(self.timeout, self._on_timer)
+                return
         started = ex.sent
         self.close()
         if started:

@@ -7,8 +7,9 @@ On top of the plain exchange it:
 - picks the endpoint by the sticky cookie (CookieAffinity) or a consistent hash of the
   route's key (HashBy; a simple hash ring: see ingress/filters/hashring.py), else by the
   backend's balancer; TLS to the pod (UpstreamProtocol HTTPS) on connections of their own;
-- applies per-route timeouts: connect, read (the upstream connection's idle timer, which
-  reads and writes both reset, so ``send`` counts only when ``read`` is not set),
+- applies per-route timeouts: connect, send and read (the upstream connection's idle
+  timer, which reads and writes both reset: ``send`` while the request is still being
+  read from the client, ``read`` once it is all read),
   ``request`` (the whole exchange) and ``backend_request`` (one attempt), 504 when they
   fire before the response began (after it began, the client connection is cut);
 - retries by the route's Retry filter (ingress-nginx proxy-next-upstream, -tries,
@@ -275,9 +276,10 @@ class FilteredExchange(Exchange, Answers):
         return plan.tls
 
     def bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
-        idle = self.plan.idle_timeout
-        if idle and self.error_route is None:
-            conn.timeout = idle
+        plan = self.plan
+        if plan.idle_timeout and self.error_route is None:
+            read = plan.read_timeout or self.client.ctx.settings.upstream_timeout
+            conn.set_timeouts(read, plan.send_timeout)
         super().bind(conn, reused, pipeline)
 
     # -- basic and external auth ---------------------------------------------------------
@@ -435,7 +437,8 @@ class FilteredExchange(Exchange, Answers):
             self.stop_timers()
         conn = self.conn
         if conn is not None and self.plan.idle_timeout:
-            conn.timeout = self.client.ctx.settings.upstream_timeout  # back to the pool
+            # back to the pool (a timer still armed serves an exchange pipelined behind)
+            conn.set_timeouts(self.client.ctx.settings.upstream_timeout, rearm=False)
         super().response_done()
 
     # -- the response head ---------------------------------------------------------------

@@ -169,6 +169,7 @@ class RoutePlan:
         "plain_pick",
         "rate_status",
         "rates",
+        "read_timeout",
         "redirect",
         "repeatable",
         "request_edits",
@@ -177,6 +178,7 @@ class RoutePlan:
         "retry_policy",
         "rewrite",
         "runtime",
+        "send_timeout",
         "sources",
         "sources_status",
         "status",
@@ -233,9 +235,13 @@ class RoutePlan:
         self.hash_key = Template(hashed.key) if hashed is not None else None
         self.hash_subset = hashed.subset_size if hashed is not None else 0
         self.timeouts = t = _merged_timeouts(f)
-        # The upstream connection's idle timer while this route's request is on it (reads
-        # and writes both reset it): read, else send; 0: the worker's setting.
-        self.idle_timeout = (t.read or t.send or 0.0) if t is not None else 0.0
+        # The upstream connection's idle timeouts while this route's request is on it
+        # (reads and writes both reset them; 0: the worker's setting): send until the
+        # request is all read from the client, read after (nginx's proxy_send_timeout and
+        # proxy_read_timeout); idle_timeout: whether the route sets either.
+        self.read_timeout = (t.read or 0.0) if t is not None else 0.0
+        self.send_timeout = (t.send or 0.0) if t is not None else 0.0
+        self.idle_timeout = self.read_timeout or self.send_timeout
         retry = find_filter(f, Retry)
         # The route's own retry rule (ingress/retry.py), or None: the worker's defaults.
         self.retry_policy = RetryPolicy.of(retry) if retry is not None else None

@@ -75,6 +75,14 @@ def ask(port: int, header: bytes) -> dict[str, str] | None:
     return {k.lower(): v for k, v in headers.items()}
 
 
+def answered(port: int, header: bytes = b"") -> bool:
+    """Whether a request after `header` gets the backend's 200 (while the daemon starts,
+    a worker may still answer 503: its Service's endpoints not there yet)."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(header + REQUEST)
+        return s.recv(65536).startswith(b"HTTP/1.1 200")
+
+
 def daemon(tmp_path: Path, http: int, *extra: str) -> list[str]:
     return [
         "run", "-c", str(tmp_path), "--proxy-mode", "userspace", "--workers", "2",
@@ -89,7 +97,9 @@ def test_proxy_protocol_flag_with_worker_processes(tmp_path: Path, echo: None) -
     http = free_port()
     with seaway(daemon(tmp_path, http, "--proxy-protocol")):
         wait_for_port("127.0.0.1", http)
-        wait_until(lambda: ask(http, HEADER) is not None, what="the Ingress served")
+        wait_until(
+            lambda: all(answered(http, HEADER) for _ in range(6)), what="the Ingress served"
+        )
         for _ in range(6):  # connections land on both workers
             got = ask(http, HEADER)
             assert got is not None and got["x-forwarded-for"] == "198.51.100.20"
@@ -105,7 +115,8 @@ def test_configmap_switches_proxy_protocol_at_runtime(tmp_path: Path, echo: None
     with ExitStack() as stack:
         stack.enter_context(seaway(args))
         wait_for_port("127.0.0.1", http)
-        wait_until(lambda: ask(http, b"") is not None, what="the Ingress served")
+        # (several in a row: connections land on either worker)
+        wait_until(lambda: all(answered(http) for _ in range(6)), what="the Ingress served")
         got = ask(http, b"")
         assert got is not None and got["x-forwarded-for"] == "127.0.0.1"
         configmap.write_text(CONFIGMAP % "true")
