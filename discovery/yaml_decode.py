@@ -29,7 +29,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-
 try:  # optional accelerators: everything works (slower) without them
     import ryml  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - depends on the environment
