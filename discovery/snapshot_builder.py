@@ -676,7 +676,7 @@ def _ip_sort_key(ip: str) -> tuple[int, int]:
         parts = ip.split(".")
         if len(parts) == 4:
             try:
-                a, b, c, d = (int(p) for p in parts)
+                a, b, c, d = map(int, parts)
             except ValueError:
                 return 9, 0
             return 4, (a << 24) | (b << 16) | (c << 8) | d
