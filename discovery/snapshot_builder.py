@@ -456,7 +456,7 @@ class SnapshotBuilder:
         if slice_keys:
             families = {_family(ip) for ip in svc.cluster_ips} if svc.proxied else _FAMILIES
             get = self._store.get
-            for key in sorted(slice_keys):
+            for key in sorted(slice_keys) if len(slice_keys) > 1 else slice_keys:
                 eps = get(key)
                 if isinstance(eps, EndpointSlice) and eps.address_type in families:
                     slices.append(eps)
