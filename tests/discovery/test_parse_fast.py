@@ -13,12 +13,14 @@ from typing import Any
 
 import pytest
 
+from bench.manifest import generate
 from discovery.manifest import parse_manifest_text, parse_object
 from discovery.model import KubeObject
 from discovery.parse_common import Problems
 from discovery.parse_endpointslice import parse_endpointslice
 from discovery.parse_fast import fast_endpointslice, fast_service
 from discovery.parse_service import parse_service
+from discovery.yaml_decode import decode_exact
 
 SERVICE: dict[str, Any] = {
     "apiVersion": "v1",
@@ -289,3 +291,20 @@ def test_error_through_the_fast_path_names_file_object_and_field() -> None:
     assert [str(e) for e in errors] == [
         "web.yaml: Service shop/web: spec.ports[0].port: must be 1-65535, got 70000"
     ]
+
+
+@pytest.mark.parametrize("kubectl", [False, True])
+def test_fast_path_takes_the_benchmark_manifests(kubectl: bool) -> None:
+    """bench/manifest.py's generated objects (plain, and with kubectl's metadata) all take
+    the fast path, with the strict path's result."""
+    docs = decode_exact(generate(50, kubectl=kubectl))
+    strict: dict[str, StrictParser] = {
+        "Service": parse_service,
+        "EndpointSlice": parse_endpointslice,
+    }
+    fast: dict[str, FastParser] = {"Service": fast_service, "EndpointSlice": fast_endpointslice}
+    for doc in docs:
+        p = Problems("big.yaml")
+        want = strict[doc["kind"]](p, doc)
+        assert p.errors == [] and want is not None
+        assert fast[doc["kind"]](doc) == want
