@@ -160,31 +160,42 @@ def _service_ports(raw: Any) -> tuple[ServicePort, ...] | None:
     for item in raw:
         if type(item) is not dict or not item.keys() <= _SERVICE_PORT_KEYS:
             return None
-        name = item.get("name", "")
-        proto = item.get("protocol", "TCP")
-        port = item.get("port")
-        target = item.get("targetPort", port)
-        node_port = item.get("nodePort")
-        if not (
-            type(name) is str
-            and ((name and good_dns1123_label(name)) or (not name and not many))
-            and name not in names
-            and type(proto) is str
-            and proto in _PROTOCOLS
-            and type(port) is int
-            and 0 < port <= MAX_PORT
-            and (port, proto) not in seen
-            and (
-                (type(target) is int and 0 < target <= MAX_PORT)
-                or (type(target) is str and good_iana_svc_name(target))
-            )
-            and (node_port is None or (type(node_port) is int and 0 <= node_port <= MAX_PORT))
-        ):
+        port = service_port(item, many, names, seen)
+        if port is None:
             return None
-        names.add(name)
-        seen.add((port, proto))
-        ports.append(ServicePort(name, proto, port, target, node_port or None))  # type: ignore[arg-type]
+        ports.append(port)
     return tuple(ports)
+
+
+def service_port(
+    item: Mapping[str, Any], many: bool, names: set[str], seen: set[tuple[int, str]]
+) -> ServicePort | None:
+    """One item of spec.ports when valid (its name and port/protocol then added to `names`
+    and `seen`), else None. Shared with parse_service.py, whose common case it is."""
+    name = item.get("name", "")
+    proto = item.get("protocol", "TCP")
+    port = item.get("port")
+    target = item.get("targetPort", port)
+    node_port = item.get("nodePort")
+    if not (
+        type(name) is str
+        and ((name and good_dns1123_label(name)) or (not name and not many))
+        and name not in names
+        and type(proto) is str
+        and proto in _PROTOCOLS
+        and type(port) is int
+        and 0 < port <= MAX_PORT
+        and (port, proto) not in seen
+        and (
+            (type(target) is int and 0 < target <= MAX_PORT)
+            or (type(target) is str and good_iana_svc_name(target))
+        )
+        and (node_port is None or (type(node_port) is int and 0 <= node_port <= MAX_PORT))
+    ):
+        return None
+    names.add(name)
+    seen.add((port, proto))
+    return ServicePort(name, proto, port, target, node_port or None)  # type: ignore[arg-type]
 
 
 def fast_endpointslice(doc: Mapping[str, Any]) -> EndpointSlice | None:
@@ -255,22 +266,31 @@ def _slice_ports(raw: Any) -> tuple[EndpointPort, ...] | None:
     for item in raw:
         if type(item) is not dict or not item.keys() <= _SLICE_PORT_KEYS:
             return None
-        name = item.get("name", "")
-        proto = item.get("protocol", "TCP")
-        port = item.get("port")
-        if not (
-            type(name) is str
-            and (not name or good_dns1123_label(name))
-            and name not in names
-            and type(proto) is str
-            and proto in _PROTOCOLS
-            and type(port) is int
-            and 0 < port <= MAX_PORT
-        ):
+        port = slice_port(item, names)
+        if port is None:
             return None
-        names.add(name)
-        ports.append(EndpointPort(name, port, proto))  # type: ignore[arg-type]
+        ports.append(port)
     return tuple(ports)
+
+
+def slice_port(item: Mapping[str, Any], names: set[str]) -> EndpointPort | None:
+    """One item of an EndpointSlice's ports when valid (its name then added to `names`),
+    else None. Shared with parse_endpointslice.py, whose common case it is."""
+    name = item.get("name", "")
+    proto = item.get("protocol", "TCP")
+    port = item.get("port")
+    if not (
+        type(name) is str
+        and (not name or good_dns1123_label(name))
+        and name not in names
+        and type(proto) is str
+        and proto in _PROTOCOLS
+        and type(port) is int
+        and 0 < port <= MAX_PORT
+    ):
+        return None
+    names.add(name)
+    return EndpointPort(name, port, proto)  # type: ignore[arg-type]
 
 
 def _meta(m: Any, name_ok: Callable[[str], bool]) -> ObjectMeta | None:
