@@ -14,6 +14,7 @@ from typing import Literal
 
 # ObjectKey and ObjectMeta live in model_meta (the Gateway API types in model_gateway use
 # them too); re-exported here, where every other module looks for them.
+from discovery.fast_init import fast_init
 from discovery.model_gateway import GATEWAY_KINDS, GatewayObject
 from discovery.model_meta import ObjectKey as ObjectKey
 from discovery.model_meta import ObjectMeta as ObjectMeta
@@ -73,6 +74,7 @@ DEFAULT_LOAD_BALANCER: LoadBalancerPolicy = "least-request"
 HashSource = Literal["client-ip", "header", "cookie"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ServicePort:
     name: str
@@ -134,6 +136,7 @@ class LoadBalancing:
 DEFAULT_LOAD_BALANCING = LoadBalancing()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Service:
     meta: ObjectMeta
@@ -175,6 +178,7 @@ class EndpointConditions:
     terminating: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     addresses: tuple[str, ...]
@@ -185,6 +189,7 @@ class Endpoint:
     hint_nodes: tuple[str, ...] = ()  # hints.forNodes[].name
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EndpointPort:
     name: str
@@ -192,6 +197,7 @@ class EndpointPort:
     protocol: Protocol = "TCP"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EndpointSlice:
     meta: ObjectMeta

@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
+from discovery.fast_init import fast_init
+
 
 class ObjectKey(NamedTuple):
     """Identity of an object in the store. IngressClass is cluster-scoped (namespace "")."""
@@ -20,6 +22,7 @@ class ObjectKey(NamedTuple):
         return f"{self.kind} {self.name}"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ObjectMeta:
     name: str

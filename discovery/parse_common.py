@@ -346,6 +346,13 @@ _NAME_RULES = {
 }
 
 
+def name_matcher(rule: str) -> Callable[[str], bool]:
+    """The check of a name rule ("dns1035" or "subdomain") as a predicate, reporting
+    nothing."""
+    max_len, match, _ = _NAME_RULES[rule]
+    return lambda value: len(value) <= max_len and match(value) is not None
+
+
 def read_meta(
     p: Problems,
     doc: Mapping[str, Any],
@@ -399,12 +406,12 @@ def read_meta(
     labels = m.get("labels")
     if labels is None:
         labels = {}
-    elif type(labels) is not dict or not _all_str(labels):
+    elif type(labels) is not dict or not all_str(labels):
         labels = get_str_map(p, m, "labels", "metadata.")
     annotations = m.get("annotations")
     if annotations is None:
         annotations = {}
-    elif type(annotations) is not dict or not _all_str(annotations):
+    elif type(annotations) is not dict or not all_str(annotations):
         annotations = get_str_map(p, m, "annotations", "metadata.")
     generation = m.get("generation", 0)
     if type(generation) is not int:
@@ -416,7 +423,7 @@ def read_meta(
     )
 
 
-def _all_str(m: Mapping[Any, Any]) -> bool:
+def all_str(m: Mapping[Any, Any]) -> bool:
     for k, v in m.items():  # noqa: SIM110  (a plain loop: all() over a generator is slower)
         if type(v) is not str or type(k) is not str:
             return False

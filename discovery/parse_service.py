@@ -25,7 +25,6 @@ from discovery.parse_balancing import parse_load_balancing
 from discovery.parse_common import (
     IANA_MESSAGE,
     IPV4_PATTERN,
-    MAX_PORT,
     Problems,
     check_dns1123_label,
     check_dns1123_subdomain,
@@ -37,13 +36,12 @@ from discovery.parse_common import (
     get_map,
     get_str,
     get_str_list,
-    good_dns1123_label,
-    good_iana_svc_name,
     is_iana_svc_name,
     load_balancer_ingress,
     read_meta,
     show,
 )
+from discovery.parse_fast import service_port
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -176,29 +174,10 @@ def _ports(p: Problems, spec: Mapping[str, Any]) -> tuple[ServicePort, ...]:
     seen: set[tuple[int, str]] = set()
     many = len(raw) > 1
     for i, item in enumerate(raw):
-        if type(item) is dict:  # the common case: everything valid, checked inline
-            name = item.get("name", "")
-            proto = item.get("protocol", "TCP")
-            port = item.get("port")
-            target = item.get("targetPort", port)
-            node_port = item.get("nodePort")
-            if (
-                type(name) is str
-                and ((name and good_dns1123_label(name)) or (not name and not many))
-                and name not in names
-                and proto in PROTOCOLS
-                and type(port) is int
-                and 0 < port <= MAX_PORT
-                and (port, proto) not in seen
-                and (
-                    (type(target) is int and 0 < target <= MAX_PORT)
-                    or (type(target) is str and good_iana_svc_name(target))
-                )
-                and (node_port is None or (type(node_port) is int and 0 <= node_port <= MAX_PORT))
-            ):
-                names.add(name)
-                seen.add((port, proto))
-                ports.append(ServicePort(name, proto, port, target, node_port or None))
+        if type(item) is dict:  # the common case: everything valid (parse_fast.py)
+            port = service_port(item, many, names, seen)
+            if port is not None:
+                ports.append(port)
                 continue
         _port_checked(p, item, i, many, names, seen, ports)
     return tuple(ports)

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from discovery.auth_secrets import AuthSecret
+from discovery.fast_init import fast_init
 from discovery.model import (
     DEFAULT_LOAD_BALANCING,
     Ingress,
@@ -49,6 +50,7 @@ class ServicePortName(NamedTuple):
         return f"{base}:{self.port}" if self.port else base
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EndpointInfo:
     ip: str
@@ -66,6 +68,7 @@ class EndpointInfo:
         return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ServicePortInfo:
     name: ServicePortName

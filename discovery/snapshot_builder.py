@@ -475,7 +475,7 @@ class SnapshotBuilder:
         if slice_keys:
             families = {_family(ip) for ip in svc.cluster_ips} if svc.proxied else _FAMILIES
             get = self._store.get
-            for key in sorted(slice_keys):
+            for key in sorted(slice_keys) if len(slice_keys) > 1 else slice_keys:
                 eps = get(key)
                 if isinstance(eps, EndpointSlice) and eps.address_type in families:
                     slices.append(eps)
@@ -695,7 +695,7 @@ def _ip_sort_key(ip: str) -> tuple[int, int]:
         parts = ip.split(".")
         if len(parts) == 4:
             try:
-                a, b, c, d = (int(p) for p in parts)
+                a, b, c, d = map(int, parts)
             except ValueError:
                 return 9, 0
             return 4, (a << 24) | (b << 16) | (c << 8) | d

@@ -21,7 +21,7 @@ def apply(options: Options, load: Loader, started: float) -> int:
     from proxy.nftables.syncer import NftSyncer, Recorded
 
     applier = NftApplier()
-    syncer = NftSyncer(options.nftables_config().build, applier)
+    syncer = NftSyncer(options.nftables_build(), applier)
 
     def read_kernel() -> Recorded | dict[str, bytes | None]:
         """The sync record when it proves the tables unchanged since seaway wrote them,
@@ -75,7 +75,7 @@ def rules(options: Options, snapshot: Snapshot) -> int:
     from proxy.nftables.builder import build_tables
     from proxy.nftables.render import render_full
 
-    tables = build_tables(snapshot, options.nftables_config().build)
+    tables = build_tables(snapshot, options.nftables_build())
     sys.stdout.write(render_full(tables.values()))
     return 0
 
@@ -93,7 +93,7 @@ def trace(
     from proxy.nftables.builder import build_tables
     from proxy.nftables.simulator import Simulator, format_trace
 
-    tables = build_tables(snapshot, options.nftables_config().build)
+    tables = build_tables(snapshot, options.nftables_build())
     return format_trace(Simulator(tables, local).trace(src, dst, dport, proto))
 
 

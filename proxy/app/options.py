@@ -24,6 +24,7 @@ if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every da
     from ingress.dataplane import IngressConfig
     from proxy.healthcheck_server import HealthCheckConfig
     from proxy.iptables.dataplane import IptablesConfig
+    from proxy.nftables.builder import BuildConfig as NftBuildConfig
     from proxy.nftables.dataplane import NftablesConfig
     from proxy.userspace.dataplane import UserspaceConfig
 
@@ -246,15 +247,20 @@ class Options:
         return IptablesConfig(build, self.iptables_flavor)
 
     def nftables_config(self) -> NftablesConfig:
-        from proxy.nftables.builder import BuildConfig
         from proxy.nftables.dataplane import NftablesConfig
 
-        build = BuildConfig(
+        return NftablesConfig(self.nftables_build())
+
+    def nftables_build(self) -> NftBuildConfig:
+        """What the nftables rule builder needs; without the daemon's dataplane module
+        (and asyncio with it), which `seaway apply` does not use."""
+        from proxy.nftables.builder import BuildConfig
+
+        return BuildConfig(
             hostname=self.hostname,
             cluster_cidrs=tuple(self.cluster_cidr),
             nodeport_addresses=tuple(self.nodeport_addresses),
         )
-        return NftablesConfig(build)
 
     def ingress_config(self) -> IngressConfig:
         from ingress.dataplane import IngressConfig

@@ -37,9 +37,14 @@ FAMILY = "ip"  # the record lives in the ip table (both tables change in one tra
 def digest(states: Iterable[TableState]) -> str:
     """Of the tables as `render_table` writes them (the record itself is never in a
     TableState: its elements are not read back)."""
+    return digest_of(render_table(state) for state in states)
+
+
+def digest_of(rendered: Iterable[str]) -> str:
+    """`digest` of the tables' render_table texts, in the same order."""
     h = hashlib.blake2b(digest_size=16)
-    for state in states:
-        h.update(render_table(state).encode())
+    for text in rendered:
+        h.update(text.encode())
     return h.hexdigest()
 
 

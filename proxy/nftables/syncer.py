@@ -28,7 +28,7 @@ from proxy.nftables import record
 from proxy.nftables.applier import ApplyError, NftApplier
 from proxy.nftables.builder import BuildConfig, TableBuilder
 from proxy.nftables.names import FAMILIES
-from proxy.nftables.render import render_delta, render_full
+from proxy.nftables.render import render_delta, render_full, render_table
 from proxy.nftables.table import Chain, Delta, TableState, diff
 
 log = logging.getLogger(__name__)
@@ -200,14 +200,17 @@ class NftSyncer:
     def _full_sync(self, kernel: KernelTables | Recorded | None) -> _Plan:
         """Nothing when the record proves the kernel holds what is wanted; else write
         what differs from the tables read back."""
-        wanted_digest = record.digest(self.builder.states().values())
+        # Each table rendered once: for the digest, and as the text if written whole.
+        rendered = {f: render_table(s) for f, s in self.builder.states().items()}
+        wanted_digest = record.digest_of(rendered.values())
         if kernel is None:
             kernel = self.recorded()
         if isinstance(kernel, Recorded):
             if kernel.digest == wanted_digest:
                 return _Plan("", "unchanged")
             kernel = None
-        return self._full(kernel if kernel is not None else self.read_kernel(), wanted_digest)
+        kernel = kernel if kernel is not None else self.read_kernel()
+        return self._full(kernel, wanted_digest, rendered)
 
     def _apply_recorded(self, text: str, tables_digest: str) -> str:
         """Apply `text` with the sync record at its end; returns what was applied."""
@@ -217,7 +220,9 @@ class NftSyncer:
         self.applier.apply(text)
         return text
 
-    def _full(self, kernel: KernelTables, tables_digest: str) -> _Plan:
+    def _full(
+        self, kernel: KernelTables, tables_digest: str, rendered: Mapping[str, str]
+    ) -> _Plan:
         """Write what differs from the kernel's tables (whole tables where there is none,
         or where a hook or fixed set differs); if that fails, every table whole. The
         transaction ends with the sync record."""
@@ -228,7 +233,7 @@ class NftSyncer:
             if have is None or needs_rebuild(have, state):
                 whole.append(family)
         plan = _Plan("", "full" if len(whole) == len(wanted) else "read-back")
-        parts = [render_full(wanted[f] for f in whole)]
+        parts = [render_full((wanted[f] for f in whole), rendered)]
         for family in whole:
             _count_whole(plan, wanted[family])
         for family, state in wanted.items():
@@ -247,7 +252,8 @@ class NftSyncer:
             plan = _Plan("", "full")
             for state in wanted.values():
                 _count_whole(plan, state)
-            plan.text = self._apply_recorded(render_full(wanted.values()), tables_digest)
+            text = render_full(wanted.values(), rendered)
+            plan.text = self._apply_recorded(text, tables_digest)
         return plan
 
 
