@@ -130,11 +130,13 @@ def start_nginx(
     workers: int = 1,
     host: str = HOST,
     connections: int = 4096,
+    listen: str = "",
 ) -> subprocess.Popen[bytes]:
     """nginx in the foreground in its own directory under the bench's temp dir: one
     `server` listening on host:port with the given body, keep-alive forever, no access log.
     `http` adds directives at http level (an upstream block, say). `connections`:
-    worker_connections (client and upstream connections count)."""
+    worker_connections (client and upstream connections count). `listen`: more
+    parameters of the listen directive (" ssl")."""
     require("nginx")
     d = procs.path(f"{name}-{port}")
     os.makedirs(d, exist_ok=True)
@@ -154,7 +156,7 @@ http {{
     keepalive_timeout 300s;
 {http}
     server {{
-        listen {host}:{port} reuseport;
+        listen {host}:{port} reuseport{listen};
 {server}
     }}
 }}

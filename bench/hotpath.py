@@ -1,6 +1,6 @@
 """The Python cost of one proxied exchange, without sockets: seaway's hot path and the floor.
 
-    python3 bench/hotpath.py [--exchanges 60000] [--rounds 5] [--profile]
+    python3 bench/hotpath.py [--exchanges 60000] [--rounds 5] [--profile] [--instructions]
 
 Drives seaway's L7 code (HttpProtocol -> route -> Exchange -> UpstreamConnection, the
 Outbox flushed once per "loop iteration" as uvloop would) and bench/minimal_proxy.py's
@@ -11,6 +11,9 @@ the same with one identical request. Prints CPU microseconds (process time, so s
 than wall time on a shared machine) per exchange, the median of the rounds: what the
 proxy's Python costs, the part bench/http.py's "usr" column adds to the floor's.
 `--profile` prints cProfile's top functions for seaway on the varied traffic.
+`--instructions` counts instructions per exchange instead (valgrind's callgrind, counting
+only inside the measured loop: run through functools.reduce, the one place it toggles on),
+which, unlike times, the other processes of a shared machine do not change.
 
 No syscall is made, so this is the part of the cost that is ours; bench/http.py
 measures the whole (and the kernel's share is about the same for every proxy).
@@ -23,10 +26,13 @@ import cProfile
 import pstats
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from collections import deque
 from collections.abc import Callable
+from functools import reduce
 from pathlib import Path
 from typing import Any
 
@@ -182,12 +188,17 @@ class Transport:
         return ("127.0.0.1", 40000) if name == "peername" else default
 
 
-def wire(ctx: ProxyContext, loop: Loop, backend: tuple[str, int]) -> list[HttpProtocol]:
-    """CONNECTIONS client connections of `ctx`, and as many idle upstream connections to
-    `backend` in its pool."""
+def wire(
+    ctx: ProxyContext,
+    loop: Loop,
+    backend: tuple[str, int],
+    protocol: Callable[[ProxyContext], HttpProtocol] = HttpProtocol,
+) -> list[HttpProtocol]:
+    """CONNECTIONS client connections of `ctx` (made by `protocol`), and as many idle
+    upstream connections to `backend` in its pool."""
     clients = []
     for _ in range(CONNECTIONS):
-        p = HttpProtocol(ctx)
+        p = protocol(ctx)
         p.connection_made(Transport())  # type: ignore[arg-type]
         clients.append(p)
     pool = ctx.pools.get(backend)
@@ -199,15 +210,21 @@ def wire(ctx: ProxyContext, loop: Loop, backend: tuple[str, int]) -> list[HttpPr
     return clients
 
 
-def seaway_run(traffic: list[tuple[bytes, bytes]], exchanges: int) -> float:
-    """CPU seconds for `exchanges` exchanges through seaway's hot path."""
+def seaway_run(
+    traffic: list[tuple[bytes, bytes]],
+    exchanges: int,
+    protocol: Callable[[ProxyContext], HttpProtocol] = HttpProtocol,
+) -> float:
+    """CPU seconds for `exchanges` exchanges through seaway's hot path (client
+    connections made by `protocol`)."""
     loop = Loop()
     table = compile_table(translate_ingresses(bench_snapshot([("127.0.0.1", 9000)])).table)
     ctx = ProxyContext(loop, HttpSettings(), table)  # type: ignore[arg-type]
-    clients = wire(ctx, loop, ("127.0.0.1", 9000))
+    clients = wire(ctx, loop, ("127.0.0.1", 9000), protocol)
     n = len(traffic)
     start = time.process_time()
-    for i in range(exchanges):
+
+    def exchange(_: None, i: int) -> None:
         req, resp = traffic[i % n]
         client = clients[i % CONNECTIONS]
         client.data_received(req)
@@ -216,6 +233,8 @@ def seaway_run(traffic: list[tuple[bytes, bytes]], exchanges: int) -> float:
         assert ex is not None and ex.conn is not None, "not forwarded"
         ex.conn.data_received(resp)
         loop.iteration_end()
+
+    reduce(exchange, range(exchanges), None)  # (see --instructions)
     spent = time.process_time() - start
     assert all(c.exchange is None and not c.closing for c in clients)
     return spent
@@ -236,7 +255,8 @@ def floor_run(traffic: list[tuple[bytes, bytes]], exchanges: int) -> float:
         clients.append(c)
     n = len(traffic)
     start = time.process_time()
-    for i in range(exchanges):
+
+    def exchange(_: None, i: int) -> None:
         req, resp = traffic[i % n]
         client = clients[i % CONNECTIONS]
         client.data_received(req)
@@ -245,9 +265,55 @@ def floor_run(traffic: list[tuple[bytes, bytes]], exchanges: int) -> float:
         assert up is not None
         up.data_received(resp)
         loop.iteration_end()
+
+    reduce(exchange, range(exchanges), None)  # (see --instructions)
     spent = time.process_time() - start
     assert all(c.upstream is None for c in clients)
     return spent
+
+
+def client_address_targets() -> list[tuple[str, Callable[[ProxyContext], HttpProtocol]]]:
+    """seaway's client-address protocols (ingress/client_protocol.py) as a listener with
+    --proxy-protocol and one with ingress-nginx's enable-real-ip make them."""
+    from functools import partial
+
+    from discovery.nginx_configmap import NginxGlobalSettings
+    from ingress.client_address import ClientAddress, ConnectionAddress, nginx_client_address
+    from ingress.client_protocol import AddressedProtocol, ForwardedProtocol
+    from ingress.proxy_protocol import ProxyHeader
+
+    header = ProxyHeader(1, 48, ("192.168.0.1", 56324), ("192.168.0.11", 80))
+    pp = ConnectionAddress(ClientAddress(proxy_protocol=True), 80)
+    realip = ConnectionAddress(nginx_client_address(NginxGlobalSettings(enable_real_ip=True)), 80)
+    return [
+        ("seaway-pp", partial(AddressedProtocol, scheme=b"http", address=pp, header=header)),
+        ("seaway-realip", partial(ForwardedProtocol, scheme=b"http", address=realip)),
+    ]
+
+
+def instructions(exchanges: int) -> int:
+    """Instructions per exchange of each target and traffic, each run in callgrind with
+    collection on only inside functools.reduce (the measured loop; setup is not counted)."""
+    exchanges = min(exchanges, 5000)  # (callgrind runs ~50x slower)
+    print(f"{'traffic':11}{'target':8}{'instructions':>13}{'vs floor':>10}")
+    for name in ("varied", "identical"):
+        counts = {}
+        for target in ("floor", "seaway"):
+            with tempfile.NamedTemporaryFile(suffix=".callgrind") as out:
+                argv = [
+                    "valgrind", "--tool=callgrind", "--collect-atstart=no",
+                    "--toggle-collect=functools_reduce", f"--callgrind-out-file={out.name}",
+                    sys.executable, __file__, "--exchanges", str(exchanges),
+                    "--counted", f"{target},{name}",
+                ]  # fmt: skip
+                subprocess.run(argv, check=True, capture_output=True)
+                text = Path(out.name).read_text()
+            summary = next(ln for ln in text.splitlines() if ln.startswith("summary:"))
+            total = int(summary.split()[1])
+            counts[target] = total / exchanges
+            print(f"{name:11}{target:8}{counts[target]:>13,.0f}"
+                  f"{counts[target] / counts['floor']:>9.2f}x")
+    return 0
 
 
 def main() -> int:
@@ -255,8 +321,27 @@ def main() -> int:
     p.add_argument("--exchanges", type=int, default=60000)
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--profile", action="store_true", help="cProfile seaway on varied traffic")
+    p.add_argument(
+        "--client-address",
+        action="store_true",
+        help="add seaway-pp (a PROXY header per connection) and seaway-realip "
+        "(enable-real-ip: the client read from each request)",
+    )
+    p.add_argument(
+        "--instructions", action="store_true", help="instructions per exchange (callgrind)"
+    )
+    p.add_argument("--counted", default="", help=argparse.SUPPRESS)  # TARGET,TRAFFIC
     args = p.parse_args()
+    targets: list[tuple[str, Callable[[ProxyContext], HttpProtocol]]] = [("seaway", HttpProtocol)]
+    if args.client_address:
+        targets += client_address_targets()
     traffic = {"varied": varied(4096), "identical": IDENTICAL}
+    if args.counted:  # (inside valgrind: see instructions())
+        target, name = args.counted.split(",")
+        (seaway_run if target == "seaway" else floor_run)(traffic[name], args.exchanges)
+        return 0
+    if args.instructions:
+        return instructions(args.exchanges)
     if args.profile:
         prof = cProfile.Profile()
         prof.enable()
@@ -264,13 +349,16 @@ def main() -> int:
         prof.disable()
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
         return 0
-    print(f"{'traffic':11}{'target':8}{'us/exchange':>12}{'vs floor':>10}")
+    print(f"{'traffic':11}{'target':15}{'us/exchange':>12}{'vs floor':>10}")
     for name, pairs in traffic.items():
         floor = statistics.median(floor_run(pairs, args.exchanges) for _ in range(args.rounds))
-        ours = statistics.median(seaway_run(pairs, args.exchanges) for _ in range(args.rounds))
-        for target, spent in (("floor", floor), ("seaway", ours)):
+        rows = [("floor", floor)]
+        for target, protocol in targets:
+            runs = (seaway_run(pairs, args.exchanges, protocol) for _ in range(args.rounds))
+            rows.append((target, statistics.median(runs)))
+        for target, spent in rows:
             us = spent / args.exchanges * 1e6
-            print(f"{name:11}{target:8}{us:>12.2f}{spent / floor:>9.2f}x")
+            print(f"{name:11}{target:15}{us:>12.2f}{spent / floor:>9.2f}x")
     return 0
 
 

@@ -22,6 +22,7 @@ Modes: nftables, iptables-nft, iptables-legacy (iptables mode with that flavor).
 from __future__ import annotations
 
 import argparse
+import compileall
 import os
 import re
 import resource
@@ -144,10 +145,42 @@ def bench_full(
     return out
 
 
+# Milestones of a daemon start, as its log (asctime: wall clock, milliseconds) shows them;
+# after the last one the first sync runs, and traffic flows once its rules are committed.
+START_PHASES = (
+    ("interpreter + imports", "open files limit"),
+    ("daemon set-up", "seaway starting"),
+    ("files parsed", "source finished its initial load"),
+)
+
+
+def log_time(line: str) -> float | None:
+    """The wall-clock time of a daemon log line (None if it has none)."""
+    m = re.match(r"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d),(\d{3}) ", line)
+    if m is None:
+        return None
+    return time.mktime(time.strptime(m.group(1), "%Y-%m-%d %H:%M:%S")) + int(m.group(2)) / 1000
+
+
+def start_phases(log_text: str, started: float, traffic: float) -> str:
+    """Where a daemon start's time went: each milestone's share, then traffic."""
+    parts, last = [], started
+    for label, marker in START_PHASES:
+        line = next((x for x in log_text.splitlines() if marker in x), None)
+        at = log_time(line) if line else None
+        if at is None:
+            continue
+        parts.append(f"{label} {at - last:.2f}")
+        last = at
+    parts.append(f"first sync to traffic {traffic - last:.2f}")
+    return ", ".join(parts)
+
+
 def bench_live(
     cluster: Cluster, tmp: Path, n: int, m: int, mode: str, changes: int, logs: Path
-) -> float:
-    """Median seconds from an EndpointSlice file written to traffic reaching the new pod."""
+) -> tuple[float, float]:
+    """(Seconds from daemon start to traffic through the probe, median seconds from an
+    EndpointSlice file written to traffic reaching the new pod)."""
     conf = tmp / f"live-{n}-{m}-{mode}"
     conf.mkdir()
     (conf / "big.yaml").write_text(big_yaml(n, m, first=1))
@@ -162,6 +195,7 @@ def bench_live(
 
     write_probe(0)
     log = open(logs / f"daemon-{n}-{m}-{mode}.log", "w+")  # noqa: SIM115 (closed in finally)
+    started_wall, started = time.time(), time.monotonic()
     daemon = subprocess.Popen(
         [
             "ip",
@@ -198,18 +232,13 @@ def bench_live(
     )
     try:
         assert poller.stdout is not None
-        t0 = time.monotonic()
         while True:
             stamp, name = poller.stdout.readline().split()
             if name == "pod0":
                 break
             if daemon.poll() is not None:
                 raise RuntimeError(f"daemon exited: see {log.name}")
-        print(
-            f"  live       {mode:15} {n:>6} x {m:<2}  daemon start to traffic: "
-            f"{float(stamp) - t0:.2f} s",
-            flush=True,
-        )
+        start_s = float(stamp) - started
         # Traffic flows once the nat table is committed; the first sync still has the
         # filter table and the restore's exit to go. A change written before it ends
         # would measure the rest of the first sync too.
@@ -218,6 +247,12 @@ def bench_live(
             if time.monotonic() > deadline:
                 raise RuntimeError(f"first sync did not finish: see {log.name}")
             time.sleep(0.05)
+        phases = start_phases(Path(log.name).read_text(), started_wall, started_wall + start_s)
+        print(
+            f"  live       {mode:15} {n:>6} x {m:<2}  daemon start to traffic: {start_s:.2f} s "
+            f"[{phases}]",
+            flush=True,
+        )
         latencies = []
         for k in range(changes):
             target = (k + 1) % 2
@@ -238,7 +273,7 @@ def bench_live(
             f"over {changes} changes (partial syncs build+apply ms: {syncs})",
             flush=True,
         )
-        return statistics.median(latencies)
+        return start_s, statistics.median(latencies)
     finally:
         poller.kill()
         poller.wait()
@@ -323,7 +358,16 @@ def bench_restore_shapes(cluster: Cluster, sizes: list[int], max_quadratic: int)
 
 
 def ratios(results: dict[str, dict[str, float]], what: str) -> None:
-    """nftables' figure over each iptables flavor's, for one case."""
+    """Per mode, a daemon start (process start to traffic) over `seaway apply` of the
+    same config on an empty table; then nftables' figures over each iptables flavor's."""
+    for mode, figures in results.items():
+        if figures.get("empty table") and "daemon start" in figures:
+            print(
+                f"  ratio daemon start / apply, {mode} ({what}): "
+                f"{figures['daemon start'] / figures['empty table']:.2f}x "
+                f"({figures['daemon start']:.2f} s / {figures['empty table']:.2f} s)",
+                flush=True,
+            )
     base = results.get("nftables")
     if base is None:
         return
@@ -441,6 +485,10 @@ def main() -> int:
         f"bench/sync.py on {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f} "
         f"({iptables.stdout.strip()}; {nft.stdout.strip()}; kernel {os.uname().release})"
     )
+    # Every seaway process below starts from bytecode, as an installed seaway does (with
+    # PYTHONDONTWRITEBYTECODE set, each would otherwise compile ~140 modules first).
+    for package in ("discovery", "proxy", "ingress"):
+        compileall.compile_dir(str(REPO / package), quiet=1)
     cluster = Cluster(pods=2, tag="b")
     drawn: dict[str, dict[int, tuple[float, float, float]]] = {mode: {} for mode in modes}
     try:
@@ -463,7 +511,7 @@ def main() -> int:
                     for mode in modes:
                         figures = results[mode]
                         if not args.skip_live:
-                            figures["live change"] = bench_live(
+                            figures["daemon start"], figures["live change"] = bench_live(
                                 cluster, tmp, n, m, mode, args.changes, logs
                             )
                         drawn[mode][n] = (

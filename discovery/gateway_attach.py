@@ -25,7 +25,7 @@ resolved backends and valid rules). Routes and Gateways are taken oldest first
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from discovery.gateway_hostnames import intersect_hostnames
@@ -34,12 +34,15 @@ from discovery.model_gateway import (
     GATEWAY_GROUP,
     KIND_GATEWAY,
     KIND_HTTPROUTE,
+    KIND_TCPROUTE,
+    KIND_TLSROUTE,
+    KIND_UDPROUTE,
     NAMESPACE_NAME_LABEL,
+    AnyRoute,
     BackendObjectRef,
     Gateway,
     GatewayAddress,
     GatewayClass,
-    HTTPRoute,
     HTTPRouteRule,
     Listener,
     ParentRef,
@@ -51,10 +54,18 @@ from discovery.tls_pem import pem_problem
 
 DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
 HTTPROUTE_KIND = RouteGroupKind(KIND_HTTPROUTE, GATEWAY_GROUP)
-# Listener protocols seaway serves, and the route kinds each takes.
+TLSROUTE_KIND = RouteGroupKind(KIND_TLSROUTE, GATEWAY_GROUP)
+TCPROUTE_KIND = RouteGroupKind(KIND_TCPROUTE, GATEWAY_GROUP)
+UDPROUTE_KIND = RouteGroupKind(KIND_UDPROUTE, GATEWAY_GROUP)
+# Listener protocols seaway serves, and the route kinds each takes (TLS: mode
+# Passthrough only; TLS termination for TLSRoutes is not implemented).
 PROTOCOL_KINDS: Mapping[str, tuple[RouteGroupKind, ...]] = {
     "HTTP": (HTTPROUTE_KIND,),
     "HTTPS": (HTTPROUTE_KIND,),
+    "TLS": (TLSROUTE_KIND,),
+    # served by the userspace L4 proxy (--proxy-mode userspace)
+    "TCP": (TCPROUTE_KIND,),
+    "UDP": (UDPROUTE_KIND,),
 }
 # Filters seaway's route model does not implement: a rule using one is dropped.
 UNSUPPORTED_FILTERS = frozenset({"CORS", "ExternalAuth", "ExtensionRef"})
@@ -68,11 +79,15 @@ class GatewayConfig:
     bind_address: str = "0.0.0.0"
     # What status.addresses says for such a Gateway (the node's addresses); empty:
     # none known, and the Gateway is not Programmed (AddressNotAssigned).
-    default_addresses: tuple[str, ...] = ()
+    default_addresses: Sequence[str] = ()
     # Addresses this node has; an IPAddress in spec.addresses outside them (and outside
     # loopback) is AddressNotUsable. None: not checked (seaway check).
-    local_addresses: frozenset[str] | None = None
+    local_addresses: Container[str] | None = None
     unsupported_filters: frozenset[str] = UNSUPPORTED_FILTERS
+    # Address:ports this process already serves otherwise (the Ingress listeners,
+    # --http-bind-address / --https-bind-address), with what they are: a Gateway listener
+    # on one of them would fail to bind, so it is not Accepted (PortUnavailable).
+    reserved: tuple[tuple[str, int, str], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
@@ -167,7 +182,7 @@ class ParentAttachment:
 
 @dataclass(frozen=True, slots=True)
 class RouteState:
-    route: HTTPRoute
+    route: AnyRoute  # HTTPRoute or TLSRoute (its rules have only backendRefs)
     parents: tuple[ParentAttachment, ...]  # parentRefs naming seaway's Gateways, in order
     rules: tuple[RuleState, ...]
     resolved_refs: Verdict
@@ -217,7 +232,10 @@ def attach_gateways(snapshot: Snapshot, config: GatewayConfig) -> GatewayAttachm
     labels = _namespace_labels(snapshot)
     routes: list[RouteState] = []
     attached: dict[tuple[str, str, str], set[tuple[str, str]]] = {}
-    for route in sorted(snapshot.http_routes, key=lambda r: age_key(r.meta)):
+    every: list[AnyRoute] = [
+        *snapshot.http_routes, *snapshot.tls_routes, *snapshot.tcp_routes, *snapshot.udp_routes
+    ]
+    for route in sorted(every, key=lambda r: age_key(r.meta)):
         state = _route(route, by_key, labels, snapshot, grants, config)
         if state is None:
             continue
@@ -360,6 +378,14 @@ class _GatewayDraft:
             return Verdict(
                 False, "Invalid", "its GatewayClass is not accepted: " + self.accepted_class.message
             )
+        ref = self.gateway.parameters_ref
+        if ref is not None:
+            return Verdict(
+                False,
+                "InvalidParameters",
+                f"seaway takes no parameters; spec.infrastructure.parametersRef "
+                f"{ref.group or 'core'}/{ref.kind} {ref.name} is not supported",
+            )
         unsupported = [a for a in self.gateway.addresses if a.type != "IPAddress"]
         if unsupported:
             return Verdict(
@@ -398,6 +424,7 @@ def _gateway(
     addresses, bind, problem = _addresses(gateway, config)
     listeners = [_listener(gateway, listener, snapshot, grants) for listener in gateway.listeners]
     _mark_protocol_conflicts(listeners)
+    _mark_reserved(listeners, bind, config.reserved)
     return _GatewayDraft(gateway, class_state.accepted, addresses, bind, problem, listeners)
 
 
@@ -458,6 +485,8 @@ def _listener(
 ) -> ListenerState:
     no_conflict = Verdict(False, "NoConflicts")
     kinds = PROTOCOL_KINDS.get(listener.protocol)
+    if listener.protocol == "TLS" and (listener.tls is None or listener.tls.mode != "Passthrough"):
+        kinds = None
     if kinds is None:
         invalid = Verdict(False, "Invalid", "the listener is not accepted")
         return ListenerState(
@@ -466,7 +495,10 @@ def _listener(
             Verdict(
                 False,
                 "UnsupportedProtocol",
-                f"protocol {listener.protocol} is not supported (seaway serves HTTP and HTTPS)",
+                f"protocol {listener.protocol}"
+                + (" with TLS mode Terminate" if listener.protocol == "TLS" else "")
+                + " is not supported (seaway serves HTTP, HTTPS, TLS in mode Passthrough, "
+                "TCP and UDP)",
             ),
             Verdict(True, "ResolvedRefs"),
             no_conflict,
@@ -564,6 +596,32 @@ def _mark_protocol_conflicts(listeners: list[ListenerState]) -> None:
             )
 
 
+def _mark_reserved(
+    listeners: list[ListenerState],
+    bind: tuple[str, ...],
+    reserved: tuple[tuple[str, int, str], ...],
+) -> None:
+    """A listener whose port is one seaway already serves on an overlapping address (the
+    Ingress listeners) cannot be bound: Accepted False, PortUnavailable, as the spec says
+    of a port "in use or not available"."""
+    for i, state in enumerate(listeners):
+        if not state.accepted.status:
+            continue
+        for address, port, what in reserved:
+            if port == state.listener.port and _overlap((address,), bind):
+                message = f"port {port} on {address} is seaway's {what}"
+                listeners[i] = ListenerState(
+                    state.listener,
+                    state.supported_kinds,
+                    Verdict(False, "PortUnavailable", message),
+                    state.resolved_refs,
+                    state.conflicted,
+                    Verdict(False, "Invalid", message),
+                    state.certificates,
+                )
+                break
+
+
 def _conflicted(state: ListenerState, reason: str, message: str) -> ListenerState:
     return ListenerState(
         state.listener,
@@ -626,7 +684,7 @@ def _namespace_labels(snapshot: Snapshot) -> dict[str, Mapping[str, str]]:
 
 
 def _route(
-    route: HTTPRoute,
+    route: AnyRoute,
     gateways: Mapping[tuple[str, str], _GatewayDraft],
     labels: Mapping[str, Mapping[str, str]],
     snapshot: Snapshot,
@@ -659,7 +717,7 @@ def _route(
 
 
 def _attach(
-    route: HTTPRoute,
+    route: AnyRoute,
     ref: ParentRef,
     draft: _GatewayDraft,
     labels: Mapping[str, Mapping[str, str]],
@@ -696,12 +754,13 @@ def _attach(
                 f"Gateway {gmeta.namespace}/{gmeta.name} has no listener {wanted}",
             ),
         )
-    candidates = [s for s in candidates if HTTPROUTE_KIND in s.supported_kinds]
+    kind = RouteGroupKind(route.kind, GATEWAY_GROUP)
+    candidates = [s for s in candidates if kind in s.supported_kinds]
     if not candidates:
         return ParentAttachment(
             ref,
             placeholder,
-            Verdict(False, "NotAllowedByListeners", "no listener accepts HTTPRoutes"),
+            Verdict(False, "NotAllowedByListeners", f"no listener accepts {route.kind}s"),
         )
     rns = route.meta.namespace
     candidates = [s for s in candidates if _namespace_allowed(s, gmeta.namespace, rns, labels)]
@@ -757,16 +816,19 @@ def _namespace_allowed(
 
 
 def _rule(
-    route: HTTPRoute,
+    route: AnyRoute,
     rule: HTTPRouteRule,
     snapshot: Snapshot,
     grants: ReferenceGrants,
     config: GatewayConfig,
 ) -> RuleState:
     ns = route.meta.namespace
-    backends = tuple(_backend(ns, b.backend, b.weight, snapshot, grants) for b in rule.backend_refs)
+    kind = route.kind
+    backends = tuple(
+        _backend(ns, b.backend, b.weight, snapshot, grants, kind) for b in rule.backend_refs
+    )
     mirrors = tuple(
-        _backend(ns, f.request_mirror.backend, 1, snapshot, grants)
+        _backend(ns, f.request_mirror.backend, 1, snapshot, grants, kind)
         for f in (*rule.filters, *(f for b in rule.backend_refs for f in b.filters))
         if f.request_mirror is not None
     )
@@ -804,6 +866,7 @@ def _backend(
     weight: int,
     snapshot: Snapshot,
     grants: ReferenceGrants,
+    route_kind: str = KIND_HTTPROUTE,
 ) -> BackendResolution:
     target = ref.in_namespace(ns)
     what = f"{target}/{ref.name}"
@@ -813,7 +876,7 @@ def _backend(
             f"backendRef {ref.group or 'core'}/{ref.kind} {ref.name}: only core Services are "
             "supported",
         )  # fmt: skip
-    if not grants.allows(GATEWAY_GROUP, KIND_HTTPROUTE, ns, "", "Service", target, ref.name):
+    if not grants.allows(GATEWAY_GROUP, route_kind, ns, "", "Service", target, ref.name):
         return BackendResolution(
             ref, target, weight, "RefNotPermitted",
             f"Service {what} is in another namespace and no ReferenceGrant there allows it",
@@ -829,16 +892,17 @@ def _backend(
             f"Service {what} is of type ExternalName, which seaway does not route to",
             service,
         )  # fmt: skip
-    if not any(p.port == ref.port and p.protocol == "TCP" for p in service.ports):
+    protocol = "UDP" if route_kind == KIND_UDPROUTE else "TCP"
+    if not any(p.port == ref.port and p.protocol == protocol for p in service.ports):
         return BackendResolution(
             ref, target, weight, "BackendNotFound",
-            f"Service {what} has no TCP port {ref.port}", service,
+            f"Service {what} has no {protocol} port {ref.port}", service,
         )  # fmt: skip
     info = next(
         (
             i
             for i in snapshot.ports_by_service.get((target, ref.name), ())
-            if i.port == ref.port and i.protocol == "TCP"
+            if i.port == ref.port and i.protocol == protocol
         ),
         None,
     )

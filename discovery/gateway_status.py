@@ -20,7 +20,6 @@ generation than the object seaway holds, it waits (no update) for the newer obje
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from discovery.gateway_attach import (
@@ -31,16 +30,17 @@ from discovery.gateway_attach import (
     RouteState,
     Verdict,
 )
-from discovery.model import ObjectKey, ObjectMeta
+from discovery.model import ObjectMeta
 from discovery.model_gateway import (
+    AnyRoute,
     Condition,
     GatewayStatus,
-    HTTPRoute,
     ListenerStatus,
     ParentRef,
     RouteGroupKind,
     RouteParentStatus,
 )
+from discovery.model_meta import StatusUpdate
 from discovery.snapshot import Snapshot
 
 # Condition types seaway sets (and so may remove) on each kind of status.
@@ -48,15 +48,6 @@ CLASS_TYPES = frozenset({"Accepted"})
 GATEWAY_TYPES = frozenset({"Accepted", "Programmed"})
 LISTENER_TYPES = frozenset({"Accepted", "Programmed", "ResolvedRefs", "Conflicted"})
 ROUTE_TYPES = frozenset({"Accepted", "ResolvedRefs", "PartiallyInvalid"})
-
-
-@dataclass(frozen=True, slots=True)
-class StatusUpdate:
-    """The new status of one object, for PATCH .../status (API JSON under "status")."""
-
-    key: ObjectKey
-    resource_version: str  # of the object the status was computed from
-    status: dict[str, Any]
 
 
 # -- conditions -----------------------------------------------------------------------------
@@ -147,7 +138,7 @@ def _listener_status(
 
 
 def route_parents(
-    route: HTTPRoute, state: RouteState | None, controller: str, now: str
+    route: AnyRoute, state: RouteState | None, controller: str, now: str
 ) -> tuple[RouteParentStatus, ...]:
     """The route's new status.parents: other controllers' entries as they are, seaway's
     for each parentRef naming one of its Gateways (in spec order)."""
@@ -179,7 +170,7 @@ def route_parents(
     return tuple(out)
 
 
-def _seen_parent(route: HTTPRoute, ref: ParentRef, controller: str) -> RouteParentStatus | None:
+def _seen_parent(route: AnyRoute, ref: ParentRef, controller: str) -> RouteParentStatus | None:
     for entry in route.parents:
         if entry.controller_name == controller and entry.parent_ref == ref:
             return entry
@@ -211,9 +202,12 @@ def status_updates(
         status = gateway_status(gs, now)
         if status != gw.status:
             updates.append(StatusUpdate(gw.key, gw.meta.resource_version, gateway_json(status)))
-    states = {(r.route.meta.namespace, r.route.meta.name): r for r in attachment.routes}
-    for route in snapshot.http_routes:
-        state = states.get((route.meta.namespace, route.meta.name))
+    states = {r.route.key: r for r in attachment.routes}
+    every: list[AnyRoute] = [
+        *snapshot.http_routes, *snapshot.tls_routes, *snapshot.tcp_routes, *snapshot.udp_routes
+    ]
+    for route in every:
+        state = states.get(route.key)
         mine = [p for p in route.parents if p.controller_name == controller]
         if state is None and not mine:
             continue

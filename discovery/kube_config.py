@@ -19,9 +19,9 @@ from dataclasses import dataclass
 from typing import Any
 
 import yaml
-from kubernetes_asyncio.client import Configuration
-from kubernetes_asyncio.config import ConfigException, load_incluster_config, load_kube_config
-from kubernetes_asyncio.config.kube_config import refresh_token
+
+# kubernetes_asyncio (about 0.5 s of CPU to import: every API model class) is imported by
+# load_credentials, when the API is used: `seaway run -c FILES` only needs KubeConfigError.
 
 
 class KubeConfigError(Exception):
@@ -61,6 +61,14 @@ def ssl_context_for(configuration: Any) -> ssl.SSLContext | None:
 
 
 async def load_credentials(kubeconfig: str | None, master: str | None) -> ApiCredentials:
+    from kubernetes_asyncio.client import Configuration
+    from kubernetes_asyncio.config import (
+        ConfigException,
+        load_incluster_config,
+        load_kube_config,
+    )
+    from kubernetes_asyncio.config.kube_config import refresh_token
+
     configuration = Configuration()
     refresh: Callable[[], Awaitable[None]] | None = None
     if kubeconfig:

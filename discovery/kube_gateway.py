@@ -4,18 +4,15 @@
   it serves and at which version each kind seaway uses is served (v1 preferred, then
   v1beta1). A 404 means the CRDs are not installed: the caller logs that once and looks
   again now and then.
-- `GatewayStatusWriter` computes the status of seaway's GatewayClasses, Gateways and
-  HTTPRoutes from the store (discovery/gateway_attach.py and gateway_status.py, pure)
-  whenever an input changes, and writes what changed through the status subresource:
-  a JSON merge patch carrying the object's resourceVersion, so a status computed from a
-  stale object is refused (409) and recomputed once the watch delivers the newer one.
+- `GatewayStatusWriter` computes the status of seaway's GatewayClasses, Gateways,
+  HTTPRoutes and TLSRoutes from the store (discovery/gateway_attach.py and gateway_status.py, pure)
+  whenever an input changes, and writes what changed through the status subresource
+  (the writer machinery: discovery/kube_status.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -24,8 +21,9 @@ from typing import Any
 import aiohttp
 
 from discovery.gateway_attach import GatewayConfig, attach_gateways
-from discovery.gateway_status import StatusUpdate, status_updates
+from discovery.gateway_status import status_updates
 from discovery.kube_config import ApiCredentials
+from discovery.kube_status import StatusWriter
 from discovery.kube_watch import Backoff, KindSpec
 from discovery.model import KIND_SECRET, KIND_SERVICE, ObjectKey, Service, TLSSecret
 from discovery.model_gateway import (
@@ -35,25 +33,34 @@ from discovery.model_gateway import (
     KIND_HTTPROUTE,
     KIND_NAMESPACE,
     KIND_REFERENCEGRANT,
+    KIND_TCPROUTE,
+    KIND_TLSROUTE,
+    KIND_UDPROUTE,
     Gateway,
     GatewayClass,
     HTTPRoute,
     Namespace,
     ReferenceGrant,
+    TCPRoute,
+    TLSRoute,
+    UDPRoute,
 )
+from discovery.model_meta import StatusUpdate
 from discovery.snapshot import Snapshot
 from discovery.store import Store
-
-log = logging.getLogger("seaway.kube")
 
 # kind -> (resource, namespaced, has a status subresource seaway writes)
 GATEWAY_RESOURCES: dict[str, tuple[str, bool, bool]] = {
     KIND_GATEWAYCLASS: ("gatewayclasses", False, True),
     KIND_GATEWAY: ("gateways", True, True),
     KIND_HTTPROUTE: ("httproutes", True, True),
+    KIND_TLSROUTE: ("tlsroutes", True, True),
+    KIND_TCPROUTE: ("tcproutes", True, True),
+    KIND_UDPROUTE: ("udproutes", True, True),
     KIND_REFERENCEGRANT: ("referencegrants", True, False),
 }
-PREFERRED_VERSIONS = ("v1", "v1beta1")
+# TLSRoute is v1 since Gateway API v1.5, v1alpha3 or v1alpha2 before (experimental CRDs).
+PREFERRED_VERSIONS = ("v1", "v1beta1", "v1alpha3", "v1alpha2")
 
 
 async def discover_gateway_api(
@@ -134,6 +141,9 @@ def store_view(store: Store) -> Snapshot:
         gateway_classes=sorted_of(KIND_GATEWAYCLASS, GatewayClass),
         gateways=sorted_of(KIND_GATEWAY, Gateway),
         http_routes=sorted_of(KIND_HTTPROUTE, HTTPRoute),
+        tls_routes=sorted_of(KIND_TLSROUTE, TLSRoute),
+        tcp_routes=sorted_of(KIND_TCPROUTE, TCPRoute),
+        udp_routes=sorted_of(KIND_UDPROUTE, UDPRoute),
         reference_grants=sorted_of(KIND_REFERENCEGRANT, ReferenceGrant),
         namespaces=sorted_of(KIND_NAMESPACE, Namespace),
     )
@@ -143,12 +153,11 @@ def rfc3339(epoch: float) -> str:
     return datetime.fromtimestamp(int(epoch), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-class GatewayStatusWriter:
-    """Keeps the status of seaway's Gateway API objects true, until cancelled.
+class GatewayStatusWriter(StatusWriter):
+    """Keeps the status of seaway's Gateway API objects true, until cancelled (the loop,
+    the writes and their bookkeeping: discovery/kube_status.py)."""
 
-    `kick()` (cheap, from watch events) asks for a recomputation; bursts are coalesced
-    (`delay`). Each object's status is written once per resourceVersion: the watch brings
-    the written object back, and the next computation finds nothing to change."""
+    what = "Gateway API status"
 
     def __init__(
         self,
@@ -164,83 +173,20 @@ class GatewayStatusWriter:
         backoff: Callable[[], Backoff] = Backoff,
         timeout: float = 10.0,
     ) -> None:
-        self.session = session
-        self.credentials = credentials
-        self.store = store
+        super().__init__(
+            session, credentials, store,
+            delay=delay, inputs_listed=inputs_listed, backoff=backoff, timeout=timeout,
+        )  # fmt: skip
         self.config = config
         self.versions = versions
-        self.delay = delay
-        # False while some input (a kind, a Secret) is still being listed: a status computed
-        # from half the objects would be wrong for a moment (a RefNotPermitted before the
-        # ReferenceGrants arrive); the list's completion kicks the writer again.
-        self.inputs_listed = inputs_listed
         self.clock = clock
-        self.timeout = timeout
-        self.writes = 0  # status writes that succeeded (tests, logs)
-        self.conflicts = 0  # writes refused because the object had changed
-        self.passes = 0  # computations run
-        self.failures = 0  # passes that failed (API unreachable, errors): retried later
-        self._backoff = backoff()
-        self._wake = asyncio.Event()
-        self._sent: dict[ObjectKey, str] = {}  # key -> resourceVersion last written from
 
-    def kick(self) -> None:
-        self._wake.set()
-
-    async def run(self) -> None:
-        self._wake.set()
-        while True:
-            await self._wake.wait()
-            await asyncio.sleep(self.delay)  # let a burst of events land first
-            self._wake.clear()
-            if not self.inputs_listed():
-                continue
-            try:
-                await self.reconcile()
-                self._backoff.reset()
-            except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
-                self.failures += 1
-                wait = self._backoff.next()
-                log.warning("Gateway API status: %s: %s; retrying in %.1fs",
-                            type(e).__name__, e, wait)  # fmt: skip
-                asyncio.get_running_loop().call_later(wait, self._wake.set)
-
-    async def reconcile(self) -> None:
-        """Compute every status from the store; write those that changed."""
-        self.passes += 1
-        self._sent = {k: rv for k, rv in self._sent.items() if self.store.get(k) is not None}
+    def updates(self) -> list[StatusUpdate]:
         view = store_view(self.store)
         attachment = attach_gateways(view, self.config)
         now = rfc3339(self.clock())
-        for update in status_updates(view, attachment, self.config.controller_name, now):
-            if self._sent.get(update.key) == update.resource_version:
-                continue  # written from this version already; the watch brings the result
-            await self._write(update)
+        return status_updates(view, attachment, self.config.controller_name, now)
 
-    async def _write(self, update: StatusUpdate) -> None:
-        key = update.key
+    def status_path(self, key: ObjectKey) -> str | None:
         version = self.versions.get(key.kind)
-        if version is None:
-            return
-        body = {"metadata": {"resourceVersion": update.resource_version}, "status": update.status}
-        headers = await self.credentials.headers()
-        headers["Content-Type"] = "application/merge-patch+json"
-        async with self.session.patch(
-            self.credentials.host + status_path(key, version),
-            data=json.dumps(body),
-            headers=headers,
-            ssl=self.credentials.ssl_context or False,
-            timeout=aiohttp.ClientTimeout(total=self.timeout),
-        ) as resp:
-            text = await resp.read()
-            if resp.status == 200:
-                self.writes += 1
-                self._sent[key] = update.resource_version
-                log.info("%s: status written", key)
-            elif resp.status == 409:
-                self.conflicts += 1  # changed meanwhile: the watch brings it, then we redo
-                log.debug("%s: status not written (object changed); will recompute", key)
-            elif resp.status == 404:
-                log.debug("%s: gone before its status was written", key)
-            else:
-                raise ValueError(f"{key}: status write: HTTP {resp.status}: {text[:200]!r}")
+        return status_path(key, version) if version is not None else None

@@ -20,7 +20,10 @@ With --configmap NAMESPACE/NAME, that one ConfigMap (ingress-nginx's settings) i
 the same way, by name; no other ConfigMap is ever read.
 
 Once everything is listed, the status of seaway's Gateway API objects is written back
-(discovery/kube_gateway.py: GatewayStatusWriter), and kept up to date as they change.
+(discovery/kube_gateway.py: GatewayStatusWriter), and so is the address of the Ingresses
+it owns (discovery/kube_ingress_status.py: IngressStatusWriter, unless --update-status=false);
+both are kept up to date as things change. When the source stops, the Ingresses' addresses
+are taken out again (--update-status-on-shutdown, as ingress-nginx).
 
 `ready()` is called once the first list of every kind (and of the Secrets referenced at
 that moment, and of the ConfigMap) has been applied to the store.
@@ -38,12 +41,16 @@ from typing import Any
 import aiohttp
 
 from discovery.gateway_attach import GatewayConfig
+from discovery.ingress_status import IngressStatusConfig
 from discovery.kube_config import ApiCredentials, load_credentials
 from discovery.kube_gateway import GatewayStatusWriter, discover_gateway_api, gateway_spec
+from discovery.kube_ingress_status import IngressStatusWriter
+from discovery.kube_status import StatusWriter
 from discovery.kube_watch import KindSpec, KindWatcher, WatchSettings
 from discovery.model import (
     KIND_INGRESS,
     KIND_INGRESSCLASS,
+    KIND_NODE,
     KIND_SECRET,
     KIND_SERVICE,
     Ingress,
@@ -82,8 +89,9 @@ KIND_SPECS: tuple[KindSpec, ...] = (
     ),
     KindSpec("Namespace", "v1", "/api/v1/namespaces", "kube:Namespace"),
 )
-# Watch events of these kinds can change Gateway API status.
-STATUS_INPUTS = frozenset({KIND_SERVICE, KIND_NAMESPACE, KIND_SECRET})
+# Watch events of these kinds can change Gateway API or Ingress status.
+STATUS_INPUTS = frozenset({KIND_SERVICE, KIND_NAMESPACE, KIND_SECRET, KIND_NODE})
+RELEASE_DEADLINE = 5.0  # seconds to take the Ingress addresses out at shutdown
 
 
 def node_spec(name: str) -> KindSpec:
@@ -138,8 +146,9 @@ class KubeSourceConfig:
     watch_ingress_without_class: bool = False
     annotations_prefix: str = DEFAULT_PREFIX  # where auth-secret, proxy-ssl-secret are
     configmap: tuple[str, str] | None = None  # (namespace, name) of ingress-nginx's settings
-    node_name: str = ""  # the Node to watch for its zone label; "" = none
+    node_name: str = ""  # the Node to watch (zone label, addresses); "" = none
     gateway: GatewayConfig = field(default_factory=GatewayConfig)
+    ingress_status: IngressStatusConfig | None = None  # None: --update-status=false
     gateway_api_recheck: float = 60.0  # seconds between looks for the Gateway API CRDs
 
 
@@ -155,6 +164,8 @@ class KubeSource:
         self._reconcile_pending = False
         self.gateway_versions: dict[str, str] | None = None  # kind -> version, once found
         self.status_writer: GatewayStatusWriter | None = None
+        self.ingress_status: IngressStatusWriter | None = None
+        self._ingress_status_task: asyncio.Task[None] | None = None
         self._tasks: list[asyncio.Task[None]] = []
 
     async def run(self, store: Store, ready: Callable[[], None]) -> None:
@@ -185,6 +196,7 @@ class KubeSource:
                 )
                 log.info("initial list of every kind complete")
                 ready()
+                self._start_ingress_status()
                 if versions is not None:
                     self._start_status_writer(versions)
                 else:
@@ -195,6 +207,7 @@ class KubeSource:
                         tasks.remove(task)
                         task.result()  # a watcher that died: raise what killed it
             finally:
+                await self._release_ingress_status()
                 if refresher is not None:
                     refresher.cancel()
                 for t in tasks + [t for _, t in self.secret_watchers.values()]:
@@ -296,13 +309,48 @@ class KubeSource:
         )
         self._tasks.append(asyncio.create_task(self.status_writer.run(), name="gateway status"))
 
+    # ---- Ingress status -------------------------------------------------------------------
+    def _start_ingress_status(self) -> None:
+        assert self._session is not None and self._credentials is not None
+        assert self._store is not None
+        if self.config.ingress_status is None:
+            return
+        self.ingress_status = IngressStatusWriter(
+            self._session,
+            self._credentials,
+            self._store,
+            self.config.ingress_status,
+            inputs_listed=self._inputs_listed,
+        )
+        task = asyncio.create_task(self.ingress_status.run(), name="ingress status")
+        self._ingress_status_task = task
+        self._tasks.append(task)
+
+    async def _release_ingress_status(self) -> None:
+        """Shutdown: stop writing, then take seaway's addresses out of its Ingresses."""
+        writer, task = self.ingress_status, self._ingress_status_task
+        if writer is None or task is None or self._session is None:
+            return
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        if not writer.config.update_on_shutdown:
+            log.info("Ingress status left as it is (--update-status-on-shutdown=false)")
+            return
+        try:
+            await asyncio.wait_for(writer.release(RELEASE_DEADLINE), RELEASE_DEADLINE + 1)
+        except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as e:
+            log.warning("Ingress status not cleared at shutdown: %s: %s", type(e).__name__, e)
+
+    def _writers(self) -> list[StatusWriter]:
+        return [w for w in (self.status_writer, self.ingress_status) if w is not None]
+
     def _inputs_listed(self) -> bool:
         watchers = [*self.watchers.values(), *(w for w, _ in self.secret_watchers.values())]
         return all(w.synced.is_set() for w in watchers)
 
     def _on_status_input(self) -> None:
-        if self.status_writer is not None:
-            self.status_writer.kick()
+        for writer in self._writers():
+            writer.kick()
 
     def _on_owner_change(self) -> None:
         self._schedule_reconcile()

@@ -30,6 +30,7 @@ from discovery.model import KubeObject, ObjectKey
 from discovery.parse_common import ManifestError, Problems, show
 from discovery.parse_configmap import parse_configmap
 from discovery.parse_endpointslice import parse_endpointslice
+from discovery.parse_fast import fast_endpointslice, fast_service
 from discovery.parse_gateway import (
     parse_gateway,
     parse_gateway_class,
@@ -41,6 +42,7 @@ from discovery.parse_ingress import parse_ingress, parse_ingress_class
 from discovery.parse_node import parse_node
 from discovery.parse_secret import parse_secret
 from discovery.parse_service import parse_service
+from discovery.parse_tlsroute import parse_tcproute, parse_tlsroute, parse_udproute
 from discovery.yaml_decode import (
     DecodeError,
     decode_exact,
@@ -62,9 +64,12 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 Parser = Callable[[Problems, Mapping[str, Any]], KubeObject | None]
+FastParser = Callable[[Mapping[str, Any]], KubeObject | None]
 
 GATEWAY_V1 = "gateway.networking.k8s.io/v1"
 GATEWAY_V1BETA1 = "gateway.networking.k8s.io/v1beta1"
+GATEWAY_V1ALPHA3 = "gateway.networking.k8s.io/v1alpha3"
+GATEWAY_V1ALPHA2 = "gateway.networking.k8s.io/v1alpha2"
 # kind -> (apiVersions accepted, the first preferred; namespaced; parser). The Gateway API
 # kinds are the same in v1beta1 (older manifests) as in v1.
 _KINDS: dict[str, tuple[tuple[str, ...], bool, Parser]] = {
@@ -79,8 +84,14 @@ _KINDS: dict[str, tuple[tuple[str, ...], bool, Parser]] = {
     "GatewayClass": ((GATEWAY_V1, GATEWAY_V1BETA1), False, parse_gateway_class),
     "Gateway": ((GATEWAY_V1, GATEWAY_V1BETA1), True, parse_gateway),
     "HTTPRoute": ((GATEWAY_V1, GATEWAY_V1BETA1), True, parse_httproute),
+    "TLSRoute": ((GATEWAY_V1, GATEWAY_V1ALPHA3, GATEWAY_V1ALPHA2), True, parse_tlsroute),
+    "TCPRoute": ((GATEWAY_V1ALPHA2,), True, parse_tcproute),
+    "UDPRoute": ((GATEWAY_V1ALPHA2,), True, parse_udproute),
     "ReferenceGrant": ((GATEWAY_V1BETA1, GATEWAY_V1), True, parse_reference_grant),
 }
+# Fast paths (discovery/parse_fast.py) for the kinds a big config has by the thousand: the
+# object, or None ("not sure": the strict parser then decides and reports).
+_FAST: dict[str, FastParser] = {"Service": fast_service, "EndpointSlice": fast_endpointslice}
 MANIFEST_SUFFIXES = (".yaml", ".yml", ".json")
 
 
@@ -105,11 +116,17 @@ def parse_object(
         log.debug("%s: %s: kind %s ignored", file, where, show(kind))
         return None, []
     api_versions, namespaced, parser = entry
-    p = Problems(file, label_of=(kind, namespaced, doc, where))
     if doc.get("apiVersion") not in api_versions:
+        p = Problems(file, label_of=(kind, namespaced, doc, where))
         wanted = " or ".join(api_versions)
         p.add("apiVersion", f"must be {wanted}, got {show(doc.get('apiVersion'))}")
         return None, p.errors
+    fast = _FAST.get(kind)
+    if fast is not None:
+        obj = fast(doc)
+        if obj is not None:
+            return obj, []
+    p = Problems(file, label_of=(kind, namespaced, doc, where))
     obj = parser(p, doc)
     return (obj, []) if not p.errors else (None, p.errors)
 

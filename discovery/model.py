@@ -14,6 +14,7 @@ from typing import Literal
 
 # ObjectKey and ObjectMeta live in model_meta (the Gateway API types in model_gateway use
 # them too); re-exported here, where every other module looks for them.
+from discovery.fast_init import fast_init
 from discovery.model_gateway import GATEWAY_KINDS, GatewayObject
 from discovery.model_meta import ObjectKey as ObjectKey
 from discovery.model_meta import ObjectMeta as ObjectMeta
@@ -50,6 +51,15 @@ ZONE_LABEL = "topology.kubernetes.io/zone"
 DEFAULT_AFFINITY_TIMEOUT = 10800  # seconds, the Kubernetes default for ClientIP affinity
 LOAD_BALANCER_ANNOTATION = "seaway.dev/load-balancer"
 HASH_BY_ANNOTATION = "seaway.dev/hash-by"
+# Endpoint health of a Service (discovery/parse_health.py; README "How seaway decides an
+# endpoint is bad"): active checks, opt-in, and passive outlier detection, on by default.
+HEALTH_CHECK_PATH_ANNOTATION = "seaway.dev/health-check-path"
+HEALTH_CHECK_INTERVAL_ANNOTATION = "seaway.dev/health-check-interval"
+HEALTH_CHECK_TIMEOUT_ANNOTATION = "seaway.dev/health-check-timeout"
+HEALTHY_THRESHOLD_ANNOTATION = "seaway.dev/health-check-healthy-threshold"
+UNHEALTHY_THRESHOLD_ANNOTATION = "seaway.dev/health-check-unhealthy-threshold"
+OUTLIER_ERRORS_ANNOTATION = "seaway.dev/outlier-consecutive-errors"
+OUTLIER_5XX_ANNOTATION = "seaway.dev/outlier-consecutive-5xx"
 
 # How a service port's proxy spreads connections (L4) and requests (L7) over endpoints;
 # the algorithms are in proxy/balancers/, the table of them in README.md.
@@ -64,6 +74,7 @@ DEFAULT_LOAD_BALANCER: LoadBalancerPolicy = "least-request"
 HashSource = Literal["client-ip", "header", "cookie"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ServicePort:
     name: str
@@ -86,16 +97,46 @@ class HashBy:
 
 
 @dataclass(frozen=True, slots=True)
+class EndpointHealth:
+    """How a Service's endpoints are judged (annotations seaway.dev/health-check-* and
+    seaway.dev/outlier-*), by the L4 and L7 proxies.
+
+    Active checks are on when `check_interval` is set (any health-check annotation sets
+    it): `check_path` "" checks by TCP connect, else by `GET check_path` (2xx-3xx pass).
+    Passive outlier detection ejects an endpoint after `consecutive_errors` connect
+    failures, timeouts or resets in a row (0: off) and, opt-in, after `consecutive_5xx`
+    responses of status 500-599 in a row (0: off)."""
+
+    check_path: str = ""
+    check_interval: float = 0.0  # seconds; 0: no active checks
+    check_timeout: float = 2.0
+    healthy_threshold: int = 2
+    unhealthy_threshold: int = 3
+    consecutive_errors: int = 5
+    consecutive_5xx: int = 0
+
+    @property
+    def active(self) -> bool:
+        return self.check_interval > 0
+
+
+DEFAULT_ENDPOINT_HEALTH = EndpointHealth()
+
+
+@dataclass(frozen=True, slots=True)
 class LoadBalancing:
-    """A Service's choice of balancer (annotations seaway.dev/load-balancer, -hash-by)."""
+    """A Service's choice of balancer (annotations seaway.dev/load-balancer, -hash-by) and
+    how its endpoints' health is judged (`health`: which endpoints the balancer skips)."""
 
     policy: LoadBalancerPolicy = DEFAULT_LOAD_BALANCER
     hash_by: HashBy = HashBy()
+    health: EndpointHealth = DEFAULT_ENDPOINT_HEALTH
 
 
 DEFAULT_LOAD_BALANCING = LoadBalancing()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Service:
     meta: ObjectMeta
@@ -108,6 +149,7 @@ class Service:
     internal_traffic_policy: TrafficPolicy = "Cluster"
     external_ips: tuple[str, ...] = ()
     load_balancer_ips: tuple[str, ...] = ()  # status.loadBalancer.ingress[].ip
+    load_balancer_hostnames: tuple[str, ...] = ()  # status.loadBalancer.ingress[].hostname
     external_name: str = ""
     health_check_node_port: int | None = None
     load_balancing: LoadBalancing = DEFAULT_LOAD_BALANCING
@@ -136,6 +178,7 @@ class EndpointConditions:
     terminating: bool = False
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Endpoint:
     addresses: tuple[str, ...]
@@ -146,6 +189,7 @@ class Endpoint:
     hint_nodes: tuple[str, ...] = ()  # hints.forNodes[].name
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EndpointPort:
     name: str
@@ -153,6 +197,7 @@ class EndpointPort:
     protocol: Protocol = "TCP"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EndpointSlice:
     meta: ObjectMeta
@@ -197,6 +242,19 @@ class IngressTLS:
     secret_name: str
 
 
+@dataclass(frozen=True, slots=True, order=True)
+class LoadBalancerIngress:
+    """One entry of status.loadBalancer.ingress (of an Ingress or a Service): an IP, a
+    hostname, or both. Ordered by hostname then IP, as ingress-nginx sorts them."""
+
+    hostname: str = ""
+    ip: str = ""
+
+    @property
+    def address(self) -> str:
+        return self.ip or self.hostname
+
+
 @dataclass(frozen=True, slots=True)
 class Ingress:
     meta: ObjectMeta
@@ -204,6 +262,9 @@ class Ingress:
     default_backend: IngressBackend | None = None
     rules: tuple[IngressRule, ...] = ()
     tls: tuple[IngressTLS, ...] = ()
+    # status.loadBalancer.ingress as the object shows it (written by seaway in API mode:
+    # discovery/ingress_status.py).
+    load_balancer: tuple[LoadBalancerIngress, ...] = ()
 
     kind = KIND_INGRESS
 
@@ -273,9 +334,11 @@ class GenericSecret:
 
 @dataclass(frozen=True, slots=True)
 class Node:
-    """A v1 Node: only this node's, for its topology.kubernetes.io/zone label."""
+    """A v1 Node: only this node's, for its topology.kubernetes.io/zone label and its
+    addresses (status.addresses as (type, address): the Ingress status address)."""
 
     meta: ObjectMeta
+    addresses: tuple[tuple[str, str], ...] = ()
 
     kind = KIND_NODE
 

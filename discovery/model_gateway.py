@@ -25,12 +25,18 @@ GATEWAY_GROUP = "gateway.networking.k8s.io"
 KIND_GATEWAYCLASS = "GatewayClass"
 KIND_GATEWAY = "Gateway"
 KIND_HTTPROUTE = "HTTPRoute"
+KIND_TLSROUTE = "TLSRoute"
+KIND_TCPROUTE = "TCPRoute"
+KIND_UDPROUTE = "UDPRoute"
 KIND_REFERENCEGRANT = "ReferenceGrant"
 KIND_NAMESPACE = "Namespace"
 GATEWAY_KINDS = (
     KIND_GATEWAYCLASS,
     KIND_GATEWAY,
     KIND_HTTPROUTE,
+    KIND_TLSROUTE,
+    KIND_TCPROUTE,
+    KIND_UDPROUTE,
     KIND_REFERENCEGRANT,
     KIND_NAMESPACE,
 )
@@ -228,6 +234,9 @@ class Gateway:
     listeners: tuple[Listener, ...] = ()
     addresses: tuple[GatewayAddress, ...] = ()
     status: GatewayStatus = GatewayStatus()  # as last seen
+    # spec.infrastructure.parametersRef: seaway takes no parameters, so one set makes the
+    # Gateway not Accepted (InvalidParameters), as the spec asks of an unresolvable one
+    parameters_ref: LocalObjectRef | None = None
 
     kind = KIND_GATEWAY
 
@@ -366,6 +375,71 @@ class HTTPRoute:
         return ObjectKey(KIND_HTTPROUTE, self.meta.namespace, self.meta.name)
 
 
+# -- TLSRoute -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class TLSRoute:
+    """A TLSRoute (v1, v1alpha3 or v1alpha2): connections to a TLS listener in Passthrough
+    mode whose SNI name is one of `hostnames` go, unterminated, to the backendRefs.
+
+    A TLSRoute rule has only backendRefs (and a name): its rules are HTTPRouteRules with
+    no match, filter or timeout, so attaching and resolving backends are shared with
+    HTTPRoute (discovery/gateway_attach.py)."""
+
+    meta: ObjectMeta
+    parent_refs: tuple[ParentRef, ...] = ()
+    hostnames: tuple[str, ...] = ()
+    rules: tuple[HTTPRouteRule, ...] = ()
+    parents: tuple[RouteParentStatus, ...] = ()  # status.parents as last seen
+
+    kind = KIND_TLSROUTE
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(KIND_TLSROUTE, self.meta.namespace, self.meta.name)
+
+
+@dataclass(frozen=True, slots=True)
+class TCPRoute:
+    """A TCPRoute (v1alpha2): connections to a TCP listener go to its first rule's
+    backendRefs (by weight). Rules as for TLSRoute: backendRefs only. No hostnames."""
+
+    meta: ObjectMeta
+    parent_refs: tuple[ParentRef, ...] = ()
+    rules: tuple[HTTPRouteRule, ...] = ()
+    parents: tuple[RouteParentStatus, ...] = ()
+
+    kind = KIND_TCPROUTE
+    hostnames: tuple[str, ...] = ()  # (none: every connection of the listener)
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.kind, self.meta.namespace, self.meta.name)
+
+
+@dataclass(frozen=True, slots=True)
+class UDPRoute:
+    """A UDPRoute (v1alpha2): datagrams to a UDP listener go to its first rule's
+    backendRefs (UDP Service ports, by weight)."""
+
+    meta: ObjectMeta
+    parent_refs: tuple[ParentRef, ...] = ()
+    rules: tuple[HTTPRouteRule, ...] = ()
+    parents: tuple[RouteParentStatus, ...] = ()
+
+    kind = KIND_UDPROUTE
+    hostnames: tuple[str, ...] = ()
+
+    @property
+    def key(self) -> ObjectKey:
+        return ObjectKey(self.kind, self.meta.namespace, self.meta.name)
+
+
+AnyRoute = HTTPRoute | TLSRoute | TCPRoute | UDPRoute
+L4Route = TCPRoute | UDPRoute
+
+
 # -- ReferenceGrant, Namespace ------------------------------------------------------------
 
 
@@ -419,4 +493,6 @@ class Namespace:
         return {**self.meta.labels, NAMESPACE_NAME_LABEL: self.meta.name}
 
 
-GatewayObject = GatewayClass | Gateway | HTTPRoute | ReferenceGrant | Namespace
+GatewayObject = (
+    GatewayClass | Gateway | HTTPRoute | TLSRoute | TCPRoute | UDPRoute | ReferenceGrant | Namespace
+)

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import NamedTuple
+from typing import Any, NamedTuple
+
+from discovery.fast_init import fast_init
 
 
 class ObjectKey(NamedTuple):
@@ -20,6 +22,7 @@ class ObjectKey(NamedTuple):
         return f"{self.kind} {self.name}"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ObjectMeta:
     name: str
@@ -30,3 +33,14 @@ class ObjectMeta:
     labels: Mapping[str, str] = field(default_factory=dict)
     annotations: Mapping[str, str] = field(default_factory=dict)
     generation: int = 0  # metadata.generation (0 when a manifest has none)
+
+
+@dataclass(frozen=True, slots=True)
+class StatusUpdate:
+    """The new status of one object, for PATCH .../status (API JSON under "status"),
+    computed from the object at `resource_version` (the write carries it, so a status
+    computed from a stale object is refused)."""
+
+    key: ObjectKey
+    resource_version: str
+    status: dict[str, Any]

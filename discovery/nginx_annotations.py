@@ -46,19 +46,32 @@ _CANARY_REASON = (
     "ingress-nginx does"
 )
 _PASSTHROUGH_REASON = "ssl-passthrough relays the TLS connection as bytes: nothing else acts"
+PASSTHROUGH_OFF = (
+    "needs --enable-ssl-passthrough: without it, as in ingress-nginx, the annotation has no "
+    "effect and the host's TLS is terminated as usual"
+)
 
 
-def parse_ingress_annotations(ingress: Ingress, prefix: str = DEFAULT_PREFIX) -> IngressAnnotations:
-    """The annotations of one Ingress under `prefix` (--annotations-prefix)."""
+def parse_ingress_annotations(
+    ingress: Ingress, prefix: str = DEFAULT_PREFIX, ssl_passthrough: bool = False
+) -> IngressAnnotations:
+    """The annotations of one Ingress under `prefix` (--annotations-prefix);
+    `ssl_passthrough`: whether --enable-ssl-passthrough is given."""
     meta = ingress.meta
-    return parse_annotations(meta.annotations, meta.namespace, meta.name, prefix)
+    return parse_annotations(meta.annotations, meta.namespace, meta.name, prefix, ssl_passthrough)
 
 
 def parse_annotations(
-    annotations: Mapping[str, str], namespace: str, name: str, prefix: str = DEFAULT_PREFIX
+    annotations: Mapping[str, str],
+    namespace: str,
+    name: str,
+    prefix: str = DEFAULT_PREFIX,
+    ssl_passthrough: bool = False,
 ) -> IngressAnnotations:
     """Read every annotation under `prefix` ("nginx.ingress.kubernetes.io", or what
-    --annotations-prefix says) of the Ingress `namespace/name`."""
+    --annotations-prefix says) of the Ingress `namespace/name`. `ssl-passthrough` acts
+    only with `ssl_passthrough` (--enable-ssl-passthrough); otherwise it is listed as
+    ignored and the other annotations act."""
     mine = prefix + "/"
     stray = DEFAULT_PREFIX + "/" if prefix != DEFAULT_PREFIX else None
     if not any(k.startswith(mine) or (stray and k.startswith(stray)) for k in annotations):
@@ -82,7 +95,7 @@ def parse_annotations(
         external_auth=read_external_auth(r),
         rate_limit=read_rate_limit(r),
         cors=read_cors(r),
-        ssl_passthrough=r.flag("ssl-passthrough", "refused") or False,
+        ssl_passthrough=_passthrough(r, ssl_passthrough),
     )
     if result.ssl_passthrough:
         result = _only(r, result, ("ssl-passthrough",), _PASSTHROUGH_REASON)
@@ -102,6 +115,17 @@ def parse_annotations(
         refusals=tuple(r.refusals),
         denied=tuple(r.denied),
     )
+
+
+def _passthrough(r: AnnotationReader, enabled: bool) -> bool:
+    """ssl-passthrough, as read (its parser refuses an invalid value either way)."""
+    asked = r.flag("ssl-passthrough", "refused") or False
+    if asked and not enabled:
+        key = r.key("ssl-passthrough")
+        r.recognised.pop(key, None)
+        r.ignored[key] = PASSTHROUGH_OFF
+        return False
+    return asked
 
 
 def _only(

@@ -28,7 +28,10 @@ _AUTH_KEEPALIVE = "nginx's keep-alive to auth-url: seaway's upstream pool decide
 _TRACING = "no tracing (OpenTelemetry) in seaway"
 _WAF = "no web application firewall (ModSecurity) in seaway"
 _MIRROR = "request mirroring is not implemented"
-_LOGS = "per-Ingress logging switches: seaway has no access log yet"
+_LOGS = (
+    "per-Ingress logging switches: seaway's access log (--access-log) has every request or "
+    "none; `seaway trace --url` shows what a rewrite does"
+)
 _FASTCGI = "no FastCGI: backend-protocol FCGI refuses the Ingress"
 _SNIPPET = (
     "a snippet is nginx configuration text, and seaway never runs annotation text as "
@@ -59,9 +62,8 @@ ANNOTATIONS: dict[str, str] = {
     "proxy-read-timeout": PARSED,
     "proxy-send-timeout": PARSED,
     "proxy-next-upstream-tries": PARSED,
-    "proxy-next-upstream": "seaway's retry rule is fixed: failed connects, and idempotent "
-    "requests whose pooled connection was closed",
-    "proxy-next-upstream-timeout": "seaway's retry rule is fixed (see proxy-next-upstream)",
+    "proxy-next-upstream": PARSED,
+    "proxy-next-upstream-timeout": PARSED,
     "client-body-buffer-size": _BUFFERS,
     "proxy-buffering": _BUFFERS,
     "proxy-buffers-number": _BUFFERS,
@@ -191,7 +193,10 @@ ANNOTATIONS: dict[str, str] = {
 SNIPPET_REASON = _SNIPPET
 
 _NGINX = "nginx process tuning: not applicable to seaway"
-_LOG = "logging is seaway's own (no access log yet)"
+_LOG = "logging is seaway's own: --access-log (a file or stdout), --access-log-format, -v"
+_LOG_PATH = "the access log is a flag: --access-log PATH (or - for stdout)"
+_LOG_OFF = "seaway's access log is off unless --access-log is given"
+_LOG_FORMAT = "the access log's format is a flag: --access-log-format (combined or json)"
 _TLS = "TLS tuning: seaway uses Python's ssl defaults (TLS 1.2 and up)"
 _HTTP2 = "no HTTP/2 in seaway yet"
 _COMPRESSION = "response compression is not implemented"
@@ -215,8 +220,8 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "seaway, so there is nothing to block",
     "hide-headers": "response header hiding is not implemented",
     "access-log-params": _LOG,
-    "access-log-path": _LOG,
-    "http-access-log-path": _LOG,
+    "access-log-path": _LOG_PATH,
+    "http-access-log-path": _LOG_PATH,
     "stream-access-log-path": _LOG,
     "enable-access-log-for-default-backend": _LOG,
     "error-log-path": _LOG,
@@ -227,13 +232,13 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "client-header-timeout": "the request head must arrive within 10 s (fixed)",
     "client-body-buffer-size": _BUFFERS,
     "client-body-timeout": "not implemented: bodies stream with flow control",
-    "disable-access-log": _LOG,
+    "disable-access-log": _LOG_OFF,
     "disable-ipv6": "listeners are set with --http-bind-address / --https-bind-address",
     "disable-ipv6-dns": _NGINX,
     "enable-underscores-in-headers": "header names with underscores are accepted and passed",
     "enable-ocsp": "OCSP stapling is not implemented",
     "ignore-invalid-headers": "invalid header names are refused with 400 (strict parsing)",
-    "retry-non-idempotent": "seaway's retry rule is fixed (see proxy-next-upstream)",
+    "retry-non-idempotent": PARSED,
     "error-log-level": "use seaway -v/--log-level",
     "http2-max-field-size": _HTTP2,
     "http2-max-header-size": _HTTP2,
@@ -246,9 +251,9 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "keep-alive": "idle client keep-alive is 75 s (fixed, nginx's default too)",
     "keep-alive-requests": "no per-connection request limit",
     "large-client-header-buffers": "request head limits are fixed: 8 KiB target, 32 KiB head",
-    "log-format-escape-none": _LOG,
-    "log-format-escape-json": _LOG,
-    "log-format-upstream": _LOG,
+    "log-format-escape-none": _LOG_FORMAT,
+    "log-format-escape-json": _LOG_FORMAT,
+    "log-format-upstream": _LOG_FORMAT,
     "log-format-stream": _LOG,
     "enable-multi-accept": _NGINX,
     "max-worker-connections": _NGINX,
@@ -275,8 +280,8 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "ssl-session-timeout": _TLS,
     "ssl-buffer-size": _TLS,
     "use-proxy-protocol": PARSED,
-    "proxy-protocol-header-timeout": "the PROXY header must come with the request head "
-    "(10 s, fixed)",
+    "proxy-protocol-header-timeout": "the PROXY header must arrive within the request "
+    "head timeout (10 s, fixed)",
     "enable-aio-write": _NGINX,
     "use-gzip": _COMPRESSION,
     "use-geoip": _GEOIP,
@@ -312,7 +317,8 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "use-forwarded-headers": PARSED,
     "enable-real-ip": PARSED,
     "forwarded-for-header": PARSED,
-    "forwarded-for-proxy-protocol-header": "not implemented",
+    "forwarded-for-proxy-protocol-header": "not needed: seaway reads the PROXY address and "
+    "forwarded-for-header itself, without nginx's intermediate header",
     "compute-full-forwarded-for": PARSED,
     "proxy-add-original-uri-header": "X-Original-URI is not sent",
     "generate-request-id": "X-Request-ID is not generated",
@@ -357,8 +363,8 @@ CONFIGMAP_KEYS: dict[str, str] = {
     "proxy-busy-buffers-size": _BUFFERS,
     "proxy-cookie-path": "Set-Cookie rewriting is not implemented",
     "proxy-cookie-domain": "Set-Cookie rewriting is not implemented",
-    "proxy-next-upstream": "seaway's retry rule is fixed (see the annotation)",
-    "proxy-next-upstream-timeout": "seaway's retry rule is fixed (see the annotation)",
+    "proxy-next-upstream": PARSED,
+    "proxy-next-upstream-timeout": PARSED,
     "proxy-next-upstream-tries": PARSED,
     "proxy-redirect-from": "Location rewriting is not implemented",
     "proxy-request-buffering": _BUFFERS,
@@ -410,13 +416,18 @@ ANNOTATION_NOTES: dict[str, str] = {
     "backend-protocol": "HTTP, HTTPS, AUTO_HTTP; GRPC, GRPCS and FCGI refuse the Ingress",
     "auth-type": "basic; digest answers 503 on every path rather than serving unprotected",
     "auth-url": "nginx variables limited to those seaway can expand ($host, $request_uri, ...)",
-    "load-balance": "round_robin; ewma maps to seaway's least-loaded choice",
+    "load-balance": "ewma: seaway's EWMA balancer; round_robin: the Service's own balancer, "
+    "by default least-request, which picks in round-robin order while nothing is in flight",
     "server-alias": "host names and *.wildcards; nginx regex names are left out",
-    "ssl-passthrough": "needs --enable-ssl-passthrough, as in ingress-nginx",
+    "ssl-passthrough": "with --enable-ssl-passthrough, as in ingress-nginx: TLS whose SNI "
+    "is the host (exactly) relayed unterminated to its \"/\" path's Service",
     "whitelist-source-range": "alias of allowlist-source-range",
     "limit-whitelist": "alias of limit-allowlist",
-    "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
-    "proxy-read-timeout's when set",
+    "proxy-send-timeout": "until the request is all read from the client, then "
+    "proxy-read-timeout; one idle timer per upstream exchange, reset by reads and writes",
+    "proxy-next-upstream": "retries go to an endpoint not tried yet; those of requests "
+    "that reached a backend are capped by a retry budget (20% of requests in flight, at "
+    "least 3); a stale keep-alive connection is retried once even with off",
     "proxy-ssl-verify-depth": "not enforced: OpenSSL's default depth applies",
     "limit-rps": "per worker process: with N workers a client may get N times the rate",
     "limit-rpm": "per worker process: with N workers a client may get N times the rate",
@@ -425,32 +436,45 @@ ANNOTATION_NOTES: dict[str, str] = {
 CONFIGMAP_NOTES: dict[str, str] = {
     "allow-snippet-annotations": "only false is honoured: snippets are always refused",
     "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
-    "proxy-read-timeout's",
-    "proxy-next-upstream-tries": "routes without their own value try each endpoint once "
-    "when connects fail (an answer that fails is not tried again)",
-    "load-balance": "round_robin; ewma maps to seaway's least-loaded choice",
-    "use-proxy-protocol": "PROXY protocol v1 and v2 on the HTTP and HTTPS listeners",
+    "proxy-read-timeout's, but on routes with a proxy-*-timeout annotation this one applies "
+    "until the request is all read from the client",
+    "proxy-next-upstream": "retries go to an endpoint not tried yet; those of requests "
+    "that reached a backend are capped by a retry budget (20% of requests in flight, at "
+    "least 3); a stale keep-alive connection is retried once even with off",
+    "retry-non-idempotent": "a POST or PATCH body is sent again only when it was whole "
+    "and at most 64 KiB as it first went out",
+    "load-balance": "ewma: seaway's EWMA balancer; round_robin: the Service's own balancer, "
+    "by default least-request, which picks in round-robin order while nothing is in flight",
+    "use-proxy-protocol": "v1 and v2 on the HTTP and HTTPS listeners, before TLS; a "
+    "connection without the header is closed; the address is used when the peer is in "
+    "proxy-real-ip-cidr, as nginx's realip",
+    "use-forwarded-headers": "X-Forwarded-For/-Proto/-Host/-Port of trusted peers sent on; "
+    "Proto decides the HTTPS redirect; with use-proxy-protocol and no X-Forwarded-For the "
+    "PROXY address is the client (nginx: the balancer's)",
+    "enable-real-ip": "client address from forwarded-for-header, nginx realip recursive",
+    "forwarded-for-header": "read for the client address; X-Original-Forwarded-For is sent "
+    "from X-Forwarded-For only",
+    "proxy-real-ip-cidr": "the trusted proxies (nginx set_real_ip_from)",
+    "compute-full-forwarded-for": "with use-forwarded-headers, as ingress-nginx",
 }
 
 
 ACTS = "translated, acts now"
 PENDING = "translated; runtime pending"
 
-# The route filters the translator makes run at request time (ingress/filters/); the
-# endpoint choice of load-balance (LoadBalancing) does not yet.
-_PENDING = ("load-balance",)
-# Parsed annotations the translator handles; ssl-passthrough (a TCP relay per host,
-# with --enable-ssl-passthrough) is still planned.
+# Translated names that do not act at request time yet (none left: load-balance's ewma
+# became the Backend's EWMA balancer).
+_PENDING: tuple[str, ...] = ()
+# Parsed annotations the translator handles (all of them).
 TRANSLATED: dict[str, str] = {
     name: PENDING if name in _PENDING else ACTS
     for name, status in ANNOTATIONS.items()
-    if status == PARSED and name != "ssl-passthrough"
+    if status == PARSED
 }
 # ConfigMap keys the translator applies: as the listener's filters (body size, timeouts,
 # tries, HSTS, global custom errors and address lists) or the defaults of the annotations.
-# The client-address keys (use-forwarded-headers, enable-real-ip, proxy-real-ip-cidr,
-# forwarded-for-header, compute-full-forwarded-for, use-proxy-protocol) are for the
-# listener's runtime and still planned.
+# The client-address keys become the Ingress listener's ClientAddress
+# (ingress/client_address.py).
 TRANSLATED_KEYS: dict[str, str] = {
     **{
         key: PENDING if key in _PENDING else ACTS
@@ -460,6 +484,9 @@ TRANSLATED_KEYS: dict[str, str] = {
             "proxy-read-timeout",
             "proxy-send-timeout",
             "proxy-next-upstream-tries",
+            "proxy-next-upstream",
+            "proxy-next-upstream-timeout",
+            "retry-non-idempotent",
             "ssl-redirect",
             "force-ssl-redirect",
             "preserve-trailing-slash",
@@ -481,6 +508,17 @@ TRANSLATED_KEYS: dict[str, str] = {
     },
     "service-upstream": ACTS,
     "allow-snippet-annotations": ACTS,
+    **{
+        key: ACTS
+        for key in (
+            "use-proxy-protocol",
+            "use-forwarded-headers",
+            "enable-real-ip",
+            "forwarded-for-header",
+            "proxy-real-ip-cidr",
+            "compute-full-forwarded-for",
+        )
+    },
 }
 
 

@@ -24,9 +24,12 @@ from dataclasses import dataclass, field
 from discovery.nginx_catalog import configmap_status
 from discovery.nginx_settings import DEFAULT_PREFIX, Ignored
 from discovery.nginx_values import (
+    NEXT_UPSTREAM,
+    NEXT_UPSTREAM_HINT,
     go_bool,
     go_int,
     go_int_any_base,
+    matches,
     nginx_size,
     parse_cidr_list,
     quote,
@@ -45,13 +48,18 @@ class IngressNginxMode:
     annotations_prefix: str = DEFAULT_PREFIX
     configmap: tuple[str, str] | None = None  # (namespace, name)
     enabled: bool = False  # global settings with ingress-nginx's defaults
+    ssl_passthrough: bool = False  # --enable-ssl-passthrough: the annotation acts
 
     @classmethod
     def from_flags(
-        cls, prefix: str, configmap: tuple[str, str] | None, controller: str
+        cls,
+        prefix: str,
+        configmap: tuple[str, str] | None,
+        controller: str,
+        ssl_passthrough: bool = False,
     ) -> IngressNginxMode:
         enabled = configmap is not None or controller == INGRESS_NGINX_CONTROLLER
-        return cls(prefix, configmap, enabled)
+        return cls(prefix, configmap, enabled, ssl_passthrough)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +99,9 @@ class NginxGlobalSettings:
     proxy_read_timeout: int = 60
     proxy_send_timeout: int = 60
     proxy_next_upstream_tries: int = 3
+    proxy_next_upstream: str = "error timeout"
+    proxy_next_upstream_timeout: int = 0
+    retry_non_idempotent: bool = False
     ssl_redirect: bool = True
     force_ssl_redirect: bool = False
     preserve_trailing_slash: bool = False
@@ -136,8 +147,14 @@ _BOOLS = (
     "enable-real-ip",
     "use-proxy-protocol",
     "service-upstream",
+    "retry-non-idempotent",
 )
-_SECONDS = ("proxy-connect-timeout", "proxy-read-timeout", "proxy-send-timeout")
+_SECONDS = (
+    "proxy-connect-timeout",
+    "proxy-read-timeout",
+    "proxy-send-timeout",
+    "proxy-next-upstream-timeout",
+)
 _CIDR_LISTS = (
     "proxy-real-ip-cidr",
     "whitelist-source-range",
@@ -267,6 +284,12 @@ def _parse_other(key: str, value: str, bad: Bad) -> object:
             bad(key, value, "header name", "a header name such as X-Forwarded-For")
             return _INVALID
         return value.strip()
+    if key == "proxy-next-upstream":
+        words = value.strip()
+        if not matches(NEXT_UPSTREAM, words):
+            bad(key, value, "condition list", NEXT_UPSTREAM_HINT)
+            return _INVALID
+        return words
     if key == "load-balance":
         if value.strip() not in LOAD_BALANCE:
             bad(key, value, "algorithm", "round_robin or ewma")

@@ -21,6 +21,8 @@ from discovery.nginx_settings import (
 )
 from discovery.nginx_values import (
     BASIC_CHARS,
+    NEXT_UPSTREAM,
+    NEXT_UPSTREAM_HINT,
     REGEX_PATH_WITH_CAPTURE,
     URL_IS_VALID,
     is_server_name,
@@ -148,6 +150,12 @@ def read_limits(r: AnnotationReader) -> ProxyLimits:
         send_timeout=r.integer("proxy-send-timeout", "default", "timeout", seconds, 0),
         next_upstream_tries=r.integer(
             "proxy-next-upstream-tries", "default", "number of tries", "a whole number", 0
+        ),
+        next_upstream=r.text(
+            "proxy-next-upstream", NEXT_UPSTREAM, "condition list", NEXT_UPSTREAM_HINT, "default"
+        ),
+        next_upstream_timeout=r.integer(
+            "proxy-next-upstream-timeout", "default", "timeout", seconds, 0
         ),
     )
 

@@ -122,7 +122,8 @@ class Redirects:
 @dataclass(frozen=True, slots=True)
 class ProxyLimits:
     """`proxy-body-size`, `proxy-connect-timeout`, `proxy-read-timeout`,
-    `proxy-send-timeout`, `proxy-next-upstream-tries` (parser proxy/). None: not set here,
+    `proxy-send-timeout`, `proxy-next-upstream`, `-tries`, `-timeout` (parser
+    proxy/). None: not set here,
     the ConfigMap (or seaway's own default) decides.
 
     Body size in bytes (k/m/g are 1024 based), 0 = unlimited; a larger body gets 413.
@@ -134,6 +135,9 @@ class ProxyLimits:
     read_timeout: int | None = None
     send_timeout: int | None = None
     next_upstream_tries: int | None = None  # ingress-nginx default 3; 0 = no limit
+    # When a failed attempt goes to the next endpoint ("error timeout http_502..."; off)
+    next_upstream: str | None = None
+    next_upstream_timeout: int | None = None  # seconds; 0 = no limit
 
 
 BackendProtocol = Literal["HTTP", "HTTPS", "AUTO_HTTP", "GRPC", "GRPCS", "FCGI"]
@@ -244,9 +248,9 @@ class Affinity:
 class LoadBalancing:
     """`load-balance` and `upstream-hash-by` (+`-subset`, `-subset-size`).
 
-    load_balance None: the ConfigMap's load-balance (round_robin). seaway maps
-    round_robin to its round robin and ewma (latency-weighted) to its least-loaded
-    choice. upstream_hash_by, when set, wins: consistent hashing of that nginx
+    load_balance None: the ConfigMap's load-balance (round_robin). ewma is seaway's
+    EWMA balancer (ingress/nginx_upstreams.py); round_robin leaves the Service's own
+    balancer. upstream_hash_by, when set, wins: consistent hashing of that nginx
     expression ("$request_uri", "$binary_remote_addr", "$cookie_x${arg_y}")."""
 
     load_balance: str | None = None

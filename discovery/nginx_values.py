@@ -186,3 +186,17 @@ def quote(value: str, limit: int = 80) -> str:
     escaped = cut.replace("\\", "\\\\").replace('"', '\\"')
     escaped = escaped.replace("\n", "\\n").replace("\r", "\\r").replace("\t", "\\t")
     return f'"{escaped}"'
+
+
+# -- proxy-next-upstream ---------------------------------------------------------------------
+
+# ingress-nginx's annotations/proxy validUpstreamAnnotation: nginx proxy_next_upstream's
+# words, separated by single spaces.
+NEXT_UPSTREAM = re.compile(
+    r"((error|timeout|invalid_header|http_500|http_502|http_503|http_504|http_403|http_404"
+    r"|http_429|non_idempotent|off)\s?)+"
+)
+NEXT_UPSTREAM_HINT = (
+    "words among error, timeout, invalid_header, http_500, http_502, http_503, http_504, "
+    "http_403, http_404, http_429, non_idempotent, off (space separated)"
+)

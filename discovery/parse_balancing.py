@@ -8,6 +8,9 @@
 annotation can call `hash_by_from_text`. `hash-by` alone selects maglev (as
 upstream-hash-by overrides load-balance in ingress-nginx); with another balancer it is an
 error, because it would silently do nothing.
+
+The endpoint health annotations (seaway.dev/health-check-*, seaway.dev/outlier-*) are
+read here too (discovery/parse_health.py): they travel with the balancer choice.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from discovery.model import (
     LoadBalancing,
 )
 from discovery.parse_common import Problems, show
+from discovery.parse_health import HEALTH_ANNOTATIONS, parse_endpoint_health
 
 ALIASES: dict[str, LoadBalancerPolicy] = {"hash": "maglev"}
 _TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+\Z")  # RFC 9110 token: header/cookie name
@@ -55,7 +59,9 @@ def parse_load_balancing(p: Problems, annotations: Mapping[str, str]) -> LoadBal
     policy_text = annotations.get(LOAD_BALANCER_ANNOTATION)
     hash_text = annotations.get(HASH_BY_ANNOTATION)
     if policy_text is None and hash_text is None:
-        return DEFAULT_LOAD_BALANCING
+        if not any(name in annotations for name in HEALTH_ANNOTATIONS):
+            return DEFAULT_LOAD_BALANCING
+        return LoadBalancing(health=parse_endpoint_health(p, annotations))
     field = f'metadata.annotations["{LOAD_BALANCER_ANNOTATION}"]'
     policy: LoadBalancerPolicy = DEFAULT_LOAD_BALANCER
     if policy_text is not None:
@@ -82,4 +88,4 @@ def parse_load_balancing(p: Problems, annotations: Mapping[str, str]) -> LoadBal
             policy = "maglev"
         elif policy != "maglev" and policy_text.strip().lower() in LOAD_BALANCER_POLICIES:
             p.add(hfield, f"only applies to the maglev load balancer, not {policy}")
-    return LoadBalancing(policy, hash_by)
+    return LoadBalancing(policy, hash_by, parse_endpoint_health(p, annotations))

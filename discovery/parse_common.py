@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from discovery.model import ObjectMeta
+from discovery.model import LoadBalancerIngress, ObjectMeta
 
 MAX_PORT = 65535
 
@@ -272,6 +272,26 @@ def check_ip(p: Problems, value: str, path: str) -> bool:
     return False
 
 
+def load_balancer_ingress(p: Problems, doc: Mapping[str, Any]) -> tuple[LoadBalancerIngress, ...]:
+    """status.loadBalancer.ingress (of a Service or an Ingress): entries with a valid IP
+    and/or a hostname; a bad entry is reported and left out."""
+    status = get_map(p, doc, "status", "")
+    lb = get_map(p, status, "loadBalancer", "status.")
+    out: list[LoadBalancerIngress] = []
+    for i, entry in enumerate(get_list(p, lb, "ingress", "status.loadBalancer.")):
+        path = f"status.loadBalancer.ingress[{i}]"
+        if type(entry) is not dict:
+            p.add(path, "must be a mapping, got " + show(entry))
+            continue
+        ip = get_str(p, entry, "ip", path + ".") or ""
+        if ip and not check_ip(p, ip, path + ".ip"):
+            ip = ""
+        hostname = get_str(p, entry, "hostname", path + ".") or ""
+        if ip or hostname:
+            out.append(LoadBalancerIngress(hostname, ip))
+    return tuple(out)
+
+
 def canonical_timestamp(value: str) -> str:
     """RFC 3339 text; other ISO 8601 spellings ("2024-01-02 03:04:05") are rewritten."""
     if _RFC3339.match(value):
@@ -324,6 +344,13 @@ _NAME_RULES = {
     "dns1035": (63, _DNS1035_LABEL.match, check_dns1035_label),
     "subdomain": (253, _DNS1123_SUBDOMAIN.match, check_dns1123_subdomain),
 }
+
+
+def name_matcher(rule: str) -> Callable[[str], bool]:
+    """The check of a name rule ("dns1035" or "subdomain") as a predicate, reporting
+    nothing."""
+    max_len, match, _ = _NAME_RULES[rule]
+    return lambda value: len(value) <= max_len and match(value) is not None
 
 
 def read_meta(
@@ -379,12 +406,12 @@ def read_meta(
     labels = m.get("labels")
     if labels is None:
         labels = {}
-    elif type(labels) is not dict or not _all_str(labels):
+    elif type(labels) is not dict or not all_str(labels):
         labels = get_str_map(p, m, "labels", "metadata.")
     annotations = m.get("annotations")
     if annotations is None:
         annotations = {}
-    elif type(annotations) is not dict or not _all_str(annotations):
+    elif type(annotations) is not dict or not all_str(annotations):
         annotations = get_str_map(p, m, "annotations", "metadata.")
     generation = m.get("generation", 0)
     if type(generation) is not int:
@@ -396,7 +423,7 @@ def read_meta(
     )
 
 
-def _all_str(m: Mapping[Any, Any]) -> bool:
+def all_str(m: Mapping[Any, Any]) -> bool:
     for k, v in m.items():  # noqa: SIM110  (a plain loop: all() over a generator is slower)
         if type(v) is not str or type(k) is not str:
             return False

@@ -20,7 +20,6 @@ from discovery.model import (
 )
 from discovery.parse_common import (
     IPV4_PATTERN,
-    MAX_PORT,
     Problems,
     check_dns1035_label,
     check_dns1123_label,
@@ -31,12 +30,12 @@ from discovery.parse_common import (
     get_int,
     get_list,
     get_str,
-    good_dns1123_label,
     is_ipv4,
     is_ipv6,
     read_meta,
     show,
 )
+from discovery.parse_fast import slice_port
 
 ADDRESS_TYPES = ("IPv4", "IPv6", "FQDN")
 AddressType = Literal["IPv4", "IPv6", "FQDN"]
@@ -188,20 +187,10 @@ def _ports(p: Problems, doc: Mapping[str, Any]) -> tuple[EndpointPort, ...]:
     ports: list[EndpointPort] = []
     names: set[str] = set()
     for i, item in enumerate(get_list(p, doc, "ports", "")):
-        if type(item) is dict:  # the common case: everything valid, checked inline
-            name = item.get("name", "")
-            proto = item.get("protocol", "TCP")
-            port = item.get("port")
-            if (
-                type(name) is str
-                and (not name or good_dns1123_label(name))
-                and name not in names
-                and proto in PROTOCOLS
-                and type(port) is int
-                and 0 < port <= MAX_PORT
-            ):
-                names.add(name)
-                ports.append(EndpointPort(name, port, proto))
+        if type(item) is dict:  # the common case: everything valid (parse_fast.py)
+            port = slice_port(item, names)
+            if port is not None:
+                ports.append(port)
                 continue
         _port_checked(p, item, i, names, ports)
     return tuple(ports)

@@ -117,11 +117,40 @@ def parse_gateway(p: Problems, doc: Mapping[str, Any]) -> GatewayObj | None:
         if (a := _spec_address(p, raw, where)) is not None
     ]
     _check_unique_addresses(p, addresses)
+    params = _infrastructure_parameters(p, spec)
     if p.errors or meta is None or class_name is None:
         return None
     return GatewayObj(
-        meta, class_name, tuple(listeners), tuple(addresses), _gateway_status(status_of(doc))
+        meta,
+        class_name,
+        tuple(listeners),
+        tuple(addresses),
+        _gateway_status(status_of(doc)),
+        params,
     )
+
+
+def _infrastructure_parameters(p: Problems, spec: Mapping[str, Any]) -> LocalObjectRef | None:
+    """spec.infrastructure: its labels and annotations are checked (maps of strings, at
+    most 8 each, as the API's schema) and not propagated (seaway creates no resources for
+    a Gateway); its parametersRef is returned for the Accepted condition."""
+    infra = opt_map(p, spec, "infrastructure", "spec")
+    if infra is None:
+        return None
+    for field_name in ("labels", "annotations"):
+        values = opt_map(p, infra, field_name, "spec.infrastructure")
+        if values is None:
+            continue
+        where = f"spec.infrastructure.{field_name}"
+        if len(values) > 8:
+            p.add(where, f"at most 8 entries, got {len(values)}")
+        for key, value in values.items():
+            if type(value) is not str:
+                p.add(f"{where}[{key}]", "must be a string, got " + show(value))
+    raw_params = opt_map(p, infra, "parametersRef", "spec.infrastructure")
+    if raw_params is None:
+        return None
+    return _local_ref(p, raw_params, "spec.infrastructure.parametersRef")
 
 
 def parse_reference_grant(p: Problems, doc: Mapping[str, Any]) -> ReferenceGrant | None:

@@ -101,12 +101,7 @@ _PATH_CHARS = re.compile(r"(?:[-A-Za-z0-9/._~!$&'()*+,;=:@]|%[0-9a-fA-F]{2})+\Z"
 def parse_httproute(p: Problems, doc: Mapping[str, Any]) -> HTTPRoute | None:
     meta = read_meta(p, doc, namespaced=True)
     spec = get_map(p, doc, "spec", "")
-    parents = [
-        ref
-        for where, raw in items_at(p, spec, "parentRefs", "spec", 32)
-        if (ref := parse_parent_ref(p, raw, where)) is not None
-    ]
-    _check_distinct_parents(p, parents)
+    parents = read_parent_refs(p, spec)
     hostnames = []
     raw_hosts = get_list(p, spec, "hostnames", "spec.")
     if len(raw_hosts) > 16:
@@ -130,11 +125,22 @@ def parse_httproute(p: Problems, doc: Mapping[str, Any]) -> HTTPRoute | None:
     if p.errors or meta is None:
         return None
     return HTTPRoute(
-        meta, tuple(parents), tuple(hostnames), tuple(rules), _parents_status(status_of(doc))
+        meta, tuple(parents), tuple(hostnames), tuple(rules), parents_status(status_of(doc))
     )
 
 
-def _check_distinct_parents(p: Problems, parents: list[ParentRef]) -> None:
+def read_parent_refs(p: Problems, spec: Mapping[str, Any]) -> list[ParentRef]:
+    """spec.parentRefs of a route (any kind), checked as the CRDs check them."""
+    parents = [
+        ref
+        for where, raw in items_at(p, spec, "parentRefs", "spec", 32)
+        if (ref := parse_parent_ref(p, raw, where)) is not None
+    ]
+    check_distinct_parents(p, parents)
+    return parents
+
+
+def check_distinct_parents(p: Problems, parents: list[ParentRef]) -> None:
     """The CRD's rule: references to one parent must each set sectionName (or port), and
     differ in them."""
     seen: dict[tuple[str, str, str, str], list[ParentRef]] = {}
@@ -534,7 +540,7 @@ def _retry(p: Problems, raw: Mapping[str, Any], path: str) -> HTTPRouteRetry:
     return HTTPRouteRetry(tuple(codes), attempts, backoff)
 
 
-def _parents_status(status: Mapping[str, Any]) -> tuple[RouteParentStatus, ...]:
+def parents_status(status: Mapping[str, Any]) -> tuple[RouteParentStatus, ...]:
     """status.parents as the API shows it (lenient: malformed entries are dropped)."""
     out = []
     for raw in status.get("parents") or ():

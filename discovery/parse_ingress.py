@@ -34,6 +34,7 @@ from discovery.parse_common import (
     get_str_list,
     is_dns1123_subdomain,
     is_iana_svc_name,
+    load_balancer_ingress,
     read_meta,
     show,
 )
@@ -67,7 +68,10 @@ def parse_ingress(p: Problems, doc: Mapping[str, Any]) -> Ingress | None:
     )
     if p.errors or meta is None:
         return None
-    return Ingress(meta, class_name or None, default_backend, rules, tls)
+    # The status is written by controllers (seaway among them), not by the Ingress's
+    # author: a bad entry is left out without refusing the Ingress.
+    lb = load_balancer_ingress(Problems(""), doc) if "status" in doc else ()
+    return Ingress(meta, class_name or None, default_backend, rules, tls, lb)
 
 
 def parse_ingress_class(p: Problems, doc: Mapping[str, Any]) -> IngressClass | None:

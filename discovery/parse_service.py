@@ -25,7 +25,6 @@ from discovery.parse_balancing import parse_load_balancing
 from discovery.parse_common import (
     IANA_MESSAGE,
     IPV4_PATTERN,
-    MAX_PORT,
     Problems,
     check_dns1123_label,
     check_dns1123_subdomain,
@@ -37,12 +36,12 @@ from discovery.parse_common import (
     get_map,
     get_str,
     get_str_list,
-    good_dns1123_label,
-    good_iana_svc_name,
     is_iana_svc_name,
+    load_balancer_ingress,
     read_meta,
     show,
 )
+from discovery.parse_fast import service_port
 
 SERVICE_TYPES = ("ClusterIP", "NodePort", "LoadBalancer", "ExternalName")
 PROTOCOLS = ("TCP", "UDP", "SCTP")
@@ -79,7 +78,7 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
         hc = check_port(
             p, get_int(p, spec, "healthCheckNodePort", "spec."), "spec.healthCheckNodePort", False
         )
-    lb_ips = _load_balancer_ips(p, doc) if "status" in doc else ()
+    lb = load_balancer_ingress(p, doc) if "status" in doc else ()
     balancing = parse_load_balancing(p, meta.annotations) if meta is not None else None
     distribution = ""
     if spec.get("trafficDistribution") is not None:
@@ -104,7 +103,8 @@ def parse_service(p: Problems, doc: Mapping[str, Any]) -> Service | None:
         external_traffic_policy=cast(TrafficPolicy, etp),
         internal_traffic_policy=cast(TrafficPolicy, itp),
         external_ips=tuple(external_ips),
-        load_balancer_ips=lb_ips,
+        load_balancer_ips=tuple(e.ip for e in lb if e.ip),
+        load_balancer_hostnames=tuple(e.hostname for e in lb if e.hostname and not e.ip),
         external_name=external_name,
         health_check_node_port=hc,
         load_balancing=balancing or DEFAULT_LOAD_BALANCING,
@@ -174,29 +174,10 @@ def _ports(p: Problems, spec: Mapping[str, Any]) -> tuple[ServicePort, ...]:
     seen: set[tuple[int, str]] = set()
     many = len(raw) > 1
     for i, item in enumerate(raw):
-        if type(item) is dict:  # the common case: everything valid, checked inline
-            name = item.get("name", "")
-            proto = item.get("protocol", "TCP")
-            port = item.get("port")
-            target = item.get("targetPort", port)
-            node_port = item.get("nodePort")
-            if (
-                type(name) is str
-                and ((name and good_dns1123_label(name)) or (not name and not many))
-                and name not in names
-                and proto in PROTOCOLS
-                and type(port) is int
-                and 0 < port <= MAX_PORT
-                and (port, proto) not in seen
-                and (
-                    (type(target) is int and 0 < target <= MAX_PORT)
-                    or (type(target) is str and good_iana_svc_name(target))
-                )
-                and (node_port is None or (type(node_port) is int and 0 <= node_port <= MAX_PORT))
-            ):
-                names.add(name)
-                seen.add((port, proto))
-                ports.append(ServicePort(name, proto, port, target, node_port or None))
+        if type(item) is dict:  # the common case: everything valid (parse_fast.py)
+            port = service_port(item, many, names, seen)
+            if port is not None:
+                ports.append(port)
                 continue
         _port_checked(p, item, i, many, names, seen, ports)
     return tuple(ports)
@@ -268,20 +249,6 @@ def _affinity(p: Problems, spec: Mapping[str, Any]) -> int | None:
         p.add(path + "timeoutSeconds", f"must be 1-86400, got {timeout}")
         return None
     return timeout
-
-
-def _load_balancer_ips(p: Problems, doc: Mapping[str, Any]) -> tuple[str, ...]:
-    status = get_map(p, doc, "status", "")
-    lb = get_map(p, status, "loadBalancer", "status.")
-    ips: list[str] = []
-    for i, entry in enumerate(get_list(p, lb, "ingress", "status.loadBalancer.")):
-        if type(entry) is not dict:
-            p.add(f"status.loadBalancer.ingress[{i}]", "must be a mapping, got " + show(entry))
-            continue
-        ip = get_str(p, entry, "ip", f"status.loadBalancer.ingress[{i}].")
-        if ip and check_ip(p, ip, f"status.loadBalancer.ingress[{i}].ip"):
-            ips.append(ip)
-    return tuple(ips)
 
 
 def _source_ranges(p: Problems, spec: Mapping[str, Any], stype: str) -> tuple[str, ...]:

@@ -162,8 +162,11 @@ class SyncRunner:
                 if math.isinf(delay):
                     await wake.wait()
                 else:
+                    # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow
+                    # a cancellation that arrives as the wait completes (see kube_watch.py)
                     with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(wake.wait(), delay)
+                        async with asyncio.timeout(delay):
+                            await wake.wait()
                 continue
             state.started()
             try:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 
 from discovery.auth_secrets import AuthSecret
+from discovery.fast_init import fast_init
 from discovery.model import (
     DEFAULT_LOAD_BALANCING,
     Ingress,
@@ -28,6 +29,9 @@ from discovery.model_gateway import (
     HTTPRoute,
     Namespace,
     ReferenceGrant,
+    TCPRoute,
+    TLSRoute,
+    UDPRoute,
 )
 from discovery.nginx_configmap import NginxGlobalSettings
 from discovery.nginx_settings import NO_ANNOTATIONS, IngressAnnotations
@@ -46,6 +50,7 @@ class ServicePortName(NamedTuple):
         return f"{base}:{self.port}" if self.port else base
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class EndpointInfo:
     ip: str
@@ -63,6 +68,7 @@ class EndpointInfo:
         return f"[{self.ip}]:{self.port}" if ":" in self.ip else f"{self.ip}:{self.port}"
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ServicePortInfo:
     name: ServicePortName
@@ -126,6 +132,9 @@ class Snapshot:
     gateway_classes: tuple[GatewayClass, ...] = ()
     gateways: tuple[Gateway, ...] = ()
     http_routes: tuple[HTTPRoute, ...] = ()
+    tls_routes: tuple[TLSRoute, ...] = ()
+    tcp_routes: tuple[TCPRoute, ...] = ()
+    udp_routes: tuple[UDPRoute, ...] = ()
     reference_grants: tuple[ReferenceGrant, ...] = ()
     namespaces: tuple[Namespace, ...] = ()
 

@@ -73,11 +73,17 @@ from discovery.model_gateway import (
     KIND_HTTPROUTE,
     KIND_NAMESPACE,
     KIND_REFERENCEGRANT,
+    KIND_TCPROUTE,
+    KIND_TLSROUTE,
+    KIND_UDPROUTE,
     Gateway,
     GatewayClass,
     HTTPRoute,
     Namespace,
     ReferenceGrant,
+    TCPRoute,
+    TLSRoute,
+    UDPRoute,
 )
 from discovery.nginx_annotations import parse_ingress_annotations
 from discovery.nginx_configmap import IngressNginxMode, NginxGlobalSettings, global_settings
@@ -95,6 +101,9 @@ _CARRIED: dict[str, tuple[str, type]] = {
     KIND_GATEWAYCLASS: ("_gateway_classes", GatewayClass),
     KIND_GATEWAY: ("_gateways", Gateway),
     KIND_HTTPROUTE: ("_http_routes", HTTPRoute),
+    KIND_TLSROUTE: ("_tls_routes", TLSRoute),
+    KIND_TCPROUTE: ("_tcp_routes", TCPRoute),
+    KIND_UDPROUTE: ("_udp_routes", UDPRoute),
     KIND_REFERENCEGRANT: ("_reference_grants", ReferenceGrant),
     KIND_NAMESPACE: ("_namespaces", Namespace),
 }
@@ -131,8 +140,11 @@ class SnapshotBuilder:
         "_services",
         "_slices_by_service",
         "_store",
+        "_tcp_routes",
+        "_tls_routes",
         "_tls_secrets",
         "_topology",
+        "_udp_routes",
     )
 
     def __init__(
@@ -168,6 +180,9 @@ class SnapshotBuilder:
         self._gateway_classes: tuple[GatewayClass, ...] = ()
         self._gateways: tuple[Gateway, ...] = ()
         self._http_routes: tuple[HTTPRoute, ...] = ()
+        self._tls_routes: tuple[TLSRoute, ...] = ()
+        self._tcp_routes: tuple[TCPRoute, ...] = ()
+        self._udp_routes: tuple[UDPRoute, ...] = ()
         self._reference_grants: tuple[ReferenceGrant, ...] = ()
         self._namespaces: tuple[Namespace, ...] = ()
 
@@ -224,6 +239,9 @@ class SnapshotBuilder:
             gateway_classes=self._gateway_classes,
             gateways=self._gateways,
             http_routes=self._http_routes,
+            tls_routes=self._tls_routes,
+            tcp_routes=self._tcp_routes,
+            udp_routes=self._udp_routes,
             reference_grants=self._reference_grants,
             namespaces=self._namespaces,
             trigger_times=self._trigger_times(changes),
@@ -338,11 +356,12 @@ class SnapshotBuilder:
         """Re-parse the annotations of changed Ingresses (None: deleted); the map is
         copied only when an entry differs (copy on write). Whether any differed."""
         prefix = self._nginx_mode.annotations_prefix
+        passthrough = self._nginx_mode.ssl_passthrough
         updated: dict[NsName, IngressAnnotations] | None = None
         for key, ingress in changed:
             parsed = NO_ANNOTATIONS
             if ingress is not None:
-                parsed = parse_ingress_annotations(ingress, prefix)
+                parsed = parse_ingress_annotations(ingress, prefix, passthrough)
             if self._annotations.get(key, NO_ANNOTATIONS) == parsed:
                 continue
             if updated is None:
@@ -456,7 +475,7 @@ class SnapshotBuilder:
         if slice_keys:
             families = {_family(ip) for ip in svc.cluster_ips} if svc.proxied else _FAMILIES
             get = self._store.get
-            for key in sorted(slice_keys):
+            for key in sorted(slice_keys) if len(slice_keys) > 1 else slice_keys:
                 eps = get(key)
                 if isinstance(eps, EndpointSlice) and eps.address_type in families:
                     slices.append(eps)
@@ -676,7 +695,7 @@ def _ip_sort_key(ip: str) -> tuple[int, int]:
         parts = ip.split(".")
         if len(parts) == 4:
             try:
-                a, b, c, d = (int(p) for p in parts)
+                a, b, c, d = map(int, parts)
             except ValueError:
                 return 9, 0
             return 4, (a << 24) | (b << 16) | (c << 8) | d

@@ -132,7 +132,7 @@ class Store:
         result: dict[ObjectKey, Change] = {}
         for key, previous in pending.items():
             current = by_kind[key.kind].get(key)
-            if previous is current or previous == current:
+            if previous is current or (previous is not None and previous == current):
                 continue
             result[key] = Change(previous, current)
         return result
@@ -157,7 +157,7 @@ class Store:
         if objects is None:
             objects = self._by_kind[key.kind] = {}
         current = objects.get(key)
-        if current is obj or current == obj:
+        if current is not None and (current is obj or current == obj):
             return False
         if key not in self._changes:
             self._changes[key] = current

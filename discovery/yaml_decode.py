@@ -29,8 +29,6 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-import yaml
-
 try:  # optional accelerators: everything works (slower) without them
     import ryml  # type: ignore[import-untyped]
 except ImportError:  # pragma: no cover - depends on the environment
@@ -42,17 +40,27 @@ try:
 except ImportError:  # pragma: no cover - depends on the environment
     _json_loads = json.loads
 
-_Loader: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_exact_loader: type[Any] | None = None
 
 
-class ExactLoader(_Loader):  # type: ignore[misc,valid-type]
-    """SafeLoader that keeps timestamps as their text."""
+def exact_loader() -> type[Any]:
+    """PyYAML's SafeLoader (libyaml's when present) keeping timestamps as their text.
+    Made on first use: a file the fast path reads whole never imports PyYAML."""
+    global _exact_loader
+    if _exact_loader is None:
+        import yaml
 
+        base: type[Any] = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
-ExactLoader.add_constructor(
-    "tag:yaml.org,2002:timestamp",
-    lambda loader, node: loader.construct_scalar(node),
-)
+        class ExactLoader(base):  # type: ignore[misc,valid-type]
+            """SafeLoader that keeps timestamps as their text."""
+
+        ExactLoader.add_constructor(
+            "tag:yaml.org,2002:timestamp",
+            lambda loader, node: loader.construct_scalar(node),
+        )
+        _exact_loader = ExactLoader
+    return _exact_loader
 
 # Spellings that rapidyaml would read differently from PyYAML *and* that could still make
 # a valid object (so validation would not catch them): nulls (~), tags (!), anchors and
@@ -131,8 +139,11 @@ def decode_fast(data: str | bytes) -> list[Any] | None:
 
 def decode_exact(data: str | bytes) -> list[Any]:
     """Documents via PyYAML; raises DecodeError naming line and column."""
+    import yaml
+
+    loader = exact_loader()
     try:
-        return list(yaml.load_all(data, Loader=ExactLoader))
+        return list(yaml.load_all(data, Loader=loader))
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else ""

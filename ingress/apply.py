@@ -54,6 +54,7 @@ class L7State:
         self.socket_errors: list[str] = []  # Gateway sockets not served by the last apply
         self._reported: set[str] = set()
         self._leftover = Delta()
+        self._down: frozenset[tuple[str, int]] = frozenset()  # the active checks' verdicts
 
     async def apply(self, config: WorkerConfig) -> CompiledTable:
         """Compile the config's RouteTable and serve it: HTTP while the Ingress listener
@@ -63,7 +64,7 @@ class L7State:
         for error in table.errors:
             log.error("routes: %s", error)
         listener = config.table.listener(INGRESS_LISTENER)
-        want_https = listener is not None and bool(listener.certificates)
+        want_https = listener is not None and bool(listener.certificates or listener.passthrough)
         tls = None
         if want_https and config.https is not None:
             assert listener is not None
@@ -75,7 +76,10 @@ class L7State:
         if self.server is None:
             stats = make_stats(config.observability)
             self.server = WorkerServer(self.loop, config.settings, table, stats)
-        errors += await self.server.apply(table, http, https, tls, sockets)
+            self.server.ctx.health.set_active_down(self._down)
+        main = table.listener(INGRESS_LISTENER)
+        passthrough = main.passthrough if main is not None else None
+        errors += await self.server.apply(table, http, https, tls, sockets, passthrough)
         for error in errors:
             if error not in self._reported:
                 log.error("gateway: %s", error)
@@ -104,6 +108,10 @@ class L7State:
                 continue
             router = table.listener(model.name)
             assert router is not None
+            if model.protocol == "TLS":
+                specs.append(SocketSpec(model.name, address, router, None, router.passthrough,
+                                        relay_only=True))  # fmt: skip
+                continue
             tls = None
             if model.protocol == "HTTPS":
                 default = _default_secret(model)
@@ -138,6 +146,12 @@ class L7State:
             return leftover
         return self.server.take_stats()
 
+    def set_health_verdicts(self, down: frozenset[tuple[str, int]]) -> None:
+        """The endpoints failing their active health checks (the daemon runs them)."""
+        self._down = down
+        if self.server is not None:
+            self.server.ctx.health.set_active_down(down)
+
     def reopen_logs(self) -> None:
         access_log = self.server.ctx.stats.access_log if self.server is not None else None
         if access_log is not None:
@@ -169,6 +183,7 @@ def settings_for(
     max_connections: int = 0,
     max_endpoint_requests: int = 1024,
     max_endpoint_connecting: int = 1024,
+    proxy_protocol: bool = False,
 ) -> HttpSettings:
     from dataclasses import replace
 
@@ -180,4 +195,5 @@ def settings_for(
         max_connections=max_connections,
         max_endpoint_requests=max_endpoint_requests,
         max_endpoint_connecting=max_endpoint_connecting,
+        proxy_protocol=proxy_protocol,
     )

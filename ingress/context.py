@@ -13,11 +13,14 @@ from ingress.outbox import Outbox
 from ingress.pipelining import PipelinedConnection
 from ingress.pool import PoolSet
 from ingress.request import RequestState
+from ingress.retry import RetryBudget, RetryPolicy
 from ingress.route_conditions import no_header
 from ingress.settings import HttpSettings
 from ingress.stats import RequestStats
 from ingress.upstream import UpstreamConnection
 from proxy.balancer import Balancer, EndpointLimits, new_balancer
+from proxy.health_runner import HealthRunner
+from proxy.outlier import HealthRegistry, Labels
 
 if TYPE_CHECKING:
     from ingress.filters.runtime import FilterRuntime
@@ -74,6 +77,13 @@ class RouterLike(Protocol):
     ) -> RouteLike: ...
 
 
+def key_labels(key: str) -> Labels:
+    """A backend key "namespace/service:port" as (namespace, service, port)."""
+    namespace, _, rest = key.partition("/")
+    service, _, port = rest.rpartition(":")
+    return namespace, service, port
+
+
 class RouteState:
     """Per-worker state of one route object, resolved on its first request and kept on
     the route (`route.cache`): a request then does no lookup by name. `owner` is the
@@ -91,10 +101,14 @@ class ProxyContext:
     """Swapped in place on a config change: new requests see the new router at once."""
 
     __slots__ = (
+        "_retry",
         "balancers",
+        "budgets",
         "connection_class",
         "connections",
         "filters",
+        "health",
+        "health_runner",
         "limits",
         "loop",
         "memo_hits",
@@ -123,6 +137,12 @@ class ProxyContext:
         self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
         self.balancers: dict[str, Balancer] = {}
+        # Endpoint health (proxy/outlier.py): this worker's passive outlier detection and
+        # the daemon's active-check verdicts; balancers skip what it excludes.
+        self.health = HealthRegistry(loop.time)
+        self.health_runner = HealthRunner(loop, self.health)
+        self.budgets: dict[str, RetryBudget] = {}  # per backend key, as balancers
+        self._retry: tuple[HttpSettings, RetryPolicy] | None = None
         self.limits = EndpointLimits(
             settings.max_endpoint_requests, settings.max_endpoint_connecting
         )
@@ -157,15 +177,35 @@ class ProxyContext:
         eps = route.endpoints
         bal = self.balancers.get(route.key)
         policy = route.balancing.policy
+        health = self.health.service(route.key, key_labels(route.key), route.balancing.health)
         if bal is None or bal.policy != policy:
             bal = self.balancers[route.key] = new_balancer(
                 policy, eps, clock=self.loop.time, limits=self.limits
             )
+            health.attach(bal)
         else:
             current = bal.endpoints
             if current is not eps and current != eps:
                 bal.update(eps)
         return bal
+
+    def retry_policy(self) -> RetryPolicy:
+        """The retry rule of routes without their own (ingress/retry.py), from the
+        settings (made again when they change)."""
+        made = self._retry
+        s = self.settings
+        if made is None or made[0] is not s:
+            policy = RetryPolicy(s.next_upstream, s.next_upstream_tries, (), False,
+                                 s.next_upstream_timeout)
+            made = self._retry = (s, policy)
+        return made[1]
+
+    def retry_budget(self, key: str) -> RetryBudget:
+        """The retry budget of the backend `key` in this worker (asked on retries only)."""
+        budget = self.budgets.get(key)
+        if budget is None:
+            budget = self.budgets[key] = RetryBudget()
+        return budget
 
     def set_router(self, router: RouterLike) -> None:
         self.router = router

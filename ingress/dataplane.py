@@ -37,8 +37,9 @@ from ingress.settings import HttpSettings
 from ingress.stats import FAMILIES, ObservabilitySettings
 from ingress.translate_gateway import GatewayTranslation, translate_gateways
 from ingress.translate_ingress import IngressTranslation, LastGood, translate_ingresses
-from ingress.workers import REVIVE_INTERVAL, WorkerConfig, WorkerPool
+from ingress.workers import REVIVE_INTERVAL, HealthVerdicts, WorkerConfig, WorkerPool
 from proxy.counters import Delta, Family, Totals
+from proxy.health_metrics import L7_HEALTH_FAMILIES
 
 log = logging.getLogger(__name__)
 
@@ -60,6 +61,7 @@ class IngressConfig:
     gateway: GatewayConfig | None = None  # None: Gateway API objects are not served
     observability: ObservabilitySettings = field(default_factory=ObservabilitySettings)
     shutdown_grace_period: float = 30.0
+    proxy_protocol: bool = False  # --proxy-protocol: every L7 socket expects the header
 
 
 class IngressDataplane:
@@ -76,6 +78,7 @@ class IngressDataplane:
             max_connections=options.max_connections,
             max_endpoint_requests=options.max_endpoint_requests,
             max_endpoint_connecting=options.max_endpoint_connecting,
+            proxy_protocol=options.proxy_protocol,
         )
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))
@@ -92,6 +95,7 @@ class IngressDataplane:
         self.route_table: RouteTable | None = None  # what is served (every listener)
         self._last_good: LastGood = {}  # each Ingress as last served
         self._supervisor: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         self.state = L7State(asyncio.get_running_loop())
@@ -114,7 +118,7 @@ class IngressDataplane:
             self.totals.absorb(index, delta)
 
     def families(self) -> tuple[Family, ...]:
-        return FAMILIES
+        return FAMILIES + L7_HEALTH_FAMILIES
 
     def collect(self) -> Totals:
         """Every worker's request counts so far (the in-process worker's taken now)."""
@@ -129,6 +133,18 @@ class IngressDataplane:
     def workers(self) -> list[dict[str, object]]:
         """The worker processes (the daemon's own worker 0 is not among them)."""
         return self.pool.describe()
+
+    def set_health_verdicts(self, down: frozenset[tuple[str, int]]) -> None:
+        """The endpoints failing their active health checks now: to this process's worker
+        and, over their pipes, to the worker processes."""
+        if self.state is not None:
+            self.state.set_health_verdicts(down)
+        if self.pool.count:
+            task = asyncio.get_running_loop().create_task(
+                self.pool.send_verdicts(HealthVerdicts(down))
+            )
+            self._sending.add(task)
+            task.add_done_callback(self._sending.discard)
 
     def reopen_logs(self) -> None:
         """SIGUSR1: every worker reopens its access log."""
@@ -171,6 +187,7 @@ class IngressDataplane:
             snapshot.gateway_classes,
             snapshot.gateways,
             snapshot.http_routes,
+            snapshot.tls_routes,
             snapshot.reference_grants,
             snapshot.namespaces,
         )

@@ -6,12 +6,14 @@ keep-alive connection or opens one, writes the request, and is the `ResponseSink
 upstream connection reports to (ingress/upstream.py): the response's status and size are
 recorded here, and the downstream hears when it started, ended or failed.
 
-Retry rule: a request whose pooled upstream connection closes before any response byte
-is retried once on a fresh connection only if its method is idempotent (GET, HEAD,
-OPTIONS, TRACE, PUT, DELETE) and it has no body; a failed connect is retried on the next
-endpoint for every method (nothing was sent). Everything else gets 502 (504 on timeout).
-With pipelining on, only GETs without body are pipelined, so every exchange waiting on a
-connection that fails before its response began is retried under that same rule.
+Retries: an attempt that fails before any response byte reached the client goes to
+another endpoint when the retry rule of ingress/retry.py allows it (the worker's
+defaults, ingress-nginx's proxy-next-upstream "error timeout" with 3 tries, or the
+route's Retry filter): `retry` is the one place that decides, for a failed connect
+(`_connect`), a connection that failed, timed out or answered badly (`failed`), and,
+on routes with filters, an attempt timeout or a status to retry. Everything else gets
+502 (504 on timeout). With pipelining on, only GETs without body are pipelined, and a
+request waiting behind one that broke is retried as a stale connection's.
 
 The endpoint is a Lease from the route's balancer (proxy/balancers/base.py: the
 Service's policy, per-endpoint caps): counted in flight from the pick until `end`, which
@@ -37,14 +39,28 @@ from ingress.hashkey import request_key
 from ingress.pipelining import pick_connection
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
+from ingress.retry import (
+    CONNECT_ERROR,
+    CONNECT_TIMEOUT,
+    ERROR,
+    IDEMPOTENT,
+    RESEND_MAX,
+    SENT,
+    STALE,
+    TIMEOUT,
+    RetryBudget,
+    RetryPolicy,
+    resendable,
+)
 from ingress.upstream import UpstreamConnection
 from proxy.acceptor import COUNTERS
 from proxy.balancer import Lease
 from proxy.flow import CONNECTING, UPSTREAM, ReadFlow
+from proxy.outlier import CONNECT_FAILED
 
 log = logging.getLogger(__name__)
 
-IDEMPOTENT = frozenset({b"GET", b"HEAD", b"OPTIONS", b"TRACE", b"PUT", b"DELETE"})
+__all__ = ["IDEMPOTENT", "Downstream", "Exchange"]
 
 # Connect failures are logged once per endpoint per interval (with how many were not),
 # so a dead backend under load does not flood the log.
@@ -86,14 +102,14 @@ class Downstream(Protocol):
 
 
 class Exchange:
-    # Routes with filters use a subclass (ingress/filters/exchange.py) that sets these:
-    # the most connect attempts (0: one per endpoint), and whether the upstream connection
-    # must hand it the response head to edit (response_head) or replace (intercepts).
-    tries = 0
+    # Routes with filters use a subclass (ingress/filters/exchange.py) that sets this:
+    # whether the upstream connection must hand it the response head to edit
+    # (response_head) or replace (intercepts).
     edits_response = False
 
     __slots__ = (
         "began",
+        "budget",
         "client",
         "conn",
         "lease",
@@ -117,8 +133,9 @@ class Exchange:
         self.received = 0  # response bytes from the backend
         self.sent = False  # some of the response reached the client
         self.status = 0
-        self.tried: list[EndpointInfo] | None = None  # endpoints whose connect failed
-        self.retries = 0
+        self.tried: list[EndpointInfo] | None = None  # endpoints whose attempt failed
+        self.retries = 0  # attempts sent again (ingress/retry.py)
+        self.budget: RetryBudget | None = None  # the retry budget it holds a place in
         # When it began (perf_counter): with the request's head, unless it waited behind
         # pipelined ones (HttpProtocol.finish); the request metrics' upstream time.
         self.began = req.start
@@ -134,7 +151,7 @@ class Exchange:
             state = route.cache = ctx.route_state(route)
         bal = state.balancer
         if self.lease is not None:  # a retry: the failed try ends first
-            self.end()
+            self.end_lease()
         key = None
         if bal.needs_key:
             key = request_key(route.balancing.hash_by, client.client_ip, self.req.header)
@@ -146,7 +163,14 @@ class Exchange:
             client.answer(503 if bal.saturated else 502, close=not self.req.complete)
             return
         ep = lease.endpoint
-        self.send_to(ep, ctx.pools.get((ep.ip, ep.port)), len(bal.endpoints), fresh)
+        pool = ctx.pools.get((ep.ip, ep.port))
+        if not fresh and not ctx.pipelining:  # (send_to's common case, inlined)
+            conn = pool.acquire()
+            if conn is not None:
+                self.bind(conn, True)  # type: ignore[arg-type]  # the pool holds ours
+                return
+            fresh = True  # none idle: a new one (acquire counted the miss)
+        self.send_to(ep, pool, len(bal.endpoints), fresh)
 
     def send_to(self, ep: EndpointInfo, pool: EndpointPool, n: int, fresh: bool) -> None:
         """Send the request to `ep` (one of `n` endpoints) on a connection of `pool`: an
@@ -176,38 +200,110 @@ class Exchange:
         loop = ctx.loop
         factory = partial(ctx.connection_class, loop, pool, s.upstream_timeout, ctx.outbox)
         began = perf_counter()
+        lease = self.lease  # this attempt's (a retry, after an attempt timeout, has another)
         try:
             _, conn = await self.open_connection(factory, ep)
         except (TimeoutError, OSError) as exc:
             ctx.stats.connect_failed(pool.key)
-            if client.closing or client.exchange is not self:
+            if lease is not None:
+                lease.failed(CONNECT_FAILED)  # (endpoint health: proxy/outlier.py)
+            if client.closing or client.exchange is not self or self.lease is not lease:
                 return
             _log_connect_failure(pool.key, exc, loop.time())
-            if self.tried is None:
-                self.tried = []
-            self.tried.append(ep)
-            if len(self.tried) < n and (not self.tries or len(self.tried) < self.tries):
-                self.start(fresh=True)
-            else:
-                status = 504 if isinstance(exc, asyncio.TimeoutError) else 502
-                client.answer(status, close=not self.req.complete)
+            timeout = isinstance(exc, TimeoutError)
+            if not self.retry(CONNECT_TIMEOUT if timeout else CONNECT_ERROR, 0, ep):
+                client.answer(504 if timeout else 502, close=not self.req.complete)
             return
         ctx.stats.connected(pool.key, perf_counter() - began)
-        if client.closing or client.exchange is not self:
+        if client.closing or client.exchange is not self or self.lease is not lease:
             conn.keep_alive = True
             conn.release()  # nobody waits for it any more: keep it for the next request
             return
-        if self.lease is not None:
-            self.lease.connected()
+        if lease is not None:
+            lease.connected()
         self.bind(conn, False)
 
     def end(self) -> None:
-        """The endpoint pick is over (the request ended, failed or was dropped, or is
-        retried elsewhere): the balancer counts it no more. Again is harmless."""
+        """The exchange is over (the request ended, failed or was dropped): the balancer
+        counts it no more, and a place it held in the retry budget is freed. Again is
+        harmless."""
+        self.end_lease()
+        budget = self.budget
+        if budget is not None:
+            self.budget = None
+            budget.release()
+
+    def end_lease(self) -> None:
+        """The endpoint pick is over (the exchange ended, or is retried elsewhere)."""
         lease = self.lease
         if lease is not None:
             self.lease = None
             lease.end(self.client.ctx.loop.time() if lease.timed else None)
+
+    # -- retries (the rule: ingress/retry.py) ---------------------------------------------
+    def retry_policy(self) -> RetryPolicy:
+        """The worker's defaults (a route with a Retry filter has its own: see
+        ingress/filters/exchange.py)."""
+        return self.client.ctx.retry_policy()
+
+    def may_retry(self, kind: int, status: int, ep: EndpointInfo | None) -> bool:
+        """Whether the attempt that failed with `kind` (on `ep`, its endpoint) may be
+        followed by another: the rule of ingress/retry.py. When it may, `ep` is marked
+        tried and a place in the retry budget is taken if the request reached a backend;
+        the caller then calls `start(fresh=True)` (see `retry`)."""
+        req = self.req
+        if self.sent or req.response_started:
+            return False
+        policy = self.retry_policy()
+        if kind == STALE:  # once, counted against neither tries nor budget
+            if self.retries or not policy.allows(STALE, req.method, self._resendable()):
+                kind = ERROR  # then it is what it looks like: a failed attempt
+            else:
+                return True
+        if ep is not None:
+            if self.tried is None:
+                self.tried = []
+            self.tried.append(ep)
+        if not policy.covers(kind, status):
+            return False
+        sent = kind >= SENT
+        if sent and not policy.allows(kind, req.method, self._resendable()):
+            return False
+        tried = len(self.tried or ())
+        if policy.tries and tried >= policy.tries:
+            return False
+        route: RouteLike = req.route  # type: ignore[assignment]  # routed, and started
+        bal = route.cache.balancer
+        if tried >= len(bal.endpoints):
+            return False  # every endpoint had its try
+        if policy.window and perf_counter() - req.start >= policy.window:
+            return False
+        if sent and self.budget is None:
+            budget = self.client.ctx.retry_budget(route.key)
+            if not budget.acquire(sum(bal.active)):
+                return False
+            self.budget = budget
+        return True
+
+    def retry(self, kind: int, status: int, ep: EndpointInfo | None) -> bool:
+        """Send the request again after a failed attempt, if `may_retry`; True if it went."""
+        if not self.may_retry(kind, status, ep):
+            return False
+        self.retries += 1
+        self.conn = None
+        self.start(fresh=True)
+        return True
+
+    def _resendable(self) -> bool:
+        req = self.req
+        return resendable(req.has_body, req.complete, req.body_received, req.pending)
+
+    def _failed_kind(self, status: int, retryable: bool, kind: int) -> int:
+        if retryable:
+            return STALE
+        if status == 504:
+            return TIMEOUT
+        return kind
 
     def open_connection(
         self, factory: Callable[[], UpstreamConnection], ep: EndpointInfo
@@ -238,21 +334,26 @@ class Exchange:
                 client.flow.resume(CONNECTING)
             return
         head = req.upstream_head
-        if pending and not req.chunked:
+        chunked = req.chunked
+        if pending and not chunked:
             head = b"".join((head, *pending))
-            req.pending = None
         if pipeline:
             conn.attach(self, head, pipeline)  # type: ignore[call-arg]  # a PipelinedConnection
         else:
             conn.attach(self, head)
         if client.write_paused:
             conn.pause_reading()
-        if req.pending:
-            for chunk in req.pending:
-                conn.send_body(chunk, req.chunked)
-            req.pending = None
-        if req.complete and req.chunked:
-            conn.end_body(True)
+        if pending and chunked:
+            for chunk in pending:
+                conn.send_body(chunk, True)
+        if req.complete:
+            if chunked:
+                conn.end_body(True)
+            if req.body_received > RESEND_MAX:
+                req.pending = None
+            # else the whole body stays in `pending`: a retry sends it again
+        else:
+            req.pending = None  # the rest streams as it comes (never sent again)
         if client.flow.reasons:
             client.flow.resume(CONNECTING)
 
@@ -262,6 +363,9 @@ class Exchange:
         req.response_started = True
         if close:
             req.keep_alive = False
+        lease = self.lease
+        if lease is not None:
+            lease.answered(self.status)  # (endpoint health: a no-op unless it must look)
 
     def response_done(self) -> None:
         client = self.client
@@ -275,17 +379,15 @@ class Exchange:
         if req.complete:
             client.finish()
 
-    def failed(self, status: int, retryable: bool) -> None:
+    def failed(self, status: int, retryable: bool, kind: int = ERROR) -> None:
         client = self.client
         if client.exchange is not self or client.closing:
             return
         self.conn = None
-        req = self.req
-        if retryable and not self.retries and req.method in IDEMPOTENT and not req.has_body:
-            self.retries += 1
-            self.start(fresh=True)
+        ep = self.lease.endpoint if self.lease is not None else None
+        if self.retry(self._failed_kind(status, retryable, kind), status, ep):
             return
-        client.answer(status, close=not req.complete)
+        client.answer(status, close=not self.req.complete)
 
     def intercepts(self, status: int) -> bool:
         return False  # (asked only when edits_response is set: see ingress/filters/)

@@ -13,7 +13,6 @@ from ingress.route_filters import (
     HashBy,
     HeaderEdits,
     HttpsRedirect,
-    LoadBalancing,
     Mirror,
     RateLimit,
     RequestHeaders,
@@ -73,7 +72,14 @@ def describe(f: Filter) -> str:
         shown = ", ".join(f"{n} {_seconds(v)}" for n, v in named if v is not None)
         return f"timeouts: {shown} (504)"
     if isinstance(f, Retry):
-        return f"at most {f.tries} tries on failure" if f.tries else "tries on failure: no limit"
+        on = [*f.on, *(f"http_{c}" for c in f.statuses)]
+        if f.non_idempotent:
+            on.append("non_idempotent")
+        if not on:
+            return "retries: off"
+        tries = f"at most {f.tries} tries" if f.tries else "tries: no limit"
+        within = f", within {_seconds(f.timeout)}" if f.timeout else ""
+        return f"retries on {' '.join(on)}: {tries}{within}"
     if isinstance(f, HttpsRedirect):
         kept = "" if f.strip_trailing_slash else ", trailing slash kept"
         return f"plain HTTP redirected to HTTPS ({f.status}{kept})"
@@ -117,8 +123,6 @@ def describe(f: Filter) -> str:
     if isinstance(f, HashBy):
         subset = f", subsets of {f.subset_size}" if f.subset_size else ""
         return f"endpoint by consistent hash of {f.key}{subset}"
-    if isinstance(f, LoadBalancing):
-        return f"endpoint choice: {f.algorithm.replace('_', ' ')}"
     if isinstance(f, Mirror):
         return f"mirrored to {f.backend.key} ({f.percent:g}%)"
     return repr(f)

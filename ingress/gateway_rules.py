@@ -41,6 +41,7 @@ from discovery.model_gateway import (
     HTTPRoute,
     HTTPRouteFilter,
     HTTPRouteMatch,
+    HTTPRouteRetry,
     PathModifier,
     QueryParamMatch,
 )
@@ -51,6 +52,7 @@ from ingress.route_filters import (
     Mirror,
     RequestHeaders,
     ResponseHeaders,
+    Retry,
     Rewrite,
     Timeouts,
 )
@@ -175,7 +177,13 @@ class RuleTranslator:
             t = rule.timeouts
             filters.append(Timeouts(request=t.request, backend_request=t.backend_request))
         if rule.retry is not None:
-            self._warn(route, f"{KIND} {_name(route)}: {where}.retry is not supported; ignored")
+            filters.append(gateway_retry(rule.retry))
+            if rule.retry.backoff:
+                self._warn(
+                    route,
+                    f"{KIND} {_name(route)}: {where}.retry.backoff is not supported: "
+                    "retries go at once",
+                )
         if rule.session_persistence:
             self._warn(
                 route,
@@ -268,6 +276,12 @@ class RuleTranslator:
         self._warn(route, f"{KIND} {_name(route)}: {where}: filter {f.type} is not supported")
         return []
 
+    def forward(self, state: RuleState) -> Forward:
+        """A TLSRoute rule's backendRefs as a weighted Forward (no filters: a TLSRoute
+        has none); an unusable backendRef is a Backend that is never connected."""
+        pairs = zip(state.rule.backend_refs, state.backends, strict=True)
+        return Forward(tuple(_weighted(self._backend(r), ref.weight, ()) for ref, r in pairs))
+
     def _backend(self, resolved: BackendResolution) -> Backend:
         ref = resolved.ref
         if not resolved.ok or ref.port is None:
@@ -289,3 +303,12 @@ def _weighted(base: Backend, weight: int, filters: tuple[Filter, ...]) -> Backen
 
 def _name(route: HTTPRoute) -> str:
     return f"{route.meta.namespace}/{route.meta.name}"
+
+
+def gateway_retry(retry: HTTPRouteRetry) -> Retry:
+    """HTTPRoute ``retry`` (GEP-1731): ``attempts`` retries after the first try (3 tries
+    in all when unset, seaway's default), on connection errors and timeouts
+    (RetryConnectionError, RetryBackendTimeout) and on the listed ``codes``."""
+    attempts = retry.attempts
+    tries = attempts + 1 if attempts is not None else 3
+    return Retry(tries, ("error", "timeout"), tuple(sorted(set(retry.codes))))

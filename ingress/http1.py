@@ -41,6 +41,7 @@ from ingress.context import ProxyContext, RouteLike
 from ingress.errors import PeerError, error_response
 from ingress.exchange import Exchange
 from ingress.framing import ChunkedBody
+from ingress.linger import linger
 from ingress.request import ForwardedLines, RequestState, parse_request
 from ingress.upstream import UpstreamConnection
 from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
@@ -490,6 +491,8 @@ class HttpProtocol(asyncio.Protocol):
             if lease is not None:  # ex.end() inlined: this runs once per request
                 ex.lease = None
                 lease.end(self.loop.time() if lease.timed else None)
+            if ex.budget is not None:  # (a retry held a place in the retry budget)
+                ex.end()
             conn = ex.conn
             if conn is not None:
                 if conn.exchange is ex:
@@ -514,6 +517,10 @@ class HttpProtocol(asyncio.Protocol):
     def answer(self, status: int, close: bool) -> None:
         """A response the proxy makes itself, in order, for the active request."""
         req: RequestState = self.active  # type: ignore[assignment]  # (one is active)
+        if req is self._memo and status != req.local:
+            # A failure's answer (502...): the next identical request must be tried again,
+            # not answered from memory: the memo becomes a copy as it was routed.
+            self._memo = req.repeat()
         req.local = req.status = status
         req.response_started = req.response_done = True
         close = close or not req.keep_alive
@@ -592,7 +599,11 @@ class HttpProtocol(asyncio.Protocol):
             self.closing = self.stopped = True
             if self.transport is not None:
                 self.ctx.outbox.flush()  # what is queued for this client goes out first
-                self.transport.close()
+                req = self.reading
+                if req is not None and not req.complete and (req.content_length or req.chunked):
+                    linger(self.transport, self, self.loop)  # its body may still be coming
+                else:
+                    self.transport.close()
 
     def _on_timer(self) -> None:
         """Every interval: 408 a head that takes too long, close an idle connection.

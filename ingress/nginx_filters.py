@@ -31,6 +31,7 @@ from discovery.nginx_configmap import NginxGlobalSettings
 from discovery.nginx_settings import IngressAnnotations
 from ingress.nginx_secrets import NO_SECRETS, IngressSecrets
 from ingress.route_filters import (
+    NEXT_UPSTREAM_CONDITIONS,
     BasicAuth,
     BodyLimit,
     Cors,
@@ -77,7 +78,7 @@ def listener_filters(settings: NginxGlobalSettings | None) -> tuple[Filter, ...]
         Timeouts(
             float(s.proxy_connect_timeout), float(s.proxy_read_timeout), float(s.proxy_send_timeout)
         ),
-        Retry(s.proxy_next_upstream_tries),
+        listener_retry(s),
     ]
     if s.whitelist_source_range or s.denylist_source_range:
         found.append(SourceRanges(s.whitelist_source_range, s.denylist_source_range))
@@ -274,10 +275,49 @@ def _back(
         if chosen != base:
             connect, read, send = (float(v) if v is not None else None for v in chosen)
             found.append(Timeouts(connect, read, send))
-    tries = lim.next_upstream_tries
-    if tries is not None and (settings is None or tries != settings.proxy_next_upstream_tries):
-        found.append(Retry(tries))
+    given_retry = (lim.next_upstream, lim.next_upstream_tries, lim.next_upstream_timeout)
+    if any(v is not None for v in given_retry):
+        inherited = next_upstream() if settings is None else listener_retry(settings)
+        retry = next_upstream(
+            lim.next_upstream if lim.next_upstream is not None else base_words(settings),
+            lim.next_upstream_tries if lim.next_upstream_tries is not None else inherited.tries,
+            lim.next_upstream_timeout
+            if lim.next_upstream_timeout is not None
+            else int(inherited.timeout),
+            settings is not None and settings.retry_non_idempotent,
+        )
+        if retry != inherited:
+            found.append(retry)
     return tuple(found)
+
+
+def next_upstream(
+    words: str = "error timeout", tries: int = 3, timeout: int = 0, non_idempotent: bool = False
+) -> Retry:
+    """nginx's proxy_next_upstream (`words`), proxy_next_upstream_tries and _timeout as
+    a Retry filter; ingress-nginx's buildNextUpstream adds non_idempotent when the
+    ConfigMap's retry-non-idempotent is true. ``off`` anywhere turns every condition off
+    (nginx lets it win over the others)."""
+    parts = words.split()
+    if "off" in parts:
+        return Retry(tries, (), (), False, float(timeout))
+    on = tuple(w for w in NEXT_UPSTREAM_CONDITIONS if w in parts)
+    statuses = tuple(sorted({int(w[5:]) for w in parts if w.startswith("http_")}))
+    return Retry(tries, on, statuses, non_idempotent or "non_idempotent" in parts, float(timeout))
+
+
+def listener_retry(s: NginxGlobalSettings) -> Retry:
+    """The ConfigMap's retry rule (what routes without their own annotations get)."""
+    return next_upstream(
+        s.proxy_next_upstream,
+        s.proxy_next_upstream_tries,
+        s.proxy_next_upstream_timeout,
+        s.retry_non_idempotent,
+    )
+
+
+def base_words(s: NginxGlobalSettings | None) -> str:
+    return "error timeout" if s is None else s.proxy_next_upstream
 
 
 def _items(text: str) -> tuple[str, ...]:

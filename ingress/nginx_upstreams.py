@@ -9,19 +9,22 @@ forwarding to that Service port gets them, whichever Ingress the route came from
 ingress-nginx behaviour kept on purpose, so a migrated cluster balances as before.
 
 Only one choice applies (rootfs/etc/nginx/lua/balancer.lua get_implementation): cookie
-affinity, else upstream-hash-by, else load-balance (ewma -> seaway's least loaded;
-round_robin is seaway's default and adds nothing). It goes on the Backend's filters.
+affinity, else upstream-hash-by (both on the Backend's filters), else load-balance: ewma
+sets the Backend's balancer to seaway's EWMA (proxy/balancers/least_request.py Ewma, the
+same latency score and 10 s decay as ingress-nginx's ewma.lua), overriding the Service's
+seaway.dev/load-balancer; round_robin leaves the Service's balancer (default least-request,
+which picks in round-robin order while nothing is in flight).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
-from discovery.model import Ingress, IngressBackend
+from discovery.model import Ingress, IngressBackend, LoadBalancing
 from discovery.nginx_configmap import NginxGlobalSettings
 from discovery.nginx_settings import Affinity, IngressAnnotations, SessionCookie
 from discovery.snapshot import EndpointInfo, Snapshot
-from ingress.route_filters import CookieAffinity, Filter, HashBy, LoadBalancing
+from ingress.route_filters import CookieAffinity, Filter, HashBy
 from ingress.routes import Backend
 
 NsName = tuple[str, str]
@@ -104,17 +107,21 @@ class Upstreams:
         if made is not None:
             return made
         chosen = _choice(up, affinity, path)
+        balancing = resolved.balancing
+        if not chosen and up.balance == "ewma":
+            balancing = LoadBalancing("ewma", balancing.hash_by)
         endpoints, status, reason = resolved.endpoints, resolved.status, resolved.reason
         if up.service_upstream:
             cluster = self._cluster_endpoint(resolved)
             if cluster is not None:
                 endpoints, status, reason = (cluster,), 0, ""
-        if chosen == () and endpoints is resolved.endpoints:
+        if chosen == () and endpoints is resolved.endpoints and balancing == resolved.balancing:
             made = resolved
         else:
             made = replace(
-                resolved, endpoints=endpoints, status=status, reason=reason, filters=chosen
-            )
+                resolved, endpoints=endpoints, status=status, reason=reason, filters=chosen,
+                balancing=balancing,
+            )  # fmt: skip
         self._made[cache_key] = made
         return made
 
@@ -134,8 +141,6 @@ def _choice(up: Upstream, affinity: Affinity | None, path: str) -> tuple[Filter,
         return (cookie_affinity(affinity.cookie, affinity.mode, path),)
     if up.hash_by:
         return (HashBy(up.hash_by, up.hash_subset_size),)
-    if up.balance == "ewma":
-        return (LoadBalancing("least_loaded"),)
     return ()
 
 

@@ -44,10 +44,12 @@ Soon = Callable[[Callable[[], object]], Any]
 class Outbox:
     """One per event loop. `call_soon=None` writes at once (tests without a loop)."""
 
-    __slots__ = ("_call_soon", "_items", "_scheduled", "generation")
+    __slots__ = ("_call_soon", "_direct", "_items", "_scheduled", "generation")
 
     def __init__(self, call_soon: Soon | None) -> None:
         self._call_soon = call_soon
+        # Writes at least this large go out at once: all of them without a loop.
+        self._direct = DIRECT if call_soon is not None else 0
         self._items: list[tuple[asyncio.WriteTransport, bytes | list[bytes]]] = []
         self._scheduled = False
         self.generation = 0  # flushes so far
@@ -57,7 +59,7 @@ class Outbox:
 
     def write(self, transport: asyncio.WriteTransport, data: bytes) -> None:
         items = self._items
-        if len(data) >= DIRECT or self._call_soon is None:
+        if len(data) >= self._direct:
             if items:
                 self.flush()
             transport.write(data)
@@ -73,7 +75,7 @@ class Outbox:
                 return
         elif not self._scheduled:
             self._scheduled = True
-            self._call_soon(self.flush)
+            self._call_soon(self.flush)  # type: ignore[misc]  # (set when _direct is)
         items.append((transport, data))
         if len(items) >= MAX_ITEMS:
             self._send()  # a long iteration: these go now (its flush stays scheduled)

@@ -24,8 +24,9 @@ run in ingress/filters/ (its package docstring; ``r.plan``), which uses these he
   limits instead of the listener's settings.
 - Stateful ones keep per-worker state (ingress/filters/runtime.py): RateLimit,
   CookieAffinity, HashBy; I/O ones: ExternalAuth, Mirror, ErrorPages, UpstreamProtocol
-  (TLS to the pod); checks: BasicAuth, SourceRanges, Cors (preflight). LoadBalancing is
-  not run yet (the backend Service's balancer, seaway.dev/load-balancer, decides).
+  (TLS to the pod); checks: BasicAuth, SourceRanges, Cors (preflight). The balancer is
+  not a filter: it is the Backend's (``balancing``: the Service's seaway.dev/load-balancer,
+  or ingress-nginx's load-balance: ewma).
 """
 
 from __future__ import annotations

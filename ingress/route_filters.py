@@ -209,14 +209,6 @@ class HashBy(Compact):
 
 
 @dataclass(frozen=True, slots=True)
-class LoadBalancing(Compact):
-    """The endpoint choice of the route's backends. ingress-nginx load-balance
-    (round_robin; ewma maps to least_loaded)."""
-
-    algorithm: Literal["round_robin", "least_loaded"] = "round_robin"
-
-
-@dataclass(frozen=True, slots=True)
 class Timeouts(Compact):
     """Per-route timeouts (None: the listener's settings). ``connect``, ``read`` (between
     two reads of the response), ``send`` (between two writes of the request) as
@@ -231,12 +223,27 @@ class Timeouts(Compact):
     backend_request: float | None = None
 
 
+NEXT_UPSTREAM_CONDITIONS = ("error", "timeout", "invalid_header")
+RETRY_STATUSES = (500, 502, 503, 504, 403, 404, 429)  # nginx's http_NNN conditions
+
+
 @dataclass(frozen=True, slots=True)
 class Retry(Compact):
-    """At most ``tries`` attempts in all (0: no limit) when an attempt fails before any
-    response byte. ingress-nginx proxy-next-upstream-tries."""
+    """When a failed attempt goes to another endpoint (ingress-nginx proxy-next-upstream,
+    -tries, -timeout; nginx's proxy_next_upstream*): ``tries`` attempts in all (0: no
+    limit); ``on`` the failures that count (``error``: connect error, or the connection
+    failed before the response head; ``timeout``: connecting or waiting for the response
+    head took too long; ``invalid_header``: the response head was bad); ``statuses``:
+    response statuses retried too (http_500...); ``non_idempotent``: POST, PATCH and
+    other non-idempotent requests may be sent again once they reached a backend;
+    ``timeout``: seconds after the request began past which no new attempt starts (0:
+    none). ``on=()`` with no statuses is nginx's ``off``: no second attempt at all."""
 
-    tries: int
+    tries: int = 3
+    on: tuple[str, ...] = ("error", "timeout")
+    statuses: tuple[int, ...] = ()
+    non_idempotent: bool = False
+    timeout: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -310,7 +317,6 @@ Filter = (
     | SourceRanges
     | CookieAffinity
     | HashBy
-    | LoadBalancing
     | Timeouts
     | Retry
     | BodyLimit

@@ -21,6 +21,7 @@ from typing import Any
 
 from ingress.routes import Backend, Forward, Route, RouteTable
 
+PASSTHROUGH_PATH = "(TLS passthrough)"
 Labels = tuple[str, str, str, str, str, str]
 NO_LABELS: Labels = ("", "", "", "", "", "")
 
@@ -37,13 +38,16 @@ def split_key(key: str) -> tuple[str, str]:
 
 
 def table_hosts(table: RouteTable) -> dict[int, tuple[Route, str]]:
-    """id(Route) -> (the Route, its virtual host's label) for every routed Route."""
+    """id(Route) -> (the Route, its virtual host's label) for every routed Route (a
+    passthrough host's route too, labelled with its names)."""
     hosts: dict[int, tuple[Route, str]] = {}
     for listener in table.listeners:
         for vhost in listener.virtual_hosts:
             label = ",".join(vhost.hostnames)
             for route in vhost.routes:
                 hosts.setdefault(id(route), (route, label))
+        for relayed in listener.passthrough:
+            hosts.setdefault(id(relayed.route), (relayed.route, ",".join(relayed.hostnames)))
     return hosts
 
 
@@ -105,7 +109,8 @@ def _backends(route: Route) -> tuple[str, int]:
 
 def route_rows(table: RouteTable) -> list[dict[str, object]]:
     """Every route of `table` for the status page: host ("*" for the catch-all), path
-    ("(default backend)" for a listener's default), backend, ingress ("namespace/name" of
+    ("(default backend)" for a listener's default, PASSTHROUGH_PATH for a TLS passthrough
+    host), backend, ingress ("namespace/name" of
     the object it came from), kind, source, status (0: forwarded)."""
     out: list[dict[str, object]] = []
 
@@ -131,4 +136,6 @@ def route_rows(table: RouteTable) -> list[dict[str, object]]:
                 add(route, host, route.match.path.value)
         if listener.default is not None:
             add(listener.default, "*", "(default backend)")
+        for relayed in listener.passthrough:
+            add(relayed.route, ",".join(relayed.hostnames), PASSTHROUGH_PATH)
     return out

@@ -18,6 +18,9 @@ What a lookup costs, for the semantics documented in ingress/routes.py:
 - Host: one dict lookup of the raw bytes (exact host names are stored normalised, so a
   Host header already in that form hits directly); else its normal form (a bounded cache
   maps raw Host bytes to it), then one lookup per wildcard candidate suffix;
+- TLS passthrough (before any of this, on a ClientHello's SNI name): ``passthrough``, an
+  SniRouter (ingress/sni_match.py) of RouteResults, None when the listener has no
+  passthrough host;
 - paths: a virtual host whose routes are plain Exact/Prefix paths in Kubernetes order is
   a PathMatcher (ingress/paths.py): one dict lookup for Exact, one per "/"-element for
   Prefix. Any other virtual host (regex paths, methods, headers, query, cookies, or
@@ -53,6 +56,7 @@ from ingress.routes import (
     RouteTable,
     VirtualHost,
 )
+from ingress.sni_match import SniRouter
 
 __all__ = [
     "HOST_CACHE_SIZE",
@@ -431,6 +435,7 @@ class ListenerMatcher:
         "default",
         "errors",
         "name",
+        "passthrough",
         "results",
         "uses_headers",
     )
@@ -453,6 +458,13 @@ class ListenerMatcher:
         self.default = not_found
         if listener.default is not None:
             self.default = self._result(listener.default, made)
+        # SNI name -> the result a TLS connection is relayed by; None: no passthrough host
+        self.passthrough: SniRouter[RouteResult] | None = None
+        if listener.passthrough:
+            self.passthrough = SniRouter(
+                self.name, listener.passthrough, lambda route: self._result(route, made)
+            )
+            self.errors += self.passthrough.errors
         # raw Host header -> the finders it tries (see _finders)
         self._host_cache: dict[bytes, tuple[FindFn, ...]] = {}
 

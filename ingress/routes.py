@@ -14,6 +14,7 @@ Shape::
           routes: Route                    RouteMatch -> Action, filters, source
         default: Route | None              no route matched (None: 404)
         certificates: Certificate          SNI name -> TLS Secret
+        passthrough: PassthroughHost       SNI name -> relayed unterminated to a backend
 
 Semantics (ingress/route_match.py implements exactly this; `seaway trace --url` shows it):
 
@@ -51,6 +52,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 from discovery.model import DEFAULT_LOAD_BALANCING, LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortName
+from ingress.client_address import SEAWAY_DEFAULT, ClientAddress
 
 if TYPE_CHECKING:
     from ingress.route_filters import Filter
@@ -322,6 +324,24 @@ class Certificate(Compact):
 
 
 @dataclass(frozen=True, slots=True)
+class PassthroughHost(Compact):
+    """TLS connections whose ClientHello names one of ``hostnames`` (SNI) are relayed as
+    bytes, never terminated, to an endpoint of ``route``'s Forward (its match is unused):
+    ingress-nginx's ssl-passthrough, Gateway API TLSRoute.
+
+    ``hostnames``: lower-case exact names, or wildcards as ``wildcard`` says (as for a
+    VirtualHost; a name appears in at most one PassthroughHost of a listener). The SNI
+    name is looked up exact first, then the wildcards from the longest suffix; a
+    connection whose name none covers (or that sends none) is terminated as usual, or
+    closed on a listener that only relays (``Listener.protocol`` "TLS").
+    """
+
+    hostnames: tuple[str, ...]
+    route: Route
+    wildcard: WildcardMode = "label"
+
+
+@dataclass(frozen=True, slots=True)
 class Listener(Compact):
     """Sockets that share one set of routes.
 
@@ -335,6 +355,14 @@ class Listener(Compact):
     replaces the listener's, as an nginx location's directive replaces the http block's.
     They are constant per table, so the hot path can fold them into its settings when the
     table is applied instead of reading them per request.
+
+    ``client_address`` says how its sockets learn who the client is (PROXY protocol,
+    trusted forwarded-for headers) and which X-Forwarded-* fields they send
+    (ingress/client_address.py: ingress-nginx's ConfigMap keys for the Ingress listener).
+    ``passthrough``: hosts whose TLS connections are relayed unterminated (see
+    PassthroughHost); the HTTPS socket peeks at each ClientHello only when there are some.
+    A Gateway listener of protocol "TLS" (mode Passthrough) only relays: its socket
+    resets connections whose SNI name no PassthroughHost covers.
     """
 
     name: str
@@ -343,8 +371,10 @@ class Listener(Compact):
     certificates: tuple[Certificate, ...] = ()
     port: int | None = None
     address: str | None = None
-    protocol: Literal["HTTP", "HTTPS"] | None = None
+    protocol: Literal["HTTP", "HTTPS", "TLS"] | None = None
     filters: tuple[Filter, ...] = ()
+    client_address: ClientAddress = SEAWAY_DEFAULT
+    passthrough: tuple[PassthroughHost, ...] = ()
 
     def hosts(self) -> list[str]:
         """Every host name with routes: exact ones sorted, then wildcards sorted, then ""

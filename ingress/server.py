@@ -11,26 +11,41 @@ drops a socket lets the requests under way finish.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
 from functools import partial
 
+from ingress.client_address import SEAWAY_DEFAULT, ClientAddress, ConnectionAddress
+from ingress.client_protocol import (
+    AddressedProtocol,
+    ForwardedProtocol,
+    read_proxy_header,
+    refused_header,
+)
 from ingress.context import ProxyContext, RouterLike
 from ingress.errors import error_response
 from ingress.filters.runtime import attach_plans
 from ingress.http1 import HttpProtocol
+from ingress.passthrough import Passthrough
+from ingress.proxy_protocol import ProxyProtocolError
+from ingress.route_match import RouteResult
 from ingress.settings import HttpSettings
+from ingress.sni_match import SniRouter
 from ingress.stats import RequestStats
+from ingress.translate_ingress import INGRESS_LISTENER
 from proxy.acceptor import Acceptor, answer_and_close
 from proxy.counters import Delta
+from proxy.health_metrics import add_health
 
 log = logging.getLogger(__name__)
 
 BACKLOG = 4096
 DRAIN_POLL = 0.05  # seconds between looks at the connections left while draining
+DEFER_ACCEPT = 5  # seconds the kernel holds a connection that sends nothing (passthrough)
 
 
 def listen_socket(host: str, port: int) -> socket.socket:
@@ -57,6 +72,10 @@ class Listener:
     once waited up to a second in the accept queue. The Acceptor drains the queue per
     readiness event, pauses when descriptors run out, and past `max_connections` of this
     worker answers 503 and closes (plain HTTP; a TLS listener just closes).
+
+    ``configure`` sets how the client address is learnt (ingress/client_address.py) for
+    connections accepted from then on; with the PROXY protocol the header is read off
+    the socket in ``_attach``, before the transport (and any TLS handshake) starts.
     """
 
     def __init__(
@@ -71,11 +90,16 @@ class Listener:
         self.sock = sock
         self.tls = tls
         scheme = b"https" if tls is not None else b"http"
+        self.scheme = scheme
         self.factory = partial(HttpProtocol, ctx, scheme)
+        self.client: ConnectionAddress | None = None  # None: the peer, seaway's fields
         bound = sock.getsockname()
         self.address: tuple[str, int] = (bound[0], bound[1])
         self.requested = requested or self.address  # as asked (port 0 before binding)
         self.tasks: set[asyncio.Task[object]] = set()
+        # TLS passthrough (ingress/passthrough.py): None while no host uses it, so a
+        # connection costs nothing more than before.
+        self.passthrough: Passthrough | None = None
         self.acceptor = Acceptor(
             self.loop,
             sock,
@@ -111,9 +135,60 @@ class Listener:
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
+    def configure(self, model: ClientAddress) -> None:
+        """How connections accepted from now on learn their client's address."""
+        if model.default:
+            self.client = None
+        elif self.client is None or self.client.model != model:
+            self.client = ConnectionAddress(model, self.address[1])
+
+    def set_passthrough(
+        self, router: SniRouter[RouteResult] | None, relay_only: bool = False
+    ) -> None:
+        """Relay the TLS connections of `router`'s hosts (None or empty: none; with
+        `relay_only` every other connection is reset, whatever the router holds). While
+        some host is relayed, connections are accepted once their first bytes are in
+        (TCP_DEFER_ACCEPT, nginx's `deferred`): the ClientHello is then usually there to
+        peek at on the first try, without waiting for the socket to become readable."""
+        if relay_only and router is None:
+            router = SniRouter(self.address[0], (), _never)
+        passthrough = None
+        if router is not None and (router or relay_only):
+            passthrough = Passthrough(self.ctx, router, relay_only)
+        if (passthrough is None) != (self.passthrough is None):
+            defer = DEFER_ACCEPT if passthrough is not None else 0
+            with contextlib.suppress(OSError, AttributeError):
+                self.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_DEFER_ACCEPT, defer)
+        self.passthrough = passthrough
+
     async def _attach(self, conn: socket.socket) -> object:
+        factory: Callable[[], HttpProtocol] = self.factory
+        client = self.client
         try:
-            await self.loop.connect_accepted_socket(self.factory, conn, ssl=self.tls)
+            header = None
+            if client is not None:
+                if client.model.proxy_protocol:
+                    timeout = self.ctx.settings.header_timeout
+                    try:
+                        header = await read_proxy_header(self.loop, conn, timeout)
+                    except asyncio.CancelledError:  # the listener closes (reload, drain)
+                        conn.close()
+                        raise
+                kind = ForwardedProtocol if client.model.per_request else AddressedProtocol
+                factory = partial(kind, self.ctx, self.scheme, client, header)
+            passthrough = self.passthrough
+            if passthrough is not None:
+                # after the PROXY header (consumed above): the socket is at the ClientHello
+                source = None
+                if client is not None and header is not None:
+                    peer = conn.getpeername()
+                    source = client.source(peer[0].encode() if peer else b"", header)
+                if await passthrough.take(conn, source):
+                    return None
+            await self.loop.connect_accepted_socket(factory, conn, ssl=self.tls)
+        except (ProxyProtocolError, TimeoutError) as exc:
+            refused_header(self.acceptor.name, conn, exc)
+            conn.close()
         except (OSError, ssl.SSLError) as exc:
             log.debug("connection dropped before it started: %s", exc)
             conn.close()
@@ -128,6 +203,26 @@ class Listener:
 _FULL_RESPONSE = error_response(503)
 
 
+def own_client_address(settings: HttpSettings) -> ClientAddress:
+    """A socket's client address as seaway's flags say (--proxy-protocol)."""
+    return ClientAddress(proxy_protocol=True) if settings.proxy_protocol else SEAWAY_DEFAULT
+
+
+def ingress_client_address(router: RouterLike, settings: HttpSettings) -> ClientAddress:
+    """The Ingress listeners' client address: the table's (ingress-nginx's ConfigMap),
+    with the PROXY protocol also when --proxy-protocol says so."""
+    table = getattr(router, "table", None)
+    listener = table.listener(INGRESS_LISTENER) if table is not None else None
+    model = listener.client_address if listener is not None else SEAWAY_DEFAULT
+    if settings.proxy_protocol and not model.proxy_protocol:
+        model = replace(model, proxy_protocol=True)
+    return model
+
+
+def _never(route: object) -> RouteResult:
+    raise AssertionError("an empty SNI router makes no result")
+
+
 def _answer_503(conn: socket.socket) -> None:
     answer_and_close(conn, _FULL_RESPONSE)
 
@@ -137,12 +232,16 @@ def _close(conn: socket.socket) -> None:
 @dataclass(frozen=True, slots=True)
 class SocketSpec:
     """A socket of its own (a Gateway listener address:port): where, its routes, and its
-    TLS context (None: plain HTTP). ``name`` is its model Listener's."""
+    TLS context (None: plain HTTP), or, with ``relay_only``, the SNI names it relays.
+    ``name`` is its model Listener's."""
 
     name: str
     address: tuple[str, int]
     router: RouterLike
     tls: ssl.SSLContext | None = None
+    # A Gateway TLS listener (mode Passthrough): relays by SNI and serves nothing else.
+    relay: SniRouter[RouteResult] | None = None
+    relay_only: bool = False
 
 
 class WorkerServer:
@@ -173,17 +272,24 @@ class WorkerServer:
         https: tuple[str, int] | None,
         tls: ssl.SSLContext | None,
         sockets: Sequence[SocketSpec] = (),
+        passthrough: SniRouter[RouteResult] | None = None,
     ) -> list[str]:
         """Route new requests with `router`; listen on `http`/`https` (None: closed) and
-        on each of `sockets` (others closed). A socket that cannot be opened is left out
-        and named in the returned errors (the next apply tries it again); the Ingress
-        ones raise OSError."""
+        on each of `sockets` (others closed); relay the TLS of `passthrough`'s hosts on
+        `https`. A socket that cannot be opened is left out and named in the returned
+        errors (the next apply tries it again); the Ingress ones raise OSError."""
         self.ctx.settings = attach_plans(router, self.ctx, self.settings)
         self.ctx.set_router(router)
         if self.draining:
             return []  # shutting down: listeners stay closed
         self.http = await self._reconcile(self.http, http, None)
         self.https = await self._reconcile(self.https, https if tls is not None else None, tls)
+        client = ingress_client_address(router, self.settings)
+        for listener in (self.http, self.https):
+            if listener is not None:
+                listener.configure(client)
+        if self.https is not None:
+            self.https.set_passthrough(passthrough)
         return await self._reconcile_sockets(sockets)
 
     async def _reconcile_sockets(self, specs: Sequence[SocketSpec]) -> list[str]:
@@ -195,6 +301,8 @@ class WorkerServer:
             current = self.sockets.get(name)
             if current is not None and (current.requested, current.tls) == (spec.address, spec.tls):
                 current.ctx.set_router(spec.router)
+                current.configure(own_client_address(self.settings))
+                current.set_passthrough(spec.relay, spec.relay_only)
                 continue
             if current is not None:  # moved, or TLS on/off: a new socket
                 await self.sockets.pop(name).close()
@@ -202,7 +310,9 @@ class WorkerServer:
                 # The settings as configured: the ConfigMap defaults folded into the
                 # worker's (attach_plans) are the Ingress listener's, not a Gateway's.
                 ctx = self.ctx.sibling(spec.router, self.settings)
-                self.sockets[name] = await Listener.open(ctx, spec.address, spec.tls)
+                opened = self.sockets[name] = await Listener.open(ctx, spec.address, spec.tls)
+                opened.configure(own_client_address(self.settings))
+                opened.set_passthrough(spec.relay, spec.relay_only)
             except OSError as exc:
                 errors.append(f"{name}: {exc.strerror or exc}")
         return errors
@@ -223,7 +333,7 @@ class WorkerServer:
         Gateway sockets' included: their contexts share the stats and the connection set)."""
         ctx = self.ctx
         table = getattr(ctx.router, "table", None)  # a CompiledTable's RouteTable
-        return ctx.stats.take(len(ctx.connections), ctx.pools, table)
+        return add_health(ctx.stats.take(len(ctx.connections), ctx.pools, table), ctx.health)
 
     async def drain(self, grace: float) -> None:
         """Graceful shutdown: stop accepting, let every request in flight finish within
@@ -264,6 +374,7 @@ class WorkerServer:
         for _ in range(2):  # their connection_lost runs (and counts what was cut)
             await asyncio.sleep(0)
         self.ctx.pools.close()
+        self.ctx.health_runner.close()
         if self.ctx.filters is not None:
             self.ctx.filters.close()
         if self.ctx.stats.access_log is not None:

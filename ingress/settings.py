@@ -22,6 +22,12 @@ class HttpSettings:
     upstream_pipelining: int = 1
     high_water: int = 256 * 1024  # write buffer above which the other side stops reading
     low_water: int = 64 * 1024
+    # Retries (ingress-nginx's proxy-next-upstream defaults, see ingress/retry.py): the
+    # failures that send a request to another endpoint, the attempts in all (0: no
+    # limit), and the seconds after which no new attempt starts (0: none).
+    next_upstream: tuple[str, ...] = ("error", "timeout")
+    next_upstream_tries: int = 3
+    next_upstream_timeout: float = 0.0
     # Circuit breaking per endpoint (Envoy's defaults): requests in flight, and of those
     # still waiting for their upstream connection. Beyond them: 503. 0 = no cap.
     max_endpoint_requests: int = 1024
@@ -31,3 +37,7 @@ class HttpSettings:
     # On shutdown (SIGTERM), how long requests in flight get to finish before their
     # connections are closed (a pod's terminationGracePeriodSeconds is 30 s too).
     shutdown_grace_period: float = 30.0
+    # Every listening socket expects a PROXY protocol header (v1 or v2) before anything
+    # else and takes the client address from it (--proxy-protocol; ingress-nginx's
+    # use-proxy-protocol does this for the Ingress listeners). Without one: closed.
+    proxy_protocol: bool = False

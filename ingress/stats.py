@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ingress.errors import error_response
+from ingress.relay_stats import FAMILIES as RELAY_FAMILIES
+from ingress.relay_stats import PASSTHROUGH, RelayStats
 from ingress.route_labels import RouteHosts, labels_of
 from ingress.routes import RouteTable
 from proxy.counters import DURATION_BUCKETS, NBUCKETS, Delta, Family, Key, Rows, add_rows
@@ -102,6 +104,7 @@ FAMILIES: tuple[Family, ...] = (
            CONNECTIONS, (("side", 0),), 0),
     Family("seaway_http_open_connections", "Connections open now, by side", "gauge", OPEN,
            (("side", 0),), 0, gauge=True),
+    *RELAY_FAMILIES,
 )
 
 # --metrics-compat ingress-nginx: its request metrics, names and labels (its socket
@@ -195,6 +198,7 @@ class RequestStats:
         "endpoints",
         "hosts",
         "pending",
+        "relays",
         "rows",
     )
 
@@ -208,6 +212,7 @@ class RequestStats:
         self.endpoints: dict[tuple[str, int], list[float]] = {}
         self.accepted = 0  # downstream connections (ingress/server.py counts them)
         self.hosts = RouteHosts()  # the routes' hosts, for their labels (in take)
+        self.relays = RelayStats()  # TLS passthrough connections (ingress/passthrough.py)
 
     # -- the hot path --------------------------------------------------------------------
     def request_done(self, proto: HttpProtocol, req: RequestState, ex: Exchange | None) -> None:
@@ -252,8 +257,8 @@ class RequestStats:
                 if bucket and upstream <= buckets[bucket - 1]:
                     bucket = bisect_left(buckets, upstream)
                 row[UPSTREAM_B + bucket] += 1
-                if ex.retries or ex.tried:
-                    row[RETRIES] += ex.retries + len(ex.tried or ())
+                if ex.retries:
+                    row[RETRIES] += ex.retries
             if compat:
                 row[REQUEST_SIZE_B + bisect_left(SIZE_BUCKETS, received)] += 1
                 row[RESPONSE_SIZE_B + bisect_left(SIZE_BUCKETS, sent)] += 1
@@ -307,6 +312,7 @@ class RequestStats:
         opened = sum(row[CONNECTS] for row in endpoints.values())
         accepted, self.accepted = self.accepted, 0
         delta.tables[HTTP] = http
+        delta.tables[PASSTHROUGH] = self.relays.take(hosts)
         delta.tables[ENDPOINTS] = {(_address(k),): v for k, v in endpoints.items()}
         delta.tables[CONNECTIONS] = {("downstream",): [accepted], ("upstream",): [opened]}
         delta.gauges[OPEN] = {

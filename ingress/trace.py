@@ -8,7 +8,8 @@ usable endpoints, a redirect, a fixed answer, or why the proxy answers 404, 503 
 itself. What the route's filters (an Ingress's annotations, an HTTPRoute's filters) do
 to this request is shown filter by filter (the HTTPS redirect and a CORS preflight answer
 it; the rewrite says the target the backend gets), with the ConfigMap's defaults.
-Translation warnings about the host are added as notes.
+Translation warnings about the host are added as notes. An https:// URL whose host is an
+ssl-passthrough host is not routed at all: the relay and its backend are shown.
 
 Which listener: `listener` names one ("ingress", a Gateway socket "ADDRESS:PORT" or its
 model name "gateway ADDRESS:PORT"); otherwise the Gateway socket on the URL's port
@@ -36,7 +37,14 @@ from ingress.route_actions import (
     split_target,
 )
 from ingress.route_filters import Cors, Filter, HttpsRedirect, Rewrite
-from ingress.route_match import Explanation, RouteResult, Verdict, compile_table, normalize_host
+from ingress.route_match import (
+    CompiledTable,
+    Explanation,
+    RouteResult,
+    Verdict,
+    compile_table,
+    normalize_host,
+)
 from ingress.routes import FixedResponse, Forward, Listener, PathMatch, Redirect, RouteTable
 from ingress.translate_gateway import (
     GATEWAY_LISTENER_PREFIX,
@@ -89,7 +97,12 @@ def trace_request(
     target = (path + ("?" + query if query else "")).encode()
     how = (host.encode(), target, method.upper().encode(), fields.get)
     if chosen is None:
-        explained = compile_table(translation.table).explain(*how)
+        compiled = compile_table(translation.table)
+        if scheme == "https":
+            relayed = _passthrough(compiled, normalize_host(host.encode()).decode("latin-1"))
+            if relayed:
+                return [f"request {scheme}://{host}{path} (SNI {host.split(':')[0]})", *relayed]
+        explained = compiled.explain(*how)
     else:
         matcher = compile_table(RouteTable((chosen,))).listener(chosen.name)
         assert matcher is not None
@@ -241,6 +254,32 @@ def _effect(f: Filter, request: _Request) -> str:
             else (": this Origin gets no CORS headers")
         )
     return ""
+
+
+def _passthrough(table: CompiledTable, name: str) -> list[str]:
+    """What the HTTPS listener does with a ClientHello for `name` when a passthrough host
+    covers it (ingress/passthrough.py); [] when TLS is terminated as usual."""
+    main = table.listener(INGRESS_LISTENER)
+    sni = main.passthrough if main is not None else None
+    result = sni.match(name) if sni is not None else None
+    if result is None:
+        return []
+    lines = [
+        "  TLS: not terminated: the ClientHello names a passthrough host, so the connection "
+        "is relayed as bytes (the client sees the backend's certificate; no HTTP routing)",
+        f"  matched {result.source}",
+    ]
+    if result.status:
+        backend = result.backend
+        why = backend.reason if backend is not None else "has no usable backend"
+        return [*lines, f"  backend {result.key} {why}", "  -> the connection is reset"]
+    eps = ", ".join(e.address for e in result.endpoints)
+    return [
+        *lines,
+        f"  backend {result.key} (service port {result.service})",
+        f"  -> relayed, {result.balancing.policy} over {len(result.endpoints)} endpoint(s): "
+        f"{eps}",
+    ]
 
 
 def _outcome(

@@ -48,6 +48,7 @@ from discovery.gateway_attach import (
     age_key,
 )
 from discovery.gateway_hostnames import is_wildcard, wildcard_matches
+from discovery.model_gateway import HTTPRoute, TLSRoute
 from discovery.snapshot import Snapshot
 from ingress.backends import ServiceBackends
 from ingress.gateway_rules import KIND, RuleTranslator
@@ -56,6 +57,7 @@ from ingress.routes import (
     FixedResponse,
     Listener,
     ObjectReport,
+    PassthroughHost,
     PathMatch,
     Route,
     RouteMatch,
@@ -64,7 +66,9 @@ from ingress.routes import (
 )
 
 GATEWAY_LISTENER_PREFIX = "gateway "
-SERVED_PROTOCOLS = ("HTTP", "HTTPS")
+SERVED_PROTOCOLS = ("HTTP", "HTTPS", "TLS")
+KIND_TLS = "TLSRoute"
+L4_PROTOCOLS = ("TCP", "UDP")
 
 
 def listener_name(address: str, port: int) -> str:
@@ -283,6 +287,8 @@ class _Translator:
             return
         for listener in state.listeners:
             lst = listener.listener
+            if lst.protocol in L4_PROTOCOLS:
+                continue  # the userspace L4 proxy's (proxy/userspace/gateway_listeners.py)
             problem = _not_served(listener)
             if problem:
                 self._warn(
@@ -308,6 +314,7 @@ class _Translator:
 
     def _attach(self, route: RouteState) -> None:
         rmeta = route.route.meta
+        kind = route.route.kind
         for parent in route.parents:
             if not parent.accepted.status:
                 continue
@@ -326,24 +333,28 @@ class _Translator:
         for number, rule in enumerate(route.rules):
             if rule.problem:
                 self._warn(
-                    KIND, rmeta.namespace, rmeta.name,
-                    f"{KIND} {rmeta.namespace}/{rmeta.name}: spec.rules[{number}] dropped: "
+                    kind, rmeta.namespace, rmeta.name,
+                    f"{kind} {rmeta.namespace}/{rmeta.name}: spec.rules[{number}] dropped: "
                     f"{rule.problem}",
                 )  # fmt: skip
             for b in (*rule.backends, *rule.mirrors):
                 if not b.ok:
                     self._warn(
-                        KIND, rmeta.namespace, rmeta.name,
-                        f"{KIND} {rmeta.namespace}/{rmeta.name}: spec.rules[{number}]: "
+                        kind, rmeta.namespace, rmeta.name,
+                        f"{kind} {rmeta.namespace}/{rmeta.name}: spec.rules[{number}]: "
                         f"{b.reason}: {b.message} (its share of requests gets 500)",
                     )  # fmt: skip
 
     # -- one socket -> one model Listener ---------------------------------------------------------
 
     def _listener(self, sock: _Socket, rules: RuleTranslator) -> Listener:
+        if sock.protocol == "TLS":
+            return self._relay_listener(sock, rules)
         for member in sock.members:
             for attached in member.attached.values():
                 state = attached.route
+                if not isinstance(state.route, HTTPRoute):
+                    continue
                 for index, rule in enumerate(state.rules):
                     attached.routes += rules.routes(state.route, index, rule)
         keys: dict[str, None] = {}
@@ -372,6 +383,47 @@ class _Translator:
             sock.address,
             "HTTPS" if https else "HTTP",
         )
+
+
+    def _relay_listener(self, sock: _Socket, rules: RuleTranslator) -> Listener:
+        """A TLS (Passthrough) socket: its TLSRoutes' hostnames, each relayed to the
+        backendRefs of the route's first rule; a name two routes claim goes to the
+        oldest (routes are attached oldest first), the other is warned."""
+        hosts: list[PassthroughHost] = []
+        taken: dict[str, str] = {}
+        for member in sock.members:
+            for attached in member.attached.values():
+                route = attached.route.route
+                if not isinstance(route, TLSRoute) or not attached.route.rules:
+                    continue
+                meta = route.meta
+                who = f"{KIND_TLS} {meta.namespace}/{meta.name}"
+                names = attached.hostnames or ((member.hostname,) if member.hostname else ())
+                if not names:
+                    self._warn(KIND_TLS, meta.namespace, meta.name,
+                               f"{who}: no hostname on the route or listener {member.state.name}: "
+                               "seaway relays by SNI name only; not served")  # fmt: skip
+                    continue
+                mine = []
+                for name in names:
+                    if name in taken:
+                        self._warn(KIND_TLS, meta.namespace, meta.name,
+                                   f"{who}: hostname {name} is already relayed for {taken[name]}")
+                        continue  # fmt: skip
+                    taken[name] = who
+                    mine.append(name)
+                if len(attached.route.rules) > 1:
+                    self._warn(KIND_TLS, meta.namespace, meta.name,
+                               f"{who}: only spec.rules[0] is used (a TLSRoute rule has no "
+                               "match to choose between rules)")  # fmt: skip
+                if mine:
+                    source = RouteSource(KIND_TLS, meta.namespace, meta.name, 0, -1,
+                                         f"spec.rules[0] ({', '.join(mine)})")
+                    forward = rules.forward(attached.route.rules[0])
+                    route_model = Route(RouteMatch(), forward, source)
+                    hosts.append(PassthroughHost(tuple(mine), route_model, "suffix"))
+        return Listener(sock.name, (), None, (), sock.port, sock.address, "TLS",
+                        passthrough=tuple(hosts))  # fmt: skip
 
 
 def _not_served(state: ListenerState) -> str:

@@ -48,8 +48,12 @@ snippet, a GRPC backend, an invalid value ingress-nginx rejects) is left out wit
 reason in its report; when a version of it was served before (``last_good``), that version keeps
 serving, as nginx keeps its last good configuration.
 
+ssl-passthrough (with --enable-ssl-passthrough) makes the listener's PassthroughHosts
+(ingress/nginx_passthrough.py): TLS for those hosts is relayed unterminated.
+
 Everything goes to one Listener, INGRESS_LISTENER, served on the HTTP bind address and,
-when it has certificates, on the HTTPS one; with no owned Ingress there is no listener.
+when it has certificates or passthrough hosts, on the HTTPS one; with no owned Ingress
+there is no listener.
 """
 
 from __future__ import annotations
@@ -62,11 +66,13 @@ from discovery.nginx_settings import NO_ANNOTATIONS, Canary, IngressAnnotations
 from discovery.ownership import DEFAULT_CONTROLLER, owned_ingresses
 from discovery.snapshot import Snapshot
 from ingress.backends import ServiceBackends
+from ingress.client_address import SEAWAY_DEFAULT, nginx_client_address
 from ingress.filter_text import describe
 from ingress.nginx_canary import CanaryRule, canary_summary
 from ingress.nginx_filters import listener_filters
 from ingress.nginx_hosts import CertificateHosts, HostBuilder
 from ingress.nginx_locations import HostLocations, Location
+from ingress.nginx_passthrough import passthrough_hosts
 from ingress.nginx_routes import KIND, RouteBuilder
 from ingress.nginx_secrets import IngressSecrets, ingress_secrets
 from ingress.nginx_upstreams import Upstreams
@@ -204,10 +210,23 @@ class _Translator:
         )
         hosts = HostBuilder(builder, CertificateHosts(certs), self._snapshot.nginx, self._warn)
         vhosts = hosts.build(self._hosts)
+        passthrough = passthrough_hosts(self._hosts, self._warn, self._note)
         listeners: tuple[Listener, ...] = ()
         if self.owned:
-            filters = listener_filters(self._snapshot.nginx)
-            listeners = (Listener(INGRESS_LISTENER, vhosts, default, certs, filters=filters),)
+            nginx = self._snapshot.nginx
+            filters = listener_filters(nginx)
+            client = SEAWAY_DEFAULT if nginx is None else nginx_client_address(nginx)
+            listeners = (
+                Listener(
+                    INGRESS_LISTENER,
+                    vhosts,
+                    default,
+                    certs,
+                    filters=filters,
+                    client_address=client,
+                    passthrough=passthrough,
+                ),
+            )
         self._describe(vhosts, default)
         return IngressTranslation(
             RouteTable(listeners, self._snapshot.generation),

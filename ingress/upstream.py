@@ -42,6 +42,8 @@ from ingress.response import (
     rebuild_head,
     scan_head,
 )
+from ingress.retry import ERROR, INVALID
+from proxy.outlier import RESET, TIMED_OUT
 
 log = logging.getLogger(__name__)
 
@@ -69,7 +71,10 @@ class ResponseSink(Protocol):
 
     def response_done(self) -> None: ...
 
-    def failed(self, status: int, retryable: bool) -> None: ...
+    def failed(self, status: int, retryable: bool, kind: int = ERROR) -> None:
+        """No response byte reached the client: 502 (504: timed out) unless it is tried
+        again. `retryable`: a pooled connection closed before any byte (STALE); `kind`
+        (ingress/retry.py): ERROR, or INVALID for a malformed response."""
 
     def upgraded(self) -> None: ...
 
@@ -94,6 +99,15 @@ class ResponseSink(Protocol):
         """`data` (a response head ending at `end`, then maybe body bytes) with that head
         as the client gets it."""
         ...
+
+
+def blame(ex: ResponseSink, kind: int) -> None:
+    """The endpoint failed this exchange before its response began (a reset, a bad head,
+    the read timeout): its health hears it (proxy/outlier.py), through the exchange's
+    Lease when it has one (sub-requests do not)."""
+    lease = getattr(ex, "lease", None)
+    if lease is not None:
+        lease.failed(kind)
 
 
 class _Decoding:
@@ -137,6 +151,7 @@ class UpstreamConnection(asyncio.Protocol):
         "_left",
         "_message_done",
         "_plain",
+        "_quiet",
         "_state",
         "_ticks",
         "_timer",
@@ -148,6 +163,8 @@ class UpstreamConnection(asyncio.Protocol):
         "parser",
         "paused",
         "pool",
+        "read_timeout",
+        "send_timeout",
         "small",
         "timeout",
         "transport",
@@ -164,7 +181,12 @@ class UpstreamConnection(asyncio.Protocol):
         self.loop = loop
         self.outbox = Outbox(None) if outbox is None else outbox  # None: at once (tests)
         self.pool = pool
-        self.timeout = timeout
+        self.timeout = timeout  # the idle timer's period (see _on_timer)
+        # nginx's proxy_send_timeout apart from proxy_read_timeout (set_timeouts); 0: the
+        # period is the one timeout, whether the request is still going out or not.
+        self.send_timeout = 0.0
+        self.read_timeout = 0.0
+        self._quiet = 0.0  # quiet time counted towards them
         self.transport: asyncio.Transport | None = None
         self.parser = httptools.HttpResponseParser(self)
         self._decoding = False  # the parser collects body pieces (see _Decoding)
@@ -213,7 +235,10 @@ class UpstreamConnection(asyncio.Protocol):
         if self.upgraded:
             ex.abort()
         elif self._state == HEAD:
-            ex.failed(502, ex.reused and not ex.received)
+            retryable = ex.reused and not ex.received  # (a pooled connection's race)
+            if not retryable:
+                blame(ex, RESET)
+            ex.failed(502, retryable)
         elif self._close_delimited:
             self.keep_alive = False
             ex.response_done()
@@ -242,8 +267,13 @@ class UpstreamConnection(asyncio.Protocol):
             return
         self._ticks += 1
         if self._plain and self._state == HEAD and not self._hbuf:
-            if self._last_head and self._repeated(data, ex):
-                return
+            last = self._last_head
+            if last:
+                if data.startswith(last):
+                    if self._repeated(data, ex):
+                        return
+                else:  # (the common miss, counted here: no call)
+                    self.pool.memo_misses += 1
             blank = data.find(_BLANK)
             if blank > 0 and data[9:10] != b"1":  # a final head (llhttp checks the digits)
                 self._whole(data, blank + 4, ex)
@@ -305,20 +335,16 @@ class UpstreamConnection(asyncio.Protocol):
         return True
 
     def _repeated(self, data: bytes, ex: ResponseSink) -> bool:
-        """Whether `data` starts with the head this connection passed through unchanged
-        last time, and was handled as such: the same bytes parse the same way, so the
-        response goes out as received and its body is counted, without llhttp (which
-        stays where it is, at a message start). Backends repeat their heads for repeated
-        requests; varied responses (an id, a cookie) miss after one bytes comparison.
-        Counted per endpoint (`memo_hits`, `memo_misses` of the pool)."""
+        """Whether `data`, which starts with the head this connection passed through
+        unchanged last time (the caller checked), was handled as such: the same bytes
+        parse the same way, so the response goes out as received and its body is
+        counted, without llhttp (which stays where it is, at a message start). Backends
+        repeat their heads for repeated requests; varied responses (an id, a cookie) miss
+        after one bytes comparison. Counted per endpoint (`memo_hits`, `memo_misses` of
+        the pool)."""
         last = self._last_head
         req = ex.req
-        if (
-            not data.startswith(last)
-            or not req.keep_alive
-            or req.method == b"HEAD"
-            or ex.edits_response
-        ):
+        if not req.keep_alive or req.method == b"HEAD" or ex.edits_response:
             self.pool.memo_misses += 1
             return False
         length = self._last_length
@@ -406,8 +432,13 @@ class UpstreamConnection(asyncio.Protocol):
 
     def _read_head(self, data: bytes, ex: ResponseSink, memo: bool = True) -> None:
         fed = len(self._hbuf)  # bytes llhttp has seen already
-        if memo and not fed and self._last_head and self._repeated(data, ex):
-            return
+        last = self._last_head
+        if memo and not fed and last:
+            if data.startswith(last):
+                if self._repeated(data, ex):
+                    return
+            else:
+                self.pool.memo_misses += 1
         if fed:
             data = self._hbuf + data
             self._hbuf = b""
@@ -645,7 +676,8 @@ class UpstreamConnection(asyncio.Protocol):
         if started:
             ex.abort()
         else:
-            ex.failed(502, False)
+            blame(ex, RESET)
+            ex.failed(502, False, INVALID)
 
     def _upgraded(self, ex: ResponseSink, pieces: list[bytes]) -> None:
         if self.parser.get_status_code() != 101:
@@ -660,6 +692,23 @@ class UpstreamConnection(asyncio.Protocol):
         self._send(ex, [p for p in pieces if p])
         ex.upgraded()
 
+    def set_timeouts(self, read: float, send: float = 0.0, rearm: bool = True) -> None:
+        """The idle timeouts of the exchange about to be attached: `read` once its
+        request is all read from the client, `send` before (0: `read` throughout). With
+        `rearm`, a timer armed for the last exchange is dropped, so attach arms one with
+        these (a pooled connection's last route may have waited longer)."""
+        if send and send != read:
+            self.read_timeout = read
+            self.send_timeout = send
+            self.timeout = min(read, send)  # the timer ticks at the shorter, counting
+            self._quiet = 0.0
+        else:
+            self.send_timeout = 0.0
+            self.timeout = read
+        if rearm and self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
     def _on_timer(self) -> None:
         self._timer = None
         ex = self.exchange
@@ -667,11 +716,19 @@ class UpstreamConnection(asyncio.Protocol):
             return
         if self._ticks != self._busy_ticks:
             self._busy_ticks = self._ticks  # activity since the last look: wait again
+            self._quiet = 0.0
             self._timer = self.loop.call_later(self.timeout, self._on_timer)
             return
+        if self.send_timeout:  # a quiet period: is it past the timeout that applies?
+            self._quiet += self.timeout
+            limit = self.read_timeout if ex.req.complete else self.send_timeout
+            if self._quiet < limit:
+                self._timer = self.loop.call_later(self.timeout, self._on_timer)
+                return
         started = ex.sent
         self.close()
         if started:
             ex.abort()
         else:
+            blame(ex, TIMED_OUT)
             ex.failed(504, False)

@@ -18,7 +18,7 @@ import sys
 import uvloop
 
 from ingress.apply import L7State
-from ingress.workers import STATS_INTERVAL, Drain, encode, read_config
+from ingress.workers import STATS_INTERVAL, Drain, HealthVerdicts, encode, read_config
 
 log = logging.getLogger("ingress.worker")
 
@@ -32,6 +32,9 @@ async def _follow(reader: asyncio.StreamReader, state: L7State, drain: asyncio.E
         if isinstance(config, Drain):
             drain.set()
             return
+        if isinstance(config, HealthVerdicts):
+            state.set_health_verdicts(config.down)
+            continue
         try:
             await state.apply(config)
         except Exception:

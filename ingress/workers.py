@@ -24,10 +24,13 @@ the dataplane) starts a new process with the same index and sends it the last co
 One that dies again within CRASH_WINDOW of its start waits twice as long each time (up to
 MAX_BACKOFF) before the next try, so a crash loop does not spin.
 
-The pipe carries two more messages. Daemon to worker: `Drain` (graceful shutdown: stop
-accepting, finish what is in flight, exit). Worker to daemon: a `proxy.counters.Delta`
-of request counts every STATS_INTERVAL and when it exits, which the daemon adds to its
-totals (`WorkerPool.on_stats`), so the counters users see survive a worker's restart.
+The pipe carries three more messages. Daemon to worker: `Drain` (graceful shutdown: stop
+accepting, finish what is in flight, exit), and `HealthVerdicts` (the endpoints failing
+their active health checks, which the daemon runs once for every worker: the whole set,
+whenever it changes, and to a restarted worker after its config). Worker to daemon: a
+`proxy.counters.Delta` of request counts every STATS_INTERVAL and when it exits, which
+the daemon adds to its totals (`WorkerPool.on_stats`), so the counters users see survive
+a worker's restart.
 """
 
 from __future__ import annotations
@@ -81,12 +84,22 @@ class Drain:
     """Daemon to worker: shut down gracefully (HttpSettings.shutdown_grace_period)."""
 
 
-def encode(message: WorkerConfig | Drain | Delta) -> bytes:
+@dataclass(frozen=True, slots=True)
+class HealthVerdicts:
+    """Daemon to worker: the endpoints (ip, port) failing their active health checks now."""
+
+    down: frozenset[tuple[str, int]] = frozenset()
+
+
+Message = WorkerConfig | Drain | HealthVerdicts
+
+
+def encode(message: Message | Delta) -> bytes:
     data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
     return _LEN.pack(len(data)) + data
 
 
-async def read_config(reader: asyncio.StreamReader) -> WorkerConfig | Drain | None:
+async def read_config(reader: asyncio.StreamReader) -> Message | None:
     """The next message from the daemon, or None when the pipe closed."""
     try:
         head = await reader.readexactly(_LEN.size)
@@ -94,7 +107,7 @@ async def read_config(reader: asyncio.StreamReader) -> WorkerConfig | Drain | No
     except (asyncio.IncompleteReadError, ConnectionError):
         return None
     config = pickle.loads(data)
-    assert isinstance(config, WorkerConfig | Drain)
+    assert isinstance(config, WorkerConfig | Drain | HealthVerdicts)
     return config
 
 
@@ -177,6 +190,7 @@ class WorkerPool:
         self._spawn = spawn
         self._clock = clock
         self._payload: bytes | None = None  # the last config sent
+        self._verdicts: bytes | None = None  # the last HealthVerdicts sent
         self._backoff: dict[int, float] = {}  # index -> current delay after a quick death
         self._not_before: dict[int, float] = {}  # index -> earliest next restart
 
@@ -240,9 +254,11 @@ class WorkerPool:
             self.workers[pos] = fresh
             self.restarts += 1
             self.restarts_by_index[w.index] = self.restarts_by_index.get(w.index, 0) + 1
-            if self._payload is not None:
+            for payload in (self._payload, self._verdicts):
+                if payload is None:
+                    continue
                 try:
-                    await fresh.send(self._payload)
+                    await fresh.send(payload)
                 except OSError as exc:
                     log.error("worker %d: cannot send config: %s", fresh.index, exc)
 
@@ -255,6 +271,14 @@ class WorkerPool:
                 await w.send(payload)
             except OSError as exc:
                 log.error("worker %d: cannot send config: %s", w.index, exc)
+
+    async def send_verdicts(self, verdicts: HealthVerdicts) -> None:
+        """The active checks' verdicts to every live worker (and to restarted ones)."""
+        payload = self._verdicts = encode(verdicts)
+        for w in self.workers:
+            if w.proc.poll() is None:
+                with contextlib.suppress(OSError):  # (a dead one gets it when revived)
+                    await w.send(payload)
 
     async def stop(self) -> None:
         await asyncio.gather(*(w.stop() for w in self.workers))

@@ -42,3 +42,13 @@ class Counting(Protocol):
     def collect(self) -> Totals: ...
 
     def families(self) -> tuple[Family, ...]: ...
+
+
+@runtime_checkable
+class Checked(Protocol):
+    """A proxy whose balancers take the active health checks' verdicts (the userspace L4
+    proxy, the L7 workers): the daemon runs the checks once (proxy/active_checker.py) and
+    hands every one of these the set of endpoints failing them whenever it changes.
+    Kernel-mode rules do not take them (README: "How seaway decides an endpoint is bad")."""
+
+    def set_health_verdicts(self, down: frozenset[tuple[str, int]]) -> None: ...

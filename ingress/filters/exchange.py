@@ -9,12 +9,18 @@ edits, cookies) it:
 - asks the external auth service first (ExternalAuth) and goes on only on a 2xx;
 - mirrors the request (Mirror): a copy to the mirror backend, its answer dropped;
 - speaks TLS to the pod (UpstreamProtocol HTTPS) on connections of their own;
-- applies per-route timeouts: connect, read (the upstream connection's idle timer, which
-  reads and writes both reset, so ``send`` counts only when ``read`` is not set),
+- applies per-route timeouts: connect, send and read (the upstream connection's idle
+  timer, which reads and writes both reset: ``send`` while the request is still being
+  read from the client, ``read`` once it is all read),
   ``request`` (the whole exchange) and ``backend_request`` (one attempt), 504 when they
   fire before the response began (after it began, the client connection is cut);
-- tries other endpoints up to Retry.tries when an attempt fails before any response
-  byte (idempotent requests without a body, as nginx's proxy_next_upstream);
+- retries by the route's Retry filter (ingress-nginx proxy-next-upstream, -tries,
+  -timeout; the rule is ingress/retry.py's): besides the plain exchange's cases, an
+  attempt past its ``backend_request`` timeout, and a response whose status the filter
+  lists (intercepted before any of it reaches the client);
+- a pinned endpoint (sticky cookie, hash) at its per-endpoint cap, or whose attempt
+  failed, is passed over for the next one (the hash ring's next, or a new pick that the
+  cookie is re-pinned to) rather than answered 503;
 - replaces an answer whose status is in ErrorPages.codes by the answer of its backend
   (asked ``/`` with X-Code, X-Format, X-Original-URI...: ingress-nginx custom-http-errors).
 """
@@ -28,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from discovery.snapshot import EndpointInfo
-from ingress.exchange import IDEMPOTENT, Downstream, Exchange
+from ingress.exchange import Downstream, Exchange
 from ingress.filter_headers import error_page_headers
 from ingress.filters.auth_external import parse_url, signin_location
 from ingress.filters.headers import HeadEdit, field_lines, replace_target
@@ -37,6 +43,7 @@ from ingress.filters.subrequest import SubResponse, fetch
 from ingress.filters.upstream_tls import UpstreamTLS
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
+from ingress.retry import ERROR, NO_RETRY, STATUS, TIMEOUT, RetryPolicy
 from ingress.route_filters import ErrorPages
 from ingress.route_match import RouteResult
 from ingress.routes import Forward
@@ -57,6 +64,7 @@ class FilteredExchange(LightExchange):
     __slots__ = (
         "_attempt_timer",
         "_request_timer",
+        "again",
         "answer_first",
         "auth_cookies",
         "authorized",
@@ -67,7 +75,6 @@ class FilteredExchange(LightExchange):
         "pending_basic",
         "reply_to",
         "timed",
-        "tries",
     )
 
     def __init__(
@@ -78,7 +85,7 @@ class FilteredExchange(LightExchange):
         self.reply_to = None
         self.auth_cookies = None
         self.holding = False  # counted in the route's requests under way
-        self.tries = plan.tries
+        self.again = False  # the response head just intercepted is retried (a status)
         self.authorized = plan.external is None
         self.pending_basic: tuple[str, str] | None = None
         self.endpoint: EndpointInfo | None = None
@@ -187,9 +194,10 @@ class FilteredExchange(LightExchange):
         return plan.tls
 
     def bind(self, conn: UpstreamConnection, reused: bool, pipeline: bool = False) -> None:
-        idle = self.plan.idle_timeout
-        if idle and self.error_route is None:
-            conn.timeout = idle
+        plan = self.plan
+        if plan.idle_timeout and self.error_route is None:
+            read = plan.read_timeout or self.client.ctx.settings.upstream_timeout
+            conn.set_timeouts(read, plan.send_timeout)
         super().bind(conn, reused, pipeline)
 
     # -- basic and external auth ---------------------------------------------------------
@@ -311,7 +319,7 @@ class FilteredExchange(LightExchange):
             conn.abandon(self)
         if self.sent:
             client.close()  # the client has part of the answer: it must see the cut
-        else:
+        elif whole or not self.retry(TIMEOUT, 504, self.endpoint):
             client.answer(504, close=not self.req.complete)
 
     def stop_timers(self) -> None:
@@ -321,46 +329,53 @@ class FilteredExchange(LightExchange):
         self._request_timer = self._attempt_timer = None
         self.timed = False
 
-    def failed(self, status: int, retryable: bool) -> None:
+    def retry_policy(self) -> RetryPolicy:
+        """The route's Retry filter, else the worker's defaults; none for the request to
+        an error page's backend."""
+        if self.error_route is not None:
+            return NO_RETRY
+        policy = self.plan.retry_policy
+        return policy if policy is not None else self.client.ctx.retry_policy()
+
+    def failed(self, status: int, retryable: bool, kind: int = ERROR) -> None:
         client = self.client
         if client.exchange is not self or client.closing:
             return
-        req = self.req
-        plain_retry = retryable and not self.retries
-        safe = req.method in IDEMPOTENT and not req.has_body
-        if not plain_retry and safe and self.endpoint is not None and self._may_try_again():
-            self.conn = None
-            if self.tried is None:
-                self.tried = []
-            self.tried.append(self.endpoint)
-            self.start(fresh=True)
+        self.conn = None
+        if self.retry(self._failed_kind(status, retryable, kind), status, self.endpoint):
             return
-        if not (plain_retry and safe) and self.intercepts(status):
+        if self._error_page(status):
             self.status = status  # the failure's 502/504 gets the custom error page
             self.intercepted()
             return
-        super().failed(status, retryable)
-
-    def _may_try_again(self) -> bool:
-        """Whether Retry allows one more attempt on another endpoint (tries 0: one per
-        endpoint)."""
-        if not self.plan.retry:
-            return False
-        route = self.req.route
-        assert isinstance(route, RouteResult)
-        attempts = len(self.tried or ()) + 1
-        return attempts < (self.tries or len(route.endpoints))
+        client.answer(status, close=not self.req.complete)
 
     def response_done(self) -> None:
         if self.timed:
             self.stop_timers()
         conn = self.conn
         if conn is not None and self.plan.idle_timeout:
-            conn.timeout = self.client.ctx.settings.upstream_timeout  # back to the pool
+            # back to the pool (a timer still armed serves an exchange pipelined behind)
+            conn.set_timeouts(self.client.ctx.settings.upstream_timeout, rearm=False)
         super().response_done()
 
     # -- the response head ---------------------------------------------------------------
     def intercepts(self, status: int) -> bool:
+        """Whether a response head with `status` is replaced: tried again on another
+        endpoint (a status the Retry filter lists, while the rule allows), or answered by
+        an error page."""
+        policy = self.plan.retry_policy
+        if (
+            policy is not None
+            and status in policy.statuses
+            and self.error_route is None
+            and self.may_retry(STATUS, status, self.endpoint)
+        ):
+            self.again = True
+            return True
+        return self._error_page(status)
+
+    def _error_page(self, status: int) -> bool:
         pages = self.plan.error_pages
         if pages is None or self.error_route is not None or status not in pages.codes:
             return False
@@ -370,9 +385,14 @@ class FilteredExchange(LightExchange):
         return self.req.complete and not backend.status and bool(backend.endpoints)
 
     def intercepted(self) -> None:
+        self.conn = None
+        if self.again:  # a status to retry (see intercepts)
+            self.again = False
+            self.retries += 1
+            self.start(fresh=True)
+            return
         pages = self.plan.error_pages
         assert pages is not None
-        self.conn = None
         if pages.backend is None:
             self.client.answer(self.status, close=not self.req.complete)
             return

@@ -84,7 +84,10 @@ class LightExchange(Exchange, Answers):
 
     def pick(self) -> int:
         """Lease the endpoint the sticky cookie or the hash names, else the balancer's;
-        the number of endpoints, or 0 when none could be had (then answered 502/503)."""
+        the number of endpoints, or 0 when none could be had (then answered 502/503).
+        A pinned endpoint at its per-endpoint cap, already tried or out for its health is
+        passed over for the next one (the hash ring's next, or a new pick that the cookie
+        is re-pinned to) rather than answered 503."""
         client = self.client
         ctx = client.ctx
         route = self.req.route
@@ -93,23 +96,28 @@ class LightExchange(Exchange, Answers):
             state = route.cache = ctx.route_state(route)  # type: ignore[attr-defined, arg-type]
         bal: Balancer = state.balancer
         eps = bal.endpoints
-        skip = self.tried or ()
+        # what was tried, and the endpoints out for their health (proxy/outlier.py)
+        skip: Collection[EndpointInfo] = bal.avoiding(self.tried or ())
+        if self.lease is not None:  # a retry: the failed try ends first
+            self.end_lease()
         plan = self.plan
         sticky = plan.sticky
-        ep: EndpointInfo | None = None
-        if sticky is not None:
-            if not (skip and sticky.spec.change_on_failure):  # a failed try re-pins
-                ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
-            if ep is None:
-                ep = self._place(bal, eps, skip)
-        elif plan.hash_key is not None:
-            ep = self._hashed(eps, skip)
-        if self.lease is not None:  # a retry: the failed try ends first
-            self.end()
         now = ctx.loop.time() if bal.observes else 0.0
-        # The cookie's or hash's endpoint is held as it is (at its cap: 503); without
-        # one, the balancer picks (ingress/exchange.py).
-        lease = self.lease = bal.lease(None, skip, now) if ep is None else bal.hold(ep, now)
+        while True:
+            ep: EndpointInfo | None = None
+            if sticky is not None:
+                if not (skip and sticky.spec.change_on_failure):  # a failed try re-pins
+                    ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
+                if ep is None:
+                    ep = self._place(bal, eps, skip)
+            elif plan.hash_key is not None:
+                ep = self._hashed(eps, skip)
+            # The cookie's or hash's endpoint is held as it is; without one, the balancer
+            # picks (ingress/exchange.py).
+            lease = self.lease = bal.lease(None, skip, now) if ep is None else bal.hold(ep, now)
+            if lease is not None or ep is None:
+                break
+            skip = {*skip, ep}  # pinned but at its cap: the next one (a cookie re-pins)
         if lease is None:
             if bal.saturated:
                 COUNTERS.endpoint_overflows += 1

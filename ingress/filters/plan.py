@@ -44,6 +44,7 @@ from ingress.filters.rewrite import TargetRewrite
 from ingress.filters.upstream_tls import UpstreamTLS
 from ingress.filters.variables import Template
 from ingress.request import RequestState
+from ingress.retry import RetryPolicy
 from ingress.route_actions import (
     find_filter,
     forwarded_prefix,
@@ -170,14 +171,16 @@ class RoutePlan:
         "plain_pick",
         "rate_status",
         "rates",
+        "read_timeout",
         "redirect",
         "repeatable",
         "request_edits",
         "response_edits",
         "result",
-        "retry",
+        "retry_policy",
         "rewrite",
         "runtime",
+        "send_timeout",
         "sources",
         "sources_status",
         "status",
@@ -185,7 +188,6 @@ class RoutePlan:
         "timeouts",
         "tls",
         "tls_auto",
-        "tries",
         "upstream_host",
     )
 
@@ -235,12 +237,16 @@ class RoutePlan:
         self.hash_key = Template(hashed.key) if hashed is not None else None
         self.hash_subset = hashed.subset_size if hashed is not None else 0
         self.timeouts = t = _merged_timeouts(f)
-        # The upstream connection's idle timer while this route's request is on it (reads
-        # and writes both reset it): read, else send; 0: the worker's setting.
-        self.idle_timeout = (t.read or t.send or 0.0) if t is not None else 0.0
+        # The upstream connection's idle timeouts while this route's request is on it
+        # (reads and writes both reset them; 0: the worker's setting): send until the
+        # request is all read from the client, read after (nginx's proxy_send_timeout and
+        # proxy_read_timeout); idle_timeout: whether the route sets either.
+        self.read_timeout = (t.read or 0.0) if t is not None else 0.0
+        self.send_timeout = (t.send or 0.0) if t is not None else 0.0
+        self.idle_timeout = self.read_timeout or self.send_timeout
         retry = find_filter(f, Retry)
-        self.retry = retry is not None
-        self.tries = retry.tries if retry is not None else 0
+        # The route's own retry rule (ingress/retry.py), or None: the worker's defaults.
+        self.retry_policy = RetryPolicy.of(retry) if retry is not None else None
         self.mirrors = tuple(m for m in f if isinstance(m, Mirror))
         self.error_pages = find_filter(f, ErrorPages)
         protocol = find_filter(f, UpstreamProtocol)
@@ -254,7 +260,7 @@ class RoutePlan:
             self.external is not None
             or self.concurrency is not None
             or self.timeouts is not None
-            or self.retry
+            or self.retry_policy is not None
             or self.mirrors
             or self.error_pages is not None
             or self.tls is not None
@@ -301,6 +307,7 @@ class RoutePlan:
             or self.sticky
             or self.external
             or self.error_pages
+            or (retry is not None and retry.statuses)
         )
         # Whether the endpoint is chosen otherwise than by the backend's balancer alone.
         self.plain_pick = not (

@@ -1,8 +1,9 @@
 """Client address sets (CIDRs) for allow/deny lists and rate-limit exemptions. Pure.
 
-The address is the connection's peer as the proxy saw it (X-Forwarded-For is not
-trusted), given as bytes; an IPv4 address mapped into IPv6 (``::ffff:10.0.0.1``, what a
-dual-stack socket reports) counts as the IPv4 one. Verdicts are remembered per address
+The address is the client's as its listener decides it (ingress/client_address.py: the
+peer, unless a PROXY header or a trusted forwarded-for header says otherwise), as bytes;
+an IPv4 address mapped into IPv6 (``::ffff:10.0.0.1``, what a dual-stack socket reports)
+counts as the IPv4 one. Verdicts are remembered per address
 (bounded), so a returning client costs one dict lookup.
 """
 

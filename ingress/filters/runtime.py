@@ -164,9 +164,9 @@ def fold_defaults(
     they now carry (routes that inherit those need no plan for them): BodyLimit (unless
     some route allows more: the settings' limit is then the largest, and routes under
     it keep their check), Timeouts (connect; read is the upstream idle timer, which
-    ``send`` shares), Retry (the plain path tries each endpoint once when connects fail,
-    and does not try again after a failed answer)."""
-    changes: dict[str, float | int] = {}
+    ``send`` shares), Retry (the worker's retry rule, ingress/retry.py, unless it
+    retries on statuses: that needs each route's plan)."""
+    changes: dict[str, object] = {}
     folded: list[Filter] = []
     body = find_filter(defaults, BodyLimit)
     if body is not None:
@@ -186,7 +186,11 @@ def fold_defaults(
             changes["upstream_timeout"] = timeouts.read
         folded.append(timeouts)
     retry = find_filter(defaults, Retry)
-    if retry is not None:
+    if retry is not None and not retry.statuses:  # (statuses need the route's plan)
+        extra = ("non_idempotent",) if retry.non_idempotent else ()
+        changes["next_upstream"] = (*retry.on, *extra)
+        changes["next_upstream_tries"] = retry.tries
+        changes["next_upstream_timeout"] = retry.timeout
         folded.append(retry)
     return replace(base, **changes), folded  # type: ignore[arg-type]
 

@@ -93,7 +93,7 @@ class SubExchange:
     def response_done(self) -> None:
         self._finish(True)
 
-    def failed(self, status: int, retryable: bool) -> None:
+    def failed(self, status: int, retryable: bool, kind: int = 0) -> None:
         self.retryable = retryable
         self._finish(False)
 

@@ -129,6 +129,7 @@ def _report_nginx(
     from discovery.nginx_report import Line, annotation_lines, configmap_lines
 
     prefix, configmap = args.annotations_prefix, args.configmap
+    passthrough = args.enable_ssl_passthrough
     translated, snapshot = _translate(objects, args)
     errors = warnings = 0
 
@@ -144,7 +145,7 @@ def _report_nginx(
         key=lambda i: (i.meta.namespace, i.meta.name),
     )
     for ingress in ingresses:
-        parsed = parse_ingress_annotations(ingress, prefix)
+        parsed = parse_ingress_annotations(ingress, prefix, passthrough)
         where = f"{ingress.meta.namespace}/{ingress.meta.name}"
         show(annotation_lines(where, parsed, prefix))
         report = translated.get((ingress.meta.namespace, ingress.meta.name))
@@ -171,7 +172,7 @@ def _report_nginx(
                 file=sys.stderr,
             )
     unowned = [i for i in ingresses if (i.meta.namespace, i.meta.name) not in translated]
-    if any(parse_ingress_annotations(i, prefix).has_findings for i in unowned):
+    if any(parse_ingress_annotations(i, prefix, passthrough).has_findings for i in unowned):
         count = f"{len(unowned)} Ingress" + ("es are" if len(unowned) != 1 else " is")
         print(
             f"note: {count} not served with --ingress-controller {args.ingress_controller}, "
@@ -276,7 +277,9 @@ def _translate(
     from ingress.translate_ingress import translate_ingresses
 
     controller = args.ingress_controller
-    mode = IngressNginxMode.from_flags(args.annotations_prefix, args.configmap, controller)
+    mode = IngressNginxMode.from_flags(
+        args.annotations_prefix, args.configmap, controller, args.enable_ssl_passthrough
+    )
     snapshot = build_snapshot(objects, nginx=mode)
     translation = translate_ingresses(snapshot, controller, args.watch_ingress_without_class)
     return {(r.namespace, r.name): r for r in translation.reports}, snapshot

@@ -65,6 +65,10 @@ def register(sub: Any) -> None:
     p.add_argument("--upstream-pipelining", type=pipeline_depth, default=1, metavar="N",
                    help="HTTP: pipeline up to N GETs per backend connection (see `seaway run "
                    "--help`; default 1: off)")
+    p.add_argument("--proxy-protocol", action="store_true",
+                   help="HTTP(S): expect a PROXY protocol header (v1 or v2) on every "
+                   "connection and take the client address from it; a connection without "
+                   "one is closed (see `seaway run --help`)")
     add_address_flag(p, "--metrics-bind-address")
     add_address_flag(p, "--healthz-bind-address", ("0.0.0.0", 0))
     add_operations_flags(p)
@@ -127,6 +131,8 @@ def run(args: argparse.Namespace) -> int:
         tls = read_tls(args.tls_cert, args.tls_key)
         if args.l4 and tls is not None:
             raise UsageError("--l4 forwards TCP as it is: TLS is for HTTP (leave out --l4)")
+        if args.l4 and args.proxy_protocol:
+            raise UsageError("--proxy-protocol is for HTTP(S): the --l4 relay does not read it")
         if args.health_path and not args.health_path.startswith("/"):
             raise UsageError(f"--health-path {args.health_path!r}: must start with '/'")
         if not args.listen[1]:

@@ -14,6 +14,7 @@ from proxy.app.options import (
     add_daemon_flags,
     add_gateway_flags,
     add_ingress_nginx_flags,
+    add_ingress_status_flags,
     add_mode_flags,
     add_operations_flags,
     add_source_flags,
@@ -41,6 +42,7 @@ def register(sub: Any) -> None:
     add_daemon_flags(p)
     add_operations_flags(p)
     add_ingress_nginx_flags(p)
+    add_ingress_status_flags(p)
     add_gateway_flags(p)
     p.add_argument(
         "--cleanup",
@@ -124,7 +126,7 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         dataplanes = choose_dataplanes(options)
-        daemon = Daemon(options, choose_source(options), dataplanes)
+        daemon = Daemon(options, choose_source(options), dataplanes, freeze_start=True)
         for dataplane in dataplanes:  # "serviceProxyHealthy" is the daemon's /healthz
             if isinstance(dataplane, HealthCheckServer):
                 dataplane.proxy_healthy = daemon.health.healthy

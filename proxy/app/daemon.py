@@ -8,6 +8,10 @@ Shutdown is ordered (proxy/app/signals.py maps the signals): /readyz turns 503 a
 the source and the runner stop, every dataplane that can drains (stops accepting and
 lets what is in flight finish, within its grace period), then every dataplane stops,
 then the admin server. `hurry()` (a second SIGTERM or Ctrl-C) cuts the drain short.
+
+Active health checks (opt-in per Service) run here, once for all proxies: after each sync
+the checker follows the Snapshot, and the set of endpoints failing their checks goes to
+every dataplane that takes it (proxy.dataplane.Checked: userspace L4, the L7 workers).
 """
 
 from __future__ import annotations
@@ -26,12 +30,15 @@ from discovery.runner import SyncRunner
 from discovery.snapshot import Snapshot
 from discovery.snapshot_builder import SnapshotBuilder
 from discovery.store import Store
+from proxy.active_checker import ActiveChecker
 from proxy.app.admin import Health, add_health_routes, add_metrics_route, start_site
-from proxy.app.metrics import DaemonMetrics
+from proxy.app.metrics import CheckCollector, DaemonMetrics
 from proxy.app.options import Options
+from proxy.app.startup_gc import StartupGc
 from proxy.app.status import StatusBoard, add_status_routes
 from proxy.counters import Family
-from proxy.dataplane import Counting, Dataplane, Draining
+from proxy.dataplane import Checked, Counting, Dataplane, Draining
+from proxy.outlier import Address
 
 log = logging.getLogger("seaway.daemon")
 
@@ -82,7 +89,10 @@ class Daemon:
         dataplanes: Sequence[Dataplane],
         *,
         wall_clock: Callable[[], float] = time.time,
+        freeze_start: bool = False,
     ) -> None:
+        """`freeze_start`: after the first sync, exempt the objects of the start from
+        garbage collection for good (`seaway run`; see proxy/app/startup_gc.py)."""
         self.options = options
         self.source = source
         self.dataplanes = list(dataplanes)
@@ -104,6 +114,8 @@ class Daemon:
         self._wall_clock = wall_clock
         self._source_ready = False
         self._hurry = asyncio.Event()
+        self.checker: ActiveChecker | None = None  # made by run() when a proxy takes verdicts
+        self._startup_gc = StartupGc(freeze=freeze_start)
         self.runner = SyncRunner(
             self._sync,
             min_interval=options.min_sync_period,
@@ -154,6 +166,8 @@ class Daemon:
             self.metrics.sync_duration.labels(dataplane.name).observe(took)
             timings.append(f"{dataplane.name} {took * 1000:.1f}ms")
         self.snapshot = snapshot
+        if self.checker is not None:
+            self.checker.update(snapshot)
         endpoints = sum(len(info.endpoints) for info in snapshot.service_ports.values())
         self.metrics.service_ports.set(len(snapshot.service_ports))
         self.metrics.endpoints.set(endpoints)
@@ -179,7 +193,13 @@ class Daemon:
             endpoints,
             ", ".join(timings),
         )
+        self._startup_gc.settle()
         self.synced.set()
+
+    def _verdicts(self, down: frozenset[Address]) -> None:
+        for dataplane in self.dataplanes:
+            if isinstance(dataplane, Checked):
+                dataplane.set_health_verdicts(down)
 
     # -- what the admin server reads ------------------------------------------------------
     def counting(self) -> list[Counting]:
@@ -264,9 +284,13 @@ class Daemon:
 
     async def run(self, stop: asyncio.Event) -> None:
         """Serve until `stop` is set, then shut down in order within a deadline."""
+        self._startup_gc.pause()  # until the first sync (proxy/app/startup_gc.py)
         sites = await self._start_admin()
         started: list[Dataplane] = []
         tasks: list[asyncio.Task[None]] = [asyncio.create_task(self.status.sample_forever())]
+        if any(isinstance(dp, Checked) for dp in self.dataplanes):
+            self.checker = ActiveChecker(asyncio.get_running_loop(), self._verdicts)
+            self.metrics.registry.register(CheckCollector(self.checker.checks))
         try:
             for dataplane in self.dataplanes:
                 await dataplane.start()
@@ -285,7 +309,10 @@ class Daemon:
             raise
         finally:
             log.info("shutting down")
+            self._startup_gc.settle()
             self.health.draining = True  # /readyz: 503 from now on
+            if self.checker is not None:
+                self.checker.close()
             for task in tasks:
                 task.cancel()
             for task in tasks:

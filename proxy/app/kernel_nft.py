@@ -18,10 +18,16 @@ def apply(options: Options, load: Loader, started: float) -> int:
     from proxy.nftables.applier import NftApplier
     from proxy.nftables.names import FAMILIES
     from proxy.nftables.state import parse_table
-    from proxy.nftables.syncer import NftSyncer
+    from proxy.nftables.syncer import NftSyncer, Recorded
 
     applier = NftApplier()
-    syncer = NftSyncer(options.nftables_config().build, applier)
+    syncer = NftSyncer(options.nftables_build(), applier)
+
+    def read_kernel() -> Recorded | dict[str, bytes | None]:
+        """The sync record when it proves the tables unchanged since seaway wrote them,
+        else the tables themselves (nft's JSON)."""
+        return syncer.recorded() or {f: applier.read_json(f) for f in FAMILIES}
+
     # One sync, then exit: no cycles worth collecting in a big config's objects. What
     # the kernel holds does not depend on the config: nft lists it while the config is
     # parsed, on the other core (the thread only waits for nft; its JSON is read after
@@ -30,7 +36,7 @@ def apply(options: Options, load: Loader, started: float) -> int:
     gc.disable()
     try:
         with ThreadPoolExecutor(1) as pool:
-            probe = pool.submit(lambda: {f: applier.read_json(f) for f in FAMILIES})
+            probe = pool.submit(read_kernel)
             t0 = time.perf_counter()
             snapshot = load(options)
             parse_s = time.perf_counter() - t0
@@ -40,7 +46,11 @@ def apply(options: Options, load: Loader, started: float) -> int:
                 t0 = time.perf_counter()
                 listed = probe.result()
                 wait_s = time.perf_counter() - t0
-                kernel = {f: None if j is None else parse_table(f, j) for f, j in listed.items()}
+                kernel = (
+                    listed
+                    if isinstance(listed, Recorded)
+                    else {f: None if j is None else parse_table(f, j) for f, j in listed.items()}
+                )
                 report = syncer.sync(snapshot, kernel=kernel)
             except Exception as exc:
                 print(f"seaway: apply failed: {exc}", file=sys.stderr)
@@ -65,7 +75,7 @@ def rules(options: Options, snapshot: Snapshot) -> int:
     from proxy.nftables.builder import build_tables
     from proxy.nftables.render import render_full
 
-    tables = build_tables(snapshot, options.nftables_config().build)
+    tables = build_tables(snapshot, options.nftables_build())
     sys.stdout.write(render_full(tables.values()))
     return 0
 
@@ -83,7 +93,7 @@ def trace(
     from proxy.nftables.builder import build_tables
     from proxy.nftables.simulator import Simulator, format_trace
 
-    tables = build_tables(snapshot, options.nftables_config().build)
+    tables = build_tables(snapshot, options.nftables_build())
     return format_trace(Simulator(tables, local).trace(src, dst, dport, proto))
 
 

@@ -13,11 +13,12 @@ import socket
 from collections.abc import Iterable, Iterator, Sequence
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
-from prometheus_client.core import CounterMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from prometheus_client.utils import floatToGoString
 
 from proxy.acceptor import COUNTERS, LimitCounters
+from proxy.active_checks import ActiveChecks
 from proxy.counters import Family, Totals
 
 # kube-proxy's buckets for sync durations: 1 ms doubling up to ~16 s.
@@ -101,6 +102,34 @@ class LimitCollector(Collector):
             "Connections or requests refused because every endpoint was at its cap "
             "(--max-endpoint-connections, --max-endpoint-pending)",
             value=c.endpoint_overflows,
+        )
+
+
+class CheckCollector(Collector):
+    """The daemon's active health checks (proxy/active_checks.py), read at scrape time."""
+
+    def __init__(self, checks: ActiveChecks) -> None:
+        self.checks = checks
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.checks
+        results = CounterMetricFamily(
+            "seaway_health_checks",
+            "Active health checks done, by result (pass, fail)",
+            labels=["result"],
+        )
+        results.add_metric(["pass"], c.checks - c.failed)
+        results.add_metric(["fail"], c.failed)
+        yield results
+        yield GaugeMetricFamily(
+            "seaway_health_check_endpoints",
+            "Endpoints under active health checks",
+            value=len(c.specs),
+        )
+        yield GaugeMetricFamily(
+            "seaway_health_check_failing_endpoints",
+            "Endpoints out of rotation because they fail their active health checks",
+            value=len(c.down),
         )
 
 

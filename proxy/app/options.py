@@ -13,7 +13,10 @@ PROXY_MODES = ("userspace", "iptables", "nftables")
 DEFAULT_GATEWAY_CONTROLLER = "seaway.dev/gateway-controller"
 
 if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every dataplane
+    from collections.abc import Sequence
+
     from discovery.gateway_attach import GatewayConfig
+    from discovery.ingress_status import IngressStatusConfig
     from discovery.kube_source import KubeSourceConfig
     from discovery.nginx_configmap import IngressNginxMode
     from discovery.secret_refs import SecretRefs
@@ -21,6 +24,7 @@ if TYPE_CHECKING:  # imported where used: `seaway --help` must not load every da
     from ingress.dataplane import IngressConfig
     from proxy.healthcheck_server import HealthCheckConfig
     from proxy.iptables.dataplane import IptablesConfig
+    from proxy.nftables.builder import BuildConfig as NftBuildConfig
     from proxy.nftables.dataplane import NftablesConfig
     from proxy.userspace.dataplane import UserspaceConfig
 
@@ -97,6 +101,49 @@ def namespaced_name(text: str) -> tuple[str, str]:
     return namespace, name
 
 
+def go_bool(text: str) -> bool:
+    """A boolean flag's value as Go's flag package takes it (ingress-nginx's flags are
+    written --update-status-on-shutdown=false)."""
+    value = text.strip().lower()
+    if value in ("true", "t", "1"):
+        return True
+    if value in ("false", "f", "0"):
+        return False
+    raise argparse.ArgumentTypeError(f"invalid boolean {text!r}: true or false")
+
+
+def publish_service(text: str) -> tuple[str, str]:
+    """--publish-service NAMESPACE/NAME (as ingress-nginx's flag)."""
+    try:
+        return namespaced_name(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(
+            f"invalid --publish-service {text!r}: expected NAMESPACE/NAME of a Service, "
+            "e.g. ingress-nginx/ingress-nginx-controller"
+        ) from None
+
+
+def status_addresses(text: str) -> tuple[str, ...]:
+    """--publish-status-address: IPs or hostnames, comma-separated (spaces allowed)."""
+    import ipaddress
+
+    out: list[str] = []
+    for part in re.split(r",\s*", text.strip()):
+        try:
+            out.append(str(ipaddress.ip_address(part)))
+            continue
+        except ValueError:
+            pass
+        name = part.lower().rstrip(".")
+        if not _DNS_SUBDOMAIN.fullmatch(name) or len(name) > 253:
+            raise argparse.ArgumentTypeError(
+                f"invalid --publish-status-address {text!r}: {part!r} is neither an IP "
+                "address nor a DNS name"
+            )
+        out.append(name)
+    return tuple(out)
+
+
 def annotation_prefix(text: str) -> str:
     if not _DNS_SUBDOMAIN.fullmatch(text) or len(text) > 253:
         raise argparse.ArgumentTypeError(
@@ -156,6 +203,13 @@ class Options:
     max_endpoint_pending: int = 1024
     annotations_prefix: str = "nginx.ingress.kubernetes.io"
     configmap: tuple[str, str] | None = None  # ingress-nginx's ConfigMap (namespace, name)
+    update_status: bool = True  # write status.loadBalancer.ingress (API mode)
+    publish_status_address: tuple[str, ...] = ()
+    publish_service: tuple[str, str] | None = None
+    update_status_on_shutdown: bool = True
+    report_node_internal_ip_address: bool = False
+    proxy_protocol: bool = False  # every L7 listening socket expects a PROXY header
+    enable_ssl_passthrough: bool = False
 
     def resolved_max_connections(self) -> int:
         """--max-connections, with auto worked out from the open-files limit now."""
@@ -178,6 +232,7 @@ class Options:
             self.shutdown_grace_period,
             self.resolved_max_connections(),
             EndpointLimits(self.max_endpoint_connections, self.max_endpoint_pending),
+            self.gateway_config(),
         )
 
     def iptables_config(self) -> IptablesConfig:
@@ -192,15 +247,20 @@ class Options:
         return IptablesConfig(build, self.iptables_flavor)
 
     def nftables_config(self) -> NftablesConfig:
-        from proxy.nftables.builder import BuildConfig
         from proxy.nftables.dataplane import NftablesConfig
 
-        build = BuildConfig(
+        return NftablesConfig(self.nftables_build())
+
+    def nftables_build(self) -> NftBuildConfig:
+        """What the nftables rule builder needs; without the daemon's dataplane module
+        (and asyncio with it), which `seaway apply` does not use."""
+        from proxy.nftables.builder import BuildConfig
+
+        return BuildConfig(
             hostname=self.hostname,
             cluster_cidrs=tuple(self.cluster_cidr),
             nodeport_addresses=tuple(self.nodeport_addresses),
         )
-        return NftablesConfig(build)
 
     def ingress_config(self) -> IngressConfig:
         from ingress.dataplane import IngressConfig
@@ -225,6 +285,7 @@ class Options:
             ),
             shutdown_grace_period=self.shutdown_grace_period,
             gateway=self.gateway_config(),
+            proxy_protocol=self.proxy_protocol,
         )
 
     def kube_source_config(self) -> KubeSourceConfig:
@@ -237,8 +298,38 @@ class Options:
             self.watch_ingress_without_class,
             self.annotations_prefix,
             self.configmap,
-            node_name="" if self.node_zone else self.hostname,
+            node_name=self.hostname if self._watch_node() else "",
             gateway=self.gateway_config(),
+            ingress_status=self.ingress_status_config(),
+        )
+
+    def _watch_node(self) -> bool:
+        """This node's Node is watched for its zone label (unless --node-zone gives it)
+        and for its addresses (the Ingress status, unless something else is published)."""
+        return not self.node_zone or self._status_shows_node()
+
+    def _status_shows_node(self) -> bool:
+        return self.update_status and not (self.publish_status_address or self.publish_service)
+
+    def ingress_status_config(self) -> IngressStatusConfig | None:
+        """What the Ingress status says (API mode); None with --update-status=false."""
+        from discovery.ingress_status import IngressStatusConfig
+
+        if not self.update_status:
+            return None
+        from proxy.app.node_addresses import AddressesLater
+
+        shared = self._status_shows_node()
+        hostname = self.hostname
+        return IngressStatusConfig(
+            self.ingress_controller,
+            self.watch_ingress_without_class,
+            self.publish_status_address,
+            self.publish_service,
+            self.hostname,
+            self.report_node_internal_ip_address,
+            AddressesLater(lambda: node_addresses(hostname)) if shared else (),
+            self.update_status_on_shutdown,
         )
 
     def secret_refs(self) -> SecretRefs:
@@ -253,7 +344,10 @@ class Options:
         from discovery.nginx_configmap import IngressNginxMode
 
         return IngressNginxMode.from_flags(
-            self.annotations_prefix, self.configmap, self.ingress_controller
+            self.annotations_prefix,
+            self.configmap,
+            self.ingress_controller,
+            self.enable_ssl_passthrough,
         )
 
     def healthcheck_config(self) -> HealthCheckConfig:
@@ -273,11 +367,27 @@ class Options:
         resolved, else its interfaces'). `on_this_node=False` (seaway check): spec
         addresses are not checked against this machine's."""
         from discovery.gateway_attach import GatewayConfig
+        from proxy.app.node_addresses import AddressesLater, LocalAddressesLater
 
+        # Both looked up in threads, read when a Gateway needs them (resolving the node's
+        # name may wait for a resolver's timeout): never in the way of a daemon start.
         bind = self.gateway_bind_address
-        local = interface_addresses() if on_this_node else None
-        defaults = (bind,) if bind not in ("0.0.0.0", "::") else node_addresses(self.hostname)
-        return GatewayConfig(self.gateway_controller_name, bind, defaults, local)
+        local = LocalAddressesLater(interface_addresses) if on_this_node else None
+        hostname = self.hostname
+        defaults: Sequence[str] = (bind,)
+        if bind in ("0.0.0.0", "::"):
+            defaults = AddressesLater(lambda: node_addresses(hostname))
+        reserved = tuple(
+            (*address, what)
+            for address, what in (
+                (self.http_bind_address, "Ingress HTTP listener (--http-bind-address)"),
+                (self.https_bind_address, "Ingress HTTPS listener (--https-bind-address)"),
+            )
+            if address is not None
+        )
+        return GatewayConfig(
+            self.gateway_controller_name, bind, defaults, local, reserved=reserved
+        )
 
 
 def node_addresses(hostname: str) -> tuple[str, ...]:
@@ -383,6 +493,66 @@ def add_ingress_nginx_flags(parser: argparse.ArgumentParser) -> None:
         "default (proxy-body-size 1m, proxy-read-timeout 60s, ssl-redirect true, HSTS on); "
         "without either, seaway's own defaults apply",
     )
+    g.add_argument(
+        "--enable-ssl-passthrough",
+        action="store_true",
+        help="honour the ssl-passthrough annotation, as ingress-nginx's flag of that name: "
+        "TLS connections to the HTTPS listener whose SNI names such a host are relayed "
+        "unterminated to the host's \"/\" backend (the client sees the pod's certificate); "
+        "the others are terminated as usual. Costs a look at each ClientHello only while "
+        "some host uses it",
+    )
+
+
+def add_ingress_status_flags(parser: argparse.ArgumentParser) -> None:
+    g = parser.add_argument_group(
+        "Ingress status (API mode)",
+        "seaway writes status.loadBalancer.ingress of the Ingresses it owns, so `kubectl get "
+        "ingress` shows an ADDRESS, as ingress-nginx does (the flags are ingress-nginx's). "
+        "Without --publish-status-address or --publish-service, each seaway adds its node's "
+        "address (its Node's ExternalIP, else InternalIP) and leaves the other nodes'",
+    )
+    g.add_argument(
+        "--update-status",
+        type=go_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="true|false",
+        help="write the Ingress status (default true)",
+    )
+    which = g.add_mutually_exclusive_group()
+    which.add_argument(
+        "--publish-status-address",
+        type=status_addresses,
+        default=(),
+        metavar="ADDR[,ADDR]",
+        help="the addresses (IPs or hostnames) every owned Ingress shows, e.g. the load "
+        "balancer in front of seaway",
+    )
+    which.add_argument(
+        "--publish-service",
+        type=publish_service,
+        metavar="NAMESPACE/NAME",
+        help="show the addresses of this Service (the one in front of seaway): its "
+        "load-balancer ingress and external IPs, else its cluster IP; ExternalName: its name",
+    )
+    g.add_argument(
+        "--update-status-on-shutdown",
+        type=go_bool,
+        nargs="?",
+        const=True,
+        default=True,
+        metavar="true|false",
+        help="on shutdown, take seaway's addresses out of the Ingresses it owns (default "
+        "true, as ingress-nginx; a replica still running that publishes the same addresses "
+        "puts them back at once)",
+    )
+    g.add_argument(
+        "--report-node-internal-ip-address",
+        action="store_true",
+        help="publish the node's InternalIP even when it has an ExternalIP",
+    )
 
 
 def add_mode_flags(parser: argparse.ArgumentParser, default_mode: str = "userspace") -> None:
@@ -449,7 +619,8 @@ ADDRESS_FLAGS: dict[str, tuple[tuple[str, int], str]] = {
     ),
     "--https-bind-address": (
         ("0.0.0.0", 8443),
-        "Ingress HTTPS listener, opened when an owned Ingress has tls",
+        "Ingress HTTPS listener, opened when an owned Ingress has tls (or a host with "
+        "ssl-passthrough)",
     ),
 }
 
@@ -511,6 +682,17 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         "down one keep-alive connection before its first response (HTTP/1.1 pipelining; "
         "fewer packets, less CPU per request, but the backend answers them one after "
         "another); only for backends known to handle pipelining. Default 1: off",
+    )
+    g.add_argument(
+        "--proxy-protocol",
+        action="store_true",
+        help="expect a PROXY protocol header (v1 or v2, as haproxy's send-proxy and "
+        "cloud TCP load balancers write it) at the start of every connection to the HTTP, "
+        "HTTPS and Gateway listeners, before any TLS; the client address it carries is "
+        "the one logs, allow/deny ranges, rate limits and X-Forwarded-For see. A "
+        "connection without a valid header, or whose header does not arrive within the "
+        "header timeout (10s), is closed unanswered, as nginx does (ingress-nginx's "
+        "ConfigMap key use-proxy-protocol does this for the Ingress listeners)",
     )
     add_limit_flags(parser)
     g.add_argument(
@@ -643,6 +825,13 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "access_log_format",
         "annotations_prefix",
         "configmap",
+        "update_status",
+        "publish_status_address",
+        "publish_service",
+        "update_status_on_shutdown",
+        "report_node_internal_ip_address",
+        "proxy_protocol",
+        "enable_ssl_passthrough",
     ):
         if hasattr(args, name):
             setattr(o, name, getattr(args, name))

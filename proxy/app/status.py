@@ -17,7 +17,10 @@ interface (README, "Status page"); its keys are stable and only ever added to:
   totals          requests, rate, error_rate, p99_seconds (HTTP), connections (L4)
   service_ports[] name, namespace, service, port_name, port, protocol, cluster_ips,
                   node_port, endpoints[] {address, ready, serving, terminating, node,
-                  used}, http {requests, rate, error_rate, p99_seconds} | null,
+                  used, health ("passing" | "failing" | null: not actively checked),
+                  ejected[] {proxy ("ingress" | "userspace"), reason ("connect" |
+                  "timeout" | "reset" | "5xx"), processes (how many have it out)}},
+                  http {requests, rate, error_rate, p99_seconds} | null,
                   l4 {connections, active, failures, bytes_in, bytes_out, rate} | null
   routes[]        host, path, backend, ingress, kind, source, status (0: forwarded)
   workers[]       index, pid, alive, restarts, started
@@ -194,6 +197,8 @@ class StatusBoard:
         if snapshot is None:
             return []
         seconds, first, http, l4 = self._ends()
+        ejections = self._ejections()
+        checks = self.daemon.checker.checks if self.daemon.checker is not None else None
         first_http = first[1] if first is not None else {}
         first_l4 = first[2] if first is not None else {}
         out = []
@@ -217,6 +222,13 @@ class StatusBoard:
                         "terminating": e.terminating,
                         "node": e.node_name,
                         "used": e in usable,
+                        "health": checks.state((e.ip, e.port)) if checks is not None else None,
+                        "ejected": [
+                            j
+                            for label in {str(info.port), name.port}
+                            for j in ejections.get((name.namespace, name.name, label,
+                                                    e.address), ())
+                        ],
                     }
                     for e in info.all_endpoints
                 ],
@@ -245,6 +257,20 @@ class StatusBoard:
                     "rate": round(opened / seconds, 3) if seconds > 0 else 0.0,
                 }
             out.append(entry)
+        return out
+
+    def _ejections(self) -> dict[Key, list[dict[str, Any]]]:
+        """(namespace, service, port label, endpoint) -> who has it ejected and why."""
+        from proxy.health_metrics import EJECTED
+
+        out: dict[Key, list[dict[str, Any]]] = {}
+        for dataplane in self.daemon.counting():
+            rows = dataplane.collect().gauge_rows(EJECTED)
+            name = getattr(dataplane, "name", "")
+            for (namespace, service, port, endpoint, reason), values in sorted(rows.items()):
+                out.setdefault((namespace, service, port, endpoint), []).append(
+                    {"proxy": name, "reason": reason, "processes": int(values[0])}
+                )
         return out
 
     def _routes(self) -> list[dict[str, Any]]:

@@ -24,6 +24,14 @@ Caps: with `max_active` (connections at L4, requests in flight at L7) or
 already tried; when every endpoint is, `pick` returns None, sets `saturated` and counts
 an overflow (the caller answers 503 or refuses the connection), as Envoy's circuit
 breakers do.
+
+Health: a balancer with a `health` (proxy/outlier.py ServiceHealth, attached by the
+proxy) skips the endpoints it excludes (ejected by outlier detection, failing active
+checks) as if already tried, unless more than half would be (then it spreads over all,
+Envoy's panic threshold). A hashed or pinned choice that is excluded falls to the next
+choice. The proxy reports what happened through the Lease: `failed(kind)` where a
+connect, a response or a connection failed, `answered(status)` where a response head
+came in (one call, which only looks further while some endpoint is on a failure streak).
 """
 
 from __future__ import annotations
@@ -32,9 +40,12 @@ import math
 import random
 import sys
 from collections.abc import Collection, Sequence
-from typing import ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from discovery.snapshot import EndpointInfo
+
+if TYPE_CHECKING:
+    from proxy.outlier import ServiceHealth
 
 Address = tuple[str, int]
 NO_SKIP: frozenset[int] = frozenset()
@@ -91,8 +102,10 @@ class Balancer:
         "active",
         "connecting",
         "generation",
+        "health",
         "max_active",
         "max_connecting",
+        "out",
         "overflows",
         "rng",
         "saturated",
@@ -120,6 +133,8 @@ class Balancer:
         self.active: list[int] = []
         self.connecting: list[int] = []
         self.generation = 0  # bumped by update: indexes of older picks may be stale
+        self.health: ServiceHealth | None = None
+        self.out: frozenset[int] = NO_SKIP  # indexes skipped for their health
         self._setup()
         self.update(endpoints, weights)
 
@@ -151,6 +166,25 @@ class Balancer:
         self.active, self.connecting = active, connecting
         self.generation += 1
         self._rebuild(old_eps, old_index)
+        if self.health is not None:
+            self.health.endpoints_changed(eps)  # (sets `out` for the new indexes)
+        elif self.out:
+            self.out = NO_SKIP
+
+    def avoiding(self, tried: Collection[EndpointInfo]) -> Collection[EndpointInfo]:
+        """`tried` plus the endpoints skipped for their health, for a caller that chooses
+        by itself (a sticky cookie, a hash ring) and then `hold`s its choice."""
+        out = self.out
+        if not out:
+            return tried
+        eps = self._endpoints
+        return (*tried, *(eps[i] for i in out))
+
+    def set_excluded(self, addresses: Collection[Address]) -> None:
+        """Skip these endpoints from now on, unless they are more than half (panic)."""
+        index = self._index
+        out = frozenset(i for a in addresses if (i := index.get(a)) is not None)
+        self.out = out if len(out) * 2 <= len(self._endpoints) else NO_SKIP
 
     # -- the protocol ------------------------------------------------------------------------
     def pick(
@@ -177,7 +211,7 @@ class Balancer:
         cookie, a hash of its own): None when it is not in the list, or is at its cap
         (then `saturated` is set; the caller decides whether that is an overflow)."""
         i = self._index.get((ep.ip, ep.port))
-        if i is None:
+        if i is None or i in self.out:  # (excluded for its health: the caller goes on)
             self.saturated = False
             return None
         if self._full(i):
@@ -218,11 +252,16 @@ class Balancer:
     def _pick(self, key: bytes | str | None, tried: Collection[EndpointInfo]) -> int:
         # Once per request at L7: every attribute read and call here shows in req/s.
         skip: Collection[int]
+        out = self.out
         if tried:
             index = self._index
             skip = {i for e in tried if (i := index.get((e.ip, e.port))) is not None}
+            if out:
+                skip |= out
             if len(skip) >= len(self._endpoints):
                 return -1
+        elif out:
+            skip = out
         elif self._endpoints:
             skip = NO_SKIP
         else:
@@ -314,6 +353,23 @@ class Lease:
                 b.connecting[i] -= 1
             if now is not None and self.timed:
                 b._observe(i, now - self.started)
+
+    def failed(self, kind: int) -> None:
+        """The endpoint failed this pick: a connect, the response's timeout, or a reset
+        before any response byte (proxy.outlier CONNECT_FAILED, TIMED_OUT, RESET)."""
+        b = self.balancer
+        if b is not None:
+            h = b.health
+            if h is not None:
+                h.failure(self.endpoint, kind)
+
+    def answered(self, status: int) -> None:
+        """A response head of `status` came from the endpoint (L4: the connect succeeded)."""
+        b = self.balancer
+        if b is not None:
+            h = b.health
+            if h is not None and (h.watching or status >= 500):
+                h.answered(self.endpoint, status)
 
     def end(self, now: float | None = None) -> None:
         b = self.balancer

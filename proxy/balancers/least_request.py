@@ -87,7 +87,7 @@ class LeastRequest(PowerOfTwo):
     ) -> Lease | None:
         # The common case inlined: unweighted, nothing tried, the choice under its caps.
         n = len(self._endpoints)
-        if tried or not n or self._weights is not None:
+        if tried or self.out or not n or self._weights is not None:
             return Balancer.lease(self, key, tried, now)
         a = self._next
         if a >= n:

@@ -56,6 +56,7 @@ class RoundRobin(Balancer):
         active = self.active
         if (
             tried
+            or self.out
             or not n
             or self._weights is not None
             or active[i] >= self._cap_active

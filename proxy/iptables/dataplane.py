@@ -5,7 +5,7 @@ ip6tables for IPv6 (when this host has a usable ip6tables: else IPv6 addresses a
 unprogrammed, with a warning), both synced on every sync, each by its own full or partial
 sync. The (blocking) syncers run in a worker thread so the event loop keeps serving; a
 failed sync raises (the runner retries) and the failed family's next sync is a full one.
-A full sync also happens every `FULL_SYNC_PERIOD` seconds, like kube-proxy, to repair
+A full sync also happens every hour (proxy/full_sync.py), like kube-proxy, to repair
 rules someone else changed.
 """
 
@@ -17,6 +17,7 @@ import time
 from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortName, Snapshot
+from proxy.full_sync import PeriodicFullSync
 from proxy.iptables.applier import Applier
 from proxy.iptables.builder import BuildConfig
 from proxy.iptables.flavor import detect_flavor
@@ -24,7 +25,6 @@ from proxy.iptables.syncer import IptablesSyncer, SyncReport
 
 log = logging.getLogger(__name__)
 
-FULL_SYNC_PERIOD = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +67,7 @@ class IptablesDataplane:
         self.last_sync_duration: float | None = None  # seconds, for metrics
         self.last_reports: list[SyncReport] = []  # one per family, IPv4 first
         self.sync_count = 0
-        self._last_full = 0.0
+        self._periodic = PeriodicFullSync()
 
     @property
     def last_report(self) -> SyncReport | None:
@@ -92,8 +92,7 @@ class IptablesDataplane:
     async def sync(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> None:
         if not self.syncers:
             await self.start()
-        now = time.monotonic()
-        if now - self._last_full > FULL_SYNC_PERIOD:
+        if self._periodic.due():
             for syncer in self.syncers:
                 syncer.force_full()
         started = time.perf_counter()
@@ -105,8 +104,7 @@ class IptablesDataplane:
         self.last_sync_duration = time.perf_counter() - started
         self.last_reports = reports
         self.sync_count += 1
-        if all(r.full for r in reports):
-            self._last_full = now
+        self._periodic.synced(all(r.full for r in reports))
         for syncer, report in zip(self.syncers, reports, strict=True):
             log.info(
                 "%s %s", syncer.applier.family.tool_prefix, report.summary()

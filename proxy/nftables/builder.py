@@ -123,6 +123,8 @@ def fixed_sets(config: BuildConfig, fam: Family) -> dict[str, SetSpec]:
     }
     if config.nodeport_addresses:
         sets[N.NODEPORT_ADDRESSES] = SetSpec((a,), flags=("interval",))
+    if fam.version == 4:
+        sets[N.SYNC_STATE] = SetSpec(("mark",))  # its element: proxy/nftables/record.py
     return sets
 
 

@@ -2,8 +2,8 @@
 
 Each sync runs the (blocking) NftSyncer in a worker thread so the event loop keeps
 serving; a failed sync raises (the runner retries) and the next one is a full sync. A
-full sync (read back, write the differences) also happens every `FULL_SYNC_PERIOD`
-seconds, like kube-proxy, to repair what someone else changed in seaway's tables.
+full sync (read back, write the differences) also happens every hour (proxy/full_sync.py),
+like kube-proxy, to repair what someone else changed in seaway's tables.
 """
 
 from __future__ import annotations
@@ -14,13 +14,13 @@ import time
 from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortName, Snapshot
+from proxy.full_sync import PeriodicFullSync
 from proxy.nftables.applier import NftApplier
 from proxy.nftables.builder import BuildConfig
 from proxy.nftables.syncer import NftSyncer, SyncReport
 
 log = logging.getLogger(__name__)
 
-FULL_SYNC_PERIOD = 3600.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,15 +39,14 @@ class NftablesDataplane:
         self.last_sync_duration: float | None = None  # seconds, for metrics
         self.last_report: SyncReport | None = None
         self.sync_count = 0
-        self._last_full = 0.0
+        self._periodic = PeriodicFullSync()
 
     async def start(self) -> None:
         return None
 
     async def sync(self, snapshot: Snapshot, changed: frozenset[ServicePortName]) -> None:
         syncer = self.syncer
-        now = time.monotonic()
-        if now - self._last_full > FULL_SYNC_PERIOD:
+        if self._periodic.due():
             syncer.force_full()
         started = time.perf_counter()
         try:
@@ -58,8 +57,7 @@ class NftablesDataplane:
         self.last_sync_duration = time.perf_counter() - started
         self.last_report = report
         self.sync_count += 1
-        if report.full:
-            self._last_full = now
+        self._periodic.synced(report.full)
         log.info("nftables %s (total %.0f ms)", report.summary(), self.last_sync_duration * 1000)
 
     async def stop(self) -> None:

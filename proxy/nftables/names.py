@@ -40,6 +40,7 @@ NO_ENDPOINT_SERVICES = "no-endpoint-services"  # IP . proto . port : reject / dr
 NO_ENDPOINT_NODEPORTS = "no-endpoint-nodeports"  # proto . node port : reject / drop
 FIREWALL_IPS = "firewall-ips"  # LB IP . proto . port with loadBalancerSourceRanges
 FIREWALL_ALLOW = "firewall-allow"  # LB IP . proto . port . source range
+SYNC_STATE = "sync-state"  # ip table only: the sync record (proxy/nftables/record.py)
 
 MASQ_MARK = "0x4000"
 

@@ -12,7 +12,7 @@ new and changed chains, add elements.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 from proxy.nftables.names import TABLE
 from proxy.nftables.table import Chain, Delta, SetSpec, TableState
@@ -58,13 +58,17 @@ def render_table(state: TableState) -> str:
     return "\n".join(lines) + "\n"
 
 
-def render_full(states: Iterable[TableState]) -> str:
-    """Every given table replaced whole, in one transaction."""
+def render_full(
+    states: Iterable[TableState], rendered: Mapping[str, str] | None = None
+) -> str:
+    """Every given table replaced whole, in one transaction. `rendered`: render_table's
+    text of these very states by family, when the caller has it already."""
     out: list[str] = []
     for state in states:
         out.append(f"add table {state.family} {TABLE}\n")
         out.append(f"delete table {state.family} {TABLE}\n")
-        out.append(render_table(state))
+        text = rendered.get(state.family) if rendered is not None else None
+        out.append(text if text is not None else render_table(state))
     return "".join(out)
 
 

@@ -5,7 +5,8 @@ writes them (the spelling is seaway's own, chosen so that both directions agree,
 kernel test loads every kind of rule the builder makes and checks that it reads back
 equal). A rule with anything else in it reads back as a line no builder rule equals, so
 its chain is rewritten. Elements of timed sets (ClientIP affinity: clients the kernel
-learned) are not read: they are state, not configuration.
+learned) are not read: they are state, not configuration; nor is the sync record
+(proxy/nftables/record.py).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 import orjson
 
+from proxy.nftables import names as N
 from proxy.nftables.table import Chain, SetSpec, TableState
 
 
@@ -181,7 +183,7 @@ def parse_table(family: str, data: bytes) -> TableState:
             spec = _spec(s, is_map)
             state.sets[s["name"]] = spec
             elements: dict[str, str] = {}
-            if "timeout" not in spec.flags:
+            if "timeout" not in spec.flags and s["name"] != N.SYNC_STATE:
                 if is_map:
                     for key, value in s.get("elem", ()):
                         elements[_element(key)] = _element(value)

@@ -5,6 +5,9 @@
 - read-back: the first sync (daemon start, `seaway apply`) when seaway's tables exist:
   they are read (`nft -j list table`) and only the differences are written, so an
   unchanged config writes nothing and ClientIP affinity state survives a restart;
+- unchanged: the same, when the sync record proves the tables are exactly what seaway
+  last wrote and that is what is wanted now: nothing is read back, nothing written
+  (proxy/nftables/record.py; every full and read-back sync writes the record);
 - partial: every later sync writes only what the builder says changed.
 
 Each sync is one `nft -f` transaction for both families. Synchronous (the dataplane runs
@@ -21,10 +24,11 @@ from dataclasses import dataclass
 
 from discovery.snapshot import ServicePortInfo, ServicePortName, Snapshot
 from proxy.conntrack import clear_entries, stale_udp_entries
+from proxy.nftables import record
 from proxy.nftables.applier import ApplyError, NftApplier
 from proxy.nftables.builder import BuildConfig, TableBuilder
 from proxy.nftables.names import FAMILIES
-from proxy.nftables.render import render_delta, render_full
+from proxy.nftables.render import render_delta, render_full, render_table
 from proxy.nftables.table import Chain, Delta, TableState, diff
 
 log = logging.getLogger(__name__)
@@ -33,8 +37,16 @@ KernelTables = Mapping[str, TableState | None]
 
 
 @dataclass(frozen=True, slots=True)
+class Recorded:
+    """seaway's tables are exactly the state of this digest: the sync record proved that
+    nothing was committed since seaway wrote them."""
+
+    digest: str
+
+
+@dataclass(frozen=True, slots=True)
 class SyncReport:
-    kind: str  # full | read-back | partial
+    kind: str  # full | read-back | unchanged | partial
     build_seconds: float
     apply_seconds: float
     service_ports: int
@@ -105,22 +117,34 @@ class NftSyncer:
     def read_kernel(self) -> dict[str, TableState | None]:
         return {family: self.applier.read(family) for family in FAMILIES}
 
+    def recorded(self) -> Recorded | None:
+        """The sync record's digest when it proves the tables unchanged since seaway wrote
+        them (the namespace's generation is the recorded one); else None."""
+        generation = self.applier.generation()
+        if generation is None:
+            return None
+        found = self.applier.read_record()
+        if found is None or found[0] != generation:
+            return None
+        return Recorded(found[1])
+
     def sync(
         self,
         snapshot: Snapshot,
         changed: frozenset[ServicePortName] | None = None,
-        kernel: KernelTables | None = None,
+        kernel: KernelTables | Recorded | None = None,
     ) -> SyncReport:
-        """One sync. `kernel`: seaway's tables as the kernel holds them, when the caller
-        read them already (`seaway apply` reads them while parsing); used by a full sync,
-        else read here. `changed` is accepted for the Dataplane signature: the builder
-        finds the changed service ports itself (by identity, then equality)."""
+        """One sync. `kernel`: seaway's tables as the kernel holds them (or the record
+        proving what they hold), when the caller read them already (`seaway apply` reads
+        them while parsing); used by a full sync, else read here. `changed` is accepted
+        for the Dataplane signature: the builder finds the changed service ports itself
+        (by identity, then equality)."""
         t0 = self.clock()
         try:
             if self.needs_full:
                 self.builder.build(snapshot, deltas=False)
                 t1 = self.clock()
-                plan = self._full(kernel if kernel is not None else self.read_kernel())
+                plan = self._full_sync(kernel)
             else:
                 deltas = self.builder.build(snapshot)
                 t1 = self.clock()
@@ -173,9 +197,35 @@ class NftSyncer:
         plan.deleted += deleted
         plan.elements += elements
 
-    def _full(self, kernel: KernelTables) -> _Plan:
+    def _full_sync(self, kernel: KernelTables | Recorded | None) -> _Plan:
+        """Nothing when the record proves the kernel holds what is wanted; else write
+        what differs from the tables read back."""
+        # Each table rendered once: for the digest, and as the text if written whole.
+        rendered = {f: render_table(s) for f, s in self.builder.states().items()}
+        wanted_digest = record.digest_of(rendered.values())
+        if kernel is None:
+            kernel = self.recorded()
+        if isinstance(kernel, Recorded):
+            if kernel.digest == wanted_digest:
+                return _Plan("", "unchanged")
+            kernel = None
+        kernel = kernel if kernel is not None else self.read_kernel()
+        return self._full(kernel, wanted_digest, rendered)
+
+    def _apply_recorded(self, text: str, tables_digest: str) -> str:
+        """Apply `text` with the sync record at its end; returns what was applied."""
+        generation = self.applier.generation()
+        if generation is not None:
+            text += record.record_text((generation + 1) & 0xFFFFFFFF, tables_digest)
+        self.applier.apply(text)
+        return text
+
+    def _full(
+        self, kernel: KernelTables, tables_digest: str, rendered: Mapping[str, str]
+    ) -> _Plan:
         """Write what differs from the kernel's tables (whole tables where there is none,
-        or where a hook or fixed set differs); if that fails, every table whole."""
+        or where a hook or fixed set differs); if that fails, every table whole. The
+        transaction ends with the sync record."""
         wanted = self.builder.states()
         whole: list[str] = []
         for family, state in wanted.items():
@@ -183,7 +233,7 @@ class NftSyncer:
             if have is None or needs_rebuild(have, state):
                 whole.append(family)
         plan = _Plan("", "full" if len(whole) == len(wanted) else "read-back")
-        parts = [render_full(wanted[f] for f in whole)]
+        parts = [render_full((wanted[f] for f in whole), rendered)]
         for family in whole:
             _count_whole(plan, wanted[family])
         for family, state in wanted.items():
@@ -193,17 +243,17 @@ class NftSyncer:
             delta = diff(have, state)
             parts.append(render_delta(family, delta))
             self._count(plan, delta)
-        plan.text = "".join(parts)
         try:
-            self.applier.apply(plan.text)
+            plan.text = self._apply_recorded("".join(parts), tables_digest)
         except ApplyError as exc:
             if plan.kind != "read-back":
                 raise
             log.warning("writing the differences failed (%s); writing the tables whole", exc)
-            plan = _Plan(render_full(wanted.values()), "full")
+            plan = _Plan("", "full")
             for state in wanted.values():
                 _count_whole(plan, state)
-            self.applier.apply(plan.text)
+            text = render_full(wanted.values(), rendered)
+            plan.text = self._apply_recorded(text, tables_digest)
         return plan
 
 

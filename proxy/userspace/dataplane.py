@@ -13,13 +13,18 @@ import os
 import socket
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
+from discovery.gateway_attach import GatewayConfig, attach_gateways
 from discovery.snapshot import ServicePortName, Snapshot
 from proxy.acceptor import Acceptor, reset_socket
 from proxy.balancer import NO_LIMITS, EndpointLimits
 from proxy.counters import Family, Totals
+from proxy.health_metrics import L4_HEALTH_FAMILIES, add_health
+from proxy.health_runner import HealthRunner
+from proxy.outlier import Address, HealthRegistry
 from proxy.userspace.addresses import DUMMY_INTERFACE, DummyInterface, host_addresses
+from proxy.userspace.gateway_listeners import GatewayL4, gateway_l4_listeners
 from proxy.userspace.listeners import (
     ListenerKey,
     SourceRanges,
@@ -136,6 +141,9 @@ class UserspaceConfig:
     shutdown_grace_period: float = 30.0  # TCP connections get this long to end on SIGTERM
     max_connections: int = 0  # client connections of this process; 0 = no limit
     endpoint_limits: EndpointLimits = NO_LIMITS  # per-endpoint caps (circuit breaking)
+    # Gateway API: the TCP and UDP listeners of seaway's Gateways, with their TCPRoutes
+    # and UDPRoutes (proxy/userspace/gateway_listeners.py); None: not served.
+    gateway: GatewayConfig | None = None
 
 
 class UserspaceDataplane:
@@ -183,13 +191,18 @@ class UserspaceDataplane:
             frozenset()
         )
         self._need_full = True
+        self._gateway_warnings: tuple[str, ...] = ()
         self.stats = L4Stats()
         self.totals = Totals()
+        self.health: HealthRegistry | None = None  # endpoint health (made on start)
+        self._health_runner: HealthRunner | None = None
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self._conns = TcpConnections(self._loop, self.connect_timeout, self.stats)
+        self.health = HealthRegistry(self._loop.time)
+        self._health_runner = HealthRunner(self._loop, self.health)
         if self.config.bind_cluster_ips:
             if os.geteuid() == 0:
                 self._bind_ips = True
@@ -209,6 +222,8 @@ class UserspaceDataplane:
         self._sources.clear()
         if self._conns is not None:
             self._conns.abort_all()
+        if self._health_runner is not None:
+            self._health_runner.close()
         self._targets.clear()
         if self._bind_ips:
             try:
@@ -227,12 +242,20 @@ class UserspaceDataplane:
             await self._conns.drain(self.config.shutdown_grace_period)
 
     def families(self) -> tuple[Family, ...]:
-        return FAMILIES
+        return FAMILIES + L4_HEALTH_FAMILIES
 
     def collect(self) -> Totals:
-        """Connection counts so far (proxy/counters.py)."""
-        self.totals.absorb(0, self.stats.take())
+        """Connection counts so far (proxy/counters.py), and endpoint health."""
+        delta = self.stats.take()
+        if self.health is not None:
+            add_health(delta, self.health)
+        self.totals.absorb(0, delta)
         return self.totals
+
+    def set_health_verdicts(self, down: frozenset[Address]) -> None:
+        """The endpoints failing their active health checks now (the daemon's checker)."""
+        if self.health is not None:
+            self.health.set_active_down(down)
 
     def listening(self) -> dict[ListenerKey, ServicePortName]:
         """The listeners open now and the service port each serves."""
@@ -264,10 +287,21 @@ class UserspaceDataplane:
         for name, info in ports.items():
             target = self._targets.get(name)
             if target is None:
-                self._targets[name] = ServiceTarget(info, self.clock, opts.endpoint_limits)
+                self._targets[name] = ServiceTarget(
+                    info, self.clock, opts.endpoint_limits, self.health
+                )
             elif (full or name in changed) and target.info != info:
                 target.update(info)
-        for name in [n for n in self._targets if n not in ports]:
+        routes = self._gateway_routes(snapshot)
+        for name, route in routes.targets.items():
+            target = self._targets.get(name)
+            if target is None:
+                self._targets[name] = ServiceTarget(
+                    route.info, self.clock, opts.endpoint_limits, self.health, route.weights
+                )
+            elif (target.info, target.weights) != (route.info, route.weights):
+                target.update(route.info, route.weights)
+        for name in [n for n in self._targets if n not in ports and n not in routes.targets]:
             del self._targets[name]
 
         local = set(await self._host_addresses())
@@ -287,6 +321,10 @@ class UserspaceDataplane:
             nodeport_ips(opts.nodeport_addresses, local, "TCP"),
             nodeport_ips(opts.nodeport_addresses, local, "UDP"),
         )
+        for key, name in routes.listeners.items():
+            owner = desired.listeners.setdefault(key, name)
+            if owner != name:
+                desired = replace(desired, conflicts=(*desired.conflicts, (key, owner, name)))
         for name in desired.skipped:
             log.debug("%s: SCTP is not supported by the userspace proxy; skipped", name)
         conflicts = frozenset(desired.conflicts)
@@ -313,6 +351,18 @@ class UserspaceDataplane:
             log.info("listening on %s for %s", key, name)
         self._restrict(desired.sources)
         self._need_full = False
+
+    def _gateway_routes(self, snapshot: Snapshot) -> GatewayL4:
+        """The Gateway TCP/UDP listeners and their targets (none without a config)."""
+        config = self.config.gateway
+        if config is None:
+            return GatewayL4()
+        found = gateway_l4_listeners(attach_gateways(snapshot, config))
+        if found.warnings != self._gateway_warnings:
+            for warning in found.warnings:
+                log.warning("gateway: %s", warning)
+            self._gateway_warnings = found.warnings
+        return found
 
     def _restrict(self, wanted: dict[ListenerKey, tuple[str, ...]]) -> None:
         """loadBalancerSourceRanges onto the listeners whose ranges changed."""

@@ -23,6 +23,7 @@ from discovery.snapshot import EndpointInfo
 from proxy.acceptor import COUNTERS
 from proxy.balancer import Lease
 from proxy.flow import ReadFlow
+from proxy.outlier import CONNECT_FAILED
 from proxy.userspace.listeners import SourceRanges
 from proxy.userspace.stats import BYTES_IN, BYTES_OUT, WIDTH, L4Stats, Row
 from proxy.userspace.target import ServiceTarget
@@ -168,6 +169,7 @@ class ClientSide(asyncio.Protocol):
                 except (OSError, TimeoutError) as e:
                     log.debug("%s: connect to %s failed: %s", self.target.name, ep.address, e)
                     if self.lease is not None:
+                        self.lease.failed(CONNECT_FAILED)  # (endpoint health)
                         self.lease.end(loop.time())
                     self._conns.stats.failed(self.target.name, ep.address)
                     if self.closed:
@@ -180,6 +182,7 @@ class ClientSide(asyncio.Protocol):
                     continue
                 if self.lease is not None:
                     self.lease.connected(loop.time())
+                    self.lease.answered(0)  # connected: its failure streak (if any) ends
                 self._attach(up, ep.address)
                 return
             if not self.closed and self.transport is not None:

@@ -153,6 +153,36 @@ def test_gateways_on_one_address_older_keeps_the_listener() -> None:
         assert find_condition(ls.conditions, "Conflicted", "False"), name
 
 
+def test_a_listener_on_the_ingress_listeners_port_is_port_unavailable() -> None:
+    """The Ingress listeners (--http-bind-address / --https-bind-address) are seaway's own:
+    a Gateway listener on their port and an overlapping address could not be bound."""
+    reserved = (("0.0.0.0", 80, "Ingress HTTP listener"), ("127.0.0.1", 443, "Ingress HTTPS"))
+    cfg = config(reserved=reserved)
+    w = world(
+        GWC,
+        gateway("wild", HTTP80 + "\n  - {name: other, port: 81, protocol: HTTP}"),
+        gateway("own", "  - {name: tls, port: 443, protocol: HTTP}",
+                extra="  addresses: [{value: 127.0.0.9}]\n"),
+        gateway("same", "  - {name: tls, port: 443, protocol: HTTP}",
+                extra="  addresses: [{value: 127.0.0.1}]\n"),
+        base=False,
+        cfg=cfg,
+    )  # fmt: skip
+    http, other = w.gateway("default", "wild").listeners
+    assert find_condition(http.conditions, "Accepted", "False", "PortUnavailable")
+    assert find_condition(http.conditions, "Programmed", "False", "Invalid")
+    assert find_condition(other.conditions, "Accepted", "True")
+    assert find_condition(w.gateway("default", "wild").conditions, "Accepted", "True",
+                          "ListenersNotValid")  # fmt: skip
+    (own,) = w.gateway("default", "own").listeners  # another address: no overlap
+    assert find_condition(own.conditions, "Accepted", "True"), own.conditions
+    (same,) = w.gateway("default", "same").listeners
+    assert find_condition(same.conditions, "Accepted", "False", "PortUnavailable")
+    # Without the reservation the same objects are all served.
+    w = world(GWC, gateway("wild", HTTP80), base=False)
+    assert find_condition(w.gateway("default", "wild").listeners[0].conditions, "Accepted", "True")
+
+
 def test_http_and_https_on_one_port_of_one_gateway_both_conflict() -> None:
     w = world(
         GWC,

@@ -764,6 +764,79 @@ spec:
     gateway_must_have_condition(w, (INFRA, "gateway-without-address-value"), "Programmed", "True")
 
 
+# -- gateway-invalid-parameters-ref.go ----------------------------------------------------------
+
+
+def test_GatewayInvalidParametersRef() -> None:
+    gw = (INFRA, "gateway-invalid-parameters-ref")
+    w = world("""
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: gateway-invalid-parameters-ref
+  namespace: gateway-conformance-infra
+  annotations:
+    gateway-api/skip-this-for-readiness: "true"
+spec:
+  gatewayClassName: "{GATEWAY_CLASS_NAME}"
+  listeners:
+    - name: http
+      port: 80
+      protocol: HTTP
+  infrastructure:
+    parametersRef:
+      group: invalid.io
+      kind: InvalidParameters
+      name: invalid
+""")
+    assert latest(w.gateway(*gw).conditions, w.gateway_generation(*gw))
+    gateway_must_have_condition(w, gw, "Accepted", "False", "InvalidParameters")
+    gateway_must_have_condition(w, gw, "Programmed", "False")
+
+
+def test_gateway_infrastructure_without_parameters_is_accepted() -> None:
+    """spec.infrastructure labels and annotations alone do not make a Gateway invalid."""
+    gw = (INFRA, "with-infrastructure")
+    w = world("""
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: with-infrastructure, namespace: gateway-conformance-infra}
+spec:
+  gatewayClassName: "{GATEWAY_CLASS_NAME}"
+  listeners: [{name: http, port: 8123, protocol: HTTP}]  # 80 is the base Gateways'
+  infrastructure:
+    labels: {team: web}
+    annotations: {note: kept}
+""")
+    gateway_must_have_condition(w, gw, "Accepted", "True")
+
+
+# -- gateway-name-maximum-length.go -------------------------------------------------------------
+
+
+def test_GatewayNameMaximumLength() -> None:
+    name = "gateway-name-maximum-length-" + "a" * (253 - len("gateway-name-maximum-length-"))
+    assert len(name) == 253
+    w = world(f"""
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: {name}
+  namespace: gateway-conformance-infra
+  annotations:
+    gateway-api/skip-this-for-readiness: "true"
+spec:
+  gatewayClassName: "{{GATEWAY_CLASS_NAME}}"
+  listeners:
+    - name: http
+      port: 80
+      protocol: HTTP
+""")
+    conditions = w.gateway(INFRA, name).conditions
+    assert conditions  # reconciled: it has conditions, for its latest generation
+    assert latest(conditions, w.gateway_generation(INFRA, name)), conditions
+
+
 # -- httproute-invalid-*.go ---------------------------------------------------------------------
 
 

@@ -13,7 +13,9 @@ import pytest
 import yaml
 
 from discovery.kube_gateway import GATEWAY_RESOURCES, gateway_spec
+from discovery.kube_ingress_status import ingress_status_path
 from discovery.kube_source import KIND_SPECS, configmap_spec, node_spec, secret_spec
+from discovery.model import ObjectKey
 from proxy.app.options import Options
 from tests.kubeapi.fixtures import api_server, run, run_process
 from tests.kubeapi.resources import BY_KIND
@@ -54,7 +56,8 @@ def test_manifests_match_the_kubernetes_schemas() -> None:
 
 def test_clusterrole_grants_exactly_what_kubesource_requests() -> None:
     """Derived from the code: list and watch of every path KubeSource lists and watches,
-    patch of the status subresources the Gateway API status writer writes; nothing else."""
+    patch of the status subresources the Gateway API and Ingress status writers write;
+    nothing else."""
     wanted: set[tuple[str, str, str]] = set()
     gateway_api = [gateway_spec(kind, "v1") for kind in GATEWAY_RESOURCES]
     for spec in (
@@ -69,6 +72,9 @@ def test_clusterrole_grants_exactly_what_kubesource_requests() -> None:
     for kind, (plural, _, writes_status) in GATEWAY_RESOURCES.items():
         if writes_status:
             wanted.add((BY_KIND[kind].group, f"{plural}/status", "patch"))
+    ingress_status = ingress_status_path(ObjectKey("Ingress", "default", "web"))
+    group, plural = ingress_status.split("/")[2], ingress_status.split("/")[6]
+    wanted.add((group, f"{plural}/status", "patch"))
     granted: set[tuple[str, str, str]] = set()
     for rule in by_kind("ClusterRole")["rules"]:
         assert "resourceNames" not in rule and "nonResourceURLs" not in rule

@@ -167,3 +167,81 @@ def test_kubectl_sees_status_follow_routes_attaching_detaching_and_breaking() ->
                 assert got == "0"
 
     run(main(), timeout=120)
+
+
+TLS_GATEWAY = """\
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata:
+  name: tls
+  namespace: default
+spec:
+  gatewayClassName: seaway
+  addresses:
+  - value: 127.0.71.2
+  listeners:
+  - name: passthrough
+    port: 443
+    protocol: TLS
+    hostname: "*.example.com"
+    tls:
+      mode: Passthrough
+---
+apiVersion: gateway.networking.k8s.io/v1alpha2
+kind: TLSRoute
+metadata:
+  name: pass
+  namespace: default
+spec:
+  parentRefs:
+  - name: tls
+  hostnames: [HOSTNAME]
+  rules:
+  - backendRefs:
+    - name: web
+      port: 80
+"""
+
+
+def tls_condition(server: ApiServer, ctype: str) -> tuple[str, str] | None:
+    obj = server.db.table(BY_KIND["TLSRoute"]).get(("default", "pass"))
+    for parent in (obj or {}).get("status", {}).get("parents", []):
+        for c in parent["conditions"]:
+            if c["type"] == ctype:
+                return c["status"], c["reason"]
+    return None
+
+
+def test_kubectl_applies_a_tlsroute_and_reads_its_status() -> None:
+    """A TLSRoute (applied at v1alpha2, as the experimental CRDs serve it) attaches to a
+    TLS Passthrough listener; kubectl reads Accepted and the listener's supportedKinds;
+    a hostname outside the listener's detaches it."""
+
+    async def main() -> None:
+        async with api_server() as server, running_source(server):
+            with tempfile.TemporaryDirectory() as tmp:
+                kc = server.write_kubeconfig(os.path.join(tmp, "kubeconfig"))
+                files = Path(tmp, "base.yaml"), Path(tmp, "tls.yaml")
+                files[0].write_text(BASE)
+                files[1].write_text(TLS_GATEWAY.replace("HOSTNAME", "pass.example.com"))
+                for f in files:
+                    await kubectl(kc, "apply", "--validate=false", "-f", str(f))
+                await eventually(lambda: tls_condition(server, "Accepted") == ("True", "Accepted"),
+                                 what="TLSRoute accepted")  # fmt: skip
+                kinds = await kubectl(
+                    kc, "get", "gateway", "tls",
+                    "-o", "jsonpath={.status.listeners[0].supportedKinds[0].kind} "
+                    "{.status.listeners[0].attachedRoutes}",
+                )  # fmt: skip
+                assert kinds == "TLSRoute 1"
+                listing = await kubectl(kc, "get", "tlsroute")
+                assert listing.splitlines()[1].split()[:2] == ["pass", '["pass.example.com"]']
+                files[1].write_text(TLS_GATEWAY.replace("HOSTNAME", "pass.example.org"))
+                await kubectl(kc, "apply", "--validate=false", "-f", str(files[1]))
+                await eventually(
+                    lambda: tls_condition(server, "Accepted")
+                    == ("False", "NoMatchingListenerHostname"),
+                    what="TLSRoute detached",
+                )
+
+    run(main(), timeout=120)

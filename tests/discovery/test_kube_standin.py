@@ -12,6 +12,7 @@ from tests.kubeapi.patch import merge_patch, strategic_merge
 from tests.kubeapi.server import ApiServer
 
 SERVICES = "/api/v1/namespaces/default/services"
+TABLE = "application/json;as=Table;v=v1;g=meta.k8s.io,application/json"
 
 
 async def call(
@@ -233,5 +234,52 @@ def test_test_hooks_over_http() -> None:
             assert result["result"] == 1
             _, stats, _ = await call(server, "GET", "/_test/stats")
             assert stats["result"]["requests"] == 1 and "list:Service" not in stats["result"]
+
+    run(main())
+
+
+def test_ingress_status_subresource_and_printer_columns() -> None:
+    """Ingress as the apiserver serves it: status dropped on create and kept by writes
+    to the object, written through /status only; strategic merge patch accepted (a
+    built-in kind); `kubectl get ingress` columns from its server-side printer."""
+    base = "/apis/networking.k8s.io/v1/namespaces/default/ingresses"
+    rules = [{"host": h, "http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+        "service": {"name": "web", "port": {"number": 80}}}}]}} for h in ("a.example", "")]
+    body = {
+        "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"ingressClassName": "seaway", "rules": rules},
+        "status": {"loadBalancer": {"ingress": [{"ip": "9.9.9.9"}]}},
+    }  # fmt: skip
+    lb = {"loadBalancer": {"ingress": [{"ip": "10.0.0.2"}, {"hostname": "lb.example"},
+                                       {"ip": "10.0.0.1", "hostname": "one.example"}]}}
+    merge = "application/merge-patch+json"
+
+    async def main() -> None:
+        async with api_server() as server:
+            status, created, _ = await call(server, "POST", base, body)
+            assert status == 201 and "status" not in created
+            rv = created["metadata"]["resourceVersion"]
+            stale = {"metadata": {"resourceVersion": "1"}, "status": lb}
+            status, err, _ = await call(server, "PATCH", f"{base}/web/status", stale, merge)
+            assert status == 409 and err["reason"] == "Conflict"
+            patch = {"metadata": {"resourceVersion": rv}, "status": lb,
+                     "spec": {"ingressClassName": "other"}}  # fmt: skip
+            status, got, _ = await call(server, "PATCH", f"{base}/web/status", patch, merge)
+            assert status == 200 and got["status"] == lb
+            assert got["spec"]["ingressClassName"] == "seaway"
+            smp = "application/strategic-merge-patch+json"
+            edit = {"metadata": {"labels": {"team": "shop"}}, "status": {"loadBalancer": {}}}
+            status, got, _ = await call(server, "PATCH", f"{base}/web", edit, smp)
+            assert status == 200, got
+            assert got["metadata"]["labels"] == {"team": "shop"} and got["status"] == lb
+            status, table, _ = await call(server, "GET", base, Accept=TABLE)
+            assert status == 200 and table["kind"] == "Table"
+            names = [c["name"] for c in table["columnDefinitions"]]
+            assert names == ["Name", "Class", "Hosts", "Address", "Ports", "Age"]
+            (row,) = table["rows"]
+            assert row["cells"][:5] == [
+                "web", "seaway", "a.example", "10.0.0.1,10.0.0.2,lb.example", "80"
+            ]  # fmt: skip
 
     run(main())

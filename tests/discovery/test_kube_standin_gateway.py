@@ -91,9 +91,11 @@ def test_one_object_two_versions() -> None:
             assert event["object"]["apiVersion"] == "gateway.networking.k8s.io/v1beta1"
             status, stored, _ = await call(server, "GET", f"{V1}/gw2")
             assert stored["apiVersion"] == "gateway.networking.k8s.io/v1"
-            # Discovery: both versions, v1 preferred; ReferenceGrant too.
+            # Discovery: both versions, v1 preferred; ReferenceGrant too (and the alpha
+            # versions TLSRoute is also served at).
             status, group, _ = await call(server, "GET", "/apis/gateway.networking.k8s.io")
-            assert [v["version"] for v in group["versions"]] == ["v1", "v1beta1"]
+            versions = [v["version"] for v in group["versions"]]
+            assert versions == ["v1", "v1beta1", "v1alpha3", "v1alpha2"]
             assert group["preferredVersion"]["version"] == "v1"
             status, res, _ = await call(server, "GET", "/apis/gateway.networking.k8s.io/v1beta1")
             names = {r["name"] for r in res["resources"]}

@@ -31,8 +31,12 @@ from discovery.nginx_settings import (
 P = "nginx.ingress.kubernetes.io/"
 
 
-def parse(annotations: dict[str, str], namespace: str = "default") -> IngressAnnotations:
-    return parse_annotations({P + k: v for k, v in annotations.items()}, namespace, "web")
+def parse(
+    annotations: dict[str, str], namespace: str = "default", ssl_passthrough: bool = True
+) -> IngressAnnotations:
+    """As seaway reads them with --enable-ssl-passthrough (unless told otherwise)."""
+    prefixed = {P + k: v for k, v in annotations.items()}
+    return parse_annotations(prefixed, namespace, "web", ssl_passthrough=ssl_passthrough)
 
 
 def field(parsed: IngressAnnotations, path: str) -> Any:
@@ -88,6 +92,13 @@ VALID: list[tuple[str, dict[str, str], str, Any]] = [
     ("proxy/main_test.go TestProxy", {"proxy-read-timeout": "3"}, "limits.read_timeout", 3),
     ("proxy/main_test.go TestProxy", {"proxy-next-upstream-tries": "3"},
      "limits.next_upstream_tries", 3),
+    ("e2e annotations/proxy.go should build proxy next upstream",
+     {"proxy-next-upstream": "error timeout http_502"}, "limits.next_upstream",
+     "error timeout http_502"),
+    ("e2e annotations/proxy.go should build proxy next upstream",
+     {"proxy-next-upstream-timeout": "10"}, "limits.next_upstream_timeout", 10),
+    ("proxy/main.go validUpstreamAnnotation: off", {"proxy-next-upstream": "off"},
+     "limits.next_upstream", "off"),
     # backends
     ("backendprotocol/main_test.go TestParseAnnotations", {"backend-protocol": "HTTPS"},
      "backends.protocol", "HTTPS"),
@@ -241,6 +252,12 @@ INVALID: list[tuple[str, dict[str, str], str, str, str, str, Any]] = [
      "proxy-body-size", 'invalid size "10b"', "default", "limits.body_size", None),
     ("proxy/main_test.go: timeouts are seconds without unit", {"proxy-read-timeout": "60s"},
      "proxy-read-timeout", 'invalid timeout "60s"', "default", "limits.read_timeout", None),
+    ("proxy/main.go validUpstreamAnnotation: an unknown word",
+     {"proxy-next-upstream": "error sometimes"}, "proxy-next-upstream",
+     'invalid condition list "error sometimes"', "default", "limits.next_upstream", None),
+    ("proxy/main.go validUpstreamAnnotation: words are space separated",
+     {"proxy-next-upstream": "error,timeout"}, "proxy-next-upstream",
+     'invalid condition list "error,timeout"', "default", "limits.next_upstream", None),
     ("nginx refuses a negative timeout at reload", {"proxy-connect-timeout": "-1"},
      "proxy-connect-timeout", 'invalid timeout "-1"', "default", "limits.connect_timeout", None),
     ("rewrite/main.go: invalid rewrite-target defaults to empty", {"rewrite-target": "/a b"},
@@ -563,6 +580,19 @@ def test_ssl_passthrough_makes_every_other_annotation_moot() -> None:
     assert parsed.ssl_passthrough and parsed.limits.body_size is None
     assert parsed.recognised == (P + "ssl-passthrough",)
     assert {i.key for i in parsed.ignored} == {P + "proxy-body-size", P + "enable-cors"}
+
+
+def test_ssl_passthrough_without_the_flag_is_ignored_and_the_rest_acts() -> None:
+    """cmd/nginx/flags.go: --enable-ssl-passthrough (default false) starts the TCP proxy
+    that reads SNI; without it the annotation changes nothing and nginx serves the host
+    with every other annotation, TLS terminated."""
+    parsed = parse({"ssl-passthrough": "true", "proxy-body-size": "1k"}, ssl_passthrough=False)
+    assert not parsed.ssl_passthrough and parsed.limits.body_size == 1024
+    assert parsed.recognised == (P + "proxy-body-size",)
+    (ignored,) = parsed.ignored
+    assert ignored.key == P + "ssl-passthrough" and "--enable-ssl-passthrough" in ignored.reason
+    bad = parse({"ssl-passthrough": "maybe"}, ssl_passthrough=False)
+    assert bad.refusals, "an invalid value is refused with or without the flag"
 
 
 def test_annotations_prefix() -> None:

@@ -60,13 +60,15 @@ def test_readme_tables_show_the_catalog() -> None:
 
 
 def test_translated_names_are_parsed_ones() -> None:
-    """Only what the parsers read can be translated; ssl-passthrough is still planned."""
+    """Only what the parsers read can be translated."""
     assert set(TRANSLATED) <= {k for k, v in ANNOTATIONS.items() if v == PARSED}
     assert set(TRANSLATED_KEYS) <= {k for k, v in CONFIGMAP_KEYS.items() if v == PARSED}
-    assert "ssl-passthrough" not in TRANSLATED and "use-forwarded-headers" not in TRANSLATED_KEYS
+    assert TRANSLATED["ssl-passthrough"] == "translated, acts now"
+    assert "block-cidrs" in TRANSLATED_KEYS
+    assert TRANSLATED_KEYS["use-proxy-protocol"] == "translated, acts now"
     assert TRANSLATED["use-regex"] == "translated, acts now"
     assert TRANSLATED["enable-cors"] == "translated, acts now"
-    assert TRANSLATED["load-balance"] == "translated; runtime pending"
+    assert TRANSLATED["load-balance"] == "translated, acts now"
 
 
 def test_catalog_holds_every_documented_name() -> None:
@@ -84,6 +86,7 @@ def test_catalog_holds_every_documented_name() -> None:
 
 # A value each parsed annotation accepts, with what it needs to take effect.
 VALID_VALUE = {
+    "proxy-next-upstream": "error timeout http_502",
     "app-root": "/app", "rewrite-target": "/", "x-forwarded-prefix": "/p",
     "permanent-redirect": "https://a.b", "temporal-redirect": "https://a.b",
     "permanent-redirect-code": "308", "temporal-redirect-code": "307",
@@ -139,7 +142,8 @@ def test_each_annotation_does_what_the_catalog_says(name: str) -> None:
                  r"connections|multiplier)$", name) and name not in VALID_VALUE:
         value = "5"
     annotations = {**context_for(name), name: value}
-    parsed = parse_annotations({P + k: v for k, v in annotations.items()}, "default", "web")
+    prefixed = {P + k: v for k, v in annotations.items()}
+    parsed = parse_annotations(prefixed, "default", "web", ssl_passthrough=True)
     ignored = {i.key: i.reason for i in parsed.ignored}
     if status == PARSED:
         assert P + name in parsed.recognised, (ignored.get(P + name), parsed.problems)
@@ -155,7 +159,8 @@ def test_each_configmap_key_does_what_the_catalog_says(key: str) -> None:
     samples = {"proxy-body-size": "1m", "http-redirect-code": "301", "load-balance": "ewma",
                "forwarded-for-header": "X-F", "no-tls-redirect-locations": "/x",
                "custom-http-errors": "404", "allow-snippet-annotations": "false",
-               "limit-req-status-code": "429", "limit-conn-status-code": "429"}
+               "limit-req-status-code": "429", "limit-conn-status-code": "429",
+               "proxy-next-upstream": "error timeout http_502"}
     value = samples.get(key, "10.0.0.0/8" if ("cidr" in key or "range" in key) else "5")
     if status == PARSED and key not in samples and not key.endswith(("cidr", "range", "cidrs")):
         value = "true" if not re.search(r"timeout|tries|max-age", key) else "5"

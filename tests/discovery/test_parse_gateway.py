@@ -255,6 +255,12 @@ def test_status_is_read_leniently() -> None:
          'spec.addresses[0].value: must be a valid IP address, got "10.0.0.300"'),
         ("spec.addresses", [{"value": "10.0.0.1"}, {"value": "10.0.0.1"}],
          "spec.addresses[1].value: IPAddress values must be unique"),
+        ("spec.infrastructure", {"parametersRef": {"group": "x.io", "kind": "P"}},
+         "spec.infrastructure.parametersRef.name: required"),
+        ("spec.infrastructure", {"labels": {"a": 1}},
+         "spec.infrastructure.labels[a]: must be a string, got 1"),
+        ("spec.infrastructure", {"annotations": {str(i): "v" for i in range(9)}},
+         "spec.infrastructure.annotations: at most 8 entries, got 9"),
     ],
 )  # fmt: skip
 def test_gateway_invalid(path: str, value: Any, expected: str) -> None:

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import http.client
 import json
 import os
 import socket
 import ssl
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,13 +121,22 @@ class _EchoProtocol(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.url = b""
         self.headers: list[tuple[str, str]] = []
+        self.websocket: _WebSocketEcho | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
 
     def data_received(self, data: bytes) -> None:
+        if self.websocket is not None:
+            self.websocket.feed(data)
+            return
         try:
             self.parser.feed_data(data)
+        except httptools.HttpParserUpgrade as upgrade:
+            if self.websocket is not None:  # the 101 was sent: frames may follow at once
+                self.websocket.feed(data[upgrade.args[0] :])
+            elif self.transport is not None:
+                self.transport.close()
         except httptools.HttpParserError:
             if self.transport is not None:
                 self.transport.close()
@@ -160,6 +170,10 @@ class _EchoProtocol(asyncio.Protocol):
             "pod": self.pod.name,
         }
         self.pod.requests.append(captured)
+        ws_key = headers.get("Sec-Websocket-Key")
+        if ws_key and ",".join(headers.get("Upgrade", ())).lower() == "websocket":
+            self._accept_websocket(ws_key[0])
+            return
         extra = b""
         for name, values in headers.items():
             if name != "X-Echo-Set-Header":
@@ -184,6 +198,72 @@ class _EchoProtocol(asyncio.Protocol):
     def _send(self, data: bytes) -> None:
         if self.transport is not None and not self.transport.is_closing():
             self.transport.write(data)
+
+    def _accept_websocket(self, key: str) -> None:
+        """echo-basic's /ws: the RFC 6455 handshake, then every message echoed."""
+        digest = hashlib.sha1((key + WEBSOCKET_GUID).encode()).digest()
+        accept = base64.b64encode(digest)
+        self._send(
+            b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+            b"Connection: Upgrade\r\nSec-WebSocket-Accept: " + accept + b"\r\n\r\n"
+        )
+        self.websocket = _WebSocketEcho(self._send, self._close)
+
+    def _close(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+
+
+WEBSOCKET_GUID = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
+
+
+class _WebSocketEcho:
+    """RFC 6455 frames in (masked, from a client), the same frames out unmasked; a close
+    is answered with a close, a ping with a pong."""
+
+    def __init__(self, send: Callable[[bytes], None], close: Callable[[], None]) -> None:
+        self.send = send
+        self.close = close
+        self.buffer = b""
+
+    def feed(self, data: bytes) -> None:
+        self.buffer += data
+        while (frame := self._frame()) is not None:
+            first, payload = frame
+            opcode = first & 0x0F
+            if opcode == 0x9:  # ping -> pong
+                first = (first & 0xF0) | 0xA
+            self.send(bytes([first]) + _length(len(payload)) + payload)
+            if opcode == 0x8:
+                self.close()
+                return
+
+    def _frame(self) -> tuple[int, bytes] | None:
+        b = self.buffer
+        if len(b) < 2:
+            return None
+        size, at = b[1] & 0x7F, 2
+        if size == 126:
+            size, at = int.from_bytes(b[2:4], "big"), 4
+        elif size == 127:
+            size, at = int.from_bytes(b[2:10], "big"), 10
+        mask = b[at : at + 4] if b[1] & 0x80 else b""
+        at += len(mask)
+        if len(b) < at + size:
+            return None
+        payload = b[at : at + size]
+        if mask:
+            payload = bytes(c ^ mask[i % 4] for i, c in enumerate(payload))
+        self.buffer = b[at + size :]
+        return b[0], payload
+
+
+def _length(n: int) -> bytes:
+    if n < 126:
+        return bytes([n])
+    if n < 1 << 16:
+        return bytes([126]) + n.to_bytes(2, "big")
+    return bytes([127]) + n.to_bytes(8, "big")
 
 
 class EchoPod:

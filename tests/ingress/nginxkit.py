@@ -82,13 +82,17 @@ def snapshot(
     ports: Iterable[ServicePortInfo] = (),
     generation: int = 1,
     secrets: Iterable[GenericSecret | TLSSecret] = (),
+    ssl_passthrough: bool = False,
 ) -> Snapshot:
-    """A Snapshot of `ingresses` (annotations parsed) with one-endpoint `services`, and
-    the `secrets` their annotations name read as the snapshot builder reads them."""
+    """A Snapshot of `ingresses` (annotations parsed; `ssl_passthrough`: as with
+    --enable-ssl-passthrough) with one-endpoint `services`, and the `secrets` their
+    annotations name read as the snapshot builder reads them."""
     listed = list(ingresses)
     snap = k.snapshot(listed, [*k.services(*services), *ports], generation=generation)
     parsed = {
-        (i.meta.namespace, i.meta.name): parse_ingress_annotations(i)
+        (i.meta.namespace, i.meta.name): parse_ingress_annotations(
+            i, ssl_passthrough=ssl_passthrough
+        )
         for i in listed
         if i.meta.annotations
     }
@@ -159,8 +163,10 @@ def translate(
     last_good: LastGood | None = None,
     ports: Iterable[ServicePortInfo] = (),
     secrets: Iterable[GenericSecret | TLSSecret] = (),
+    ssl_passthrough: bool = False,
 ) -> Translated:
-    snap = snapshot(ingresses, services, nginx, ports, secrets=secrets)
+    snap = snapshot(ingresses, services, nginx, ports, secrets=secrets,
+                    ssl_passthrough=ssl_passthrough)
     return Translated(translate_ingresses(snap, k.CONTROLLER, False, last_good))
 
 

@@ -6,16 +6,18 @@ manifests as files, real sockets on loopback, the same expected responses; the f
 (header edits, redirects, rewrites, mirrors, timeouts) are carried out by the hot path's
 filter runtime (ingress/filters/).
 
-Not ported (not supported): CORS, retries, backend protocols h2c and WebSocket,
+Not ported (not supported): CORS, retries, backend protocol h2c,
 HTTPSListenerDetectMisdirectedRequests (it speaks HTTP/2).
 """
 
 from __future__ import annotations
 
+import asyncio
 import math
 import threading
 import uuid
 
+import aiohttp
 import pytest
 
 from tests.ingress.gwconfkit import (
@@ -681,3 +683,78 @@ def test_HTTPRouteTimeouts(rig: Rig, upstream: str, manifest: str, route: str, p
             Expected(Request(path=f"/disable-{prefix}?delay=1s"), Response(200), namespace=INFRA),
         ],
     )
+
+
+# -- gateway-http-listener-isolation.go -----------------------------------------------------------
+
+ISOLATION_LISTENERS = (
+    ("bar.com", "/empty-hostname"),
+    ("bar.example.com", "/wildcard-example-com"),
+    ("bar.foo.example.com", "/wildcard-foo-example-com"),
+    ("abc.foo.example.com", "/abc-foo-example-com"),
+)
+
+
+def isolation_cases() -> list[Expected]:
+    """The upstream testCases: each host reaches only the routes of the most specific
+    listener it matches, so every other listener's path answers 404."""
+    cases = []
+    for host, own in ISOLATION_LISTENERS:
+        for _, path in ISOLATION_LISTENERS:
+            if path == own:
+                cases.append(Expected(Request(host=host, path=path), backend=V1, namespace=INFRA))
+            else:
+                cases.append(Expected(Request(host=host, path=path), Response(404)))
+    return cases
+
+
+@pytest.mark.parametrize(
+    ("manifest", "suffix"),
+    [
+        ("gateway-http-listener-isolation.yaml", ""),
+        ("gateway-http-listener-isolation-with-hostname-intersection.yaml",
+         "-with-hostname-intersection"),
+    ],
+    ids=["hostnames are configured only in listeners",
+         "intersecting hostnames are configured in listeners and HTTPRoutes"],
+)
+def test_GatewayHTTPListenerIsolation(rig: Rig, manifest: str, suffix: str) -> None:
+    w = rig.apply(manifest)
+    gateway = (INFRA, "http-listener-isolation" + suffix)
+    routes = [
+        (INFRA, f"attaches-to-{name}{suffix}")
+        for name in (
+            "empty-hostname",
+            "wildcard-example-com",
+            "wildcard-foo-example-com",
+            "abc-foo-example-com",
+        )
+    ]
+    gw = accepted(rig, w, gateway, *routes)
+    expect(rig, gw, isolation_cases())
+
+
+# -- httproute-backend-protocol-websocket.go ------------------------------------------------------
+
+
+def test_HTTPRouteBackendProtocolWebSocket(rig: Rig) -> None:
+    """The backend's Service port has appProtocol kubernetes.io/ws: seaway carries the
+    Upgrade through and tunnels the frames both ways."""
+    w = rig.apply("httproute-backend-protocol-websocket.yaml")
+    gw = accepted(rig, w, SAME, (INFRA, "backend-protocol-ws"))
+
+    async def exchange() -> tuple[str, bytes]:
+        async with aiohttp.ClientSession() as session:
+            origin = "ws://gateway/test_HTTPRouteBackendProtocolWebSocket"
+            async with session.ws_connect(f"ws://{gw}/ws", origin=origin) as ws:
+                await ws.send_str("Websocket Support!")
+                text = await asyncio.wait_for(ws.receive_str(), 5)
+                await ws.send_bytes(bytes([1, 2, 3, 4, 5, 6, 7]))
+                data = await asyncio.wait_for(ws.receive_bytes(), 5)
+                return text, data
+
+    text, data = asyncio.run(exchange())
+    assert text == "Websocket Support!"
+    assert data == bytes([1, 2, 3, 4, 5, 6, 7])
+    (upgrade,) = [r for r in rig.pods[V1].requests if r["path"] == "/ws"]
+    assert upgrade["headers"]["Upgrade"] == ["websocket"]

@@ -38,6 +38,7 @@ DROPPED = frozenset(
         b"x-forwarded-for",
         b"x-forwarded-proto",
         b"x-forwarded-host",
+        b"x-forwarded-port",
         b"x-real-ip",
     }
 )

@@ -50,7 +50,17 @@ class FakeLoop:
 class FakeTransport:
     def __init__(self) -> None:
         self.out = bytearray()
-        self.closed = False
+        self.closed = False  # closed, or closed for writing (a lingering close: FIN sent)
+        self.protocol: Any = None
+
+    def set_protocol(self, protocol: Any) -> None:
+        self.protocol = protocol
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        self.closed = True
 
     def write(self, data: bytes) -> None:
         self.out += data

@@ -1,7 +1,8 @@
 """The L7 proxy picks endpoints by the backend Service's balancer, end to end on real
 sockets: least request and EWMA send less to a slow endpoint than round robin does (side
-by side in one run), maglev keeps a user (header, cookie, client IP) on one endpoint,
-and a per-endpoint request cap answers 503 while it is full."""
+by side in one run; EWMA also as ingress-nginx's load-balance: ewma), maglev keeps a user
+(header, cookie, client IP) on one endpoint, and a per-endpoint request cap answers 503
+while it is full."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from discovery.snapshot import EndpointInfo, Snapshot
 from ingress.settings import HttpSettings
 from tests.ingress import routerkit as k
 from tests.ingress.l7kit import HOST, Backend, LoopThread, Proxy, get, port_info
+from tests.ingress.nginxkit import ann
+from tests.ingress.nginxkit import snapshot as nginx_snapshot
 
 SETTINGS = HttpSettings(upstream_timeout=1.0, connect_timeout=2.0)
 
@@ -110,6 +113,34 @@ def test_least_request_and_ewma_send_less_to_a_slow_endpoint_than_round_robin(
     assert share["round-robin"] > 0.25  # its third, give or take
     assert share["least-request"] < share["round-robin"] / 2, share
     assert share["ewma"] < share["round-robin"] / 2, share
+
+
+def test_nginx_load_balance_ewma_is_seaways_ewma(lt: LoopThread, proxy: Proxy) -> None:
+    """ingress-nginx `load-balance: ewma` (annotation, docs/user-guide/nginx-configuration/
+    annotations.md "Custom NGINX load balancing") runs seaway's EWMA balancer, over the
+    Service's own choice: two Services whose seaway.dev/load-balancer is round-robin, one
+    Ingress annotated ewma; side by side in one run the ewma one sends far less to its
+    slow endpoint."""
+    served: Counter[str] = Counter()
+    ports, rules = [], []
+    for name in ("plain", "ewma"):
+        eps = [
+            lt.run(delayed_backend(f"{name}-slow", 0.05, served)),
+            lt.run(delayed_backend(f"{name}-fast1", 0.0, served)),
+            lt.run(delayed_backend(f"{name}-fast2", 0.0, served)),
+        ]
+        ports.append(port_info(name, eps, balancing=LoadBalancing("round-robin")))
+        rules.append(k.rule(f"{name}.test", k.path("/", name)))
+    plain = k.ingress("plain", rules[0])
+    ewma = k.ingress("ewma", rules[1], annotations=ann(load_balance="ewma"))
+    proxy.apply(nginx_snapshot([plain, ewma], (), None, ports))
+    share = {}
+    for name in ("plain", "ewma"):
+        bodies = asyncio.run(load(proxy.port, f"{name}.test", clients=6, requests=25))
+        assert len(bodies) == 150
+        share[name] = served[f"{name}-slow"] / 150
+    assert share["plain"] > 0.25, share  # round robin: its third, give or take
+    assert share["ewma"] < share["plain"] / 2, share
 
 
 def test_maglev_keeps_each_user_on_one_endpoint(lt: LoopThread, proxy: Proxy) -> None:

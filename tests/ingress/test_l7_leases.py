@@ -3,8 +3,9 @@ requests on real sockets that succeed, fail (dead endpoint, hung endpoint, bad r
 an endpoint that drops its keep-alive connections), are retried, are cut by the client
 mid-response or before the upstream connection is up, tunnel (WebSocket), break the
 protocol while their body streams, or are refused at the per-endpoint cap, the route's
-balancer counts nothing in flight and nothing connecting: for every balancer, pipelined
-too, and for routes whose endpoint a hash or a sticky cookie chooses."""
+balancer counts nothing in flight and nothing connecting, and the retry budget no retry
+in flight: for every balancer, pipelined too, and for routes whose endpoint a hash or a
+sticky cookie chooses."""
 
 from __future__ import annotations
 
@@ -211,6 +212,10 @@ def test_no_lease_outlives_its_request(
         assert len(counts) == 1
         wait_until(lambda: all(not any(a) and not any(c) for a, c in in_flight()), 5,
                    f"every lease to end (active, connecting): {in_flight()}")
+        # Retries after a request reached a backend (the hung and dropping endpoints) held
+        # places in the service's retry budget (ingress/retry.py): every one is free again.
+        assert ctx.budgets, "no retry took a place in the budget"
+        assert [b.active for b in ctx.budgets.values()] == [0]
         # The traffic did reach the paths that matter: answers, failures and refusals.
         assert statuses[200] >= 50, statuses
         failed = statuses[502] + statuses[503] + statuses[504] + statuses[b"HTTP/1.1 502"]

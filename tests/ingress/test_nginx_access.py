@@ -17,7 +17,6 @@ from ingress.route_filters import (
     ExternalAuth,
     HashBy,
     HttpsRedirect,
-    LoadBalancing,
     RateLimit,
     Rewrite,
     SourceRanges,
@@ -49,17 +48,24 @@ def test_cookie_affinity() -> None:
 def test_balancing_is_per_service_port_and_the_first_ingress_decides() -> None:
     """controller.go createUpstreams: the first Ingress naming a Service port sets its
     upstream-hash-by and load-balance, for every route to that port; balancer.lua:
-    affinity wins over hash, hash over load-balance; ewma is seaway's least loaded."""
+    affinity wins over hash, hash over load-balance; ewma is seaway's EWMA balancer (the
+    Backend's, over the Service's seaway.dev/load-balancer); round_robin keeps the
+    Service's."""
     t = translate(
         ing("first", "a.test", path("/"), annotations=ann(upstream_hash_by="$request_uri"),
             created="1"),
         ing("second", "b.test", path("/"), annotations=ann(load_balance="ewma"), created="2"),
     )
     assert t.ask("b.test", "/").filters == (HashBy("$request_uri"),)
+    assert t.ask("b.test", "/").balancing.policy == "least-request"  # the hash decides
     t = translate(ing("e", "a.test", path("/"), annotations=ann(load_balance="ewma")))
-    assert t.ask("a.test", "/").filters == (LoadBalancing("least_loaded"),)
+    assert t.ask("a.test", "/").filters == ()
+    assert t.ask("a.test", "/").balancing.policy == "ewma"
     t = translate(ing("e", "a.test", path("/")), nginx=replace(NGINX, load_balance="ewma"))
-    assert t.ask("a.test", "/").filters == (LoadBalancing("least_loaded"),)
+    assert t.ask("a.test", "/").balancing.policy == "ewma"
+    t = translate(ing("e", "a.test", path("/"), annotations=ann(load_balance="round_robin")),
+                  nginx=replace(NGINX, load_balance="ewma"))  # fmt: skip
+    assert t.ask("a.test", "/").balancing.policy == "least-request"  # the Service's own
     t = translate(ing("h", "a.test", path("/"), annotations=ann(
         upstream_hash_by="$binary_remote_addr", upstream_hash_by_subset="true",
         upstream_hash_by_subset_size="5", affinity="cookie")))

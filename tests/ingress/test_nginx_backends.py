@@ -1,5 +1,5 @@
 """ingress-nginx limits, timeouts and backend annotations in the route table:
-proxy-body-size, proxy-*-timeout, proxy-next-upstream-tries (over the ConfigMap's
+proxy-body-size, proxy-*-timeout, proxy-next-upstream(-tries, -timeout) (over the ConfigMap's
 defaults, which are the listener's filters), backend-protocol, upstream-vhost,
 service-upstream, default-backend, custom-http-errors, server-alias. Each test names the
 ingress-nginx e2e test or source it follows."""
@@ -73,6 +73,47 @@ def test_proxy_body_size_and_timeouts() -> None:
     unlimited = translate(ing("p", HOST, path("/"), annotations=ann(proxy_body_size="0")),
                           nginx=NGINX)
     assert find_filter(unlimited.ask(HOST, "/").filters, BodyLimit) == BodyLimit(0)
+
+
+def test_proxy_next_upstream() -> None:
+    """e2e annotations/proxy.go "should build proxy next upstream" (error timeout http_502,
+    timeout 10, tries 5) and "... using configmap values" (timeout http_502, 53, 44);
+    template.go buildNextUpstream: the ConfigMap's retry-non-idempotent adds
+    non_idempotent; nginx's ``off`` wins over the other words; an annotation equal to
+    the ConfigMap's adds no route filter; an invalid value keeps the ConfigMap's."""
+    annotations = ann(proxy_next_upstream="error timeout http_502",
+                      proxy_next_upstream_timeout="10", proxy_next_upstream_tries="5")
+    t = translate(ing("p", HOST, path("/"), annotations=annotations), nginx=NGINX)
+    assert find_filter(t.ask(HOST, "/").filters, Retry) == Retry(
+        5, ("error", "timeout"), (502,), False, 10.0
+    )
+    cm = parse_nginx_configmap({"proxy-next-upstream": "timeout http_502",
+                                "proxy-next-upstream-timeout": "53",
+                                "proxy-next-upstream-tries": "44"}, "ingress-nginx/controller")
+    assert cm.problems == ()
+    t = translate(ing("p", HOST, path("/")), nginx=cm)
+    assert find_filter(t.listener.filters, Retry) == Retry(44, ("timeout",), (502,), False, 53.0)
+    assert t.ask(HOST, "/").filters == ()
+    cm = parse_nginx_configmap({"retry-non-idempotent": "true"}, "ingress-nginx/controller")
+    t = translate(ing("p", HOST, path("/")), nginx=cm)
+    assert find_filter(t.listener.filters, Retry) == Retry(3, ("error", "timeout"), (), True)
+    off = translate(ing("p", HOST, path("/"), annotations=ann(
+        proxy_next_upstream="error off http_503")), nginx=NGINX)
+    assert find_filter(off.ask(HOST, "/").filters, Retry) == Retry(3, (), (), False)
+    same = translate(ing("p", HOST, path("/"), annotations=ann(
+        proxy_next_upstream="error timeout", proxy_next_upstream_tries="3")), nginx=NGINX)
+    assert same.ask(HOST, "/").filters == ()
+    bad = translate(ing("p", HOST, path("/"), annotations=ann(
+        proxy_next_upstream="error;timeout")), nginx=NGINX)
+    assert bad.ask(HOST, "/").filters == ()
+    bad_cm = parse_nginx_configmap({"proxy-next-upstream": "sometimes"}, "ns/cm")
+    assert [p.key for p in bad_cm.problems] == ["proxy-next-upstream"]
+    assert bad_cm.proxy_next_upstream == "error timeout"
+    standalone = translate(ing("p", HOST, path("/"), annotations=ann(
+        proxy_next_upstream="error timeout invalid_header non_idempotent")))
+    assert find_filter(standalone.ask(HOST, "/").filters, Retry) == Retry(
+        3, ("error", "timeout", "invalid_header"), (), True
+    )
 
 
 def test_invalid_sizes_and_timeouts_keep_the_default() -> None:

@@ -34,7 +34,15 @@ def test_a_refused_ingress_is_not_served_and_says_why() -> None:
     assert len(snip.warnings) == 1
     assert snip.warnings[0].startswith("Ingress default/snip: refused (metadata.annotations")
     assert "configuration-snippet" in snip.warnings[0] and "not served" in snip.warnings[0]
+    (grpc,) = (r for r in t.translation.reports if r.name == "grpc")
+    assert len(grpc.warnings) == 1
+    assert "backend-protocol GRPC needs HTTP/2 to the pod" in grpc.warnings[0]
+    assert "not served rather than served wrongly" in grpc.warnings[0]
     assert set(t.translation.served) == {("default", "ok")}
+    t = translate(ing("grpcs", "b.test", path("/"), annotations=ann(backend_protocol="grpcs")))
+    assert name(t.ask("b.test", "/")) == "404"
+    (grpcs,) = t.translation.reports
+    assert "backend-protocol GRPCS needs HTTP/2" in grpcs.warnings[0]
 
 
 def test_the_last_good_version_keeps_serving() -> None:

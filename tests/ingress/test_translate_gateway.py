@@ -5,8 +5,16 @@ from __future__ import annotations
 
 import pickle
 
+from ingress.route_actions import find_filter
 from ingress.route_conditions import no_header
-from ingress.route_filters import Mirror, RequestHeaders, ResponseHeaders, Rewrite, Timeouts
+from ingress.route_filters import (
+    Mirror,
+    RequestHeaders,
+    ResponseHeaders,
+    Retry,
+    Rewrite,
+    Timeouts,
+)
 from ingress.route_match import RouteResult, compile_table
 from ingress.routes import (
     FixedResponse,
@@ -140,8 +148,11 @@ def test_one_socket_per_address_and_port_shared_by_listeners_and_gateways() -> N
 
 
 def test_unserved_listeners_get_no_socket_and_a_warning() -> None:
+    """An unsupported protocol and a conflicted listener are warned about; a TCP listener
+    gets no L7 socket either (the userspace L4 proxy serves it), without a warning."""
     t = translate(
-        gateway("gw", "127.0.20.1", HTTP, "{name: tcp, port: 9000, protocol: TCP}"),
+        gateway("gw", "127.0.20.1", HTTP, "{name: tcp, port: 9000, protocol: TCP}",
+                "{name: odd, port: 9001, protocol: example.com/odd}"),
         gateway(
             "late",
             "127.0.20.1",
@@ -150,7 +161,8 @@ def test_unserved_listeners_get_no_socket_and_a_warning() -> None:
         ),
     )
     assert [x.port for x in t.listeners] == [80, 81]
-    assert any("listener tcp not served: UnsupportedProtocol" in w for w in t.warnings)
+    assert any("listener odd not served: UnsupportedProtocol" in w for w in t.warnings)
+    assert not any("listener tcp" in w for w in t.warnings)
     assert any(
         "Gateway shop/late: listener dup not served: HostnameConflict" in w for w in t.warnings
     )
@@ -337,7 +349,27 @@ def test_dropped_rules_and_unsupported_fields_are_reported_per_route() -> None:
     assert who(ask(t, "x.test", "/ok")) == "v2"
     (report,) = [r for r in t.reports if r.kind == "HTTPRoute"]
     assert any("spec.rules[0] dropped: filter CORS is not supported" in w for w in report.warnings)
-    assert any("spec.rules[1].retry is not supported" in w for w in report.warnings)
+    assert not any("retry" in w for w in report.warnings)  # (GEP-1731 retry is served)
+
+
+def test_httproute_retry_is_a_retry_filter() -> None:
+    """GEP-1731 HTTPRouteRetry: attempts are retries after the first try; codes are the
+    statuses retried, connection errors and timeouts are retried too
+    (RetryConnectionError, RetryBackendTimeout); a backoff is reported (retries go at
+    once)."""
+    rules = """  - matches: [{path: {value: /r}}]
+    backendRefs: [{name: v1, port: 8080}]
+    retry: {attempts: 2, codes: [503, 500], backoff: 100ms}
+  - matches: [{path: {value: /none}}]
+    backendRefs: [{name: v1, port: 8080}]
+    retry: {attempts: 0}
+"""
+    t = translate(gateway("gw", "127.0.20.1", HTTP), http_route("r", rules.rstrip("\n")))
+    retried = find_filter(ask(t, "x.test", "/r").filters, Retry)
+    assert retried == Retry(3, ("error", "timeout"), (500, 503))
+    assert find_filter(ask(t, "x.test", "/none").filters, Retry) == Retry(1, ("error", "timeout"))
+    (report,) = [r for r in t.reports if r.kind == "HTTPRoute"]
+    assert any("spec.rules[0].retry.backoff is not supported" in w for w in report.warnings)
 
 
 # -- TLS -------------------------------------------------------------------------------------------

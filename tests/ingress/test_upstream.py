@@ -134,7 +134,7 @@ class FakeExchange:
         self.events.append(("done", self.conn.keep_alive))
         self.conn.exchange = None  # done with it (the proxy's client would release it)
 
-    def failed(self, status: int, retryable: bool) -> None:
+    def failed(self, status: int, retryable: bool, kind: int = 0) -> None:
         self.events.append(("failed", status, retryable))
 
     def upgraded(self) -> None:

@@ -1,6 +1,8 @@
 """The resource types the API stand-in serves, with what discovery says about them.
 
-Built-in kinds are served at one version. The Gateway API kinds are served as their CRDs
+Built-in kinds are served at one version; Ingress has its status subresource (a write
+to the object keeps the status; status.loadBalancer is written through /status) and the
+apiserver's printer columns. The Gateway API kinds are served as their CRDs
 serve them: gateway.networking.k8s.io v1 (and v1beta1, the same objects under an older
 version; ReferenceGrant prefers v1beta1), with a status subresource and the CRDs'
 additionalPrinterColumns (what `kubectl get gateway` prints).
@@ -36,6 +38,11 @@ class Resource:
     status_subresource: bool = False  # writes to the object keep status; /status writes it
     columns: tuple[Column, ...] = ()  # printer columns besides Name (served as a Table)
     categories: tuple[str, ...] = ()
+
+    @property
+    def custom(self) -> bool:
+        """Served as a CRD (no strategic merge patch), not built in."""
+        return self.group == GATEWAY_GROUP
 
     @property
     def api_version(self) -> str:
@@ -86,6 +93,19 @@ GATEWAY_API: tuple[Resource, ...] = (
         ("gateway-api",),
     ),
     Resource(
+        GATEWAY_GROUP, "v1", "TLSRoute", "tlsroutes", True, (), ("v1alpha3", "v1alpha2"), True,
+        (Column("Hostnames", "string", ".spec.hostnames"), _AGE),
+        ("gateway-api",),
+    ),
+    Resource(
+        GATEWAY_GROUP, "v1alpha2", "TCPRoute", "tcproutes", True, (), (), True, (_AGE,),
+        ("gateway-api",),
+    ),
+    Resource(
+        GATEWAY_GROUP, "v1alpha2", "UDPRoute", "udproutes", True, (), (), True, (_AGE,),
+        ("gateway-api",),
+    ),
+    Resource(
         GATEWAY_GROUP, "v1beta1", "ReferenceGrant", "referencegrants", True, ("refgrant",),
         ("v1",), False, (_AGE,), ("gateway-api",),
     ),
@@ -99,7 +119,9 @@ RESOURCES: tuple[Resource, ...] = (
     Resource("", "v1", "ServiceAccount", "serviceaccounts", True, ("sa",)),
     Resource("", "v1", "ConfigMap", "configmaps", True, ("cm",)),
     Resource("discovery.k8s.io", "v1", "EndpointSlice", "endpointslices", True),
-    Resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",)),
+    # Built-in printer columns (NAME CLASS HOSTS ADDRESS PORTS AGE): tables.print_ingress.
+    Resource("networking.k8s.io", "v1", "Ingress", "ingresses", True, ("ing",),
+             status_subresource=True),
     Resource("networking.k8s.io", "v1", "IngressClass", "ingressclasses", False),
     Resource("apps", "v1", "DaemonSet", "daemonsets", True, ("ds",)),
     Resource("rbac.authorization.k8s.io", "v1", "ClusterRole", "clusterroles", False),
@@ -124,13 +146,24 @@ def groups(exclude: frozenset[str] = frozenset()) -> dict[str, list[Resource]]:
 
 
 def group_versions(resources: list[Resource]) -> list[str]:
-    """A group's versions, the preferred first (the storage version most resources use)."""
+    """A group's versions, the preferred first (the storage version most resources use),
+    then the others as Kubernetes orders versions (GA, beta, alpha; higher first)."""
     counts: dict[str, int] = {}
     for r in resources:
         counts[r.version] = counts.get(r.version, 0) + 1
         for v in r.other_versions:
             counts.setdefault(v, 0)
-    return sorted(counts, key=lambda v: -counts[v])
+    preferred = max(counts, key=lambda v: counts[v])
+    return [preferred, *sorted((v for v in counts if v != preferred), key=_version_priority)]
+
+
+def _version_priority(version: str) -> tuple[int, int, int]:
+    """Sort key: v2 before v1, v1 before v1beta2 before v1beta1 before v1alpha1."""
+    major, _, rest = version[1:].partition("beta" if "beta" in version else "alpha")
+    stage = 0 if version[1:].isdigit() else 1 if "beta" in version else 2
+    if stage == 0:
+        return (0, -int(version[1:]), 0)
+    return (stage, -int(major), -int(rest or 0))
 
 
 def served_at(resources: list[Resource], version: str) -> list[Resource]:

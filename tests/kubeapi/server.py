@@ -27,7 +27,7 @@ from tests.kubeapi.encoding import dumps
 from tests.kubeapi.patch import apply_patch
 from tests.kubeapi.resources import BY_KIND, BY_PATH, GATEWAY_GROUP, Resource
 from tests.kubeapi.state import ApiError, Database, Obj, Selector, gone
-from tests.kubeapi.tables import default_gateway_status, table, wants_table
+from tests.kubeapi.tables import default_gateway_status, has_table, table, wants_table
 
 log = logging.getLogger("kubeapi")
 
@@ -305,7 +305,7 @@ class ApiServer:
             if m == "GET":
                 if _truthy(request.query.get("watch", "")):
                     return await self._watch(request, res, namespace, version)
-                if res.columns and wants_table(accept):
+                if has_table(res) and wants_table(accept):
                     return self._table(request, res, namespace, "")
                 return self._list(request, res, namespace, version)
             if m == "POST":
@@ -316,7 +316,7 @@ class ApiServer:
             label = f"{res.kind}/status" if sub else res.kind
             if m == "GET":
                 self.stats[f"get:{label}"] += 1
-                if res.columns and wants_table(accept) and not sub:
+                if has_table(res) and wants_table(accept) and not sub:
                     return self._table(request, res, namespace, name)
                 return out.json(self.db.get(res, namespace, name))
             if m == "PUT":
@@ -328,7 +328,7 @@ class ApiServer:
                 self.stats[f"patch:{label}"] += 1
                 current = self.db.get(res, namespace, name)
                 ctype = request.headers.get("Content-Type", "")
-                if res.status_subresource and "strategic-merge-patch" in ctype:
+                if res.custom and "strategic-merge-patch" in ctype:
                     # As the apiserver answers for custom resources.
                     raise ApiError(
                         415,

@@ -1,16 +1,17 @@
-"""What the apiserver does for custom resources beyond storing them: server-side printing
-(a meta.k8s.io/v1 Table with the CRD's additionalPrinterColumns, which `kubectl get`
-asks for) and the CRDs' status defaults (a new Gateway says Accepted/Programmed Unknown,
-reason Pending, until a controller writes its status)."""
+"""What the apiserver does beyond storing objects: server-side printing (a meta.k8s.io/v1
+Table, which `kubectl get` asks for: a CRD's additionalPrinterColumns, or a built-in
+kind's printer, here Ingress's) and the CRDs' status defaults (a new Gateway says
+Accepted/Programmed Unknown, reason Pending, until a controller writes its status)."""
 
 from __future__ import annotations
 
 import datetime
 import json
 import re
+from collections.abc import Callable
 from typing import Any
 
-from tests.kubeapi.resources import Resource
+from tests.kubeapi.resources import Column, Resource
 
 Obj = dict[str, Any]
 _FILTER = re.compile(r'\[\?\(@\.(\w+)=="([^"]*)"\)\]')
@@ -84,7 +85,63 @@ def _cell(column_type: str, values: list[Any]) -> Any:
     return " ".join(text)
 
 
+def _ingress_hosts(rules: list[Obj]) -> str:
+    """The HOSTS cell: up to three hosts, "*" when none (the apiserver's formatHosts)."""
+    hosts: list[str] = []
+    more = False
+    for rule in rules:
+        more = more or len(hosts) == 3
+        if not more and isinstance(rule, dict) and rule.get("host"):
+            hosts.append(str(rule["host"]))
+    text = ",".join(hosts) or "*"
+    return f"{text} + {len(rules) - 3} more..." if more else text
+
+
+def _ingress_address(obj: Obj) -> str:
+    """The ADDRESS cell: each entry's IP, else its hostname, sorted and without repeats
+    (ingressLoadBalancerStatusStringer; server-side printing is wide, never clipped)."""
+    entries = ((obj.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []
+    found = {e.get("ip") or e.get("hostname") for e in entries if isinstance(e, dict)}
+    return ",".join(sorted(a for a in found if a))
+
+
+def print_ingress(obj: Obj) -> list[Any]:
+    """kubernetes pkg/printers/internalversion printIngress: CLASS, HOSTS, ADDRESS, PORTS,
+    AGE after NAME."""
+    spec = obj.get("spec") or {}
+    return [
+        spec.get("ingressClassName") or "<none>",
+        _ingress_hosts(spec.get("rules") or []),
+        _ingress_address(obj),
+        "80, 443" if spec.get("tls") else "80",
+        age(str((obj.get("metadata") or {}).get("creationTimestamp", ""))),
+    ]
+
+
+# Built-in kinds the stand-in prints as the apiserver does: their columns and printer.
+BUILTIN: dict[str, tuple[tuple[Column, ...], Callable[[Obj], list[Any]]]] = {
+    "Ingress": (
+        (
+            Column("Class", "string", ""),
+            Column("Hosts", "string", ""),
+            Column("Address", "string", ""),
+            Column("Ports", "string", ""),
+            Column("Age", "string", ""),
+        ),
+        print_ingress,
+    ),
+}
+
+
+def has_table(res: Resource) -> bool:
+    return bool(res.columns) or res.kind in BUILTIN
+
+
 def table(res: Resource, items: list[Obj], resource_version: str) -> Obj:
+    columns_of = res.columns
+    printer = None
+    if res.kind in BUILTIN:
+        columns_of, printer = BUILTIN[res.kind]
     columns = [
         {
             "name": "Name",
@@ -95,12 +152,17 @@ def table(res: Resource, items: list[Obj], resource_version: str) -> Obj:
         }
     ] + [
         {"name": c.name, "type": c.type, "format": "", "description": "", "priority": c.priority}
-        for c in res.columns
+        for c in columns_of
     ]
     rows = []
     for obj in items:
         meta = obj.get("metadata", {})
-        cells = [meta.get("name", "")] + [_cell(c.type, jsonpath(obj, c.path)) for c in res.columns]
+        if printer is not None:
+            cells = [meta.get("name", ""), *printer(obj)]
+        else:
+            cells = [meta.get("name", "")] + [
+                _cell(c.type, jsonpath(obj, c.path)) for c in res.columns
+            ]
         rows.append(
             {
                 "cells": cells,

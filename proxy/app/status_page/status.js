@@ -78,8 +78,11 @@ function drawPorts(s) {
   fillTable("ports", s.service_ports.map(p => {
     const eps = el("td", {}, ...p.endpoints.map(e => {
       const state = e.terminating ? "terminating" : e.ready ? "ready" : e.serving ? "serving" : "down";
-      return el("span", { class: "ep " + state, title: state + (e.used ? ", in use" : ", not used") },
-                e.address);
+      const out = (e.ejected || []).map(j => `ejected by ${j.proxy} (${j.reason}) in ${j.processes}`);
+      if (e.health === "failing") out.unshift("failing its health checks");
+      const title = state + (e.used ? ", in use" : ", not used") + (out.length ? "; " + out.join("; ") : "");
+      return el("span", { class: "ep " + state + (out.length ? " out" : ""), title },
+                e.address + (out.length ? " \u2298" : ""));
     }));
     if (!p.endpoints.length) eps.append(el("span", { class: "muted" }, "no endpoints"));
     const addr = p.cluster_ips.map(ip => ip + ":" + p.port).join(" ") +

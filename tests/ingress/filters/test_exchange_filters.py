@@ -217,8 +217,9 @@ def test_connect_timeout(lt: LoopThread) -> None:
 
 def test_tries_across_endpoints(lt: LoopThread, pair: list[Backend]) -> None:
     """ingress-nginx proxy-next-upstream-tries (proxy.go): a failed attempt (connect
-    refused, or a broken answer) moves to the next endpoint, at most `tries` attempts in
-    all; without the filter a broken answer is not tried again."""
+    refused, or a broken answer with invalid_header) moves to the next endpoint, at most
+    `tries` attempts in all; by default ("error timeout") a broken answer is not tried
+    again."""
     dead = [free_port(), free_port()]
     be = backend_of("mixed", *dead, pair[0].port)
     with proxy(lt, table(route(be, "/", filters=(Retry(tries=2),)))) as p:
@@ -227,7 +228,8 @@ def test_tries_across_endpoints(lt: LoopThread, pair: list[Backend]) -> None:
         assert request(p.port, "/").status == 200
     both = backend_of("pair", *(b.port for b in pair))
     once = route(both, "/once", filters=(Rewrite(ReplacePrefix("/")),))
-    with proxy(lt, table(once, route(both, "/", filters=(Retry(tries=2),)))) as p:
+    invalid = Retry(tries=2, on=("error", "timeout", "invalid_header"))
+    with proxy(lt, table(once, route(both, "/", filters=(invalid,)))) as p:
         before = [len(b.stats.requests) for b in pair]
         assert request(p.port, "/bad").status == 502
         assert [len(b.stats.requests) - n for b, n in zip(pair, before, strict=True)] == [1, 1]

@@ -160,12 +160,18 @@ def test_limit_flags_reject(flag: str, value: str) -> None:
     assert proc.returncode == 2
     assert f"'{value}'" in proc.stderr and "whole number" in proc.stderr
 def test_node_watch_only_without_node_zone() -> None:
-    """The kube source watches this node's Node for its zone unless --node-zone says it."""
+    """The kube source watches this node's Node for its zone unless --node-zone says it,
+    and for its addresses while the Ingress status shows them."""
     from discovery.topology import NodeTopology
     from proxy.app.options import Options
 
     assert Options(hostname="node-a").kube_source_config().node_name == "node-a"
-    assert Options(hostname="node-a", node_zone="z1").kube_source_config().node_name == ""
+    zoned = Options(hostname="node-a", node_zone="z1")
+    assert zoned.kube_source_config().node_name == "node-a"  # the status needs its address
+    for other in ({"publish_status_address": ("10.0.0.1",)},
+                  {"publish_service": ("ns", "lb")}, {"update_status": False}):
+        options = Options(hostname="node-a", node_zone="z1", **other)  # type: ignore[arg-type]
+        assert options.kube_source_config().node_name == ""
     assert Options(hostname="node-a", node_zone="z1").node_topology() == NodeTopology(
         "node-a", "z1"
     )

@@ -378,3 +378,32 @@ def test_auth_secret_problems_per_ingress(tmp_path: Path) -> None:
     )
     assert check("-c", str(tmp_path), "--ingress-controller", "k8s.io/ingress-nginx",
                  "--strict").returncode == 0  # fmt: skip
+
+
+def test_ssl_passthrough_needs_the_flag(tmp_path: Path) -> None:
+    """Without --enable-ssl-passthrough the annotation is listed as ignored (why: the
+    flag) and the Ingress's other annotations act; with it, the relay is reported."""
+    text = """\
+apiVersion: networking.k8s.io/v1
+kind: Ingress
+metadata:
+  name: pass
+  namespace: default
+  annotations: {nginx.ingress.kubernetes.io/ssl-passthrough: "true"}
+spec:
+  rules:
+  - host: pass.test
+    http:
+      paths:
+      - {path: /, pathType: Prefix, backend: {service: {name: tls, port: {number: 443}}}}
+"""
+    (tmp_path / "pass.yaml").write_text(text)
+    off = check("-c", str(tmp_path), "--watch-ingress-without-class")
+    assert off.returncode == 0, off.stderr
+    assert f"default/pass: metadata.annotations[{N}ssl-passthrough]: ignored: needs " \
+        "--enable-ssl-passthrough" in off.stdout
+    on = check("-c", str(tmp_path), "--watch-ingress-without-class", "--enable-ssl-passthrough")
+    assert on.returncode == 0, on.stderr
+    assert "default/pass: annotations recognised: ssl-passthrough" in on.stdout
+    assert "default/pass: translated: ssl-passthrough: TLS for pass.test relayed unterminated " \
+        "to default/tls:443" in on.stdout

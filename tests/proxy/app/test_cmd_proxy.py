@@ -149,6 +149,23 @@ def test_a_backend_failing_its_health_check_gets_no_requests(echoes: list[int]) 
             wait_until(lambda: "late" in names(port, 2), what="the backend back in rotation")
 
 
+@pytest.mark.skipif(shutil.which("curl") is None, reason="curl is not installed")
+def test_proxy_protocol(echoes: list[int]) -> None:
+    """`seaway proxy --proxy-protocol`: curl --haproxy-protocol gets through, a plain
+    request is closed unanswered."""
+    port, metrics = free_port(), free_port()
+    args = start(["--to", f"{HOST}:{echoes[0]}", "--workers", "1", "--proxy-protocol"], port,
+                 metrics)
+    with seaway(args):
+        wait_for_port(HOST, port)
+        url = f"http://{HOST}:{port}/"
+        out = subprocess.run(["curl", "-s", "--max-time", "10", "--haproxy-protocol", url],
+                             capture_output=True, text=True, check=True).stdout
+        assert json.loads(out)["headers"]["X-Real-IP"] == HOST
+        plain = subprocess.run(["curl", "-s", "--max-time", "10", url], capture_output=True)
+        assert plain.returncode != 0 and plain.stdout == b""
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -157,6 +174,7 @@ def test_a_backend_failing_its_health_check_gets_no_requests(echoes: list[int]) 
         (["--to", "no-such-host.invalid:80"], "cannot resolve"),
         (["--to", "127.0.0.1:1", "--l4", "--tls-cert", "a", "--tls-key", "b"], "a: No such"),
         (["--to", "127.0.0.1:1", "--health-path", "healthz"], "must start with '/'"),
+        (["--to", "127.0.0.1:1", "--l4", "--proxy-protocol"], "--proxy-protocol is for HTTP"),
     ],
 )
 def test_usage_errors_are_clear(args: list[str], message: str) -> None:

@@ -116,6 +116,9 @@ class Cluster:
             sh("ip", "netns", "add", ns)
             self.created.append(ns)
         self.exec(self.node, "sysctl", "-qw", "net.ipv4.ip_forward=1")
+        # Rejects are ICMP errors, which the kernel rate-limits per peer (a burst of 6,
+        # then one a second): tests send many in a row and must see every one.
+        self.exec(self.node, "sysctl", "-qw", "net.ipv4.icmp_ratelimit=0")
         for ns in [self.node, self.client, *self.pods]:
             self.exec(ns, "ip", "link", "set", "lo", "up")
         self._veth(self.node, "toclient", self.client, "eth0", NODE_IP, CLIENT_IP, 24)
@@ -152,6 +155,7 @@ class Cluster:
         """IPv6 addresses on the links made above (nodad: usable at once), forwarding on
         the node, and the same routes as for IPv4."""
         self.exec(self.node, "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1")
+        self.exec(self.node, "sysctl", "-qw", "net.ipv6.icmp.ratelimit=0")  # as for IPv4
         links = [(self.node, "toclient", NODE_IP6), (self.client, "eth0", CLIENT_IP6)]
         for i, pod in enumerate(self.pods):
             links += [(self.node, f"topod{i}", self.gateway6(i)), (pod, "eth0", self.pod_ip6(i))]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -47,8 +49,86 @@ class FakeNft:
 
 
 def syncer() -> tuple[NftSyncer, FakeNft]:
+    """Without a ruleset generation (none known): no sync record is written or read."""
     run = FakeNft()
-    return NftSyncer(CFG, NftApplier(run)), run
+    return NftSyncer(CFG, NftApplier(run, generation=lambda: None)), run
+
+
+class RecordingNft(FakeNft):
+    """Also keeps the namespace's generation (one per successful `nft -f`, as the kernel
+    counts commits) and answers for the sync record as nft would list it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.generation = 41
+        self.record: tuple[int, str] | None = None
+
+    def __call__(self, argv: Sequence[str], stdin: bytes | None = None) -> Result:
+        if list(argv[:4]) == ["nft", "-j", "list", "set"]:
+            self.calls.append(list(argv))
+            if self.record is None:
+                return Result(1, b"", b"Error: No such file or directory")
+            value, comment = self.record
+            elem = {"elem": {"val": value, "comment": comment}}
+            listing = {"nftables": [{"set": {"name": N.SYNC_STATE, "elem": [elem]}}]}
+            return Result(0, json.dumps(listing).encode(), b"")
+        result = super().__call__(argv, stdin)
+        if list(argv[:2]) == ["nft", "-f"] and result.rc == 0:
+            self.generation += 1
+            found = re.search(r'sync-state \{ (\d+) comment "([^"]+)" \}', self.inputs[-1])
+            if found:
+                self.record = (int(found.group(1)), found.group(2))
+        return result
+
+
+def recording_syncer(run: RecordingNft) -> NftSyncer:
+    return NftSyncer(CFG, NftApplier(run, generation=lambda: run.generation))
+
+
+def test_the_sync_record_spares_reading_back_an_unchanged_table() -> None:
+    run = RecordingNft()
+    snap = snapshot(svc("web", "10.96.0.10", eps("10.1.0.1", "10.1.0.2")))
+    first = recording_syncer(run).sync(snap)
+    assert first.kind == "full"
+    assert run.record is not None and run.record[0] == run.generation == 42
+    assert run.inputs[0].endswith(
+        "flush set ip seaway sync-state\n"
+        f'add element ip seaway sync-state {{ 42 comment "{run.record[1]}" }}\n'
+    )
+    assert re.fullmatch(r"seaway-sync-v1 [0-9a-f]{32}", run.record[1])
+    # A re-apply or restart: the generation is still the recorded one, the config the same.
+    before = len(run.calls)
+    again = recording_syncer(run).sync(snap)
+    assert again.kind == "unchanged" and len(run.inputs) == 1  # nothing written
+    assert run.calls[before:] == [["nft", "-j", "list", "set", "ip", "seaway", "sync-state"]]
+
+
+def test_a_commit_since_the_record_or_another_config_reads_the_tables_back() -> None:
+    run = RecordingNft()
+    snap = snapshot(svc("web", "10.96.0.10", eps("10.1.0.1")))
+    recording_syncer(run).sync(snap)
+    run.generation += 1  # someone else committed something (maybe to seaway's tables)
+    report = recording_syncer(run).sync(snap)
+    assert report.kind == "full"  # the fake lists no tables: read back as absent
+    assert [c for c in run.calls if c[:3] == ["nft", "-j", "list"]][-2:] == [
+        ["nft", "-j", "list", "table", "ip", "seaway"],
+        ["nft", "-j", "list", "table", "ip6", "seaway"],
+    ]
+    assert run.record == (run.generation, run.record[1])  # recorded again
+    changed = snapshot(svc("web", "10.96.0.10", eps("10.1.0.1", "10.1.0.3")))
+    writes = len(run.inputs)
+    assert recording_syncer(run).sync(changed).kind == "full"  # a digest that differs
+    assert len(run.inputs) == writes + 1
+
+
+def test_a_partial_sync_leaves_the_record_stale() -> None:
+    run = RecordingNft()
+    s = recording_syncer(run)
+    s.sync(snapshot(svc("web", "10.96.0.10", eps("10.1.0.1"))))
+    report = s.sync(snapshot(svc("web", "10.96.0.10", eps("10.1.0.2"))))
+    assert report.kind == "partial" and "sync-state" not in run.inputs[-1]
+    assert run.record is not None and run.record[0] == run.generation - 1
+    assert recording_syncer(run).recorded() is None
 
 
 def web(*ips: str, **kw: object) -> object:

@@ -85,6 +85,49 @@ def test_dead_endpoint_is_skipped() -> None:
     run(main())
 
 
+def test_a_connect_that_hangs_or_is_refused_moves_to_the_next_endpoint() -> None:
+    """A failed connect tries the next endpoint, not one tried before (kube-proxy's
+    userspace proxier did the same: tryConnect over the endpoints): one endpoint refuses,
+    one never completes the handshake (its accept queue is full: SYNs are dropped) and
+    is given up on after the connect timeout; the client's first bytes, sent while the
+    proxy was still connecting, reach the live backend whole."""
+
+    async def main() -> None:
+        (live,) = await _backends(1)
+        full = socket.socket()
+        full.bind(("127.0.0.1", 0))
+        full.listen(0)
+        queued = []
+        for _ in range(8):  # fill its accept queue: later connects hang
+            c = socket.socket()
+            c.setblocking(False)
+            c.connect_ex(full.getsockname())
+            queued.append(c)
+        ip = loopback_ip()
+        port = free_port(ip)
+        dp = dataplane(connect_timeout=0.3)
+        await dp.start()
+        try:
+            eps = [
+                ("127.0.0.1", free_port("127.0.0.1")),
+                full.getsockname(),
+                ("127.0.0.1", live.port),
+            ]
+            snap = snapshot(service_port("web", ip, port, eps))
+            await dp.sync(snap, changed(snap))
+            answers = [await request(ip, port, b"early-%d" % i) for i in range(3)]
+            assert answers == [b"b0:early-%d" % i for i in range(3)]
+            assert live.connections == 3
+        finally:
+            await dp.stop()
+            live.close()
+            for c in queued:
+                c.close()
+            full.close()
+
+    run(main())
+
+
 async def _expect_reset_or_eof(ip: str, port: int) -> None:
     reader, writer = await asyncio.open_connection(ip, port)
     try:
