@@ -2,7 +2,14 @@
 side on the varied traffic of bench/http.py, in front of one nginx backend.
 
     python3 bench/filters.py [--duration 5] [--rounds 3] [--only plain,cors,...]
-        [--baseline DIR]
+        [--baseline DIR] [--traffic clients|varied]
+
+Traffic (`--traffic`): "clients" (the default) is bench/http.py's varied requests from
+browsers of a web app on another origin that come back (bench/varied.lua's clients mode):
+every request carries an Origin, 5% are CORS preflights, 10% come from new clients and
+the other 90% send back a sticky cookie the route set (on a route without affinity,
+none). "varied" is bench/http.py's varied scenario as it is: no Origin, and every request
+a new client to a route with cookie affinity (an endpoint to pin, a cookie to set).
 
 Every variant is its own seaway process (bench/seaway_l7.py) serving the same Ingress
 with other annotations; wrk drives each in turn, the order alternating every round.
@@ -21,7 +28,6 @@ limit-rps (a limit never reached: the bookkeeping only), allowlist, timeouts.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 from pathlib import Path
 
@@ -37,7 +43,7 @@ from bench.common import (  # noqa: E402
     run_wrk_measured,
     wait_port,
 )
-from bench.http import LUA, backend_nginx  # noqa: E402
+from bench.http import LUA, _num, backend_nginx, median  # noqa: E402
 
 REWRITE = ["use-regex=true", "rewrite-target=/$1"]
 VARIANTS: dict[str, tuple[list[str], list[str]]] = {
@@ -57,6 +63,20 @@ VARIANTS: dict[str, tuple[list[str], list[str]]] = {
     "timeouts": (["proxy-read-timeout=30"], []),
 }
 
+# --traffic -> bench/varied.lua's arguments
+TRAFFIC: dict[str, list[str]] = {"clients": ["/", "clients"], "varied": ["/"]}
+
+
+def chosen(p: argparse.ArgumentParser, only: str) -> list[str]:
+    """The variants `--only` names (all by default), "plain" first whatever it says."""
+    wanted = only.split(",") if only else list(VARIANTS)
+    unknown = [v for v in wanted if v not in VARIANTS]
+    if unknown:
+        p.error(f"unknown variant(s): {', '.join(unknown)}")
+    if "plain" not in wanted:
+        wanted.insert(0, "plain")
+    return wanted
+
 
 def seaway(procs: Processes, script: Path, port: int, backend: int, extra: list[str]) -> int:
     argv = [sys.executable, str(script), "--listen", f"{HOST}:{port}"]
@@ -66,15 +86,6 @@ def seaway(procs: Processes, script: Path, port: int, backend: int, extra: list[
     return proc.pid
 
 
-def median(results: list[WrkResult]) -> WrkResult:
-    cpu = [r.cpu_us for r in results if r.cpu_us is not None]
-    return WrkResult(
-        statistics.median(r.rps for r in results),
-        statistics.median(r.p50_ms for r in results),
-        statistics.median(r.p99_ms for r in results),
-        sum(r.errors for r in results),
-        cpu_us=statistics.median(cpu) if cpu else None,
-    )
 
 
 def main() -> int:
@@ -85,13 +96,15 @@ def main() -> int:
     p.add_argument("--connections", type=int, default=64)
     p.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(VARIANTS)}")
     p.add_argument("--baseline", default="", help="another checkout: adds plain-base")
+    p.add_argument(
+        "--traffic",
+        choices=TRAFFIC,
+        default="clients",
+        help="clients: returning browsers with an Origin and the sticky cookie (default); "
+        "varied: bench/http.py's varied scenario, every request a new client",
+    )
     args = p.parse_args()
-    wanted = args.only.split(",") if args.only else list(VARIANTS)
-    unknown = [v for v in wanted if v not in VARIANTS]
-    if unknown:
-        p.error(f"unknown variant(s): {', '.join(unknown)}")
-    if "plain" not in wanted:
-        wanted.insert(0, "plain")
+    wanted = chosen(p, args.only)
     require("nginx", "wrk")
     here = Path(__file__).resolve().parent / "seaway_l7.py"
     results: dict[str, list[WrkResult]] = {}
@@ -118,7 +131,7 @@ def main() -> int:
                     args.connections,
                     threads=args.threads,
                     duration=args.duration,
-                    extra=["-s", LUA, "--", "/"],
+                    extra=["-s", LUA, "--", *TRAFFIC[args.traffic]],
                 )
                 results.setdefault(name, []).append(r)
                 cpu = f"{r.cpu_us:.1f}" if r.cpu_us is not None else "-"
@@ -129,17 +142,17 @@ def main() -> int:
                 )
     plain = median(results["plain"])
     print()
-    print(f"median of {args.rounds} rounds, {args.duration:g}s each, varied traffic")
+    print(f"median of {args.rounds} rounds, {args.duration:g}s each, {args.traffic} traffic")
     print(
-        f"{'variant':24}{'req/s':>9}{'p99 ms':>8}{'errors':>7}{'cpu us':>8}"
+        f"{'variant':24}{'req/s':>9}{'p99 ms':>8}{'errors':>7}{'cpu us':>8}{'usr':>6}{'sys':>6}"
         f"{'rps/plain':>10}{'cpu/plain':>10}"
     )
     for name, rounds in results.items():
         m = median(rounds)
         cpu_ratio = ratio(m.cpu_us, plain.cpu_us) if m.cpu_us and plain.cpu_us else "-"
-        cpu = f"{m.cpu_us:.1f}" if m.cpu_us is not None else "-"
         print(
-            f"{name:24}{m.rps:>9.0f}{m.p99_ms:>8.2f}{m.errors:>7}{cpu:>8}"
+            f"{name:24}{m.rps:>9.0f}{m.p99_ms:>8.2f}{m.errors:>7}{_num(m.cpu_us):>8}"
+            f"{_num(m.cpu_user_us):>6}{_num(m.cpu_sys_us):>6}"
             f"{ratio(m.rps, plain.rps):>10}{cpu_ratio:>10}"
         )
     return 0

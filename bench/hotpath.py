@@ -188,6 +188,28 @@ class Transport:
         return ("127.0.0.1", 40000) if name == "peername" else default
 
 
+def wire(
+    ctx: ProxyContext,
+    loop: Loop,
+    backend: tuple[str, int],
+    protocol: Callable[[ProxyContext], HttpProtocol] = HttpProtocol,
+) -> list[HttpProtocol]:
+    """CONNECTIONS client connections of `ctx` (made by `protocol`), and as many idle
+    upstream connections to `backend` in its pool."""
+    clients = []
+    for _ in range(CONNECTIONS):
+        p = protocol(ctx)
+        p.connection_made(Transport())  # type: ignore[arg-type]
+        clients.append(p)
+    pool = ctx.pools.get(backend)
+    for _ in range(CONNECTIONS):
+        conn = UpstreamConnection(loop, pool, 60.0, ctx.outbox)  # type: ignore[arg-type]
+        conn.connection_made(Transport())  # type: ignore[arg-type]
+        conn.keep_alive = True
+        pool.release(conn)
+    return clients
+
+
 def seaway_run(
     traffic: list[tuple[bytes, bytes]],
     exchanges: int,
@@ -198,17 +220,7 @@ def seaway_run(
     loop = Loop()
     table = compile_table(translate_ingresses(bench_snapshot([("127.0.0.1", 9000)])).table)
     ctx = ProxyContext(loop, HttpSettings(), table)  # type: ignore[arg-type]
-    clients = []
-    for _ in range(CONNECTIONS):
-        p = protocol(ctx)
-        p.connection_made(Transport())  # type: ignore[arg-type]
-        clients.append(p)
-    pool = ctx.pools.get(("127.0.0.1", 9000))
-    for _ in range(CONNECTIONS):
-        conn = UpstreamConnection(loop, pool, 60.0, ctx.outbox)  # type: ignore[arg-type]
-        conn.connection_made(Transport())  # type: ignore[arg-type]
-        conn.keep_alive = True
-        pool.release(conn)
+    clients = wire(ctx, loop, ("127.0.0.1", 9000), protocol)
     n = len(traffic)
     start = time.process_time()
 

@@ -2,12 +2,22 @@
 -- its path, query, User-Agent, X-Request-Id and Cookie, so no cache keyed on exact bytes
 -- can answer it from memory.
 --
---   wrk -s bench/varied.lua http://127.0.0.1:8080 -- /prefix/
+--   wrk -s bench/varied.lua http://127.0.0.1:8080 -- /prefix/ [clients]
 --
--- The optional argument is the path prefix (default "/"; bench/http.py uses "/big/" for
+-- The first argument is the path prefix (default "/"; bench/http.py uses "/big/" for
 -- the 64 KiB scenario).
+--
+-- "clients" as the second argument makes them browsers of a web app on another origin
+-- that come back (bench/filters.py): every request carries an Origin, one in 20 is a CORS
+-- preflight (OPTIONS with Access-Control-Request-Method), and one in 10 is a new client;
+-- the other nine are returning clients that send back the sticky cookie a proxy set
+-- (INGRESSCOOKIE, ingress-nginx's default name) along with their own cookies. wrk does
+-- not say on which connection an answer came, so each thread keeps a jar of the last
+-- JAR sticky cookies it was given, and a returning client sends one of them: a cookie a
+-- proxy really set, as a browser would. A route that sets none sees no sticky cookie.
 
 local prefix = "/"
+local clients = false
 local counter = 0
 local agents = {
   "Mozilla/5.0 (X11; Linux x86_64; rv:128.0) Gecko/20100101 Firefox/128.0",
@@ -20,6 +30,13 @@ local agents = {
 }
 local sections = { "item", "user", "api/v1/orders", "static/img", "search", "cart" }
 
+local NEW_CLIENTS = 10 -- percent of requests from clients without the sticky cookie
+local PREFLIGHTS = 5 -- percent of requests that are CORS preflights
+local STICKY = "INGRESSCOOKIE="
+local JAR = 64
+local jar = {}
+local jar_next = 1
+
 local threads = 0
 
 function setup(thread)
@@ -27,9 +44,23 @@ function setup(thread)
   thread:set("id", threads)
 end
 
+-- Keeps the sticky cookie of an answer (wrk's header table keeps the last Set-Cookie of
+-- an answer: a proxy appends its own after the backend's).
+local function keep_cookie(status, headers, body)
+  local set = headers["Set-Cookie"]
+  if set and set:sub(1, #STICKY) == STICKY then
+    jar[jar_next] = set:match("^([^;]*)")
+    jar_next = jar_next % JAR + 1
+  end
+end
+
 function init(args)
   if args[1] then
     prefix = args[1]
+  end
+  if args[2] == "clients" then
+    clients = true
+    response = keep_cookie -- defined only here: wrk parses answers' headers only then
   end
   math.randomseed(os.time() * 1000 + (id or 0))
 end
@@ -41,11 +72,24 @@ function request()
     "%s%s/%d?page=%d&q=%x&t=%d", prefix, sections[counter % #sections + 1], n,
     counter % 97, n * 7919, counter
   )
+  local cookie = string.format("session=%x%x; theme=%d; seen=%d", n, counter, counter % 3, n % 1000)
   local headers = {
     ["User-Agent"] = agents[counter % #agents + 1],
     ["Accept"] = "*/*",
     ["X-Request-Id"] = string.format("%08x-%04x-%d-%d", n, counter % 65536, id or 0, counter),
-    ["Cookie"] = string.format("session=%x%x; theme=%d; seen=%d", n, counter, counter % 3, n % 1000),
   }
-  return wrk.format("GET", path, headers)
+  local method = "GET"
+  if clients then
+    headers["Origin"] = "https://app.example.com"
+    if n % 100 >= NEW_CLIENTS and #jar > 0 then
+      cookie = cookie .. "; " .. jar[n % #jar + 1]
+    end
+    if math.floor(n / 100) % 100 < PREFLIGHTS then
+      method = "OPTIONS"
+      headers["Access-Control-Request-Method"] = "POST"
+      headers["Access-Control-Request-Headers"] = "content-type"
+    end
+  end
+  headers["Cookie"] = cookie
+  return wrk.format(method, path, headers)
 end

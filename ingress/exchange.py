@@ -395,8 +395,8 @@ class Exchange:
     def intercepted(self) -> None:
         pass
 
-    def response_head(self, head: bytes) -> bytes:
-        return head
+    def response_head(self, data: bytes, end: int) -> bytes:
+        return data
 
     def upgraded(self) -> None:
         assert self.conn is not None

@@ -367,13 +367,17 @@ class HttpProtocol(asyncio.Protocol):
         route = req.route = self.ctx.route(req)  # (answered here too: metrics label it)
         self._memo_router = self.ctx.router
         self._memo = req if req.keep_alive and route.repeatable else None
-        if route.plan is None and not route.status:  # the common request: straight upstream
-            req.upstream_head = req.upstream_head_with(self.lines)
-            self.active = req
-            ex = self.exchange = Exchange(self, req)
-            ex.start()
-            return
-        self._admit(req, route)
+        plan = route.plan
+        if plan is None:
+            if not route.status:  # the common request: straight upstream
+                req.upstream_head = req.upstream_head_with(self.lines)
+                self.active = req
+                ex = self.exchange = Exchange(self, req)
+                ex.start()
+                return
+            req.local = route.status
+        else:
+            plan.admit(self, req, route)  # (_admit, inline)
         self._start(req)
 
     def _repeat(self, memo: RequestState) -> None:

@@ -27,7 +27,8 @@ What a lookup costs, for the semantics documented in ingress/routes.py:
   another order) gets an index of the same shape whose entries are candidate lists in
   route order; only candidates whose path matches are tested further, and regex routes
   are searched in order, stopping at the first index past the best match so far. Both
-  answer exactly as a first-match scan of the routes in order would.
+  answer exactly as a first-match scan of the routes in order would. A virtual host of
+  regex paths alone (ingress-nginx's use-regex) is that scan: each regex in order.
 """
 
 from __future__ import annotations
@@ -356,6 +357,24 @@ class _Always:
         return self.result
 
 
+class _Regexes:
+    """The finder of a virtual host whose routes are all regexes without other conditions
+    (an ingress-nginx host with use-regex or rewrite-target): the first that matches."""
+
+    __slots__ = ("_tests",)
+
+    def __init__(self, cands: list[_Candidate]) -> None:
+        self._tests = tuple((c.regex.search, c.result) for c in cands if c.regex is not None)
+
+    def find(
+        self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
+    ) -> RouteResult | None:
+        for search, result in self._tests:
+            if search(path) is not None:
+                return result
+        return None
+
+
 class _VHost:
     """A compiled VirtualHost: `find` answers for it; `candidates` (route order) explain."""
 
@@ -378,6 +397,8 @@ class _VHost:
                 assert c.result is not None
                 paths.add(c.key, c.kind, c.result)
             self.find = paths.match
+        elif all(c.kind == "Regex" and c.cond is None for c in candidates):
+            self.find = _Regexes(candidates).find
         else:
             self.find = _RouteIndex(candidates).match
 

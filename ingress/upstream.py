@@ -11,9 +11,10 @@ and no obs-fold, so in any response it accepts the first blank line is where the
 ends; one search (response.needs_rebuild) says whether any field must go. The common
 response (a final head for an HTTP/1.1 client kept alive, not a HEAD, nothing to drop)
 is fed to llhttp with whatever body came in the same read, in one call (`_whole`), and
-goes to the client exactly as received; a second response in that read fails the feed
-(on_message_begin). Any other head is fed to llhttp alone and trusted only when llhttp
-reports it complete within exactly those bytes. Framing and keep-alive come from llhttp:
+goes to the client exactly as received (or with its head edited by a route's filters:
+`_edited`); a second response in that read fails the feed (on_message_begin). Any other
+head is fed to llhttp alone and trusted only when llhttp reports it complete within
+exactly those bytes. Framing and keep-alive come from llhttp:
 it sees every body byte (without Python callbacks) and says where the response ends;
 bytes after it fail the exchange (502, or a cut if the client has seen some of it).
 
@@ -94,7 +95,10 @@ class ResponseSink(Protocol):
 
     def intercepted(self) -> None: ...
 
-    def response_head(self, head: bytes) -> bytes: ...
+    def response_head(self, data: bytes, end: int) -> bytes:
+        """`data` (a response head ending at `end`, then maybe body bytes) with that head
+        as the client gets it."""
+        ...
 
 
 def blame(ex: ResponseSink, kind: int) -> None:
@@ -372,7 +376,8 @@ class UpstreamConnection(asyncio.Protocol):
         """The common response: a final head ending at `end`, for an HTTP/1.1 client kept
         alive that did not ask HEAD, and whatever body came with it. When no field must
         go, llhttp takes the whole read in one feed (a second response in it fails the
-        feed: on_message_begin) and the bytes go to the client as received."""
+        feed: on_message_begin) and the bytes go to the client as received (for an
+        exchange that edits its response head, with that head edited: _edited)."""
         ex.received += len(data)
         head = data[:end] if end < len(data) else data
         if needs_rebuild(head):
@@ -395,6 +400,9 @@ class UpstreamConnection(asyncio.Protocol):
         ex.status = status
         self._close_delimited = False
         self._decoded = None
+        if ex.edits_response:
+            self._edited(data, end, ex)
+            return
         if status != 204 and status != 304 and head != self._last_head:
             self._last_head = head  # a candidate for _repeated
             self._last_length = -1
@@ -403,6 +411,22 @@ class UpstreamConnection(asyncio.Protocol):
         ex.response_started(False)
         ex.sent = True
         self.outbox.write(ex.out, data)
+        if self._message_done:
+            self._done(ex)
+
+    def _edited(self, data: bytes, end: int, ex: ResponseSink) -> None:
+        """_whole for an exchange that edits its response head (ingress/filters/): the
+        head as the exchange makes it, then the body as received (one splice when it only
+        adds fields). Only a status of 300 or more may be replaced (nginx's
+        proxy_intercept_errors)."""
+        if ex.status >= 300 and ex.intercepts(ex.status):
+            self.close()  # this answer is replaced by another the exchange asks for
+            ex.intercepted()
+            return
+        self._state = BODY
+        ex.response_started(False)
+        ex.sent = True
+        self.outbox.write(ex.out, ex.response_head(data, end))
         if self._message_done:
             self._done(ex)
 
@@ -512,7 +536,8 @@ class UpstreamConnection(asyncio.Protocol):
         elif body and not fed and not self._feed(body, ex):
             return
         if ex.edits_response:
-            edited = ex.response_head(head if new_head is None else new_head)
+            edited = head if new_head is None else new_head
+            edited = ex.response_head(edited, len(edited))
             if edited is not head:
                 new_head = edited
         pieces = interim
@@ -561,8 +586,7 @@ class UpstreamConnection(asyncio.Protocol):
         if v11 == self._decoding:  # the parser kind follows the client's version
             self._decoding = not v11
             self.parser = self._new_parser()
-        # (an exchange that edits its response head never takes the pass-through path)
-        self._plain = v11 and req.keep_alive and req.method != b"HEAD" and not ex.edits_response
+        self._plain = v11 and req.keep_alive and req.method != b"HEAD"
         self.outbox.write(self.transport, head)  # type: ignore[arg-type]  # connected
         if self._timer is None:
             self._busy_ticks = -1
@@ -581,9 +605,7 @@ class UpstreamConnection(asyncio.Protocol):
         if req.v11 == self._decoding:  # the parser kind follows the client's version
             self._decoding = not req.v11
             self.parser = self._new_parser()
-        self._plain = (
-            req.v11 and req.keep_alive and req.method != b"HEAD" and not ex.edits_response
-        )
+        self._plain = req.v11 and req.keep_alive and req.method != b"HEAD"
 
     def _arm(self) -> None:
         if self._timer is None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from ingress.errors import PeerError
-from ingress.filters.headers import HeadEdit, append_fields, field_lines
+from ingress.filters.headers import HeadEdit, field_lines
 from ingress.filters.reply import local_response
 from ingress.request import RequestState
 
@@ -34,6 +34,7 @@ class Answers:
 
     plan: RoutePlan
     req: RequestState
+    status: int  # (an exchange's: the backend's answer)
     https: bool
     origin: bytes | None
     reply_to: tuple[int, list[Header], bytes | None] | None
@@ -69,24 +70,34 @@ class Answers:
         plan = self.plan
         return plan.https_edits_all if self.https else plan.response_edits
 
-    def response_edit(self, head: bytes, status: int) -> bytes:
-        """A response head as the client gets it: the route's response edits, CORS fields
-        (replacing the backend's), the sticky cookie, the auth cookies."""
+    def response_head(self, data: bytes, end: int) -> bytes:
+        """A response from the backend (`data`: its head, ending at `end`, then maybe body
+        bytes) as the client gets it: the route's response edits and CORS fields (the
+        backend's of those names removed), the sticky cookie, the auth cookies. When the
+        head only gains fields (the common case), they are spliced in before its blank
+        line in one copy of `data`."""
         plan = self.plan
-        for edit in self.edits():
-            head = edit.apply(head)
+        edits = plan.https_edits_all if self.https else plan.response_edits
+        origin = self.origin
+        cors = plan.cors if origin is not None else None
+        remover = cors.remover if cors is not None else None
+        if edits or (remover is not None and remover.search(data, 0, end) is not None):
+            head = data[:end]
+            for edit in edits:
+                head = edit.apply(head)
+            if remover is not None:
+                head = remover.sub(b"", head)
+            data = head + data[end:]
+            end = len(head)
         extra = b""
-        cors = plan.cors
-        if self.origin is not None and cors is not None:
-            if cors.remover is not None:
-                head = cors.remover.sub(b"", head)
-            extra = cors.response_lines(self.origin)
+        if cors is not None and origin is not None:
+            extra = cors.any_lines if origin == b"*" else cors.response_lines(origin)
         if self.cookie is not None:
             extra += b"Set-Cookie: " + self.cookie + b"\r\n"
         cookies = self.auth_cookies
-        if cookies and (status < 400 or plan.always_auth_cookies):
+        if cookies and (self.status < 400 or plan.always_auth_cookies):
             extra += field_lines((b"Set-Cookie", c) for c in cookies)
-        return append_fields(head, extra)
+        return data[: end - 2] + extra + data[end - 2 :] if extra else data
 
     def body_received(self, received: int) -> None:
         limit = self.plan.body_limit

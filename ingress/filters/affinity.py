@@ -27,6 +27,8 @@ from ingress.route_conditions import cookie_value
 from ingress.route_filters import CookieAffinity
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+SEEN_KEPT = 8192  # cookie values remembered per route (beyond: forgotten, all at once)
+_UNSEEN = EndpointInfo("", 0)  # (a marker: never an endpoint)
 _MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
 
 
@@ -50,18 +52,36 @@ def backend_tag(backend_key: str) -> bytes:
 
 
 class StickyCookie:
-    """One route's CookieAffinity over one backend: read, choose, write the cookie."""
+    """One route's CookieAffinity over one backend: read, choose, write the cookie.
 
-    __slots__ = ("_attributes", "_by_key", "_endpoints", "_ring", "_salt", "name", "spec", "tag")
+    A returning client sends the same cookie value request after request: the endpoint
+    each value names is remembered (``_seen``, up to SEEN_KEPT values, for the current
+    endpoints), so the ring or the key table is consulted once per value, not per
+    request."""
+
+    __slots__ = (
+        "_attributes",
+        "_by_key",
+        "_endpoints",
+        "_prefix",
+        "_ring",
+        "_salt",
+        "_seen",
+        "name",
+        "spec",
+        "tag",
+    )
 
     def __init__(self, spec: CookieAffinity, backend_key: str) -> None:
         self.spec = spec
         self.name = spec.name.encode()
+        self._prefix = self.name + b"="
         self.tag = backend_tag(backend_key)
         self._salt = backend_key.encode()
         self._endpoints: tuple[EndpointInfo, ...] = ()
         self._by_key: dict[bytes, EndpointInfo] = {}
         self._ring: HashRing | None = None
+        self._seen: dict[bytes, EndpointInfo | None] = {}
         self._attributes = self._fixed_attributes()
 
     def _fixed_attributes(self) -> tuple[bytes, bytes]:
@@ -76,22 +96,18 @@ class StickyCookie:
         return before, b"; HttpOnly"
 
     def _refresh(self, endpoints: Sequence[EndpointInfo]) -> None:
-        if endpoints is self._endpoints or tuple(endpoints) == self._endpoints:
+        if endpoints is self._endpoints:
+            return
+        if tuple(endpoints) == self._endpoints:
             self._endpoints = tuple(endpoints)
             return
         self._endpoints = tuple(endpoints)
         self._by_key = {self.endpoint_key(ep): ep for ep in self._endpoints}
         self._ring = None
+        self._seen = {}
 
     def endpoint_key(self, ep: EndpointInfo) -> bytes:
         return _md5(self._salt + ep.address.encode())
-
-    def value(self, cookies: bytes | None) -> bytes | None:
-        """This cookie's value in a Cookie header (route_conditions.cookie_value's answer,
-        after one search that settles the common case of a header without it)."""
-        if cookies is None or cookies.find(self.name) < 0:
-            return None
-        return cookie_value(cookies, self.name)
 
     def stuck(
         self,
@@ -99,22 +115,44 @@ class StickyCookie:
         endpoints: Sequence[EndpointInfo],
         skip: Container[EndpointInfo],
     ) -> EndpointInfo | None:
-        """The usable endpoint the request's cookie names, or None."""
-        raw = self.value(cookies)
-        if raw is None:
+        """The usable endpoint the request's cookie names, or None. The cookie is read
+        where its name starts the Cookie header or follows "; " (what clients send),
+        else by route_conditions.cookie_value; its value is stripped only when unseen."""
+        if cookies is None:
             return None
-        key, bar, tag = raw.partition(b"|")
+        at = cookies.find(self._prefix)
+        if at < 0:
+            return None
+        if at and cookies[at - 2 : at] != b"; ":
+            value = cookie_value(cookies, self.name)
+            if value is None:
+                return None
+            raw = self._prefix + value
+        else:
+            end = cookies.find(b";", at)
+            raw = cookies[at:] if end < 0 else cookies[at:end]  # (name=value)
+        if endpoints is not self._endpoints:
+            self._refresh(endpoints)
+        seen = self._seen
+        ep = seen.get(raw, _UNSEEN)
+        if ep is _UNSEEN:
+            if len(seen) >= SEEN_KEPT:
+                seen.clear()
+            ep = seen[raw] = self._named(raw)
+        return ep if ep is not None and (not skip or ep not in skip) else None
+
+    def _named(self, raw: bytes) -> EndpointInfo | None:
+        """The endpoint a cookie (``name=value``, as in the header) names among the
+        current endpoints, or None."""
+        key, bar, tag = raw[len(self._prefix) :].rstrip().partition(b"|")
         if bar and tag != self.tag:
             return None  # another backend's cookie (a canary's, another path's)
-        self._refresh(endpoints)
         if self.spec.mode == "persistent":
-            ep = self._by_key.get(key)
-        else:
-            ring = self._ring
-            if ring is None:
-                ring = self._ring = HashRing(self._endpoints)
-            ep = ring.pick(key)
-        return ep if ep is not None and ep not in skip else None
+            return self._by_key.get(key)
+        ring = self._ring
+        if ring is None:
+            ring = self._ring = HashRing(self._endpoints)
+        return ring.pick(key)
 
     def new_key(
         self, ep: EndpointInfo, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]
@@ -129,7 +167,13 @@ class StickyCookie:
         if ring is None:
             ring = self._ring = HashRing(self._endpoints)
         key = b"%016x" % random.getrandbits(64)  # as ingress-nginx: unique, not secret
-        return ring.pick(key, skip) or ep, key
+        found = ring.pick(key, skip)
+        if found is None:
+            return ep, key
+        seen = self._seen  # (the client comes back with it: known already)
+        if not skip and len(seen) < SEEN_KEPT:
+            seen[self._prefix + key + b"|" + self.tag] = found
+        return found, key
 
     def set_cookie(
         self, key: bytes, https: bool, now: float, user_agent: bytes | None = None

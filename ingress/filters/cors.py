@@ -28,7 +28,15 @@ def _encoded(fields: list[tuple[str, str]]) -> list[Header]:
 class CorsPolicy:
     """One route's Cors, compiled."""
 
-    __slots__ = ("_fixed", "_fixed_lines", "_preflight", "any_origin", "remover", "spec")
+    __slots__ = (
+        "_fixed",
+        "_fixed_lines",
+        "_preflight",
+        "any_lines",
+        "any_origin",
+        "remover",
+        "spec",
+    )
 
     def __init__(self, cors: Cors) -> None:
         self.spec = cors
@@ -37,6 +45,7 @@ class CorsPolicy:
         self._fixed = every[1:]  # all but Access-Control-Allow-Origin, which varies
         self._preflight = _encoded(cors_headers(cors, b"*", True))[len(every) :]
         self._fixed_lines = field_lines(self._fixed)
+        self.any_lines = self.response_lines(b"*")  # (any_origin's, made once)
         self.remover = field_remover(n for n, _ in every)
 
     def origin(self, origin: bytes | None) -> bytes | None:

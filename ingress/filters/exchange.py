@@ -1,12 +1,14 @@
 """FilteredExchange: the Exchange (ingress/exchange.py) of a request whose route has a
-plan that acts while the request is under way.
+plan that acts while the request is under way in more ways than a LightExchange
+(ingress/filters/light.py) does, which it extends.
 
-On top of the plain exchange it:
+On top of the light exchange (the endpoint picked by the sticky cookie (CookieAffinity)
+or a consistent hash of the route's key (HashBy; see ingress/filters/hashring.py), else
+by the backend's balancer; every response head handed to Answers.response_head: CORS,
+edits, cookies) it:
 - asks the external auth service first (ExternalAuth) and goes on only on a 2xx;
 - mirrors the request (Mirror): a copy to the mirror backend, its answer dropped;
-- picks the endpoint by the sticky cookie (CookieAffinity) or a consistent hash of the
-  route's key (HashBy; a simple hash ring: see ingress/filters/hashring.py), else by the
-  backend's balancer; TLS to the pod (UpstreamProtocol HTTPS) on connections of their own;
+- speaks TLS to the pod (UpstreamProtocol HTTPS) on connections of their own;
 - applies per-route timeouts: connect, send and read (the upstream connection's idle
   timer, which reads and writes both reset: ``send`` while the request is still being
   read from the client, ``read`` once it is all read),
@@ -20,8 +22,7 @@ On top of the plain exchange it:
   failed, is passed over for the next one (the hash ring's next, or a new pick that the
   cookie is re-pinned to) rather than answered 503;
 - replaces an answer whose status is in ErrorPages.codes by the answer of its backend
-  (asked ``/`` with X-Code, X-Format, X-Original-URI...: ingress-nginx custom-http-errors);
-- hands every response head to FilteredRequest.response_head (CORS, edits, cookies).
+  (asked ``/`` with X-Code, X-Format, X-Original-URI...: ingress-nginx custom-http-errors).
 """
 
 from __future__ import annotations
@@ -29,26 +30,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Awaitable, Callable, Collection
-from typing import TYPE_CHECKING, Protocol
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
 
 from discovery.snapshot import EndpointInfo
 from ingress.exchange import Downstream, Exchange
 from ingress.filter_headers import error_page_headers
-from ingress.filters.admission import Answers
 from ingress.filters.auth_external import parse_url, signin_location
 from ingress.filters.headers import HeadEdit, field_lines, replace_target
+from ingress.filters.light import FilteredClient, LightExchange
 from ingress.filters.subrequest import SubResponse, fetch
 from ingress.filters.upstream_tls import UpstreamTLS
 from ingress.pool import EndpointPool
-from ingress.request import ForwardedLines, RequestState
+from ingress.request import RequestState
 from ingress.retry import ERROR, NO_RETRY, STATUS, TIMEOUT, RetryPolicy
 from ingress.route_filters import ErrorPages
 from ingress.route_match import RouteResult
 from ingress.routes import Forward
 from ingress.upstream import UpstreamConnection
-from proxy.acceptor import COUNTERS
-from proxy.balancer import Balancer
 
 if TYPE_CHECKING:
     from ingress.filters.plan import RoutePlan
@@ -59,15 +58,7 @@ AUTH_TIMEOUT = 5.0  # seconds for an answer of the external auth service
 MIRROR_TIMEOUT = 10.0
 
 
-class FilteredClient(Downstream, Protocol):
-    """The client connection (ingress.http1.HttpProtocol) as a filtered request sees it."""
-
-    client_ip: bytes
-    scheme: bytes
-    lines: ForwardedLines  # its X-Forwarded-* lines (ingress/request.py)
-
-
-class FilteredExchange(Exchange, Answers):
+class FilteredExchange(LightExchange):
     """Made at admission (``RequestState.plan``); ``begin`` sends it on its way."""
 
     __slots__ = (
@@ -78,15 +69,10 @@ class FilteredExchange(Exchange, Answers):
         "auth_cookies",
         "authorized",
         "client_ip",
-        "cookie",
-        "edits_response",
         "endpoint",
         "error_route",
         "holding",
-        "https",
-        "origin",
         "pending_basic",
-        "plan",
         "reply_to",
         "timed",
     )
@@ -94,17 +80,12 @@ class FilteredExchange(Exchange, Answers):
     def __init__(
         self, client: FilteredClient, req: RequestState, plan: RoutePlan, origin: bytes | None
     ) -> None:
-        super().__init__(client, req)
-        self.plan = plan
+        super().__init__(client, req, plan, origin)
         self.client_ip = client.client_ip
-        self.https = client.scheme == b"https"
-        self.origin = origin
-        self.reply_to: tuple[int, list[tuple[bytes, bytes]], bytes | None] | None = None
-        self.cookie: bytes | None = None
-        self.auth_cookies: list[bytes] | None = None
+        self.reply_to = None
+        self.auth_cookies = None
         self.holding = False  # counted in the route's requests under way
         self.again = False  # the response head just intercepted is retried (a status)
-        self.edits_response = plan.edits_response
         self.authorized = plan.external is None
         self.pending_basic: tuple[str, str] | None = None
         self.endpoint: EndpointInfo | None = None
@@ -168,34 +149,10 @@ class FilteredExchange(Exchange, Answers):
         if plan.plain_pick or self.error_route is not None:
             Exchange.start(self, fresh)  # the backend's balancer, plain connections
             return
-        client = self.client
-        ctx = client.ctx
-        route = self.req.route
-        assert isinstance(route, RouteResult)
-        state = route.cache
-        if state is None or state.owner is not ctx:
-            state = route.cache = ctx.route_state(route)
-        bal = state.balancer
-        eps = bal.endpoints
-        # what was tried, and the endpoints out for their health
-        skip: Collection[EndpointInfo] = bal.avoiding(self.tried or ())
-        if self.lease is not None:  # a retry: the failed try ends first
-            self.end_lease()
-        now = ctx.loop.time() if bal.observes else 0.0
-        while True:
-            ep = self._pinned(bal, eps, skip)
-            # The cookie's or hash's endpoint is held as it is; without one, the balancer
-            # picks (ingress/exchange.py).
-            lease = self.lease = bal.lease(None, skip, now) if ep is None else bal.hold(ep, now)
-            if lease is not None or ep is None:
-                break
-            skip = {*skip, ep}  # pinned but at its cap: the next one (a cookie re-pins)
-        if lease is None:
-            if bal.saturated:
-                COUNTERS.endpoint_overflows += 1
-            client.answer(503 if bal.saturated else 502, close=not self.req.complete)
+        n = self.pick()
+        if not n:
             return
-        ep = lease.endpoint
+        ctx = self.client.ctx
         t = plan.timeouts
         if t is not None and t.backend_request:
             if self._attempt_timer is not None:
@@ -203,33 +160,14 @@ class FilteredExchange(Exchange, Answers):
             timeout = t.backend_request
             self._attempt_timer = ctx.loop.call_later(timeout, self._timed_out, False)
             self.timed = True
+        ep = self.lease.endpoint  # type: ignore[union-attr]  # (leased by pick)
         tls = self._tls()
         pools = ctx.pools if tls is None else plan.runtime.tls_pools(tls.context)
-        self.send_to(ep, pools.get((ep.ip, ep.port)), len(eps), fresh)
+        self.send_to(ep, pools.get((ep.ip, ep.port)), n, fresh)
 
     def send_to(self, ep: EndpointInfo, pool: EndpointPool, n: int, fresh: bool) -> None:
         self.endpoint = ep  # (for Retry: the endpoint a failed attempt went to)
         super().send_to(ep, pool, n, fresh)
-
-    def _pinned(
-        self, bal: Balancer, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]
-    ) -> EndpointInfo | None:
-        """The endpoint the sticky cookie or the hash of the route's key chooses, past
-        those in `skip`; None when neither applies (the balancer picks)."""
-        plan = self.plan
-        if plan.sticky is not None:
-            return self._sticky(bal, eps, skip)
-        if plan.hash_key is None:
-            return None
-        scheme = b"https" if self.https else b"http"
-        key = plan.hash_key.expand(self.req, self.client_ip, scheme)
-        route = self.req.route
-        assert isinstance(route, RouteResult)
-        if plan.hash_subset:
-            subset = plan.runtime.subsets(route.key, eps, plan.hash_subset).pick(key)
-            usable = [e for e in subset if e not in skip]
-            return random.choice(usable) if usable else None
-        return plan.runtime.ring(route.key, eps).pick(key, skip)
 
     def open_connection(
         self, factory: Callable[[], UpstreamConnection], ep: EndpointInfo
@@ -246,26 +184,6 @@ class FilteredExchange(Exchange, Answers):
                 factory, ep.ip, ep.port, ssl=tls.context, server_hostname=tls.server_hostname
             )
         return asyncio.wait_for(connect, timeout)
-
-    def _sticky(
-        self, bal: Balancer, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]
-    ) -> EndpointInfo | None:
-        """The endpoint the sticky cookie names, else a new one (and the cookie to set)."""
-        plan = self.plan
-        sticky = plan.sticky
-        assert sticky is not None
-        ep = None
-        if not (skip and sticky.spec.change_on_failure):  # a failed try re-pins
-            ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
-        if ep is None:
-            picked = bal.choose(skip)  # (held by the caller once the cookie decided)
-            if picked is not None:
-                ep, key = sticky.new_key(picked, eps, skip)
-                agent = None
-                if sticky.spec.conditional_samesite_none:
-                    agent = self.req.header(b"user-agent")
-                self.cookie = sticky.set_cookie(key, self.https, plan.runtime.wall(), agent)
-        return ep
 
     def _tls(self) -> UpstreamTLS | None:
         """TLS to the endpoint: the route's HTTPS (AUTO: when the client used HTTPS); never
@@ -498,6 +416,3 @@ class FilteredExchange(Exchange, Answers):
             fields.append(("Content-Length", "0"))
         lines = field_lines((n.encode(), v.encode("latin-1")) for n, v in fields if v)
         return replace_target(head.apply(req.upstream_head, lines), b"/")
-
-    def response_head(self, head: bytes) -> bytes:
-        return self.response_edit(head, self.status)

@@ -35,8 +35,9 @@ from ingress.filters.affinity import StickyCookie
 from ingress.filters.auth_basic import BasicAuthCheck
 from ingress.filters.auth_external import ExternalAuthCheck
 from ingress.filters.cors import PREFLIGHT_STATUS, CorsPolicy
-from ingress.filters.exchange import FilteredClient, FilteredExchange
-from ingress.filters.headers import HeadEdit, replace_host, replace_target
+from ingress.filters.exchange import FilteredExchange
+from ingress.filters.headers import HeadEdit, replace_host
+from ingress.filters.light import FilteredClient, LightExchange
 from ingress.filters.ranges import AddressSet, SourceFilter
 from ingress.filters.ratelimit import ConcurrencyZone, RateZone
 from ingress.filters.rewrite import TargetRewrite
@@ -152,6 +153,7 @@ class RoutePlan:
         "edits_head",
         "edits_response",
         "error_pages",
+        "exchange",
         "exempt",
         "external",
         "fixed",
@@ -252,18 +254,23 @@ class RoutePlan:
         if protocol is not None:
             self.tls = runtime.upstream_tls(protocol)
         self.tls_auto = protocol is not None and protocol.protocol == "AUTO"
-        kept = bool(
-            self.cors is not None
-            or self.response_edits
-            or self.sticky is not None
-            or self.hash_key is not None
-            or self.external is not None
+        # What a request under way needs: a LightExchange (ingress/filters/light.py) when
+        # it only has its endpoint chosen and its answer edited, else a FilteredExchange.
+        full = bool(
+            self.external is not None
             or self.concurrency is not None
             or self.timeouts is not None
             or self.retry_policy is not None
             or self.mirrors
             or self.error_pages is not None
             or self.tls is not None
+        )
+        self.exchange: type[LightExchange] = FilteredExchange if full else LightExchange
+        kept = full or bool(
+            self.cors is not None
+            or self.response_edits
+            or self.sticky is not None
+            or self.hash_key is not None
         )
         self.per_request = kept or bool(self.https_edits)
         # Only HTTPS-only edits (ingress-nginx's HSTS, on every route in its mode): a plain
@@ -284,20 +291,13 @@ class RoutePlan:
                 or self.forwarded_prefix
             )
         )
+        # Checks before the request goes on other than CORS (which admit runs inline
+        # when it is the only one).
         self.checks = bool(
-            self.https_redirect
-            or self.cors
-            or self.status
-            or self.rates
-            or self.sources
-            or self.body_limit
+            self.https_redirect or self.status or self.rates or self.sources or self.body_limit
         )
-        self.edits_head = bool(
-            self.rewrite
-            or self.upstream_host
-            or self.request_edits
-            or self.copies
-            or self.forwarded_prefix
+        self.edits_head = bool(  # (but the rewrite, which admit does itself)
+            self.upstream_host or self.request_edits or self.copies or self.forwarded_prefix
         )
         # Whether the upstream connection hands each response head to the exchange.
         self.edits_response = bool(
@@ -319,7 +319,9 @@ class RoutePlan:
         # The exact-bytes memo (ingress/http1.py) repeats a request's route, local status
         # and upstream head, not its ``plan``: only plans that never answer themselves and
         # keep nothing per request (head edits alone) may be repeated.
-        self.repeatable = not (self.per_request or self.checks or self.basic or self.copies)
+        self.repeatable = not (
+            self.per_request or self.checks or self.cors or self.basic or self.copies
+        )
 
     def _compile_limits(
         self, f: tuple[Filter, ...], result: RouteResult, rt: FilterRuntime
@@ -356,11 +358,17 @@ class RoutePlan:
             req.upstream_head = req.upstream_head_with(client.lines)
             return
         origin: bytes | None = None
+        cors = self.cors
         if self.checks:
             checked = self._check(client, req)
             if checked is False:
                 return
             origin = checked
+        elif cors is not None:  # (the only check: _check's, inline)
+            origin = b"*" if cors.any_origin else cors.origin(req.header(b"origin"))
+            if origin is not None and req.method == b"OPTIONS":
+                self._preflight(req, client, cors, origin)
+                return
         pending = None
         basic = self.basic
         if basic is not None:
@@ -371,13 +379,19 @@ class RoutePlan:
             if verdict is not True:
                 pending = verdict  # a slow hash: checked off the event loop, then sent
         head = req.upstream_head_with(client.lines)
+        rewrite = self.rewrite
+        if rewrite is not None:  # its request line starts with the method, a space, the URL
+            url = req.url
+            at = len(req.method) + 1
+            head = head[:at] + rewrite(url) + head[at + len(url) :]
         if self.edits_head:
             head = self._edit_head(head, req)
         req.upstream_head = head
-        if self.per_request or pending is not None or (self.body_limit and req.chunked):
+        if pending is not None:
             ex = req.plan = FilteredExchange(client, req, self, origin)
-            if pending is not None:
-                ex.check_credentials(pending)
+            ex.check_credentials(pending)
+        elif self.per_request or (self.body_limit and req.chunked):
+            req.plan = self.exchange(client, req, self, origin)
 
     def _check(self, client: Client, req: RequestState) -> bytes | Literal[False] | None:
         """Phases 0-3 (module docstring) but basic auth: False when the request was
@@ -397,8 +411,7 @@ class RoutePlan:
         if cors is not None:
             origin = b"*" if cors.any_origin else cors.origin(req.header(b"origin"))
             if origin is not None and req.method == b"OPTIONS":
-                fields = cors.fields(origin, preflight=True)
-                self._answer(req, client, PREFLIGHT_STATUS, fields, answered_cors=True)
+                self._preflight(req, client, cors, origin)
                 return False
         if self.status:
             self._answer_action(req, client, origin)
@@ -414,11 +427,15 @@ class RoutePlan:
             return False
         return origin
 
+    def _preflight(
+        self, req: RequestState, client: Client, cors: CorsPolicy, origin: bytes
+    ) -> None:
+        fields = cors.fields(origin, preflight=True)
+        self._answer(req, client, PREFLIGHT_STATUS, fields, answered_cors=True)
+
     def _edit_head(self, head: bytes, req: RequestState) -> bytes:
-        """Phase 4: the upstream head rewritten and edited."""
-        rewrite = self.rewrite
-        if rewrite is not None:
-            head = replace_target(head, rewrite(req.url))
+        """Phase 4 (after the rewrite): the upstream head's Host, edits, copies and
+        X-Forwarded-Prefix."""
         if self.upstream_host is not None:
             head = replace_host(head, self.upstream_host)
         for edit in self.request_edits:

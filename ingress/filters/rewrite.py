@@ -49,9 +49,14 @@ def expand(template: Template, found: re.Match[bytes]) -> bytes:
 
 
 class TargetRewrite:
-    """The rewrites of one route, in order, for request targets."""
+    """The rewrites of one route, in order, for request targets.
 
-    __slots__ = ("_matched", "_steps")
+    The usual one (ingress-nginx's rewrite-target: one regex, a replacement of text and
+    one group, as ``/$1`` or ``/api/$2``, the text without a query) is kept apart as
+    (pattern, text, group) and done inline for an origin-form target the pattern
+    matches, searched up to its query (``endpos``) rather than on a copy of its path."""
+
+    __slots__ = ("_matched", "_one", "_steps")
 
     def __init__(self, rewrites: tuple[PathRewrite, ...], matched: PathMatch) -> None:
         self._matched = matched
@@ -64,8 +69,23 @@ class TargetRewrite:
             else:
                 steps.append(r)
         self._steps = tuple(steps)
+        self._one: tuple[re.Pattern[bytes], bytes, int] | None = None
+        if len(steps) == 1 and isinstance(steps[0], tuple):
+            pattern, template = steps[0]
+            if len(template) == 2:
+                text, group = template
+                if isinstance(text, bytes) and isinstance(group, int) and text.find(b"?") < 0:
+                    self._one = (pattern, text, group)
 
     def __call__(self, target: bytes) -> bytes:
+        one = self._one
+        if one is not None and target.startswith(b"/"):  # (_regex and expand, inline)
+            q = target.find(b"?")
+            found = one[0].search(target) if q < 0 else one[0].search(target, 0, q)
+            if found is not None:  # (no "?" in the text nor in the path: the query follows)
+                if q < 0:
+                    return one[1] + (found.group(one[2]) or b"")
+                return one[1] + (found.group(one[2]) or b"") + target[q:]
         for step in self._steps:
             if isinstance(step, tuple):
                 target = _regex(step[0], step[1], target)

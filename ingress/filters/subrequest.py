@@ -118,8 +118,8 @@ class SubExchange:
     def intercepted(self) -> None:
         pass
 
-    def response_head(self, head: bytes) -> bytes:
-        return head
+    def response_head(self, data: bytes, end: int) -> bytes:
+        return data
 
 
 def _is_ip(host: str) -> bool:

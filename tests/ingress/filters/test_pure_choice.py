@@ -72,6 +72,30 @@ def test_balanced_cookie_goes_where_the_ring_sends_its_key() -> None:
     assert sticky.stuck(b"S=" + key + b"|" + sticky.tag, EPS, ()) == ep
 
 
+def test_sticky_cookie_is_read_as_cookie_value_reads_it() -> None:
+    """The inline read and the values remembered per route give cookie_value's answer:
+    the first cookie of that name at a cookie boundary, spaces around it ignored."""
+    sticky = StickyCookie(CookieAffinity("S", mode="persistent"), "ns/svc:80")
+    key = sticky.new_key(EPS[1], EPS, ())[1]
+    good = b"S=" + key + b"|" + sticky.tag
+    other = b"S=" + sticky.new_key(EPS[4], EPS, ())[1] + b"|" + sticky.tag
+    for header, expected in [
+        (good, EPS[1]),
+        (b"a=1; " + good + b"; b=2", EPS[1]),
+        (b"a=1;" + good, EPS[1]),  # no space after ";"
+        (b"a=1;  " + good + b"  ", EPS[1]),
+        (b"xS=1; " + good, EPS[1]),  # "S=" inside another name first
+        (b"a=S=1; " + good, EPS[1]),  # ... inside another cookie's value
+        (good + b"; " + other, EPS[1]),  # the first of two
+        (b"a=1;" + good + b"; " + other, EPS[1]),
+        (b"a=1; S=; b=2", None),
+        (b"a=1; xS=" + key + b"|" + sticky.tag, None),
+        (b"a=1", None),
+    ]:
+        for _ in range(2):  # unseen, then remembered
+            assert sticky.stuck(header, EPS, ()) == expected, header
+
+
 def test_variables() -> None:
     req = RequestState(b"GET", b"/p/a?x=1&y=%20z", b"")
     req.head = (

@@ -1,0 +1,158 @@
+"""LightExchange: the Exchange (ingress/exchange.py) of a request whose route's plan acts
+on it while it is under way only by choosing its endpoint and editing its answer.
+
+That is the common annotated route: a sticky cookie (CookieAffinity) or a consistent hash
+of the route's key (HashBy) picks the endpoint, and the response head gets the route's
+CORS fields, response edits and the sticky cookie (Answers.response_head). Nothing else
+is kept per request: no timers, authentication, tries, mirrors, error pages or TLS; a
+plan with any of those makes a FilteredExchange (ingress/filters/exchange.py), which
+extends this class. ``RoutePlan.light`` says which one a plan makes.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Collection
+from typing import TYPE_CHECKING, Protocol
+
+from discovery.snapshot import EndpointInfo
+from ingress.exchange import Downstream, Exchange
+from ingress.filters.admission import Answers
+from ingress.request import ForwardedLines, RequestState
+from proxy.acceptor import COUNTERS
+from proxy.balancer import Balancer
+
+if TYPE_CHECKING:
+    from ingress.filters.plan import RoutePlan
+
+Header = tuple[bytes, bytes]
+
+
+class FilteredClient(Downstream, Protocol):
+    """The client connection (ingress.http1.HttpProtocol) as a filtered request sees it."""
+
+    client_ip: bytes
+    scheme: bytes
+    lines: ForwardedLines  # its X-Forwarded-* lines, made once
+
+
+class LightExchange(Exchange, Answers):
+    """Made at admission (``RequestState.plan``); ``begin`` sends it on its way."""
+
+    __slots__ = ("cookie", "edits_response", "https", "origin", "plan")
+
+    # (Answers reads these; only a FilteredExchange sets them.)
+    reply_to: tuple[int, list[Header], bytes | None] | None = None
+    auth_cookies: list[bytes] | None = None
+
+    response_head = Answers.response_head  # (not Exchange's, which leaves the head as is)
+
+    def __init__(
+        self, client: FilteredClient, req: RequestState, plan: RoutePlan, origin: bytes | None
+    ) -> None:
+        Exchange.__init__(self, client, req)
+        self.plan = plan
+        self.https = client.scheme == b"https"
+        self.origin = origin
+        self.cookie: bytes | None = None  # the Set-Cookie of a new sticky client
+        self.edits_response = plan.edits_response
+
+    # -- hooks of ingress/http1.py (see ingress/filters/admission.py) --------------------
+    def begin(self, client: Downstream) -> None:
+        """The request becomes the connection's active one: sent (start, inline)."""
+        client.exchange = self
+        if self.plan.plain_pick:
+            Exchange.start(self)  # the backend's balancer
+            return
+        n = self.pick()
+        if n:
+            ep = self.lease.endpoint  # type: ignore[union-attr]  # (leased by pick)
+            self.send_to(ep, client.ctx.pools.get((ep.ip, ep.port)), n, False)
+
+    def finished(self) -> None:
+        """The request ended (answered, or its connection lost): nothing to release."""
+
+    # -- going upstream ------------------------------------------------------------------
+    def start(self, fresh: bool = False) -> None:
+        if self.plan.plain_pick:
+            Exchange.start(self, fresh)  # the backend's balancer
+            return
+        n = self.pick()
+        if n:
+            ep = self.lease.endpoint  # type: ignore[union-attr]  # (leased by pick)
+            self.send_to(ep, self.client.ctx.pools.get((ep.ip, ep.port)), n, fresh)
+
+    def pick(self) -> int:
+        """Lease the endpoint the sticky cookie or the hash names, else the balancer's;
+        the number of endpoints, or 0 when none could be had (then answered 502/503).
+        A pinned endpoint at its per-endpoint cap, already tried or out for its health is
+        passed over for the next one (the hash ring's next, or a new pick that the cookie
+        is re-pinned to) rather than answered 503."""
+        client = self.client
+        ctx = client.ctx
+        route = self.req.route
+        state = route.cache  # type: ignore[attr-defined]  # (a RouteResult: routed)
+        if state is None or state.owner is not ctx:
+            state = route.cache = ctx.route_state(route)  # type: ignore[attr-defined, arg-type]
+        bal: Balancer = state.balancer
+        eps = bal.endpoints
+        # what was tried, and the endpoints out for their health (proxy/outlier.py)
+        skip: Collection[EndpointInfo] = bal.avoiding(self.tried or ())
+        if self.lease is not None:  # a retry: the failed try ends first
+            self.end_lease()
+        plan = self.plan
+        sticky = plan.sticky
+        now = ctx.loop.time() if bal.observes else 0.0
+        while True:
+            ep: EndpointInfo | None = None
+            if sticky is not None:
+                if not (skip and sticky.spec.change_on_failure):  # a failed try re-pins
+                    ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
+                if ep is None:
+                    ep = self._place(bal, eps, skip)
+            elif plan.hash_key is not None:
+                ep = self._hashed(eps, skip)
+            # The cookie's or hash's endpoint is held as it is; without one, the balancer
+            # picks (ingress/exchange.py).
+            lease = self.lease = bal.lease(None, skip, now) if ep is None else bal.hold(ep, now)
+            if lease is not None or ep is None:
+                break
+            skip = {*skip, ep}  # pinned but at its cap: the next one (a cookie re-pins)
+        if lease is None:
+            if bal.saturated:
+                COUNTERS.endpoint_overflows += 1
+            client.answer(503 if bal.saturated else 502, close=not self.req.complete)
+            return 0
+        return len(eps)
+
+    def _place(
+        self, bal: Balancer, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]
+    ) -> EndpointInfo | None:
+        """A new sticky client: the balancer's choice (held by the caller), and the
+        cookie that names it for the answer."""
+        sticky = self.plan.sticky
+        assert sticky is not None
+        picked = bal.choose(skip)
+        if picked is None:
+            return None
+        ep, key = sticky.new_key(picked, eps, skip)
+        agent = None
+        if sticky.spec.conditional_samesite_none:
+            agent = self.req.header(b"user-agent")
+        self.cookie = sticky.set_cookie(key, self.https, self.plan.runtime.wall(), agent)
+        return ep
+
+    def _hashed(
+        self, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]
+    ) -> EndpointInfo | None:
+        """The endpoint the route's hash key maps to (within its subset, at random)."""
+        plan = self.plan
+        assert plan.hash_key is not None
+        scheme = b"https" if self.https else b"http"
+        key = plan.hash_key.expand(self.req, self.client.client_ip, scheme)
+        route_key: str = self.req.route.key  # type: ignore[attr-defined]  # (routed)
+        if plan.hash_subset:
+            subset = plan.runtime.subsets(route_key, eps, plan.hash_subset).pick(key)
+            usable = [e for e in subset if e not in skip]
+            return random.choice(usable) if usable else None
+        return plan.runtime.ring(route_key, eps).pick(key, skip)
