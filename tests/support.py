@@ -15,10 +15,20 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
+_GIVEN: set[tuple[int, int]] = set()  # (kind, port) already handed out in this process
+
+
 def free_port(host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> int:
-    with socket.socket(socket.AF_INET, kind) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+    """A port free now, never one this process was given before: two calls in a row may
+    otherwise get the same one from the kernel, and sockets that set SO_REUSEPORT (a
+    listener and a metrics server of one seaway) would then share it silently."""
+    while True:
+        with socket.socket(socket.AF_INET, kind) as s:
+            s.bind((host, 0))
+            port = int(s.getsockname()[1])
+        if (kind, port) not in _GIVEN:
+            _GIVEN.add((kind, port))
+            return port
 
 
 def wait_for_port(host: str, port: int, timeout: float = 10.0) -> None:
