@@ -156,22 +156,43 @@ def run(args: argparse.Namespace) -> int:
 
     source = ProxySource(spec, args.health_path, args.health_interval)
 
-    async def main() -> None:
-        daemon = Daemon(options, source, dataplanes(spec, options))
+    async def main() -> int:
+        planes = dataplanes(spec, options)
+        daemon = Daemon(options, source, planes)
         stop = asyncio.Event()
         signals.install(asyncio.get_running_loop(), daemon, stop)
         kind = "TCP" if spec.l4 else "HTTPS" if tls else "HTTP"
         log.info("seaway proxy: %s %s:%d -> %s; status page http://%s:%d/status", kind,
                  *spec.listen, ", ".join(f"{ip}:{port}" for ip, port in backends),
                  *options.metrics_bind_address)
+        failed: list[str] = []
+        checked = None
+        if spec.l4:  # (the L7 listener's bind error ends the run by itself)
+            checked = asyncio.create_task(_listener_opened(daemon, planes[0], stop, failed))
         await daemon.run(stop)
+        if checked is not None:
+            checked.cancel()
+        for error in failed:
+            print(f"seaway proxy: {error}", file=sys.stderr)
+        return 1 if failed else 0
 
     try:
-        uvloop.run(main())
+        return uvloop.run(main())
     except (OSError, KubeConfigError) as e:
         print(f"seaway proxy: {e}", file=sys.stderr)
         return 1
-    return 0
+
+
+async def _listener_opened(
+    daemon: Any, plane: Any, stop: asyncio.Event, failed: list[str]
+) -> None:
+    """`seaway proxy --l4` has one listener, the one it was asked for: when the first sync
+    could not open it (the port is taken), stop with an error, as nginx does, rather than
+    retry it at each sync as the daemon does for Service ports."""
+    await daemon.synced.wait()
+    if not plane.listening():
+        failed.append("cannot listen on the --listen address (see the log): exiting")
+        stop.set()
 
 
 def dataplanes(spec: ProxySpec, options: Options) -> list[Any]:

@@ -247,3 +247,21 @@ def test_proxy_source_publishes_health_changes() -> None:
         task.cancel()
 
     asyncio.run(asyncio.wait_for(main(), 10))
+
+
+def test_l4_exits_with_an_error_when_its_port_is_taken() -> None:
+    """`seaway proxy --l4` has one listener: a taken port ends it with status 1 and says
+    why (as nginx's `bind() ... Address already in use`), not a daemon that retries
+    the port at every sync and forwards nothing."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with seaway(start(["--to", f"{HOST}:9", "--l4"], port, free_port())) as proc:
+            assert proc.wait(30) == 1
+            assert proc.stderr is not None
+            err = proc.stderr.read()
+            assert "Address already in use" in err
+            assert "seaway proxy: cannot listen on the --listen address" in err
