@@ -88,6 +88,9 @@ class GatewayConfig:
     # --http-bind-address / --https-bind-address), with what they are: a Gateway listener
     # on one of them would fail to bind, so it is not Accepted (PortUnavailable).
     reserved: tuple[tuple[str, int, str], ...] = ()
+    # Whether TCP and UDP listeners are served: only the userspace L4 proxy serves them
+    # (--proxy-mode userspace); in the kernel modes they are not Accepted.
+    l4_listeners: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -422,7 +425,10 @@ def _gateway(
     config: GatewayConfig,
 ) -> _GatewayDraft:
     addresses, bind, problem = _addresses(gateway, config)
-    listeners = [_listener(gateway, listener, snapshot, grants) for listener in gateway.listeners]
+    listeners = [
+        _listener(gateway, listener, snapshot, grants, config.l4_listeners)
+        for listener in gateway.listeners
+    ]
     _mark_protocol_conflicts(listeners)
     _mark_reserved(listeners, bind, config.reserved)
     return _GatewayDraft(gateway, class_state.accepted, addresses, bind, problem, listeners)
@@ -481,12 +487,30 @@ def _loopback(ip: str) -> bool:
 
 
 def _listener(
-    gateway: Gateway, listener: Listener, snapshot: Snapshot, grants: ReferenceGrants
+    gateway: Gateway,
+    listener: Listener,
+    snapshot: Snapshot,
+    grants: ReferenceGrants,
+    l4_listeners: bool = True,
 ) -> ListenerState:
     no_conflict = Verdict(False, "NoConflicts")
     kinds = PROTOCOL_KINDS.get(listener.protocol)
     if listener.protocol == "TLS" and (listener.tls is None or listener.tls.mode != "Passthrough"):
         kinds = None
+    if listener.protocol in ("TCP", "UDP") and not l4_listeners:
+        return ListenerState(
+            listener,
+            (),
+            Verdict(
+                False,
+                "UnsupportedProtocol",
+                f"protocol {listener.protocol} is served only by the userspace L4 proxy "
+                "(--proxy-mode userspace); this seaway programs the kernel",
+            ),
+            Verdict(True, "ResolvedRefs"),
+            Verdict(False, "NoConflicts"),
+            Verdict(False, "Invalid", "the listener is not accepted"),
+        )
     if kinds is None:
         invalid = Verdict(False, "Invalid", "the listener is not accepted")
         return ListenerState(

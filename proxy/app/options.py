@@ -386,7 +386,12 @@ class Options:
             if address is not None
         )
         return GatewayConfig(
-            self.gateway_controller_name, bind, defaults, local, reserved=reserved
+            self.gateway_controller_name,
+            bind,
+            defaults,
+            local,
+            reserved=reserved,
+            l4_listeners=self.proxy_mode == "userspace",
         )
 
 

@@ -183,6 +183,24 @@ def test_a_listener_on_the_ingress_listeners_port_is_port_unavailable() -> None:
     assert find_condition(w.gateway("default", "wild").listeners[0].conditions, "Accepted", "True")
 
 
+def test_tcp_and_udp_listeners_are_accepted_only_where_the_l4_proxy_runs() -> None:
+    """TCP/UDP listeners are served by the userspace L4 proxy: with a kernel proxy mode
+    they are not Accepted (UnsupportedProtocol), rather than Programmed with nothing
+    listening."""
+    listeners = ("  - {name: tcp, port: 5432, protocol: TCP}\n"
+                 "  - {name: udp, port: 5353, protocol: UDP}\n"
+                 "  - {name: http, port: 8088, protocol: HTTP}")  # fmt: skip
+    kernel = world(GWC, gateway("gw", listeners), base=False, cfg=config(l4_listeners=False))
+    tcp, udp, http = kernel.gateway("default", "gw").listeners
+    for ls in (tcp, udp):
+        assert find_condition(ls.conditions, "Accepted", "False", "UnsupportedProtocol")
+        assert find_condition(ls.conditions, "Programmed", "False")
+    assert find_condition(http.conditions, "Accepted", "True")
+    userspace = world(GWC, gateway("gw", listeners), base=False)
+    for ls in userspace.gateway("default", "gw").listeners:
+        assert find_condition(ls.conditions, "Accepted", "True"), ls.name
+
+
 def test_http_and_https_on_one_port_of_one_gateway_both_conflict() -> None:
     w = world(
         GWC,
