@@ -497,36 +497,27 @@ def _listener(
     kinds = PROTOCOL_KINDS.get(listener.protocol)
     if listener.protocol == "TLS" and (listener.tls is None or listener.tls.mode != "Passthrough"):
         kinds = None
-    if listener.protocol in ("TCP", "UDP") and not l4_listeners:
-        return ListenerState(
-            listener,
-            (),
-            Verdict(
-                False,
-                "UnsupportedProtocol",
-                f"protocol {listener.protocol} is served only by the userspace L4 proxy "
-                "(--proxy-mode userspace); this seaway programs the kernel",
-            ),
-            Verdict(True, "ResolvedRefs"),
-            Verdict(False, "NoConflicts"),
-            Verdict(False, "Invalid", "the listener is not accepted"),
-        )
+    unsupported = ""
     if kinds is None:
-        invalid = Verdict(False, "Invalid", "the listener is not accepted")
+        unsupported = (
+            f"protocol {listener.protocol}"
+            + (" with TLS mode Terminate" if listener.protocol == "TLS" else "")
+            + " is not supported (seaway serves HTTP, HTTPS, TLS in mode Passthrough, "
+            "TCP and UDP)"
+        )
+    elif listener.protocol in ("TCP", "UDP") and not l4_listeners:
+        unsupported = (
+            f"protocol {listener.protocol} is served only by the userspace L4 proxy "
+            "(--proxy-mode userspace); this seaway programs the kernel"
+        )
+    if kinds is None or unsupported:
         return ListenerState(
             listener,
             (),
-            Verdict(
-                False,
-                "UnsupportedProtocol",
-                f"protocol {listener.protocol}"
-                + (" with TLS mode Terminate" if listener.protocol == "TLS" else "")
-                + " is not supported (seaway serves HTTP, HTTPS, TLS in mode Passthrough, "
-                "TCP and UDP)",
-            ),
+            Verdict(False, "UnsupportedProtocol", unsupported),
             Verdict(True, "ResolvedRefs"),
             no_conflict,
-            invalid,
+            Verdict(False, "Invalid", "the listener is not accepted"),
         )
     supported, resolved = _route_kinds(listener, kinds)
     certificates: tuple[TLSSecret, ...] = ()
