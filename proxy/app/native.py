@@ -13,6 +13,8 @@ import importlib.machinery
 from dataclasses import dataclass
 from pathlib import Path
 
+from proxy import sources_first
+
 PACKAGES = ("ingress", "proxy", "discovery")
 _ROOT = Path(__file__).resolve().parents[2]
 
@@ -23,6 +25,8 @@ class NativeStatus:
     stale: tuple[str, ...]  # of those, the ones whose source is newer than the extension
 
     def describe(self) -> str:
+        if sources_first.wanted():
+            return "hot path: pure Python (SEAWAY_PURE is set: the sources are imported)"
         if not self.compiled:
             return "hot path: pure Python (not compiled; see README, Performance)"
         text = f"hot path: {len(self.compiled)} modules compiled with mypyc"
