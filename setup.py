@@ -33,7 +33,16 @@ HOT_MODULES = [
     "ingress/pool.py",
     "ingress/client_protocol.py",
     "ingress/pipelining.py",
+    "ingress/context.py",
+    "ingress/stats.py",
+    "ingress/route_match.py",
+    "ingress/hashkey.py",
     "proxy/flow.py",
+    "proxy/balancer.py",
+    "proxy/balancers/base.py",
+    "proxy/balancers/round_robin.py",
+    "proxy/balancers/least_request.py",
+    "proxy/balancers/maglev.py",
 ]
 
 # The build environment has mypy and setuptools only: third-party imports are unknown
