@@ -31,12 +31,14 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from time import perf_counter
-from typing import Protocol
+from typing import Protocol, cast
+
+from mypy_extensions import mypyc_attr
 
 from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext, RouteLike
 from ingress.hashkey import request_key
-from ingress.pipelining import pick_connection
+from ingress.pipelining import PipelinedConnection, pick_connection
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
 from ingress.retry import (
@@ -101,6 +103,8 @@ class Downstream(Protocol):
     def start_tunnel(self, conn: UpstreamConnection) -> None: ...
 
 
+# Subclassed by ingress/filters/light.py, which is not compiled (setup.py).
+@mypyc_attr(allow_interpreted_subclasses=True)
 class Exchange:
     # Routes with filters use a subclass (ingress/filters/exchange.py) that sets this:
     # whether the upstream connection must hand it the response head to edit
@@ -184,9 +188,9 @@ class Exchange:
                     self.bind(conn, True, pipeline)
                     return
             else:
-                conn = pool.acquire()  # type: ignore[assignment]  # the pool holds ours
-                if conn is not None:
-                    self.bind(conn, True)
+                idle = pool.acquire()
+                if idle is not None:
+                    self.bind(idle, True)  # type: ignore[arg-type]  # the pool holds ours
                     return
         lease = self.lease
         if lease is not None:
@@ -323,7 +327,7 @@ class Exchange:
         pending = req.pending
         if pending is None:  # the common request: nothing read beyond its head yet
             if pipeline:
-                conn.attach(self, req.upstream_head, pipeline)  # type: ignore[call-arg]
+                cast(PipelinedConnection, conn).attach(self, req.upstream_head, pipeline)
             else:
                 conn.attach(self, req.upstream_head)
             if client.write_paused:
@@ -338,7 +342,7 @@ class Exchange:
         if pending and not chunked:
             head = b"".join((head, *pending))
         if pipeline:
-            conn.attach(self, head, pipeline)  # type: ignore[call-arg]  # a PipelinedConnection
+            cast(PipelinedConnection, conn).attach(self, head, pipeline)
         else:
             conn.attach(self, head)
         if client.write_paused:

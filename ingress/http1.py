@@ -44,7 +44,7 @@ from ingress.framing import ChunkedBody
 from ingress.linger import linger
 from ingress.request import ForwardedLines, RequestState, parse_request
 from ingress.upstream import UpstreamConnection
-from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow
+from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow, unbound_flow
 
 log = logging.getLogger(__name__)
 
@@ -96,7 +96,7 @@ class HttpProtocol(asyncio.Protocol):
         self.loop = ctx.loop
         self.settings = ctx.settings
         self.transport: asyncio.Transport | None = None
-        self.flow = cast(ReadFlow, None)  # set in connection_made
+        self.flow = unbound_flow()  # replaced in connection_made
         # Callbacks: on_headers_complete, on_body, on_message_complete only.
         self.parser = httptools.HttpRequestParser(self)
         self.client_ip = b""

@@ -25,6 +25,8 @@ from bisect import bisect_left
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from mypy_extensions import mypyc_attr
+
 from ingress.errors import error_response
 from ingress.relay_stats import FAMILIES as RELAY_FAMILIES
 from ingress.relay_stats import PASSTHROUGH, RelayStats
@@ -130,6 +132,9 @@ COMPAT_FAMILIES: dict[str, tuple[Family, ...]] = {
 COMPAT_CHOICES = tuple(COMPAT_FAMILIES)
 
 
+# A plain Python class even when this module is compiled: it is pickled to the worker
+# processes, and mypyc's frozen dataclasses do not unpickle.
+@mypyc_attr(native_class=False)
 @dataclass(frozen=True, slots=True)
 class ObservabilitySettings:
     """What each worker counts and logs (pickled to worker processes with the config)."""

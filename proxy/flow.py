@@ -9,6 +9,7 @@ its own reason bits. A transport already closing is never paused or resumed.
 from __future__ import annotations
 
 import asyncio
+from typing import cast
 
 PIPELINE = 1  # a request is waiting for the one before it to be answered
 CONNECTING = 2  # body bytes arrived while no upstream is bound yet
@@ -40,3 +41,11 @@ class ReadFlow:
             self.reasons = 0
             if not self.closed:
                 self.transport.resume_reading()
+
+
+def unbound_flow() -> ReadFlow:
+    """A ReadFlow for a protocol whose transport is not there yet (before
+    connection_made): closed, so it never pauses or resumes anything."""
+    flow = ReadFlow(cast(asyncio.Transport, None))
+    flow.closed = True
+    return flow

@@ -24,6 +24,35 @@ COMMAND_MODULES: dict[str, str] = {
 }
 
 
+_SERVING_COMMANDS = ("run", "proxy", "demo")
+
+
+def _warn_if_stale() -> None:
+    """An edited source next to an older compiled module: say which code really runs."""
+    from proxy.app.native import native_status
+
+    status = native_status()
+    if status.stale:
+        logging.getLogger(__name__).warning("%s", status.describe())
+
+
+class _VersionAction(argparse.Action):
+    def __init__(self, option_strings: Sequence[str], dest: str, **kwargs: object) -> None:
+        super().__init__(option_strings, dest, nargs=0, help=str(kwargs.get("help", "")))
+
+    def __call__(self, parser: argparse.ArgumentParser, *args: object) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        from proxy.app.native import native_status
+
+        try:
+            number = version("seaway")
+        except PackageNotFoundError:
+            number = "(not installed)"
+        print(f"seaway {number}\n{native_status().describe()}")
+        parser.exit()
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="seaway",
@@ -37,6 +66,11 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
         default="info",
         choices=("debug", "info", "warning", "error"),
         help="log verbosity (default info)",
+    )
+    parser.add_argument(
+        "--version",
+        action=_VersionAction,
+        help="print the version and whether the hot path runs compiled, then exit",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     seen: set[str] = set()
@@ -65,6 +99,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     # watchfiles reports every batch of file changes at INFO; we log what they mean.
     logging.getLogger("watchfiles").setLevel(max(logging.WARNING, logging.root.level))
+    if command in _SERVING_COMMANDS:
+        _warn_if_stale()
     try:
         return int(args.func(args))
     except KeyboardInterrupt:

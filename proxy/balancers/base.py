@@ -392,17 +392,9 @@ class Lease:
             b._observe(i, now - self.started)
 
 
-_new = object.__new__
-
-
 def held(balancer: Balancer, i: int, now: float) -> Lease:
-    """A Lease of endpoint i, already counted active (no __init__ call: once per request)."""
-    lease: Lease = _new(Lease)
-    lease.balancer = balancer
-    lease.endpoint = balancer._endpoints[i]
+    """A Lease of endpoint i, already counted active (once per request)."""
+    lease = Lease(balancer, balancer._endpoints[i], now)
     lease.index = i
     lease.generation = balancer.generation
-    lease.phase = PICKED
-    lease.timed = balancer.observes
-    lease.started = now
     return lease

@@ -52,7 +52,10 @@ class PowerOfTwo(RoundRobin):
         ws = self._weights
         self._cum = list(accumulate(ws)) if ws is not None else []
 
-    lease = Balancer.lease  # not round robin's shortcut
+    def lease(
+        self, key: bytes | str | None, tried: Collection[EndpointInfo], now: float
+    ) -> Lease | None:
+        return Balancer.lease(self, key, tried, now)  # not round robin's shortcut
 
     def _choose(self, key: bytes | str | None, skip: Collection[int]) -> int:
         a = super()._choose(key, skip)
