@@ -13,7 +13,14 @@ import pytest
 
 from discovery.snapshot import EndpointInfo
 from ingress.settings import HttpSettings
-from tests.ingress.l7kit import HOST, LoopThread, Proxy, parse_responses, two_service_snapshot
+from tests.ingress.l7kit import (
+    HOST,
+    LoopThread,
+    Proxy,
+    parse_responses,
+    read_until_closed,
+    two_service_snapshot,
+)
 
 SIZE = 64 * 1024
 BODY = bytes(range(256)) * (SIZE // 256)  # not one repeated byte: order errors show
@@ -89,19 +96,6 @@ def proxied(lt: LoopThread) -> Iterator[tuple[Proxy, list[ScriptedBackend]]]:
 def request(path: str, close: bool = False) -> bytes:
     extra = "Connection: close\r\n" if close else ""
     return f"GET {path} HTTP/1.1\r\nHost: web.test\r\n{extra}\r\n".encode()
-
-
-def read_until_closed(s: socket.socket) -> bytes:
-    chunks = []
-    while True:
-        try:
-            chunk = s.recv(65536)
-        except ConnectionResetError:
-            break
-        if not chunk:
-            break
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def read_response(s: socket.socket) -> bytes:
