@@ -6,10 +6,12 @@ Drives seaway's L7 code (HttpProtocol -> route -> Exchange -> UpstreamConnection
 Outbox flushed once per "loop iteration" as uvloop would) and bench/minimal_proxy.py's
 classes with in-memory transports: 64 client connections, a pool of upstream
 connections, the varied requests of bench/varied.lua and responses shaped like the
-bench backend's (a per-request X-Request-Id and Set-Cookie, the URI in the body), and
-the same with one identical request. Prints CPU microseconds (process time, so steadier
-than wall time on a shared machine) per exchange, the median of the rounds: what the
-proxy's Python costs, the part bench/http.py's "usr" column adds to the floor's.
+bench backend's (a per-request X-Request-Id and Set-Cookie, the URI in the body), the
+same with 64 KiB bodies ("64k": what the body costs in Python, apart from the copies
+uvloop and the kernel make), and one identical request. Prints CPU microseconds
+(process time, so steadier than wall time on a shared machine) per exchange, the median
+of the rounds: what the proxy's Python costs, the part bench/http.py's "usr" column
+adds to the floor's.
 `--profile` prints cProfile's top functions for seaway on the varied traffic.
 `--instructions` counts instructions per exchange instead (valgrind's callgrind, counting
 only inside the measured loop: run through functools.reduce, the one place it toggles on),
@@ -98,6 +100,17 @@ def varied(n: int, seed: int = 1) -> list[tuple[bytes, bytes]]:
             % (len(body), rid, rid, body)
         )
         out.append((req, resp))
+    return out
+
+
+def large(pairs: list[tuple[bytes, bytes]], size: int = 65536) -> list[tuple[bytes, bytes]]:
+    """The same exchanges with `size`-byte response bodies, each in one read (as
+    bench/http.py's 64k scenario mostly sees them on loopback)."""
+    out = []
+    for req, resp in pairs:
+        head, _, body = resp.partition(b"\r\n\r\n")
+        head = head.replace(b"Content-Length: %d" % len(body), b"Content-Length: %d" % size)
+        out.append((req, head + b"\r\n\r\n" + b"x" * size))
     return out
 
 
@@ -335,7 +348,8 @@ def main() -> int:
     targets: list[tuple[str, Callable[[ProxyContext], HttpProtocol]]] = [("seaway", HttpProtocol)]
     if args.client_address:
         targets += client_address_targets()
-    traffic = {"varied": varied(4096), "identical": IDENTICAL}
+    small = varied(4096)
+    traffic = {"varied": small, "64k": large(small), "identical": IDENTICAL}
     if args.counted:  # (inside valgrind: see instructions())
         target, name = args.counted.split(",")
         (seaway_run if target == "seaway" else floor_run)(traffic[name], args.exchanges)

@@ -11,7 +11,7 @@ import sys
 import pytest
 
 from bench.common import HOST, Processes, free_port, start_nginx, wait_port
-from bench.hotpath import IDENTICAL, floor_run, seaway_run, varied
+from bench.hotpath import IDENTICAL, floor_run, large, seaway_run, varied
 
 REPO = __file__.rsplit("/tests/", 1)[0]
 
@@ -19,8 +19,12 @@ REPO = __file__.rsplit("/tests/", 1)[0]
 def test_hotpath_runs_every_exchange_through_seaway_and_the_floor() -> None:
     traffic = varied(50)
     assert len({req for req, _ in traffic}) == 50  # every request differs
+    big = large(traffic[:10])
+    assert all(resp.endswith(b"\r\n\r\n" + b"x" * 65536) for _, resp in big)
+    assert all(b"Content-Length: 65536\r\n" in resp for _, resp in big)
     for run in (seaway_run, floor_run):
         assert run(traffic, 200) >= 0.0  # (each run asserts every exchange completed)
+        assert run(big, 20) >= 0.0
         assert run(IDENTICAL, 100) >= 0.0
 
 

@@ -300,15 +300,20 @@ def exchange(port: int, data: bytes, timeout: float = 10.0) -> bytes:
     """Send raw bytes, read until the proxy closes the connection."""
     with socket.create_connection((HOST, port), timeout=timeout) as s:
         s.sendall(data)
-        chunks = []
-        while True:
-            try:
-                chunk = s.recv(65536)
-            except ConnectionResetError:
-                break
-            if not chunk:
-                break
-            chunks.append(chunk)
+        return read_until_closed(s)
+
+
+def read_until_closed(s: socket.socket) -> bytes:
+    """Everything the peer sends until it closes (a timeout raises: never kept open)."""
+    chunks = []
+    while True:
+        try:
+            chunk = s.recv(65536)
+        except ConnectionResetError:
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
     return b"".join(chunks)
 
 

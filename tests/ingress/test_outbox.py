@@ -75,6 +75,25 @@ def test_large_write_goes_out_at_once_after_what_was_queued() -> None:
     assert log == [("a", b"head"), ("a", big)]
 
 
+def test_large_write_leaves_other_transports_writes_queued() -> None:
+    """A 64 KiB response to one client does not write the request heads queued for
+    upstream connections before the iteration ends, nor schedule a second flush."""
+    log: list[tuple[str, Any]] = []
+    soon = Soon()
+    box = Outbox(soon)
+    a, b = Recorder(log, "a"), Recorder(log, "b")
+    big = b"z" * DIRECT
+    box.write(a, b"head")  # type: ignore[arg-type]
+    generation = box.generation
+    box.write(b, big)  # type: ignore[arg-type]
+    assert log == [("b", big)]  # at once, alone
+    assert box.generation == generation  # "head" is still queued (batch may extend it)
+    box.write(b, b"next")  # type: ignore[arg-type]
+    assert len(soon.callbacks) == 1  # still the one flush scheduled first
+    soon.run()
+    assert log == [("b", big), ("a", b"head"), ("b", b"next")]
+
+
 def test_flush_skips_transports_closed_meanwhile() -> None:
     log: list[tuple[str, Any]] = []
     soon = Soon()

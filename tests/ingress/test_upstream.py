@@ -186,6 +186,37 @@ def test_response_passed_through_as_received(step: int) -> None:
     assert client.status == 200 and client.received == len(RESP) and client.sent
 
 
+BIG_BODY = bytes(range(256)) * 256  # 64 KiB
+BIG_RESP = b"HTTP/1.1 200 OK\r\nContent-Length: 65536\r\n\r\n" + BIG_BODY
+
+
+@pytest.mark.parametrize("step", [333, 4096, 16385, len(BIG_RESP)])
+def test_a_64k_body_in_any_reads_passes_through_unchanged(step: int) -> None:
+    """Whatever the reads, the bytes go out in order and the response ends at its last
+    body byte (llhttp frames it); then the connection serves the next exchange."""
+    conn, _, down, client = upstream()
+    feed(conn, BIG_RESP, step)
+    assert bytes(down.out) == BIG_RESP
+    assert client.events == [("started", False), ("done", True)]
+    assert client.received == len(BIG_RESP)
+    nxt = FakeExchange()
+    nxt.conn = conn
+    conn.attach(nxt, b"GET / HTTP/1.1\r\nHost: a\r\n\r\n")
+    conn.data_received(RESP)
+    assert bytes(nxt.out.out) == RESP
+
+
+@pytest.mark.parametrize("step", [1000, len(BIG_RESP) - 1])
+def test_a_content_length_body_cut_short_aborts_the_client(step: int) -> None:
+    """The backend closes before the last body byte: the client must see a broken
+    connection (abort), never a complete-looking response."""
+    conn, _, down, client = upstream()
+    conn.data_received(BIG_RESP[:step])
+    conn.connection_lost(None)
+    assert client.events == [("started", False), "abort"]
+    assert bytes(down.out) == BIG_RESP[:step]
+
+
 @pytest.mark.parametrize("step", [1, 5, 1000])
 def test_chunked_response_bytes_unchanged(step: int) -> None:
     conn, _, down, client = upstream()
