@@ -27,6 +27,7 @@ import logging
 import re
 import socket
 import time
+from typing import Final
 
 from ingress.client_address import ConnectionAddress, real_client
 from ingress.context import ProxyContext
@@ -36,9 +37,9 @@ from ingress.request import ForwardedLines, RequestState
 
 log = logging.getLogger(__name__)
 
-PEEK = 16 + MAX_V2_LENGTH  # the longest header seaway accepts
-_HOST_LINE = re.compile(rb"\r\nhost:[ \t]*([^\r]*?)[ \t]*\r", re.IGNORECASE)
-_XFH = b"\r\nX-Forwarded-Host: "
+PEEK: Final = 16 + MAX_V2_LENGTH  # the longest header seaway accepts
+_HOST_LINE: Final = re.compile(rb"\r\nhost:[ \t]*([^\r]*?)[ \t]*\r", re.IGNORECASE)
+_XFH: Final = b"\r\nX-Forwarded-Host: "
 
 
 async def read_proxy_header(
@@ -101,8 +102,8 @@ class _Refusals:
         self.since = now
 
 
-REFUSAL_LOG_INTERVAL = 60.0
-REFUSALS = _Refusals()
+REFUSAL_LOG_INTERVAL: Final = 60.0
+REFUSALS: Final = _Refusals()
 
 
 def refused_header(listener: str, conn: socket.socket, exc: BaseException) -> None:
@@ -282,9 +283,9 @@ def _field_pattern(name: bytes) -> re.Pattern[bytes]:
     return re.compile(rb"\r\n" + re.escape(name) + rb":[ \t]*([^\r]*?)[ \t]*(?=\r)")
 
 
-_XFPROTO = _field_pattern(b"x-forwarded-proto")
-_XFPORT = _field_pattern(b"x-forwarded-port")
-_XFHOST = _field_pattern(b"x-forwarded-host")
+_XFPROTO: Final = _field_pattern(b"x-forwarded-proto")
+_XFPORT: Final = _field_pattern(b"x-forwarded-port")
+_XFHOST: Final = _field_pattern(b"x-forwarded-host")
 
 
 def _first(pattern: re.Pattern[bytes], head: bytes, low: bytes) -> bytes | None:

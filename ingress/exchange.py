@@ -31,7 +31,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from time import perf_counter
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 
 from mypy_extensions import mypyc_attr
 
@@ -66,7 +66,7 @@ __all__ = ["IDEMPOTENT", "Downstream", "Exchange"]
 
 # Connect failures are logged once per endpoint per interval (with how many were not),
 # so a dead backend under load does not flood the log.
-CONNECT_LOG_INTERVAL = 10.0
+CONNECT_LOG_INTERVAL: Final = 10.0
 _connect_failures: dict[tuple[str, int], list[float]] = {}  # key -> [last logged, suppressed]
 
 

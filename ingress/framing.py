@@ -24,21 +24,22 @@ fail it the same way: bytes of one response never reach another client.
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from ingress.response import CHUNKED, CONTENT_LENGTH, scan_head
 
-HEAD = 0  # reading a response head
-LENGTH = 1  # counting a Content-Length body
-SIZE = 2  # reading a chunk-size line (up to its CRLF)
-DATA = 3  # counting chunk data and its CRLF
-TRAILER = 4  # reading trailer lines after the last chunk, up to an empty line
-UNTIL_CLOSE = 5  # the body ends when the connection does
+HEAD: Final = 0  # reading a response head
+LENGTH: Final = 1  # counting a Content-Length body
+SIZE: Final = 2  # reading a chunk-size line (up to its CRLF)
+DATA: Final = 3  # counting chunk data and its CRLF
+TRAILER: Final = 4  # reading trailer lines after the last chunk, up to an empty line
+UNTIL_CLOSE: Final = 5  # the body ends when the connection does
 
-MAX_LINE = 64 * 1024  # a head or chunk line longer than this is left to llhttp to reject
+MAX_LINE: Final = 64 * 1024  # a head or chunk line longer than this is left to llhttp to reject
 
-_STATUS = re.compile(rb"HTTP/\d\.\d (\d{3})")
-_LENGTH = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]+)[ \t]*\r", re.IGNORECASE)
-_HEX = re.compile(rb"[0-9a-fA-F]+")
+_STATUS: Final = re.compile(rb"HTTP/\d\.\d (\d{3})")
+_LENGTH: Final = re.compile(rb"\r\ncontent-length[ \t]*:[ \t]*([0-9]+)[ \t]*\r", re.IGNORECASE)
+_HEX: Final = re.compile(rb"[0-9a-fA-F]+")
 
 
 class ResponseFramer:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from typing import cast
+from typing import Final, cast
 
 from ingress.framing import ResponseFramer
 from ingress.outbox import Outbox
@@ -32,7 +32,7 @@ from ingress.upstream import ResponseSink, UpstreamConnection
 # After a batch broke (the connection closed with requests waiting, which must be sent
 # again), this many pipelinable requests to that endpoint go one per connection: a
 # backend that closes connections often pays for every batch it breaks.
-PAUSE_AFTER_BREAK = 256
+PAUSE_AFTER_BREAK: Final = 256
 
 
 class PipelinedConnection(UpstreamConnection):

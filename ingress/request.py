@@ -21,13 +21,13 @@ X-Forwarded-* lines. No work is done per header line in Python.
 from __future__ import annotations
 
 import re
-from typing import Any, Protocol
+from typing import Any, Final, Protocol
 
 from ingress.errors import PeerError
 from ingress.settings import HttpSettings
 
 # Hop-by-hop fields (RFC 9110 7.6.1): never forwarded.
-HOP_BY_HOP = frozenset(
+HOP_BY_HOP: Final = frozenset(
     {
         b"connection",
         b"keep-alive",
@@ -43,17 +43,23 @@ HOP_BY_HOP = frozenset(
 
 # Every field the proxy acts on, found in one pass over the lower-cased head (measured
 # faster than a case-insensitive pattern); raw values are sliced from the head itself.
-_FIELDS = re.compile(
+_FIELDS: Final = re.compile(
     rb"\r\n(host|content-length|transfer-encoding|connection|upgrade|expect|te|trailer"
     rb"|keep-alive|proxy-[^:\r]*|x-forwarded-for|x-forwarded-proto|x-forwarded-host"
     rb"|x-forwarded-port|x-real-ip):[ \t]*([^\r]*)"
 )
 # The same names, without values: the common head's only one is Host.
-_NAMES = re.compile(_FIELDS.pattern[: _FIELDS.pattern.index(b"):") + 2])
-_JUST_HOST = [b"host"]
-_HOST, _CL, _TE, _CONN, _UPGRADE, _EXPECT, _XFF = range(1, 8)
-_DROP = 0  # hop-by-hop, or a field the proxy sets itself
-_KINDS = {
+_NAMES: Final = re.compile(_FIELDS.pattern[: _FIELDS.pattern.index(b"):") + 2])
+_JUST_HOST: Final = [b"host"]
+_HOST: Final = 1
+_CL: Final = 2
+_TE: Final = 3
+_CONN: Final = 4
+_UPGRADE: Final = 5
+_EXPECT: Final = 6
+_XFF: Final = 7
+_DROP: Final = 0  # hop-by-hop, or a field the proxy sets itself
+_KINDS: Final = {
     b"host": _HOST,
     b"content-length": _CL,
     b"transfer-encoding": _TE,
@@ -62,14 +68,14 @@ _KINDS = {
     b"expect": _EXPECT,
     b"x-forwarded-for": _XFF,
 }
-_KEPT = frozenset({_HOST, _CL})  # found by the pattern and forwarded unchanged
-_OWS = b" \t"
-_PLAIN_TOKENS = frozenset({b"keep-alive", b"close", b"upgrade", b""})
+_KEPT: Final = frozenset({_HOST, _CL})  # found by the pattern and forwarded unchanged
+_OWS: Final = b" \t"
+_PLAIN_TOKENS: Final = frozenset({b"keep-alive", b"close", b"upgrade", b""})
 
 # Lazy lookups of any other field by name (RequestState.header); bounded by the names
 # routes ask for, which come from configuration.
 _NAMED: dict[bytes, re.Pattern[bytes]] = {}
-_NAMED_MAX = 1024
+_NAMED_MAX: Final = 1024
 
 
 class RequestPlan(Protocol):
@@ -256,10 +262,10 @@ class ForwardedLines:
 
 # The request line of a head llhttp accepted, in the one shape the proxy takes: single
 # spaces, a non-empty target, HTTP/1.1 or HTTP/1.0 (anything else: _bad_line says why).
-_LINE = re.compile(rb"([^ \r]+) ([^ \r]+) HTTP/1\.([01])\r\n")
-_HOST_KEY = b"\r\nhost:"
-_V11 = b"HTTP/1.1\r\n"
-_V10 = b"HTTP/1.0\r\n"
+_LINE: Final = re.compile(rb"([^ \r]+) ([^ \r]+) HTTP/1\.([01])\r\n")
+_HOST_KEY: Final = b"\r\nhost:"
+_V11: Final = b"HTTP/1.1\r\n"
+_V10: Final = b"HTTP/1.0\r\n"
 
 
 def parse_request(head: bytes, settings: HttpSettings) -> RequestState:

@@ -11,26 +11,27 @@ rebuilt (`rebuild_head`).
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from ingress.request import HOP_BY_HOP
 
 # A field that must not reach the client as it is: found with one search per head.
 # Searched in the lower-cased head: measured twice as fast as re.IGNORECASE.
-_MUST_GO = re.compile(
+_MUST_GO: Final = re.compile(
     rb"\r\n(?:connection:[ \t]*+(?!keep-alive[ \t]*\r)|keep-alive:|proxy-[^:\r]*:|te:"
     rb"|trailer:|upgrade:|transfer-encoding:[ \t]*+(?!chunked[ \t]*\r))"
 )
 
 # Every field whose presence decides something (the rebuild path only).
-_INTERESTING = re.compile(
+_INTERESTING: Final = re.compile(
     rb"\r\n(connection|keep-alive|proxy-[a-z-]*|trailer|upgrade|te|transfer-encoding"
     rb"|content-length)[ \t]*:[ \t]*([^\r]*)",
     re.IGNORECASE,
 )
 
-CHUNKED = 1
-CONTENT_LENGTH = 2
-REBUILD = 4  # a hop-by-hop header other than `Connection: keep-alive` is present
+CHUNKED: Final = 1
+CONTENT_LENGTH: Final = 2
+REBUILD: Final = 4  # a hop-by-hop header other than `Connection: keep-alive` is present
 
 
 def needs_rebuild(head: bytes) -> bool:

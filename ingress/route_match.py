@@ -38,7 +38,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any
+from typing import Any, Final
 
 from discovery.model import DEFAULT_LOAD_BALANCING, LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortName
@@ -74,8 +74,9 @@ __all__ = [
     "route_problem",
 ]
 
-HOST_CACHE_SIZE = 1024  # raw Host headers remembered with the virtual hosts they try, per listener
-NOT_FOUND_SOURCE = "no matching rule and no default backend"
+# raw Host headers remembered with the virtual hosts they try, per listener
+HOST_CACHE_SIZE: Final = 1024
+NOT_FOUND_SOURCE: Final = "no matching rule and no default backend"
 
 FindFn = Callable[[bytes, bytes, bytes, HeaderLookup], "RouteResult | None"]
 

@@ -23,7 +23,7 @@ from __future__ import annotations
 import time
 from bisect import bisect_left
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from mypy_extensions import mypyc_attr
 
@@ -41,37 +41,47 @@ if TYPE_CHECKING:
     from ingress.pool import PoolSet
     from ingress.request import RequestState
 
-clock = time.perf_counter  # what RequestState.start and Exchange.began are read with
+clock: Final = time.perf_counter  # what RequestState.start and Exchange.began are read with
 
 # ingress-nginx's request and response size buckets (prometheus.LinearBuckets(10, 10, 10)).
 SIZE_BUCKETS: tuple[float, ...] = tuple(float(10 * i) for i in range(1, 11))
-NSIZES = len(SIZE_BUCKETS) + 1
+NSIZES: Final = len(SIZE_BUCKETS) + 1
 # Prometheus' default buckets, ingress-nginx's request_duration_seconds buckets.
 DEFAULT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
                                       10.0)
 
 # Table "http": key (namespace, ingress, service, port, host, path, method, code).
-HTTP = "http"
-REQUESTS, BYTES_IN, BYTES_OUT, DURATION_SUM, UPSTREAM_COUNT, UPSTREAM_SUM, RETRIES = range(7)
-DURATION_B = 7
-UPSTREAM_B = DURATION_B + NBUCKETS
-REQUEST_SIZE_B = UPSTREAM_B + NBUCKETS  # counted only with --metrics-compat ingress-nginx
-RESPONSE_SIZE_B = REQUEST_SIZE_B + NSIZES
-HTTP_WIDTH = RESPONSE_SIZE_B + NSIZES
+HTTP: Final = "http"
+REQUESTS: Final = 0
+BYTES_IN: Final = 1
+BYTES_OUT: Final = 2
+DURATION_SUM: Final = 3
+UPSTREAM_COUNT: Final = 4
+UPSTREAM_SUM: Final = 5
+RETRIES: Final = 6
+DURATION_B: Final = 7
+UPSTREAM_B: Final = DURATION_B + NBUCKETS
+REQUEST_SIZE_B: Final = UPSTREAM_B + NBUCKETS  # counted only with --metrics-compat ingress-nginx
+RESPONSE_SIZE_B: Final = REQUEST_SIZE_B + NSIZES
+HTTP_WIDTH: Final = RESPONSE_SIZE_B + NSIZES
 # Table "http_endpoints": key (endpoint,) as "ip:port".
-ENDPOINTS = "http_endpoints"
-CONNECTS, CONNECT_FAILURES, CONNECT_SUM, POOL_HITS, POOL_MISSES = range(5)
-CONNECT_B = 5
-ENDPOINT_WIDTH = CONNECT_B + NBUCKETS
+ENDPOINTS: Final = "http_endpoints"
+CONNECTS: Final = 0
+CONNECT_FAILURES: Final = 1
+CONNECT_SUM: Final = 2
+POOL_HITS: Final = 3
+POOL_MISSES: Final = 4
+CONNECT_B: Final = 5
+ENDPOINT_WIDTH: Final = CONNECT_B + NBUCKETS
 # Table "http_connections" (counter) and gauge "http_open": key (side,), side is
 # "downstream" (clients) or "upstream" (backends).
-CONNECTIONS = "http_connections"
-OPEN = "http_open"
+CONNECTIONS: Final = "http_connections"
+OPEN: Final = "http_open"
 
 KEY_NAMESPACE, KEY_INGRESS, KEY_SERVICE, KEY_PORT, KEY_HOST, KEY_PATH, KEY_METHOD, KEY_CODE = (
     range(8)
 )
-_ROUTE = (("namespace", 0), ("ingress", 1), ("service", 2), ("port", 3))
+_ROUTE: Final = (("namespace", 0), ("ingress", 1), ("service", 2), ("port", 3))
 
 FAMILIES: tuple[Family, ...] = (
     Family("seaway_http_requests_total", "HTTP requests answered, by route, method and code",
@@ -112,7 +122,7 @@ FAMILIES: tuple[Family, ...] = (
 # --metrics-compat ingress-nginx: its request metrics, names and labels (its socket
 # collector: requestTags plus host, and its constant controller_* labels, which the
 # app shell adds). canary is always "".
-_NGINX = (("host", 4), ("status", 7), ("method", 6), ("path", 5), ("namespace", 0),
+_NGINX: Final = (("host", 4), ("status", 7), ("method", 6), ("path", 5), ("namespace", 0),
           ("ingress", 1), ("service", 2))
 COMPAT_FAMILIES: dict[str, tuple[Family, ...]] = {
     "ingress-nginx": (
@@ -129,7 +139,7 @@ COMPAT_FAMILIES: dict[str, tuple[Family, ...]] = {
                "histogram", HTTP, _NGINX, REQUEST_SIZE_B, REQUESTS, BYTES_IN, SIZE_BUCKETS),
     ),
 }
-COMPAT_CHOICES = tuple(COMPAT_FAMILIES)
+COMPAT_CHOICES: Final = tuple(COMPAT_FAMILIES)
 
 
 # A plain Python class even when this module is compiled: it is pickled to the worker
@@ -156,7 +166,7 @@ def _local_size(status: int) -> int:
     return size
 
 
-FOLD = 64  # requests noted before they are added into the rows
+FOLD: Final = 64  # requests noted before they are added into the rows
 
 
 def answered(req: RequestState, ex: Exchange | None) -> tuple[int, int]:

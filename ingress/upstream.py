@@ -27,7 +27,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Protocol, cast
+from typing import Final, Protocol, cast
 
 import httptools
 
@@ -47,14 +47,18 @@ from proxy.outlier import RESET, TIMED_OUT
 
 log = logging.getLogger(__name__)
 
-MAX_RESPONSE_HEAD = 64 * 1024
-SMALL_RESPONSE = 16 * 1024  # bytes, head included: pipelining only behind responses this small
-_CRLF = b"\r\n"
-_BLANK = b"\r\n\r\n"
-_LAST_CHUNK = b"0\r\n\r\n"
-HEAD, BODY, COUNT = 0, 1, 2  # in the current response: its head, its body (llhttp), or
-# the body of a repeated head (counted, see _repeated)
-_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
+MAX_RESPONSE_HEAD: Final = 64 * 1024
+# bytes, head included: pipelining only behind responses this small
+SMALL_RESPONSE: Final = 16 * 1024
+_CRLF: Final = b"\r\n"
+_BLANK: Final = b"\r\n\r\n"
+_LAST_CHUNK: Final = b"0\r\n\r\n"
+# In the current response: its head, its body (llhttp), or the body of a repeated head
+# (counted, see _repeated).
+HEAD: Final = 0
+BODY: Final = 1
+COUNT: Final = 2
+_CONTENT_LENGTH: Final = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
 
 
 class ResponseSink(Protocol):

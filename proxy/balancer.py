@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Collection, Container, Sequence
 from dataclasses import dataclass
+from typing import Final
 
 from discovery.model import DEFAULT_LOAD_BALANCER
 from discovery.snapshot import EndpointInfo
@@ -43,7 +44,7 @@ class EndpointLimits:
     max_connecting: int = 0
 
 
-NO_LIMITS = EndpointLimits()
+NO_LIMITS: Final = EndpointLimits()
 
 
 def new_balancer(

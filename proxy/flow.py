@@ -9,12 +9,12 @@ its own reason bits. A transport already closing is never paused or resumed.
 from __future__ import annotations
 
 import asyncio
-from typing import cast
+from typing import Final, cast
 
-PIPELINE = 1  # a request is waiting for the one before it to be answered
-CONNECTING = 2  # body bytes arrived while no upstream is bound yet
-UPSTREAM = 4  # the upstream's write buffer is above its high-water mark
-UPGRADE = 8  # an Upgrade request waits for the backend's 101
+PIPELINE: Final = 1  # a request is waiting for the one before it to be answered
+CONNECTING: Final = 2  # body bytes arrived while no upstream is bound yet
+UPSTREAM: Final = 4  # the upstream's write buffer is above its high-water mark
+UPGRADE: Final = 8  # an Upgrade request waits for the backend's 101
 
 
 class ReadFlow:

@@ -40,7 +40,7 @@ import math
 import random
 import sys
 from collections.abc import Collection, Sequence
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, ClassVar, Final
 
 from discovery.snapshot import EndpointInfo
 
@@ -49,8 +49,8 @@ if TYPE_CHECKING:
 
 Address = tuple[str, int]
 NO_SKIP: frozenset[int] = frozenset()
-_NO_CAP = sys.maxsize  # a cap of 0 ("none") as a number no count reaches
-_RNG = random.Random()
+_NO_CAP: Final = sys.maxsize  # a cap of 0 ("none") as a number no count reaches
+_RNG: Final = random.Random()
 
 
 def usable(
@@ -309,7 +309,9 @@ class Balancer:
         return i
 
 
-PICKED, CONNECTING, CONNECTED = 0, 1, 2
+PICKED: Final = 0
+CONNECTING: Final = 1
+CONNECTED: Final = 2
 
 
 class Lease:

@@ -23,12 +23,13 @@ import math
 import random
 from collections.abc import Callable, Collection, Sequence
 from itertools import accumulate
+from typing import Final
 
 from discovery.snapshot import EndpointInfo
 from proxy.balancers.base import Address, Balancer, Lease, held
 from proxy.balancers.round_robin import RoundRobin
 
-DECAY_TIME = 10.0  # seconds: ingress-nginx's EWMA decay time
+DECAY_TIME: Final = 10.0  # seconds: ingress-nginx's EWMA decay time
 
 
 def _decayed(ewma: float, idle: float) -> float:

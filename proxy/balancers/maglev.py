@@ -24,11 +24,12 @@ import hashlib
 import random
 from array import array
 from collections.abc import Collection, Sequence
+from typing import Final
 
 from discovery.snapshot import EndpointInfo
 from proxy.balancers.base import Address, Balancer
 
-TABLE_SIZE = 65537
+TABLE_SIZE: Final = 65537
 
 
 def hash64(data: bytes) -> int:
