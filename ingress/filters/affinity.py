@@ -123,7 +123,9 @@ class StickyCookie:
         at = cookies.find(self._prefix)
         if at < 0:
             return None
-        if at and cookies[at - 2 : at] != b"; ":
+        # (not `cookies[at - 2 : at]`: compiled, a negative start is not counted from
+        # the end as Python counts it)
+        if at and (at < 2 or cookies[at - 2] != 59 or cookies[at - 1] != 32):  # "; "
             value = cookie_value(cookies, self.name)
             if value is None:
                 return None

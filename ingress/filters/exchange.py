@@ -66,14 +66,12 @@ class FilteredExchange(LightExchange):
         "_request_timer",
         "again",
         "answer_first",
-        "auth_cookies",
         "authorized",
         "client_ip",
         "endpoint",
         "error_route",
         "holding",
         "pending_basic",
-        "reply_to",
         "timed",
     )
 
@@ -82,8 +80,6 @@ class FilteredExchange(LightExchange):
     ) -> None:
         super().__init__(client, req, plan, origin)
         self.client_ip = client.client_ip
-        self.reply_to = None
-        self.auth_cookies = None
         self.holding = False  # counted in the route's requests under way
         self.again = False  # the response head just intercepted is retried (a status)
         self.authorized = plan.external is None
