@@ -17,7 +17,7 @@ from mypy_extensions import trait
 from ingress.errors import PeerError
 from ingress.filters.headers import HeadEdit
 from ingress.filters.reply import local_response
-from ingress.request import RequestState
+from ingress.request import RequestPlan, RequestState
 
 if TYPE_CHECKING:
     from ingress.filters.plan import RoutePlan
@@ -26,7 +26,7 @@ Header = tuple[bytes, bytes]
 
 
 @trait
-class Answers:
+class Answers(RequestPlan):
     """The answer side shared by LocalAnswer and LightExchange (a trait: LightExchange's
     base class is ingress/exchange.py's Exchange) (attributes: ``plan``,
     ``req``, ``https``, ``origin`` (Access-Control-Allow-Origin, None: no CORS),

@@ -6,7 +6,7 @@ of the route's key (HashBy) picks the endpoint, and the response head gets the r
 CORS fields, response edits and the sticky cookie (Answers.response_head). Nothing else
 is kept per request: no timers, authentication, tries, mirrors, error pages or TLS; a
 plan with any of those makes a FilteredExchange (ingress/filters/exchange.py), which
-extends this class. ``RoutePlan.light`` says which one a plan makes.
+extends this class. ``RoutePlan.full`` says which one a plan makes.
 """
 
 from __future__ import annotations

@@ -77,7 +77,8 @@ class TargetRewrite:
                 if isinstance(text, bytes) and isinstance(group, int) and text.find(b"?") < 0:
                     self._one = (pattern, text, group)
 
-    def __call__(self, target: bytes) -> bytes:
+    def apply(self, target: bytes) -> bytes:
+        """`target` rewritten by the route's steps, in order."""
         one = self._one
         if one is not None and target.startswith(b"/"):  # (_regex and expand, inline)
             q = target.find(b"?")
