@@ -63,11 +63,11 @@ class StickyCookie:
         "_attributes",
         "_by_key",
         "_endpoints",
-        "_prefix",
-        "_ring",
+                "_ring",
         "_salt",
         "_seen",
         "name",
+        "prefix",
         "spec",
         "tag",
     )
@@ -75,7 +75,7 @@ class StickyCookie:
     def __init__(self, spec: CookieAffinity, backend_key: str) -> None:
         self.spec = spec
         self.name = spec.name.encode()
-        self._prefix = self.name + b"="
+        self.prefix = self.name + b"="
         self.tag = backend_tag(backend_key)
         self._salt = backend_key.encode()
         self._endpoints: tuple[EndpointInfo, ...] = ()
@@ -120,7 +120,7 @@ class StickyCookie:
         else by route_conditions.cookie_value; its value is stripped only when unseen."""
         if cookies is None:
             return None
-        at = cookies.find(self._prefix)
+        at = cookies.find(self.prefix)
         if at < 0:
             return None
         # (not `cookies[at - 2 : at]`: compiled, a negative start is not counted from
@@ -129,7 +129,7 @@ class StickyCookie:
             value = cookie_value(cookies, self.name)
             if value is None:
                 return None
-            raw = self._prefix + value
+            raw = self.prefix + value
         else:
             end = cookies.find(b";", at)
             raw = cookies[at:] if end < 0 else cookies[at:end]  # (name=value)
@@ -146,7 +146,7 @@ class StickyCookie:
     def _named(self, raw: bytes) -> EndpointInfo | None:
         """The endpoint a cookie (``name=value``, as in the header) names among the
         current endpoints, or None."""
-        key, bar, tag = raw[len(self._prefix) :].rstrip().partition(b"|")
+        key, bar, tag = raw[len(self.prefix) :].rstrip().partition(b"|")
         if bar and tag != self.tag:
             return None  # another backend's cookie (a canary's, another path's)
         if self.spec.mode == "persistent":
@@ -174,7 +174,7 @@ class StickyCookie:
             return ep, key
         seen = self._seen  # (the client comes back with it: known already)
         if not skip and len(seen) < SEEN_KEPT:
-            seen[self._prefix + key + b"|" + self.tag] = found
+            seen[self.prefix + key + b"|" + self.tag] = found
         return found, key
 
     def set_cookie(

@@ -133,8 +133,13 @@ class LightExchange(Exchange, Answers):
         while True:
             ep: EndpointInfo | None = None
             if sticky is not None:
-                if not (skip and sticky.spec.change_on_failure):  # a failed try re-pins
-                    ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
+                # (a failed try re-pins; a head without the cookie's "name=" anywhere has
+                # no such cookie: a new client's Cookie field is not even looked for)
+                req = self.req
+                if req.head.find(sticky.prefix) >= 0 and not (
+                    skip and sticky.spec.change_on_failure
+                ):
+                    ep = sticky.stuck(req.header(b"cookie"), eps, skip)
                 if ep is None:
                     ep = self._place(bal, eps, skip)
             elif plan.hash_key is not None:
