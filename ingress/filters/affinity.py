@@ -20,16 +20,30 @@ import hashlib
 import random
 import time
 from collections.abc import Container, Sequence
+from typing import Final
 
 from discovery.snapshot import EndpointInfo
 from ingress.filters.hashring import HashRing
 from ingress.route_conditions import cookie_value
 from ingress.route_filters import CookieAffinity
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-SEEN_KEPT = 8192  # cookie values remembered per route (beyond: forgotten, all at once)
-_UNSEEN = EndpointInfo("", 0)  # (a marker: never an endpoint)
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+SEEN_KEPT: Final = 8192  # cookie values remembered per route (beyond: forgotten, all at once)
+_UNSEEN: Final = EndpointInfo("", 0)  # (a marker: never an endpoint)
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
 
 
 def cookie_time(when: float) -> bytes:
@@ -63,7 +77,7 @@ class StickyCookie:
         "_attributes",
         "_by_key",
         "_endpoints",
-                "_ring",
+        "_ring",
         "_salt",
         "_seen",
         "name",

@@ -31,7 +31,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from discovery.snapshot import EndpointInfo
 from ingress.exchange import Downstream, Exchange
@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AUTH_TIMEOUT = 5.0  # seconds for an answer of the external auth service
-MIRROR_TIMEOUT = 10.0
+AUTH_TIMEOUT: Final = 5.0  # seconds for an answer of the external auth service
+MIRROR_TIMEOUT: Final = 10.0
 
 
 class FilteredExchange(LightExchange):

@@ -28,7 +28,7 @@ a FilteredRequest (ingress/filters/admission.py) made only for plans that need o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
 from ingress.context import RoutePlanLike
 from ingress.filters.admission import LocalAnswer
@@ -80,7 +80,7 @@ if TYPE_CHECKING:
 
 Header = tuple[bytes, bytes]
 
-_PREFIX = HeadEdit(remove=("x-forwarded-prefix",))
+_PREFIX: Final = HeadEdit(remove=("x-forwarded-prefix",))
 
 
 Client = FilteredClient  # what admission reads of the connection (ingress.http1.HttpProtocol)

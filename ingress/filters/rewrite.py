@@ -11,13 +11,14 @@ on every call).
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from ingress.route_actions import rewrite_target
 from ingress.route_conditions import compile_pattern
 from ingress.route_match import request_path
 from ingress.routes import PathMatch, PathRewrite, RegexReplace
 
-_CAPTURE = re.compile(rb"\$(?:\{(\d+)\}|(\d))")
+_CAPTURE: Final = re.compile(rb"\$(?:\{(\d+)\}|(\d))")
 
 Template = tuple[bytes | int, ...]  # literal text, or a group number
 
