@@ -435,9 +435,9 @@ ANNOTATION_NOTES: dict[str, str] = {
 }
 CONFIGMAP_NOTES: dict[str, str] = {
     "allow-snippet-annotations": "only false is honoured: snippets are always refused",
-    "proxy-send-timeout": "one idle timer per upstream exchange, reset by reads and writes: "
-    "proxy-read-timeout's, but on routes with a proxy-*-timeout annotation this one applies "
-    "until the request is all read from the client",
+    "proxy-send-timeout": "on every route: until the request is all read from the client, "
+    "then proxy-read-timeout; one idle timer per upstream exchange, reset by reads and "
+    "writes (set apart from proxy-read-timeout, it gives each route a plan that arms both)",
     "proxy-next-upstream": "retries go to an endpoint not tried yet; those of requests "
     "that reached a backend are capped by a retry budget (20% of requests in flight, at "
     "least 3); a stale keep-alive connection is retried once even with off",

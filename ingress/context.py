@@ -8,7 +8,7 @@ from collections.abc import Callable
 from random import random
 from typing import TYPE_CHECKING, Any, Protocol
 
-from mypy_extensions import mypyc_attr
+from mypy_extensions import mypyc_attr, trait
 
 from discovery.model import LoadBalancing
 from discovery.snapshot import EndpointInfo
@@ -30,10 +30,15 @@ if TYPE_CHECKING:
 
 
 
-class RoutePlanLike(Protocol):
-    """A route's compiled filters (ingress/filters/plan.py RoutePlan)."""
+@trait
+class RoutePlanLike:
+    """A route's compiled filters (ingress/filters/plan.py RoutePlan). A trait, not a
+    Protocol: compiled, the connection calls ``admit`` through the trait's table."""
 
-    def admit(self, client: Any, req: RequestState, route: Any) -> None: ...
+    __slots__ = ()
+
+    def admit(self, client: Any, req: RequestState, route: Any) -> None:
+        raise NotImplementedError
 
 
 class RouteLike(Protocol):

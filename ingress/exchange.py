@@ -33,8 +33,6 @@ from functools import partial
 from time import perf_counter
 from typing import Final, Protocol, cast
 
-from mypy_extensions import mypyc_attr
-
 from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext, RouteLike
 from ingress.hashkey import request_key
@@ -103,19 +101,13 @@ class Downstream(Protocol):
     def start_tunnel(self, conn: UpstreamConnection) -> None: ...
 
 
-# Subclassed by ingress/filters/light.py, which is not compiled (setup.py).
-@mypyc_attr(allow_interpreted_subclasses=True)
 class Exchange:
-    # Routes with filters use a subclass (ingress/filters/exchange.py) that sets this:
-    # whether the upstream connection must hand it the response head to edit
-    # (response_head) or replace (intercepts).
-    edits_response = False
-
     __slots__ = (
         "began",
         "budget",
         "client",
         "conn",
+        "edits_response",
         "lease",
         "out",
         "received",
@@ -143,6 +135,10 @@ class Exchange:
         # When it began (perf_counter): with the request's head, unless it waited behind
         # pipelined ones (HttpProtocol.finish); the request metrics' upstream time.
         self.began = req.start
+        # Routes with filters use a subclass (ingress/filters/light.py) that sets this:
+        # whether the upstream connection must hand it the response head to edit
+        # (response_head) or replace (intercepts).
+        self.edits_response = False
 
     # -- going upstream ------------------------------------------------------------------
     def start(self, fresh: bool = False) -> None:

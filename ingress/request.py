@@ -21,7 +21,9 @@ X-Forwarded-* lines. No work is done per header line in Python.
 from __future__ import annotations
 
 import re
-from typing import Any, Final, Protocol
+from typing import Any, Final
+
+from mypy_extensions import trait
 
 from ingress.errors import PeerError
 from ingress.settings import HttpSettings
@@ -78,17 +80,25 @@ _NAMED: dict[bytes, re.Pattern[bytes]] = {}
 _NAMED_MAX: Final = 1024
 
 
-class RequestPlan(Protocol):
+@trait
+class RequestPlan:
     """What the downstream connection asks of a request whose route has filters
-    (ingress/filters/admission.py)."""
+    (ingress/filters/admission.py). A trait, not a Protocol: compiled, the connection
+    calls these through the trait's table, not by name."""
 
-    def begin(self, client: Any) -> None: ...
+    __slots__ = ()
 
-    def reply(self, status: int, close: bool) -> bytes: ...
+    def begin(self, client: Any) -> None:
+        raise NotImplementedError
 
-    def body_received(self, received: int) -> None: ...
+    def reply(self, status: int, close: bool) -> bytes:
+        raise NotImplementedError
 
-    def finished(self) -> None: ...
+    def body_received(self, received: int) -> None:
+        raise NotImplementedError
+
+    def finished(self) -> None:
+        raise NotImplementedError
 
 
 class RequestState:

@@ -12,10 +12,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from mypy_extensions import trait
+
 from ingress.errors import PeerError
-from ingress.filters.headers import HeadEdit, field_lines
+from ingress.filters.headers import HeadEdit
 from ingress.filters.reply import local_response
-from ingress.request import RequestState
+from ingress.request import RequestPlan, RequestState
 
 if TYPE_CHECKING:
     from ingress.filters.plan import RoutePlan
@@ -23,8 +25,10 @@ if TYPE_CHECKING:
 Header = tuple[bytes, bytes]
 
 
-class Answers:
-    """The answer side shared by LocalAnswer and FilteredExchange (attributes: ``plan``,
+@trait
+class Answers(RequestPlan):
+    """The answer side shared by LocalAnswer and LightExchange (a trait: LightExchange's
+    base class is ingress/exchange.py's Exchange) (attributes: ``plan``,
     ``req``, ``https``, ``origin`` (Access-Control-Allow-Origin, None: no CORS),
     ``reply`` (the proxy's own answer: status, fields, body, or None), ``cookie`` (a
     Set-Cookie for the sticky endpoint chosen), ``auth_cookies`` (the external auth
@@ -34,7 +38,6 @@ class Answers:
 
     plan: RoutePlan
     req: RequestState
-    status: int  # (an exchange's: the backend's answer)
     https: bool
     origin: bytes | None
     reply_to: tuple[int, list[Header], bytes | None] | None
@@ -69,35 +72,6 @@ class Answers:
         """The route's response edits for this request (HTTPS-only ones on HTTPS)."""
         plan = self.plan
         return plan.https_edits_all if self.https else plan.response_edits
-
-    def response_head(self, data: bytes, end: int) -> bytes:
-        """A response from the backend (`data`: its head, ending at `end`, then maybe body
-        bytes) as the client gets it: the route's response edits and CORS fields (the
-        backend's of those names removed), the sticky cookie, the auth cookies. When the
-        head only gains fields (the common case), they are spliced in before its blank
-        line in one copy of `data`."""
-        plan = self.plan
-        edits = plan.https_edits_all if self.https else plan.response_edits
-        origin = self.origin
-        cors = plan.cors if origin is not None else None
-        remover = cors.remover if cors is not None else None
-        if edits or (remover is not None and remover.search(data, 0, end) is not None):
-            head = data[:end]
-            for edit in edits:
-                head = edit.apply(head)
-            if remover is not None:
-                head = remover.sub(b"", head)
-            data = head + data[end:]
-            end = len(head)
-        extra = b""
-        if cors is not None and origin is not None:
-            extra = cors.any_lines if origin == b"*" else cors.response_lines(origin)
-        if self.cookie is not None:
-            extra += b"Set-Cookie: " + self.cookie + b"\r\n"
-        cookies = self.auth_cookies
-        if cookies and (self.status < 400 or plan.always_auth_cookies):
-            extra += field_lines((b"Set-Cookie", c) for c in cookies)
-        return data[: end - 2] + extra + data[end - 2 :] if extra else data
 
     def body_received(self, received: int) -> None:
         limit = self.plan.body_limit

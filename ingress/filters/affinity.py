@@ -20,16 +20,30 @@ import hashlib
 import random
 import time
 from collections.abc import Container, Sequence
+from typing import Final
 
 from discovery.snapshot import EndpointInfo
 from ingress.filters.hashring import HashRing
 from ingress.route_conditions import cookie_value
 from ingress.route_filters import CookieAffinity
 
-_DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-SEEN_KEPT = 8192  # cookie values remembered per route (beyond: forgotten, all at once)
-_UNSEEN = EndpointInfo("", 0)  # (a marker: never an endpoint)
-_MONTHS = ("Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec")
+_DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
+SEEN_KEPT: Final = 8192  # cookie values remembered per route (beyond: forgotten, all at once)
+_UNSEEN: Final = EndpointInfo("", 0)  # (a marker: never an endpoint)
+_MONTHS: Final = (
+    "Jan",
+    "Feb",
+    "Mar",
+    "Apr",
+    "May",
+    "Jun",
+    "Jul",
+    "Aug",
+    "Sep",
+    "Oct",
+    "Nov",
+    "Dec",
+)
 
 
 def cookie_time(when: float) -> bytes:
@@ -63,11 +77,11 @@ class StickyCookie:
         "_attributes",
         "_by_key",
         "_endpoints",
-        "_prefix",
         "_ring",
         "_salt",
         "_seen",
         "name",
+        "prefix",
         "spec",
         "tag",
     )
@@ -75,7 +89,7 @@ class StickyCookie:
     def __init__(self, spec: CookieAffinity, backend_key: str) -> None:
         self.spec = spec
         self.name = spec.name.encode()
-        self._prefix = self.name + b"="
+        self.prefix = self.name + b"="
         self.tag = backend_tag(backend_key)
         self._salt = backend_key.encode()
         self._endpoints: tuple[EndpointInfo, ...] = ()
@@ -120,14 +134,16 @@ class StickyCookie:
         else by route_conditions.cookie_value; its value is stripped only when unseen."""
         if cookies is None:
             return None
-        at = cookies.find(self._prefix)
+        at = cookies.find(self.prefix)
         if at < 0:
             return None
-        if at and cookies[at - 2 : at] != b"; ":
+        # (not `cookies[at - 2 : at]`: compiled, a negative start is not counted from
+        # the end as Python counts it)
+        if at and (at < 2 or cookies[at - 2] != 59 or cookies[at - 1] != 32):  # "; "
             value = cookie_value(cookies, self.name)
             if value is None:
                 return None
-            raw = self._prefix + value
+            raw = self.prefix + value
         else:
             end = cookies.find(b";", at)
             raw = cookies[at:] if end < 0 else cookies[at:end]  # (name=value)
@@ -144,7 +160,7 @@ class StickyCookie:
     def _named(self, raw: bytes) -> EndpointInfo | None:
         """The endpoint a cookie (``name=value``, as in the header) names among the
         current endpoints, or None."""
-        key, bar, tag = raw[len(self._prefix) :].rstrip().partition(b"|")
+        key, bar, tag = raw[len(self.prefix) :].rstrip().partition(b"|")
         if bar and tag != self.tag:
             return None  # another backend's cookie (a canary's, another path's)
         if self.spec.mode == "persistent":
@@ -172,7 +188,7 @@ class StickyCookie:
             return ep, key
         seen = self._seen  # (the client comes back with it: known already)
         if not skip and len(seen) < SEEN_KEPT:
-            seen[self._prefix + key + b"|" + self.tag] = found
+            seen[self.prefix + key + b"|" + self.tag] = found
         return found, key
 
     def set_cookie(

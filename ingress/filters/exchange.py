@@ -31,7 +31,7 @@ import asyncio
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Final
 
 from discovery.snapshot import EndpointInfo
 from ingress.exchange import Downstream, Exchange
@@ -54,8 +54,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-AUTH_TIMEOUT = 5.0  # seconds for an answer of the external auth service
-MIRROR_TIMEOUT = 10.0
+AUTH_TIMEOUT: Final = 5.0  # seconds for an answer of the external auth service
+MIRROR_TIMEOUT: Final = 10.0
 
 
 class FilteredExchange(LightExchange):
@@ -66,14 +66,12 @@ class FilteredExchange(LightExchange):
         "_request_timer",
         "again",
         "answer_first",
-        "auth_cookies",
         "authorized",
         "client_ip",
         "endpoint",
         "error_route",
         "holding",
         "pending_basic",
-        "reply_to",
         "timed",
     )
 
@@ -82,8 +80,6 @@ class FilteredExchange(LightExchange):
     ) -> None:
         super().__init__(client, req, plan, origin)
         self.client_ip = client.client_ip
-        self.reply_to = None
-        self.auth_cookies = None
         self.holding = False  # counted in the route's requests under way
         self.again = False  # the response head just intercepted is retried (a status)
         self.authorized = plan.external is None

@@ -13,10 +13,11 @@ from __future__ import annotations
 import hashlib
 from bisect import bisect_left
 from collections.abc import Container, Sequence
+from typing import Final
 
 from discovery.snapshot import EndpointInfo
 
-POINTS = 100  # per endpoint
+POINTS: Final = 100  # per endpoint
 
 
 def hash64(data: bytes) -> int:

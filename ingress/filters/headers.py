@@ -15,12 +15,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from typing import Final
 
 from ingress.route_filters import HeaderEdits
 
 Header = tuple[bytes, bytes]
 
-FRAMING = frozenset(
+FRAMING: Final = frozenset(
     {
         "content-length",
         "transfer-encoding",
@@ -33,7 +34,7 @@ FRAMING = frozenset(
     }
 )
 
-_HOST = re.compile(rb"\r\nhost:[^\r]*", re.IGNORECASE)
+_HOST: Final = re.compile(rb"\r\nhost:[^\r]*", re.IGNORECASE)
 
 
 def field_remover(names: Iterable[str | bytes]) -> re.Pattern[bytes] | None:

@@ -6,7 +6,7 @@ of the route's key (HashBy) picks the endpoint, and the response head gets the r
 CORS fields, response edits and the sticky cookie (Answers.response_head). Nothing else
 is kept per request: no timers, authentication, tries, mirrors, error pages or TLS; a
 plan with any of those makes a FilteredExchange (ingress/filters/exchange.py), which
-extends this class. ``RoutePlan.light`` says which one a plan makes.
+extends this class. ``RoutePlan.full`` says which one a plan makes.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Protocol
 from discovery.snapshot import EndpointInfo
 from ingress.exchange import Downstream, Exchange
 from ingress.filters.admission import Answers
+from ingress.filters.headers import field_lines
 from ingress.request import ForwardedLines, RequestState
 from proxy.acceptor import COUNTERS
 from proxy.balancer import Balancer
@@ -39,13 +40,7 @@ class FilteredClient(Downstream, Protocol):
 class LightExchange(Exchange, Answers):
     """Made at admission (``RequestState.plan``); ``begin`` sends it on its way."""
 
-    __slots__ = ("cookie", "edits_response", "https", "origin", "plan")
-
-    # (Answers reads these; only a FilteredExchange sets them.)
-    reply_to: tuple[int, list[Header], bytes | None] | None = None
-    auth_cookies: list[bytes] | None = None
-
-    response_head = Answers.response_head  # (not Exchange's, which leaves the head as is)
+    __slots__ = ("auth_cookies", "cookie", "https", "origin", "plan", "reply_to")
 
     def __init__(
         self, client: FilteredClient, req: RequestState, plan: RoutePlan, origin: bytes | None
@@ -56,6 +51,9 @@ class LightExchange(Exchange, Answers):
         self.origin = origin
         self.cookie: bytes | None = None  # the Set-Cookie of a new sticky client
         self.edits_response = plan.edits_response
+        # (Answers reads these; only a FilteredExchange sets them.)
+        self.reply_to: tuple[int, list[Header], bytes | None] | None = None
+        self.auth_cookies: list[bytes] | None = None
 
     # -- hooks of ingress/http1.py (see ingress/filters/admission.py) --------------------
     def begin(self, client: Downstream) -> None:
@@ -71,6 +69,35 @@ class LightExchange(Exchange, Answers):
 
     def finished(self) -> None:
         """The request ended (answered, or its connection lost): nothing to release."""
+
+    def response_head(self, data: bytes, end: int) -> bytes:
+        """A response from the backend (`data`: its head, ending at `end`, then maybe body
+        bytes) as the client gets it: the route's response edits and CORS fields (the
+        backend's of those names removed), the sticky cookie, the auth cookies. When the
+        head only gains fields (the common case), they are spliced in before its blank
+        line in one copy of `data`."""
+        plan = self.plan
+        edits = plan.https_edits_all if self.https else plan.response_edits
+        origin = self.origin
+        cors = plan.cors if origin is not None else None
+        remover = cors.remover if cors is not None else None
+        if edits or (remover is not None and remover.search(data, 0, end) is not None):
+            head = data[:end]
+            for edit in edits:
+                head = edit.apply(head)
+            if remover is not None:
+                head = remover.sub(b"", head)
+            data = head + data[end:]
+            end = len(head)
+        extra = b""
+        if cors is not None and origin is not None:
+            extra = cors.any_lines if origin == b"*" else cors.response_lines(origin)
+        if self.cookie is not None:
+            extra += b"Set-Cookie: " + self.cookie + b"\r\n"
+        cookies = self.auth_cookies
+        if cookies and (self.status < 400 or plan.always_auth_cookies):
+            extra += field_lines((b"Set-Cookie", c) for c in cookies)
+        return data[: end - 2] + extra + data[end - 2 :] if extra else data
 
     # -- going upstream ------------------------------------------------------------------
     def start(self, fresh: bool = False) -> None:
@@ -106,8 +133,13 @@ class LightExchange(Exchange, Answers):
         while True:
             ep: EndpointInfo | None = None
             if sticky is not None:
-                if not (skip and sticky.spec.change_on_failure):  # a failed try re-pins
-                    ep = sticky.stuck(self.req.header(b"cookie"), eps, skip)
+                # (a failed try re-pins; a head without the cookie's "name=" anywhere has
+                # no such cookie: a new client's Cookie field is not even looked for)
+                req = self.req
+                if req.head.find(sticky.prefix) >= 0 and not (
+                    skip and sticky.spec.change_on_failure
+                ):
+                    ep = sticky.stuck(req.header(b"cookie"), eps, skip)
                 if ep is None:
                     ep = self._place(bal, eps, skip)
             elif plan.hash_key is not None:

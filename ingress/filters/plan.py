@@ -28,8 +28,9 @@ a FilteredRequest (ingress/filters/admission.py) made only for plans that need o
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Final, Literal
 
+from ingress.context import RoutePlanLike
 from ingress.filters.admission import LocalAnswer
 from ingress.filters.affinity import StickyCookie
 from ingress.filters.auth_basic import BasicAuthCheck
@@ -79,7 +80,7 @@ if TYPE_CHECKING:
 
 Header = tuple[bytes, bytes]
 
-_PREFIX = HeadEdit(remove=("x-forwarded-prefix",))
+_PREFIX: Final = HeadEdit(remove=("x-forwarded-prefix",))
 
 
 Client = FilteredClient  # what admission reads of the connection (ingress.http1.HttpProtocol)
@@ -140,7 +141,7 @@ class HeaderCopy:
         return self.remove.apply(head, self.name + b": " + value + b"\r\n")
 
 
-class RoutePlan:
+class RoutePlan(RoutePlanLike):
     __slots__ = (
         "always_auth_cookies",
         "basic",
@@ -153,11 +154,11 @@ class RoutePlan:
         "edits_head",
         "edits_response",
         "error_pages",
-        "exchange",
         "exempt",
         "external",
         "fixed",
         "forwarded_prefix",
+        "full",
         "hash_key",
         "hash_subset",
         "http_plain",
@@ -265,7 +266,7 @@ class RoutePlan:
             or self.error_pages is not None
             or self.tls is not None
         )
-        self.exchange: type[LightExchange] = FilteredExchange if full else LightExchange
+        self.full = full  # (else a LightExchange)
         kept = full or bool(
             self.cors is not None
             or self.response_edits
@@ -382,8 +383,10 @@ class RoutePlan:
         rewrite = self.rewrite
         if rewrite is not None:  # its request line starts with the method, a space, the URL
             url = req.url
-            at = len(req.method) + 1
-            head = head[:at] + rewrite(url) + head[at + len(url) :]
+            target = rewrite.apply(url)
+            if target != url:  # (a regex rewrite often gives the path back: "/(.*)" "/$1")
+                at = len(req.method) + 1
+                head = head[:at] + target + head[at + len(url) :]
         if self.edits_head:
             head = self._edit_head(head, req)
         req.upstream_head = head
@@ -391,7 +394,10 @@ class RoutePlan:
             ex = req.plan = FilteredExchange(client, req, self, origin)
             ex.check_credentials(pending)
         elif self.per_request or (self.body_limit and req.chunked):
-            req.plan = self.exchange(client, req, self, origin)
+            if self.full:
+                req.plan = FilteredExchange(client, req, self, origin)
+            else:
+                req.plan = LightExchange(client, req, self, origin)
 
     def _check(self, client: Client, req: RequestState) -> bytes | Literal[False] | None:
         """Phases 0-3 (module docstring) but basic auth: False when the request was

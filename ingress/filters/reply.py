@@ -9,13 +9,14 @@ seaway's own page for the status (the same text ``error_response`` writes).
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Final
 
 from ingress.errors import reason
 
 Header = tuple[bytes, bytes]
 
 # Statuses whose responses never carry a body (RFC 9110 6.4.1), so no page and no length.
-_NO_BODY = frozenset({204, 304})
+_NO_BODY: Final = frozenset({204, 304})
 
 
 def status_page(status: int) -> bytes:

@@ -11,13 +11,14 @@ on every call).
 from __future__ import annotations
 
 import re
+from typing import Final
 
 from ingress.route_actions import rewrite_target
 from ingress.route_conditions import compile_pattern
 from ingress.route_match import request_path
 from ingress.routes import PathMatch, PathRewrite, RegexReplace
 
-_CAPTURE = re.compile(rb"\$(?:\{(\d+)\}|(\d))")
+_CAPTURE: Final = re.compile(rb"\$(?:\{(\d+)\}|(\d))")
 
 Template = tuple[bytes | int, ...]  # literal text, or a group number
 
@@ -77,7 +78,8 @@ class TargetRewrite:
                 if isinstance(text, bytes) and isinstance(group, int) and text.find(b"?") < 0:
                     self._one = (pattern, text, group)
 
-    def __call__(self, target: bytes) -> bytes:
+    def apply(self, target: bytes) -> bytes:
+        """`target` rewritten by the route's steps, in order."""
         one = self._one
         if one is not None and target.startswith(b"/"):  # (_regex and expand, inline)
             q = target.find(b"?")

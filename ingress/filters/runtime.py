@@ -164,7 +164,8 @@ def fold_defaults(
     they now carry (routes that inherit those need no plan for them): BodyLimit (unless
     some route allows more: the settings' limit is then the largest, and routes under
     it keep their check), Timeouts (connect; read is the upstream idle timer, which
-    ``send`` shares), Retry (the worker's retry rule, ingress/retry.py, unless it
+    ``send`` shares: a send timeout other than the read one stays each route's, whose
+    plan arms both), Retry (the worker's retry rule, ingress/retry.py, unless it
     retries on statuses: that needs each route's plan)."""
     changes: dict[str, object] = {}
     folded: list[Filter] = []
@@ -179,7 +180,7 @@ def fold_defaults(
         if cap == body.max_bytes:
             folded.append(body)
     timeouts = find_filter(defaults, Timeouts)
-    if timeouts is not None and not (timeouts.request or timeouts.backend_request):
+    if timeouts is not None and _foldable(timeouts):
         if timeouts.connect:
             changes["connect_timeout"] = timeouts.connect
         if timeouts.read:
@@ -193,6 +194,16 @@ def fold_defaults(
         changes["next_upstream_timeout"] = retry.timeout
         folded.append(retry)
     return replace(base, **changes), folded  # type: ignore[arg-type]
+
+
+def _foldable(t: Timeouts) -> bool:
+    """Whether listener Timeouts fit the worker's settings: a connect timeout and one idle
+    timer for the upstream exchange (the ConfigMap's defaults: proxy-read-timeout and
+    proxy-send-timeout both 60 s). A different send timeout, or whole-request ones,
+    need each route's plan (ingress/filters/exchange.py)."""
+    if t.request or t.backend_request:
+        return False
+    return t.send is None or t.send == t.read
 
 
 def attach_plans(

@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Protocol
+from typing import Final, Protocol
 from urllib.parse import quote_from_bytes
 
 from ingress.route_conditions import cookie_value, query_value
 from ingress.route_match import normalize_host, request_path
 
-_VARIABLE = re.compile(rb"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
+_VARIABLE: Final = re.compile(rb"\$(?:\{([A-Za-z0-9_]+)\}|([A-Za-z0-9_]+))")
 
 
 class RequestView(Protocol):
@@ -43,7 +43,7 @@ def _query(req: RequestView, ip: bytes, scheme: bytes) -> bytes:
     return req.url[q + 1 :] if q >= 0 else b""
 
 
-_FIXED: dict[bytes, Getter] = {
+_FIXED: Final[dict[bytes, Getter]] = {
     b"request_uri": lambda req, ip, scheme: req.url,
     b"uri": lambda req, ip, scheme: request_path(req.url),
     b"args": _query,

@@ -643,3 +643,25 @@ def test_proxy_send_timeout(p: Proxy, sink: Sink) -> None:
     answers = stalled_upload(p.port, "send-timeout.test", 64 * 1024 * 1024)
     assert [a.status for a in answers] == [504]
     assert sink.accepted
+
+
+def test_configmap_proxy_send_timeout(lt: LoopThread, echo: dict[str, Backend], sink: Sink) -> None:
+    """configmap.md "proxy-send-timeout" (settings/proxy_send_timeout.go sets it in the
+    ConfigMap): the global send timeout acts on a route without the annotation, as the
+    global proxy-read-timeout does; a backend that stops reading the body gets the request
+    cut after 1 s with 504, while the read timeout (60 s) still lets a slow answer come."""
+    ingresses = [
+        ing("upload", "upload.test", path("/", "sink")),
+        ing("web", "web.test", path("/", "web")),
+    ]
+    ports = [
+        port_info("sink", [EndpointInfo(HOST, sink.port)]),
+        port_info("web", [echo["web"].endpoint]),
+    ]
+    settings = replace(NGINX, proxy_send_timeout=1, proxy_body_size=0)
+    with serve(lt, ingresses, ports, settings) as q:
+        before = len(sink.accepted)
+        answers = stalled_upload(q.port, "upload.test", 64 * 1024 * 1024)
+        assert [a.status for a in answers] == [504]
+        assert len(sink.accepted) > before
+        assert served_by(request(q.port, "/", host="web.test")) == "web"

@@ -106,6 +106,6 @@ def test_compiled_rewrites_agree_with_rewrite_target() -> None:
         b"/foo",
     ]
     for (rewrite, matched), target in itertools.product(cases, targets):
-        assert TargetRewrite((rewrite,), matched)(target) == rewrite_target(
+        assert TargetRewrite((rewrite,), matched).apply(target) == rewrite_target(
             rewrite, target, matched
         ), (rewrite, target)
