@@ -332,3 +332,27 @@ def fast_request(head: bytes) -> RequestState:
     proto.connection_made(FakeTransport())  # type: ignore[arg-type]
     proto.data_received(head)
     return ctx.seen[0]
+
+
+def test_header_lookup_agrees_with_a_field_by_field_parse() -> None:
+    """RequestState.header searches the lower-cased head: whatever the case of the field
+    or of the name asked for, it finds what a line-by-line reading finds first (values
+    trimmed of spaces and tabs), never a name inside another field's value."""
+    head = (
+        b"GET /x HTTP/1.1\r\nHost: a\r\nX-Note: cookie: not-this\r\n"
+        b"COOKIE: \t sid=1; x=2 \t\r\ncookie: second\r\nOrigin: https://o.test\r\n\r\n"
+    )
+    req = fast_request(head)
+
+    def by_lines(name: bytes) -> bytes | None:
+        for line in head.split(b"\r\n")[1:]:
+            field, sep, value = line.partition(b":")
+            if sep and field.lower() == name.lower():
+                return value.strip(b" \t")
+        return None
+
+    for name in (b"cookie", b"Cookie", b"ORIGIN", b"x-note", b"host", b"x-absent", b"note"):
+        assert req.header(name) == by_lines(name), name
+    assert req.header(b"cookie") == b"sid=1; x=2"
+    bare = RequestState(b"GET", b"/", b"GET / HTTP/1.1\r\nX-A: 1")  # no blank line (tests)
+    assert bare.header(b"x-a") == b"1"
