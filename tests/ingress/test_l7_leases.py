@@ -35,6 +35,8 @@ class DroppingBackend(asyncio.Protocol):
     the second without a byte: the proxy's reused connection fails before its response,
     so the GET is retried on a fresh connection. A POST or /slow is never answered."""
 
+    hung_gets = 0  # GET /slow requests it left unanswered (reset by the fixture)
+
     def __init__(self) -> None:
         self.transport: asyncio.Transport | None = None
         self.seen = 0
@@ -44,6 +46,8 @@ class DroppingBackend(asyncio.Protocol):
 
     def data_received(self, data: bytes) -> None:
         assert self.transport is not None
+        if data.startswith(b"GET /slow"):
+            DroppingBackend.hung_gets += 1
         if not data.startswith(b"GET ") or data.startswith(b"GET /slow"):
             return  # a POST (or its body), /slow: left unanswered
         self.seen += data.count(b"\r\n\r\n")
@@ -150,6 +154,7 @@ def endpoints(lt: LoopThread) -> Iterator[list[EndpointInfo]]:
     async def dropper() -> asyncio.AbstractServer:
         return await asyncio.get_running_loop().create_server(DroppingBackend, HOST, 0)
 
+    DroppingBackend.hung_gets = 0
     server = lt.run(dropper())
     dropping = EndpointInfo(HOST, server.sockets[0].getsockname()[1])
     try:
@@ -212,10 +217,14 @@ def test_no_lease_outlives_its_request(
         assert len(counts) == 1
         wait_until(lambda: all(not any(a) and not any(c) for a, c in in_flight()), 5,
                    f"every lease to end (active, connecting): {in_flight()}")
-        # Retries after a request reached a backend (the hung and dropping endpoints) held
-        # places in the service's retry budget (ingress/retry.py): every one is free again.
-        assert ctx.budgets, "no retry took a place in the budget"
-        assert [b.active for b in ctx.budgets.values()] == [0]
+        # Retries after a request reached a backend (a GET /slow the dropping endpoint left
+        # unanswered, retried after its read timeout) held places in the service's retry
+        # budget (ingress/retry.py): every one is free again. Which endpoint each of the
+        # few /slow requests meets depends on timing (round robin among concurrent
+        # clients), so the budget is looked for only when one met the hung endpoint.
+        if DroppingBackend.hung_gets:
+            assert ctx.budgets, "no retry took a place in the budget"
+        assert all(b.active == 0 for b in ctx.budgets.values()), ctx.budgets
         # The traffic did reach the paths that matter: answers, failures and refusals.
         assert statuses[200] >= 50, statuses
         failed = statuses[502] + statuses[503] + statuses[504] + statuses[b"HTTP/1.1 502"]
