@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, TypeVar
 
 from discovery.model_gateway import HTTPBackendRef, HTTPRouteRule, TCPRoute, TLSRoute, UDPRoute
 from discovery.parse_common import Problems, get_int, get_list, get_map, get_str, read_meta, show
@@ -56,23 +56,25 @@ def parse_tlsroute(p: Problems, doc: Mapping[str, Any]) -> TLSRoute | None:
 
 
 def parse_tcproute(p: Problems, doc: Mapping[str, Any]) -> TCPRoute | None:
-    meta = read_meta(p, doc, namespaced=True)
-    spec = get_map(p, doc, "spec", "")
-    parents = read_parent_refs(p, spec)
-    rules = _rules(p, spec)
-    if p.errors or meta is None:
-        return None
-    return TCPRoute(meta, tuple(parents), tuple(rules), parents_status(status_of(doc)))
+    return _l4_route(p, doc, TCPRoute)
 
 
 def parse_udproute(p: Problems, doc: Mapping[str, Any]) -> UDPRoute | None:
+    return _l4_route(p, doc, UDPRoute)
+
+
+_L4Route = TypeVar("_L4Route", TCPRoute, UDPRoute)
+
+
+def _l4_route(p: Problems, doc: Mapping[str, Any], kind: type[_L4Route]) -> _L4Route | None:
+    """A TCPRoute or UDPRoute: the same fields (parentRefs, rules of backendRefs)."""
     meta = read_meta(p, doc, namespaced=True)
     spec = get_map(p, doc, "spec", "")
     parents = read_parent_refs(p, spec)
     rules = _rules(p, spec)
     if p.errors or meta is None:
         return None
-    return UDPRoute(meta, tuple(parents), tuple(rules), parents_status(status_of(doc)))
+    return kind(meta, tuple(parents), tuple(rules), parents_status(status_of(doc)))
 
 
 def _rules(p: Problems, spec: Mapping[str, Any]) -> list[HTTPRouteRule]:

@@ -141,8 +141,7 @@ class HttpProtocol(asyncio.Protocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self.closing = self.stopped = True
-        if self.flow is not None:
-            self.flow.closed = True
+        self.flow.closed = True
         self.ctx.connections.discard(self)
         if self._timer is not None:
             self._timer.cancel()

@@ -63,6 +63,27 @@ class BackendStats:
         self.transports: list[asyncio.BaseTransport] = []
 
 
+class HeadReader(asyncio.Protocol):
+    """A scripted test backend: each request head (bodies are not expected) goes to
+    `on_head`, with the connection's transport."""
+
+    def __init__(self) -> None:
+        self.transport: asyncio.Transport | None = None
+        self.buf = b""
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+
+    def data_received(self, data: bytes) -> None:
+        self.buf += data
+        while b"\r\n\r\n" in self.buf and self.transport is not None:
+            head, _, self.buf = self.buf.partition(b"\r\n\r\n")
+            self.on_head(head, self.transport)
+
+    def on_head(self, head: bytes, transport: asyncio.Transport) -> None:
+        raise NotImplementedError
+
+
 class BackendProtocol(asyncio.Protocol):
     """HTTP/1.1 backend. Paths: /slow never answers, /chunked answers chunked,
     /ws upgrades and echoes, /echo-body returns the body, /bad answers garbage, /close

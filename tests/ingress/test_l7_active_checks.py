@@ -15,39 +15,30 @@ from proxy.active_checker import ActiveChecker
 from proxy.app.options import Options
 from proxy.outlier import Address
 from tests.ingress import routerkit as k
-from tests.ingress.l7kit import HOST, LoopThread, get, port_info
+from tests.ingress.l7kit import HOST, HeadReader, LoopThread, get, port_info
 from tests.support import wait_until
 
 HEALTH = EndpointHealth(check_path="/healthz", check_interval=0.2, check_timeout=1.0,
                         healthy_threshold=2, unhealthy_threshold=3)
 
 
-class Pod(asyncio.Protocol):
+class Pod(HeadReader):
     """Answers `GET /healthz` with 200 or 503 (`state.healthy`), anything else with its
     name; counts its health checks by result."""
 
     def __init__(self, state: PodState) -> None:
+        super().__init__()
         self.state = state
-        self.transport: asyncio.Transport | None = None
-        self.buf = b""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while b"\r\n\r\n" in self.buf and self.transport is not None:
-            head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-            if head.startswith(b"GET /healthz "):
-                ok = self.state.healthy
-                self.state.checks[ok] += 1
-                status = b"200 OK" if ok else b"503 Service Unavailable"
-                self.transport.write(b"HTTP/1.1 %s\r\nContent-Length: 0\r\n\r\n" % status)
-            else:
-                name = self.state.name.encode()
-                self.transport.write(
-                    b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(name), name)
-                )
+    def on_head(self, head: bytes, transport: asyncio.Transport) -> None:
+        if head.startswith(b"GET /healthz "):
+            ok = self.state.healthy
+            self.state.checks[ok] += 1
+            status = b"200 OK" if ok else b"503 Service Unavailable"
+            transport.write(b"HTTP/1.1 %s\r\nContent-Length: 0\r\n\r\n" % status)
+        else:
+            name = self.state.name.encode()
+            transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n%s" % (len(name), name))
 
 
 class PodState:

@@ -24,7 +24,7 @@ from ingress.settings import HttpSettings
 from proxy.health_metrics import EJECTIONS, OVERFLOWS
 from proxy.outlier import HealthRegistry
 from tests.ingress import routerkit as k
-from tests.ingress.l7kit import HOST, LoopThread, Proxy, get, nginx_backend, port_info
+from tests.ingress.l7kit import HOST, HeadReader, LoopThread, Proxy, get, nginx_backend, port_info
 from tests.support import free_port, wait_until
 
 SETTINGS = HttpSettings(upstream_timeout=1.0, connect_timeout=1.0)
@@ -37,28 +37,21 @@ class HoleStats:
         self.probes = 0
 
 
-class Hole(asyncio.Protocol):
+class Hole(HeadReader):
     """Accepts connections; answers nothing until `stats.answer` is set."""
 
     def __init__(self, stats: HoleStats) -> None:
+        super().__init__()
         self.stats = stats
-        self.transport: asyncio.Transport | None = None
-        self.buf = b""
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while b"\r\n\r\n" in self.buf:
-            head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-            if not self.stats.answer or self.transport is None:
-                continue
-            if b"seaway-health-check" in head:
-                self.stats.probes += 1
-            else:
-                self.stats.requests += 1
-            self.transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhole")
+    def on_head(self, head: bytes, transport: asyncio.Transport) -> None:
+        if not self.stats.answer:
+            return
+        if b"seaway-health-check" in head:
+            self.stats.probes += 1
+        else:
+            self.stats.requests += 1
+        transport.write(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nhole")
 
 
 async def start_hole(stats: HoleStats) -> tuple[asyncio.AbstractServer, EndpointInfo]:

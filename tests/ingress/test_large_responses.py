@@ -15,6 +15,7 @@ from discovery.snapshot import EndpointInfo
 from ingress.settings import HttpSettings
 from tests.ingress.l7kit import (
     HOST,
+    HeadReader,
     LoopThread,
     Proxy,
     parse_responses,
@@ -28,28 +29,21 @@ HEAD = b"HTTP/1.1 200 OK\r\nServer: scripted\r\nContent-Length: %d\r\n\r\n" % SI
 EXTRA = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"
 
 
-class ScriptedBackend(asyncio.Protocol):
+class ScriptedBackend(HeadReader):
     """Answers each request head by its path: /pieces the body in 1 KiB writes with a
     pause between (so the proxy reads it in many reads), /short 1000 body bytes then a
     close, /extra the response and a second one in the same write, /late the second one
     a moment after; anything else the whole response in one write."""
 
     def __init__(self, connections: list[ScriptedBackend]) -> None:
+        super().__init__()
         connections.append(self)
-        self.transport: asyncio.Transport | None = None
-        self.buf = b""
         self.paths: list[bytes] = []  # what it was asked, in order
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self.transport = transport  # type: ignore[assignment]
-
-    def data_received(self, data: bytes) -> None:
-        self.buf += data
-        while b"\r\n\r\n" in self.buf:
-            head, _, self.buf = self.buf.partition(b"\r\n\r\n")
-            path = head.split(b" ", 2)[1]
-            self.paths.append(path)
-            asyncio.get_running_loop().create_task(self.answer(path))
+    def on_head(self, head: bytes, transport: asyncio.Transport) -> None:
+        path = head.split(b" ", 2)[1]
+        self.paths.append(path)
+        asyncio.get_running_loop().create_task(self.answer(path))
 
     async def answer(self, path: bytes) -> None:
         t = self.transport
