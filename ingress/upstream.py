@@ -8,7 +8,7 @@ it is in the byte stream: reading a head, or a body.
 
 A response head is cut at its first blank line. Strict llhttp accepts only CRLF line ends
 and no obs-fold, so in any response it accepts the first blank line is where the head
-ends; one search (response.needs_rebuild) says whether any field must go. The common
+ends; one scan (headscan.must_go) says whether any field must go. The common
 response (a final head for an HTTP/1.1 client kept alive, not a HEAD, nothing to drop)
 is fed to llhttp with whatever body came in the same read, in one call (`_whole`), and
 goes to the client exactly as received (or with its head edited by a route's filters:
@@ -31,6 +31,7 @@ from typing import Final, Protocol, cast
 
 import httptools
 
+from ingress.headscan import must_go
 from ingress.outbox import Outbox
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
@@ -38,7 +39,6 @@ from ingress.response import (
     CHUNKED,
     CONTENT_LENGTH,
     REBUILD,
-    needs_rebuild,
     rebuild_head,
     scan_head,
 )
@@ -384,7 +384,7 @@ class UpstreamConnection(asyncio.Protocol):
         exchange that edits its response head, with that head edited: _edited)."""
         ex.received += len(data)
         head = data[:end] if end < len(data) else data
-        if needs_rebuild(head):
+        if must_go(head):
             self._read_head(data, ex, False)
             return
         self._head_done = self._message_done = False
@@ -484,7 +484,7 @@ class UpstreamConnection(asyncio.Protocol):
             # answers the client's Expect itself; HTTP/1.0 clients get none.
             if status != 100 and ex.req.v11:
                 head = data[pos:end]
-                interim.append(rebuild_head(head, False, False) if needs_rebuild(head) else head)
+                interim.append(rebuild_head(head, False, False) if must_go(head) else head)
             pos = end
             if pos == len(data):
                 if interim:
@@ -510,7 +510,7 @@ class UpstreamConnection(asyncio.Protocol):
         req = ex.req
         head_request = req.method == b"HEAD"
         head = data[pos:end] if pos or end < len(data) else data
-        if self._keep and req.keep_alive and not head_request and not needs_rebuild(head):
+        if self._keep and req.keep_alive and not head_request and not must_go(head):
             close = self._close_delimited = False  # the common case: nothing changes
             self._decoded = None
             new_head = None

@@ -7,13 +7,13 @@ from typing import Any, cast
 
 import pytest
 
+from ingress.headscan import must_go
 from ingress.pool import PoolSet
 from ingress.request import RequestState
 from ingress.response import (
     CHUNKED,
     CONTENT_LENGTH,
     REBUILD,
-    needs_rebuild,
     rebuild_head,
     scan_head,
 )
@@ -87,7 +87,7 @@ def test_pool_idle_timeout_uses_one_lazy_timer() -> None:
 def test_scan_head_and_the_one_search_agree(head: bytes, flags: int) -> None:
     assert scan_head(head) == flags
     # The fast path's single search finds a field to remove exactly when the scan does.
-    assert needs_rebuild(head) == bool(flags & REBUILD)
+    assert must_go(head) == bool(flags & REBUILD)
 
 
 def test_rebuild_head_drops_hop_by_hop_and_named_headers() -> None:
