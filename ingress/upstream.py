@@ -27,9 +27,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Final, Protocol, cast
+from typing import Final, cast
 
 import httptools
+from mypy_extensions import mypyc_attr
 
 from ingress.headscan import must_go
 from ingress.outbox import Outbox
@@ -61,48 +62,65 @@ COUNT: Final = 2
 _CONTENT_LENGTH: Final = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
 
 
-class ResponseSink(Protocol):
-    """The exchange a connection serves: where its response goes and who hears about it."""
+# Subclassed by ingress/filters/subrequest.py (interpreted) and the tests' fakes.
+@mypyc_attr(allow_interpreted_subclasses=True)
+class ResponseSink:
+    """The exchange a connection serves: where its response goes and who hears about it
+    (ingress/exchange.py's Exchange in the proxy). A base class, not a Protocol: compiled,
+    the connection reads these fields from the object's struct and calls its methods
+    through the class's table, not by name."""
 
-    req: RequestState  # the request (keep-alive, version, method)
-    out: asyncio.Transport  # the client's transport
-    reused: bool  # the connection came from the pool (a failure before any byte: retry)
-    received: int  # response bytes from the backend so far
-    sent: bool  # some of the response went to the client (too late for a 502)
-    status: int  # the final response status, once its head is in
+    __slots__ = ("edits_response", "out", "received", "req", "reused", "sent", "status")
 
-    def response_started(self, close: bool) -> None: ...
+    def __init__(self, req: RequestState, out: asyncio.Transport) -> None:
+        self.req = req  # the request (keep-alive, version, method)
+        self.out = out  # the client's transport
+        self.reused = False  # the connection came from the pool (no byte yet: retry)
+        self.received = 0  # response bytes from the backend so far
+        self.sent = False  # some of the response went to the client (too late for a 502)
+        self.status = 0  # the final response status, once its head is in
+        # Routes with filters (ingress/filters/exchange.py): when set, a final response
+        # head whose status the exchange `intercepts` is not sent (the connection closes
+        # and the exchange is told), and the head sent is `response_head`'s.
+        self.edits_response = False
 
-    def response_done(self) -> None: ...
+    def response_started(self, close: bool) -> None:
+        raise NotImplementedError
+
+    def response_done(self) -> None:
+        raise NotImplementedError
 
     def failed(self, status: int, retryable: bool, kind: int = ERROR) -> None:
         """No response byte reached the client: 502 (504: timed out) unless it is tried
         again. `retryable`: a pooled connection closed before any byte (STALE); `kind`
         (ingress/retry.py): ERROR, or INVALID for a malformed response."""
+        raise NotImplementedError
 
-    def upgraded(self) -> None: ...
+    def upgraded(self) -> None:
+        raise NotImplementedError
 
-    def abort(self) -> None: ...
+    def abort(self) -> None:
+        raise NotImplementedError
 
-    def client_paused(self) -> bool: ...
+    def client_paused(self) -> bool:
+        return False
 
-    def pause_client_reads(self) -> None: ...
+    def pause_client_reads(self) -> None:
+        pass
 
-    def resume_client_reads(self) -> None: ...
+    def resume_client_reads(self) -> None:
+        pass
 
-    # Routes with filters (ingress/filters/exchange.py): when `edits_response` is set, a
-    # final response head whose status the exchange `intercepts` is not sent (the
-    # connection closes and the exchange is told), and the head sent is `response_head`'s.
-    edits_response: bool
+    def intercepts(self, status: int) -> bool:
+        return False
 
-    def intercepts(self, status: int) -> bool: ...
-
-    def intercepted(self) -> None: ...
+    def intercepted(self) -> None:
+        pass
 
     def response_head(self, data: bytes, end: int) -> bytes:
         """`data` (a response head ending at `end`, then maybe body bytes) with that head
-        as the client gets it."""
-        ...
+        as the client gets it (asked only when `edits_response` is set)."""
+        return data
 
 
 def blame(ex: ResponseSink, kind: int) -> None:

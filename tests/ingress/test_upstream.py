@@ -17,7 +17,7 @@ from ingress.response import (
     rebuild_head,
     scan_head,
 )
-from ingress.upstream import UpstreamConnection
+from ingress.upstream import ResponseSink, UpstreamConnection
 from tests.ingress.test_http_timeouts import FakeLoop, FakeTransport
 
 
@@ -110,18 +110,11 @@ def request(method: bytes = b"GET", keep_alive: bool = True, v11: bool = True) -
     return req
 
 
-class FakeExchange:
+class FakeExchange(ResponseSink):
     """The ResponseSink an UpstreamConnection reports to; records what it hears."""
 
-    edits_response = False  # (an exchange of a route with filters may edit heads)
-
     def __init__(self, req: RequestState | None = None) -> None:
-        self.req = req or request()
-        self.out = cast(Any, FakeTransport())
-        self.reused = False
-        self.received = 0
-        self.sent = False
-        self.status = 0
+        super().__init__(req or request(), cast(Any, FakeTransport()))
         self.paused = False
         self.events: list[Any] = []
         self.conn: UpstreamConnection | None = None
