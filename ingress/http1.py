@@ -41,6 +41,7 @@ from ingress.context import ProxyContext, RouteLike
 from ingress.errors import PeerError, error_response
 from ingress.exchange import Exchange
 from ingress.framing import ChunkedBody
+from ingress.headscan import head_end
 from ingress.linger import linger
 from ingress.request import ForwardedLines, RequestState, parse_request
 from ingress.upstream import UpstreamConnection
@@ -49,7 +50,6 @@ from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow, unbound_flow
 log = logging.getLogger(__name__)
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_BLANK = b"\r\n\r\n"
 _STOPPED = (httptools.HttpParserError, httptools.HttpParserUpgrade)  # llhttp stopped early
 
 
@@ -174,7 +174,7 @@ class HttpProtocol(asyncio.Protocol):
                     self._repeat(memo)
                     return
                 self.ctx.memo_misses += 1
-            if data.find(_BLANK) == len(data) - 4:
+            if head_end(data, 0) == len(data) - 4:
                 try:
                     self._one(data)
                 except PeerError as err:
@@ -271,7 +271,7 @@ class HttpProtocol(asyncio.Protocol):
         """Read the head starting at `pos`; the offset after it (len(data): not complete)."""
         if fed < pos:
             fed = pos
-        blank = data.find(_BLANK, fed - 3 if fed > pos + 3 else pos)
+        blank = head_end(data, fed - 3 if fed > pos + 3 else pos)
         if blank < 0:
             if fed < len(data):
                 self._feed(data[fed:])

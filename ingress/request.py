@@ -26,7 +26,7 @@ from typing import Any, Final
 from mypy_extensions import trait
 
 from ingress.errors import PeerError
-from ingress.headscan import only_host
+from ingress.headscan import common_host
 from ingress.settings import HttpSettings
 
 # Hop-by-hop fields (RFC 9110 7.6.1): never forwarded.
@@ -311,9 +311,9 @@ def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
     if url == b"*" and method != b"OPTIONS":
         raise PeerError(400, "asterisk target on a method other than OPTIONS")
     if req.v11:
-        i = only_host(head, line_end)
-        if i >= 0:  # the common request: Host and fields passed through untouched
-            req.host = head[i : head.find(b"\r", i)].strip(_OWS)
+        host = common_host(head, line_end)
+        if host is not None:  # the common request: Host and fields passed through untouched
+            req.host = host
             req.forward = head[:-2]
             return req
     low = head.lower()
