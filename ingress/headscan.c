@@ -178,6 +178,45 @@ static PyObject *head_end(PyObject *module, PyObject *const *args, Py_ssize_t na
     return PyLong_FromLong(-1);
 }
 
+static PyObject *request_line(PyObject *module, PyObject *arg) {
+    const unsigned char *s, *sp1, *sp2, *v;
+    Py_ssize_t n;
+    if (bytes_arg(arg, &s, &n) < 0)
+        return NULL;
+    /* As head.split(b" ", 2): the method before the first space, the target up to the
+     * second; then exactly "HTTP/1.1\r\n" or "HTTP/1.0\r\n". */
+    sp1 = memchr(s, ' ', (size_t)n);
+    if (sp1 == NULL)
+        Py_RETURN_NONE;
+    sp2 = memchr(sp1 + 1, ' ', (size_t)(n - (sp1 + 1 - s)));
+    if (sp2 == NULL || sp2 == sp1 + 1 || (s + n) - (sp2 + 1) < 10)
+        Py_RETURN_NONE;
+    v = sp2 + 1;
+    if (memcmp(v, "HTTP/1.", 7) != 0 || (v[7] != '1' && v[7] != '0') || v[8] != '\r' ||
+        v[9] != '\n')
+        Py_RETURN_NONE;
+    PyObject *method = PyBytes_FromStringAndSize((const char *)s, sp1 - s);
+    PyObject *target = PyBytes_FromStringAndSize((const char *)sp1 + 1, sp2 - sp1 - 1);
+    if (method == NULL || target == NULL) {
+        Py_XDECREF(method);
+        Py_XDECREF(target);
+        return NULL;
+    }
+    PyObject *minor = v[7] == '1' ? Py_True : Py_False;
+    Py_INCREF(minor);
+    PyObject *line = PyTuple_New(3);
+    if (line == NULL) {
+        Py_DECREF(method);
+        Py_DECREF(target);
+        Py_DECREF(minor);
+        return NULL;
+    }
+    PyTuple_SET_ITEM(line, 0, method);
+    PyTuple_SET_ITEM(line, 1, target);
+    PyTuple_SET_ITEM(line, 2, minor);
+    return line;
+}
+
 static PyObject *must_go(PyObject *module, PyObject *arg) {
     const unsigned char *s;
     Py_ssize_t n;
@@ -222,6 +261,10 @@ static PyMethodDef methods[] = {
     {"head_end", (PyCFunction)(void (*)(void))head_end, METH_FASTCALL,
      "head_end(data, start) -> int\n\ndata.find(b'\\r\\n\\r\\n', start), without the "
      "method call's argument parsing."},
+    {"request_line", request_line, METH_O,
+     "request_line(head) -> tuple[bytes, bytes, bool] | None\n\nThe method, the target "
+     "and whether the version is 1.1, of a request line in the one shape the proxy takes "
+     "fast (single spaces, HTTP/1.1 or HTTP/1.0); None for any other."},
     {"must_go", must_go, METH_O,
      "must_go(head) -> bool\n\nWhether a response head has a field that must not reach the "
      "client as it is (a hop-by-hop field other than Connection: keep-alive and "

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 from mypy_extensions import trait
 
 from ingress.errors import PeerError
-from ingress.headscan import common_host
+from ingress.headscan import common_host, request_line
 from ingress.settings import HttpSettings
 
 if TYPE_CHECKING:
@@ -218,7 +218,7 @@ class RequestState:
         """build_upstream_head with the connection's lines made once (HttpProtocol)."""
         host = self.host if self.host is not None else b""
         if self.xff is None and not self.chunked and self.upgrade is None:
-            return b"%s%s%s%s" % (self.forward, lines.before_host, host, lines.end)
+            return b"".join((self.forward, lines.before_host, host, lines.end))
         framing = b"Transfer-Encoding: chunked\r\n" if self.chunked else b""
         if self.upgrade is not None:
             framing += b"Connection: upgrade\r\nUpgrade: %s\r\n" % self.upgrade
@@ -275,22 +275,16 @@ class ForwardedLines:
 # spaces, a non-empty target, HTTP/1.1 or HTTP/1.0 (anything else: _bad_line says why).
 _LINE: Final = re.compile(rb"([^ \r]+) ([^ \r]+) HTTP/1\.([01])\r\n")
 _HOST_KEY: Final = b"\r\nhost:"
-_V11: Final = b"HTTP/1.1\r\n"
-_V10: Final = b"HTTP/1.0\r\n"
 
 
 def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
     """A RequestState from a head llhttp accepted (request line through the blank line);
     raises PeerError for what llhttp lets through but the proxy refuses."""
-    # The request line llhttp accepted, split at its first two spaces (a third of the
-    # cost of _LINE); any other shape (runs of spaces, another version) takes _LINE.
-    try:
-        method, url, rest = head.split(b" ", 2)
-    except ValueError:  # fewer than two spaces: _LINE says why
-        method = url = rest = b""
-    version = rest[:10]
-    v11 = version == _V11
-    if url and (v11 or version == _V10):
+    # The request line llhttp accepted, split at its first two spaces (in C, see
+    # ingress/headscan.py); any other shape (runs of spaces, another version) takes _LINE.
+    line = request_line(head)
+    if line is not None:
+        method, url, v11 = line
         line_end = len(method) + len(url) + 10
     else:
         m = _LINE.match(head)
