@@ -198,7 +198,10 @@ class Exchange:
         ctx = client.ctx
         s = ctx.settings
         loop = ctx.loop
-        factory = partial(ctx.connection_class, loop, pool, s.upstream_timeout, ctx.outbox)
+        splicer = ctx.splicer if s.splice else None
+        factory = partial(
+            ctx.connection_class, loop, pool, s.upstream_timeout, ctx.outbox, splicer
+        )
         began = perf_counter()
         lease = self.lease  # this attempt's (a retry, after an attempt timeout, has another)
         try:
