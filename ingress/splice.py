@@ -27,6 +27,8 @@ import contextlib
 import fcntl
 import logging
 import os
+import sys
+import termios
 from typing import Final, Protocol
 
 log = logging.getLogger(__name__)
@@ -38,6 +40,7 @@ AHEAD_MAX: Final = 16 * 1024  # bytes already read (head, body start) that go in
 PIPE_SIZE: Final = 256 * 1024
 SMALL_STREAK: Final = 16  # responses not spliced in a row: back to ordinary reads
 _FLAGS: Final = os.SPLICE_F_MOVE | os.SPLICE_F_NONBLOCK
+_INT: Final = bytes(4)  # (the ioctl's int)
 
 # What `forward` did (Splicer.result)
 DONE: Final = 0  # every byte asked for went to the client
@@ -139,18 +142,25 @@ class Splicer:
 
     def _deliver(self, dst: int, n: int) -> int:
         """Move the `n` bytes in the pipe to `dst`: n, or less when `dst` was full (the
-        rest is read back into `rest`), or -1 when it failed."""
+        rest is read back into `rest`), or -1 when it failed. On EAGAIN the pipe is asked
+        what is left in it: splice into a full socket was seen to fail with EAGAIN after
+        it had moved every byte (Linux 6.18), so the count is never inferred."""
         sent = 0
         while sent < n:
             try:
                 sent += os.splice(self._r, dst, n - sent, None, None, _FLAGS)
             except BlockingIOError:
-                self.rest = self._drain(n - sent)
-                return sent
+                left = self._in_pipe()
+                if left:
+                    self.rest = self._drain(left)
+                return n - left
             except OSError as exc:
                 self._broken(exc)
                 return -1
         return sent
+
+    def _in_pipe(self) -> int:
+        return int.from_bytes(fcntl.ioctl(self._r, termios.FIONREAD, _INT), sys.byteorder)
 
     def _drain(self, n: int) -> bytes:
         parts: list[bytes] = []
