@@ -298,6 +298,7 @@ class UpstreamConnection(asyncio.Protocol):
             if last:
                 if data.startswith(last):
                     if self._repeated(data, ex):
+                        ex.received += len(data)
                         return
                 else:  # (the common miss, counted here: no call)
                     self.pool.memo_misses += 1
@@ -391,6 +392,13 @@ class UpstreamConnection(asyncio.Protocol):
         self._decoded = None
         ex.response_started(False)
         ex.sent = True
+        splicer = self.splicer
+        if (
+            splicer is not None
+            and (self._reads is not None or len(data) >= SPLICE_MIN)
+            and self._splice(data, 0, ex, splicer, length - body)
+        ):
+            return True
         self.outbox.write(ex.out, data)
         if body == length:
             self._done(ex)
@@ -448,25 +456,34 @@ class UpstreamConnection(asyncio.Protocol):
         if self._message_done:
             self._done(ex)
 
-    def _splice(self, data: bytes, end: int, ex: ResponseSink, splicer: Splicer) -> bool:
+    def _splice(
+        self, data: bytes, end: int, ex: ResponseSink, splicer: Splicer, left: int = -1
+    ) -> bool:
         """Whether the rest of this response's body, announced by its Content-Length, went
         (or is going) to the client by splice(2) (ingress/splice.py); False: `data` is
-        still to be written the ordinary way. Asked by `_whole` for a read of at least
-        SPLICE_MIN bytes (a large response read whole: the next heads are read small, so
-        that their bodies stay in the socket) and for every head read small.
+        still to be written the ordinary way. Asked by `_whole` (llhttp has read `data`, a
+        head ending at `end` and maybe some body) and `_repeated` (`left` body bytes are
+        still to come) for a read of at least SPLICE_MIN bytes (a large response read
+        whole: the next heads are read small, so that their bodies stay in the socket) and
+        for every head read small.
 
-        llhttp has validated the head and whatever body came with it; the rest is bytes
-        to count (COUNT, as for a repeated head), with a fresh parser at a message start.
-        Bytes beyond the length fail the exchange, and a body cut short aborts the client
-        (connection_lost in COUNT), as when llhttp reads them."""
+        llhttp has validated the head (a repeated one: before); the rest of the body is
+        bytes to count (COUNT, as for a repeated head) with the parser at a message start
+        (a fresh one when it read this head). Bytes beyond the length fail the exchange,
+        and a body cut short aborts the client (connection_lost in COUNT), as when llhttp
+        reads them."""
         if self._reads is None:
             self._read_heads_small(splicer)
-        if self._message_done or len(data) > AHEAD_MAX:
+        if len(data) > AHEAD_MAX:
             return False
-        m = _CONTENT_LENGTH.search(data, 0, end)
-        if m is None:
-            return False  # chunked: llhttp reads it
-        left = int(m.group(1)) - (len(data) - end)
+        fed = left < 0
+        if fed:
+            if self._message_done:
+                return False
+            m = _CONTENT_LENGTH.search(data, 0, end)
+            if m is None:
+                return False  # chunked: llhttp reads it
+            left = int(m.group(1)) - (len(data) - end)
         if left < SPLICE_MIN:
             return False
         out = ex.out
@@ -478,7 +495,8 @@ class UpstreamConnection(asyncio.Protocol):
         if src < 0:
             assert self.transport is not None
             src = self._fd = self.transport.get_extra_info("socket").fileno()
-        self.parser = self._new_parser()
+        if fed:
+            self.parser = self._new_parser()
         self._state = COUNT
         self._small_streak = 0
         result, taken = splicer.forward(src, dst, data, left)

@@ -1,6 +1,12 @@
 """64 KiB responses end to end, framed by Content-Length, from a backend that writes them
 the way real ones do or must not: in many small pieces, cut short, or followed by bytes
-nobody asked for. Real sockets on loopback; the proxy runs in the test's loop thread."""
+nobody asked for. Real sockets on loopback; the proxy runs in the test's loop thread.
+
+With the default settings such bodies go socket to socket by splice(2) (ingress/splice.py)
+once an upstream connection has seen a large response: every case runs on a kept-alive
+client connection after a first large response, so it takes that path (the tests check
+that it did: `spliced`), and the same cases hold with `splice=False` and for clients that
+must take the ordinary path (HTTP/1.0)."""
 
 from __future__ import annotations
 
@@ -13,11 +19,13 @@ import pytest
 
 from discovery.snapshot import EndpointInfo
 from ingress.settings import HttpSettings
+from ingress.stats import BYTES_OUT
 from tests.ingress.l7kit import (
     HOST,
     HeadReader,
     LoopThread,
     Proxy,
+    exchange,
     parse_responses,
     read_until_closed,
     two_service_snapshot,
@@ -27,13 +35,17 @@ SIZE = 64 * 1024
 BODY = bytes(range(256)) * (SIZE // 256)  # not one repeated byte: order errors show
 HEAD = b"HTTP/1.1 200 OK\r\nServer: scripted\r\nContent-Length: %d\r\n\r\n" % SIZE
 EXTRA = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"
+SMALL = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmall"
+HUGE = 8 * 1024 * 1024  # /huge: a body far beyond every buffer and the pipe
+HUGE_BODY = bytes(range(251)) * (HUGE // 251) + bytes(HUGE % 251)
 
 
 class ScriptedBackend(HeadReader):
     """Answers each request head by its path: /pieces the body in 1 KiB writes with a
     pause between (so the proxy reads it in many reads), /short 1000 body bytes then a
     close, /extra the response and a second one in the same write, /late the second one
-    a moment after; anything else the whole response in one write."""
+    a moment after, /small a 5-byte response, /huge an 8 MiB body; anything else the whole
+    response in one write."""
 
     def __init__(self, connections: list[ScriptedBackend]) -> None:
         super().__init__()
@@ -59,6 +71,10 @@ class ScriptedBackend(HeadReader):
             t.close()
         elif path == b"/extra":
             t.write(HEAD + BODY + EXTRA)
+        elif path == b"/small":
+            t.write(SMALL)
+        elif path == b"/huge":
+            t.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % HUGE + HUGE_BODY)
         elif path == b"/late":
             t.write(HEAD + BODY)
             await asyncio.sleep(0.05)
@@ -160,3 +176,214 @@ def test_bytes_beyond_the_content_length_never_reach_a_client(
         s.sendall(request("/whole", close=True))
         raw = read_until_closed(s)
     assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(BODY)
+
+
+def spliced(proxy: Proxy) -> int:
+    """Body bytes the proxy moved by splice(2) so far."""
+    assert proxy.server is not None and proxy.server.ctx.splicer is not None
+    return proxy.server.ctx.splicer.spliced
+
+
+def read_small(s: socket.socket) -> bytes:
+    got = b""
+    while not got.endswith(b"small"):
+        chunk = s.recv(65536)
+        assert chunk, f"closed after {got!r}"
+        got += chunk
+    return got
+
+
+def test_large_bodies_go_socket_to_socket(proxied: tuple[Proxy, list[ScriptedBackend]]) -> None:
+    """After a first large response the upstream connection reads heads small, and the next
+    64 KiB bodies are spliced: almost all of their bytes, unchanged."""
+    proxy, _ = proxied
+    with socket.create_connection((HOST, proxy.port), timeout=10) as s:
+        s.sendall(request("/whole"))
+        read_response(s)
+        before = spliced(proxy)
+        for _ in range(3):
+            s.sendall(request("/whole"))
+            (resp,) = parse_responses(read_response(s))
+            assert bytes(resp.body) == BODY
+    assert spliced(proxy) - before >= 3 * (SIZE - 4096)
+
+
+def test_a_keep_alive_sequence_of_large_and_small_responses(
+    proxied: tuple[Proxy, list[ScriptedBackend]],
+) -> None:
+    """Large and small responses in turns on one client connection, one by one and then
+    pipelined by the client (the proxy answers them in order): every byte where it
+    belongs, and enough small ones in a row (ingress/splice.py SMALL_STREAK) to send the
+    upstream connection back to ordinary reads and a large one after them."""
+    proxy, _ = proxied
+    with socket.create_connection((HOST, proxy.port), timeout=10) as s:
+        for path in ["/whole", "/small", "/whole", "/pieces", "/small"] + ["/small"] * 20:
+            s.sendall(request(path))
+            if path == "/small":
+                assert read_small(s).endswith(b"\r\n\r\nsmall")
+            else:
+                (resp,) = parse_responses(read_response(s))
+                assert bytes(resp.body) == BODY
+        paths = ["/whole", "/small", "/whole", "/whole", "/small", "/whole"]
+        s.sendall(b"".join(request(p) for p in paths))
+        raw = b""
+        while len(parse_responses_so_far(raw)) < len(paths):
+            chunk = s.recv(1 << 20)
+            assert chunk, "closed before the last response"
+            raw += chunk
+    bodies = [bytes(r.body) for r in parse_responses(raw)]
+    assert bodies == [b"small" if p == "/small" else BODY for p in paths]
+
+
+def parse_responses_so_far(raw: bytes) -> list[bytes]:
+    """The complete responses at the start of `raw` (Content-Length framing)."""
+    done: list[bytes] = []
+    while True:
+        head, sep, rest = raw.partition(b"\r\n\r\n")
+        if not sep:
+            return done
+        length = int(head.lower().split(b"content-length:")[1].split(b"\r\n")[0])
+        if len(rest) < length:
+            return done
+        done.append(rest[:length])
+        raw = rest[length:]
+
+
+def test_a_slow_reader_pauses_the_backend_and_gets_every_byte(
+    proxied: tuple[Proxy, list[ScriptedBackend]],
+) -> None:
+    """An 8 MiB body to a client that reads slowly through a small receive buffer: the
+    pipe is never where the body waits (the client's transport is, up to its high-water
+    mark): the proxy stops reading the backend, whose own write buffer then holds most of
+    the body, and the client gets every byte in order."""
+    proxy, connections = proxied
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
+        s.settimeout(10)
+        s.connect((HOST, proxy.port))
+        s.sendall(request("/whole"))
+        read_response(s)  # (the upstream connection now reads heads small)
+        s.sendall(request("/huge"))
+        got = bytearray()
+        backend_held = 0
+        deadline = time.monotonic() + 30
+        while b"\r\n\r\n" not in got or len(got.partition(b"\r\n\r\n")[2]) < HUGE:
+            assert time.monotonic() < deadline
+            chunk = s.recv(8192)
+            assert chunk, f"closed after {len(got)} bytes"
+            got += chunk
+            if len(got) < 1024 * 1024:
+                time.sleep(0.002)  # slow at first: the backend must be held back
+                for c in connections:
+                    if c.transport is not None and b"/huge" in c.paths[-1:]:
+                        backend_held = max(backend_held, c.transport.get_write_buffer_size())
+    head, _, body = bytes(got).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and len(body) == HUGE
+    assert body == HUGE_BODY, f"first difference at {first_difference(body, HUGE_BODY)}"
+    assert backend_held > 1024 * 1024  # the proxy stopped reading; the backend kept the rest
+
+
+def first_difference(a: bytes, b: bytes) -> int:
+    return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), -1)
+
+
+def test_a_body_cut_short_while_spliced_closes_the_client_connection(
+    proxied: tuple[Proxy, list[ScriptedBackend]],
+) -> None:
+    """/short on a kept-alive connection whose upstream reads heads small: the client gets
+    the head and the 1000 bytes, then a closed connection."""
+    proxy, _ = proxied
+    with socket.create_connection((HOST, proxy.port), timeout=5) as s:
+        s.sendall(request("/whole"))
+        read_response(s)
+        s.sendall(request("/short"))
+        raw = read_until_closed(s)
+    head, _, body = raw.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200 ") and body == BODY[:1000]
+
+
+def test_bytes_beyond_the_content_length_while_spliced_never_reach_the_client(
+    proxied: tuple[Proxy, list[ScriptedBackend]],
+) -> None:
+    """/extra (the surplus in the same write as the body) on the splice path: the client
+    never sees the surplus, its connection is cut (it has seen the head: too late for a
+    502), and that upstream connection is closed."""
+    proxy, connections = proxied
+    with socket.create_connection((HOST, proxy.port), timeout=10) as s:
+        s.sendall(request("/whole"))
+        read_response(s)
+        s.sendall(request("/extra"))
+        raw = read_until_closed(s)
+    assert b"extra" not in raw
+    assert [r.status for r in parse_responses(raw)] in ([200], [502], [])
+    assert BODY.startswith(raw.partition(b"\r\n\r\n")[2])  # (a cut: none of it, or some)
+    (used,) = [c for c in connections if b"/extra" in c.paths and b"/whole" in c.paths]
+    for _ in range(200):
+        assert used.transport is not None
+        if used.transport.is_closing():
+            break
+        time.sleep(0.01)
+    assert used.transport is not None and used.transport.is_closing()
+
+
+def test_response_bytes_are_counted_when_spliced(
+    lt: LoopThread, proxied: tuple[Proxy, list[ScriptedBackend]]
+) -> None:
+    """The request metrics' response bytes (and the access log's, the same count) include
+    the spliced body bytes."""
+    proxy, _ = proxied
+    assert proxy.server is not None
+    stats = proxy.server.ctx.stats
+
+    async def total() -> float:
+        stats.fold()
+        return sum(row[BYTES_OUT] for row in stats.rows.values())
+
+    with socket.create_connection((HOST, proxy.port), timeout=10) as s:
+        s.sendall(request("/whole"))
+        read_response(s)
+        before, moved = lt.run(total()), spliced(proxy)
+        received = 0
+        for _ in range(3):
+            s.sendall(request("/whole"))
+            received += len(read_response(s))
+    time.sleep(0.05)
+    assert spliced(proxy) > moved
+    assert lt.run(total()) - before == received
+
+
+@pytest.mark.parametrize("splice", [True, False])
+def test_http10_clients_and_no_splice_take_the_ordinary_path(
+    lt: LoopThread, splice: bool
+) -> None:
+    """An HTTP/1.0 client, and any client with `splice=False` (--no-splice): nothing is
+    spliced, and the bodies are the same."""
+    connections: list[ScriptedBackend] = []
+
+    async def start() -> asyncio.AbstractServer:
+        loop = asyncio.get_running_loop()
+        return await loop.create_server(lambda: ScriptedBackend(connections), HOST, 0)
+
+    server = lt.run(start())
+    ep = EndpointInfo(HOST, server.sockets[0].getsockname()[1])
+    proxy = Proxy(lt, HttpSettings(upstream_timeout=5.0, splice=splice))
+    proxy.apply(two_service_snapshot([ep], [ep]))
+    try:
+        with socket.create_connection((HOST, proxy.port), timeout=10) as s:
+            s.sendall(request("/whole"))  # (the upstream connection would now read small)
+            read_response(s)
+            for _ in range(3):
+                if splice:  # an HTTP/1.0 client
+                    raw = exchange(proxy.port, b"GET /whole HTTP/1.0\r\nHost: web.test\r\n\r\n")
+                else:
+                    s.sendall(request("/whole"))
+                    raw = read_response(s)
+                (resp,) = parse_responses(raw)
+                assert bytes(resp.body) == BODY
+        assert proxy.server is not None
+        splicer = proxy.server.ctx.splicer
+        assert (splicer.spliced if splicer is not None else 0) == 0
+        assert (splicer is None) == (not splice)
+    finally:
+        proxy.close()
+        server.close()
