@@ -28,7 +28,6 @@ HOT_MODULES = [
     "ingress/exchange.py",
     "ingress/upstream.py",
     "ingress/outbox.py",
-    "ingress/splice.py",
     "ingress/response.py",
     "ingress/framing.py",
     "ingress/pool.py",

@@ -1,7 +1,7 @@
 """Run seaway's L7 proxy alone for benchmarks: one Ingress (/ -> a backend), no source.
 
     python3 bench/seaway_l7.py --listen 127.0.0.1:8080 --backend 127.0.0.1:9000 [--workers 1]
-        [--upstream-pipelining N] [--no-splice] [--no-request-metrics] [--access-log PATH]
+        [--upstream-pipelining N] [--no-request-metrics] [--access-log PATH]
         [--metrics-compat ingress-nginx] [--annotation KEY=VALUE ...] [--ingress-nginx]
         [--path /] [--gateway] [--load-balancer least-request|round-robin|ewma|maglev]
 
@@ -171,7 +171,6 @@ async def main(args: argparse.Namespace) -> None:
         http_bind_address=listen,
         workers=args.workers,
         upstream_pipelining=args.upstream_pipelining,
-        splice=args.splice,
         ingress_controller=INGRESS_NGINX_CONTROLLER if args.ingress_nginx else "seaway.dev/ingress",
         request_metrics=args.request_metrics,
         metrics_compat=args.metrics_compat,
@@ -208,7 +207,6 @@ if __name__ == "__main__":
     p.add_argument("--backend", action="append", required=True)
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--upstream-pipelining", type=int, default=1)
-    p.add_argument("--no-splice", dest="splice", action="store_false", help="seaway run's")
     p.add_argument("--annotation", action="append", default=[], help="KEY=VALUE (short name)")
     p.add_argument("--ingress-nginx", action="store_true", help="ingress-nginx mode")
     p.add_argument("--path", default="/", help="the Ingress path (a regex with use-regex)")

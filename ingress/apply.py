@@ -184,7 +184,6 @@ def settings_for(
     max_endpoint_requests: int = 1024,
     max_endpoint_connecting: int = 1024,
     proxy_protocol: bool = False,
-    splice: bool = True,
 ) -> HttpSettings:
     from dataclasses import replace
 
@@ -197,5 +196,4 @@ def settings_for(
         max_endpoint_requests=max_endpoint_requests,
         max_endpoint_connecting=max_endpoint_connecting,
         proxy_protocol=proxy_protocol,
-        splice=splice,
     )

@@ -19,7 +19,6 @@ from ingress.request import RequestState
 from ingress.retry import RetryBudget, RetryPolicy
 from ingress.route_conditions import no_header
 from ingress.settings import HttpSettings
-from ingress.splice import Splicer
 from ingress.stats import RequestStats
 from ingress.upstream import UpstreamConnection
 from proxy.balancer import Balancer, EndpointLimits, new_balancer
@@ -129,7 +128,6 @@ class ProxyContext:
         "pools",
         "router",
         "settings",
-        "splicer",
         "stats",
     )
 
@@ -168,8 +166,6 @@ class ProxyContext:
         self.connection_class: type[UpstreamConnection] = (
             PipelinedConnection if self.pipelining else UpstreamConnection
         )
-        # This loop's pipe for large bodies (ingress/splice.py), shared by its connections.
-        self.splicer = Splicer() if settings.splice and not self.pipelining else None
 
     def route(self, req: RequestState) -> RouteLike:
         """The route of a request, on its raw bytes (ingress/route_match.py); a weighted

@@ -54,7 +54,6 @@ class IngressConfig:
     https_bind_address: tuple[str, int] | None = ("0.0.0.0", 443)
     max_body_size: int = 0
     upstream_pipelining: int = 1
-    splice: bool = True  # large response bodies socket to socket (ingress/splice.py)
     workers: int = 1
     max_connections: int = 0  # client connections per worker; 0 = no limit
     max_endpoint_requests: int = 1024  # per endpoint and worker; 0 = no cap
@@ -80,7 +79,6 @@ class IngressDataplane:
             max_endpoint_requests=options.max_endpoint_requests,
             max_endpoint_connecting=options.max_endpoint_connecting,
             proxy_protocol=options.proxy_protocol,
-            splice=options.splice,
         )
         self.state: L7State | None = None
         self.pool = WorkerPool(max(0, options.workers - 1))

@@ -198,10 +198,7 @@ class Exchange:
         ctx = client.ctx
         s = ctx.settings
         loop = ctx.loop
-        splicer = ctx.splicer if s.splice else None
-        factory = partial(
-            ctx.connection_class, loop, pool, s.upstream_timeout, ctx.outbox, splicer
-        )
+        factory = partial(ctx.connection_class, loop, pool, s.upstream_timeout, ctx.outbox)
         began = perf_counter()
         lease = self.lease  # this attempt's (a retry, after an attempt timeout, has another)
         try:

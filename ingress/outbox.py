@@ -105,14 +105,6 @@ class Outbox:
         for part in parts:
             self.write(transport, part)
 
-    def send_queued(self, transport: asyncio.WriteTransport) -> None:
-        """If anything is queued for `transport`, write the queue now (its bytes must go
-        before what the caller writes to it another way: ingress/splice.py)."""
-        for queued in self._items:
-            if queued[0] is transport:
-                self._send()
-                return
-
     def flush(self) -> None:
         """Write everything queued, in order (skipping transports closed meanwhile)."""
         self._scheduled = False

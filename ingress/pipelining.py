@@ -27,7 +27,6 @@ from ingress.framing import ResponseFramer
 from ingress.outbox import Outbox
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
-from ingress.splice import Splicer
 from ingress.upstream import ResponseSink, UpstreamConnection
 
 # After a batch broke (the connection closed with requests waiting, which must be sent
@@ -45,9 +44,8 @@ class PipelinedConnection(UpstreamConnection):
         pool: EndpointPool,
         timeout: float,
         outbox: Outbox | None = None,
-        splicer: Splicer | None = None,  # (None: ProxyContext makes none when pipelining)
     ) -> None:
-        super().__init__(loop, pool, timeout, outbox, splicer)
+        super().__init__(loop, pool, timeout, outbox)
         # Exchanges waiting for their turn (None: one whose client left; its turn closes
         # the connection), the Outbox list holding this iteration's request heads, the
         # Outbox generation that list belongs to (-1: nothing may join), the cutter.

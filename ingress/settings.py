@@ -20,10 +20,6 @@ class HttpSettings:
     # GET requests (no body) that arrive in the same loop iteration for one endpoint go
     # down one upstream connection, up to this many at a time (1 = never pipeline).
     upstream_pipelining: int = 1
-    # Response bodies of at least 16 KiB framed by Content-Length go from the backend's
-    # socket to a plain-TCP HTTP/1.1 client's with splice(2), never through Python
-    # (ingress/splice.py; --no-splice turns it off). Not with upstream pipelining.
-    splice: bool = True
     high_water: int = 256 * 1024  # write buffer above which the other side stops reading
     low_water: int = 64 * 1024
     # Retries (ingress-nginx's proxy-next-upstream defaults, see ingress/retry.py): the

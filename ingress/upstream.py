@@ -43,18 +43,6 @@ from ingress.response import (
     scan_head,
 )
 from ingress.retry import ERROR, INVALID
-from ingress.splice import (
-    AHEAD_MAX,
-    BROKEN,
-    DONE,
-    EXCESS,
-    FULL,
-    SMALL_STREAK,
-    SPLICE_MIN,
-    BufferedReads,
-    Splicer,
-    plain_fd,
-)
 from proxy.outlier import RESET, TIMED_OUT
 
 log = logging.getLogger(__name__)
@@ -158,7 +146,6 @@ class UpstreamConnection(asyncio.Protocol):
         "_completed",
         "_decoded",
         "_decoding",
-        "_fd",
         "_hbuf",
         "_head_done",
         "_keep",
@@ -169,8 +156,6 @@ class UpstreamConnection(asyncio.Protocol):
         "_message_done",
         "_plain",
         "_quiet",
-        "_reads",
-        "_small_streak",
         "_state",
         "_ticks",
         "_timer",
@@ -185,7 +170,6 @@ class UpstreamConnection(asyncio.Protocol):
         "read_timeout",
         "send_timeout",
         "small",
-        "splicer",
         "timeout",
         "transport",
         "upgraded",
@@ -197,16 +181,9 @@ class UpstreamConnection(asyncio.Protocol):
         pool: EndpointPool,
         timeout: float,
         outbox: Outbox | None = None,
-        splicer: Splicer | None = None,
     ) -> None:
         self.loop = loop
         self.outbox = Outbox(None) if outbox is None else outbox  # None: at once (tests)
-        # Large Content-Length bodies go socket to socket (ingress/splice.py; None: off).
-        # `_reads` is set while heads are read HEAD_READ bytes at a time, through it.
-        self.splicer = splicer
-        self._reads: BufferedReads | None = None
-        self._small_streak = 0  # responses read through `_reads` without a splice, in a row
-        self._fd = -1  # the socket, once a body was spliced from it
         self.pool = pool
         self.timeout = timeout  # the idle timer's period (see _on_timer)
         # nginx's proxy_send_timeout apart from proxy_read_timeout (set_timeouts); 0: the
@@ -298,7 +275,7 @@ class UpstreamConnection(asyncio.Protocol):
             if last:
                 if data.startswith(last):
                     if self._repeated(data, ex):
-                        ex.received += len(data)
+                        ex.received += len(data)  # (when it returns False, _whole counts)
                         return
                 else:  # (the common miss, counted here: no call)
                     self.pool.memo_misses += 1
@@ -392,13 +369,6 @@ class UpstreamConnection(asyncio.Protocol):
         self._decoded = None
         ex.response_started(False)
         ex.sent = True
-        splicer = self.splicer
-        if (
-            splicer is not None
-            and (self._reads is not None or len(data) >= SPLICE_MIN)
-            and self._splice(data, 0, ex, splicer, length - body)
-        ):
-            return True
         self.outbox.write(ex.out, data)
         if body == length:
             self._done(ex)
@@ -445,103 +415,9 @@ class UpstreamConnection(asyncio.Protocol):
         self._state = BODY
         ex.response_started(False)
         ex.sent = True
-        splicer = self.splicer
-        if (
-            splicer is not None
-            and (self._reads is not None or len(data) >= SPLICE_MIN)
-            and self._splice(data, end, ex, splicer)
-        ):
-            return
         self.outbox.write(ex.out, data)
         if self._message_done:
             self._done(ex)
-
-    def _splice(
-        self, data: bytes, end: int, ex: ResponseSink, splicer: Splicer, left: int = -1
-    ) -> bool:
-        """Whether the rest of this response's body, announced by its Content-Length, went
-        (or is going) to the client by splice(2) (ingress/splice.py); False: `data` is
-        still to be written the ordinary way. Asked by `_whole` (llhttp has read `data`, a
-        head ending at `end` and maybe some body) and `_repeated` (`left` body bytes are
-        still to come) for a read of at least SPLICE_MIN bytes (a large response read
-        whole: the next heads are read small, so that their bodies stay in the socket) and
-        for every head read small.
-
-        llhttp has validated the head (a repeated one: before); the rest of the body is
-        bytes to count (COUNT, as for a repeated head) with the parser at a message start
-        (a fresh one when it read this head). Bytes beyond the length fail the exchange,
-        and a body cut short aborts the client (connection_lost in COUNT), as when llhttp
-        reads them."""
-        if self._reads is None:
-            self._read_heads_small(splicer)
-        if len(data) > AHEAD_MAX:
-            return False
-        fed = left < 0
-        if fed:
-            if self._message_done:
-                return False
-            m = _CONTENT_LENGTH.search(data, 0, end)
-            if m is None:
-                return False  # chunked: llhttp reads it
-            left = int(m.group(1)) - (len(data) - end)
-        if left < SPLICE_MIN:
-            return False
-        out = ex.out
-        self.outbox.send_queued(out)  # what is queued for the client goes first
-        dst = plain_fd(out)
-        if dst < 0:
-            return False
-        src = self._fd
-        if src < 0:
-            assert self.transport is not None
-            src = self._fd = self.transport.get_extra_info("socket").fileno()
-        if fed:
-            self.parser = self._new_parser()
-        self._state = COUNT
-        self._small_streak = 0
-        result, taken = splicer.forward(src, dst, data, left)
-        self._ticks += 1
-        ex.received += taken
-        left -= taken
-        self._left = left
-        if result == DONE:
-            self._done(ex)
-        elif result == FULL:
-            self.outbox.write(out, splicer.rest)  # its flow control takes over
-            splicer.rest = b""
-            if not left:
-                self._done(ex)
-        elif result == EXCESS:
-            log.info("upstream %s:%d: bytes after the response", *self.pool.key)
-            self._fail(ex)
-        elif result == BROKEN:  # the client went away, or the backend reset
-            self.close()
-            ex.abort()
-        # (WAITING: the rest comes by reads, counted; CLOSED: connection_lost aborts)
-        return True
-
-    def _read_heads_small(self, splicer: Splicer) -> None:
-        t = self.transport
-        if t is not None and not self.closed:
-            reads = self._reads = BufferedReads(self, splicer)
-            self._small_streak = 0
-            t.set_protocol(reads)
-
-    # -- BufferedReads (ingress/splice.py) calls these ------------------------------------
-    def reading_head(self) -> bool:
-        return self._state == HEAD and not self.upgraded
-
-    def buffered_read_done(self) -> None:
-        """After each read through `_reads`: SMALL_STREAK responses in a row without a
-        splice, and the connection reads as before (no cost per read)."""
-        if self._state == HEAD:
-            streak = self._small_streak + 1
-            self._small_streak = streak
-            if streak >= SMALL_STREAK and self._reads is not None:
-                self._reads = None
-                t = self.transport
-                if t is not None and not self.closed:
-                    t.set_protocol(self)
 
     def _edited(self, data: bytes, end: int, ex: ResponseSink) -> None:
         """_whole for an exchange that edits its response head (ingress/filters/): the

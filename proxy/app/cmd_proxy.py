@@ -65,9 +65,6 @@ def register(sub: Any) -> None:
     p.add_argument("--upstream-pipelining", type=pipeline_depth, default=1, metavar="N",
                    help="HTTP: pipeline up to N GETs per backend connection (see `seaway run "
                    "--help`; default 1: off)")
-    p.add_argument("--no-splice", dest="splice", action="store_false",
-                   help="HTTP: copy every response body through the proxy instead of "
-                   "splicing large ones socket to socket (see `seaway run --help`)")
     p.add_argument("--proxy-protocol", action="store_true",
                    help="HTTP(S): expect a PROXY protocol header (v1 or v2) on every "
                    "connection and take the client address from it; a connection without "

@@ -193,7 +193,6 @@ class Options:
     sync_period: float = 30.0
     max_body_size: int = 0  # 0 = unlimited
     upstream_pipelining: int = 1  # 1 = off
-    splice: bool = True  # large response bodies socket to socket (--no-splice: off)
     shutdown_grace_period: float = 30.0
     request_metrics: bool = True
     metrics_compat: str = ""  # "" or "ingress-nginx"
@@ -274,7 +273,6 @@ class Options:
             https_bind_address=self.https_bind_address,
             max_body_size=self.max_body_size,
             upstream_pipelining=self.upstream_pipelining,
-            splice=self.splice,
             workers=self.workers,
             max_connections=self.resolved_max_connections(),
             max_endpoint_requests=self.max_endpoint_connections,
@@ -691,16 +689,6 @@ def add_daemon_flags(parser: argparse.ArgumentParser) -> None:
         "another); only for backends known to handle pipelining. Default 1: off",
     )
     g.add_argument(
-        "--no-splice",
-        dest="splice",
-        action="store_false",
-        help="read every response body into the proxy and write it out again. By default "
-        "a body of 16 KiB or more framed by Content-Length goes from the backend's socket "
-        "to an HTTP/1.1 plain-TCP client's with splice(2), without being copied through "
-        "the proxy (not for TLS or HTTP/1.0 clients, routes that edit responses, chunked "
-        "bodies, or with --upstream-pipelining); the bytes are the same either way",
-    )
-    g.add_argument(
         "--proxy-protocol",
         action="store_true",
         help="expect a PROXY protocol header (v1 or v2, as haproxy's send-proxy and "
@@ -832,7 +820,6 @@ def options_from_args(args: argparse.Namespace) -> Options:
         "sync_period",
         "max_body_size",
         "upstream_pipelining",
-        "splice",
         "max_connections",
         "max_endpoint_connections",
         "max_endpoint_pending",

@@ -2,11 +2,10 @@
 the way real ones do or must not: in many small pieces, cut short, or followed by bytes
 nobody asked for. Real sockets on loopback; the proxy runs in the test's loop thread.
 
-With the default settings such bodies go socket to socket by splice(2) (ingress/splice.py)
-once an upstream connection has seen a large response: every case runs on a kept-alive
-client connection after a first large response, so it takes that path (the tests check
-that it did: `spliced`), and the same cases hold with `splice=False` and for clients that
-must take the ordinary path (HTTP/1.0)."""
+The cases below the first ones also run on a kept-alive client connection after a first
+large response, as a client of a file server does; a splice(2) path tried for such bodies
+(see README, "Where a 64 KiB response's time goes") was measured and not kept, and these
+cases are what it had to pass."""
 
 from __future__ import annotations
 
@@ -25,7 +24,6 @@ from tests.ingress.l7kit import (
     HeadReader,
     LoopThread,
     Proxy,
-    exchange,
     parse_responses,
     read_until_closed,
     two_service_snapshot,
@@ -36,7 +34,7 @@ BODY = bytes(range(256)) * (SIZE // 256)  # not one repeated byte: order errors 
 HEAD = b"HTTP/1.1 200 OK\r\nServer: scripted\r\nContent-Length: %d\r\n\r\n" % SIZE
 EXTRA = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nextra"
 SMALL = b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nsmall"
-HUGE = 8 * 1024 * 1024  # /huge: a body far beyond every buffer and the pipe
+HUGE = 8 * 1024 * 1024  # /huge: a body far beyond every buffer on its way
 HUGE_BODY = bytes(range(251)) * (HUGE // 251) + bytes(HUGE % 251)
 
 
@@ -178,12 +176,6 @@ def test_bytes_beyond_the_content_length_never_reach_a_client(
     assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(BODY)
 
 
-def spliced(proxy: Proxy) -> int:
-    """Body bytes the proxy moved by splice(2) so far."""
-    assert proxy.server is not None and proxy.server.ctx.splicer is not None
-    return proxy.server.ctx.splicer.spliced
-
-
 def read_small(s: socket.socket) -> bytes:
     got = b""
     while not got.endswith(b"small"):
@@ -193,28 +185,12 @@ def read_small(s: socket.socket) -> bytes:
     return got
 
 
-def test_large_bodies_go_socket_to_socket(proxied: tuple[Proxy, list[ScriptedBackend]]) -> None:
-    """After a first large response the upstream connection reads heads small, and the next
-    64 KiB bodies are spliced: almost all of their bytes, unchanged."""
-    proxy, _ = proxied
-    with socket.create_connection((HOST, proxy.port), timeout=10) as s:
-        s.sendall(request("/whole"))
-        read_response(s)
-        before = spliced(proxy)
-        for _ in range(3):
-            s.sendall(request("/whole"))
-            (resp,) = parse_responses(read_response(s))
-            assert bytes(resp.body) == BODY
-    assert spliced(proxy) - before >= 3 * (SIZE - 4096)
-
-
 def test_a_keep_alive_sequence_of_large_and_small_responses(
     proxied: tuple[Proxy, list[ScriptedBackend]],
 ) -> None:
     """Large and small responses in turns on one client connection, one by one and then
     pipelined by the client (the proxy answers them in order): every byte where it
-    belongs, and enough small ones in a row (ingress/splice.py SMALL_STREAK) to send the
-    upstream connection back to ordinary reads and a large one after them."""
+    belongs."""
     proxy, _ = proxied
     with socket.create_connection((HOST, proxy.port), timeout=10) as s:
         for path in ["/whole", "/small", "/whole", "/pieces", "/small"] + ["/small"] * 20:
@@ -249,23 +225,26 @@ def parse_responses_so_far(raw: bytes) -> list[bytes]:
         raw = rest[length:]
 
 
-def test_a_slow_reader_pauses_the_backend_and_gets_every_byte(
+def test_a_slow_reader_gets_every_byte_and_the_proxy_holds_little(
     proxied: tuple[Proxy, list[ScriptedBackend]],
 ) -> None:
     """An 8 MiB body to a client that reads slowly through a small receive buffer: the
-    pipe is never where the body waits (the client's transport is, up to its high-water
-    mark): the proxy stops reading the backend, whose own write buffer then holds most of
-    the body, and the client gets every byte in order."""
-    proxy, connections = proxied
+    proxy's write buffer for that client stays within its high-water mark plus one read
+    (it stops reading the backend: the rest waits there), and the client gets every
+    byte in order."""
+    proxy, _ = proxied
+    assert proxy.server is not None
+    ctx = proxy.server.ctx
+    bound = ctx.settings.high_water + 256 * 1024  # (+ one read: uvloop reads 256 KiB)
     with socket.socket() as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16 * 1024)
         s.settimeout(10)
         s.connect((HOST, proxy.port))
         s.sendall(request("/whole"))
-        read_response(s)  # (the upstream connection now reads heads small)
+        read_response(s)
         s.sendall(request("/huge"))
         got = bytearray()
-        backend_held = 0
+        held = 0
         deadline = time.monotonic() + 30
         while b"\r\n\r\n" not in got or len(got.partition(b"\r\n\r\n")[2]) < HUGE:
             assert time.monotonic() < deadline
@@ -273,50 +252,50 @@ def test_a_slow_reader_pauses_the_backend_and_gets_every_byte(
             assert chunk, f"closed after {len(got)} bytes"
             got += chunk
             if len(got) < 1024 * 1024:
-                time.sleep(0.002)  # slow at first: the backend must be held back
-                for c in connections:
-                    if c.transport is not None and b"/huge" in c.paths[-1:]:
-                        backend_held = max(backend_held, c.transport.get_write_buffer_size())
+                time.sleep(0.002)  # slow at first: the proxy must hold the backend back
+                for conn in list(ctx.connections):
+                    t = getattr(conn, "transport", None)
+                    if t is not None:
+                        held = max(held, t.get_write_buffer_size())
     head, _, body = bytes(got).partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 200 ") and len(body) == HUGE
     assert body == HUGE_BODY, f"first difference at {first_difference(body, HUGE_BODY)}"
-    assert backend_held > 1024 * 1024  # the proxy stopped reading; the backend kept the rest
+    assert 0 < held <= bound
 
 
 def first_difference(a: bytes, b: bytes) -> int:
     return next((i for i, (x, y) in enumerate(zip(a, b, strict=False)) if x != y), -1)
 
 
-def test_a_body_cut_short_while_spliced_closes_the_client_connection(
+def test_bytes_beyond_the_content_length_on_a_kept_alive_connection(
     proxied: tuple[Proxy, list[ScriptedBackend]],
 ) -> None:
-    """/short on a kept-alive connection whose upstream reads heads small: the client gets
-    the head and the 1000 bytes, then a closed connection."""
-    proxy, _ = proxied
-    with socket.create_connection((HOST, proxy.port), timeout=5) as s:
-        s.sendall(request("/whole"))
-        read_response(s)
-        s.sendall(request("/short"))
-        raw = read_until_closed(s)
-    head, _, body = raw.partition(b"\r\n\r\n")
-    assert head.startswith(b"HTTP/1.1 200 ") and body == BODY[:1000]
-
-
-def test_bytes_beyond_the_content_length_while_spliced_never_reach_the_client(
-    proxied: tuple[Proxy, list[ScriptedBackend]],
-) -> None:
-    """/extra (the surplus in the same write as the body) on the splice path: the client
-    never sees the surplus, its connection is cut (it has seen the head: too late for a
-    502), and that upstream connection is closed."""
+    """/extra (the surplus in the same write as the body) for a kept-alive client: the
+    surplus reaches it neither now nor in the next response on that connection (it gets
+    a cut, a 502, or the whole response and then a clean next one), and that upstream
+    connection is closed."""
     proxy, connections = proxied
     with socket.create_connection((HOST, proxy.port), timeout=10) as s:
         s.sendall(request("/whole"))
         read_response(s)
         s.sendall(request("/extra"))
-        raw = read_until_closed(s)
-    assert b"extra" not in raw
-    assert [r.status for r in parse_responses(raw)] in ([200], [502], [])
-    assert BODY.startswith(raw.partition(b"\r\n\r\n")[2])  # (a cut: none of it, or some)
+        raw, closed = b"", False
+        while not parse_responses_so_far(raw):  # (a 502 is a whole response too)
+            try:
+                chunk = s.recv(65536)
+            except ConnectionResetError:
+                chunk = b""
+            if not chunk:
+                closed = True
+                break
+            raw += chunk
+        assert b"extra" not in raw
+        assert [r.status for r in parse_responses(raw)] in ([200], [502], [])
+        if not closed:
+            s.sendall(request("/whole"))
+            raw = read_response(s)
+            assert raw.startswith(b"HTTP/1.1 200 ") and raw.endswith(BODY)
+            assert b"extra" not in raw
     (used,) = [c for c in connections if b"/extra" in c.paths and b"/whole" in c.paths]
     for _ in range(200):
         assert used.transport is not None
@@ -326,11 +305,13 @@ def test_bytes_beyond_the_content_length_while_spliced_never_reach_the_client(
     assert used.transport is not None and used.transport.is_closing()
 
 
-def test_response_bytes_are_counted_when_spliced(
+def test_response_bytes_are_counted_when_the_head_repeats(
     lt: LoopThread, proxied: tuple[Proxy, list[ScriptedBackend]]
 ) -> None:
-    """The request metrics' response bytes (and the access log's, the same count) include
-    the spliced body bytes."""
+    """The request metrics' response bytes (and the access log's, the same count) are the
+    bytes the client got, also when the backend repeats its last head byte for byte (the
+    scripted backend does: ingress/upstream.py's exact-bytes memo then counts the body
+    without llhttp, and once left the bytes of its first read out)."""
     proxy, _ = proxied
     assert proxy.server is not None
     stats = proxy.server.ctx.stats
@@ -342,48 +323,10 @@ def test_response_bytes_are_counted_when_spliced(
     with socket.create_connection((HOST, proxy.port), timeout=10) as s:
         s.sendall(request("/whole"))
         read_response(s)
-        before, moved = lt.run(total()), spliced(proxy)
+        before = lt.run(total())
         received = 0
         for _ in range(3):
             s.sendall(request("/whole"))
             received += len(read_response(s))
     time.sleep(0.05)
-    assert spliced(proxy) > moved
     assert lt.run(total()) - before == received
-
-
-@pytest.mark.parametrize("splice", [True, False])
-def test_http10_clients_and_no_splice_take_the_ordinary_path(
-    lt: LoopThread, splice: bool
-) -> None:
-    """An HTTP/1.0 client, and any client with `splice=False` (--no-splice): nothing is
-    spliced, and the bodies are the same."""
-    connections: list[ScriptedBackend] = []
-
-    async def start() -> asyncio.AbstractServer:
-        loop = asyncio.get_running_loop()
-        return await loop.create_server(lambda: ScriptedBackend(connections), HOST, 0)
-
-    server = lt.run(start())
-    ep = EndpointInfo(HOST, server.sockets[0].getsockname()[1])
-    proxy = Proxy(lt, HttpSettings(upstream_timeout=5.0, splice=splice))
-    proxy.apply(two_service_snapshot([ep], [ep]))
-    try:
-        with socket.create_connection((HOST, proxy.port), timeout=10) as s:
-            s.sendall(request("/whole"))  # (the upstream connection would now read small)
-            read_response(s)
-            for _ in range(3):
-                if splice:  # an HTTP/1.0 client
-                    raw = exchange(proxy.port, b"GET /whole HTTP/1.0\r\nHost: web.test\r\n\r\n")
-                else:
-                    s.sendall(request("/whole"))
-                    raw = read_response(s)
-                (resp,) = parse_responses(raw)
-                assert bytes(resp.body) == BODY
-        assert proxy.server is not None
-        splicer = proxy.server.ctx.splicer
-        assert (splicer.spliced if splicer is not None else 0) == 0
-        assert (splicer is None) == (not splice)
-    finally:
-        proxy.close()
-        server.close()
