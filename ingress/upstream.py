@@ -292,6 +292,7 @@ class UpstreamConnection(asyncio.Protocol):
             if last:
                 if data.startswith(last):
                     if self._repeated(data, ex):
+                        ex.received += len(data)  # (when it returns False, _whole counts)
                         return
                 else:  # (the common miss, counted here: no call)
                     self.pool.memo_misses += 1
