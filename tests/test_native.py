@@ -18,14 +18,19 @@ SUFFIX = ".cpython-311-x86_64-linux-gnu.so"
 def test_stale_and_compiled_modules_are_told_apart(tmp_path: Path) -> None:
     pkg = tmp_path / "ingress"
     pkg.mkdir()
-    for name in ("fresh", "edited", "plain"):
+    for name in ("fresh", "edited", "plain", "in_c", "c_edited"):
         (pkg / f"{name}.py").write_text("x = 1\n")
-    for name in ("fresh", "edited"):
+    for name in ("fresh", "edited", "in_c", "c_edited"):
         (pkg / f"{name}{SUFFIX}").write_bytes(b"")
+    for name in ("in_c", "c_edited"):  # a module written in C beside its Python twin
+        (pkg / f"{name}.c").write_text("/* */\n")
+        os.utime(pkg / f"{name}.c", (1_000, 1_000))
     os.utime(pkg / f"edited{SUFFIX}", (1_000, 1_000))  # built before the source changed
+    os.utime(pkg / "c_edited.py", (500, 500))
+    os.utime(pkg / f"c_edited{SUFFIX}", (700, 700))  # built before its C source changed
     status = native_status(tmp_path)
-    assert status.compiled == ("ingress.edited", "ingress.fresh")
-    assert status.stale == ("ingress.edited",)
+    assert status.compiled == ("ingress.c_edited", "ingress.edited", "ingress.fresh", "ingress.in_c")
+    assert status.stale == ("ingress.c_edited", "ingress.edited")
     assert "STALE" in status.describe() and "ingress.edited" in status.describe()
 
 
@@ -36,9 +41,11 @@ def test_the_suite_runs_the_compiled_build() -> None:
         pytest.skip("SEAWAY_PURE is set: the pure build is under test")
     compiled = native_status().compiled
     assert "ingress.http1" in compiled and "ingress.upstream" in compiled, compiled
+    import ingress.headscan
     import ingress.http1
 
     assert not ingress.http1.__file__.endswith(".py")
+    assert ingress.headscan.NATIVE, ingress.headscan.__file__  # the C scans, not the twin
 
 
 def run_pure(code: str) -> str:
@@ -52,10 +59,12 @@ def run_pure(code: str) -> str:
 
 def test_seaway_pure_imports_the_sources() -> None:
     out = run_pure(
-        "import ingress.http1, ingress.exchange, proxy.flow\n"
-        "print(ingress.http1.__file__, ingress.exchange.__file__, proxy.flow.__file__)"
+        "import ingress.http1, ingress.exchange, ingress.headscan, proxy.flow\n"
+        "print(ingress.http1.__file__, ingress.exchange.__file__, proxy.flow.__file__,"
+        " ingress.headscan.__file__, ingress.headscan.NATIVE)"
     )
-    assert all(path.endswith(".py") for path in out.split()), out
+    *paths, native = out.split()
+    assert all(path.endswith(".py") for path in paths) and native == "0", out
 
 
 def test_pure_build_passes_the_strictness_and_integration_tests() -> None:
@@ -68,6 +77,8 @@ def test_pure_build_passes_the_strictness_and_integration_tests() -> None:
         "tests/ingress/test_upstream_pipelining.py",
         "tests/ingress/test_proxy_protocol.py",
         "tests/ingress/test_memo.py",
+        "tests/ingress/test_head_differential.py",
+        "tests/ingress/test_headscan.py",
         "tests/ingress/filters/test_exchange_filters.py",
     ]
     out = subprocess.run(
