@@ -29,7 +29,8 @@ def test_stale_and_compiled_modules_are_told_apart(tmp_path: Path) -> None:
     os.utime(pkg / "c_edited.py", (500, 500))
     os.utime(pkg / f"c_edited{SUFFIX}", (700, 700))  # built before its C source changed
     status = native_status(tmp_path)
-    assert status.compiled == ("ingress.c_edited", "ingress.edited", "ingress.fresh", "ingress.in_c")
+    compiled = ("ingress.c_edited", "ingress.edited", "ingress.fresh", "ingress.in_c")
+    assert status.compiled == compiled
     assert status.stale == ("ingress.c_edited", "ingress.edited")
     assert "STALE" in status.describe() and "ingress.edited" in status.describe()
 
