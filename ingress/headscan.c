@@ -217,6 +217,19 @@ static PyObject *request_line(PyObject *module, PyObject *arg) {
     return line;
 }
 
+static PyObject *before_query(PyObject *module, PyObject *arg) {
+    const unsigned char *s, *q;
+    Py_ssize_t n;
+    if (bytes_arg(arg, &s, &n) < 0)
+        return NULL;
+    q = memchr(s, '?', (size_t)n);
+    if (q == NULL) {
+        Py_INCREF(arg);
+        return arg;
+    }
+    return PyBytes_FromStringAndSize((const char *)s, q - s);
+}
+
 static PyObject *must_go(PyObject *module, PyObject *arg) {
     const unsigned char *s;
     Py_ssize_t n;
@@ -265,6 +278,9 @@ static PyMethodDef methods[] = {
      "request_line(head) -> tuple[bytes, bytes, bool] | None\n\nThe method, the target "
      "and whether the version is 1.1, of a request line in the one shape the proxy takes "
      "fast (single spaces, HTTP/1.1 or HTTP/1.0); None for any other."},
+    {"before_query", before_query, METH_O,
+     "before_query(target) -> bytes\n\nThe request target up to its first '?' (itself "
+     "when it has none)."},
     {"must_go", must_go, METH_O,
      "must_go(head) -> bool\n\nWhether a response head has a field that must not reach the "
      "client as it is (a hop-by-hop field other than Connection: keep-alive and "

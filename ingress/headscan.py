@@ -64,6 +64,12 @@ def request_line(head: bytes) -> tuple[bytes, bytes, bool] | None:
     return method, url, version == b"HTTP/1.1\r\n"
 
 
+def before_query(target: bytes) -> bytes:
+    """The request target up to its first "?" (the target itself when it has none)."""
+    q = target.find(b"?")
+    return target if q < 0 else target[:q]
+
+
 def must_go(head: bytes) -> bool:
     """Whether a response head has a field that must not reach the client as it is: a
     hop-by-hop field other than `Connection: keep-alive` and `Transfer-Encoding: chunked`."""

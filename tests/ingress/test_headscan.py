@@ -79,7 +79,7 @@ def random_bytes() -> list[bytes]:
     names += [b"expect", b"te", b"trailer", b"keep-alive", b"proxy-", b"proxy-x", b"tea"]
     names += [b"x-forwarded-for", b"x-forwarded-proto", b"x-forwarded-host"]
     names += [b"x-forwarded-port", b"x-real-ip", b"x-real-ipx", b"hostx"]
-    pieces = [*ALPHABET, b"\r", b" keep-alive", b" chunked", b"\r\nHOST: a", b"GET", b" /"]
+    pieces = [*ALPHABET, b"\r", b" keep-alive", b" chunked", b"\r\nHOST: a", b"GET", b" /", b"?"]
     pieces += [b" HTTP/1.1\r\n", b" HTTP/1.0\r\n", b" HTTP/1.1", b"HTTP/1.", b" HTTP/1.2\r\n"]
     pieces += [b"\r\n" + n + b":" for n in names] + [b"\r\n" + n.upper() + b":" for n in names]
     return [b"".join(rng.choice(pieces) for _ in range(rng.randint(0, 14))) for _ in range(30000)]
@@ -98,6 +98,7 @@ def test_the_reference_finds_the_common_request_and_the_fields_that_go() -> None
     assert REF.request_line(head.replace(b"1.1", b"1.0", 1)) == (b"GET", b"/", False)
     assert REF.request_line(head.replace(b"GET ", b"GET  ", 1)) is None
     assert REF.request_line(head.replace(b"1.1", b"2.0", 1)) is None
+    assert REF.before_query(b"/a?b?c") == b"/a" and REF.before_query(b"/a") == b"/a"
     assert not REF.must_go(b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\n\r\n")
     assert REF.must_go(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
 
@@ -116,6 +117,8 @@ def test_requests_agree() -> None:
                 disagreements.append((head, start, "head_end"))
         if loaded.request_line(head) != REF.request_line(head):
             disagreements.append((head, 0, "request_line"))
+        if loaded.before_query(head) != REF.before_query(head):
+            disagreements.append((head, 0, "before_query"))
     assert sum(1 for h in heads if REF.common_host(h, h.find(b"\r\n")) is not None) > 500
     assert sum(1 for h in heads if REF.head_end(h, 0) >= 0) > 500
     assert sum(1 for h in heads if REF.request_line(h) is not None) > 500
