@@ -331,7 +331,7 @@ class RequestStats:
             row.duration_sum += took
             counts = row.counts
             bucket = bucket_of(buckets, took)
-            counts[bucket] += 1
+            counts[bucket] = counts[bucket] + 1  # (not +=: compiled, that adds generically)
             if ex is not None:
                 upstream = now - ex.began
                 row.upstream_count += 1
@@ -339,12 +339,15 @@ class RequestStats:
                 # upstream <= took, and usually just below it: most often the same bucket
                 if bucket and upstream <= buckets[bucket - 1]:
                     bucket = bucket_of(buckets, upstream)
-                counts[_UPSTREAM + bucket] += 1
+                i = _UPSTREAM + bucket
+                counts[i] = counts[i] + 1
                 if ex.retries:
                     row.retries += ex.retries
             if compat:
-                counts[_REQUEST_SIZE + bucket_of(SIZE_BUCKETS, received)] += 1
-                counts[_RESPONSE_SIZE + bucket_of(SIZE_BUCKETS, sent)] += 1
+                i = _REQUEST_SIZE + bucket_of(SIZE_BUCKETS, received)
+                counts[i] = counts[i] + 1
+                i = _RESPONSE_SIZE + bucket_of(SIZE_BUCKETS, sent)
+                counts[i] = counts[i] + 1
 
     # -- per upstream connection (not per request) ------------------------------------------
     def _endpoint(self, key: tuple[str, int]) -> list[float]:
