@@ -60,6 +60,7 @@ from ingress.sni_match import SniRouter
 
 __all__ = [
     "HOST_CACHE_SIZE",
+    "LAST_REGEX",
     "NOT_FOUND_SOURCE",
     "CompiledTable",
     "Explanation",
@@ -69,6 +70,7 @@ __all__ = [
     "compile_table",
     "no_header",
     "normalize_host",
+    "RegexHit",
     "pick_weighted",
     "request_path",
     "route_problem",
@@ -79,6 +81,22 @@ HOST_CACHE_SIZE: Final = 1024
 NOT_FOUND_SOURCE: Final = "no matching rule and no default backend"
 
 FindFn = Callable[[bytes, bytes, bytes, HeaderLookup], "RouteResult | None"]
+
+
+class RegexHit:
+    """The match of the regex path that won the last request routed by one (see
+    ``LAST_REGEX``): a route's rewrite (ingress/filters/rewrite.py), which runs right
+    after routing and mostly has the route's own path as its pattern (ingress-nginx's
+    rewrite-target), takes its captures from here instead of searching the path again.
+    A reader checks that the match is of its pattern and of this request's path."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found: re.Match[bytes] | None = None
+
+
+LAST_REGEX: Final = RegexHit()  # (a worker routes one request at a time)
 
 
 def normalize_host(host: bytes) -> bytes:
@@ -334,11 +352,11 @@ class _RouteIndex:
             if best is not None and c.index > best.index:
                 break
             regex = c.regex
-            if (
-                regex is not None
-                and regex.search(path) is not None
-                and (c.cond is None or c.cond.holds(target, method, header))
-            ):
+            if regex is None:
+                continue
+            found = regex.search(path)
+            if found is not None and (c.cond is None or c.cond.holds(target, method, header)):
+                LAST_REGEX.found = found
                 best = c
                 break
         return best.result if best is not None else None
@@ -371,7 +389,9 @@ class _Regexes:
         self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
     ) -> RouteResult | None:
         for search, result in self._tests:
-            if search(path) is not None:
+            found = search(path)
+            if found is not None:
+                LAST_REGEX.found = found
                 return result
         return None
 

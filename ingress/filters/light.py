@@ -68,7 +68,10 @@ class LightExchange(Exchange, Answers):
             self.send_to(ep, client.ctx.pools.get((ep.ip, ep.port)), n, False)
 
     def finished(self) -> None:
-        """The request ended (answered, or its connection lost): nothing to release."""
+        """The request ended (answered, or its connection lost): nothing to release but
+        the request's reference to this exchange (a cycle otherwise: the cycle collector,
+        not reference counting, would free both, and run more often for it)."""
+        self.req.plan = None
 
     def response_head(self, data: bytes, end: int) -> bytes:
         """A response from the backend (`data`: its head, ending at `end`, then maybe body
@@ -133,13 +136,9 @@ class LightExchange(Exchange, Answers):
         while True:
             ep: EndpointInfo | None = None
             if sticky is not None:
-                # (a failed try re-pins; a head without the cookie's "name=" anywhere has
-                # no such cookie: a new client's Cookie field is not even looked for)
-                req = self.req
-                if req.head.find(sticky.prefix) >= 0 and not (
-                    skip and sticky.spec.change_on_failure
-                ):
-                    ep = sticky.stuck(req.header(b"cookie"), eps, skip)
+                # (a failed try re-pins; the cookie is read in the head, in place)
+                if not (skip and sticky.spec.change_on_failure):
+                    ep = sticky.in_head(self.req.head, eps, skip)
                 if ep is None:
                     ep = self._place(bal, eps, skip)
             elif plan.hash_key is not None:
