@@ -1,4 +1,4 @@
-"""Build: the L7 hot path compiled with mypyc, the rest pure Python.
+"""Build: the L7 hot path compiled with mypyc (and one small C module), the rest pure Python.
 
 The modules in HOT_MODULES are compiled to C extensions (mypyc, from mypy) when seaway is
 installed; `pip install -e .` puts the .so files next to their .py files, and Python
@@ -17,7 +17,7 @@ import os
 import sys
 from typing import Any
 
-from setuptools import setup
+from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
 
 # Per-request code of the L7 proxy (bench/http.py). Keep in step with
@@ -63,6 +63,11 @@ HOT_MODULES = [
 MYPY_OPTIONS = ["--config-file=", "--ignore-missing-imports", "--python-version=3.11"]
 
 
+# Written in C, with a Python twin of the same name that runs when the extension is not
+# built (ingress/headscan.py says why).
+C_MODULES = [Extension("ingress.headscan", ["ingress/headscan.c"])]
+
+
 class OptionalBuildExt(build_ext):
     """Compile the extensions, or warn and install pure Python if the compiler fails."""
 
@@ -72,6 +77,12 @@ class OptionalBuildExt(build_ext):
         except Exception as exc:  # any compiler failure
             warn(f"compiling the hot path failed ({exc}); installing pure Python")
 
+    def build_extension(self, ext: Any) -> None:
+        try:
+            super().build_extension(ext)
+        except Exception as exc:  # this one stays pure; the others may still build
+            warn(f"compiling {ext.name} failed ({exc}); it stays pure Python")
+
 
 def warn(message: str) -> None:
     print(f"\nseaway setup: {message}\n", file=sys.stderr)
@@ -80,6 +91,10 @@ def warn(message: str) -> None:
 def ext_modules() -> list[Any]:
     if os.environ.get("SEAWAY_PURE"):
         return []
+    return [*C_MODULES, *mypyc_modules()]
+
+
+def mypyc_modules() -> list[Any]:
     try:
         from mypyc.build import mypycify
     except ImportError:

@@ -31,10 +31,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from functools import partial
 from time import perf_counter
-from typing import Final, Protocol, cast
+from typing import TYPE_CHECKING, Final, cast
 
 from discovery.snapshot import EndpointInfo
-from ingress.context import ProxyContext, RouteLike
+from ingress.context import RouteLike, RouteState
 from ingress.hashkey import request_key
 from ingress.pipelining import PipelinedConnection, pick_connection
 from ingress.pool import EndpointPool
@@ -52,15 +52,18 @@ from ingress.retry import (
     RetryPolicy,
     resendable,
 )
-from ingress.upstream import UpstreamConnection
+from ingress.upstream import ResponseSink, UpstreamConnection
 from proxy.acceptor import COUNTERS
 from proxy.balancer import Lease
-from proxy.flow import CONNECTING, UPSTREAM, ReadFlow
+from proxy.flow import CONNECTING, UPSTREAM
 from proxy.outlier import CONNECT_FAILED
+
+if TYPE_CHECKING:
+    from ingress.http1 import HttpProtocol
 
 log = logging.getLogger(__name__)
 
-__all__ = ["IDEMPOTENT", "Downstream", "Exchange"]
+__all__ = ["IDEMPOTENT", "Exchange"]
 
 # Connect failures are logged once per endpoint per interval (with how many were not),
 # so a dead backend under load does not flood the log.
@@ -81,64 +84,21 @@ def _log_connect_failure(key: tuple[str, int], exc: BaseException, now: float) -
     log.warning("upstream %s:%d: connect failed: %r%s", key[0], key[1], exc, more)
 
 
-class Downstream(Protocol):
-    """What an exchange uses of the client connection it serves (HttpProtocol)."""
+class Exchange(ResponseSink):
+    __slots__ = ("began", "budget", "client", "conn", "lease", "retries", "tried")
 
-    ctx: ProxyContext
-    transport: asyncio.Transport | None
-    client_ip: bytes
-    flow: ReadFlow
-    closing: bool
-    write_paused: bool
-    exchange: Exchange | None  # the exchange of its active request
-
-    def answer(self, status: int, close: bool) -> None: ...
-
-    def finish(self) -> None: ...
-
-    def close(self) -> None: ...
-
-    def start_tunnel(self, conn: UpstreamConnection) -> None: ...
-
-
-class Exchange:
-    __slots__ = (
-        "began",
-        "budget",
-        "client",
-        "conn",
-        "edits_response",
-        "lease",
-        "out",
-        "received",
-        "req",
-        "retries",
-        "reused",
-        "sent",
-        "status",
-        "tried",
-    )
-
-    def __init__(self, client: Downstream, req: RequestState) -> None:
+    def __init__(self, client: HttpProtocol, req: RequestState) -> None:
+        # (the client's transport: set while it is connected, and a request needs that)
+        ResponseSink.__init__(self, req, cast(asyncio.Transport, client.transport))
         self.client = client
-        self.req = req
-        self.out: asyncio.Transport = client.transport  # type: ignore[assignment]
         self.conn: UpstreamConnection | None = None
         self.lease: Lease | None = None  # the endpoint pick, held until `end`
-        self.reused = False
-        self.received = 0  # response bytes from the backend
-        self.sent = False  # some of the response reached the client
-        self.status = 0
         self.tried: list[EndpointInfo] | None = None  # endpoints whose attempt failed
         self.retries = 0  # attempts sent again (ingress/retry.py)
         self.budget: RetryBudget | None = None  # the retry budget it holds a place in
         # When it began (perf_counter): with the request's head, unless it waited behind
         # pipelined ones (HttpProtocol.finish); the request metrics' upstream time.
         self.began = req.start
-        # Routes with filters use a subclass (ingress/filters/light.py) that sets this:
-        # whether the upstream connection must hand it the response head to edit
-        # (response_head) or replace (intercepts).
-        self.edits_response = False
 
     # -- going upstream ------------------------------------------------------------------
     def start(self, fresh: bool = False) -> None:
@@ -146,7 +106,7 @@ class Exchange:
         client = self.client
         ctx = client.ctx
         route: RouteLike = self.req.route  # type: ignore[assignment]  # set when routed
-        state = route.cache
+        state: RouteState | None = route.cache
         if state is None or state.owner is not ctx:
             state = route.cache = ctx.route_state(route)
         bal = state.balancer
@@ -388,15 +348,6 @@ class Exchange:
         if self.retry(self._failed_kind(status, retryable, kind), status, ep):
             return
         client.answer(status, close=not self.req.complete)
-
-    def intercepts(self, status: int) -> bool:
-        return False  # (asked only when edits_response is set: see ingress/filters/)
-
-    def intercepted(self) -> None:
-        pass
-
-    def response_head(self, data: bytes, end: int) -> bytes:
-        return data
 
     def upgraded(self) -> None:
         assert self.conn is not None

@@ -26,6 +26,7 @@ from typing import Any, Final
 from mypy_extensions import trait
 
 from ingress.errors import PeerError
+from ingress.headscan import only_host
 from ingress.settings import HttpSettings
 
 # Hop-by-hop fields (RFC 9110 7.6.1): never forwarded.
@@ -50,9 +51,6 @@ _FIELDS: Final = re.compile(
     rb"|keep-alive|proxy-[^:\r]*|x-forwarded-for|x-forwarded-proto|x-forwarded-host"
     rb"|x-forwarded-port|x-real-ip):[ \t]*([^\r]*)"
 )
-# The same names, without values: the common head's only one is Host.
-_NAMES: Final = re.compile(_FIELDS.pattern[: _FIELDS.pattern.index(b"):") + 2])
-_JUST_HOST: Final = [b"host"]
 _HOST: Final = 1
 _CL: Final = 2
 _TE: Final = 3
@@ -312,13 +310,13 @@ def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
         raise PeerError(405, "CONNECT is not supported")
     if url == b"*" and method != b"OPTIONS":
         raise PeerError(400, "asterisk target on a method other than OPTIONS")
+    if req.v11:
+        i = only_host(head, line_end)
+        if i >= 0:  # the common request: Host and fields passed through untouched
+            req.host = head[i : head.find(b"\r", i)].strip(_OWS)
+            req.forward = head[:-2]
+            return req
     low = head.lower()
-    if req.v11 and _NAMES.findall(low, line_end) == _JUST_HOST:
-        # The common request: Host and fields the proxy passes through untouched.
-        i = low.find(_HOST_KEY, line_end) + 7
-        req.host = head[i : head.find(b"\r", i)].strip(_OWS)
-        req.forward = head[:-2]
-        return req
     _fields(req, head, low, line_end, _FIELDS.findall(low, line_end), settings)
     return req
 

@@ -8,7 +8,7 @@ it is in the byte stream: reading a head, or a body.
 
 A response head is cut at its first blank line. Strict llhttp accepts only CRLF line ends
 and no obs-fold, so in any response it accepts the first blank line is where the head
-ends; one search (response.needs_rebuild) says whether any field must go. The common
+ends; one scan (headscan.must_go) says whether any field must go. The common
 response (a final head for an HTTP/1.1 client kept alive, not a HEAD, nothing to drop)
 is fed to llhttp with whatever body came in the same read, in one call (`_whole`), and
 goes to the client exactly as received (or with its head edited by a route's filters:
@@ -27,10 +27,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from typing import Final, Protocol, cast
+from typing import Final, cast
 
 import httptools
+from mypy_extensions import mypyc_attr
 
+from ingress.headscan import must_go
 from ingress.outbox import Outbox
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
@@ -38,7 +40,6 @@ from ingress.response import (
     CHUNKED,
     CONTENT_LENGTH,
     REBUILD,
-    needs_rebuild,
     rebuild_head,
     scan_head,
 )
@@ -61,48 +62,65 @@ COUNT: Final = 2
 _CONTENT_LENGTH: Final = re.compile(rb"\r\ncontent-length:[ \t]*([0-9]+)", re.IGNORECASE)
 
 
-class ResponseSink(Protocol):
-    """The exchange a connection serves: where its response goes and who hears about it."""
+# Subclassed by ingress/filters/subrequest.py (interpreted) and the tests' fakes.
+@mypyc_attr(allow_interpreted_subclasses=True)
+class ResponseSink:
+    """The exchange a connection serves: where its response goes and who hears about it
+    (ingress/exchange.py's Exchange in the proxy). A base class, not a Protocol: compiled,
+    the connection reads these fields from the object's struct and calls its methods
+    through the class's table, not by name."""
 
-    req: RequestState  # the request (keep-alive, version, method)
-    out: asyncio.Transport  # the client's transport
-    reused: bool  # the connection came from the pool (a failure before any byte: retry)
-    received: int  # response bytes from the backend so far
-    sent: bool  # some of the response went to the client (too late for a 502)
-    status: int  # the final response status, once its head is in
+    __slots__ = ("edits_response", "out", "received", "req", "reused", "sent", "status")
 
-    def response_started(self, close: bool) -> None: ...
+    def __init__(self, req: RequestState, out: asyncio.Transport) -> None:
+        self.req = req  # the request (keep-alive, version, method)
+        self.out = out  # the client's transport
+        self.reused = False  # the connection came from the pool (no byte yet: retry)
+        self.received = 0  # response bytes from the backend so far
+        self.sent = False  # some of the response went to the client (too late for a 502)
+        self.status = 0  # the final response status, once its head is in
+        # Routes with filters (ingress/filters/exchange.py): when set, a final response
+        # head whose status the exchange `intercepts` is not sent (the connection closes
+        # and the exchange is told), and the head sent is `response_head`'s.
+        self.edits_response = False
 
-    def response_done(self) -> None: ...
+    def response_started(self, close: bool) -> None:
+        raise NotImplementedError
+
+    def response_done(self) -> None:
+        raise NotImplementedError
 
     def failed(self, status: int, retryable: bool, kind: int = ERROR) -> None:
         """No response byte reached the client: 502 (504: timed out) unless it is tried
         again. `retryable`: a pooled connection closed before any byte (STALE); `kind`
         (ingress/retry.py): ERROR, or INVALID for a malformed response."""
+        raise NotImplementedError
 
-    def upgraded(self) -> None: ...
+    def upgraded(self) -> None:
+        raise NotImplementedError
 
-    def abort(self) -> None: ...
+    def abort(self) -> None:
+        raise NotImplementedError
 
-    def client_paused(self) -> bool: ...
+    def client_paused(self) -> bool:
+        return False
 
-    def pause_client_reads(self) -> None: ...
+    def pause_client_reads(self) -> None:
+        pass
 
-    def resume_client_reads(self) -> None: ...
+    def resume_client_reads(self) -> None:
+        pass
 
-    # Routes with filters (ingress/filters/exchange.py): when `edits_response` is set, a
-    # final response head whose status the exchange `intercepts` is not sent (the
-    # connection closes and the exchange is told), and the head sent is `response_head`'s.
-    edits_response: bool
+    def intercepts(self, status: int) -> bool:
+        return False
 
-    def intercepts(self, status: int) -> bool: ...
-
-    def intercepted(self) -> None: ...
+    def intercepted(self) -> None:
+        pass
 
     def response_head(self, data: bytes, end: int) -> bytes:
         """`data` (a response head ending at `end`, then maybe body bytes) with that head
-        as the client gets it."""
-        ...
+        as the client gets it (asked only when `edits_response` is set)."""
+        return data
 
 
 def blame(ex: ResponseSink, kind: int) -> None:
@@ -384,7 +402,7 @@ class UpstreamConnection(asyncio.Protocol):
         exchange that edits its response head, with that head edited: _edited)."""
         ex.received += len(data)
         head = data[:end] if end < len(data) else data
-        if needs_rebuild(head):
+        if must_go(head):
             self._read_head(data, ex, False)
             return
         self._head_done = self._message_done = False
@@ -484,7 +502,7 @@ class UpstreamConnection(asyncio.Protocol):
             # answers the client's Expect itself; HTTP/1.0 clients get none.
             if status != 100 and ex.req.v11:
                 head = data[pos:end]
-                interim.append(rebuild_head(head, False, False) if needs_rebuild(head) else head)
+                interim.append(rebuild_head(head, False, False) if must_go(head) else head)
             pos = end
             if pos == len(data):
                 if interim:
@@ -510,7 +528,7 @@ class UpstreamConnection(asyncio.Protocol):
         req = ex.req
         head_request = req.method == b"HEAD"
         head = data[pos:end] if pos or end < len(data) else data
-        if self._keep and req.keep_alive and not head_request and not needs_rebuild(head):
+        if self._keep and req.keep_alive and not head_request and not must_go(head):
             close = self._close_delimited = False  # the common case: nothing changes
             self._decoded = None
             new_head = None

@@ -34,7 +34,7 @@ from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Final
 
 from discovery.snapshot import EndpointInfo
-from ingress.exchange import Downstream, Exchange
+from ingress.exchange import Exchange
 from ingress.filter_headers import error_page_headers
 from ingress.filters.auth_external import parse_url, signin_location
 from ingress.filters.headers import HeadEdit, field_lines, replace_target
@@ -92,7 +92,7 @@ class FilteredExchange(LightExchange):
         self.answer_first = 0  # the proxy's own status, to replace by an error page at once
 
     # -- hooks of ingress/http1.py (see ingress/filters/admission.py) --------------------
-    def begin(self, client: Downstream) -> None:
+    def begin(self, client: FilteredClient) -> None:
         """The request becomes the connection's active one: counted under way (or refused
         over the route's limit), timed, mirrored, sent."""
         plan = self.plan

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import random
 from collections.abc import Collection
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from discovery.snapshot import EndpointInfo
-from ingress.exchange import Downstream, Exchange
+from ingress.exchange import Exchange
 from ingress.filters.admission import Answers
 from ingress.filters.headers import field_lines
-from ingress.request import ForwardedLines, RequestState
+from ingress.http1 import HttpProtocol
+from ingress.request import RequestState
 from proxy.acceptor import COUNTERS
 from proxy.balancer import Balancer
 
@@ -29,12 +30,9 @@ if TYPE_CHECKING:
 Header = tuple[bytes, bytes]
 
 
-class FilteredClient(Downstream, Protocol):
-    """The client connection (ingress.http1.HttpProtocol) as a filtered request sees it."""
-
-    client_ip: bytes
-    scheme: bytes
-    lines: ForwardedLines  # its X-Forwarded-* lines, made once
+# The client connection as a filtered request sees it (its X-Forwarded-* `lines`, its
+# `scheme`, ...): the connection itself, so compiled code reads its fields directly.
+FilteredClient = HttpProtocol
 
 
 class LightExchange(Exchange, Answers):
@@ -56,7 +54,7 @@ class LightExchange(Exchange, Answers):
         self.auth_cookies: list[bytes] | None = None
 
     # -- hooks of ingress/http1.py (see ingress/filters/admission.py) --------------------
-    def begin(self, client: Downstream) -> None:
+    def begin(self, client: HttpProtocol) -> None:
         """The request becomes the connection's active one: sent (start, inline)."""
         client.exchange = self
         if self.plan.plain_pick:

@@ -19,10 +19,11 @@ import socket
 import ssl
 from dataclasses import dataclass
 from functools import partial
+from typing import cast
 
 from ingress.pool import PoolSet
 from ingress.request import RequestState
-from ingress.upstream import UpstreamConnection
+from ingress.upstream import ResponseSink, UpstreamConnection
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +67,16 @@ class _Collector:
         return False
 
 
-class SubExchange:
+class SubExchange(ResponseSink):
     """The ResponseSink of one subrequest (see ingress/upstream.py)."""
 
-    __slots__ = ("done", "out", "received", "req", "retryable", "reused", "sent", "status")
-
-    edits_response = False
+    __slots__ = ("answer", "done", "retryable")
 
     def __init__(self, method: bytes, keep: bool, reused: bool) -> None:
-        self.req = RequestState(method)  # HTTP/1.1, keep-alive
-        self.out = _Collector(keep)
+        self.answer = _Collector(keep)
+        # HTTP/1.1, keep-alive; the answer is collected
+        super().__init__(RequestState(method), cast(asyncio.Transport, self.answer))
         self.reused = reused
-        self.received = 0
-        self.sent = False
-        self.status = 0
         self.retryable = False
         self.done: asyncio.Future[bool] = asyncio.get_running_loop().create_future()
 
@@ -102,24 +99,6 @@ class SubExchange:
 
     def abort(self) -> None:
         self._finish(False)
-
-    def client_paused(self) -> bool:
-        return False
-
-    def pause_client_reads(self) -> None:
-        pass
-
-    def resume_client_reads(self) -> None:
-        pass
-
-    def intercepts(self, status: int) -> bool:
-        return False
-
-    def intercepted(self) -> None:
-        pass
-
-    def response_head(self, data: bytes, end: int) -> bytes:
-        return data
 
 
 def _is_ip(host: str) -> bool:
@@ -188,11 +167,11 @@ async def fetch(
         assert isinstance(conn, UpstreamConnection)
         sink = SubExchange(method, keep, reused)
         conn.timeout = timeout
-        conn.attach(sink, head)  # type: ignore[arg-type]
+        conn.attach(sink, head)
         ok = await sink.done
         if ok:
             conn.release()
-            data = bytes(sink.out.data)
+            data = bytes(sink.answer.data)
             end = data.find(b"\r\n\r\n")
             return SubResponse(sink.status, data[: end + 4] if end >= 0 else data)
         if not (sink.retryable and reused):

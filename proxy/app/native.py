@@ -29,7 +29,7 @@ class NativeStatus:
             return "hot path: pure Python (SEAWAY_PURE is set: the sources are imported)"
         if not self.compiled:
             return "hot path: pure Python (not compiled; see README, Performance)"
-        text = f"hot path: {len(self.compiled)} modules compiled with mypyc"
+        text = f"hot path: {len(self.compiled)} modules compiled (mypyc, and C for headscan)"
         if self.stale:
             text += (
                 f"; STALE (source edited after the build, the old code runs): "
@@ -49,7 +49,11 @@ def native_status(root: Path = _ROOT) -> NativeStatus:
                 if ext.exists():
                     name = ".".join(source.relative_to(root).with_suffix("").parts)
                     compiled.append(name)
-                    if source.stat().st_mtime > ext.stat().st_mtime:
+                    built = ext.stat().st_mtime
+                    c_source = source.with_suffix(".c")  # ingress/headscan: written in C
+                    if source.stat().st_mtime > built or (
+                        c_source.exists() and c_source.stat().st_mtime > built
+                    ):
                         stale.append(name)
                     break
     return NativeStatus(tuple(compiled), tuple(stale))

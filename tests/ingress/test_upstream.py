@@ -7,17 +7,17 @@ from typing import Any, cast
 
 import pytest
 
+from ingress.headscan import must_go
 from ingress.pool import PoolSet
 from ingress.request import RequestState
 from ingress.response import (
     CHUNKED,
     CONTENT_LENGTH,
     REBUILD,
-    needs_rebuild,
     rebuild_head,
     scan_head,
 )
-from ingress.upstream import UpstreamConnection
+from ingress.upstream import ResponseSink, UpstreamConnection
 from tests.ingress.test_http_timeouts import FakeLoop, FakeTransport
 
 
@@ -87,7 +87,7 @@ def test_pool_idle_timeout_uses_one_lazy_timer() -> None:
 def test_scan_head_and_the_one_search_agree(head: bytes, flags: int) -> None:
     assert scan_head(head) == flags
     # The fast path's single search finds a field to remove exactly when the scan does.
-    assert needs_rebuild(head) == bool(flags & REBUILD)
+    assert must_go(head) == bool(flags & REBUILD)
 
 
 def test_rebuild_head_drops_hop_by_hop_and_named_headers() -> None:
@@ -110,18 +110,11 @@ def request(method: bytes = b"GET", keep_alive: bool = True, v11: bool = True) -
     return req
 
 
-class FakeExchange:
+class FakeExchange(ResponseSink):
     """The ResponseSink an UpstreamConnection reports to; records what it hears."""
 
-    edits_response = False  # (an exchange of a route with filters may edit heads)
-
     def __init__(self, req: RequestState | None = None) -> None:
-        self.req = req or request()
-        self.out = cast(Any, FakeTransport())
-        self.reused = False
-        self.received = 0
-        self.sent = False
-        self.status = 0
+        super().__init__(req or request(), cast(Any, FakeTransport()))
         self.paused = False
         self.events: list[Any] = []
         self.conn: UpstreamConnection | None = None

@@ -1,0 +1,50 @@
+"""The two head scans of the L7 hot path: which request fields need the proxy's attention,
+and whether a response head may pass through unchanged.
+
+This is the reference, in Python. setup.py also builds ingress/headscan.c as the extension
+`ingress.headscan`, which Python imports before this file (as it does mypyc's modules);
+SEAWAY_PURE=1 imports this one, and `NATIVE` says which runs. The two scans were about a
+fifth of the compiled hot path's instructions as regular expressions over a lower-cased
+copy of the head; in C they are one pass over the bytes, no copy.
+tests/ingress/test_headscan.py checks both give the same answers.
+
+Both take heads that strict llhttp accepted: CRLF line ends only, no obs-fold, no control
+characters, a colon on every field line.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Final
+
+NATIVE: Final = 0
+
+# The request fields the proxy acts on (ingress/request.py's _FIELDS, without values).
+_ACTED_ON: Final = re.compile(
+    rb"\r\n(host|content-length|transfer-encoding|connection|upgrade|expect|te|trailer"
+    rb"|keep-alive|proxy-[^:\r]*|x-forwarded-for|x-forwarded-proto|x-forwarded-host"
+    rb"|x-forwarded-port|x-real-ip):"
+)
+_JUST_HOST: Final = [b"host"]
+
+# A response field that must not reach the client as it is.
+_MUST_GO: Final = re.compile(
+    rb"\r\n(?:connection:[ \t]*+(?!keep-alive[ \t]*\r)|keep-alive:|proxy-[^:\r]*:|te:"
+    rb"|trailer:|upgrade:|transfer-encoding:[ \t]*+(?!chunked[ \t]*\r))"
+)
+
+
+def only_host(head: bytes, start: int) -> int:
+    """The offset just past `Host:` of the head's one Host field when no other field the
+    proxy acts on is present from `start` (the common request: forwarded as it came),
+    else -1."""
+    low = head.lower()
+    if _ACTED_ON.findall(low, start) != _JUST_HOST:
+        return -1
+    return low.find(b"\r\nhost:", start) + 7
+
+
+def must_go(head: bytes) -> bool:
+    """Whether a response head has a field that must not reach the client as it is: a
+    hop-by-hop field other than `Connection: keep-alive` and `Transfer-Encoding: chunked`."""
+    return _MUST_GO.search(head.lower()) is not None
