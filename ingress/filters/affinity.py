@@ -23,8 +23,8 @@ from collections.abc import Container, Sequence
 from typing import Final
 
 from discovery.snapshot import EndpointInfo
+from ingress.filters.fieldscan import cookie
 from ingress.filters.hashring import HashRing
-from ingress.route_conditions import cookie_value
 from ingress.route_filters import CookieAffinity
 
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -123,60 +123,14 @@ class StickyCookie:
     def endpoint_key(self, ep: EndpointInfo) -> bytes:
         return _md5(self._salt + ep.address.encode())
 
-    def stuck(
-        self,
-        cookies: bytes | None,
-        endpoints: Sequence[EndpointInfo],
-        skip: Container[EndpointInfo],
-    ) -> EndpointInfo | None:
-        """The usable endpoint a Cookie header's value (`cookies`) names, or None."""
-        if cookies is None:
-            return None
-        at = cookies.find(self.prefix)
-        if at < 0:
-            return None
-        raw = self._raw(cookies, 0, at, len(cookies))
-        return self._endpoint(raw, endpoints, skip) if raw is not None else None
-
     def in_head(
         self, head: bytes, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]
     ) -> EndpointInfo | None:
         """The usable endpoint the cookie in a request head names, or None: the first
         cookie of that name in the head's Cookie fields, in order (nginx's $cookie_NAME
-        and $http_cookie join every Cookie field). Read in place: only the lines where
-        "name=" occurs are looked at, and a head without it anywhere (a new client)
-        costs one search."""
-        prefix = self.prefix
-        at = head.find(prefix)
-        while at >= 0:
-            start = head.rfind(b"\n", 0, at) + 1
-            end = head.find(b"\r", at)
-            if end < 0:
-                end = len(head)
-            if head.startswith(b"Cookie:", start) or head[start : start + 7].lower() == b"cookie:":
-                value = start + 7
-                while value < end and (head[value] == 32 or head[value] == 9):  # OWS
-                    value += 1
-                raw = self._raw(head, value, at, end)
-                if raw is not None:
-                    return self._endpoint(raw, endpoints, skip)
-            at = head.find(prefix, end)
-        return None
-
-    def _raw(self, text: bytes, value: int, at: int, end: int) -> bytes | None:
-        """``name=value`` of the cookie in the Cookie value text[value:end] where "name="
-        first occurs at `at`, or None. Read in place where the name starts the value or
-        follows "; " (what clients send), else by route_conditions.cookie_value."""
-        if at != value and (at < value + 2 or text[at - 2] != 59 or text[at - 1] != 32):
-            found = cookie_value(text[value:end], self.name)
-            return None if found is None else self.prefix + found
-        semi = text.find(b";", at, end)
-        if semi >= 0:
-            return text[at:semi]
-        last = text[end - 1]
-        if last == 32 or last == 9:  # (trailing spaces are not the value's)
-            return text[at:end].rstrip(b" \t")
-        return text[at:end]
+        and $http_cookie join every Cookie field), read by ingress/filters/fieldscan."""
+        raw = cookie(head, self.name)
+        return None if raw is None else self._endpoint(raw, endpoints, skip)
 
     def _endpoint(
         self, raw: bytes, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from discovery.snapshot import EndpointInfo
 from ingress.exchange import Exchange
 from ingress.filters.admission import Answers
+from ingress.filters.cors import REPLACED
+from ingress.filters.fieldscan import has_field
 from ingress.filters.headers import field_lines
 from ingress.http1 import HttpProtocol
 from ingress.request import RequestState
@@ -82,7 +84,11 @@ class LightExchange(Exchange, Answers):
         origin = self.origin
         cors = plan.cors if origin is not None else None
         remover = cors.remover if cors is not None else None
-        if edits or (remover is not None and remover.search(data, 0, end) is not None):
+        if edits or (
+            remover is not None
+            and has_field(data, end, REPLACED)  # (no such field: nothing to remove)
+            and remover.search(data, 0, end) is not None
+        ):
             head = data[:end]
             for edit in edits:
                 head = edit.apply(head)
