@@ -61,7 +61,7 @@ class TargetRewrite:
     not searched twice), else searched up to its query (``endpos``) rather than on a
     copy of its path."""
 
-    __slots__ = ("_matched", "_one", "_routed", "_routed_same", "_steps")
+    __slots__ = ("_matched", "_one", "_routed", "_routed_same", "_steps", "identity")
 
     def __init__(self, rewrites: tuple[PathRewrite, ...], matched: PathMatch) -> None:
         self._matched = matched
@@ -69,6 +69,8 @@ class TargetRewrite:
         # _routed_same: the very pattern (else "^" and it: only a match at 0 is the same).
         self._routed: re.Pattern[bytes] | None = None
         self._routed_same = False
+        # Whether an origin-form target comes out as it went in (see _is_identity).
+        self.identity = False
         steps: list[PathRewrite | tuple[re.Pattern[bytes], Template]] = []
         for r in rewrites:
             if isinstance(r, RegexReplace):
@@ -86,6 +88,7 @@ class TargetRewrite:
                 if isinstance(text, bytes) and isinstance(group, int) and text.find(b"?") < 0:
                     self._one = (pattern, text, group)
                     self._routed_by(rewrites[0], matched)
+                    self.identity = _is_identity(rewrites[0], text, group)
 
     def _routed_by(self, rewrite: PathRewrite, matched: PathMatch) -> None:
         if not isinstance(rewrite, RegexReplace) or matched.kind != "Regex":
@@ -98,6 +101,8 @@ class TargetRewrite:
 
     def apply(self, target: bytes) -> bytes:
         """`target` rewritten by the route's steps, in order."""
+        if self.identity and target.startswith(b"/"):
+            return target
         one = self._one
         if one is not None and target.startswith(b"/"):  # (_regex and expand, inline)
             hit = LAST_REGEX.found
@@ -126,6 +131,22 @@ class TargetRewrite:
             else:
                 target = rewrite_target(step, target, self._matched)
         return target
+
+
+def _is_identity(rewrite: PathRewrite, text: bytes, group: int) -> bool:
+    """Whether the rewrite gives every origin-form target back unchanged: "^T(.*)" or,
+    for T "/", "/(.*)" (the first "/" of such a target is its first byte), replaced by
+    "T$1" with T literal text (and caseless, when the pattern ignores case): T, then all
+    the path after it ("." takes any byte of a target but LF, which none has), then the
+    query, kept. ingress-nginx's rewrite-target /$1 on a path /(.*) is one."""
+    if not isinstance(rewrite, RegexReplace) or group != 1:
+        return False
+    t = text.decode("latin-1")
+    if re.escape(t) != t:
+        return False  # (regex syntax in T, or what re.escape escapes anyway: not sure)
+    if rewrite.ignore_case and t.lower() != t.upper():
+        return False  # (a letter in T may match another case, and come out as T's)
+    return rewrite.pattern == "^" + t + "(.*)" or (t == "/" and rewrite.pattern == "/(.*)")
 
 
 def _regex(pattern: re.Pattern[bytes], template: Template, target: bytes) -> bytes:

@@ -56,3 +56,32 @@ def test_rewrite_with_the_routes_match_is_rewrite_target() -> None:
                     assert LAST_REGEX.found is previous  # (no match: nothing is kept)
                 compiled.match(b"a.test", first, b"GET", no_header)  # stale for the next
                 assert rewrites.apply(target) == expected, (route_pattern, first, target)
+
+
+def test_a_rewrite_that_gives_the_target_back_is_known_as_such() -> None:
+    """Decided when the table is compiled: "^T(.*)" (or "/(.*)") to "T$1" leaves every
+    origin-form target as it is, so a request pays no rewrite at all; any other rewrite
+    is done, and both answer as rewrite_target does (absolute-form targets too)."""
+    cases = [
+        ("/(.*)", "/$1", True, True),
+        ("^/(.*)", "/$1", True, True),
+        ("^/1/(.*)", "/1/$1", True, True),
+        ("^/app/(.*)", "/app/$1", False, True),
+        ("^/app/(.*)", "/app/$1", True, False),  # ~*: /APP/x would come out /app/x
+        ("/app/(.*)", "/app/$1", False, False),  # unanchored: /x/app/y -> /app/y
+        ("^/(.+)", "/$1", True, False),
+        ("^/(.*)", "/$1/", True, False),
+        ("^/a.b/(.*)", "/a.b/$1", False, False),  # "." is not literal
+    ]
+    targets = [*TARGETS, b"/APP/x", b"/app/x?y=1", b"/x/app/y", b"/", b"/axb/c", b"/a.b/c"]
+    targets += [b"/1/x", b"/x/1/y?z"]
+    for pattern, replacement, ignore_case, identity in cases:
+        rewrite = RegexReplace(pattern, replacement, ignore_case=ignore_case)
+        path = PathMatch("Regex", "^" + pattern, ignore_case=ignore_case)
+        rewrites = TargetRewrite((rewrite,), path)
+        assert rewrites.identity == identity, pattern
+        for target in targets:
+            expected = rewrite_target(rewrite, target, PathMatch())
+            assert rewrites.apply(target) == expected, (pattern, target)
+            if identity and target.startswith(b"/"):
+                assert expected == target
