@@ -376,6 +376,32 @@ class _Always:
         return self.result
 
 
+# Path regexes that match every path ("/" and what follows: "." takes any byte of a path
+# but LF, which none has), with or without a "^": ingress-nginx's "/" and "/(.*)" paths
+# of a regex host.
+_EVERY_PATH: Final = frozenset({"/", "/.*", "/(.*)", "/.*$", "/(.*)$"})
+
+
+def matches_every_path(regex: str) -> bool:
+    """Whether a path regex matches every path (one that starts with "/")."""
+    return (regex[1:] if regex.startswith("^") else regex) in _EVERY_PATH
+
+
+class _Slash:
+    """The finder of a virtual host whose first route's regex matches every path (see
+    _EVERY_PATH): no regex to run; only a target that is not a path ("*") goes on."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: RouteResult) -> None:
+        self.result = result
+
+    def find(
+        self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
+    ) -> RouteResult | None:
+        return self.result if path.startswith(b"/") else None
+
+
 class _Regexes:
     """The finder of a virtual host whose routes are all regexes without other conditions
     (an ingress-nginx host with use-regex or rewrite-target): the first that matches."""
@@ -419,7 +445,12 @@ class _VHost:
                 paths.add(c.key, c.kind, c.result)
             self.find = paths.match
         elif all(c.kind == "Regex" and c.cond is None for c in candidates):
-            self.find = _Regexes(candidates).find
+            assert first is not None
+            if matches_every_path(first.key.decode()):
+                assert first.result is not None
+                self.find = _Slash(first.result).find
+            else:
+                self.find = _Regexes(candidates).find
         else:
             self.find = _RouteIndex(candidates).match
 
