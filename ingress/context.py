@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from mypy_extensions import mypyc_attr, trait
 
-from discovery.model import LoadBalancing
-from discovery.snapshot import EndpointInfo
 from ingress.outbox import Outbox
 from ingress.pipelining import PipelinedConnection
 from ingress.pool import PoolSet
 from ingress.request import RequestState
 from ingress.retry import RetryBudget, RetryPolicy
 from ingress.route_conditions import no_header
+from ingress.route_match import CompiledTable, ListenerMatcher, RouteResult
 from ingress.settings import HttpSettings
 from ingress.stats import RequestStats
 from ingress.upstream import UpstreamConnection
@@ -41,35 +40,6 @@ class RoutePlanLike:
         raise NotImplementedError
 
 
-class RouteLike(Protocol):
-    """The part of ingress.route_match.RouteResult the proxy reads (and ``cache``, a slot
-    the hot path may use for its per-worker state of that route: balancer, pool...).
-    ``plan`` is None for a route without filters (ingress/filters/runtime.py sets it)."""
-
-    cache: Any  # written by the proxy: a RouteState
-    plan: RoutePlanLike | None
-
-    @property
-    def status(self) -> int: ...
-
-    @property
-    def endpoints(self) -> tuple[EndpointInfo, ...]: ...
-
-    @property
-    def key(self) -> str: ...
-
-    @property
-    def split(self) -> tuple[RouteLike, ...] | None: ...
-
-    def pick(self, value: float) -> RouteLike: ...
-
-    @property
-    def repeatable(self) -> bool: ...
-
-    @property
-    def balancing(self) -> LoadBalancing: ...
-
-
 class RouterLike(Protocol):
     """The part of ingress.route_match.CompiledTable the proxy uses."""
 
@@ -82,7 +52,18 @@ class RouterLike(Protocol):
         target: bytes,
         method: bytes,
         header: Callable[[bytes], bytes | None],
-    ) -> RouteLike: ...
+    ) -> RouteResult: ...
+
+
+def listener_matcher(router: RouterLike) -> ListenerMatcher | None:
+    """The ListenerMatcher that answers for `router` (a compiled table's main listener,
+    or a Gateway listener's own), so compiled code calls it directly; None for another
+    kind of router (the tests' stand-ins)."""
+    if isinstance(router, CompiledTable):
+        return router.main()
+    if isinstance(router, ListenerMatcher):
+        return router
+    return None
 
 
 def key_labels(key: str) -> Labels:
@@ -121,6 +102,7 @@ class ProxyContext:
         "health_runner",
         "limits",
         "loop",
+        "matcher",
         "memo_hits",
         "memo_misses",
         "outbox",
@@ -143,6 +125,7 @@ class ProxyContext:
         self.loop = loop
         self.settings = settings
         self.router = router
+        self.matcher = listener_matcher(router)
         self.stats = RequestStats() if stats is None else stats  # this worker's counters
         self.pools = pools or PoolSet(loop, settings.pool_max_idle, settings.pool_idle_timeout)
         self.outbox = Outbox(loop.call_soon) if outbox is None else outbox
@@ -167,21 +150,26 @@ class ProxyContext:
             PipelinedConnection if self.pipelining else UpstreamConnection
         )
 
-    def route(self, req: RequestState) -> RouteLike:
+    def route(self, req: RequestState) -> RouteResult:
         """The route of a request, on its raw bytes (ingress/route_match.py); a weighted
         Forward's backend is picked here. Headers are read from the raw head only when
         some route of the table matches on them."""
-        router = self.router
-        header = req.header if router.uses_headers else no_header
-        route = router.match(req.host, req.url, req.method, header)
+        matcher = self.matcher
+        if matcher is not None:  # a compiled table's: called directly, not by name
+            header = req.header if matcher.uses_headers else no_header
+            route = matcher.match(req.host, req.url, req.method, header)
+        else:
+            router = self.router
+            header = req.header if router.uses_headers else no_header
+            route = router.match(req.host, req.url, req.method, header)
         if route.split is not None:
             route = route.pick(random())
         return route
 
-    def route_state(self, route: RouteLike) -> RouteState:
+    def route_state(self, route: RouteResult) -> RouteState:
         return RouteState(self, self.balancer(route))
 
-    def balancer(self, route: RouteLike) -> Balancer:
+    def balancer(self, route: RouteResult) -> Balancer:
         """The balancer of the route's backend (its Service's policy); endpoints refreshed
         if they changed, a new balancer if the policy did."""
         eps = route.endpoints
@@ -219,6 +207,7 @@ class ProxyContext:
 
     def set_router(self, router: RouterLike) -> None:
         self.router = router
+        self.matcher = listener_matcher(router)
 
     def sibling(self, router: RouterLike, settings: HttpSettings | None = None) -> ProxyContext:
         """A context for another listening socket of this worker (a Gateway listener's):
@@ -227,7 +216,7 @@ class ProxyContext:
         the connection set), so a backend's connections and round-robin state are the
         worker's, whichever socket a request came in on."""
         twin = copy.copy(self)
-        twin.router = router
+        twin.set_router(router)
         if settings is not None:
             twin.settings = settings
         return twin

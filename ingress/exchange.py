@@ -34,7 +34,7 @@ from time import perf_counter
 from typing import TYPE_CHECKING, Final, cast
 
 from discovery.snapshot import EndpointInfo
-from ingress.context import RouteLike, RouteState
+from ingress.context import RouteState
 from ingress.hashkey import request_key
 from ingress.pipelining import PipelinedConnection, pick_connection
 from ingress.pool import EndpointPool
@@ -105,7 +105,8 @@ class Exchange(ResponseSink):
         """Pick an endpoint and a connection (`fresh`: a new one, for a retry)."""
         client = self.client
         ctx = client.ctx
-        route: RouteLike = self.req.route  # type: ignore[assignment]  # set when routed
+        route = self.req.route
+        assert route is not None  # (routed before it starts)
         state: RouteState | None = route.cache
         if state is None or state.owner is not ctx:
             state = route.cache = ctx.route_state(route)
@@ -232,7 +233,8 @@ class Exchange(ResponseSink):
         tried = len(self.tried or ())
         if policy.tries and tried >= policy.tries:
             return False
-        route: RouteLike = req.route  # type: ignore[assignment]  # routed, and started
+        route = req.route
+        assert route is not None and route.cache is not None  # (routed, and started)
         bal = route.cache.balancer
         if tried >= len(bal.endpoints):
             return False  # every endpoint had its try

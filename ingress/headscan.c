@@ -1,8 +1,8 @@
-/* The two head scans of the L7 hot path, in C: ingress/headscan.py is the same module in
+/* The head scans of the L7 hot path, in C: ingress/headscan.py is the same module in
  * Python (the reference, the pure build's, and what SEAWAY_PURE=1 imports); setup.py
  * builds this one as the extension `ingress.headscan`, which Python imports first.
  * tests/ingress/test_headscan.py checks that both give the same answer on a corpus of
- * valid, invalid and randomly mutated heads.
+ * valid, invalid and randomly mutated heads, and on random bytes.
  *
  * Both run on heads strict llhttp accepted (CRLF line ends only, no obs-fold, no NUL or
  * control characters, a colon on every field line), read one pass, allocate nothing, and
@@ -108,32 +108,74 @@ static int bytes_arg(PyObject *arg, const unsigned char **s, Py_ssize_t *n) {
     return 0;
 }
 
-static PyObject *only_host(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+/* A Python index argument, as bytes.find takes its start: negative counts from the end. */
+static int start_arg(PyObject *arg, Py_ssize_t n, Py_ssize_t *start) {
+    Py_ssize_t at = PyLong_AsSsize_t(arg);
+    if (at == -1 && PyErr_Occurred())
+        return -1;
+    if (at < 0) {
+        at += n;
+        if (at < 0)
+            at = 0;
+    }
+    *start = at;
+    return 0;
+}
+
+static PyObject *common_host(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     const unsigned char *s;
     Py_ssize_t n, start, host = -1;
     if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "only_host(head, start) takes 2 arguments");
+        PyErr_SetString(PyExc_TypeError, "common_host(head, start) takes 2 arguments");
         return NULL;
     }
-    if (bytes_arg(args[0], &s, &n) < 0)
+    if (bytes_arg(args[0], &s, &n) < 0 || start_arg(args[1], n, &start) < 0)
         return NULL;
-    start = PyLong_AsSsize_t(args[1]);
-    if (start == -1 && PyErr_Occurred())
-        return NULL;
-    if (start < 0)
-        start = 0;
     for (Py_ssize_t at = next_crlf(s, n, start); at >= 0; at = next_crlf(s, n, at + 2)) {
         const unsigned char *name = s + at + 2;
         Py_ssize_t left = n - at - 2;
         if (left > 0 && lower(name[0]) == 'h' && STARTS(name, left, "host:")) {
             if (host >= 0)
-                return PyLong_FromLong(-1); /* a second Host */
+                Py_RETURN_NONE; /* a second Host */
             host = at + 7;
         } else if (acted_on(name, left)) {
-            return PyLong_FromLong(-1);
+            Py_RETURN_NONE;
         }
     }
-    return PyLong_FromSsize_t(host);
+    if (host < 0)
+        Py_RETURN_NONE;
+    /* The value: to the first CR (as head[host:head.find(b"\r", host)], which without a
+     * CR is head[host:-1]), without leading and trailing spaces and tabs. */
+    const unsigned char *cr = host < n ? memchr(s + host, '\r', (size_t)(n - host)) : NULL;
+    Py_ssize_t end = cr != NULL ? cr - s : n - 1;
+    while (host < end && (s[host] == ' ' || s[host] == '\t'))
+        host++;
+    while (end > host && (s[end - 1] == ' ' || s[end - 1] == '\t'))
+        end--;
+    if (end < host)
+        end = host;
+    return PyBytes_FromStringAndSize((const char *)s + host, end - host);
+}
+
+static PyObject *head_end(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    const unsigned char *s;
+    Py_ssize_t n, at;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "head_end(data, start) takes 2 arguments");
+        return NULL;
+    }
+    if (bytes_arg(args[0], &s, &n) < 0 || start_arg(args[1], n, &at) < 0)
+        return NULL;
+    while (at + 3 < n) {
+        const unsigned char *cr = memchr(s + at, '\r', (size_t)(n - 3 - at));
+        if (cr == NULL)
+            break;
+        at = cr - s;
+        if (cr[1] == '\n' && cr[2] == '\r' && cr[3] == '\n')
+            return PyLong_FromSsize_t(at);
+        at++;
+    }
+    return PyLong_FromLong(-1);
 }
 
 static PyObject *must_go(PyObject *module, PyObject *arg) {
@@ -174,9 +216,12 @@ static PyObject *must_go(PyObject *module, PyObject *arg) {
 }
 
 static PyMethodDef methods[] = {
-    {"only_host", (PyCFunction)(void (*)(void))only_host, METH_FASTCALL,
-     "only_host(head, start) -> int\n\nThe offset just past 'Host:' of the head's one Host "
-     "field when no other field the proxy acts on is present from `start`, else -1."},
+    {"common_host", (PyCFunction)(void (*)(void))common_host, METH_FASTCALL,
+     "common_host(head, start) -> bytes | None\n\nThe value of the head's one Host field "
+     "when no other field the proxy acts on is present from `start`, else None."},
+    {"head_end", (PyCFunction)(void (*)(void))head_end, METH_FASTCALL,
+     "head_end(data, start) -> int\n\ndata.find(b'\\r\\n\\r\\n', start), without the "
+     "method call's argument parsing."},
     {"must_go", must_go, METH_O,
      "must_go(head) -> bool\n\nWhether a response head has a field that must not reach the "
      "client as it is (a hop-by-hop field other than Connection: keep-alive and "

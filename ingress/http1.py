@@ -37,19 +37,20 @@ from typing import cast
 
 import httptools
 
-from ingress.context import ProxyContext, RouteLike
+from ingress.context import ProxyContext
 from ingress.errors import PeerError, error_response
 from ingress.exchange import Exchange
 from ingress.framing import ChunkedBody
+from ingress.headscan import head_end
 from ingress.linger import linger
 from ingress.request import ForwardedLines, RequestState, parse_request
+from ingress.route_match import RouteResult
 from ingress.upstream import UpstreamConnection
 from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow, unbound_flow
 
 log = logging.getLogger(__name__)
 
 CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
-_BLANK = b"\r\n\r\n"
 _STOPPED = (httptools.HttpParserError, httptools.HttpParserUpgrade)  # llhttp stopped early
 
 
@@ -174,7 +175,7 @@ class HttpProtocol(asyncio.Protocol):
                     self._repeat(memo)
                     return
                 self.ctx.memo_misses += 1
-            if data.find(_BLANK) == len(data) - 4:
+            if head_end(data, 0) == len(data) - 4:
                 try:
                     self._one(data)
                 except PeerError as err:
@@ -271,7 +272,7 @@ class HttpProtocol(asyncio.Protocol):
         """Read the head starting at `pos`; the offset after it (len(data): not complete)."""
         if fed < pos:
             fed = pos
-        blank = data.find(_BLANK, fed - 3 if fed > pos + 3 else pos)
+        blank = head_end(data, fed - 3 if fed > pos + 3 else pos)
         if blank < 0:
             if fed < len(data):
                 self._feed(data[fed:])
@@ -324,7 +325,7 @@ class HttpProtocol(asyncio.Protocol):
                 self._body_left = req.content_length
         self._route(req)
         if whole:
-            route: RouteLike | None = req.route  # type: ignore[assignment]
+            route = req.route
             memo = req.keep_alive and not req.expect_continue
             self._memo = req if memo and (route is None or route.repeatable) else None
             self._memo_router = self.ctx.router
@@ -444,7 +445,7 @@ class HttpProtocol(asyncio.Protocol):
             self.queue.append(req)
             self.flow.pause(PIPELINE)
 
-    def _admit(self, req: RequestState, route: RouteLike) -> None:
+    def _admit(self, req: RequestState, route: RouteResult) -> None:
         """What routing decided, set on the request: a route with filters admits it
         (ingress/filters/), a route that answers itself sets `local`, any other gets the
         head to send upstream."""

@@ -21,13 +21,16 @@ X-Forwarded-* lines. No work is done per header line in Python.
 from __future__ import annotations
 
 import re
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from mypy_extensions import trait
 
 from ingress.errors import PeerError
-from ingress.headscan import only_host
+from ingress.headscan import common_host
 from ingress.settings import HttpSettings
+
+if TYPE_CHECKING:
+    from ingress.route_match import RouteResult
 
 # Hop-by-hop fields (RFC 9110 7.6.1): never forwarded.
 HOP_BY_HOP: Final = frozenset(
@@ -156,7 +159,7 @@ class RequestState:
         self.start = 0.0  # perf_counter() when the head was complete (metrics, access log)
         self.response_started = False
         self.response_done = False
-        self.route: object = None
+        self.route: RouteResult | None = None
         self.plan: RequestPlan | None = None  # per-request filter state (ingress/filters/)
 
     def repeat(self) -> RequestState:
@@ -311,9 +314,9 @@ def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
     if url == b"*" and method != b"OPTIONS":
         raise PeerError(400, "asterisk target on a method other than OPTIONS")
     if req.v11:
-        i = only_host(head, line_end)
-        if i >= 0:  # the common request: Host and fields passed through untouched
-            req.host = head[i : head.find(b"\r", i)].strip(_OWS)
+        host = common_host(head, line_end)
+        if host is not None:  # the common request: Host and fields passed through untouched
+            req.host = host
             req.forward = head[:-2]
             return req
     low = head.lower()

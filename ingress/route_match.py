@@ -38,7 +38,7 @@ from bisect import bisect_right
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from itertools import accumulate
-from typing import Any, Final
+from typing import TYPE_CHECKING, Final
 
 from discovery.model import DEFAULT_LOAD_BALANCING, LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortName
@@ -57,6 +57,9 @@ from ingress.routes import (
     VirtualHost,
 )
 from ingress.sni_match import SniRouter
+
+if TYPE_CHECKING:
+    from ingress.context import RoutePlanLike, RouteState
 
 __all__ = [
     "HOST_CACHE_SIZE",
@@ -199,8 +202,8 @@ class RouteResult:
         if split is not None:
             weights = (r.backend.weight if r.backend else 0 for r in split)
             self.cumulative = tuple(accumulate(weights))
-        self.cache: Any = None  # the hot path's per-worker state (ingress.context.RouteState)
-        self.plan: Any = None  # the compiled filters, per worker (ingress/filters/plan.py)
+        self.cache: RouteState | None = None  # the hot path's per-worker state
+        self.plan: RoutePlanLike | None = None  # compiled filters, per worker (ingress/filters/)
 
     def pick(self, value: float) -> RouteResult:
         """The backend's RouteResult for a uniform `value` in [0, 1), by weight; self when

@@ -44,7 +44,7 @@ if TYPE_CHECKING:
 clock: Final = time.perf_counter  # what RequestState.start and Exchange.began are read with
 
 # ingress-nginx's request and response size buckets (prometheus.LinearBuckets(10, 10, 10)).
-SIZE_BUCKETS: tuple[float, ...] = tuple(float(10 * i) for i in range(1, 11))
+SIZE_BUCKETS: Final[tuple[float, ...]] = tuple(float(10 * i) for i in range(1, 11))
 NSIZES: Final = len(SIZE_BUCKETS) + 1
 # Prometheus' default buckets, ingress-nginx's request_duration_seconds buckets.
 DEFAULT_BUCKETS: tuple[float, ...] = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
@@ -168,6 +168,62 @@ def _local_size(status: int) -> int:
 
 FOLD: Final = 64  # requests noted before they are added into the rows
 
+# Where each histogram starts in HttpRow.counts (the table's layout from DURATION_B on).
+_UPSTREAM: Final = UPSTREAM_B - DURATION_B
+_REQUEST_SIZE: Final = REQUEST_SIZE_B - DURATION_B
+_RESPONSE_SIZE: Final = RESPONSE_SIZE_B - DURATION_B
+
+
+class HttpRow:
+    """The counts of one (route, method, status) as the fold adds into them: fields, so
+    compiled, the fold adds machine integers and floats instead of the objects of a list
+    (measured: the fold went from about 5,000 to about 1,000 instructions per request).
+    `values()` is the row in the `http` table's layout."""
+
+    __slots__ = (
+        "bytes_in",
+        "bytes_out",
+        "counts",
+        "duration_sum",
+        "requests",
+        "retries",
+        "upstream_count",
+        "upstream_sum",
+    )
+
+    def __init__(self) -> None:
+        self.requests = 0
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.duration_sum = 0.0
+        self.upstream_count = 0
+        self.upstream_sum = 0.0
+        self.retries = 0
+        self.counts = [0] * (HTTP_WIDTH - DURATION_B)  # every histogram's buckets
+
+    def values(self) -> list[float]:
+        row: list[float] = [0.0] * DURATION_B
+        row[REQUESTS] = self.requests
+        row[BYTES_IN] = self.bytes_in
+        row[BYTES_OUT] = self.bytes_out
+        row[DURATION_SUM] = self.duration_sum
+        row[UPSTREAM_COUNT] = self.upstream_count
+        row[UPSTREAM_SUM] = self.upstream_sum
+        row[RETRIES] = self.retries
+        row.extend(self.counts)
+        return row
+
+
+def bucket_of(bounds: tuple[float, ...], value: float) -> int:
+    """bisect_left(bounds, value): the index of the first bound >= value. A loop, not a
+    call of bisect's: compiled, it compares machine floats, and most values land in the
+    first buckets."""
+    i = 0
+    n = len(bounds)
+    while i < n and bounds[i] < value:
+        i += 1
+    return i
+
 
 def answered(req: RequestState, ex: Exchange | None) -> tuple[int, int]:
     """(status, bytes sent) of a request that ended."""
@@ -222,7 +278,7 @@ class RequestStats:
         self.counting = counting
         self.compat = compat
         self.access_log = access_log
-        self.rows: dict[tuple[object, bytes, int], list[float]] = {}
+        self.rows: dict[tuple[object, bytes, int], HttpRow] = {}
         self.pending: list[tuple[float, RequestState, Exchange | None]] = []
         self.endpoints: dict[tuple[str, int], list[float]] = {}
         self.accepted = 0  # downstream connections (ingress/server.py counts them)
@@ -243,6 +299,11 @@ class RequestStats:
         rows = self.rows
         compat = self.compat
         buckets = DURATION_BUCKETS
+        # Consecutive requests mostly share a row: the last one is tried before the dict.
+        row: HttpRow | None = None
+        last_route: object = None
+        last_method = b""
+        last_status = -1
         for now, req, ex in pending:
             # outcome(), with the common case (forwarded and answered) inline: measured
             # 0.25 us per request less than calling it
@@ -254,29 +315,36 @@ class RequestStats:
             received = len(req.head) + req.body_received
             start = req.start
             took = now - start if start else 0.0
-            key = (req.route, req.method, status)
-            row = rows.get(key)
-            if row is None:
-                row = rows[key] = [0] * HTTP_WIDTH
-            row[REQUESTS] += 1
-            row[BYTES_IN] += received
-            row[BYTES_OUT] += sent
-            row[DURATION_SUM] += took
-            bucket = bisect_left(buckets, took)
-            row[DURATION_B + bucket] += 1
+            route = req.route
+            method = req.method
+            if row is None or route is not last_route or status != last_status or (
+                method != last_method
+            ):
+                key = (route, method, status)
+                row = rows.get(key)
+                if row is None:
+                    row = rows[key] = HttpRow()
+                last_route, last_method, last_status = route, method, status
+            row.requests += 1
+            row.bytes_in += received
+            row.bytes_out += sent
+            row.duration_sum += took
+            counts = row.counts
+            bucket = bucket_of(buckets, took)
+            counts[bucket] += 1
             if ex is not None:
                 upstream = now - ex.began
-                row[UPSTREAM_COUNT] += 1
-                row[UPSTREAM_SUM] += upstream
+                row.upstream_count += 1
+                row.upstream_sum += upstream
                 # upstream <= took, and usually just below it: most often the same bucket
                 if bucket and upstream <= buckets[bucket - 1]:
-                    bucket = bisect_left(buckets, upstream)
-                row[UPSTREAM_B + bucket] += 1
+                    bucket = bucket_of(buckets, upstream)
+                counts[_UPSTREAM + bucket] += 1
                 if ex.retries:
-                    row[RETRIES] += ex.retries
+                    row.retries += ex.retries
             if compat:
-                row[REQUEST_SIZE_B + bisect_left(SIZE_BUCKETS, received)] += 1
-                row[RESPONSE_SIZE_B + bisect_left(SIZE_BUCKETS, sent)] += 1
+                counts[_REQUEST_SIZE + bucket_of(SIZE_BUCKETS, received)] += 1
+                counts[_RESPONSE_SIZE + bucket_of(SIZE_BUCKETS, sent)] += 1
 
     # -- per upstream connection (not per request) ------------------------------------------
     def _endpoint(self, key: tuple[str, int]) -> list[float]:
@@ -308,8 +376,9 @@ class RequestStats:
         http: Rows = {}
         hosts = self.hosts
         hosts.follow(table)
-        for (route, method, status), values in rows.items():
+        for (route, method, status), counted in rows.items():
             key: Key = (*labels_of(route, hosts), method.decode("latin-1"), str(status))
+            values = counted.values()
             have = http.get(key)  # two routes of one rule (recompiled): one label set
             if have is None:
                 http[key] = values

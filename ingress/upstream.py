@@ -32,7 +32,7 @@ from typing import Final, cast
 import httptools
 from mypy_extensions import mypyc_attr
 
-from ingress.headscan import must_go
+from ingress.headscan import head_end, must_go
 from ingress.outbox import Outbox
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
@@ -52,7 +52,6 @@ MAX_RESPONSE_HEAD: Final = 64 * 1024
 # bytes, head included: pipelining only behind responses this small
 SMALL_RESPONSE: Final = 16 * 1024
 _CRLF: Final = b"\r\n"
-_BLANK: Final = b"\r\n\r\n"
 _LAST_CHUNK: Final = b"0\r\n\r\n"
 # In the current response: its head, its body (llhttp), or the body of a repeated head
 # (counted, see _repeated).
@@ -296,7 +295,7 @@ class UpstreamConnection(asyncio.Protocol):
                         return
                 else:  # (the common miss, counted here: no call)
                     self.pool.memo_misses += 1
-            blank = data.find(_BLANK)
+            blank = head_end(data, 0)
             if blank > 0 and data[9:10] != b"1":  # a final head (llhttp checks the digits)
                 self._whole(data, blank + 4, ex)
                 return
@@ -467,7 +466,7 @@ class UpstreamConnection(asyncio.Protocol):
         pos = 0
         interim: list[bytes] = []  # 1xx heads for the client, before the final one
         while True:
-            blank = data.find(_BLANK, max(pos, fed - 3))
+            blank = head_end(data, max(pos, fed - 3))
             if blank < 0:  # the head goes on in the next read
                 if fed < len(data) and not self._feed(data[fed:], ex):
                     return

@@ -125,9 +125,10 @@ class LightExchange(Exchange, Answers):
         client = self.client
         ctx = client.ctx
         route = self.req.route
-        state = route.cache  # type: ignore[attr-defined]  # (a RouteResult: routed)
+        assert route is not None  # (routed)
+        state = route.cache
         if state is None or state.owner is not ctx:
-            state = route.cache = ctx.route_state(route)  # type: ignore[attr-defined, arg-type]
+            state = route.cache = ctx.route_state(route)
         bal: Balancer = state.balancer
         eps = bal.endpoints
         # what was tried, and the endpoints out for their health (proxy/outlier.py)
@@ -185,7 +186,9 @@ class LightExchange(Exchange, Answers):
         assert plan.hash_key is not None
         scheme = b"https" if self.https else b"http"
         key = plan.hash_key.expand(self.req, self.client.client_ip, scheme)
-        route_key: str = self.req.route.key  # type: ignore[attr-defined]  # (routed)
+        route = self.req.route
+        assert route is not None  # (routed)
+        route_key = route.key
         if plan.hash_subset:
             subset = plan.runtime.subsets(route_key, eps, plan.hash_subset).pick(key)
             usable = [e for e in subset if e not in skip]

@@ -90,8 +90,6 @@ class Balancer:
     (endpoints changed) and `_observe` (a latency came in)."""
 
     policy: ClassVar[str] = ""
-    needs_key: ClassVar[bool] = False  # True: pick() hashes its key (maglev)
-    observes: ClassVar[bool] = False  # True: latencies matter (`_observe`)
 
     __slots__ = (
         "_cap_active",
@@ -105,6 +103,8 @@ class Balancer:
         "health",
         "max_active",
         "max_connecting",
+        "needs_key",
+        "observes",
         "out",
         "overflows",
         "rng",
@@ -120,6 +120,10 @@ class Balancer:
         max_active: int = 0,
         max_connecting: int = 0,
     ) -> None:
+        # Instance fields, not class attributes: compiled, the per-request reads are
+        # struct reads. A subclass sets them after this __init__.
+        self.needs_key = False  # True: pick() hashes its key (maglev)
+        self.observes = False  # True: latencies matter (`_observe`)
         self.rng = rng or _RNG
         self.max_active = max_active  # 0: no cap (both are set once, here)
         self.max_connecting = max_connecting

@@ -143,7 +143,6 @@ class Ewma(PowerOfTwo):
     """
 
     policy = "ewma"
-    observes = True
 
     __slots__ = ("_clock", "_ewma", "_touched")
 
@@ -161,6 +160,7 @@ class Ewma(PowerOfTwo):
         super().__init__(
             endpoints, weights, rng=rng, max_active=max_active, max_connecting=max_connecting
         )
+        self.observes = True
 
     def _setup(self) -> None:
         super()._setup()

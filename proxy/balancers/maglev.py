@@ -80,7 +80,6 @@ def build_table(names: Sequence[str], weights: Sequence[float] | None, size: int
 
 class Maglev(Balancer):
     policy = "maglev"
-    needs_key = True
 
     __slots__ = ("_next", "_size", "_table")
 
@@ -98,6 +97,7 @@ class Maglev(Balancer):
         super().__init__(
             endpoints, weights, rng=rng, max_active=max_active, max_connecting=max_connecting
         )
+        self.needs_key = True
 
     def _setup(self) -> None:
         self._table: array[int] | None = None

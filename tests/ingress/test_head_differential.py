@@ -20,9 +20,10 @@ from ingress.context import ProxyContext
 from ingress.http1 import HttpProtocol
 from ingress.outbox import Outbox
 from ingress.request import RequestState
+from ingress.route_match import RouteResult
 from ingress.settings import HttpSettings
 from tests.ingress.test_http_strict import BAD_400, BAD_OTHER
-from tests.ingress.test_http_timeouts import FakeLoop, FakeTransport
+from tests.ingress.test_http_timeouts import NOT_FOUND, FakeLoop, FakeTransport
 
 SETTINGS = HttpSettings(max_request_line=1024, max_header_bytes=4096, max_headers=20)
 TCHAR = frozenset(b"!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ")
@@ -163,7 +164,7 @@ class Capture(ProxyContext):
     seen: list[RequestState]
     parsed: list[Parsed]
 
-    def route(self, req: RequestState) -> object:  # type: ignore[override]
+    def route(self, req: RequestState) -> RouteResult:
         self.seen.append(req)
         self.parsed.append(
             Parsed(
@@ -180,16 +181,7 @@ class Capture(ProxyContext):
                 req.forward.split(b"\r\n")[1:-1],
             )
         )
-        return NotFound
-
-
-class NotFound:
-    status = 404
-    endpoints = ()
-    key = ""
-    cache = None
-    plan = None
-    repeatable = True
+        return NOT_FOUND
 
 
 def fast(head: bytes, settings: HttpSettings = SETTINGS) -> Parsed | None:

@@ -87,10 +87,12 @@ def random_bytes() -> list[bytes]:
 def test_the_reference_finds_the_common_request_and_the_fields_that_go() -> None:
     """Control for the comparisons below: the reference itself answers as intended."""
     head = b"GET / HTTP/1.1\r\nHost: a\r\nUser-Agent: x\r\n\r\n"
-    assert REF.only_host(head, 14) == head.index(b" a\r\n")  # just past "Host:"
-    assert REF.only_host(head.replace(b"User-Agent", b"Connection"), 14) == -1
-    assert REF.only_host(head.replace(b"User-Agent: x", b"Host: b"), 14) == -1
-    assert REF.only_host(head.replace(b"Host: a\r\n", b""), 14) == -1
+    assert REF.common_host(head, 14) == b"a"
+    assert REF.common_host(head.replace(b"Host: a", b"Host: \tb.c:8 "), 14) == b"b.c:8"
+    assert REF.common_host(head.replace(b"User-Agent", b"Connection"), 14) is None
+    assert REF.common_host(head.replace(b"User-Agent: x", b"Host: b"), 14) is None
+    assert REF.common_host(head.replace(b"Host: a\r\n", b""), 14) is None
+    assert REF.head_end(head, 0) == len(head) - 4 and REF.head_end(head, len(head) - 3) == -1
     assert not REF.must_go(b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\n\r\n")
     assert REF.must_go(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
 
@@ -102,9 +104,13 @@ def test_requests_agree() -> None:
     for head in heads:
         line_end = head.find(b"\r\n")
         for start in {0, max(line_end, 0), len(head) - 1, len(head), len(head) + 3}:
-            if loaded.only_host(head, start) != REF.only_host(head, start):
-                disagreements.append((head, start))
-    assert sum(1 for h in heads if REF.only_host(h, h.find(b"\r\n")) >= 0) > 500
+            if loaded.common_host(head, start) != REF.common_host(head, start):
+                disagreements.append((head, start, "common_host"))
+        for start in range(-6, len(head) + 2):
+            if loaded.head_end(head, start) != REF.head_end(head, start):
+                disagreements.append((head, start, "head_end"))
+    assert sum(1 for h in heads if REF.common_host(h, h.find(b"\r\n")) is not None) > 500
+    assert sum(1 for h in heads if REF.head_end(h, 0) >= 0) > 500
     assert disagreements == []
 
 
@@ -121,6 +127,8 @@ def test_wrong_types_are_refused() -> None:
     with pytest.raises(TypeError):
         loaded.must_go("HTTP/1.1 200 OK\r\n\r\n")  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        loaded.only_host(bytearray(b"GET / HTTP/1.1\r\n\r\n"), 0)  # type: ignore[arg-type]
+        loaded.common_host(bytearray(b"GET / HTTP/1.1\r\n\r\n"), 0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        loaded.only_host(b"GET / HTTP/1.1\r\n\r\n")  # type: ignore[call-arg]
+        loaded.common_host(b"GET / HTTP/1.1\r\n\r\n")  # type: ignore[call-arg]
+    with pytest.raises(TypeError):
+        loaded.head_end(memoryview(b"\r\n\r\n"), 0)  # type: ignore[arg-type]

@@ -10,6 +10,8 @@ from typing import Any
 from ingress.context import ProxyContext
 from ingress.http1 import HttpProtocol
 from ingress.outbox import Outbox
+from ingress.route_match import RouteResult
+from ingress.routes import FixedResponse
 from ingress.settings import HttpSettings
 
 
@@ -88,21 +90,14 @@ class FakeTransport:
         return ("192.0.2.1", 40000) if name == "peername" else None
 
 
-class NotFound:
-    status = 404
-    endpoints = ()
-    key = ""
-    split = None
-    repeatable = True
-    cache = None
-    plan = None
+NOT_FOUND = RouteResult(404, FixedResponse(404), "test: nothing matches")
 
 
 class Router404:
     uses_headers = False
 
-    def match(self, host: object, target: bytes, method: bytes, header: object) -> NotFound:
-        return NotFound()
+    def match(self, host: object, target: bytes, method: bytes, header: object) -> RouteResult:
+        return NOT_FOUND
 
 
 SETTINGS = HttpSettings(header_timeout=5.0, keepalive_timeout=20.0)

@@ -3,8 +3,9 @@ a miss, hits and misses counted; a hit must give exactly what parsing gives."""
 
 from __future__ import annotations
 
-from discovery.model import DEFAULT_LOAD_BALANCING
 from ingress.http1 import HttpProtocol
+from ingress.route_match import RouteResult
+from ingress.routes import Forward
 from tests.ingress.test_http_timeouts import FakeTransport, connect
 from tests.ingress.test_upstream import FakeExchange, upstream
 
@@ -45,23 +46,15 @@ def test_only_plain_keep_alive_requests_are_remembered() -> None:
 
 
 def test_a_repeat_gets_its_own_upstream_head_per_client_and_a_new_router() -> None:
-    class Route:
-        status = 0
-        endpoints = ()
-        key = "none"
-        cache = None
-        split = None
-        repeatable = True
-        balancing = DEFAULT_LOAD_BALANCING
-        plan = None
-
     class Router:
         calls = 0
         uses_headers = False
 
-        def match(self, host: object, target: bytes, method: bytes, header: object) -> Route:
+        def match(
+            self, host: object, target: bytes, method: bytes, header: object
+        ) -> RouteResult:
             Router.calls += 1
-            return Route()
+            return RouteResult(0, Forward(()), "test: no endpoints")  # answered 502
 
     _, t1, p1 = connect()
     p1.ctx.set_router(Router())  # routed (no endpoints: 502), so heads are built
@@ -132,23 +125,16 @@ def test_a_backend_picked_from_a_weighted_split_is_not_memoised() -> None:
     """A repeat must be routed again when its backend was drawn at random (canary
     weights, HTTPRoute backendRefs weights): otherwise one connection sticks to one side."""
 
-    class Picked:
-        status = 0
-        endpoints = ()
-        key = "v2"
-        cache = None
-        split = None
-        repeatable = False
-        balancing = DEFAULT_LOAD_BALANCING
-        plan = None
-
     class Router:
         calls = 0
         uses_headers = False
 
-        def match(self, host: object, target: bytes, method: bytes, header: object) -> Picked:
+        def match(
+            self, host: object, target: bytes, method: bytes, header: object
+        ) -> RouteResult:
             Router.calls += 1
-            return Picked()
+            # a backend drawn from a weighted split: not repeatable
+            return RouteResult(0, Forward(()), "test: v2", repeatable=False)
 
     _, _, p = connect()
     p.ctx.set_router(Router())  # type: ignore[arg-type]

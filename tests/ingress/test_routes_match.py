@@ -37,6 +37,7 @@ from ingress.settings import HttpSettings
 from tests.ingress.routemodel import Headers, ask, backend, name, route, table, vhost
 
 # --- hosts --------------------------------------------------------------------------------
+from tests.ingress.test_http_timeouts import connect
 
 
 def test_host_bytes_are_normalised_and_none_is_the_empty_host() -> None:
@@ -256,8 +257,9 @@ def test_single_backend_results_carry_the_backend_directly() -> None:
     r = ask(t, "/")
     assert r.split is None and r.status == 0 and r.key == "default/web:80"
     assert r.cache is None
-    r.cache = "the hot path's"  # a writable slot, kept on the shared result
-    assert ask(t, "/x").cache == "the hot path's"
+    _, _, proto = connect()
+    state = r.cache = proto.ctx.route_state(r)  # a writable slot, kept on the shared result
+    assert ask(t, "/x").cache is state
     assert r.pick(0.99) is r
 
 

@@ -33,12 +33,14 @@ from ingress.stats import (
     POOL_MISSES,
     REQUESTS,
     RETRIES,
+    SIZE_BUCKETS,
     UPSTREAM_B,
     UPSTREAM_COUNT,
     LoggedStats,
     NullStats,
     ObservabilitySettings,
     RequestStats,
+    bucket_of,
     make_stats,
 )
 from proxy.counters import DURATION_BUCKETS, NBUCKETS, Delta, Key, Totals
@@ -285,7 +287,7 @@ def test_requests_are_noted_then_folded_every_fold_and_at_each_take(
             _read_response(s)
 
     async def state() -> tuple[int, float]:
-        return len(stats.pending), sum(row[REQUESTS] for row in stats.rows.values())
+        return len(stats.pending), sum(row.requests for row in stats.rows.values())
 
     wait_until(lambda: lt.run(state()) == (3, FOLD), what="one fold, three notes")
     assert count(take(lt, p), WEB, "GET", "200") == FOLD + 3
@@ -314,3 +316,13 @@ def test_a_pipelined_request_waits_its_turn_outside_its_upstream_time(
     upstream = row[UPSTREAM_B : UPSTREAM_B + NBUCKETS]
     assert sum(durations[slow_bucket:]) == 2  # both took 0.3 s or more, for the client
     assert sum(upstream[slow_bucket:]) == 1  # but only the first one upstream
+
+
+def test_bucket_of_is_bisect_left() -> None:
+    """The fold's own bucket search (a loop the compiled build runs natively) finds what
+    bisect_left finds, on and around every bound, for both bucket sets."""
+    for bounds in (DURATION_BUCKETS, SIZE_BUCKETS, (), (1.0,)):
+        values = [-1.0, 0.0, 1e9, float("inf")]
+        values += [b + d for b in bounds for d in (-1e-9, 0.0, 1e-9)]
+        for v in values:
+            assert bucket_of(bounds, v) == bisect_left(bounds, v), (bounds, v)
