@@ -3,6 +3,7 @@ harness on routes with ingress-nginx annotations, against the same route without
 
     python3 bench/filter_hotpath.py [--exchanges 40000] [--rounds 5]
         [--only rewrite+cors+affinity,...] [--profile VARIANT]
+        [--instructions [--keep DIR]]
 
 The traffic is bench/varied.lua's clients mode: the varied requests of bench/hotpath.py
 from browsers of a web app on another origin that come back (every request carries an
@@ -11,7 +12,12 @@ sticky cookie the route set, besides their own cookies). Each variant is the Ing
 bench/filters.py runs for it (bench/seaway_l7.py's snapshot), compiled and given its
 plans as a worker does. Prints CPU microseconds per exchange (process time), the median
 of the rounds, and the ratio to "plain" (no annotation). `--profile VARIANT` prints
-cProfile's top functions for that variant instead.
+cProfile's top functions for that variant instead (compiled modules are one entry each:
+for inside them, use --instructions). `--instructions` counts instructions per
+exchange instead (valgrind's callgrind, counting only inside the measured loop, as
+bench/hotpath.py --instructions does), which the other processes of a shared machine do
+not change; `--keep DIR` keeps each variant's callgrind file there for callgrind_annotate
+(--inclusive=yes shows what each function costs with what it calls).
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ import cProfile
 import pstats
 import random
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
+from functools import reduce
 from pathlib import Path
 
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
@@ -90,20 +99,45 @@ def run(variant: str, pairs: list[tuple[bytes, bytes]], exchanges: int) -> float
     conns = wire(ctx, loop, BACKEND)
     n = len(traffic)
     start = time.process_time()
-    for i in range(exchanges):
+
+    def exchange(_: None, i: int) -> None:
         req, resp = traffic[i % n]
         client = conns[i % CONNECTIONS]
         client.data_received(req)
         loop.iteration_end()
         ex = client.exchange
         if ex is None:  # answered by the proxy (a preflight)
-            continue
+            return
         assert ex.conn is not None and resp is not None, "not forwarded"
         ex.conn.data_received(resp)
         loop.iteration_end()
+
+    reduce(exchange, range(exchanges), None)  # (see --instructions)
     spent = time.process_time() - start
     assert all(c.exchange is None and not c.closing for c in conns)
     return spent
+
+
+def instructions(wanted: list[str], exchanges: int, keep: str) -> int:
+    """Instructions per exchange of each variant, each run in callgrind with collection on
+    only inside functools.reduce (the measured loop; setup is not counted)."""
+    exchanges = min(exchanges, 5000)  # (callgrind runs ~50x slower)
+    print(f"{'variant':24}{'instructions':>13}{'vs plain':>10}")
+    counts: dict[str, float] = {}
+    for variant in wanted:
+        with tempfile.TemporaryDirectory() as tmp:
+            out = Path(keep or tmp) / f"{variant}.callgrind"
+            argv = [
+                "valgrind", "--tool=callgrind", "--collect-atstart=no",
+                "--toggle-collect=functools_reduce", f"--callgrind-out-file={out}",
+                sys.executable, __file__, "--exchanges", str(exchanges), "--counted", variant,
+            ]  # fmt: skip
+            subprocess.run(argv, check=True, capture_output=True)
+            text = out.read_text()
+        summary = next(ln for ln in text.splitlines() if ln.startswith("summary:"))
+        counts[variant] = int(summary.split()[1]) / exchanges
+        print(f"{variant:24}{counts[variant]:>13,.0f}{counts[variant] / counts['plain']:>9.2f}x")
+    return 0
 
 
 def main() -> int:
@@ -112,8 +146,16 @@ def main() -> int:
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(VARIANTS)}")
     p.add_argument("--profile", default="", help="cProfile this variant instead")
+    p.add_argument(
+        "--instructions", action="store_true", help="instructions per exchange (callgrind)"
+    )
+    p.add_argument("--keep", default="", help="with --instructions: keep callgrind files here")
+    p.add_argument("--counted", default="", help=argparse.SUPPRESS)  # (inside valgrind)
     args = p.parse_args()
     pairs = varied(4096)
+    if args.counted:
+        run(args.counted, pairs, args.exchanges)
+        return 0
     if args.profile:
         if args.profile not in VARIANTS:
             p.error(f"unknown variant {args.profile}")
@@ -124,6 +166,8 @@ def main() -> int:
         pstats.Stats(prof).sort_stats("tottime").print_stats(30)
         return 0
     wanted = chosen(p, args.only)
+    if args.instructions:
+        return instructions(wanted, args.exchanges, args.keep)
     spent: dict[str, list[float]] = {v: [] for v in wanted}
     for _ in range(args.rounds):  # variants alternate within every round
         for v in wanted:

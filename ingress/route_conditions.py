@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
+from functools import lru_cache
 from urllib.parse import unquote_to_bytes
 
 from ingress.routes import RouteMatch, ValueMatch
@@ -23,8 +24,11 @@ def no_header(name: bytes) -> bytes | None:
     return None
 
 
+@lru_cache(maxsize=4096)
 def compile_pattern(pattern: str, ignore_case: bool = False) -> re.Pattern[bytes]:
-    """A regex of the route model, for raw request bytes (raises re.error if invalid)."""
+    """A regex of the route model, for raw request bytes (raises re.error if invalid).
+    One pattern object per (pattern, case) (re's own cache may drop it): a route's
+    rewrite knows the route's match by it (route_match.LAST_REGEX)."""
     return re.compile(pattern.encode(), re.IGNORECASE if ignore_case else 0)
 
 

@@ -63,10 +63,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "HOST_CACHE_SIZE",
+    "LAST_REGEX",
     "NOT_FOUND_SOURCE",
     "CompiledTable",
     "Explanation",
     "ListenerMatcher",
+    "RegexHit",
     "RouteResult",
     "Verdict",
     "compile_table",
@@ -82,6 +84,22 @@ HOST_CACHE_SIZE: Final = 1024
 NOT_FOUND_SOURCE: Final = "no matching rule and no default backend"
 
 FindFn = Callable[[bytes, bytes, bytes, HeaderLookup], "RouteResult | None"]
+
+
+class RegexHit:
+    """The match of the regex path that won the last request routed by one (see
+    ``LAST_REGEX``): a route's rewrite (ingress/filters/rewrite.py), which runs right
+    after routing and mostly has the route's own path as its pattern (ingress-nginx's
+    rewrite-target), takes its captures from here instead of searching the path again.
+    A reader checks that the match is of its pattern and of this request's path."""
+
+    __slots__ = ("found",)
+
+    def __init__(self) -> None:
+        self.found: re.Match[bytes] | None = None
+
+
+LAST_REGEX: Final = RegexHit()  # (a worker routes one request at a time)
 
 
 def normalize_host(host: bytes) -> bytes:
@@ -337,11 +355,11 @@ class _RouteIndex:
             if best is not None and c.index > best.index:
                 break
             regex = c.regex
-            if (
-                regex is not None
-                and regex.search(path) is not None
-                and (c.cond is None or c.cond.holds(target, method, header))
-            ):
+            if regex is None:
+                continue
+            found = regex.search(path)
+            if found is not None and (c.cond is None or c.cond.holds(target, method, header)):
+                LAST_REGEX.found = found
                 best = c
                 break
         return best.result if best is not None else None
@@ -361,6 +379,32 @@ class _Always:
         return self.result
 
 
+# Path regexes that match every path ("/" and what follows: "." takes any byte of a path
+# but LF, which none has), with or without a "^": ingress-nginx's "/" and "/(.*)" paths
+# of a regex host.
+_EVERY_PATH: Final = frozenset({"/", "/.*", "/(.*)", "/.*$", "/(.*)$"})
+
+
+def matches_every_path(regex: str) -> bool:
+    """Whether a path regex matches every path (one that starts with "/")."""
+    return (regex[1:] if regex.startswith("^") else regex) in _EVERY_PATH
+
+
+class _Slash:
+    """The finder of a virtual host whose first route's regex matches every path (see
+    _EVERY_PATH): no regex to run; only a target that is not a path ("*") goes on."""
+
+    __slots__ = ("result",)
+
+    def __init__(self, result: RouteResult) -> None:
+        self.result = result
+
+    def find(
+        self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
+    ) -> RouteResult | None:
+        return self.result if path.startswith(b"/") else None
+
+
 class _Regexes:
     """The finder of a virtual host whose routes are all regexes without other conditions
     (an ingress-nginx host with use-regex or rewrite-target): the first that matches."""
@@ -374,7 +418,9 @@ class _Regexes:
         self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
     ) -> RouteResult | None:
         for search, result in self._tests:
-            if search(path) is not None:
+            found = search(path)
+            if found is not None:
+                LAST_REGEX.found = found
                 return result
         return None
 
@@ -402,7 +448,12 @@ class _VHost:
                 paths.add(c.key, c.kind, c.result)
             self.find = paths.match
         elif all(c.kind == "Regex" and c.cond is None for c in candidates):
-            self.find = _Regexes(candidates).find
+            assert first is not None
+            if matches_every_path(first.key.decode()):
+                assert first.result is not None
+                self.find = _Slash(first.result).find
+            else:
+                self.find = _Regexes(candidates).find
         else:
             self.find = _RouteIndex(candidates).match
 

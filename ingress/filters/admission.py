@@ -104,4 +104,4 @@ class LocalAnswer(Answers):
         raise AssertionError("a request answered by the proxy is never forwarded")
 
     def finished(self) -> None:
-        pass
+        self.req.plan = None  # (a cycle otherwise: see LightExchange.finished)

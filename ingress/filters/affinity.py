@@ -23,8 +23,8 @@ from collections.abc import Container, Sequence
 from typing import Final
 
 from discovery.snapshot import EndpointInfo
+from ingress.filters.fieldscan import cookie
 from ingress.filters.hashring import HashRing
-from ingress.route_conditions import cookie_value
 from ingress.route_filters import CookieAffinity
 
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -123,30 +123,19 @@ class StickyCookie:
     def endpoint_key(self, ep: EndpointInfo) -> bytes:
         return _md5(self._salt + ep.address.encode())
 
-    def stuck(
-        self,
-        cookies: bytes | None,
-        endpoints: Sequence[EndpointInfo],
-        skip: Container[EndpointInfo],
+    def in_head(
+        self, head: bytes, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]
     ) -> EndpointInfo | None:
-        """The usable endpoint the request's cookie names, or None. The cookie is read
-        where its name starts the Cookie header or follows "; " (what clients send),
-        else by route_conditions.cookie_value; its value is stripped only when unseen."""
-        if cookies is None:
-            return None
-        at = cookies.find(self.prefix)
-        if at < 0:
-            return None
-        # (not `cookies[at - 2 : at]`: compiled, a negative start is not counted from
-        # the end as Python counts it)
-        if at and (at < 2 or cookies[at - 2] != 59 or cookies[at - 1] != 32):  # "; "
-            value = cookie_value(cookies, self.name)
-            if value is None:
-                return None
-            raw = self.prefix + value
-        else:
-            end = cookies.find(b";", at)
-            raw = cookies[at:] if end < 0 else cookies[at:end]  # (name=value)
+        """The usable endpoint the cookie in a request head names, or None: the first
+        cookie of that name in the head's Cookie fields, in order (nginx's $cookie_NAME
+        and $http_cookie join every Cookie field), read by ingress/filters/fieldscan."""
+        raw = cookie(head, self.name)
+        return None if raw is None else self._endpoint(raw, endpoints, skip)
+
+    def _endpoint(
+        self, raw: bytes, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]
+    ) -> EndpointInfo | None:
+        """The usable endpoint a cookie (``name=value``) names: remembered per value."""
         if endpoints is not self._endpoints:
             self._refresh(endpoints)
         seen = self._seen

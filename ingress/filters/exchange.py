@@ -118,6 +118,7 @@ class FilteredExchange(LightExchange):
 
     def finished(self) -> None:
         """The request ended (answered, or its connection lost)."""
+        self.req.plan = None  # (see LightExchange.finished)
         if self.holding:
             self.holding = False
             zone = self.plan.concurrency

@@ -18,6 +18,8 @@ from typing import TYPE_CHECKING
 from discovery.snapshot import EndpointInfo
 from ingress.exchange import Exchange
 from ingress.filters.admission import Answers
+from ingress.filters.cors import REPLACED
+from ingress.filters.fieldscan import has_field
 from ingress.filters.headers import field_lines
 from ingress.http1 import HttpProtocol
 from ingress.request import RequestState
@@ -66,7 +68,10 @@ class LightExchange(Exchange, Answers):
             self.send_to(ep, client.ctx.pools.get((ep.ip, ep.port)), n, False)
 
     def finished(self) -> None:
-        """The request ended (answered, or its connection lost): nothing to release."""
+        """The request ended (answered, or its connection lost): nothing to release but
+        the request's reference to this exchange (a cycle otherwise: the cycle collector,
+        not reference counting, would free both, and run more often for it)."""
+        self.req.plan = None
 
     def response_head(self, data: bytes, end: int) -> bytes:
         """A response from the backend (`data`: its head, ending at `end`, then maybe body
@@ -79,7 +84,11 @@ class LightExchange(Exchange, Answers):
         origin = self.origin
         cors = plan.cors if origin is not None else None
         remover = cors.remover if cors is not None else None
-        if edits or (remover is not None and remover.search(data, 0, end) is not None):
+        if edits or (
+            remover is not None
+            and has_field(data, end, REPLACED)  # (no such field: nothing to remove)
+            and remover.search(data, 0, end) is not None
+        ):
             head = data[:end]
             for edit in edits:
                 head = edit.apply(head)
@@ -132,13 +141,9 @@ class LightExchange(Exchange, Answers):
         while True:
             ep: EndpointInfo | None = None
             if sticky is not None:
-                # (a failed try re-pins; a head without the cookie's "name=" anywhere has
-                # no such cookie: a new client's Cookie field is not even looked for)
-                req = self.req
-                if req.head.find(sticky.prefix) >= 0 and not (
-                    skip and sticky.spec.change_on_failure
-                ):
-                    ep = sticky.stuck(req.header(b"cookie"), eps, skip)
+                # (a failed try re-pins; the cookie is read in the head, in place)
+                if not (skip and sticky.spec.change_on_failure):
+                    ep = sticky.in_head(self.req.head, eps, skip)
                 if ep is None:
                     ep = self._place(bal, eps, skip)
             elif plan.hash_key is not None:

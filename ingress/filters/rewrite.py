@@ -15,7 +15,7 @@ from typing import Final
 
 from ingress.route_actions import rewrite_target
 from ingress.route_conditions import compile_pattern
-from ingress.route_match import request_path
+from ingress.route_match import LAST_REGEX, request_path
 from ingress.routes import PathMatch, PathRewrite, RegexReplace
 
 _CAPTURE: Final = re.compile(rb"\$(?:\{(\d+)\}|(\d))")
@@ -55,12 +55,22 @@ class TargetRewrite:
     The usual one (ingress-nginx's rewrite-target: one regex, a replacement of text and
     one group, as ``/$1`` or ``/api/$2``, the text without a query) is kept apart as
     (pattern, text, group) and done inline for an origin-form target the pattern
-    matches, searched up to its query (``endpos``) rather than on a copy of its path."""
+    matches: with the captures of the route's own match when the route's path regex is
+    that pattern, or "^" and that pattern (ingress-nginx's location for the path it
+    rewrites) and it matched at the path's start (route_match.LAST_REGEX: the path is
+    not searched twice), else searched up to its query (``endpos``) rather than on a
+    copy of its path."""
 
-    __slots__ = ("_matched", "_one", "_steps")
+    __slots__ = ("_matched", "_one", "_routed", "_routed_same", "_steps", "identity")
 
     def __init__(self, rewrites: tuple[PathRewrite, ...], matched: PathMatch) -> None:
         self._matched = matched
+        # The route's own regex when its match is this rewrite's (see the class doc);
+        # _routed_same: the very pattern (else "^" and it: only a match at 0 is the same).
+        self._routed: re.Pattern[bytes] | None = None
+        self._routed_same = False
+        # Whether an origin-form target comes out as it went in (see _is_identity).
+        self.identity = False
         steps: list[PathRewrite | tuple[re.Pattern[bytes], Template]] = []
         for r in rewrites:
             if isinstance(r, RegexReplace):
@@ -77,11 +87,38 @@ class TargetRewrite:
                 text, group = template
                 if isinstance(text, bytes) and isinstance(group, int) and text.find(b"?") < 0:
                     self._one = (pattern, text, group)
+                    self._routed_by(rewrites[0], matched)
+                    self.identity = _is_identity(rewrites[0], text, group)
+
+    def _routed_by(self, rewrite: PathRewrite, matched: PathMatch) -> None:
+        if not isinstance(rewrite, RegexReplace) or matched.kind != "Regex":
+            return
+        if matched.ignore_case != rewrite.ignore_case:
+            return
+        if matched.value == rewrite.pattern or matched.value == "^" + rewrite.pattern:
+            self._routed = compile_pattern(matched.value, matched.ignore_case)
+            self._routed_same = matched.value == rewrite.pattern
 
     def apply(self, target: bytes) -> bytes:
         """`target` rewritten by the route's steps, in order."""
+        if self.identity and target.startswith(b"/"):
+            return target
         one = self._one
         if one is not None and target.startswith(b"/"):  # (_regex and expand, inline)
+            hit = LAST_REGEX.found
+            if (
+                hit is not None
+                and hit.re is self._routed
+                and (self._routed_same or hit.start() == 0)
+            ):
+                # routed by this very pattern: its match, if it was of this target's path
+                # (the whole target, or what comes before its "?")
+                path: bytes = hit.string
+                if path is target:
+                    return one[1] + (hit.group(one[2]) or b"")
+                n = len(path)
+                if len(target) > n and target[n] == 63 and target.startswith(path):  # "?"
+                    return one[1] + (hit.group(one[2]) or b"") + target[n:]
             q = target.find(b"?")
             found = one[0].search(target) if q < 0 else one[0].search(target, 0, q)
             if found is not None:  # (no "?" in the text nor in the path: the query follows)
@@ -94,6 +131,22 @@ class TargetRewrite:
             else:
                 target = rewrite_target(step, target, self._matched)
         return target
+
+
+def _is_identity(rewrite: PathRewrite, text: bytes, group: int) -> bool:
+    """Whether the rewrite gives every origin-form target back unchanged: "^T(.*)" or,
+    for T "/", "/(.*)" (the first "/" of such a target is its first byte), replaced by
+    "T$1" with T literal text (and caseless, when the pattern ignores case): T, then all
+    the path after it ("." takes any byte of a target but LF, which none has), then the
+    query, kept. ingress-nginx's rewrite-target /$1 on a path /(.*) is one."""
+    if not isinstance(rewrite, RegexReplace) or group != 1:
+        return False
+    t = text.decode("latin-1")
+    if re.escape(t) != t:
+        return False  # (regex syntax in T, or what re.escape escapes anyway: not sure)
+    if rewrite.ignore_case and t.lower() != t.upper():
+        return False  # (a letter in T may match another case, and come out as T's)
+    return rewrite.pattern == "^" + t + "(.*)" or (t == "/" and rewrite.pattern == "/(.*)")
 
 
 def _regex(pattern: re.Pattern[bytes], template: Template, target: bytes) -> bytes:

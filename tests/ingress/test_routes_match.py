@@ -3,6 +3,9 @@ order, actions, weighted backends, sources, compile errors and explanations."""
 
 from __future__ import annotations
 
+import random
+import re
+
 import pytest
 
 from ingress.context import ProxyContext
@@ -13,6 +16,7 @@ from ingress.route_filters import BodyLimit, Rewrite, Timeouts
 from ingress.route_match import (
     NOT_FOUND_SOURCE,
     compile_table,
+    matches_every_path,
     normalize_host,
     pick_weighted,
     request_path,
@@ -122,6 +126,34 @@ def test_regex_paths_are_searched_with_their_own_anchors_and_case_flag() -> None
     assert name(ask(t, "/x/api/v2/")) == "home"  # anchored at the start
     assert name(ask(t, "/static/logo.png?v=1")) == "img"  # unanchored start, $ at the end
     assert name(ask(t, "/static/logo.PNG")) == "home"  # case-sensitive without the flag
+
+
+def test_a_regex_that_matches_every_path_is_known_as_such() -> None:
+    """ingress-nginx's regex hosts often start with "^/" or "^/(.*)" (use-regex or
+    rewrite-target on "/" or "/(.*)"): such a first route takes every path without its
+    regex being run, and nothing else (the "*" of OPTIONS * goes on to the next host)."""
+    rng = random.Random(3)
+    alphabet = [b"/", b"a", b"A", b"%2F", b"?", b".", b"\r", b"\xff", b"\x00", b" ", b"$"]
+    paths = [b"/" + b"".join(rng.choice(alphabet) for _ in range(rng.randint(0, 9)))]
+    for _ in range(300):
+        paths.append(b"/" + bytes(rng.randrange(256) for _ in range(12)).replace(b"\n", b""))
+    every = ["/", "/.*", "/(.*)", "^/", "^/.*", "^/(.*)", "^/(.*)$", "/.*$"]
+    for pattern in every:
+        assert matches_every_path(pattern)
+        for ignore_case in (False, True):
+            regex = re.compile(pattern.encode(), re.IGNORECASE if ignore_case else 0)
+            assert all(regex.search(p) is not None for p in paths), pattern
+    for pattern in ["^/a", "/(.+)", "^/(.*)/", "(.*)", "^(/.*)", "^/.?", "//"]:
+        assert not matches_every_path(pattern), pattern
+    for first in ("^/(.*)", "^/"):
+        t = table(
+            vhost(["a.test"], route("all", first, "Regex", ignore_case=True),
+                  route("never", "^/a", "Regex", ignore_case=True)),
+            vhost([], route("star", "^\\*$", "Regex")),
+        )  # fmt: skip
+        for target in ("/", "/a/b?c=1", "/%2Fx", "http://a.test/x?y", "http://a.test"):
+            assert name(ask(t, target)) == "all", target
+        assert name(ask(t, "*", method="OPTIONS")) == "star"
 
 
 def test_route_order_is_the_tables_not_the_matchers() -> None:

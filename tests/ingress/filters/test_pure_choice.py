@@ -52,16 +52,22 @@ def test_set_cookie_attributes_in_lua_resty_cookie_order() -> None:
     assert plain.endswith(b"; Path=/; HttpOnly") and b"Secure" not in plain
 
 
+def head(*cookies: bytes) -> bytes:
+    """A request head with these Cookie fields."""
+    fields = b"".join(b"Cookie: " + c + b"\r\n" for c in cookies)
+    return b"GET / HTTP/1.1\r\nHost: a\r\n" + fields + b"\r\n"
+
+
 def test_persistent_cookie_names_its_endpoint_while_usable() -> None:
     sticky = StickyCookie(CookieAffinity("S", mode="persistent"), "ns/svc:80")
     ep, key = sticky.new_key(EPS[2], EPS, ())
     assert ep == EPS[2]
-    cookie = b"other=1; S=" + key + b"|" + sticky.tag
-    assert sticky.stuck(cookie, EPS, ()) == EPS[2]
-    assert sticky.stuck(cookie, EPS, {EPS[2]}) is None  # tried already: choose again
-    assert sticky.stuck(cookie, EPS[3:], ()) is None  # gone
-    assert sticky.stuck(b"S=" + key + b"|othertag", EPS, ()) is None  # another backend's
-    assert sticky.stuck(None, EPS, ()) is None
+    cookie = head(b"other=1; S=" + key + b"|" + sticky.tag)
+    assert sticky.in_head(cookie, EPS, ()) == EPS[2]
+    assert sticky.in_head(cookie, EPS, {EPS[2]}) is None  # tried already: choose again
+    assert sticky.in_head(cookie, EPS[3:], ()) is None  # gone
+    assert sticky.in_head(head(b"S=" + key + b"|othertag"), EPS, ()) is None  # another's
+    assert sticky.in_head(head(), EPS, ()) is None
 
 
 def test_balanced_cookie_goes_where_the_ring_sends_its_key() -> None:
@@ -69,12 +75,13 @@ def test_balanced_cookie_goes_where_the_ring_sends_its_key() -> None:
     ep, key = sticky.new_key(EPS[0], EPS, ())
     assert re.fullmatch(rb"[0-9a-f]{16}", key)
     assert ep == HashRing(EPS).pick(key)
-    assert sticky.stuck(b"S=" + key + b"|" + sticky.tag, EPS, ()) == ep
+    assert sticky.in_head(head(b"S=" + key + b"|" + sticky.tag), EPS, ()) == ep
 
 
 def test_sticky_cookie_is_read_as_cookie_value_reads_it() -> None:
-    """The inline read and the values remembered per route give cookie_value's answer:
-    the first cookie of that name at a cookie boundary, spaces around it ignored."""
+    """The read in the head and the values remembered per route give cookie_value's
+    answer: the first cookie of that name at a cookie boundary, spaces around it
+    ignored."""
     sticky = StickyCookie(CookieAffinity("S", mode="persistent"), "ns/svc:80")
     key = sticky.new_key(EPS[1], EPS, ())[1]
     good = b"S=" + key + b"|" + sticky.tag
@@ -93,7 +100,23 @@ def test_sticky_cookie_is_read_as_cookie_value_reads_it() -> None:
         (b"a=1", None),
     ]:
         for _ in range(2):  # unseen, then remembered
-            assert sticky.stuck(header, EPS, ()) == expected, header
+            assert sticky.in_head(head(header), EPS, ()) == expected, header
+
+
+def test_sticky_cookie_is_the_first_of_its_name_in_any_cookie_field() -> None:
+    """nginx (since 1.23) joins every Cookie field for $http_cookie and $cookie_NAME,
+    which ingress-nginx's sticky balancer reads: the first cookie of the name counts,
+    whichever field it is in; its name elsewhere in the head (the target, another
+    field) is not a cookie; a field name in any case is a Cookie field."""
+    sticky = StickyCookie(CookieAffinity("S", mode="persistent"), "ns/svc:80")
+    good = b"S=" + sticky.new_key(EPS[1], EPS, ())[1] + b"|" + sticky.tag
+    other = b"S=" + sticky.new_key(EPS[4], EPS, ())[1] + b"|" + sticky.tag
+    assert sticky.in_head(head(b"a=1", b"b=2; " + good), EPS, ()) == EPS[1]
+    assert sticky.in_head(head(good, other), EPS, ()) == EPS[1]
+    assert sticky.in_head(head(b"a=S=1", other, good), EPS, ()) == EPS[4]
+    in_target = b"GET /?" + good + b" HTTP/1.1\r\nHost: a\r\nReferer: /?" + good + b"\r\n"
+    assert sticky.in_head(in_target + b"\r\n", EPS, ()) is None
+    assert sticky.in_head(in_target + b"cOOKIE: " + other + b"\r\n\r\n", EPS, ()) == EPS[4]
 
 
 def test_variables() -> None:
