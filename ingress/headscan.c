@@ -9,25 +9,7 @@
  * never read outside the bytes object. Case is folded for ASCII letters only, as
  * bytes.lower() does.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <string.h>
-
-static inline unsigned char lower(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
-/* Whether the bytes at p (n of them left) start with `word` (lower case), case folded. */
-static inline int starts(const unsigned char *p, Py_ssize_t n, const char *word, Py_ssize_t len) {
-    if (n < len)
-        return 0;
-    for (Py_ssize_t i = 0; i < len; i++)
-        if (lower(p[i]) != (unsigned char)word[i])
-            return 0;
-    return 1;
-}
-
-#define STARTS(p, n, lit) starts((p), (n), (lit), (Py_ssize_t)(sizeof(lit) - 1))
+#include "scan.h"
 
 /* "proxy-" then any bytes but ':' and CR, then ':' (any Proxy-* field). */
 static int proxy_field(const unsigned char *p, Py_ssize_t n) {
@@ -56,20 +38,6 @@ static int value_is(const unsigned char *p, Py_ssize_t n, const char *token, Py_
     return i < n && p[i] == '\r';
 }
 
-/* The next CRLF at or after `from`, or -1. */
-static inline Py_ssize_t next_crlf(const unsigned char *s, Py_ssize_t n, Py_ssize_t from) {
-    while (from + 1 < n) {
-        const unsigned char *cr = memchr(s + from, '\r', (size_t)(n - 1 - from));
-        if (cr == NULL)
-            return -1;
-        Py_ssize_t at = cr - s;
-        if (s[at + 1] == '\n')
-            return at;
-        from = at + 1;
-    }
-    return -1;
-}
-
 /* One of the request fields the proxy acts on, other than Host (ingress/request.py's
  * _FIELDS): the line's name starts at p. */
 static int acted_on(const unsigned char *p, Py_ssize_t n) {
@@ -96,16 +64,6 @@ static int acted_on(const unsigned char *p, Py_ssize_t n) {
     default:
         return 0;
     }
-}
-
-static int bytes_arg(PyObject *arg, const unsigned char **s, Py_ssize_t *n) {
-    if (!PyBytes_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "expected bytes, got %.100s", Py_TYPE(arg)->tp_name);
-        return -1;
-    }
-    *s = (const unsigned char *)PyBytes_AS_STRING(arg);
-    *n = PyBytes_GET_SIZE(arg);
-    return 0;
 }
 
 /* A Python index argument, as bytes.find takes its start: negative counts from the end. */
@@ -294,11 +252,4 @@ static struct PyModuleDef module = {
     NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit_headscan(void) {
-    PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddIntConstant(m, "NATIVE", 1) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}
+PyMODINIT_FUNC PyInit_headscan(void) { return scan_module(&module); }

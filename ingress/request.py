@@ -196,19 +196,6 @@ class RequestState:
         m = pattern.search(self.head)
         return m.group(1).rstrip(_OWS) if m is not None else None
 
-    def path(self) -> str:
-        """The target's path for routing (absolute-form reduced to its path)."""
-        url = self.url
-        q = url.find(b"?")
-        if q >= 0:
-            url = url[:q]
-        if url[:1] != b"/":
-            scheme = url.find(b"://")
-            if scheme > 0:
-                slash = url.find(b"/", scheme + 3)
-                url = url[slash:] if slash > 0 else b"/"
-        return url.decode("latin-1")
-
     def build_upstream_head(self, client_ip: bytes, scheme: bytes) -> bytes:
         """The request head for the backend: the client's head as received (hop-by-hop
         fields removed), then the framing we send and the X-Forwarded-* lines."""

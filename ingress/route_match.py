@@ -42,6 +42,7 @@ from typing import TYPE_CHECKING, Final
 
 from discovery.model import DEFAULT_LOAD_BALANCING, LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortName
+from ingress.headscan import before_query
 from ingress.paths import PathMatcher, element_prefixes, prefix_key
 from ingress.route_conditions import Conditions, HeaderLookup, compile_pattern, no_header
 from ingress.route_filters import Filter
@@ -83,7 +84,6 @@ __all__ = [
 HOST_CACHE_SIZE: Final = 1024
 NOT_FOUND_SOURCE: Final = "no matching rule and no default backend"
 
-FindFn = Callable[[bytes, bytes, bytes, HeaderLookup], "RouteResult | None"]
 
 
 class RegexHit:
@@ -121,8 +121,7 @@ def normalize_host(host: bytes) -> bytes:
 
 def request_path(target: bytes) -> bytes:
     """The path of a request target: query cut off; absolute-form reduced to its path."""
-    q = target.find(b"?")
-    path = target if q < 0 else target[:q]
+    path = before_query(target)
     if path[:1] != b"/":
         scheme = path.find(b"://")
         if scheme > 0:
@@ -309,7 +308,34 @@ def _layers_ascend(cands: list[_Candidate]) -> bool:
     return True
 
 
-class _RouteIndex:
+class Finder:
+    """What answers for one virtual host: `find` gives the RouteResult of a request's
+    path (None: no route of the host matches). A base class, so compiled, the matcher
+    calls each host's finder directly rather than a bound method by name."""
+
+    __slots__ = ()
+
+    def find(
+        self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
+    ) -> RouteResult | None:
+        raise NotImplementedError
+
+
+class _Paths(Finder):
+    """The finder of a virtual host of plain Exact and Prefix paths (a PathMatcher)."""
+
+    __slots__ = ("paths",)
+
+    def __init__(self, paths: PathMatcher[RouteResult]) -> None:
+        self.paths = paths
+
+    def find(
+        self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
+    ) -> RouteResult | None:
+        return self.paths.match(path)
+
+
+class _RouteIndex(Finder):
     """A virtual host's routes that a PathMatcher cannot answer for (see module doc)."""
 
     __slots__ = ("_ascending", "_exact", "_prefix", "_scan", "_sizes")
@@ -325,7 +351,7 @@ class _RouteIndex:
         self._scan = [c for c in cands if c.kind == "Regex"]
         self._ascending = _layers_ascend(cands)
 
-    def match(
+    def find(
         self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
     ) -> RouteResult | None:
         best: _Candidate | None = None
@@ -365,7 +391,7 @@ class _RouteIndex:
         return best.result if best is not None else None
 
 
-class _Always:
+class _Always(Finder):
     """The finder of a virtual host whose first route matches every request."""
 
     __slots__ = ("result",)
@@ -390,14 +416,11 @@ def matches_every_path(regex: str) -> bool:
     return (regex[1:] if regex.startswith("^") else regex) in _EVERY_PATH
 
 
-class _Slash:
+class _Slash(_Always):
     """The finder of a virtual host whose first route's regex matches every path (see
     _EVERY_PATH): no regex to run; only a target that is not a path ("*") goes on."""
 
-    __slots__ = ("result",)
-
-    def __init__(self, result: RouteResult) -> None:
-        self.result = result
+    __slots__ = ()
 
     def find(
         self, path: bytes, target: bytes, method: bytes, header: HeaderLookup
@@ -405,7 +428,7 @@ class _Slash:
         return self.result if path.startswith(b"/") else None
 
 
-class _Regexes:
+class _Regexes(Finder):
     """The finder of a virtual host whose routes are all regexes without other conditions
     (an ingress-nginx host with use-regex or rewrite-target): the first that matches."""
 
@@ -426,36 +449,37 @@ class _Regexes:
 
 
 class _VHost:
-    """A compiled VirtualHost: `find` answers for it; `candidates` (route order) explain."""
+    """A compiled VirtualHost: its `finder` answers for it; `candidates` (route order)
+    explain."""
 
-    __slots__ = ("candidates", "find", "label")
+    __slots__ = ("candidates", "finder", "label")
 
     def __init__(self, label: str, candidates: list[_Candidate]) -> None:
         self.label = label
         self.candidates = candidates
         plain = all(c.kind != "Regex" and c.cond is None for c in candidates)
         first = candidates[0] if candidates else None
-        self.find: FindFn
+        self.finder: Finder
         if first is not None and first.kind == "Prefix" and not first.key and first.cond is None:
             # Prefix / without conditions first: it answers every request (one backend
             # per host is common), and no later route is ever reached.
             assert first.result is not None
-            self.find = _Always(first.result).find
+            self.finder = _Always(first.result)
         elif plain and _layers_ascend(candidates):
             paths: PathMatcher[RouteResult] = PathMatcher()
             for c in candidates:
                 assert c.result is not None
                 paths.add(c.key, c.kind, c.result)
-            self.find = paths.match
+            self.finder = _Paths(paths)
         elif all(c.kind == "Regex" and c.cond is None for c in candidates):
             assert first is not None
             if matches_every_path(first.key.decode()):
                 assert first.result is not None
-                self.find = _Slash(first.result).find
+                self.finder = _Slash(first.result)
             else:
-                self.find = _Regexes(candidates).find
+                self.finder = _Regexes(candidates)
         else:
-            self.find = _RouteIndex(candidates).match
+            self.finder = _RouteIndex(candidates)
 
 
 @dataclass(frozen=True, slots=True)
@@ -521,7 +545,7 @@ class ListenerMatcher:
             )
             self.errors += self.passthrough.errors
         # raw Host header -> the finders it tries (see _finders)
-        self._host_cache: dict[bytes, tuple[FindFn, ...]] = {}
+        self._host_cache: dict[bytes, tuple[Finder, ...]] = {}
 
     def _result(self, route: Route, made: dict[int, RouteResult]) -> RouteResult:
         result = made.get(id(route))
@@ -568,23 +592,22 @@ class ListenerMatcher:
         finders = self._host_cache.get(host)
         if finders is None:
             finders = self._finders(host)
-        q = target.find(b"?")
-        path = target if q < 0 else target[:q]
+        path = before_query(target)
         if path[:1] != b"/":
             path = request_path(path)
-        for find in finders:
-            found = find(path, target, method, header)
+        for finder in finders:
+            found = finder.find(path, target, method, header)
             if found is not None:
                 return found
         return self.default
 
-    def _finders(self, host: bytes) -> tuple[FindFn, ...]:
+    def _finders(self, host: bytes) -> tuple[Finder, ...]:
         """The finders of the virtual hosts a raw Host header tries, in order (its exact
         host, wildcards, the catch-all), remembered per raw Host (HOST_CACHE_SIZE)."""
         cache = self._host_cache
         if len(cache) >= HOST_CACHE_SIZE:
             cache.clear()
-        finders = cache[host] = tuple(v.find for v in self.chain(normalize_host(host)))
+        finders = cache[host] = tuple(v.finder for v in self.chain(normalize_host(host)))
         return finders
 
     def chain(self, host: bytes) -> list[_VHost]:

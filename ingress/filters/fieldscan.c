@@ -8,50 +8,7 @@
  * control characters but HTAB, a colon right after every field name), read one pass,
  * and never read outside the bytes object. Case is folded for ASCII letters only.
  */
-#define PY_SSIZE_T_CLEAN
-#include <Python.h>
-#include <string.h>
-
-static inline unsigned char lower(unsigned char c) {
-    return (c >= 'A' && c <= 'Z') ? (unsigned char)(c + 32) : c;
-}
-
-/* Whether the n bytes at p start with `word` (lower case, len bytes), case folded. */
-static inline int starts(const unsigned char *p, Py_ssize_t n, const unsigned char *word,
-                         Py_ssize_t len) {
-    if (n < len)
-        return 0;
-    for (Py_ssize_t i = 0; i < len; i++)
-        if (lower(p[i]) != word[i])
-            return 0;
-    return 1;
-}
-
-/* The next CRLF at or after `from` before `end`, or -1. */
-static inline Py_ssize_t next_crlf(const unsigned char *s, Py_ssize_t end, Py_ssize_t from) {
-    while (from + 1 < end) {
-        const unsigned char *cr = memchr(s + from, '\r', (size_t)(end - 1 - from));
-        if (cr == NULL)
-            return -1;
-        Py_ssize_t at = cr - s;
-        if (s[at + 1] == '\n')
-            return at;
-        from = at + 1;
-    }
-    return -1;
-}
-
-static inline int ows(unsigned char c) { return c == ' ' || c == '\t'; }
-
-static int bytes_arg(PyObject *arg, const unsigned char **s, Py_ssize_t *n) {
-    if (!PyBytes_Check(arg)) {
-        PyErr_Format(PyExc_TypeError, "expected bytes, got %.100s", Py_TYPE(arg)->tp_name);
-        return -1;
-    }
-    *s = (const unsigned char *)PyBytes_AS_STRING(arg);
-    *n = PyBytes_GET_SIZE(arg);
-    return 0;
-}
+#include "../scan.h"
 
 /* The cookie called `name` in the Cookie value s[from:to] ("a=1; b=2"): the offsets of
  * its part ("name=value", spaces and tabs around it not included) in *start, *stop;
@@ -150,11 +107,4 @@ static struct PyModuleDef module = {
     -1, methods, NULL, NULL, NULL, NULL,
 };
 
-PyMODINIT_FUNC PyInit_fieldscan(void) {
-    PyObject *m = PyModule_Create(&module);
-    if (m != NULL && PyModule_AddIntConstant(m, "NATIVE", 1) < 0) {
-        Py_DECREF(m);
-        return NULL;
-    }
-    return m;
-}
+PyMODINIT_FUNC PyInit_fieldscan(void) { return scan_module(&module); }

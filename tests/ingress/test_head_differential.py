@@ -11,8 +11,11 @@ extracted, including the exact lines forwarded to the backend.
 
 from __future__ import annotations
 
+import importlib.util
 import random
 from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
 
 import pytest
 
@@ -253,6 +256,17 @@ def mutate(rng: random.Random, head: bytes) -> bytes:
     out = bytes(body) + b"\r\n"
     cut = out.find(b"\r\n\r\n")
     return out[: cut + 4] if cut >= 0 else out
+
+
+def python_twin(module: ModuleType) -> ModuleType:
+    """The Python twin of a module written in C (ingress/headscan, ingress/filters/
+    fieldscan: its .py beside the extension), loaded from its source under another name."""
+    source = Path(module.__file__ or "").with_name(module.__name__.rpartition(".")[2] + ".py")
+    spec = importlib.util.spec_from_file_location(module.__name__ + "_twin", source)
+    assert spec is not None and spec.loader is not None
+    twin = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(twin)
+    return twin
 
 
 def corpus() -> list[bytes]:

@@ -10,27 +10,14 @@ wrong length would differ, or crash, somewhere in 20,000 of them).
 
 from __future__ import annotations
 
-import importlib.util
 import random
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 import ingress.headscan as loaded
-from tests.ingress.test_head_differential import ALPHABET, corpus, mutate
+from tests.ingress.test_head_differential import ALPHABET, corpus, mutate, python_twin
 
-
-def _reference() -> ModuleType:
-    source = Path(loaded.__file__).with_name("headscan.py")
-    spec = importlib.util.spec_from_file_location("headscan_reference", source)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-REF = _reference()
+REF = python_twin(loaded)
 native = pytest.mark.skipif(
     not loaded.NATIVE, reason="ingress/headscan.c is not built (SEAWAY_PURE, or no compiler)"
 )

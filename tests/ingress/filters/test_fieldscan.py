@@ -12,28 +12,15 @@ outside the bytes object).
 
 from __future__ import annotations
 
-import importlib.util
 import random
-from pathlib import Path
-from types import ModuleType
 
 import pytest
 
 import ingress.filters.fieldscan as loaded
 from ingress.route_conditions import cookie_value
-from tests.ingress.test_head_differential import ALPHABET, corpus, mutate
+from tests.ingress.test_head_differential import ALPHABET, corpus, mutate, python_twin
 
-
-def _reference() -> ModuleType:
-    source = Path(loaded.__file__).with_name("fieldscan.py")
-    spec = importlib.util.spec_from_file_location("fieldscan_reference", source)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-REF = _reference()
+REF = python_twin(loaded)
 native = pytest.mark.skipif(
     not loaded.NATIVE,
     reason="ingress/filters/fieldscan.c is not built (SEAWAY_PURE, or no compiler)",
