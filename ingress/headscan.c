@@ -188,6 +188,38 @@ static PyObject *before_query(PyObject *module, PyObject *arg) {
     return PyBytes_FromStringAndSize((const char *)s, q - s);
 }
 
+static PyObject *field(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    const unsigned char *s, *name;
+    Py_ssize_t n, len;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "field(head, name) takes 2 arguments");
+        return NULL;
+    }
+    if (bytes_arg(args[0], &s, &n) < 0 || bytes_arg(args[1], &name, &len) < 0)
+        return NULL;
+    for (Py_ssize_t at = next_crlf(s, n, 0); at >= 0; at = next_crlf(s, n, at + 2)) {
+        const unsigned char *p = s + at + 2;
+        Py_ssize_t left = n - at - 2, i;
+        if (left <= len || p[len] != ':')
+            continue;
+        for (i = 0; i < len && lower(p[i]) == lower(name[i]); i++)
+            ;
+        if (i < len)
+            continue;
+        /* the value: after spaces and tabs, up to the next CR (or the end), without
+         * trailing spaces and tabs */
+        Py_ssize_t a = at + 2 + len + 1;
+        while (a < n && ows(s[a]))
+            a++;
+        const unsigned char *cr = memchr(s + a, '\r', (size_t)(n - a));
+        Py_ssize_t b = cr != NULL ? cr - s : n;
+        while (b > a && ows(s[b - 1]))
+            b--;
+        return PyBytes_FromStringAndSize((const char *)s + a, b - a);
+    }
+    Py_RETURN_NONE;
+}
+
 static PyObject *must_go(PyObject *module, PyObject *arg) {
     const unsigned char *s;
     Py_ssize_t n;
@@ -239,6 +271,9 @@ static PyMethodDef methods[] = {
     {"before_query", before_query, METH_O,
      "before_query(target) -> bytes\n\nThe request target up to its first '?' (itself "
      "when it has none)."},
+    {"field", (PyCFunction)(void (*)(void))field, METH_FASTCALL,
+     "field(head, name) -> bytes | None\n\nThe value of the head's first field called "
+     "`name` (case folded), without the spaces and tabs around it, or None."},
     {"must_go", must_go, METH_O,
      "must_go(head) -> bool\n\nWhether a response head has a field that must not reach the "
      "client as it is (a hop-by-hop field other than Connection: keep-alive and "

@@ -27,6 +27,11 @@ _ACTED_ON: Final = re.compile(
 )
 _JUST_HOST: Final = [b"host"]
 
+# Lookups of any field by name (`field`); bounded by the names routes ask for, which come
+# from configuration.
+_NAMED: dict[bytes, re.Pattern[bytes]] = {}
+_NAMED_MAX: Final = 1024
+
 # A response field that must not reach the client as it is.
 _MUST_GO: Final = re.compile(
     rb"\r\n(?:connection:[ \t]*+(?!keep-alive[ \t]*\r)|keep-alive:|proxy-[^:\r]*:|te:"
@@ -68,6 +73,20 @@ def before_query(target: bytes) -> bytes:
     """The request target up to its first "?" (the target itself when it has none)."""
     q = target.find(b"?")
     return target if q < 0 else target[:q]
+
+
+def field(head: bytes, name: bytes) -> bytes | None:
+    """The value of the head's first field called `name` (case folded), without the
+    spaces and tabs around it, or None."""
+    pattern = _NAMED.get(name)
+    if pattern is None:
+        if len(_NAMED) >= _NAMED_MAX:
+            _NAMED.clear()
+        pattern = _NAMED[name] = re.compile(
+            rb"\r\n" + re.escape(name) + rb":[ \t]*([^\r]*)", re.IGNORECASE
+        )
+    m = pattern.search(head)
+    return m.group(1).rstrip(b" \t") if m is not None else None
 
 
 def must_go(head: bytes) -> bool:

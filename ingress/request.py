@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Final
 from mypy_extensions import trait
 
 from ingress.errors import PeerError
-from ingress.headscan import common_host, request_line
+from ingress.headscan import common_host, field, request_line
 from ingress.settings import HttpSettings
 
 if TYPE_CHECKING:
@@ -75,10 +75,6 @@ _KEPT: Final = frozenset({_HOST, _CL})  # found by the pattern and forwarded unc
 _OWS: Final = b" \t"
 _PLAIN_TOKENS: Final = frozenset({b"keep-alive", b"close", b"upgrade", b""})
 
-# Lazy lookups of any other field by name (RequestState.header); bounded by the names
-# routes ask for, which come from configuration.
-_NAMED: dict[bytes, re.Pattern[bytes]] = {}
-_NAMED_MAX: Final = 1024
 
 
 @trait
@@ -186,15 +182,7 @@ class RequestState:
     def header(self, name: bytes) -> bytes | None:
         """The value of the first field called `name` (lower case), found in the raw head
         only when asked (routes that match on a header call this; others never do)."""
-        pattern = _NAMED.get(name)
-        if pattern is None:
-            if len(_NAMED) >= _NAMED_MAX:
-                _NAMED.clear()
-            pattern = _NAMED[name] = re.compile(
-                rb"\r\n" + re.escape(name) + rb":[ \t]*([^\r]*)", re.IGNORECASE
-            )
-        m = pattern.search(self.head)
-        return m.group(1).rstrip(_OWS) if m is not None else None
+        return field(self.head, name)
 
     def build_upstream_head(self, client_ip: bytes, scheme: bytes) -> bytes:
         """The request head for the backend: the client's head as received (hop-by-hop

@@ -96,6 +96,7 @@ class Balancer:
         "_cap_connecting",
         "_endpoints",
         "_index",
+        "_index_by_id",
         "_weights",
         "active",
         "connecting",
@@ -134,6 +135,9 @@ class Balancer:
         self._endpoints: tuple[EndpointInfo, ...] = ()
         self._weights: tuple[float, ...] | None = None
         self._index: dict[Address, int] = {}
+        # The same by the endpoint object's identity: a caller that holds one of these
+        # very objects (a sticky cookie's) finds it without hashing an address.
+        self._index_by_id: dict[int, int] = {}
         self.active: list[int] = []
         self.connecting: list[int] = []
         self.generation = 0  # bumped by update: indexes of older picks may be stale
@@ -167,6 +171,7 @@ class Balancer:
                 active[i] = old_active[j]
                 connecting[i] = old_connecting[j]
         self._endpoints, self._weights, self._index = eps, ws, index
+        self._index_by_id = {id(ep): i for i, ep in enumerate(eps)}
         self.active, self.connecting = active, connecting
         self.generation += 1
         self._rebuild(old_eps, old_index)
@@ -214,7 +219,9 @@ class Balancer:
         """A Lease of this very endpoint, chosen by the caller (session affinity, a sticky
         cookie, a hash of its own): None when it is not in the list, or is at its cap
         (then `saturated` is set; the caller decides whether that is an overflow)."""
-        i = self._index.get((ep.ip, ep.port))
+        i = self._index_by_id.get(id(ep))
+        if i is None or self._endpoints[i] is not ep:  # another object: by its address
+            i = self._index.get((ep.ip, ep.port))
         if i is None or i in self.out:  # (excluded for its health: the caller goes on)
             self.saturated = False
             return None

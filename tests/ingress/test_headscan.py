@@ -60,6 +60,11 @@ def response_heads() -> list[bytes]:
     return heads
 
 
+# Field names asked for in the comparisons (RequestState.header's callers ask in lower
+# case; the match is case folded either way).
+FIELD_NAMES = [b"host", b"HOST", b"cookie", b"origin", b"user-agent", b"te", b"x-empty", b"a", b""]
+
+
 def random_bytes() -> list[bytes]:
     rng = random.Random(7)
     names = [b"host", b"content-length", b"transfer-encoding", b"connection", b"upgrade"]
@@ -86,6 +91,9 @@ def test_the_reference_finds_the_common_request_and_the_fields_that_go() -> None
     assert REF.request_line(head.replace(b"GET ", b"GET  ", 1)) is None
     assert REF.request_line(head.replace(b"1.1", b"2.0", 1)) is None
     assert REF.before_query(b"/a?b?c") == b"/a" and REF.before_query(b"/a") == b"/a"
+    assert REF.field(head, b"user-agent") == b"x" and REF.field(head, b"USER-AGENT") == b"x"
+    assert REF.field(head.replace(b": x", b": \t x y \t"), b"user-agent") == b"x y"
+    assert REF.field(head, b"user") is None and REF.field(head, b"accept") is None
     assert not REF.must_go(b"HTTP/1.1 200 OK\r\nConnection: Keep-Alive\r\n\r\n")
     assert REF.must_go(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
 
@@ -106,9 +114,13 @@ def test_requests_agree() -> None:
             disagreements.append((head, 0, "request_line"))
         if loaded.before_query(head) != REF.before_query(head):
             disagreements.append((head, 0, "before_query"))
+        for name in FIELD_NAMES:
+            if loaded.field(head, name) != REF.field(head, name):
+                disagreements.append((head, name, "field"))
     assert sum(1 for h in heads if REF.common_host(h, h.find(b"\r\n")) is not None) > 500
     assert sum(1 for h in heads if REF.head_end(h, 0) >= 0) > 500
     assert sum(1 for h in heads if REF.request_line(h) is not None) > 500
+    assert sum(1 for h in heads if REF.field(h, b"host") not in (None, b"")) > 500
     assert disagreements == []
 
 
