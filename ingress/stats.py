@@ -21,7 +21,6 @@ connects and retries included), and the exchange's retries.
 from __future__ import annotations
 
 import time
-from bisect import bisect_left
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Final
 
@@ -361,7 +360,7 @@ class RequestStats:
             row = self._endpoint(key)
             row[CONNECTS] += 1
             row[CONNECT_SUM] += seconds
-            row[CONNECT_B + bisect_left(DURATION_BUCKETS, seconds)] += 1
+            row[CONNECT_B + bucket_of(DURATION_BUCKETS, seconds)] += 1
 
     def connect_failed(self, key: tuple[str, int]) -> None:
         if self.counting:

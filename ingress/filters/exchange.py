@@ -38,7 +38,7 @@ from ingress.exchange import Exchange
 from ingress.filter_headers import error_page_headers
 from ingress.filters.auth_external import parse_url, signin_location
 from ingress.filters.headers import HeadEdit, field_lines, replace_target
-from ingress.filters.light import FilteredClient, LightExchange
+from ingress.filters.light import LightExchange
 from ingress.filters.subrequest import SubResponse, fetch
 from ingress.filters.upstream_tls import UpstreamTLS
 from ingress.pool import EndpointPool
@@ -51,6 +51,7 @@ from ingress.upstream import UpstreamConnection
 
 if TYPE_CHECKING:
     from ingress.filters.plan import RoutePlan
+    from ingress.http1 import HttpProtocol
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +77,7 @@ class FilteredExchange(LightExchange):
     )
 
     def __init__(
-        self, client: FilteredClient, req: RequestState, plan: RoutePlan, origin: bytes | None
+        self, client: HttpProtocol, req: RequestState, plan: RoutePlan, origin: bytes | None
     ) -> None:
         super().__init__(client, req, plan, origin)
         self.client_ip = client.client_ip
@@ -92,7 +93,7 @@ class FilteredExchange(LightExchange):
         self.answer_first = 0  # the proxy's own status, to replace by an error page at once
 
     # -- hooks of ingress/http1.py (see ingress/filters/admission.py) --------------------
-    def begin(self, client: FilteredClient) -> None:
+    def begin(self, client: HttpProtocol) -> None:
         """The request becomes the connection's active one: counted under way (or refused
         over the route's limit), timed, mirrored, sent."""
         plan = self.plan

@@ -32,18 +32,13 @@ if TYPE_CHECKING:
 Header = tuple[bytes, bytes]
 
 
-# The client connection as a filtered request sees it (its X-Forwarded-* `lines`, its
-# `scheme`, ...): the connection itself, so compiled code reads its fields directly.
-FilteredClient = HttpProtocol
-
-
 class LightExchange(Exchange, Answers):
     """Made at admission (``RequestState.plan``); ``begin`` sends it on its way."""
 
     __slots__ = ("auth_cookies", "cookie", "https", "origin", "plan", "reply_to")
 
     def __init__(
-        self, client: FilteredClient, req: RequestState, plan: RoutePlan, origin: bytes | None
+        self, client: HttpProtocol, req: RequestState, plan: RoutePlan, origin: bytes | None
     ) -> None:
         Exchange.__init__(self, client, req)
         self.plan = plan

@@ -38,7 +38,7 @@ from ingress.filters.auth_external import ExternalAuthCheck
 from ingress.filters.cors import PREFLIGHT_STATUS, CorsPolicy
 from ingress.filters.exchange import FilteredExchange
 from ingress.filters.headers import HeadEdit, replace_host
-from ingress.filters.light import FilteredClient, LightExchange
+from ingress.filters.light import LightExchange
 from ingress.filters.ranges import AddressSet, SourceFilter
 from ingress.filters.ratelimit import ConcurrencyZone, RateZone
 from ingress.filters.rewrite import TargetRewrite
@@ -77,13 +77,13 @@ from ingress.routes import FixedResponse, PathMatch, Redirect
 
 if TYPE_CHECKING:
     from ingress.filters.runtime import FilterRuntime
+    from ingress.http1 import HttpProtocol
 
 Header = tuple[bytes, bytes]
 
 _PREFIX: Final = HeadEdit(remove=("x-forwarded-prefix",))
 
 
-Client = FilteredClient  # what admission reads of the connection (ingress.http1.HttpProtocol)
 
 
 def needs_plan(result: RouteResult, filters: tuple[Filter, ...]) -> bool:
@@ -350,7 +350,7 @@ class RoutePlan(RoutePlanLike):
         self.connection_status = limit.connection_status
 
     # -- admission -----------------------------------------------------------------------
-    def admit(self, client: Client, req: RequestState, route: RouteResult) -> None:
+    def admit(self, client: HttpProtocol, req: RequestState, route: RouteResult) -> None:
         """Route `req` here: answer it (``req.local``, with ``req.plan`` holding the
         answer's fields), or build its upstream head (and ``req.plan`` when the request
         needs per-request handling)."""
@@ -399,7 +399,7 @@ class RoutePlan(RoutePlanLike):
             else:
                 req.plan = LightExchange(client, req, self, origin)
 
-    def _check(self, client: Client, req: RequestState) -> bytes | Literal[False] | None:
+    def _check(self, client: HttpProtocol, req: RequestState) -> bytes | Literal[False] | None:
         """Phases 0-3 (module docstring) but basic auth: False when the request was
         answered, else the Access-Control-Allow-Origin for its answer (None: no CORS)."""
         limit = self.body_limit
@@ -434,7 +434,7 @@ class RoutePlan(RoutePlanLike):
         return origin
 
     def _preflight(
-        self, req: RequestState, client: Client, cors: CorsPolicy, origin: bytes
+        self, req: RequestState, client: HttpProtocol, cors: CorsPolicy, origin: bytes
     ) -> None:
         fields = cors.fields(origin, preflight=True)
         self._answer(req, client, PREFLIGHT_STATUS, fields, answered_cors=True)
@@ -455,7 +455,7 @@ class RoutePlan(RoutePlanLike):
                 head = _PREFIX.apply(head, b"X-Forwarded-Prefix: " + prefix + b"\r\n")
         return head
 
-    def _answer_action(self, req: RequestState, client: Client, origin: bytes | None) -> None:
+    def _answer_action(self, req: RequestState, client: HttpProtocol, origin: bytes | None) -> None:
         redirect = self.redirect
         if redirect is not None:
             location = redirect_location(redirect, client.scheme, req.host, req.url, self.matched)
@@ -484,7 +484,7 @@ class RoutePlan(RoutePlanLike):
     def _answer(
         self,
         req: RequestState,
-        client: Client,
+        client: HttpProtocol,
         status: int,
         fields: list[Header] | tuple[()],
         origin: bytes | None = None,
