@@ -64,11 +64,14 @@ MYPY_OPTIONS = ["--config-file=", "--ignore-missing-imports", "--python-version=
 
 
 # Written in C, with a Python twin of the same name that runs when the extension is not
-# built (ingress/headscan.py and ingress/filters/fieldscan.py say why).
+# built (ingress/headscan.py, ingress/filters/fieldscan.py and ringhash.py say why).
 C_MODULES = [
     Extension("ingress.headscan", ["ingress/headscan.c"], depends=["ingress/scan.h"]),
     Extension(
         "ingress.filters.fieldscan", ["ingress/filters/fieldscan.c"], depends=["ingress/scan.h"]
+    ),
+    Extension(
+        "ingress.filters.ringhash", ["ingress/filters/ringhash.c"], depends=["ingress/scan.h"]
     ),
 ]
 

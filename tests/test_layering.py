@@ -69,6 +69,7 @@ PURE_MODULES = (
     "ingress.filters.auth_external",
     "ingress.filters.cors",
     "ingress.filters.hashring",
+    "ingress.filters.ringhash",
     "ingress.filters.headers",
     "ingress.filters.ranges",
     "ingress.filters.ratelimit",

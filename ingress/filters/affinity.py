@@ -19,7 +19,7 @@ from __future__ import annotations
 import hashlib
 import random
 import time
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import Final
 
 from discovery.snapshot import EndpointInfo
@@ -27,9 +27,12 @@ from ingress.filters.fieldscan import cookie
 from ingress.filters.hashring import HashRing
 from ingress.route_filters import CookieAffinity
 
+# (compiled, a Final is read from a C static: a plain imported name costs a dict lookup)
+_COOKIE: Final[Callable[[bytes, bytes], bytes | None]] = cookie
+
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SEEN_KEPT: Final = 8192  # cookie values remembered per route (beyond: forgotten, all at once)
-_UNSEEN: Final = EndpointInfo("", 0)  # (a marker: never an endpoint)
+_UNSEEN: Final = -2  # (a cookie value not seen yet; -1: seen, names no usable endpoint)
 _MONTHS: Final = (
     "Jan",
     "Feb",
@@ -93,9 +96,9 @@ class StickyCookie:
         self.tag = backend_tag(backend_key)
         self._salt = backend_key.encode()
         self._endpoints: tuple[EndpointInfo, ...] = ()
-        self._by_key: dict[bytes, EndpointInfo] = {}
+        self._by_key: dict[bytes, int] = {}  # persistent mode: endpoint key -> index
         self._ring: HashRing | None = None
-        self._seen: dict[bytes, EndpointInfo | None] = {}
+        self._seen: dict[bytes, int] = {}  # cookie value -> endpoint index (-1: none)
         self._attributes = self._fixed_attributes()
 
     def _fixed_attributes(self) -> tuple[bytes, bytes]:
@@ -116,7 +119,7 @@ class StickyCookie:
             self._endpoints = tuple(endpoints)
             return
         self._endpoints = tuple(endpoints)
-        self._by_key = {self.endpoint_key(ep): ep for ep in self._endpoints}
+        self._by_key = {self.endpoint_key(ep): i for i, ep in enumerate(self._endpoints)}
         self._ring = None
         self._seen = {}
 
@@ -126,55 +129,70 @@ class StickyCookie:
     def in_head(
         self, head: bytes, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]
     ) -> EndpointInfo | None:
-        """The usable endpoint the cookie in a request head names, or None: the first
-        cookie of that name in the head's Cookie fields, in order (nginx's $cookie_NAME
-        and $http_cookie join every Cookie field), read by ingress/filters/fieldscan."""
-        raw = cookie(head, self.name)
-        return None if raw is None else self._endpoint(raw, endpoints, skip)
+        """The usable endpoint the cookie in a request head names, or None (`index_in_head`,
+        as the endpoint)."""
+        i = self.index_in_head(head, endpoints, skip)
+        return self._endpoints[i] if i >= 0 else None
 
-    def _endpoint(
-        self, raw: bytes, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]
-    ) -> EndpointInfo | None:
-        """The usable endpoint a cookie (``name=value``) names: remembered per value."""
+    def index_in_head(
+        self, head: bytes, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]
+    ) -> int:
+        """The index in `endpoints` of the usable endpoint the cookie in a request head
+        names, or -1: the first cookie of that name in the head's Cookie fields, in order
+        (nginx's $cookie_NAME and $http_cookie join every Cookie field), read by
+        ingress/filters/fieldscan. The endpoint each cookie value names is remembered."""
+        raw = _COOKIE(head, self.name)
+        if raw is None:
+            return -1
         if endpoints is not self._endpoints:
             self._refresh(endpoints)
         seen = self._seen
-        ep = seen.get(raw, _UNSEEN)
-        if ep is _UNSEEN:
+        i = seen.get(raw, _UNSEEN)
+        if i == _UNSEEN:
             if len(seen) >= SEEN_KEPT:
                 seen.clear()
-            ep = seen[raw] = self._named(raw)
-        return ep if ep is not None and (not skip or ep not in skip) else None
+            i = seen[raw] = self._named(raw)
+        if i < 0 or (skip and self._endpoints[i] in skip):
+            return -1
+        return i
 
-    def _named(self, raw: bytes) -> EndpointInfo | None:
-        """The endpoint a cookie (``name=value``, as in the header) names among the
-        current endpoints, or None."""
+    def _named(self, raw: bytes) -> int:
+        """The index of the endpoint a cookie (``name=value``, as in the header) names among
+        the current endpoints, or -1."""
         key, bar, tag = raw[len(self.prefix) :].rstrip().partition(b"|")
         if bar and tag != self.tag:
-            return None  # another backend's cookie (a canary's, another path's)
+            return -1  # another backend's cookie (a canary's, another path's)
         if self.spec.mode == "persistent":
-            return self._by_key.get(key)
+            return self._by_key.get(key, -1)
         ring = self._ring
         if ring is None:
             ring = self._ring = HashRing(self._endpoints)
-        return ring.pick(key)
+        return ring.pick_index(key)
 
     def new_key(
         self, ep: EndpointInfo, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]
     ) -> tuple[EndpointInfo, bytes]:
-        """(the endpoint a new client goes to, its cookie KEY), from the balancer's choice
-        `ep`: persistent keeps it; balanced draws a random key and goes where the ring
-        sends it (past the endpoints in `skip`)."""
-        if self.spec.mode == "persistent":
-            return ep, self.endpoint_key(ep)
+        """`new_index` by endpoint: (the endpoint a new client goes to, its cookie KEY)."""
         self._refresh(endpoints)
+        i, key = self.new_index(self._endpoints.index(ep), endpoints, skip)
+        return self._endpoints[i], key
+
+    def new_index(
+        self, picked: int, endpoints: Sequence[EndpointInfo], skip: Container[EndpointInfo]
+    ) -> tuple[int, bytes]:
+        """(the index in `endpoints` of the endpoint a new client goes to, its cookie KEY),
+        from the balancer's choice, index `picked`: persistent keeps it; balanced draws a
+        random key and goes where the ring sends it (past the endpoints in `skip`)."""
+        self._refresh(endpoints)
+        if self.spec.mode == "persistent":
+            return picked, self.endpoint_key(self._endpoints[picked])
         ring = self._ring
         if ring is None:
             ring = self._ring = HashRing(self._endpoints)
         key = b"%016x" % random.getrandbits(64)  # as ingress-nginx: unique, not secret
-        found = ring.pick(key, skip)
-        if found is None:
-            return ep, key
+        found = ring.pick_index(key, skip)
+        if found < 0:
+            return picked, key
         seen = self._seen  # (the client comes back with it: known already)
         if not skip and len(seen) < SEEN_KEPT:
             seen[self.prefix + key + b"|" + self.tag] = found
@@ -186,22 +204,22 @@ class StickyCookie:
         """The Set-Cookie value for a new client (`user_agent` decides SameSite=None
         under conditional_samesite_none)."""
         s = self.spec
-        value = self.name + b"=" + key + b"|" + self.tag
-        if s.expires is not None:
-            value += b"; Expires=" + cookie_time(now + s.expires)
         before, after = self._attributes
-        value += before
+        parts = [self.name, b"=", key, b"|", self.tag]
+        if s.expires is not None:
+            parts.append(b"; Expires=" + cookie_time(now + s.expires))
+        parts.append(before)
         if s.secure or https:
-            value += b"; Secure"
-        value += after
+            parts.append(b"; Secure")
+        parts.append(after)
         samesite = s.samesite
         if samesite and not (
             s.conditional_samesite_none
             and samesite == "None"
             and not same_site_none_compatible(user_agent)
         ):
-            value += b"; SameSite=" + samesite.encode()
-        return value
+            parts.append(b"; SameSite=" + samesite.encode())
+        return b"".join(parts)
 
 
 def same_site_none_compatible(user_agent: bytes | None) -> bool:

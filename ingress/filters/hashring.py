@@ -1,27 +1,25 @@
 """A consistent hash ring over endpoints (ketama-style, as resty.chash which ingress-nginx's
 upstream-hash-by and balanced cookie affinity use). Pure.
 
-Every endpoint owns POINTS points on a 64-bit ring (blake2b of "ip:port#i", the same in
-every worker process and after restarts); a key maps to the first point at or after its
-own hash. When one of N endpoints goes or comes, about 1/N of the keys move, only those.
-``pick`` may skip endpoints (already tried): the next points of the ring are taken in
-order, so a retry is consistent too.
+Every endpoint owns POINTS points on a 64-bit ring (ingress/filters/ringhash.py's hash64
+of "ip:port#i", the same in every worker process and after restarts); a key maps to the
+first point at or after its own hash. When one of N endpoints goes or comes, about 1/N of
+the keys move, only those. ``pick`` may skip endpoints (already tried): the next points of
+the ring are taken in order, so a retry is consistent too.
 """
 
 from __future__ import annotations
 
-import hashlib
 from bisect import bisect_left
-from collections.abc import Container, Sequence
+from collections.abc import Callable, Container, Sequence
 from typing import Final
 
 from discovery.snapshot import EndpointInfo
+from ingress.filters.ringhash import hash64
 
 POINTS: Final = 100  # per endpoint
-
-
-def hash64(data: bytes) -> int:
-    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+# (compiled, a Final is read from a C static: a plain imported name costs a dict lookup)
+_HASH64: Final[Callable[[bytes], int]] = hash64
 
 
 class HashRing:
@@ -30,7 +28,7 @@ class HashRing:
     def __init__(self, endpoints: Sequence[EndpointInfo]) -> None:
         self.endpoints = endpoints if isinstance(endpoints, tuple) else tuple(endpoints)
         points = sorted(
-            (hash64(b"%s#%d" % (ep.address.encode(), i)), n)
+            (_HASH64(b"%s#%d" % (ep.address.encode(), i)), n)
             for n, ep in enumerate(self.endpoints)
             for i in range(POINTS)
         )
@@ -39,17 +37,28 @@ class HashRing:
 
     def pick(self, key: bytes, skip: Container[EndpointInfo] = ()) -> EndpointInfo | None:
         """The endpoint for `key`, or the next one along the ring not in `skip`."""
+        n = self.pick_index(key, skip)
+        return self.endpoints[n] if n >= 0 else None
+
+    def pick_index(self, key: bytes, skip: Container[EndpointInfo] = ()) -> int:
+        """`pick`'s endpoint as its index in ``endpoints``, or -1."""
         hashes = self._hashes
         if not hashes:
-            return None
-        i = bisect_left(hashes, hash64(key))
+            return -1
+        i = bisect_left(hashes, _HASH64(key))
         eps = self.endpoints
+        owners = self._owners
         n = len(hashes)
-        for step in range(n):
-            ep = eps[self._owners[(i + step) % n]]
-            if ep not in skip:
-                return ep
-        return None
+        if i == n:
+            i = 0
+        owner = owners[i]
+        if not skip or eps[owner] not in skip:
+            return owner
+        for step in range(1, n):
+            owner = owners[(i + step) % n]
+            if eps[owner] not in skip:
+                return owner
+        return -1
 
 
 class SubsetRing:

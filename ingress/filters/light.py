@@ -24,7 +24,7 @@ from ingress.filters.headers import field_lines
 from ingress.http1 import HttpProtocol
 from ingress.request import RequestState
 from proxy.acceptor import COUNTERS
-from proxy.balancer import Balancer
+from proxy.balancer import Balancer, Lease
 
 if TYPE_CHECKING:
     from ingress.filters.plan import RoutePlan
@@ -133,21 +133,33 @@ class LightExchange(Exchange, Answers):
         plan = self.plan
         sticky = plan.sticky
         now = ctx.loop.time() if bal.observes else 0.0
+        lease: Lease | None = None
+        ep: EndpointInfo | None = None
         while True:
-            ep: EndpointInfo | None = None
             if sticky is not None:
-                # (a failed try re-pins; the cookie is read in the head, in place)
+                # The endpoint the cookie names, by its index; else the balancer's choice,
+                # and a cookie that names it. (A failed try re-pins; the cookie is read in
+                # the head, in place.)
+                i = -1
                 if not (skip and sticky.spec.change_on_failure):
-                    ep = sticky.in_head(self.req.head, eps, skip)
-                if ep is None:
-                    ep = self._place(bal, eps, skip)
-            elif plan.hash_key is not None:
-                ep = self._hashed(eps, skip)
-            # The cookie's or hash's endpoint is held as it is; without one, the balancer
-            # picks (ingress/exchange.py).
-            lease = self.lease = bal.lease(None, skip, now) if ep is None else bal.hold(ep, now)
-            if lease is not None or ep is None:
-                break
+                    i = sticky.index_in_head(self.req.head, eps, skip)
+                if i < 0:
+                    i = self._place(bal, eps, skip)
+                    if i < 0:
+                        lease = self.lease = None
+                        break
+                lease = self.lease = bal.hold_at(i, now)
+                if lease is not None:
+                    break
+                ep = eps[i]
+            else:
+                ep = self._hashed(eps, skip) if plan.hash_key is not None else None
+                # The hash's endpoint is held as it is; without one, the balancer picks
+                # (ingress/exchange.py).
+                lease = self.lease = bal.lease(None, skip, now) if ep is None else bal.hold(ep, now)
+                if lease is not None or ep is None:
+                    break
+            assert ep is not None
             skip = {*skip, ep}  # pinned but at its cap: the next one (a cookie re-pins)
         if lease is None:
             if bal.saturated:
@@ -158,20 +170,20 @@ class LightExchange(Exchange, Answers):
 
     def _place(
         self, bal: Balancer, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]
-    ) -> EndpointInfo | None:
-        """A new sticky client: the balancer's choice (held by the caller), and the
-        cookie that names it for the answer."""
+    ) -> int:
+        """A new sticky client: the index of the balancer's choice (held by the caller),
+        or -1; and the cookie that names it, for the answer."""
         sticky = self.plan.sticky
         assert sticky is not None
-        picked = bal.choose(skip)
-        if picked is None:
-            return None
-        ep, key = sticky.new_key(picked, eps, skip)
+        picked = bal.choose_index(skip)
+        if picked < 0:
+            return -1
+        i, key = sticky.new_index(picked, eps, skip)
         agent = None
         if sticky.spec.conditional_samesite_none:
             agent = self.req.header(b"user-agent")
         self.cookie = sticky.set_cookie(key, self.https, self.plan.runtime.wall(), agent)
-        return ep
+        return i
 
     def _hashed(
         self, eps: tuple[EndpointInfo, ...], skip: Collection[EndpointInfo]

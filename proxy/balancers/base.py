@@ -222,24 +222,34 @@ class Balancer:
         i = self._index_by_id.get(id(ep))
         if i is None or self._endpoints[i] is not ep:  # another object: by its address
             i = self._index.get((ep.ip, ep.port))
-        if i is None or i in self.out:  # (excluded for its health: the caller goes on)
+        if i is None:
             self.saturated = False
             return None
-        if self._full(i):
+        return self.hold_at(i, now)
+
+    def hold_at(self, i: int, now: float) -> Lease | None:
+        """`hold` of ``endpoints[i]``, for a caller that knows its index (a sticky cookie
+        remembers the index its value names)."""
+        if self.out and i in self.out:  # (excluded for its health: the caller goes on)
+            self.saturated = False
+            return None
+        active = self.active
+        if active[i] >= self._cap_active or self.connecting[i] >= self._cap_connecting:
             self.saturated = True
             return None
         self.saturated = False
-        self.active[i] += 1
+        active[i] = active[i] + 1  # (not +=: compiled, that adds generically)
         return held(self, i, now)
 
-    def choose(self, tried: Collection[EndpointInfo] = ()) -> EndpointInfo | None:
-        """The endpoint `pick` would take, not counted: for a caller that makes its own
-        choice from it and then `hold`s that (a sticky cookie's first pick)."""
+    def choose_index(self, tried: Collection[EndpointInfo] = ()) -> int:
+        """The index in ``endpoints`` of the endpoint `pick` would take (-1: none), not
+        counted: for a caller that makes its own choice from it and then holds that
+        (`hold_at`: a sticky cookie's first pick)."""
         i = self._pick(None, tried)
-        if i < 0:
-            return None
-        self.active[i] -= 1
-        return self._endpoints[i]
+        if i >= 0:
+            active = self.active
+            active[i] = active[i] - 1
+        return i
 
     def pick_this(self, ep: EndpointInfo) -> bool:
         """Count a pick of this very endpoint (until `done`); False when it is not in the
