@@ -1,4 +1,4 @@
-/* Two field scans of a filtered route's requests, in C: ingress/filters/fieldscan.py is
+/* Field scans of a filtered route's requests and answers, in C: ingress/filters/fieldscan.py is
  * the same module in Python (the reference, the pure build's, and what SEAWAY_PURE=1
  * imports); setup.py builds this one as the extension `ingress.filters.fieldscan`, which
  * Python imports first. tests/ingress/filters/test_fieldscan.py checks that both give the
@@ -63,6 +63,19 @@ static PyObject *cookie(PyObject *module, PyObject *const *args, Py_ssize_t narg
     Py_RETURN_NONE;
 }
 
+/* The field scan of has_field: whether a field of s[:end] starts with `prefix`. */
+static int has_prefix(const unsigned char *s, Py_ssize_t end, const unsigned char *prefix,
+                      Py_ssize_t len) {
+    unsigned char first = prefix[0];
+    for (Py_ssize_t at = next_crlf(s, end, 0); at >= 0; at = next_crlf(s, end, at + 2)) {
+        const unsigned char *p = s + at + 2;
+        Py_ssize_t left = end - at - 2;
+        if (left > 0 && lower(p[0]) == first && starts(p, left, prefix, len))
+            return 1;
+    }
+    return 0;
+}
+
 static PyObject *has_field(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
     const unsigned char *s, *prefix;
     Py_ssize_t n, len, end;
@@ -81,14 +94,39 @@ static PyObject *has_field(PyObject *module, PyObject *const *args, Py_ssize_t n
         PyErr_SetString(PyExc_ValueError, "has_field: empty prefix");
         return NULL;
     }
-    unsigned char first = prefix[0];
-    for (Py_ssize_t at = next_crlf(s, end, 0); at >= 0; at = next_crlf(s, end, at + 2)) {
-        const unsigned char *p = s + at + 2;
-        Py_ssize_t left = end - at - 2;
-        if (left > 0 && lower(p[0]) == first && starts(p, left, prefix, len))
-            Py_RETURN_TRUE;
-    }
+    if (has_prefix(s, end, prefix, len))
+        Py_RETURN_TRUE;
     Py_RETURN_FALSE;
+}
+
+static PyObject *add_fields(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    const unsigned char *s, *extra, *replaced;
+    Py_ssize_t n, len, rlen, end;
+    if (nargs != 4) {
+        PyErr_SetString(PyExc_TypeError,
+                        "add_fields(data, end, lines, replaced) takes 4 arguments");
+        return NULL;
+    }
+    if (bytes_arg(args[0], &s, &n) < 0 || bytes_arg(args[2], &extra, &len) < 0 ||
+        bytes_arg(args[3], &replaced, &rlen) < 0)
+        return NULL;
+    end = PyLong_AsSsize_t(args[1]);
+    if (end == -1 && PyErr_Occurred())
+        return NULL;
+    if (end < 4 || end > n || memcmp(s + end - 4, "\r\n\r\n", 4) != 0) {
+        PyErr_SetString(PyExc_ValueError, "add_fields: data[:end] is not a head");
+        return NULL;
+    }
+    if (rlen > 0 && has_prefix(s, end, replaced, rlen))
+        Py_RETURN_NONE;
+    PyObject *out = PyBytes_FromStringAndSize(NULL, n + len);
+    if (out == NULL)
+        return NULL;
+    char *d = PyBytes_AS_STRING(out);
+    memcpy(d, s, (size_t)(end - 2));
+    memcpy(d + end - 2, extra, (size_t)len);
+    memcpy(d + end - 2 + len, s + end - 2, (size_t)(n - end + 2));
+    return out;
 }
 
 static PyMethodDef methods[] = {
@@ -98,6 +136,10 @@ static PyMethodDef methods[] = {
     {"has_field", (PyCFunction)(void (*)(void))has_field, METH_FASTCALL,
      "has_field(head, end, prefix) -> bool\n\nWhether a field of head[:end] has a name "
      "starting with `prefix` (lower case), case folded."},
+    {"add_fields", (PyCFunction)(void (*)(void))add_fields, METH_FASTCALL,
+     "add_fields(data, end, lines, replaced) -> bytes | None\n\n`data` (a head ending at "
+     "`end`, then maybe body bytes) with `lines` inserted before the head's blank line; "
+     "None when `replaced` is not empty and a field of the head starts with it."},
     {NULL, NULL, 0, NULL},
 };
 

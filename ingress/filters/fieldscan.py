@@ -1,15 +1,16 @@
-"""Two field scans of a filtered route's requests and answers: the sticky cookie in a
-request head, and whether a response head has a field the route replaces.
+"""Field scans of a filtered route's requests and answers: the sticky cookie in a request
+head, whether a response head has a field the route replaces, and the fields a route adds
+to a response head inserted in one copy.
 
 This is the reference, in Python. setup.py also builds ingress/filters/fieldscan.c as the
 extension `ingress.filters.fieldscan`, which Python imports before this file (as
 ingress/headscan.py's twin is); SEAWAY_PURE=1 imports this one, and `NATIVE` says which
 runs. As regular expressions and bytes searches they were about a third of what cookie
 affinity and CORS add to a request in the compiled build (bench/filter_hotpath.py
---instructions); in C each is one pass over the head's lines, no copy.
+--instructions); in C each is one pass over the head's lines (add_fields: one copy).
 tests/ingress/filters/test_fieldscan.py checks both give the same answers.
 
-Both take heads that strict llhttp accepted: CRLF line ends only, no obs-fold, no control
+All take heads that strict llhttp accepted: CRLF line ends only, no obs-fold, no control
 characters but HTAB, a colon right after every field name.
 """
 
@@ -48,3 +49,14 @@ def has_field(head: bytes, end: int, prefix: bytes) -> bool:
     if pattern is None:
         pattern = _NAMED[prefix] = re.compile(rb"\r\n" + re.escape(prefix), re.IGNORECASE)
     return pattern.search(head, 0, end) is not None
+
+
+def add_fields(data: bytes, end: int, lines: bytes, replaced: bytes) -> bytes | None:
+    """`data` (a head ending at `end`, then maybe body bytes) with `lines` inserted before
+    the head's blank line, in one copy; None when `replaced` is not empty and a field of
+    the head has a name starting with it (then the caller removes those first)."""
+    if end < 4 or end > len(data) or data[end - 4 : end] != b"\r\n\r\n":
+        raise ValueError("add_fields: data[:end] is not a head")
+    if replaced and has_field(data, end, replaced):
+        return None
+    return data[: end - 2] + lines + data[end - 2 :]

@@ -12,14 +12,14 @@ extends this class. ``RoutePlan.full`` says which one a plan makes.
 from __future__ import annotations
 
 import random
-from collections.abc import Collection
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection
+from typing import TYPE_CHECKING, Final
 
 from discovery.snapshot import EndpointInfo
 from ingress.exchange import Exchange
 from ingress.filters.admission import Answers
 from ingress.filters.cors import REPLACED
-from ingress.filters.fieldscan import has_field
+from ingress.filters.fieldscan import add_fields
 from ingress.filters.headers import field_lines
 from ingress.http1 import HttpProtocol
 from ingress.request import RequestState
@@ -30,6 +30,9 @@ if TYPE_CHECKING:
     from ingress.filters.plan import RoutePlan
 
 Header = tuple[bytes, bytes]
+
+# (compiled, a Final is read from a C static: a plain imported name costs a dict lookup)
+_ADD_FIELDS: Final[Callable[[bytes, int, bytes, bytes], bytes | None]] = add_fields
 
 
 class LightExchange(Exchange, Answers):
@@ -78,19 +81,6 @@ class LightExchange(Exchange, Answers):
         edits = plan.https_edits_all if self.https else plan.response_edits
         origin = self.origin
         cors = plan.cors if origin is not None else None
-        remover = cors.remover if cors is not None else None
-        if edits or (
-            remover is not None
-            and has_field(data, end, REPLACED)  # (no such field: nothing to remove)
-            and remover.search(data, 0, end) is not None
-        ):
-            head = data[:end]
-            for edit in edits:
-                head = edit.apply(head)
-            if remover is not None:
-                head = remover.sub(b"", head)
-            data = head + data[end:]
-            end = len(head)
         extra = b""
         if cors is not None and origin is not None:
             extra = cors.any_lines if origin == b"*" else cors.response_lines(origin)
@@ -99,6 +89,21 @@ class LightExchange(Exchange, Answers):
         cookies = self.auth_cookies
         if cookies and (self.status < 400 or plan.always_auth_cookies):
             extra += field_lines((b"Set-Cookie", c) for c in cookies)
+        remover = cors.remover if cors is not None else None
+        if not edits and remover is not None:
+            # One scan and one copy, unless the backend sent fields of the names CORS sets
+            # (then they go first, below).
+            added = _ADD_FIELDS(data, end, extra, REPLACED)
+            if added is not None:
+                return added
+        if edits or (remover is not None and remover.search(data, 0, end) is not None):
+            head = data[:end]
+            for edit in edits:
+                head = edit.apply(head)
+            if remover is not None:
+                head = remover.sub(b"", head)
+            data = head + data[end:]
+            end = len(head)
         return data[: end - 2] + extra + data[end - 2 :] if extra else data
 
     # -- going upstream ------------------------------------------------------------------

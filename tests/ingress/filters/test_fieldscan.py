@@ -155,3 +155,44 @@ def test_wrong_arguments_are_refused() -> None:
     for module in (loaded, REF):
         with pytest.raises(ValueError):
             module.has_field(b"HTTP/1.1 200 OK\r\n\r\n", 5, b"")
+
+
+def test_the_reference_adds_fields_before_the_blank_line() -> None:
+    """Control: the lines go right before the head's blank line, the body after it stays
+    as it is; a head with a field of the replaced names gives None (the caller removes
+    those first); an `end` that does not end a head is refused."""
+    data = b"HTTP/1.1 200 OK\r\nServer: x\r\n\r\nbody\r\n\r\n"
+    end = data.index(b"\r\n\r\n") + 4
+    added = b"HTTP/1.1 200 OK\r\nServer: x\r\nA: 1\r\n\r\nbody\r\n\r\n"
+    assert REF.add_fields(data, end, b"A: 1\r\n", b"access-control-") == added
+    assert REF.add_fields(data, end, b"", b"") == data
+    cors = b"HTTP/1.1 200 OK\r\nACCESS-CONTROL-MAX-AGE: 1\r\n\r\n"
+    assert REF.add_fields(cors, len(cors), b"A: 1\r\n", b"access-control-") is None
+    assert REF.add_fields(cors, len(cors), b"A: 1\r\n", b"") is not None
+    for module in (loaded, REF):
+        for bad_end in (0, 3, end - 1, len(data) + 1):
+            with pytest.raises(ValueError):
+                module.add_fields(data, bad_end, b"A: 1\r\n", b"")
+
+
+@native
+def test_added_fields_agree() -> None:
+    """On response heads with and without CORS fields (and body bytes after them), every
+    cut that ends a head gives the same bytes, or None, from both."""
+    rng = random.Random(3)
+    disagreements = []
+    checked = 0
+    for head in response_heads():
+        data = head + rng.choice([b"", b"hello", b"\r\n\r\nmore"])
+        end = data.find(b"\r\n\r\n") + 4
+        if end < 4:
+            continue
+        for lines in (b"", b"Access-Control-Allow-Origin: *\r\n", b"Set-Cookie: S=k|t\r\n"):
+            for replaced in (b"", b"access-control-"):
+                checked += 1
+                if loaded.add_fields(data, end, lines, replaced) != REF.add_fields(
+                    data, end, lines, replaced
+                ):
+                    disagreements.append((data, end, lines, replaced))
+    assert checked > 5000
+    assert disagreements == []
