@@ -31,22 +31,27 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import deque
-from time import perf_counter
-from typing import cast
+from collections.abc import Callable
+from typing import Final, cast
 
 import httptools
 
+from ingress import headscan
 from ingress.context import ProxyContext
 from ingress.errors import PeerError, error_response
 from ingress.exchange import Exchange
 from ingress.framing import ChunkedBody
-from ingress.headscan import head_end
 from ingress.linger import linger
 from ingress.request import ForwardedLines, RequestState, parse_request
 from ingress.route_match import RouteResult
 from ingress.upstream import UpstreamConnection
 from proxy.flow import CONNECTING, PIPELINE, UPGRADE, ReadFlow, unbound_flow
+
+# (compiled, a Final is read from a C static: an imported name costs a dict lookup per call)
+_HEAD_END: Final[Callable[[bytes, int], int]] = headscan.head_end
+_CLOCK: Final[Callable[[], float]] = time.perf_counter
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +180,7 @@ class HttpProtocol(asyncio.Protocol):
                     self._repeat(memo)
                     return
                 self.ctx.memo_misses += 1
-            if head_end(data, 0) == len(data) - 4:
+            if _HEAD_END(data, 0) == len(data) - 4:
                 try:
                     self._one(data)
                 except PeerError as err:
@@ -272,7 +277,7 @@ class HttpProtocol(asyncio.Protocol):
         """Read the head starting at `pos`; the offset after it (len(data): not complete)."""
         if fed < pos:
             fed = pos
-        blank = head_end(data, fed - 3 if fed > pos + 3 else pos)
+        blank = _HEAD_END(data, fed - 3 if fed > pos + 3 else pos)
         if blank < 0:
             if fed < len(data):
                 self._feed(data[fed:])
@@ -297,7 +302,7 @@ class HttpProtocol(asyncio.Protocol):
     def _headed(self, req: RequestState, data: bytes, end: int, whole: bool) -> int:
         """A head read whole and parsed (ending at `end` in `data`; `whole`: it is all of
         the read): its framing, route and place in line; the offset after it."""
-        req.start = perf_counter()
+        req.start = _CLOCK()
         self._ticks += 1
         if self.draining:
             req.keep_alive = False  # the last one on this connection (see drain)
@@ -357,7 +362,7 @@ class HttpProtocol(asyncio.Protocol):
                 self.deferred = False
                 self._start(self.active)  # type: ignore[arg-type]  # set by _route
             return
-        req.start = perf_counter()
+        req.start = _CLOCK()
         self._ticks += 1
         req.complete = True
         if self.draining:
@@ -390,7 +395,7 @@ class HttpProtocol(asyncio.Protocol):
         ctx = self.ctx
         ctx.memo_hits += 1
         req = memo.repeat()
-        req.start = perf_counter()
+        req.start = _CLOCK()
         self._ticks += 1
         if ctx.router is not self._memo_router:
             self._route(req)  # a new configuration: route it again
@@ -510,7 +515,7 @@ class HttpProtocol(asyncio.Protocol):
             self._start(nxt)
             waited = self.exchange
             if waited is not None:  # it waited its turn: its exchange begins now
-                waited.began = perf_counter()
+                waited.began = _CLOCK()
         elif self.flow.reasons:
             self.flow.resume(PIPELINE | CONNECTING)
 

@@ -21,13 +21,19 @@ X-Forwarded-* lines. No work is done per header line in Python.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from mypy_extensions import trait
 
+from ingress import headscan
 from ingress.errors import PeerError
-from ingress.headscan import common_host, field, request_line
 from ingress.settings import HttpSettings
+
+# (compiled, a Final is read from a C static: an imported name costs a dict lookup per call)
+_COMMON_HOST: Final[Callable[[bytes, int], bytes | None]] = headscan.common_host
+_FIELD: Final[Callable[[bytes, bytes], bytes | None]] = headscan.field
+_REQUEST_LINE: Final[Callable[[bytes], tuple[bytes, bytes, bool] | None]] = headscan.request_line
 
 if TYPE_CHECKING:
     from ingress.route_match import RouteResult
@@ -182,7 +188,7 @@ class RequestState:
     def header(self, name: bytes) -> bytes | None:
         """The value of the first field called `name` (lower case), found in the raw head
         only when asked (routes that match on a header call this; others never do)."""
-        return field(self.head, name)
+        return _FIELD(self.head, name)
 
     def build_upstream_head(self, client_ip: bytes, scheme: bytes) -> bytes:
         """The request head for the backend: the client's head as received (hop-by-hop
@@ -257,7 +263,7 @@ def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
     raises PeerError for what llhttp lets through but the proxy refuses."""
     # The request line llhttp accepted, split at its first two spaces (in C, see
     # ingress/headscan.py); any other shape (runs of spaces, another version) takes _LINE.
-    line = request_line(head)
+    line = _REQUEST_LINE(head)
     if line is not None:
         method, url, v11 = line
         line_end = len(method) + len(url) + 10
@@ -283,7 +289,7 @@ def parse_request(head: bytes, settings: HttpSettings) -> RequestState:
     if url == b"*" and method != b"OPTIONS":
         raise PeerError(400, "asterisk target on a method other than OPTIONS")
     if req.v11:
-        host = common_host(head, line_end)
+        host = _COMMON_HOST(head, line_end)
         if host is not None:  # the common request: Host and fields passed through untouched
             req.host = host
             req.forward = head[:-2]

@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Final
 
 from discovery.model import DEFAULT_LOAD_BALANCING, LoadBalancing
 from discovery.snapshot import EndpointInfo, ServicePortName
-from ingress.headscan import before_query
+from ingress import headscan
 from ingress.paths import PathMatcher, element_prefixes, prefix_key
 from ingress.route_conditions import Conditions, HeaderLookup, compile_pattern, no_header
 from ingress.route_filters import Filter
@@ -58,6 +58,9 @@ from ingress.routes import (
     VirtualHost,
 )
 from ingress.sni_match import SniRouter
+
+# (compiled, a Final is read from a C static: an imported name costs a dict lookup per call)
+_BEFORE_QUERY: Final[Callable[[bytes], bytes]] = headscan.before_query
 
 if TYPE_CHECKING:
     from ingress.context import RoutePlanLike, RouteState
@@ -121,7 +124,7 @@ def normalize_host(host: bytes) -> bytes:
 
 def request_path(target: bytes) -> bytes:
     """The path of a request target: query cut off; absolute-form reduced to its path."""
-    path = before_query(target)
+    path = _BEFORE_QUERY(target)
     if path[:1] != b"/":
         scheme = path.find(b"://")
         if scheme > 0:
@@ -592,7 +595,7 @@ class ListenerMatcher:
         finders = self._host_cache.get(host)
         if finders is None:
             finders = self._finders(host)
-        path = before_query(target)
+        path = _BEFORE_QUERY(target)
         if path[:1] != b"/":
             path = request_path(path)
         for finder in finders:

@@ -27,12 +27,13 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from typing import Final, cast
 
 import httptools
 from mypy_extensions import mypyc_attr
 
-from ingress.headscan import head_end, must_go
+from ingress import headscan
 from ingress.outbox import Outbox
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
@@ -45,6 +46,10 @@ from ingress.response import (
 )
 from ingress.retry import ERROR, INVALID
 from proxy.outlier import RESET, TIMED_OUT
+
+# (compiled, a Final is read from a C static: an imported name costs a dict lookup per call)
+_HEAD_END: Final[Callable[[bytes, int], int]] = headscan.head_end
+_MUST_GO: Final[Callable[[bytes], bool]] = headscan.must_go
 
 log = logging.getLogger(__name__)
 
@@ -296,7 +301,7 @@ class UpstreamConnection(asyncio.Protocol):
                         return
                 else:  # (the common miss, counted here: no call)
                     self.pool.memo_misses += 1
-            blank = head_end(data, 0)
+            blank = _HEAD_END(data, 0)
             if blank > 0 and data[9:10] != b"1":  # a final head (llhttp checks the digits)
                 self._whole(data, blank + 4, ex)
                 return
@@ -402,7 +407,7 @@ class UpstreamConnection(asyncio.Protocol):
         exchange that edits its response head, with that head edited: _edited)."""
         ex.received += len(data)
         head = data[:end] if end < len(data) else data
-        if must_go(head):
+        if _MUST_GO(head):
             self._read_head(data, ex, False)
             return
         self._head_done = self._message_done = False
@@ -467,7 +472,7 @@ class UpstreamConnection(asyncio.Protocol):
         pos = 0
         interim: list[bytes] = []  # 1xx heads for the client, before the final one
         while True:
-            blank = head_end(data, max(pos, fed - 3))
+            blank = _HEAD_END(data, max(pos, fed - 3))
             if blank < 0:  # the head goes on in the next read
                 if fed < len(data) and not self._feed(data[fed:], ex):
                     return
@@ -502,7 +507,7 @@ class UpstreamConnection(asyncio.Protocol):
             # answers the client's Expect itself; HTTP/1.0 clients get none.
             if status != 100 and ex.req.v11:
                 head = data[pos:end]
-                interim.append(rebuild_head(head, False, False) if must_go(head) else head)
+                interim.append(rebuild_head(head, False, False) if _MUST_GO(head) else head)
             pos = end
             if pos == len(data):
                 if interim:
@@ -528,7 +533,7 @@ class UpstreamConnection(asyncio.Protocol):
         req = ex.req
         head_request = req.method == b"HEAD"
         head = data[pos:end] if pos or end < len(data) else data
-        if self._keep and req.keep_alive and not head_request and not must_go(head):
+        if self._keep and req.keep_alive and not head_request and not _MUST_GO(head):
             close = self._close_delimited = False  # the common case: nothing changes
             self._decoded = None
             new_head = None
