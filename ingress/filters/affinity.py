@@ -29,6 +29,7 @@ from ingress.route_filters import CookieAffinity
 
 # (compiled, a Final is read from a C static: a plain imported name costs a dict lookup)
 _COOKIE: Final[Callable[[bytes, bytes], bytes | None]] = cookie
+_RANDOM_BITS: Final[Callable[[int], int]] = random.getrandbits
 
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SEEN_KEPT: Final = 8192  # cookie values remembered per route (beyond: forgotten, all at once)
@@ -83,6 +84,7 @@ class StickyCookie:
         "_ring",
         "_salt",
         "_seen",
+        "_tails",
         "name",
         "prefix",
         "spec",
@@ -100,6 +102,11 @@ class StickyCookie:
         self._ring: HashRing | None = None
         self._seen: dict[bytes, int] = {}  # cookie value -> endpoint index (-1: none)
         self._attributes = self._fixed_attributes()
+        # Everything after "name=KEY|TAG" when it depends on nothing but the scheme (no
+        # Expires, no SameSite that depends on the browser): (over http, over https).
+        self._tails: tuple[bytes, bytes] | None = None
+        if spec.expires is None and not spec.conditional_samesite_none:
+            self._tails = (self._tail(False), self._tail(True))
 
     def _fixed_attributes(self) -> tuple[bytes, bytes]:
         """(what goes after Expires: Max-Age..Path, what goes after Secure: HttpOnly...)."""
@@ -189,7 +196,7 @@ class StickyCookie:
         ring = self._ring
         if ring is None:
             ring = self._ring = HashRing(self._endpoints)
-        key = b"%016x" % random.getrandbits(64)  # as ingress-nginx: unique, not secret
+        key = b"%016x" % _RANDOM_BITS(64)  # as ingress-nginx: unique, not secret
         found = ring.pick_index(key, skip)
         if found < 0:
             return picked, key
@@ -203,12 +210,20 @@ class StickyCookie:
     ) -> bytes:
         """The Set-Cookie value for a new client (`user_agent` decides SameSite=None
         under conditional_samesite_none)."""
+        tails = self._tails
+        if tails is not None:
+            return b"".join((self.prefix, key, b"|", self.tag, tails[1] if https else tails[0]))
+        s = self.spec
+        expires = b""
+        if s.expires is not None:
+            expires = b"; Expires=" + cookie_time(now + s.expires)
+        return b"".join((self.prefix, key, b"|", self.tag, expires, self._tail(https, user_agent)))
+
+    def _tail(self, https: bool, user_agent: bytes | None = None) -> bytes:
+        """The attributes after Expires: Max-Age, Domain, Path, Secure, HttpOnly, SameSite."""
         s = self.spec
         before, after = self._attributes
-        parts = [self.name, b"=", key, b"|", self.tag]
-        if s.expires is not None:
-            parts.append(b"; Expires=" + cookie_time(now + s.expires))
-        parts.append(before)
+        parts = [before]
         if s.secure or https:
             parts.append(b"; Secure")
         parts.append(after)

@@ -20,6 +20,7 @@ from ingress.filters.ringhash import hash64
 POINTS: Final = 100  # per endpoint
 # (compiled, a Final is read from a C static: a plain imported name costs a dict lookup)
 _HASH64: Final[Callable[[bytes], int]] = hash64
+_BISECT: Final[Callable[[list[int], int], int]] = bisect_left
 
 
 class HashRing:
@@ -45,7 +46,7 @@ class HashRing:
         hashes = self._hashes
         if not hashes:
             return -1
-        i = bisect_left(hashes, _HASH64(key))
+        i = _BISECT(hashes, _HASH64(key))
         eps = self.endpoints
         owners = self._owners
         n = len(hashes)

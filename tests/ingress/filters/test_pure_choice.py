@@ -52,6 +52,28 @@ def test_set_cookie_attributes_in_lua_resty_cookie_order() -> None:
     assert plain.endswith(b"; Path=/; HttpOnly") and b"Secure" not in plain
 
 
+def test_set_cookie_without_expires_is_the_same_from_its_precomputed_attributes() -> None:
+    """Without Expires (and SameSite not decided per browser) everything after the value
+    is made once per scheme: the same bytes, in lua-resty-cookie's order."""
+    spec = CookieAffinity(
+        "S", path="/app", max_age=60, domain="example.com", samesite="Strict", secure=False
+    )
+    sticky = StickyCookie(spec, "ns/svc:80")
+    tag = sticky.tag.decode()
+    tail = "; Max-Age=60; Domain=example.com; Path=/app"
+    assert sticky.set_cookie(b"k1", https=False, now=5).decode() == (
+        f"S=k1|{tag}{tail}; HttpOnly; SameSite=Strict"
+    )
+    assert sticky.set_cookie(b"k2", https=True, now=5).decode() == (
+        f"S=k2|{tag}{tail}; Secure; HttpOnly; SameSite=Strict"
+    )
+    per_browser = CookieAffinity("S", samesite="None", conditional_samesite_none=True)
+    sticky = StickyCookie(per_browser, "ns/svc:80")
+    old_chrome = b"Mozilla/5.0 Chrome/51.0.2704.103 Safari/537.36"
+    assert sticky.set_cookie(b"k", False, 0, old_chrome).endswith(b"; Path=/; HttpOnly")
+    assert sticky.set_cookie(b"k", False, 0, b"curl/8").endswith(b"; HttpOnly; SameSite=None")
+
+
 def head(*cookies: bytes) -> bytes:
     """A request head with these Cookie fields."""
     fields = b"".join(b"Cookie: " + c + b"\r\n" for c in cookies)
