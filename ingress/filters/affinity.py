@@ -23,16 +23,16 @@ from collections.abc import Callable, Container, Sequence
 from typing import Final
 
 from discovery.snapshot import EndpointInfo
-from ingress.filters.fieldscan import cookie
+from ingress.filters.fieldscan import sticky_key
 from ingress.filters.hashring import HashRing
 from ingress.route_filters import CookieAffinity
 
 # (compiled, a Final is read from a C static: a plain imported name costs a dict lookup)
-_COOKIE: Final[Callable[[bytes, bytes], bytes | None]] = cookie
+_STICKY_KEY: Final[Callable[[bytes, bytes, bytes], bytes | None]] = sticky_key
 _RANDOM_BITS: Final[Callable[[int], int]] = random.getrandbits
 
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
-SEEN_KEPT: Final = 8192  # cookie values remembered per route (beyond: forgotten, all at once)
+SEEN_KEPT: Final = 8192  # cookie keys remembered per route (beyond: forgotten, all at once)
 _UNSEEN: Final = -2  # (a cookie value not seen yet; -1: seen, names no usable endpoint)
 _MONTHS: Final = (
     "Jan",
@@ -73,7 +73,7 @@ class StickyCookie:
     """One route's CookieAffinity over one backend: read, choose, write the cookie.
 
     A returning client sends the same cookie value request after request: the endpoint
-    each value names is remembered (``_seen``, up to SEEN_KEPT values, for the current
+    each KEY names is remembered (``_seen``, up to SEEN_KEPT keys, for the current
     endpoints), so the ring or the key table is consulted once per value, not per
     request."""
 
@@ -100,7 +100,7 @@ class StickyCookie:
         self._endpoints: tuple[EndpointInfo, ...] = ()
         self._by_key: dict[bytes, int] = {}  # persistent mode: endpoint key -> index
         self._ring: HashRing | None = None
-        self._seen: dict[bytes, int] = {}  # cookie value -> endpoint index (-1: none)
+        self._seen: dict[bytes, int] = {}  # cookie KEY -> endpoint index (-1: none)
         self._attributes = self._fixed_attributes()
         # Everything after "name=KEY|TAG" when it depends on nothing but the scheme (no
         # Expires, no SameSite that depends on the browser): (over http, over https).
@@ -146,29 +146,28 @@ class StickyCookie:
     ) -> int:
         """The index in `endpoints` of the usable endpoint the cookie in a request head
         names, or -1: the first cookie of that name in the head's Cookie fields, in order
-        (nginx's $cookie_NAME and $http_cookie join every Cookie field), read by
-        ingress/filters/fieldscan. The endpoint each cookie value names is remembered."""
-        raw = _COOKIE(head, self.name)
-        if raw is None:
+        (nginx's $cookie_NAME and $http_cookie join every Cookie field), its value
+        ``KEY|TAG`` (TAG this backend's: another backend's cookie, a canary's or another
+        path's, names none here), read by ingress/filters/fieldscan. The endpoint each
+        KEY names is remembered."""
+        key = _STICKY_KEY(head, self.name, self.tag)
+        if key is None:
             return -1
         if endpoints is not self._endpoints:
             self._refresh(endpoints)
         seen = self._seen
-        i = seen.get(raw, _UNSEEN)
+        i = seen.get(key, _UNSEEN)
         if i == _UNSEEN:
             if len(seen) >= SEEN_KEPT:
                 seen.clear()
-            i = seen[raw] = self._named(raw)
+            i = seen[key] = self._named(key)
         if i < 0 or (skip and self._endpoints[i] in skip):
             return -1
         return i
 
-    def _named(self, raw: bytes) -> int:
-        """The index of the endpoint a cookie (``name=value``, as in the header) names among
-        the current endpoints, or -1."""
-        key, bar, tag = raw[len(self.prefix) :].rstrip().partition(b"|")
-        if bar and tag != self.tag:
-            return -1  # another backend's cookie (a canary's, another path's)
+    def _named(self, key: bytes) -> int:
+        """The index of the endpoint a cookie's KEY names among the current endpoints,
+        or -1."""
         if self.spec.mode == "persistent":
             return self._by_key.get(key, -1)
         ring = self._ring
@@ -202,7 +201,7 @@ class StickyCookie:
             return picked, key
         seen = self._seen  # (the client comes back with it: known already)
         if not skip and len(seen) < SEEN_KEPT:
-            seen[self.prefix + key + b"|" + self.tag] = found
+            seen[key] = found
         return found, key
 
     def set_cookie(

@@ -37,15 +37,10 @@ static int cookie_in(const unsigned char *s, Py_ssize_t from, Py_ssize_t to,
 
 static const unsigned char COOKIE[] = "cookie:";
 
-static PyObject *cookie(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
-    const unsigned char *s, *name;
-    Py_ssize_t n, len, start, stop;
-    if (nargs != 2) {
-        PyErr_SetString(PyExc_TypeError, "cookie(head, name) takes 2 arguments");
-        return NULL;
-    }
-    if (bytes_arg(args[0], &s, &n) < 0 || bytes_arg(args[1], &name, &len) < 0)
-        return NULL;
+/* The first cookie called `name` in the Cookie fields of head s[:n], as cookie_in gives
+ * it; 1 if found. */
+static int find_cookie(const unsigned char *s, Py_ssize_t n, const unsigned char *name,
+                       Py_ssize_t len, Py_ssize_t *start, Py_ssize_t *stop) {
     for (Py_ssize_t at = next_crlf(s, n, 0); at >= 0;) {
         const unsigned char *p = s + at + 2;
         Py_ssize_t left = n - at - 2;
@@ -55,12 +50,49 @@ static PyObject *cookie(PyObject *module, PyObject *const *args, Py_ssize_t narg
             Py_ssize_t from = at + 9;
             const unsigned char *cr = memchr(s + from, '\r', (size_t)(n - from));
             Py_ssize_t to = cr == NULL ? n : cr - s;
-            if (cookie_in(s, from, to, name, len, &start, &stop))
-                return PyBytes_FromStringAndSize((const char *)s + start, stop - start);
+            if (cookie_in(s, from, to, name, len, start, stop))
+                return 1;
         }
         at = next;
     }
+    return 0;
+}
+
+static PyObject *cookie(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    const unsigned char *s, *name;
+    Py_ssize_t n, len, start, stop;
+    if (nargs != 2) {
+        PyErr_SetString(PyExc_TypeError, "cookie(head, name) takes 2 arguments");
+        return NULL;
+    }
+    if (bytes_arg(args[0], &s, &n) < 0 || bytes_arg(args[1], &name, &len) < 0)
+        return NULL;
+    if (find_cookie(s, n, name, len, &start, &stop))
+        return PyBytes_FromStringAndSize((const char *)s + start, stop - start);
     Py_RETURN_NONE;
+}
+
+static PyObject *sticky_key(PyObject *module, PyObject *const *args, Py_ssize_t nargs) {
+    const unsigned char *s, *name, *tag;
+    Py_ssize_t n, len, tlen, start, stop;
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "sticky_key(head, name, tag) takes 3 arguments");
+        return NULL;
+    }
+    if (bytes_arg(args[0], &s, &n) < 0 || bytes_arg(args[1], &name, &len) < 0 ||
+        bytes_arg(args[2], &tag, &tlen) < 0)
+        return NULL;
+    if (!find_cookie(s, n, name, len, &start, &stop))
+        Py_RETURN_NONE;
+    Py_ssize_t from = start + len + 1; /* past "name=" */
+    const unsigned char *bar = memchr(s + from, '|', (size_t)(stop - from));
+    Py_ssize_t end = stop;
+    if (bar != NULL) {
+        end = bar - s;
+        if (stop - end - 1 != tlen || memcmp(bar + 1, tag, (size_t)tlen) != 0)
+            Py_RETURN_NONE; /* another backend's cookie */
+    }
+    return PyBytes_FromStringAndSize((const char *)s + from, end - from);
 }
 
 /* The field scan of has_field: whether a field of s[:end] starts with `prefix`. */
@@ -133,6 +165,10 @@ static PyMethodDef methods[] = {
     {"cookie", (PyCFunction)(void (*)(void))cookie, METH_FASTCALL,
      "cookie(head, name) -> bytes | None\n\nThe first cookie called `name` in the head's "
      "Cookie fields, in order, as 'name=value' (spaces and tabs around it cut), or None."},
+    {"sticky_key", (PyCFunction)(void (*)(void))sticky_key, METH_FASTCALL,
+     "sticky_key(head, name, tag) -> bytes | None\n\nThe KEY of the first cookie called "
+     "`name` (`cookie`'s), a value 'KEY|TAG' or 'KEY'; None when there is none or its TAG "
+     "is not `tag`."},
     {"has_field", (PyCFunction)(void (*)(void))has_field, METH_FASTCALL,
      "has_field(head, end, prefix) -> bool\n\nWhether a field of head[:end] has a name "
      "starting with `prefix` (lower case), case folded."},

@@ -1,6 +1,6 @@
 """Field scans of a filtered route's requests and answers: the sticky cookie in a request
-head, whether a response head has a field the route replaces, and the fields a route adds
-to a response head inserted in one copy.
+head (and its key), whether a response head has a field the route replaces, and the
+fields a route adds to a response head inserted in one copy.
 
 This is the reference, in Python. setup.py also builds ingress/filters/fieldscan.c as the
 extension `ingress.filters.fieldscan`, which Python imports before this file (as
@@ -38,6 +38,19 @@ def cookie(head: bytes, name: bytes) -> bytes | None:
             if eq and key == name:
                 return part
     return None
+
+
+def sticky_key(head: bytes, name: bytes, tag: bytes) -> bytes | None:
+    """The KEY of the first cookie called `name` (`cookie`'s), whose value is ``KEY|TAG``
+    or ``KEY``: None when there is none, or when its TAG is not `tag` (another backend's
+    sticky cookie)."""
+    raw = cookie(head, name)
+    if raw is None:
+        return None
+    key, bar, found = raw[len(name) + 1 :].partition(b"|")
+    if bar and found != tag:
+        return None
+    return key
 
 
 def has_field(head: bytes, end: int, prefix: bytes) -> bool:

@@ -131,6 +131,33 @@ def test_cookies_agree() -> None:
     assert disagreements == []
 
 
+def test_the_reference_sticky_key_is_the_cookies_key_when_its_tag_is_ours() -> None:
+    """Control: the KEY of ``KEY|TAG`` (the first cookie of the name, as `cookie` finds
+    it) when TAG is the one asked for; a value without "|" is all KEY; another TAG, or no
+    such cookie, gives None."""
+    assert REF.sticky_key(_head(b"Cookie: a=1; S=k1|t; S=k2|t"), b"S", b"t") == b"k1"
+    assert REF.sticky_key(_head(b"Cookie: S=k1|other"), b"S", b"t") is None
+    assert REF.sticky_key(_head(b"Cookie: S=k1|t|t"), b"S", b"t") is None
+    assert REF.sticky_key(_head(b"Cookie: S=plain"), b"S", b"t") == b"plain"
+    assert REF.sticky_key(_head(b"Cookie: S=|t"), b"S", b"t") == b""
+    assert REF.sticky_key(_head(b"Cookie: a=1"), b"S", b"t") is None
+
+
+@native
+def test_sticky_keys_agree() -> None:
+    heads = request_heads() + random_bytes()
+    extra = [_head(b"Cookie: S=" + v) for v in (b"k|t", b"k|tt", b"k|", b"|t", b"k||t", b"k|t ")]
+    disagreements = [
+        (head, name, tag)
+        for head in heads + extra
+        for name in NAMES
+        for tag in (b"t", b"d41d8cd98f00b204e9800998ecf8427e", b"")
+        if loaded.sticky_key(head, name, tag) != REF.sticky_key(head, name, tag)
+    ]
+    assert sum(1 for h in heads if REF.sticky_key(h, b"S", b"t") is not None) > 500
+    assert disagreements == []
+
+
 @native
 def test_field_checks_agree() -> None:
     heads = response_heads() + random_bytes()
