@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import resource
 import shutil
 import signal
 import socket
@@ -233,6 +234,10 @@ class WrkResult:
     cpu_us: float | None = None
     cpu_user_us: float | None = None
     cpu_sys_us: float | None = None
+    # CPU time wrk itself used per request (user + system), and a peer's (the backend's)
+    # when asked: the rest of what the machine spent on each request
+    client_cpu_us: float | None = None
+    peer_cpu_us: float | None = None
 
 
 _UNITS_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
@@ -282,8 +287,14 @@ def run_wrk(
     # wrk's own options go before the URL; script arguments ("--" and on) after it
     cut = list(extra).index("--") if "--" in extra else len(extra)
     argv += [*extra[:cut], url, *extra[cut:]]
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(argv, capture_output=True, text=True, check=True, timeout=duration + 60)
-    return parse_wrk(out.stdout)
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    res = parse_wrk(out.stdout)
+    if res.rps > 0:  # (wrk is the only child that ends meanwhile)
+        spent = after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime
+        res.client_cpu_us = spent / (res.rps * duration) * 1e6
+    return res
 
 
 def _tree(pid: int) -> list[int]:
@@ -346,10 +357,17 @@ def run_wrk_measured(
     threads: int = 2,
     duration: float = 5.0,
     extra: Sequence[str] = (),
+    peer_pid: int | None = None,
 ) -> WrkResult:
-    """run_wrk, also recording the CPU time `server_pid` (and children) spent per request."""
+    """run_wrk, also recording the CPU time `server_pid` (and children) spent per request,
+    and `peer_pid`'s (and children's) when given."""
     before = cpu_times(server_pid) if server_pid else (0.0, 0.0)
+    peer_before = cpu_times(peer_pid) if peer_pid else (0.0, 0.0)
     res = run_wrk(url, connections, threads, duration, extra)
+    if peer_pid and res.rps > 0:
+        peer_after = cpu_times(peer_pid)
+        spent = sum(peer_after) - sum(peer_before)
+        res.peer_cpu_us = spent / (res.rps * duration) * 1e6
     if server_pid and res.rps > 0:
         after = cpu_times(server_pid)
         requests = res.rps * duration

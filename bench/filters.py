@@ -110,7 +110,7 @@ def main() -> int:
     results: dict[str, list[WrkResult]] = {}
     with Processes() as procs:
         be = free_port()
-        backend_nginx(procs, be)
+        be_pid = backend_nginx(procs, be)
         ports: dict[str, int] = {}
         pids: dict[str, int] = {}
         if args.baseline:
@@ -132,6 +132,7 @@ def main() -> int:
                     threads=args.threads,
                     duration=args.duration,
                     extra=["-s", LUA, "--", *TRAFFIC[args.traffic]],
+                    peer_pid=be_pid,
                 )
                 results.setdefault(name, []).append(r)
                 cpu = f"{r.cpu_us:.1f}" if r.cpu_us is not None else "-"
@@ -145,7 +146,7 @@ def main() -> int:
     print(f"median of {args.rounds} rounds, {args.duration:g}s each, {args.traffic} traffic")
     print(
         f"{'variant':24}{'req/s':>9}{'p99 ms':>8}{'errors':>7}{'cpu us':>8}{'usr':>6}{'sys':>6}"
-        f"{'rps/plain':>10}{'cpu/plain':>10}"
+        f"{'rps/plain':>10}{'cpu/plain':>10}{'wrk us':>8}{'backend us':>11}"
     )
     for name, rounds in results.items():
         m = median(rounds)
@@ -154,6 +155,7 @@ def main() -> int:
             f"{name:24}{m.rps:>9.0f}{m.p99_ms:>8.2f}{m.errors:>7}{_num(m.cpu_us):>8}"
             f"{_num(m.cpu_user_us):>6}{_num(m.cpu_sys_us):>6}"
             f"{ratio(m.rps, plain.rps):>10}{cpu_ratio:>10}"
+            f"{_num(m.client_cpu_us):>8}{_num(m.peer_cpu_us):>11}"
         )
     return 0
 

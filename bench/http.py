@@ -167,6 +167,8 @@ def median(results: list[WrkResult]) -> WrkResult:
         cpu_us=_median([r.cpu_us for r in results]),
         cpu_user_us=_median([r.cpu_user_us for r in results]),
         cpu_sys_us=_median([r.cpu_sys_us for r in results]),
+        client_cpu_us=_median([r.client_cpu_us for r in results]),
+        peer_cpu_us=_median([r.peer_cpu_us for r in results]),
     )
 
 
