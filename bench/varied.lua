@@ -2,7 +2,7 @@
 -- its path, query, User-Agent, X-Request-Id and Cookie, so no cache keyed on exact bytes
 -- can answer it from memory.
 --
---   wrk -s bench/varied.lua http://127.0.0.1:8080 -- /prefix/ [clients]
+--   wrk -s bench/varied.lua http://127.0.0.1:8080 -- /prefix/ [clients [JARFILE]]
 --
 -- The first argument is the path prefix (default "/"; bench/http.py uses "/big/" for
 -- the 64 KiB scenario).
@@ -15,6 +15,11 @@
 -- not say on which connection an answer came, so each thread keeps a jar of the last
 -- JAR sticky cookies it was given, and a returning client sends one of them: a cookie a
 -- proxy really set, as a browser would. A route that sets none sees no sticky cookie.
+-- With JARFILE (sticky cookies the proxy set, "INGRESSCOOKIE=...", one per line, fetched
+-- before the run: bench/filters.py does), the jar is those, and wrk parses no answer:
+-- a Lua response callback makes wrk build a table of every header of every answer, which
+-- costs wrk (on the same cores as the proxy) more per answer the more fields the route
+-- adds (CORS adds five), a cost a real client does not put on the proxy's machine.
 
 local prefix = "/"
 local clients = false
@@ -60,7 +65,15 @@ function init(args)
   end
   if args[2] == "clients" then
     clients = true
-    response = keep_cookie -- defined only here: wrk parses answers' headers only then
+    if args[3] then
+      for line in io.lines(args[3]) do
+        if #jar < JAR and line:sub(1, #STICKY) == STICKY then
+          jar[#jar + 1] = line
+        end
+      end
+    else
+      response = keep_cookie -- defined only here: wrk parses answers' headers only then
+    end
   end
   math.randomseed(os.time() * 1000 + (id or 0))
 end
