@@ -12,7 +12,7 @@ from mypy_extensions import mypyc_attr, trait
 
 from ingress.outbox import Outbox
 from ingress.pipelining import PipelinedConnection
-from ingress.pool import PoolSet
+from ingress.pool import EndpointPool, PoolSet
 from ingress.request import RequestState
 from ingress.retry import RetryBudget, RetryPolicy
 from ingress.route_conditions import no_header
@@ -20,7 +20,7 @@ from ingress.route_match import CompiledTable, ListenerMatcher, RouteResult
 from ingress.settings import HttpSettings
 from ingress.stats import RequestStats
 from ingress.upstream import UpstreamConnection
-from proxy.balancer import Balancer, EndpointLimits, new_balancer
+from proxy.balancer import Balancer, EndpointLimits, Lease, new_balancer
 from proxy.health_runner import HealthRunner
 from proxy.outlier import HealthRegistry, Labels
 
@@ -79,11 +79,33 @@ class RouteState:
     context it belongs to (a route object shared by two contexts gets its own per context).
     """
 
-    __slots__ = ("balancer", "owner")
+    __slots__ = ("_pools", "_pools_generation", "balancer", "owner")
 
     def __init__(self, owner: ProxyContext, balancer: Balancer) -> None:
         self.owner = owner
         self.balancer = balancer
+        # The connection pool of each of the balancer's endpoints, by index, for its
+        # endpoints of `_pools_generation` (a pool, once made, stays: ingress/pool.py).
+        self._pools: list[EndpointPool | None] = []
+        self._pools_generation = -1
+
+    def pool_of(self, lease: Lease) -> EndpointPool:
+        """The pool of the leased endpoint: by the lease's index while the balancer's
+        endpoints are the ones it was made for (no (ip, port) lookup per request)."""
+        generation = self.balancer.generation
+        i = lease.index
+        if lease.generation != generation or i < 0:
+            ep = lease.endpoint
+            return self.owner.pools.get((ep.ip, ep.port))
+        pools = self._pools
+        if self._pools_generation != generation:
+            pools = self._pools = [None] * len(self.balancer.endpoints)
+            self._pools_generation = generation
+        pool = pools[i]
+        if pool is None:
+            ep = lease.endpoint
+            pool = pools[i] = self.owner.pools.get((ep.ip, ep.port))
+        return pool
 
 
 # tests/ingress/test_head_differential.py subclasses it.

@@ -127,7 +127,7 @@ class Exchange(ResponseSink):
             client.answer(503 if bal.saturated else 502, close=not self.req.complete)
             return
         ep = lease.endpoint
-        pool = ctx.pools.get((ep.ip, ep.port))
+        pool = state.pool_of(lease)
         if not fresh and not ctx.pipelining:  # (send_to's common case, inlined)
             conn = pool.acquire()
             if conn is not None:

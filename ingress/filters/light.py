@@ -62,8 +62,7 @@ class LightExchange(Exchange, Answers):
             return
         n = self.pick()
         if n:
-            ep = self.lease.endpoint  # type: ignore[union-attr]  # (leased by pick)
-            self.send_to(ep, client.ctx.pools.get((ep.ip, ep.port)), n, False)
+            self._send(n, False)
 
     def finished(self) -> None:
         """The request ended (answered, or its connection lost): nothing to release but
@@ -113,8 +112,14 @@ class LightExchange(Exchange, Answers):
             return
         n = self.pick()
         if n:
-            ep = self.lease.endpoint  # type: ignore[union-attr]  # (leased by pick)
-            self.send_to(ep, self.client.ctx.pools.get((ep.ip, ep.port)), n, fresh)
+            self._send(n, fresh)
+
+    def _send(self, n: int, fresh: bool) -> None:
+        """Send to the endpoint `pick` leased (one of `n`), from its pool."""
+        lease = self.lease
+        route = self.req.route
+        assert lease is not None and route is not None and route.cache is not None  # (pick)
+        self.send_to(lease.endpoint, route.cache.pool_of(lease), n, fresh)
 
     def pick(self) -> int:
         """Lease the endpoint the sticky cookie or the hash names, else the balancer's;

@@ -8,6 +8,7 @@ import re
 
 import pytest
 
+from discovery.snapshot import EndpointInfo
 from ingress.context import ProxyContext
 from ingress.outbox import Outbox
 from ingress.request import RequestState, parse_request
@@ -34,6 +35,7 @@ from ingress.routes import (
     RouteTable,
 )
 from ingress.settings import HttpSettings
+from proxy.balancer import Lease
 from tests.ingress.routemodel import Headers, ask, backend, name, route, table, vhost
 
 # --- hosts --------------------------------------------------------------------------------
@@ -377,3 +379,28 @@ def test_proxy_context_routes_on_bytes_and_picks_weighted_backends() -> None:
     assert ctx.route(no).status == 404
     seen = {ctx.route(_request(b"b.test", b"/", [b"Host: b.test\r\n"])).key for _ in range(200)}
     assert seen == {"default/v1:80", "default/v2:80"}
+
+
+def test_route_state_finds_each_leased_endpoints_pool_by_index() -> None:
+    """RouteState.pool_of gives the pool PoolSet.get gives for the leased endpoint's
+    address: by the lease's index while the balancer's endpoints stay, again after they
+    change (a new generation: indexes move), and by address for a lease made by hand."""
+    t = table(vhost(["a.test"], route(backend("web"))))
+    ctx = ProxyContext(_Loop(), HttpSettings(), t, outbox=Outbox(None))  # type: ignore[arg-type]
+    r = ask(t, "/")
+    state = ctx.route_state(r)
+    bal = state.balancer
+    first = bal.endpoints
+    more = (EndpointInfo("10.9.200.1", 8080), *first, EndpointInfo("10.9.200.2", 8080))
+    for eps in (first, more, more[1:]):
+        if bal.endpoints != eps:
+            bal.update(eps)
+        for _ in range(3 * len(eps)):
+            lease = bal.lease(None, (), 0.0)
+            assert lease is not None and lease.index >= 0
+            ep = lease.endpoint
+            assert state.pool_of(lease) is ctx.pools.get((ep.ip, ep.port))
+            lease.end(None)
+    by_hand = Lease(bal, more[2], 0.0)  # (index -1: looked up by address)
+    assert state.pool_of(by_hand) is ctx.pools.get((more[2].ip, more[2].port))
+    assert {p.key for p in ctx.pools.endpoints()} == {(e.ip, e.port) for e in more}
