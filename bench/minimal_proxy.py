@@ -25,12 +25,12 @@ import uvloop
 _BLANK = b"\r\n\r\n"
 
 
-class Upstream(asyncio.Protocol):
+class _Upstream(asyncio.BaseProtocol):
     """One keep-alive connection to the backend, serving one client request at a time."""
 
     __slots__ = ("client", "done", "idle", "keep", "parser", "transport")
 
-    def __init__(self, idle: deque[Upstream]) -> None:
+    def __init__(self, idle: deque[_Upstream]) -> None:
         self.idle = idle
         self.parser = httptools.HttpResponseParser(self)
         self.client: Client | None = None
@@ -53,7 +53,7 @@ class Upstream(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self.done = True
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         client = self.client
         if client is None:
             self.transport.close()  # type: ignore[union-attr]  # bytes nobody asked for
@@ -76,6 +76,36 @@ class Upstream(asyncio.Protocol):
             client.response_done()
 
 
+class Upstream(_Upstream, asyncio.Protocol):
+    """Reads arrive as bytes objects (uvloop copies each read into a new one)."""
+
+    __slots__ = ()
+
+
+_READ_SIZE = 256 * 1024  # as uvloop's own read buffer: a 64 KiB response in one read
+
+
+class BufferedUpstream(_Upstream, asyncio.BufferedProtocol):
+    """`--buffered`: reads land in a reused buffer and go to the client from a view of it.
+    uvloop keeps a view of what it could not send at once, so the buffer is reused only
+    when the client's transport holds nothing back; otherwise the next read gets a new one."""
+
+    __slots__ = ("view",)
+
+    def __init__(self, idle: deque[_Upstream]) -> None:
+        super().__init__(idle)
+        self.view = memoryview(bytearray(_READ_SIZE))
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        client = self.client
+        self.data_received(self.view[:nbytes])
+        if client is not None and client.transport.get_write_buffer_size():
+            self.view = memoryview(bytearray(_READ_SIZE))  # the old one is still queued
+
+
 class Client(asyncio.Protocol):
     """One client connection: requests parsed by llhttp, forwarded with X-Forwarded-For."""
 
@@ -88,18 +118,24 @@ class Client(asyncio.Protocol):
         "target",
         "transport",
         "upstream",
+        "upstream_class",
         "xff",
     )
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, target: tuple[str, int], idle: deque[Upstream]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        target: tuple[str, int],
+        idle: deque[_Upstream],
+        upstream: type[_Upstream],
     ) -> None:
         self.loop = loop
         self.target = target
         self.idle = idle
+        self.upstream_class = upstream
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.upstream: Upstream | None = None
+        self.upstream: _Upstream | None = None
         self.pending: list[bytes] | None = None  # request bytes while connecting
         self.head = True  # the next bytes start a head
         self.xff = b""
@@ -150,7 +186,8 @@ class Client(asyncio.Protocol):
 
     async def _connect(self) -> None:
         try:
-            _, up = await self.loop.create_connection(lambda: Upstream(self.idle), *self.target)
+            factory = self.upstream_class
+            _, up = await self.loop.create_connection(lambda: factory(self.idle), *self.target)
         except OSError:
             self.transport.close()
             return
@@ -165,11 +202,12 @@ class Client(asyncio.Protocol):
         self.transport.resume_reading()
 
 
-async def serve(listen: tuple[str, int], backend: tuple[str, int]) -> None:
+async def serve(listen: tuple[str, int], backend: tuple[str, int], buffered: bool) -> None:
     loop = asyncio.get_running_loop()
-    idle: deque[Upstream] = deque()
+    idle: deque[_Upstream] = deque()
+    upstream = BufferedUpstream if buffered else Upstream
     server = await loop.create_server(
-        lambda: Client(loop, backend, idle), *listen, backlog=4096, reuse_port=True
+        lambda: Client(loop, backend, idle, upstream), *listen, backlog=4096, reuse_port=True
     )
     async with server:
         await server.serve_forever()
@@ -184,5 +222,10 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--listen", required=True, help="host:port")
     p.add_argument("--backend", required=True, help="host:port")
+    p.add_argument(
+        "--buffered",
+        action="store_true",
+        help="read responses into a reused buffer (asyncio.BufferedProtocol), not new bytes",
+    )
     args = p.parse_args()
-    uvloop.run(serve(_addr(args.listen), _addr(args.backend)))
+    uvloop.run(serve(_addr(args.listen), _addr(args.backend), args.buffered))
