@@ -309,7 +309,7 @@ def instructions(exchanges: int) -> int:
     collection on only inside functools.reduce (the measured loop; setup is not counted)."""
     exchanges = min(exchanges, 5000)  # (callgrind runs ~50x slower)
     print(f"{'traffic':11}{'target':8}{'instructions':>13}{'vs floor':>10}")
-    for name in ("varied", "identical"):
+    for name in ("varied", "64k", "identical"):
         counts = {}
         for target in ("floor", "seaway"):
             with tempfile.NamedTemporaryFile(suffix=".callgrind") as out:
