@@ -197,6 +197,9 @@ class Transport:
     def set_write_buffer_limits(self, high: int, low: int) -> None:
         pass
 
+    def set_protocol(self, protocol: object) -> None:
+        pass  # (an upstream connection after a large response: the harness feeds bytes)
+
     def get_extra_info(self, name: str, default: Any = None) -> Any:
         return ("127.0.0.1", 40000) if name == "peername" else default
 
