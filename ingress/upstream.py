@@ -63,8 +63,10 @@ SMALL_RESPONSE: Final = 16 * 1024
 # bytes, head included: after a response this large the connection reads into the loop's
 # read buffer (UpstreamReader), until a response smaller than that ends
 BIG_RESPONSE: Final = 32 * 1024
-# bytes: a head must end within this much of a buffered read to be read from it
+# bytes: a head must end within this much of a buffered read to be read from it; the
+# first look copies out less (a small object; most response heads are a few hundred bytes)
 HEAD_PEEK: Final = 4096
+FIRST_PEEK: Final = 512
 _CRLF: Final = b"\r\n"
 _LAST_CHUNK: Final = b"0\r\n\r\n"
 # In the current response: its head, its body (llhttp), or the body of a repeated head
@@ -366,8 +368,11 @@ class UpstreamConnection(asyncio.Protocol):
             return
         state = self._state
         if state == HEAD:
-            peek = bytes(view[:HEAD_PEEK])
+            peek = bytes(view[:FIRST_PEEK])
             blank = head_end(peek, 0)
+            if blank < 0:
+                peek = bytes(view[:HEAD_PEEK])
+                blank = head_end(peek, FIRST_PEEK - 3)
             if not self._plain or self._hbuf or blank <= 0 or peek[9:10] == b"1":
                 self.data_received(bytes(view))  # (a 1xx head, or one not in the peek)
                 return
