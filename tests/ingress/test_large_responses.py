@@ -58,8 +58,8 @@ class ScriptedBackend(HeadReader):
     pause between (so the proxy reads it in many reads), /short 1000 body bytes then a
     close, /extra the response and a second one in the same write, /late the second one
     a moment after, /small a 5-byte response, /huge an 8 MiB body; anything else the whole
-    response in one write; /unique/SEED/SIZE unique_body(SEED, SIZE). A HEAD request gets
-    the head alone."""
+    response in one write; /unique/SEED/SIZE unique_body(SEED, SIZE); /longhead/N the
+    whole response with an N-byte field in its head. A HEAD request gets the head alone."""
 
     def __init__(self, connections: list[ScriptedBackend]) -> None:
         super().__init__()
@@ -76,6 +76,9 @@ class ScriptedBackend(HeadReader):
         assert t is not None
         if method == b"HEAD":
             t.write(HEAD)
+        elif path.startswith(b"/longhead/"):  # a head with an N-byte field, then BODY
+            field = b"X-Long: " + b"v" * int(path.split(b"/")[2]) + b"\r\n"
+            t.write(HEAD[:-2] + field + b"\r\n" + BODY)
         elif path.startswith(b"/unique/"):
             seed, size = (int(x) for x in path.split(b"/")[2:4])
             t.write(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % size)
@@ -424,6 +427,27 @@ def test_a_connection_reads_into_the_buffer_after_a_large_response_only(
             settle(lt, fresh)
             seen.append(reading_buffered(lt, fresh))
     assert seen == [[False], [True], [True], [True], [False], [True]]
+
+
+@pytest.mark.parametrize("length", [100, 600, 5000, 20000])
+def test_long_heads_on_a_connection_that_reads_into_the_buffer(
+    lt: LoopThread, fresh: Proxy, length: int
+) -> None:
+    """A head within the first look (512 bytes), within the second (4 KiB), beyond both
+    (copied and read as bytes): the client gets it and the body
+    unchanged, and the connection goes on."""
+    with socket.create_connection((HOST, fresh.port), timeout=10) as s:
+        s.sendall(request("/whole"))
+        read_response(s)
+        settle(lt, fresh)
+        assert reading_buffered(lt, fresh) == [True]
+        for path in [f"/longhead/{length}", "/whole"]:
+            s.sendall(request(path))
+            (resp,) = parse_responses(read_response(s))
+            assert resp.status == 200 and bytes(resp.body) == BODY
+            if path != "/whole":
+                assert resp.headers["x-long"] == "v" * length
+            settle(lt, fresh)
 
 
 def test_head_and_http10_requests_on_a_connection_that_reads_into_the_buffer(
