@@ -15,21 +15,27 @@ from __future__ import annotations
 import asyncio
 import random
 import socket
+import ssl
 import time
 from collections.abc import Iterator
 
 import pytest
 
 from discovery.snapshot import EndpointInfo
+from ingress import selfsigned
+from ingress.dataplane import IngressDataplane
 from ingress.settings import HttpSettings
 from ingress.stats import BYTES_OUT, HTTP
 from ingress.upstream import UpstreamConnection, UpstreamReader
+from proxy.app.options import Options
+from tests.ingress import routerkit as k
 from tests.ingress.l7kit import (
     HOST,
     HeadReader,
     LoopThread,
     Proxy,
     parse_responses,
+    port_info,
     read_until_closed,
     two_service_snapshot,
 )
@@ -529,3 +535,53 @@ def test_a_buffer_uvloop_holds_for_a_slow_client_is_not_read_into_again(
 
 async def _read_buffer(outbox: object) -> object:
     return outbox._read  # type: ignore[attr-defined]
+
+
+def test_tls_clients_get_large_bodies_from_a_connection_that_reads_into_the_buffer(
+    lt: LoopThread, scripted: Scripted
+) -> None:
+    """Through the HTTPS listener (uvloop's TLS transport takes the views): large and small
+    bodies in turns on one kept-alive TLS connection, each exact, and then a 4 MiB one to
+    a TLS client that reads slowly."""
+    cert, key = selfsigned.generate("a.test", ["a.test"])
+    ing = k.ingress("a", k.rule("a.test", k.path("/", "web")), tls=[(["a.test"], "cert-a")])
+    snap = k.snapshot(
+        [ing],
+        [port_info("web", [EndpointInfo(HOST, scripted[0])])],
+        secrets=[k.tls_secret("cert-a", cert, key)],
+    )
+    options = Options(http_bind_address=(HOST, 0), https_bind_address=(HOST, 0), workers=1)
+    dp = IngressDataplane(options.ingress_config())
+    lt.run(dp.start())
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        lt.run(dp.sync(snap, frozenset(snap.service_ports)))
+        _, https = dp.addresses()
+        assert https is not None
+        with (
+            socket.create_connection((HOST, https[1]), timeout=10) as raw,
+            ctx.wrap_socket(raw, server_hostname="a.test") as s,
+        ):
+            for i, path in enumerate(["/whole", "/small", "/unique/3/300000", "/whole"] * 2):
+                s.sendall(f"GET {path} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode())
+                if path == "/small":
+                    assert read_small(s).endswith(b"\r\n\r\nsmall")
+                    continue
+                size = 300000 if path.startswith("/unique") else SIZE
+                (resp,) = parse_responses(read_full(s, size))
+                assert bytes(resp.body) == (unique_body(3, size) if size != SIZE else BODY), i
+            big = 4 * 1024 * 1024
+            s.sendall(f"GET /unique/5/{big} HTTP/1.1\r\nHost: a.test\r\n\r\n".encode())
+            got = bytearray()
+            while b"\r\n\r\n" not in got or len(got.partition(b"\r\n\r\n")[2]) < big:
+                chunk = s.recv(16384)
+                assert chunk, f"closed after {len(got)} bytes"
+                got += chunk
+                if len(got) < 512 * 1024:
+                    time.sleep(0.001)
+            body = bytes(got).partition(b"\r\n\r\n")[2]
+            assert body == unique_body(5, big), first_difference(body, unique_body(5, big))
+    finally:
+        lt.run(dp.stop())
