@@ -36,13 +36,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import Callable
 from typing import Final, cast
 
 import httptools
 from mypy_extensions import mypyc_attr
 
-from ingress.headscan import head_end, must_go
-from ingress.outbox import DIRECT, Outbox
+from ingress import headscan
+from ingress.outbox import Outbox
 from ingress.pool import EndpointPool
 from ingress.request import RequestState
 from ingress.response import (
@@ -54,6 +55,10 @@ from ingress.response import (
 )
 from ingress.retry import ERROR, INVALID
 from proxy.outlier import RESET, TIMED_OUT
+
+# (compiled, a Final is read from a C static: an imported name costs a dict lookup per call)
+_HEAD_END: Final[Callable[[bytes, int], int]] = headscan.head_end
+_MUST_GO: Final[Callable[[bytes], bool]] = headscan.must_go
 
 log = logging.getLogger(__name__)
 
@@ -67,6 +72,9 @@ BIG_RESPONSE: Final = 32 * 1024
 # first look copies out less (a small object; most response heads are a few hundred bytes)
 HEAD_PEEK: Final = 4096
 FIRST_PEEK: Final = 512
+# bytes: a buffered read smaller than this is copied and read as bytes (ingress/outbox.py
+# writes no smaller piece at once either: its DIRECT)
+VIEW_MIN: Final = 16 * 1024
 _CRLF: Final = b"\r\n"
 _LAST_CHUNK: Final = b"0\r\n\r\n"
 # In the current response: its head, its body (llhttp), or the body of a repeated head
@@ -347,7 +355,7 @@ class UpstreamConnection(asyncio.Protocol):
                         return
                 else:  # (the common miss, counted here: no call)
                     self.pool.memo_misses += 1
-            blank = head_end(data, 0)
+            blank = _HEAD_END(data, 0)
             if blank > 0 and data[9:10] != b"1":  # a final head (llhttp checks the digits)
                 self._whole(data, blank + 4, ex)
                 return
@@ -363,16 +371,16 @@ class UpstreamConnection(asyncio.Protocol):
         copied and takes data_received's path."""
         ex = self.exchange
         n = len(view)
-        if ex is None or self.upgraded or n < DIRECT or self._decoded is not None:
+        if ex is None or self.upgraded or n < VIEW_MIN or self._decoded is not None:
             self.data_received(bytes(view))
             return
         state = self._state
         if state == HEAD:
             peek = bytes(view[:FIRST_PEEK])
-            blank = head_end(peek, 0)
+            blank = _HEAD_END(peek, 0)
             if blank < 0:
                 peek = bytes(view[:HEAD_PEEK])
-                blank = head_end(peek, FIRST_PEEK - 3)
+                blank = _HEAD_END(peek, FIRST_PEEK - 3)
             if not self._plain or self._hbuf or blank <= 0 or peek[9:10] == b"1":
                 self.data_received(bytes(view))  # (a 1xx head, or one not in the peek)
                 return
@@ -507,7 +515,7 @@ class UpstreamConnection(asyncio.Protocol):
         exchange that edits its response head, with that head edited: _edited)."""
         ex.received += len(data)
         head = data[:end] if end < len(data) else data
-        if must_go(head):
+        if _MUST_GO(head):
             self._read_head(data, ex, False)
             return
         if self._began(data, head, ex):
@@ -518,7 +526,7 @@ class UpstreamConnection(asyncio.Protocol):
     def _whole_view(self, view: memoryview, head: bytes, ex: ResponseSink) -> None:
         """_whole for a read in the read buffer (`head`: its head, copied out)."""
         ex.received += len(view)
-        if must_go(head):
+        if _MUST_GO(head):
             self._read_head(bytes(view), ex, False)
             return
         if self._began(view, head, ex):
@@ -591,7 +599,7 @@ class UpstreamConnection(asyncio.Protocol):
         pos = 0
         interim: list[bytes] = []  # 1xx heads for the client, before the final one
         while True:
-            blank = head_end(data, max(pos, fed - 3))
+            blank = _HEAD_END(data, max(pos, fed - 3))
             if blank < 0:  # the head goes on in the next read
                 if fed < len(data) and not self._feed(data[fed:], ex):
                     return
@@ -626,7 +634,7 @@ class UpstreamConnection(asyncio.Protocol):
             # answers the client's Expect itself; HTTP/1.0 clients get none.
             if status != 100 and ex.req.v11:
                 head = data[pos:end]
-                interim.append(rebuild_head(head, False, False) if must_go(head) else head)
+                interim.append(rebuild_head(head, False, False) if _MUST_GO(head) else head)
             pos = end
             if pos == len(data):
                 if interim:
@@ -652,7 +660,7 @@ class UpstreamConnection(asyncio.Protocol):
         req = ex.req
         head_request = req.method == b"HEAD"
         head = data[pos:end] if pos or end < len(data) else data
-        if self._keep and req.keep_alive and not head_request and not must_go(head):
+        if self._keep and req.keep_alive and not head_request and not _MUST_GO(head):
             close = self._close_delimited = False  # the common case: nothing changes
             self._decoded = None
             new_head = None
