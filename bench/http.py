@@ -125,10 +125,11 @@ def nginx_proxy(procs: Processes, port: int, backend: int, workers: int) -> int:
     return start_nginx(procs, "proxy", port, server, http=upstream, workers=workers).pid
 
 
-def floor_proxy(procs: Processes, port: int, backend: int) -> int:
+def floor_proxy(procs: Processes, port: int, backend: int, buffered: bool = False) -> int:
     """bench/minimal_proxy.py: the floor (not seaway; see its docstring)."""
     script = str(Path(__file__).resolve().parent / "minimal_proxy.py")
     argv = [sys.executable, script, "--listen", f"{HOST}:{port}", "--backend", f"{HOST}:{backend}"]
+    argv += ["--buffered"] if buffered else []
     proc = procs.start(argv, log=f"floor-{port}.log")
     wait_port(HOST, port, proc=proc)
     return proc.pid
@@ -232,6 +233,9 @@ def run(args: argparse.Namespace, scenarios: list[str], memos: Memos) -> Results
         if not args.no_floor:
             ports["floor"] = free_port()
             pids["floor"] = floor_proxy(procs, ports["floor"], be)
+        if args.floor_buffered:
+            ports["floor-buf"] = free_port()
+            pids["floor-buf"] = floor_proxy(procs, ports["floor-buf"], be, buffered=True)
         ports["backend"] = be
         for rnd in range(args.rounds):
             for scen in scenarios:
@@ -366,6 +370,11 @@ def main() -> int:
     p.add_argument("--baseline", default="", help="another seaway checkout: adds a seaway-base row")
     p.add_argument(
         "--no-floor", action="store_true", help="leave out the floor (bench/minimal_proxy.py)"
+    )
+    p.add_argument(
+        "--floor-buffered",
+        action="store_true",
+        help="add floor-buf: the floor reading responses into a reused buffer",
     )
     p.add_argument("--only", default="", help=f"comma-separated, of: {', '.join(SCENARIOS)}")
     p.add_argument("--json", default="", help="write every round's figures here")

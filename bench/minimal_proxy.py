@@ -18,6 +18,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 from collections import deque
+from collections.abc import Callable
+from functools import partial
 
 import httptools
 import uvloop
@@ -25,12 +27,12 @@ import uvloop
 _BLANK = b"\r\n\r\n"
 
 
-class Upstream(asyncio.Protocol):
+class _Upstream(asyncio.BaseProtocol):
     """One keep-alive connection to the backend, serving one client request at a time."""
 
     __slots__ = ("client", "done", "idle", "keep", "parser", "transport")
 
-    def __init__(self, idle: deque[Upstream]) -> None:
+    def __init__(self, idle: deque[_Upstream]) -> None:
         self.idle = idle
         self.parser = httptools.HttpResponseParser(self)
         self.client: Client | None = None
@@ -53,7 +55,7 @@ class Upstream(asyncio.Protocol):
     def on_message_complete(self) -> None:
         self.done = True
 
-    def data_received(self, data: bytes) -> None:
+    def data_received(self, data: bytes | memoryview) -> None:
         client = self.client
         if client is None:
             self.transport.close()  # type: ignore[union-attr]  # bytes nobody asked for
@@ -76,6 +78,47 @@ class Upstream(asyncio.Protocol):
             client.response_done()
 
 
+class Upstream(_Upstream, asyncio.Protocol):
+    """Reads arrive as bytes objects (uvloop copies each read into a new one)."""
+
+    __slots__ = ()
+
+
+_READ_SIZE = 256 * 1024  # as uvloop's own read buffer: a 64 KiB response in one read
+
+
+class ReadBuffer:
+    """The one buffer every upstream connection of the loop reads into, as uvloop's own
+    read buffer is one per loop: a buffer per connection (64 of them) put the kernel's
+    copies outside the CPU cache and cost more than the copy it saved."""
+
+    __slots__ = ("view",)
+
+    def __init__(self) -> None:
+        self.view = memoryview(bytearray(_READ_SIZE))
+
+
+class BufferedUpstream(_Upstream, asyncio.BufferedProtocol):
+    """`--buffered`: reads land in the loop's ReadBuffer and go to the client from a view
+    of it. uvloop keeps a view of what it could not send at once, so the buffer is reused
+    only when the client's transport holds nothing back; otherwise a new one replaces it."""
+
+    __slots__ = ("buffer",)
+
+    def __init__(self, idle: deque[_Upstream], buffer: ReadBuffer) -> None:
+        super().__init__(idle)
+        self.buffer = buffer
+
+    def get_buffer(self, sizehint: int) -> memoryview:
+        return self.buffer.view
+
+    def buffer_updated(self, nbytes: int) -> None:
+        client = self.client
+        self.data_received(self.buffer.view[:nbytes])
+        if client is not None and client.transport.get_write_buffer_size():
+            self.buffer.view = memoryview(bytearray(_READ_SIZE))  # the old one is queued
+
+
 class Client(asyncio.Protocol):
     """One client connection: requests parsed by llhttp, forwarded with X-Forwarded-For."""
 
@@ -83,6 +126,7 @@ class Client(asyncio.Protocol):
         "head",
         "idle",
         "loop",
+        "new_upstream",
         "parser",
         "pending",
         "target",
@@ -92,14 +136,19 @@ class Client(asyncio.Protocol):
     )
 
     def __init__(
-        self, loop: asyncio.AbstractEventLoop, target: tuple[str, int], idle: deque[Upstream]
+        self,
+        loop: asyncio.AbstractEventLoop,
+        target: tuple[str, int],
+        idle: deque[_Upstream],
+        new_upstream: Callable[[deque[_Upstream]], _Upstream] = Upstream,
     ) -> None:
         self.loop = loop
         self.target = target
         self.idle = idle
+        self.new_upstream = new_upstream
         self.parser = httptools.HttpRequestParser(self)
         self.transport: asyncio.Transport = None  # type: ignore[assignment]
-        self.upstream: Upstream | None = None
+        self.upstream: _Upstream | None = None
         self.pending: list[bytes] | None = None  # request bytes while connecting
         self.head = True  # the next bytes start a head
         self.xff = b""
@@ -150,7 +199,8 @@ class Client(asyncio.Protocol):
 
     async def _connect(self) -> None:
         try:
-            _, up = await self.loop.create_connection(lambda: Upstream(self.idle), *self.target)
+            new = self.new_upstream
+            _, up = await self.loop.create_connection(lambda: new(self.idle), *self.target)
         except OSError:
             self.transport.close()
             return
@@ -165,11 +215,15 @@ class Client(asyncio.Protocol):
         self.transport.resume_reading()
 
 
-async def serve(listen: tuple[str, int], backend: tuple[str, int]) -> None:
+async def serve(listen: tuple[str, int], backend: tuple[str, int], buffered: bool) -> None:
     loop = asyncio.get_running_loop()
-    idle: deque[Upstream] = deque()
+    idle: deque[_Upstream] = deque()
+    upstream: Callable[[deque[_Upstream]], _Upstream] = Upstream
+    if buffered:
+        buffer = ReadBuffer()
+        upstream = partial(BufferedUpstream, buffer=buffer)
     server = await loop.create_server(
-        lambda: Client(loop, backend, idle), *listen, backlog=4096, reuse_port=True
+        lambda: Client(loop, backend, idle, upstream), *listen, backlog=4096, reuse_port=True
     )
     async with server:
         await server.serve_forever()
@@ -184,5 +238,10 @@ if __name__ == "__main__":
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--listen", required=True, help="host:port")
     p.add_argument("--backend", required=True, help="host:port")
+    p.add_argument(
+        "--buffered",
+        action="store_true",
+        help="read responses into a reused buffer (asyncio.BufferedProtocol), not new bytes",
+    )
     args = p.parse_args()
-    uvloop.run(serve(_addr(args.listen), _addr(args.backend)))
+    uvloop.run(serve(_addr(args.listen), _addr(args.backend), args.buffered))

@@ -17,6 +17,14 @@ responses (bench/http.py 64k) otherwise wrote every queued request head at each 
 and scheduled a new flush for the next one, undoing the batching for that traffic. Closing
 a transport must flush first (`flush`), so nothing queued for it is lost.
 
+Large response bodies are read into one buffer per loop (`read_buffer`, see
+ingress/upstream.py's UpstreamReader) and written from a view of it by `write_view`, at
+once and never queued, since the buffer is read into again right after. uvloop keeps a
+view of what a socket did not take at once; then the loop gets a new buffer (the old one
+lives on in uvloop until it is written). One buffer for all connections, as uvloop's own
+read buffer is one per loop: a buffer per connection kept the kernel's copies out of the
+CPU cache and cost more than the copy it saved (bench/minimal_proxy.py --buffered).
+
 `batch` queues a write as a list that later writes of the same iteration may extend
 (pipelined request heads for one upstream connection: one write for all of them);
 `generation` counts flushes, so the extender knows whether the list is still queued.
@@ -40,6 +48,7 @@ DIRECT: Final = 16 * 1024  # bytes: writes this large are not batched (nothing t
 # machine (p99 19.4 -> 16.6 ms in the last); at 64 connections (~31 reads per iteration)
 # no change beyond the noise.
 MAX_ITEMS: Final = 32
+READ_SIZE: Final = 256 * 1024  # bytes: as uvloop's own read buffer (one read per response)
 
 Soon = Callable[[Callable[[], object]], Any]
 
@@ -47,7 +56,7 @@ Soon = Callable[[Callable[[], object]], Any]
 class Outbox:
     """One per event loop. `call_soon=None` writes at once (tests without a loop)."""
 
-    __slots__ = ("_call_soon", "_direct", "_items", "_scheduled", "generation")
+    __slots__ = ("_call_soon", "_direct", "_items", "_read", "_scheduled", "generation")
 
     def __init__(self, call_soon: Soon | None) -> None:
         self._call_soon = call_soon
@@ -56,6 +65,26 @@ class Outbox:
         self._items: list[tuple[asyncio.WriteTransport, bytes | list[bytes]]] = []
         self._scheduled = False
         self.generation = 0  # flushes so far
+        self._read: memoryview | None = None  # the loop's read buffer, made when first asked
+
+    def read_buffer(self) -> memoryview:
+        """The buffer a large response is read into (asyncio.BufferedProtocol.get_buffer)."""
+        view = self._read
+        if view is None:
+            view = self._read = memoryview(bytearray(READ_SIZE))
+        return view
+
+    def write_view(self, transport: asyncio.WriteTransport, view: memoryview) -> None:
+        """Write `view`, a part of the read buffer, at once (after what is queued for the
+        same transport). If the transport keeps some of it for later, the read buffer it
+        belongs to is left to the transport and the next read gets a new one."""
+        for queued in self._items:
+            if queued[0] is transport:  # its earlier bytes go first
+                self._send()
+                break
+        transport.write(view)
+        if transport.get_write_buffer_size():
+            self._read = None
 
     def __len__(self) -> int:
         return len(self._items)

@@ -46,6 +46,7 @@ class PipelinedConnection(UpstreamConnection):
         outbox: Outbox | None = None,
     ) -> None:
         super().__init__(loop, pool, timeout, outbox)
+        self.bufferable = False  # (its data_received cuts responses apart)
         # Exchanges waiting for their turn (None: one whose client left; its turn closes
         # the connection), the Outbox list holding this iteration's request heads, the
         # Outbox generation that list belongs to (-1: nothing may join), the cutter.
