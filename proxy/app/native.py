@@ -29,7 +29,8 @@ class NativeStatus:
             return "hot path: pure Python (SEAWAY_PURE is set: the sources are imported)"
         if not self.compiled:
             return "hot path: pure Python (not compiled; see README, Performance)"
-        text = f"hot path: {len(self.compiled)} modules compiled (mypyc, and C for the head scans)"
+        text = f"hot path: {len(self.compiled)} modules compiled"
+        text += " (mypyc; C for the head scans and the hash ring)"
         if self.stale:
             text += (
                 f"; STALE (source edited after the build, the old code runs): "
