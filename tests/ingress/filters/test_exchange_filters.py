@@ -30,13 +30,16 @@ from ingress.route_filters import (
 )
 from ingress.routes import Backend as RouteBackend
 from ingress.routes import ReplacePrefix
+from ingress.upstream import UpstreamReader
 from tests.ingress.filterkit import (
+    HOSTNAME,
     backend_of,
     backends,
     https_port,
     on_one_connection,
     proxy,
     request,
+    runtime,
     table,
 )
 from tests.ingress.l7kit import HOST, Backend, LoopThread, access_log_lines, nginx_server
@@ -283,6 +286,43 @@ def test_https_to_the_pod(lt: LoopThread) -> None:
             auto = request(https_port(p), "/auto", tls=True)
             assert auto.status == 200 and auto.body.startswith(b"tls TLSv1.")
             assert request(p.port, "/plain").status == 400
+
+
+def test_large_answers_over_tls_to_the_pod_come_whole(lt: LoopThread) -> None:
+    """TLS to the pod (as test_https_to_the_pod) with answers large enough that the
+    upstream connection reads into the loop's read buffer (ingress/upstream.py
+    UpstreamReader, through the TLS transport): on one client connection, large and small
+    answers in turn, every body byte for byte (each byte tells its position), and the
+    pooled TLS connection does switch to the buffered reader."""
+    port = free_port()
+    cert, key = selfsigned.generate("pod.test", ["pod.test"])
+    big = bytes((i * 7 + i // 251) % 256 for i in range(300_000))
+    server = (
+        f"listen 127.0.0.1:{port} ssl; ssl_certificate {{dir}}/c.pem;"
+        " ssl_certificate_key {dir}/k.pem; keepalive_requests 1000;"
+        " location /files/ { alias {dir}/; }"
+        " location / { return 200 'small'; }"
+    )
+    with nginx_server(port, server, files={"c.pem": cert, "k.pem": key, "big": big}):
+        routes = table(route(backend_of("pod", port), "/", filters=(UpstreamProtocol("HTTPS"),)))
+        with proxy(lt, routes) as p:
+            paths = ["/files/big", "/files/big", "/small", "/files/big", "/files/big"]
+            raw = [f"GET {path} HTTP/1.1\r\nHost: {HOSTNAME}\r\n\r\n".encode() for path in paths]
+            answers = on_one_connection(p.port, raw, timeout=20)
+            assert [a.status for a in answers] == [200] * len(paths)
+            for path, answer in zip(paths, answers, strict=True):
+                assert answer.body == (big if path == "/files/big" else b"small"), path
+
+            async def readers() -> list[bool]:
+                return [
+                    isinstance(c.transport.get_protocol(), UpstreamReader)
+                    for pools in runtime(p)._tls_pools.values()
+                    for pool in pools.endpoints()
+                    for c, _ in pool._idle
+                    if c.transport is not None
+                ]
+
+            assert lt.run(readers()) == [True]  # (its last answer was large)
 
 
 def test_custom_error_pages(lt: LoopThread, pair: list[Backend]) -> None:
