@@ -21,7 +21,6 @@ import contextlib
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -35,7 +34,7 @@ from proxy.app.admin import Health, add_health_routes, add_metrics_route, start_
 from proxy.app.metrics import CheckCollector, DaemonMetrics
 from proxy.app.options import Options
 from proxy.app.startup_gc import StartupGc
-from proxy.app.status import StatusBoard, add_status_routes
+from proxy.app.status import StatusBoard, SyncRecord, add_status_routes
 from proxy.counters import Family
 from proxy.dataplane import Checked, Counting, Dataplane, Draining
 from proxy.outlier import Address
@@ -44,18 +43,6 @@ log = logging.getLogger("seaway.daemon")
 
 STOP_DEADLINE = 10.0  # seconds each dataplane gets to stop once drained
 DRAIN_MARGIN = 10.0  # seconds past the grace period before a drain is abandoned
-
-
-@dataclass(slots=True)
-class SyncRecord:
-    """The last syncs of one dataplane, for the status page."""
-
-    syncs: int = 0
-    failures: int = 0
-    last_success: float = 0.0  # wall clock, 0 = never
-    last_duration: float = 0.0  # seconds, of the last successful sync
-    last_error: str = ""  # of the last failed sync, "" once one succeeds again
-    last_error_at: float = 0.0
 
 
 def log_nginx_findings(previous: Snapshot | None, current: Snapshot, prefix: str) -> None:

@@ -38,15 +38,50 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable
+from dataclasses import dataclass
 from importlib import resources
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
+from discovery.snapshot import Snapshot
+from proxy.active_checker import ActiveChecker
+from proxy.app.admin import Health
 from proxy.counters import DURATION_BUCKETS, NBUCKETS, Key, Totals, quantile
+from proxy.dataplane import Counting, Dataplane
 
-if TYPE_CHECKING:
-    from proxy.app.daemon import Daemon
+
+@dataclass(slots=True)
+class SyncRecord:
+    """The last syncs of one dataplane, for the status page."""
+
+    syncs: int = 0
+    failures: int = 0
+    last_success: float = 0.0  # wall clock, 0 = never
+    last_duration: float = 0.0  # seconds, of the last successful sync
+    last_error: str = ""  # of the last failed sync, "" once one succeeds again
+    last_error_at: float = 0.0
+
+
+class Observed(Protocol):
+    """What the board reads of the daemon (proxy/app/daemon.py Daemon), which makes it."""
+
+    @property
+    def snapshot(self) -> Snapshot | None: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def health(self) -> Health: ...
+    @property
+    def records(self) -> dict[str, SyncRecord]: ...
+    @property
+    def source(self) -> object: ...
+    @property
+    def checker(self) -> ActiveChecker | None: ...
+    @property
+    def dataplanes(self) -> list[Dataplane]: ...
+    def counting(self) -> list[Counting]: ...
+
 
 SAMPLE_INTERVAL = 1.0  # seconds
 WINDOW = 10  # samples (seconds) that rates and p99 are computed over
@@ -109,7 +144,7 @@ def _window(first: list[float] | None, last: list[float], seconds: float) -> dic
 class StatusBoard:
     """Samples the dataplanes' counters every second and builds /status.json."""
 
-    def __init__(self, daemon: Daemon, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, daemon: Observed, clock: Callable[[], float] = time.time) -> None:
         self.daemon = daemon
         self.clock = clock
         self.samples: deque[tuple[float, HttpSample, L4Sample]] = deque(maxlen=WINDOW + 1)
