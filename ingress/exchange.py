@@ -131,7 +131,7 @@ class Exchange(ResponseSink):
         if not fresh and not ctx.pipelining:  # (send_to's common case, inlined)
             conn = pool.acquire()
             if conn is not None:
-                self.bind(conn, True)  # type: ignore[arg-type]  # the pool holds ours
+                self.bind(conn, True)
                 return
             fresh = True  # none idle: a new one (acquire counted the miss)
         self.send_to(ep, pool, len(bal.endpoints), fresh)
@@ -150,7 +150,7 @@ class Exchange(ResponseSink):
             else:
                 idle = pool.acquire()
                 if idle is not None:
-                    self.bind(idle, True)  # type: ignore[arg-type]  # the pool holds ours
+                    self.bind(idle, True)
                     return
         lease = self.lease
         if lease is not None:

@@ -198,7 +198,7 @@ def pick_connection(
         pool.pipeline_pause -= 1  # a batch broke here lately
         pipeline = False
     if pipeline:
-        joined = cast(PipelinedConnection | None, pool.pipelining)
+        joined = pool.pipelining
         if joined is not None and joined.can_pipeline(generation, depth):
             return joined, True
     conn = cast(PipelinedConnection | None, pool.acquire())

@@ -12,21 +12,11 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-
-class Pooled(Protocol):
-    """What the pool needs from a connection."""
-
-    def reusable(self) -> bool: ...
-
-    def close(self) -> None: ...
-
-
-class Pipelined(Pooled, Protocol):
-    """A connection that may take more requests before its first response."""
-
-    def can_pipeline(self, generation: int, depth: int) -> bool: ...
+if TYPE_CHECKING:  # (they import this module; compiled, a concrete type is a direct call)
+    from ingress.pipelining import PipelinedConnection
+    from ingress.upstream import UpstreamConnection
 
 
 class TimerHandle(Protocol):
@@ -57,9 +47,9 @@ class EndpointPool:
     def __init__(self, owner: PoolSet, key: tuple[str, int]) -> None:
         self.key = key
         self._owner = owner
-        self._idle: deque[tuple[Pooled, int]] = deque()
+        self._idle: deque[tuple[UpstreamConnection, int]] = deque()
         # The connection a pipelinable request went to last (see ingress/upstream.py).
-        self.pipelining: Pipelined | None = None
+        self.pipelining: PipelinedConnection | None = None
         # Pipelinable requests still to send one per connection, after a batch broke.
         self.pipeline_pause = 0
         # Responses whose head repeated the connection's last one (ingress/upstream.py).
@@ -76,7 +66,7 @@ class EndpointPool:
     def __len__(self) -> int:
         return len(self._idle)
 
-    def acquire(self) -> Pooled | None:
+    def acquire(self) -> UpstreamConnection | None:
         """The oldest idle live connection, or None (stale ones are closed on the way)."""
         idle = self._idle
         while idle:
@@ -94,7 +84,7 @@ class EndpointPool:
         self.hits = self.misses = 0
         return counts
 
-    def release(self, conn: Pooled) -> None:
+    def release(self, conn: UpstreamConnection) -> None:
         """Return a connection after a complete exchange; closed if the pool is full."""
         owner = self._owner
         if len(self._idle) >= owner.max_idle or not conn.reusable():
@@ -104,7 +94,7 @@ class EndpointPool:
         if owner.timer is None:
             owner.arm()
 
-    def discard(self, conn: Pooled) -> None:
+    def discard(self, conn: UpstreamConnection) -> None:
         """Forget a connection the peer closed while it was idle."""
         for i, (c, _) in enumerate(self._idle):
             if c is conn:

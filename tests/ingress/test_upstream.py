@@ -21,38 +21,33 @@ from ingress.upstream import ResponseSink, UpstreamConnection
 from tests.ingress.test_http_timeouts import FakeLoop, FakeTransport
 
 
-class Conn:
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.alive = True
-        self.closed = False
-
-    def reusable(self) -> bool:
-        return self.alive and not self.closed
-
-    def close(self) -> None:
-        self.closed = True
+def idle_conn(pools: PoolSet, key: tuple[str, int] = ("10.0.0.1", 80)) -> UpstreamConnection:
+    """A connected upstream connection of the pool for `key` (a fake transport), between
+    exchanges: what the pool holds."""
+    conn = UpstreamConnection(FakeLoop(), pools.get(key), 30.0)  # type: ignore[arg-type]
+    conn.connection_made(FakeTransport())  # type: ignore[arg-type]
+    return conn
 
 
 def test_pool_is_fifo_and_drops_stale_on_checkout() -> None:
     loop = FakeLoop()
     pools = PoolSet(loop, max_idle=2, idle_timeout=10.0)  # type: ignore[arg-type]
     pool = pools.get(("10.0.0.1", 80))
-    a, b, c = Conn("a"), Conn("b"), Conn("c")
+    a, b, c = idle_conn(pools), idle_conn(pools), idle_conn(pools)
     pool.release(a)
     pool.release(b)
     pool.release(c)  # over max_idle: closed, not kept
     assert c.closed and len(pool) == 2
-    a.alive = False  # the peer closed it while idle
+    a.closed = True  # the peer closed it while idle (before connection_lost came)
     assert pool.acquire() is b
-    assert a.closed
+    assert a.closed and not b.closed
     assert pool.acquire() is None
 
 
 def test_pool_idle_timeout_uses_one_lazy_timer() -> None:
     loop = FakeLoop()
     pools = PoolSet(loop, max_idle=8, idle_timeout=10.0)  # type: ignore[arg-type]
-    old, new = Conn("old"), Conn("new")
+    old, new = idle_conn(pools), idle_conn(pools, ("10.0.0.2", 80))
     pools.get(("10.0.0.1", 80)).release(old)
     loop.advance(6.0)
     pools.get(("10.0.0.2", 80)).release(new)
