@@ -249,12 +249,7 @@ def test_a_keep_alive_sequence_of_large_and_small_responses(
     proxy, _ = proxied
     with socket.create_connection((HOST, proxy.port), timeout=10) as s:
         for path in ["/whole", "/small", "/whole", "/pieces", "/small"] + ["/small"] * 20:
-            s.sendall(request(path))
-            if path == "/small":
-                assert read_small(s).endswith(b"\r\n\r\nsmall")
-            else:
-                (resp,) = parse_responses(read_response(s))
-                assert bytes(resp.body) == BODY
+            ask_and_check(s, path)
         paths = ["/whole", "/small", "/whole", "/whole", "/small", "/whole"]
         s.sendall(b"".join(request(p) for p in paths))
         raw = b""
@@ -398,6 +393,16 @@ def upstreams(lt: LoopThread, proxy: Proxy) -> list[UpstreamConnection]:
     return lt.run(idle())
 
 
+def ask_and_check(s: socket.socket, path: str) -> None:
+    """One request on `s` and its answer, checked: "small", or BODY byte for byte."""
+    s.sendall(request(path))
+    if path == "/small":
+        assert read_small(s).endswith(b"\r\n\r\nsmall")
+    else:
+        (resp,) = parse_responses(read_response(s))
+        assert bytes(resp.body) == BODY
+
+
 def reading_buffered(lt: LoopThread, proxy: Proxy) -> list[bool]:
     """Per idle upstream connection: whether it reads through its UpstreamReader."""
     return [
@@ -424,12 +429,7 @@ def test_a_connection_reads_into_the_buffer_after_a_large_response_only(
     with socket.create_connection((HOST, fresh.port), timeout=10) as s:
         seen = []
         for path in ["/small", "/whole", "/whole", "/pieces", "/small", "/whole"]:
-            s.sendall(request(path))
-            if path == "/small":
-                assert read_small(s).endswith(b"\r\n\r\nsmall")
-            else:
-                (resp,) = parse_responses(read_response(s))
-                assert bytes(resp.body) == BODY
+            ask_and_check(s, path)
             settle(lt, fresh)
             seen.append(reading_buffered(lt, fresh))
     assert seen == [[False], [True], [True], [True], [False], [True]]
