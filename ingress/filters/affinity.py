@@ -25,11 +25,13 @@ from typing import Final
 from discovery.snapshot import EndpointInfo
 from ingress.filters.fieldscan import sticky_key
 from ingress.filters.hashring import HashRing
+from ingress.filters.ringhash import hex16
 from ingress.route_filters import CookieAffinity
 
 # (compiled, a Final is read from a C static: a plain imported name costs a dict lookup)
 _STICKY_KEY: Final[Callable[[bytes, bytes, bytes], bytes | None]] = sticky_key
 _RANDOM_BITS: Final[Callable[[int], int]] = random.getrandbits
+_HEX16: Final[Callable[[int], bytes]] = hex16
 
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SEEN_KEPT: Final = 8192  # cookie keys remembered per route (beyond: forgotten, all at once)
@@ -195,7 +197,7 @@ class StickyCookie:
         ring = self._ring
         if ring is None:
             ring = self._ring = HashRing(self._endpoints)
-        key = b"%016x" % _RANDOM_BITS(64)  # as ingress-nginx: unique, not secret
+        key = _HEX16(_RANDOM_BITS(64))  # as ingress-nginx: unique, not secret
         found = ring.pick_index(key, skip)
         if found < 0:
             return picked, key

@@ -10,21 +10,21 @@ the ring are taken in order, so a retry is consistent too.
 
 from __future__ import annotations
 
-from bisect import bisect_left
+from array import array
 from collections.abc import Callable, Container, Sequence
 from typing import Final
 
 from discovery.snapshot import EndpointInfo
-from ingress.filters.ringhash import hash64
+from ingress.filters.ringhash import hash64, ring_index
 
 POINTS: Final = 100  # per endpoint
 # (compiled, a Final is read from a C static: a plain imported name costs a dict lookup)
 _HASH64: Final[Callable[[bytes], int]] = hash64
-_BISECT: Final[Callable[[list[int], int], int]] = bisect_left
+_RING_INDEX: Final[Callable[[bytes, bytes], int]] = ring_index
 
 
 class HashRing:
-    __slots__ = ("_hashes", "_owners", "endpoints")
+    __slots__ = ("_owners", "_points", "endpoints")
 
     def __init__(self, endpoints: Sequence[EndpointInfo]) -> None:
         self.endpoints = endpoints if isinstance(endpoints, tuple) else tuple(endpoints)
@@ -33,7 +33,9 @@ class HashRing:
             for n, ep in enumerate(self.endpoints)
             for i in range(POINTS)
         )
-        self._hashes = [h for h, _ in points]
+        # the points' positions, sorted, as 64-bit numbers packed for ring_index (which
+        # hashes a key and finds its place in one call)
+        self._points = array("Q", [h for h, _ in points]).tobytes()
         self._owners = [n for _, n in points]
 
     def pick(self, key: bytes, skip: Container[EndpointInfo] = ()) -> EndpointInfo | None:
@@ -43,13 +45,12 @@ class HashRing:
 
     def pick_index(self, key: bytes, skip: Container[EndpointInfo] = ()) -> int:
         """`pick`'s endpoint as its index in ``endpoints``, or -1."""
-        hashes = self._hashes
-        if not hashes:
-            return -1
-        i = _BISECT(hashes, _HASH64(key))
-        eps = self.endpoints
         owners = self._owners
-        n = len(hashes)
+        n = len(owners)
+        if not n:
+            return -1
+        i = _RING_INDEX(self._points, key)
+        eps = self.endpoints
         if i == n:
             i = 0
         owner = owners[i]

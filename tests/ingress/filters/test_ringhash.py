@@ -5,6 +5,8 @@ hash on the ring's own inputs."""
 from __future__ import annotations
 
 import random
+from array import array
+from bisect import bisect_left
 from collections import Counter
 
 import pytest
@@ -73,3 +75,51 @@ def test_ring_points_and_random_keys_spread_evenly() -> None:
         expected = len(inputs) / 16
         chi2 = sum((buckets.get(b, 0) - expected) ** 2 / expected for b in range(16))
         assert chi2 < 37.7, (inputs[:2], sorted(buckets.items()))
+
+
+def _points(rng: random.Random, count: int) -> bytes:
+    return array("Q", sorted(rng.getrandbits(64) for _ in range(count))).tobytes()
+
+
+def test_the_reference_ring_index_is_bisect_left_of_the_keys_hash() -> None:
+    """Control: ring_index is where hash64(key) goes among the sorted points (bisect_left,
+    their count past the last); hex16 is 16 lower-case hex digits."""
+    rng = random.Random(1)
+    values = sorted(rng.getrandbits(64) for _ in range(50))
+    points = array("Q", values).tobytes()
+    for i in range(200):
+        key = b"key-%d" % i
+        assert REF.ring_index(points, key) == bisect_left(values, REF.hash64(key))
+    assert REF.ring_index(b"", b"x") == 0
+    assert REF.hex16(0) == b"0" * 16 and REF.hex16((1 << 64) - 1) == b"f" * 16
+    assert REF.hex16(0xABC) == b"0000000000000abc"
+
+
+@native
+def test_c_and_python_agree_on_ring_index_and_hex16() -> None:
+    rng = random.Random(2)
+    for count in (0, 1, 2, 7, 100, 1000):
+        points = _points(rng, count)
+        for _ in range(300):
+            key = rng.randbytes(rng.randint(0, 40))
+            assert loaded.ring_index(points, key) == REF.ring_index(points, key), (count, key)
+    # keys whose hash is a point exactly: the point itself (bisect_left), in both
+    keys = [b"a", b"b", b"c"]
+    exact = array("Q", sorted(REF.hash64(k) for k in keys)).tobytes()
+    assert [loaded.ring_index(exact, k) for k in keys] == [REF.ring_index(exact, k) for k in keys]
+    numbers = [0, 1, 15, 16, 255, 1 << 63, (1 << 64) - 1]
+    for n in numbers + [rng.getrandbits(64) for _ in range(500)]:
+        assert loaded.hex16(n) == REF.hex16(n), n
+
+
+@native
+def test_ring_index_and_hex16_refuse_bad_arguments() -> None:
+    for module in (loaded, REF):
+        with pytest.raises(ValueError):
+            module.ring_index(b"1234567", b"x")  # not whole 64-bit numbers
+        with pytest.raises(TypeError):
+            module.ring_index(bytearray(8), b"x")  # type: ignore[arg-type]
+        with pytest.raises(OverflowError):
+            module.hex16(1 << 64)
+        with pytest.raises(OverflowError):
+            module.hex16(-1)
