@@ -35,7 +35,7 @@ _HEX16: Final[Callable[[int], bytes]] = hex16
 
 _DAYS: Final = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 SEEN_KEPT: Final = 8192  # cookie keys remembered per route (beyond: forgotten, all at once)
-_UNSEEN: Final = -2  # (a cookie value not seen yet; -1: seen, names no usable endpoint)
+_UNSEEN: Final = -2  # (a cookie KEY not seen yet; -1: seen, names no usable endpoint)
 _MONTHS: Final = (
     "Jan",
     "Feb",

@@ -52,7 +52,7 @@ class CorsPolicy:
         self.any_lines = self.response_lines(b"*")  # (any_origin's, made once)
         names = [n for n, _ in every]
         # (every name starts so: a head without such a field has nothing to remove,
-        # which ingress/filters/fieldscan.has_field tells without the regex)
+        # which ingress/filters/fieldscan.add_fields tells without the regex)
         assert all(n.lower().startswith(REPLACED) for n in names), names
         self.remover = field_remover(names)
 

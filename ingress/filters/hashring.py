@@ -51,14 +51,9 @@ class HashRing:
             return -1
         i = _RING_INDEX(self._points, key)
         eps = self.endpoints
-        if i == n:
-            i = 0
-        owner = owners[i]
-        if not skip or eps[owner] not in skip:
-            return owner
-        for step in range(1, n):
+        for step in range(n):
             owner = owners[(i + step) % n]
-            if eps[owner] not in skip:
+            if not skip or eps[owner] not in skip:
                 return owner
         return -1
 

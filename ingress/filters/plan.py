@@ -84,8 +84,6 @@ Header = tuple[bytes, bytes]
 _PREFIX: Final = HeadEdit(remove=("x-forwarded-prefix",))
 
 
-
-
 def needs_plan(result: RouteResult, filters: tuple[Filter, ...]) -> bool:
     """Whether `result` (with these effective `filters`) does more than forward or
     answer a bare status."""

@@ -233,11 +233,11 @@ class Balancer:
         if self.out and i in self.out:  # (excluded for its health: the caller goes on)
             self.saturated = False
             return None
-        active = self.active
-        if active[i] >= self._cap_active or self.connecting[i] >= self._cap_connecting:
+        if self._full(i):
             self.saturated = True
             return None
         self.saturated = False
+        active = self.active
         active[i] = active[i] + 1  # (not +=: compiled, that adds generically)
         return held(self, i, now)
 
